@@ -1,0 +1,97 @@
+# ledgerline — local cloud, tests, packaging. `make help` lists targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Dev settings (ports, project, dev-only secrets). Values already set in the environment or on the
+# command line win over the file (same rule as shared/config.py).
+DEV_ENV ?= emulators/dev.env
+$(foreach kv,$(shell grep -E '^[A-Za-z_][A-Za-z0-9_]*=' $(DEV_ENV)),$(eval $(firstword $(subst =, ,$(kv))) ?= $(patsubst $(firstword $(subst =, ,$(kv)))=%,%,$(kv))))
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(DEV_ENV))
+
+PYTHON   ?= python3
+PY313    ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+VENV     := .venv
+PY       := $(VENV)/bin/python
+FUNCTIONS := intake ledger retries reconciliation api
+
+.PHONY: help install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
+        lint build bench bench-baseline lock clean
+
+help:
+	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
+	@echo "make test            install, start emulators if needed, run lint + unit + integration tests, stop what it started"
+	@echo "make up | down | status   the local cloud (4 emulators + 5 functions), logs under .run/logs"
+	@echo "make build           stage each function's deployable source under build/<name>/"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings)"
+
+# ---------------------------------------------------------------------------- installs (stamped)
+install: venv venv-tasks venv-bigquery
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+venv-tasks: .venv-tasks/.stamp
+.venv-tasks/.stamp: emulators/requirements-tasks.txt
+	@test -x .venv-tasks/bin/python || $(PYTHON) -m venv .venv-tasks
+	.venv-tasks/bin/python -m pip install -q -r emulators/requirements-tasks.txt
+	@touch $@
+
+venv-bigquery: .venv-bigquery/.stamp
+.venv-bigquery/.stamp: emulators/requirements-bigquery.txt
+	@test -x "$(PY313)" || { echo "error: Python 3.13 is needed for the BigQuery emulator (local-bigquery). Install it: pyenv install 3.13.0" >&2; exit 1; }
+	@test -x .venv-bigquery/bin/python || "$(PY313)" -m venv .venv-bigquery
+	.venv-bigquery/bin/python -m pip install -q -r emulators/requirements-bigquery.txt
+	@# DuckDB would download these extensions at run time; this machine has no such network, so
+	@# install them from the PyPI packages into the HOME the emulator is served with.
+	mkdir -p .venv-bigquery/home
+	HOME=$(CURDIR)/.venv-bigquery/home .venv-bigquery/bin/python -c "from duckdb_extensions import import_extension; [import_extension(e) for e in ('ducklake','icu','spatial')]"
+	@touch $@
+
+# ---------------------------------------------------------------------------- local cloud
+up: install
+	$(PY) -m emulators.ctl up
+
+down:
+	@test -x $(PY) && $(PY) -m emulators.ctl down || echo "nothing to stop (no .venv)"
+
+status:
+	@$(PY) -m emulators.ctl status
+
+demo: up
+	$(PY) -m shared.cli demo
+	@echo
+	@echo "The stack is still up: 'make status' shows it, 'make down' stops it. Logs: .run/logs/"
+
+# ---------------------------------------------------------------------------- quality
+lint: venv
+	$(PY) -m ruff check shared functions emulators tests bench scripts
+	$(PY) -m ruff format --check shared functions emulators tests bench scripts
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test-integration: install
+	$(PY) -m emulators.ctl run -- $(PY) -m pytest tests/integration
+
+test: install lint
+	@command -v terraform >/dev/null && terraform fmt -check -recursive terraform || echo "terraform not found: fmt check skipped"
+	$(PY) -m emulators.ctl run -- $(PY) -m pytest tests
+
+bench-baseline: install
+	$(PY) -m emulators.ctl run -- $(PY) -m bench.baseline
+
+bench: bench-baseline
+
+# ---------------------------------------------------------------------------- packaging
+build: venv
+	$(PY) -m scripts.build $(FUNCTIONS)
+
+lock: venv
+	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive pin set for the project venv (.venv); regenerate with `make lock`.' > constraints.txt
+
+clean: down
+	rm -rf build .run .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Create exactly what topology/topology.json declares, on the emulators. Idempotent: safe to re-run;
+push endpoints are refreshed so a port change takes effect."""
+
+from __future__ import annotations
+
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery, pubsub_v1, tasks_v2
+from google.protobuf import duration_pb2
+
+from shared import bigquery_sink, tasks_queue
+from shared.config import Settings
+from shared.topology import dataset, table_schema, topology
+
+
+def _duration(text: str) -> duration_pb2.Duration:
+    if not text.endswith("s"):
+        raise ValueError(f"durations in topology.json are seconds like '10s', got {text!r}")
+    return duration_pb2.Duration(seconds=int(text[:-1]))
+
+
+def bootstrap_pubsub(cfg: Settings) -> None:
+    spec = topology()["pubsub"]
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    for topic in spec["topics"]:
+        try:
+            publisher.create_topic(name=publisher.topic_path(cfg.project, topic["name"]))
+        except gexc.AlreadyExists:
+            pass
+    for sub in spec["subscriptions"]:
+        name = subscriber.subscription_path(cfg.project, sub["name"])
+        push = (pubsub_v1.types.PushConfig(push_endpoint=cfg.push_endpoint(sub["push_to"], sub["topic"]))
+                if sub.get("push_to") else pubsub_v1.types.PushConfig())
+        request = {
+            "name": name,
+            "topic": publisher.topic_path(cfg.project, sub["topic"]),
+            "push_config": push,
+            "ack_deadline_seconds": sub.get("ack_deadline_seconds", 10),
+        }
+        if sub.get("dead_letter_topic"):
+            request["dead_letter_policy"] = {
+                "dead_letter_topic": publisher.topic_path(cfg.project, sub["dead_letter_topic"]),
+                "max_delivery_attempts": sub["max_delivery_attempts"],
+            }
+        if sub.get("retry_minimum_backoff"):
+            request["retry_policy"] = {
+                "minimum_backoff": _duration(sub["retry_minimum_backoff"]),
+                "maximum_backoff": _duration(sub["retry_maximum_backoff"]),
+            }
+        try:
+            subscriber.create_subscription(request=request)
+        except gexc.AlreadyExists:
+            subscriber.modify_push_config(subscription=name, push_config=push)
+
+
+def bootstrap_tasks(cfg: Settings) -> None:
+    client = tasks_queue.client(cfg)
+    for queue in topology()["tasks"]["queues"]:
+        path = tasks_queue.queue_path(cfg, queue["name"])
+        try:
+            client.get_queue(name=path)
+        except gexc.NotFound:
+            client.create_queue(parent=path.rsplit("/queues/", 1)[0],
+                                queue=tasks_v2.Queue(name=path))
+
+
+def bootstrap_bigquery(cfg: Settings) -> None:
+    client = bigquery_sink.client(cfg)
+    spec = topology()["bigquery"]
+    ds = bigquery.Dataset(f"{cfg.project}.{dataset()}")
+    ds.location = spec["location"]
+    client.create_dataset(ds, exists_ok=True)
+    for table in spec["tables"]:
+        schema = [bigquery.SchemaField.from_api_repr(field) for field in table_schema(table["name"])]
+        tbl = bigquery.Table(f"{cfg.project}.{dataset()}.{table['name']}", schema=schema)
+        tbl.description = table.get("description")
+        if table.get("time_partitioning"):
+            tp = table["time_partitioning"]
+            tbl.time_partitioning = bigquery.TimePartitioning(type_=tp["type"], field=tp["field"])
+        if table.get("clustering"):
+            tbl.clustering_fields = table["clustering"]
+        client.create_table(tbl, exists_ok=True)
+
+
+def bootstrap(cfg: Settings) -> None:
+    bootstrap_pubsub(cfg)
+    bootstrap_tasks(cfg)
+    bootstrap_bigquery(cfg)

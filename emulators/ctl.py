@@ -1,0 +1,355 @@
+"""Start, stop and inspect ledgerline's local cloud: four emulators and five functions.
+
+    python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
+    python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
+    python -m emulators.ctl status    what runs, where, and where its log is
+    python -m emulators.ctl run -- CMD  start what is missing, run CMD, stop what this call started
+
+Every process runs in its own session (process group) so `down` can stop the emulators' Java
+children too. PIDs, logs and emulator data live under the run directory (LEDGERLINE_RUN_DIR,
+default .run/). Nothing is ever killed by name: only PIDs recorded here, and only after checking that
+the PID still runs the command we started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config import FUNCTION_NAMES, REPO_ROOT, Settings, settings
+
+PY313 = "/root/.pyenv/versions/3.13.0/bin/python3.13"
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    health: str  # "http:<url>" (any HTTP answer), "ok:<url>" (2xx) or "tcp:<host>:<port>"
+    env: dict[str, str] = field(default_factory=dict)
+    startup_seconds: float = 60.0
+    marker: str = ""  # substring that must appear in /proc/PID/cmdline (guards against PID reuse)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _run_dir(cfg: Settings) -> Path:
+    return cfg.run_dir
+
+
+def services(cfg: Settings) -> list[Service]:
+    run = _run_dir(cfg)
+    p = cfg.ports
+    project = cfg.project
+    gcloud = shutil.which("gcloud") or "gcloud"
+    venv_tasks = REPO_ROOT / ".venv-tasks" / "bin"
+    venv_bq = REPO_ROOT / ".venv-bigquery"
+    emulators = [
+        Service(
+            "datastore",
+            [gcloud, "beta", "emulators", "datastore", "start", f"--host-port=127.0.0.1:{p['DATASTORE_PORT']}",
+             f"--project={project}", f"--data-dir={run / 'data' / 'datastore'}",
+             "--use-firestore-in-datastore-mode"],
+            f"ok:http://127.0.0.1:{p['DATASTORE_PORT']}/",
+            marker="datastore",
+        ),
+        Service(
+            "pubsub",
+            [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{p['PUBSUB_PORT']}",
+             f"--project={project}", f"--data-dir={run / 'data' / 'pubsub'}"],
+            f"ok:http://127.0.0.1:{p['PUBSUB_PORT']}/",
+            marker="pubsub",
+        ),
+        Service(
+            "tasks",
+            # -r: the emulator re-queues a failed dispatch immediately and forever by default; our
+            # retries function schedules its own backoff, so this only bounds a crashing handler.
+            [str(venv_tasks / "gcloud-tasks-emulator"), "start", "--port", str(p["TASKS_PORT"]), "-r", "10"],
+            f"tcp:127.0.0.1:{p['TASKS_PORT']}",
+            marker="gcloud-tasks-emulator",
+        ),
+        Service(
+            "bigquery",
+            [str(venv_bq / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(p["BIGQUERY_PORT"]),
+             "--grpc-port", str(p["BIGQUERY_GRPC_PORT"]), "--data-dir", str(run / "data" / "bigquery"),
+             "--project", project],
+            f"ok:http://127.0.0.1:{p['BIGQUERY_PORT']}/bigquery/v2/projects/{project}/datasets",
+            env={"HOME": str(venv_bq / "home")},
+            marker="local-bigquery",
+        ),
+    ]
+    functions = [
+        Service(
+            name,
+            [str(REPO_ROOT / ".venv" / "bin" / "functions-framework"), "--source",
+             str(REPO_ROOT / "functions" / name / "main.py"), "--target", name,
+             "--host", "127.0.0.1", "--port", str(cfg.port(name))],
+            f"http:http://127.0.0.1:{cfg.port(name)}/",
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+            startup_seconds=30.0,
+            marker="functions-framework",
+        )
+        for name in FUNCTION_NAMES
+    ]
+    return emulators + functions
+
+
+# ----------------------------------------------------------------------------- prerequisites
+
+def check_prerequisites() -> None:
+    problems = []
+    if not shutil.which("gcloud"):
+        problems.append("gcloud is missing: apt-get install google-cloud-cli "
+                        "google-cloud-cli-datastore-emulator google-cloud-cli-pubsub-emulator")
+    else:
+        sdk_root = Path(os.path.realpath(shutil.which("gcloud"))).parent.parent
+        for component, pkg in (("cloud-datastore-emulator", "google-cloud-cli-datastore-emulator"),
+                               ("pubsub-emulator", "google-cloud-cli-pubsub-emulator")):
+            if not (sdk_root / "platform" / component).exists():
+                problems.append(f"gcloud component {component} is missing: apt-get install {pkg}")
+    if not shutil.which("java"):
+        problems.append("java is missing (the gcloud emulators need Java 17): apt-get install openjdk-17-jre-headless")
+    for venv, make_target in ((".venv", "venv"), (".venv-tasks", "venv-tasks"), (".venv-bigquery", "venv-bigquery")):
+        if not (REPO_ROOT / venv / "bin" / "python").exists():
+            problems.append(f"{venv} is missing: run `make {make_target}` (or `make up`, which installs it)")
+    if problems:
+        raise StackError("prerequisites missing:\n  - " + "\n  - ".join(problems))
+
+
+# ----------------------------------------------------------------------------- process tracking
+
+def _pid_file(cfg: Settings, name: str) -> Path:
+    return _run_dir(cfg) / "pids" / f"{name}.json"
+
+
+def _log_file(cfg: Settings, name: str) -> Path:
+    return _run_dir(cfg) / "logs" / f"{name}.log"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def tracked_pid(cfg: Settings, svc: Service) -> int | None:
+    """The PID we started for svc, if it still runs that command."""
+    path = _pid_file(cfg, svc.name)
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    pid = record["pid"]
+    if svc.marker and svc.marker in _cmdline(pid):
+        return pid
+    path.unlink(missing_ok=True)  # stale: the process is gone or the PID was reused
+    return None
+
+
+def healthy(svc: Service, timeout: float = 1.0) -> bool:
+    kind, _, target = svc.health.partition(":")
+    if kind == "tcp":
+        host, _, port = target.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    try:
+        with urllib.request.urlopen(target, timeout=timeout) as resp:
+            return kind == "http" or 200 <= resp.status < 300
+    except urllib.error.HTTPError:
+        return kind == "http"  # the function answered; a 4xx on GET / is still a live server
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(cfg: Settings, svc: Service) -> int:
+    log = _log_file(cfg, svc.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _pid_file(cfg, svc.name).parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **svc.env}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(svc.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=REPO_ROOT, start_new_session=True)
+    _pid_file(cfg, svc.name).write_text(json.dumps({"pid": proc.pid, "argv": svc.argv, "started": time.time()}))
+    return proc.pid
+
+
+def wait_healthy(cfg: Settings, pending: list[Service]) -> None:
+    deadline = {svc.name: time.monotonic() + svc.startup_seconds for svc in pending}
+    waiting = list(pending)
+    while waiting:
+        for svc in list(waiting):
+            if healthy(svc):
+                waiting.remove(svc)
+                print(f"  {svc.name:<15} ready", flush=True)
+            elif tracked_pid(cfg, svc) is None:
+                raise StackError(f"{svc.name} exited during start-up; see {_log_file(cfg, svc.name)}:\n"
+                                 + _tail(_log_file(cfg, svc.name)))
+            elif time.monotonic() > deadline[svc.name]:
+                raise StackError(f"{svc.name} not healthy after {svc.startup_seconds:.0f}s "
+                                 f"({svc.health}); see {_log_file(cfg, svc.name)}:\n" + _tail(_log_file(cfg, svc.name)))
+        time.sleep(0.2)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join("    " + line for line in path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "    (no log)"
+
+
+def stop(cfg: Settings, svc: Service, grace: float = 10.0) -> bool:
+    pid = tracked_pid(cfg, svc)
+    if pid is None:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive_group(pid):
+        time.sleep(0.1)
+    if _alive_group(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:  # reap it if it is our child (it is not when `down` runs in a later process)
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    _pid_file(cfg, svc.name).unlink(missing_ok=True)
+    return True
+
+
+def _alive_group(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie group leader still "exists"; treat zombies as gone.
+    try:
+        state = Path(f"/proc/{pgid}/stat").read_text().split()[2]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+# ----------------------------------------------------------------------------- commands
+
+def up(cfg: Settings) -> list[str]:
+    """Start whatever is not running; returns the names this call started."""
+    check_prerequisites()
+    (_run_dir(cfg) / "data").mkdir(parents=True, exist_ok=True)
+    all_services = services(cfg)
+    emulators, functions = all_services[:4], all_services[4:]
+    started: list[str] = []
+    print(f"local cloud for project {cfg.project} (run dir {_run_dir(cfg)})", flush=True)
+    try:
+        for group in (emulators, functions):
+            pending = []
+            for svc in group:
+                if tracked_pid(cfg, svc) is not None:
+                    continue
+                if healthy(svc):
+                    raise StackError(f"port for {svc.name} ({svc.health}) is already answering but not by a "
+                                     f"process this stack started; stop it or override the port (see README)")
+                start(cfg, svc)
+                started.append(svc.name)
+                pending.append(svc)
+            wait_healthy(cfg, [s for s in group if s in pending or not healthy(s)])
+            if group is emulators:
+                from emulators import bootstrap
+
+                bootstrap.bootstrap(cfg)
+                print("  topology       bootstrapped from topology/topology.json", flush=True)
+    except BaseException:
+        for svc in reversed(all_services):
+            if svc.name in started:
+                stop(cfg, svc)
+        raise
+    return started
+
+
+def down(cfg: Settings, only: list[str] | None = None) -> None:
+    for svc in reversed(services(cfg)):
+        if only is not None and svc.name not in only:
+            continue
+        if stop(cfg, svc):
+            print(f"  {svc.name:<15} stopped", flush=True)
+
+
+def status(cfg: Settings) -> list[dict]:
+    rows = []
+    for svc in services(cfg):
+        pid = tracked_pid(cfg, svc)
+        rows.append({
+            "name": svc.name,
+            "pid": pid,
+            "healthy": healthy(svc),
+            "endpoint": svc.health.partition(":")[2],
+            "log": str(_log_file(cfg, svc.name)),
+        })
+    return rows
+
+
+def print_status(rows: list[dict]) -> None:
+    for row in rows:
+        state = "up" if row["healthy"] and row["pid"] else ("foreign" if row["healthy"] else "down")
+        print(f"  {row['name']:<15} {state:<8} pid={row['pid'] or '-':<8} {row['endpoint']:<60} {row['log']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators.ctl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "run"])
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="for run: -- CMD ARGS")
+    args = parser.parse_args(argv)
+    cfg = settings()
+    try:
+        if args.command == "up":
+            up(cfg)
+            print("local cloud is up; `make status` shows it, `make down` stops it.")
+        elif args.command == "down":
+            down(cfg)
+        elif args.command == "status":
+            rows = status(cfg)
+            print(json.dumps(rows, indent=2)) if args.json else print_status(rows)
+            return 0 if all(r["healthy"] for r in rows) else 3
+        elif args.command == "run":
+            cmd = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+            if not cmd:
+                parser.error("run needs a command after --")
+            started = up(cfg)
+            try:
+                return subprocess.call(cmd, cwd=REPO_ROOT)
+            finally:
+                if started:
+                    print(f"stopping what this run started: {', '.join(started)}", flush=True)
+                    down(cfg, only=started)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

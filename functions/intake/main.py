@@ -1,0 +1,53 @@
+"""intake: partner webhooks -> verified, stored, deduplicated, published. POST /webhooks/<partner>."""
+
+import logging
+from datetime import UTC, datetime
+
+import functions_framework
+
+from shared import datastore_store, logs, pubsub_bus, tasks_queue
+from shared.config import settings
+from shared.errors import ClientError
+from shared.http import error_response, json_response, server_error
+from shared.intake import NotConfigured, receive, republish_task_id
+from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+
+log = logging.getLogger("ledgerline.intake")
+
+
+@functions_framework.http
+def intake(request):
+    cfg = settings()
+    logs.configure(cfg.project)
+    trace = logs.trace_from_headers(request.headers)
+    logs.set_trace(trace)
+    parts = request.path.strip("/").split("/")
+    if request.path == "/healthz":
+        return json_response(200, {"status": "ok"})
+    if len(parts) != 2 or parts[0] != "webhooks":
+        return error_response(ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
+    if request.method != "POST":
+        return error_response(ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
+    if (request.content_length or 0) > cfg.max_body_bytes:
+        return error_response(ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes"))
+    try:
+        receipt = receive(
+            cfg,
+            parts[1],
+            request.headers,
+            request.get_data(cache=False),
+            now=datetime.now(tz=UTC),
+            db=datastore_store.client(cfg),
+            publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs),
+            enqueue_republish=lambda key: tasks_queue.enqueue(
+                cfg, RETRIES_QUEUE, cfg.function_urls["retries"] + "/tasks/republish",
+                {"kind": "republish", "inbox_key": key}, task_id=republish_task_id(key)),
+            trace=trace,
+        )
+    except ClientError as exc:
+        log.warning("webhook rejected", extra={"partner": parts[1], "code": exc.code, "status": exc.status})
+        return error_response(exc)
+    except NotConfigured as exc:
+        log.error(str(exc))
+        return server_error("not_configured", "this endpoint is not configured", 503)
+    return json_response(receipt.status, receipt.body)

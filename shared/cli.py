@@ -1,0 +1,218 @@
+"""ledgerline operator CLI: `python -m shared.cli COMMAND [--json]` (or the `ledgerline` script).
+
+Commands:
+  balances            every account, per currency (posted on the account's normal side)
+  account ID          one account's balances and its latest entries
+  events [--partner]  raw webhook events in the inbox, with verdict and delivery count
+  verify              the invariant auditor; exits 1 when a problem is found
+  status              the local stack's processes and the store's counts
+  demo                send the demo webhook scenario to intake, wait, print balances + verify
+
+Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
+`currency`, `posted` (int minor units); `verify --json` prints an object with at least `ok` (bool)
+and `problems` (list) and exits non-zero when not ok. Reads the same settings as `make up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from shared import datastore_store as store
+from shared.config import settings
+from shared.ledger import account_type
+from shared.money import format_minor
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    widths = [max(len(title), *(len(str(r.get(key, ""))) for r in rows)) for key, title in columns]
+    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        cells = []
+        for (key, _), w in zip(columns, widths, strict=True):
+            value = str(r.get(key, ""))
+            cells.append(value.rjust(w) if key in ("amount", "posted_display") else value.ljust(w))
+        print("  ".join(cells))
+
+
+def balance_rows(db) -> list[dict]:
+    rows = []
+    for b in sorted(store.all_balances(db), key=lambda b: (b.account, b.currency)):
+        rows.append({"account": b.account, "currency": b.currency, "posted": b.posted,
+                     "debits_posted": b.debits_posted, "credits_posted": b.credits_posted,
+                     "type": account_type(b.account), "posted_display": format_minor(b.posted, b.currency)})
+    return rows
+
+
+def cmd_balances(args, cfg, db) -> int:
+    rows = balance_rows(db)
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(rows, [("account", "account"), ("type", "type"), ("currency", "currency"),
+                      ("posted_display", "posted")])
+    return 0
+
+
+def cmd_account(args, cfg, db) -> int:
+    balances = store.account_balances(db, args.id)
+    if not balances:
+        print(json.dumps({"error": {"code": "account_not_found", "param": "id"}}) if args.json
+              else f"no account {args.id!r}", file=sys.stderr)
+        return 1
+    query = db.query(kind="Entry")
+    query.add_filter(filter=store.datastore.query.PropertyFilter("account", "=", args.id))
+    entries = sorted(query.fetch(), key=lambda e: (e["posted_at"], e.key.name))[-args.limit:]
+    out = {
+        "account": args.id,
+        "type": account_type(args.id),
+        "balances": [{"currency": b.currency, "posted": b.posted, "debits_posted": b.debits_posted,
+                      "credits_posted": b.credits_posted} for b in balances],
+        "entries": [{"entry_id": e.key.name, "transaction_id": e["transaction_id"], "direction": e["direction"],
+                     "amount": e["amount"], "currency": e["currency"], "posted_at": e["posted_at"]}
+                    for e in entries],
+    }
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"{args.id} ({out['type']})")
+        for b in out["balances"]:
+            print(f"  {b['currency']}: {format_minor(b['posted'], b['currency'])}")
+        _table([{**e, "amount": format_minor(e["amount"], e["currency"])} for e in out["entries"]],
+               [("posted_at", "posted at"), ("direction", "side"), ("amount", "amount"), ("currency", "cur"),
+                ("transaction_id", "transaction")])
+    return 0
+
+
+def cmd_events(args, cfg, db) -> int:
+    rows = [{"event": e.key.name, "partner": e["partner"], "type": e["partner_event_type"],
+             "verdict": e["verdict"], "reason": e.get("reason"), "deliveries": e.get("deliveries", 1),
+             "received_at": e["received_at"], "published": e.get("published_at") is not None}
+            for e in store.inbox_list(db, partner=args.partner)]
+    rows.sort(key=lambda r: (r["received_at"], r["event"]))
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(rows, [("received_at", "received"), ("event", "event"), ("type", "type"), ("verdict", "verdict"),
+                      ("deliveries", "deliveries"), ("published", "published")])
+    return 0
+
+
+def cmd_verify(args, cfg, db) -> int:
+    from shared.audit import verify
+
+    report = verify(cfg, db=db, with_bigquery=not args.no_bigquery)
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"verify: {'OK' if report['ok'] else 'PROBLEMS'}  {report['counts']}")
+        for p in report["problems"]:
+            print(f"  - {p}")
+    return 0 if report["ok"] else 1
+
+
+def cmd_status(args, cfg, db) -> int:
+    out: dict = {"project": cfg.project, "env": cfg.env}
+    try:
+        from emulators import ctl
+
+        out["processes"] = ctl.status(cfg)
+    except ImportError:
+        out["processes"] = None
+    try:
+        out["counts"] = {kind: len(list(db.query(kind=kind).keys_only().fetch()))
+                         for kind in ("Inbox", "Account", "JournalTransaction", "Entry", "Conflict")}
+    except Exception as exc:  # status must report a down store, not crash
+        out["counts"] = {"error": str(exc)}
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"project {cfg.project} ({cfg.env})")
+        if out["processes"]:
+            ctl.print_status(out["processes"])
+        print(f"store: {out['counts']}")
+    return 0 if out["processes"] is None or all(p["healthy"] for p in out["processes"]) else 3
+
+
+def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
+    """Wait until each inbox event has a streamed transaction; returns those still missing."""
+    deadline = time.monotonic() + timeout
+    missing = list(event_keys)
+    while missing and time.monotonic() < deadline:
+        done = {t.get("event_id") for t in store.all_transactions(db) if t.get("streamed")}
+        missing = [k for k in missing if k not in done]
+        if missing:
+            time.sleep(0.25)
+    return missing
+
+
+def cmd_demo(args, cfg, db) -> int:
+    from shared.scenario import demo_deliveries, send
+
+    if not cfg.stripe_webhook_secrets:
+        print("STRIPE_WEBHOOK_SECRET is not set (see emulators/dev.env)", file=sys.stderr)
+        return 2
+    intake = cfg.function_urls["intake"]
+    print(f"sending the demo scenario to {intake}/webhooks/stripe\n")
+    failures, accepted = 0, []
+    rows = []
+    for d in demo_deliveries(cfg.stripe_webhook_secrets[0]):
+        resp = send(intake, d)
+        body = resp.json()
+        got = body.get("status") or body.get("error", {}).get("code")
+        ok = resp.status_code == d.expect_status and got == d.expect
+        failures += not ok
+        if got == "accepted":
+            accepted.append(f"stripe:{body['partner_event_id']}")
+        rows.append({"delivery": d.label, "http": resp.status_code, "result": got,
+                     "check": "ok" if ok else f"EXPECTED {d.expect_status} {d.expect}"})
+    _table(rows, [("delivery", "delivery"), ("http", "http"), ("result", "result"), ("check", "check")])
+    missing = wait_posted(db, accepted)
+    if missing:
+        print(f"\nnot posted within 60 s: {missing} (see .run/logs/ledger.log)")
+        failures += len(missing)
+    print("\nbalances (posted, on each account's normal side):")
+    cmd_balances(argparse.Namespace(json=False), cfg, db)
+    print()
+    verdict = cmd_verify(argparse.Namespace(json=False, no_bigquery=False), cfg, db)
+    return 1 if failures or verdict else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("balances")
+    p = sub.add_parser("account")
+    p.add_argument("id")
+    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("events")
+    p.add_argument("--partner")
+    p = sub.add_parser("verify")
+    p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
+    sub.add_parser("status")
+    sub.add_parser("demo")
+    for name, action in sub.choices.items():
+        if name != "demo":
+            action.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cfg = settings()
+    db = store.client(cfg)
+    handler = {"balances": cmd_balances, "account": cmd_account, "events": cmd_events, "verify": cmd_verify,
+               "status": cmd_status, "demo": cmd_demo}[args.command]
+    return handler(args, cfg, db)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

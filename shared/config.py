@@ -1,0 +1,157 @@
+"""All configuration, read from environment variables in one place.
+
+Locally, `emulators/dev.env` (plain KEY=value lines) supplies defaults; a variable already set in the
+environment always wins. The file is never read in the cloud (K_SERVICE is set there) and is not part
+of any deployed bundle.
+
+| variable                         | meaning                                                      | local default        |
+|----------------------------------|--------------------------------------------------------------|----------------------|
+| GOOGLE_CLOUD_PROJECT             | GCP project id                                               | ledgerline-local     |
+| LEDGERLINE_ENV                   | `local` (emulators) or `cloud`                               | local                |
+| DATASTORE_PORT, PUBSUB_PORT      | emulator ports                                               | 8081, 8085           |
+| TASKS_PORT                       | Cloud Tasks emulator port                                    | 8123                 |
+| BIGQUERY_PORT, BIGQUERY_GRPC_PORT| BigQuery emulator REST / gRPC ports                          | 9050, 9060           |
+| INTAKE_PORT … API_PORT           | functions-framework port per function                        | 8080, 8082-8084, 8086|
+| DATASTORE_EMULATOR_HOST          | read by google-cloud-datastore; derived from DATASTORE_PORT  | 127.0.0.1:8081       |
+| PUBSUB_EMULATOR_HOST             | read by google-cloud-pubsub; derived from PUBSUB_PORT        | 127.0.0.1:8085       |
+| CLOUD_TASKS_EMULATOR_HOST        | ours: gRPC host of the Tasks emulator                        | 127.0.0.1:8123       |
+| BIGQUERY_EMULATOR_HOST           | ours: REST host of the BigQuery emulator                     | 127.0.0.1:9050       |
+| <FUNCTION>_URL                   | base URL of a function (cloud: its https URL)                | http://127.0.0.1:port|
+| STRIPE_WEBHOOK_SECRET            | Stripe signing secret(s), comma-separated for rotation       | dev value in dev.env |
+| LEDGERLINE_RUN_DIR               | where `make up` keeps PIDs, logs and emulator data           | .run                 |
+| LEDGERLINE_MAX_BODY_BYTES        | largest webhook body accepted                                | 1048576              |
+| LEDGERLINE_DEV_ENV               | path of the dev settings file                                | emulators/dev.env    |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api")
+_DEFAULT_PORTS = {
+    "DATASTORE_PORT": 8081,
+    "PUBSUB_PORT": 8085,
+    "TASKS_PORT": 8123,
+    "BIGQUERY_PORT": 9050,
+    "BIGQUERY_GRPC_PORT": 9060,
+    "INTAKE_PORT": 8080,
+    "LEDGER_PORT": 8082,
+    "RETRIES_PORT": 8083,
+    "RECONCILIATION_PORT": 8084,
+    "API_PORT": 8086,
+}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse plain KEY=value lines; blank lines and # comments are ignored."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=value, got {raw!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def load_dev_env(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Fill unset variables from the dev settings file (local only; never in the cloud)."""
+    if environ.get("K_SERVICE"):
+        return
+    path = Path(environ.get("LEDGERLINE_DEV_ENV") or REPO_ROOT / "emulators" / "dev.env")
+    if not path.is_file():
+        return
+    for key, value in read_env_file(path).items():
+        environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    env: str
+    ports: dict[str, int]
+    stripe_webhook_secrets: tuple[str, ...]
+    run_dir: Path
+    max_body_bytes: int
+    function_urls: dict[str, str]
+    tasks_emulator_host: str | None
+    bigquery_emulator_host: str | None
+    signature_tolerance_seconds: int = 300
+
+    @property
+    def local(self) -> bool:
+        return self.env == "local"
+
+    def port(self, name: str) -> int:
+        return self.ports[f"{name.upper()}_PORT"]
+
+    def webhook_secrets(self, partner: str) -> tuple[str, ...]:
+        return {"stripe": self.stripe_webhook_secrets}.get(partner, ())
+
+    def push_endpoint(self, function: str, topic: str) -> str:
+        """Push URL whose path names the topic, so functions-framework fills the CloudEvent source."""
+        return f"{self.function_urls[function]}/projects/{self.project}/topics/{topic}"
+
+
+def _int(environ, key: str, default: int) -> int:
+    raw = environ.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+def settings_from(environ) -> Settings:
+    env = environ.get("LEDGERLINE_ENV", "cloud" if environ.get("K_SERVICE") else "local")
+    ports = {key: _int(environ, key, default) for key, default in _DEFAULT_PORTS.items()}
+    urls = {}
+    for name in FUNCTION_NAMES:
+        url = environ.get(f"{name.upper()}_URL")
+        if not url and env == "local":
+            url = f"http://127.0.0.1:{ports[f'{name.upper()}_PORT']}"
+        urls[name] = (url or "").rstrip("/")
+    secrets = tuple(s.strip() for s in environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
+    return Settings(
+        project=environ.get("GOOGLE_CLOUD_PROJECT", "ledgerline-local"),
+        env=env,
+        ports=ports,
+        stripe_webhook_secrets=secrets,
+        run_dir=Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run"),
+        max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 1 << 20),
+        function_urls=urls,
+        tasks_emulator_host=environ.get("CLOUD_TASKS_EMULATOR_HOST")
+        or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),
+        bigquery_emulator_host=environ.get("BIGQUERY_EMULATOR_HOST")
+        or (f"127.0.0.1:{ports['BIGQUERY_PORT']}" if env == "local" else None),
+    )
+
+
+def export_emulator_hosts(settings: Settings, environ=os.environ) -> None:
+    """The official clients find their emulators through these variables."""
+    if settings.local:
+        environ.setdefault("DATASTORE_EMULATOR_HOST", f"127.0.0.1:{settings.ports['DATASTORE_PORT']}")
+        environ.setdefault("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{settings.ports['PUBSUB_PORT']}")
+        environ.setdefault("CLOUD_TASKS_EMULATOR_HOST", settings.tasks_emulator_host or "")
+        environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_emulator_host or "")
+        environ.setdefault("GOOGLE_CLOUD_PROJECT", settings.project)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Process-wide settings: dev file defaults, then the environment; emulator hosts exported."""
+    load_dev_env()
+    current = settings_from(os.environ)
+    export_emulator_hosts(current)
+    return current

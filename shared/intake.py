@@ -1,0 +1,114 @@
+"""Webhook intake: verify -> store raw event (inbox) -> publish canonical event. Adapters are passed
+in, so the order of effects is visible here and testable.
+
+Guarantees:
+  - nothing is stored for a request that fails verification or parsing (401/400/404/413);
+  - the raw event is durable in the inbox BEFORE any 2xx is answered;
+  - a duplicate delivery is recorded (deliveries counter) and not published twice once published;
+  - if publishing fails the event stays in the inbox unpublished, a republish task is enqueued and the
+    partner still gets a 2xx (we own the event now); `verify` lists inbox events never published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared import datastore_store as store
+from shared.config import Settings
+from shared.errors import ClientError
+from shared.partners import plugin
+
+log = logging.getLogger("ledgerline.intake")
+
+# Headers worth keeping with the raw body (for audit and re-verification). Signatures are not secrets.
+KEPT_HEADERS = ("Content-Type", "User-Agent", "Stripe-Signature")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: int
+    body: dict
+
+
+class NotConfigured(RuntimeError):
+    """Server-side misconfiguration (no secret for a partner): 503, never the partner's fault."""
+
+
+def republish_task_id(inbox_key: str) -> str:
+    return "republish-" + hashlib.sha256(inbox_key.encode()).hexdigest()[:32]
+
+
+def receive(
+    cfg: Settings,
+    partner: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: datetime,
+    db,
+    publish: Callable[[bytes, dict[str, str]], str],
+    enqueue_republish: Callable[[str], object],
+    trace: str | None = None,
+) -> Receipt:
+    scheme = plugin(partner)
+    if len(body) > cfg.max_body_bytes:
+        raise ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
+    secrets = cfg.webhook_secrets(partner)
+    if not secrets:
+        raise NotConfigured(f"no webhook secret configured for {partner}")
+    scheme.verify(headers, body, secrets, now=int(now.timestamp()), tolerance=cfg.signature_tolerance_seconds)
+    parsed = scheme.parse(body, received_at=now)
+    record = store.InboxRecord(
+        partner=partner,
+        partner_event_id=parsed.partner_event_id,
+        partner_event_type=parsed.partner_event_type,
+        verdict=parsed.verdict,
+        reason=parsed.reason,
+        body=body,
+        headers={h: headers[h] for h in KEPT_HEADERS if headers.get(h)},
+        received_at=now,
+        canonical=parsed.canonical.to_message() if parsed.canonical else None,
+        trace=trace,
+    )
+    created, stored = store.inbox_put_if_absent(db, record)
+    ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
+    if stored["verdict"] != "accepted":
+        log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "created": created})
+        return Receipt(200, {"status": "ignored", "reason": stored["reason"], **ids})
+    if not created and stored.get("published_at") is not None:
+        log.info("duplicate webhook", extra={**ids, "deliveries": stored.get("deliveries")})
+        return Receipt(200, {"status": "duplicate", **ids})
+    attributes = {"event_id": f"{partner}:{parsed.partner_event_id}", "partner": partner}
+    if trace:
+        attributes["trace"] = trace
+    try:
+        message_id = publish(stored["canonical"], attributes)
+    except Exception:
+        log.exception("publish failed; event kept in inbox, republish scheduled", extra=ids)
+        try:
+            enqueue_republish(record.key_name)
+        except Exception:
+            log.exception("enqueue of republish failed; `verify` reports the event until republished", extra=ids)
+        return Receipt(202, {"status": "accepted", "published": False, **ids})
+    store.inbox_mark_published(db, record.key_name, message_id)
+    log.info("webhook accepted", extra={**ids, "message_id": message_id, "created": created})
+    return Receipt(200, {"status": "accepted", "published": True, **ids})
+
+
+def republish(cfg: Settings, inbox_key: str, *, db, publish: Callable[[bytes, dict[str, str]], str]) -> str:
+    """Publish an inbox event that has not reached Pub/Sub yet. Idempotent."""
+    entity = store.inbox_get(db, inbox_key)
+    if entity is None:
+        return "missing"
+    if entity.get("published_at") is not None or entity.get("verdict") != "accepted":
+        return "nothing_to_do"
+    attributes = {"event_id": inbox_key, "partner": entity["partner"]}
+    if entity.get("trace"):
+        attributes["trace"] = entity["trace"]
+    message_id = publish(entity["canonical"], attributes)
+    store.inbox_mark_published(db, inbox_key, message_id)
+    return "published"
