@@ -1,5 +1,6 @@
 # ledgerline — local cloud, tests, packaging. `make help` lists targets.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := help
 
 # Dev settings (ports, project, dev-only secrets). Values already set in the environment or on the
@@ -9,7 +10,11 @@ $(foreach kv,$(shell grep -E '^[A-Za-z_][A-Za-z0-9_]*=' $(DEV_ENV)),$(eval $(fir
 export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' $(DEV_ENV))
 
 PYTHON   ?= python3
-PY313    ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+# Python 3.13 for the BigQuery emulator: the pyenv build if present (its shim may not be active).
+PY313    ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null) python3.13)
+# This machine's global pip config lists local mirrors that are absent for most packages; pip warns
+# about each. The filter keeps install output readable (errors still show, pipefail keeps the status).
+PIPQ     := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV     := .venv
 PY       := $(VENV)/bin/python
 FUNCTIONS := intake ledger retries reconciliation api
@@ -30,21 +35,21 @@ install: venv venv-tasks venv-bigquery
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt $(PIPQ)
+	$(PY) -m pip install -q --no-deps -e . $(PIPQ)
 	@touch $@
 
 venv-tasks: .venv-tasks/.stamp
 .venv-tasks/.stamp: emulators/requirements-tasks.txt
 	@test -x .venv-tasks/bin/python || $(PYTHON) -m venv .venv-tasks
-	.venv-tasks/bin/python -m pip install -q -r emulators/requirements-tasks.txt
+	.venv-tasks/bin/python -m pip install -q -r emulators/requirements-tasks.txt $(PIPQ)
 	@touch $@
 
 venv-bigquery: .venv-bigquery/.stamp
 .venv-bigquery/.stamp: emulators/requirements-bigquery.txt
-	@test -x "$(PY313)" || { echo "error: Python 3.13 is needed for the BigQuery emulator (local-bigquery). Install it: pyenv install 3.13.0" >&2; exit 1; }
+	@"$(PY313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { echo "error: Python 3.13 is needed for the BigQuery emulator (local-bigquery); tried '$(PY313)'. Install it: pyenv install 3.13.0 (or set PY313=/path/to/python3.13)" >&2; exit 1; }
 	@test -x .venv-bigquery/bin/python || "$(PY313)" -m venv .venv-bigquery
-	.venv-bigquery/bin/python -m pip install -q -r emulators/requirements-bigquery.txt
+	.venv-bigquery/bin/python -m pip install -q -r emulators/requirements-bigquery.txt $(PIPQ)
 	@# DuckDB would download these extensions at run time; this machine has no such network, so
 	@# install them from the PyPI packages into the HOME the emulator is served with.
 	mkdir -p .venv-bigquery/home

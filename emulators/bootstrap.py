@@ -55,13 +55,17 @@ def bootstrap_pubsub(cfg: Settings) -> None:
 
 def bootstrap_tasks(cfg: Settings) -> None:
     client = tasks_queue.client(cfg)
-    for queue in topology()["tasks"]["queues"]:
+    queues = topology()["tasks"]["queues"]
+    if not queues:
+        return
+    parent = tasks_queue.queue_path(cfg, queues[0]["name"]).rsplit("/queues/", 1)[0]
+    # list, not get: the emulator answers get_queue on a missing queue with UNKNOWN, not NOT_FOUND.
+    existing = {q.name for q in client.list_queues(parent=parent)}
+    for queue in queues:
         path = tasks_queue.queue_path(cfg, queue["name"])
-        try:
-            client.get_queue(name=path)
-        except gexc.NotFound:
-            client.create_queue(parent=path.rsplit("/queues/", 1)[0],
-                                queue=tasks_v2.Queue(name=path))
+        if path not in existing:
+            # Rate/retry settings are applied by Terraform in the cloud; the emulator ignores them.
+            client.create_queue(parent=parent, queue=tasks_v2.Queue(name=path))
 
 
 def bootstrap_bigquery(cfg: Settings) -> None:

@@ -257,7 +257,8 @@ def _alive_group(pgid: int) -> bool:
 def up(cfg: Settings) -> list[str]:
     """Start whatever is not running; returns the names this call started."""
     check_prerequisites()
-    (_run_dir(cfg) / "data").mkdir(parents=True, exist_ok=True)
+    for data in ("datastore", "pubsub", "bigquery"):
+        (_run_dir(cfg) / "data" / data).mkdir(parents=True, exist_ok=True)
     all_services = services(cfg)
     emulators, functions = all_services[:4], all_services[4:]
     started: list[str] = []

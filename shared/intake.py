@@ -77,7 +77,7 @@ def receive(
     created, stored = store.inbox_put_if_absent(db, record)
     ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
     if stored["verdict"] != "accepted":
-        log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "created": created})
+        log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "first_delivery": created})
         return Receipt(200, {"status": "ignored", "reason": stored["reason"], **ids})
     if not created and stored.get("published_at") is not None:
         log.info("duplicate webhook", extra={**ids, "deliveries": stored.get("deliveries")})
@@ -95,7 +95,7 @@ def receive(
             log.exception("enqueue of republish failed; `verify` reports the event until republished", extra=ids)
         return Receipt(202, {"status": "accepted", "published": False, **ids})
     store.inbox_mark_published(db, record.key_name, message_id)
-    log.info("webhook accepted", extra={**ids, "message_id": message_id, "created": created})
+    log.info("webhook accepted", extra={**ids, "message_id": message_id, "first_delivery": created})
     return Receipt(200, {"status": "accepted", "published": True, **ids})
 
 
