@@ -29,8 +29,11 @@ def bootstrap_pubsub(cfg: Settings) -> None:
             pass
     for sub in spec["subscriptions"]:
         name = subscriber.subscription_path(cfg.project, sub["name"])
-        push = (pubsub_v1.types.PushConfig(push_endpoint=cfg.push_endpoint(sub["push_to"], sub["topic"]))
-                if sub.get("push_to") else pubsub_v1.types.PushConfig())
+        push = (
+            pubsub_v1.types.PushConfig(push_endpoint=cfg.push_endpoint(sub["push_to"], sub["topic"]))
+            if sub.get("push_to")
+            else pubsub_v1.types.PushConfig()
+        )
         request = {
             "name": name,
             "topic": publisher.topic_path(cfg.project, sub["topic"]),

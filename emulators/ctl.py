@@ -39,7 +39,6 @@ class Service:
     health: str  # "http:<url>" (any HTTP answer), "ok:<url>" (2xx) or "tcp:<host>:<port>"
     env: dict[str, str] = field(default_factory=dict)
     startup_seconds: float = 60.0
-    marker: str = ""  # substring that must appear in /proc/PID/cmdline (guards against PID reuse)
 
 
 class StackError(RuntimeError):
@@ -60,18 +59,32 @@ def services(cfg: Settings) -> list[Service]:
     emulators = [
         Service(
             "datastore",
-            [gcloud, "beta", "emulators", "datastore", "start", f"--host-port=127.0.0.1:{p['DATASTORE_PORT']}",
-             f"--project={project}", f"--data-dir={run / 'data' / 'datastore'}",
-             "--use-firestore-in-datastore-mode"],
+            [
+                gcloud,
+                "beta",
+                "emulators",
+                "datastore",
+                "start",
+                f"--host-port=127.0.0.1:{p['DATASTORE_PORT']}",
+                f"--project={project}",
+                f"--data-dir={run / 'data' / 'datastore'}",
+                "--use-firestore-in-datastore-mode",
+            ],
             f"ok:http://127.0.0.1:{p['DATASTORE_PORT']}/",
-            marker="datastore",
         ),
         Service(
             "pubsub",
-            [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{p['PUBSUB_PORT']}",
-             f"--project={project}", f"--data-dir={run / 'data' / 'pubsub'}"],
+            [
+                gcloud,
+                "beta",
+                "emulators",
+                "pubsub",
+                "start",
+                f"--host-port=127.0.0.1:{p['PUBSUB_PORT']}",
+                f"--project={project}",
+                f"--data-dir={run / 'data' / 'pubsub'}",
+            ],
             f"ok:http://127.0.0.1:{p['PUBSUB_PORT']}/",
-            marker="pubsub",
         ),
         Service(
             "tasks",
@@ -79,28 +92,44 @@ def services(cfg: Settings) -> list[Service]:
             # retries function schedules its own backoff, so this only bounds a crashing handler.
             [str(venv_tasks / "gcloud-tasks-emulator"), "start", "--port", str(p["TASKS_PORT"]), "-r", "10"],
             f"tcp:127.0.0.1:{p['TASKS_PORT']}",
-            marker="gcloud-tasks-emulator",
         ),
         Service(
             "bigquery",
-            [str(venv_bq / "bin" / "local-bigquery"), "serve", "--host", "127.0.0.1", "--port", str(p["BIGQUERY_PORT"]),
-             "--grpc-port", str(p["BIGQUERY_GRPC_PORT"]), "--data-dir", str(run / "data" / "bigquery"),
-             "--project", project],
+            [
+                str(venv_bq / "bin" / "local-bigquery"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p["BIGQUERY_PORT"]),
+                "--grpc-port",
+                str(p["BIGQUERY_GRPC_PORT"]),
+                "--data-dir",
+                str(run / "data" / "bigquery"),
+                "--project",
+                project,
+            ],
             f"ok:http://127.0.0.1:{p['BIGQUERY_PORT']}/bigquery/v2/projects/{project}/datasets",
             env={"HOME": str(venv_bq / "home")},
-            marker="local-bigquery",
         ),
     ]
     functions = [
         Service(
             name,
-            [str(REPO_ROOT / ".venv" / "bin" / "functions-framework"), "--source",
-             str(REPO_ROOT / "functions" / name / "main.py"), "--target", name,
-             "--host", "127.0.0.1", "--port", str(cfg.port(name))],
+            [
+                str(REPO_ROOT / ".venv" / "bin" / "functions-framework"),
+                "--source",
+                str(REPO_ROOT / "functions" / name / "main.py"),
+                "--target",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(cfg.port(name)),
+            ],
             f"http:http://127.0.0.1:{cfg.port(name)}/",
             env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
             startup_seconds=30.0,
-            marker="functions-framework",
         )
         for name in FUNCTION_NAMES
     ]
@@ -109,15 +138,20 @@ def services(cfg: Settings) -> list[Service]:
 
 # ----------------------------------------------------------------------------- prerequisites
 
+
 def check_prerequisites() -> None:
     problems = []
     if not shutil.which("gcloud"):
-        problems.append("gcloud is missing: apt-get install google-cloud-cli "
-                        "google-cloud-cli-datastore-emulator google-cloud-cli-pubsub-emulator")
+        problems.append(
+            "gcloud is missing: apt-get install google-cloud-cli "
+            "google-cloud-cli-datastore-emulator google-cloud-cli-pubsub-emulator"
+        )
     else:
         sdk_root = Path(os.path.realpath(shutil.which("gcloud"))).parent.parent
-        for component, pkg in (("cloud-datastore-emulator", "google-cloud-cli-datastore-emulator"),
-                               ("pubsub-emulator", "google-cloud-cli-pubsub-emulator")):
+        for component, pkg in (
+            ("cloud-datastore-emulator", "google-cloud-cli-datastore-emulator"),
+            ("pubsub-emulator", "google-cloud-cli-pubsub-emulator"),
+        ):
             if not (sdk_root / "platform" / component).exists():
                 problems.append(f"gcloud component {component} is missing: apt-get install {pkg}")
     if not shutil.which("java"):
@@ -131,6 +165,7 @@ def check_prerequisites() -> None:
 
 # ----------------------------------------------------------------------------- process tracking
 
+
 def _pid_file(cfg: Settings, name: str) -> Path:
     return _run_dir(cfg) / "pids" / f"{name}.json"
 
@@ -139,11 +174,17 @@ def _log_file(cfg: Settings, name: str) -> Path:
     return _run_dir(cfg) / "logs" / f"{name}.log"
 
 
-def _cmdline(pid: int) -> str:
+def _start_ticks(pid: int) -> int | None:
+    """The kernel's start time of pid (clock ticks since boot): with the PID it identifies one process
+    for good, unlike the command line, which servers may rewrite (setproctitle) or blank."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
 
 
 def tracked_pid(cfg: Settings, svc: Service) -> int | None:
@@ -153,7 +194,7 @@ def tracked_pid(cfg: Settings, svc: Service) -> int | None:
         return None
     record = json.loads(path.read_text())
     pid = record["pid"]
-    if svc.marker and svc.marker in _cmdline(pid):
+    if record.get("start_ticks") is not None and _start_ticks(pid) == record["start_ticks"]:
         return pid
     path.unlink(missing_ok=True)  # stale: the process is gone or the PID was reused
     return None
@@ -183,9 +224,18 @@ def start(cfg: Settings, svc: Service) -> int:
     _pid_file(cfg, svc.name).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **svc.env}
     with open(log, "ab") as out:
-        proc = subprocess.Popen(svc.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=REPO_ROOT, start_new_session=True)
-    _pid_file(cfg, svc.name).write_text(json.dumps({"pid": proc.pid, "argv": svc.argv, "started": time.time()}))
+        proc = subprocess.Popen(
+            svc.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    _pid_file(cfg, svc.name).write_text(
+        json.dumps({"pid": proc.pid, "start_ticks": _start_ticks(proc.pid), "argv": svc.argv, "started": time.time()})
+    )
     return proc.pid
 
 
@@ -198,11 +248,15 @@ def wait_healthy(cfg: Settings, pending: list[Service]) -> None:
                 waiting.remove(svc)
                 print(f"  {svc.name:<15} ready", flush=True)
             elif tracked_pid(cfg, svc) is None:
-                raise StackError(f"{svc.name} exited during start-up; see {_log_file(cfg, svc.name)}:\n"
-                                 + _tail(_log_file(cfg, svc.name)))
+                raise StackError(
+                    f"{svc.name} exited during start-up; see {_log_file(cfg, svc.name)}:\n"
+                    + _tail(_log_file(cfg, svc.name))
+                )
             elif time.monotonic() > deadline[svc.name]:
-                raise StackError(f"{svc.name} not healthy after {svc.startup_seconds:.0f}s "
-                                 f"({svc.health}); see {_log_file(cfg, svc.name)}:\n" + _tail(_log_file(cfg, svc.name)))
+                raise StackError(
+                    f"{svc.name} not healthy after {svc.startup_seconds:.0f}s "
+                    f"({svc.health}); see {_log_file(cfg, svc.name)}:\n" + _tail(_log_file(cfg, svc.name))
+                )
         time.sleep(0.2)
 
 
@@ -244,15 +298,22 @@ def _alive_group(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie group leader still "exists"; treat zombies as gone.
+    # The group may outlive its leader (emulators fork Java children), so ask the group, not the PID;
+    # only a lone zombie leader counts as gone.
+    members = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _pgid(int(p.name)) == pgid]
+    return any(_start_ticks(int(p.name)) is not None for p in members)
+
+
+def _pgid(pid: int) -> int | None:
     try:
-        state = Path(f"/proc/{pgid}/stat").read_text().split()[2]
-        return state != "Z"
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return True
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[2])
 
 
 # ----------------------------------------------------------------------------- commands
+
 
 def up(cfg: Settings) -> list[str]:
     """Start whatever is not running; returns the names this call started."""
@@ -270,8 +331,10 @@ def up(cfg: Settings) -> list[str]:
                 if tracked_pid(cfg, svc) is not None:
                     continue
                 if healthy(svc):
-                    raise StackError(f"port for {svc.name} ({svc.health}) is already answering but not by a "
-                                     f"process this stack started; stop it or override the port (see README)")
+                    raise StackError(
+                        f"port for {svc.name} ({svc.health}) is already answering but not by a "
+                        f"process this stack started; stop it or override the port (see README)"
+                    )
                 start(cfg, svc)
                 started.append(svc.name)
                 pending.append(svc)
@@ -301,13 +364,15 @@ def status(cfg: Settings) -> list[dict]:
     rows = []
     for svc in services(cfg):
         pid = tracked_pid(cfg, svc)
-        rows.append({
-            "name": svc.name,
-            "pid": pid,
-            "healthy": healthy(svc),
-            "endpoint": svc.health.partition(":")[2],
-            "log": str(_log_file(cfg, svc.name)),
-        })
+        rows.append(
+            {
+                "name": svc.name,
+                "pid": pid,
+                "healthy": healthy(svc),
+                "endpoint": svc.health.partition(":")[2],
+                "log": str(_log_file(cfg, svc.name)),
+            }
+        )
     return rows
 
 
@@ -318,8 +383,9 @@ def print_status(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulators.ctl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators.ctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="for run: -- CMD ARGS")

@@ -15,7 +15,6 @@ from shared import bigquery_sink
 from shared import datastore_store as store
 from shared.config import Settings
 from shared.ledger import audit
-from shared.topology import ENTRIES_TABLE
 
 
 def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
@@ -30,16 +29,20 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
         problems.append({"check": "entries_without_transaction", "transaction_id": txn_id})
     for txn_id, txn in sorted(transactions.items()):
         if txn.get("entry_count") != len(by_txn.get(txn_id, [])):
-            problems.append({"check": "entry_count", "transaction_id": txn_id, "expected": txn.get("entry_count"),
-                             "found": len(by_txn.get(txn_id, []))})
+            problems.append(
+                {
+                    "check": "entry_count",
+                    "transaction_id": txn_id,
+                    "expected": txn.get("entry_count"),
+                    "found": len(by_txn.get(txn_id, [])),
+                }
+            )
         if not txn.get("streamed"):
             problems.append({"check": "not_streamed", "transaction_id": txn_id})
 
     bq_rows = 0
     if with_bigquery:
-        rows = bigquery_sink.query(
-            cfg, f"SELECT entry_id, account, currency, direction, amount "
-                 f"FROM `{bigquery_sink.table_id(cfg, ENTRIES_TABLE)}`")
+        rows = bigquery_sink.query(cfg, "SELECT entry_id, account, currency, direction, amount FROM {table:entries}")
         bq_rows = len(rows)
         counts = Counter(r["entry_id"] for r in rows)
         for entry_id, n in sorted(counts.items()):
@@ -68,12 +71,17 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
         elif item.key.name not in posted_events:
             problems.append({"check": "inbox_not_posted", "event": item.key.name})
     for conflict in db.query(kind="Conflict").fetch():
-        problems.append({"check": "conflict", "transaction_id": conflict["transaction_id"],
-                         "event_id": conflict.get("event_id")})
+        problems.append(
+            {"check": "conflict", "transaction_id": conflict["transaction_id"], "event_id": conflict.get("event_id")}
+        )
     return {
         "ok": not problems,
         "problems": problems,
-        "counts": {"accounts": len(balances), "transactions": len(transactions), "entries": len(entries),
-                   "bigquery_rows": bq_rows, "inbox_events": len(inbox)},
+        "counts": {
+            "accounts": len(balances),
+            "transactions": len(transactions),
+            "entries": len(entries),
+            "bigquery_rows": bq_rows,
+            "inbox_events": len(inbox),
+        },
     }
-

@@ -8,7 +8,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from shared.config import Settings
-from shared.topology import dataset
+from shared.topology import dataset, topology
 
 _clients: dict[str, bigquery.Client] = {}
 
@@ -43,5 +43,19 @@ def stream(cfg: Settings, table: str, rows: list[dict], row_ids: list[str]) -> N
         raise StreamingError(f"BigQuery rejected {len(errors)} row(s) of {table}: {errors[:3]}")
 
 
-def query(cfg: Settings, sql: str) -> list[dict]:
-    return [dict(row.items()) for row in client(cfg).query(sql).result()]
+def query(cfg: Settings, sql: str, **params: str | int) -> list[dict]:
+    """Run SQL with named @parameters (never string-formatted values). `{table:NAME}` in sql expands
+    to the fully qualified table id from the topology."""
+    config = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter(name, "INT64" if isinstance(value, int) else "STRING", value)
+            for name, value in params.items()
+        ]
+    )
+    return [dict(row.items()) for row in client(cfg).query(_expand(cfg, sql), job_config=config).result()]
+
+
+def _expand(cfg: Settings, sql: str) -> str:
+    for table in {t["name"] for t in topology()["bigquery"]["tables"]}:
+        sql = sql.replace(f"{{table:{table}}}", f"`{table_id(cfg, table)}`")
+    return sql

@@ -4,23 +4,25 @@ Locally, `emulators/dev.env` (plain KEY=value lines) supplies defaults; a variab
 environment always wins. The file is never read in the cloud (K_SERVICE is set there) and is not part
 of any deployed bundle.
 
-| variable                         | meaning                                                      | local default        |
-|----------------------------------|--------------------------------------------------------------|----------------------|
-| GOOGLE_CLOUD_PROJECT             | GCP project id                                               | ledgerline-local     |
-| LEDGERLINE_ENV                   | `local` (emulators) or `cloud`                               | local                |
-| DATASTORE_PORT, PUBSUB_PORT      | emulator ports                                               | 8081, 8085           |
-| TASKS_PORT                       | Cloud Tasks emulator port                                    | 8123                 |
-| BIGQUERY_PORT, BIGQUERY_GRPC_PORT| BigQuery emulator REST / gRPC ports                          | 9050, 9060           |
-| INTAKE_PORT … API_PORT           | functions-framework port per function                        | 8080, 8082-8084, 8086|
-| DATASTORE_EMULATOR_HOST          | read by google-cloud-datastore; derived from DATASTORE_PORT  | 127.0.0.1:8081       |
-| PUBSUB_EMULATOR_HOST             | read by google-cloud-pubsub; derived from PUBSUB_PORT        | 127.0.0.1:8085       |
-| CLOUD_TASKS_EMULATOR_HOST        | ours: gRPC host of the Tasks emulator                        | 127.0.0.1:8123       |
-| BIGQUERY_EMULATOR_HOST           | ours: REST host of the BigQuery emulator                     | 127.0.0.1:9050       |
-| <FUNCTION>_URL                   | base URL of a function (cloud: its https URL)                | http://127.0.0.1:port|
-| STRIPE_WEBHOOK_SECRET            | Stripe signing secret(s), comma-separated for rotation       | dev value in dev.env |
-| LEDGERLINE_RUN_DIR               | where `make up` keeps PIDs, logs and emulator data           | .run                 |
-| LEDGERLINE_MAX_BODY_BYTES        | largest webhook body accepted                                | 1048576              |
-| LEDGERLINE_DEV_ENV               | path of the dev settings file                                | emulators/dev.env    |
+| variable | meaning | local default |
+| --- | --- | --- |
+| GOOGLE_CLOUD_PROJECT | GCP project id | ledgerline-local |
+| LEDGERLINE_ENV | `local` (emulators) or `cloud` | local |
+| DATASTORE_PORT, PUBSUB_PORT | emulator ports | 8081, 8085 |
+| TASKS_PORT | Cloud Tasks emulator port | 8123 |
+| BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
+| INTAKE_PORT … API_PORT | functions-framework port per function | 8080, 8082-8084, 8086 |
+| DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
+| PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
+| CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
+| BIGQUERY_EMULATOR_HOST | ours: REST host of the BigQuery emulator | 127.0.0.1:9050 |
+| <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
+| STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
+| LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
+| LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 |
+| LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
+| LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
+| LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
 """
 
 from __future__ import annotations

@@ -41,8 +41,15 @@ def client(cfg: Settings) -> datastore.Client:
     return _clients[cfg.project]
 
 
-def in_transaction(db: datastore.Client, work: Callable[[datastore.Transaction], T], *, attempts: int = 10,
-                   base: float = 0.02, cap: float = 1.0, sleep=time.sleep) -> T:
+def in_transaction(
+    db: datastore.Client,
+    work: Callable[[datastore.Transaction], T],
+    *,
+    attempts: int = 10,
+    base: float = 0.02,
+    cap: float = 1.0,
+    sleep=time.sleep,
+) -> T:
     """Run work(txn) in a Datastore transaction; on contention retry with full-jitter backoff."""
     for attempt in range(1, attempts + 1):
         try:
@@ -61,6 +68,7 @@ def now() -> datetime:
 
 
 # ----------------------------------------------------------------------------- inbox
+
 
 @dataclass(frozen=True)
 class InboxRecord:
@@ -95,21 +103,23 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
             db.put(existing)
             return False, existing
         entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
-        entity.update({
-            "partner": record.partner,
-            "partner_event_id": record.partner_event_id,
-            "partner_event_type": record.partner_event_type,
-            "verdict": record.verdict,
-            "reason": record.reason,
-            "body": record.body,
-            "headers": _json(record.headers),
-            "received_at": record.received_at,
-            "last_delivery_at": record.received_at,
-            "deliveries": 1,
-            "canonical": record.canonical,
-            "published_at": None,
-            "trace": record.trace,
-        })
+        entity.update(
+            {
+                "partner": record.partner,
+                "partner_event_id": record.partner_event_id,
+                "partner_event_type": record.partner_event_type,
+                "verdict": record.verdict,
+                "reason": record.reason,
+                "body": record.body,
+                "headers": _json(record.headers),
+                "received_at": record.received_at,
+                "last_delivery_at": record.received_at,
+                "deliveries": 1,
+                "canonical": record.canonical,
+                "published_at": None,
+                "trace": record.trace,
+            }
+        )
         db.put(entity)
         return True, entity
 
@@ -145,6 +155,7 @@ def _json(value) -> str:
 
 
 # ----------------------------------------------------------------------------- ledger
+
 
 class LedgerConflict(PermanentError):
     """Same transaction id, different body: recorded, never overwritten."""
@@ -182,37 +193,71 @@ def post(db: datastore.Client, journal: JournalTransaction) -> PostResult:
             entity = found.get(key.name)
             if entity is None:
                 entity = datastore.Entity(key)
-                entity.update({"account": account, "currency": currency, "type": account_type(account),
-                               "debits_posted": 0, "credits_posted": 0, "version": 0, "created_at": stamp})
+                entity.update(
+                    {
+                        "account": account,
+                        "currency": currency,
+                        "type": account_type(account),
+                        "debits_posted": 0,
+                        "credits_posted": 0,
+                        "version": 0,
+                        "created_at": stamp,
+                    }
+                )
             accounts[(account, currency)] = entity
         entries = []
         for e in journal.entries:
             acct = accounts[(e.account, e.currency)]
             acct["debits_posted" if e.direction == "debit" else "credits_posted"] += e.amount
             entity = datastore.Entity(db.key("Entry", e.entry_id))
-            entity.update({"transaction_id": e.transaction_id, "index": e.index, "account": e.account,
-                           "currency": e.currency, "direction": e.direction, "amount": e.amount,
-                           "posted_at": stamp})
+            entity.update(
+                {
+                    "transaction_id": e.transaction_id,
+                    "index": e.index,
+                    "account": e.account,
+                    "currency": e.currency,
+                    "direction": e.direction,
+                    "amount": e.amount,
+                    "posted_at": stamp,
+                }
+            )
             entries.append(entity)
         for acct in accounts.values():
             acct["version"] += 1
             acct["updated_at"] = stamp
         record = datastore.Entity(txn_key)
-        record.update({"rule": journal.rule, "event_id": journal.event_id, "partner": journal.partner,
-                       "body_hash": journal.body_hash, "entry_count": len(entries),
-                       "currencies": journal.currencies(), "posted_at": stamp, "streamed": False})
+        record.update(
+            {
+                "rule": journal.rule,
+                "event_id": journal.event_id,
+                "partner": journal.partner,
+                "body_hash": journal.body_hash,
+                "entry_count": len(entries),
+                "currencies": journal.currencies(),
+                "posted_at": stamp,
+                "streamed": False,
+            }
+        )
         db.put_multi([*accounts.values(), *entries, record])
         return "posted", record
 
     status, record = in_transaction(db, work)
     if status == "conflict":
         conflict = datastore.Entity(db.key("Conflict", f"{journal.transaction_id}:{journal.body_hash}"))
-        conflict.update({"transaction_id": journal.transaction_id, "event_id": journal.event_id,
-                         "stored_hash": record["body_hash"], "incoming_hash": journal.body_hash,
-                         "recorded_at": now()})
+        conflict.update(
+            {
+                "transaction_id": journal.transaction_id,
+                "event_id": journal.event_id,
+                "stored_hash": record["body_hash"],
+                "incoming_hash": journal.body_hash,
+                "recorded_at": now(),
+            }
+        )
         db.put(conflict)
-        raise LedgerConflict(f"transaction {journal.transaction_id} exists with a different body "
-                             f"(stored {record['body_hash'][:12]}, incoming {journal.body_hash[:12]})")
+        raise LedgerConflict(
+            f"transaction {journal.transaction_id} exists with a different body "
+            f"(stored {record['body_hash'][:12]}, incoming {journal.body_hash[:12]})"
+        )
     return PostResult(journal.transaction_id, status, bool(record.get("streamed")), record["posted_at"])
 
 
@@ -237,16 +282,18 @@ def mark_streamed(db: datastore.Client, transaction_id: str) -> None:
 
 # ----------------------------------------------------------------------------- snapshots for verify / CLI
 
+
 def all_balances(db: datastore.Client) -> list[AccountBalance]:
-    return [AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"])
-            for e in db.query(kind="Account").fetch()]
+    return [
+        AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"])
+        for e in db.query(kind="Account").fetch()
+    ]
 
 
 def account_balances(db: datastore.Client, account: str) -> list[AccountBalance]:
     query = db.query(kind="Account")
     query.add_filter(filter=datastore.query.PropertyFilter("account", "=", account))
-    return [AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"])
-            for e in query.fetch()]
+    return [AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"]) for e in query.fetch()]
 
 
 class EntryRow(NamedTuple):
@@ -262,8 +309,16 @@ class EntryRow(NamedTuple):
 
 
 def all_entries(db: datastore.Client) -> list[EntryRow]:
-    return [EntryRow(e.key.name, e["transaction_id"], e["index"], e["account"], e["currency"], e["direction"],
-                     e["amount"]) for e in db.query(kind="Entry").fetch()]
+    return [
+        EntryRow(e.key.name, e["transaction_id"], e["index"], e["account"], e["currency"], e["direction"], e["amount"])
+        for e in db.query(kind="Entry").fetch()
+    ]
+
+
+def count(db: datastore.Client, kind: str) -> int:
+    query = db.query(kind=kind)
+    query.keys_only()  # mutates the query (returns None in google-cloud-datastore 2.x)
+    return sum(1 for _ in query.fetch())
 
 
 def all_transactions(db: datastore.Client) -> list[datastore.Entity]:

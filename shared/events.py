@@ -51,5 +51,9 @@ class CanonicalEvent(BaseModel):
         return self.model_dump_json().encode()
 
     def attributes(self) -> dict[str, str]:
-        return {"event_id": self.event_id, "partner": self.partner, "kind": self.kind,
-                "schema_version": str(self.schema_version)}
+        return {
+            "event_id": self.event_id,
+            "partner": self.partner,
+            "kind": self.kind,
+            "schema_version": str(self.schema_version),
+        }

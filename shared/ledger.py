@@ -165,6 +165,7 @@ def journal_for(event: CanonicalEvent) -> JournalTransaction:
 
 # ----------------------------------------------------------------------------- audit (pure)
 
+
 @dataclass(frozen=True)
 class AccountBalance:
     account: str
@@ -180,10 +181,12 @@ class AccountBalance:
 def apply_entry(balance: AccountBalance, entry: Entry) -> AccountBalance:
     assert (balance.account, balance.currency) == (entry.account, entry.currency)
     if entry.direction == "debit":
-        return AccountBalance(balance.account, balance.currency, balance.debits_posted + entry.amount,
-                              balance.credits_posted)
-    return AccountBalance(balance.account, balance.currency, balance.debits_posted,
-                          balance.credits_posted + entry.amount)
+        return AccountBalance(
+            balance.account, balance.currency, balance.debits_posted + entry.amount, balance.credits_posted
+        )
+    return AccountBalance(
+        balance.account, balance.currency, balance.debits_posted, balance.credits_posted + entry.amount
+    )
 
 
 def audit(transactions: dict[str, list[Entry]], balances: Iterable[AccountBalance]) -> list[dict]:
@@ -202,8 +205,15 @@ def audit(transactions: dict[str, list[Entry]], balances: Iterable[AccountBalanc
         seen.add((bal.account, bal.currency))
         debits, credits = sums.get((bal.account, bal.currency), (0, 0))
         if (bal.debits_posted, bal.credits_posted) != (debits, credits):
-            problems.append({"check": "account_equals_entries", "account": bal.account, "currency": bal.currency,
-                             "stored": [bal.debits_posted, bal.credits_posted], "entries": [debits, credits]})
+            problems.append(
+                {
+                    "check": "account_equals_entries",
+                    "account": bal.account,
+                    "currency": bal.currency,
+                    "stored": [bal.debits_posted, bal.credits_posted],
+                    "entries": [debits, credits],
+                }
+            )
     for account, currency in sorted(set(sums) - seen):
         problems.append({"check": "entries_without_account", "account": account, "currency": currency})
     return problems

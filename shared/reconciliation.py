@@ -10,7 +10,10 @@ from shared.ledger import AccountBalance
 
 def clearing_positions(balances: Iterable[AccountBalance]) -> list[dict]:
     return sorted(
-        ({"account": b.account, "currency": b.currency, "posted": b.posted}
-         for b in balances if b.account.startswith("partner:") and b.account.endswith(":clearing")),
+        (
+            {"account": b.account, "currency": b.currency, "posted": b.posted}
+            for b in balances
+            if b.account.startswith("partner:") and b.account.endswith(":clearing")
+        ),
         key=lambda row: (row["account"], row["currency"]),
     )

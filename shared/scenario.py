@@ -14,8 +14,15 @@ import requests
 from shared.partners import stripe
 
 
-def payment_intent_succeeded(event_id: str, intent_id: str, amount: int, currency: str, customer: str | None,
-                             created: int | None = None, event_type: str = "payment_intent.succeeded") -> dict:
+def payment_intent_succeeded(
+    event_id: str,
+    intent_id: str,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    created: int | None = None,
+    event_type: str = "payment_intent.succeeded",
+) -> dict:
     created = created if created is not None else int(time.time())
     return {
         "id": event_id,
@@ -60,11 +67,15 @@ class Delivery:
     expect: str  # expected "status" field of the response, or the error code
 
 
-def send(intake_url: str, delivery: Delivery, session: requests.Session | None = None,
-         timestamp: int | None = None) -> requests.Response:
+def send(
+    intake_url: str, delivery: Delivery, session: requests.Session | None = None, timestamp: int | None = None
+) -> requests.Response:
     ts = timestamp if timestamp is not None else int(time.time())
-    headers = {"Content-Type": "application/json", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-               "Stripe-Signature": stripe.sign(delivery.body, delivery.secret, ts)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": stripe.sign(delivery.body, delivery.secret, ts),
+    }
     return (session or requests).post(f"{intake_url}/webhooks/stripe", data=delivery.body, headers=headers, timeout=30)
 
 
@@ -81,15 +92,34 @@ def demo_deliveries(secret: str) -> list[Delivery]:
     ]
     bodies = {label: encode(payment_intent_succeeded(e, p, a, c, cus)) for label, e, p, a, c, cus in pay}
     deliveries = [Delivery(label, body, secret, 200, "accepted") for label, body in bodies.items()]
-    deliveries.append(Delivery("alice's $20.00 delivered again (duplicate)", bodies["alice pays $20.00"],
-                               secret, 200, "duplicate"))
-    deliveries.append(Delivery("forged: dave 'pays' $1000 with a wrong secret",
-                               encode(payment_intent_succeeded("evt_demo_forged", "pi_demo_forged", 100000, "usd",
-                                                               "cus_demo_dave")),
-                               "whsec_not_the_real_secret", 401, "signature_invalid"))
-    deliveries.append(Delivery("payment_intent.created (stored, not posted)",
-                               encode(payment_intent_succeeded("evt_demo_created_1", "pi_demo_created_1", 700,
-                                                               "usd", "cus_demo_alice",
-                                                               event_type="payment_intent.created")),
-                               secret, 200, "ignored"))
+    deliveries.append(
+        Delivery("alice's $20.00 delivered again (duplicate)", bodies["alice pays $20.00"], secret, 200, "duplicate")
+    )
+    deliveries.append(
+        Delivery(
+            "forged: dave 'pays' $1000 with a wrong secret",
+            encode(payment_intent_succeeded("evt_demo_forged", "pi_demo_forged", 100000, "usd", "cus_demo_dave")),
+            "whsec_not_the_real_secret",
+            401,
+            "signature_invalid",
+        )
+    )
+    deliveries.append(
+        Delivery(
+            "payment_intent.created (stored, not posted)",
+            encode(
+                payment_intent_succeeded(
+                    "evt_demo_created_1",
+                    "pi_demo_created_1",
+                    700,
+                    "usd",
+                    "cus_demo_alice",
+                    event_type="payment_intent.created",
+                )
+            ),
+            secret,
+            200,
+            "ignored",
+        )
+    )
     return deliveries

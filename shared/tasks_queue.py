@@ -38,8 +38,16 @@ def queue_path(cfg: Settings, queue: str) -> str:
     return tasks_v2.CloudTasksClient.queue_path(cfg.project, region(), queue)
 
 
-def enqueue(cfg: Settings, queue: str, url: str, payload: dict, *, task_id: str,
-            schedule_at: datetime | None = None, service_account: str | None = None) -> bool:
+def enqueue(
+    cfg: Settings,
+    queue: str,
+    url: str,
+    payload: dict,
+    *,
+    task_id: str,
+    schedule_at: datetime | None = None,
+    service_account: str | None = None,
+) -> bool:
     """Enqueue an HTTP POST task named task_id. Returns False when a task of that name exists
     already (a double enqueue is a no-op)."""
     path = queue_path(cfg, queue)

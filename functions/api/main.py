@@ -11,5 +11,6 @@ from shared.http import error_response, json_response
 def api(request):
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    return error_response(ClientError(501, "not_implemented", "the v1 API is not available yet", "path",
-                                      type="api_error"))
+    return error_response(
+        ClientError(501, "not_implemented", "the v1 API is not available yet", "path", type="api_error")
+    )

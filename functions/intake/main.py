@@ -40,8 +40,12 @@ def intake(request):
             db=datastore_store.client(cfg),
             publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs),
             enqueue_republish=lambda key: tasks_queue.enqueue(
-                cfg, RETRIES_QUEUE, cfg.function_urls["retries"] + "/tasks/republish",
-                {"kind": "republish", "inbox_key": key}, task_id=republish_task_id(key)),
+                cfg,
+                RETRIES_QUEUE,
+                cfg.function_urls["retries"] + "/tasks/republish",
+                {"kind": "republish", "inbox_key": key},
+                task_id=republish_task_id(key),
+            ),
             trace=trace,
         )
     except ClientError as exc:

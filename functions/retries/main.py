@@ -28,8 +28,12 @@ def retries(request):
         return error_response(ClientError(400, "unknown_task_kind", "supported: {kind: republish, inbox_key}", "kind"))
     meta = {"task": request.headers.get("X-CloudTasks-TaskName"), "inbox_key": task["inbox_key"]}
     try:
-        outcome = republish(cfg, task["inbox_key"], db=datastore_store.client(cfg),
-                            publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs))
+        outcome = republish(
+            cfg,
+            task["inbox_key"],
+            db=datastore_store.client(cfg),
+            publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs),
+        )
     except Exception:
         log.exception("republish failed; Cloud Tasks will retry", extra=meta)
         return server_error("downstream_unavailable", "republish failed; retry later", 503)

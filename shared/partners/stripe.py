@@ -43,8 +43,13 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now:
     """Raise ClientError(401) unless the body carries a valid, fresh Stripe signature."""
     header = headers.get(SIGNATURE_HEADER)
     if not header:
-        raise ClientError(401, "signature_missing", "Stripe-Signature header is required", SIGNATURE_HEADER,
-                          type="authentication_error")
+        raise ClientError(
+            401,
+            "signature_missing",
+            "Stripe-Signature header is required",
+            SIGNATURE_HEADER,
+            type="authentication_error",
+        )
     timestamp: int | None = None
     candidates: list[str] = []
     for item in header.split(","):
@@ -53,26 +58,45 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now:
             continue
         if key == "t":
             if timestamp is not None or not value.isdigit() or len(value) > 12:
-                raise ClientError(401, "signature_malformed", "Stripe-Signature has a bad timestamp",
-                                  SIGNATURE_HEADER, type="authentication_error")
+                raise ClientError(
+                    401,
+                    "signature_malformed",
+                    "Stripe-Signature has a bad timestamp",
+                    SIGNATURE_HEADER,
+                    type="authentication_error",
+                )
             timestamp = int(value)
         elif key == "v1":
             candidates.append(value)
     if timestamp is None or not candidates:
-        raise ClientError(401, "signature_malformed", "Stripe-Signature needs t= and at least one v1=",
-                          SIGNATURE_HEADER, type="authentication_error")
+        raise ClientError(
+            401,
+            "signature_malformed",
+            "Stripe-Signature needs t= and at least one v1=",
+            SIGNATURE_HEADER,
+            type="authentication_error",
+        )
     if abs(now - timestamp) > tolerance:
-        raise ClientError(401, "timestamp_out_of_tolerance",
-                          f"signature timestamp is more than {tolerance}s from now", SIGNATURE_HEADER,
-                          type="authentication_error")
+        raise ClientError(
+            401,
+            "timestamp_out_of_tolerance",
+            f"signature timestamp is more than {tolerance}s from now",
+            SIGNATURE_HEADER,
+            type="authentication_error",
+        )
     signed = f"{timestamp}.".encode() + body
     for secret in secrets:
         expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         # Check every candidate (no early exit on the first mismatch) with constant-time compares.
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
             return
-    raise ClientError(401, "signature_invalid", "no Stripe-Signature v1 value matches an active secret",
-                      SIGNATURE_HEADER, type="authentication_error")
+    raise ClientError(
+        401,
+        "signature_invalid",
+        "no Stripe-Signature v1 value matches an active secret",
+        SIGNATURE_HEADER,
+        type="authentication_error",
+    )
 
 
 class _Envelope(BaseModel):

@@ -1,0 +1,48 @@
+"""Stage each function's deployable source under build/<name>/: exactly what Cloud Functions receives.
+
+    build/<name>/main.py            the function's entry point (functions/<name>/*)
+    build/<name>/shared/            the shared package
+    build/<name>/topology/          the topology file + BigQuery schemas (read at run time)
+    build/<name>/requirements.txt   the pinned runtime requirements
+
+Dev-only files (emulators/, dev.env, tests) are never staged. The build is reproducible: the
+directory is recreated from scratch and a BUILD_MANIFEST lists every file with its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+from shared.config import FUNCTION_NAMES, REPO_ROOT
+
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "scenario.py", "cli.py")
+
+
+def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
+    if name not in FUNCTION_NAMES:
+        raise SystemExit(f"unknown function {name!r}; known: {', '.join(FUNCTION_NAMES)}")
+    out = out_root / name
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(REPO_ROOT / "functions" / name, out, ignore=IGNORE)
+    shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=IGNORE)
+    shutil.copytree(REPO_ROOT / "topology", out / "topology", ignore=IGNORE)
+    shutil.copy2(REPO_ROOT / "requirements.txt", out / "requirements.txt")
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    manifest = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n" for p in files)
+    (out / "BUILD_MANIFEST").write_text(manifest)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    for name in argv or FUNCTION_NAMES:
+        out = build(name)
+        print(f"built {out.relative_to(REPO_ROOT)} ({sum(1 for p in out.rglob('*') if p.is_file())} files)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,70 @@
+"""Integration tests run against the real local cloud (`make up`, or `make test` which starts it).
+They talk to the emulators through the official google-cloud clients and to the functions over HTTP."""
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from shared import datastore_store
+from shared.config import settings
+from shared.scenario import encode, payment_intent_succeeded
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    current = settings()
+    try:
+        requests.get(current.function_urls["intake"] + "/healthz", timeout=2).raise_for_status()
+    except requests.RequestException as exc:
+        pytest.fail(f"the local cloud is not running ({exc}); start it with `make up` or run `make test`")
+    return current
+
+
+@pytest.fixture(scope="session")
+def db(cfg):
+    return datastore_store.client(cfg)
+
+
+@pytest.fixture(scope="session")
+def intake(cfg):
+    return cfg.function_urls["intake"]
+
+
+@pytest.fixture(scope="session")
+def secret(cfg):
+    return cfg.stripe_webhook_secrets[0]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_it{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def payment():
+    """A fresh, unique Stripe payment_intent.succeeded body (and its ids)."""
+
+    def make(amount=2000, currency="usd", customer="auto", event_type="payment_intent.succeeded"):
+        evt, pi = unique("evt"), unique("pi")
+        cus = unique("cus") if customer == "auto" else customer
+        body = encode(payment_intent_succeeded(evt, pi, amount, currency, cus, event_type=event_type))
+        return {"event_id": evt, "customer": cus, "body": body, "key": f"stripe:{evt}"}
+
+    return make
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def transaction_for(db, event_key):
+    query = db.query(kind="JournalTransaction")
+    query.add_filter(filter=datastore_store.datastore.query.PropertyFilter("event_id", "=", event_key))
+    return list(query.fetch())

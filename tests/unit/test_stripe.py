@@ -1,0 +1,178 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.errors import ClientError
+from shared.partners import plugin, stripe
+from shared.scenario import encode, payment_intent_succeeded
+
+SECRET = "whsec_unit_test_secret"
+NOW = 1_800_000_000
+RECEIVED = datetime.fromtimestamp(NOW, tz=UTC)
+
+
+def headers_for(body: bytes, secret: str = SECRET, ts: int = NOW) -> dict:
+    return {"Stripe-Signature": stripe.sign(body, secret, ts)}
+
+
+def rejected(body, headers, secrets=(SECRET,), now=NOW) -> ClientError:
+    with pytest.raises(ClientError) as info:
+        stripe.verify(headers, body, list(secrets), now=now)
+    assert info.value.status == 401
+    return info.value
+
+
+@given(st.binary(max_size=2048))
+def test_signature_round_trip(body):
+    stripe.verify(headers_for(body), body, [SECRET], now=NOW)
+
+
+@given(st.binary(min_size=1, max_size=512), st.integers(min_value=0, max_value=511), st.integers(1, 255))
+def test_any_tampered_byte_is_rejected(body, position, flip):
+    headers = headers_for(body)
+    tampered = bytearray(body)
+    tampered[position % len(body)] ^= flip
+    assert rejected(bytes(tampered), headers).code == "signature_invalid"
+
+
+def test_wrong_secret_is_rejected():
+    body = b'{"id":"evt_1"}'
+    assert rejected(body, headers_for(body, secret="whsec_other")).code == "signature_invalid"
+
+
+def test_rotation_any_active_secret_verifies():
+    body = b'{"id":"evt_1"}'
+    stripe.verify(headers_for(body, secret="whsec_new"), body, [SECRET, "whsec_new"], now=NOW)
+
+
+def test_several_v1_values_one_matching_is_enough():
+    body = b"{}"
+    good = stripe.sign(body, SECRET, NOW)
+    header = f"t={NOW},v1={'0' * 64},{good.split(',')[1]},v0=ignored"
+    stripe.verify({"Stripe-Signature": header}, body, [SECRET], now=NOW)
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -10_000, 10_000])
+def test_timestamp_outside_tolerance_both_directions(skew):
+    body = b"{}"
+    assert rejected(body, headers_for(body, ts=NOW + skew)).code == "timestamp_out_of_tolerance"
+
+
+@pytest.mark.parametrize("skew", [-300, 0, 300])
+def test_timestamp_at_tolerance_edges_is_accepted(skew):
+    body = b"{}"
+    stripe.verify(headers_for(body, ts=NOW + skew), body, [SECRET], now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        (None, "signature_missing"),
+        ("", "signature_missing"),
+        ("garbage", "signature_malformed"),
+        (f"t={NOW}", "signature_malformed"),
+        ("v1=abc", "signature_malformed"),
+        (f"t=abc,v1={'0' * 64}", "signature_malformed"),
+        (f"t={NOW},t={NOW},v1={'0' * 64}", "signature_malformed"),
+    ],
+)
+def test_missing_or_malformed_header(header, code):
+    headers = {} if header is None else {"Stripe-Signature": header}
+    err = rejected(b"{}", headers)
+    assert (err.code, err.param) == (code, "Stripe-Signature")
+
+
+def event(amount=2000, currency="usd", customer="cus_A", event_type="payment_intent.succeeded"):
+    return payment_intent_succeeded("evt_1", "pi_1", amount, currency, customer, created=NOW, event_type=event_type)
+
+
+def test_payment_intent_succeeded_normalises():
+    parsed = stripe.parse(encode(event()), RECEIVED)
+    c = parsed.canonical
+    assert parsed.verdict == "accepted"
+    assert (c.event_id, c.kind, c.amount, c.currency, c.customer, c.reference) == (
+        "stripe:evt_1",
+        "payment.captured",
+        2000,
+        "USD",
+        "cus_A",
+        "pi_1",
+    )
+    assert c.occurred_at == RECEIVED
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(5000, "jpy"), (1, "jpy"), (1230, "bhd"), (2000, "usd")])
+def test_stripe_amounts_are_iso_minor_units(amount, currency):
+    # Stripe's "smallest currency unit" is the ISO-4217 minor unit: JPY 5000 is ¥5000, not ¥50.
+    assert stripe.parse(encode(event(amount, currency)), RECEIVED).canonical.amount == amount
+
+
+def test_amount_received_is_used_not_amount():
+    body = event(2000)
+    body["data"]["object"]["amount"] = 9999
+    assert stripe.parse(encode(body), RECEIVED).canonical.amount == 2000
+
+
+def test_payment_without_customer_is_kept_for_suspense():
+    assert stripe.parse(encode(event(customer=None)), RECEIVED).canonical.customer is None
+
+
+def test_other_event_types_are_stored_not_posted():
+    parsed = stripe.parse(encode(event(event_type="payment_intent.created")), RECEIVED)
+    assert parsed.canonical is None and parsed.verdict == "ignored" and "payment_intent.created" in parsed.reason
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"a": 1'])
+def test_malformed_json(body):
+    with pytest.raises(ClientError) as info:
+        stripe.parse(body, RECEIVED)
+    assert (info.value.status, info.value.code) == (400, "malformed_json")
+
+
+def mutate(path, value):
+    body = event()
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return encode(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "param"),
+    [
+        (("data", "object", "amount_received"), 12.5, "data.object.amount_received"),
+        (("data", "object", "amount_received"), "2000", "data.object.amount_received"),
+        (("data", "object", "amount_received"), True, "data.object.amount_received"),
+        (("data", "object", "amount_received"), -1, "data.object.amount_received"),
+        (("data", "object", "amount_received"), 2**63, "data.object.amount_received"),
+        (("data", "object", "amount_received"), KeyError, "data.object.amount_received"),
+        (("data", "object", "currency"), "zzz", "data.object.currency"),
+        (("data", "object", "customer"), "not a customer", "data.object.customer"),
+        (("data", "object", "id"), "ch_123", "data.object.id"),
+        (("id",), "not_an_event", "id"),
+        (("type",), KeyError, "type"),
+    ],
+)
+def test_invalid_fields_name_their_path(path, value, param):
+    with pytest.raises(ClientError) as info:
+        stripe.parse(mutate(path, value), RECEIVED)
+    assert (info.value.status, info.value.code, info.value.param) == (400, "invalid_event", param)
+
+
+def test_non_object_json_is_invalid():
+    with pytest.raises(ClientError) as info:
+        stripe.parse(json.dumps([1, 2]).encode(), RECEIVED)
+    assert info.value.code == "invalid_event"
+
+
+def test_unknown_partner_is_404():
+    with pytest.raises(ClientError) as info:
+        plugin("paypal")
+    assert (info.value.status, info.value.code) == (404, "unknown_partner")

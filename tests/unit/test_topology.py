@@ -1,0 +1,46 @@
+"""The topology file is the one source for the emulator bootstrap and Terraform."""
+
+import json
+
+from shared.config import FUNCTION_NAMES, REPO_ROOT
+from shared.topology import check_names, table_schema, topology
+
+
+def test_code_names_exist_in_topology():
+    check_names()
+
+
+def test_every_push_subscription_targets_a_function_and_has_a_dead_letter_topic():
+    topo = topology()
+    topics = {t["name"] for t in topo["pubsub"]["topics"]}
+    for sub in topo["pubsub"]["subscriptions"]:
+        assert sub["topic"] in topics
+        if sub.get("push_to"):
+            assert sub["push_to"] in topo["functions"]
+            assert sub["dead_letter_topic"] in topics and sub["max_delivery_attempts"] >= 5
+    dead_letter_topics = {s["dead_letter_topic"] for s in topo["pubsub"]["subscriptions"] if s.get("dead_letter_topic")}
+    held = {s["topic"] for s in topo["pubsub"]["subscriptions"]}
+    assert dead_letter_topics <= held, "a dead-letter topic without a subscription loses messages"
+
+
+def test_functions_match_folders():
+    assert set(topology()["functions"]) == set(FUNCTION_NAMES)
+    for name in FUNCTION_NAMES:
+        assert (REPO_ROOT / "functions" / name / "main.py").is_file()
+
+
+def test_bigquery_schemas_are_valid_and_money_is_integer():
+    for table in topology()["bigquery"]["tables"]:
+        schema = table_schema(table["name"])
+        names = [f["name"] for f in schema]
+        assert len(names) == len(set(names))
+        assert table["time_partitioning"]["field"] in names
+        assert all(f["type"] != "FLOAT" and f["type"] != "FLOAT64" for f in schema)
+    amount = next(f for f in table_schema("entries") if f["name"] == "amount")
+    assert (amount["type"], amount["mode"]) == ("INTEGER", "REQUIRED")
+
+
+def test_terraform_reads_the_same_files():
+    tf = "\n".join(p.read_text() for p in (REPO_ROOT / "terraform").glob("*.tf"))
+    assert "topology/topology.json" in tf and "jsondecode" in tf
+    json.loads((REPO_ROOT / "topology" / "topology.json").read_text())
