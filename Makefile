@@ -19,7 +19,7 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 FUNCTIONS := intake ledger retries reconciliation api
 
-.PHONY: help install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
+.PHONY: help prereqs install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
         lint build bench bench-baseline lock clean
 
 help:
@@ -30,9 +30,12 @@ help:
 	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings)"
 
 # ---------------------------------------------------------------------------- installs (stamped)
-install: venv venv-tasks venv-bigquery
+install: prereqs venv venv-tasks venv-bigquery
 
-venv: $(VENV)/.stamp
+prereqs:
+	@$(PYTHON) -m emulators.prereqs --py313 "$(PY313)"
+
+venv: prereqs $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt $(PIPQ)
@@ -47,7 +50,6 @@ venv-tasks: .venv-tasks/.stamp
 
 venv-bigquery: .venv-bigquery/.stamp
 .venv-bigquery/.stamp: emulators/requirements-bigquery.txt
-	@"$(PY313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { echo "error: Python 3.13 is needed for the BigQuery emulator (local-bigquery); tried '$(PY313)'. Install it: pyenv install 3.13.0 (or set PY313=/path/to/python3.13)" >&2; exit 1; }
 	@test -x .venv-bigquery/bin/python || "$(PY313)" -m venv .venv-bigquery
 	.venv-bigquery/bin/python -m pip install -q -r emulators/requirements-bigquery.txt $(PIPQ)
 	@# DuckDB would download these extensions at run time; this machine has no such network, so

@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 
 from shared import bigquery_sink, tasks_queue
 from shared.config import Settings
-from shared.topology import dataset, table_schema, topology
+from shared.topology import check_names, dataset, table_schema, topology
 
 
 def _duration(text: str) -> duration_pb2.Duration:
@@ -90,6 +90,7 @@ def bootstrap_bigquery(cfg: Settings) -> None:
 
 
 def bootstrap(cfg: Settings) -> None:
+    check_names()
     bootstrap_pubsub(cfg)
     bootstrap_tasks(cfg)
     bootstrap_bigquery(cfg)

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulators.prereqs import machine_problems
 from shared.config import FUNCTION_NAMES, REPO_ROOT, Settings, settings
 
 PY313 = "/root/.pyenv/versions/3.13.0/bin/python3.13"
@@ -140,22 +141,7 @@ def services(cfg: Settings) -> list[Service]:
 
 
 def check_prerequisites() -> None:
-    problems = []
-    if not shutil.which("gcloud"):
-        problems.append(
-            "gcloud is missing: apt-get install google-cloud-cli "
-            "google-cloud-cli-datastore-emulator google-cloud-cli-pubsub-emulator"
-        )
-    else:
-        sdk_root = Path(os.path.realpath(shutil.which("gcloud"))).parent.parent
-        for component, pkg in (
-            ("cloud-datastore-emulator", "google-cloud-cli-datastore-emulator"),
-            ("pubsub-emulator", "google-cloud-cli-pubsub-emulator"),
-        ):
-            if not (sdk_root / "platform" / component).exists():
-                problems.append(f"gcloud component {component} is missing: apt-get install {pkg}")
-    if not shutil.which("java"):
-        problems.append("java is missing (the gcloud emulators need Java 17): apt-get install openjdk-17-jre-headless")
+    problems = machine_problems()
     for venv, make_target in ((".venv", "venv"), (".venv-tasks", "venv-tasks"), (".venv-bigquery", "venv-bigquery")):
         if not (REPO_ROOT / venv / "bin" / "python").exists():
             problems.append(f"{venv} is missing: run `make {make_target}` (or `make up`, which installs it)")
@@ -188,15 +174,23 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def tracked_pid(cfg: Settings, svc: Service) -> int | None:
-    """The PID we started for svc, if it still runs that command."""
+    """The process group we started for svc, if any of it still runs (its id is the leader's PID).
+
+    Ours when the leader still runs with the recorded start time, or when the leader is gone but
+    members of its group live on (a wrapper such as gcloud died and left its Java child behind): no
+    other process can join a group whose leader's session it is not in. A live PID with another start
+    time is a reused PID: never ours."""
     path = _pid_file(cfg, svc.name)
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    pid = record["pid"]
-    if record.get("start_ticks") is not None and _start_ticks(pid) == record["start_ticks"]:
+    pid, ticks = record["pid"], record.get("start_ticks")
+    leader = _start_ticks(pid)
+    if ticks is not None and leader == ticks:
         return pid
-    path.unlink(missing_ok=True)  # stale: the process is gone or the PID was reused
+    if ticks is not None and leader is None and _group_members(pid):
+        return pid
+    path.unlink(missing_ok=True)  # stale: the whole group is gone, or the PID was reused
     return None
 
 
@@ -283,12 +277,17 @@ def stop(cfg: Settings, svc: Service, grace: float = 10.0) -> bool:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    try:  # reap it if it is our child (it is not when `down` runs in a later process)
+    _reap(pid)
+    _pid_file(cfg, svc.name).unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if pid is our child (it is not when `down` runs in a later process)."""
+    try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-    _pid_file(cfg, svc.name).unlink(missing_ok=True)
-    return True
 
 
 def _alive_group(pgid: int) -> bool:
@@ -299,9 +298,18 @@ def _alive_group(pgid: int) -> bool:
     except PermissionError:
         return True
     # The group may outlive its leader (emulators fork Java children), so ask the group, not the PID;
-    # only a lone zombie leader counts as gone.
-    members = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _pgid(int(p.name)) == pgid]
-    return any(_start_ticks(int(p.name)) is not None for p in members)
+    # zombies count as gone.
+    return _start_ticks(pgid) is not None or bool(_group_members(pgid))
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of group pgid other than its leader."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pgid and _pgid(int(entry.name)) == pgid:
+            if _start_ticks(int(entry.name)) is not None:
+                members.append(int(entry.name))
+    return members
 
 
 def _pgid(pid: int) -> int | None:
@@ -335,8 +343,8 @@ def up(cfg: Settings) -> list[str]:
                         f"port for {svc.name} ({svc.health}) is already answering but not by a "
                         f"process this stack started; stop it or override the port (see README)"
                     )
+                started.append(svc.name)  # first: an interrupt after the spawn must still stop it
                 start(cfg, svc)
-                started.append(svc.name)
                 pending.append(svc)
             wait_healthy(cfg, [s for s in group if s in pending or not healthy(s)])
             if group is emulators:

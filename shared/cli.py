@@ -6,6 +6,7 @@ Commands:
   events [--partner]  raw webhook events in the inbox, with verdict and delivery count
   verify              the invariant auditor; exits 1 when a problem is found
   status              the local stack's processes and the store's counts
+  restream            stream to BigQuery the entries of posted transactions not yet streamed
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -172,6 +173,14 @@ def cmd_verify(args, cfg, db) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_restream(args, cfg, db) -> int:
+    from shared.posting import restream_pending
+
+    done = restream_pending(cfg, db=db)
+    print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
+    return 0
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -266,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("verify")
     p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
     sub.add_parser("status")
+    sub.add_parser("restream")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -279,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": cmd_events,
         "verify": cmd_verify,
         "status": cmd_status,
+        "restream": cmd_restream,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

@@ -19,7 +19,8 @@ of any deployed bundle.
 | <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
-| LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 |
+| LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 262144 |
+| LEDGERLINE_LIVEMODE | `true` only in production: partner events must match it to be posted | false |
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
@@ -88,6 +89,7 @@ class Settings:
     function_urls: dict[str, str]
     tasks_emulator_host: str | None
     bigquery_emulator_host: str | None
+    livemode: bool = False
     signature_tolerance_seconds: int = 300
 
     @property
@@ -131,7 +133,9 @@ def settings_from(environ) -> Settings:
         ports=ports,
         stripe_webhook_secrets=secrets,
         run_dir=Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run"),
-        max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 1 << 20),
+        # 256 KiB: far above real partner events, and the raw copy must fit a 1 MiB Datastore entity.
+        max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 256 << 10),
+        livemode=environ.get("LEDGERLINE_LIVEMODE", "false").lower() == "true",
         function_urls=urls,
         tasks_emulator_host=environ.get("CLOUD_TASKS_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),

@@ -15,6 +15,7 @@ jittered exponential backoff (the client library does not retry transactions its
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -31,6 +32,9 @@ from shared.ledger import AccountBalance, JournalTransaction, account_type
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
+log = logging.getLogger("ledgerline.datastore")
+# Process-wide count of transaction attempts retried after contention (observability + tests).
+contention_retries = 0
 
 RETRYABLE = (gexc.Aborted, gexc.Conflict, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError)
 
@@ -56,9 +60,13 @@ def in_transaction(
             with db.transaction() as txn:
                 result = work(txn)
             return result
-        except RETRYABLE:
+        except RETRYABLE as exc:
             if attempt == attempts:
+                log.error("transaction gave up after retries", extra={"attempts": attempts, "error": str(exc)})
                 raise
+            global contention_retries
+            contention_retries += 1
+            log.warning("transaction retried", extra={"attempt": attempt, "error": type(exc).__name__})
             sleep(random.uniform(0, min(cap, base * 2**attempt)))  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
 
@@ -313,6 +321,12 @@ def all_entries(db: datastore.Client) -> list[EntryRow]:
         EntryRow(e.key.name, e["transaction_id"], e["index"], e["account"], e["currency"], e["direction"], e["amount"])
         for e in db.query(kind="Entry").fetch()
     ]
+
+
+def unstreamed_transactions(db: datastore.Client) -> list[datastore.Entity]:
+    query = db.query(kind="JournalTransaction")
+    query.add_filter(filter=datastore.query.PropertyFilter("streamed", "=", False))
+    return list(query.fetch())
 
 
 def count(db: datastore.Client, kind: str) -> int:

@@ -4,9 +4,11 @@ in, so the order of effects is visible here and testable.
 Guarantees:
   - nothing is stored for a request that fails verification or parsing (401/400/404/413);
   - the raw event is durable in the inbox BEFORE any 2xx is answered;
-  - a duplicate delivery is recorded (deliveries counter) and not published twice once published;
-  - if publishing fails the event stays in the inbox unpublished, a republish task is enqueued and the
-    partner still gets a 2xx (we own the event now); `verify` lists inbox events never published.
+  - a duplicate delivery is recorded (deliveries counter); once the event is published it is not
+    published again (concurrent duplicates may both publish: the ledger replays the second);
+  - if publishing fails the event stays in the inbox unpublished and a republish task is enqueued:
+    202 (we own the event now). If the enqueue fails too, 503 so the partner retries. `verify` lists
+    inbox events never published.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from shared import datastore_store as store
 from shared.config import Settings
 from shared.errors import ClientError
+from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, journal_for
 from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.intake")
@@ -36,6 +39,10 @@ class Receipt:
 
 class NotConfigured(RuntimeError):
     """Server-side misconfiguration (no secret for a partner): 503, never the partner's fault."""
+
+
+class Unavailable(RuntimeError):
+    """A downstream is failing and nothing else will finish the job: 503 so the partner retries."""
 
 
 def republish_task_id(inbox_key: str) -> str:
@@ -61,7 +68,12 @@ def receive(
     if not secrets:
         raise NotConfigured(f"no webhook secret configured for {partner}")
     scheme.verify(headers, body, secrets, now=int(now.timestamp()), tolerance=cfg.signature_tolerance_seconds)
-    parsed = scheme.parse(body, received_at=now)
+    parsed = scheme.parse(body, received_at=now, livemode=cfg.livemode)
+    if parsed.canonical is not None:
+        try:  # refuse now what the ledger could never post (it would only end in dead letters)
+            journal_for(parsed.canonical)
+        except (UnknownAccount, InvariantViolation, NoPostingRule) as exc:
+            raise ClientError(400, "invalid_event", f"event cannot be posted: {exc}") from None
     record = store.InboxRecord(
         partner=partner,
         partner_event_id=parsed.partner_event_id,
@@ -88,11 +100,13 @@ def receive(
     try:
         message_id = publish(stored["canonical"], attributes)
     except Exception:
-        log.exception("publish failed; event kept in inbox, republish scheduled", extra=ids)
+        log.exception("publish failed; event kept in inbox", extra=ids)
         try:
             enqueue_republish(record.key_name)
         except Exception:
-            log.exception("enqueue of republish failed; `verify` reports the event until republished", extra=ids)
+            # Nothing will move the event on its own: make the partner retry (the inbox dedupes).
+            log.exception("enqueue of republish failed too; answering 503 so the partner retries", extra=ids)
+            raise Unavailable("event stored but not yet published; retry") from None
         return Receipt(202, {"status": "accepted", "published": False, **ids})
     store.inbox_mark_published(db, record.key_name, message_id)
     log.info("webhook accepted", extra={**ids, "message_id": message_id, "first_delivery": created})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -44,14 +45,17 @@ def configure(project: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def trace_from_headers(headers) -> str | None:
-    """Trace id from `traceparent` (W3C) or `X-Cloud-Trace-Context` (TRACE/SPAN;o=1)."""
-    parent = headers.get("traceparent")
-    if parent and parent.count("-") >= 3:
-        return parent.split("-")[1]
-    legacy = headers.get("X-Cloud-Trace-Context")
-    if legacy:
-        return legacy.split("/")[0] or None
+    """Trace id from `traceparent` (W3C) or `X-Cloud-Trace-Context` (TRACE/SPAN;o=1). Anything that
+    is not 32 hex digits is ignored: the value is client-controlled and travels into storage."""
+    parent = headers.get("traceparent") or ""
+    legacy = headers.get("X-Cloud-Trace-Context") or ""
+    for candidate in (parent.split("-")[1] if parent.count("-") >= 3 else "", legacy.split("/")[0]):
+        if _TRACE_ID.fullmatch(candidate.lower()):
+            return candidate.lower()
     return None
 
 

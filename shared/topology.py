@@ -29,8 +29,8 @@ def dataset() -> str:
     return topology()["bigquery"]["dataset"]
 
 
-# Names the code refers to; a KeyError/StopIteration at import time means the topology file and the
-# code disagree, which is exactly when we want to fail loudly.
+# Names the code refers to. check_names() proves the topology file declares them all; it runs in
+# the emulator bootstrap and in the unit tests (tests/unit/test_topology.py).
 CANONICAL_EVENTS_TOPIC = "canonical-events"
 LEDGER_SUBSCRIPTION = "ledger-canonical-events"
 DEAD_LETTER_HOLD_SUBSCRIPTION = "canonical-events-dead-letter-hold"

@@ -9,7 +9,7 @@ from shared import datastore_store, logs, pubsub_bus, tasks_queue
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import error_response, json_response, server_error
-from shared.intake import NotConfigured, receive, republish_task_id
+from shared.intake import NotConfigured, Unavailable, receive, republish_task_id
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
 log = logging.getLogger("ledgerline.intake")
@@ -28,14 +28,20 @@ def intake(request):
         return error_response(ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
     if request.method != "POST":
         return error_response(ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
+    too_large = ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
     if (request.content_length or 0) > cfg.max_body_bytes:
-        return error_response(ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes"))
+        return error_response(too_large)
+    # Read at most limit + 1 bytes, so a chunked body (no Content-Length) is bounded too. (The
+    # framework drains the rest after we answer; Cloud Run caps requests at 32 MiB.)
+    body = request.stream.read(cfg.max_body_bytes + 1)
+    if len(body) > cfg.max_body_bytes:
+        return error_response(too_large)
     try:
         receipt = receive(
             cfg,
             parts[1],
             request.headers,
-            request.get_data(cache=False),
+            body,
             now=datetime.now(tz=UTC),
             db=datastore_store.client(cfg),
             publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs),
@@ -54,4 +60,6 @@ def intake(request):
     except NotConfigured as exc:
         log.error(str(exc))
         return server_error("not_configured", "this endpoint is not configured", 503)
+    except Unavailable as exc:
+        return server_error("temporarily_unavailable", str(exc), 503)
     return json_response(receipt.status, receipt.body)

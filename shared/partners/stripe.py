@@ -7,10 +7,10 @@ values may be present while Stripe rolls its own. We accept if any (secret, v1) 
 constant-time comparison, and require |now - t| <= tolerance in BOTH directions (Stripe's SDK only
 checks the past; a far-future timestamp would otherwise stay replayable forever).
 
-Amounts: Stripe sends integers in "the smallest currency unit", which for every currency Stripe
-supports equals the ISO-4217 minor unit (JPY 1000 means ¥1000; USD 1000 means $10.00; BHD
-amounts are in fils with a trailing zero). So the amount maps 1:1 to ledger minor units; only the
-currency code is normalised (Stripe sends it lower-case).
+Amounts: Stripe sends integers in its own "smallest currency unit", which mostly, but NOT always,
+equals the ISO-4217 minor unit the ledger uses: JPY 1000 is ¥1000 in both; ISK is two-decimal in
+Stripe's API (500 = 5 kr) but zero-decimal in ISO; MGA is zero-decimal in Stripe, two in ISO.
+`to_minor_units` converts through both exponents and refuses amounts that would need rounding.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import ClientError, pydantic_param
 from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.money import MAX_AMOUNT, UnknownCurrency, exponent, normalise_currency
 from shared.partners.base import Parsed
 
 NAME = "stripe"
@@ -39,64 +40,66 @@ def sign(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_V1 = re.compile(r"[0-9a-f]{64}")
+
+
+def _auth_error(code: str, message: str) -> ClientError:
+    return ClientError(401, code, message, SIGNATURE_HEADER, type="authentication_error")
+
+
 def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: int, tolerance: int = 300) -> None:
-    """Raise ClientError(401) unless the body carries a valid, fresh Stripe signature."""
+    """Raise ClientError(401) unless the body carries a valid, fresh Stripe signature.
+    Any header text at all yields either success or a 401: never another exception."""
     header = headers.get(SIGNATURE_HEADER)
     if not header:
-        raise ClientError(
-            401,
-            "signature_missing",
-            "Stripe-Signature header is required",
-            SIGNATURE_HEADER,
-            type="authentication_error",
-        )
+        raise _auth_error("signature_missing", "Stripe-Signature header is required")
     timestamp: int | None = None
-    candidates: list[str] = []
+    candidates: list[bytes] = []
     for item in header.split(","):
         key, sep, value = item.strip().partition("=")
         if not sep:
             continue
         if key == "t":
-            if timestamp is not None or not value.isdigit() or len(value) > 12:
-                raise ClientError(
-                    401,
-                    "signature_malformed",
-                    "Stripe-Signature has a bad timestamp",
-                    SIGNATURE_HEADER,
-                    type="authentication_error",
-                )
+            if timestamp is not None or not _TIMESTAMP.fullmatch(value):
+                raise _auth_error("signature_malformed", "Stripe-Signature has a bad timestamp")
             timestamp = int(value)
-        elif key == "v1":
-            candidates.append(value)
+        elif key == "v1" and _V1.fullmatch(value):  # anything else cannot match: skip it
+            candidates.append(value.encode("ascii"))
     if timestamp is None or not candidates:
-        raise ClientError(
-            401,
-            "signature_malformed",
-            "Stripe-Signature needs t= and at least one v1=",
-            SIGNATURE_HEADER,
-            type="authentication_error",
-        )
+        raise _auth_error("signature_malformed", "Stripe-Signature needs t= and at least one hex v1=")
     if abs(now - timestamp) > tolerance:
-        raise ClientError(
-            401,
-            "timestamp_out_of_tolerance",
-            f"signature timestamp is more than {tolerance}s from now",
-            SIGNATURE_HEADER,
-            type="authentication_error",
-        )
+        raise _auth_error("timestamp_out_of_tolerance", f"signature timestamp is more than {tolerance}s from now")
     signed = f"{timestamp}.".encode() + body
     for secret in secrets:
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-        # Check every candidate (no early exit on the first mismatch) with constant-time compares.
-        if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode("ascii")
+        # Constant-time compare against every candidate (no early exit on a mismatch).
+        if any([hmac.compare_digest(expected, candidate) for candidate in candidates]):
             return
-    raise ClientError(
-        401,
-        "signature_invalid",
-        "no Stripe-Signature v1 value matches an active secret",
-        SIGNATURE_HEADER,
-        type="authentication_error",
-    )
+    raise _auth_error("signature_invalid", "no Stripe-Signature v1 value matches an active secret")
+
+
+# Stripe's amount exponent per currency (https://docs.stripe.com/currencies): zero-decimal and
+# three-decimal lists; every other currency is two-decimal in Stripe's API, even where ISO-4217 says
+# otherwise (ISK: ISO 0, Stripe 2, "100 = 1 krona"; MGA: ISO 2, Stripe 0).
+STRIPE_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+STRIPE_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+
+
+def stripe_exponent(currency: str) -> int:
+    return 0 if currency in STRIPE_ZERO_DECIMAL else 3 if currency in STRIPE_THREE_DECIMAL else 2
+
+
+def to_minor_units(amount: int, currency: str) -> int:
+    """Stripe API amount -> ISO-4217 minor units of `currency` (already upper-case ISO).
+    Raises ValueError when the Stripe amount holds a fraction the ISO unit cannot represent."""
+    shift = exponent(currency) - stripe_exponent(currency)
+    if shift >= 0:
+        return amount * 10**shift
+    factor = 10**-shift
+    if amount % factor:
+        raise ValueError(f"{currency} amount {amount} is not a whole number of ISO minor units (x{factor})")
+    return amount // factor
 
 
 class _Envelope(BaseModel):
@@ -106,7 +109,7 @@ class _Envelope(BaseModel):
     id: str = Field(pattern=r"^evt_[A-Za-z0-9_]+$", max_length=255)
     object: str = Field(pattern=r"^event$")
     type: str = Field(min_length=1, max_length=100)
-    created: int = Field(ge=0)
+    created: int = Field(ge=0, le=253402300799)  # up to 9999-12-31: a datetime can hold it
     livemode: bool
     data: dict[str, Any]
 
@@ -117,7 +120,7 @@ class _PaymentIntent(BaseModel):
     object: str = Field(pattern=r"^payment_intent$")
     amount_received: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
     currency: str
-    customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9_]+$", max_length=255)
+    customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]{1,64}$")
     status: str
 
 
@@ -126,18 +129,28 @@ def _invalid(exc: ValidationError, prefix: tuple = ()) -> ClientError:
     return ClientError(400, "invalid_event", f"{first['msg']}", pydantic_param(prefix + tuple(first["loc"])))
 
 
-def parse(body: bytes, received_at: datetime) -> Parsed:
-    """Verified raw body -> Parsed (with a CanonicalEvent, or the reason it is not posted)."""
+def parse(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
+    """Verified raw body -> Parsed (with a CanonicalEvent, or the reason it is not posted).
+    `livemode` is what this deployment expects: a test-mode event never moves live money."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ClientError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ClientError(400, "malformed_json", "body nests too deeply") from None
     if not isinstance(payload, dict):
         raise ClientError(400, "invalid_event", "a Stripe event is a JSON object")
     try:
         envelope = _Envelope.model_validate(payload)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    if envelope.livemode != livemode:
+        return Parsed(
+            envelope.id,
+            envelope.type,
+            None,
+            f"livemode={envelope.livemode} event sent to a livemode={livemode} deployment",
+        )
     if envelope.type != "payment_intent.succeeded":
         return Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted yet")
     try:
@@ -148,8 +161,16 @@ def parse(body: bytes, received_at: datetime) -> Parsed:
         currency = normalise_currency(intent.currency)
     except UnknownCurrency as exc:
         raise ClientError(400, "invalid_event", str(exc), "data.object.currency") from None
+    if intent.status != "succeeded":
+        return Parsed(envelope.id, envelope.type, None, f"payment intent status is {intent.status!r}, not succeeded")
     if intent.amount_received == 0:
         return Parsed(envelope.id, envelope.type, None, "amount_received is 0: nothing to post")
+    try:
+        amount = to_minor_units(intent.amount_received, currency)
+    except ValueError as exc:
+        raise ClientError(400, "invalid_event", str(exc), "data.object.amount_received") from None
+    if amount > MAX_AMOUNT:
+        raise ClientError(400, "invalid_event", "amount too large", "data.object.amount_received")
     canonical = CanonicalEvent(
         event_id=f"{NAME}:{envelope.id}",
         partner=NAME,
@@ -159,7 +180,7 @@ def parse(body: bytes, received_at: datetime) -> Parsed:
         occurred_at=datetime.fromtimestamp(envelope.created, tz=UTC),
         received_at=received_at,
         customer=intent.customer,
-        amount=intent.amount_received,
+        amount=amount,
         currency=currency,
         reference=intent.id,
         livemode=envelope.livemode,

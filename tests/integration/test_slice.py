@@ -117,21 +117,25 @@ def test_same_transaction_id_different_body_is_a_recorded_conflict(db, payment):
         assert db.get(conflict_key) is not None
         assert wallet_balance(db, p["customer"], "USD") == 500
     finally:
-        # This test posted outside the normal flow; tidy up so `verify` stays meaningful for the run.
-        db.delete_multi(
-            [
-                conflict_key,
-                db.key("JournalTransaction", original.transaction_id),
-                *[db.key("Entry", e.entry_id) for e in original.entries],
-            ]
-        )
-        for account, currency in {(e.account, e.currency) for e in original.entries}:
-            key = db.key("Account", f"{account}|{currency}")
-            entity = db.get(key)
+        # This test posted outside the normal flow (no BigQuery stream): undo it atomically, in one
+        # transaction like any posting, so `verify` stays meaningful and no concurrent update is lost.
+        def undo(_txn):
+            keys = {(e.account, e.currency): db.key("Account", f"{e.account}|{e.currency}") for e in original.entries}
+            accounts = {entity.key.name: entity for entity in db.get_multi(list(keys.values()))}
             for e in original.entries:
-                if (e.account, e.currency) == (account, currency):
-                    entity["debits_posted" if e.direction == "debit" else "credits_posted"] -= e.amount
-            db.put(entity)
+                account = accounts[keys[(e.account, e.currency)].name]
+                account["debits_posted" if e.direction == "debit" else "credits_posted"] -= e.amount
+                account["version"] += 1
+            db.put_multi(list(accounts.values()))
+            db.delete_multi(
+                [
+                    conflict_key,
+                    db.key("JournalTransaction", original.transaction_id),
+                    *[db.key("Entry", e.entry_id) for e in original.entries],
+                ]
+            )
+
+        datastore_store.in_transaction(db, undo)
 
 
 def test_bad_signature_is_401_and_stores_nothing(db, intake, payment):
@@ -192,3 +196,22 @@ def test_cli_machine_contract(db, intake, secret, payment):
     report = json.loads(verify.stdout)
     assert report["ok"] is True and report["problems"] == [], report["problems"]
     assert verify.returncode == 0
+
+
+def test_oversize_chunked_body_is_413_and_stores_nothing(cfg, db, intake):
+    """requests sends a generator as Transfer-Encoding: chunked, with no Content-Length to check."""
+    before = datastore_store.count(db, "Inbox")
+
+    def chunks():
+        for _ in range(cfg.max_body_bytes // 8192 + 2):
+            yield b" " * 8192
+
+    resp = requests.post(
+        f"{intake}/webhooks/stripe",
+        data=chunks(),
+        timeout=30,
+        headers={"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
+    )
+    assert resp.request.headers.get("Transfer-Encoding") == "chunked"
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+    assert datastore_store.count(db, "Inbox") == before

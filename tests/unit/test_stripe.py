@@ -104,10 +104,63 @@ def test_payment_intent_succeeded_normalises():
     assert c.occurred_at == RECEIVED
 
 
-@pytest.mark.parametrize(("amount", "currency"), [(5000, "jpy"), (1, "jpy"), (1230, "bhd"), (2000, "usd")])
-def test_stripe_amounts_are_iso_minor_units(amount, currency):
-    # Stripe's "smallest currency unit" is the ISO-4217 minor unit: JPY 5000 is ¥5000, not ¥50.
-    assert stripe.parse(encode(event(amount, currency)), RECEIVED).canonical.amount == amount
+@pytest.mark.parametrize(
+    ("stripe_amount", "currency", "iso_minor"),
+    [
+        (5000, "jpy", 5000),  # zero-decimal in both: ¥5000, not ¥50
+        (1, "krw", 1),
+        (2000, "usd", 2000),
+        (1230, "bhd", 1230),  # three-decimal in both
+        (500, "isk", 5),  # Stripe keeps ISK two-decimal ("500 = 5 kr"); ISO-4217 ISK has no minor unit
+        (100, "mga", 10000),  # Stripe: zero-decimal; ISO-4217 MGA: two decimals
+        (1000, "huf", 1000),
+    ],
+)
+def test_stripe_amounts_convert_to_iso_minor_units(stripe_amount, currency, iso_minor):
+    assert stripe.parse(encode(event(stripe_amount, currency)), RECEIVED).canonical.amount == iso_minor
+
+
+def test_fractional_isk_is_refused_not_rounded():
+    with pytest.raises(ClientError) as info:
+        stripe.parse(encode(event(550, "isk")), RECEIVED)
+    assert (info.value.code, info.value.param) == ("invalid_event", "data.object.amount_received")
+
+
+@given(st.text(max_size=300))
+def test_any_signature_header_text_yields_401_or_success_never_a_crash(header):
+    try:
+        stripe.verify({"Stripe-Signature": header}, b"{}", [SECRET], now=NOW)
+    except ClientError as exc:
+        assert exc.status == 401
+
+
+@pytest.mark.parametrize("header", [f"t={NOW},v1=é", "t=²,v1=" + "0" * 64, f"t={NOW},v1=" + "G" * 64])
+def test_non_ascii_or_non_hex_header_parts_are_401(header):
+    assert rejected(b"{}", {"Stripe-Signature": header}).code == "signature_malformed"
+
+
+def test_test_mode_event_never_moves_live_money():
+    body = event()
+    assert body["livemode"] is False
+    parsed = stripe.parse(encode(body), RECEIVED, livemode=True)
+    assert parsed.canonical is None and "livemode" in parsed.reason
+    body["livemode"] = True
+    assert stripe.parse(encode(body), RECEIVED, livemode=False).canonical is None
+    assert stripe.parse(encode(body), RECEIVED, livemode=True).canonical is not None
+
+
+def test_succeeded_event_whose_intent_did_not_succeed_is_not_posted():
+    body = event()
+    body["data"]["object"]["status"] = "processing"
+    parsed = stripe.parse(encode(body), RECEIVED)
+    assert parsed.canonical is None and "processing" in parsed.reason
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash():
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ClientError) as info:
+        stripe.parse(body, RECEIVED)
+    assert info.value.code in ("malformed_json", "invalid_event")
 
 
 def test_amount_received_is_used_not_amount():
@@ -157,6 +210,8 @@ def mutate(path, value):
         (("data", "object", "customer"), "not a customer", "data.object.customer"),
         (("data", "object", "id"), "ch_123", "data.object.id"),
         (("id",), "not_an_event", "id"),
+        (("created",), 10**12, "created"),
+        (("data", "object", "customer"), "cus_" + "a" * 65, "data.object.customer"),
         (("type",), KeyError, "type"),
     ],
 )
