@@ -82,14 +82,14 @@ test-unit: venv
 	$(PY) -m pytest tests/unit
 
 test-integration: install
-	$(PY) -m emulators.ctl run -- $(PY) -m pytest tests/integration
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests/integration
 
 test: install lint
 	@command -v terraform >/dev/null && terraform fmt -check -recursive terraform || echo "terraform not found: fmt check skipped"
-	$(PY) -m emulators.ctl run -- $(PY) -m pytest tests
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests
 
 bench-baseline: install
-	$(PY) -m emulators.ctl run -- $(PY) -m bench.baseline
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.baseline
 
 bench: bench-baseline
 

@@ -3,7 +3,8 @@
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
     python -m emulators.ctl status    what runs, where, and where its log is
-    python -m emulators.ctl run -- CMD  start what is missing, run CMD, stop what this call started
+    python -m emulators.ctl run [--fresh] -- CMD
+                                      start what is missing, run CMD, stop what this call started
 
 Every process runs in its own session (process group) so `down` can stop the emulators' Java
 children too. PIDs, logs and emulator data live under the run directory (LEDGERLINE_RUN_DIR,
@@ -24,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from emulators.prereqs import machine_problems
@@ -396,8 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "status", "run"])
     parser.add_argument("--json", action="store_true", help="status as JSON")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="for run: -- CMD ARGS")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="for run: if nothing runs yet, start on empty data under <run dir>/test "
+        "(tests and benchmarks then never touch the dev data of `make up`)",
+    )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     cfg = settings()
     try:
         if args.command == "up":
@@ -410,9 +418,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(rows, indent=2)) if args.json else print_status(rows)
             return 0 if all(r["healthy"] for r in rows) else 3
         elif args.command == "run":
-            cmd = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+            cmd = rest
             if not cmd:
                 parser.error("run needs a command after --")
+            if args.fresh and not any(healthy(svc) for svc in services(cfg)):
+                cfg = replace(cfg, run_dir=cfg.run_dir / "test")
+                shutil.rmtree(cfg.run_dir, ignore_errors=True)
             started = up(cfg)
             try:
                 return subprocess.call(cmd, cwd=REPO_ROOT)

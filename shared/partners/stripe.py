@@ -120,7 +120,7 @@ class _PaymentIntent(BaseModel):
     object: str = Field(pattern=r"^payment_intent$")
     amount_received: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
     currency: str
-    customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]{1,64}$")
+    customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9_]{1,64}$")  # fits account ids
     status: str
 
 
