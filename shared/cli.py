@@ -20,10 +20,12 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime
 
 from shared import datastore_store as store
+from shared import posting
 from shared.config import settings
-from shared.ledger import account_type
+from shared.ledger import UnknownAccount, account_type
 from shared.money import format_minor
 
 
@@ -46,21 +48,24 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         print("  ".join(cells))
 
 
+def _balance_row(b) -> dict:
+    return {
+        "account": b.account,
+        "currency": b.currency,
+        "type": account_type(b.account),
+        "posted": b.posted,
+        "pending_in": b.pending_in,
+        "pending_out": b.pending_out,
+        "available": b.available,
+        "debits_posted": b.debits_posted,
+        "credits_posted": b.credits_posted,
+        "posted_display": format_minor(b.posted, b.currency),
+        "available_display": format_minor(b.available, b.currency),
+    }
+
+
 def balance_rows(db) -> list[dict]:
-    rows = []
-    for b in sorted(store.all_balances(db), key=lambda b: (b.account, b.currency)):
-        rows.append(
-            {
-                "account": b.account,
-                "currency": b.currency,
-                "posted": b.posted,
-                "debits_posted": b.debits_posted,
-                "credits_posted": b.credits_posted,
-                "type": account_type(b.account),
-                "posted_display": format_minor(b.posted, b.currency),
-            }
-        )
-    return rows
+    return [_balance_row(b) for b in posting.all_balances(store.DatastoreLedger(db))]
 
 
 def cmd_balances(args, cfg, db) -> int:
@@ -68,58 +73,71 @@ def cmd_balances(args, cfg, db) -> int:
     if args.json:
         _print_json(rows)
     else:
-        _table(rows, [("account", "account"), ("type", "type"), ("currency", "currency"), ("posted_display", "posted")])
+        _table(
+            rows,
+            [
+                ("account", "account"),
+                ("type", "type"),
+                ("currency", "currency"),
+                ("posted_display", "posted"),
+                ("available_display", "available"),
+            ],
+        )
     return 0
 
 
 def cmd_account(args, cfg, db) -> int:
-    balances = store.account_balances(db, args.id)
-    if not balances:
+    ledger = store.DatastoreLedger(db)
+    try:
+        current = posting.balances(ledger, args.id)
+    except UnknownAccount as exc:
+        current, error = {}, str(exc)
+    else:
+        error = f"no account {args.id!r}"
+    if args.as_of:
+        current = posting.balance_as_of(ledger, args.id, datetime.fromisoformat(args.as_of), clock=args.clock)
+    if not current and not args.as_of:
         print(
-            json.dumps({"error": {"code": "account_not_found", "param": "id"}})
+            json.dumps({"error": {"code": "account_not_found", "message": error, "param": "id"}})
             if args.json
-            else f"no account {args.id!r}",
+            else error,
             file=sys.stderr,
         )
         return 1
-    query = db.query(kind="Entry")
-    query.add_filter(filter=store.datastore.query.PropertyFilter("account", "=", args.id))
-    entries = sorted(query.fetch(), key=lambda e: (e["posted_at"], e.key.name))[-args.limit :]
+    entries = sorted(
+        ledger.query("Entry", "account", args.id).items(), key=lambda item: (item[1]["recorded_at"], item[0])
+    )[-args.limit :]
     out = {
         "account": args.id,
         "type": account_type(args.id),
-        "balances": [
-            {
-                "currency": b.currency,
-                "posted": b.posted,
-                "debits_posted": b.debits_posted,
-                "credits_posted": b.credits_posted,
-            }
-            for b in balances
-        ],
+        "as_of": args.as_of,
+        "balances": [_balance_row(b) for b in current.values()],
         "entries": [
             {
-                "entry_id": e.key.name,
+                "entry_id": name,
                 "transaction_id": e["transaction_id"],
                 "direction": e["direction"],
+                "phase": e["phase"],
                 "amount": e["amount"],
                 "currency": e["currency"],
-                "posted_at": e["posted_at"],
+                "effective_at": e["effective_at"],
+                "recorded_at": e["recorded_at"],
             }
-            for e in entries
+            for name, e in entries
         ],
     }
     if args.json:
         _print_json(out)
     else:
-        print(f"{args.id} ({out['type']})")
+        print(f"{args.id} ({out['type']})" + (f" as of {args.as_of} ({args.clock} clock)" if args.as_of else ""))
         for b in out["balances"]:
-            print(f"  {b['currency']}: {format_minor(b['posted'], b['currency'])}")
+            print(f"  {b['currency']}: posted {b['posted_display']}, available {b['available_display']}")
         _table(
             [{**e, "amount": format_minor(e["amount"], e["currency"])} for e in out["entries"]],
             [
-                ("posted_at", "posted at"),
+                ("recorded_at", "recorded at"),
                 ("direction", "side"),
+                ("phase", "phase"),
                 ("amount", "amount"),
                 ("currency", "cur"),
                 ("transaction_id", "transaction"),
@@ -176,7 +194,7 @@ def cmd_verify(args, cfg, db) -> int:
 def cmd_restream(args, cfg, db) -> int:
     from shared.posting import restream_pending
 
-    done = restream_pending(cfg, db=db)
+    done = restream_pending(cfg, store=store.DatastoreLedger(db))
     print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
     return 0
 
@@ -191,7 +209,8 @@ def cmd_status(args, cfg, db) -> int:
         out["processes"] = None
     try:
         out["counts"] = {
-            kind: store.count(db, kind) for kind in ("Inbox", "Account", "JournalTransaction", "Entry", "Conflict")
+            kind: store.count(db, kind)
+            for kind in ("Inbox", "Account", "JournalTransaction", "Entry", "Outbox", "Rejection", "Conflict")
         }
     except Exception as exc:  # status must report a down store, not crash
         out["counts"] = {"error": str(exc)}
@@ -206,11 +225,14 @@ def cmd_status(args, cfg, db) -> int:
 
 
 def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
-    """Wait until each inbox event has a streamed transaction; returns those still missing."""
+    """Wait until each event has a transaction whose entries reached BigQuery (left the outbox);
+    returns those still missing."""
+    ledger = store.DatastoreLedger(db)
     deadline = time.monotonic() + timeout
     missing = list(event_keys)
     while missing and time.monotonic() < deadline:
-        done = {t.get("event_id") for t in store.all_transactions(db) if t.get("streamed")}
+        snap = ledger.snapshot(("JournalTransaction", "Outbox"))
+        done = {t["event_id"] for name, t in snap["JournalTransaction"].items() if name not in snap["Outbox"]}
         missing = [k for k in missing if k not in done]
         if missing:
             time.sleep(0.25)
@@ -269,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("balances")
     p = sub.add_parser("account")
     p.add_argument("id")
+    p.add_argument("--as-of", help="ISO timestamp with zone, e.g. 2026-11-28T09:00:00+00:00")
+    p.add_argument("--clock", choices=["recorded", "effective"], default="recorded")
     p.add_argument("--limit", type=int, default=20)
     p = sub.add_parser("events")
     p.add_argument("--partner")

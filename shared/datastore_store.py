@@ -1,12 +1,9 @@
 """Datastore (Firestore in Datastore mode) adapter: the inbox of raw webhooks and the ledger's
 accounts, transactions and entries.
 
-Kinds:
+Kinds (the ledger's are described in docs/ledger.md):
   Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
-  Account             key "<account>|<currency>"          debits_posted, credits_posted, version
-  JournalTransaction  key "<transaction id>"              rule, event, body hash, streamed flag
-  Entry               key "<transaction id>:<index>"      one leg of a transaction
-  Conflict            key "<transaction id>:<body hash>"  same transaction id, different body
+  Account, JournalTransaction, Entry, ChainHead, HoldResolution, Reversal, Outbox, Rejection, Conflict
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
 jittered exponential backoff (the client library does not retry transactions itself).
@@ -21,14 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import datastore
 
 from shared.config import Settings
-from shared.errors import PermanentError
-from shared.ledger import AccountBalance, JournalTransaction, account_type
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -162,178 +157,62 @@ def _json(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-# ----------------------------------------------------------------------------- ledger
+# ----------------------------------------------------------------------------- ledger store
 
 
-class LedgerConflict(PermanentError):
-    """Same transaction id, different body: recorded, never overwritten."""
+class _DatastoreTx:
+    """shared.ledger.Tx over one Datastore transaction (puts are buffered and committed together)."""
+
+    def __init__(self, db: datastore.Client):
+        self.db = db
+
+    def get(self, kind: str, name: str) -> dict | None:
+        entity = self.db.get(self.db.key(kind, name))
+        return dict(entity) if entity is not None else None
+
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]:
+        if not names:
+            return {}
+        return {e.key.name: dict(e) for e in self.db.get_multi([self.db.key(kind, n) for n in names])}
+
+    def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
+        entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=unindexed)
+        entity.update(data)
+        self.db.put(entity)
 
 
-@dataclass(frozen=True)
-class PostResult:
-    transaction_id: str
-    status: str  # "posted" | "replayed"
-    streamed: bool
-    posted_at: datetime
+class DatastoreLedger:
+    """The ledger's LedgerStore on Datastore: every transact() is one Datastore transaction, retried
+    on contention with bounded jittered backoff (in_transaction)."""
 
+    def __init__(self, db: datastore.Client):
+        self.db = db
 
-def _account_key(db, account: str, currency: str):
-    return db.key("Account", f"{account}|{currency}")
+    def transact(self, work: Callable[[_DatastoreTx], T]) -> T:
+        return in_transaction(self.db, lambda _txn: work(_DatastoreTx(self.db)))
 
+    def get(self, kind: str, name: str) -> dict | None:
+        entity = self.db.get(self.db.key(kind, name))
+        return dict(entity) if entity is not None else None
 
-def post(db: datastore.Client, journal: JournalTransaction) -> PostResult:
-    """Apply a balanced journal transaction exactly once: entries, balances and the transaction record
-    change together in one Datastore transaction, or not at all."""
-    txn_key = db.key("JournalTransaction", journal.transaction_id)
-    pairs = sorted({(e.account, e.currency) for e in journal.entries})
-    account_keys = [_account_key(db, a, c) for a, c in pairs]
+    def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
+        entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=unindexed)
+        entity.update(data)
+        self.db.put(entity)
 
-    def work(_txn):
-        existing = db.get(txn_key)
-        if existing is not None:
-            if existing["body_hash"] != journal.body_hash:
-                return "conflict", existing
-            return "replayed", existing
-        found = {e.key.name: e for e in db.get_multi(account_keys)}
-        stamp = now()
-        accounts = {}
-        for (account, currency), key in zip(pairs, account_keys, strict=True):
-            entity = found.get(key.name)
-            if entity is None:
-                entity = datastore.Entity(key)
-                entity.update(
-                    {
-                        "account": account,
-                        "currency": currency,
-                        "type": account_type(account),
-                        "debits_posted": 0,
-                        "credits_posted": 0,
-                        "version": 0,
-                        "created_at": stamp,
-                    }
-                )
-            accounts[(account, currency)] = entity
-        entries = []
-        for e in journal.entries:
-            acct = accounts[(e.account, e.currency)]
-            acct["debits_posted" if e.direction == "debit" else "credits_posted"] += e.amount
-            entity = datastore.Entity(db.key("Entry", e.entry_id))
-            entity.update(
-                {
-                    "transaction_id": e.transaction_id,
-                    "index": e.index,
-                    "account": e.account,
-                    "currency": e.currency,
-                    "direction": e.direction,
-                    "amount": e.amount,
-                    "posted_at": stamp,
-                }
-            )
-            entries.append(entity)
-        for acct in accounts.values():
-            acct["version"] += 1
-            acct["updated_at"] = stamp
-        record = datastore.Entity(txn_key)
-        record.update(
-            {
-                "rule": journal.rule,
-                "event_id": journal.event_id,
-                "partner": journal.partner,
-                "body_hash": journal.body_hash,
-                "entry_count": len(entries),
-                "currencies": journal.currencies(),
-                "posted_at": stamp,
-                "streamed": False,
-            }
-        )
-        db.put_multi([*accounts.values(), *entries, record])
-        return "posted", record
+    def delete(self, kind: str, name: str) -> None:
+        self.db.delete(self.db.key(kind, name))
 
-    status, record = in_transaction(db, work)
-    if status == "conflict":
-        conflict = datastore.Entity(db.key("Conflict", f"{journal.transaction_id}:{journal.body_hash}"))
-        conflict.update(
-            {
-                "transaction_id": journal.transaction_id,
-                "event_id": journal.event_id,
-                "stored_hash": record["body_hash"],
-                "incoming_hash": journal.body_hash,
-                "recorded_at": now(),
-            }
-        )
-        db.put(conflict)
-        raise LedgerConflict(
-            f"transaction {journal.transaction_id} exists with a different body "
-            f"(stored {record['body_hash'][:12]}, incoming {journal.body_hash[:12]})"
-        )
-    return PostResult(journal.transaction_id, status, bool(record.get("streamed")), record["posted_at"])
+    def query(self, kind: str, prop: str, value) -> dict[str, dict]:
+        query = self.db.query(kind=kind)
+        query.add_filter(filter=datastore.query.PropertyFilter(prop, "=", value))
+        return {e.key.name: dict(e) for e in query.fetch()}
 
-
-def entries_of(db: datastore.Client, transaction_id: str) -> list[datastore.Entity]:
-    query = db.query(kind="Entry")
-    query.add_filter(filter=datastore.query.PropertyFilter("transaction_id", "=", transaction_id))
-    return sorted(query.fetch(), key=lambda e: e["index"])
-
-
-def mark_streamed(db: datastore.Client, transaction_id: str) -> None:
-    key = db.key("JournalTransaction", transaction_id)
-
-    def work(_txn):
-        entity = db.get(key)
-        if entity is not None and not entity.get("streamed"):
-            entity["streamed"] = True
-            entity["streamed_at"] = now()
-            db.put(entity)
-
-    in_transaction(db, work)
-
-
-# ----------------------------------------------------------------------------- snapshots for verify / CLI
-
-
-def all_balances(db: datastore.Client) -> list[AccountBalance]:
-    return [
-        AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"])
-        for e in db.query(kind="Account").fetch()
-    ]
-
-
-def account_balances(db: datastore.Client, account: str) -> list[AccountBalance]:
-    query = db.query(kind="Account")
-    query.add_filter(filter=datastore.query.PropertyFilter("account", "=", account))
-    return [AccountBalance(e["account"], e["currency"], e["debits_posted"], e["credits_posted"]) for e in query.fetch()]
-
-
-class EntryRow(NamedTuple):
-    """An Entry as stored; not re-validated, so `verify` can report a bad row instead of crashing."""
-
-    entry_id: str
-    transaction_id: str
-    index: int
-    account: str
-    currency: str
-    direction: str
-    amount: int
-
-
-def all_entries(db: datastore.Client) -> list[EntryRow]:
-    return [
-        EntryRow(e.key.name, e["transaction_id"], e["index"], e["account"], e["currency"], e["direction"], e["amount"])
-        for e in db.query(kind="Entry").fetch()
-    ]
-
-
-def unstreamed_transactions(db: datastore.Client) -> list[datastore.Entity]:
-    query = db.query(kind="JournalTransaction")
-    query.add_filter(filter=datastore.query.PropertyFilter("streamed", "=", False))
-    return list(query.fetch())
+    def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+        return {kind: {e.key.name: dict(e) for e in self.db.query(kind=kind).fetch()} for kind in kinds}
 
 
 def count(db: datastore.Client, kind: str) -> int:
     query = db.query(kind=kind)
     query.keys_only()  # mutates the query (returns None in google-cloud-datastore 2.x)
     return sum(1 for _ in query.fetch())
-
-
-def all_transactions(db: datastore.Client) -> list[datastore.Entity]:
-    return list(db.query(kind="JournalTransaction").fetch())

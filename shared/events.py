@@ -2,7 +2,8 @@
 
 Partner plugins (shared.partners.*) turn a verified partner payload into a CanonicalEvent. The model
 is versioned (`schema_version`) and strict: unknown fields are rejected so a producer/consumer drift
-fails loudly instead of being silently ignored.
+fails loudly instead of being silently ignored. Which optional fields a kind needs is checked here
+(`REQUIRED_FIELDS`), so a posting rule never meets a half-filled event.
 """
 
 from __future__ import annotations
@@ -10,12 +11,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.money import MAX_AMOUNT, normalise_currency
 
-EventKind = Literal["payment.captured"]
+EventKind = Literal[
+    "payment.captured",  # money received for a customer, net of the partner's fee
+    "payment.refunded",  # (partial) refund of a captured payment
+    "dispute.opened",  # partner withdrew disputed funds
+    "dispute.won",  # disputed funds returned
+    "dispute.lost",  # dispute closed against us (funds stay withdrawn; fee, if any, charged)
+    "payout.paid",  # partner paid clearing funds out to our bank account
+    "payout.failed",  # a paid-out payout bounced back to clearing
+    "ach.credit.received",  # incoming ACH credit for a customer at our bank
+    "ach.credit.returned",  # that credit was returned
+    "authorization.created",  # a hold: funds authorised, not yet captured
+    "authorization.captured",  # hold captured, fully or partially (amount = captured)
+    "authorization.voided",  # hold released
+]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "payment.captured": (),
+    "payment.refunded": (),
+    "dispute.opened": (),
+    "dispute.won": (),
+    "dispute.lost": (),
+    "payout.paid": ("bank",),
+    "payout.failed": ("bank",),
+    "ach.credit.received": ("bank", "customer"),
+    "ach.credit.returned": ("bank", "customer"),
+    "authorization.created": ("expires_at",),
+    "authorization.captured": (),
+    "authorization.voided": (),
+}
 
 
 class CanonicalEvent(BaseModel):
@@ -23,16 +53,19 @@ class CanonicalEvent(BaseModel):
 
     schema_version: Literal[1] = 1
     event_id: Identifier = Field(description="<partner>:<partner event id>; unique forever")
-    partner: Literal["stripe"]
+    partner: Short
     partner_event_id: Identifier
-    partner_event_type: str
+    partner_event_type: str = Field(max_length=100)
     kind: EventKind
-    occurred_at: datetime
+    occurred_at: datetime = Field(description="effective time: when it happened at the partner")
     received_at: datetime
-    customer: Identifier | None = Field(description="partner customer id; None posts to suspense")
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="minor units of `currency` (ISO-4217 exponent)")
+    customer: Short | None = Field(default=None, description="partner customer id; None posts to suspense")
+    amount: int = Field(ge=0, le=MAX_AMOUNT, description="minor units of `currency` (ISO-4217 exponent)")
+    fee: int = Field(default=0, ge=0, le=MAX_AMOUNT, description="partner fee in minor units, within amount")
     currency: str
-    reference: Identifier = Field(description="the partner's object id, e.g. the PaymentIntent id")
+    reference: Identifier = Field(description="the partner's object id the event is about (payment, payout…)")
+    bank: Short | None = Field(default=None, description="our bank, for payouts and ACH")
+    expires_at: datetime | None = Field(default=None, description="authorization holds: deterministic expiry")
     livemode: bool = False
 
     @field_validator("currency")
@@ -40,12 +73,23 @@ class CanonicalEvent(BaseModel):
     def _iso_currency(cls, value: str) -> str:
         return normalise_currency(value)
 
-    @field_validator("amount", mode="before")
+    @field_validator("amount", "fee", mode="before")
     @classmethod
     def _integer_only(cls, value):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("amount must be an integer number of minor units")
+            raise ValueError("amounts must be integer numbers of minor units")
         return value
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self):
+        missing = [f for f in REQUIRED_FIELDS[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{self.kind} needs {', '.join(missing)}")
+        if self.fee > self.amount:
+            raise ValueError("fee cannot exceed amount")
+        if self.amount == 0 and self.kind not in ("dispute.lost", "authorization.voided"):
+            raise ValueError(f"{self.kind} needs a positive amount")
+        return self
 
     def to_message(self) -> bytes:
         return self.model_dump_json().encode()

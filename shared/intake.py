@@ -71,7 +71,7 @@ def receive(
     parsed = scheme.parse(body, received_at=now, livemode=cfg.livemode)
     if parsed.canonical is not None:
         try:  # refuse now what the ledger could never post (it would only end in dead letters)
-            journal_for(parsed.canonical)
+            journal_for(parsed.canonical)  # builds (and so validates) every leg
         except (UnknownAccount, InvariantViolation, NoPostingRule) as exc:
             raise ClientError(400, "invalid_event", f"event cannot be posted: {exc}") from None
     record = store.InboxRecord(

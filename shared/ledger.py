@@ -1,12 +1,22 @@
-"""The double-entry ledger's domain: chart-of-accounts naming rules, posting rules, journal
-transactions and the invariants an auditor checks. Pure: no I/O.
+"""The double-entry ledger: chart of accounts, posting rules, and the engine that applies an operation
+to a store inside ONE transaction. No I/O of its own: the engine reads and writes through the `Tx`
+protocol, implemented for Datastore (shared.datastore_store) and in memory (shared.memory_store).
 
-Invariants (enforced where stated, re-checked by `verify`):
-  I1  every JournalTransaction nets to zero per currency (JournalTransaction.__post_init__)
-  I2  every entry amount is a positive int of minor units (Entry.__post_init__)
-  I3  a transaction id is derived from (partner, partner event id, rule): the same source event can
-      only ever produce the same transaction (transaction_id)
-  I4  an account's stored debits/credits equal the sums of its entries (audit_account)
+Invariants (stated where enforced; `audit` re-checks them all from a snapshot):
+  I1  every transaction nets to zero per currency and per phase            (JournalTransaction)
+  I2  every entry amount is a positive int of minor units                   (Entry)
+  I3  one source event -> one transaction id, forever                       (transaction_id)
+  I4  an account's totals equal the sums of its entries, and every entry
+      records the account's resulting totals and version (contiguous)       (apply)
+  I5  append-only: transactions, entries, hold resolutions and reversal links are only inserted;
+      a hold resolves at most once; a transaction is reversed at most once  (apply)
+  I6  constraints (no overdraft, credit limit) hold after every operation that enforces them (apply)
+  I7  each transaction's hash chains to the previous one of its chain shard (apply, audit)
+
+Hot accounts: system accounts (clearing, fees, bank, suspense, fx) are split into SHARDS entities; a
+transaction touches one shard chosen from its id, so concurrent postings do not serialise on one
+entity (production Firestore sustains about 1 write/s per entity). Customer wallets carry constraints
+and stay one exact entity. The tamper-evidence chain is sharded the same way (CHAIN_SHARDS).
 """
 
 from __future__ import annotations
@@ -16,14 +26,17 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, normalise_currency
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 Direction = Literal["debit", "credit"]
+Phase = Literal["posted", "pending", "release"]
+OpKind = Literal["post", "hold", "capture", "void", "expire", "reverse"]
 NORMAL_SIDE: dict[str, Direction] = {
     "asset": "debit",
     "expense": "debit",
@@ -31,16 +44,10 @@ NORMAL_SIDE: dict[str, Direction] = {
     "equity": "credit",
     "income": "credit",
 }
-
-# Chart of accounts: created on demand from these naming rules (docs/ledger.md lists them).
-_ID = r"[A-Za-z0-9_\-]{1,100}"
-ACCOUNT_RULES: list[tuple[re.Pattern, AccountType, str]] = [
-    (re.compile(rf"^partner:{_ID}:clearing$"), "asset", "money a partner holds for us, not yet paid out"),
-    (re.compile(rf"^customer:{_ID}:wallet$"), "liability", "what we owe a customer"),
-    (re.compile(rf"^fees:{_ID}$"), "expense", "processing fees charged by a partner"),
-    (re.compile(rf"^bank:{_ID}:operating$"), "asset", "our operating account at a bank"),
-    (re.compile(r"^suspense$"), "liability", "money we hold but cannot yet attribute"),
-]
+LEDGER = "main"
+SHARDS = 8
+CHAIN_SHARDS = 8
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UnknownAccount(ValueError):
@@ -51,16 +58,104 @@ class InvariantViolation(ValueError):
     """A ledger invariant would break: the operation is refused and nothing changes."""
 
 
-def account_type(account: str) -> AccountType:
-    for pattern, kind, _ in ACCOUNT_RULES:
-        if pattern.match(account):
-            return kind
+class NoPostingRule(ValueError):
+    pass
+
+
+class Rejected(Exception):
+    """The operation is valid input but not allowed now (insufficient funds, hold resolved…).
+    Nothing changes; the caller records the rejection with its reason."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Conflict(Exception):
+    """Same transaction id, different body: recorded, never overwritten."""
+
+
+# ----------------------------------------------------------------------------- chart of accounts
+
+
+@dataclass(frozen=True)
+class AccountRule:
+    pattern: re.Pattern
+    type: AccountType
+    sharded: bool
+    no_overdraft: bool
+    meaning: str
+
+
+_ID = r"[A-Za-z0-9_\-]{1,100}"
+ACCOUNT_RULES: list[AccountRule] = [
+    AccountRule(
+        re.compile(rf"^partner:{_ID}:clearing$"), "asset", True, False, "money a partner holds for us, not yet paid out"
+    ),
+    AccountRule(re.compile(rf"^customer:{_ID}:wallet$"), "liability", False, True, "what we owe a customer"),
+    AccountRule(re.compile(rf"^fees:{_ID}$"), "expense", True, False, "processing fees charged by a partner"),
+    AccountRule(re.compile(rf"^bank:{_ID}:operating$"), "asset", True, False, "our operating account at a bank"),
+    AccountRule(re.compile(r"^suspense$"), "liability", True, False, "money we hold but cannot yet attribute"),
+    AccountRule(re.compile(rf"^fx:{_ID}$"), "equity", True, False, "currency conversion position"),
+]
+
+
+def account_rule(account: str) -> AccountRule:
+    for rule in ACCOUNT_RULES:
+        if rule.pattern.match(account):
+            return rule
     raise UnknownAccount(f"{account!r} matches no chart-of-accounts naming rule")
+
+
+def account_type(account: str) -> AccountType:
+    return account_rule(account).type
 
 
 def normal_balance(kind: AccountType, debits: int, credits: int) -> int:
     """Balance expressed on the account's normal side (positive = the usual state)."""
     return debits - credits if NORMAL_SIDE[kind] == "debit" else credits - debits
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def shard_for(account: str, transaction_id: str) -> int:
+    return int(_digest(account, transaction_id)[:8], 16) % SHARDS if account_rule(account).sharded else 0
+
+
+def account_key(account: str, currency: str, shard: int) -> str:
+    return f"{account}|{currency}|{shard}"
+
+
+def transaction_id(partner: str, partner_event_id: str, rule: str) -> str:
+    """I3: deterministic, so a redelivered event maps onto the transaction it already produced."""
+    return f"txn_{_digest(partner, partner_event_id, rule)[:40]}"
+
+
+def micros(moment: datetime) -> int:
+    """Exact integer microseconds since the epoch (no float): the form hashed and compared."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def event_hash(event: CanonicalEvent) -> str:
+    """Hash of what the event says about money; excludes when we happened to receive it."""
+    body = event.model_dump(mode="json", exclude={"received_at"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- legs, entries, operations
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: str
+    direction: Direction
+    amount: int
+    currency: str
+    phase: Phase = "posted"
+    shard: int | None = None  # pinned for releases (the hold's shard); else chosen from the transaction id
 
 
 @dataclass(frozen=True)
@@ -70,8 +165,10 @@ class Entry:
     index: int
     account: str
     currency: str
+    shard: int
     direction: Direction
     amount: int
+    phase: Phase = "posted"
 
     def __post_init__(self):
         # I2
@@ -79,11 +176,23 @@ class Entry:
             raise InvariantViolation(f"I2: amount must be int minor units, got {type(self.amount).__name__}")
         if not 0 < self.amount <= MAX_AMOUNT:
             raise InvariantViolation(f"I2: entry amount out of range: {self.amount}")
-        if self.direction not in ("debit", "credit"):
-            raise InvariantViolation(f"bad direction {self.direction!r}")
+        if self.direction not in ("debit", "credit") or self.phase not in ("posted", "pending", "release"):
+            raise InvariantViolation(f"bad direction/phase {self.direction!r}/{self.phase!r}")
         if self.currency != normalise_currency(self.currency):
             raise InvariantViolation(f"currency must be upper-case ISO-4217, got {self.currency!r}")
-        account_type(self.account)
+        account_rule(self.account)
+
+    @property
+    def account_key(self) -> str:
+        return account_key(self.account, self.currency, self.shard)
+
+
+def unbalanced(entries: Iterable) -> dict[tuple[str, str], int]:
+    """{(currency, phase): debits - credits} for every pair that does not net to zero (I1)."""
+    net: dict[tuple[str, str], int] = defaultdict(int)
+    for e in entries:
+        net[(e.currency, e.phase)] += e.amount if e.direction == "debit" else -e.amount
+    return {key: value for key, value in net.items() if value != 0}
 
 
 @dataclass(frozen=True)
@@ -98,7 +207,7 @@ class JournalTransaction:
     def __post_init__(self):
         if len(self.entries) < 2:
             raise InvariantViolation("a transaction has at least two entries")
-        problems = unbalanced_currencies(self.entries)
+        problems = unbalanced(self.entries)
         if problems:  # I1
             raise InvariantViolation(f"I1: transaction {self.transaction_id} does not balance: {problems}")
 
@@ -106,114 +215,543 @@ class JournalTransaction:
         return sorted({e.currency for e in self.entries})
 
 
-def unbalanced_currencies(entries: Iterable[Entry]) -> dict[str, int]:
-    """{currency: debits - credits} for every currency that does not net to zero."""
-    net: dict[str, int] = defaultdict(int)
-    for e in entries:
-        net[e.currency] += e.amount if e.direction == "debit" else -e.amount
-    return {cur: value for cur, value in net.items() if value != 0}
+@dataclass(frozen=True)
+class Operation:
+    """What the ledger is asked to do. op_id is the resulting transaction id (idempotency key)."""
+
+    op_id: str
+    kind: OpKind
+    rule: str
+    event_id: str
+    partner: str
+    body_hash: str
+    effective_at: datetime
+    legs: tuple[Leg, ...] = ()
+    target: str | None = None  # capture/void/expire: the hold; reverse: the transaction
+    amount: int | None = None  # capture: amount captured (<= held)
+    expires_at: datetime | None = None  # hold
+    enforce_constraints: bool = False
+    ledger: str = LEDGER
 
 
-def transaction_id(partner: str, partner_event_id: str, rule: str) -> str:
-    """I3: deterministic, so a redelivered event maps onto the transaction it already produced."""
-    digest = hashlib.sha256(f"{partner}\x1f{partner_event_id}\x1f{rule}".encode()).hexdigest()
-    return f"txn_{digest[:40]}"
+def hold_id(partner: str, reference: str) -> str:
+    return transaction_id(partner, f"authorization:{reference}", "hold.v1")
 
 
-def event_hash(event: CanonicalEvent) -> str:
-    """Hash of what the event says about money; excludes when we happened to receive it."""
-    body = event.model_dump(mode="json", exclude={"received_at"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+# ----------------------------------------------------------------------------- posting rules (docs/ledger.md)
 
 
-# ----------------------------------------------------------------------------- posting rules
-
-Leg = tuple[str, Direction, int, str]  # (account, direction, amount, currency)
-
-
-def _payment_captured(event: CanonicalEvent) -> list[Leg]:
-    """A captured card payment: the partner now holds the money for us (clearing, asset, debit);
-    we owe it to the customer (wallet, liability, credit). No customer -> suspense."""
-    owner = f"customer:{event.customer}:wallet" if event.customer else "suspense"
-    return [
-        (f"partner:{event.partner}:clearing", "debit", event.amount, event.currency),
-        (owner, "credit", event.amount, event.currency),
-    ]
+def _owner(event: CanonicalEvent) -> str:
+    return f"customer:{event.customer}:wallet" if event.customer else "suspense"
 
 
-POSTING_RULES: dict[str, tuple[str, Callable[[CanonicalEvent], list[Leg]]]] = {
+def _legs(event: CanonicalEvent, *pairs: tuple[str, str, int]) -> tuple[Leg, ...]:
+    return tuple(Leg(acct, direction, amount, event.currency) for acct, direction, amount in pairs if amount > 0)
+
+
+def _payment_captured(e: CanonicalEvent):
+    clearing, fees = f"partner:{e.partner}:clearing", f"fees:{e.partner}"
+    return "post", _legs(
+        e, (clearing, "debit", e.amount - e.fee), (fees, "debit", e.fee), (_owner(e), "credit", e.amount)
+    )
+
+
+def _from_wallet_to_clearing(e: CanonicalEvent):
+    return "post", _legs(e, (_owner(e), "debit", e.amount), (f"partner:{e.partner}:clearing", "credit", e.amount))
+
+
+def _from_clearing_to_wallet(e: CanonicalEvent):
+    return "post", _legs(e, (f"partner:{e.partner}:clearing", "debit", e.amount), (_owner(e), "credit", e.amount))
+
+
+def _dispute_lost(e: CanonicalEvent):
+    if e.fee == 0:
+        return None  # funds already left with dispute.opened; nothing more moves
+    return "post", _legs(e, (f"fees:{e.partner}", "debit", e.fee), (f"partner:{e.partner}:clearing", "credit", e.fee))
+
+
+def _payout_paid(e: CanonicalEvent):
+    return "post", _legs(
+        e, (f"bank:{e.bank}:operating", "debit", e.amount), (f"partner:{e.partner}:clearing", "credit", e.amount)
+    )
+
+
+def _payout_failed(e: CanonicalEvent):
+    return "post", _legs(
+        e, (f"partner:{e.partner}:clearing", "debit", e.amount), (f"bank:{e.bank}:operating", "credit", e.amount)
+    )
+
+
+def _ach_received(e: CanonicalEvent):
+    return "post", _legs(e, (f"bank:{e.bank}:operating", "debit", e.amount), (_owner(e), "credit", e.amount))
+
+
+def _ach_returned(e: CanonicalEvent):
+    return "post", _legs(e, (_owner(e), "debit", e.amount), (f"bank:{e.bank}:operating", "credit", e.amount))
+
+
+def _authorization(e: CanonicalEvent):
+    legs = _legs(e, (f"partner:{e.partner}:clearing", "debit", e.amount), (_owner(e), "credit", e.amount))
+    return "hold", tuple(replace(leg, phase="pending") for leg in legs)
+
+
+POSTING_RULES: dict[str, tuple[str, Callable]] = {
     "payment.captured": ("payment_captured.v1", _payment_captured),
+    "payment.refunded": ("payment_refunded.v1", _from_wallet_to_clearing),
+    "dispute.opened": ("dispute_opened.v1", _from_wallet_to_clearing),
+    "dispute.won": ("dispute_won.v1", _from_clearing_to_wallet),
+    "dispute.lost": ("dispute_lost.v1", _dispute_lost),
+    "payout.paid": ("payout_paid.v1", _payout_paid),
+    "payout.failed": ("payout_failed.v1", _payout_failed),
+    "ach.credit.received": ("ach_credit_received.v1", _ach_received),
+    "ach.credit.returned": ("ach_credit_returned.v1", _ach_returned),
+    "authorization.created": ("hold.v1", _authorization),
+    "authorization.captured": ("hold_capture.v1", None),
+    "authorization.voided": ("hold_void.v1", None),
 }
 
 
-class NoPostingRule(ValueError):
-    pass
-
-
-def journal_for(event: CanonicalEvent) -> JournalTransaction:
+def operation_for(event: CanonicalEvent) -> Operation | None:
+    """The ledger operation a canonical event asks for; None when the event moves no money."""
     try:
-        rule, legs_of = POSTING_RULES[event.kind]
+        rule, build = POSTING_RULES[event.kind]
     except KeyError:
         raise NoPostingRule(f"no posting rule for event kind {event.kind!r}") from None
-    txn_id = transaction_id(event.partner, event.partner_event_id, rule)
-    entries = tuple(
-        Entry(f"{txn_id}:{i}", txn_id, i, account, currency, direction, amount)
-        for i, (account, direction, amount, currency) in enumerate(legs_of(event))
+    common = dict(
+        rule=rule,
+        event_id=event.event_id,
+        partner=event.partner,
+        body_hash=event_hash(event),
+        effective_at=event.occurred_at,
     )
-    return JournalTransaction(txn_id, rule, event.event_id, event.partner, event_hash(event), entries)
+    if event.kind == "authorization.created":
+        op_id = hold_id(event.partner, event.reference)
+    else:
+        op_id = transaction_id(event.partner, event.partner_event_id, rule)
+    if event.kind == "authorization.captured":
+        return Operation(
+            op_id, "capture", target=hold_id(event.partner, event.reference), amount=event.amount, **common
+        )
+    if event.kind == "authorization.voided":
+        return Operation(op_id, "void", target=hold_id(event.partner, event.reference), **common)
+    built = build(event)
+    if built is None:
+        return None
+    kind, legs = built
+    return Operation(op_id, kind, legs=legs, expires_at=event.expires_at, **common)
 
 
-# ----------------------------------------------------------------------------- audit (pure)
+def journal_for(event: CanonicalEvent) -> JournalTransaction | None:
+    """The balanced journal of a posting event (validation at intake; the engine re-derives it)."""
+    op = operation_for(event)
+    if op is None or not op.legs:
+        return None
+    return JournalTransaction(op.op_id, op.rule, op.event_id, op.partner, op.body_hash, _entries(op.op_id, op.legs))
+
+
+def _entries(txn_id: str, legs: Iterable[Leg]) -> tuple[Entry, ...]:
+    return tuple(
+        Entry(
+            f"{txn_id}:{i}",
+            txn_id,
+            i,
+            leg.account,
+            leg.currency,
+            shard_for(leg.account, txn_id) if leg.shard is None else leg.shard,
+            leg.direction,
+            leg.amount,
+            leg.phase,
+        )
+        for i, leg in enumerate(legs)
+    )
+
+
+# ----------------------------------------------------------------------------- account state
+
+TOTALS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 
 
 @dataclass(frozen=True)
 class AccountBalance:
+    """One account in one currency (all shards summed, or one shard)."""
+
     account: str
     currency: str
     debits_posted: int
     credits_posted: int
+    debits_pending: int = 0
+    credits_pending: int = 0
 
     @property
     def posted(self) -> int:
         return normal_balance(account_type(self.account), self.debits_posted, self.credits_posted)
 
+    @property
+    def pending_out(self) -> int:
+        """Pending amounts against the normal side (they will reduce the balance)."""
+        normal = NORMAL_SIDE[account_type(self.account)]
+        return self.credits_pending if normal == "debit" else self.debits_pending
 
-def apply_entry(balance: AccountBalance, entry: Entry) -> AccountBalance:
-    assert (balance.account, balance.currency) == (entry.account, entry.currency)
-    if entry.direction == "debit":
-        return AccountBalance(
-            balance.account, balance.currency, balance.debits_posted + entry.amount, balance.credits_posted
+    @property
+    def pending_in(self) -> int:
+        normal = NORMAL_SIDE[account_type(self.account)]
+        return self.debits_pending if normal == "debit" else self.credits_pending
+
+    @property
+    def available(self) -> int:
+        """Posted minus what pending holds may still take; pending incoming money is not available."""
+        return self.posted - self.pending_out
+
+
+def sum_balances(balances: Iterable[AccountBalance]) -> dict[tuple[str, str], AccountBalance]:
+    out: dict[tuple[str, str], AccountBalance] = {}
+    for b in balances:
+        key = (b.account, b.currency)
+        prev = out.get(key)
+        out[key] = (
+            b
+            if prev is None
+            else AccountBalance(b.account, b.currency, *(getattr(prev, t) + getattr(b, t) for t in TOTALS))
         )
-    return AccountBalance(
-        balance.account, balance.currency, balance.debits_posted, balance.credits_posted + entry.amount
-    )
+    return out
 
 
-def audit(transactions: dict[str, list[Entry]], balances: Iterable[AccountBalance]) -> list[dict]:
-    """I1 + I4 over a full snapshot. Returns problems (empty when the ledger is sound)."""
+def _apply(state: dict, entry: Entry) -> None:
+    """Add one entry to an account shard's totals (I4)."""
+    side = "debits" if entry.direction == "debit" else "credits"
+    if entry.phase == "posted":
+        state[f"{side}_posted"] += entry.amount
+    elif entry.phase == "pending":
+        state[f"{side}_pending"] += entry.amount
+    else:  # release of a pending amount
+        state[f"{side}_pending"] -= entry.amount
+        if state[f"{side}_pending"] < 0:
+            raise InvariantViolation(f"release exceeds pending on {entry.account_key}")
+    state["version"] += 1
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class Tx(Protocol):
+    """What the engine needs from a store inside one transaction."""
+
+    def get(self, kind: str, name: str) -> dict | None: ...
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]: ...
+    def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None: ...
+
+
+@dataclass(frozen=True)
+class Result:
+    status: Literal["posted", "replayed", "rejected"]
+    transaction_id: str
+    reason: str | None = None
+    record: dict = field(default_factory=dict, compare=False)
+
+
+def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dict]:
+    """The legs an operation writes, after its preconditions (I5); plus extra records to insert."""
+    if op.kind in ("post", "hold"):
+        if not op.legs:
+            raise InvariantViolation("an operation without legs")
+        if op.kind == "hold" and op.expires_at is None:
+            raise InvariantViolation("a hold needs expires_at")
+        return op.legs, {}
+    target = tx.get("JournalTransaction", op.target)
+    if op.kind == "reverse":
+        if target is None or target["kind"] not in ("post", "capture"):
+            raise Rejected("not_reversible", f"{op.target} is not a posted transaction")
+        if tx.get("Reversal", op.target) is not None:
+            raise Rejected("already_reversed", f"{op.target} was reversed already")
+        legs = tuple(
+            Leg(e["account"], "credit" if e["direction"] == "debit" else "debit", e["amount"], e["currency"])
+            for e in json.loads(target["legs"])
+            if e["phase"] == "posted"
+        )
+        return legs, {("Reversal", op.target): {"reversal_id": op.op_id, "recorded_at": now}}
+    if target is None or target["kind"] != "hold":
+        raise Rejected("unknown_hold", f"no hold {op.target}")
+    if tx.get("HoldResolution", op.target) is not None:
+        raise Rejected("hold_already_resolved", f"hold {op.target} was captured, voided or expired already")
+    expired = now >= target["expires_at"]
+    if op.kind == "expire" and not expired:
+        raise Rejected("hold_not_expired", f"hold {op.target} expires at {target['expires_at'].isoformat()}")
+    if op.kind in ("capture", "void") and expired:
+        raise Rejected("hold_expired", f"hold {op.target} expired at {target['expires_at'].isoformat()}")
+    held = [
+        Leg(e["account"], e["direction"], e["amount"], e["currency"], "pending", e["shard"])
+        for e in json.loads(target["legs"])
+    ]
+    legs = [replace(leg, phase="release") for leg in held]
+    captured = 0
+    if op.kind == "capture":
+        captured = op.amount or 0
+        if not 0 < captured <= target["held_amount"]:
+            raise Rejected("capture_exceeds_hold", f"capture {captured} of a hold of {target['held_amount']}")
+        legs += [replace(leg, phase="posted", amount=captured, shard=None) for leg in held]
+    resolution = {"resolution": op.kind, "transaction_id": op.op_id, "captured": captured, "recorded_at": now}
+    return tuple(legs), {("HoldResolution", op.target): resolution}
+
+
+def _violations(before: dict, after: dict, account: str) -> str | None:
+    rule = account_rule(account)
+    if not rule.no_overdraft and after.get("credit_limit") is None:
+        return None
+    limit = after.get("credit_limit") or 0
+
+    def available(s):
+        return AccountBalance(account, s["currency"], *(s[t] for t in TOTALS)).available
+
+    if available(after) < -limit and available(after) < available(before):
+        return f"{account} ({after['currency']}) would have {available(after)} available; limit is -{limit}"
+    return None
+
+
+def chain_hash(prev_hash: str, record: dict, entries: list[dict]) -> str:
+    """I7: what each transaction's hash commits to (its content and its predecessor)."""
+    content = {
+        "prev": prev_hash,
+        "seq": record["seq"],
+        "id": record["transaction_id"],
+        "kind": record["kind"],
+        "rule": record["rule"],
+        "event_id": record["event_id"],
+        "body_hash": record["body_hash"],
+        "effective_us": micros(record["effective_at"]),
+        "recorded_us": micros(record["recorded_at"]),
+        "target": record.get("target"),
+        "entries": [
+            [e["account"], e["currency"], e["shard"], e["direction"], e["amount"], e["phase"]] for e in entries
+        ],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+GENESIS = "0" * 64
+
+
+def apply(op: Operation, tx: Tx, now: datetime) -> Result:
+    """Apply one operation inside the caller's store transaction. Raises Rejected or Conflict (and
+    the caller's transaction then writes nothing); returns `replayed` for a repeat of the same op."""
+    existing = tx.get("JournalTransaction", op.op_id)
+    if existing is not None:
+        if existing["body_hash"] != op.body_hash:
+            raise Conflict(
+                f"transaction {op.op_id} exists with a different body "
+                f"(stored {existing['body_hash'][:12]}, incoming {op.body_hash[:12]})"
+            )
+        return Result("replayed", op.op_id, record=existing)
+    legs, links = _legs_of(op, tx, now)
+    entries = _entries(op.op_id, legs)
+    problems = unbalanced(entries)
+    if problems:
+        raise InvariantViolation(f"I1: operation {op.op_id} does not balance: {problems}")
+    keys = sorted({e.account_key for e in entries})
+    found = tx.get_multi("Account", keys)
+    accounts, before = {}, {}
+    for e in entries:
+        if e.account_key in accounts:
+            continue
+        state = found.get(e.account_key) or {
+            "account": e.account,
+            "currency": e.currency,
+            "shard": e.shard,
+            "type": account_type(e.account),
+            **dict.fromkeys(TOTALS, 0),
+            "version": 0,
+            "credit_limit": None,
+            "created_at": now,
+        }
+        accounts[e.account_key] = dict(state)
+        before[e.account_key] = dict(state)
+    entry_records = []
+    for e in entries:
+        state = accounts[e.account_key]
+        _apply(state, e)
+        entry_records.append(
+            {
+                "transaction_id": op.op_id,
+                "index": e.index,
+                "account": e.account,
+                "currency": e.currency,
+                "shard": e.shard,
+                "direction": e.direction,
+                "amount": e.amount,
+                "phase": e.phase,
+                "effective_at": op.effective_at,
+                "recorded_at": now,
+                "account_version": state["version"],
+                **{f"resulting_{t}": state[t] for t in TOTALS},
+            }
+        )
+    if op.enforce_constraints:
+        for key, state in accounts.items():
+            reason = _violations(before[key], state, state["account"])
+            if reason:
+                raise Rejected("insufficient_funds", reason)  # I6
+    chain_id = f"{op.ledger}#{int(_digest(op.op_id)[:8], 16) % CHAIN_SHARDS}"
+    head = tx.get("ChainHead", chain_id) or {"seq": 0, "hash": GENESIS}
+    record = {
+        "transaction_id": op.op_id,
+        "ledger": op.ledger,
+        "kind": op.kind,
+        "rule": op.rule,
+        "event_id": op.event_id,
+        "partner": op.partner,
+        "body_hash": op.body_hash,
+        "effective_at": op.effective_at,
+        "recorded_at": now,
+        "target": op.target,
+        "entry_count": len(entries),
+        "currencies": sorted({e.currency for e in entries}),
+        "legs": json.dumps(
+            [
+                {
+                    "account": e.account,
+                    "currency": e.currency,
+                    "shard": e.shard,
+                    "direction": e.direction,
+                    "amount": e.amount,
+                    "phase": e.phase,
+                }
+                for e in entries
+            ]
+        ),
+        "expires_at": op.expires_at,
+        "held_amount": max((e.amount for e in entries if e.phase == "pending"), default=0),
+        "chain_id": chain_id,
+        "seq": head["seq"] + 1,
+        "prev_hash": head["hash"],
+    }
+    record["hash"] = chain_hash(head["hash"], record, entry_records)
+    for key, state in accounts.items():
+        state["updated_at"] = now
+        tx.put("Account", key, state)
+    for e, data in zip(entries, entry_records, strict=True):
+        tx.put("Entry", e.entry_id, data)
+    tx.put("JournalTransaction", op.op_id, record, unindexed=("legs",))
+    tx.put("ChainHead", chain_id, {"seq": record["seq"], "hash": record["hash"], "transaction_id": op.op_id})
+    tx.put("Outbox", op.op_id, {"transaction_id": op.op_id, "recorded_at": now})
+    for (kind, name), data in links.items():
+        tx.put(kind, name, data)
+    return Result("posted", op.op_id, record=record)
+
+
+# ----------------------------------------------------------------------------- audit (pure)
+
+
+def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
+    """Every invariant over a full snapshot {kind: {name: data}}. Empty list = sound ledger."""
     problems: list[dict] = []
-    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for txn_id, entries in sorted(transactions.items()):
-        if len(entries) < 2:
-            problems.append({"check": "transaction_entries", "transaction_id": txn_id, "entries": len(entries)})
-        for cur, net in sorted(unbalanced_currencies(entries).items()):
-            problems.append({"check": "transaction_balanced", "transaction_id": txn_id, "currency": cur, "net": net})
-        for e in entries:
-            sums[(e.account, e.currency)][0 if e.direction == "debit" else 1] += e.amount
-    seen = set()
-    for bal in balances:
-        seen.add((bal.account, bal.currency))
-        debits, credits = sums.get((bal.account, bal.currency), (0, 0))
-        if (bal.debits_posted, bal.credits_posted) != (debits, credits):
+    txns, entries, accounts = (
+        snapshot.get("JournalTransaction", {}),
+        snapshot.get("Entry", {}),
+        snapshot.get("Account", {}),
+    )
+    by_txn: dict[str, list] = defaultdict(list)
+    by_account: dict[str, list] = defaultdict(list)
+    for name, e in entries.items():
+        row = _Row(name, e)
+        by_txn[e["transaction_id"]].append(row)
+        by_account[account_key(e["account"], e["currency"], e["shard"])].append(row)
+    for txn_id in sorted(set(by_txn) - set(txns)):
+        problems.append({"check": "entries_without_transaction", "transaction_id": txn_id})
+    for txn_id, t in sorted(txns.items()):
+        rows = by_txn.get(txn_id, [])
+        if len(rows) != t.get("entry_count"):
+            problems.append(
+                {"check": "entry_count", "transaction_id": txn_id, "expected": t.get("entry_count"), "found": len(rows)}
+            )
+        for (cur, phase), net in sorted(unbalanced(rows).items()):
+            problems.append(
+                {"check": "transaction_balanced", "transaction_id": txn_id, "currency": cur, "phase": phase, "net": net}
+            )
+    for key in sorted(set(by_account) | set(accounts)):
+        problems += _audit_account(key, accounts.get(key), sorted(by_account.get(key, []), key=lambda r: r.version))
+    problems += _audit_chains(txns, by_txn, snapshot.get("ChainHead", {}))
+    resolutions = snapshot.get("HoldResolution", {})
+    for hold, res in sorted(resolutions.items()):
+        if res["transaction_id"] not in txns:
+            problems.append({"check": "hold_resolution_without_transaction", "hold": hold})
+    return problems
+
+
+class _Row:
+    __slots__ = ("account", "amount", "currency", "data", "direction", "entry_id", "phase", "version")
+
+    def __init__(self, entry_id: str, data: dict):
+        self.entry_id, self.data = entry_id, data
+        self.account, self.currency, self.direction = data["account"], data["currency"], data["direction"]
+        self.amount, self.phase, self.version = data["amount"], data.get("phase", "posted"), data["account_version"]
+
+
+def _audit_account(key: str, stored: dict | None, rows: list[_Row]) -> list[dict]:
+    if stored is None:
+        return [{"check": "entries_without_account", "account": key}]
+    problems = []
+    state = {**dict.fromkeys(TOTALS, 0), "version": 0}
+    for row in rows:
+        try:
+            _apply(
+                state,
+                Entry(
+                    row.entry_id,
+                    row.data["transaction_id"],
+                    row.data["index"],
+                    row.account,
+                    row.currency,
+                    row.data["shard"],
+                    row.direction,
+                    row.amount,
+                    row.phase,
+                ),
+            )
+        except (InvariantViolation, UnknownAccount) as exc:
+            problems.append({"check": "entry_invalid", "entry_id": row.entry_id, "error": str(exc)})
+            continue
+        if row.version != state["version"]:
             problems.append(
                 {
-                    "check": "account_equals_entries",
-                    "account": bal.account,
-                    "currency": bal.currency,
-                    "stored": [bal.debits_posted, bal.credits_posted],
-                    "entries": [debits, credits],
+                    "check": "version_gap",
+                    "account": key,
+                    "entry_id": row.entry_id,
+                    "expected": state["version"],
+                    "found": row.version,
                 }
             )
-    for account, currency in sorted(set(sums) - seen):
-        problems.append({"check": "entries_without_account", "account": account, "currency": currency})
+            state["version"] = row.version
+        resulting = {t: row.data.get(f"resulting_{t}") for t in TOTALS}
+        if resulting != {t: state[t] for t in TOTALS}:
+            problems.append({"check": "entry_resulting_balance", "account": key, "entry_id": row.entry_id})
+    if {t: stored.get(t) for t in (*TOTALS, "version")} != {t: state[t] for t in (*TOTALS, "version")}:
+        problems.append(
+            {
+                "check": "account_equals_entries",
+                "account": key,
+                "stored": [stored.get(t) for t in (*TOTALS, "version")],
+                "entries": [state[t] for t in (*TOTALS, "version")],
+            }
+        )
+    return problems
+
+
+def _audit_chains(txns: dict, by_txn: dict, heads: dict) -> list[dict]:
+    problems = []
+    chains: dict[str, list] = defaultdict(list)
+    for t in txns.values():
+        chains[t["chain_id"]].append(t)
+    for chain_id, members in sorted(chains.items()):
+        prev = GENESIS
+        for expected_seq, t in enumerate(sorted(members, key=lambda t: t["seq"]), start=1):
+            entries = sorted((r.data for r in by_txn.get(t["transaction_id"], [])), key=lambda d: d["index"])
+            if t["seq"] != expected_seq or t["prev_hash"] != prev or chain_hash(prev, t, entries) != t["hash"]:
+                problems.append(
+                    {"check": "chain", "chain_id": chain_id, "first_divergence": t["transaction_id"], "seq": t["seq"]}
+                )
+                break
+            prev = t["hash"]
+        else:
+            head = heads.get(chain_id)
+            if head is None or head["hash"] != prev or head["seq"] != len(members):
+                problems.append({"check": "chain_head", "chain_id": chain_id})
     return problems

@@ -1,90 +1,206 @@
-"""Ledger flow for one canonical event: journal (pure) -> Datastore transaction -> BigQuery stream.
+"""The ledger as a service over a LedgerStore (Datastore in production, memory in model tests):
+execute operations, post canonical events, stream committed entries to BigQuery through the outbox,
+and read balances (all shards summed; posted, pending, available; as of any instant).
 
-Streaming happens after the commit and is idempotent: rows carry insertId = entry id, and the
-transaction's `streamed` flag is set only after BigQuery accepted them. A failure raises, so Pub/Sub
-redelivers; the redelivery replays the Datastore part (no new money) and retries the stream.
-"""
+Streaming happens after the commit: the posting transaction inserts an Outbox record; the stream
+sends rows with insertId = entry id and deletes the record only after BigQuery accepted them. A failed
+stream raises (Pub/Sub redelivers; the redelivery replays the posting and retries the stream);
+`restream_pending` drains whatever is left (e.g. after a dead-lettered message)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from shared import bigquery_sink
-from shared import datastore_store as store
 from shared.config import Settings
 from shared.events import CanonicalEvent
-from shared.ledger import journal_for
+from shared.ledger import (
+    TOTALS,
+    AccountBalance,
+    Conflict,
+    Operation,
+    Rejected,
+    Result,
+    Tx,
+    account_rule,
+    apply,
+    operation_for,
+    sum_balances,
+)
 from shared.topology import ENTRIES_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
+T = TypeVar("T")
+LEDGER_KINDS = (
+    "Account",
+    "JournalTransaction",
+    "Entry",
+    "ChainHead",
+    "HoldResolution",
+    "Reversal",
+    "Outbox",
+    "Rejection",
+    "Conflict",
+)
 
 
-def entry_rows(entries, *, rule: str, event_id: str, partner: str, posted_at) -> list[dict]:
-    """BigQuery rows (topology/bigquery/entries.json) for entries of one transaction."""
+class LedgerStore(Protocol):
+    def transact(self, work: Callable[[Tx], T]) -> T: ...
+    def get(self, kind: str, name: str) -> dict | None: ...
+    def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None: ...
+    def delete(self, kind: str, name: str) -> None: ...
+    def query(self, kind: str, prop: str, value) -> dict[str, dict]: ...
+    def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]: ...
+
+
+class LedgerConflict(Conflict):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def execute(store: LedgerStore, op: Operation, clock: Callable[[], datetime] = utcnow) -> Result:
+    """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
+    (same id, different body) is recorded and raised."""
+    try:
+        return store.transact(lambda tx: apply(op, tx, clock()))
+    except Rejected as rejected:
+        store.record(
+            "Rejection",
+            op.op_id,
+            {
+                "transaction_id": op.op_id,
+                "kind": op.kind,
+                "event_id": op.event_id,
+                "code": rejected.code,
+                "reason": rejected.message,
+                "recorded_at": clock(),
+            },
+        )
+        log.warning("operation rejected", extra={"transaction_id": op.op_id, "code": rejected.code})
+        return Result("rejected", op.op_id, reason=rejected.code)
+    except Conflict as conflict:
+        store.record(
+            "Conflict",
+            f"{op.op_id}:{op.body_hash}",
+            {
+                "transaction_id": op.op_id,
+                "event_id": op.event_id,
+                "incoming_hash": op.body_hash,
+                "recorded_at": clock(),
+            },
+        )
+        raise LedgerConflict(str(conflict)) from None
+
+
+def entry_rows(record: dict, entries: list[dict]) -> list[dict]:
+    """BigQuery rows (topology/bigquery/entries.json) for one transaction's entries."""
     return [
         {
-            "entry_id": e.entry_id,
-            "transaction_id": e.transaction_id,
-            "account": e.account,
-            "currency": e.currency,
-            "direction": e.direction,
-            "amount": e.amount,
-            "rule": rule,
-            "event_id": event_id,
-            "partner": partner,
-            "posted_at": posted_at.isoformat(),
+            "entry_id": f"{record['transaction_id']}:{e['index']}",
+            "transaction_id": record["transaction_id"],
+            "account": e["account"],
+            "currency": e["currency"],
+            "shard": e["shard"],
+            "direction": e["direction"],
+            "phase": e["phase"],
+            "amount": e["amount"],
+            "account_version": e["account_version"],
+            "rule": record["rule"],
+            "event_id": record["event_id"],
+            "partner": record["partner"],
+            "effective_at": record["effective_at"].isoformat(),
+            "posted_at": record["recorded_at"].isoformat(),
         }
-        for e in entries
+        for e in sorted(entries, key=lambda e: e["index"])
     ]
 
 
-def _stream(cfg: Settings, db, transaction_id: str, rows: list[dict], stream) -> None:
+def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
+    """Stream one transaction's entries if its outbox record is still there. Returns True if it streamed."""
+    if store.get("Outbox", transaction_id) is None:
+        return False
+    record = store.get("JournalTransaction", transaction_id)
+    rows = entry_rows(record, list(store.query("Entry", "transaction_id", transaction_id).values()))
     stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
-    store.mark_streamed(db, transaction_id)
+    store.delete("Outbox", transaction_id)
     log.info("entries streamed to BigQuery", extra={"transaction_id": transaction_id, "rows": len(rows)})
+    return True
 
 
-def post_event(cfg: Settings, event: CanonicalEvent, *, db, stream=bigquery_sink.stream) -> store.PostResult:
-    journal = journal_for(event)
-    result = store.post(db, journal)
-    ids = {"event_id": event.event_id, "transaction_id": journal.transaction_id}
-    log.info(f"transaction {result.status}", extra={**ids, "status": result.status})
-    if not result.streamed:
-        rows = entry_rows(
-            journal.entries,
-            rule=journal.rule,
-            event_id=journal.event_id,
-            partner=journal.partner,
-            posted_at=result.posted_at,
-        )
-        _stream(cfg, db, journal.transaction_id, rows, stream)
+def post_event(
+    cfg: Settings, event: CanonicalEvent, *, store: LedgerStore, stream=bigquery_sink.stream
+) -> Result | None:
+    op = operation_for(event)
+    if op is None:
+        log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
+        return None
+    result = execute(store, op)
+    log.info(
+        f"transaction {result.status}",
+        extra={
+            "event_id": event.event_id,
+            "transaction_id": op.op_id,
+            "status": result.status,
+            "reason": result.reason,
+        },
+    )
+    if result.status != "rejected":
+        stream_transaction(cfg, store, op.op_id, stream)
     return result
 
 
-def restream_pending(cfg: Settings, *, db, stream=bigquery_sink.stream) -> list[str]:
-    """Stream every posted transaction whose entries have not reached BigQuery (e.g. its message was
-    dead-lettered during a BigQuery outage). Safe to repeat: rows carry insertId = entry id."""
-    done = []
-    for txn in store.unstreamed_transactions(db):
-        entries = store.entries_of(db, txn.key.name)
-        rows = entry_rows(
-            [
-                store.EntryRow(
-                    e.key.name,
-                    e["transaction_id"],
-                    e["index"],
-                    e["account"],
-                    e["currency"],
-                    e["direction"],
-                    e["amount"],
-                )
-                for e in entries
-            ],
-            rule=txn["rule"],
-            event_id=txn["event_id"],
-            partner=txn["partner"],
-            posted_at=txn["posted_at"],
-        )
-        _stream(cfg, db, txn.key.name, rows, stream)
-        done.append(txn.key.name)
-    return done
+def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.stream) -> list[str]:
+    """Stream every committed transaction still in the outbox. Safe to repeat (insertId = entry id)."""
+    pending = sorted(store.snapshot(("Outbox",))["Outbox"])
+    return [txn for txn in pending if stream_transaction(cfg, store, txn, stream)]
+
+
+# ----------------------------------------------------------------------------- balances
+
+
+def _shard_balance(data: dict) -> AccountBalance:
+    return AccountBalance(data["account"], data["currency"], *(data.get(t, 0) for t in TOTALS))
+
+
+def all_balances(store: LedgerStore) -> list[AccountBalance]:
+    shards = store.snapshot(("Account",))["Account"].values()
+    return sorted(sum_balances(_shard_balance(d) for d in shards).values(), key=lambda b: (b.account, b.currency))
+
+
+def balances(store: LedgerStore, account: str) -> dict[str, AccountBalance]:
+    account_rule(account)
+    shards = store.query("Account", "account", account).values()
+    return {b.currency: b for b in sum_balances(_shard_balance(d) for d in shards).values()}
+
+
+def balance_as_of(store: LedgerStore, account: str, at: datetime, clock: str = "recorded") -> dict[str, AccountBalance]:
+    """Balances as they stood at `at`: by the recorded clock (what the ledger knew then: each shard's
+    latest entry at or before `at` carries its resulting totals) or the effective clock (sum of entries
+    whose effective time is at or before `at`, whenever they were recorded)."""
+    entries = store.query("Entry", "account", account).values()
+    if clock == "effective":
+        out: dict[str, dict[str, int]] = {}
+        for e in entries:
+            if e["effective_at"] <= at:
+                totals = out.setdefault(e["currency"], dict.fromkeys(TOTALS, 0))
+                side = "debits" if e["direction"] == "debit" else "credits"
+                bucket = f"{side}_posted" if e["phase"] == "posted" else f"{side}_pending"
+                totals[bucket] += -e["amount"] if e["phase"] == "release" else e["amount"]
+        return {cur: AccountBalance(account, cur, *(t[k] for k in TOTALS)) for cur, t in out.items()}
+    if clock != "recorded":
+        raise ValueError("clock is 'recorded' or 'effective'")
+    latest: dict[tuple[str, int], dict] = {}
+    for e in entries:
+        key = (e["currency"], e["shard"])
+        if e["recorded_at"] <= at and (key not in latest or e["account_version"] > latest[key]["account_version"]):
+            latest[key] = e
+    per_shard = (
+        AccountBalance(account, e["currency"], *(e[f"resulting_{t}"] for t in TOTALS)) for e in latest.values()
+    )
+    return {b.currency: b for b in sum_balances(per_shard).values()}

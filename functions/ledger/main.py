@@ -1,5 +1,6 @@
 """ledger: canonical events (Pub/Sub push) -> balanced double-entry transactions. An exception answers
-5xx, so Pub/Sub redelivers and, after max_delivery_attempts, dead-letters the message."""
+5xx, so Pub/Sub redelivers and, after max_delivery_attempts, dead-letters the message. A rejection
+(e.g. a capture of an expired hold) is recorded by the ledger and acknowledged: retrying cannot help."""
 
 import logging
 
@@ -26,4 +27,4 @@ def ledger(cloud_event):
     except ValidationError as exc:
         log.error("poison message: not a canonical event", extra={"message_id": message_id, "errors": exc.errors()})
         raise PermanentError(f"message {message_id} is not a canonical event") from exc
-    post_event(cfg, event, db=datastore_store.client(cfg))
+    post_event(cfg, event, store=datastore_store.DatastoreLedger(datastore_store.client(cfg)))

@@ -6,6 +6,7 @@ import functions_framework
 from shared import datastore_store, logs
 from shared.config import settings
 from shared.http import json_response
+from shared.posting import all_balances
 from shared.reconciliation import clearing_positions
 
 
@@ -15,5 +16,5 @@ def reconciliation(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    balances = datastore_store.all_balances(datastore_store.client(cfg))
+    balances = all_balances(datastore_store.DatastoreLedger(datastore_store.client(cfg)))
     return json_response(200, {"clearing": clearing_positions(balances), "matching": "not_implemented"})

@@ -9,6 +9,7 @@ import requests
 
 from shared import datastore_store
 from shared.config import settings
+from shared.posting import balances
 from shared.scenario import encode, payment_intent_succeeded
 
 
@@ -68,3 +69,17 @@ def transaction_for(db, event_key):
     query = db.query(kind="JournalTransaction")
     query.add_filter(filter=datastore_store.datastore.query.PropertyFilter("event_id", "=", event_key))
     return list(query.fetch())
+
+
+def posted(db, event_key, timeout: float = 30.0):
+    """Wait until the event's transaction is committed and its entries reached BigQuery (outbox empty)."""
+
+    def done():
+        return [t for t in transaction_for(db, event_key) if db.get(db.key("Outbox", t.key.name)) is None]
+
+    return wait_for(done, timeout=timeout, what=f"{event_key} posted and streamed")
+
+
+def wallet_balance(db, customer, currency):
+    found = balances(datastore_store.DatastoreLedger(db), f"customer:{customer}:wallet").get(currency)
+    return found.posted if found else None

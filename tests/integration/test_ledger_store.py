@@ -1,5 +1,5 @@
-"""The ledger's Datastore adapter against the real emulator: contention, atomic balances, and the
-post -> stream -> mark order when BigQuery fails."""
+"""The ledger service on the real Datastore emulator: contention, exact totals, the outbox when
+BigQuery fails, and the restream repair."""
 
 import threading
 import uuid
@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import datastore_store
+from shared import bigquery_sink, datastore_store
 from shared.events import CanonicalEvent
-from shared.ledger import journal_for
-from shared.posting import post_event
+from shared.ledger import operation_for
+from shared.posting import balances, post_event, restream_pending
 
 
 def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
@@ -31,68 +31,67 @@ def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
     )
 
 
-def balances(db, account):
-    return {b.currency: (b.debits_posted, b.credits_posted) for b in datastore_store.account_balances(db, account)}
+@pytest.fixture
+def ledger(db):
+    return datastore_store.DatastoreLedger(db)
 
 
-def test_concurrent_posts_on_one_account_lose_no_update(cfg, db):
-    """Every payment hits the same hot account (a fresh clearing-like wallet here): concurrent
-    transactions abort with contention and are retried; the final total is exact."""
+def test_eight_concurrent_posters_on_the_same_accounts_lose_no_update(cfg, db, ledger):
+    """The emulator answers concurrent read-modify-writes of one entity with `409 too much
+    contention`; the retried transactions still produce exact totals and contiguous versions."""
     customer = f"cus_hot{uuid.uuid4().hex[:10]}"
-    events = [event(customer, amount) for amount in range(1, 25)]
+    events = [event(customer, amount) for amount in range(1, 41)]
     errors = []
     retries_before = datastore_store.contention_retries
 
     def worker(chunk):
         try:
             for e in chunk:
-                post_event(cfg, e, db=db)
+                post_event(cfg, e, store=ledger)
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(events[i::6],)) for i in range(6)]
+    threads = [threading.Thread(target=worker, args=(events[i::8],)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == []
     assert datastore_store.contention_retries > retries_before, "no contention: the test proved nothing"
-    assert balances(db, f"customer:{customer}:wallet") == {"USD": (0, sum(range(1, 25)))}
-    wallet = db.get(db.key("Account", f"customer:{customer}:wallet|USD"))
-    assert wallet["version"] == len(events)  # one increment per posting, none lost, none doubled
+    wallet = balances(ledger, f"customer:{customer}:wallet")["USD"]
+    assert (wallet.debits_posted, wallet.credits_posted) == (0, sum(range(1, 41)))
+    shard = ledger.get("Account", f"customer:{customer}:wallet|USD|0")
+    assert shard["version"] == len(events)  # one increment per posting: none lost, none doubled
 
 
-def test_stream_failure_leaves_money_posted_once_and_redelivery_streams(cfg, db):
+def test_stream_failure_keeps_the_outbox_and_redelivery_streams(cfg, db, ledger):
     e = event(f"cus_bq{uuid.uuid4().hex[:10]}", 777)
 
     def broken_stream(*args, **kwargs):
         raise ConnectionError("simulated BigQuery outage")
 
     with pytest.raises(ConnectionError):
-        post_event(cfg, e, db=db, stream=broken_stream)
-    txn = db.get(db.key("JournalTransaction", journal_for(e).transaction_id))
-    assert txn is not None and txn["streamed"] is False  # posted, not yet streamed: verify would flag it
-    again = post_event(cfg, e, db=db)  # what a Pub/Sub redelivery does
-    assert again.status == "replayed"
-    assert db.get(txn.key)["streamed"] is True
-    assert balances(db, f"customer:{e.customer}:wallet") == {"USD": (0, 777)}
+        post_event(cfg, e, store=ledger, stream=broken_stream)
+    txn_id = operation_for(e).op_id
+    assert ledger.get("JournalTransaction", txn_id) is not None  # posted once...
+    assert ledger.get("Outbox", txn_id) is not None  # ...and not yet streamed: verify flags it
+    assert post_event(cfg, e, store=ledger).status == "replayed"  # what a Pub/Sub redelivery does
+    assert ledger.get("Outbox", txn_id) is None
+    assert balances(ledger, f"customer:{e.customer}:wallet")["USD"].posted == 777
 
 
-def test_restream_repairs_transactions_whose_stream_never_happened(cfg, db):
+def test_restream_repairs_transactions_whose_stream_never_happened(cfg, db, ledger):
     """The case where the message was dead-lettered during a BigQuery outage: no redelivery will come."""
-    from shared import bigquery_sink
-    from shared.posting import restream_pending
-
     e = event(f"cus_rs{uuid.uuid4().hex[:10]}", 4242)
 
     def broken_stream(*args, **kwargs):
         raise ConnectionError("simulated BigQuery outage")
 
     with pytest.raises(ConnectionError):
-        post_event(cfg, e, db=db, stream=broken_stream)
-    txn_id = journal_for(e).transaction_id
-    assert txn_id in restream_pending(cfg, db=db)
-    assert txn_id not in restream_pending(cfg, db=db)  # nothing left to do the second time
+        post_event(cfg, e, store=ledger, stream=broken_stream)
+    txn_id = operation_for(e).op_id
+    assert txn_id in restream_pending(cfg, store=ledger)
+    assert txn_id not in restream_pending(cfg, store=ledger)  # nothing left to do the second time
     rows = bigquery_sink.query(
         cfg, "SELECT entry_id, amount FROM {table:entries} WHERE transaction_id = @txn ORDER BY entry_id", txn=txn_id
     )

@@ -13,7 +13,7 @@ from shared.intake import receive, republish_task_id
 from shared.partners import stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC, DEAD_LETTER_HOLD_SUBSCRIPTION, RETRIES_QUEUE
 
-from .conftest import transaction_for, wait_for
+from .conftest import posted, transaction_for, wait_for, wallet_balance
 
 
 def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, secret, payment):
@@ -43,19 +43,14 @@ def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, sec
     # Durable before the answer, even though publishing failed.
     assert datastore_store.inbox_get(db, p["key"])["body"] == p["body"]
     # The Tasks emulator dispatches to the retries function, which republishes; the ledger posts once.
-    (posted_txn,) = wait_for(
-        lambda: [t for t in transaction_for(db, p["key"]) if t.get("streamed")],
-        timeout=60,
-        what="republished event posted",
-    )
+    (posted_txn,) = posted(db, p["key"], timeout=60)
     assert datastore_store.inbox_get(db, p["key"])["published_at"] is not None
     # Duplicate task delivery: Cloud Tasks dedupes task names, but the emulator does not (and the cloud
     # may still run a task twice), so the handler must be idempotent: enqueue again, expect one effect.
     enqueue(p["key"])
     time.sleep(2.0)
     assert [t.key.name for t in transaction_for(db, p["key"])] == [posted_txn.key.name]
-    balances = {b.currency: b.posted for b in datastore_store.account_balances(db, f"customer:{p['customer']}:wallet")}
-    assert balances == {"USD": 4321}
+    assert wallet_balance(db, p["customer"], "USD") == 4321
 
 
 def test_poison_message_is_dead_lettered_not_dropped(cfg):

@@ -1,4 +1,6 @@
-from datetime import UTC, datetime
+"""The ledger engine on the in-memory store (same transaction semantics as Datastore)."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -6,99 +8,120 @@ from hypothesis import strategies as st
 
 from shared.events import CanonicalEvent
 from shared.ledger import (
-    AccountBalance,
+    SHARDS,
     Entry,
     InvariantViolation,
     JournalTransaction,
+    Leg,
+    Operation,
     UnknownAccount,
     account_type,
-    apply_entry,
     audit,
     event_hash,
+    hold_id,
     journal_for,
+    operation_for,
+    shard_for,
     transaction_id,
-    unbalanced_currencies,
+    unbalanced,
 )
+from shared.memory_store import MemoryStore
 from shared.money import EXPONENTS, MAX_AMOUNT
+from shared.posting import LEDGER_KINDS, LedgerConflict, balance_as_of, balances, execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
+
+def ev(kind="payment.captured", n=1, amount=1000, fee=0, customer="cus_A", currency="USD", reference=None, **extra):
+    return CanonicalEvent(
+        event_id=f"stripe:evt_{kind}_{n}",
+        partner="stripe",
+        partner_event_id=f"evt_{kind}_{n}",
+        partner_event_type=kind,
+        kind=kind,
+        occurred_at=extra.pop("occurred_at", T0),
+        received_at=T0,
+        customer=customer,
+        amount=amount,
+        fee=fee,
+        currency=currency,
+        reference=reference or f"pi_{n}",
+        **extra,
+    )
+
+
+def run(store, event, at=T0 + timedelta(minutes=1)):
+    return execute(store, operation_for(event), clock=lambda: at)
+
+
+def wallet(store, customer="cus_A", currency="USD"):
+    return balances(store, f"customer:{customer}:wallet").get(currency)
+
+
+def sound(store):
+    problems = audit(store.snapshot(LEDGER_KINDS))
+    assert problems == [], problems
+
+
 events = st.builds(
-    CanonicalEvent,
-    event_id=st.from_regex(r"stripe:evt_[a-z0-9]{1,12}", fullmatch=True),
-    partner=st.just("stripe"),
-    partner_event_id=st.from_regex(r"evt_[a-z0-9]{1,12}", fullmatch=True),
-    partner_event_type=st.just("payment_intent.succeeded"),
+    ev,
     kind=st.just("payment.captured"),
-    occurred_at=st.just(T0),
-    received_at=st.just(T0),
-    customer=st.one_of(st.none(), st.from_regex(r"cus_[A-Za-z0-9]{1,10}", fullmatch=True)),
+    n=st.integers(0, 10**6),
     amount=st.integers(min_value=1, max_value=MAX_AMOUNT),
+    customer=st.one_of(st.none(), st.from_regex(r"cus_[A-Za-z0-9]{1,10}", fullmatch=True)),
     currency=st.sampled_from(sorted(EXPONENTS)),
-    reference=st.just("pi_1"),
 )
 
 
 @given(events)
-def test_every_journal_balances_per_currency(event):
+def test_every_journal_balances_per_currency_and_is_deterministic(event):
     journal = journal_for(event)
-    assert unbalanced_currencies(journal.entries) == {}
-    assert {e.currency for e in journal.entries} == {event.currency}
-    assert sum(e.amount for e in journal.entries if e.direction == "debit") == event.amount
+    assert unbalanced(journal.entries) == {}
+    assert journal == journal_for(event.model_copy(update={"received_at": datetime.now(tz=UTC)}))
+    assert journal.transaction_id == transaction_id("stripe", event.partner_event_id, journal.rule)
 
 
-@given(events)
-def test_journal_is_deterministic_and_id_derived_from_source(event):
-    a, b = journal_for(event), journal_for(event.model_copy(update={"received_at": datetime.now(tz=UTC)}))
-    assert a == b  # redelivery (received later) produces the identical transaction
-    assert a.transaction_id == transaction_id("stripe", event.partner_event_id, a.rule)
+def test_payment_with_fee_posts_net_to_clearing_and_fee_to_expense():
+    legs = {(e.account, e.direction, e.amount) for e in journal_for(ev(amount=10_000, fee=320)).entries}
+    assert legs == {
+        ("partner:stripe:clearing", "debit", 9680),
+        ("fees:stripe", "debit", 320),
+        ("customer:cus_A:wallet", "credit", 10_000),
+    }
 
 
-def test_different_source_events_never_share_a_transaction_id():
-    assert transaction_id("stripe", "evt_1", "r") != transaction_id("stripe", "evt_2", "r")
-    assert transaction_id("stripe", "evt_1", "r") != transaction_id("adyen", "evt_1", "r")
-    assert transaction_id("stripe", "evt_1", "r1") != transaction_id("stripe", "evt_1", "r2")
+@pytest.mark.parametrize(
+    ("kind", "extra", "debit", "credit"),
+    [
+        ("payment.refunded", {}, "customer:cus_A:wallet", "partner:stripe:clearing"),
+        ("dispute.opened", {}, "customer:cus_A:wallet", "partner:stripe:clearing"),
+        ("dispute.won", {}, "partner:stripe:clearing", "customer:cus_A:wallet"),
+        ("payout.paid", {"bank": "column"}, "bank:column:operating", "partner:stripe:clearing"),
+        ("payout.failed", {"bank": "column"}, "partner:stripe:clearing", "bank:column:operating"),
+        ("ach.credit.received", {"bank": "column"}, "bank:column:operating", "customer:cus_A:wallet"),
+        ("ach.credit.returned", {"bank": "column"}, "customer:cus_A:wallet", "bank:column:operating"),
+    ],
+)
+def test_posting_rules(kind, extra, debit, credit):
+    legs = {(e.account, e.direction, e.amount) for e in journal_for(ev(kind, amount=700, **extra)).entries}
+    assert legs == {(debit, "debit", 700), (credit, "credit", 700)}
 
 
-def test_payment_credits_customer_wallet_and_debits_clearing():
-    event = CanonicalEvent(
-        event_id="stripe:evt_1",
-        partner="stripe",
-        partner_event_id="evt_1",
-        partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=T0,
-        received_at=T0,
-        customer="cus_A",
-        amount=5000,
-        currency="jpy",
-        reference="pi_1",
-    )
-    legs = {(e.account, e.direction, e.amount, e.currency) for e in journal_for(event).entries}
-    assert legs == {("partner:stripe:clearing", "debit", 5000, "JPY"), ("customer:cus_A:wallet", "credit", 5000, "JPY")}
+def test_dispute_lost_moves_only_its_fee():
+    assert operation_for(ev("dispute.lost", amount=0)) is None
+    legs = {(e.account, e.direction, e.amount) for e in journal_for(ev("dispute.lost", amount=1500, fee=1500)).entries}
+    assert legs == {("fees:stripe", "debit", 1500), ("partner:stripe:clearing", "credit", 1500)}
 
 
-def test_event_hash_changes_with_money_not_with_receipt_time():
-    base = dict(
-        event_id="stripe:evt_1",
-        partner="stripe",
-        partner_event_id="evt_1",
-        partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=T0,
-        received_at=T0,
-        customer="cus_A",
-        amount=100,
-        currency="USD",
-        reference="pi_1",
-    )
-    h = event_hash(CanonicalEvent(**base))
-    assert h == event_hash(CanonicalEvent(**{**base, "received_at": datetime.now(tz=UTC)}))
-    assert h != event_hash(CanonicalEvent(**{**base, "amount": 101}))
-
-
-def entry(i, account, direction, amount, currency="USD"):
-    return Entry(f"t:{i}", "t", i, account, currency, direction, amount)
+def test_redelivery_replays_and_conflict_is_recorded_never_applied():
+    store = MemoryStore()
+    assert run(store, ev()).status == "posted"
+    assert run(store, ev()).status == "replayed"
+    with pytest.raises(LedgerConflict):
+        run(store, ev(amount=1001))
+    assert wallet(store).posted == 1000
+    assert len(store.data["Conflict"]) == 1
+    sound(store)
 
 
 def test_unbalanced_transaction_is_refused():
@@ -109,23 +132,31 @@ def test_unbalanced_transaction_is_refused():
             "e",
             "stripe",
             "h",
-            (entry(0, "suspense", "credit", 100), entry(1, "partner:stripe:clearing", "debit", 99)),
+            (
+                Entry("t:0", "t", 0, "suspense", "USD", 0, "credit", 100),
+                Entry("t:1", "t", 1, "partner:stripe:clearing", "USD", 0, "debit", 99),
+            ),
         )
+    store = MemoryStore()
+    op = Operation(
+        "t",
+        "post",
+        "r",
+        "e",
+        "stripe",
+        "h",
+        T0,
+        legs=(Leg("suspense", "credit", 100, "USD"), Leg("partner:stripe:clearing", "debit", 100, "EUR")),
+    )
     with pytest.raises(InvariantViolation):  # balanced in total but not per currency
-        JournalTransaction(
-            "t",
-            "r",
-            "e",
-            "stripe",
-            "h",
-            (entry(0, "suspense", "credit", 100, "USD"), entry(1, "partner:stripe:clearing", "debit", 100, "EUR")),
-        )
+        execute(store, op)
+    assert store.data["JournalTransaction"] == {}
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1.0, True, MAX_AMOUNT + 1])
 def test_entry_amount_must_be_positive_int(amount):
     with pytest.raises(InvariantViolation):
-        entry(0, "suspense", "credit", amount)
+        Entry("t:0", "t", 0, "suspense", "USD", 0, "credit", amount)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +167,7 @@ def test_entry_amount_must_be_positive_int(amount):
         ("fees:stripe", "expense"),
         ("bank:column:operating", "asset"),
         ("suspense", "liability"),
+        ("fx:usd_eur", "equity"),
     ],
 )
 def test_chart_of_accounts_naming_rules(account, kind):
@@ -148,15 +180,167 @@ def test_unknown_account_names_are_refused(account):
         account_type(account)
 
 
-def test_audit_finds_account_entry_mismatch_and_unbalanced_transaction():
-    e0, e1 = entry(0, "partner:stripe:clearing", "debit", 100), entry(1, "customer:c:wallet", "credit", 100)
-    good = AccountBalance("partner:stripe:clearing", "USD", 0, 0)
-    good = apply_entry(good, e0)
-    wallet = apply_entry(AccountBalance("customer:c:wallet", "USD", 0, 0), e1)
-    assert audit({"t": [e0, e1]}, [good, wallet]) == []
-    assert wallet.posted == 100 and good.posted == 100
-    drifted = AccountBalance("customer:c:wallet", "USD", 0, 101)
-    checks = {p["check"] for p in audit({"t": [e0, e1]}, [good, drifted])}
-    assert checks == {"account_equals_entries"}
-    checks = {p["check"] for p in audit({"t": [e0]}, [good])}
-    assert checks == {"transaction_entries", "transaction_balanced"}
+def test_fx_conversion_balances_per_currency_through_fx_accounts():
+    store = MemoryStore()
+    run(store, ev(amount=10_000))
+    op = Operation(
+        "txn_fx1",
+        "post",
+        "fx.v1",
+        "op:fx1",
+        "ledgerline",
+        "h",
+        T0,
+        enforce_constraints=True,
+        legs=(
+            Leg("customer:cus_A:wallet", "debit", 10_000, "USD"),
+            Leg("fx:usd_eur", "credit", 10_000, "USD"),
+            Leg("fx:usd_eur", "debit", 9_200, "EUR"),
+            Leg("customer:cus_A:wallet", "credit", 9_200, "EUR"),
+        ),
+    )
+    assert execute(store, op).status == "posted"
+    assert (wallet(store).posted, wallet(store, currency="EUR").posted) == (0, 9_200)
+    sound(store)
+
+
+def transfer(op_id, amount, source="customer:cus_A:wallet", target="customer:cus_B:wallet"):
+    return Operation(
+        op_id,
+        "post",
+        "transfer.v1",
+        f"api:{op_id}",
+        "api",
+        f"h{amount}",
+        T0,
+        enforce_constraints=True,
+        legs=(Leg(source, "debit", amount, "USD"), Leg(target, "credit", amount, "USD")),
+    )
+
+
+def test_overdraft_is_rejected_atomically_and_recorded():
+    store = MemoryStore()
+    run(store, ev(amount=500))
+    before = store.snapshot(LEDGER_KINDS)
+    result = execute(store, transfer("txn_t1", 501))
+    assert (result.status, result.reason) == ("rejected", "insufficient_funds")
+    after = store.snapshot(LEDGER_KINDS)
+    assert {k: v for k, v in after.items() if k != "Rejection"} == {k: v for k, v in before.items() if k != "Rejection"}
+    assert after["Rejection"]["txn_t1"]["code"] == "insufficient_funds"
+    assert execute(store, transfer("txn_t2", 500)).status == "posted"
+    assert wallet(store).available == 0
+    sound(store)
+
+
+def test_credit_limit_allows_going_negative_down_to_the_limit():
+    store = MemoryStore()
+    run(store, ev(amount=100))
+    store.data["Account"]["customer:cus_A:wallet|USD|0"]["credit_limit"] = 50
+    assert execute(store, transfer("txn_t1", 151)).status == "rejected"
+    assert execute(store, transfer("txn_t2", 150)).status == "posted"
+    assert wallet(store).posted == -50
+
+
+def test_partner_facts_are_recorded_even_when_they_overdraw():
+    store = MemoryStore()
+    run(store, ev(amount=100))
+    assert run(store, ev("dispute.opened", n=2, amount=300)).status == "posted"  # the money did leave
+    assert wallet(store).posted == -200
+
+
+def test_hold_capture_partial_then_second_resolution_rejected():
+    store = MemoryStore()
+    expires = T0 + timedelta(days=7)
+    assert run(store, ev("authorization.created", amount=1000, reference="pi_h", expires_at=expires)).status == "posted"
+    w = wallet(store)
+    assert (w.posted, w.pending_in, w.available) == (0, 1000, 0)  # incoming pending is not available
+    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "posted"
+    w = wallet(store)
+    assert (w.posted, w.pending_in, w.available) == (600, 0, 600)
+    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "replayed"
+    result = run(store, ev("authorization.voided", n=3, amount=0, reference="pi_h"))
+    assert (result.status, result.reason) == ("rejected", "hold_already_resolved")
+    sound(store)
+
+
+def test_hold_void_and_expiry_are_deterministic():
+    store = MemoryStore()
+    expires = T0 + timedelta(hours=1)
+    run(store, ev("authorization.created", amount=1000, reference="pi_v", expires_at=expires))
+    late = run(store, ev("authorization.captured", n=2, amount=1000, reference="pi_v"), at=expires)
+    assert (late.status, late.reason) == ("rejected", "hold_expired")
+    hold = hold_id("stripe", "pi_v")
+    early = execute(
+        store,
+        Operation("txn_exp_early", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold),
+        clock=lambda: expires - timedelta(seconds=1),
+    )
+    assert early.reason == "hold_not_expired"
+    expire = Operation("txn_exp", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold)
+    assert execute(store, expire, clock=lambda: expires).status == "posted"
+    assert (wallet(store).pending_in, wallet(store).posted) == (0, 0)
+    sound(store)
+
+
+def test_capture_cannot_exceed_the_hold():
+    store = MemoryStore()
+    run(store, ev("authorization.created", amount=1000, reference="pi_x", expires_at=T0 + timedelta(days=1)))
+    assert run(store, ev("authorization.captured", n=2, amount=1001, reference="pi_x")).reason == "capture_exceeds_hold"
+
+
+def test_reversal_is_linked_and_happens_at_most_once():
+    store = MemoryStore()
+    original = run(store, ev(amount=1000)).transaction_id
+    rev = Operation("txn_rev1", "reverse", "reversal.v1", "op:rev1", "ledgerline", "r", T0, target=original)
+    assert execute(store, rev).status == "posted"
+    assert store.data["Reversal"][original]["reversal_id"] == "txn_rev1"
+    assert store.data["JournalTransaction"]["txn_rev1"]["target"] == original
+    again = Operation("txn_rev2", "reverse", "reversal.v1", "op:rev2", "ledgerline", "r", T0, target=original)
+    assert execute(store, again).reason == "already_reversed"
+    assert wallet(store).posted == 0
+    sound(store)
+
+
+def test_hot_system_accounts_are_sharded_customer_wallets_are_not():
+    ids = [transaction_id("stripe", f"evt_{i}", "r") for i in range(200)]
+    assert {shard_for("partner:stripe:clearing", t) for t in ids} == set(range(SHARDS))
+    assert {shard_for("customer:cus_A:wallet", t) for t in ids} == {0}
+    store = MemoryStore()
+    for i in range(40):
+        run(store, ev(n=i, amount=10))
+    clearing = balances(store, "partner:stripe:clearing")["USD"]
+    assert clearing.posted == 400  # the sum over shards is exact
+    assert len([k for k in store.data["Account"] if k.startswith("partner:stripe:clearing|")]) > 1
+    sound(store)
+
+
+def test_entries_record_resulting_balance_and_version_and_as_of_both_clocks():
+    store = MemoryStore()
+    run(store, ev(n=1, amount=100, occurred_at=T0), at=T0 + timedelta(hours=1))
+    run(store, ev(n=2, amount=50, occurred_at=T0 - timedelta(days=1)), at=T0 + timedelta(hours=2))  # late arrival
+    entries = sorted(
+        (e for e in store.data["Entry"].values() if e["account"] == "customer:cus_A:wallet"),
+        key=lambda e: e["account_version"],
+    )
+    assert [(e["account_version"], e["resulting_credits_posted"]) for e in entries] == [(1, 100), (2, 150)]
+    acct = "customer:cus_A:wallet"
+    assert balance_as_of(store, acct, T0 + timedelta(minutes=90))["USD"].posted == 100  # what we knew then
+    assert balance_as_of(store, acct, T0 - timedelta(hours=1), clock="effective")["USD"].posted == 50
+    assert balance_as_of(store, acct, T0 + timedelta(hours=3))["USD"].posted == 150
+
+
+def test_audit_reports_tampering_at_its_first_divergence():
+    store = MemoryStore()
+    for i in range(5):
+        run(store, ev(n=i, amount=100 + i))
+    sound(store)
+    victim = next(iter(store.data["Entry"]))
+    store.data["Entry"][victim]["amount"] += 1
+    checks = {p["check"] for p in audit(store.snapshot(LEDGER_KINDS))}
+    assert {"chain", "transaction_balanced", "account_equals_entries"} <= checks
+
+
+def test_event_hash_changes_with_money_not_with_receipt_time():
+    h = event_hash(ev())
+    assert h == event_hash(ev().model_copy(update={"received_at": datetime.now(tz=UTC)}))
+    assert h != event_hash(ev(amount=1001))

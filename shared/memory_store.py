@@ -1,0 +1,57 @@
+"""An in-memory LedgerStore with the same transaction semantics as the Datastore adapter (all or
+nothing; reads see the transaction's own writes). For model-based tests with many examples and for
+reasoning about the engine without emulators; never used in production."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class _Tx:
+    def __init__(self, committed: dict[str, dict[str, dict]]):
+        self._committed = committed
+        self.staged: dict[str, dict[str, dict]] = defaultdict(dict)
+
+    def get(self, kind: str, name: str) -> dict | None:
+        if name in self.staged[kind]:
+            return copy.deepcopy(self.staged[kind][name])
+        value = self._committed.get(kind, {}).get(name)
+        return copy.deepcopy(value)
+
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]:
+        return {n: v for n in names if (v := self.get(kind, n)) is not None}
+
+    def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
+        self.staged[kind][name] = copy.deepcopy(data)
+
+
+class MemoryStore:
+    def __init__(self):
+        self.data: dict[str, dict[str, dict]] = defaultdict(dict)
+
+    def transact(self, work: Callable[[_Tx], T]) -> T:
+        tx = _Tx(self.data)
+        result = work(tx)  # an exception discards every staged write
+        for kind, rows in tx.staged.items():
+            self.data[kind].update(rows)
+        return result
+
+    def get(self, kind: str, name: str) -> dict | None:
+        return copy.deepcopy(self.data.get(kind, {}).get(name))
+
+    def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
+        self.data[kind][name] = copy.deepcopy(data)
+
+    def delete(self, kind: str, name: str) -> None:
+        self.data.get(kind, {}).pop(name, None)
+
+    def query(self, kind: str, prop: str, value) -> dict[str, dict]:
+        return {n: copy.deepcopy(d) for n, d in self.data.get(kind, {}).items() if d.get(prop) == value}
+
+    def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+        return {kind: copy.deepcopy(dict(self.data.get(kind, {}))) for kind in kinds}
