@@ -20,7 +20,7 @@ PY       := $(VENV)/bin/python
 FUNCTIONS := intake ledger retries reconciliation api
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
-        lint build bench bench-baseline lock clean
+        lint build bench bench-baseline bench-ledger lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -91,7 +91,10 @@ test: install lint
 bench-baseline: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.baseline
 
-bench: bench-baseline
+bench-ledger: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.ledger
+
+bench: bench-baseline bench-ledger
 
 # ---------------------------------------------------------------------------- packaging
 build: venv

@@ -7,6 +7,7 @@ Commands:
   verify              the invariant auditor; exits 1 when a problem is found
   status              the local stack's processes and the store's counts
   restream            stream to BigQuery the entries of posted transactions not yet streamed
+  reverse TXN         post the reversal of a transaction (append-only correction, at most once)
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -20,12 +21,12 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared import datastore_store as store
 from shared import posting
 from shared.config import settings
-from shared.ledger import UnknownAccount, account_type
+from shared.ledger import UnknownAccount, account_type, reversal
 from shared.money import format_minor
 
 
@@ -44,7 +45,7 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         cells = []
         for (key, _), w in zip(columns, widths, strict=True):
             value = str(r.get(key, ""))
-            cells.append(value.rjust(w) if key in ("amount", "posted_display") else value.ljust(w))
+            cells.append(value.rjust(w) if key in ("amount", "posted_display", "available_display") else value.ljust(w))
         print("  ".join(cells))
 
 
@@ -199,6 +200,16 @@ def cmd_restream(args, cfg, db) -> int:
     return 0
 
 
+def cmd_reverse(args, cfg, db) -> int:
+    op = reversal(args.transaction_id, effective_at=datetime.now(tz=UTC))
+    result = posting.execute(store.DatastoreLedger(db), op)
+    if result.status != "rejected":
+        posting.stream_transaction(cfg, store.DatastoreLedger(db), op.op_id)
+    out = {"status": result.status, "transaction_id": result.transaction_id, "reason": result.reason}
+    print(json.dumps(out) if args.json else f"{result.status}: {result.transaction_id} {result.reason or ''}")
+    return 0 if result.status != "rejected" else 1
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -300,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
     sub.add_parser("status")
     sub.add_parser("restream")
+    p = sub.add_parser("reverse")
+    p.add_argument("transaction_id")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -314,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "verify": cmd_verify,
         "status": cmd_status,
         "restream": cmd_restream,
+        "reverse": cmd_reverse,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

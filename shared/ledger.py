@@ -45,8 +45,8 @@ NORMAL_SIDE: dict[str, Direction] = {
     "income": "credit",
 }
 LEDGER = "main"
-SHARDS = 8
-CHAIN_SHARDS = 8
+SHARDS = 32
+CHAIN_SHARDS = 32
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -121,8 +121,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def shard_for(account: str, transaction_id: str) -> int:
-    return int(_digest(account, transaction_id)[:8], 16) % SHARDS if account_rule(account).sharded else 0
+def shard_for(account: str, salt: int) -> int:
+    """Which entity of a sharded account a write goes to. The salt is the writer's affinity (see
+    shared.posting): concurrent writers keep to different shards, and re-pick after contention. Any
+    shard is correct: balances sum all shards, and a replay returns the stored entries."""
+    return (salt + int(_digest(account)[:8], 16)) % SHARDS if account_rule(account).sharded else 0
 
 
 def account_key(account: str, currency: str, shard: int) -> str:
@@ -341,15 +344,32 @@ def operation_for(event: CanonicalEvent) -> Operation | None:
     return Operation(op_id, kind, legs=legs, expires_at=event.expires_at, **common)
 
 
+def reversal(target: str, effective_at: datetime) -> Operation:
+    """The correction of a posted transaction: its posted legs mirrored, linked both ways, at most once."""
+    op_id = transaction_id("ledgerline", f"reverse:{target}", "reversal.v1")
+    return Operation(
+        op_id,
+        "reverse",
+        "reversal.v1",
+        f"ledgerline:reverse:{target}",
+        "ledgerline",
+        _digest("reverse", target),
+        effective_at,
+        target=target,
+    )
+
+
 def journal_for(event: CanonicalEvent) -> JournalTransaction | None:
     """The balanced journal of a posting event (validation at intake; the engine re-derives it)."""
     op = operation_for(event)
     if op is None or not op.legs:
         return None
-    return JournalTransaction(op.op_id, op.rule, op.event_id, op.partner, op.body_hash, _entries(op.op_id, op.legs))
+    return JournalTransaction(
+        op.op_id, op.rule, op.event_id, op.partner, op.body_hash, _entries(op.op_id, op.legs, salt=0)
+    )
 
 
-def _entries(txn_id: str, legs: Iterable[Leg]) -> tuple[Entry, ...]:
+def _entries(txn_id: str, legs: Iterable[Leg], salt: int) -> tuple[Entry, ...]:
     return tuple(
         Entry(
             f"{txn_id}:{i}",
@@ -357,7 +377,7 @@ def _entries(txn_id: str, legs: Iterable[Leg]) -> tuple[Entry, ...]:
             i,
             leg.account,
             leg.currency,
-            shard_for(leg.account, txn_id) if leg.shard is None else leg.shard,
+            shard_for(leg.account, salt) if leg.shard is None else leg.shard,
             leg.direction,
             leg.amount,
             leg.phase,
@@ -434,7 +454,10 @@ def _apply(state: dict, entry: Entry) -> None:
 
 
 class Tx(Protocol):
-    """What the engine needs from a store inside one transaction."""
+    """What the engine needs from a store inside one transaction. `prefetch` is a hint: load these
+    records in one round trip (later gets are served from it); reads see the transaction's own puts."""
+
+    def prefetch(self, pairs: list[tuple[str, str]]) -> None: ...
 
     def get(self, kind: str, name: str) -> dict | None: ...
     def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]: ...
@@ -530,9 +553,23 @@ def chain_hash(prev_hash: str, record: dict, entries: list[dict]) -> str:
 GENESIS = "0" * 64
 
 
-def apply(op: Operation, tx: Tx, now: datetime) -> Result:
+def chain_for(op: Operation, salt: int) -> str:
+    return f"{op.ledger}#{salt % CHAIN_SHARDS}"
+
+
+def reads_for(op: Operation, salt: int = 0) -> list[tuple[str, str]]:
+    """Every record apply() will read that is known before reading anything: one round trip."""
+    pairs = [("JournalTransaction", op.op_id), ("ChainHead", chain_for(op, salt))]
+    if op.target:
+        pairs += [("JournalTransaction", op.target), ("HoldResolution", op.target), ("Reversal", op.target)]
+    pairs += [("Account", e.account_key) for e in _entries(op.op_id, op.legs, salt)]
+    return pairs
+
+
+def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
     """Apply one operation inside the caller's store transaction. Raises Rejected or Conflict (and
     the caller's transaction then writes nothing); returns `replayed` for a repeat of the same op."""
+    tx.prefetch(reads_for(op, salt))
     existing = tx.get("JournalTransaction", op.op_id)
     if existing is not None:
         if existing["body_hash"] != op.body_hash:
@@ -542,7 +579,7 @@ def apply(op: Operation, tx: Tx, now: datetime) -> Result:
             )
         return Result("replayed", op.op_id, record=existing)
     legs, links = _legs_of(op, tx, now)
-    entries = _entries(op.op_id, legs)
+    entries = _entries(op.op_id, legs, salt)
     problems = unbalanced(entries)
     if problems:
         raise InvariantViolation(f"I1: operation {op.op_id} does not balance: {problems}")
@@ -589,7 +626,7 @@ def apply(op: Operation, tx: Tx, now: datetime) -> Result:
             reason = _violations(before[key], state, state["account"])
             if reason:
                 raise Rejected("insufficient_funds", reason)  # I6
-    chain_id = f"{op.ledger}#{int(_digest(op.op_id)[:8], 16) % CHAIN_SHARDS}"
+    chain_id = chain_for(op, salt)
     head = tx.get("ChainHead", chain_id) or {"seq": 0, "hash": GENESIS}
     record = {
         "transaction_id": op.op_id,

@@ -17,6 +17,9 @@ class _Tx:
         self._committed = committed
         self.staged: dict[str, dict[str, dict]] = defaultdict(dict)
 
+    def prefetch(self, pairs: list[tuple[str, str]]) -> None:
+        """Nothing to batch in memory."""
+
     def get(self, kind: str, name: str) -> dict | None:
         if name in self.staged[kind]:
             return copy.deepcopy(self.staged[kind][name])

@@ -190,3 +190,26 @@ def test_oversize_chunked_body_is_413_and_stores_nothing(cfg, db, intake):
     assert resp.request.headers.get("Transfer-Encoding") == "chunked"
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
     assert datastore_store.count(db, "Inbox") == before
+
+
+def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, secret, payment):
+    p = payment(amount=1500, currency="usd")
+    send(intake, Delivery("rev", p["body"], secret, 200, "accepted"))
+    (txn,) = posted(db, p["key"])
+    first = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", "reverse", txn.key.name],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["status"] == "posted"
+    assert wallet_balance(db, p["customer"], "USD") == 0
+    assert db.get(db.key("Reversal", txn.key.name))["reversal_id"] == json.loads(first.stdout)["transaction_id"]
+    second = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", "reverse", txn.key.name],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(second.stdout)["status"] == "replayed"  # the same reversal, not a second one
