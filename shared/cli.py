@@ -8,6 +8,7 @@ Commands:
   status              the local stack's processes and the store's counts
   restream            stream to BigQuery the entries of posted transactions not yet streamed
   reverse TXN         post the reversal of a transaction (append-only correction, at most once)
+  expire-holds        release holds whose expiry has passed
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -210,6 +211,17 @@ def cmd_reverse(args, cfg, db) -> int:
     return 0 if result.status != "rejected" else 1
 
 
+def cmd_expire_holds(args, cfg, db) -> int:
+    ledger = store.DatastoreLedger(db)
+    results = posting.expire_due_holds(ledger)
+    for result in results:
+        if result.status == "posted":
+            posting.stream_transaction(cfg, ledger, result.transaction_id)
+    out = [{"transaction_id": r.transaction_id, "status": r.status, "reason": r.reason} for r in results]
+    print(json.dumps(out) if args.json else f"expired {sum(r.status == 'posted' for r in results)} hold(s)")
+    return 0
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -311,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
     sub.add_parser("status")
     sub.add_parser("restream")
+    sub.add_parser("expire-holds")
     p = sub.add_parser("reverse")
     p.add_argument("transaction_id")
     sub.add_parser("demo")
@@ -328,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "restream": cmd_restream,
         "reverse": cmd_reverse,
+        "expire-holds": cmd_expire_holds,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

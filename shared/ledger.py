@@ -359,6 +359,21 @@ def reversal(target: str, effective_at: datetime) -> Operation:
     )
 
 
+def expiry(hold: str, effective_at: datetime) -> Operation:
+    """Release a hold whose expiry has passed (valid only when now >= its expires_at)."""
+    op_id = transaction_id("ledgerline", f"expire:{hold}", "hold_expire.v1")
+    return Operation(
+        op_id,
+        "expire",
+        "hold_expire.v1",
+        f"ledgerline:expire:{hold}",
+        "ledgerline",
+        _digest("expire", hold),
+        effective_at,
+        target=hold,
+    )
+
+
 def journal_for(event: CanonicalEvent) -> JournalTransaction | None:
     """The balanced journal of a posting event (validation at intake; the engine re-derives it)."""
     op = operation_for(event)

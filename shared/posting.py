@@ -29,6 +29,7 @@ from shared.ledger import (
     Tx,
     account_rule,
     apply,
+    expiry,
     operation_for,
     reads_for,
     sum_balances,
@@ -202,6 +203,19 @@ def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.
     """Stream every committed transaction still in the outbox. Safe to repeat (insertId = entry id)."""
     pending = sorted(store.snapshot(("Outbox",))["Outbox"])
     return [txn for txn in pending if stream_transaction(cfg, store, txn, stream)]
+
+
+def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow) -> list[Result]:
+    """Release every unresolved hold whose expiry has passed. Expiry is deterministic without this
+    sweep (a capture at or after expires_at is rejected); the sweep returns the pending amounts to
+    the available balance. Safe to run any number of times, concurrently (ids derive from the hold)."""
+    now = clock()
+    due = [
+        name
+        for name, hold in sorted(store.query("JournalTransaction", "kind", "hold").items())
+        if hold["expires_at"] <= now and store.get("HoldResolution", name) is None
+    ]
+    return [execute(store, expiry(name, now), clock) for name in due]
 
 
 # ----------------------------------------------------------------------------- balances

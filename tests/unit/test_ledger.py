@@ -363,3 +363,18 @@ def test_batch_posts_many_in_one_transaction_and_isolates_a_rejection():
     ]
     assert wallet(store).posted == 1012
     sound(store)
+
+
+def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
+    from shared.posting import expire_due_holds
+
+    store = MemoryStore()
+    run(store, ev("authorization.created", n=1, amount=100, reference="pi_due", expires_at=T0 + timedelta(hours=1)))
+    run(store, ev("authorization.created", n=2, amount=200, reference="pi_later", expires_at=T0 + timedelta(days=9)))
+    run(store, ev("authorization.created", n=3, amount=300, reference="pi_done", expires_at=T0 + timedelta(hours=1)))
+    run(store, ev("authorization.voided", n=4, amount=0, reference="pi_done"))
+    at = T0 + timedelta(hours=2)
+    assert [r.status for r in expire_due_holds(store, clock=lambda: at)] == ["posted"]
+    assert expire_due_holds(store, clock=lambda: at) == []
+    assert wallet(store).pending_in == 200
+    sound(store)
