@@ -16,16 +16,20 @@ from collections import Counter
 from shared import bigquery_sink
 from shared import datastore_store as store
 from shared.config import Settings
-from shared.ledger import audit
+from shared.ledger import audit, entries_of
 from shared.posting import LEDGER_KINDS
 
 
 def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
     snapshot = store.DatastoreLedger(db).snapshot(LEDGER_KINDS)
     problems = audit(snapshot)
-    txns, entries, outbox = snapshot["JournalTransaction"], snapshot["Entry"], snapshot["Outbox"]
+    txns = snapshot["JournalTransaction"]
+    outbox = {txn for record in snapshot["Outbox"].values() for txn in record["transactions"]}
     for txn_id in sorted(outbox):
         problems.append({"check": "not_streamed", "transaction_id": txn_id})
+    entries = {
+        f"{txn_id}:{e['index']}": {**e, "transaction_id": txn_id} for txn_id, t in txns.items() for e in entries_of(t)
+    }
 
     bq_rows = 0
     if with_bigquery:

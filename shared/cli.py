@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from shared import datastore_store as store
 from shared import posting
 from shared.config import settings
-from shared.ledger import UnknownAccount, account_type, reversal
+from shared.ledger import UnknownAccount, account_type, entries_of, reversal
 from shared.money import format_minor
 
 
@@ -107,7 +107,16 @@ def cmd_account(args, cfg, db) -> int:
         )
         return 1
     entries = sorted(
-        ledger.query("Entry", "account", args.id).items(), key=lambda item: (item[1]["recorded_at"], item[0])
+        (
+            (
+                f"{name}:{e['index']}",
+                {**e, "transaction_id": name, "effective_at": t["effective_at"], "recorded_at": t["recorded_at"]},
+            )
+            for name, t in ledger.query("JournalTransaction", "accounts", args.id).items()
+            for e in entries_of(t)
+            if e["account"] == args.id
+        ),
+        key=lambda item: (item[1]["recorded_at"], item[0]),
     )[-args.limit :]
     out = {
         "account": args.id,
@@ -233,7 +242,7 @@ def cmd_status(args, cfg, db) -> int:
     try:
         out["counts"] = {
             kind: store.count(db, kind)
-            for kind in ("Inbox", "Account", "JournalTransaction", "Entry", "Outbox", "Rejection", "Conflict")
+            for kind in ("Inbox", "Account", "JournalTransaction", "Outbox", "Rejection", "Conflict")
         }
     except Exception as exc:  # status must report a down store, not crash
         out["counts"] = {"error": str(exc)}
@@ -255,7 +264,8 @@ def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
     missing = list(event_keys)
     while missing and time.monotonic() < deadline:
         snap = ledger.snapshot(("JournalTransaction", "Outbox"))
-        done = {t["event_id"] for name, t in snap["JournalTransaction"].items() if name not in snap["Outbox"]}
+        unstreamed = {txn for record in snap["Outbox"].values() for txn in record["transactions"]}
+        done = {t["event_id"] for name, t in snap["JournalTransaction"].items() if name not in unstreamed}
         missing = [k for k in missing if k not in done]
         if missing:
             time.sleep(0.25)

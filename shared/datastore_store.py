@@ -3,7 +3,7 @@ accounts, transactions and entries.
 
 Kinds (the ledger's are described in docs/ledger.md):
   Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
-  Account, JournalTransaction, Entry, ChainHead, HoldResolution, Reversal, Outbox, Rejection, Conflict
+  Account, JournalTransaction (entries inside), ChainHead, HoldResolution, Reversal, Outbox, Rejection, Conflict
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
 jittered exponential backoff (the client library does not retry transactions itself).
@@ -165,8 +165,8 @@ def _json(value) -> str:
 # (index writes dominate commit cost: a posting writes ~9 entities).
 INDEXED: dict[str, frozenset[str]] = {
     "Account": frozenset({"account"}),
-    "Entry": frozenset({"account", "transaction_id", "recorded_at"}),
-    "JournalTransaction": frozenset({"event_id", "kind", "expires_at", "recorded_at"}),
+    "JournalTransaction": frozenset({"event_id", "kind", "expires_at", "recorded_at", "accounts"}),
+    "Outbox": frozenset({"transactions"}),
     "Rejection": frozenset({"event_id", "transaction_id"}),
     "Conflict": frozenset({"transaction_id"}),
 }

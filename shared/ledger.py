@@ -503,7 +503,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
             raise Rejected("already_reversed", f"{op.target} was reversed already")
         legs = tuple(
             Leg(e["account"], "credit" if e["direction"] == "debit" else "debit", e["amount"], e["currency"])
-            for e in json.loads(target["legs"])
+            for e in entries_of(target)
             if e["phase"] == "posted"
         )
         return legs, {("Reversal", op.target): {"reversal_id": op.op_id, "recorded_at": now}}
@@ -517,8 +517,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
     if op.kind in ("capture", "void") and expired:
         raise Rejected("hold_expired", f"hold {op.target} expired at {target['expires_at'].isoformat()}")
     held = [
-        Leg(e["account"], e["direction"], e["amount"], e["currency"], "pending", e["shard"])
-        for e in json.loads(target["legs"])
+        Leg(e["account"], e["direction"], e["amount"], e["currency"], "pending", e["shard"]) for e in entries_of(target)
     ]
     legs = [replace(leg, phase="release") for leg in held]
     captured = 0
@@ -543,6 +542,11 @@ def _violations(before: dict, after: dict, account: str) -> str | None:
     if available(after) < -limit and available(after) < available(before):
         return f"{account} ({after['currency']}) would have {available(after)} available; limit is -{limit}"
     return None
+
+
+def entries_of(record: dict) -> list[dict]:
+    """A transaction's entries (stored inside its record: one entity per posting, not one per leg)."""
+    return json.loads(record["entries"])
 
 
 def chain_hash(prev_hash: str, record: dict, entries: list[dict]) -> str:
@@ -622,7 +626,6 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
         _apply(state, e)
         entry_records.append(
             {
-                "transaction_id": op.op_id,
                 "index": e.index,
                 "account": e.account,
                 "currency": e.currency,
@@ -630,10 +633,8 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
                 "direction": e.direction,
                 "amount": e.amount,
                 "phase": e.phase,
-                "effective_at": op.effective_at,
-                "recorded_at": now,
                 "account_version": state["version"],
-                **{f"resulting_{t}": state[t] for t in TOTALS},
+                "resulting": [state[t] for t in TOTALS],
             }
         )
     if op.enforce_constraints:
@@ -655,20 +656,8 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
         "recorded_at": now,
         "target": op.target,
         "entry_count": len(entries),
-        "currencies": sorted({e.currency for e in entries}),
-        "legs": json.dumps(
-            [
-                {
-                    "account": e.account,
-                    "currency": e.currency,
-                    "shard": e.shard,
-                    "direction": e.direction,
-                    "amount": e.amount,
-                    "phase": e.phase,
-                }
-                for e in entries
-            ]
-        ),
+        "accounts": sorted({e.account for e in entries}),  # indexed: entries of an account
+        "entries": json.dumps(entry_records, separators=(",", ":")),
         "expires_at": op.expires_at,
         "held_amount": max((e.amount for e in entries if e.phase == "pending"), default=0),
         "chain_id": chain_id,
@@ -679,11 +668,8 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
     for key, state in accounts.items():
         state["updated_at"] = now
         tx.put("Account", key, state)
-    for e, data in zip(entries, entry_records, strict=True):
-        tx.put("Entry", e.entry_id, data)
-    tx.put("JournalTransaction", op.op_id, record, unindexed=("legs",))
+    tx.put("JournalTransaction", op.op_id, record, unindexed=("entries",))
     tx.put("ChainHead", chain_id, {"seq": record["seq"], "hash": record["hash"], "transaction_id": op.op_id})
-    tx.put("Outbox", op.op_id, {"transaction_id": op.op_id, "recorded_at": now})
     for (kind, name), data in links.items():
         tx.put(kind, name, data)
     return Result("posted", op.op_id, record=record)
@@ -695,19 +681,14 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
 def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
     """Every invariant over a full snapshot {kind: {name: data}}. Empty list = sound ledger."""
     problems: list[dict] = []
-    txns, entries, accounts = (
-        snapshot.get("JournalTransaction", {}),
-        snapshot.get("Entry", {}),
-        snapshot.get("Account", {}),
-    )
+    txns, accounts = snapshot.get("JournalTransaction", {}), snapshot.get("Account", {})
     by_txn: dict[str, list] = defaultdict(list)
     by_account: dict[str, list] = defaultdict(list)
-    for name, e in entries.items():
-        row = _Row(name, e)
-        by_txn[e["transaction_id"]].append(row)
-        by_account[account_key(e["account"], e["currency"], e["shard"])].append(row)
-    for txn_id in sorted(set(by_txn) - set(txns)):
-        problems.append({"check": "entries_without_transaction", "transaction_id": txn_id})
+    for txn_id, t in txns.items():
+        for e in entries_of(t):
+            row = _Row(f"{txn_id}:{e['index']}", {**e, "transaction_id": txn_id})
+            by_txn[txn_id].append(row)
+            by_account[account_key(e["account"], e["currency"], e["shard"])].append(row)
     for txn_id, t in sorted(txns.items()):
         rows = by_txn.get(txn_id, [])
         if len(rows) != t.get("entry_count"):
@@ -720,7 +701,7 @@ def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
             )
     for key in sorted(set(by_account) | set(accounts)):
         problems += _audit_account(key, accounts.get(key), sorted(by_account.get(key, []), key=lambda r: r.version))
-    problems += _audit_chains(txns, by_txn, snapshot.get("ChainHead", {}))
+    problems += _audit_chains(txns, snapshot.get("ChainHead", {}))
     resolutions = snapshot.get("HoldResolution", {})
     for hold, res in sorted(resolutions.items()):
         if res["transaction_id"] not in txns:
@@ -772,8 +753,7 @@ def _audit_account(key: str, stored: dict | None, rows: list[_Row]) -> list[dict
                 }
             )
             state["version"] = row.version
-        resulting = {t: row.data.get(f"resulting_{t}") for t in TOTALS}
-        if resulting != {t: state[t] for t in TOTALS}:
+        if row.data.get("resulting") != [state[t] for t in TOTALS]:
             problems.append({"check": "entry_resulting_balance", "account": key, "entry_id": row.entry_id})
     if {t: stored.get(t) for t in (*TOTALS, "version")} != {t: state[t] for t in (*TOTALS, "version")}:
         problems.append(
@@ -787,7 +767,7 @@ def _audit_account(key: str, stored: dict | None, rows: list[_Row]) -> list[dict
     return problems
 
 
-def _audit_chains(txns: dict, by_txn: dict, heads: dict) -> list[dict]:
+def _audit_chains(txns: dict, heads: dict) -> list[dict]:
     problems = []
     chains: dict[str, list] = defaultdict(list)
     for t in txns.values():
@@ -795,7 +775,7 @@ def _audit_chains(txns: dict, by_txn: dict, heads: dict) -> list[dict]:
     for chain_id, members in sorted(chains.items()):
         prev = GENESIS
         for expected_seq, t in enumerate(sorted(members, key=lambda t: t["seq"]), start=1):
-            entries = sorted((r.data for r in by_txn.get(t["transaction_id"], [])), key=lambda d: d["index"])
+            entries = entries_of(t)
             if t["seq"] != expected_seq or t["prev_hash"] != prev or chain_hash(prev, t, entries) != t["hash"]:
                 problems.append(
                     {"check": "chain", "chain_id": chain_id, "first_divergence": t["transaction_id"], "seq": t["seq"]}

@@ -54,7 +54,10 @@ class MemoryStore:
         self.data.get(kind, {}).pop(name, None)
 
     def query(self, kind: str, prop: str, value) -> dict[str, dict]:
-        return {n: copy.deepcopy(d) for n, d in self.data.get(kind, {}).items() if d.get(prop) == value}
+        def matches(found) -> bool:  # Datastore semantics: equality on a list matches any element
+            return value in found if isinstance(found, list) else found == value
+
+        return {n: copy.deepcopy(d) for n, d in self.data.get(kind, {}).items() if matches(d.get(prop))}
 
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: copy.deepcopy(dict(self.data.get(kind, {}))) for kind in kinds}

@@ -2,8 +2,9 @@
 execute operations, post canonical events, stream committed entries to BigQuery through the outbox,
 and read balances (all shards summed; posted, pending, available; as of any instant).
 
-Streaming happens after the commit: the posting transaction inserts an Outbox record; the stream
-sends rows with insertId = entry id and deletes the record only after BigQuery accepted them. A failed
+Streaming happens after the commit: each posting commit inserts one Outbox record listing its
+transactions; the stream sends rows with insertId = entry id and deletes the record only after
+BigQuery accepted them. A failed
 stream raises (Pub/Sub redelivers; the redelivery replays the posting and retries the stream);
 `restream_pending` drains whatever is left (e.g. after a dead-lettered message)."""
 
@@ -29,6 +30,7 @@ from shared.ledger import (
     Tx,
     account_rule,
     apply,
+    entries_of,
     expiry,
     operation_for,
     reads_for,
@@ -42,7 +44,6 @@ MAX_BATCH = 60  # ~6 writes per posting + shared shards/chain head, under Datast
 LEDGER_KINDS = (
     "Account",
     "JournalTransaction",
-    "Entry",
     "ChainHead",
     "HoldResolution",
     "Reversal",
@@ -88,11 +89,20 @@ def _salted(work: Callable[[Tx, int], T]) -> Callable[[Tx], T]:
     return attempt
 
 
+def _with_outbox(tx: Tx, results: list[Result], clock) -> Result | list[Result]:
+    """One Outbox record per commit lists the transactions it posted, in the same transaction: the
+    entries reach BigQuery later even if this process dies right after the commit."""
+    posted = [r.transaction_id for r in results if r.status == "posted"]
+    if posted:
+        tx.put("Outbox", posted[0], {"transactions": posted, "recorded_at": clock()})
+    return results[0] if len(results) == 1 else results
+
+
 def execute(store: LedgerStore, op: Operation, clock: Callable[[], datetime] = utcnow) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
     (same id, different body) is recorded and raised."""
     try:
-        return store.transact(_salted(lambda tx, salt: apply(op, tx, clock(), salt)))
+        return store.transact(_salted(lambda tx, salt: _with_outbox(tx, [apply(op, tx, clock(), salt)], clock)))
     except Rejected as rejected:
         store.record(
             "Rejection",
@@ -134,7 +144,9 @@ def execute_batch(store: LedgerStore, ops: list[Operation], clock: Callable[[], 
     def work(tx, salt):
         tx.prefetch([pair for op in ops for pair in reads_for(op, salt)])
         now = clock()
-        return [apply(op, tx, now, salt) for op in ops]
+        results = [apply(op, tx, now, salt) for op in ops]
+        _with_outbox(tx, results, clock)
+        return results
 
     try:
         return store.transact(_salted(work))
@@ -142,7 +154,7 @@ def execute_batch(store: LedgerStore, ops: list[Operation], clock: Callable[[], 
         return [execute(store, op, clock) for op in ops]
 
 
-def entry_rows(record: dict, entries: list[dict]) -> list[dict]:
+def entry_rows(record: dict) -> list[dict]:
     """BigQuery rows (topology/bigquery/entries.json) for one transaction's entries."""
     return [
         {
@@ -161,20 +173,30 @@ def entry_rows(record: dict, entries: list[dict]) -> list[dict]:
             "effective_at": record["effective_at"].isoformat(),
             "posted_at": record["recorded_at"].isoformat(),
         }
-        for e in sorted(entries, key=lambda e: e["index"])
+        for e in entries_of(record)
     ]
 
 
-def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
-    """Stream one transaction's entries if its outbox record is still there. Returns True if it streamed."""
-    if store.get("Outbox", transaction_id) is None:
-        return False
-    record = store.get("JournalTransaction", transaction_id)
-    rows = entry_rows(record, list(store.query("Entry", "transaction_id", transaction_id).values()))
+def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigquery_sink.stream) -> list[str]:
+    """Stream the entries of every transaction an outbox record lists, then delete the record."""
+    outbox = store.get("Outbox", outbox_id)
+    if outbox is None:
+        return []
+    rows = []
+    for txn in outbox["transactions"]:
+        rows += entry_rows(store.get("JournalTransaction", txn))
     stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
-    store.delete("Outbox", transaction_id)
-    log.info("entries streamed to BigQuery", extra={"transaction_id": transaction_id, "rows": len(rows)})
-    return True
+    store.delete("Outbox", outbox_id)
+    log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": len(rows)})
+    return list(outbox["transactions"])
+
+
+def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
+    """Stream whatever outbox still holds this transaction. Returns True if something streamed."""
+    streamed = False
+    for outbox_id in sorted(store.query("Outbox", "transactions", transaction_id)):
+        streamed |= bool(stream_outbox(cfg, store, outbox_id, stream))
+    return streamed
 
 
 def post_event(
@@ -194,15 +216,19 @@ def post_event(
             "reason": result.reason,
         },
     )
-    if result.status != "rejected":
-        stream_transaction(cfg, store, op.op_id, stream)
+    if result.status == "posted":
+        stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
+    elif result.status == "replayed":
+        stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
     return result
 
 
 def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.stream) -> list[str]:
     """Stream every committed transaction still in the outbox. Safe to repeat (insertId = entry id)."""
-    pending = sorted(store.snapshot(("Outbox",))["Outbox"])
-    return [txn for txn in pending if stream_transaction(cfg, store, txn, stream)]
+    streamed = []
+    for outbox_id in sorted(store.snapshot(("Outbox",))["Outbox"]):
+        streamed += stream_outbox(cfg, store, outbox_id, stream)
+    return streamed
 
 
 def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow) -> list[Result]:
@@ -240,24 +266,23 @@ def balance_as_of(store: LedgerStore, account: str, at: datetime, clock: str = "
     """Balances as they stood at `at`: by the recorded clock (what the ledger knew then: each shard's
     latest entry at or before `at` carries its resulting totals) or the effective clock (sum of entries
     whose effective time is at or before `at`, whenever they were recorded)."""
-    entries = store.query("Entry", "account", account).values()
+    if clock not in ("recorded", "effective"):
+        raise ValueError("clock is 'recorded' or 'effective'")
+    txns = store.query("JournalTransaction", "accounts", account).values()
+    entries = [(t, e) for t in txns for e in entries_of(t) if e["account"] == account]
     if clock == "effective":
         out: dict[str, dict[str, int]] = {}
-        for e in entries:
-            if e["effective_at"] <= at:
+        for t, e in entries:
+            if t["effective_at"] <= at:
                 totals = out.setdefault(e["currency"], dict.fromkeys(TOTALS, 0))
                 side = "debits" if e["direction"] == "debit" else "credits"
                 bucket = f"{side}_posted" if e["phase"] == "posted" else f"{side}_pending"
                 totals[bucket] += -e["amount"] if e["phase"] == "release" else e["amount"]
         return {cur: AccountBalance(account, cur, *(t[k] for k in TOTALS)) for cur, t in out.items()}
-    if clock != "recorded":
-        raise ValueError("clock is 'recorded' or 'effective'")
     latest: dict[tuple[str, int], dict] = {}
-    for e in entries:
+    for t, e in entries:
         key = (e["currency"], e["shard"])
-        if e["recorded_at"] <= at and (key not in latest or e["account_version"] > latest[key]["account_version"]):
+        if t["recorded_at"] <= at and (key not in latest or e["account_version"] > latest[key]["account_version"]):
             latest[key] = e
-    per_shard = (
-        AccountBalance(account, e["currency"], *(e[f"resulting_{t}"] for t in TOTALS)) for e in latest.values()
-    )
+    per_shard = (AccountBalance(account, e["currency"], *e["resulting"]) for e in latest.values())
     return {b.currency: b for b in sum_balances(per_shard).values()}

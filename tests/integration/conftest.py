@@ -75,7 +75,8 @@ def posted(db, event_key, timeout: float = 30.0):
     """Wait until the event's transaction is committed and its entries reached BigQuery (outbox empty)."""
 
     def done():
-        return [t for t in transaction_for(db, event_key) if db.get(db.key("Outbox", t.key.name)) is None]
+        ledger = datastore_store.DatastoreLedger(db)
+        return [t for t in transaction_for(db, event_key) if not ledger.query("Outbox", "transactions", t.key.name)]
 
     return wait_for(done, timeout=timeout, what=f"{event_key} posted and streamed")
 

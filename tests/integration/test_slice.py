@@ -13,6 +13,7 @@ from google.cloud import pubsub_v1
 
 from shared import bigquery_sink, datastore_store
 from shared.config import REPO_ROOT
+from shared.ledger import entries_of
 from shared.partners import stripe
 from shared.posting import LedgerConflict, post_event
 from shared.scenario import Delivery, send
@@ -33,10 +34,7 @@ def test_payment_is_stored_published_posted_and_streamed(cfg, db, intake, secret
     assert inbox["headers"] and "Stripe-Signature" in json.loads(inbox["headers"])
 
     (txn,) = posted(db, p["key"])
-    entries = sorted(
-        datastore_store.DatastoreLedger(db).query("Entry", "transaction_id", txn.key.name).items(),
-        key=lambda item: item[1]["index"],
-    )
+    entries = [(f"{txn.key.name}:{e['index']}", e) for e in entries_of(txn)]
     assert [(e["account"], e["direction"], e["amount"], e["currency"]) for _, e in entries] == [
         ("partner:stripe:clearing", "debit", 2000, "USD"),
         (f"customer:{p['customer']}:wallet", "credit", 2000, "USD"),

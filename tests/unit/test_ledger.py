@@ -1,5 +1,6 @@
 """The ledger engine on the in-memory store (same transaction semantics as Datastore)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from shared.ledger import (
     UnknownAccount,
     account_type,
     audit,
+    entries_of,
     event_hash,
     hold_id,
     journal_for,
@@ -320,10 +322,16 @@ def test_entries_record_resulting_balance_and_version_and_as_of_both_clocks():
     run(store, ev(n=1, amount=100, occurred_at=T0), at=T0 + timedelta(hours=1))
     run(store, ev(n=2, amount=50, occurred_at=T0 - timedelta(days=1)), at=T0 + timedelta(hours=2))  # late arrival
     entries = sorted(
-        (e for e in store.data["Entry"].values() if e["account"] == "customer:cus_A:wallet"),
+        (
+            e
+            for t in store.data["JournalTransaction"].values()
+            for e in entries_of(t)
+            if e["account"] == "customer:cus_A:wallet"
+        ),
         key=lambda e: e["account_version"],
     )
-    assert [(e["account_version"], e["resulting_credits_posted"]) for e in entries] == [(1, 100), (2, 150)]
+    # resulting = [debits_posted, credits_posted, debits_pending, credits_pending] after the entry
+    assert [(e["account_version"], e["resulting"][1]) for e in entries] == [(1, 100), (2, 150)]
     acct = "customer:cus_A:wallet"
     assert balance_as_of(store, acct, T0 + timedelta(minutes=90))["USD"].posted == 100  # what we knew then
     assert balance_as_of(store, acct, T0 - timedelta(hours=1), clock="effective")["USD"].posted == 50
@@ -335,8 +343,10 @@ def test_audit_reports_tampering_at_its_first_divergence():
     for i in range(5):
         run(store, ev(n=i, amount=100 + i))
     sound(store)
-    victim = next(iter(store.data["Entry"]))
-    store.data["Entry"][victim]["amount"] += 1
+    victim = next(iter(store.data["JournalTransaction"].values()))
+    entries = entries_of(victim)
+    entries[0]["amount"] += 1  # someone edits a stored entry
+    victim["entries"] = json.dumps(entries)
     checks = {p["check"] for p in audit(store.snapshot(LEDGER_KINDS))}
     assert {"chain", "transaction_balanced", "account_equals_entries"} <= checks
 
