@@ -344,34 +344,30 @@ def operation_for(event: CanonicalEvent) -> Operation | None:
     return Operation(op_id, kind, legs=legs, expires_at=event.expires_at, **common)
 
 
-def reversal(target: str, effective_at: datetime) -> Operation:
-    """The correction of a posted transaction: its posted legs mirrored, linked both ways, at most once."""
-    op_id = transaction_id("ledgerline", f"reverse:{target}", "reversal.v1")
+def _system_operation(kind: OpKind, rule: str, target: str, effective_at: datetime) -> Operation:
+    """An operation ledgerline itself originates about an existing transaction; its id derives from
+    (kind, target), so asking twice is the same operation (replayed), never a second one."""
+    op_id = transaction_id("ledgerline", f"{kind}:{target}", rule)
     return Operation(
         op_id,
-        "reverse",
-        "reversal.v1",
-        f"ledgerline:reverse:{target}",
+        kind,
+        rule,
+        f"ledgerline:{kind}:{target}",
         "ledgerline",
-        _digest("reverse", target),
+        _digest(kind, target),
         effective_at,
         target=target,
     )
 
 
+def reversal(target: str, effective_at: datetime) -> Operation:
+    """The correction of a posted transaction: its posted legs mirrored, linked both ways, at most once."""
+    return _system_operation("reverse", "reversal.v1", target, effective_at)
+
+
 def expiry(hold: str, effective_at: datetime) -> Operation:
     """Release a hold whose expiry has passed (valid only when now >= its expires_at)."""
-    op_id = transaction_id("ledgerline", f"expire:{hold}", "hold_expire.v1")
-    return Operation(
-        op_id,
-        "expire",
-        "hold_expire.v1",
-        f"ledgerline:expire:{hold}",
-        "ledgerline",
-        _digest("expire", hold),
-        effective_at,
-        target=hold,
-    )
+    return _system_operation("expire", "hold_expire.v1", hold, effective_at)
 
 
 def journal_for(event: CanonicalEvent) -> JournalTransaction | None:
@@ -531,8 +527,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
 
 
 def _violations(before: dict, after: dict, account: str) -> str | None:
-    rule = account_rule(account)
-    if not rule.no_overdraft and after.get("credit_limit") is None:
+    if not after.get("no_overdraft", account_rule(account).no_overdraft) and after.get("credit_limit") is None:
         return None
     limit = after.get("credit_limit") or 0
 
@@ -615,7 +610,9 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
             "type": account_type(e.account),
             **dict.fromkeys(TOTALS, 0),
             "version": 0,
+            "no_overdraft": account_rule(e.account).no_overdraft,
             "credit_limit": None,
+            "metadata": "{}",  # JSON object, free-form (set by operators / the API)
             "created_at": now,
         }
         accounts[e.account_key] = dict(state)

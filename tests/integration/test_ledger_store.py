@@ -31,6 +31,15 @@ def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
     )
 
 
+def post_during_bigquery_outage(cfg, ledger, e) -> str:
+    def broken_stream(*args, **kwargs):
+        raise ConnectionError("simulated BigQuery outage")
+
+    with pytest.raises(ConnectionError):
+        post_event(cfg, e, store=ledger, stream=broken_stream)
+    return operation_for(e).op_id
+
+
 @pytest.fixture
 def ledger(db):
     return datastore_store.DatastoreLedger(db)
@@ -67,12 +76,7 @@ def test_eight_concurrent_posters_on_the_same_accounts_lose_no_update(cfg, db, l
 def test_stream_failure_keeps_the_outbox_and_redelivery_streams(cfg, db, ledger):
     e = event(f"cus_bq{uuid.uuid4().hex[:10]}", 777)
 
-    def broken_stream(*args, **kwargs):
-        raise ConnectionError("simulated BigQuery outage")
-
-    with pytest.raises(ConnectionError):
-        post_event(cfg, e, store=ledger, stream=broken_stream)
-    txn_id = operation_for(e).op_id
+    txn_id = post_during_bigquery_outage(cfg, ledger, e)
     assert ledger.get("JournalTransaction", txn_id) is not None  # posted once...
     assert ledger.get("Outbox", txn_id) is not None  # ...and not yet streamed: verify flags it
     assert post_event(cfg, e, store=ledger).status == "replayed"  # what a Pub/Sub redelivery does
@@ -84,12 +88,7 @@ def test_restream_repairs_transactions_whose_stream_never_happened(cfg, db, ledg
     """The case where the message was dead-lettered during a BigQuery outage: no redelivery will come."""
     e = event(f"cus_rs{uuid.uuid4().hex[:10]}", 4242)
 
-    def broken_stream(*args, **kwargs):
-        raise ConnectionError("simulated BigQuery outage")
-
-    with pytest.raises(ConnectionError):
-        post_event(cfg, e, store=ledger, stream=broken_stream)
-    txn_id = operation_for(e).op_id
+    txn_id = post_during_bigquery_outage(cfg, ledger, e)
     assert txn_id in restream_pending(cfg, store=ledger)
     assert txn_id not in restream_pending(cfg, store=ledger)  # nothing left to do the second time
     rows = bigquery_sink.query(
