@@ -72,6 +72,12 @@ class Rejected(Exception):
         self.message = message
 
 
+class PredecessorMissing(Exception):
+    """The operation refers to a transaction that has not arrived yet (out-of-order delivery). Nothing
+    changes; the caller parks it and re-drives it later (the ledger function answers 503 so Pub/Sub
+    redelivers with backoff, and dead-letters it with this reason after max_delivery_attempts)."""
+
+
 class Conflict(Exception):
     """Same transaction id, different body: recorded, never overwritten."""
 
@@ -503,8 +509,11 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
             if e["phase"] == "posted"
         )
         return legs, {("Reversal", op.target): {"reversal_id": op.op_id, "recorded_at": now}}
-    if target is None or target["kind"] != "hold":
-        raise Rejected("unknown_hold", f"no hold {op.target}")
+    if target is None:
+        # Partners do not guarantee order: the capture/void may arrive before its authorization.
+        raise PredecessorMissing(f"hold {op.target} has not arrived yet")
+    if target["kind"] != "hold":
+        raise Rejected("unknown_hold", f"{op.target} is not a hold")
     if tx.get("HoldResolution", op.target) is not None:
         raise Rejected("hold_already_resolved", f"hold {op.target} was captured, voided or expired already")
     expired = now >= target["expires_at"]

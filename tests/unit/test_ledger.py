@@ -388,3 +388,54 @@ def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
     assert expire_due_holds(store, clock=lambda: at) == []
     assert wallet(store).pending_in == 200
     sound(store)
+
+
+def test_capture_before_its_authorization_is_parked_not_rejected():
+    from shared.ledger import PredecessorMissing
+
+    store = MemoryStore()
+    capture = ev("authorization.captured", n=2, amount=400, reference="pi_ooo")
+    with pytest.raises(PredecessorMissing):
+        run(store, capture)
+    assert store.data["JournalTransaction"] == {} and store.data["Rejection"] == {}
+    run(store, ev("authorization.created", n=1, amount=1000, reference="pi_ooo", expires_at=T0 + timedelta(days=1)))
+    assert run(store, capture).status == "posted"  # the redelivery after the predecessor arrived
+    assert (wallet(store).posted, wallet(store).pending_in) == (400, 0)
+
+
+payment_story = [
+    ("authorization.created", {"amount": 5000, "expires_at": T0 + timedelta(days=7)}),
+    ("authorization.captured", {"amount": 4000}),
+    ("payment.refunded", {"amount": 1500}),
+    ("dispute.opened", {"amount": 1000}),
+    ("dispute.won", {"amount": 1000}),
+    ("payout.paid", {"amount": 2000, "bank": "column"}),
+]
+
+
+@given(st.permutations(list(range(len(payment_story)))), st.lists(st.integers(0, len(payment_story) - 1), max_size=4))
+def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplicates):
+    from shared.ledger import PredecessorMissing
+
+    def deliver(sequence):
+        store, parked = MemoryStore(), []
+        for i in sequence:
+            kind, fields = payment_story[i]
+            event = ev(kind, n=i, reference="pi_story", **fields)
+            try:
+                run(store, event)
+            except PredecessorMissing:
+                parked.append(event)
+                continue
+            for waiting in list(parked):  # re-drive what was parked (Pub/Sub redelivery)
+                try:
+                    run(store, waiting)
+                    parked.remove(waiting)
+                except PredecessorMissing:
+                    pass
+        assert parked == []
+        sound(store)
+        return {(b.account, b.currency): (b.posted, b.pending_in, b.pending_out) for b in posting.all_balances(store)}
+
+    in_order = deliver(range(len(payment_story)))
+    assert deliver([*order, *duplicates]) == in_order
