@@ -64,6 +64,11 @@ class CanonicalEvent(BaseModel):
     fee: int = Field(default=0, ge=0, le=MAX_AMOUNT, description="partner fee in minor units, within amount")
     currency: str
     reference: Identifier = Field(description="the partner's object id the event is about (payment, payout…)")
+    payment_reference: Identifier | None = Field(
+        default=None,
+        description="the payment a follow-up event is about (refund, dispute); for a capture, "
+        "another id of the same payment (e.g. Stripe's charge id)",
+    )
     bank: Short | None = Field(default=None, description="our bank, for payouts and ACH")
     expires_at: datetime | None = Field(default=None, description="authorization holds: deterministic expiry")
     livemode: bool = False

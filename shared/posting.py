@@ -25,6 +25,7 @@ from shared.ledger import (
     AccountBalance,
     Conflict,
     Operation,
+    PredecessorMissing,
     Rejected,
     Result,
     Tx,
@@ -199,9 +200,28 @@ def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, s
     return streamed
 
 
+# Follow-up events whose partner payload does not name the customer (a Stripe dispute names only the
+# payment): the customer is the one of the payment, remembered in PaymentIndex when it was captured.
+NEEDS_PAYMENT_OWNER = ("dispute.opened", "dispute.won", "dispute.lost", "payment.refunded")
+
+
+def _payment_index_keys(event: CanonicalEvent) -> list[str]:
+    return [f"{event.partner}:{ref}" for ref in (event.reference, event.payment_reference) if ref]
+
+
+def resolve_owner(store: LedgerStore, event: CanonicalEvent) -> CanonicalEvent:
+    if event.kind not in NEEDS_PAYMENT_OWNER or event.customer is not None or not event.payment_reference:
+        return event
+    index = store.get("PaymentIndex", f"{event.partner}:{event.payment_reference}")
+    if index is None:
+        raise PredecessorMissing(f"payment {event.payment_reference} has not arrived yet")
+    return event.model_copy(update={"customer": index["customer"]})
+
+
 def post_event(
     cfg: Settings, event: CanonicalEvent, *, store: LedgerStore, stream=bigquery_sink.stream
 ) -> Result | None:
+    event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
@@ -216,6 +236,9 @@ def post_event(
             "reason": result.reason,
         },
     )
+    if event.kind in ("payment.captured", "authorization.created") and result.status != "rejected":
+        for key in _payment_index_keys(event):  # idempotent; rewritten on every redelivery
+            store.record("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
     if result.status == "posted":
         stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
     elif result.status == "replayed":

@@ -54,6 +54,87 @@ def payment_intent_succeeded(
     }
 
 
+def _event(event_id: str, event_type: str, obj: dict, created: int | None = None, previous: dict | None = None) -> dict:
+    data = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": created if created is not None else int(time.time()),
+        "type": event_type,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": data,
+    }
+
+
+def charge_refunded(
+    event_id: str,
+    charge_id: str,
+    intent_id: str,
+    amount: int,
+    refunded_total: int,
+    refunded_before: int,
+    currency: str,
+    customer: str | None,
+) -> dict:
+    """Stripe's charge.refunded: cumulative amount_refunded, the previous value in previous_attributes."""
+    charge = {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": refunded_total,
+        "captured": True,
+        "currency": currency.lower(),
+        "customer": customer,
+        "payment_intent": intent_id,
+        "refunded": refunded_total == amount,
+        "status": "succeeded",
+    }
+    return _event(event_id, "charge.refunded", charge, previous={"amount_refunded": refunded_before})
+
+
+def dispute(
+    event_id: str,
+    event_type: str,
+    dispute_id: str,
+    charge_id: str,
+    intent_id: str,
+    amount: int,
+    currency: str,
+    status: str = "needs_response",
+) -> dict:
+    """charge.dispute.created / charge.dispute.closed (status won or lost)."""
+    obj = {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "charge": charge_id,
+        "currency": currency.lower(),
+        "payment_intent": intent_id,
+        "reason": "fraudulent",
+        "status": status,
+    }
+    return _event(event_id, event_type, obj)
+
+
+def payout(event_id: str, event_type: str, payout_id: str, amount: int, currency: str, destination: str) -> dict:
+    obj = {
+        "id": payout_id,
+        "object": "payout",
+        "amount": amount,
+        "currency": currency.lower(),
+        "destination": destination,
+        "method": "standard",
+        "status": "paid" if event_type == "payout.paid" else "failed",
+    }
+    return _event(event_id, event_type, obj)
+
+
 def encode(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 

@@ -114,19 +114,165 @@ class _Envelope(BaseModel):
     data: dict[str, Any]
 
 
+_CUSTOMER = r"^cus_[A-Za-z0-9_]{1,64}$"  # fits the ledger's account-id rule
+_AMOUNT = Field(ge=0, le=MAX_AMOUNT, strict=True)
+
+
 class _PaymentIntent(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str = Field(pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
     object: str = Field(pattern=r"^payment_intent$")
-    amount_received: int = Field(ge=0, le=MAX_AMOUNT, strict=True)
+    amount_received: int = _AMOUNT
     currency: str
-    customer: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9_]{1,64}$")  # fits account ids
+    customer: str | None = Field(default=None, pattern=_CUSTOMER)
+    latest_charge: str | None = Field(default=None, pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
+    status: str
+
+
+class _Charge(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
+    object: str = Field(pattern=r"^charge$")
+    amount: int = _AMOUNT
+    amount_refunded: int = _AMOUNT
+    currency: str
+    customer: str | None = Field(default=None, pattern=_CUSTOMER)
+    payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
+
+
+class _Dispute(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^(dp|du)_[A-Za-z0-9_]+$", max_length=255)
+    object: str = Field(pattern=r"^dispute$")
+    amount: int = _AMOUNT
+    currency: str
+    charge: str = Field(pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
+    payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
+    status: str
+
+
+class _Payout(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^po_[A-Za-z0-9_]+$", max_length=255)
+    object: str = Field(pattern=r"^payout$")
+    amount: int = _AMOUNT
+    currency: str
+    destination: str | None = Field(default=None, pattern=r"^(ba|card)_[A-Za-z0-9_]{1,90}$")
     status: str
 
 
 def _invalid(exc: ValidationError, prefix: tuple = ()) -> ClientError:
     first = exc.errors()[0]
     return ClientError(400, "invalid_event", f"{first['msg']}", pydantic_param(prefix + tuple(first["loc"])))
+
+
+def _object(model: type[BaseModel], envelope: _Envelope) -> BaseModel:
+    try:
+        return model.model_validate(envelope.data.get("object"))
+    except ValidationError as exc:
+        raise _invalid(exc, ("data", "object")) from None
+
+
+def _money(amount: int, currency: str, field: str) -> tuple[int, str]:
+    """Stripe amount + currency -> (ISO minor units, ISO code), or a 400 naming the field."""
+    try:
+        iso = normalise_currency(currency)
+    except UnknownCurrency as exc:
+        raise ClientError(400, "invalid_event", str(exc), "data.object.currency") from None
+    try:
+        minor = to_minor_units(amount, iso)
+    except ValueError as exc:
+        raise ClientError(400, "invalid_event", str(exc), f"data.object.{field}") from None
+    if minor > MAX_AMOUNT:
+        raise ClientError(400, "invalid_event", "amount too large", f"data.object.{field}")
+    return minor, iso
+
+
+def _payment_succeeded(envelope: _Envelope) -> dict | str:
+    intent = _object(_PaymentIntent, envelope)
+    amount, currency = _money(intent.amount_received, intent.currency, "amount_received")
+    if intent.status != "succeeded":
+        return f"payment intent status is {intent.status!r}, not succeeded"
+    if amount == 0:
+        return "amount_received is 0: nothing to post"
+    return {
+        "kind": "payment.captured",
+        "customer": intent.customer,
+        "amount": amount,
+        "currency": currency,
+        "reference": intent.id,
+        "payment_reference": intent.latest_charge,
+    }
+
+
+def _charge_refunded(envelope: _Envelope) -> dict | str:
+    """charge.refunded carries the cumulative amount_refunded; previous_attributes holds the value
+    before this refund, so the delta is this event's (partial) refund."""
+    charge = _object(_Charge, envelope)
+    previous = (envelope.data.get("previous_attributes") or {}).get("amount_refunded", 0)
+    if isinstance(previous, bool) or not isinstance(previous, int) or not 0 <= previous <= charge.amount_refunded:
+        raise ClientError(
+            400,
+            "invalid_event",
+            "previous amount_refunded must be an int <= amount_refunded",
+            "data.previous_attributes.amount_refunded",
+        )
+    amount, currency = _money(charge.amount_refunded - previous, charge.currency, "amount_refunded")
+    if amount == 0:
+        return "no new refunded amount"
+    return {
+        "kind": "payment.refunded",
+        "customer": charge.customer,
+        "amount": amount,
+        "currency": currency,
+        "reference": charge.id,
+        "payment_reference": charge.payment_intent or charge.id,
+    }
+
+
+def _dispute(envelope: _Envelope) -> dict | str:
+    dispute = _object(_Dispute, envelope)
+    amount, currency = _money(dispute.amount, dispute.currency, "amount")
+    kind = {"charge.dispute.created": "dispute.opened"}.get(envelope.type) or {
+        "won": "dispute.won",
+        "lost": "dispute.lost",
+    }.get(dispute.status)
+    if kind is None:
+        return f"dispute closed with status {dispute.status!r}: no money moves"
+    return {
+        "kind": kind,
+        "customer": None,
+        "amount": amount if kind != "dispute.lost" else 0,
+        "currency": currency,
+        "reference": dispute.id,
+        "payment_reference": dispute.payment_intent or dispute.charge,
+    }
+
+
+def _payout(envelope: _Envelope) -> dict | str:
+    payout = _object(_Payout, envelope)
+    amount, currency = _money(payout.amount, payout.currency, "amount")
+    kind = "payout.paid" if envelope.type == "payout.paid" else "payout.failed"
+    return {
+        "kind": kind,
+        "amount": amount,
+        "currency": currency,
+        "reference": payout.id,
+        "bank": payout.destination or "stripe_default",
+    }
+
+
+# Stripe event type -> normaliser. Other types are stored and acknowledged (2xx), never posted:
+# Stripe retries non-2xx for days and disables endpoints that keep failing.
+EVENT_TYPES = {
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": lambda envelope: "payment failed: no money moved",
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute,
+    "charge.dispute.closed": _dispute,
+    "payout.paid": _payout,
+    "payout.failed": _payout,
+}
 
 
 def parse(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
@@ -151,38 +297,23 @@ def parse(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
             None,
             f"livemode={envelope.livemode} event sent to a livemode={livemode} deployment",
         )
-    if envelope.type != "payment_intent.succeeded":
-        return Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted yet")
+    normalise = EVENT_TYPES.get(envelope.type)
+    if normalise is None:
+        return Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted")
+    fields = normalise(envelope)
+    if isinstance(fields, str):
+        return Parsed(envelope.id, envelope.type, None, fields)
     try:
-        intent = _PaymentIntent.model_validate(envelope.data.get("object"))
+        canonical = CanonicalEvent(
+            event_id=f"{NAME}:{envelope.id}",
+            partner=NAME,
+            partner_event_id=envelope.id,
+            partner_event_type=envelope.type,
+            occurred_at=datetime.fromtimestamp(envelope.created, tz=UTC),
+            received_at=received_at,
+            livemode=envelope.livemode,
+            **fields,
+        )
     except ValidationError as exc:
         raise _invalid(exc, ("data", "object")) from None
-    try:
-        currency = normalise_currency(intent.currency)
-    except UnknownCurrency as exc:
-        raise ClientError(400, "invalid_event", str(exc), "data.object.currency") from None
-    if intent.status != "succeeded":
-        return Parsed(envelope.id, envelope.type, None, f"payment intent status is {intent.status!r}, not succeeded")
-    if intent.amount_received == 0:
-        return Parsed(envelope.id, envelope.type, None, "amount_received is 0: nothing to post")
-    try:
-        amount = to_minor_units(intent.amount_received, currency)
-    except ValueError as exc:
-        raise ClientError(400, "invalid_event", str(exc), "data.object.amount_received") from None
-    if amount > MAX_AMOUNT:
-        raise ClientError(400, "invalid_event", "amount too large", "data.object.amount_received")
-    canonical = CanonicalEvent(
-        event_id=f"{NAME}:{envelope.id}",
-        partner=NAME,
-        partner_event_id=envelope.id,
-        partner_event_type=envelope.type,
-        kind="payment.captured",
-        occurred_at=datetime.fromtimestamp(envelope.created, tz=UTC),
-        received_at=received_at,
-        customer=intent.customer,
-        amount=amount,
-        currency=currency,
-        reference=intent.id,
-        livemode=envelope.livemode,
-    )
     return Parsed(envelope.id, envelope.type, canonical, None)

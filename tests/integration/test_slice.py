@@ -16,7 +16,7 @@ from shared.config import REPO_ROOT
 from shared.ledger import entries_of
 from shared.partners import stripe
 from shared.posting import LedgerConflict, post_event
-from shared.scenario import Delivery, send
+from shared.scenario import Delivery, encode, send
 from shared.topology import CANONICAL_EVENTS_TOPIC
 
 from .conftest import posted, transaction_for, wallet_balance
@@ -211,3 +211,23 @@ def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, s
         text=True,
     )
     assert json.loads(second.stdout)["status"] == "replayed"  # the same reversal, not a second one
+
+
+def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cfg, db, intake, secret, payment):
+    """Out of order through the real stack: the ledger answers 5xx for the dispute (predecessor
+    missing), Pub/Sub redelivers it with backoff, and it posts once the payment is there."""
+    from shared.scenario import dispute
+
+    p = payment(amount=2500, currency="usd")
+    pi = json.loads(p["body"])["data"]["object"]["id"]
+    body = encode(
+        dispute(f"evt_dp{p['event_id'][6:]}", "charge.dispute.created", f"dp_{pi[3:]}", f"ch_{pi[3:]}", pi, 1000, "usd")
+    )
+    dispute_key = f"stripe:{json.loads(body)['id']}"
+    assert send(intake, Delivery("dispute first", body, secret, 200, "accepted")).json()["status"] == "accepted"
+    time.sleep(2.0)
+    assert transaction_for(db, dispute_key) == []  # parked, not posted, not rejected
+    send(intake, Delivery("payment", p["body"], secret, 200, "accepted"))
+    posted(db, p["key"])
+    posted(db, dispute_key, timeout=90)  # the redelivered dispute
+    assert wallet_balance(db, p["customer"], "USD") == 1500

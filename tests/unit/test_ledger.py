@@ -439,3 +439,17 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
 
     in_order = deliver(range(len(payment_story)))
     assert deliver([*order, *duplicates]) == in_order
+
+
+def test_dispute_naming_only_the_payment_waits_for_it_and_debits_its_customer():
+    from shared.ledger import PredecessorMissing
+    from shared.posting import post_event
+
+    store = MemoryStore()
+    dispute = ev("dispute.opened", n=9, amount=300, customer=None, reference="dp_1", payment_reference="pi_77")
+    with pytest.raises(PredecessorMissing):
+        post_event(None, dispute, store=store, stream=lambda *a: None)
+    post_event(None, ev(n=1, amount=1000, customer="cus_Z", reference="pi_77"), store=store, stream=lambda *a: None)
+    assert post_event(None, dispute, store=store, stream=lambda *a: None).status == "posted"
+    assert wallet(store, "cus_Z").posted == 700
+    sound(store)

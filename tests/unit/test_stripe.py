@@ -231,3 +231,63 @@ def test_unknown_partner_is_404():
     with pytest.raises(ClientError) as info:
         plugin("paypal")
     assert (info.value.status, info.value.code) == (404, "unknown_partner")
+
+
+def test_charge_refunded_posts_the_partial_delta():
+    from shared.scenario import charge_refunded
+
+    body = charge_refunded(
+        "evt_r1", "ch_1", "pi_1", 10_000, refunded_total=7_000, refunded_before=2_500, currency="usd", customer="cus_A"
+    )
+    c = stripe.parse(encode(body), RECEIVED).canonical
+    assert (c.kind, c.amount, c.customer, c.payment_reference) == ("payment.refunded", 4_500, "cus_A", "pi_1")
+
+
+def test_refund_delta_must_not_go_backwards():
+    from shared.scenario import charge_refunded
+
+    body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 1_000, 2_000, "usd", "cus_A")
+    with pytest.raises(ClientError) as info:
+        stripe.parse(encode(body), RECEIVED)
+    assert info.value.param == "data.previous_attributes.amount_refunded"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "status", "kind", "amount"),
+    [
+        ("charge.dispute.created", "needs_response", "dispute.opened", 3000),
+        ("charge.dispute.closed", "won", "dispute.won", 3000),
+        ("charge.dispute.closed", "lost", "dispute.lost", 0),
+    ],
+)
+def test_disputes_name_the_payment_not_the_customer(event_type, status, kind, amount):
+    from shared.scenario import dispute
+
+    c = stripe.parse(
+        encode(dispute("evt_d", event_type, "dp_1", "ch_1", "pi_1", 3000, "eur", status)), RECEIVED
+    ).canonical
+    assert (c.kind, c.amount, c.customer, c.payment_reference) == (kind, amount, None, "pi_1")
+
+
+def test_dispute_closed_as_warning_moves_nothing():
+    from shared.scenario import dispute
+
+    parsed = stripe.parse(
+        encode(dispute("evt_d", "charge.dispute.closed", "dp_1", "ch_1", "pi_1", 3000, "eur", "warning_closed")),
+        RECEIVED,
+    )
+    assert parsed.canonical is None and "warning_closed" in parsed.reason
+
+
+@pytest.mark.parametrize(("event_type", "kind"), [("payout.paid", "payout.paid"), ("payout.failed", "payout.failed")])
+def test_payouts(event_type, kind):
+    from shared.scenario import payout
+
+    c = stripe.parse(encode(payout("evt_p", event_type, "po_1", 12_345, "usd", "ba_123")), RECEIVED).canonical
+    assert (c.kind, c.amount, c.bank, c.reference) == (kind, 12_345, "ba_123", "po_1")
+
+
+def test_payment_failed_is_stored_not_posted():
+    body = event(event_type="payment_intent.payment_failed")
+    parsed = stripe.parse(encode(body), RECEIVED)
+    assert parsed.canonical is None and "failed" in parsed.reason
