@@ -18,6 +18,8 @@ of any deployed bundle.
 | BIGQUERY_EMULATOR_HOST | ours: REST host of the BigQuery emulator | 127.0.0.1:9050 |
 | <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
+| ADYEN_HMAC_KEYS | Adyen notification HMAC key(s), hex, comma-separated for rotation | dev value in dev.env |
+| ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 262144 |
 | LEDGERLINE_LIVEMODE | `true` only in production: partner events must match it to be posted | false |
@@ -90,6 +92,8 @@ class Settings:
     tasks_emulator_host: str | None
     bigquery_emulator_host: str | None
     livemode: bool = False
+    adyen_hmac_keys: tuple[str, ...] = ()
+    adyen_basic_auth: tuple[str, ...] = ()
     signature_tolerance_seconds: int = 300
 
     @property
@@ -117,6 +121,20 @@ def _int(environ, key: str, default: int) -> int:
         raise ConfigError(f"{key} must be an integer, got {raw!r}") from exc
 
 
+def _list(environ, key: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in environ.get(key, "").split(",") if v.strip())
+
+
+def _hex_keys(environ, key: str) -> tuple[str, ...]:
+    keys = _list(environ, key)
+    for value in keys:
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be comma-separated hex keys") from None
+    return keys
+
+
 def settings_from(environ) -> Settings:
     env = environ.get("LEDGERLINE_ENV", "cloud" if environ.get("K_SERVICE") else "local")
     ports = {key: _int(environ, key, default) for key, default in _DEFAULT_PORTS.items()}
@@ -136,6 +154,8 @@ def settings_from(environ) -> Settings:
         # 256 KiB: far above real partner events, and the raw copy must fit a 1 MiB Datastore entity.
         max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 256 << 10),
         livemode=environ.get("LEDGERLINE_LIVEMODE", "false").lower() == "true",
+        adyen_hmac_keys=_hex_keys(environ, "ADYEN_HMAC_KEYS"),
+        adyen_basic_auth=tuple(c for c in _list(environ, "ADYEN_BASIC_AUTH") if ":" in c),
         function_urls=urls,
         tasks_emulator_host=environ.get("CLOUD_TASKS_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),

@@ -30,3 +30,15 @@ class PermanentError(Exception):
 def pydantic_param(loc: tuple) -> str:
     """('data', 'object', 'amount_received') -> 'data.object.amount_received'."""
     return ".".join(str(part) for part in loc) or None
+
+
+class NotConfigured(RuntimeError):
+    """Server-side misconfiguration (no secret for a partner): 503, never the partner's fault."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What intake answers a partner: JSON (a dict) or the partner's expected text (e.g. "[accepted]")."""
+
+    status: int
+    body: dict | str

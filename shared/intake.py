@@ -16,29 +16,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from shared import datastore_store as store
 from shared.config import Settings
-from shared.errors import ClientError
+from shared.errors import ClientError, Receipt
 from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, journal_for
 from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.intake")
 
 # Headers worth keeping with the raw body (for audit and re-verification). Signatures are not secrets.
-KEPT_HEADERS = ("Content-Type", "User-Agent", "Stripe-Signature")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    status: int
-    body: dict
-
-
-class NotConfigured(RuntimeError):
-    """Server-side misconfiguration (no secret for a partner): 503, never the partner's fault."""
+KEPT_HEADERS = ("Content-Type", "User-Agent")  # plus each partner's signature headers
 
 
 class Unavailable(RuntimeError):
@@ -61,19 +50,28 @@ def receive(
     enqueue_republish: Callable[[str], object],
     trace: str | None = None,
 ) -> Receipt:
+    """Verify and parse the whole request first (a batch is all or nothing: nothing is stored for a
+    request with one bad item), then store, dedupe and publish each event it carries."""
     scheme = plugin(partner)
     if len(body) > cfg.max_body_bytes:
         raise ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
-    secrets = cfg.webhook_secrets(partner)
-    if not secrets:
-        raise NotConfigured(f"no webhook secret configured for {partner}")
-    scheme.verify(headers, body, secrets, now=int(now.timestamp()), tolerance=cfg.signature_tolerance_seconds)
-    parsed = scheme.parse(body, received_at=now, livemode=cfg.livemode)
-    if parsed.canonical is not None:
-        try:  # refuse now what the ledger could never post (it would only end in dead letters)
-            journal_for(parsed.canonical)  # builds (and so validates) every leg
-        except (UnknownAccount, InvariantViolation, NoPostingRule) as exc:
-            raise ClientError(400, "invalid_event", f"event cannot be posted: {exc}") from None
+    scheme.verify(headers, body, cfg, now=int(now.timestamp()))
+    items = scheme.parse(body, received_at=now, cfg=cfg)
+    for parsed in items:
+        if parsed.canonical is not None:
+            try:  # refuse now what the ledger could never post (it would only end in dead letters)
+                journal_for(parsed.canonical)  # builds (and so validates) every leg
+            except (UnknownAccount, InvariantViolation, NoPostingRule) as exc:
+                raise ClientError(400, "invalid_event", f"event cannot be posted: {exc}") from None
+    kept = {h: headers[h] for h in (*KEPT_HEADERS, *scheme.KEPT_HEADERS) if headers.get(h)}
+    results = [
+        _accept(cfg, partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) for parsed in items
+    ]
+    return scheme.acknowledge(results)
+
+
+def _accept(cfg, partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) -> dict:
+    """Store one event (durably, before any 2xx), dedupe it, publish it. Returns its outcome."""
     record = store.InboxRecord(
         partner=partner,
         partner_event_id=parsed.partner_event_id,
@@ -81,7 +79,7 @@ def receive(
         verdict=parsed.verdict,
         reason=parsed.reason,
         body=body,
-        headers={h: headers[h] for h in KEPT_HEADERS if headers.get(h)},
+        headers=kept,
         received_at=now,
         canonical=parsed.canonical.to_message() if parsed.canonical else None,
         trace=trace,
@@ -90,10 +88,10 @@ def receive(
     ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
     if stored["verdict"] != "accepted":
         log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "first_delivery": created})
-        return Receipt(200, {"status": "ignored", "reason": stored["reason"], **ids})
+        return {"http": 200, "status": "ignored", "reason": stored["reason"], **ids}
     if not created and stored.get("published_at") is not None:
         log.info("duplicate webhook", extra={**ids, "deliveries": stored.get("deliveries")})
-        return Receipt(200, {"status": "duplicate", **ids})
+        return {"http": 200, "status": "duplicate", **ids}
     attributes = {"event_id": f"{partner}:{parsed.partner_event_id}", "partner": partner}
     if trace:
         attributes["trace"] = trace
@@ -107,10 +105,10 @@ def receive(
             # Nothing will move the event on its own: make the partner retry (the inbox dedupes).
             log.exception("enqueue of republish failed too; answering 503 so the partner retries", extra=ids)
             raise Unavailable("event stored but not yet published; retry") from None
-        return Receipt(202, {"status": "accepted", "published": False, **ids})
+        return {"http": 202, "status": "accepted", "published": False, **ids}
     store.inbox_mark_published(db, record.key_name, message_id)
     log.info("webhook accepted", extra={**ids, "message_id": message_id, "first_delivery": created})
-    return Receipt(200, {"status": "accepted", "published": True, **ids})
+    return {"http": 200, "status": "accepted", "published": True, **ids}
 
 
 def republish(cfg: Settings, inbox_key: str, *, db, publish: Callable[[bytes, dict[str, str]], str]) -> str:

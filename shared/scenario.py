@@ -204,3 +204,42 @@ def demo_deliveries(secret: str) -> list[Delivery]:
         )
     )
     return deliveries
+
+
+def adyen_item(
+    event_code: str,
+    psp: str,
+    value: int,
+    currency: str,
+    hex_key: str,
+    *,
+    original: str | None = None,
+    success: str = "true",
+    shopper: str | None = None,
+    event_date: str = "2026-11-28T10:00:00+01:00",
+) -> dict:
+    """One signed NotificationRequestItem in Adyen's standard notification shape."""
+    item = {
+        "additionalData": {},
+        "amount": {"currency": currency, "value": value},
+        "eventCode": event_code,
+        "eventDate": event_date,
+        "merchantAccountCode": "LedgerlineECOM",
+        "merchantReference": f"order-{psp}",
+        "paymentMethod": "visa",
+        "pspReference": psp,
+        "reason": "",
+        "success": success,
+    }
+    if original:
+        item["originalReference"] = original
+    if shopper:
+        item["additionalData"]["shopperReference"] = shopper
+    from shared.partners import adyen
+
+    item["additionalData"]["hmacSignature"] = adyen.sign(item, hex_key)
+    return {"NotificationRequestItem": item}
+
+
+def adyen_notification(*items: dict, live: str = "false") -> dict:
+    return {"live": live, "notificationItems": list(items)}

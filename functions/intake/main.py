@@ -7,9 +7,9 @@ import functions_framework
 
 from shared import datastore_store, logs, pubsub_bus, tasks_queue
 from shared.config import settings
-from shared.errors import ClientError
+from shared.errors import ClientError, NotConfigured
 from shared.http import error_response, json_response, server_error
-from shared.intake import NotConfigured, Unavailable, receive, republish_task_id
+from shared.intake import Unavailable, receive, republish_task_id
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
 log = logging.getLogger("ledgerline.intake")
@@ -28,6 +28,10 @@ def intake(request):
         return error_response(ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
     if request.method != "POST":
         return error_response(ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
+    if request.mimetype != "application/json":
+        return error_response(
+            ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type")
+        )
     too_large = ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
     if (request.content_length or 0) > cfg.max_body_bytes:
         return error_response(too_large)
@@ -62,4 +66,6 @@ def intake(request):
         return server_error("not_configured", "this endpoint is not configured", 503)
     except Unavailable as exc:
         return server_error("temporarily_unavailable", str(exc), 503)
+    if isinstance(receipt.body, str):
+        return receipt.body, receipt.status, {"Content-Type": "text/plain"}
     return json_response(receipt.status, receipt.body)

@@ -1,14 +1,16 @@
-"""Partner plugins: each module exposes NAME, verify(headers, body, secrets, now) and
-parse(body, received_at) -> Parsed. Add a partner by adding a module and registering it here."""
+"""Partner plugins: each module exposes NAME, KEPT_HEADERS, verify(headers, body, cfg, now) (raises a
+401 ClientError or NotConfigured), parse(body, received_at, cfg) -> list[Parsed] (one per event the
+request carries) and acknowledge(results) -> Receipt (what the partner expects back). Add a partner by
+adding a module and registering it here."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
 from shared.errors import ClientError
-from shared.partners import stripe
+from shared.partners import adyen, stripe
 
-PARTNERS: dict[str, ModuleType] = {stripe.NAME: stripe}
+PARTNERS: dict[str, ModuleType] = {stripe.NAME: stripe, adyen.NAME: adyen}
 
 
 def plugin(name: str) -> ModuleType:

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, pydantic_param
+from shared.errors import ClientError, NotConfigured, Receipt, pydantic_param
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, UnknownCurrency, exponent, normalise_currency
 from shared.partners.base import Parsed
@@ -48,7 +48,24 @@ def _auth_error(code: str, message: str) -> ClientError:
     return ClientError(401, code, message, SIGNATURE_HEADER, type="authentication_error")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: int, tolerance: int = 300) -> None:
+KEPT_HEADERS = (SIGNATURE_HEADER,)
+
+
+def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
+    secrets = cfg.webhook_secrets(NAME)
+    if not secrets:
+        raise NotConfigured("no STRIPE_WEBHOOK_SECRET configured")
+    verify_signature(headers, body, secrets, now, cfg.signature_tolerance_seconds)
+
+
+def acknowledge(results: list[dict]) -> Receipt:
+    (result,) = results  # a Stripe request carries exactly one event
+    return Receipt(result["http"], {k: v for k, v in result.items() if k != "http"})
+
+
+def verify_signature(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: int, tolerance: int = 300
+) -> None:
     """Raise ClientError(401) unless the body carries a valid, fresh Stripe signature.
     Any header text at all yields either success or a 401: never another exception."""
     header = headers.get(SIGNATURE_HEADER)
@@ -275,7 +292,11 @@ EVENT_TYPES = {
 }
 
 
-def parse(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
+def parse(body: bytes, received_at: datetime, cfg) -> list[Parsed]:
+    return [parse_event(body, received_at, livemode=cfg.livemode)]
+
+
+def parse_event(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
     """Verified raw body -> Parsed (with a CanonicalEvent, or the reason it is not posted).
     `livemode` is what this deployment expects: a test-mode event never moves live money."""
     try:

@@ -94,7 +94,7 @@ def test_same_transaction_id_different_body_is_a_recorded_conflict(cfg, db, paym
     """Posted through the ledger service (what the ledger function calls): the stored transaction is
     never overwritten and the conflict is recorded."""
     p = payment(amount=500, currency="usd")
-    event = stripe.parse(p["body"], received_at=datetime.now(tz=UTC)).canonical
+    event = stripe.parse_event(p["body"], received_at=datetime.now(tz=UTC)).canonical
     ledger = datastore_store.DatastoreLedger(db)
     assert post_event(cfg, event, store=ledger).status == "posted"
     assert post_event(cfg, event, store=ledger).status == "replayed"
@@ -132,7 +132,7 @@ def test_malformed_json_is_400_and_stores_nothing(db, intake, secret):
         f"{intake}/webhooks/stripe",
         data=body,
         timeout=10,
-        headers={"Stripe-Signature": stripe.sign(body, secret, int(time.time()))},
+        headers={"Stripe-Signature": stripe.sign(body, secret, int(time.time())), "Content-Type": "application/json"},
     )
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "malformed_json"
@@ -183,7 +183,7 @@ def test_oversize_chunked_body_is_413_and_stores_nothing(cfg, db, intake):
         f"{intake}/webhooks/stripe",
         data=chunks(),
         timeout=30,
-        headers={"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
+        headers={"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}", "Content-Type": "application/json"},
     )
     assert resp.request.headers.get("Transfer-Encoding") == "chunked"
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"

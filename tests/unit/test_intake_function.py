@@ -58,3 +58,17 @@ def test_unknown_partner_wrong_path_and_method(client):
 def test_oversize_body_is_413(client):
     resp = post(client, b" " * (settings().max_body_bytes + 1))
     assert resp.status_code == 413 and resp.json["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_415(client, content_type):
+    headers = {"Stripe-Signature": "t=1,v1=" + "0" * 64}
+    if content_type:
+        headers["Content-Type"] = content_type
+    resp = client.post("/webhooks/stripe", data=b"{}", headers=headers)
+    assert resp.status_code == 415 and resp.json["error"]["code"] == "unsupported_media_type"
+
+
+def test_adyen_endpoint_requires_basic_auth(client):
+    resp = client.post("/webhooks/adyen", data=b"{}", headers={"Content-Type": "application/json"})
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "basic_auth_missing"

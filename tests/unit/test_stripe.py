@@ -20,14 +20,14 @@ def headers_for(body: bytes, secret: str = SECRET, ts: int = NOW) -> dict:
 
 def rejected(body, headers, secrets=(SECRET,), now=NOW) -> ClientError:
     with pytest.raises(ClientError) as info:
-        stripe.verify(headers, body, list(secrets), now=now)
+        stripe.verify_signature(headers, body, list(secrets), now=now)
     assert info.value.status == 401
     return info.value
 
 
 @given(st.binary(max_size=2048))
 def test_signature_round_trip(body):
-    stripe.verify(headers_for(body), body, [SECRET], now=NOW)
+    stripe.verify_signature(headers_for(body), body, [SECRET], now=NOW)
 
 
 @given(st.binary(min_size=1, max_size=512), st.integers(min_value=0, max_value=511), st.integers(1, 255))
@@ -45,14 +45,14 @@ def test_wrong_secret_is_rejected():
 
 def test_rotation_any_active_secret_verifies():
     body = b'{"id":"evt_1"}'
-    stripe.verify(headers_for(body, secret="whsec_new"), body, [SECRET, "whsec_new"], now=NOW)
+    stripe.verify_signature(headers_for(body, secret="whsec_new"), body, [SECRET, "whsec_new"], now=NOW)
 
 
 def test_several_v1_values_one_matching_is_enough():
     body = b"{}"
     good = stripe.sign(body, SECRET, NOW)
     header = f"t={NOW},v1={'0' * 64},{good.split(',')[1]},v0=ignored"
-    stripe.verify({"Stripe-Signature": header}, body, [SECRET], now=NOW)
+    stripe.verify_signature({"Stripe-Signature": header}, body, [SECRET], now=NOW)
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -10_000, 10_000])
@@ -64,7 +64,7 @@ def test_timestamp_outside_tolerance_both_directions(skew):
 @pytest.mark.parametrize("skew", [-300, 0, 300])
 def test_timestamp_at_tolerance_edges_is_accepted(skew):
     body = b"{}"
-    stripe.verify(headers_for(body, ts=NOW + skew), body, [SECRET], now=NOW)
+    stripe.verify_signature(headers_for(body, ts=NOW + skew), body, [SECRET], now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def event(amount=2000, currency="usd", customer="cus_A", event_type="payment_int
 
 
 def test_payment_intent_succeeded_normalises():
-    parsed = stripe.parse(encode(event()), RECEIVED)
+    parsed = stripe.parse_event(encode(event()), RECEIVED)
     c = parsed.canonical
     assert parsed.verdict == "accepted"
     assert (c.event_id, c.kind, c.amount, c.currency, c.customer, c.reference) == (
@@ -117,19 +117,19 @@ def test_payment_intent_succeeded_normalises():
     ],
 )
 def test_stripe_amounts_convert_to_iso_minor_units(stripe_amount, currency, iso_minor):
-    assert stripe.parse(encode(event(stripe_amount, currency)), RECEIVED).canonical.amount == iso_minor
+    assert stripe.parse_event(encode(event(stripe_amount, currency)), RECEIVED).canonical.amount == iso_minor
 
 
 def test_fractional_isk_is_refused_not_rounded():
     with pytest.raises(ClientError) as info:
-        stripe.parse(encode(event(550, "isk")), RECEIVED)
+        stripe.parse_event(encode(event(550, "isk")), RECEIVED)
     assert (info.value.code, info.value.param) == ("invalid_event", "data.object.amount_received")
 
 
 @given(st.text(max_size=300))
 def test_any_signature_header_text_yields_401_or_success_never_a_crash(header):
     try:
-        stripe.verify({"Stripe-Signature": header}, b"{}", [SECRET], now=NOW)
+        stripe.verify_signature({"Stripe-Signature": header}, b"{}", [SECRET], now=NOW)
     except ClientError as exc:
         assert exc.status == 401
 
@@ -142,46 +142,46 @@ def test_non_ascii_or_non_hex_header_parts_are_401(header):
 def test_test_mode_event_never_moves_live_money():
     body = event()
     assert body["livemode"] is False
-    parsed = stripe.parse(encode(body), RECEIVED, livemode=True)
+    parsed = stripe.parse_event(encode(body), RECEIVED, livemode=True)
     assert parsed.canonical is None and "livemode" in parsed.reason
     body["livemode"] = True
-    assert stripe.parse(encode(body), RECEIVED, livemode=False).canonical is None
-    assert stripe.parse(encode(body), RECEIVED, livemode=True).canonical is not None
+    assert stripe.parse_event(encode(body), RECEIVED, livemode=False).canonical is None
+    assert stripe.parse_event(encode(body), RECEIVED, livemode=True).canonical is not None
 
 
 def test_succeeded_event_whose_intent_did_not_succeed_is_not_posted():
     body = event()
     body["data"]["object"]["status"] = "processing"
-    parsed = stripe.parse(encode(body), RECEIVED)
+    parsed = stripe.parse_event(encode(body), RECEIVED)
     assert parsed.canonical is None and "processing" in parsed.reason
 
 
 def test_deeply_nested_json_is_malformed_not_a_crash():
     body = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(ClientError) as info:
-        stripe.parse(body, RECEIVED)
+        stripe.parse_event(body, RECEIVED)
     assert info.value.code in ("malformed_json", "invalid_event")
 
 
 def test_amount_received_is_used_not_amount():
     body = event(2000)
     body["data"]["object"]["amount"] = 9999
-    assert stripe.parse(encode(body), RECEIVED).canonical.amount == 2000
+    assert stripe.parse_event(encode(body), RECEIVED).canonical.amount == 2000
 
 
 def test_payment_without_customer_is_kept_for_suspense():
-    assert stripe.parse(encode(event(customer=None)), RECEIVED).canonical.customer is None
+    assert stripe.parse_event(encode(event(customer=None)), RECEIVED).canonical.customer is None
 
 
 def test_other_event_types_are_stored_not_posted():
-    parsed = stripe.parse(encode(event(event_type="payment_intent.created")), RECEIVED)
+    parsed = stripe.parse_event(encode(event(event_type="payment_intent.created")), RECEIVED)
     assert parsed.canonical is None and parsed.verdict == "ignored" and "payment_intent.created" in parsed.reason
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b'{"a": 1'])
 def test_malformed_json(body):
     with pytest.raises(ClientError) as info:
-        stripe.parse(body, RECEIVED)
+        stripe.parse_event(body, RECEIVED)
     assert (info.value.status, info.value.code) == (400, "malformed_json")
 
 
@@ -217,13 +217,13 @@ def mutate(path, value):
 )
 def test_invalid_fields_name_their_path(path, value, param):
     with pytest.raises(ClientError) as info:
-        stripe.parse(mutate(path, value), RECEIVED)
+        stripe.parse_event(mutate(path, value), RECEIVED)
     assert (info.value.status, info.value.code, info.value.param) == (400, "invalid_event", param)
 
 
 def test_non_object_json_is_invalid():
     with pytest.raises(ClientError) as info:
-        stripe.parse(json.dumps([1, 2]).encode(), RECEIVED)
+        stripe.parse_event(json.dumps([1, 2]).encode(), RECEIVED)
     assert info.value.code == "invalid_event"
 
 
@@ -239,7 +239,7 @@ def test_charge_refunded_posts_the_partial_delta():
     body = charge_refunded(
         "evt_r1", "ch_1", "pi_1", 10_000, refunded_total=7_000, refunded_before=2_500, currency="usd", customer="cus_A"
     )
-    c = stripe.parse(encode(body), RECEIVED).canonical
+    c = stripe.parse_event(encode(body), RECEIVED).canonical
     assert (c.kind, c.amount, c.customer, c.payment_reference) == ("payment.refunded", 4_500, "cus_A", "pi_1")
 
 
@@ -248,7 +248,7 @@ def test_refund_delta_must_not_go_backwards():
 
     body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 1_000, 2_000, "usd", "cus_A")
     with pytest.raises(ClientError) as info:
-        stripe.parse(encode(body), RECEIVED)
+        stripe.parse_event(encode(body), RECEIVED)
     assert info.value.param == "data.previous_attributes.amount_refunded"
 
 
@@ -263,7 +263,7 @@ def test_refund_delta_must_not_go_backwards():
 def test_disputes_name_the_payment_not_the_customer(event_type, status, kind, amount):
     from shared.scenario import dispute
 
-    c = stripe.parse(
+    c = stripe.parse_event(
         encode(dispute("evt_d", event_type, "dp_1", "ch_1", "pi_1", 3000, "eur", status)), RECEIVED
     ).canonical
     assert (c.kind, c.amount, c.customer, c.payment_reference) == (kind, amount, None, "pi_1")
@@ -272,7 +272,7 @@ def test_disputes_name_the_payment_not_the_customer(event_type, status, kind, am
 def test_dispute_closed_as_warning_moves_nothing():
     from shared.scenario import dispute
 
-    parsed = stripe.parse(
+    parsed = stripe.parse_event(
         encode(dispute("evt_d", "charge.dispute.closed", "dp_1", "ch_1", "pi_1", 3000, "eur", "warning_closed")),
         RECEIVED,
     )
@@ -283,11 +283,11 @@ def test_dispute_closed_as_warning_moves_nothing():
 def test_payouts(event_type, kind):
     from shared.scenario import payout
 
-    c = stripe.parse(encode(payout("evt_p", event_type, "po_1", 12_345, "usd", "ba_123")), RECEIVED).canonical
+    c = stripe.parse_event(encode(payout("evt_p", event_type, "po_1", 12_345, "usd", "ba_123")), RECEIVED).canonical
     assert (c.kind, c.amount, c.bank, c.reference) == (kind, 12_345, "ba_123", "po_1")
 
 
 def test_payment_failed_is_stored_not_posted():
     body = event(event_type="payment_intent.payment_failed")
-    parsed = stripe.parse(encode(body), RECEIVED)
+    parsed = stripe.parse_event(encode(body), RECEIVED)
     assert parsed.canonical is None and "failed" in parsed.reason
