@@ -20,6 +20,8 @@ of any deployed bundle.
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
 | ADYEN_HMAC_KEYS | Adyen notification HMAC key(s), hex, comma-separated for rotation | dev value in dev.env |
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
+| GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
+| COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 262144 |
 | LEDGERLINE_LIVEMODE | `true` only in production: partner events must match it to be posted | false |
@@ -94,6 +96,8 @@ class Settings:
     livemode: bool = False
     adyen_hmac_keys: tuple[str, ...] = ()
     adyen_basic_auth: tuple[str, ...] = ()
+    generic_webhook_secrets: tuple[str, ...] = ()
+    column_webhook_secrets: tuple[str, ...] = ()
     signature_tolerance_seconds: int = 300
 
     @property
@@ -156,6 +160,8 @@ def settings_from(environ) -> Settings:
         livemode=environ.get("LEDGERLINE_LIVEMODE", "false").lower() == "true",
         adyen_hmac_keys=_hex_keys(environ, "ADYEN_HMAC_KEYS"),
         adyen_basic_auth=tuple(c for c in _list(environ, "ADYEN_BASIC_AUTH") if ":" in c),
+        generic_webhook_secrets=_list(environ, "GENERIC_WEBHOOK_SECRETS"),
+        column_webhook_secrets=_list(environ, "COLUMN_WEBHOOK_SECRETS"),
         function_urls=urls,
         tasks_emulator_host=environ.get("CLOUD_TASKS_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),

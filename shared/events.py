@@ -25,6 +25,8 @@ EventKind = Literal[
     "payout.failed",  # a paid-out payout bounced back to clearing
     "ach.credit.received",  # incoming ACH credit for a customer at our bank
     "ach.credit.returned",  # that credit was returned
+    "ach.debit.sent",  # outgoing ACH transfer from a customer's wallet completed
+    "ach.debit.returned",  # that outgoing transfer came back
     "authorization.created",  # a hold: funds authorised, not yet captured
     "authorization.captured",  # hold captured, fully or partially (amount = captured)
     "authorization.voided",  # hold released
@@ -42,6 +44,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "payout.failed": ("bank",),
     "ach.credit.received": ("bank", "customer"),
     "ach.credit.returned": ("bank", "customer"),
+    "ach.debit.sent": ("bank", "customer"),
+    "ach.debit.returned": ("bank", "customer"),
     "authorization.created": ("expires_at",),
     "authorization.captured": (),
     "authorization.voided": (),

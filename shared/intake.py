@@ -56,7 +56,7 @@ def receive(
     if len(body) > cfg.max_body_bytes:
         raise ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
     scheme.verify(headers, body, cfg, now=int(now.timestamp()))
-    items = scheme.parse(body, received_at=now, cfg=cfg)
+    items = scheme.parse(body, received_at=now, cfg=cfg, headers=headers)
     for parsed in items:
         if parsed.canonical is not None:
             try:  # refuse now what the ledger could never post (it would only end in dead letters)

@@ -314,6 +314,8 @@ POSTING_RULES: dict[str, tuple[str, Callable]] = {
     "payout.failed": ("payout_failed.v1", _payout_failed),
     "ach.credit.received": ("ach_credit_received.v1", _ach_received),
     "ach.credit.returned": ("ach_credit_returned.v1", _ach_returned),
+    "ach.debit.sent": ("ach_debit_sent.v1", _ach_returned),  # same legs: wallet -> bank
+    "ach.debit.returned": ("ach_debit_returned.v1", _ach_received),  # same legs: bank -> wallet
     "authorization.created": ("hold.v1", _authorization),
     "authorization.captured": ("hold_capture.v1", None),
     "authorization.voided": ("hold_void.v1", None),

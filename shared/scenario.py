@@ -243,3 +243,49 @@ def adyen_item(
 
 def adyen_notification(*items: dict, live: str = "false") -> dict:
     return {"live": live, "notificationItems": list(items)}
+
+
+def generic_message(kind: str, timestamp: str, **data) -> dict:
+    """A Standard Webhooks partner message in ledgerline's canonical vocabulary."""
+    return {"type": kind, "timestamp": timestamp, "data": data}
+
+
+def generic_headers(msg_id: str, body: bytes, secret: str, timestamp: int | None = None) -> dict:
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
+    ts = timestamp if timestamp is not None else int(time.time())
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(ts, tz=UTC), body.decode())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": signature,
+        "Content-Type": "application/json",
+    }
+
+
+def column_event(
+    event_id: str,
+    event_type: str,
+    transfer_id: str,
+    amount: int,
+    account_number: str,
+    currency: str = "USD",
+    created_at: str = "2026-11-28T09:00:00Z",
+) -> dict:
+    """A Column-style ACH transfer event."""
+    return {
+        "id": event_id,
+        "type": event_type,
+        "created_at": created_at,
+        "data": {
+            "id": transfer_id,
+            "amount": amount,
+            "currency_code": currency,
+            "account_number_id": account_number,
+            "bank_account_id": "bacc_ledgerline",
+            "trace_number": "021000021234567",
+            "status": "completed",
+        },
+    }

@@ -1,5 +1,5 @@
 """Partner plugins: each module exposes NAME, KEPT_HEADERS, verify(headers, body, cfg, now) (raises a
-401 ClientError or NotConfigured), parse(body, received_at, cfg) -> list[Parsed] (one per event the
+401 ClientError or NotConfigured), parse(body, received_at, cfg, headers) -> list[Parsed] (one per event the
 request carries) and acknowledge(results) -> Receipt (what the partner expects back). Add a partner by
 adding a module and registering it here."""
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from shared.errors import ClientError
-from shared.partners import adyen, stripe
+from shared.partners import adyen, column, generic, stripe
 
-PARTNERS: dict[str, ModuleType] = {stripe.NAME: stripe, adyen.NAME: adyen}
+PARTNERS: dict[str, ModuleType] = {p.NAME: p for p in (stripe, adyen, generic, column)}
 
 
 def plugin(name: str) -> ModuleType:

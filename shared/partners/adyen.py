@@ -112,7 +112,7 @@ def _customer(item: _Item) -> str | None:
     return shopper if shopper and re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", shopper) else None
 
 
-def parse(body: bytes, received_at: datetime, cfg) -> list[Parsed]:
+def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

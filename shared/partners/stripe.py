@@ -292,7 +292,7 @@ EVENT_TYPES = {
 }
 
 
-def parse(body: bytes, received_at: datetime, cfg) -> list[Parsed]:
+def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
     return [parse_event(body, received_at, livemode=cfg.livemode)]
 
 
