@@ -61,6 +61,8 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             problems.append({"check": "inbox_unpublished", "event": item.key.name})
         elif item.key.name not in seen_events and not _moves_no_money(item):
             problems.append({"check": "inbox_not_posted", "event": item.key.name})
+    for conflict in db.query(kind="InboxConflict").fetch():
+        problems.append({"check": "inbox_conflict", "event": conflict["inbox_key"]})
     for conflict in snapshot["Conflict"].values():
         problems.append(
             {"check": "conflict", "transaction_id": conflict["transaction_id"], "event_id": conflict.get("event_id")}

@@ -86,6 +86,7 @@ class InboxRecord:
     received_at: datetime
     canonical: bytes | None  # the canonical message to publish (None when verdict != accepted)
     trace: str | None = None
+    content_hash: str = ""  # what the event says (not when it arrived): redeliveries must match it
 
     @property
     def key_name(self) -> str:
@@ -104,6 +105,22 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
         if existing is not None:
             existing["deliveries"] = existing.get("deliveries", 1) + 1
             existing["last_delivery_at"] = record.received_at
+            if existing.get("content_hash") != record.content_hash:
+                # Same partner event id, different content: keep both, never overwrite the first.
+                conflict = datastore.Entity(
+                    db.key("InboxConflict", f"{record.key_name}:{record.content_hash[:16]}"),
+                    exclude_from_indexes=("body",),
+                )
+                conflict.update(
+                    {
+                        "inbox_key": record.key_name,
+                        "body": record.body,
+                        "received_at": record.received_at,
+                        "content_hash": record.content_hash,
+                    }
+                )
+                db.put(conflict)
+                existing["conflicts"] = existing.get("conflicts", 0) + 1
             db.put(existing)
             return False, existing
         entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
@@ -113,6 +130,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
                 "partner_event_id": record.partner_event_id,
                 "partner_event_type": record.partner_event_type,
                 "verdict": record.verdict,
+                "content_hash": record.content_hash,
                 "reason": record.reason,
                 "body": record.body,
                 "headers": _json(record.headers),

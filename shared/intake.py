@@ -21,7 +21,7 @@ from datetime import datetime
 from shared import datastore_store as store
 from shared.config import Settings
 from shared.errors import ClientError, Receipt
-from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, journal_for
+from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, event_hash, journal_for
 from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.intake")
@@ -83,9 +83,13 @@ def _accept(cfg, partner, parsed, body, kept, now, db, publish, enqueue_republis
         received_at=now,
         canonical=parsed.canonical.to_message() if parsed.canonical else None,
         trace=trace,
+        content_hash=event_hash(parsed.canonical) if parsed.canonical else hashlib.sha256(body).hexdigest(),
     )
     created, stored = store.inbox_put_if_absent(db, record)
     ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
+    if not created and stored.get("content_hash") != record.content_hash:
+        log.error("conflicting redelivery: same event id, different content; first version kept", extra=ids)
+        return {"http": 200, "status": "conflict", **ids}
     if stored["verdict"] != "accepted":
         log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "first_delivery": created})
         return {"http": 200, "status": "ignored", "reason": stored["reason"], **ids}

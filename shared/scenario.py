@@ -171,7 +171,10 @@ def demo_deliveries(secret: str) -> list[Delivery]:
         ("carol pays €12.34", "evt_demo_carol_1", "pi_demo_carol_1", 1234, "eur", "cus_demo_carol"),
         ("guest pays $3.00 (no customer: suspense)", "evt_demo_guest_1", "pi_demo_guest_1", 300, "usd", None),
     ]
-    bodies = {label: encode(payment_intent_succeeded(e, p, a, c, cus)) for label, e, p, a, c, cus in pay}
+    created = 1_764_320_000  # fixed, so a second demo run sends byte-identical events (duplicates)
+    bodies = {
+        label: encode(payment_intent_succeeded(e, p, a, c, cus, created=created)) for label, e, p, a, c, cus in pay
+    }
     deliveries = [Delivery(label, body, secret, 200, "accepted") for label, body in bodies.items()]
     deliveries.append(
         Delivery("alice's $20.00 delivered again (duplicate)", bodies["alice pays $20.00"], secret, 200, "duplicate")
@@ -195,6 +198,7 @@ def demo_deliveries(secret: str) -> list[Delivery]:
                     700,
                     "usd",
                     "cus_demo_alice",
+                    created=created,
                     event_type="payment_intent.created",
                 )
             ),

@@ -231,3 +231,18 @@ def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cf
     posted(db, p["key"])
     posted(db, dispute_key, timeout=90)  # the redelivered dispute
     assert wallet_balance(db, p["customer"], "USD") == 1500
+
+
+def test_same_event_id_with_different_content_is_kept_as_a_conflict(cfg, db, intake, secret, payment):
+    p = payment(amount=800, currency="usd")
+    send(intake, Delivery("original", p["body"], secret, 200, "accepted"))
+    posted(db, p["key"])
+    altered = json.loads(p["body"])
+    altered["data"]["object"]["amount_received"] = 80_000
+    resp = send(intake, Delivery("altered", encode(altered), secret, 200, "conflict"))
+    assert resp.json()["status"] == "conflict"
+    assert datastore_store.inbox_get(db, p["key"])["body"] == p["body"]  # the first version is kept
+    conflicts = [c for c in db.query(kind="InboxConflict").fetch() if c["inbox_key"] == p["key"]]
+    assert len(conflicts) == 1 and conflicts[0]["body"] == encode(altered)
+    assert wallet_balance(db, p["customer"], "USD") == 800
+    db.delete(conflicts[0].key)  # test hygiene: keep `verify` meaningful for the rest of the run

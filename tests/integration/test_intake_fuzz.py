@@ -1,0 +1,75 @@
+"""Fuzz the intake function (in-process, real adapters behind it): whatever arrives, never a 5xx.
+Bodies are often signed with the real secrets, so parsing and validation are exercised, not just the
+signature check."""
+
+import json
+import time
+import uuid
+
+from functions_framework import create_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.config import REPO_ROOT
+from shared.config import settings as ledgerline_settings
+from shared.partners import adyen, column, stripe
+from shared.scenario import generic_headers
+
+APP = create_app("intake", str(REPO_ROOT / "functions" / "intake" / "main.py"), "http").test_client()
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+stripe_like = st.fixed_dictionaries(
+    {
+        # unique ids: an accepted fuzz event must never collide with another (that would be a real conflict)
+        "id": st.one_of(st.uuids().map(lambda u: f"evt_fz{u.hex}"), st.sampled_from(["evt_", "x"])),
+        "object": st.sampled_from(["event", "charge"]),
+        "type": st.sampled_from([*stripe.EVENT_TYPES, "other.thing"]),
+        "created": st.integers(-5, 2**40),
+        "livemode": st.booleans(),
+        "data": st.fixed_dictionaries({"object": json_values}),
+    }
+)
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    stripe_like.map(lambda v: json.dumps(v).encode()),
+)
+
+
+def headers_for(partner: str, body: bytes, sign: bool, junk: str) -> dict:
+    cfg = ledgerline_settings()
+    headers = {"Content-Type": "application/json"}
+    if partner == "stripe":
+        headers["Stripe-Signature"] = (
+            stripe.sign(body, cfg.stripe_webhook_secrets[0], int(time.time())) if sign else junk
+        )
+    elif partner == "adyen":
+        user, password = cfg.adyen_basic_auth[0].split(":", 1)
+        headers["Authorization"] = adyen.basic_auth(user, password) if sign else junk
+    elif partner == "generic" and sign:
+        try:
+            headers.update(generic_headers(f"msg_fz{uuid.uuid4().hex}", body, cfg.generic_webhook_secrets[0]))
+        except UnicodeDecodeError:
+            headers["webhook-signature"] = junk
+    elif partner == "column":
+        headers["Column-Signature"] = column.sign(body, cfg.column_webhook_secrets[0]) if sign else junk
+    return headers
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["stripe", "adyen", "generic", "column", "paypal"]),
+    bodies,
+    st.booleans(),
+    st.text(max_size=80).filter(lambda t: "\n" not in t and "\r" not in t),
+)
+def test_intake_never_answers_5xx(partner, body, sign, junk):
+    try:
+        headers = headers_for(partner, body, sign, junk)
+    except ValueError:  # a header value the HTTP layer itself refuses to send
+        return
+    resp = APP.post(f"/webhooks/{partner}", data=body, headers=headers)
+    assert resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
