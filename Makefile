@@ -20,7 +20,7 @@ PY       := $(VENV)/bin/python
 FUNCTIONS := intake ledger retries reconciliation api
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
-        lint build bench bench-baseline bench-ledger lock clean
+        lint build bench bench-baseline bench-ledger bench-intake lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -94,7 +94,10 @@ bench-baseline: install
 bench-ledger: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.ledger
 
-bench: bench-baseline bench-ledger
+bench-intake: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.intake
+
+bench: bench-baseline bench-ledger bench-intake
 
 # ---------------------------------------------------------------------------- packaging
 build: venv

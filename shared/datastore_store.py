@@ -101,7 +101,8 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
     key = db.key("Inbox", record.key_name)
 
     def work(_txn):
-        existing = db.get(key)
+        found = {e.key.kind: e for e in db.get_multi([key, db.key("InboxPublished", record.key_name)])}
+        existing = found.get("Inbox")
         if existing is not None:
             existing["deliveries"] = existing.get("deliveries", 1) + 1
             existing["last_delivery_at"] = record.received_at
@@ -122,7 +123,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
                 db.put(conflict)
                 existing["conflicts"] = existing.get("conflicts", 0) + 1
             db.put(existing)
-            return False, existing
+            return False, _with_published(existing, found.get("InboxPublished"))
         entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
         entity.update(
             {
@@ -138,38 +139,44 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
                 "last_delivery_at": record.received_at,
                 "deliveries": 1,
                 "canonical": record.canonical,
-                "published_at": None,
                 "trace": record.trace,
             }
         )
         db.put(entity)
-        return True, entity
+        return True, _with_published(entity, None)
 
     return in_transaction(db, work)
 
 
+def _with_published(inbox: datastore.Entity, marker: datastore.Entity | None) -> datastore.Entity:
+    """The inbox record as readers see it: `published_at` / `message_id` come from its marker."""
+    inbox["published_at"] = marker["published_at"] if marker is not None else None
+    inbox["message_id"] = marker["message_id"] if marker is not None else None
+    return inbox
+
+
 def inbox_mark_published(db: datastore.Client, key_name: str, message_id: str) -> None:
-    key = db.key("Inbox", key_name)
-
-    def work(_txn):
-        entity = db.get(key)
-        if entity is not None and entity.get("published_at") is None:
-            entity["published_at"] = now()
-            entity["message_id"] = message_id
-            db.put(entity)
-
-    in_transaction(db, work)
+    """One insert of a separate marker (not a read-modify-write of the inbox record): cheap on the
+    webhook's hot path, and it never races with a concurrent duplicate delivery's counter update.
+    Writing it twice (republish) only refreshes the same marker."""
+    marker = datastore.Entity(db.key("InboxPublished", key_name), exclude_from_indexes=("message_id",))
+    marker.update({"published_at": now(), "message_id": message_id})
+    db.put(marker)
 
 
 def inbox_get(db: datastore.Client, key_name: str) -> datastore.Entity | None:
-    return db.get(db.key("Inbox", key_name))
+    found = {e.key.kind: e for e in db.get_multi([db.key("Inbox", key_name), db.key("InboxPublished", key_name)])}
+    return _with_published(found["Inbox"], found.get("InboxPublished")) if "Inbox" in found else None
 
 
 def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | None = None) -> list[datastore.Entity]:
     query = db.query(kind="Inbox")
     if partner:
         query.add_filter(filter=datastore.query.PropertyFilter("partner", "=", partner))
-    return list(query.fetch(limit=limit))
+    items = list(query.fetch(limit=limit))
+    keys = [db.key("InboxPublished", i.key.name) for i in items]
+    markers = {e.key.name: e for start in range(0, len(keys), 1000) for e in db.get_multi(keys[start : start + 1000])}
+    return [_with_published(i, markers.get(i.key.name)) for i in items]
 
 
 def _json(value) -> str:

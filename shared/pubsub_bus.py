@@ -15,7 +15,7 @@ _publishers: dict[str, pubsub_v1.PublisherClient] = {}
 def publisher() -> pubsub_v1.PublisherClient:
     if "default" not in _publishers:
         _publishers["default"] = pubsub_v1.PublisherClient(
-            batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005, max_messages=100)
+            batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.001, max_messages=100)  # webhook latency first
         )
     return _publishers["default"]
 
