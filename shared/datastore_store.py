@@ -46,8 +46,8 @@ def in_transaction(
     work: Callable[[datastore.Transaction], T],
     *,
     attempts: int = 10,
-    base: float = 0.02,
-    cap: float = 1.0,
+    backoff_base: float = 0.02,
+    backoff_cap: float = 1.0,
     sleep=time.sleep,
 ) -> T:
     """Run work(txn) in a Datastore transaction; on contention retry with full-jitter backoff."""
@@ -63,7 +63,7 @@ def in_transaction(
             global contention_retries
             contention_retries += 1
             log.warning("transaction retried", extra={"attempt": attempt, "error": type(exc).__name__})
-            sleep(random.uniform(0, min(cap, base * 2**attempt)))  # noqa: S311 - jitter, not crypto
+            sleep(random.uniform(0, min(backoff_cap, backoff_base * 2**attempt)))  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
 
 

@@ -20,17 +20,16 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, NotConfigured, Receipt, pydantic_param
+from shared.errors import ClientError, NotConfigured, Receipt
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
-from shared.partners.base import Parsed
+from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "adyen"
 KEPT_HEADERS = ()  # never the Authorization header: it carries the Basic credentials
@@ -113,12 +112,7 @@ def _customer(item: _Item) -> str | None:
 
 
 def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ClientError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ClientError(400, "malformed_json", "body nests too deeply") from None
+    payload = load_json(body)
     items = payload.get("notificationItems") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not items:
         raise ClientError(400, "invalid_event", "notificationItems must be a non-empty list", "notificationItems")
@@ -138,8 +132,7 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
         try:
             item = _Item.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ClientError(400, "invalid_event", first["msg"], f"{where}.{pydantic_param(first['loc'])}") from None
+            raise invalid(exc, where) from None
         parsed.append(_normalise(item, live == "true", received_at, cfg, where))
     return parsed
 
@@ -190,8 +183,7 @@ def _normalise(item: _Item, live: bool, received_at: datetime, cfg, where: str) 
             **fields,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ClientError(400, "invalid_event", first["msg"], f"{where}.{pydantic_param(first['loc'])}") from None
+        raise invalid(exc, where) from None
     return Parsed(event_id, item.eventCode, canonical, None)
 
 

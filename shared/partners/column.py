@@ -18,10 +18,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, NotConfigured, Receipt, pydantic_param
+from shared.errors import ClientError, NotConfigured
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
-from shared.partners.base import Parsed
+from shared.partners.base import Parsed, acknowledge_one, invalid
 
 NAME = "column"
 SIGNATURE_HEADER = "Column-Signature"
@@ -82,9 +82,7 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
     try:
         event = _Event.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        code = "malformed_json" if first["type"] == "json_invalid" else "invalid_event"
-        raise ClientError(400, code, first["msg"], pydantic_param(first["loc"])) from None
+        raise invalid(exc) from None
     kind = KINDS.get(event.type)
     if kind is None:
         return [Parsed(event.id, event.type, None, f"event type {event.type} is not posted")]
@@ -92,8 +90,7 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
         transfer = _Transfer.model_validate(event.data)
         currency = normalise_currency(transfer.currency_code)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ClientError(400, "invalid_event", first["msg"], "data." + pydantic_param(first["loc"])) from None
+        raise invalid(exc, "data") from None
     except UnknownCurrency as exc:
         raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
     canonical = CanonicalEvent(
@@ -114,6 +111,4 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
     return [Parsed(event.id, event.type, canonical, None)]
 
 
-def acknowledge(results: list[dict]) -> Receipt:
-    (result,) = results
-    return Receipt(result["http"], {k: v for k, v in result.items() if k != "http"})
+acknowledge = acknowledge_one

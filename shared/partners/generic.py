@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from shared.errors import ClientError, NotConfigured, Receipt, pydantic_param
+from shared.errors import ClientError, NotConfigured
 from shared.events import REQUIRED_FIELDS, CanonicalEvent
-from shared.partners.base import Parsed
+from shared.partners.base import Parsed, acknowledge_one, invalid
 
 NAME = "generic"
 KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -62,9 +62,7 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str]) -
     try:
         message = _Message.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        code = "malformed_json" if first["type"] == "json_invalid" else "invalid_event"
-        raise ClientError(400, code, first["msg"], pydantic_param(first["loc"])) from None
+        raise invalid(exc) from None
     event_id = headers.get("webhook-id") or ""
     if not re.fullmatch(r"[A-Za-z0-9_\-]{1,200}", event_id):
         raise ClientError(400, "invalid_event", "webhook-id must be 1-200 of [A-Za-z0-9_-]", "webhook-id")
@@ -87,11 +85,8 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str]) -
             **message.data,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ClientError(400, "invalid_event", first["msg"], "data." + (pydantic_param(first["loc"]) or "")) from None
+        raise invalid(exc, "data") from None
     return [Parsed(event_id, message.type, canonical, None)]
 
 
-def acknowledge(results: list[dict]) -> Receipt:
-    (result,) = results
-    return Receipt(result["http"], {k: v for k, v in result.items() if k != "http"})
+acknowledge = acknowledge_one

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -25,10 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, NotConfigured, Receipt, pydantic_param
+from shared.errors import ClientError, NotConfigured
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, UnknownCurrency, exponent, normalise_currency
-from shared.partners.base import Parsed
+from shared.partners.base import Parsed, acknowledge_one, invalid, load_json
 
 NAME = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -58,9 +57,7 @@ def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
     verify_signature(headers, body, secrets, now, cfg.signature_tolerance_seconds)
 
 
-def acknowledge(results: list[dict]) -> Receipt:
-    (result,) = results  # a Stripe request carries exactly one event
-    return Receipt(result["http"], {k: v for k, v in result.items() if k != "http"})
+acknowledge = acknowledge_one  # a Stripe request carries exactly one event
 
 
 def verify_signature(
@@ -179,8 +176,7 @@ class _Payout(BaseModel):
 
 
 def _invalid(exc: ValidationError, prefix: tuple = ()) -> ClientError:
-    first = exc.errors()[0]
-    return ClientError(400, "invalid_event", f"{first['msg']}", pydantic_param(prefix + tuple(first["loc"])))
+    return invalid(exc, ".".join(prefix))
 
 
 def _object(model: type[BaseModel], envelope: _Envelope) -> BaseModel:
@@ -299,12 +295,7 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
 def parse_event(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
     """Verified raw body -> Parsed (with a CanonicalEvent, or the reason it is not posted).
     `livemode` is what this deployment expects: a test-mode event never moves live money."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ClientError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ClientError(400, "malformed_json", "body nests too deeply") from None
+    payload = load_json(body)
     if not isinstance(payload, dict):
         raise ClientError(400, "invalid_event", "a Stripe event is a JSON object")
     try:
