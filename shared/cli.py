@@ -9,6 +9,8 @@ Commands:
   restream            stream to BigQuery the entries of posted transactions not yet streamed
   reverse TXN         post the reversal of a transaction (append-only correction, at most once)
   expire-holds        release holds whose expiry has passed
+  redrive             publish again every accepted inbox event the ledger has not posted (e.g. parked
+                      events dead-lettered before their predecessor arrived)
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -231,6 +233,26 @@ def cmd_expire_holds(args, cfg, db) -> int:
     return 0
 
 
+def cmd_redrive(args, cfg, db) -> int:
+    from shared.audit import verify
+    from shared.intake import republish
+    from shared.pubsub_bus import publish
+    from shared.topology import CANONICAL_EVENTS_TOPIC
+
+    report = verify(cfg, db=db, with_bigquery=False)
+    keys = sorted({p["event"] for p in report["problems"] if p["check"] in ("inbox_not_posted", "inbox_unpublished")})
+    done = [
+        key
+        for key in keys
+        if republish(
+            cfg, key, db=db, force=True, publish=lambda data, attrs: publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs)
+        )
+        == "published"
+    ]
+    print(json.dumps({"redriven": done}) if args.json else f"re-drove {len(done)} event(s)")
+    return 0
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -334,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status")
     sub.add_parser("restream")
     sub.add_parser("expire-holds")
+    sub.add_parser("redrive")
     p = sub.add_parser("reverse")
     p.add_argument("transaction_id")
     sub.add_parser("demo")
@@ -352,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "restream": cmd_restream,
         "reverse": cmd_reverse,
         "expire-holds": cmd_expire_holds,
+        "redrive": cmd_redrive,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

@@ -3,7 +3,7 @@ accounts, transactions and entries.
 
 Kinds (the ledger's are described in docs/ledger.md):
   Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
-  Account, JournalTransaction (entries inside), ChainHead, HoldResolution, Reversal, Outbox, Rejection, Conflict
+  Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
 jittered exponential backoff (the client library does not retry transactions itself).
@@ -106,7 +106,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
         if existing is not None:
             existing["deliveries"] = existing.get("deliveries", 1) + 1
             existing["last_delivery_at"] = record.received_at
-            if existing.get("content_hash") != record.content_hash:
+            if record.content_hash and existing.get("content_hash") != record.content_hash:
                 # Same partner event id, different content: keep both, never overwrite the first.
                 conflict = datastore.Entity(
                     db.key("InboxConflict", f"{record.key_name}:{record.content_hash[:16]}"),

@@ -8,10 +8,9 @@ fails loudly instead of being silently ignored. Which optional fields a kind nee
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.money import MAX_AMOUNT, normalise_currency
 
@@ -61,8 +60,8 @@ class CanonicalEvent(BaseModel):
     partner_event_id: Identifier
     partner_event_type: str = Field(max_length=100)
     kind: EventKind
-    occurred_at: datetime = Field(description="effective time: when it happened at the partner")
-    received_at: datetime
+    occurred_at: AwareDatetime = Field(description="effective time: when it happened at the partner")
+    received_at: AwareDatetime
     customer: Short | None = Field(default=None, description="partner customer id; None posts to suspense")
     amount: int = Field(ge=0, le=MAX_AMOUNT, description="minor units of `currency` (ISO-4217 exponent)")
     fee: int = Field(default=0, ge=0, le=MAX_AMOUNT, description="partner fee in minor units, within amount")
@@ -74,7 +73,7 @@ class CanonicalEvent(BaseModel):
         "another id of the same payment (e.g. Stripe's charge id)",
     )
     bank: Short | None = Field(default=None, description="our bank, for payouts and ACH")
-    expires_at: datetime | None = Field(default=None, description="authorization holds: deterministic expiry")
+    expires_at: AwareDatetime | None = Field(default=None, description="authorization holds: deterministic expiry")
     livemode: bool = False
 
     @field_validator("currency")

@@ -8,8 +8,8 @@ Invariants (stated where enforced; `audit` re-checks them all from a snapshot):
   I3  one source event -> one transaction id, forever                       (transaction_id)
   I4  an account's totals equal the sums of its entries, and every entry
       records the account's resulting totals and version (contiguous)       (apply)
-  I5  append-only: transactions, entries, hold resolutions and reversal links are only inserted;
-      a hold resolves at most once; a transaction is reversed at most once  (apply)
+  I5  append-only: transactions (with their entries) and reversal links are only inserted; a hold
+      closes at most once (HoldState); a transaction is reversed at most once  (apply)
   I6  constraints (no overdraft, credit limit) hold after every operation that enforces them (apply)
   I7  each transaction's hash chains to the previous one of its chain shard (apply, audit)
 
@@ -237,7 +237,8 @@ class Operation:
     effective_at: datetime
     legs: tuple[Leg, ...] = ()
     target: str | None = None  # capture/void/expire: the hold; reverse: the transaction
-    amount: int | None = None  # capture: amount captured (<= held)
+    amount: int | None = None  # capture: amount captured
+    currency: str | None = None  # capture: must match the hold's currency
     expires_at: datetime | None = None  # hold
     enforce_constraints: bool = False
     ledger: str = LEDGER
@@ -341,7 +342,12 @@ def operation_for(event: CanonicalEvent) -> Operation | None:
         op_id = transaction_id(event.partner, event.partner_event_id, rule)
     if event.kind == "authorization.captured":
         return Operation(
-            op_id, "capture", target=hold_id(event.partner, event.reference), amount=event.amount, **common
+            op_id,
+            "capture",
+            target=hold_id(event.partner, event.reference),
+            amount=event.amount,
+            currency=event.currency,
+            **common,
         )
     if event.kind == "authorization.voided":
         return Operation(op_id, "void", target=hold_id(event.partner, event.reference), **common)
@@ -485,7 +491,7 @@ class Tx(Protocol):
 
 @dataclass(frozen=True)
 class Result:
-    status: Literal["posted", "replayed", "rejected"]
+    status: Literal["posted", "replayed", "rejected", "conflict", "parked"]
     transaction_id: str
     reason: str | None = None
     record: dict = field(default_factory=dict, compare=False)
@@ -516,25 +522,52 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
         raise PredecessorMissing(f"hold {op.target} has not arrived yet")
     if target["kind"] != "hold":
         raise Rejected("unknown_hold", f"{op.target} is not a hold")
-    if tx.get("HoldResolution", op.target) is not None:
-        raise Rejected("hold_already_resolved", f"hold {op.target} was captured, voided or expired already")
-    expired = now >= target["expires_at"]
-    if op.kind == "expire" and not expired:
-        raise Rejected("hold_not_expired", f"hold {op.target} expires at {target['expires_at'].isoformat()}")
-    if op.kind in ("capture", "void") and expired:
-        raise Rejected("hold_expired", f"hold {op.target} expired at {target['expires_at'].isoformat()}")
     held = [
         Leg(e["account"], e["direction"], e["amount"], e["currency"], "pending", e["shard"]) for e in entries_of(target)
     ]
-    legs = [replace(leg, phase="release") for leg in held]
-    captured = 0
+    held_amount = max(leg.amount for leg in held)  # from the chained entries, not a stored field
+    state = tx.get("HoldState", op.target) or {"captured": 0, "released": 0, "closed": None}
+    remaining = held_amount - state["released"] if state["closed"] is None else 0
+
+    def release(amount: int) -> list[Leg]:
+        return [replace(leg, phase="release", amount=amount) for leg in held] if amount > 0 else []
+
     if op.kind == "capture":
+        # A capture is a partner fact: the money moved, so it always posts. It releases what it takes
+        # from the hold; a capture dated at/after the expiry (the partner's clock) closes the hold.
+        if op.currency is not None and op.currency != held[0].currency:
+            raise Rejected("currency_mismatch", f"capture in {op.currency} of a hold in {held[0].currency}")
         captured = op.amount or 0
-        if not 0 < captured <= target["held_amount"]:
-            raise Rejected("capture_exceeds_hold", f"capture {captured} of a hold of {target['held_amount']}")
-        legs += [replace(leg, phase="posted", amount=captured, shard=None) for leg in held]
-    resolution = {"resolution": op.kind, "transaction_id": op.op_id, "captured": captured, "recorded_at": now}
-    return tuple(legs), {("HoldResolution", op.target): resolution}
+        if captured <= 0:
+            raise Rejected("invalid_capture", "a capture needs a positive amount")
+        freed = min(captured, remaining)
+        closing = state["closed"] is None and (op.effective_at >= target["expires_at"] or freed == remaining)
+        if closing:
+            freed = remaining
+        legs = [*release(freed), *(replace(leg, phase="posted", amount=captured, shard=None) for leg in held)]
+        new_state = {
+            "captured": state["captured"] + captured,
+            "released": state["released"] + freed,
+            "closed": ("captured" if op.effective_at < target["expires_at"] else "expired")
+            if closing
+            else state["closed"],
+            "last_transaction_id": op.op_id,
+            "updated_at": now,
+        }
+        return tuple(legs), {("HoldState", op.target): new_state}
+    if state["closed"] is not None:
+        raise Rejected("hold_already_resolved", f"hold {op.target} is {state['closed']} already")
+    if op.kind == "expire" and now < target["expires_at"]:
+        raise Rejected("hold_not_expired", f"hold {op.target} expires at {target['expires_at'].isoformat()}")
+    closed = "voided" if op.kind == "void" else "expired"
+    new_state = {
+        **state,
+        "released": state["released"] + remaining,
+        "closed": closed,
+        "last_transaction_id": op.op_id,
+        "updated_at": now,
+    }
+    return tuple(release(remaining)), {("HoldState", op.target): new_state}
 
 
 def _violations(before: dict, after: dict, account: str) -> str | None:
@@ -567,6 +600,9 @@ def chain_hash(prev_hash: str, record: dict, entries: list[dict]) -> str:
         "body_hash": record["body_hash"],
         "effective_us": micros(record["effective_at"]),
         "recorded_us": micros(record["recorded_at"]),
+        "expires_us": micros(record["expires_at"]) if record.get("expires_at") else None,
+        "partner": record["partner"],
+        "ledger": record["ledger"],
         "target": record.get("target"),
         "entries": [
             [e["account"], e["currency"], e["shard"], e["direction"], e["amount"], e["phase"]] for e in entries
@@ -586,7 +622,7 @@ def reads_for(op: Operation, salt: int = 0) -> list[tuple[str, str]]:
     """Every record apply() will read that is known before reading anything: one round trip."""
     pairs = [("JournalTransaction", op.op_id), ("ChainHead", chain_for(op, salt))]
     if op.target:
-        pairs += [("JournalTransaction", op.target), ("HoldResolution", op.target), ("Reversal", op.target)]
+        pairs += [("JournalTransaction", op.target), ("HoldState", op.target), ("Reversal", op.target)]
     pairs += [("Account", e.account_key) for e in _entries(op.op_id, op.legs, salt)]
     return pairs
 
@@ -667,7 +703,6 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
         "accounts": sorted({e.account for e in entries}),  # indexed: entries of an account
         "entries": json.dumps(entry_records, separators=(",", ":")),
         "expires_at": op.expires_at,
-        "held_amount": max((e.amount for e in entries if e.phase == "pending"), default=0),
         "chain_id": chain_id,
         "seq": head["seq"] + 1,
         "prev_hash": head["hash"],
@@ -710,10 +745,9 @@ def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
     for key in sorted(set(by_account) | set(accounts)):
         problems += _audit_account(key, accounts.get(key), sorted(by_account.get(key, []), key=lambda r: r.version))
     problems += _audit_chains(txns, snapshot.get("ChainHead", {}))
-    resolutions = snapshot.get("HoldResolution", {})
-    for hold, res in sorted(resolutions.items()):
-        if res["transaction_id"] not in txns:
-            problems.append({"check": "hold_resolution_without_transaction", "hold": hold})
+    for hold, state in sorted(snapshot.get("HoldState", {}).items()):
+        if hold not in txns or state.get("last_transaction_id") not in txns:
+            problems.append({"check": "hold_state_without_transaction", "hold": hold})
     return problems
 
 

@@ -46,7 +46,7 @@ LEDGER_KINDS = (
     "Account",
     "JournalTransaction",
     "ChainHead",
-    "HoldResolution",
+    "HoldState",
     "Reversal",
     "Outbox",
     "Rejection",
@@ -151,8 +151,18 @@ def execute_batch(store: LedgerStore, ops: list[Operation], clock: Callable[[], 
 
     try:
         return store.transact(_salted(work))
-    except (Rejected, Conflict):
-        return [execute(store, op, clock) for op in ops]
+    except (Rejected, Conflict, PredecessorMissing):
+        return [_execute_alone(store, op, clock) for op in ops]
+
+
+def _execute_alone(store: LedgerStore, op: Operation, clock) -> Result:
+    """One operation of a failed batch, with every outcome as a Result (the batch never stops midway)."""
+    try:
+        return execute(store, op, clock)
+    except LedgerConflict as exc:
+        return Result("conflict", op.op_id, reason=str(exc))
+    except PredecessorMissing as exc:
+        return Result("parked", op.op_id, reason=str(exc))
 
 
 def entry_rows(record: dict) -> list[dict]:
@@ -262,7 +272,7 @@ def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow)
     due = [
         name
         for name, hold in sorted(store.query("JournalTransaction", "kind", "hold").items())
-        if hold["expires_at"] <= now and store.get("HoldResolution", name) is None
+        if hold["expires_at"] <= now and (store.get("HoldState", name) or {}).get("closed") is None
     ]
     return [execute(store, expiry(name, now), clock) for name in due]
 

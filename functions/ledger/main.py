@@ -2,7 +2,8 @@
 5xx, so Pub/Sub redelivers and, after max_delivery_attempts, dead-letters the message. A rejection
 (e.g. a capture of an expired hold) is recorded by the ledger and acknowledged: retrying cannot help.
 An event that arrived before its predecessor (a capture before its authorization) is parked: 5xx,
-so Pub/Sub re-drives it with backoff until the predecessor is there."""
+so Pub/Sub redelivers it with backoff; after max_delivery_attempts it is dead-lettered, and
+`shared.cli redrive` publishes it again from the inbox."""
 
 import logging
 

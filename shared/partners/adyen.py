@@ -9,7 +9,7 @@ also requires HTTP Basic auth. Several active keys / credentials are accepted du
 batch is stored; anything else makes it retry the whole batch.
 
 Dedupe key (partner event id): eventCode + pspReference + success. Mapping (success == "true"):
-AUTHORISATION -> authorization.created (hold, expires after ADYEN_AUTH_VALIDITY_DAYS, default 7),
+AUTHORISATION -> authorization.created (hold, expires AUTH_VALIDITY_DAYS = 7 days after eventDate),
 CAPTURE -> authorization.captured (of originalReference), CANCELLATION -> authorization.voided,
 REFUND -> payment.refunded, CHARGEBACK -> dispute.opened. success == "false" is stored, not posted.
 """
@@ -22,9 +22,9 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import ClientError, NotConfigured, Receipt
 from shared.events import CanonicalEvent
@@ -60,14 +60,14 @@ class _Item(BaseModel):
     merchantAccountCode: str = Field(min_length=1, max_length=100)
     merchantReference: str = Field(default="", max_length=200)
     eventCode: str = Field(pattern=r"^[A-Z_]{1,50}$")
-    eventDate: datetime
+    eventDate: AwareDatetime = Field(lt=datetime(9000, 1, 1, tzinfo=UTC))
     success: str = Field(pattern=r"^(true|false)$")
     amount: _Amount
     additionalData: dict[str, str] = Field(default_factory=dict)
 
 
 def signing_string(item: Mapping) -> str:
-    amount = item.get("amount") or {}
+    amount = item.get("amount") if isinstance(item.get("amount"), dict) else {}
     values = {**item, "value": amount.get("value", ""), "currency": amount.get("currency", "")}
     return ":".join("" if values.get(f) is None else str(values.get(f)) for f in HMAC_FIELDS)
 
@@ -100,7 +100,8 @@ def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
 
 
 def _item_hmac_ok(raw: Mapping, keys: tuple[str, ...]) -> bool:
-    given = (raw.get("additionalData") or {}).get("hmacSignature")
+    additional = raw.get("additionalData")
+    given = additional.get("hmacSignature") if isinstance(additional, dict) else None
     if not isinstance(given, str) or not re.fullmatch(r"[A-Za-z0-9+/=]{1,200}", given):
         return False
     return any([hmac.compare_digest(sign(raw, key).encode(), given.encode()) for key in keys])

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import ClientError, NotConfigured
 from shared.events import CanonicalEvent
@@ -74,7 +74,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str = Field(pattern=r"^evnt_[A-Za-z0-9]{1,64}$")
     type: str = Field(max_length=100)
-    created_at: datetime
+    created_at: AwareDatetime
     data: dict
 
 

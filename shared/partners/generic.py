@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.errors import ClientError, NotConfigured
@@ -54,7 +54,7 @@ def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
 class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str = Field(max_length=100)
-    timestamp: datetime
+    timestamp: AwareDatetime
     data: dict[str, Any]
 
 

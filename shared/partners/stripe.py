@@ -222,7 +222,10 @@ def _charge_refunded(envelope: _Envelope) -> dict | str:
     """charge.refunded carries the cumulative amount_refunded; previous_attributes holds the value
     before this refund, so the delta is this event's (partial) refund."""
     charge = _object(_Charge, envelope)
-    previous = (envelope.data.get("previous_attributes") or {}).get("amount_refunded", 0)
+    previous_attributes = envelope.data.get("previous_attributes") or {}
+    if not isinstance(previous_attributes, dict):
+        raise ClientError(400, "invalid_event", "previous_attributes must be an object", "data.previous_attributes")
+    previous = previous_attributes.get("amount_refunded", 0)
     if isinstance(previous, bool) or not isinstance(previous, int) or not 0 <= previous <= charge.amount_refunded:
         raise ClientError(
             400,

@@ -104,3 +104,20 @@ def test_capture_without_original_reference_is_invalid():
 
 def test_acknowledge_is_the_literal_accepted():
     assert adyen.acknowledge([{"http": 202}]).body == "[accepted]"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda item: item.update(amount=5),
+        lambda item: item.update(additionalData="x"),
+        lambda item: item.update(eventDate="9999-12-31T23:00:00+00:00"),
+        lambda item: item.update(eventDate="2026-11-28T10:00:00"),  # no timezone
+    ],
+)
+def test_odd_shapes_are_4xx_never_a_crash(mutate):
+    wrapper = adyen_item("AUTHORISATION", "A1", 100, "EUR", KEY)
+    mutate(wrapper["NotificationRequestItem"])
+    with pytest.raises(ClientError) as info:
+        parse(wrapper)
+    assert info.value.status in (400, 401)

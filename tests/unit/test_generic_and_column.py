@@ -145,3 +145,10 @@ def test_column_unknown_type_is_stored_not_posted_and_bad_amount_is_400():
     with pytest.raises(ClientError) as info:
         column.parse(encode(bad), NOW, CFG)
     assert info.value.param == "data.amount"
+
+
+def test_timestamps_without_a_timezone_are_refused_at_intake():
+    body = encode(generic_message("payment.captured", "2026-11-28T08:59:00", amount=1, currency="EUR", reference="p"))
+    with pytest.raises(ClientError) as info:
+        generic.parse(body, NOW, CFG, {"webhook-id": "msg_1"})
+    assert (info.value.status, info.value.param) == (400, "timestamp")

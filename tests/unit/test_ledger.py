@@ -251,46 +251,6 @@ def test_partner_facts_are_recorded_even_when_they_overdraw():
     assert wallet(store).posted == -200
 
 
-def test_hold_capture_partial_then_second_resolution_rejected():
-    store = MemoryStore()
-    expires = T0 + timedelta(days=7)
-    assert run(store, ev("authorization.created", amount=1000, reference="pi_h", expires_at=expires)).status == "posted"
-    w = wallet(store)
-    assert (w.posted, w.pending_in, w.available) == (0, 1000, 0)  # incoming pending is not available
-    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "posted"
-    w = wallet(store)
-    assert (w.posted, w.pending_in, w.available) == (600, 0, 600)
-    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "replayed"
-    result = run(store, ev("authorization.voided", n=3, amount=0, reference="pi_h"))
-    assert (result.status, result.reason) == ("rejected", "hold_already_resolved")
-    sound(store)
-
-
-def test_hold_void_and_expiry_are_deterministic():
-    store = MemoryStore()
-    expires = T0 + timedelta(hours=1)
-    run(store, ev("authorization.created", amount=1000, reference="pi_v", expires_at=expires))
-    late = run(store, ev("authorization.captured", n=2, amount=1000, reference="pi_v"), at=expires)
-    assert (late.status, late.reason) == ("rejected", "hold_expired")
-    hold = hold_id("stripe", "pi_v")
-    early = execute(
-        store,
-        Operation("txn_exp_early", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold),
-        clock=lambda: expires - timedelta(seconds=1),
-    )
-    assert early.reason == "hold_not_expired"
-    expire = Operation("txn_exp", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold)
-    assert execute(store, expire, clock=lambda: expires).status == "posted"
-    assert (wallet(store).pending_in, wallet(store).posted) == (0, 0)
-    sound(store)
-
-
-def test_capture_cannot_exceed_the_hold():
-    store = MemoryStore()
-    run(store, ev("authorization.created", amount=1000, reference="pi_x", expires_at=T0 + timedelta(days=1)))
-    assert run(store, ev("authorization.captured", n=2, amount=1001, reference="pi_x")).reason == "capture_exceeds_hold"
-
-
 def test_reversal_is_linked_and_happens_at_most_once():
     store = MemoryStore()
     original = run(store, ev(amount=1000)).transaction_id
@@ -400,7 +360,7 @@ def test_capture_before_its_authorization_is_parked_not_rejected():
     assert store.data["JournalTransaction"] == {} and store.data["Rejection"] == {}
     run(store, ev("authorization.created", n=1, amount=1000, reference="pi_ooo", expires_at=T0 + timedelta(days=1)))
     assert run(store, capture).status == "posted"  # the redelivery after the predecessor arrived
-    assert (wallet(store).posted, wallet(store).pending_in) == (400, 0)
+    assert (wallet(store).posted, wallet(store).pending_in) == (400, 600)  # partial: the rest stays held
 
 
 payment_story = [
@@ -452,4 +412,82 @@ def test_dispute_naming_only_the_payment_waits_for_it_and_debits_its_customer():
     post_event(None, ev(n=1, amount=1000, customer="cus_Z", reference="pi_77"), store=store, stream=lambda *a: None)
     assert post_event(None, dispute, store=store, stream=lambda *a: None).status == "posted"
     assert wallet(store, "cus_Z").posted == 700
+    sound(store)
+
+
+def test_partial_captures_release_what_they_take_and_the_last_one_closes_the_hold():
+    store = MemoryStore()
+    run(store, ev("authorization.created", amount=1000, reference="pi_h", expires_at=T0 + timedelta(days=7)))
+    w = wallet(store)
+    assert (w.posted, w.pending_in, w.available) == (0, 1000, 0)  # incoming pending is not available
+    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "posted"
+    assert (wallet(store).posted, wallet(store).pending_in) == (600, 400)
+    assert run(store, ev("authorization.captured", n=2, amount=600, reference="pi_h")).status == "replayed"
+    assert run(store, ev("authorization.captured", n=3, amount=400, reference="pi_h")).status == "posted"
+    assert (wallet(store).posted, wallet(store).pending_in) == (1000, 0)
+    result = run(store, ev("authorization.voided", n=4, amount=0, reference="pi_h"))
+    assert (result.status, result.reason) == ("rejected", "hold_already_resolved")
+    sound(store)
+
+
+def test_void_releases_the_rest_and_a_later_capture_still_posts_the_money_that_moved():
+    store = MemoryStore()
+    run(store, ev("authorization.created", amount=1000, reference="pi_v", expires_at=T0 + timedelta(days=7)))
+    run(store, ev("authorization.captured", n=2, amount=300, reference="pi_v"))
+    assert run(store, ev("authorization.voided", n=3, amount=0, reference="pi_v")).status == "posted"
+    assert (wallet(store).posted, wallet(store).pending_in) == (300, 0)
+    assert run(store, ev("authorization.captured", n=4, amount=200, reference="pi_v")).status == "posted"
+    assert (wallet(store).posted, wallet(store).pending_in) == (500, 0)  # a fact from the partner
+    sound(store)
+
+
+def test_expiry_is_judged_by_the_partners_clock_and_the_sweep_is_deterministic():
+    store = MemoryStore()
+    expires = T0 + timedelta(hours=1)
+    run(store, ev("authorization.created", amount=1000, reference="pi_e", expires_at=expires))
+    # captured before expiry at the partner, processed long after: a normal capture
+    assert (
+        run(
+            store, ev("authorization.captured", n=2, amount=100, reference="pi_e"), at=expires + timedelta(days=3)
+        ).status
+        == "posted"
+    )
+    hold = hold_id("stripe", "pi_e")
+    early = execute(
+        store,
+        Operation("txn_exp_early", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold),
+        clock=lambda: expires - timedelta(seconds=1),
+    )
+    assert early.reason == "hold_not_expired"
+    expire = Operation("txn_exp", "expire", "hold_expire.v1", "sweep", "ledgerline", "x", T0, target=hold)
+    assert execute(store, expire, clock=lambda: expires).status == "posted"
+    assert (wallet(store).pending_in, wallet(store).posted) == (0, 100)
+    # a capture dated after expiry (partner's clock) still posts: the money moved
+    late = ev("authorization.captured", n=3, amount=50, reference="pi_e", occurred_at=expires + timedelta(minutes=1))
+    assert run(store, late).status == "posted"
+    assert wallet(store).posted == 150
+    sound(store)
+
+
+def test_over_capture_posts_the_fact_and_a_currency_mismatch_is_refused():
+    store = MemoryStore()
+    run(store, ev("authorization.created", amount=1000, reference="pi_x", expires_at=T0 + timedelta(days=1)))
+    assert run(store, ev("authorization.captured", n=2, amount=1150, reference="pi_x")).status == "posted"
+    assert (wallet(store).posted, wallet(store).pending_in) == (1150, 0)
+    run(store, ev("authorization.created", n=3, amount=1000, reference="pi_y", expires_at=T0 + timedelta(days=1)))
+    wrong = run(store, ev("authorization.captured", n=4, amount=900, currency="JPY", reference="pi_y"))
+    assert (wrong.status, wrong.reason) == ("rejected", "currency_mismatch")
+    sound(store)
+
+
+def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_parked():
+    from shared.posting import execute_batch
+
+    store = MemoryStore()
+    run(store, ev(n=1, amount=100))
+    conflicting = operation_for(ev(n=1, amount=101))
+    parked = operation_for(ev("authorization.captured", n=2, amount=5, reference="pi_missing"))
+    fine = operation_for(ev(n=3, amount=7))
+    results = execute_batch(store, [conflicting, parked, fine])
+    assert [r.status for r in results] == ["conflict", "parked", "posted"]
     sound(store)

@@ -117,25 +117,33 @@ class LedgerModel(RuleBasedStateMachine):
         ev = event("authorization.created", n, amount, customer, f"pi_h{n}", expires_at=expires)
         assert self.run(operation_for(ev)).status == "posted"
         self.pending_in[f"customer:{customer}:wallet"] += amount
-        self.held[f"pi_h{n}"] = [customer, amount, expired, False]
+        self.held[f"pi_h{n}"] = [customer, amount, 0, False]  # customer, held, released, closed
         return f"pi_h{n}"
 
-    @rule(reference=holds, fraction=st.integers(1, 100), void=st.booleans())
+    @rule(reference=holds, fraction=st.integers(1, 120), void=st.booleans())
     def resolve_hold(self, reference, fraction, void):
-        customer, amount, expired, resolved = self.held[reference]
-        captured = max(1, amount * fraction // 100)
-        kind = "authorization.voided" if void else "authorization.captured"
-        result = self.run(operation_for(event(kind, self.next_n(), 0 if void else captured, customer, reference)))
-        if resolved:
-            assert result.reason == "hold_already_resolved"
-        elif expired:
-            assert result.reason == "hold_expired"
-        else:
+        """Captures are partner facts (always post; release what they take, at most what is left);
+        a void releases the rest once; anything after the hold closed is refused (void) or posted
+        without release (capture)."""
+        customer, amount, released, closed = self.held[reference]
+        wallet = f"customer:{customer}:wallet"
+        remaining = 0 if closed else amount - released
+        if void:
+            result = self.run(operation_for(event("authorization.voided", self.next_n(), 0, customer, reference)))
+            if closed:
+                assert result.reason == "hold_already_resolved"
+                return
             assert result.status == "posted"
-            self.held[reference][3] = True
-            self.pending_in[f"customer:{customer}:wallet"] -= amount
-            if not void:
-                self.move("partner:stripe:clearing", f"customer:{customer}:wallet", captured)
+            self.held[reference] = [customer, amount, amount, True]
+            self.pending_in[wallet] -= remaining
+            return
+        captured = max(1, amount * fraction // 100)
+        result = self.run(operation_for(event("authorization.captured", self.next_n(), captured, customer, reference)))
+        assert result.status == "posted"
+        freed = min(captured, remaining)
+        self.held[reference] = [customer, amount, released + freed, closed or freed == remaining]
+        self.pending_in[wallet] -= freed
+        self.move("partner:stripe:clearing", wallet, captured)
 
     @rule(item=consumes(reversible))
     def reverse(self, item):

@@ -291,3 +291,13 @@ def test_payment_failed_is_stored_not_posted():
     body = event(event_type="payment_intent.payment_failed")
     parsed = stripe.parse_event(encode(body), RECEIVED)
     assert parsed.canonical is None and "failed" in parsed.reason
+
+
+def test_previous_attributes_of_the_wrong_shape_is_400():
+    from shared.scenario import charge_refunded
+
+    body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 7_000, 2_500, "usd", "cus_A")
+    body["data"]["previous_attributes"] = [1, 2]
+    with pytest.raises(ClientError) as info:
+        stripe.parse_event(encode(body), RECEIVED)
+    assert (info.value.status, info.value.param) == (400, "data.previous_attributes")
