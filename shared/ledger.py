@@ -240,8 +240,14 @@ class Operation:
     amount: int | None = None  # capture: amount captured
     currency: str | None = None  # capture: must match the hold's currency
     expires_at: datetime | None = None  # hold
+    await_target: bool = False  # reverse: a missing target has not arrived yet (park), not an error
     enforce_constraints: bool = False
     ledger: str = LEDGER
+
+
+def payout_id(partner: str, reference: str) -> str:
+    """One transaction per payout, whichever event reports it paid (so its failure can reverse it)."""
+    return transaction_id(partner, f"payout:{reference}", "payout_paid.v1")
 
 
 def hold_id(partner: str, reference: str) -> str:
@@ -286,12 +292,6 @@ def _payout_paid(e: CanonicalEvent):
     )
 
 
-def _payout_failed(e: CanonicalEvent):
-    return "post", _legs(
-        e, (f"partner:{e.partner}:clearing", "debit", e.amount), (f"bank:{e.bank}:operating", "credit", e.amount)
-    )
-
-
 def _ach_received(e: CanonicalEvent):
     return "post", _legs(e, (f"bank:{e.bank}:operating", "debit", e.amount), (_owner(e), "credit", e.amount))
 
@@ -312,7 +312,7 @@ POSTING_RULES: dict[str, tuple[str, Callable]] = {
     "dispute.won": ("dispute_won.v1", _from_clearing_to_wallet),
     "dispute.lost": ("dispute_lost.v1", _dispute_lost),
     "payout.paid": ("payout_paid.v1", _payout_paid),
-    "payout.failed": ("payout_failed.v1", _payout_failed),
+    "payout.failed": ("payout_failed.v1", None),
     "ach.credit.received": ("ach_credit_received.v1", _ach_received),
     "ach.credit.returned": ("ach_credit_returned.v1", _ach_returned),
     "ach.debit.sent": ("ach_debit_sent.v1", _ach_returned),  # same legs: wallet -> bank
@@ -338,6 +338,8 @@ def operation_for(event: CanonicalEvent) -> Operation | None:
     )
     if event.kind == "authorization.created":
         op_id = hold_id(event.partner, event.reference)
+    elif event.kind == "payout.paid":
+        op_id = payout_id(event.partner, event.reference)
     else:
         op_id = transaction_id(event.partner, event.partner_event_id, rule)
     if event.kind == "authorization.captured":
@@ -348,6 +350,13 @@ def operation_for(event: CanonicalEvent) -> Operation | None:
             amount=event.amount,
             currency=event.currency,
             **common,
+        )
+    if event.kind == "payout.failed":
+        # A failed payout undoes the paid one (it never invents money): a reversal of that transaction,
+        # parked until it has arrived. A payout that fails without ever being paid stays parked and is
+        # dead-lettered with that reason: nothing moved, nothing to post.
+        return Operation(
+            op_id, "reverse", target=payout_id(event.partner, event.reference), await_target=True, **common
         )
     if event.kind == "authorization.voided":
         return Operation(op_id, "void", target=hold_id(event.partner, event.reference), **common)
@@ -507,6 +516,8 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
         return op.legs, {}
     target = tx.get("JournalTransaction", op.target)
     if op.kind == "reverse":
+        if target is None and op.await_target:
+            raise PredecessorMissing(f"{op.target} has not arrived yet")
         if target is None or target["kind"] not in ("post", "capture"):
             raise Rejected("not_reversible", f"{op.target} is not a posted transaction")
         if tx.get("Reversal", op.target) is not None:

@@ -100,7 +100,6 @@ def test_payment_with_fee_posts_net_to_clearing_and_fee_to_expense():
         ("dispute.opened", {}, "customer:cus_A:wallet", "partner:stripe:clearing"),
         ("dispute.won", {}, "partner:stripe:clearing", "customer:cus_A:wallet"),
         ("payout.paid", {"bank": "column"}, "bank:column:operating", "partner:stripe:clearing"),
-        ("payout.failed", {"bank": "column"}, "partner:stripe:clearing", "bank:column:operating"),
         ("ach.credit.received", {"bank": "column"}, "bank:column:operating", "customer:cus_A:wallet"),
         ("ach.credit.returned", {"bank": "column"}, "customer:cus_A:wallet", "bank:column:operating"),
     ],
@@ -490,4 +489,22 @@ def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_par
     fine = operation_for(ev(n=3, amount=7))
     results = execute_batch(store, [conflicting, parked, fine])
     assert [r.status for r in results] == ["conflict", "parked", "posted"]
+    sound(store)
+
+
+def test_failed_payout_reverses_the_paid_one_and_never_invents_money():
+    from shared.ledger import PredecessorMissing
+
+    store = MemoryStore()
+    run(store, ev(n=1, amount=5000))
+    failed = ev("payout.failed", n=3, amount=2000, bank="column", reference="po_1")
+    with pytest.raises(PredecessorMissing):  # failure reported before (or without) the payout: parked
+        run(store, failed)
+    assert run(store, ev("payout.paid", n=2, amount=2000, bank="column", reference="po_1")).status == "posted"
+    assert balances(store, "bank:column:operating")["USD"].posted == 2000
+    assert run(store, failed).status == "posted"  # the redelivery reverses the paid payout
+    assert balances(store, "bank:column:operating")["USD"].posted == 0
+    assert balances(store, "partner:stripe:clearing")["USD"].posted == 5000
+    again = ev("payout.failed", n=4, amount=2000, bank="column", reference="po_1")  # a second failure event
+    assert run(store, again).reason == "already_reversed"
     sound(store)
