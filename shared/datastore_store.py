@@ -11,7 +11,6 @@ jittered exponential backoff (the client library does not retry transactions its
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import random
@@ -223,19 +222,20 @@ class _DatastoreTx:
 
     def get(self, kind: str, name: str) -> dict | None:
         pair = (kind, name)
+        # Shallow copies: the engine replaces values, it never mutates a nested list or dict in place.
         if pair in self.staged:
-            return copy.deepcopy(self.staged[pair][0])
+            return dict(self.staged[pair][0])
         if pair not in self.cache:
             self.prefetch([pair])
         value = self.cache[pair]
-        return copy.deepcopy(value) if value is not None else None
+        return dict(value) if value is not None else None
 
     def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]:
         self.prefetch([(kind, n) for n in names])
         return {n: v for n in names if (v := self.get(kind, n)) is not None}
 
     def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
-        self.staged[(kind, name)] = (copy.deepcopy(data), unindexed)
+        self.staged[(kind, name)] = (dict(data), unindexed)
 
     def flush(self) -> None:
         entities = []
