@@ -284,11 +284,8 @@ def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
     ledger = store.DatastoreLedger(db)
     deadline = time.monotonic() + timeout
     missing = list(event_keys)
-    while missing and time.monotonic() < deadline:
-        snap = ledger.snapshot(("JournalTransaction", "Outbox"))
-        unstreamed = {txn for record in snap["Outbox"].values() for txn in record["transactions"]}
-        done = {t["event_id"] for name, t in snap["JournalTransaction"].items() if name not in unstreamed}
-        missing = [k for k in missing if k not in done]
+    while missing and time.monotonic() < deadline:  # only the still-missing events are queried
+        missing = [k for k in missing if not posting.streamed_transactions(ledger, k)]
         if missing:
             time.sleep(0.25)
     return missing

@@ -64,13 +64,11 @@ def receive(
             except (UnknownAccount, InvariantViolation, NoPostingRule) as exc:
                 raise ClientError(400, "invalid_event", f"event cannot be posted: {exc}") from None
     kept = {h: headers[h] for h in (*KEPT_HEADERS, *scheme.KEPT_HEADERS) if headers.get(h)}
-    results = [
-        _accept(cfg, partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) for parsed in items
-    ]
+    results = [_accept(partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) for parsed in items]
     return scheme.acknowledge(results)
 
 
-def _accept(cfg, partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) -> dict:
+def _accept(partner, parsed, body, kept, now, db, publish, enqueue_republish, trace) -> dict:
     """Store one event (durably, before any 2xx), dedupe it, publish it. Returns its outcome."""
     record = store.InboxRecord(
         partner=partner,

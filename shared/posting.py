@@ -256,6 +256,15 @@ def post_event(
     return result
 
 
+def streamed_transactions(store: LedgerStore, event_id: str) -> list[str]:
+    """The event's transactions that are committed and whose entries left the outbox (reached BigQuery)."""
+    return [
+        name
+        for name in store.query("JournalTransaction", "event_id", event_id)
+        if not store.query("Outbox", "transactions", name)
+    ]
+
+
 def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.stream) -> list[str]:
     """Stream every committed transaction still in the outbox. Safe to repeat (insertId = entry id)."""
     streamed = []

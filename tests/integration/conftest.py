@@ -9,7 +9,7 @@ import requests
 
 from shared import datastore_store
 from shared.config import settings
-from shared.posting import balances
+from shared.posting import balances, streamed_transactions
 from shared.scenario import encode, payment_intent_succeeded
 
 
@@ -75,8 +75,8 @@ def posted(db, event_key, timeout: float = 30.0):
     """Wait until the event's transaction is committed and its entries reached BigQuery (outbox empty)."""
 
     def done():
-        ledger = datastore_store.DatastoreLedger(db)
-        return [t for t in transaction_for(db, event_key) if not ledger.query("Outbox", "transactions", t.key.name)]
+        names = set(streamed_transactions(datastore_store.DatastoreLedger(db), event_key))
+        return [t for t in transaction_for(db, event_key) if t.key.name in names]
 
     return wait_for(done, timeout=timeout, what=f"{event_key} posted and streamed")
 
