@@ -11,6 +11,11 @@ Commands:
   expire-holds        release holds whose expiry has passed
   redrive             publish again every accepted inbox event the ledger has not posted (e.g. parked
                       events dead-lettered before their predecessor arrived)
+  dead-letters        dead letters (default: open ones) [--status --source --kind --reason --partner --since]
+  dead-letter ID      one dead letter, whole (payload, errors, attempts, timestamps)
+  replay ID... | --all | filters [--dry-run]
+                      send dead letters through the normal idempotent path again (never double-posts)
+  parked              events waiting for their predecessor, with their deadline
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -253,6 +258,115 @@ def cmd_redrive(args, cfg, db) -> int:
     return 0
 
 
+def _dead_letter_filter(args):
+    from shared.dead_letters import Filter
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    if since is not None and since.tzinfo is None:
+        raise SystemExit("--since needs a timezone, e.g. 2026-11-28T09:00:00+00:00")
+    status = None if getattr(args, "status", "open") == "any" else getattr(args, "status", "open")
+    return Filter(
+        status=status, source=args.source, kind=args.kind, reason_code=args.reason, partner=args.partner, since=since
+    )
+
+
+def _dead_letters(db, selection) -> list[tuple[str, dict]]:
+    from shared.recovery import list_dead_letters
+
+    ledger = store.DatastoreLedger(db)
+    records = (
+        ledger.query("DeadLetter", "status", selection.status)
+        if selection.status
+        else ledger.snapshot(("DeadLetter",))["DeadLetter"]
+    )
+    return list_dead_letters(records, selection)
+
+
+def cmd_dead_letters(args, cfg, db) -> int:
+    rows = [
+        {"id": name, **{k: r.get(k) for k in ("source", "kind", "reason_code", "attempts", "status", "replays")}}
+        | {"created_at": r["created_at"].isoformat(), "reason": r["reason"]}
+        for name, r in _dead_letters(db, _dead_letter_filter(args))
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(
+            rows,
+            [
+                ("id", "id"),
+                ("source", "source"),
+                ("reason_code", "reason"),
+                ("attempts", "attempts"),
+                ("status", "status"),
+                ("created_at", "created"),
+            ],
+        )
+    return 0
+
+
+def cmd_dead_letter(args, cfg, db) -> int:
+    record = store.DatastoreLedger(db).get("DeadLetter", args.id)
+    if record is None:
+        print(f"no dead letter {args.id}", file=sys.stderr)
+        return 1
+    _print_json({"id": args.id, **record})
+    return 0
+
+
+def cmd_replay(args, cfg, db) -> int:
+    from shared import wiring
+    from shared.recovery import replay
+
+    ledger = store.DatastoreLedger(db)
+    if args.ids:
+        chosen = [(i, ledger.get("DeadLetter", i)) for i in args.ids]
+        unknown = [i for i, r in chosen if r is None]
+        if unknown:
+            print(f"no such dead letter(s): {', '.join(unknown)}", file=sys.stderr)
+            return 1
+    elif args.all or any((args.source, args.kind, args.reason, args.partner, args.since)):
+        chosen = _dead_letters(db, _dead_letter_filter(args))
+    else:
+        print(
+            "name dead letters to replay, or select them: --all, --since, --source, --kind, --reason, --partner",
+            file=sys.stderr,
+        )
+        return 2
+    publish, schedule, now = wiring.publisher(cfg), wiring.scheduler(cfg), datetime.now(tz=UTC)
+    out = [
+        replay(ledger, name, record, publish=publish, schedule=schedule, now=now, dry_run=args.dry_run)
+        for name, record in chosen
+    ]
+    if args.json:
+        _print_json(out)
+    else:
+        verb = "would replay" if args.dry_run else "replayed"
+        for item in out:
+            print(f"{verb} {item['dead_letter']}: {item['action']}")
+        print(f"{verb} {len(out)} dead letter(s)")
+    return 0
+
+
+def cmd_parked(args, cfg, db) -> int:
+    parked = store.DatastoreLedger(db).snapshot(("Parked",))["Parked"]
+    rows = [
+        {
+            "event_id": name,
+            "waiting_on": r["waiting_on"],
+            "parked_at": r["parked_at"].isoformat(),
+            "deadline": r["deadline"].isoformat(),
+            "deliveries": r["deliveries"],
+        }
+        for name, r in sorted(parked.items(), key=lambda item: item[1]["parked_at"])
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(rows, [(k, k) for k in ("event_id", "waiting_on", "parked_at", "deadline", "deliveries")])
+    return 0
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -356,6 +470,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("redrive")
     p = sub.add_parser("reverse")
     p.add_argument("transaction_id")
+    for name in ("dead-letters", "replay"):
+        p = sub.add_parser(name)
+        if name == "dead-letters":
+            p.add_argument("--status", choices=["open", "replayed", "any"], default="open")
+        else:
+            p.add_argument("ids", nargs="*", help="dead letter ids (see dead-letters)")
+            p.add_argument("--all", action="store_true", help="every open dead letter")
+            p.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+        p.add_argument("--source", choices=["task", "pubsub", "parked"])
+        p.add_argument("--kind", help="task kind, or canonical-event")
+        p.add_argument("--reason", help="reason code, e.g. exhausted, permanent, max_delivery_attempts")
+        p.add_argument("--partner")
+        p.add_argument("--since", help="created at or after this ISO timestamp (with zone)")
+    p = sub.add_parser("dead-letter")
+    p.add_argument("id")
+    sub.add_parser("parked")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -373,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         "reverse": cmd_reverse,
         "expire-holds": cmd_expire_holds,
         "redrive": cmd_redrive,
+        "dead-letters": cmd_dead_letters,
+        "dead-letter": cmd_dead_letter,
+        "replay": cmd_replay,
+        "parked": cmd_parked,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

@@ -28,6 +28,10 @@ of any deployed bundle.
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
+| LEDGERLINE_TASKS_INVOKER_SA | service account Cloud Tasks signs OIDC tokens as (cloud; retries checks it) | unset |
+| LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (cloud) | unset |
+| LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
+| LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ class Settings:
     generic_webhook_secrets: tuple[str, ...] = ()
     column_webhook_secrets: tuple[str, ...] = ()
     signature_tolerance_seconds: int = 300
+    tasks_invoker_sa: str | None = None
+    push_invoker_sa: str | None = None
+    park_ttl_seconds: int = 72 * 3600
+    fault_injection: bool = False
 
     @property
     def local(self) -> bool:
@@ -167,6 +175,11 @@ def settings_from(environ) -> Settings:
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),
         bigquery_emulator_host=environ.get("BIGQUERY_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['BIGQUERY_PORT']}" if env == "local" else None),
+        tasks_invoker_sa=environ.get("LEDGERLINE_TASKS_INVOKER_SA") or None,
+        push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
+        park_ttl_seconds=_int(environ, "LEDGERLINE_PARK_TTL_SECONDS", 72 * 3600),
+        # Never in the cloud, whatever the variable says: fault injection is a test tool.
+        fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
     )
 
 

@@ -193,6 +193,8 @@ INDEXED: dict[str, frozenset[str]] = {
     "Outbox": frozenset({"transactions"}),
     "Rejection": frozenset({"event_id", "transaction_id"}),
     "Conflict": frozenset({"transaction_id"}),
+    "Parked": frozenset({"waiting_on", "deadline", "partner"}),
+    "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
 }
 
 
@@ -210,7 +212,7 @@ class _DatastoreTx:
     def __init__(self, db: datastore.Client):
         self.db = db
         self.cache: dict[tuple[str, str], dict | None] = {}
-        self.staged: dict[tuple[str, str], tuple[dict, tuple[str, ...]]] = {}
+        self.staged: dict[tuple[str, str], tuple[dict | None, tuple[str, ...]]] = {}  # None: delete
 
     def prefetch(self, pairs: list[tuple[str, str]]) -> None:
         missing = [p for p in dict.fromkeys(pairs) if p not in self.cache and p not in self.staged]
@@ -224,7 +226,8 @@ class _DatastoreTx:
         pair = (kind, name)
         # Shallow copies: the engine replaces values, it never mutates a nested list or dict in place.
         if pair in self.staged:
-            return dict(self.staged[pair][0])
+            staged = self.staged[pair][0]
+            return dict(staged) if staged is not None else None
         if pair not in self.cache:
             self.prefetch([pair])
         value = self.cache[pair]
@@ -237,14 +240,22 @@ class _DatastoreTx:
     def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
         self.staged[(kind, name)] = (dict(data), unindexed)
 
+    def delete(self, kind: str, name: str) -> None:
+        self.staged[(kind, name)] = (None, ())
+
     def flush(self) -> None:
-        entities = []
+        entities, deleted = [], []
         for (kind, name), (data, unindexed) in self.staged.items():
+            if data is None:
+                deleted.append(self.db.key(kind, name))
+                continue
             entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=_unindexed(kind, data, unindexed))
             entity.update(data)
             entities.append(entity)
         if entities:
             self.db.put_multi(entities)
+        if deleted:
+            self.db.delete_multi(deleted)
 
 
 class DatastoreLedger:

@@ -13,7 +13,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -32,10 +31,6 @@ KEPT_HEADERS = ("Content-Type", "User-Agent")  # plus each partner's signature h
 
 class Unavailable(RuntimeError):
     """A downstream is failing and nothing else will finish the job: 503 so the partner retries."""
-
-
-def republish_task_id(inbox_key: str) -> str:
-    return "republish-" + hashlib.sha256(inbox_key.encode()).hexdigest()[:32]
 
 
 def receive(

@@ -73,9 +73,13 @@ class Rejected(Exception):
 
 
 class PredecessorMissing(Exception):
-    """The operation refers to a transaction that has not arrived yet (out-of-order delivery). Nothing
-    changes; the caller parks it and re-drives it later (the ledger function answers 503 so Pub/Sub
-    redelivers with backoff, and dead-letters it with this reason after max_delivery_attempts)."""
+    """The operation refers to a record that has not arrived yet (out-of-order delivery). Nothing
+    changes; the caller parks the event (shared.posting.park) until `waiting_on` = (kind, name) is
+    written, which re-drives it, or until its parking deadline, which dead-letters it."""
+
+    def __init__(self, message: str, waiting_on: tuple[str, str]):
+        super().__init__(message)
+        self.waiting_on = waiting_on
 
 
 class Conflict(Exception):
@@ -496,6 +500,7 @@ class Tx(Protocol):
     def get(self, kind: str, name: str) -> dict | None: ...
     def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]: ...
     def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None: ...
+    def delete(self, kind: str, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -517,7 +522,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
     target = tx.get("JournalTransaction", op.target)
     if op.kind == "reverse":
         if target is None and op.await_target:
-            raise PredecessorMissing(f"{op.target} has not arrived yet")
+            raise PredecessorMissing(f"{op.target} has not arrived yet", ("JournalTransaction", op.target))
         if target is None or target["kind"] not in ("post", "capture"):
             raise Rejected("not_reversible", f"{op.target} is not a posted transaction")
         if tx.get("Reversal", op.target) is not None:
@@ -530,7 +535,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
         return legs, {("Reversal", op.target): {"reversal_id": op.op_id, "recorded_at": now}}
     if target is None:
         # Partners do not guarantee order: the capture/void may arrive before its authorization.
-        raise PredecessorMissing(f"hold {op.target} has not arrived yet")
+        raise PredecessorMissing(f"hold {op.target} has not arrived yet", ("JournalTransaction", op.target))
     if target["kind"] != "hold":
         raise Rejected("unknown_hold", f"{op.target} is not a hold")
     held = [

@@ -22,7 +22,7 @@ class _Tx:
 
     def get(self, kind: str, name: str) -> dict | None:
         if name in self.staged[kind]:
-            return copy.deepcopy(self.staged[kind][name])
+            return copy.deepcopy(self.staged[kind][name])  # None when deleted in this transaction
         value = self._committed.get(kind, {}).get(name)
         return copy.deepcopy(value)
 
@@ -31,6 +31,9 @@ class _Tx:
 
     def put(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
         self.staged[kind][name] = copy.deepcopy(data)
+
+    def delete(self, kind: str, name: str) -> None:
+        self.staged[kind][name] = None
 
 
 class MemoryStore:
@@ -41,7 +44,11 @@ class MemoryStore:
         tx = _Tx(self.data)
         result = work(tx)  # an exception discards every staged write
         for kind, rows in tx.staged.items():
-            self.data[kind].update(rows)
+            for name, row in rows.items():
+                if row is None:
+                    self.data[kind].pop(name, None)
+                else:
+                    self.data[kind][name] = row
         return result
 
     def get(self, kind: str, name: str) -> dict | None:

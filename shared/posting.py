@@ -14,11 +14,12 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from shared import bigquery_sink
 from shared.config import Settings
+from shared.dead_letters import dead_letter_record
 from shared.events import CanonicalEvent
 from shared.ledger import (
     TOTALS,
@@ -212,6 +213,8 @@ def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, s
 
 # Follow-up events whose partner payload does not name the customer (a Stripe dispute names only the
 # payment): the customer is the one of the payment, remembered in PaymentIndex when it was captured.
+PARK_TTL = timedelta(hours=72)  # Stripe retries a webhook for up to 3 days: a predecessor can be that late
+PREDECESSOR_KINDS = ("authorization.created", "payment.captured", "payout.paid")  # what parked events wait for
 NEEDS_PAYMENT_OWNER = ("dispute.opened", "dispute.won", "dispute.lost", "payment.refunded")
 
 
@@ -222,15 +225,46 @@ def _payment_index_keys(event: CanonicalEvent) -> list[str]:
 def resolve_owner(store: LedgerStore, event: CanonicalEvent) -> CanonicalEvent:
     if event.kind not in NEEDS_PAYMENT_OWNER or event.customer is not None or not event.payment_reference:
         return event
-    index = store.get("PaymentIndex", f"{event.partner}:{event.payment_reference}")
+    key = f"{event.partner}:{event.payment_reference}"
+    index = store.get("PaymentIndex", key)
     if index is None:
-        raise PredecessorMissing(f"payment {event.payment_reference} has not arrived yet")
+        raise PredecessorMissing(f"payment {event.payment_reference} has not arrived yet", ("PaymentIndex", key))
     return event.model_copy(update={"customer": index["customer"]})
 
 
 def post_event(
-    cfg: Settings, event: CanonicalEvent, *, store: LedgerStore, stream=bigquery_sink.stream
+    cfg: Settings,
+    event: CanonicalEvent,
+    *,
+    store: LedgerStore,
+    stream=bigquery_sink.stream,
+    clock: Callable[[], datetime] = utcnow,
+    park_ttl: timedelta = PARK_TTL,
+    on_stream_failure: Callable[[str, Exception], None] | None = None,
 ) -> Result | None:
+    """Post one canonical event exactly once. An event whose predecessor has not arrived is parked
+    (Result "parked"): durable, acknowledged, re-driven by `released_by` when the predecessor posts.
+    Streaming to BigQuery follows the commit; if it fails, on_stream_failure(outbox id, error) takes
+    over (the ledger function schedules a retries task), else the error propagates."""
+    for _ in range(3):  # the predecessor may land between the failed posting and the park: post again
+        try:
+            return _post(cfg, event, store, stream, on_stream_failure)
+        except PredecessorMissing as missing:
+            parked = park(store, event, missing, clock, park_ttl)
+            if parked is not None:
+                log.warning(
+                    "event parked: predecessor missing",
+                    extra={
+                        "event_id": event.event_id,
+                        "reason": parked.reason,
+                        "waiting_on": parked.record["waiting_on"],
+                    },
+                )
+                return parked
+    raise RuntimeError(f"{event.event_id}: predecessor neither missing nor usable")  # pragma: no cover
+
+
+def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure) -> Result | None:
     event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
@@ -249,11 +283,120 @@ def post_event(
     if event.kind in ("payment.captured", "authorization.created") and result.status != "rejected":
         for key in _payment_index_keys(event):  # idempotent; rewritten on every redelivery
             store.record("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
-    if result.status == "posted":
-        stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
-    elif result.status == "replayed":
-        stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
+    try:
+        if result.status == "posted":
+            stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
+        elif result.status == "replayed":
+            stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
+    except Exception as exc:
+        if on_stream_failure is None:
+            raise
+        log.warning("streaming failed; handed to retries", extra={"transaction_id": op.op_id, "error": str(exc)})
+        for outbox_id in sorted(store.query("Outbox", "transactions", op.op_id)):
+            on_stream_failure(outbox_id, exc)
     return result
+
+
+# ----------------------------------------------------------------------------- parked events
+
+
+def park(
+    store: LedgerStore, event: CanonicalEvent, missing: PredecessorMissing, clock=utcnow, ttl: timedelta = PARK_TTL
+) -> Result | None:
+    """Record the event as waiting for `missing.waiting_on`, in a transaction that reads that record:
+    if the predecessor commits concurrently, one of the two transactions is retried, so a predecessor
+    can never land unseen between "missing" and "parked" (its poster queries Parked after its commit).
+    Returns None when the predecessor is there after all (post again). Idempotent: a redelivery keeps
+    the first parked_at and deadline."""
+    kind, name = missing.waiting_on
+
+    def work(tx):
+        if tx.get(kind, name) is not None:
+            return None
+        now = clock()
+        previous = tx.get("Parked", event.event_id) or {}
+        record = {
+            "event_id": event.event_id,
+            "partner": event.partner,
+            "kind": event.kind,
+            "waiting_on": f"{kind}:{name}",
+            "reason": str(missing),
+            "message": event.to_message().decode(),
+            "parked_at": previous.get("parked_at", now),
+            "deadline": previous.get("deadline", now + ttl),
+            "deliveries": previous.get("deliveries", 0) + 1,
+        }
+        tx.put("Parked", event.event_id, record)
+        return Result("parked", event.event_id, reason=str(missing), record=record)
+
+    return store.transact(work)
+
+
+def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None) -> dict[str, dict]:
+    """Parked events waiting for what this event just wrote (its transaction, its payment index), to be
+    re-driven. Also on a replay: a redelivery finishes a release that failed halfway."""
+    if result is None or result.status not in ("posted", "replayed") or event.kind not in PREDECESSOR_KINDS:
+        return {}
+    keys = [f"JournalTransaction:{result.transaction_id}"]
+    if event.kind in ("payment.captured", "authorization.created"):
+        keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
+    found: dict[str, dict] = {}
+    for key in keys:
+        found.update(store.query("Parked", "waiting_on", key))
+    return dict(sorted(found.items()))
+
+
+def redrive(store: LedgerStore, name: str, record: dict, publish: Callable[[bytes, dict[str, str]], object]) -> None:
+    """Send a parked event through the normal path again (publish first, then forget the parking: a
+    crash in between only re-drives it twice, and the ledger replays the second)."""
+    publish(
+        record["message"].encode(),
+        {"event_id": record["event_id"], "partner": record["partner"], "redrive": "parked"},
+    )
+    store.delete("Parked", name)
+
+
+def expire_parked(store: LedgerStore, name: str, clock=utcnow) -> tuple[str, dict | None]:
+    """At a parked event's deadline: ("released", None) if it was re-driven already, ("not_due",
+    record) before the deadline, ("redrive", record) if its predecessor is there after all, else
+    ("dead_letter", record): the record is moved to the dead letters in one transaction."""
+
+    def work(tx):
+        record = tx.get("Parked", name)
+        if record is None:
+            return "released", None
+        kind, _, key = record["waiting_on"].partition(":")
+        if tx.get(kind, key) is not None:
+            return "redrive", record
+        now = clock()
+        if _aware(record["deadline"]) > now:
+            return "not_due", record
+        tx.put(
+            "DeadLetter",
+            f"parked:{name}",
+            dead_letter_record(
+                source="parked",
+                kind="canonical-event",
+                key=name,
+                payload=record["message"],
+                reason_code="predecessor_missing",
+                reason=f"{record['reason']} (parked {record['parked_at']:%Y-%m-%dT%H:%M:%SZ}, deadline passed)",
+                attempts=record.get("deliveries", 1),
+                first_error=record["reason"],
+                last_error=record["reason"],
+                first_attempt_at=record["parked_at"],
+                now=now,
+                attributes={"event_id": record["event_id"], "partner": record["partner"]},
+            ),
+        )
+        tx.delete("Parked", name)
+        return "dead_letter", record
+
+    return store.transact(work)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def streamed_transactions(store: LedgerStore, event_id: str) -> list[str]:

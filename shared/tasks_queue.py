@@ -47,6 +47,7 @@ def enqueue(
     task_id: str,
     schedule_at: datetime | None = None,
     service_account: str | None = None,
+    audience: str | None = None,
 ) -> bool:
     """Enqueue an HTTP POST task named task_id. Returns False when a task of that name exists
     already (a double enqueue is a no-op)."""
@@ -58,7 +59,7 @@ def enqueue(
         "body": json.dumps(payload, sort_keys=True).encode(),
     }
     if service_account:
-        http_request["oidc_token"] = {"service_account_email": service_account, "audience": url}
+        http_request["oidc_token"] = {"service_account_email": service_account, "audience": audience or url}
     task = {"name": f"{path}/tasks/{task_id}", "http_request": http_request}
     if schedule_at is not None:
         ts = timestamp_pb2.Timestamp()

@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import functions_framework
 
-from shared import datastore_store, logs, pubsub_bus, tasks_queue
+from shared import datastore_store, logs, wiring
 from shared.config import settings
 from shared.errors import ClientError, NotConfigured
 from shared.http import error_response, json_response, server_error
-from shared.intake import Unavailable, receive, republish_task_id
-from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+from shared.intake import Unavailable, receive
+from shared.retry import Task
 
 log = logging.getLogger("ledgerline.intake")
 
@@ -48,13 +48,9 @@ def intake(request):
             body,
             now=datetime.now(tz=UTC),
             db=datastore_store.client(cfg),
-            publish=lambda data, attrs: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs),
-            enqueue_republish=lambda key: tasks_queue.enqueue(
-                cfg,
-                RETRIES_QUEUE,
-                cfg.function_urls["retries"] + "/tasks/republish",
-                {"kind": "republish", "inbox_key": key},
-                task_id=republish_task_id(key),
+            publish=wiring.publisher(cfg),
+            enqueue_republish=lambda key: wiring.scheduler(cfg)(
+                Task("republish", key), wiring.first_retry_at("republish", datetime.now(tz=UTC))
             ),
             trace=trace,
         )

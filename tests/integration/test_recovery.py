@@ -1,17 +1,23 @@
 """Recovery paths through the real emulators: a failed publish is repaired through Cloud Tasks (task
 dispatched by the Tasks emulator to the running retries function), and a poison message ends on the
-dead-letter topic instead of being dropped."""
+dead-letter topic and in the dead-letter store instead of being dropped."""
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
 
 from google.cloud import pubsub_v1
 
-from shared import datastore_store, tasks_queue
-from shared.intake import receive, republish_task_id
+from shared import datastore_store, wiring
+from shared.config import REPO_ROOT
+from shared.dead_letters import dead_letter_id
+from shared.intake import receive
 from shared.partners import stripe
-from shared.topology import CANONICAL_EVENTS_TOPIC, DEAD_LETTER_HOLD_SUBSCRIPTION, RETRIES_QUEUE
+from shared.retry import Task
+from shared.topology import CANONICAL_EVENTS_TOPIC, DEAD_LETTER_HOLD_SUBSCRIPTION
 
 from .conftest import posted, transaction_for, wait_for, wallet_balance
 
@@ -27,13 +33,7 @@ def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, sec
 
     def enqueue(key):
         enqueued.append(key)
-        return tasks_queue.enqueue(
-            cfg,
-            RETRIES_QUEUE,
-            cfg.function_urls["retries"] + "/tasks/republish",
-            {"kind": "republish", "inbox_key": key},
-            task_id=republish_task_id(key),
-        )
+        return wiring.scheduler(cfg)(Task("republish", key), datetime.now(tz=UTC))
 
     receipt = receive(
         cfg, "stripe", headers, p["body"], now=now, db=db, publish=broken_publish, enqueue_republish=enqueue
@@ -53,7 +53,7 @@ def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, sec
     assert wallet_balance(db, p["customer"], "USD") == 4321
 
 
-def test_poison_message_is_dead_lettered_not_dropped(cfg):
+def test_poison_message_is_dead_lettered_not_dropped(cfg, db):
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     marker = uuid.uuid4().hex
@@ -72,3 +72,16 @@ def test_poison_message_is_dead_lettered_not_dropped(cfg):
     (message,) = wait_for(dead_lettered, timeout=120, interval=1.0, what="poison message on the dead-letter topic")
     assert message.message.data == b"not a canonical event"
     assert int(message.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) >= 5
+    # ... and in the dead-letter store (pushed to the retries function), with the ledger's last error.
+    name = dead_letter_id("pubsub", "canonical-event", f"poison:{marker}")
+    letter = wait_for(lambda: db.get(db.key("DeadLetter", name)), timeout=60, what="the poison dead letter")
+    assert letter["payload"] == "not a canonical event" and letter["reason_code"] == "max_delivery_attempts"
+    assert letter["attempts"] >= 5 and "not a canonical event" in letter["last_error"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", "dead-letters", "--source", "pubsub"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert name in [row["id"] for row in json.loads(listed.stdout)]

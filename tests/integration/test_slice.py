@@ -19,7 +19,7 @@ from shared.posting import LedgerConflict, post_event
 from shared.scenario import Delivery, encode, send
 from shared.topology import CANONICAL_EVENTS_TOPIC
 
-from .conftest import posted, transaction_for, wallet_balance
+from .conftest import posted, transaction_for, wait_for, wallet_balance
 
 
 def test_payment_is_stored_published_posted_and_streamed(cfg, db, intake, secret, payment):
@@ -214,8 +214,8 @@ def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, s
 
 
 def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cfg, db, intake, secret, payment):
-    """Out of order through the real stack: the ledger answers 5xx for the dispute (predecessor
-    missing), Pub/Sub redelivers it with backoff, and it posts once the payment is there."""
+    """Out of order through the real stack: the ledger parks the dispute (predecessor missing) and
+    acknowledges it; the payment's posting re-drives it at once (no waiting for a redelivery)."""
     from shared.scenario import dispute
 
     p = payment(amount=2500, currency="usd")
@@ -225,11 +225,13 @@ def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cf
     )
     dispute_key = f"stripe:{json.loads(body)['id']}"
     assert send(intake, Delivery("dispute first", body, secret, 200, "accepted")).json()["status"] == "accepted"
-    time.sleep(2.0)
+    parked = wait_for(lambda: db.get(db.key("Parked", dispute_key)), what="the parked dispute")
+    assert parked["waiting_on"] == f"PaymentIndex:stripe:{pi}"
     assert transaction_for(db, dispute_key) == []  # parked, not posted, not rejected
     send(intake, Delivery("payment", p["body"], secret, 200, "accepted"))
     posted(db, p["key"])
-    posted(db, dispute_key, timeout=90)  # the redelivered dispute
+    posted(db, dispute_key, timeout=20)  # re-driven by the payment's posting, not by Pub/Sub backoff
+    assert db.get(db.key("Parked", dispute_key)) is None
     assert wallet_balance(db, p["customer"], "USD") == 1500
 
 

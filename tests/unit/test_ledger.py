@@ -354,8 +354,9 @@ def test_capture_before_its_authorization_is_parked_not_rejected():
 
     store = MemoryStore()
     capture = ev("authorization.captured", n=2, amount=400, reference="pi_ooo")
-    with pytest.raises(PredecessorMissing):
+    with pytest.raises(PredecessorMissing) as missing:
         run(store, capture)
+    assert missing.value.waiting_on == ("JournalTransaction", hold_id("stripe", "pi_ooo"))
     assert store.data["JournalTransaction"] == {} and store.data["Rejection"] == {}
     run(store, ev("authorization.created", n=1, amount=1000, reference="pi_ooo", expires_at=T0 + timedelta(days=1)))
     assert run(store, capture).status == "posted"  # the redelivery after the predecessor arrived
@@ -372,27 +373,26 @@ payment_story = [
 ]
 
 
+def deliver_all(store, events, at=T0 + timedelta(minutes=1)):
+    """Deliver events like the ledger function does: post; a parked event waits in the store; every
+    posting re-drives (publishes again) what was waiting for it. Returns the still-parked ids."""
+    queue = list(events)
+    while queue:
+        event = queue.pop(0)
+        result = posting.post_event(None, event, store=store, stream=lambda *a: None, clock=lambda: at)
+        for name, record in posting.released_by(store, event, result).items():
+            posting.redrive(
+                store, name, record, lambda data, attrs: queue.append(CanonicalEvent.model_validate_json(data))
+            )
+    return sorted(store.data["Parked"])
+
+
 @given(st.permutations(list(range(len(payment_story)))), st.lists(st.integers(0, len(payment_story) - 1), max_size=4))
 def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplicates):
-    from shared.ledger import PredecessorMissing
-
     def deliver(sequence):
-        store, parked = MemoryStore(), []
-        for i in sequence:
-            kind, fields = payment_story[i]
-            event = ev(kind, n=i, reference="pi_story", **fields)
-            try:
-                run(store, event)
-            except PredecessorMissing:
-                parked.append(event)
-                continue
-            for waiting in list(parked):  # re-drive what was parked (Pub/Sub redelivery)
-                try:
-                    run(store, waiting)
-                    parked.remove(waiting)
-                except PredecessorMissing:
-                    pass
-        assert parked == []
+        store = MemoryStore()
+        events = [ev(payment_story[i][0], n=i, reference="pi_story", **payment_story[i][1]) for i in sequence]
+        assert deliver_all(store, events) == []  # nothing left parked: every follow-up was re-driven
         sound(store)
         return {(b.account, b.currency): (b.posted, b.pending_in, b.pending_out) for b in posting.all_balances(store)}
 
@@ -400,16 +400,54 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
     assert deliver([*order, *duplicates]) == in_order
 
 
-def test_dispute_naming_only_the_payment_waits_for_it_and_debits_its_customer():
+def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
+    store = MemoryStore()
+    capture = ev("authorization.captured", n=2, amount=400, reference="pi_wait")
+    assert deliver_all(store, [capture]) == [capture.event_id]
+    parked = store.data["Parked"][capture.event_id]
+    assert parked["waiting_on"] == f"JournalTransaction:{hold_id('stripe', 'pi_wait')}"
+    assert parked["deadline"] - parked["parked_at"] == posting.PARK_TTL
+    unrelated = ev("authorization.created", n=3, amount=50, reference="pi_other", expires_at=T0 + timedelta(days=1))
+    assert deliver_all(store, [unrelated, capture]) == [capture.event_id]  # still waiting; parked once
+    assert store.data["Parked"][capture.event_id]["parked_at"] == parked["parked_at"]
+    hold = ev("authorization.created", n=1, amount=1000, reference="pi_wait", expires_at=T0 + timedelta(days=1))
+    assert deliver_all(store, [hold]) == []
+    assert (wallet(store).posted, wallet(store).pending_in) == (400, 600 + 50)  # + the unrelated hold
+
+
+def test_park_posts_instead_when_the_predecessor_landed_meanwhile():
     from shared.ledger import PredecessorMissing
-    from shared.posting import post_event
 
     store = MemoryStore()
+    run(store, ev("authorization.created", n=1, amount=100, reference="pi_race", expires_at=T0 + timedelta(days=1)))
+    missing = PredecessorMissing("raced", ("JournalTransaction", hold_id("stripe", "pi_race")))
+    assert posting.park(store, ev("authorization.captured", n=2, amount=100, reference="pi_race"), missing) is None
+    assert store.data["Parked"] == {}
+
+
+def test_a_parked_event_whose_predecessor_never_comes_is_dead_lettered_at_its_deadline():
+    store = MemoryStore()
+    failed = ev("payout.failed", n=3, amount=2000, bank="column", reference="po_never")
+    deliver_all(store, [failed])
+    early = T0 + posting.PARK_TTL - timedelta(seconds=1)
+    assert posting.expire_parked(store, failed.event_id, clock=lambda: early)[0] == "not_due"
+    late = T0 + posting.PARK_TTL + timedelta(minutes=2)
+    outcome, record = posting.expire_parked(store, failed.event_id, clock=lambda: late)
+    assert record["event_id"] == failed.event_id
+    assert outcome == "dead_letter" and store.data["Parked"] == {}
+    letter = store.data["DeadLetter"][f"parked:{failed.event_id}"]
+    assert (letter["source"], letter["reason_code"], letter["status"]) == ("parked", "predecessor_missing", "open")
+    assert CanonicalEvent.model_validate_json(letter["payload"]) == failed
+    assert posting.expire_parked(store, failed.event_id, clock=lambda: late) == ("released", None)  # idempotent
+    assert store.data["JournalTransaction"] == {}  # nothing moved
+
+
+def test_dispute_naming_only_the_payment_waits_for_it_and_debits_its_customer():
+    store = MemoryStore()
     dispute = ev("dispute.opened", n=9, amount=300, customer=None, reference="dp_1", payment_reference="pi_77")
-    with pytest.raises(PredecessorMissing):
-        post_event(None, dispute, store=store, stream=lambda *a: None)
-    post_event(None, ev(n=1, amount=1000, customer="cus_Z", reference="pi_77"), store=store, stream=lambda *a: None)
-    assert post_event(None, dispute, store=store, stream=lambda *a: None).status == "posted"
+    assert deliver_all(store, [dispute]) == [dispute.event_id]
+    assert store.data["Parked"][dispute.event_id]["waiting_on"] == "PaymentIndex:stripe:pi_77"
+    assert deliver_all(store, [ev(n=1, amount=1000, customer="cus_Z", reference="pi_77")]) == []
     assert wallet(store, "cus_Z").posted == 700
     sound(store)
 

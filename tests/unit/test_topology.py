@@ -17,6 +17,12 @@ def test_every_push_subscription_targets_a_function_and_has_a_dead_letter_topic(
         assert sub["topic"] in topics
         if sub.get("push_to"):
             assert sub["push_to"] in topo["functions"]
+            if sub.get("terminal"):  # the dead-letter consumer: retried with backoff, a hold copy exists
+                held = [
+                    s for s in topo["pubsub"]["subscriptions"] if s["topic"] == sub["topic"] and not s.get("push_to")
+                ]
+                assert held and sub.get("retry_minimum_backoff"), sub["name"]
+                continue
             assert sub["dead_letter_topic"] in topics and sub["max_delivery_attempts"] >= 5
     dead_letter_topics = {s["dead_letter_topic"] for s in topo["pubsub"]["subscriptions"] if s.get("dead_letter_topic")}
     held = {s["topic"] for s in topo["pubsub"]["subscriptions"]}

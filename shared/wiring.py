@@ -1,0 +1,74 @@
+"""The adapters each function needs, wired once: publish to the canonical topic, schedule a retries
+task, and the retries handlers. Entry points stay thin; tests build the same callables."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from shared import datastore_store, faults, posting, pubsub_bus, tasks_queue
+from shared.config import Settings
+from shared.errors import PermanentError
+from shared.intake import republish
+from shared.recovery import Handler, Publish, Reschedule, Schedule
+from shared.retry import POLICIES, Task
+from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+
+
+def publisher(cfg: Settings) -> Publish:
+    return lambda data, attributes: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attributes)
+
+
+def scheduler(cfg: Settings) -> Schedule:
+    """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op)."""
+
+    def schedule(task: Task, at: datetime) -> bool:
+        return tasks_queue.enqueue(
+            cfg,
+            RETRIES_QUEUE,
+            cfg.function_urls["retries"] + "/tasks",
+            task.to_json(),
+            task_id=task.name,
+            schedule_at=at,
+            service_account=cfg.tasks_invoker_sa,
+            audience=cfg.function_urls["retries"],
+        )
+
+    return schedule
+
+
+def first_retry_at(kind: str, now: datetime) -> datetime:
+    """When to run the first retry of work that just failed inline (the inline call was attempt 0)."""
+    return now + timedelta(seconds=POLICIES[kind].delay(1, random.Random()))  # noqa: S311 - jitter
+
+
+def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
+    db = datastore_store.client(cfg)
+    store = datastore_store.DatastoreLedger(db)
+    publish = publisher(cfg)
+
+    def republish_inbox(key: str) -> str:
+        faults.check(cfg, db, "pubsub")
+        outcome = republish(cfg, key, db=db, publish=publish)
+        if outcome == "missing":
+            raise PermanentError(f"no inbox event {key}")
+        return f"republish: {outcome}"
+
+    def stream(key: str) -> str:
+        faults.check(cfg, db, "bigquery")
+        return f"streamed {len(posting.stream_outbox(cfg, store, key))} transaction(s)"
+
+    def park_expiry(key: str) -> str:
+        faults.check(cfg, db, "datastore")
+        outcome, record = posting.expire_parked(store, key, clock=clock)
+        if outcome == "not_due":
+            raise Reschedule(record["deadline"], "parked event not due yet")
+        if outcome == "redrive":
+            posting.redrive(store, key, record, publish)
+        return f"parked event: {outcome}"
+
+    return {
+        "republish": Handler("pubsub", republish_inbox),
+        "stream": Handler("bigquery", stream),
+        "park-expiry": Handler("datastore", park_expiry),
+    }

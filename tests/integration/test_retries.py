@@ -1,0 +1,105 @@
+"""Retries and dead letters through the real stack: the Cloud Tasks emulator dispatches tasks to the
+running retries function, which runs them against the Datastore and Pub/Sub emulators. Downstream
+failures are injected with Fault records (shared.faults; honoured only locally)."""
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from shared import faults, wiring
+from shared.config import REPO_ROOT
+from shared.dead_letters import dead_letter_id
+from shared.intake import receive
+from shared.partners import stripe
+from shared.retry import Task
+
+from .conftest import posted, transaction_for, wait_for, wallet_balance
+
+
+@pytest.fixture(autouse=True)
+def fault_injection(cfg, db):
+    health = requests.get(cfg.function_urls["retries"] + "/healthz", timeout=5).json()
+    if not health.get("fault_injection"):
+        pytest.skip("the running retries function was started without LEDGERLINE_FAULT_INJECTION=true")
+    yield
+    faults.clear(db, "pubsub")
+
+
+def cli(*args) -> dict | list:
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def accept_with_failed_publish(cfg, db, p, secret):
+    """Intake stores the event, its publish fails, a republish task is scheduled (the real path)."""
+    now = datetime.now(tz=UTC)
+
+    def broken_publish(data, attributes):
+        raise ConnectionError("simulated Pub/Sub outage")
+
+    receipt = receive(
+        cfg,
+        "stripe",
+        {"Stripe-Signature": stripe.sign(p["body"], secret, int(now.timestamp()))},
+        p["body"],
+        now=now,
+        db=db,
+        publish=broken_publish,
+        enqueue_republish=lambda key: wiring.scheduler(cfg)(Task("republish", key), now),
+    )
+    assert (receipt.status, receipt.body["published"]) == (202, False)
+
+
+def test_downstream_failing_n_times_then_succeeding_has_exactly_one_effect(cfg, db, secret, payment):
+    faults.inject(db, "pubsub", failures=3)
+    p = payment(amount=1111, currency="usd")
+    accept_with_failed_publish(cfg, db, p, secret)
+    (txn,) = posted(db, p["key"], timeout=90)  # attempts 1-3 fail (backoff 0.5-4 s), attempt 4 publishes
+    assert faults.triggered(db, "pubsub") == 3
+    time.sleep(2.0)
+    assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
+    assert wallet_balance(db, p["customer"], "USD") == 1111
+    assert db.get(db.key("DeadLetter", dead_letter_id("task", "republish", p["key"]))) is None
+
+
+def test_permanent_failure_is_one_dead_letter_and_its_replay_posts_exactly_once(cfg, db, secret, payment):
+    faults.inject(db, "pubsub", failures=1, mode="permanent")
+    p = payment(amount=2222, currency="usd")
+    accept_with_failed_publish(cfg, db, p, secret)
+    name = dead_letter_id("task", "republish", p["key"])
+    letter = wait_for(lambda: db.get(db.key("DeadLetter", name)), timeout=60, what="the dead letter")
+    assert (letter["reason_code"], letter["status"], letter["attempts"]) == ("permanent", "open", 1)
+    assert "injected fault" in letter["last_error"]
+    assert transaction_for(db, p["key"]) == []
+    listed = cli("dead-letters", "--source", "task", "--kind", "republish")
+    assert name in [row["id"] for row in listed]
+
+    dry = cli("replay", name, "--dry-run")
+    assert dry == [
+        {
+            "dead_letter": name,
+            "action": "enqueue",
+            "task_kind": "republish",
+            "key": p["key"],
+            "replay": 1,
+            "dry_run": True,
+        }
+    ]
+    time.sleep(1.0)
+    assert transaction_for(db, p["key"]) == [] and db.get(db.key("DeadLetter", name))["status"] == "open"
+
+    cli("replay", name)
+    (txn,) = posted(db, p["key"], timeout=60)
+    assert db.get(db.key("DeadLetter", name))["status"] == "replayed"
+    cli("replay", name)  # an operator replays it again: still one posting
+    time.sleep(3.0)
+    assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
+    assert wallet_balance(db, p["customer"], "USD") == 2222
