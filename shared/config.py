@@ -23,7 +23,7 @@ of any deployed bundle.
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
-| LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 262144 |
+| LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
 | LEDGERLINE_LIVEMODE | `true` only in production: partner events must match it to be posted | false |
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
@@ -163,8 +163,8 @@ def settings_from(environ) -> Settings:
         ports=ports,
         stripe_webhook_secrets=secrets,
         run_dir=Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run"),
-        # 256 KiB: far above real partner events, and the raw copy must fit a 1 MiB Datastore entity.
-        max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 256 << 10),
+        # 1 MiB: far above real partner events; bodies over 512 KiB are stored in chunks (datastore_store).
+        max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 1 << 20),
         livemode=environ.get("LEDGERLINE_LIVEMODE", "false").lower() == "true",
         adyen_hmac_keys=_hex_keys(environ, "ADYEN_HMAC_KEYS"),
         adyen_basic_auth=tuple(c for c in _list(environ, "ADYEN_BASIC_AUTH") if ":" in c),

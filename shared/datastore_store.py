@@ -93,6 +93,29 @@ class InboxRecord:
 
 
 _INBOX_UNINDEXED = ("body", "headers", "canonical", "reason")
+# A Datastore entity holds at most 1 MiB, all properties included. Bodies above this size are stored as
+# InboxBody chunks ("<owner key>#<n>") written in the same transaction as their owner.
+BODY_CHUNK_BYTES = 512 << 10
+
+
+def _body_entities(db: datastore.Client, owner: str, body: bytes) -> tuple[dict, list[datastore.Entity]]:
+    """(properties for the owner record, chunk entities to write with it)."""
+    if len(body) <= BODY_CHUNK_BYTES:
+        return {"body": body, "body_chunks": 0}, []
+    chunks = []
+    for number, start in enumerate(range(0, len(body), BODY_CHUNK_BYTES)):
+        chunk = datastore.Entity(db.key("InboxBody", f"{owner}#{number}"), exclude_from_indexes=("data",))
+        chunk["data"] = body[start : start + BODY_CHUNK_BYTES]
+        chunks.append(chunk)
+    return {"body": b"", "body_chunks": len(chunks)}, chunks
+
+
+def _with_body(db: datastore.Client, owner: str, record: datastore.Entity) -> datastore.Entity:
+    if record.get("body_chunks"):
+        keys = [db.key("InboxBody", f"{owner}#{n}") for n in range(record["body_chunks"])]
+        found = {e.key.name: e["data"] for e in db.get_multi(keys)}
+        record["body"] = b"".join(found[k.name] for k in keys)
+    return record
 
 
 def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool, datastore.Entity]:
@@ -107,32 +130,32 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
             existing["last_delivery_at"] = record.received_at
             if record.content_hash and existing.get("content_hash") != record.content_hash:
                 # Same partner event id, different content: keep both, never overwrite the first.
-                conflict = datastore.Entity(
-                    db.key("InboxConflict", f"{record.key_name}:{record.content_hash[:16]}"),
-                    exclude_from_indexes=("body",),
-                )
+                conflict_name = f"{record.key_name}:{record.content_hash[:16]}"
+                conflict = datastore.Entity(db.key("InboxConflict", conflict_name), exclude_from_indexes=("body",))
+                body, chunks = _body_entities(db, conflict_name, record.body)
                 conflict.update(
                     {
                         "inbox_key": record.key_name,
-                        "body": record.body,
+                        **body,
                         "received_at": record.received_at,
                         "content_hash": record.content_hash,
                     }
                 )
-                db.put(conflict)
+                db.put_multi([conflict, *chunks])
                 existing["conflicts"] = existing.get("conflicts", 0) + 1
             db.put(existing)
             return False, _with_published(existing, found.get("InboxPublished"))
         entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
+        body, chunks = _body_entities(db, record.key_name, record.body)
         entity.update(
             {
+                **body,
                 "partner": record.partner,
                 "partner_event_id": record.partner_event_id,
                 "partner_event_type": record.partner_event_type,
                 "verdict": record.verdict,
                 "content_hash": record.content_hash,
                 "reason": record.reason,
-                "body": record.body,
                 "headers": _json(record.headers),
                 "received_at": record.received_at,
                 "last_delivery_at": record.received_at,
@@ -141,7 +164,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
                 "trace": record.trace,
             }
         )
-        db.put(entity)
+        db.put_multi([entity, *chunks])
         return True, _with_published(entity, None)
 
     return in_transaction(db, work)
@@ -165,7 +188,9 @@ def inbox_mark_published(db: datastore.Client, key_name: str, message_id: str) -
 
 def inbox_get(db: datastore.Client, key_name: str) -> datastore.Entity | None:
     found = {e.key.kind: e for e in db.get_multi([db.key("Inbox", key_name), db.key("InboxPublished", key_name)])}
-    return _with_published(found["Inbox"], found.get("InboxPublished")) if "Inbox" in found else None
+    if "Inbox" not in found:
+        return None
+    return _with_body(db, key_name, _with_published(found["Inbox"], found.get("InboxPublished")))
 
 
 def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | None = None) -> list[datastore.Entity]:

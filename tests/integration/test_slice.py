@@ -190,6 +190,19 @@ def test_oversize_chunked_body_is_413_and_stores_nothing(cfg, db, intake):
     assert datastore_store.count(db, "Inbox") == before
 
 
+def test_body_near_one_mib_is_accepted_and_kept_byte_for_byte(cfg, db, intake, secret, payment):
+    """Over a Datastore entity's worth of raw body: stored in chunks in the same transaction."""
+    p = payment(amount=1234, currency="usd")
+    event = json.loads(p["body"])
+    event["data"]["object"]["metadata"] = {"padding": "x" * (cfg.max_body_bytes - len(p["body"]) - 200)}
+    body = json.dumps(event).encode()
+    assert datastore_store.BODY_CHUNK_BYTES < len(body) <= cfg.max_body_bytes
+    assert send(intake, Delivery("large", body, secret, 200, "accepted")).status_code == 200
+    assert datastore_store.inbox_get(db, p["key"])["body"] == body
+    posted(db, p["key"])
+    assert wallet_balance(db, p["customer"], "USD") == 1234
+
+
 def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, secret, payment):
     p = payment(amount=1500, currency="usd")
     send(intake, Delivery("rev", p["body"], secret, 200, "accepted"))
