@@ -8,7 +8,8 @@ Stages, in order (a row leaves the cascade at the first stage that decides it):
   1. exact_reference  same (kind, reference), unique on both sides → matched; the pair is then compared:
                       currency → `currency_mismatch`, amount → `amount_mismatch`, fee → `fee_variance`.
   2. payment_reference same (kind, payment_reference, currency, amount): e.g. a Stripe refund the ledger
-                      knows by its charge and the report by its refund id.
+                      knows by its charge and the report by its refund id; then the rows left with
+                      one candidate each on (kind, payment_reference) are paired and compared.
   3. composite        same (kind, currency, amount, date).
   4. tolerance        same (kind, currency), |amount difference| <= amount_tolerance and dates within
                       date_window business days; the mutually best candidate only (`amount_mismatch` if
@@ -317,6 +318,7 @@ def reconcile_leg(
             ["kind", "payment_reference", "currency", "amount"],
             "same kind, payment reference, currency and amount",
         ),
+        ("payment_reference_only", ["kind", "payment_reference"], "same kind and payment reference, one each side"),
         ("composite", ["kind", "currency", "amount", "_d"], "same kind, currency, amount and date"),
     ):
         got, amb, rest_l, rest_r = _pairs_on(rest_l, rest_r, keys, leg, rule, params)
