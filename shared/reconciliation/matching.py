@@ -145,12 +145,11 @@ def _duplicates(
     side: pl.DataFrame, leg: str, name: str, detail: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(unique rows for stage 1, rows sharing a key that are not exact copies, duplicate breaks)."""
-    keyed = side.filter(pl.col("reference").is_not_null())
-    mask = keyed.select("kind", "reference").is_duplicated()
+    mask = side.select(pl.struct("kind", "reference").is_duplicated() & pl.col("reference").is_not_null()).to_series()
     if not mask.any():
         return side, side.clear(), _empty_breaks()
-    shared = keyed.filter(mask)
-    unique = pl.concat([side.filter(pl.col("reference").is_null()), keyed.filter(~mask)])
+    shared = side.filter(mask)
+    unique = side.filter(~mask)
     exact = ["kind", "reference", "amount", "currency"]
     groups = (
         shared.sort("row_ref")
