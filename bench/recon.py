@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         "missed": sorted(data.expected - got)[:10],
         "unexpected": sorted(got - data.expected)[:10],
         "targets": {"ratio_max": TARGET_RATIO, "seconds_max": TARGET_SECONDS},
-        "environment": {"python": platform.python_version(), "polars": pl.__version__, "threads": pl.thread_pool_size()},
+        "environment": {
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "threads": pl.thread_pool_size(),
+        },
         "measured_at": datetime.now(tz=UTC).isoformat(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

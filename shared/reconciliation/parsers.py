@@ -33,11 +33,12 @@ def _read_csv(data: bytes, source: str) -> pl.DataFrame:
         raise ReportError(source, None, None, "empty file")
     try:
         frame = pl.read_csv(
-            data.removeprefix(b"\xef\xbb\xbf"), infer_schema=False, missing_utf8_is_empty_string=True, quote_char='"'
+            data.removeprefix(b"\xef\xbb\xbf"), infer_schema=False, quote_char='"'
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ReportError(source, None, None, f"unreadable CSV: {exc}") from exc
     frame = frame.rename({c: c.strip() for c in frame.columns})
+    frame = frame.with_columns(pl.all().fill_null(""))  # an empty cell is "", never a missing value
     return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
 
 

@@ -39,7 +39,9 @@ def _bd(as_of: date, back: pl.Expr) -> pl.Expr:
     return pl.lit(as_of).dt.add_business_days(-back)
 
 
-def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026, 11, 20), tolerance: int = 5) -> Planted:
+def dataset(
+    n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026, 11, 20), tolerance: int = 5, plant: bool = True
+) -> Planted:
     if as_of.weekday() >= 5:
         as_of -= timedelta(days=as_of.weekday() - 4)
     members = max(n - n // PAYOUT_SIZE, 50)
@@ -137,6 +139,11 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
         pl.lit("BOOK").alias("status"),
     )
 
+    if not plant:
+        return Planted(
+            validate(conform(partner)), validate(conform(ledger)), validate(conform(bank)), as_of, frozenset(), 0
+        )
+
     # ---- plant: disjoint member rows per kind of perturbation (seeded permutation)
     row_types = [
         "missing_in_ledger",
@@ -187,17 +194,23 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
         expected.add(("partner_ledger", "missing_in_ledger", "partner", r))
     for r in refs(partner, pick["timing"]):
         expected.add(("partner_ledger", "timing", "partner", r))
-    partner = partner.with_columns(pl.when(sel["timing"] & is_member).then(pl.lit(as_of)).otherwise(pl.col("date")).alias("date"))
+    partner = partner.with_columns(
+        pl.when(sel["timing"] & is_member).then(pl.lit(as_of)).otherwise(pl.col("date")).alias("date")
+    )
     ledger = ledger.filter(~((sel["missing_in_ledger"] | sel["timing"]) & is_member))
     # missing_at_partner: a ledger-only row (fresh reference, amount outside the clean range)
-    extra = ledger.filter(sel["missing_at_partner"] & is_member).with_columns(
-        pl.format("pi_ghost_{}", pl.col("i")).alias("reference"),
-        pl.lit(None, pl.String).alias("payment_reference"),
-        pl.format("txn_ghost_{}", pl.col("i")).alias("row_ref"),
-        pl.lit("payment").alias("kind"),
-        (10 * (members + pl.col("i")) + 1_000_005).alias("amount"),
-        pl.lit(0, pl.Int64).alias("fee"),
-    ).with_columns(pl.col("amount").alias("net"))
+    extra = (
+        ledger.filter(sel["missing_at_partner"] & is_member)
+        .with_columns(
+            pl.format("pi_ghost_{}", pl.col("i")).alias("reference"),
+            pl.lit(None, pl.String).alias("payment_reference"),
+            pl.format("txn_ghost_{}", pl.col("i")).alias("row_ref"),
+            pl.lit("payment").alias("kind"),
+            (10 * (members + pl.col("i")) + 1_000_005).alias("amount"),
+            pl.lit(0, pl.Int64).alias("fee"),
+        )
+        .with_columns(pl.col("amount").alias("net"))
+    )
     expected |= {("partner_ledger", "missing_at_partner", "ledger", r) for r in extra["reference"]}
     ledger = pl.concat([ledger, extra])
     # amount / currency / fee differences on the ledger side (exact reference still pairs them)
@@ -205,7 +218,10 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
         for r in refs(partner, pick[name]):
             expected.add(("partner_ledger", name, "partner", r))
     ledger = ledger.with_columns(
-        pl.when(sel["amount_mismatch"] & is_member).then(pl.col("amount") + 7 * tolerance).otherwise(pl.col("amount")).alias("amount"),
+        pl.when(sel["amount_mismatch"] & is_member)
+        .then(pl.col("amount") + 7 * tolerance)
+        .otherwise(pl.col("amount"))
+        .alias("amount"),
         pl.when(sel["currency_mismatch"] & is_member)
         .then(pl.when(pl.col("currency") == "USD").then(pl.lit("EUR")).otherwise(pl.lit("USD")))
         .otherwise(pl.col("currency"))
@@ -213,8 +229,12 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
         pl.when(sel["fee_variance"] & is_member).then(pl.col("fee") + 1).otherwise(pl.col("fee")).alias("fee"),
     ).with_columns((pl.col("amount") - pl.col("fee")).alias("net"))
     # duplicates: a second copy of the same row on one side
-    dup_l = ledger.filter(sel["duplicate_internal"] & is_member).with_columns(pl.format("{}_dup", pl.col("row_ref")).alias("row_ref"))
-    dup_p = partner.filter(sel["duplicate_external"] & is_member).with_columns(pl.format("{}_dup", pl.col("row_ref")).alias("row_ref"))
+    dup_l = ledger.filter(sel["duplicate_internal"] & is_member).with_columns(
+        pl.format("{}_dup", pl.col("row_ref")).alias("row_ref")
+    )
+    dup_p = partner.filter(sel["duplicate_external"] & is_member).with_columns(
+        pl.format("{}_dup", pl.col("row_ref")).alias("row_ref")
+    )
     expected |= {("partner_ledger", "duplicate", "ledger", r) for r in dup_l["reference"]}
     expected |= {("partner_ledger", "duplicate", "partner", r) for r in dup_p["reference"]}
     ledger, partner = pl.concat([ledger, dup_l]), pl.concat([partner, dup_p])
@@ -229,8 +249,14 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
         .then(None)
         .otherwise(pl.col("payment_reference"))
         .alias("payment_reference"),
-        pl.when(sel["tolerance_date"] & is_member).then(pl.col("date").dt.add_business_days(1)).otherwise(pl.col("date")).alias("date"),
-        pl.when(sel["tolerance_amount"] & is_member).then(pl.col("amount") + tolerance // 2 + 1).otherwise(pl.col("amount")).alias("amount"),
+        pl.when(sel["tolerance_date"] & is_member)
+        .then(pl.col("date").dt.add_business_days(1))
+        .otherwise(pl.col("date"))
+        .alias("date"),
+        pl.when(sel["tolerance_amount"] & is_member)
+        .then(pl.col("amount") + tolerance // 2 + 1)
+        .otherwise(pl.col("amount"))
+        .alias("amount"),
     ).with_columns((pl.col("amount") - pl.col("fee")).alias("net"))
     for r in refs(partner, pick["tolerance_amount"]):
         expected.add(("partner_ledger", "amount_mismatch", "partner", r))
@@ -242,10 +268,15 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
     expected |= {("payout_bank", "timing", "partner", r) for r in payout_pick["bank_timing"]}
     expected |= {("payout_bank", "amount_mismatch", "partner", r) for r in payout_pick["bank_amount"]}
     bank = bank.filter(~in_("missing_at_bank") & ~in_("bank_timing"))
-    bank = bank.with_columns(pl.when(in_("bank_amount")).then(pl.col("amount") - 250).otherwise(pl.col("amount")).alias("amount"))
+    bank = bank.with_columns(
+        pl.when(in_("bank_amount")).then(pl.col("amount") - 250).otherwise(pl.col("amount")).alias("amount")
+    )
     bank = bank.with_columns(pl.col("amount").alias("net"))
     partner = partner.with_columns(
-        pl.when(in_("bank_timing") & (pl.col("kind") == "payout")).then(pl.lit(as_of)).otherwise(pl.col("value_date")).alias("value_date")
+        pl.when(in_("bank_timing") & (pl.col("kind") == "payout"))
+        .then(pl.lit(as_of))
+        .otherwise(pl.col("value_date"))
+        .alias("value_date")
     )
     # status_mismatch: the payout failed at the partner (and came back at the bank); the ledger still has it paid
     failed = partner.filter(in_("status_mismatch") & (pl.col("kind") == "payout")).with_columns(
@@ -267,13 +298,17 @@ def dataset(n: int, seed: int = 7, rate: float = 0.005, as_of: date = date(2026,
     )
     expected |= {("partner_ledger", "status_mismatch", "partner", r) for r in failed["reference"]}
     # a bank credit no partner payout explains
-    stray = bank.head(per_payout).with_columns(
-        pl.format("statement.xml:stray:{}", pl.col("i")).alias("row_ref"),
-        pl.format("unknown_{}", pl.col("i")).alias("reference"),
-        (pl.col("amount") + 3).alias("amount"),
-        _bd(as_of, pl.lit(8)).first().alias("date"),
-        _bd(as_of, pl.lit(8)).first().alias("value_date"),
-    ).with_columns(pl.col("amount").alias("net"))
+    stray = (
+        bank.head(per_payout)
+        .with_columns(
+            pl.format("statement.xml:stray:{}", pl.col("i")).alias("row_ref"),
+            pl.format("unknown_{}", pl.col("i")).alias("reference"),
+            (pl.col("amount") + 3).alias("amount"),
+            _bd(as_of, pl.lit(8)).first().alias("date"),
+            _bd(as_of, pl.lit(8)).first().alias("value_date"),
+        )
+        .with_columns(pl.col("amount").alias("net"))
+    )
     expected |= {("payout_bank", "missing_at_partner", "bank", r) for r in stray["reference"]}
     bank = pl.concat([bank, stray])
 

@@ -71,21 +71,22 @@ def payouts_with_composition(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(partner frame + synthesised payout rows, composition breaks).
 
-    Members = non-payout rows with a payout_ref. A payout_ref without an explicit payout row becomes
+    Members = non-payout rows with a payout_ref, per currency. A (payout_ref, currency) without an explicit payout row becomes
     one (row_ref "grouping:<payout_ref>", amount = −Σ net). An explicit payout whose amount is not −Σ net
     of its members is an `amount_mismatch` on leg payout_composition."""
     members = partner.filter(pl.col("payout_ref").is_not_null() & ~pl.col("kind").is_in(["payout", "payout_failed"]))
     if members.is_empty():
         return partner, pl.DataFrame(schema=BREAK_SCHEMA)
-    sums = members.group_by("payout_ref").agg(
+    sums = members.group_by(["payout_ref", "currency"]).agg(
         pl.col("net").sum().alias("_sum"),
         pl.len().alias("_n"),
-        pl.col("currency").first(),
         pl.col("value_date").max(),
         pl.col("source").first(),
     )
     explicit = partner.filter(pl.col("kind") == "payout")
-    synthesised = sums.join(explicit, left_on="payout_ref", right_on="reference", how="anti").select(
+    synthesised = sums.join(
+        explicit, left_on=["payout_ref", "currency"], right_on=["reference", "currency"], how="anti"
+    ).select(
         pl.col("source"),
         pl.format("grouping:{}", pl.col("payout_ref")).alias("row_ref"),
         pl.lit("payout").alias("kind"),
@@ -99,7 +100,9 @@ def payouts_with_composition(
         pl.col("value_date"),
         pl.format("grouped from {} balance transactions", pl.col("_n")).alias("status"),
     )
-    checked = explicit.join(sums.drop("currency", "value_date", "source"), left_on="reference", right_on="payout_ref")
+    checked = explicit.join(
+        sums.drop("value_date", "source"), left_on=["reference", "currency"], right_on=["payout_ref", "currency"]
+    )
     bad = checked.filter(pl.col("amount") != -pl.col("_sum"))
     breaks = break_rows(
         bad,
