@@ -8,12 +8,13 @@ Stages, in order (a row leaves the cascade at the first stage that decides it):
   1. exact_reference  same (kind, reference), unique on both sides → matched; the pair is then compared:
                       currency → `currency_mismatch`, amount → `amount_mismatch`, fee → `fee_variance`.
   2. payment_reference same (kind, payment_reference, currency, amount): e.g. a Stripe refund the ledger
-                      knows by its charge and the report by its refund id; then the rows left with
-                      one candidate each on (kind, payment_reference) are paired and compared.
+                      knows by its charge and the report by its refund id.
   3. composite        same (kind, currency, amount, date).
   4. tolerance        same (kind, currency), |amount difference| <= amount_tolerance and dates within
                       date_window business days; the mutually best candidate only (`amount_mismatch` if
                       the amounts differ at all: paired, so one break instead of two missing ones).
+  4b. payment_reference_only  same (kind, payment_reference), one row each side: paired and compared
+                      (→ amount_mismatch / currency_mismatch instead of two missing rows).
   5. grouping         (payout ↔ bank leg) several payouts of one day and currency against one bank line.
 At stages 2-5 a row with several equally good candidates is never paired: it becomes an `ambiguous`
 break listing the candidates, and they leave the cascade with it.
@@ -317,7 +318,6 @@ def reconcile_leg(
             ["kind", "payment_reference", "currency", "amount"],
             "same kind, payment reference, currency and amount",
         ),
-        ("payment_reference_only", ["kind", "payment_reference"], "same kind and payment reference, one each side"),
         ("composite", ["kind", "currency", "amount", "_d"], "same kind, currency, amount and date"),
     ):
         got, amb, rest_l, rest_r = _pairs_on(rest_l, rest_r, keys, leg, rule, params)
@@ -351,6 +351,21 @@ def reconcile_leg(
         )
     )
     breaks += [amb, _compare(got, leg, "tolerance", leg.fee_check and params.fee_check)]
+
+    # 4b. the underlying payment alone (amount or currency may differ): paired and compared, so a refund
+    # known by different ids on each side gives one amount/currency break, not two missing ones
+    got, amb, rest_l, rest_r = _pairs_on(
+        rest_l, rest_r, ["kind", "payment_reference"], leg, "payment_reference_only", params
+    )
+    matches.append(
+        _matches(
+            got,
+            leg.name,
+            "payment_reference_only",
+            pl.format("same kind and payment reference {}, one row each side", pl.col("payment_reference")),
+        )
+    )
+    breaks += [amb, _compare(got, leg, "payment_reference_only", leg.fee_check and params.fee_check)]
 
     # 5. grouping (N:1): several left rows of one day and currency against one right row
     if leg.name == "payout_bank" and not rest_l.is_empty() and not rest_r.is_empty():

@@ -32,9 +32,7 @@ def _read_csv(data: bytes, source: str) -> pl.DataFrame:
     if not data.strip():
         raise ReportError(source, None, None, "empty file")
     try:
-        frame = pl.read_csv(
-            data.removeprefix(b"\xef\xbb\xbf"), infer_schema=False, quote_char='"'
-        )
+        frame = pl.read_csv(data.removeprefix(b"\xef\xbb\xbf"), infer_schema=False, quote_char='"')
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ReportError(source, None, None, f"unreadable CSV: {exc}") from exc
     frame = frame.rename({c: c.strip() for c in frame.columns})

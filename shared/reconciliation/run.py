@@ -71,9 +71,9 @@ def payouts_with_composition(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(partner frame + synthesised payout rows, composition breaks).
 
-    Members = non-payout rows with a payout_ref, per currency. A (payout_ref, currency) without an explicit payout row becomes
-    one (row_ref "grouping:<payout_ref>", amount = −Σ net). An explicit payout whose amount is not −Σ net
-    of its members is an `amount_mismatch` on leg payout_composition."""
+    Members = non-payout rows with a payout_ref, per currency. A (payout_ref, currency) without an
+    explicit payout row becomes one (row_ref "grouping:<payout_ref>", amount = −Σ net). An explicit
+    payout whose amount is not −Σ net of its members is an `amount_mismatch` on leg payout_composition."""
     members = partner.filter(pl.col("payout_ref").is_not_null() & ~pl.col("kind").is_in(["payout", "payout_failed"]))
     if members.is_empty():
         return partner, pl.DataFrame(schema=BREAK_SCHEMA)

@@ -191,7 +191,12 @@ def test_drift_and_report():
     drift = balance_drift({"USD": balances["USD"], "JPY": balances["JPY"] + 5}, balances)
     assert [(d["currency"], d["drift"], d["ok"]) for d in drift] == [("JPY", 5, False), ("USD", 0, True)]
     text = render_markdown(
-        run_id="run_x", partner="stripe", as_of=AS_OF, summary=result.summary, breaks=result.breaks, drift=drift,
+        run_id="run_x",
+        partner="stripe",
+        as_of=AS_OF,
+        summary=result.summary,
+        breaks=result.breaks,
+        drift=drift,
         inputs={"stripe_balance.csv": "abc"},
     )
     assert "| missing_in_ledger | USD | 1 | 20.00 |" in text

@@ -137,7 +137,7 @@ def test_camt053_refuses_doctype_and_entities():
 
 
 def test_camt053_other_documents_are_refused():
-    with pytest.raises(ReportError, match="not a camt.053"):
+    with pytest.raises(ReportError, match=r"not a camt\.053"):
         parse_camt053(b"<Document><Other/></Document>", "x.xml")
 
 
