@@ -20,14 +20,14 @@ PY       := $(VENV)/bin/python
 FUNCTIONS := intake ledger retries reconciliation api
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery up down status demo test test-unit test-integration \
-        lint build bench bench-baseline bench-ledger bench-intake lock clean
+        lint build bench bench-baseline bench-ledger bench-intake bench-recon lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
 	@echo "make test            install, start emulators if needed, run lint + unit + integration tests, stop what it started"
 	@echo "make up | down | status   the local cloud (4 emulators + 5 functions), logs under .run/logs"
 	@echo "make build           stage each function's deployable source under build/<name>/"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-recon: 1M-row reconciliation)"
 
 # ---------------------------------------------------------------------------- installs (stamped)
 install: prereqs venv venv-tasks venv-bigquery
@@ -97,7 +97,12 @@ bench-ledger: install
 bench-intake: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.intake
 
-bench: bench-baseline bench-ledger bench-intake
+# Pure (no emulator): 1M partner x 1M ledger rows; RECON_ROWS=100000 for a CI-sized run.
+RECON_ROWS ?= 1000000
+bench-recon: venv
+	$(PY) -m bench.recon --rows $(RECON_ROWS)
+
+bench: bench-baseline bench-ledger bench-intake bench-recon
 
 # ---------------------------------------------------------------------------- packaging
 build: venv

@@ -1,0 +1,50 @@
+"""Reconciliation domain (pure, I/O-free): parse partner reports and bank statements, build the ledger
+side, match them in a cascade, explain the breaks, carry them across runs, render a report.
+docs/reconciliation.md describes the rules; adapters (Datastore, BigQuery, GCS, CLI) call these."""
+
+from shared.reconciliation.frame import RECORD_SCHEMA, ReportError
+from shared.reconciliation.ledger_side import from_ledger_columns, ledger_frame
+from shared.reconciliation.lifecycle import Break, Lifecycle, breaks_from_frame, carry_forward
+from shared.reconciliation.matching import BREAK_SCHEMA, MATCH_SCHEMA, REASONS, MatchParams
+from shared.reconciliation.parsers import parse_adyen, parse_bai2, parse_camt053, parse_stripe
+from shared.reconciliation.positions import clearing_positions
+from shared.reconciliation.report import render_markdown
+from shared.reconciliation.run import (
+    RunResult,
+    balance_drift,
+    digest,
+    frame_digest,
+    ledger_clearing,
+    partner_balance,
+    reconcile,
+    run_identity,
+)
+
+__all__ = [
+    "BREAK_SCHEMA",
+    "MATCH_SCHEMA",
+    "REASONS",
+    "RECORD_SCHEMA",
+    "Break",
+    "Lifecycle",
+    "MatchParams",
+    "ReportError",
+    "RunResult",
+    "balance_drift",
+    "breaks_from_frame",
+    "carry_forward",
+    "clearing_positions",
+    "digest",
+    "frame_digest",
+    "from_ledger_columns",
+    "ledger_clearing",
+    "ledger_frame",
+    "parse_adyen",
+    "parse_bai2",
+    "parse_camt053",
+    "parse_stripe",
+    "partner_balance",
+    "reconcile",
+    "render_markdown",
+    "run_identity",
+]

@@ -1,0 +1,123 @@
+"""The ledger side of a reconciliation: posted ledger facts → the normalised record frame.
+
+Input: an iterable of plain dicts, one per posted JournalTransaction that came from a partner event
+(the adapter reads them from Datastore or BigQuery; see docs/reconciliation.md for the fields):
+
+    transaction_id     str   JournalTransaction id (unique; becomes row_ref)
+    event_id           str   "<partner>:<partner event id>"
+    partner            str   "stripe" | "adyen" | …
+    kind               str   canonical event kind (shared.events.EventKind)
+    reference          str   CanonicalEvent.reference
+    payment_reference  str | None
+    amount             int   minor units, >= 0 (CanonicalEvent.amount)
+    fee                int   minor units, >= 0
+    currency           str   ISO-4217
+    effective_at       datetime (aware) — the event's occurred_at
+    payout_ref         str | None (optional: the payout a transaction was settled in, if known)
+
+Kinds with no money at the partner (holds, voids) and bank-only kinds (ACH) are left out; so is
+`dispute.lost`, whose money already left at `dispute.opened`. Signs follow frame.RECORD_SCHEMA
+(partner balance's point of view).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC
+
+import polars as pl
+
+from shared.reconciliation.frame import RECORD_SCHEMA, conform, validate
+
+# canonical kind → (recon kind, sign of amount)
+LEDGER_KINDS: dict[str, tuple[str, int]] = {
+    "payment.captured": ("payment", 1),
+    "authorization.captured": ("payment", 1),
+    "payment.refunded": ("refund", -1),
+    "dispute.opened": ("dispute", -1),
+    "dispute.won": ("dispute_won", 1),
+    "payout.paid": ("payout", -1),
+    "payout.failed": ("payout_failed", 1),
+}
+LEDGER_FIELDS = (
+    "transaction_id",
+    "event_id",
+    "partner",
+    "kind",
+    "reference",
+    "payment_reference",
+    "amount",
+    "fee",
+    "currency",
+    "effective_at",
+)
+
+
+def ledger_frame(postings: Iterable[Mapping], partner: str | None = None) -> pl.DataFrame:
+    """Ledger postings (dicts above) → validated record frame (source "ledger"), for one partner if given."""
+    columns: dict[str, list] = {name: [] for name in (*LEDGER_FIELDS, "payout_ref")}
+    for posting in postings:
+        if partner is not None and posting["partner"] != partner:
+            continue
+        if posting["kind"] not in LEDGER_KINDS:
+            continue
+        effective = posting["effective_at"]
+        if effective.tzinfo is None:
+            raise ValueError(f"{posting['transaction_id']}: effective_at must be timezone-aware")
+        for name in LEDGER_FIELDS:
+            columns[name].append(posting.get(name))
+        columns["effective_at"][-1] = effective.astimezone(UTC).date()
+        columns["payout_ref"].append(posting.get("payout_ref"))
+    raw = pl.DataFrame(
+        columns,
+        schema={
+            "transaction_id": pl.String,
+            "event_id": pl.String,
+            "partner": pl.String,
+            "kind": pl.String,
+            "reference": pl.String,
+            "payment_reference": pl.String,
+            "amount": pl.Int64,
+            "fee": pl.Int64,
+            "currency": pl.String,
+            "effective_at": pl.Date,
+            "payout_ref": pl.String,
+        },
+    )
+    return from_ledger_columns(raw)
+
+
+def from_ledger_columns(raw: pl.DataFrame) -> pl.DataFrame:
+    """The same mapping for a columnar source (a BigQuery result as Arrow/polars with LEDGER_FIELDS,
+    `effective_at` as a Date or Datetime), without going through Python dicts."""
+    if raw.schema["effective_at"] != pl.Date:
+        raw = raw.with_columns(pl.col("effective_at").dt.convert_time_zone("UTC").dt.date())
+    mapping = {k: v[0] for k, v in LEDGER_KINDS.items()}
+    signs = {k: v[1] for k, v in LEDGER_KINDS.items()}
+    raw = raw.filter(pl.col("kind").is_in(list(LEDGER_KINDS)))
+    sign = pl.col("kind").replace_strict(signs, return_dtype=pl.Int64)
+    fee = pl.col("fee").fill_null(0)
+    amount = sign * pl.col("amount")
+    # A partner fee is inside a payment's amount (net = amount - fee goes to clearing): fee >= 0 always.
+    frame = raw.select(
+        pl.lit("ledger").alias("source"),
+        pl.col("transaction_id").alias("row_ref"),
+        pl.col("kind").replace_strict(mapping, return_dtype=pl.String).alias("kind"),
+        pl.col("reference"),
+        pl.col("payment_reference"),
+        pl.when(pl.col("kind").is_in(["payout.paid", "payout.failed"]))
+        .then(pl.coalesce(pl.col("payout_ref"), pl.col("reference")))
+        .otherwise(pl.col("payout_ref"))
+        .alias("payout_ref"),
+        amount.alias("amount"),
+        fee.alias("fee"),
+        (amount - fee).alias("net"),
+        pl.col("currency").str.to_uppercase(),
+        pl.col("effective_at").alias("date"),
+        pl.col("effective_at").alias("value_date"),
+        pl.lit("posted").alias("status"),
+    )
+    return validate(conform(frame))
+
+
+__all__ = ["LEDGER_FIELDS", "LEDGER_KINDS", "RECORD_SCHEMA", "from_ledger_columns", "ledger_frame"]
