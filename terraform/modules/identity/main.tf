@@ -55,10 +55,27 @@ resource "google_service_account" "builder" {
   description  = "Cloud Build identity for the Cloud Functions builds."
 }
 
+# The documented minimum for a custom Cloud Functions build identity (logs, images, the staged
+# source), instead of roles/cloudbuild.builds.builder; object access only on the gcf-v2-* buckets
+# Cloud Functions stages sources in (never the reports bucket).
 resource "google_project_iam_member" "builder" {
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+
   project = var.project_id
-  role    = "roles/cloudbuild.builds.builder"
+  role    = each.key
   member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+resource "google_project_iam_member" "builder_staged_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = "serviceAccount:${google_service_account.builder.email}"
+
+  condition {
+    title       = "gcf-staging-buckets"
+    description = "Only the buckets Cloud Functions stages sources and uploads in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-\")"
+  }
 }
 
 resource "google_project_iam_member" "datastore" {

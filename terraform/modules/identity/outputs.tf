@@ -23,7 +23,7 @@ output "builder_id" {
   value       = google_service_account.builder.id
 
   # A build started before the grant exists fails: hand the id out only once it can build.
-  depends_on = [google_project_iam_member.builder]
+  depends_on = [google_project_iam_member.builder, google_project_iam_member.builder_staged_sources]
 }
 
 output "builder_email" {
