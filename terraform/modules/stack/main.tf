@@ -143,7 +143,9 @@ module "functions" {
   invokers               = local.invokers
   labels                 = local.labels
 
-  depends_on = [google_project_service.this, module.datastore]
+  # No module-level depends_on here: it would defer data.archive_file to apply time whenever a
+  # dependency changes, and every function would then plan an update. The APIs come first through
+  # module.identity (which depends on them) and docs/deploy.md step 1.
 }
 
 module "messaging" {
