@@ -28,10 +28,15 @@ of any deployed bundle.
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
-| LEDGERLINE_TASKS_INVOKER_SA | service account Cloud Tasks signs OIDC tokens as (cloud; retries checks it) | unset |
-| LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (cloud) | unset |
+| LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (to `retries`; retries checks it) | unset |
+| LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
+| LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
+| K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
+
+Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
+table, the code's reads and Terraform, so a new variable is a row here, a line there, and what the test says.
 """
 
 from __future__ import annotations
@@ -54,6 +59,38 @@ _DEFAULT_PORTS = {
     "RETRIES_PORT": 8083,
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
+}
+
+# Where each variable of the table above comes from in the cloud:
+#   "terraform": a plain environment variable Terraform sets on every function (terraform/modules/stack);
+#   "secret":    a Secret Manager secret, latest version, mounted as an environment variable on the functions
+#                whose topology entry lists it under cloud.access.secrets (values never enter Terraform state);
+#   "default":   not set in the cloud: the default in this module applies there too;
+#   "platform":  set by Cloud Run itself;
+#   "local":     emulators and dev tooling only, never set in the cloud.
+CLOUD_SOURCES: dict[str, str] = {
+    "GOOGLE_CLOUD_PROJECT": "terraform",
+    "LEDGERLINE_ENV": "terraform",
+    "LEDGERLINE_REGION": "terraform",
+    "LEDGERLINE_LIVEMODE": "terraform",
+    "LEDGERLINE_TASKS_INVOKER_SA": "terraform",
+    "LEDGERLINE_REPORTS_BUCKET": "terraform",
+    **{f"{name.upper()}_URL": "terraform" for name in FUNCTION_NAMES},
+    "STRIPE_WEBHOOK_SECRET": "secret",
+    "ADYEN_HMAC_KEYS": "secret",
+    "ADYEN_BASIC_AUTH": "secret",
+    "GENERIC_WEBHOOK_SECRETS": "secret",
+    "COLUMN_WEBHOOK_SECRETS": "secret",
+    "LEDGERLINE_MAX_BODY_BYTES": "default",
+    "LEDGERLINE_TOPOLOGY_DIR": "default",
+    "K_SERVICE": "platform",
+    **dict.fromkeys(_DEFAULT_PORTS, "local"),
+    "DATASTORE_EMULATOR_HOST": "local",
+    "PUBSUB_EMULATOR_HOST": "local",
+    "CLOUD_TASKS_EMULATOR_HOST": "local",
+    "BIGQUERY_EMULATOR_HOST": "local",
+    "LEDGERLINE_RUN_DIR": "local",
+    "LEDGERLINE_DEV_ENV": "local",
 }
 
 

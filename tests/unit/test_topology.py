@@ -47,6 +47,6 @@ def test_bigquery_schemas_are_valid_and_money_is_integer():
 
 
 def test_terraform_reads_the_same_files():
-    tf = "\n".join(p.read_text() for p in (REPO_ROOT / "terraform").glob("*.tf"))
+    tf = "\n".join(p.read_text() for p in (REPO_ROOT / "terraform").rglob("*.tf"))
     assert "topology/topology.json" in tf and "jsondecode" in tf
     json.loads((REPO_ROOT / "topology" / "topology.json").read_text())

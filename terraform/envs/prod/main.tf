@@ -1,0 +1,24 @@
+# ledgerline prod: one GCP project. `make plan ENV=prod` / `make deploy ENV=prod` run this root
+# (after `make build`); see docs/deploy.md.
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+module "ledgerline" {
+  source = "../../modules/stack"
+
+  project_id         = var.project_id
+  env                = "prod"
+  region             = var.region
+  firestore_location = var.firestore_location
+  livemode           = true
+  build_dir          = abspath("${path.root}/../../../build")
+  archive_dir        = abspath("${path.root}/.terraform/archives")
+
+  report_writers        = var.report_writers
+  pause_schedules       = var.pause_schedules
+  alert_emails          = var.alert_emails
+  notification_channels = var.notification_channels
+}

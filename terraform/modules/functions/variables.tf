@@ -1,0 +1,70 @@
+variable "project_id" {
+  description = "GCP project that hosts ledgerline."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions and of the source bucket."
+  type        = string
+}
+
+variable "env" {
+  description = "Environment name (dev or prod): selects each function's cloud.min_instances entry."
+  type        = string
+}
+
+variable "protect" {
+  description = "Production safeguards: the source bucket is never force-destroyed."
+  type        = bool
+}
+
+variable "functions" {
+  description = "The `functions` map of topology/topology.json (entry_point, public, description, cloud)."
+  type        = any
+}
+
+variable "runtime" {
+  description = "Cloud Functions runtime of every function."
+  type        = string
+  default     = "python311"
+}
+
+variable "build_dir" {
+  description = "Absolute path of the `make build` output (build/, one directory per function)."
+  type        = string
+}
+
+variable "archive_dir" {
+  description = "Where the source zips are written before upload (a scratch directory, e.g. under .terraform/)."
+  type        = string
+}
+
+variable "environment" {
+  description = "Plain environment variables of every function (shared/config.py CLOUD_SOURCES \"terraform\")."
+  type        = map(string)
+}
+
+variable "service_account_emails" {
+  description = "Runtime service account email, by function name."
+  type        = map(string)
+}
+
+variable "builder_id" {
+  description = "Fully qualified id of the service account that builds the functions."
+  type        = string
+}
+
+variable "builder_email" {
+  description = "Email of the service account that builds the functions."
+  type        = string
+}
+
+variable "invokers" {
+  description = "Non-public callers of each function: function name => { caller label => IAM member }."
+  type        = map(map(string))
+}
+
+variable "labels" {
+  description = "Labels on every labelled resource."
+  type        = map(string)
+}

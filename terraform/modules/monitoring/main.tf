@@ -1,0 +1,299 @@
+# Log-based metrics over the functions' structured JSON logs (shared/logs.py: jsonPayload.message and
+# the `extra=` fields) and the alert policies on them. Messages matched here are part of the code's
+# contract: "dead letter" (+ reason), "reconciliation break" (+ severity_level), "webhook rejected"
+# (+ status, partner, code) and ledger messages containing "conflict".
+
+locals {
+  run = "resource.type=\"cloud_run_revision\""
+
+  intake = "${local.run} AND resource.labels.service_name=\"${var.service_names.intake}\""
+  ledger = "${local.run} AND resource.labels.service_name=\"${var.service_names.ledger}\""
+
+  channels = concat(var.notification_channels, [for c in google_monitoring_notification_channel.email : c.id])
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each = toset(var.alert_emails)
+
+  project      = var.project_id
+  display_name = "ledgerline ${var.env} alerts: ${each.key}"
+  type         = "email"
+  labels = {
+    email_address = each.key
+  }
+}
+
+# ---------------------------------------------------------------------------- metrics
+
+resource "google_logging_metric" "dead_letters" {
+  project     = var.project_id
+  name        = "ledgerline_dead_letters"
+  description = "Messages or tasks given up on and parked as dead letters, by reason."
+  filter      = "${local.run} AND jsonPayload.message=\"dead letter\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "Why it was dead-lettered (jsonPayload.reason)."
+    }
+  }
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+}
+
+resource "google_logging_metric" "reconciliation_breaks" {
+  project     = var.project_id
+  name        = "ledgerline_reconciliation_breaks"
+  description = "Reconciliation breaks found, by severity and partner."
+  filter      = "${local.run} AND jsonPayload.message=\"reconciliation break\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "severity"
+      value_type  = "STRING"
+      description = "Break severity (jsonPayload.severity_level)."
+    }
+    labels {
+      key         = "partner"
+      value_type  = "STRING"
+      description = "Partner of the settlement report."
+    }
+  }
+  label_extractors = {
+    severity = "EXTRACT(jsonPayload.severity_level)"
+    partner  = "EXTRACT(jsonPayload.partner)"
+  }
+}
+
+resource "google_logging_metric" "intake_rejections" {
+  project     = var.project_id
+  name        = "ledgerline_intake_rejections"
+  description = "Webhooks intake answered 4xx (bad signature, malformed or invalid body, ...), by status and partner."
+  filter      = "${local.intake} AND jsonPayload.message=\"webhook rejected\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "status"
+      value_type  = "STRING"
+      description = "HTTP status answered."
+    }
+    labels {
+      key         = "partner"
+      value_type  = "STRING"
+      description = "Partner path segment of the webhook."
+    }
+  }
+  label_extractors = {
+    status  = "EXTRACT(jsonPayload.status)"
+    partner = "EXTRACT(jsonPayload.partner)"
+  }
+}
+
+# 5xx come from Cloud Run's request log (an answer the code never logged, e.g. a crash or timeout,
+# counts too).
+resource "google_logging_metric" "intake_server_errors" {
+  project     = var.project_id
+  name        = "ledgerline_intake_5xx"
+  description = "Requests intake answered 5xx (partners redeliver; sustained 5xx means webhooks pile up)."
+  filter      = "${local.intake} AND logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND httpRequest.status>=500"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+}
+
+resource "google_logging_metric" "ledger_conflicts" {
+  project     = var.project_id
+  name        = "ledgerline_ledger_conflicts"
+  description = "Ledger conflicts: an id seen again with different content (refused, recorded as Conflict)."
+  filter      = "${local.ledger} AND jsonPayload.message=~\"conflict\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+}
+
+# ---------------------------------------------------------------------------- alerts
+
+resource "google_monitoring_alert_policy" "dead_letters" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: dead letters"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "a function logged a dead letter"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.dead_letters.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.reason"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  # Pub/Sub dead-letters by itself (no log line from our code): messages waiting on a dead-letter
+  # hold subscription are dead letters too.
+  dynamic "conditions" {
+    for_each = toset(var.dead_letter_subscriptions)
+    content {
+      display_name = "messages waiting on ${conditions.value}"
+      condition_threshold {
+        filter          = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${conditions.value}\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = 0
+        duration        = "0s"
+        aggregations {
+          alignment_period   = "300s"
+          per_series_aligner = "ALIGN_MAX"
+        }
+        trigger {
+          count = 1
+        }
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Dead letters need an operator: read them (`shared.cli redrive` / the dead-letter hold subscription), fix the cause, redrive. See docs/deploy.md#alerts."
+  }
+}
+
+resource "google_monitoring_alert_policy" "reconciliation_breaks" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: reconciliation breaks"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "WARNING"
+
+  # One time series (and so one incident) per severity and partner.
+  conditions {
+    display_name = "breaks found, by severity"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.reconciliation_breaks.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.severity", "metric.label.partner"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Reconciliation found breaks: see BigQuery ledgerline.recon_breaks for the run (severity and partner are in the incident labels)."
+  }
+}
+
+resource "google_monitoring_alert_policy" "intake_errors" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: intake 4xx/5xx rate"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "WARNING"
+
+  conditions {
+    display_name = "webhooks rejected (4xx) per 5 minutes above threshold"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.intake_rejections.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.intake_4xx_per_5m
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.partner"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  conditions {
+    display_name = "intake answered 5xx per 5 minutes above threshold"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.intake_server_errors.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.intake_5xx_per_5m
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A partner's webhooks are being rejected (signature/secret rotation? payload change?) or intake fails (5xx: Datastore, Pub/Sub or Cloud Tasks unavailable). Logs: jsonPayload.message=\"webhook rejected\" on the intake service."
+  }
+}
+
+resource "google_monitoring_alert_policy" "ledger_conflicts" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: ledger conflicts"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "ledger logged a conflict"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.ledger_conflicts.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The ledger refused an operation whose id it had already applied with different content (recorded as a Conflict entity). Money did not move twice; find out why the partner or intake sent two versions."
+  }
+}

@@ -1,0 +1,201 @@
+# ledgerline, the whole stack in one project. Everything named comes from the files the emulator
+# bootstrap reads: topology/topology.json (functions, topics, subscriptions, queues, tables,
+# scheduler jobs, per-function cloud settings and access), topology/bigquery/*.json (schemas) and
+# topology/datastore_indexes.json (composite indexes). No such name is written in HCL.
+
+locals {
+  topology_dir = abspath("${path.module}/../../../topology")
+  topology     = jsondecode(file("${local.topology_dir}/topology.json"))
+  indexes      = jsondecode(file("${local.topology_dir}/datastore_indexes.json")).indexes
+
+  functions = local.topology.functions
+  labels    = merge(var.labels, { app = "ledgerline", env = var.env })
+  protect   = var.env == "prod"
+
+  project_number = data.google_project.this.number
+  pubsub_agent   = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # Cloud Run's deterministic URL (https://<service>-<project number>.<region>.run.app), known before
+  # the functions exist: a function's environment can then name any function, itself included
+  # (retries enqueues tasks to retries), without a dependency cycle.
+  function_urls = { for name, _ in local.functions : name => "https://${name}-${local.project_number}.${var.region}.run.app" }
+
+  # Plain environment of every function: shared/config.py CLOUD_SOURCES "terraform" (checked by
+  # tests/terraform/test_environment.py). <FUNCTION>_URL for every function:
+  function_url_env = { for name, url in local.function_urls : "${upper(name)}_URL" => url }
+  environment = merge(local.function_url_env, {
+    GOOGLE_CLOUD_PROJECT        = var.project_id
+    LEDGERLINE_ENV              = "cloud"
+    LEDGERLINE_REGION           = var.region
+    LEDGERLINE_LIVEMODE         = var.livemode ? "true" : "false"
+    LEDGERLINE_TASKS_INVOKER_SA = module.identity.tasks_invoker_email
+    LEDGERLINE_REPORTS_BUCKET   = module.reports.bucket
+  })
+
+  sa = { for name, email in module.identity.function_emails : name => "serviceAccount:${email}" }
+
+  # Who calls whom: run.invoker only where a caller exists (public functions are marked in topology).
+  callers = {
+    "pubsub-push" = { member = "serviceAccount:${module.identity.pubsub_push_email}", targets = [for s in local.topology.pubsub.subscriptions : s.push_to if try(s.push_to, null) != null] }
+    "tasks"       = { member = "serviceAccount:${module.identity.tasks_invoker_email}", targets = [for q in local.topology.tasks.queues : q.target] }
+    "scheduler"   = { member = "serviceAccount:${module.identity.scheduler_invoker_email}", targets = [for j in local.topology.scheduler.jobs : j.target] }
+  }
+  invokers = { for name in keys(local.functions) : name => {
+    for caller, c in local.callers : caller => c.member if contains(c.targets, name)
+  } }
+
+  # Resource-level grants from each function's cloud.access block.
+  publishers = { for t in local.topology.pubsub.topics : t.name => {
+    for name, fn in local.functions : name => local.sa[name] if contains(fn.cloud.access.publishes, t.name)
+  } }
+  enqueuers = { for q in local.topology.tasks.queues : q.name => {
+    for name, fn in local.functions : name => local.sa[name] if contains(fn.cloud.access.enqueues, q.name)
+  } }
+  table_writers = { for t in local.topology.bigquery.tables : t.name => {
+    for name, fn in local.functions : name => local.sa[name] if contains(fn.cloud.access.tables_write, t.name)
+  } }
+  table_readers = { for t in local.topology.bigquery.tables : t.name => {
+    for name, fn in local.functions : name => local.sa[name] if contains(fn.cloud.access.tables_read, t.name)
+  } }
+  report_readers = { for name, fn in local.functions : name => local.sa[name] if fn.cloud.access.reports_read }
+
+  # Subscriptions on a dead-letter topic hold dead letters.
+  dead_letter_topics        = toset([for s in local.topology.pubsub.subscriptions : s.dead_letter_topic if try(s.dead_letter_topic, null) != null])
+  dead_letter_subscriptions = [for s in local.topology.pubsub.subscriptions : s.name if contains(local.dead_letter_topics, s.topic)]
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+resource "google_project_service" "this" {
+  for_each = toset(var.apis)
+
+  project            = var.project_id
+  service            = each.key
+  disable_on_destroy = false
+}
+
+module "identity" {
+  source = "../identity"
+
+  project_id           = var.project_id
+  functions            = local.functions
+  pubsub_service_agent = local.pubsub_agent
+
+  depends_on = [google_project_service.this]
+}
+
+module "datastore" {
+  source = "../datastore"
+
+  project_id = var.project_id
+  location   = var.firestore_location
+  indexes    = local.indexes
+  protect    = local.protect
+
+  depends_on = [google_project_service.this]
+}
+
+module "reports" {
+  source = "../reports"
+
+  project_id = var.project_id
+  location   = var.region
+  protect    = local.protect
+  readers    = local.report_readers
+  writers    = var.report_writers
+  labels     = local.labels
+
+  depends_on = [google_project_service.this]
+}
+
+module "analytics" {
+  source = "../analytics"
+
+  project_id = var.project_id
+  dataset    = local.topology.bigquery.dataset
+  location   = local.topology.bigquery.location
+  tables     = local.topology.bigquery.tables
+  schema_dir = local.topology_dir
+  protect    = local.protect
+  writers    = local.table_writers
+  readers    = local.table_readers
+  labels     = local.labels
+
+  depends_on = [google_project_service.this]
+}
+
+module "functions" {
+  source = "../functions"
+
+  project_id             = var.project_id
+  region                 = var.region
+  env                    = var.env
+  protect                = local.protect
+  functions              = local.functions
+  build_dir              = var.build_dir
+  archive_dir            = var.archive_dir
+  environment            = local.environment
+  service_account_emails = module.identity.function_emails
+  builder_id             = module.identity.builder_id
+  builder_email          = module.identity.builder_email
+  invokers               = local.invokers
+  labels                 = local.labels
+
+  # No module-level depends_on here: it would defer data.archive_file to apply time whenever a
+  # dependency changes, and every function would then plan an update. The APIs come first through
+  # module.identity (which depends on them) and docs/deploy.md step 1.
+}
+
+module "messaging" {
+  source = "../messaging"
+
+  project_id                 = var.project_id
+  region                     = var.region
+  topics                     = local.topology.pubsub.topics
+  subscriptions              = local.topology.pubsub.subscriptions
+  queues                     = local.topology.tasks.queues
+  function_urls              = local.function_urls
+  push_service_account_email = module.identity.pubsub_push_email
+  pubsub_service_agent       = local.pubsub_agent
+  publishers                 = local.publishers
+  enqueuers                  = local.enqueuers
+  labels                     = local.labels
+
+  # Push subscriptions start delivering at once: create them after their targets and invoker grants.
+  depends_on = [google_project_service.this, module.functions]
+}
+
+module "scheduler" {
+  source = "../scheduler"
+
+  project_id            = var.project_id
+  region                = var.region
+  jobs                  = local.topology.scheduler.jobs
+  function_urls         = local.function_urls
+  service_account_email = module.identity.scheduler_invoker_email
+  paused                = var.pause_schedules
+
+  depends_on = [google_project_service.this, module.functions]
+}
+
+module "monitoring" {
+  source = "../monitoring"
+
+  project_id = var.project_id
+  env        = var.env
+  # The log filters need the Cloud Run service names of these two functions; the lookup fails at
+  # plan time if the topology ever renames them.
+  service_names = {
+    intake = module.functions.names["intake"]
+    ledger = module.functions.names["ledger"]
+  }
+  dead_letter_subscriptions = [for name in local.dead_letter_subscriptions : module.messaging.subscriptions[name]]
+  alert_emails              = var.alert_emails
+  notification_channels     = var.notification_channels
+  intake_4xx_per_5m         = var.intake_4xx_per_5m
+  intake_5xx_per_5m         = var.intake_5xx_per_5m
+
+  depends_on = [google_project_service.this]
+}

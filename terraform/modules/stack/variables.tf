@@ -1,0 +1,105 @@
+variable "project_id" {
+  description = "GCP project that hosts this environment of ledgerline (one project per environment)."
+  type        = string
+}
+
+variable "env" {
+  description = "Environment name. \"prod\" turns on deletion protection (Firestore, BigQuery tables, buckets) and point-in-time recovery."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be \"dev\" or \"prod\"."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, Cloud Tasks queues, Cloud Scheduler jobs and buckets."
+  type        = string
+}
+
+variable "firestore_location" {
+  description = "Firestore (Datastore mode) location, e.g. nam5 (US multi-region). Cannot change after creation."
+  type        = string
+}
+
+variable "livemode" {
+  description = "LEDGERLINE_LIVEMODE: true only in production (partner test-mode events are stored but never posted)."
+  type        = bool
+}
+
+variable "build_dir" {
+  description = "Absolute path of the `make build` output directory (build/)."
+  type        = string
+}
+
+variable "archive_dir" {
+  description = "Scratch directory for the source zips (e.g. <env root>/.terraform/archives)."
+  type        = string
+}
+
+variable "apis" {
+  description = "Google APIs the stack uses; enabled (never disabled on destroy)."
+  type        = list(string)
+  default = [
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "datastore.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ]
+}
+
+variable "report_writers" {
+  description = "Identities that upload settlement reports to the reports bucket: label => IAM member."
+  type        = map(string)
+  default     = {}
+}
+
+variable "pause_schedules" {
+  description = "Create the reconciliation scheduler jobs paused."
+  type        = bool
+  default     = false
+}
+
+variable "alert_emails" {
+  description = "E-mail addresses that receive every alert."
+  type        = list(string)
+  default     = []
+}
+
+variable "notification_channels" {
+  description = "Existing Cloud Monitoring notification channel ids that receive every alert."
+  type        = list(string)
+  default     = []
+}
+
+variable "intake_4xx_per_5m" {
+  description = "Rejected webhooks (4xx) per partner in 5 minutes above which to alert."
+  type        = number
+  default     = 25
+}
+
+variable "intake_5xx_per_5m" {
+  description = "Intake 5xx answers in 5 minutes above which to alert."
+  type        = number
+  default     = 5
+}
+
+variable "labels" {
+  description = "Extra labels on every labelled resource (app and env are always set)."
+  type        = map(string)
+  default     = {}
+}
