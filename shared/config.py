@@ -28,7 +28,7 @@ of any deployed bundle.
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
-| LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (to `retries`; retries checks it) | unset |
+| LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (retries checks it) | unset |
 | LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
@@ -74,6 +74,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REGION": "terraform",
     "LEDGERLINE_LIVEMODE": "terraform",
     "LEDGERLINE_TASKS_INVOKER_SA": "terraform",
+    "LEDGERLINE_PUSH_INVOKER_SA": "terraform",
     "LEDGERLINE_REPORTS_BUCKET": "terraform",
     **{f"{name.upper()}_URL": "terraform" for name in FUNCTION_NAMES},
     "STRIPE_WEBHOOK_SECRET": "secret",
@@ -83,6 +84,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "COLUMN_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
+    "LEDGERLINE_PARK_TTL_SECONDS": "default",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -91,6 +93,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "BIGQUERY_EMULATOR_HOST": "local",
     "LEDGERLINE_RUN_DIR": "local",
     "LEDGERLINE_DEV_ENV": "local",
+    "LEDGERLINE_FAULT_INJECTION": "local",
 }
 
 

@@ -29,6 +29,7 @@ locals {
     LEDGERLINE_REGION           = var.region
     LEDGERLINE_LIVEMODE         = var.livemode ? "true" : "false"
     LEDGERLINE_TASKS_INVOKER_SA = module.identity.tasks_invoker_email
+    LEDGERLINE_PUSH_INVOKER_SA  = module.identity.pubsub_push_email
     LEDGERLINE_REPORTS_BUCKET   = module.reports.bucket
   })
 
