@@ -6,7 +6,8 @@ Checks: every transaction balances per currency and phase and has its entries; e
 totals and version equal the replay of its entries, and each entry's recorded resulting totals match;
 every hash chain recomputes (first divergence reported); every committed entry is in BigQuery exactly
 once with the same amounts (or still in the outbox: `not_streamed`); every accepted inbox event was
-published and reached the ledger; no recorded conflicts.
+published and reached the ledger (or is parked, waiting for its predecessor, until its deadline; a
+dead-lettered one is reported as such); no recorded conflicts.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             problems.append({"check": "bigquery_unknown_entry", "entry_id": entry_id})
 
     inbox = store.inbox_list(db)
+    waiting = store.DatastoreLedger(db).snapshot(("Parked", "DeadLetter"))
+    parked = waiting["Parked"]
+    dead = {r["key"]: name for name, r in waiting["DeadLetter"].items() if r["status"] == "open"}
     seen_events = {t["event_id"] for t in txns.values()} | {r["event_id"] for r in snapshot["Rejection"].values()}
     for item in inbox:
         if item.get("verdict") != "accepted":
@@ -60,7 +64,12 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
         if item.get("published_at") is None:
             problems.append({"check": "inbox_unpublished", "event": item.key.name})
         elif item.key.name not in seen_events and not _moves_no_money(item):
-            problems.append({"check": "inbox_not_posted", "event": item.key.name})
+            if item.key.name in parked:  # waiting for its predecessor, until its deadline: not (yet) a problem
+                continue
+            if item.key.name in dead:
+                problems.append({"check": "dead_lettered", "event": item.key.name, "dead_letter": dead[item.key.name]})
+            else:
+                problems.append({"check": "inbox_not_posted", "event": item.key.name})
     for conflict in db.query(kind="InboxConflict").fetch():
         problems.append({"check": "inbox_conflict", "event": conflict["inbox_key"]})
     for conflict in snapshot["Conflict"].values():
@@ -77,6 +86,8 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             "rejections": len(snapshot["Rejection"]),
             "bigquery_rows": bq_rows,
             "inbox_events": len(inbox),
+            "parked": len(parked),
+            "dead_letters_open": sum(r["status"] == "open" for r in waiting["DeadLetter"].values()),
         },
     }
 

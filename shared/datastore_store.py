@@ -3,7 +3,10 @@ accounts, transactions and entries.
 
 Kinds (the ledger's are described in docs/ledger.md):
   Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
-  Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict
+  InboxBody           key "<owner>#<n>"  chunks of a raw body over 512 KiB; InboxPublished, InboxConflict
+  Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict,
+  PaymentIndex, Parked (docs/ledger.md, docs/retries.md)
+  DeadLetter, DeliveryFailure (docs/retries.md); Fault (local fault injection, shared/faults.py)
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
 jittered exponential backoff (the client library does not retry transactions itself).
@@ -22,6 +25,8 @@ from typing import TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import datastore
+from google.cloud.datastore import helpers
+from google.cloud.datastore_v1.types.datastore import CommitRequest
 
 from shared.config import Settings
 
@@ -118,9 +123,57 @@ def _with_body(db: datastore.Client, owner: str, record: datastore.Entity) -> da
     return record
 
 
-def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool, datastore.Entity]:
-    """Store the raw event unless we have it already. Returns (created, stored entity)."""
+def _new_inbox_entity(db: datastore.Client, record: InboxRecord) -> tuple[datastore.Entity, list[datastore.Entity]]:
     key = db.key("Inbox", record.key_name)
+    entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
+    body, chunks = _body_entities(db, record.key_name, record.body)
+    entity.update(
+        {
+            **body,
+            "partner": record.partner,
+            "partner_event_id": record.partner_event_id,
+            "partner_event_type": record.partner_event_type,
+            "verdict": record.verdict,
+            "content_hash": record.content_hash,
+            "reason": record.reason,
+            "headers": _json(record.headers),
+            "received_at": record.received_at,
+            "last_delivery_at": record.received_at,
+            "deliveries": 1,
+            "canonical": record.canonical,
+            "trace": record.trace,
+        }
+    )
+    return entity, chunks
+
+
+def insert(db: datastore.Client, entity: datastore.Entity) -> bool:
+    """One commit of an `insert` mutation: creates the entity, or fails if it exists (False), with no
+    transaction round trips (begin + lookup + commit). The client library only exposes upserts, so this
+    goes through its configured API layer (same transport, emulator or cloud)."""
+    request = {
+        "project_id": db.project,
+        "mode": CommitRequest.Mode.NON_TRANSACTIONAL,
+        "mutations": [{"insert": helpers.entity_to_protobuf(entity)._pb}],
+    }
+    if db.database:
+        request["database_id"] = db.database
+    try:
+        db._datastore_api.commit(request=request)
+    except gexc.AlreadyExists:
+        return False
+    return True
+
+
+def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool, datastore.Entity]:
+    """Store the raw event unless we have it already. Returns (created, stored entity).
+
+    First delivery (the hot path): one insert commit. If the event exists already (a redelivery, or a
+    concurrent first delivery that won), the transaction below records the delivery (and a conflict)."""
+    key = db.key("Inbox", record.key_name)
+    entity, fresh_chunks = _new_inbox_entity(db, record)
+    if not fresh_chunks and insert(db, entity):  # a chunked body needs the transaction: several entities
+        return True, _with_published(entity, None)
 
     def work(_txn):
         found = {e.key.kind: e for e in db.get_multi([key, db.key("InboxPublished", record.key_name)])}
@@ -145,25 +198,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
                 existing["conflicts"] = existing.get("conflicts", 0) + 1
             db.put(existing)
             return False, _with_published(existing, found.get("InboxPublished"))
-        entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
-        body, chunks = _body_entities(db, record.key_name, record.body)
-        entity.update(
-            {
-                **body,
-                "partner": record.partner,
-                "partner_event_id": record.partner_event_id,
-                "partner_event_type": record.partner_event_type,
-                "verdict": record.verdict,
-                "content_hash": record.content_hash,
-                "reason": record.reason,
-                "headers": _json(record.headers),
-                "received_at": record.received_at,
-                "last_delivery_at": record.received_at,
-                "deliveries": 1,
-                "canonical": record.canonical,
-                "trace": record.trace,
-            }
-        )
+        entity, chunks = _new_inbox_entity(db, record)
         db.put_multi([entity, *chunks])
         return True, _with_published(entity, None)
 
