@@ -31,6 +31,7 @@ of any deployed bundle.
 | LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (retries checks it) | unset |
 | LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
+| LEDGERLINE_DATASTORE_ON_DISK | `false`: the Datastore emulator keeps data in memory only (tests, benches) | true |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
@@ -94,6 +95,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_RUN_DIR": "local",
     "LEDGERLINE_DEV_ENV": "local",
     "LEDGERLINE_FAULT_INJECTION": "local",
+    "LEDGERLINE_DATASTORE_ON_DISK": "local",
 }
 
 
@@ -147,6 +149,7 @@ class Settings:
     push_invoker_sa: str | None = None
     park_ttl_seconds: int = 72 * 3600
     fault_injection: bool = False
+    datastore_on_disk: bool = True
 
     @property
     def local(self) -> bool:
@@ -220,6 +223,7 @@ def settings_from(environ) -> Settings:
         park_ttl_seconds=_int(environ, "LEDGERLINE_PARK_TTL_SECONDS", 72 * 3600),
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
+        datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
     )
 
 

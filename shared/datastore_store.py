@@ -5,7 +5,7 @@ Kinds (the ledger's are described in docs/ledger.md):
   Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
   InboxBody           key "<owner>#<n>"  chunks of a raw body over 512 KiB; InboxPublished, InboxConflict
   Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict,
-  PaymentIndex, Parked (docs/ledger.md, docs/retries.md)
+  PaymentIndex, Parked + Waiting (key = the awaited record: the parked events) (docs/retries.md)
   DeadLetter, DeliveryFailure (docs/retries.md); Fault (local fault injection, shared/faults.py)
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
@@ -253,7 +253,8 @@ INDEXED: dict[str, frozenset[str]] = {
     "Outbox": frozenset({"transactions"}),
     "Rejection": frozenset({"event_id", "transaction_id"}),
     "Conflict": frozenset({"transaction_id"}),
-    "Parked": frozenset({"waiting_on", "deadline", "partner"}),
+    "Parked": frozenset({"deadline", "partner"}),
+    "Waiting": frozenset(),
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
 }
 
@@ -337,6 +338,14 @@ class DatastoreLedger:
     def get(self, kind: str, name: str) -> dict | None:
         entity = self.db.get(self.db.key(kind, name))
         return dict(entity) if entity is not None else None
+
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]:
+        """One lookup round trip (no query) for many keys of one kind."""
+        found = {}
+        for start in range(0, len(names), 1000):
+            keys = [self.db.key(kind, n) for n in names[start : start + 1000]]
+            found.update({e.key.name: dict(e) for e in self.db.get_multi(keys)})
+        return found
 
     def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
         entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=_unindexed(kind, data, unindexed))

@@ -54,6 +54,9 @@ class MemoryStore:
     def get(self, kind: str, name: str) -> dict | None:
         return copy.deepcopy(self.data.get(kind, {}).get(name))
 
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]:
+        return {n: copy.deepcopy(v) for n in names if (v := self.data.get(kind, {}).get(n)) is not None}
+
     def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
         self.data[kind][name] = copy.deepcopy(data)
 

@@ -58,6 +58,7 @@ LEDGER_KINDS = (
 class LedgerStore(Protocol):
     def transact(self, work: Callable[[Tx], T]) -> T: ...
     def get(self, kind: str, name: str) -> dict | None: ...
+    def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]: ...
     def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None: ...
     def delete(self, kind: str, name: str) -> None: ...
     def query(self, kind: str, prop: str, value) -> dict[str, dict]: ...
@@ -315,6 +316,9 @@ def park(
             return None
         now = clock()
         previous = tx.get("Parked", event.event_id) or {}
+        waiters = tx.get("Waiting", f"{kind}:{name}") or {"events": []}
+        if event.event_id not in waiters["events"]:  # the index the predecessor's poster reads by key
+            tx.put("Waiting", f"{kind}:{name}", {"events": sorted([*waiters["events"], event.event_id])})
         record = {
             "event_id": event.event_id,
             "partner": event.partner,
@@ -340,10 +344,8 @@ def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None
     keys = [f"JournalTransaction:{result.transaction_id}"]
     if event.kind in ("payment.captured", "authorization.created"):
         keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
-    found: dict[str, dict] = {}
-    for key in keys:
-        found.update(store.query("Parked", "waiting_on", key))
-    return dict(sorted(found.items()))
+    waiting = sorted({name for w in store.get_multi("Waiting", keys).values() for name in w["events"]})
+    return dict(sorted(store.get_multi("Parked", waiting).items())) if waiting else {}
 
 
 def redrive(store: LedgerStore, name: str, record: dict, publish: Callable[[bytes, dict[str, str]], object]) -> None:
@@ -353,7 +355,18 @@ def redrive(store: LedgerStore, name: str, record: dict, publish: Callable[[byte
         record["message"].encode(),
         {"event_id": record["event_id"], "partner": record["partner"], "redrive": "parked"},
     )
-    store.delete("Parked", name)
+    store.transact(lambda tx: _unpark(tx, name, record["waiting_on"]))
+
+
+def _unpark(tx, name: str, waiting_on: str) -> None:
+    tx.delete("Parked", name)
+    waiters = tx.get("Waiting", waiting_on)
+    if waiters is not None:
+        rest = [e for e in waiters["events"] if e != name]
+        if rest:
+            tx.put("Waiting", waiting_on, {"events": rest})
+        else:
+            tx.delete("Waiting", waiting_on)
 
 
 def expire_parked(store: LedgerStore, name: str, clock=utcnow) -> tuple[str, dict | None]:
@@ -389,7 +402,7 @@ def expire_parked(store: LedgerStore, name: str, clock=utcnow) -> tuple[str, dic
                 attributes={"event_id": record["event_id"], "partner": record["partner"]},
             ),
         )
-        tx.delete("Parked", name)
+        _unpark(tx, name, record["waiting_on"])
         return "dead_letter", record
 
     return store.transact(work)

@@ -412,6 +412,7 @@ def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
     assert store.data["Parked"][capture.event_id]["parked_at"] == parked["parked_at"]
     hold = ev("authorization.created", n=1, amount=1000, reference="pi_wait", expires_at=T0 + timedelta(days=1))
     assert deliver_all(store, [hold]) == []
+    assert store.data["Waiting"] == {}  # the index of waiters is cleaned up with the parking
     assert (wallet(store).posted, wallet(store).pending_in) == (400, 600 + 50)  # + the unrelated hold
 
 
@@ -434,7 +435,7 @@ def test_a_parked_event_whose_predecessor_never_comes_is_dead_lettered_at_its_de
     late = T0 + posting.PARK_TTL + timedelta(minutes=2)
     outcome, record = posting.expire_parked(store, failed.event_id, clock=lambda: late)
     assert record["event_id"] == failed.event_id
-    assert outcome == "dead_letter" and store.data["Parked"] == {}
+    assert outcome == "dead_letter" and store.data["Parked"] == {} and store.data["Waiting"] == {}
     letter = store.data["DeadLetter"][f"parked:{failed.event_id}"]
     assert (letter["source"], letter["reason_code"], letter["status"]) == ("parked", "predecessor_missing", "open")
     assert CanonicalEvent.model_validate_json(letter["payload"]) == failed
