@@ -16,6 +16,10 @@ Commands:
   replay ID... | --all | filters [--dry-run]
                       send dead letters through the normal idempotent path again (never double-posts)
   parked              events waiting for their predecessor, with their deadline
+  recon run --partner P --date D [--report PATH] [--bank PATH] [--out PATH]
+                      reconcile a partner's report (default: the reports directory) against the ledger
+  recon breaks [--open] [--partner P]
+                      reconciliation breaks with reason, severity and lifecycle
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -30,6 +34,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shared import datastore_store as store
 from shared import posting
@@ -367,6 +372,76 @@ def cmd_parked(args, cfg, db) -> int:
     return 0
 
 
+def cmd_recon(args, cfg, db) -> int:
+    from shared import bigquery_sink, recon_service
+    from shared.reconciliation import ReportError
+    from shared.report_files import ReportMissing, reports
+
+    ledger = store.DatastoreLedger(db)
+    if args.recon_command == "breaks":
+        records = ledger.snapshot(("ReconBreak",))["ReconBreak"].values()
+        rows = sorted(
+            (
+                r
+                for r in records
+                if (not args.open or r["status"] == "open") and (not args.partner or r["partner"] == args.partner)
+            ),
+            key=lambda r: (r["partner"], r["status"], r.get("opened_on") or "", r["break_id"]),
+        )
+        if args.json:
+            _print_json(rows)
+        else:
+            keys = ("break_id", "partner", "reason_code", "severity", "currency", "amount", "reference", "status")
+            _table(
+                [{k: r.get(k) for k in (*keys, "opened_on", "closed_run")} for r in rows],
+                [(k, k) for k in (*keys, "opened_on", "closed_run")],
+            )
+        return 0
+    day = datetime.strptime(args.date, "%Y-%m-%d").date()
+    try:
+        if args.report:
+            report = (args.report, Path(args.report).read_bytes())
+            bank = (args.bank, Path(args.bank).read_bytes()) if args.bank else None
+        else:
+            report, bank = reports(cfg).inputs(args.partner, day)
+        outcome = recon_service.run(
+            ledger,
+            partner=args.partner,
+            as_of=day,
+            report=report,
+            bank=bank,
+            canonical_of=lambda keys: store.inbox_canonical(db, keys),
+            now=datetime.now(tz=UTC),
+            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+        )
+    except (ReportError, ReportMissing, recon_service.UnsupportedPartner, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        Path(args.out).write_text(outcome.report)
+        where = args.out
+    else:
+        where = reports(cfg).write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
+    summary = {
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "breaks": outcome.summary.get("breaks", {}),
+        "opened": outcome.opened,
+        "open": outcome.still_open,
+        "closed": outcome.closed,
+        "drift": outcome.drift,
+        "report": where,
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"run {outcome.run_id} ({outcome.status}): {outcome.still_open} open break(s), {outcome.opened} new, "
+            f"{outcome.closed} closed; report: {where}"
+        )
+    return 0
+
+
 def cmd_status(args, cfg, db) -> int:
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
@@ -486,6 +561,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dead-letter")
     p.add_argument("id")
     sub.add_parser("parked")
+    p = sub.add_parser("recon")
+    recon = p.add_subparsers(dest="recon_command", required=True)
+    r = recon.add_parser("run")
+    r.add_argument("--partner", required=True, choices=["stripe", "adyen"])
+    r.add_argument("--date", required=True, help="the settlement day, YYYY-MM-DD (the window's end)")
+    r.add_argument("--report", help="the partner report file (default: the reports directory / bucket)")
+    r.add_argument("--bank", help="a bank statement: camt.053 (.xml) or BAI2")
+    r.add_argument("--out", help="where to write the Markdown report (default: next to the inputs)")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    r = recon.add_parser("breaks")
+    r.add_argument("--open", action="store_true", help="open breaks only")
+    r.add_argument("--partner")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -507,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         "dead-letter": cmd_dead_letter,
         "replay": cmd_replay,
         "parked": cmd_parked,
+        "recon": cmd_recon,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

@@ -29,10 +29,12 @@ of any deployed bundle.
 | LEDGERLINE_REGION | Cloud Tasks location (queues live in a region) | us-central1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
 | LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (retries checks it) | unset |
+| LEDGERLINE_SCHEDULER_INVOKER_SA | service account of Cloud Scheduler OIDC tokens (reconciliation checks it) | unset |
 | LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_DATASTORE_ON_DISK | `false`: the Datastore emulator keeps data in memory only (tests, benches) | true |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
+| LEDGERLINE_REPORTS_DIR | local directory of settlement reports (shared/report_files.py) | <run dir>/reports |
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
@@ -76,6 +78,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_LIVEMODE": "terraform",
     "LEDGERLINE_TASKS_INVOKER_SA": "terraform",
     "LEDGERLINE_PUSH_INVOKER_SA": "terraform",
+    "LEDGERLINE_SCHEDULER_INVOKER_SA": "terraform",
     "LEDGERLINE_REPORTS_BUCKET": "terraform",
     **{f"{name.upper()}_URL": "terraform" for name in FUNCTION_NAMES},
     "STRIPE_WEBHOOK_SECRET": "secret",
@@ -96,6 +99,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_DEV_ENV": "local",
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
+    "LEDGERLINE_REPORTS_DIR": "local",
 }
 
 
@@ -147,9 +151,12 @@ class Settings:
     signature_tolerance_seconds: int = 300
     tasks_invoker_sa: str | None = None
     push_invoker_sa: str | None = None
+    scheduler_invoker_sa: str | None = None
     park_ttl_seconds: int = 72 * 3600
     fault_injection: bool = False
     datastore_on_disk: bool = True
+    reports_bucket: str | None = None
+    reports_dir: Path = Path(".run/reports")
 
     @property
     def local(self) -> bool:
@@ -220,10 +227,16 @@ def settings_from(environ) -> Settings:
         or (f"127.0.0.1:{ports['BIGQUERY_PORT']}" if env == "local" else None),
         tasks_invoker_sa=environ.get("LEDGERLINE_TASKS_INVOKER_SA") or None,
         push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
+        scheduler_invoker_sa=environ.get("LEDGERLINE_SCHEDULER_INVOKER_SA") or None,
         park_ttl_seconds=_int(environ, "LEDGERLINE_PARK_TTL_SECONDS", 72 * 3600),
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
+        reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
+        reports_dir=Path(
+            environ.get("LEDGERLINE_REPORTS_DIR")
+            or Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run") / "reports"
+        ),
     )
 
 

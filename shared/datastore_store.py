@@ -29,6 +29,7 @@ from google.cloud.datastore import helpers
 from google.cloud.datastore_v1.types.datastore import CommitRequest
 
 from shared.config import Settings
+from shared.events import CanonicalEvent
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -228,6 +229,16 @@ def inbox_get(db: datastore.Client, key_name: str) -> datastore.Entity | None:
     return _with_body(db, key_name, _with_published(found["Inbox"], found.get("InboxPublished")))
 
 
+def inbox_canonical(db: datastore.Client, keys: list[str]) -> dict[str, CanonicalEvent]:
+    """The canonical events of accepted inbox records (lookups by key, 1000 per round trip)."""
+    found = {}
+    for start in range(0, len(keys), 1000):
+        for entity in db.get_multi([db.key("Inbox", k) for k in keys[start : start + 1000]]):
+            if entity.get("canonical"):
+                found[entity.key.name] = CanonicalEvent.model_validate_json(entity["canonical"])
+    return found
+
+
 def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | None = None) -> list[datastore.Entity]:
     query = db.query(kind="Inbox")
     if partner:
@@ -255,6 +266,8 @@ INDEXED: dict[str, frozenset[str]] = {
     "Conflict": frozenset({"transaction_id"}),
     "Parked": frozenset({"deadline", "partner"}),
     "Waiting": frozenset(),
+    "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
+    "ReconBreak": frozenset({"partner_status", "partner", "status", "reason_code", "severity", "opened_run"}),
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
 }
 

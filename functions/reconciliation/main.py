@@ -1,13 +1,29 @@
-"""reconciliation: scheduled matching of partner/bank reports against the ledger. Today (foundation):
-a ledger-side run summary (clearing balance per partner and currency); report matching comes later."""
+"""reconciliation: match a partner's settlement report (and the bank statement) against the ledger.
+
+  POST /runs {"partner": "stripe", "date": "YYYY-MM-DD"}   run (Cloud Scheduler daily; date defaults
+                                                           to the day before the schedule time)
+  GET  /clearing                                           the ledger's clearing position per partner
+  GET  /healthz
+
+Reports come from the reports bucket (cloud) or directory (local): shared/report_files.py. Runs are
+idempotent (same inputs -> same run id, nothing written twice). Authenticated by OIDC in the cloud
+(the Scheduler's service account)."""
+
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 import functions_framework
 
-from shared import datastore_store, logs
+from shared import bigquery_sink, datastore_store, logs, recon_service
+from shared.auth import verify_invoker
 from shared.config import settings
-from shared.http import json_response
+from shared.errors import ClientError
+from shared.http import error_response, json_response
 from shared.posting import all_balances
-from shared.reconciliation import clearing_positions
+from shared.reconciliation import ReportError, clearing_positions
+from shared.report_files import ReportMissing, reports
+
+log = logging.getLogger("ledgerline.reconciliation")
 
 
 @functions_framework.http
@@ -16,5 +32,69 @@ def reconciliation(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    balances = all_balances(datastore_store.DatastoreLedger(datastore_store.client(cfg)))
-    return json_response(200, {"clearing": clearing_positions(balances), "matching": "not_implemented"})
+    try:
+        verify_invoker(cfg, request.headers, cfg.function_urls["reconciliation"], (cfg.scheduler_invoker_sa,))
+        store = datastore_store.DatastoreLedger(datastore_store.client(cfg))
+        if request.path == "/clearing" and request.method == "GET":
+            return json_response(200, {"clearing": clearing_positions(all_balances(store))})
+        if request.path != "/runs":
+            raise ClientError(404, "not_found", "POST /runs or GET /clearing", "path")
+        if request.method != "POST":
+            raise ClientError(405, "method_not_allowed", "runs are POSTed", "method")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ClientError(400, "invalid_request", "POST a JSON object {partner, date?}")
+        partner = body.get("partner")
+        if partner not in recon_service.PARTNER_PARSERS:
+            raise ClientError(
+                400, "unsupported_partner", f"partner is one of {list(recon_service.PARTNER_PARSERS)}", "partner"
+            )
+        day = _day(body.get("date"), request.headers.get("X-CloudScheduler-ScheduleTime"))
+        source = reports(cfg)
+        report, bank = source.inputs(partner, day)
+        outcome = recon_service.run(
+            store,
+            partner=partner,
+            as_of=day,
+            report=report,
+            bank=bank,
+            canonical_of=lambda keys: datastore_store.inbox_canonical(store.db, keys),
+            now=datetime.now(tz=UTC),
+            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+        )
+    except ClientError as exc:
+        return error_response(exc)
+    except ReportMissing as exc:
+        return error_response(ClientError(404, "report_missing", str(exc), "date"))
+    except ReportError as exc:
+        log.error("settlement report rejected", extra={"error": str(exc)})
+        return error_response(ClientError(422, "report_invalid", str(exc), "report"))
+    written = source.write(partner, day, f"{outcome.run_id}.md", outcome.report)
+    return json_response(
+        200,
+        {
+            "run_id": outcome.run_id,
+            "status": outcome.status,
+            "breaks": outcome.summary.get("breaks", {}),
+            "opened": outcome.opened,
+            "open": outcome.still_open,
+            "closed": outcome.closed,
+            "drift": outcome.drift,
+            "report": written,
+        },
+    )
+
+
+def _day(given, schedule_time: str | None) -> date:
+    if given is not None:
+        try:
+            return date.fromisoformat(str(given))
+        except ValueError:
+            raise ClientError(400, "invalid_date", "date is YYYY-MM-DD", "date") from None
+    base = datetime.now(tz=UTC)
+    if schedule_time:
+        try:
+            base = datetime.fromisoformat(schedule_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise ClientError(400, "invalid_schedule_time", "X-CloudScheduler-ScheduleTime is RFC 3339") from None
+    return (base - timedelta(days=1)).date()

@@ -24,13 +24,14 @@ locals {
   # tests/terraform/test_environment.py). <FUNCTION>_URL for every function:
   function_url_env = { for name, url in local.function_urls : "${upper(name)}_URL" => url }
   environment = merge(local.function_url_env, {
-    GOOGLE_CLOUD_PROJECT        = var.project_id
-    LEDGERLINE_ENV              = "cloud"
-    LEDGERLINE_REGION           = var.region
-    LEDGERLINE_LIVEMODE         = var.livemode ? "true" : "false"
-    LEDGERLINE_TASKS_INVOKER_SA = module.identity.tasks_invoker_email
-    LEDGERLINE_PUSH_INVOKER_SA  = module.identity.pubsub_push_email
-    LEDGERLINE_REPORTS_BUCKET   = module.reports.bucket
+    GOOGLE_CLOUD_PROJECT            = var.project_id
+    LEDGERLINE_ENV                  = "cloud"
+    LEDGERLINE_REGION               = var.region
+    LEDGERLINE_LIVEMODE             = var.livemode ? "true" : "false"
+    LEDGERLINE_TASKS_INVOKER_SA     = module.identity.tasks_invoker_email
+    LEDGERLINE_PUSH_INVOKER_SA      = module.identity.pubsub_push_email
+    LEDGERLINE_SCHEDULER_INVOKER_SA = module.identity.scheduler_invoker_email
+    LEDGERLINE_REPORTS_BUCKET       = module.reports.bucket
   })
 
   sa = { for name, email in module.identity.function_emails : name => "serviceAccount:${email}" }

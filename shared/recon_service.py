@@ -1,0 +1,296 @@
+"""Reconciliation service: one run for a partner and a day, over injected adapters (the ledger store,
+the inbox's canonical events, BigQuery streaming). The matching itself is pure (shared.reconciliation).
+
+A run: parse the partner report (and the bank statement, if any) -> build the ledger side for the
+window the report covers (plus a look-back) -> match (cascade) -> carry the partner's open breaks
+forward (close what this run resolved, with its run id) -> drift check per currency -> persist the run
+and its breaks (Datastore, then BigQuery with insertIds) -> render the Markdown report.
+
+Idempotent: the run id is a hash of the inputs (report bytes, ledger snapshot, parameters); a run whose
+id is already recorded as done is returned as it was, nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from shared.events import CanonicalEvent
+from shared.reconciliation import (
+    Break,
+    MatchParams,
+    balance_drift,
+    breaks_from_frame,
+    carry_forward,
+    digest,
+    frame_digest,
+    ledger_frame,
+    parse_adyen,
+    parse_bai2,
+    parse_camt053,
+    parse_stripe,
+    reconcile,
+    render_markdown,
+    run_identity,
+)
+
+log = logging.getLogger("ledgerline.reconciliation")
+
+PARTNER_PARSERS = {"stripe": parse_stripe, "adyen": parse_adyen}
+# Adyen's webhooks carry no fee, so the ledger books none: comparing fees would flag every row.
+PARAMS = {"adyen": MatchParams(fee_check=False)}
+LOOKBACK_DAYS = 10  # the ledger window starts this many days before the report's first row
+_BREAK_DATES = ("date", "opened_on", "closed_on")
+MAX_STORED_REPORT = 500_000  # characters of Markdown kept in the ReconRun entity (1 MiB entity limit)
+
+
+class UnsupportedPartner(ValueError):
+    pass
+
+
+def bank_parser(name: str):
+    lowered = name.lower()
+    if lowered.endswith(".xml"):
+        return parse_camt053
+    if lowered.endswith((".bai", ".bai2", ".txt")):
+        return parse_bai2
+    raise ValueError(f"{name}: bank statements are camt.053 (.xml) or BAI2 (.bai, .bai2, .txt)")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    partner: str
+    as_of: date
+    status: str  # done (new run) | replayed (same inputs as a recorded run)
+    summary: dict
+    opened: int
+    still_open: int
+    closed: int
+    drift: list[dict]
+    report: str
+
+
+def ledger_postings(
+    store, partner: str, start: date, end: date, canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]]
+) -> list[dict]:
+    """One dict per posted transaction that moved the partner's clearing account in [start, end]
+    (effective date), with the fields of its canonical event (from the inbox)."""
+    txns = store.query("JournalTransaction", "accounts", f"partner:{partner}:clearing")
+    chosen = {
+        name: t
+        for name, t in txns.items()
+        if start <= _aware(t["effective_at"]).date() <= end and t.get("event_id", "").startswith(f"{partner}:")
+    }
+    events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
+    rows = []
+    for name, t in sorted(chosen.items()):
+        event = events.get(t["event_id"])
+        if event is None:  # a system operation (e.g. an expiry) or an event no longer in the inbox
+            continue
+        rows.append(
+            {
+                "transaction_id": name,
+                "event_id": event.event_id,
+                "partner": partner,
+                "kind": event.kind,
+                "reference": event.reference,
+                "payment_reference": event.payment_reference,
+                "amount": event.amount,
+                "fee": event.fee,
+                "currency": event.currency,
+                "effective_at": event.occurred_at,
+            }
+        )
+    return rows
+
+
+def run(
+    store,
+    *,
+    partner: str,
+    as_of: date,
+    report: tuple[str, bytes],
+    bank: tuple[str, bytes] | None = None,
+    canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]],
+    now: datetime,
+    stream: Callable[[str, list[dict], list[str]], None] | None = None,
+) -> RunOutcome:
+    if partner not in PARTNER_PARSERS:
+        raise UnsupportedPartner(f"no report parser for {partner!r}; supported: {', '.join(PARTNER_PARSERS)}")
+    params = PARAMS.get(partner, MatchParams())
+    partner_frame = PARTNER_PARSERS[partner](report[1], report[0])
+    bank_frame = bank_parser(bank[0])(bank[1], bank[0]) if bank else None
+    first = partner_frame["date"].min() if partner_frame.height else as_of
+    start = min(first, as_of) - timedelta(days=LOOKBACK_DAYS)
+    ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
+    inputs = {report[0]: digest(report[1])} | ({bank[0]: digest(bank[1])} if bank else {})
+    run_id = run_identity(partner, as_of, inputs, frame_digest(ledger), params)
+
+    recorded = store.get("ReconRun", run_id)
+    if recorded is not None and recorded.get("status") == "done":
+        log.info("reconciliation replayed: same inputs as a recorded run", extra={"run_id": run_id})
+        return RunOutcome(
+            run_id,
+            partner,
+            as_of,
+            "replayed",
+            json.loads(recorded["summary"]),
+            recorded["breaks_opened"],
+            recorded["breaks_open"],
+            recorded["breaks_closed"],
+            json.loads(recorded["drift"]),
+            recorded["report"],
+        )
+
+    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, run_id=run_id)
+    previous = [break_from_record(r) for r in store.query("ReconBreak", "partner_status", f"{partner}:open").values()]
+    cycle = carry_forward(previous, breaks_from_frame(result.breaks), run_id, run_date=as_of, window=(start, as_of))
+    drift = balance_drift(_net_by_currency(ledger), _net_by_currency(partner_frame))
+    report_md = render_markdown(
+        run_id=run_id,
+        partner=partner,
+        as_of=as_of,
+        summary=result.summary,
+        breaks=result.breaks,
+        drift=drift,
+        inputs=inputs | {"ledger": frame_digest(ledger)},
+    )
+    written = [*cycle.opened, *cycle.still_open, *cycle.closed]
+    for b in written:
+        store.record("ReconBreak", b.break_id, break_record(b, partner, run_id, now))
+    for b in cycle.opened:
+        log.warning(
+            "reconciliation break",
+            extra={
+                "partner": partner,
+                "break_id": b.break_id,
+                "reason_code": b.reason,
+                "severity_level": b.severity,
+                "amount": b.amount,
+                "currency": b.currency,
+            },
+        )
+    run_record = {
+        "run_id": run_id,
+        "partner": partner,
+        "as_of": as_of.isoformat(),
+        "window_start": start.isoformat(),
+        "window_end": as_of.isoformat(),
+        "inputs": json.dumps(inputs, sort_keys=True),
+        "summary": json.dumps(result.summary, sort_keys=True),
+        "drift": json.dumps(drift, sort_keys=True),
+        "breaks_opened": len(cycle.opened),
+        "breaks_open": len(cycle.opened) + len(cycle.still_open),
+        "breaks_closed": len(cycle.closed),
+        "report": report_md[:MAX_STORED_REPORT],  # the whole report is also written to a file / GCS
+        "status": "done",  # written last: a crash before this line re-runs the whole (idempotent) run
+        "recorded_at": now,
+    }
+    store.record("ReconRun", run_id, run_record)
+    if stream is not None:
+        stream_run(stream, run_record, written, partner_frame.height, ledger.height, now)
+    log.info(
+        "reconciliation run",
+        extra={
+            "run_id": run_id,
+            "partner": partner,
+            "breaks_open": run_record["breaks_open"],
+            "drift_ok": all(d["ok"] for d in drift),
+        },
+    )
+    return RunOutcome(
+        run_id,
+        partner,
+        as_of,
+        "done",
+        result.summary,
+        len(cycle.opened),
+        len(cycle.opened) + len(cycle.still_open),
+        len(cycle.closed),
+        drift,
+        report_md,
+    )
+
+
+def _net_by_currency(frame: pl.DataFrame) -> dict[str, int]:
+    """Window drift: the net movement the partner reports vs the net movement the ledger booked."""
+    return {c: int(n) for c, n in frame.group_by("currency").agg(pl.col("net").sum()).iter_rows()}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def break_record(b: Break, partner: str, run_id: str, now: datetime) -> dict:
+    record = b.record()
+    return {
+        **record,
+        "partner": partner,
+        "reason_code": b.reason,
+        "partner_status": f"{partner}:{b.status}",
+        "run_id": run_id,
+        "recorded_at": now,
+    }
+
+
+def break_from_record(record: dict) -> Break:
+    fields = {k: v for k, v in record.items() if k in Break.__dataclass_fields__}
+    for name in _BREAK_DATES:
+        if isinstance(fields.get(name), str):
+            fields[name] = date.fromisoformat(fields[name])
+    return Break(**fields)
+
+
+def stream_run(stream, run_record: dict, breaks: Iterable[Break], report_rows: int, ledger_rows: int, now) -> None:
+    """Run summary + breaks to BigQuery (recon_runs / recon_breaks, partitioned by run date)."""
+    run_date = run_record["as_of"]
+    stream(
+        "recon_runs",
+        [
+            {
+                "run_id": run_record["run_id"],
+                "partner": run_record["partner"],
+                "run_date": run_date,
+                "window_start": f"{run_record['window_start']}T00:00:00+00:00",
+                "window_end": f"{run_record['window_end']}T23:59:59+00:00",
+                "status": "breaks" if run_record["breaks_open"] else "matched",
+                "report_uri": None,
+                "report_lines": report_rows,
+                "ledger_entries": ledger_rows,
+                "matched": sum(json.loads(run_record["summary"]).get("matches", {}).values()),
+                "breaks_opened": run_record["breaks_opened"],
+                "breaks_open": run_record["breaks_open"],
+                "breaks_closed": run_record["breaks_closed"],
+                "started_at": now.isoformat(),
+                "finished_at": datetime.now(tz=UTC).isoformat(),
+            }
+        ],
+        [run_record["run_id"]],
+    )
+    rows = [
+        {
+            "break_id": b.break_id,
+            "run_id": run_record["run_id"],
+            "partner": run_record["partner"],
+            "run_date": run_date,
+            "reason_code": b.reason,
+            "severity": b.severity,
+            "status": b.status,
+            "amount": b.amount,
+            "currency": b.currency,
+            "partner_reference": b.reference if b.side != "ledger" else None,
+            "ledger_reference": b.row_ref if b.side == "ledger" else b.counter_row_ref,
+            "opened_run": b.opened_run or run_record["run_id"],
+            "closed_run": b.closed_run,
+            "recorded_at": now.isoformat(),
+        }
+        for b in breaks
+    ]
+    if rows:
+        stream("recon_breaks", rows, [f"{r['break_id']}:{r['run_id']}" for r in rows])

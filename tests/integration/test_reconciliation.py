@@ -1,0 +1,132 @@
+"""Reconciliation through the real stack: payments posted by the running intake/ledger, a Stripe
+balance report with planted breaks, the CLI run (Datastore + BigQuery), reruns and the lifecycle."""
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from shared import bigquery_sink
+from shared.config import REPO_ROOT
+from shared.scenario import Delivery, send
+
+from .conftest import posted
+
+HEADER = (
+    "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
+    "description,payment_intent_id,charge_id,automatic_payout_id,automatic_payout_effective_at_utc"
+)
+
+
+def report_row(n: int, pi: str, minor: int, day: str) -> str:
+    major = f"{minor // 100}.{minor % 100:02d}"
+    ch = "ch_" + pi[3:]
+    return f"txn_{n},{day} 09:00:00,{day} 00:00:00,usd,{major},0.00,{major},charge,{ch},t,{pi},{ch},,"
+
+
+def cli(*args) -> dict | list:
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_planted_breaks_are_found_exactly_reruns_are_idempotent_and_fixes_close_them(
+    cfg, db, intake, secret, payment, tmp_path
+):
+    sent = [payment(amount=a, currency="usd") for a in (1000, 2500, 4000)]
+    for p in sent:
+        assert send(intake, Delivery("recon", p["body"], secret, 200, "accepted")).status_code == 200
+    for p in sent:
+        posted(db, p["key"])
+    pis = [json.loads(p["body"])["data"]["object"]["id"] for p in sent]
+    today = datetime.now(tz=UTC).date()
+    day = today.isoformat()
+    as_of = (today + timedelta(days=7)).isoformat()  # past the timing window: a missing row is a break
+    missing = "pi_" + pis[0][3:] + "x"  # at Stripe, never in our ledger
+    planted = [
+        report_row(1, pis[0], 1000, day),
+        report_row(2, pis[1], 2500, day),
+        report_row(3, pis[2], 4100, day),  # amount_mismatch: the ledger has 40.00
+        report_row(4, missing, 700, day),  # missing_in_ledger
+    ]
+    report = tmp_path / "report.csv"
+    report.write_text("\n".join([HEADER, *planted]) + "\n")
+
+    first = cli(
+        "recon", "run", "--partner", "stripe", "--date", as_of, "--report", str(report), "--out", str(tmp_path / "r.md")
+    )
+    assert first["status"] == "done"
+    ours = set(pis) | {missing}
+
+    def open_breaks():
+        return {
+            (b["reason_code"], b["reference"]): b
+            for b in cli("recon", "breaks", "--open", "--partner", "stripe")
+            if b["reference"] in ours
+        }
+
+    found = open_breaks()
+    assert set(found) == {("amount_mismatch", pis[2]), ("missing_in_ledger", missing)}, found
+    assert found[("amount_mismatch", pis[2])]["difference"] in (100, -100)
+    assert all(b["opened_run"] == first["run_id"] for b in found.values())
+    assert "amount_mismatch" in (tmp_path / "r.md").read_text()
+
+    again = cli(
+        "recon",
+        "run",
+        "--partner",
+        "stripe",
+        "--date",
+        as_of,
+        "--report",
+        str(report),
+        "--out",
+        str(tmp_path / "r2.md"),
+    )
+    assert (again["run_id"], again["status"]) == (first["run_id"], "replayed")  # same inputs: same run, no writes
+    assert set(open_breaks()) == set(found)
+
+    report.write_text("\n".join([HEADER, *planted[:2], report_row(3, pis[2], 4000, day)]) + "\n")  # corrected
+    fixed = cli(
+        "recon",
+        "run",
+        "--partner",
+        "stripe",
+        "--date",
+        as_of,
+        "--report",
+        str(report),
+        "--out",
+        str(tmp_path / "r3.md"),
+    )
+    assert fixed["run_id"] != first["run_id"]
+    assert open_breaks() == {}
+    closed = {b["break_id"]: b for b in cli("recon", "breaks", "--partner", "stripe") if b["reference"] in ours}
+    assert {b["closed_run"] for b in closed.values()} == {fixed["run_id"]}
+    rows = bigquery_sink.query(cfg, "SELECT run_id FROM {table:recon_runs} WHERE run_id = @run", run=fixed["run_id"])
+    assert len(rows) == 1
+
+
+def test_reconciliation_function_runs_from_the_reports_directory_and_refuses_bad_input(cfg, db, tmp_path):
+    url = cfg.function_urls["reconciliation"]
+    assert requests.post(f"{url}/runs", json={"partner": "paypal"}, timeout=30).json()["error"]["code"] == (
+        "unsupported_partner"
+    )
+    bad_date = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "28/11/2026"}, timeout=30)
+    assert bad_date.status_code == 400 and bad_date.json()["error"]["param"] == "date"
+    missing = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-01"}, timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_missing"
+    folder = cfg.reports_dir / "stripe" / "1999-01-02"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.csv").write_text(HEADER + "\ntxn_1,not a date,,usd,1.00,0,1.00,charge,ch_1,,pi_1,ch_1,,\n")
+    broken = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-02"}, timeout=30)
+    assert broken.status_code == 422 and broken.json()["error"]["code"] == "report_invalid"
+    assert "line 2" in broken.json()["error"]["message"]
