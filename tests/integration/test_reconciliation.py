@@ -55,7 +55,7 @@ def test_planted_breaks_are_found_exactly_reruns_are_idempotent_and_fixes_close_
         report_row(1, pis[0], 1000, day),
         report_row(2, pis[1], 2500, day),
         report_row(3, pis[2], 4100, day),  # amount_mismatch: the ledger has 40.00
-        report_row(4, missing, 700, day),  # missing_in_ledger
+        report_row(4, missing, 98_761, day),  # missing_in_ledger (an amount no other posting has: no candidate)
     ]
     report = tmp_path / "report.csv"
     report.write_text("\n".join([HEADER, *planted]) + "\n")
@@ -129,4 +129,12 @@ def test_reconciliation_function_runs_from_the_reports_directory_and_refuses_bad
     (folder / "report.csv").write_text(HEADER + "\ntxn_1,not a date,,usd,1.00,0,1.00,charge,ch_1,,pi_1,ch_1,,\n")
     broken = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-02"}, timeout=30)
     assert broken.status_code == 422 and broken.json()["error"]["code"] == "report_invalid"
-    assert "line 2" in broken.json()["error"]["message"]
+    assert "report.csv:2: created_utc" in broken.json()["error"]["message"]  # file, line and column
+    good = cfg.reports_dir / "stripe" / "1999-01-03"
+    good.mkdir(parents=True, exist_ok=True)
+    (good / "report.csv").write_text(HEADER + "\n" + report_row(1, "pi_recon_fn_only", 12_345, "1999-01-03") + "\n")
+    ran = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-03"}, timeout=60)
+    assert ran.status_code == 200, ran.text
+    body = ran.json()
+    assert body["breaks"] == {"timing": 1} and body["open"] >= 1  # the report's own day: may still arrive
+    assert (good / f"{body['run_id']}.md").is_file()
