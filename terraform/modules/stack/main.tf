@@ -60,6 +60,8 @@ locals {
     for name, fn in local.functions : name => local.sa[name] if contains(fn.cloud.access.tables_read, t.name)
   } }
   report_readers = { for name, fn in local.functions : name => local.sa[name] if fn.cloud.access.reports_read }
+  # Functions that write run reports next to the inputs (objectCreator: new objects only).
+  report_writers = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.reports_write, false) }
 
   # Subscriptions on a dead-letter topic hold dead letters.
   dead_letter_topics        = toset([for s in local.topology.pubsub.subscriptions : s.dead_letter_topic if try(s.dead_letter_topic, null) != null])
@@ -106,7 +108,7 @@ module "reports" {
   location   = var.region
   protect    = local.protect
   readers    = local.report_readers
-  writers    = var.report_writers
+  writers    = merge(var.report_writers, local.report_writers)
   labels     = local.labels
 
   depends_on = [google_project_service.this]
