@@ -368,6 +368,10 @@ class DatastoreLedger:
     def delete(self, kind: str, name: str) -> None:
         self.db.delete(self.db.key(kind, name))
 
+    def delete_multi(self, kind: str, names: list[str]) -> None:
+        for start in range(0, len(names), 500):  # mutations per commit
+            self.db.delete_multi([self.db.key(kind, n) for n in names[start : start + 500]])
+
     def query(self, kind: str, prop: str, value) -> dict[str, dict]:
         query = self.db.query(kind=kind)
         query.add_filter(filter=datastore.query.PropertyFilter(prop, "=", value))

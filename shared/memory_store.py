@@ -63,6 +63,10 @@ class MemoryStore:
     def delete(self, kind: str, name: str) -> None:
         self.data.get(kind, {}).pop(name, None)
 
+    def delete_multi(self, kind: str, names: list[str]) -> None:
+        for name in names:
+            self.delete(kind, name)
+
     def query(self, kind: str, prop: str, value) -> dict[str, dict]:
         def matches(found) -> bool:  # Datastore semantics: equality on a list matches any element
             return value in found if isinstance(found, list) else found == value

@@ -21,6 +21,7 @@ from shared import bigquery_sink
 from shared.config import Settings
 from shared.dead_letters import dead_letter_record
 from shared.events import CanonicalEvent
+from shared.group_commit import GroupCommitter
 from shared.ledger import (
     TOTALS,
     AccountBalance,
@@ -61,6 +62,7 @@ class LedgerStore(Protocol):
     def get_multi(self, kind: str, names: list[str]) -> dict[str, dict]: ...
     def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None: ...
     def delete(self, kind: str, name: str) -> None: ...
+    def delete_multi(self, kind: str, names: list[str]) -> None: ...
     def query(self, kind: str, prop: str, value) -> dict[str, dict]: ...
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]: ...
 
@@ -101,11 +103,24 @@ def _with_outbox(tx: Tx, results: list[Result], clock) -> Result | list[Result]:
     return results[0] if len(results) == 1 else results
 
 
-def execute(store: LedgerStore, op: Operation, clock: Callable[[], datetime] = utcnow) -> Result:
+def execute(
+    store: LedgerStore,
+    op: Operation,
+    clock: Callable[[], datetime] = utcnow,
+    also: tuple[tuple[str, str, dict], ...] = (),
+) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
-    (same id, different body) is recorded and raised."""
+    (same id, different body) is recorded and raised. `also`: idempotent records (kind, name, data)
+    written in the same transaction when the operation is not rejected (e.g. a payment's index)."""
+
+    def work(tx, salt):
+        result = _with_outbox(tx, [apply(op, tx, clock(), salt)], clock)
+        for kind, name, data in also:
+            tx.put(kind, name, data)
+        return result
+
     try:
-        return store.transact(_salted(lambda tx, salt: _with_outbox(tx, [apply(op, tx, clock(), salt)], clock)))
+        return store.transact(_salted(work))
     except Rejected as rejected:
         store.record(
             "Rejection",
@@ -204,6 +219,19 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
     return list(outbox["transactions"])
 
 
+def outbox_streamer(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream) -> GroupCommitter:
+    """Group commit of postings' entries to BigQuery: concurrent requests share one insert call, then
+    their outbox records are deleted together. Items: (outbox id, rows)."""
+
+    def commit(items: list[tuple[str, list[dict]]]) -> None:
+        rows = [row for _, batch in items for row in batch]
+        stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+        store.delete_multi("Outbox", [outbox_id for outbox_id, _ in items])
+        log.info("entries streamed to BigQuery", extra={"outboxes": len(items), "rows": len(rows)})
+
+    return GroupCommitter(commit)
+
+
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
     """Stream whatever outbox still holds this transaction. Returns True if something streamed."""
     streamed = False
@@ -242,6 +270,7 @@ def post_event(
     clock: Callable[[], datetime] = utcnow,
     park_ttl: timedelta = PARK_TTL,
     on_stream_failure: Callable[[str, Exception], None] | None = None,
+    streamer: GroupCommitter | None = None,
 ) -> Result | None:
     """Post one canonical event exactly once. An event whose predecessor has not arrived is parked
     (Result "parked"): durable, acknowledged, re-driven by `released_by` when the predecessor posts.
@@ -249,7 +278,7 @@ def post_event(
     over (the ledger function schedules a retries task), else the error propagates."""
     for _ in range(3):  # the predecessor may land between the failed posting and the park: post again
         try:
-            return _post(cfg, event, store, stream, on_stream_failure)
+            return _post(cfg, event, store, stream, on_stream_failure, streamer)
         except PredecessorMissing as missing:
             parked = park(store, event, missing, clock, park_ttl)
             if parked is not None:
@@ -265,13 +294,21 @@ def post_event(
     raise RuntimeError(f"{event.event_id}: predecessor neither missing nor usable")  # pragma: no cover
 
 
-def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure) -> Result | None:
+def _post(
+    cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure, streamer=None
+) -> Result | None:
     event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
         return None
-    result = execute(store, op)
+    index = ()
+    if event.kind in ("payment.captured", "authorization.created"):  # rewritten on every redelivery: idempotent
+        index = tuple(
+            ("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
+            for key in _payment_index_keys(event)
+        )
+    result = execute(store, op, also=index)  # the index commits with the posting: no extra round trips
     log.info(
         f"transaction {result.status}",
         extra={
@@ -281,11 +318,10 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_s
             "reason": result.reason,
         },
     )
-    if event.kind in ("payment.captured", "authorization.created") and result.status != "rejected":
-        for key in _payment_index_keys(event):  # idempotent; rewritten on every redelivery
-            store.record("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
     try:
-        if result.status == "posted":
+        if result.status == "posted" and streamer is not None:  # batched with concurrent postings
+            streamer.submit((op.op_id, entry_rows(result.record)))
+        elif result.status == "posted":
             stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
         elif result.status == "replayed":
             stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed

@@ -19,11 +19,19 @@ from shared import datastore_store, logs, pubsub_bus, wiring
 from shared.config import settings
 from shared.errors import PermanentError
 from shared.events import CanonicalEvent
-from shared.posting import post_event, redrive, released_by
+from shared.posting import outbox_streamer, post_event, redrive, released_by
 from shared.recovery import note_delivery_failure
 from shared.retry import Task
 
 log = logging.getLogger("ledgerline.ledger")
+_streamers: dict = {}
+
+
+def _streamer(cfg, store):
+    """One group committer per process: concurrent deliveries share BigQuery insert calls."""
+    if "entries" not in _streamers:
+        _streamers["entries"] = outbox_streamer(cfg, store)
+    return _streamers["entries"]
 
 
 @functions_framework.cloud_event
@@ -51,6 +59,7 @@ def ledger(cloud_event):
             on_stream_failure=lambda outbox_id, _exc: schedule(
                 Task("stream", outbox_id), wiring.first_retry_at("stream", now)
             ),
+            streamer=_streamer(cfg, store),
         )
         if result is not None and result.status == "parked":
             schedule(Task("park-expiry", event.event_id), result.record["deadline"])
