@@ -21,7 +21,6 @@ from shared import bigquery_sink
 from shared.config import Settings
 from shared.dead_letters import dead_letter_record
 from shared.events import CanonicalEvent
-from shared.group_commit import GroupCommitter
 from shared.ledger import (
     TOTALS,
     AccountBalance,
@@ -219,17 +218,20 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
     return list(outbox["transactions"])
 
 
-def outbox_streamer(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream) -> GroupCommitter:
-    """Group commit of postings' entries to BigQuery: concurrent requests share one insert call, then
-    their outbox records are deleted together. Items: (outbox id, rows)."""
-
-    def commit(items: list[tuple[str, list[dict]]]) -> None:
-        rows = [row for _, batch in items for row in batch]
-        stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
-        store.delete_multi("Outbox", [outbox_id for outbox_id, _ in items])
-        log.info("entries streamed to BigQuery", extra={"outboxes": len(items), "rows": len(rows)})
-
-    return GroupCommitter(commit)
+def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream, limit: int = 500) -> int:
+    """Stream the entries of up to `limit` outbox records in ONE insert call, then delete those records.
+    Returns how many transactions were streamed. Safe to repeat or run concurrently: rows carry
+    insertId = entry id (BigQuery dedupes best effort; `verify` reports any duplicate)."""
+    outbox = dict(sorted(store.snapshot(("Outbox",))["Outbox"].items())[:limit])
+    if not outbox:
+        return 0
+    names = sorted({txn for record in outbox.values() for txn in record["transactions"]})
+    records = store.get_multi("JournalTransaction", names)
+    rows = [row for name in names if name in records for row in entry_rows(records[name])]
+    stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+    store.delete_multi("Outbox", list(outbox))
+    log.info("entries streamed to BigQuery", extra={"outboxes": len(outbox), "rows": len(rows)})
+    return len(names)
 
 
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
@@ -270,15 +272,17 @@ def post_event(
     clock: Callable[[], datetime] = utcnow,
     park_ttl: timedelta = PARK_TTL,
     on_stream_failure: Callable[[str, Exception], None] | None = None,
-    streamer: GroupCommitter | None = None,
+    defer_stream: Callable[[], None] | None = None,
 ) -> Result | None:
     """Post one canonical event exactly once. An event whose predecessor has not arrived is parked
     (Result "parked"): durable, acknowledged, re-driven by `released_by` when the predecessor posts.
-    Streaming to BigQuery follows the commit; if it fails, on_stream_failure(outbox id, error) takes
-    over (the ledger function schedules a retries task), else the error propagates."""
+    Streaming to BigQuery follows the commit: inline, or, with defer_stream, by a batched sweep that
+    defer_stream schedules (the ledger function: a `stream-pending` retries task about a second
+    later, one insert call for every posting since). Inline, if it fails, on_stream_failure(outbox id,
+    error) takes over (a retries task), else the error propagates."""
     for _ in range(3):  # the predecessor may land between the failed posting and the park: post again
         try:
-            return _post(cfg, event, store, stream, on_stream_failure, streamer)
+            return _post(cfg, event, store, stream, on_stream_failure, defer_stream)
         except PredecessorMissing as missing:
             parked = park(store, event, missing, clock, park_ttl)
             if parked is not None:
@@ -295,7 +299,7 @@ def post_event(
 
 
 def _post(
-    cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure, streamer=None
+    cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure, defer_stream=None
 ) -> Result | None:
     event = resolve_owner(store, event)
     op = operation_for(event)
@@ -319,8 +323,8 @@ def _post(
         },
     )
     try:
-        if result.status == "posted" and streamer is not None:  # batched with concurrent postings
-            streamer.submit((op.op_id, entry_rows(result.record)))
+        if result.status in ("posted", "replayed") and defer_stream is not None:
+            defer_stream()  # the outbox record is durable: a batched sweep streams it
         elif result.status == "posted":
             stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
         elif result.status == "replayed":
@@ -462,7 +466,7 @@ def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.
     streamed = []
     for outbox_id in sorted(store.snapshot(("Outbox",))["Outbox"]):
         streamed += stream_outbox(cfg, store, outbox_id, stream)
-    return streamed
+    return streamed  # (one call per record: an operator's repair names what it streamed)
 
 
 def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow) -> list[Result]:

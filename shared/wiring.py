@@ -4,7 +4,7 @@ task, and the retries handlers. Entry points stay thin; tests build the same cal
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared import datastore_store, faults, posting, pubsub_bus, tasks_queue
 from shared.config import Settings
@@ -42,6 +42,19 @@ def first_retry_at(kind: str, now: datetime) -> datetime:
     return now + timedelta(seconds=POLICIES[kind].delay(1, random.Random()))  # noqa: S311 - jitter
 
 
+_last_sweep: dict[str, int] = {}
+
+
+def defer_stream(cfg: Settings, now: datetime) -> None:
+    """Ask for a batched outbox sweep about a second from now: one task per second (the name carries
+    the second, so the cloud dedupes it across instances; this process also skips re-asking)."""
+    second = int(now.timestamp())
+    if _last_sweep.get("second") == second:
+        return
+    scheduler(cfg)(Task("stream-pending", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
+    _last_sweep["second"] = second
+
+
 def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
     db = datastore_store.client(cfg)
     store = datastore_store.DatastoreLedger(db)
@@ -58,6 +71,16 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
         faults.check(cfg, db, "bigquery")
         return f"streamed {len(posting.stream_outbox(cfg, store, key))} transaction(s)"
 
+    def stream_pending(key: str) -> str:
+        faults.check(cfg, db, "bigquery")
+        total = 0
+        for _ in range(10):  # up to 5,000 transactions per task; the next sweep takes the rest
+            streamed = posting.stream_pending(cfg, store)
+            total += streamed
+            if streamed < 500:
+                break
+        return f"streamed {total} pending transaction(s)"
+
     def park_expiry(key: str) -> str:
         faults.check(cfg, db, "datastore")
         outcome, record = posting.expire_parked(store, key, clock=clock)
@@ -70,5 +93,6 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
     return {
         "republish": Handler("pubsub", republish_inbox),
         "stream": Handler("bigquery", stream),
+        "stream-pending": Handler("bigquery", stream_pending),
         "park-expiry": Handler("datastore", park_expiry),
     }

@@ -3,7 +3,8 @@
 - posted / replayed: 2xx; then the events parked behind this one are re-driven (published again).
 - parked (its predecessor has not arrived): recorded durably, 2xx; a retries task checks it at its
   deadline and dead-letters it if the predecessor never came.
-- streaming to BigQuery failed after the commit: a retries task streams it later; 2xx.
+- entries reach BigQuery by a batched sweep: each posting asks for a `stream-pending` retries task
+  about a second later (one per second), which streams every pending outbox record in one call.
 - a rejection (e.g. a capture of an expired hold) is recorded by the ledger and acknowledged.
 - anything else (poison message, Datastore down): the failure is noted (DeliveryFailure, for the
   dead-letter record) and we answer 5xx, so Pub/Sub redelivers with backoff and, after
@@ -19,19 +20,11 @@ from shared import datastore_store, logs, pubsub_bus, wiring
 from shared.config import settings
 from shared.errors import PermanentError
 from shared.events import CanonicalEvent
-from shared.posting import outbox_streamer, post_event, redrive, released_by
+from shared.posting import post_event, redrive, released_by
 from shared.recovery import note_delivery_failure
 from shared.retry import Task
 
 log = logging.getLogger("ledgerline.ledger")
-_streamers: dict = {}
-
-
-def _streamer(cfg, store):
-    """One group committer per process: concurrent deliveries share BigQuery insert calls."""
-    if "entries" not in _streamers:
-        _streamers["entries"] = outbox_streamer(cfg, store)
-    return _streamers["entries"]
 
 
 @functions_framework.cloud_event
@@ -56,10 +49,7 @@ def ledger(cloud_event):
             event,
             store=store,
             park_ttl=timedelta(seconds=cfg.park_ttl_seconds),
-            on_stream_failure=lambda outbox_id, _exc: schedule(
-                Task("stream", outbox_id), wiring.first_retry_at("stream", now)
-            ),
-            streamer=_streamer(cfg, store),
+            defer_stream=lambda: wiring.defer_stream(cfg, now),
         )
         if result is not None and result.status == "parked":
             schedule(Task("park-expiry", event.event_id), result.record["deadline"])

@@ -1,0 +1,56 @@
+"""Deferred, batched streaming of the outbox to BigQuery (memory store, fake stream)."""
+
+from datetime import UTC, datetime
+
+from shared import posting
+from shared.events import CanonicalEvent
+from shared.ledger import entries_of
+from shared.memory_store import MemoryStore
+
+AT = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def event(n: int) -> CanonicalEvent:
+    return CanonicalEvent(
+        event_id=f"stripe:evt_s{n}",
+        partner="stripe",
+        partner_event_id=f"evt_s{n}",
+        partner_event_type="payment_intent.succeeded",
+        kind="payment.captured",
+        occurred_at=AT,
+        received_at=AT,
+        customer="cus_s",
+        amount=100 * n,
+        currency="USD",
+        reference=f"pi_s{n}",
+    )
+
+
+def test_postings_defer_streaming_and_one_sweep_streams_them_all_once():
+    store, asked, calls = MemoryStore(), [], []
+    for n in (1, 2, 3):
+        result = posting.post_event(None, event(n), store=store, defer_stream=lambda: asked.append(1))
+        assert result.status == "posted"
+    assert len(asked) == 3 and len(store.data["Outbox"]) == 3  # committed, durable, not streamed yet
+    streamed = posting.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids)))
+    assert streamed == 3 and store.data["Outbox"] == {}
+    ((table, ids),) = calls  # ONE insert call for the three postings
+    assert table == "entries" and len(ids) == len(set(ids)) == sum(
+        len(entries_of(t)) for t in store.data["JournalTransaction"].values()
+    )
+    assert posting.stream_pending(None, store, stream=lambda *a: calls.append(a)) == 0 and len(calls) == 1
+
+
+def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
+    store = MemoryStore()
+    posting.post_event(None, event(4), store=store, defer_stream=lambda: None)
+
+    def down(*args):
+        raise ConnectionError("BigQuery down")
+
+    try:
+        posting.stream_pending(None, store, stream=down)
+    except ConnectionError:
+        pass
+    assert len(store.data["Outbox"]) == 1
+    assert posting.stream_pending(None, store, stream=lambda *a: None) == 1 and store.data["Outbox"] == {}
