@@ -100,11 +100,25 @@ def _with_outbox(tx: Tx, results: list[Result], clock) -> Result | list[Result]:
     return results[0] if len(results) == 1 else results
 
 
-def execute(store: LedgerStore, op: Operation, clock: Callable[[], datetime] = utcnow) -> Result:
+def execute(
+    store: LedgerStore,
+    op: Operation,
+    clock: Callable[[], datetime] = utcnow,
+    guard: Callable[[Tx, datetime], None] | None = None,
+) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
-    (same id, different body) is recorded and raised."""
+    (same id, different body) is recorded and raised. `guard(tx, now)` runs first inside the same
+    transaction and may raise Rejected: a precondition of the caller's (e.g. the API's "a capture takes
+    at most what the hold still holds") checked atomically with the write."""
+
+    def work(tx, salt):
+        now = clock()
+        if guard is not None:
+            guard(tx, now)
+        return _with_outbox(tx, [apply(op, tx, now, salt)], clock)
+
     try:
-        return store.transact(_salted(lambda tx, salt: _with_outbox(tx, [apply(op, tx, clock(), salt)], clock)))
+        return store.transact(_salted(work))
     except Rejected as rejected:
         store.record(
             "Rejection",
