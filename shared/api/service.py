@@ -191,16 +191,17 @@ def get_account(backend: Backend, tenant: str, customer: str) -> models.Account:
 def get_balance(
     backend: Backend, tenant: str, customer: str, as_of: str | None = None, clock: str = "recorded"
 ) -> models.Balance:
-    account = backend.tenancy.require_customer(tenant, customer)
     if clock not in ("recorded", "effective"):
         raise ClientError(400, "parameter_invalid", "clock is recorded or effective", "clock")
-    if as_of is None:
+    at = parse_time(as_of, "as_of") if as_of is not None else None  # parameters first, then tenancy
+    account = backend.tenancy.require_customer(tenant, customer)
+    if at is None:
         current = posting.balances(backend.store, account)
     else:
-        current = posting.balance_as_of(backend.store, account, parse_time(as_of, "as_of"), clock=clock)
+        current = posting.balance_as_of(backend.store, account, at, clock=clock)
     return models.Balance(
         account=customer,
-        as_of=_iso(parse_time(as_of, "as_of")) if as_of else None,
+        as_of=_iso(at),
         clock=clock,
         balances=[_currency_balance(b) for _, b in sorted(current.items())],
     )
@@ -226,9 +227,9 @@ def list_entries(
 ) -> models.EntryList:
     """Entries of the account in ledger order: (recorded_at, transaction id, index) ascending. The
     cursor is an entry id; `from`/`to` bound recorded_at (inclusive)."""
-    account = backend.tenancy.require_customer(tenant, customer)
     lower = parse_time(start, "from") if start else EPOCH
     upper = parse_time(end, "to") if end else None
+    account = backend.tenancy.require_customer(tenant, customer)
     after: tuple | None = None
     if starting_after is not None:
         txn, _, index = starting_after.rpartition(":")
