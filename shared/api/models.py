@@ -8,11 +8,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.money import EXPONENTS, MAX_AMOUNT, UnknownCurrency, normalise_currency
 
 CustomerId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$", description="a customer id of your tenant")]
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="integer minor units (ISO-4217 exponent)")]
-Currency = Annotated[StrictStr, Field(min_length=3, max_length=3, description="ISO-4217 code, e.g. USD")]
+Currency = Annotated[
+    StrictStr,
+    Field(
+        min_length=3,
+        max_length=3,
+        description="ISO-4217 code, e.g. USD (lower case is accepted too; responses are upper case)",
+        json_schema_extra={"enum": sorted(EXPONENTS)},
+    ),
+]
 Timestamp = Annotated[str, Field(description="RFC 3339 timestamp (UTC)")]
 
 

@@ -102,13 +102,16 @@ def document() -> dict:
             statuses |= {409, 413, 415}
         if parameters:
             operation["parameters"] = parameters
-        operation["responses"] = {
-            "200": {
-                "description": "OK",
-                "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
-            },
-            **{str(s): _error_response(s) for s in sorted(statuses)},
+        ok = {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
+        if route.links:
+            ok["links"] = {
+                name: {"operationId": target, "parameters": {"id": expression}}
+                for name, (target, expression) in route.links.items()
+            }
+        operation["responses"] = {"200": ok, **{str(s): _error_response(s) for s in sorted(statuses)}}
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

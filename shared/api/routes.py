@@ -51,7 +51,14 @@ class Route:
     query: tuple[Param, ...] = ()
     path_params: dict[str, dict] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # OpenAPI links: name -> (operation, id expr)
 
+
+HOLD_LINKS = {
+    "getHold": ("getHold", "$response.body#/id"),
+    "captureHold": ("captureHold", "$response.body#/id"),
+    "voidHold": ("voidHold", "$response.body#/id"),
+}
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "page size")
 AFTER = Param("starting_after", {"type": "string", "minLength": 1, "maxLength": 1500}, "cursor: the last id seen")
@@ -103,11 +110,12 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/v1/transfers", "createTransfer", "Move money between two accounts of your tenant", "write",
         models.Transfer, lambda c: service.create_transfer(c.backend, c.tenant, c.body, c.attempt),
         request=models.TransferRequest, errors=(404, 409, 422),
+        links={"getTransaction": ("getTransaction", "$response.body#/transaction")},
     ),
     Route(
         "POST", "/v1/holds", "createHold", "Reserve money (two-phase: capture or void later)", "write",
         models.Hold, lambda c: service.create_hold(c.backend, c.tenant, c.body, c.attempt),
-        request=models.HoldRequest, errors=(404, 409, 422),
+        request=models.HoldRequest, errors=(404, 409, 422), links=HOLD_LINKS,
     ),
     Route(
         "GET", "/v1/holds/<id>", "getHold", "A hold and what is left of it", "read",
