@@ -111,14 +111,23 @@ def api_backend(cfg: Settings):
         return ((e.key.name, dict(e)) for e in found)
 
     def after_commit(transaction_id: str) -> None:
-        """Entries to BigQuery now (the outbox record of this commit); if that fails, a retries task."""
+        """Entries to BigQuery after the commit, off the request path: a retries `stream` task (one
+        enqueue, ~1 ms, vs ~50 ms for streaming inline on the emulator). If the task cannot be enqueued,
+        stream inline; if that fails too, the outbox record stays and `verify` / `restream` see it."""
+        try:
+            schedule(Task("stream", transaction_id), datetime.now(tz=UTC))
+            return
+        except Exception as exc:
+            log.warning(
+                "stream task not enqueued; streaming inline",
+                extra={"transaction_id": transaction_id, "error": f"{exc}"},
+            )
         try:
             posting.stream_outbox(cfg, store, transaction_id)
         except Exception as exc:
-            log.warning(
-                "streaming failed; handed to retries", extra={"transaction_id": transaction_id, "error": f"{exc}"}
+            log.error(
+                "streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"}
             )
-            schedule(Task("stream", transaction_id), first_retry_at("stream", datetime.now(tz=UTC)))
 
     return Backend(
         store,
