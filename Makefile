@@ -28,7 +28,7 @@ TF_ARGS  ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build bench bench-baseline bench-ledger bench-intake bench-recon lock clean
+        lint tf-check tf-require tf-init plan deploy build bench bench-baseline bench-ledger bench-intake bench-recon bench-api openapi lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -37,7 +37,8 @@ help:
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-recon: 1M-row reconciliation)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-api: API p99; bench-recon: 1M-row reconciliation)"
+	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 
 # ---------------------------------------------------------------------------- installs (stamped)
 install: prereqs venv venv-tasks venv-bigquery
@@ -121,12 +122,16 @@ bench-ledger: install
 bench-intake: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.intake
 
+# Customer API: balance read p99 and transfer p99 at a fixed offered load, vs GET /healthz (floor).
+bench-api: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.api
+
 # Pure (no emulator): 1M partner x 1M ledger rows; RECON_ROWS=100000 for a CI-sized run.
 RECON_ROWS ?= 1000000
 bench-recon: venv
 	$(PY) -m bench.recon --rows $(RECON_ROWS)
 
-bench: bench-baseline bench-ledger bench-intake bench-recon
+bench: bench-baseline bench-ledger bench-intake bench-api bench-recon
 
 # ---------------------------------------------------------------------------- packaging, deploy
 build: venv
@@ -147,6 +152,10 @@ plan: tf-require build tf-init
 
 deploy: tf-require build tf-init
 	$(TFRUN) -chdir=terraform/envs/$(ENV) apply -var="project_id=$(PROJECT_ID)" $(TF_ARGS)
+
+# docs/openapi.yaml is generated from shared/api (routes + models); tests fail when it is stale.
+openapi: venv
+	$(PY) -m shared.api.openapi
 
 lock: venv
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive pin set for the project venv (.venv); regenerate with `make lock`.' > constraints.txt

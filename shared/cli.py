@@ -20,6 +20,10 @@ Commands:
                       reconcile a partner's report (default: the reports directory) against the ledger
   recon breaks [--open] [--partner P]
                       reconciliation breaks with reason, severity and lifecycle
+  tenants create T [--name N] | add-customer T CUSTOMER... | list [T]
+                      customer API tenants and the customers they own (docs/api.md)
+  api-keys create --tenant T --scopes read,write[,operator] [--label L] | revoke KEY_ID | list [--tenant T]
+                      API keys: the secret is printed ONCE at creation and stored only as a hash
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -439,6 +443,76 @@ def cmd_recon(args, cfg, db) -> int:
             f"run {outcome.run_id} ({outcome.status}): {outcome.still_open} open break(s), {outcome.opened} new, "
             f"{outcome.closed} closed; report: {where}"
         )
+
+
+def cmd_tenants(args, cfg, db) -> int:
+    from shared.api import tenants
+
+    ledger, now = store.DatastoreLedger(db), datetime.now(tz=UTC)
+    try:
+        if args.action == "create":
+            created = tenants.create_tenant(ledger, args.tenant, args.name or args.tenant, now)
+            out = {"tenant": args.tenant, "created": created}
+        elif args.action == "add-customer":
+            added = {c: tenants.add_customer(ledger, args.tenant, c, now) for c in args.customers}
+            out = {
+                "tenant": args.tenant,
+                "added": [c for c, new in added.items() if new],
+                "had": [c for c, new in added.items() if not new],
+            }
+        else:
+            records = ledger.snapshot(("Tenant",))["Tenant"]
+            names = [args.tenant] if args.tenant else sorted(records)
+            out = [
+                {"tenant": t, "name": (records.get(t) or {}).get("name"), "customers": tenants.customers(ledger, t)}
+                for t in names
+            ]
+    except tenants.TenantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, indent=None if not args.json else 2, default=str))
+    return 0
+
+
+def cmd_api_keys(args, cfg, db) -> int:
+    from shared.api import keys
+
+    ledger, now = store.DatastoreLedger(db), datetime.now(tz=UTC)
+    if args.action == "create":
+        if not args.tenant or not args.scopes:
+            print("error: --tenant and --scopes are required", file=sys.stderr)
+            return 2
+        try:
+            key = keys.create_key(
+                ledger, args.tenant, args.scopes.split(","), now, livemode=cfg.livemode, label=args.label or ""
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        key_id = key.split("_")[2]
+        if args.json:
+            _print_json(
+                {"key_id": key_id, "tenant": args.tenant, "scopes": sorted(set(args.scopes.split(","))), "api_key": key}
+            )
+        else:
+            print(f"API key {key_id} for tenant {args.tenant} ({args.scopes}); shown once, store it now:")
+            print(key)
+        return 0
+    if args.action == "revoke":
+        if not args.key_id:
+            print("error: name the key id to revoke", file=sys.stderr)
+            return 2
+        revoked = keys.revoke_key(ledger, args.key_id, now)
+        print(json.dumps({"key_id": args.key_id, "revoked": revoked}))
+        return 0 if revoked else 1
+    rows = [
+        {**r, "created_at": str(r["created_at"]), "revoked_at": str(r["revoked_at"] or "")}
+        for r in keys.list_keys(ledger, args.tenant)
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(rows, [(k, k) for k in ("key_id", "tenant", "scopes", "mode", "label", "created_at", "revoked_at")])
     return 0
 
 
@@ -574,11 +648,24 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--open", action="store_true", help="open breaks only")
     r.add_argument("--partner")
     r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p = sub.add_parser("tenants")
+    p.add_argument("action", choices=["create", "add-customer", "list"])
+    p.add_argument("tenant", nargs="?")
+    p.add_argument("customers", nargs="*")
+    p.add_argument("--name")
+    p = sub.add_parser("api-keys")
+    p.add_argument("action", choices=["create", "revoke", "list"])
+    p.add_argument("key_id", nargs="?")
+    p.add_argument("--tenant")
+    p.add_argument("--scopes", help="comma-separated: read, write, operator (operator: the internal tenant only)")
+    p.add_argument("--label")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
             action.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.command == "tenants" and args.action != "list" and not args.tenant:
+        parser.error("tenants create|add-customer need a tenant id")
     cfg = settings()
     db = store.client(cfg)
     handler = {
@@ -596,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
         "replay": cmd_replay,
         "parked": cmd_parked,
         "recon": cmd_recon,
+        "tenants": cmd_tenants,
+        "api-keys": cmd_api_keys,
         "demo": cmd_demo,
     }[args.command]
     return handler(args, cfg, db)

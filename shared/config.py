@@ -36,6 +36,8 @@ of any deployed bundle.
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
 | LEDGERLINE_REPORTS_DIR | local directory of settlement reports (shared/report_files.py) | <run dir>/reports |
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
+| LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
+| LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -89,6 +91,8 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
+    "LEDGERLINE_API_RATE_LIMIT": "default",
+    "LEDGERLINE_API_RATE_BURST": "default",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -157,6 +161,8 @@ class Settings:
     datastore_on_disk: bool = True
     reports_bucket: str | None = None
     reports_dir: Path = Path(".run/reports")
+    api_rate_limit: int = 100
+    api_rate_burst: int = 0
 
     @property
     def local(self) -> bool:
@@ -229,6 +235,8 @@ def settings_from(environ) -> Settings:
         push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
         scheduler_invoker_sa=environ.get("LEDGERLINE_SCHEDULER_INVOKER_SA") or None,
         park_ttl_seconds=_int(environ, "LEDGERLINE_PARK_TTL_SECONDS", 72 * 3600),
+        api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
+        api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",

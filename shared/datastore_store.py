@@ -269,6 +269,11 @@ INDEXED: dict[str, frozenset[str]] = {
     "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
     "ReconBreak": frozenset({"partner_status", "partner", "status", "reason_code", "severity", "opened_run"}),
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
+    # Customer API (docs/api.md): tenants, the customers they own, API keys (hash only), idempotency.
+    "Tenant": frozenset({"created_at"}),
+    "TenantCustomer": frozenset({"tenant"}),
+    "ApiKey": frozenset({"tenant", "revoked_at"}),
+    "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
 }
 
 
@@ -364,6 +369,12 @@ class DatastoreLedger:
         entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=_unindexed(kind, data, unindexed))
         entity.update(data)
         self.db.put(entity)
+
+    def insert(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> bool:
+        """Create the record unless it exists (False then): one commit, no transaction round trips."""
+        entity = datastore.Entity(self.db.key(kind, name), exclude_from_indexes=_unindexed(kind, data, unindexed))
+        entity.update(data)
+        return insert(self.db, entity)
 
     def delete(self, kind: str, name: str) -> None:
         self.db.delete(self.db.key(kind, name))

@@ -60,6 +60,12 @@ class MemoryStore:
     def record(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> None:
         self.data[kind][name] = copy.deepcopy(data)
 
+    def insert(self, kind: str, name: str, data: dict, unindexed: tuple[str, ...] = ()) -> bool:
+        if name in self.data.get(kind, {}):
+            return False
+        self.data[kind][name] = copy.deepcopy(data)
+        return True
+
     def delete(self, kind: str, name: str) -> None:
         self.data.get(kind, {}).pop(name, None)
 

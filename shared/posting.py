@@ -107,13 +107,20 @@ def execute(
     op: Operation,
     clock: Callable[[], datetime] = utcnow,
     also: tuple[tuple[str, str, dict], ...] = (),
+    guard: Callable[[Tx, datetime], None] | None = None,
 ) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
     (same id, different body) is recorded and raised. `also`: idempotent records (kind, name, data)
-    written in the same transaction when the operation is not rejected (e.g. a payment's index)."""
+    written in the same transaction when the operation is not rejected (e.g. a payment's index).
+    `guard(tx, now)` runs first inside the same transaction and may raise Rejected: a precondition of
+    the caller's (e.g. the API's "a capture takes at most what the hold still holds") checked
+    atomically with the write."""
 
     def work(tx, salt):
-        result = _with_outbox(tx, [apply(op, tx, clock(), salt)], clock)
+        now = clock()
+        if guard is not None:
+            guard(tx, now)
+        result = _with_outbox(tx, [apply(op, tx, now, salt)], clock)
         for kind, name, data in also:
             tx.put(kind, name, data)
         return result

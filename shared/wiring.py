@@ -3,16 +3,20 @@ task, and the retries handlers. Entry points stay thin; tests build the same cal
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
-from shared import datastore_store, faults, posting, pubsub_bus, tasks_queue
+from shared import datastore_indexes, datastore_store, faults, posting, pubsub_bus, tasks_queue
 from shared.config import Settings
+from shared.datastore_indexes import CompositeQuery
 from shared.errors import PermanentError
 from shared.intake import republish
 from shared.recovery import Handler, Publish, Reschedule, Schedule
 from shared.retry import POLICIES, Task
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+
+log = logging.getLogger("ledgerline.wiring")
 
 
 def publisher(cfg: Settings) -> Publish:
@@ -96,3 +100,65 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
         "stream-pending": Handler("bigquery", stream_pending),
         "park-expiry": Handler("datastore", park_expiry),
     }
+
+
+# ----------------------------------------------------------------------------- customer API
+
+# Entries of an account in ledger order: transactions whose `accounts` list holds it, by recorded_at.
+TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
+    "JournalTransaction", equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
+)
+# Dead letters of a status, newest first; with a cursor, at or before the cursor's created_at.
+DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
+DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
+    "DeadLetter", equals=("status",), inequality="created_at", order=("-created_at",)
+)
+
+
+def api_backend(cfg: Settings):
+    """The customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
+    from shared.api.service import Backend
+
+    db = datastore_store.client(cfg)
+    store = datastore_store.DatastoreLedger(db)
+    schedule = scheduler(cfg)
+
+    def transactions_of(account: str, since: datetime):
+        found = datastore_indexes.fetch(db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def dead_letters(status: str, before: datetime | None):
+        if before is None:
+            found = datastore_indexes.fetch(db, DEAD_LETTERS_BY_STATUS, {"status": status})
+        else:
+            found = datastore_indexes.fetch(db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def after_commit(transaction_id: str) -> None:
+        """Entries to BigQuery after the commit, off the request path: the batched outbox sweep (a
+        `stream-pending` retries task, one per second, as for the ledger function). If it cannot be
+        asked for, stream inline; if that fails too, the outbox record stays and `verify` / `restream`
+        see it."""
+        try:
+            defer_stream(cfg, datetime.now(tz=UTC))
+            return
+        except Exception as exc:
+            log.warning(
+                "stream task not enqueued; streaming inline",
+                extra={"transaction_id": transaction_id, "error": f"{exc}"},
+            )
+        try:
+            posting.stream_outbox(cfg, store, transaction_id)
+        except Exception as exc:
+            log.error(
+                "streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"}
+            )
+
+    return Backend(
+        store,
+        transactions_of,
+        dead_letters,
+        publish=publisher(cfg),
+        schedule=schedule,
+        after_commit=after_commit,
+    )

@@ -1,16 +1,30 @@
-"""api: customer-facing HTTP API. Foundation: health only; every /v1 route answers a typed 501 until
-authentication and tenancy land (no balance is served without auth)."""
+"""api: the customer API (docs/api.md, contract docs/openapi.yaml). Balances, entries, transactions,
+transfers and holds for tenants' API keys; dead letters and reconciliation for operator keys. The
+routing, checks and service live in shared/api; this file only wires them once per instance."""
+
+from functools import lru_cache
 
 import functions_framework
 
-from shared.errors import ClientError
-from shared.http import error_response, json_response
+from shared import logs, wiring
+from shared.api.ratelimit import RateLimiter
+from shared.api.routes import Api
+from shared.config import settings
+
+
+@lru_cache(maxsize=1)
+def _api() -> Api:
+    cfg = settings()
+    return Api(
+        lambda: wiring.api_backend(cfg),
+        livemode=cfg.livemode,
+        limiter=RateLimiter(cfg.api_rate_limit, cfg.api_rate_burst or None),
+    )
 
 
 @functions_framework.http
 def api(request):
-    if request.path == "/healthz":
-        return json_response(200, {"status": "ok"})
-    return error_response(
-        ClientError(501, "not_implemented", "the v1 API is not available yet", "path", type="api_error")
-    )
+    cfg = settings()
+    logs.configure(cfg.project)
+    logs.set_trace(logs.trace_from_headers(request.headers))
+    return _api().handle(request).flask()

@@ -1,0 +1,386 @@
+"""HTTP layer of the v1 API: werkzeug routing (what Flask routes with) over functions-framework's Flask
+request. One ROUTES table drives dispatch, scopes, parameter checks and the OpenAPI document
+(shared.api.openapi), so a route cannot exist without being documented.
+
+Order of checks: route (404 / 405) -> API key (401) -> rate limit (429) -> scope (403) -> query
+parameters and body (400 / 413 / 415) -> Idempotency-Key (POST) -> the service (404 / 409 / 422).
+Errors are {"error": {"type", "code", "message", "param"}}; nothing a client sends becomes a 5xx."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+
+from shared.api import idempotency, keys, models, service
+from shared.api.ratelimit import RateLimiter, retry_after_header
+from shared.errors import ClientError
+
+log = logging.getLogger("ledgerline.api")
+MAX_BODY_BYTES = 64 << 10
+ID_PATTERN = r"^[A-Za-z0-9_\-]{1,100}$"
+TXN_PATTERN = r"^[A-Za-z0-9_\-:]{1,200}$"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # werkzeug syntax: /v1/accounts/<id>
+    operation_id: str
+    summary: str
+    scope: str
+    response: type[BaseModel]
+    call: Callable[..., BaseModel]
+    request: type[BaseModel] | None = None
+    query: tuple[Param, ...] = ()
+    path_params: dict[str, dict] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # OpenAPI links: name -> (operation, id expr)
+
+
+HOLD_LINKS = {
+    "getHold": ("getHold", "$response.body#/id"),
+    "captureHold": ("captureHold", "$response.body#/id"),
+    "voidHold": ("voidHold", "$response.body#/id"),
+}
+
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "page size")
+AFTER = Param("starting_after", {"type": "string", "minLength": 1, "maxLength": 1500}, "cursor: the last id seen")
+
+
+def _q(ctx, name):
+    return ctx.query.get(name)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET", "/v1/accounts/<id>", "getAccount", "An account (a customer wallet of your tenant)", "read",
+        models.Account, lambda c: service.get_account(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/accounts/<id>/balance", "getBalance", "Balances per currency, now or as of an instant", "read",
+        models.Balance,
+        lambda c: service.get_balance(
+            c.backend, c.tenant, c.args["id"], _q(c, "as_of"), _q(c, "clock") or "recorded"
+        ),
+        query=(
+            Param("as_of", {"type": "string", "format": "date-time"}, "balances as they stood at this instant"),
+            Param("clock", {"type": "string", "enum": ["recorded", "effective"], "default": "recorded"},
+                  "recorded: what the ledger knew then; effective: by the money's effective time"),
+        ),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/accounts/<id>/entries", "listEntries", "Entries in ledger order (cursor pagination)", "read",
+        models.EntryList,
+        lambda c: service.list_entries(
+            c.backend, c.tenant, c.args["id"], limit=service.check_limit(_q(c, "limit")),
+            starting_after=_q(c, "starting_after"), start=_q(c, "from"), end=_q(c, "to"),
+        ),
+        query=(
+            LIMIT, AFTER,
+            Param("from", {"type": "string", "format": "date-time"}, "recorded at or after (inclusive)"),
+            Param("to", {"type": "string", "format": "date-time"}, "recorded at or before (inclusive)"),
+        ),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/transactions/<id>", "getTransaction", "A transaction with its entries on your accounts", "read",
+        models.Transaction, lambda c: service.get_transaction(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/transfers", "createTransfer", "Move money between two accounts of your tenant", "write",
+        models.Transfer, lambda c: service.create_transfer(c.backend, c.tenant, c.body, c.attempt),
+        request=models.TransferRequest, errors=(404, 409, 422),
+        links={"getTransaction": ("getTransaction", "$response.body#/transaction")},
+    ),
+    Route(
+        "POST", "/v1/holds", "createHold", "Reserve money (two-phase: capture or void later)", "write",
+        models.Hold, lambda c: service.create_hold(c.backend, c.tenant, c.body, c.attempt),
+        request=models.HoldRequest, errors=(404, 409, 422), links=HOLD_LINKS,
+    ),
+    Route(
+        "GET", "/v1/holds/<id>", "getHold", "A hold and what is left of it", "read",
+        models.Hold, lambda c: service.get_hold(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/holds/<id>/capture", "captureHold", "Capture all or part of a hold", "write",
+        models.Hold, lambda c: service.capture_hold(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
+        request=models.CaptureRequest, path_params={"id": {"type": "string", "pattern": TXN_PATTERN}},
+        errors=(404, 409, 422),
+    ),
+    Route(
+        "POST", "/v1/holds/<id>/void", "voidHold", "Release a hold", "write",
+        models.Hold, lambda c: service.void_hold(c.backend, c.tenant, c.args["id"], c.attempt),
+        request=models.VoidRequest, path_params={"id": {"type": "string", "pattern": TXN_PATTERN}},
+        errors=(404, 409, 422),
+    ),
+    Route(
+        "GET", "/v1/dead-letters", "listDeadLetters", "Dead letters, newest first (operators)", "operator",
+        models.DeadLetterList,
+        lambda c: service.list_dead_letters(
+            c.backend, status=_q(c, "status") or "open", source=_q(c, "source"), kind=_q(c, "kind"),
+            reason_code=_q(c, "reason_code"), partner=_q(c, "partner"),
+            limit=service.check_limit(_q(c, "limit")), starting_after=_q(c, "starting_after"),
+        ),
+        query=(
+            LIMIT, AFTER,
+            Param("status", {"type": "string", "enum": ["open", "replayed"], "default": "open"}, "status"),
+            Param("source", {"type": "string", "enum": ["task", "pubsub", "parked"]}, "where it came from"),
+            Param("kind", {"type": "string", "maxLength": 100}, "task kind, or canonical-event"),
+            Param("reason_code", {"type": "string", "maxLength": 100}, "e.g. exhausted, max_delivery_attempts"),
+            Param("partner", {"type": "string", "maxLength": 100}, "partner"),
+        ),
+    ),
+    Route(
+        "POST", "/v1/dead-letters/<id>/replay", "replayDeadLetter",
+        "Send a dead letter through the normal idempotent path again (operators)", "operator",
+        models.Replay, lambda c: service.replay_dead_letter(c.backend, c.args["id"], c.body),
+        request=models.ReplayRequest, path_params={"id": {"type": "string", "minLength": 1, "maxLength": 1500}},
+        errors=(404, 409),
+    ),
+    Route(
+        "GET", "/v1/reconciliation/runs", "listReconciliationRuns", "Reconciliation runs, newest first (operators)",
+        "operator", models.ReconRunList,
+        lambda c: service.list_recon_runs(
+            c.backend, partner=_q(c, "partner"), status=_q(c, "status"),
+            limit=service.check_limit(_q(c, "limit")), starting_after=_q(c, "starting_after"),
+        ),
+        query=(
+            LIMIT, AFTER,
+            Param("partner", {"type": "string", "maxLength": 100}, "partner"),
+            Param("status", {"type": "string", "maxLength": 100}, "run status"),
+        ),
+    ),
+    Route(
+        "GET", "/v1/reconciliation/breaks", "listReconciliationBreaks", "Reconciliation breaks (operators)",
+        "operator", models.ReconBreakList,
+        lambda c: service.list_recon_breaks(
+            c.backend, status=_q(c, "status"), run_id=_q(c, "run_id"), partner=_q(c, "partner"),
+            severity=_q(c, "severity"), limit=service.check_limit(_q(c, "limit")),
+            starting_after=_q(c, "starting_after"),
+        ),
+        query=(
+            LIMIT, AFTER,
+            Param("status", {"type": "string", "enum": ["open", "closed"]}, "break status"),
+            Param("run_id", {"type": "string", "maxLength": 200}, "the run that wrote the break"),
+            Param("partner", {"type": "string", "maxLength": 100}, "partner"),
+            Param("severity", {"type": "string", "enum": ["low", "medium", "high", "critical"]}, "severity"),
+        ),
+    ),
+)  # fmt: skip
+
+_BY_ENDPOINT = {f"{r.method} {r.path}": r for r in ROUTES}
+URL_MAP = Map(
+    [Rule(r.path, endpoint=f"{r.method} {r.path}", methods=[r.method]) for r in ROUTES]
+    + [Rule("/healthz", endpoint="healthz", methods=["GET"])],
+    merge_slashes=False,
+    strict_slashes=True,
+)
+
+
+@dataclass
+class Context:
+    backend: service.Backend
+    principal: keys.Principal
+    args: dict[str, str]
+    query: dict[str, str]
+    body: BaseModel | None = None
+    attempt: idempotency.Attempt | None = None
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    def flask(self) -> tuple[str, int, dict[str, str]]:
+        return json.dumps(self.body, sort_keys=True), self.status, {"Content-Type": "application/json", **self.headers}
+
+
+def _error(exc: ClientError, headers: dict[str, str] | None = None) -> Reply:
+    if exc.code == "idempotency_in_flight":
+        headers = {**(headers or {}), "Retry-After": "1"}
+    return Reply(exc.status, exc.body(), headers or {})
+
+
+def _pydantic_error(exc: ValidationError) -> ClientError:
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    codes = {"missing": "parameter_missing", "extra_forbidden": "parameter_unknown"}
+    code = codes.get(first["type"], "parameter_invalid")
+    return ClientError(400, code, f"{param}: {first['msg']}" if param else first["msg"], param)
+
+
+def _query(route: Route, args) -> dict[str, str]:
+    allowed = {p.name for p in route.query}
+    out = {}
+    for name in args:
+        if name not in allowed:
+            raise ClientError(400, "parameter_unknown", f"unknown query parameter {name!r}", name)
+        values = args.getlist(name)
+        if len(values) != 1:
+            raise ClientError(400, "parameter_invalid", f"{name} is given more than once", name)
+        out[name] = values[0]
+    for p in route.query:
+        value = out.get(p.name)
+        if value is not None and "enum" in p.schema and value not in p.schema["enum"]:
+            raise ClientError(400, "parameter_invalid", f"{p.name} is one of {', '.join(p.schema['enum'])}", p.name)
+        if value is not None and len(value) > p.schema.get("maxLength", 1500):
+            raise ClientError(400, "parameter_invalid", f"{p.name} is too long", p.name)
+        if value is not None and not value and p.name != "limit":
+            raise ClientError(400, "parameter_invalid", f"{p.name} is empty", p.name)
+    return out
+
+
+def _body(route: Route, request) -> tuple[BaseModel, dict]:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise ClientError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ClientError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    if raw.strip():
+        if request.mimetype != "application/json":
+            raise ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ClientError(400, "malformed_json", "the body is not valid JSON", "body") from None
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise ClientError(400, "parameter_invalid", "the body must be a JSON object", "body")
+    try:
+        model = route.request.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_error(exc) from None
+    return model, model.model_dump(mode="json")
+
+
+class Api:
+    """One per process: the backend (Datastore in the function, memory in unit tests) and the rate limiter."""
+
+    def __init__(self, backend_factory: Callable[[], service.Backend], *, livemode: bool, limiter: RateLimiter):
+        self._factory = backend_factory
+        self._backend: service.Backend | None = None
+        self.livemode = livemode
+        self.limiter = limiter
+
+    @property
+    def backend(self) -> service.Backend:
+        if self._backend is None:
+            self._backend = self._factory()
+        return self._backend
+
+    def handle(self, request) -> Reply:
+        request_id = f"req_{uuid.uuid4().hex[:24]}"
+        started = time.perf_counter()
+        meta: dict[str, Any] = {"request_id": request_id, "method": request.method}
+        try:
+            reply = self._dispatch(request, meta)
+        except ClientError as exc:
+            reply = _error(exc)
+        except Exception:
+            log.exception("api request failed", extra=meta)
+            reply = Reply(
+                500,
+                {
+                    "error": {
+                        "type": "api_error",
+                        "code": "internal_error",
+                        "message": "unexpected error; retry with the same Idempotency-Key",
+                        "param": None,
+                    }
+                },
+                {},
+            )
+        reply.headers.setdefault("Request-Id", request_id)
+        if meta.get("route") != "healthz":
+            log.info(
+                "api request",
+                extra={
+                    **meta,
+                    "status": reply.status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "code": reply.body.get("error", {}).get("code") if isinstance(reply.body, dict) else None,
+                },
+            )
+        return reply
+
+    def _dispatch(self, request, meta: dict) -> Reply:
+        adapter = URL_MAP.bind("api", url_scheme="http")
+        try:
+            endpoint, args = adapter.match(request.path, request.method)
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or []))
+            return _error(
+                ClientError(405, "method_not_allowed", f"{request.method} is not allowed here", "method"),
+                {"Allow": allowed},
+            )
+        except (NotFound, RequestRedirect):
+            raise ClientError(404, "route_not_found", f"no route {request.path}", "path") from None
+        meta["route"] = endpoint
+        if endpoint == "healthz":
+            return Reply(200, {"status": "ok"}, {})
+        route = _BY_ENDPOINT[endpoint]
+        backend = self.backend
+        principal = keys.authenticate(backend.store, request.headers.get("Authorization"), livemode=self.livemode)
+        meta.update(tenant=principal.tenant, key_id=principal.key_id)
+        wait = self.limiter.acquire(principal.key_id)
+        if wait > 0:
+            raise_headers = {"Retry-After": retry_after_header(wait)}
+            return _error(
+                ClientError(429, "rate_limited", "too many requests for this API key", None, "rate_limit_error"),
+                raise_headers,
+            )
+        keys.require_scope(principal, route.scope)
+        ctx = Context(backend, principal, dict(args), _query(route, request.args))
+        if route.method == "GET":
+            return Reply(200, route.call(ctx).model_dump(mode="json"), {})
+        ctx.body, validated = _body(route, request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return Reply(200, route.call(ctx).model_dump(mode="json"), {})
+
+        def execute(attempt: idempotency.Attempt) -> idempotency.Response:
+            ctx.attempt = attempt
+            try:
+                return idempotency.Response(200, route.call(ctx).model_dump(mode="json"))
+            except ClientError as exc:
+                if exc.status >= 500:
+                    raise
+                return idempotency.Response(exc.status, exc.body())
+
+        response = idempotency.run(
+            backend.store,
+            principal.tenant,
+            idempotency.check_key(key),
+            idempotency.fingerprint(route.method, request.path, validated),
+            backend.clock(),
+            execute,
+        )
+        return Reply(response.status, response.body, dict(response.headers))

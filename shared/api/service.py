@@ -1,0 +1,605 @@
+"""The v1 API's service layer: every read is scoped to the caller's tenant, every write is a ledger
+Operation executed once (shared.posting.execute) with constraints enforced. No HTTP here: the routes
+(shared.api.routes) turn requests into these calls and ClientErrors into error responses.
+
+Tenant scoping: an account is a customer wallet the tenant owns (shared.api.tenants); a transaction is
+visible when one of its entries is on such a wallet, and only those entries are shown; a hold is one
+the API created between two of the tenant's wallets. Anything else is a 404 with the same message as
+a resource that does not exist (never 403: that would tell another tenant's ids exist)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+
+from shared import posting
+from shared.api import models
+from shared.api.idempotency import Attempt
+from shared.api.tenants import Tenancy, customer_of
+from shared.dead_letters import Filter
+from shared.errors import ClientError
+from shared.ledger import (
+    EPOCH,
+    AccountBalance,
+    Leg,
+    Operation,
+    Rejected,
+    account_type,
+    entries_of,
+    transaction_id,
+)
+from shared.recovery import Publish, Schedule, replay
+
+log = logging.getLogger("ledgerline.api")
+PARTNER = "api"  # the `partner` of transactions the API originates
+TRANSFER_RULE, HOLD_RULE, CAPTURE_RULE, VOID_RULE = "api_transfer.v1", "api_hold.v1", "api_capture.v1", "api_void.v1"
+MAX_LIMIT, DEFAULT_LIMIT = 100, 10
+
+# (account, since) -> the account's transactions recorded at or after `since`, in recorded_at order.
+TransactionsOf = Callable[[str, datetime], Iterable[tuple[str, dict]]]
+# (status, created at or before | None) -> dead letters of that status, newest first.
+DeadLettersBy = Callable[[str, datetime | None], Iterable[tuple[str, dict]]]
+
+
+@dataclass
+class Backend:
+    store: object  # shared.posting.LedgerStore with insert()
+    transactions_of: TransactionsOf
+    dead_letters: DeadLettersBy
+    publish: Publish | None = None
+    schedule: Schedule | None = None
+    after_commit: Callable[[str], None] = lambda transaction_id: None  # stream the outbox to BigQuery
+    clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+    tenancy: Tenancy = field(init=False)
+
+    def __post_init__(self):
+        self.tenancy = Tenancy(self.store)
+
+
+# ----------------------------------------------------------------------------- memory backend (tests)
+
+
+def memory_backend(store, **kwargs) -> Backend:
+    """The same service over shared.memory_store.MemoryStore (queries emulated by sorting)."""
+
+    def transactions_of(account: str, since: datetime):
+        found = store.query("JournalTransaction", "accounts", account)
+        rows = sorted(found.items(), key=lambda item: (item[1]["recorded_at"], item[0]))
+        return [(n, t) for n, t in rows if t["recorded_at"] >= since]
+
+    def dead_letters(status: str, before: datetime | None):
+        rows = store.query("DeadLetter", "status", status).items()
+        rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
+        return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
+
+    return Backend(store, transactions_of, dead_letters, **kwargs)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def parse_time(value: str, param: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ClientError(400, "parameter_invalid", f"{param} must be an RFC 3339 timestamp with a zone", param)
+    if not EPOCH <= moment <= datetime(9999, 1, 1, tzinfo=UTC):
+        raise ClientError(400, "parameter_invalid", f"{param} is out of range", param)
+    return moment.astimezone(UTC)
+
+
+def _currency_balance(b: AccountBalance) -> models.CurrencyBalance:
+    return models.CurrencyBalance(
+        currency=b.currency, posted=b.posted, pending_in=b.pending_in, pending_out=b.pending_out, available=b.available
+    )
+
+
+def _entry(name: str, record: dict, e: dict) -> models.Entry:
+    after = AccountBalance(e["account"], e["currency"], *e["resulting"]) if e["shard"] == 0 else None
+    return models.Entry(
+        id=f"{name}:{e['index']}",
+        transaction=name,
+        account=customer_of(e["account"]) or e["account"],
+        currency=e["currency"],
+        direction=e["direction"],
+        phase=e["phase"],
+        amount=e["amount"],
+        effective_at=_iso(record["effective_at"]),
+        recorded_at=_iso(record["recorded_at"]),
+        account_version=e["account_version"],
+        posted_after=after.posted if after else None,
+        available_after=after.available if after else None,
+    )
+
+
+def _not_found(what: str, ident: str, param: str = "id") -> ClientError:
+    return ClientError(404, f"{what}_not_found", f"no {what} {ident!r}", param)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _generation(attempt: Attempt | None) -> str:
+    """What names a write's ledger operation: the idempotency record's generation, else a fresh id."""
+    return attempt.generation if attempt else f"noidem:{uuid.uuid4().hex}"
+
+
+def _rejected(result) -> ClientError:
+    messages = {
+        "insufficient_funds": "the source account's available balance is too low",
+        "hold_already_resolved": "the hold is no longer open",
+        "hold_expired": "the hold has expired",
+        "amount_exceeds_hold": "the amount exceeds what the hold still holds",
+        "currency_mismatch": "the currency does not match the hold's",
+    }
+    code = result.reason or "rejected"
+    return ClientError(422, code, messages.get(code, f"the ledger refused the operation ({code})"), None)
+
+
+def _execute(backend: Backend, op: Operation, guard=None):
+    try:
+        result = posting.execute(backend.store, op, backend.clock, guard=guard)
+    except posting.LedgerConflict:
+        raise ClientError(
+            409, "idempotency_key_reuse", "this operation exists with a different body", None, "idempotency_error"
+        ) from None
+    if result.status == "rejected":
+        raise _rejected(result)
+    if result.status == "posted":
+        backend.after_commit(result.transaction_id)
+    log.info(
+        f"api operation {result.status}",
+        extra={"transaction_id": result.transaction_id, "kind": op.kind, "status": result.status},
+    )
+    return result
+
+
+# ----------------------------------------------------------------------------- accounts, balances, entries
+
+
+def get_account(backend: Backend, tenant: str, customer: str) -> models.Account:
+    account = backend.tenancy.require_customer(tenant, customer)
+    link = backend.store.get("TenantCustomer", customer) or {}
+    current = posting.balances(backend.store, account)
+    return models.Account(
+        id=customer,
+        ledger_account=account,
+        type=account_type(account),
+        currencies=sorted(current),
+        added_at=_iso(link.get("added_at")),
+    )
+
+
+def get_balance(
+    backend: Backend, tenant: str, customer: str, as_of: str | None = None, clock: str = "recorded"
+) -> models.Balance:
+    if clock not in ("recorded", "effective"):
+        raise ClientError(400, "parameter_invalid", "clock is recorded or effective", "clock")
+    at = parse_time(as_of, "as_of") if as_of is not None else None  # parameters first, then tenancy
+    account = backend.tenancy.require_customer(tenant, customer)
+    if at is None:
+        current = posting.balances(backend.store, account)
+    else:
+        current = posting.balance_as_of(backend.store, account, at, clock=clock)
+    return models.Balance(
+        account=customer,
+        as_of=_iso(at),
+        clock=clock,
+        balances=[_currency_balance(b) for _, b in sorted(current.items())],
+    )
+
+
+def check_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ClientError(400, "parameter_invalid", f"limit is an integer from 1 to {MAX_LIMIT}", "limit")
+    return int(raw)
+
+
+def list_entries(
+    backend: Backend,
+    tenant: str,
+    customer: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    starting_after: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> models.EntryList:
+    """Entries of the account in ledger order: (recorded_at, transaction id, index) ascending. The
+    cursor is an entry id; `from`/`to` bound recorded_at (inclusive)."""
+    lower = parse_time(start, "from") if start else EPOCH
+    upper = parse_time(end, "to") if end else None
+    account = backend.tenancy.require_customer(tenant, customer)
+    after: tuple | None = None
+    if starting_after is not None:
+        txn, _, index = starting_after.rpartition(":")
+        record = backend.store.get("JournalTransaction", txn) if txn and index.isdigit() else None
+        if record is None or account not in record.get("accounts", []):
+            raise ClientError(400, "invalid_cursor", "starting_after is not an entry of this account", "starting_after")
+        after = (record["recorded_at"], txn, int(index))
+        lower = max(lower, record["recorded_at"])
+    page: list[models.Entry] = []
+    for name, record, e in _ordered_entries(backend.transactions_of(account, lower), account):
+        if upper is not None and record["recorded_at"] > upper:
+            break
+        if after is not None and (record["recorded_at"], name, e["index"]) <= after:
+            continue
+        page.append(_entry(name, record, e))
+        if len(page) > limit:
+            break
+    return models.EntryList(data=page[:limit], has_more=len(page) > limit)
+
+
+def _ordered_entries(transactions: Iterable[tuple[str, dict]], account: str) -> Iterator[tuple[str, dict, dict]]:
+    """Ties on recorded_at are ordered by transaction id here, whatever order the store returns them in."""
+    for _, group in groupby(transactions, key=lambda item: item[1]["recorded_at"]):
+        for name, record in sorted(group, key=lambda item: item[0]):
+            for e in sorted(entries_of(record), key=lambda e: e["index"]):
+                if e["account"] == account:
+                    yield name, record, e
+
+
+def get_transaction(backend: Backend, tenant: str, transaction: str) -> models.Transaction:
+    record = backend.store.get("JournalTransaction", transaction) if len(transaction) <= 200 else None
+    if record is None:
+        raise _not_found("transaction", transaction)
+    mine = [e for e in entries_of(record) if backend.tenancy.owns_account(tenant, e["account"])]
+    if not mine:
+        raise _not_found("transaction", transaction)
+    reversal = backend.store.get("Reversal", transaction)
+    target = record.get("target")
+    return models.Transaction(
+        id=transaction,
+        kind=record["kind"],
+        rule=record["rule"],
+        effective_at=_iso(record["effective_at"]),
+        recorded_at=_iso(record["recorded_at"]),
+        entries=[_entry(transaction, record, e) for e in mine],
+        reverses=target if record["kind"] == "reverse" else None,
+        reversed_by=reversal["reversal_id"] if reversal else None,
+        hold=target if record["kind"] in ("capture", "void", "expire") else None,
+    )
+
+
+# ----------------------------------------------------------------------------- transfers
+
+
+def _wallets(backend: Backend, tenant: str, source: str, destination: str) -> tuple[str, str]:
+    if source == destination:
+        raise ClientError(400, "parameter_invalid", "from_account and to_account must differ", "to_account")
+    return (
+        backend.tenancy.require_customer(tenant, source, "from_account"),
+        backend.tenancy.require_customer(tenant, destination, "to_account"),
+    )
+
+
+def create_transfer(
+    backend: Backend, tenant: str, request: models.TransferRequest, attempt: Attempt | None
+) -> models.Transfer:
+    source, destination = _wallets(backend, tenant, request.from_account, request.to_account)
+    generation = _generation(attempt)
+    body = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+    op = Operation(
+        transaction_id(PARTNER, generation, TRANSFER_RULE),
+        "post",
+        TRANSFER_RULE,
+        f"api:{tenant}:{_digest(generation)[:32]}",
+        PARTNER,
+        _digest(tenant, body),
+        backend.clock(),
+        legs=(
+            Leg(source, "debit", request.amount, request.currency),
+            Leg(destination, "credit", request.amount, request.currency),
+        ),
+        enforce_constraints=True,
+    )
+    result = _execute(backend, op)
+    return models.Transfer(
+        id=result.transaction_id,
+        transaction=result.transaction_id,
+        from_account=request.from_account,
+        to_account=request.to_account,
+        amount=request.amount,
+        currency=request.currency,
+        description=request.description,
+        status="posted",
+        created=_iso(result.record["recorded_at"]),
+    )
+
+
+# ----------------------------------------------------------------------------- holds (two-phase)
+
+
+def _hold_record(backend: Backend, tenant: str, hold: str) -> dict:
+    record = backend.store.get("JournalTransaction", hold) if len(hold) <= 200 else None
+    if record is None or record["kind"] != "hold" or record["rule"] != HOLD_RULE:
+        raise _not_found("hold", hold)
+    if not all(backend.tenancy.owns_account(tenant, a) for a in record["accounts"]):
+        raise _not_found("hold", hold)
+    return record
+
+
+def _hold(hold: str, record: dict, state: dict | None, now: datetime) -> models.Hold:
+    entries = entries_of(record)
+    debit = next(e for e in entries if e["direction"] == "debit")
+    credit = next(e for e in entries if e["direction"] == "credit")
+    state = state or {"captured": 0, "released": 0, "closed": None}
+    amount = debit["amount"]
+    status = state["closed"] or ("expired" if now >= _aware(record["expires_at"]) else "open")
+    return models.Hold(
+        id=hold,
+        from_account=customer_of(debit["account"]),
+        to_account=customer_of(credit["account"]),
+        amount=amount,
+        currency=debit["currency"],
+        captured=state["captured"],
+        released=state["released"],
+        remaining=amount - state["released"] if status == "open" else 0,
+        status=status,
+        expires_at=_iso(record["expires_at"]),
+        created=_iso(record["recorded_at"]),
+        last_transaction=state.get("last_transaction_id"),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def get_hold(backend: Backend, tenant: str, hold: str) -> models.Hold:
+    record = _hold_record(backend, tenant, hold)
+    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+
+
+def create_hold(backend: Backend, tenant: str, request: models.HoldRequest, attempt: Attempt | None) -> models.Hold:
+    source, destination = _wallets(backend, tenant, request.from_account, request.to_account)
+    generation = _generation(attempt)
+    now = backend.clock()
+    body = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+    op = Operation(
+        transaction_id(PARTNER, generation, HOLD_RULE),
+        "hold",
+        HOLD_RULE,
+        f"api:{tenant}:{_digest(generation)[:32]}",
+        PARTNER,
+        _digest(tenant, body),
+        now,
+        legs=(
+            Leg(source, "debit", request.amount, request.currency, "pending"),
+            Leg(destination, "credit", request.amount, request.currency, "pending"),
+        ),
+        expires_at=now + timedelta(seconds=request.expires_in),
+        enforce_constraints=True,
+    )
+    result = _execute(backend, op)
+    return _hold(result.transaction_id, result.record, backend.store.get("HoldState", op.op_id), now)
+
+
+def _open_hold_guard(hold: str, record: dict, op_id: str, amount: int | None):
+    """Inside the capture/void transaction: the hold is open, not expired, and holds enough."""
+
+    def guard(tx, now: datetime) -> None:
+        if tx.get("JournalTransaction", op_id) is not None:
+            return  # a replay of this very operation: the ledger answers it
+        state = tx.get("HoldState", hold) or {"captured": 0, "released": 0, "closed": None}
+        if state["closed"] is not None:
+            raise Rejected("hold_already_resolved", f"hold {hold} is {state['closed']}")
+        if now >= _aware(record["expires_at"]):
+            raise Rejected("hold_expired", f"hold {hold} expired")
+        held = max(e["amount"] for e in entries_of(record))
+        if amount is not None and amount > held - state["released"]:
+            raise Rejected("amount_exceeds_hold", f"{amount} > {held - state['released']}")
+
+    return guard
+
+
+def capture_hold(
+    backend: Backend, tenant: str, hold: str, request: models.CaptureRequest, attempt: Attempt | None
+) -> models.Hold:
+    record = _hold_record(backend, tenant, hold)
+    state = backend.store.get("HoldState", hold) or {"released": 0}
+    held = max(e["amount"] for e in entries_of(record))
+    amount = request.amount if request.amount is not None else held - state["released"]
+    if amount <= 0:
+        raise ClientError(422, "hold_already_resolved", "the hold is no longer open", None)
+    generation = _generation(attempt)
+    op = Operation(
+        transaction_id(PARTNER, f"{generation}:{hold}", CAPTURE_RULE),
+        "capture",
+        CAPTURE_RULE,
+        f"api:{tenant}:{_digest(generation)[:32]}",
+        PARTNER,
+        _digest(tenant, hold, str(amount)),
+        backend.clock(),
+        target=hold,
+        amount=amount,
+        currency=entries_of(record)[0]["currency"],
+        enforce_constraints=True,
+    )
+    _execute(backend, op, guard=_open_hold_guard(hold, record, op.op_id, amount))
+    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+
+
+def void_hold(backend: Backend, tenant: str, hold: str, attempt: Attempt | None) -> models.Hold:
+    """A hold is voided at most once: the void's id derives from the hold, so voiding twice replays."""
+    record = _hold_record(backend, tenant, hold)
+    op = Operation(
+        transaction_id(PARTNER, f"void:{hold}", VOID_RULE),
+        "void",
+        VOID_RULE,
+        f"api:{tenant}:void:{hold}",
+        PARTNER,
+        _digest(tenant, "void", hold),
+        backend.clock(),
+        target=hold,
+    )
+    _execute(backend, op, guard=_open_hold_guard(hold, record, op.op_id, None))
+    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+
+
+# ----------------------------------------------------------------------------- operators
+
+
+def _dead_letter(name: str, r: dict) -> models.DeadLetter:
+    return models.DeadLetter(
+        id=name,
+        source=r["source"],
+        kind=r["kind"],
+        key=r["key"],
+        partner=r.get("partner"),
+        reason_code=r["reason_code"],
+        reason=r.get("reason"),
+        attempts=int(r.get("attempts") or 0),
+        status=r["status"],
+        replays=int(r.get("replays") or 0),
+        first_error=r.get("first_error"),
+        last_error=r.get("last_error"),
+        created_at=_iso(r["created_at"]),
+        last_attempt_at=_iso(r.get("last_attempt_at")),
+        replayed_at=_iso(r.get("replayed_at")),
+    )
+
+
+def list_dead_letters(
+    backend: Backend,
+    *,
+    status: str = "open",
+    source: str | None = None,
+    kind: str | None = None,
+    reason_code: str | None = None,
+    partner: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    starting_after: str | None = None,
+) -> models.DeadLetterList:
+    """Newest first: (created_at desc, id asc); the cursor is a dead-letter id."""
+    if status not in ("open", "replayed"):
+        raise ClientError(400, "parameter_invalid", "status is open or replayed", "status")
+    selection = Filter(status=status, source=source, kind=kind, reason_code=reason_code, partner=partner)
+    before, after = None, None
+    if starting_after is not None:
+        cursor = backend.store.get("DeadLetter", starting_after) if len(starting_after) <= 1500 else None
+        if cursor is None:
+            raise ClientError(400, "invalid_cursor", "starting_after is not a dead letter", "starting_after")
+        before, after = cursor["created_at"], starting_after
+    page: list[models.DeadLetter] = []
+    stream = backend.dead_letters(status, before)
+    for created, group in groupby(stream, key=lambda item: item[1]["created_at"]):
+        for name, record in sorted(group, key=lambda item: item[0]):
+            if after is not None and created == before and name <= after:
+                continue
+            if after is not None and created > before:
+                continue
+            if selection.matches(record):
+                page.append(_dead_letter(name, record))
+        if len(page) > limit:
+            break
+    return models.DeadLetterList(data=page[:limit], has_more=len(page) > limit)
+
+
+def replay_dead_letter(backend: Backend, name: str, request: models.ReplayRequest) -> models.Replay:
+    record = backend.store.get("DeadLetter", name) if len(name) <= 1500 else None
+    if record is None:
+        raise _not_found("dead_letter", name)
+    out = replay(
+        backend.store,
+        name,
+        record,
+        publish=backend.publish,
+        schedule=backend.schedule,
+        now=backend.clock(),
+        dry_run=request.dry_run,
+    )
+    detail = {k: v for k, v in out.items() if k not in ("dead_letter", "action", "dry_run")}
+    return models.Replay(dead_letter=name, action=out["action"], dry_run=out["dry_run"], detail=detail)
+
+
+def _plain(value):
+    """A stored value as JSON (the reconciliation records are written by another component)."""
+    if isinstance(value, datetime) or hasattr(value, "isoformat"):
+        return _iso(value)
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _recon_page(records: dict, filters: dict, order: tuple[str, ...], limit: int, starting_after: str | None):
+    rows = [(n, r) for n, r in records.items() if all(r.get(k) == v for k, v in filters.items() if v is not None)]
+
+    def key(item):
+        name, record = item
+        return (*(str(_plain(record.get(f)) or "") for f in order), name)
+
+    rows.sort(key=key, reverse=True)  # newest first
+    names = [n for n, _ in rows]
+    if starting_after is not None:
+        if starting_after not in names:
+            raise ClientError(400, "invalid_cursor", "starting_after is not in this listing", "starting_after")
+        rows = rows[names.index(starting_after) + 1 :]
+    return rows[:limit], len(rows) > limit
+
+
+def list_recon_runs(
+    backend: Backend, *, partner: str | None = None, status: str | None = None, limit: int, starting_after=None
+) -> models.ReconRunList:
+    records = backend.store.snapshot(("ReconRun",))["ReconRun"]
+    rows, more = _recon_page(
+        records, {"partner": partner, "status": status}, ("as_of", "started_at", "run_date"), limit, starting_after
+    )
+    data = []
+    for name, r in rows:
+        fields = {k: _plain(v) for k, v in r.items() if k not in ("object", "id")}
+        fields.setdefault("run_id", name)
+        for k in ("partner", "as_of", "status"):
+            fields.setdefault(k, None)
+        data.append(models.ReconRun(id=name, **fields))
+    return models.ReconRunList(data=data, has_more=more)
+
+
+def list_recon_breaks(
+    backend: Backend,
+    *,
+    status: str | None = None,
+    run_id: str | None = None,
+    partner: str | None = None,
+    severity: str | None = None,
+    limit: int,
+    starting_after=None,
+) -> models.ReconBreakList:
+    records = backend.store.snapshot(("ReconBreak",))["ReconBreak"]
+    filters = {"status": status, "run_id": run_id, "partner": partner, "severity": severity}
+    rows, more = _recon_page(records, filters, ("opened_at", "recorded_at", "opened_run"), limit, starting_after)
+    data = []
+    for name, r in rows:
+        fields = {k: _plain(v) for k, v in r.items() if k not in ("object", "id")}
+        fields.setdefault("break_id", name)
+        if not isinstance(fields.get("amount"), int) or isinstance(fields.get("amount"), bool):
+            fields["amount"] = None
+        for k in ("run_id", "partner", "reason_code", "severity", "currency", "status", "opened_run", "closed_run"):
+            value = fields.get(k)
+            fields[k] = value if isinstance(value, str) else None
+        data.append(models.ReconBreak(id=name, **fields))
+    return models.ReconBreakList(data=data, has_more=more)
