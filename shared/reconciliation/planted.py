@@ -6,7 +6,8 @@ disjoint rows and returns the set it planted: (leg, reason, side, reference) per
 Everything is vectorised (polars), so 1,000,000 rows build in seconds.
 
 Clean world: member rows (payments 80 %, refunds 12 %, disputes 5 %, disputes won 3 %) with unique
-amounts (1000 + 10·i minor units, so no two rows ever pair by accident), in USD / EUR / JPY; 90 % of
+amounts (1000 + 100·i minor units: the planted perturbations (+3, +35) and the ledger-only rows
+(≡ 50 mod 100) stay farther than any tolerance from every other row, so no two rows pair by accident), in USD / EUR / JPY; 90 % of
 them are settled in payouts of 1,000 rows (explicit payout rows, amount = −Σ net), the rest not paid
 out yet. Ledger refunds carry the charge as reference (Stripe intake convention) and match by
 payment_reference. Some ledger rows carry another reference and match by composite or tolerance.
@@ -58,7 +59,7 @@ def dataset(
         .otherwise(pl.lit("dispute_won"))
     )
     sign = pl.when(kind.is_in(["payment", "dispute_won"])).then(1).otherwise(-1)
-    magnitude = 1000 + 10 * pl.col("i")
+    magnitude = 1000 + 100 * pl.col("i")
     fee = pl.when(kind == "payment").then(magnitude * 29 // 1000 + 30).otherwise(0)
     prefix = kind.replace_strict({"payment": "pi", "refund": "re", "dispute": "dp", "dispute_won": "dp"})
     settled = (pl.col("i") % PAYOUT_SIZE) < (PAYOUT_SIZE * 9 // 10)
@@ -73,7 +74,9 @@ def dataset(
         .alias("reference"),
         pl.when(kind == "payment")
         .then(pl.format("ch_{}", pl.col("i")))
-        .otherwise(pl.format("pi_{}", pl.col("i") // 7))
+        # one follow-up per payment: two refunds of one payment, one missing and one mismatched, are
+        # genuinely ambiguous by payment reference (the matcher says so), not a planted break
+        .otherwise(pl.format("pi_{}", pl.col("i")))
         .alias("payment_reference"),
         pl.when(settled).then(pl.format("po_{}", pl.col("i") // PAYOUT_SIZE)).alias("payout_ref"),
         (sign * magnitude).alias("amount"),
@@ -206,7 +209,7 @@ def dataset(
             pl.lit(None, pl.String).alias("payment_reference"),
             pl.format("txn_ghost_{}", pl.col("i")).alias("row_ref"),
             pl.lit("payment").alias("kind"),
-            (10 * (members + pl.col("i")) + 1_000_005).alias("amount"),
+            (100 * (members + pl.col("i")) + 1_050).alias("amount"),
             pl.lit(0, pl.Int64).alias("fee"),
         )
         .with_columns(pl.col("amount").alias("net"))
