@@ -5,12 +5,12 @@ posted it, the bank lines of its payouts) where every row agrees, then plants br
 disjoint rows and returns the set it planted: (leg, reason, side, reference) per expected break.
 Everything is vectorised (polars), so 1,000,000 rows build in seconds.
 
-Clean world: member rows (payments 80 %, refunds 12 %, disputes 5 %, disputes won 3 %) with unique
-amounts (1000 + 100·i minor units: the planted perturbations (+3, +35) and the ledger-only rows
-(≡ 50 mod 100) stay farther than any tolerance from every other row, so no two rows pair by
-accident), in USD / EUR / JPY; 90 % of them are settled in payouts of 1,000 rows (explicit payout
-rows, amount = −Σ net), the rest not paid out yet. Ledger refunds carry the charge as reference (Stripe intake convention) and match by
-payment_reference. Some ledger rows carry another reference and match by composite or tolerance.
+Clean world: member rows (payments 80 %, refunds 12 %, disputes 5 %, disputes won 3 %) with unique amounts
+(1000 + 100·i minor units: the planted perturbations (+3, +35) and the ledger-only rows (≡ 50 mod 100) stay
+farther than any tolerance from every other row, so no two rows pair by accident), in USD / EUR / JPY; 90 % of
+them are settled in payouts of 1,000 rows (explicit payout rows, amount = −Σ net), the rest not paid out yet.
+Ledger refunds carry the charge as reference (Stripe intake convention) and match by payment_reference. Some
+ledger rows carry another reference and match by composite or tolerance.
 """
 
 from __future__ import annotations
