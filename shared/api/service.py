@@ -571,7 +571,14 @@ def list_recon_runs(
     )
     data = []
     for name, r in rows:
-        fields = {k: _plain(v) for k, v in r.items() if k not in ("object", "id")}
+        # The Markdown report stays out of listings (it can be large); JSON-encoded parts are objects here.
+        fields = {k: _plain(v) for k, v in r.items() if k not in ("object", "id", "report")}
+        for k in ("summary", "drift", "inputs"):
+            if isinstance(fields.get(k), str):
+                try:
+                    fields[k] = json.loads(fields[k])
+                except ValueError:
+                    fields[k] = None
         fields.setdefault("run_id", name)
         for k in ("partner", "as_of", "status"):
             fields.setdefault(k, None)
