@@ -28,7 +28,7 @@ TF_ARGS  ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build bench bench-baseline bench-ledger bench-intake bench-recon bench-api openapi lock clean
+        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-recon bench-api openapi lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -130,6 +130,10 @@ bench-api: install
 RECON_ROWS ?= 1000000
 bench-recon: venv
 	$(PY) -m bench.recon --rows $(RECON_ROWS)
+
+# Fault injection (issue 9): duplicates, shuffled order, ledger SIGKILLs; audit: nothing lost or doubled.
+chaos: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos
 
 bench: bench-baseline bench-ledger bench-intake bench-api bench-recon
 

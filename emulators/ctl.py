@@ -428,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.fresh and not any(healthy(svc) for svc in services(cfg)):
                 cfg = replace(cfg, run_dir=cfg.run_dir / "test", datastore_on_disk=False)
                 shutil.rmtree(cfg.run_dir, ignore_errors=True)
+                # The services started below and the command both see this run dir (logs, pids, reports).
+                os.environ["LEDGERLINE_RUN_DIR"] = str(cfg.run_dir)
             started = up(cfg)
             try:
                 return subprocess.call(cmd, cwd=REPO_ROOT)

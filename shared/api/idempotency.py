@@ -13,8 +13,9 @@ concurrent identical requests exactly one proceeds:
                                             (its generation), so the ledger replays what it posted
   * older than TTL (24 h)                -> forgotten: the key may be used for a new request
 
-Responses of 5xx are not stored (the record is removed): the client retries with the same key and the
-deterministic operation id keeps the ledger exact. Validation errors (400) happen before the record
+Responses of 5xx are not stored, but the record is kept, unlocked, with its creation time: the client's
+retry with the same key takes it over with the same generation, so the ledger replays an operation
+that committed before the failure instead of posting it again. Validation errors (400) happen before the record
 exists and are not stored either (the key stays unused), like Stripe."""
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ def run(
     try:
         response = execute(attempt)
     except BaseException:
-        store.delete(KIND, name)  # nothing durable to replay: the client may retry with the same key
+        _release(store, name, record, now)
         raise
     if response.status >= 500:
-        store.delete(KIND, name)
+        _release(store, name, record, now)
         return response
     store.record(
         KIND,
@@ -124,6 +125,14 @@ def run(
         unindexed=("response_body", "key", "request_hash"),
     )
     return response
+
+
+def _release(store, name: str, record: dict, now: datetime) -> None:
+    """A failed attempt (5xx / exception) may have committed its ledger operation before failing, so
+    the key is NOT forgotten: it is unlocked, keeping its creation time, so the client's retry with the
+    same key takes it over with the same generation, and the ledger replays what was committed instead
+    of posting it again."""
+    store.record(KIND, name, {**record, "locked_until": now}, unindexed=("response_body", "key", "request_hash"))
 
 
 def _claim(store, name: str, tenant: str, key: str, request_hash: str, now: datetime) -> dict | Response:

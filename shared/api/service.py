@@ -417,14 +417,19 @@ def capture_hold(
     backend: Backend, tenant: str, hold: str, request: models.CaptureRequest, attempt: Attempt | None
 ) -> models.Hold:
     record = _hold_record(backend, tenant, hold)
+    generation = _generation(attempt)
+    op_id = transaction_id(PARTNER, f"{generation}:{hold}", CAPTURE_RULE)
+    if backend.store.get("JournalTransaction", op_id) is not None:
+        # This key's capture committed already (a retry after a failure, or a takeover): answer from it.
+        # Recomputing "everything left" now would find nothing left and refuse a capture that happened.
+        return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
     state = backend.store.get("HoldState", hold) or {"released": 0}
     held = max(e["amount"] for e in entries_of(record))
     amount = request.amount if request.amount is not None else held - state["released"]
     if amount <= 0:
         raise ClientError(422, "hold_already_resolved", "the hold is no longer open", None)
-    generation = _generation(attempt)
     op = Operation(
-        transaction_id(PARTNER, f"{generation}:{hold}", CAPTURE_RULE),
+        op_id,
         "capture",
         CAPTURE_RULE,
         f"api:{tenant}:{_digest(generation)[:32]}",

@@ -554,3 +554,43 @@ def test_no_secret_in_logs(w, capsys):
     assert "api request" in out
     for key in (w.key, w.operator):
         assert key.split("_", 3)[3] not in out and key not in out
+
+
+def test_a_retry_after_a_failure_past_the_commit_replays_and_never_posts_twice():
+    """The capture commits, then building the response fails (500); the client retries with the same
+    Idempotency-Key: the same operation id is replayed, the money moves once."""
+    from google.api_core import exceptions as gexc
+
+    w = World()
+    w.fund("cus_a", 1000)
+    hold = w.post("/v1/holds", transfer(600), idem="h1").json
+    real_get, reads = w.store.get, {"n": 0}
+
+    def flaky_get(kind, name):
+        if kind == "HoldState":
+            reads["n"] += 1
+            if reads["n"] == 2:  # the read after the commit
+                raise gexc.ServiceUnavailable("blip")
+        return real_get(kind, name)
+
+    w.store.get = flaky_get
+    assert w.post(f"/v1/holds/{hold['id']}/capture", {"amount": 200}, idem="cap-1").status_code == 500
+    w.store.get = real_get
+    retry = w.post(f"/v1/holds/{hold['id']}/capture", {"amount": 200}, idem="cap-1")
+    assert (retry.status_code, retry.json["captured"]) == (200, 200)
+    assert w.available("cus_b") == 200  # once, not 400
+
+
+def test_a_taken_over_capture_of_everything_left_answers_what_was_captured():
+    from shared.api import idempotency
+
+    w = World()
+    w.fund("cus_a", 1000)
+    hold = w.post("/v1/holds", transfer(600), idem="h1").json
+    assert w.post(f"/v1/holds/{hold['id']}/capture", {}, idem="capall").status_code == 200
+    record = w.store.data[idempotency.KIND][idempotency.record_name("acme", "capall")]
+    record.update(status="in_flight", response_status=None, response_body=None, locked_until=w.clock.now)
+    w.clock.now += idempotency.LOCK  # the first attempt "died" before recording its answer
+    again = w.post(f"/v1/holds/{hold['id']}/capture", {}, idem="capall")
+    assert (again.status_code, again.json["captured"], again.json["status"]) == (200, 600, "captured")
+    assert w.available("cus_b") == 600
