@@ -23,6 +23,7 @@ from shared.ledger import audit, entries_of
 from shared.posting import LEDGER_KINDS
 
 STREAMING_GRACE = timedelta(minutes=2)
+PARKED_GRACE = timedelta(hours=1)
 
 
 def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
@@ -77,6 +78,10 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             problems.append({"check": "inbox_unpublished", "event": item.key.name})
         elif item.key.name not in seen_events and not _moves_no_money(item):
             if item.key.name in parked:  # waiting for its predecessor, until its deadline: not (yet) a problem
+                deadline = parked[item.key.name]["deadline"]
+                deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+                if now - deadline > PARKED_GRACE:  # its expiry task should have dead-lettered it by now
+                    problems.append({"check": "parked_overdue", "event": item.key.name})
                 continue
             if item.key.name in dead:
                 problems.append({"check": "dead_lettered", "event": item.key.name, "dead_letter": dead[item.key.name]})

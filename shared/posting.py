@@ -17,9 +17,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
+from google.api_core import exceptions as gexc
+
 from shared import bigquery_sink
 from shared.config import Settings
 from shared.dead_letters import dead_letter_record
+from shared.errors import PermanentError
 from shared.events import CanonicalEvent
 from shared.ledger import (
     TOTALS,
@@ -229,16 +232,37 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
     """Stream the entries of up to `limit` outbox records in ONE insert call, then delete those records.
     Returns how many transactions were streamed. Safe to repeat or run concurrently: rows carry
     insertId = entry id (BigQuery dedupes best effort; `verify` reports any duplicate)."""
-    outbox = dict(sorted(store.snapshot(("Outbox",))["Outbox"].items())[:limit])
+    pending = store.snapshot(("Outbox",))["Outbox"]
+    outbox = dict(sorted((k, v) for k, v in pending.items() if not v.get("quarantined"))[:limit])
     if not outbox:
         return 0
     names = sorted({txn for record in outbox.values() for txn in record["transactions"]})
     records = store.get_multi("JournalTransaction", names)
     rows = [row for name in names if name in records for row in entry_rows(records[name])]
-    stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+    try:
+        stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+    except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
+        # BigQuery refused rows (not an outage): stream record by record, so one bad record cannot
+        # block everyone's streaming; what is refused alone is quarantined (skipped by later sweeps,
+        # still reported by verify) and raised, so the task ends as a dead letter naming it.
+        return _stream_one_by_one(cfg, store, outbox, stream, refused)
     store.delete_multi("Outbox", list(outbox))
     log.info("entries streamed to BigQuery", extra={"outboxes": len(outbox), "rows": len(rows)})
     return len(names)
+
+
+def _stream_one_by_one(cfg, store, outbox: dict, stream, refused: Exception) -> int:
+    streamed, bad = 0, []
+    for outbox_id, record in outbox.items():
+        try:
+            streamed += len(stream_outbox(cfg, store, outbox_id, stream))
+        except (bigquery_sink.StreamingError, gexc.BadRequest) as exc:
+            store.record("Outbox", outbox_id, {**record, "quarantined": True, "error": str(exc)[:1000]})
+            bad.append(outbox_id)
+    if bad:
+        log.error("outbox records refused by BigQuery: quarantined", extra={"outboxes": bad})
+        raise PermanentError(f"BigQuery refused outbox record(s) {bad}: {refused}")
+    return streamed
 
 
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
@@ -329,10 +353,14 @@ def _post(
             "reason": result.reason,
         },
     )
-    try:
-        if result.status in ("posted", "replayed") and defer_stream is not None:
+    if result.status in ("posted", "replayed") and defer_stream is not None:
+        try:
             defer_stream()  # the outbox record is durable: a batched sweep streams it
-        elif result.status == "posted":
+        except Exception as exc:  # the posting stands; the periodic sweep (Cloud Scheduler) streams it
+            log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
+        return result
+    try:
+        if result.status == "posted":
             stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
         elif result.status == "replayed":
             stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed

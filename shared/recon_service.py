@@ -192,9 +192,9 @@ def run(
         "status": "done",  # written last: a crash before this line re-runs the whole (idempotent) run
         "recorded_at": now,
     }
-    store.record("ReconRun", run_id, run_record)
-    if stream is not None:
+    if stream is not None:  # before the run is marked done: a failed stream re-runs it (insertIds dedupe)
         stream_run(stream, run_record, written, partner_frame.height, ledger.height, now)
+    store.record("ReconRun", run_id, run_record)
     log.info(
         "reconciliation run",
         extra={

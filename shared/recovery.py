@@ -199,19 +199,26 @@ def replay(
     plan = {"dead_letter": name, **replay_plan(record)}
     if dry_run:
         return {**plan, "dry_run": True}
-    if plan["action"] == "publish":
-        attributes = {**plan["attributes"], "replay": str(record["replays"] + 1)}
-        publish(record["payload"].encode(), attributes)
-    else:
-        schedule(Task(kind=record["kind"], key=record["key"], replay=plan["replay"]), now)
 
     def mark(tx):
         current = tx.get("DeadLetter", name) or record
         tx.put(
             "DeadLetter", name, {**current, "status": "replayed", "replays": current["replays"] + 1, "replayed_at": now}
         )
+        return current
 
-    store.transact(mark)
+    # Marked BEFORE it is sent: a replay that fails again at once re-records the dead letter as open,
+    # after this mark, so the failure stays visible (marking after could hide it as "replayed").
+    before = store.transact(mark)
+    try:
+        if plan["action"] == "publish":
+            attributes = {**plan["attributes"], "replay": str(record["replays"] + 1)}
+            publish(record["payload"].encode(), attributes)
+        else:
+            schedule(Task(kind=record["kind"], key=record["key"], replay=plan["replay"]), now)
+    except Exception:
+        store.transact(lambda tx: tx.put("DeadLetter", name, before))  # nothing was sent: open again
+        raise
     log.info("dead letter replayed", extra={"dead_letter": name, "action": plan["action"]})
     return {**plan, "dry_run": False}
 

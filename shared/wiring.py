@@ -49,10 +49,13 @@ def first_retry_at(kind: str, now: datetime) -> datetime:
 _last_sweep: dict[str, int] = {}
 
 
-def defer_stream(cfg: Settings, now: datetime) -> None:
-    """Ask for a batched outbox sweep about a second from now: one task per second (the name carries
-    the second, so the cloud dedupes it across instances; this process also skips re-asking)."""
-    second = int(now.timestamp())
+def defer_stream(cfg: Settings) -> None:
+    """Ask for a batched outbox sweep in the next second, after this commit: one task per second (the
+    name carries the second, so the cloud dedupes it across instances, and a task of this second runs
+    at the next one, after every commit of this second; this process also skips re-asking). Safety
+    nets: a sweep that leaves records behind schedules the next one, and Cloud Scheduler runs one a
+    minute (topology.json scheduler.jobs)."""
+    second = int(datetime.now(tz=UTC).timestamp())
     if _last_sweep.get("second") == second:
         return
     scheduler(cfg)(Task("stream-pending", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
@@ -83,10 +86,21 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
             total += streamed
             if streamed < 500:
                 break
-        return f"streamed {total} pending transaction(s)"
+        left = [k for k, v in store.snapshot(("Outbox",))["Outbox"].items() if not v.get("quarantined")]
+        if left:  # arrived meanwhile, or more than this task takes: the next sweep, next second
+            defer_stream(cfg)
+        return f"streamed {total} pending transaction(s), {len(left)} left for the next sweep"
+
+    def expire_holds(key: str) -> str:
+        faults.check(cfg, db, "datastore")
+        results = posting.expire_due_holds(store, clock=clock)
+        if any(r.status == "posted" for r in results):
+            defer_stream(cfg)
+        return f"expired {sum(r.status == 'posted' for r in results)} hold(s)"
 
     def park_expiry(key: str) -> str:
         faults.check(cfg, db, "datastore")
+        key = key.split("@", 1)[0]  # "<event id>@<deadline>": the event ids never contain "@"
         outcome, record = posting.expire_parked(store, key, clock=clock)
         if outcome == "not_due":
             raise Reschedule(record["deadline"], "parked event not due yet")
@@ -98,6 +112,7 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
         "republish": Handler("pubsub", republish_inbox),
         "stream": Handler("bigquery", stream),
         "stream-pending": Handler("bigquery", stream_pending),
+        "expire-holds": Handler("datastore", expire_holds),
         "park-expiry": Handler("datastore", park_expiry),
     }
 
@@ -140,7 +155,7 @@ def api_backend(cfg: Settings):
         asked for, stream inline; if that fails too, the outbox record stays and `verify` / `restream`
         see it."""
         try:
-            defer_stream(cfg, datetime.now(tz=UTC))
+            defer_stream(cfg)
             return
         except Exception as exc:
             log.warning(

@@ -49,10 +49,13 @@ def ledger(cloud_event):
             event,
             store=store,
             park_ttl=timedelta(seconds=cfg.park_ttl_seconds),
-            defer_stream=lambda: wiring.defer_stream(cfg, now),
+            defer_stream=lambda: wiring.defer_stream(cfg),
         )
         if result is not None and result.status == "parked":
-            schedule(Task("park-expiry", event.event_id), result.record["deadline"])
+            # The deadline is in the key: a re-parked event gets its own task (names stay reserved
+            # for a while after a task ran).
+            deadline = result.record["deadline"]
+            schedule(Task("park-expiry", f"{event.event_id}@{int(deadline.timestamp())}"), deadline)
         publish = wiring.publisher(cfg)
         for name, record in released_by(store, event, result).items():
             redrive(store, name, record, publish)

@@ -2,7 +2,10 @@
 
 from datetime import UTC, datetime
 
-from shared import posting
+import pytest
+
+from shared import bigquery_sink, posting
+from shared.errors import PermanentError
 from shared.events import CanonicalEvent
 from shared.ledger import entries_of
 from shared.memory_store import MemoryStore
@@ -48,9 +51,25 @@ def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
     def down(*args):
         raise ConnectionError("BigQuery down")
 
-    try:
+    with pytest.raises(ConnectionError):  # an outage: retried by the task's policy, nothing deleted
         posting.stream_pending(None, store, stream=down)
-    except ConnectionError:
-        pass
     assert len(store.data["Outbox"]) == 1
     assert posting.stream_pending(None, store, stream=lambda *a: None) == 1 and store.data["Outbox"] == {}
+
+
+def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others():
+    store = MemoryStore()
+    bad = posting.post_event(None, event(5), store=store, defer_stream=lambda: None).transaction_id
+    good = posting.post_event(None, event(6), store=store, defer_stream=lambda: None).transaction_id
+    streamed = []
+
+    def picky(cfg, table, rows, ids):
+        if any(i.startswith(bad) for i in ids):
+            raise bigquery_sink.StreamingError("row refused: invalid value")
+        streamed.extend(ids)
+
+    with pytest.raises(PermanentError):  # the task ends as a dead letter naming the bad record
+        posting.stream_pending(None, store, stream=picky)
+    assert all(i.startswith(good) for i in streamed) and streamed
+    assert list(store.data["Outbox"]) == [bad] and store.data["Outbox"][bad]["quarantined"]
+    assert posting.stream_pending(None, store, stream=picky) == 0  # later sweeps skip it
