@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -236,6 +237,20 @@ def _pydantic_error(exc: ValidationError) -> ClientError:
     return ClientError(400, code, f"{param}: {first['msg']}" if param else first["msg"], param)
 
 
+_RESERVED = re.compile(r"^__.*__$")  # Datastore reserves these key names (it answers INVALID_ARGUMENT)
+
+
+def _check_ids(route: Route, args: dict, query) -> None:
+    """Ids become Datastore key names: one that cannot exist is a 404 (a cursor: a 400), never a 500."""
+    for name, schema in route.path_params.items():
+        value = args.get(name, "")
+        if _RESERVED.match(value) or ("pattern" in schema and not re.fullmatch(schema["pattern"], value)):
+            raise ClientError(404, "resource_not_found", f"no such resource {value[:100]!r}", name)
+    cursor = query.get("starting_after")
+    if cursor is not None and (_RESERVED.match(cursor) or len(cursor.encode()) > 1500):
+        raise ClientError(400, "invalid_cursor", "starting_after is not in this listing", "starting_after")
+
+
 def _query(route: Route, args) -> dict[str, str]:
     allowed = {p.name for p in route.query}
     out = {}
@@ -358,6 +373,7 @@ class Api:
                 raise_headers,
             )
         keys.require_scope(principal, route.scope)
+        _check_ids(route, args, request.args)
         ctx = Context(backend, principal, dict(args), _query(route, request.args))
         if route.method == "GET":
             return Reply(200, route.call(ctx).model_dump(mode="json"), {})

@@ -594,3 +594,14 @@ def test_a_taken_over_capture_of_everything_left_answers_what_was_captured():
     again = w.post(f"/v1/holds/{hold['id']}/capture", {}, idem="capall")
     assert (again.status_code, again.json["captured"], again.json["status"]) == (200, 600, "captured")
     assert w.available("cus_b") == 600
+
+
+def test_ids_datastore_cannot_hold_are_404s_and_cursors_400s_never_500s():
+    w = World()
+    w.fund("cus_a", 100)
+    for path in ("/v1/transactions/__x__", "/v1/accounts/__reserved__", "/v1/holds/__y__", "/v1/accounts/caf%C3%A9"):
+        assert w.get(path).status_code == 404, path
+    long_cursor = w.get("/v1/accounts/cus_a/entries", query_string={"starting_after": "é" * 1000})
+    assert long_cursor.status_code == 400 and long_cursor.json["error"]["param"] == "starting_after"
+    reserved = w.get("/v1/accounts/cus_a/entries", query_string={"starting_after": "__k__"})
+    assert reserved.status_code == 400
