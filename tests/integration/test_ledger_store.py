@@ -95,3 +95,54 @@ def test_restream_repairs_transactions_whose_stream_never_happened(cfg, db, ledg
         cfg, "SELECT entry_id, amount FROM {table:entries} WHERE transaction_id = @txn ORDER BY entry_id", txn=txn_id
     )
     assert [(r["entry_id"], int(r["amount"])) for r in rows] == [(f"{txn_id}:0", 4242), (f"{txn_id}:1", 4242)]
+
+
+def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledger):
+    """Authorization and capture of the same payment posted at the same moment, many times, on the
+    Datastore emulator: the capture either posts (the hold was there) or parks in a transaction that
+    read the hold's record, so the hold's poster, looking after its commit, finds it and re-drives it.
+    Nothing may stay parked while its hold exists."""
+    from datetime import timedelta
+
+    from shared.posting import redrive, released_by
+
+    run, now = uuid.uuid4().hex[:10], datetime.now(tz=UTC)
+
+    def ev(kind, n, **extra):
+        return CanonicalEvent(
+            event_id=f"stripe:evt_race{run}{kind[14:]}{n}",
+            partner="stripe",
+            partner_event_id=f"evt_race{run}{kind[14:]}{n}",
+            partner_event_type=kind,
+            kind=kind,
+            occurred_at=now,
+            received_at=now,
+            customer="cus_race",
+            amount=100,
+            currency="USD",
+            reference=f"pi_race{run}{n}",
+            **extra,
+        )
+
+    redriven = []  # list.append is atomic: the threads share it
+
+    def post(event):
+        result = post_event(None, event, store=ledger, defer_stream=lambda: None)
+        for name, record in released_by(ledger, event, result).items():
+            redrive(ledger, name, record, lambda data, attrs: redriven.append(data))
+
+    pairs = 15
+    for n in range(pairs):
+        hold = ev("authorization.created", n, expires_at=now + timedelta(days=1))
+        capture = ev("authorization.captured", n)
+        threads = [threading.Thread(target=post, args=(e,)) for e in (capture, hold)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for data in redriven:  # what the ledger function would have published again
+        post_event(None, CanonicalEvent.model_validate_json(data), store=ledger, defer_stream=lambda: None)
+    stuck = [k for k in ledger.snapshot(("Parked",))["Parked"] if f"evt_race{run}" in k]
+    assert stuck == []
+    posted = {r["event_id"] for r in ledger.snapshot(("JournalTransaction",))["JournalTransaction"].values()}
+    assert [n for n in range(pairs) if f"stripe:evt_race{run}captured{n}" not in posted] == []
