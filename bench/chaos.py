@@ -66,12 +66,12 @@ def build(payments: int, seed: int) -> tuple[list[tuple[str, bytes, dict]], dict
             events.append(("stripe", encode(body), {"key": f"stripe:evt_chr{run}{i}"}))
             expected[customer] -= refund
         if i % 5 == 0:
-            account = f"cus_ch{run}ach{i % 10}"
+            account = f"acno_ch{run}ach{i % 10}"  # Column names the customer by its account number id
             credit = 1000 + i
             body = column_event(
-                f"evt_chc{run}{i}", "ach.incoming_transfer.completed", f"tr_ch{run}{i}", credit, account
+                f"evnt_chc{run}{i}", "ach.incoming_transfer.completed", f"acht_ch{run}{i}", credit, account
             )
-            events.append(("column", encode(body), {"key": f"column:evt_chc{run}{i}"}))
+            events.append(("column", encode(body), {"key": f"column:evnt_chc{run}{i}"}))
             expected[account] += credit
     return events, dict(expected)
 
@@ -190,11 +190,11 @@ def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--payments", type=int, default=600)
-    parser.add_argument("--rate", type=float, default=60)
+    parser.add_argument("--payments", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=40)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--quiesce-timeout", type=float, default=600)
+    parser.add_argument("--quiesce-timeout", type=float, default=900)
     parser.add_argument("--out", default=".run/bench/chaos.json")
     args = parser.parse_args(argv)
     result = run(args.payments, args.rate, args.kills, args.seed, args.quiesce_timeout)
