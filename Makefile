@@ -133,7 +133,7 @@ bench-recon: venv
 
 # Fault injection (issue 9): duplicates, shuffled order, ledger SIGKILLs; audit: nothing lost or doubled.
 chaos: install
-	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos
+	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos
 
 bench: bench-baseline bench-ledger bench-intake bench-api bench-recon
 

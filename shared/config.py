@@ -31,6 +31,7 @@ of any deployed bundle.
 | LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (retries checks it) | unset |
 | LEDGERLINE_SCHEDULER_INVOKER_SA | service account of Cloud Scheduler OIDC tokens (reconciliation checks it) | unset |
 | LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
+| LEDGERLINE_STALE_AFTER_SECONDS | age after which an unposted inbox event is re-driven by the sweep | 900 |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_DATASTORE_ON_DISK | `false`: the Datastore emulator keeps data in memory only (tests, benches) | true |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
@@ -91,6 +92,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
+    "LEDGERLINE_STALE_AFTER_SECONDS": "default",
     "LEDGERLINE_API_RATE_LIMIT": "default",
     "LEDGERLINE_API_RATE_BURST": "default",
     "K_SERVICE": "platform",
@@ -157,6 +159,7 @@ class Settings:
     push_invoker_sa: str | None = None
     scheduler_invoker_sa: str | None = None
     park_ttl_seconds: int = 72 * 3600
+    stale_after_seconds: int = 900
     fault_injection: bool = False
     datastore_on_disk: bool = True
     reports_bucket: str | None = None
@@ -235,6 +238,7 @@ def settings_from(environ) -> Settings:
         push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
         scheduler_invoker_sa=environ.get("LEDGERLINE_SCHEDULER_INVOKER_SA") or None,
         park_ttl_seconds=_int(environ, "LEDGERLINE_PARK_TTL_SECONDS", 72 * 3600),
+        stale_after_seconds=_int(environ, "LEDGERLINE_STALE_AFTER_SECONDS", 900),
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
         # Never in the cloud, whatever the variable says: fault injection is a test tool.

@@ -81,3 +81,13 @@ def fetch(
     if query.order:
         q.order = list(query.order)
     return q.fetch(limit=limit)
+
+
+def single_property_range(db: datastore.Client, kind: str, prop: str, start, end, limit=None):
+    """`start <= prop < end` on ONE property and nothing else: Datastore's built-in single-property
+    index serves it, so it needs no entry in topology/datastore_indexes.json (Firestore refuses a
+    composite index of one field). Kept here so every inequality the code runs is in this module."""
+    q = db.query(kind=kind)
+    q.add_filter(filter=datastore.query.PropertyFilter(prop, ">=", start))
+    q.add_filter(filter=datastore.query.PropertyFilter(prop, "<", end))
+    return q.fetch(limit=limit)

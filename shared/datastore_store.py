@@ -249,6 +249,17 @@ def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | No
     return [_with_published(i, markers.get(i.key.name)) for i in items]
 
 
+def inbox_received_between(db: datastore.Client, start: datetime, end: datetime, limit: int) -> list[datastore.Entity]:
+    """Inbox records received in [start, end) (one inequality on the indexed received_at: no composite
+    index), with their published markers."""
+    from shared.datastore_indexes import single_property_range
+
+    items = list(single_property_range(db, "Inbox", "received_at", start, end, limit))
+    keys = [db.key("InboxPublished", i.key.name) for i in items]
+    markers = {e.key.name: e for start in range(0, len(keys), 1000) for e in db.get_multi(keys[start : start + 1000])}
+    return [_with_published(i, markers.get(i.key.name)) for i in items]
+
+
 def _json(value) -> str:
     return json.dumps(value, sort_keys=True)
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared import datastore_store as store
 from shared.config import Settings
 from shared.errors import ClientError, Receipt
-from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, event_hash, journal_for
+from shared.events import CanonicalEvent
+from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, event_hash, journal_for, operation_for
 from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.intake")
@@ -126,3 +127,44 @@ def republish(
     message_id = publish(entity["canonical"], attributes)
     store.inbox_mark_published(db, inbox_key, message_id)
     return "published"
+
+
+STALE_WINDOW = timedelta(minutes=30)  # beyond the threshold; each 5-min run sees an event 6 times; older: verify
+
+
+def redrive_stale(
+    cfg: Settings, *, db, ledger, publish: Callable[[bytes, dict[str, str]], str], now: datetime, limit=None
+) -> list[str]:
+    """Safety net for "every acknowledged event reaches the ledger": accepted inbox events received 15-45
+    min ago (LEDGERLINE_STALE_AFTER_SECONDS, then 30 min) whose transaction does not exist, and that
+    are neither parked, rejected nor dead-lettered, are published again (the ledger posts each once;
+    a replay is a no-op). Pub/Sub does not lose acknowledged publishes, but a push that keeps
+    failing backs off for up to 10 minutes per message (and the local emulator was seen to stop
+    redelivering after a subscriber crash)."""
+    stale_after = timedelta(seconds=cfg.stale_after_seconds)
+    items = [
+        i
+        for i in store.inbox_received_between(db, now - stale_after - STALE_WINDOW, now - stale_after, limit)
+        if i.get("verdict") == "accepted" and i.get("canonical")
+    ]
+    wanted = {}
+    for item in items:
+        event = CanonicalEvent.model_validate_json(item["canonical"])
+        op = operation_for(event)
+        if op is not None:
+            wanted[item.key.name] = op.op_id
+    if not wanted:
+        return []
+    ops = sorted(set(wanted.values()))
+    done = set(ledger.get_multi("JournalTransaction", ops)) | set(ledger.get_multi("Rejection", ops))
+    parked = set(ledger.get_multi("Parked", sorted(wanted)))
+    letters = [f"pubsub:canonical-event:{k}" for k in wanted] + [f"parked:{k}" for k in wanted]
+    dead = {r["key"] for r in ledger.get_multi("DeadLetter", letters).values()}
+    stale = [k for k, op_id in sorted(wanted.items()) if op_id not in done and k not in parked and k not in dead]
+    for key in stale:
+        republish(cfg, key, db=db, publish=publish, force=True)
+    if stale:
+        log.warning(
+            "stale inbox events re-driven", extra={"count": len(stale), "events": stale[:20], "scanned": len(items)}
+        )
+    return stale

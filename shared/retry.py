@@ -76,6 +76,8 @@ POLICIES: dict[str, Policy] = {
     "stream": Policy(timedelta(seconds=5), timedelta(minutes=10), max_attempts=40, max_age=timedelta(hours=48)),
     # The batched sweep of the outbox (every posting since the last sweep, one insert call).
     "stream-pending": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=60, max_age=timedelta(hours=48)),
+    # Inbox events that never reached the ledger (Cloud Scheduler, every 5 minutes: the safety net).
+    "redrive-stale": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
     # Releasing expired holds (Cloud Scheduler, every 5 minutes).
     "expire-holds": Policy(timedelta(seconds=10), timedelta(minutes=5), max_attempts=10, max_age=timedelta(hours=1)),
     # A parked event's deadline check: only fails if Datastore does.

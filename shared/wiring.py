@@ -11,6 +11,7 @@ from shared import datastore_indexes, datastore_store, faults, posting, pubsub_b
 from shared.config import Settings
 from shared.datastore_indexes import CompositeQuery
 from shared.errors import PermanentError
+from shared.intake import redrive_stale as intake_redrive_stale
 from shared.intake import republish
 from shared.recovery import Handler, Publish, Reschedule, Schedule
 from shared.retry import POLICIES, Task
@@ -91,6 +92,11 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
             defer_stream(cfg)
         return f"streamed {total} pending transaction(s), {len(left)} left for the next sweep"
 
+    def redrive_stale(key: str) -> str:
+        faults.check(cfg, db, "pubsub")
+        stale = intake_redrive_stale(cfg, db=db, ledger=store, publish=publish, now=clock())
+        return f"re-drove {len(stale)} stale inbox event(s)"
+
     def expire_holds(key: str) -> str:
         faults.check(cfg, db, "datastore")
         results = posting.expire_due_holds(store, clock=clock)
@@ -113,6 +119,7 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
         "stream": Handler("bigquery", stream),
         "stream-pending": Handler("bigquery", stream_pending),
         "expire-holds": Handler("datastore", expire_holds),
+        "redrive-stale": Handler("pubsub", redrive_stale),
         "park-expiry": Handler("datastore", park_expiry),
     }
 
