@@ -4,8 +4,9 @@ doubled. `make chaos` runs it on a fresh stack.
     python -m bench.chaos [--payments 300] [--rate 40] [--kills 2] [--out .run/bench/chaos.json]
 
 Scenario (issue 9, scenarios 1 and 2 combined, at a size this 2-core machine runs in minutes):
-  - signed webhooks over two partners: Stripe payments, Stripe refunds of a third of them (cumulative
-    amount_refunded, as Stripe sends them) and Column ACH credits;
+  - signed webhooks over two partners: Stripe payments, refunds of a third of them (cumulative
+    amount_refunded, as Stripe sends them), disputes of a seventh (they name only the payment: one
+    that arrives first is parked and re-driven) and Column ACH credits;
   - every webhook delivered 3 times, the whole sequence shuffled (a refund often arrives before its
     payment: it is parked and re-driven), sent open-loop at --rate;
   - the ledger function SIGKILLed --kills times mid-stream (its whole process group) and restarted;
@@ -43,7 +44,7 @@ from shared import datastore_store, posting
 from shared.audit import verify
 from shared.config import settings
 from shared.partners import column, stripe
-from shared.scenario import charge_refunded, column_event, encode, payment_intent_succeeded
+from shared.scenario import charge_refunded, column_event, dispute, encode, payment_intent_succeeded
 
 
 def build(payments: int, seed: int) -> tuple[list[tuple[str, bytes, dict]], dict[str, int]]:
@@ -67,6 +68,13 @@ def build(payments: int, seed: int) -> tuple[list[tuple[str, bytes, dict]], dict
             body = charge_refunded(f"evt_chr{run}{i}", "ch_" + pi[3:], pi, amount, refund, 0, "usd", customer)
             events.append(("stripe", encode(body), {"key": f"stripe:evt_chr{run}{i}"}))
             expected[customer] -= refund
+        if i % 7 == 1:  # a dispute names only the payment: before it, it is parked, then re-driven
+            disputed = amount // 2
+            body = dispute(
+                f"evt_chd{run}{i}", "charge.dispute.created", f"dp_ch{run}{i}", "ch_" + pi[3:], pi, disputed, "usd"
+            )
+            events.append(("stripe", encode(body), {"key": f"stripe:evt_chd{run}{i}"}))
+            expected[customer] -= disputed
         if i % 5 == 0:
             account = f"acno_ch{run}ach{i % 10}"  # Column names the customer by its account number id
             credit = 1000 + i

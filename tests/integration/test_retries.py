@@ -103,3 +103,41 @@ def test_permanent_failure_is_one_dead_letter_and_its_replay_posts_exactly_once(
     time.sleep(3.0)
     assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
     assert wallet_balance(db, p["customer"], "USD") == 2222
+
+
+def test_an_acknowledged_event_that_never_reached_the_ledger_is_redriven_by_the_sweep(cfg, db, secret, payment):
+    """Stored and marked published 16 minutes ago, but the message never arrived (a lost delivery):
+    the scheduled `redrive-stale` task publishes it again and it posts once."""
+    from datetime import timedelta
+
+    from shared import datastore_store
+    from shared.ledger import event_hash
+    from shared.partners import plugin
+
+    p = payment(amount=1717, currency="usd")
+    received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)
+    (parsed,) = plugin("stripe").parse(p["body"], received_at=received, cfg=cfg, headers={})
+    record = datastore_store.InboxRecord(
+        partner="stripe",
+        partner_event_id=parsed.partner_event_id,
+        partner_event_type=parsed.partner_event_type,
+        verdict=parsed.verdict,
+        reason=parsed.reason,
+        body=p["body"],
+        headers={},
+        received_at=received,
+        canonical=parsed.canonical.to_message(),
+        content_hash=event_hash(parsed.canonical),
+    )
+    assert datastore_store.inbox_put_if_absent(db, record)[0]
+    datastore_store.inbox_mark_published(db, record.key_name, "lost-message")  # published, never delivered
+    answer = requests.post(
+        cfg.function_urls["retries"] + "/tasks", json={"kind": "redrive-stale", "key": "t"}, timeout=120
+    )
+    assert answer.status_code == 200 and answer.json()["detail"].startswith("re-drove"), answer.text
+    (txn,) = posted(db, p["key"], timeout=60)
+    again = requests.post(
+        cfg.function_urls["retries"] + "/tasks", json={"kind": "redrive-stale", "key": "t2"}, timeout=120
+    )
+    assert p["key"] not in again.text  # posted now: not re-driven again
+    assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
