@@ -10,6 +10,8 @@ Scenario (issue 9, scenarios 1 and 2 combined, at a size this 2-core machine run
   - every webhook delivered 3 times, the whole sequence shuffled (a refund often arrives before its
     payment: it is parked and re-driven), sent open-loop at --rate;
   - the ledger function SIGKILLed --kills times mid-stream (its whole process group) and restarted;
+  - the BigQuery emulator stopped for --bigquery-outage seconds a third of the way in (scenario 4):
+    postings go on, streaming fails and is retried, then catches up with no duplicate (insertId);
 then the stack is left to quiesce — with the Cloud Scheduler safety nets (re-drive of inbox events
 that never reached the ledger, outbox sweep) run every 20 s, with a 60 s staleness threshold
 (`make chaos` sets LEDGERLINE_STALE_AFTER_SECONDS=60; production: 15 min) — and audited:
@@ -101,10 +103,26 @@ def kill_ledger(cfg) -> None:
     os.killpg(pid, signal.SIGKILL)
     progress(f"ledger SIGKILLed (process group {pid}); restarting it")
     time.sleep(1.0)
-    ctl.up(cfg)
+    ctl.start(cfg, svc)  # only the ledger: whatever else is down stays down
+    ctl.wait_healthy(cfg, [svc])
 
 
-def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: float) -> dict:
+def bigquery_outage(cfg, seconds: float) -> None:
+    """Stop the BigQuery emulator, keep going, start it again after `seconds` (in the background)."""
+    svc = next(s for s in ctl.services(cfg) if s.name == "bigquery")
+    ctl.stop(cfg, svc)
+    progress(f"BigQuery emulator stopped for {seconds:.0f} s")
+
+    def back():
+        time.sleep(seconds)
+        ctl.start(cfg, svc)
+        ctl.wait_healthy(cfg, [svc])
+        progress("BigQuery emulator back")
+
+    threading.Thread(target=back, daemon=True).start()
+
+
+def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: float, bq_outage: float = 0) -> dict:
     cfg = settings()  # under `ctl run --fresh` LEDGERLINE_RUN_DIR names the stack it started
     db = datastore_store.client(cfg)
     events, expected = build(payments, seed)
@@ -139,6 +157,8 @@ def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: floa
             pool.submit(deliver, item)
             if n in kill_at:
                 kill_ledger(cfg)
+            if bq_outage and n == len(deliveries) // 3:
+                bigquery_outage(cfg, bq_outage)
             if n and n % 500 == 0:
                 progress(f"{n}/{len(deliveries)} deliveries sent")
     sent_at = time.perf_counter()
@@ -210,6 +230,7 @@ def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: floa
         "verify_ok": report["ok"],
         "verify_problems": report["problems"][:10],
         "ledger_kills": kills,
+        "bigquery_outage_seconds": bq_outage,
         "seconds_sending": round(sent_at - started, 1),
         "seconds_to_quiesce": round(quiesced, 1),
         "measured_at": datetime.now(tz=UTC).isoformat(),
@@ -222,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=40)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bigquery-outage", type=float, default=30, help="seconds without BigQuery (0: none)")
     parser.add_argument("--quiesce-timeout", type=float, default=900)
     parser.add_argument("--out", default=".run/bench/chaos.json")
     args = parser.parse_args(argv)
-    result = run(args.payments, args.rate, args.kills, args.seed, args.quiesce_timeout)
+    result = run(args.payments, args.rate, args.kills, args.seed, args.quiesce_timeout, args.bigquery_outage)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, default=str))
     for key, value in result.items():
