@@ -3,10 +3,10 @@ execute operations, post canonical events, stream committed entries to BigQuery 
 and read balances (all shards summed; posted, pending, available; as of any instant).
 
 Streaming happens after the commit: each posting commit inserts one Outbox record listing its
-transactions; the stream sends rows with insertId = entry id and deletes the record only after
-BigQuery accepted them. A failed
-stream raises (Pub/Sub redelivers; the redelivery replays the posting and retries the stream);
-`restream_pending` drains whatever is left (e.g. after a dead-lettered message)."""
+transactions; a batched sweep (`stream_pending`, run by a `stream-pending` retries task the posting
+asks for, and every minute by Cloud Scheduler) sends the rows of every pending record in one insert
+call with insertId = entry id and deletes the records only after BigQuery accepted them; a record
+BigQuery refuses is quarantined and dead-lettered alone. `restream_pending` is the operator's repair."""
 
 from __future__ import annotations
 
@@ -302,18 +302,16 @@ def post_event(
     stream=bigquery_sink.stream,
     clock: Callable[[], datetime] = utcnow,
     park_ttl: timedelta = PARK_TTL,
-    on_stream_failure: Callable[[str, Exception], None] | None = None,
     defer_stream: Callable[[], None] | None = None,
 ) -> Result | None:
     """Post one canonical event exactly once. An event whose predecessor has not arrived is parked
     (Result "parked"): durable, acknowledged, re-driven by `released_by` when the predecessor posts.
-    Streaming to BigQuery follows the commit: inline, or, with defer_stream, by a batched sweep that
-    defer_stream schedules (the ledger function: a `stream-pending` retries task about a second
-    later, one insert call for every posting since). Inline, if it fails, on_stream_failure(outbox id,
-    error) takes over (a retries task), else the error propagates."""
+    Streaming to BigQuery follows the commit: with defer_stream (the functions), by a batched sweep
+    it asks for (a `stream-pending` retries task in the next second, one insert call for every
+    posting since); without (CLI, tests), inline, and a failure propagates (the outbox keeps it)."""
     for _ in range(3):  # the predecessor may land between the failed posting and the park: post again
         try:
-            return _post(cfg, event, store, stream, on_stream_failure, defer_stream)
+            return _post(cfg, event, store, stream, defer_stream)
         except PredecessorMissing as missing:
             parked = park(store, event, missing, clock, park_ttl)
             if parked is not None:
@@ -329,9 +327,7 @@ def post_event(
     raise RuntimeError(f"{event.event_id}: predecessor neither missing nor usable")  # pragma: no cover
 
 
-def _post(
-    cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, on_stream_failure, defer_stream=None
-) -> Result | None:
+def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defer_stream=None) -> Result | None:
     event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
@@ -359,17 +355,10 @@ def _post(
         except Exception as exc:  # the posting stands; the periodic sweep (Cloud Scheduler) streams it
             log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
         return result
-    try:
-        if result.status == "posted":
-            stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
-        elif result.status == "replayed":
-            stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
-    except Exception as exc:
-        if on_stream_failure is None:
-            raise
-        log.warning("streaming failed; handed to retries", extra={"transaction_id": op.op_id, "error": str(exc)})
-        for outbox_id in sorted(store.query("Outbox", "transactions", op.op_id)):
-            on_stream_failure(outbox_id, exc)
+    if result.status == "posted":
+        stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
+    elif result.status == "replayed":
+        stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
     return result
 
 
