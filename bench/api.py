@@ -17,18 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import random
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from bench.baseline import progress
-from bench.intake import percentile
+from bench.openloop import open_loop
 from shared import datastore_store, posting
 from shared.api import keys, tenants
 from shared.config import settings
@@ -51,51 +46,7 @@ def setup(customers: int) -> tuple[str, list[str]]:
 
 
 def run(rate: float, seconds: float, workers: int, make_request) -> dict:
-    total = int(rate * seconds)
-    jobs: queue.Queue = queue.Queue()
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def worker():
-        session = requests.Session()
-        while (job := jobs.get()) is not None:
-            scheduled, i = job
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            try:
-                status = make_request(session, i).status_code
-            except requests.RequestException as exc:
-                status = repr(exc)
-            elapsed = time.perf_counter() - scheduled
-            with lock:
-                latencies.append(elapsed)
-                if status != 200:
-                    errors.append(str(status))
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    start = time.perf_counter() + 0.5
-    for i in range(total):
-        jobs.put((start + i / rate, i))
-    for _ in threads:
-        jobs.put(None)
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    values = sorted(latencies)
-    return {
-        "offered_rate": rate,
-        "requests": total,
-        "achieved_rate": round(total / wall, 1),
-        "p50_ms": round(percentile(values, 0.50) * 1000, 1),
-        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
-        "max_ms": round(values[-1] * 1000, 1) if values else None,
-        "errors": len(errors),
-        "error_sample": errors[:5],
-    }
+    return open_loop(rate, int(rate * seconds), workers, make_request)
 
 
 def main(argv: list[str] | None = None) -> int:

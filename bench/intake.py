@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -34,18 +32,13 @@ import requests
 from google.cloud import pubsub_v1
 
 from bench.baseline import progress
+from bench.openloop import open_loop
 from shared import datastore_store, wiring
 from shared.config import settings
 from shared.intake import republish
 from shared.partners import stripe
 from shared.scenario import encode, payment_intent_succeeded
 from shared.topology import CANONICAL_EVENTS_TOPIC, LEDGER_SUBSCRIPTION
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
 def webhooks(total: int) -> list[bytes]:
@@ -66,64 +59,15 @@ def run(rate: float, seconds: float, workers: int, floor: bool = False) -> dict:
     total = int(rate * seconds)
     bodies = [b""] * total if floor else webhooks(total)
     keys = [] if floor else [f"stripe:{json.loads(b)['id']}" for b in bodies]
-    jobs: queue.Queue = queue.Queue()
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def worker():
-        session = requests.Session()
-        while (job := jobs.get()) is not None:
-            scheduled, body = job
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            headers = {
-                "Content-Type": "application/json",
-                "Stripe-Signature": stripe.sign(body, secret, int(time.time())),
-            }
-            try:
-                if floor:
-                    status = session.get(url, timeout=30).status_code
-                else:
-                    status = session.post(url, data=body, headers=headers, timeout=30).status_code
-            except requests.RequestException as exc:
-                status = repr(exc)
-            elapsed = time.perf_counter() - scheduled
-            with lock:
-                latencies.append(elapsed)
-                if status != 200:
-                    errors.append(str(status))
+    def send(session: requests.Session, i: int) -> requests.Response:
+        if floor:
+            return session.get(url, timeout=30)
+        signature = stripe.sign(bodies[i], secret, int(time.time()))
+        headers = {"Content-Type": "application/json", "Stripe-Signature": signature}
+        return session.post(url, data=bodies[i], headers=headers, timeout=30)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    start = time.perf_counter() + 0.5
-    for i, body in enumerate(bodies):
-        jobs.put((start + i / rate, body))
-    for _ in threads:
-        jobs.put(None)
-    last = 0
-    while any(t.is_alive() for t in threads):
-        time.sleep(1)
-        with lock:
-            done = len(latencies)
-        if done - last >= rate * 5:
-            progress(f"{done}/{total} requests answered")
-            last = done
-    wall = time.perf_counter() - start
-    values = sorted(latencies)
-    return {
-        "offered_rate": rate,
-        "requests": total,
-        "achieved_rate": round(total / wall, 1),
-        "p50_ms": round(percentile(values, 0.50) * 1000, 1),
-        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
-        "max_ms": round(values[-1] * 1000, 1) if values else None,
-        "errors": len(errors),
-        "error_sample": errors[:5],
-        "_keys": keys,
-    }
+    return {**open_loop(rate, total, workers, send), "_keys": keys}
 
 
 class LedgerDiverted:

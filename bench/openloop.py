@@ -1,0 +1,79 @@
+"""The open-loop load generator the latency benchmarks share: request i is scheduled at start + i/rate
+and its latency is measured from that instant, so a slow server cannot hide queueing (no coordinated
+omission)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+from bench.baseline import progress
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def open_loop(
+    rate: float, total: int, workers: int, make_request: Callable[[requests.Session, int], requests.Response]
+) -> dict:
+    """Send `total` requests at `rate` per second from `workers` threads; make_request(session, i) sends
+    request i. Returns throughput, p50/p99/max latency (ms) and the non-200 answers."""
+    jobs: queue.Queue = queue.Queue()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    finished = [0.0]  # when the last answer came (wall time ends there, not at the progress poll)
+
+    def worker():
+        session = requests.Session()
+        while (job := jobs.get()) is not None:
+            scheduled, i = job
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                status = make_request(session, i).status_code
+            except requests.RequestException as exc:
+                status = repr(exc)
+            elapsed = time.perf_counter() - scheduled
+            with lock:
+                finished[0] = max(finished[0], time.perf_counter())
+                latencies.append(elapsed)
+                if status != 200:
+                    errors.append(str(status))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    start = time.perf_counter() + 0.5
+    for i in range(total):
+        jobs.put((start + i / rate, i))
+    for _ in threads:
+        jobs.put(None)
+    last = 0
+    while any(t.is_alive() for t in threads):
+        time.sleep(1)
+        with lock:
+            done = len(latencies)
+        if done - last >= rate * 5:
+            progress(f"{done}/{total} requests answered")
+            last = done
+    wall = max(finished[0] - start, 1e-9)
+    values = sorted(latencies)
+    return {
+        "offered_rate": rate,
+        "requests": total,
+        "achieved_rate": round(total / wall, 1),
+        "p50_ms": round(percentile(values, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+        "max_ms": round(values[-1] * 1000, 1) if values else None,
+        "errors": len(errors),
+        "error_sample": errors[:5],
+    }
