@@ -101,7 +101,7 @@ def run_task(
             now=now,
             rng=rng,
             classification=kind,
-            retry_after=retry_after_seconds(exc, now),
+            retry_after_s=retry_after_seconds(exc, now),
         )
         if at is None:
             reason = f"gave up after {task.attempt} attempts over {now - task.first_attempt_at}: {error}"

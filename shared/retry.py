@@ -38,15 +38,15 @@ class Policy:
     max_age: timedelta
     conflict_delay: timedelta = timedelta(milliseconds=500)  # contention clears fast: short, jittered
 
-    def ceiling(self, retry: int) -> float:
+    def ceiling_seconds(self, retry: int) -> float:
         return min(self.max_delay.total_seconds(), self.min_delay.total_seconds() * 2 ** (retry - 1))
 
-    def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
+    def delay_seconds(self, retry: int, rng: random.Random, retry_after_s: float | None = None) -> float:
         if retry < 1:
             raise ValueError("retry numbers start at 1")
         floor = self.min_delay.total_seconds() / 2
-        jittered = floor + rng.random() * max(0.0, self.ceiling(retry) - floor)
-        return max(jittered, retry_after or 0.0)
+        jittered = floor + rng.random() * max(0.0, self.ceiling_seconds(retry) - floor)
+        return max(jittered, retry_after_s or 0.0)
 
     def next_run(
         self,
@@ -56,15 +56,15 @@ class Policy:
         now: datetime,
         rng: random.Random,
         classification: Classification = "transient",
-        retry_after: float | None = None,
+        retry_after_s: float | None = None,
     ) -> datetime | None:
         """When to run attempt+1 after attempt `attempt` (1-based) failed; None: give up (dead letter)."""
         if attempt >= self.max_attempts:
             return None
         if classification == "conflict":
-            seconds = max(self.conflict_delay.total_seconds() * (0.5 + rng.random()), retry_after or 0.0)
+            seconds = max(self.conflict_delay.total_seconds() * (0.5 + rng.random()), retry_after_s or 0.0)
         else:
-            seconds = self.delay(attempt, rng, retry_after)
+            seconds = self.delay_seconds(attempt, rng, retry_after_s)
         at = now + timedelta(seconds=seconds)
         return at if at <= first_attempt_at + self.max_age else None
 

@@ -44,7 +44,7 @@ def scheduler(cfg: Settings) -> Schedule:
 
 def first_retry_at(kind: str, now: datetime) -> datetime:
     """When to run the first retry of work that just failed inline (the inline call was attempt 0)."""
-    return now + timedelta(seconds=POLICIES[kind].delay(1, random.Random()))  # noqa: S311 - jitter
+    return now + timedelta(seconds=POLICIES[kind].delay_seconds(1, random.Random()))  # noqa: S311 - jitter
 
 
 _last_sweep: dict[str, int] = {}

@@ -21,18 +21,18 @@ POLICY = Policy(timedelta(seconds=1), timedelta(seconds=60), max_attempts=8, max
 @given(st.integers(1, 40), st.integers(0, 2**32))
 def test_every_delay_is_within_its_bounds(retry, seed):
     for policy in (POLICY, *POLICIES.values()):
-        delay = policy.delay(retry, random.Random(seed))
+        delay = policy.delay_seconds(retry, random.Random(seed))
         assert policy.min_delay.total_seconds() / 2 <= delay <= policy.max_delay.total_seconds()
-        assert delay <= policy.ceiling(retry)
+        assert delay <= policy.ceiling_seconds(retry)
 
 
 def test_ceiling_doubles_then_caps():
-    assert [POLICY.ceiling(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [POLICY.ceiling_seconds(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
 def test_full_jitter_spreads_delays_uniformly_over_the_window():
     rng = random.Random(7)
-    samples = [POLICY.delay(6, rng) for _ in range(20000)]  # window [0.5, 32]
+    samples = [POLICY.delay_seconds(6, rng) for _ in range(20000)]  # window [0.5, 32]
     low, high = 0.5, 32.0
     quarters = [0, 0, 0, 0]
     for s in samples:
@@ -42,8 +42,8 @@ def test_full_jitter_spreads_delays_uniformly_over_the_window():
 
 
 def test_retry_after_is_honoured_even_above_the_jittered_delay():
-    assert POLICY.delay(1, random.Random(1), retry_after=45.0) == 45.0
-    at = POLICY.next_run(attempt=1, first_attempt_at=T0, now=T0, rng=random.Random(1), retry_after=120.0)
+    assert POLICY.delay_seconds(1, random.Random(1), retry_after_s=45.0) == 45.0
+    at = POLICY.next_run(attempt=1, first_attempt_at=T0, now=T0, rng=random.Random(1), retry_after_s=120.0)
     assert at == T0 + timedelta(seconds=120)
 
 
