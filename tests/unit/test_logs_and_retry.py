@@ -44,7 +44,7 @@ class AbortingDb:
         self.failures = failures
         self.commits = 0
 
-    def transaction(self):
+    def transaction(self, begin_later=False):
         db = self
 
         class Txn:
