@@ -297,8 +297,7 @@ class Adyen:
     def forged(self, body: bytes) -> str:
         return self.value(body, neighbour(self.password))
 
-    def join(self, first: str, second: str) -> str:
-        return f"{first}, {second}"
+    # No join: Adyen's appended-signature attack targets the item HMAC in the body (build()).
 
     def smuggle(self, body: bytes) -> str:
         """A password with the real one inside it: `user:<neighbour>:<real password>`."""
