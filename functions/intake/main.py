@@ -25,21 +25,22 @@ def intake(request):
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     if len(parts) != 2 or parts[0] != "webhooks":
-        return error_response(ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
+        return rejected(None, ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
     if request.method != "POST":
-        return error_response(ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
+        return rejected(parts[1], ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
     if request.mimetype != "application/json":
-        return error_response(
-            ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type")
+        return rejected(
+            parts[1],
+            ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type"),
         )
     too_large = ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
     if (request.content_length or 0) > cfg.max_body_bytes:
-        return error_response(too_large)
+        return rejected(parts[1], too_large)
     # Read at most limit + 1 bytes, so a chunked body (no Content-Length) is bounded too. (The
     # framework drains the rest after we answer; Cloud Run caps requests at 32 MiB.)
     body = request.stream.read(cfg.max_body_bytes + 1)
     if len(body) > cfg.max_body_bytes:
-        return error_response(too_large)
+        return rejected(parts[1], too_large)
     try:
         receipt = receive(
             cfg,
@@ -55,8 +56,7 @@ def intake(request):
             trace=trace,
         )
     except ClientError as exc:
-        log.warning("webhook rejected", extra={"partner": parts[1], "code": exc.code, "status": exc.status})
-        return error_response(exc)
+        return rejected(parts[1], exc)
     except NotConfigured as exc:
         log.error(str(exc))
         return server_error("not_configured", "this endpoint is not configured", 503)
@@ -65,3 +65,9 @@ def intake(request):
     if isinstance(receipt.body, str):
         return receipt.body, receipt.status, {"Content-Type": "text/plain"}
     return json_response(receipt.status, receipt.body)
+
+
+def rejected(partner: str | None, exc: ClientError):
+    """Every refused webhook is logged with its code (the request's trace ties the line to it)."""
+    log.warning("webhook rejected", extra={"partner": partner, "code": exc.code, "status": exc.status})
+    return error_response(exc)

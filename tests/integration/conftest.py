@@ -11,6 +11,7 @@ from shared import datastore_store
 from shared.config import settings
 from shared.posting import balances, streamed_transactions
 from shared.scenario import encode, payment_intent_succeeded
+from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +85,23 @@ def posted(db, event_key, timeout: float = 30.0):
 def wallet_balance(db, customer, currency):
     found = balances(datastore_store.DatastoreLedger(db), f"customer:{customer}:wallet").get(currency)
     return found.posted if found else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Secrets never appear in logs: once every test ran (their requests, including the security
+    sweep's attacks, are in the logs), scan every log file of the stack for the dev secrets and the API
+    keys the tests created. A finding fails the session; it names file, line and secret, never the value."""
+    run_dir = stack_run_dir(settings())
+    files = log_files(run_dir / "logs") if run_dir else []
+    secrets = known_secrets()
+    findings = scan(files, secrets)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter else (lambda line, **_: print(line))
+    if not findings:
+        write(f"log secret scan: {len(files)} log files, {len(secrets)} secrets: none found")
+        return
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    write(f"log secret scan: {len(findings)} secret occurrence(s) in the logs of {run_dir}:", red=True, bold=True)
+    for finding in findings[:50]:
+        write(f"  {finding}", red=True)

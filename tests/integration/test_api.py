@@ -15,6 +15,7 @@ import requests
 
 from shared.config import REPO_ROOT
 from shared.scenario import Delivery, send
+from tests.log_secrets import remember_api_key
 
 from .conftest import posted, wait_for
 
@@ -23,7 +24,10 @@ def cli(*args: str) -> dict | list:
     out = subprocess.run(
         [sys.executable, "-m", "shared.cli", "--json", *args], capture_output=True, text=True, cwd=REPO_ROOT, check=True
     )
-    return json.loads(out.stdout)
+    made = json.loads(out.stdout)
+    if args[:2] == ("api-keys", "create"):
+        remember_api_key(made["api_key"], " ".join(args[2:4]))  # for the session's log scan (conftest)
+    return made
 
 
 class Tenant:
