@@ -131,9 +131,13 @@ RECON_ROWS ?= 1000000
 bench-recon: venv
 	$(PY) -m bench.recon --rows $(RECON_ROWS)
 
-# Fault injection (issue 9): duplicates, shuffled order, ledger SIGKILLs; audit: nothing lost or doubled.
+# Fault injection (issue 9, docs/reliability.md): 10,000 webhooks x3 shuffled; ledger SIGKILLs; BigQuery
+# down; poison messages + a deleted topic -> dead letters -> replay; then, on a second stack whose
+# Datastore keeps its state on disk, emulator restarts. Each scenario audited: nothing lost or doubled.
+CHAOS_EVENTS ?= 10000
 chaos: install
-	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos
+	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 1,2,4,5 --events $(CHAOS_EVENTS)
+	LEDGERLINE_STALE_AFTER_SECONDS=60 LEDGERLINE_DATASTORE_ON_DISK=true $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 3
 
 bench: bench-baseline bench-ledger bench-intake bench-api bench-recon
 

@@ -1,25 +1,35 @@
 """Fault injection against the running local stack (loopback only): prove nothing is lost, nothing is
-doubled. `make chaos` runs it on a fresh stack.
+doubled. `make chaos` runs every scenario on fresh stacks (docs/reliability.md).
 
-    python -m bench.chaos [--payments 300] [--rate 40] [--kills 2] [--out .run/bench/chaos.json]
+    python -m bench.chaos [--scenarios 1,2,4,5] [--events 10000] [--out .run/bench/chaos.json]
 
-Scenario (issue 9, scenarios 1 and 2 combined, at a size this 2-core machine runs in minutes):
-  - signed webhooks over two partners: Stripe payments, refunds of a third of them (cumulative
-    amount_refunded, as Stripe sends them), disputes of a seventh (they name only the payment: one
-    that arrives first is parked and re-driven) and Column ACH credits;
-  - every webhook delivered 3 times, the whole sequence shuffled (a refund often arrives before its
-    payment: it is parked and re-driven), sent open-loop at --rate;
-  - the ledger function SIGKILLed --kills times mid-stream (its whole process group) and restarted;
-  - the BigQuery emulator stopped for --bigquery-outage seconds a third of the way in (scenario 4):
-    postings go on, streaming fails and is retried, then catches up with no duplicate (insertId);
-then the stack is left to quiesce — with the Cloud Scheduler safety nets (re-drive of inbox events
-that never reached the ledger, outbox sweep) run every 20 s, with a 60 s staleness threshold
-(`make chaos` sets LEDGERLINE_STALE_AFTER_SECONDS=60; production: 15 min) — and audited:
-  - `verify` (the invariant auditor, BigQuery included) must report no problem;
-  - an exact reconciliation of what was sent against what was posted: every distinct event exactly
-    one transaction (lost = 0, double-posted = 0), every wallet equal to the sum of its events.
-Printed: sent, acknowledged, distinct events, posted, duplicates suppressed, parked on the way,
-dead-lettered, lost, double-posted, time to quiesce. Exit status 1 if anything is lost or doubled.
+Scenarios (issue 9), each on its own customers, each ending with the invariant auditor (`verify`) and
+an exact reconciliation of what was sent against what was posted:
+  1 duplicates   --events distinct signed webhooks over three partners (Stripe payments, refunds of a
+                 third, disputes of a seventh that name only the payment; Column ACH credits; Standard
+                 Webhooks EUR payments), every one delivered 3 times, the whole sequence shuffled (a
+                 refund or dispute often comes before its payment: it is parked, then re-driven)
+  2 ledger-kills the same traffic, the ledger function SIGKILLed (its process group) 3 times mid-stream
+                 and restarted
+  3 restarts     the same traffic, the Pub/Sub emulator restarted mid-stream (it keeps nothing: the
+                 topology is bootstrapped again, what it held is re-driven from the inbox) and the
+                 Datastore emulator restarted with its on-disk state (the stack must run it on disk:
+                 LEDGERLINE_DATASTORE_ON_DISK=true; `make chaos` starts a second stack for it)
+  4 bigquery     the same traffic, the BigQuery emulator down for 30 s: postings go on, the outbox
+                 sweep fails and is retried, then catches up with no duplicate row (insertId)
+  5 dead-letters poison messages published straight to canonical-events (never canonical: they must
+                 end in the dead-letter store with the ledger's error, not be dropped), and an operator
+                 error: the canonical-events topic deleted mid-stream, so intake's publishes and their
+                 republish tasks fail permanently (NotFound) and end as dead letters; the topology is
+                 restored (what `terraform apply` does) and `replay` posts each exactly once (a second
+                 replay changes nothing)
+Deliveries behave like a partner: open loop at --rate, a 5xx or a connection error retried with
+backoff (1 s doubling to 8 s, for up to 3 minutes), fresh signature timestamps on each attempt. The
+Cloud Scheduler safety nets (re-drive of inbox events that never reached the ledger, outbox sweep) run
+every 20 s while quiescing, with a 60 s staleness threshold (`make chaos` sets
+LEDGERLINE_STALE_AFTER_SECONDS=60; production: 15 min).
+Printed per scenario: sent, acknowledged, posted, duplicates suppressed, dead-lettered, lost (must be
+0), double-posted (must be 0), time to quiesce. Exit status 1 if any scenario fails.
 """
 
 from __future__ import annotations
@@ -29,73 +39,180 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+from google.cloud import datastore, pubsub_v1
 
 from bench.baseline import progress
-from emulators import ctl
+from emulators import bootstrap, ctl
 from shared import datastore_store, posting
 from shared.audit import verify
-from shared.config import settings
+from shared.config import REPO_ROOT, Settings, settings
 from shared.partners import column, stripe
-from shared.scenario import charge_refunded, column_event, dispute, encode, payment_intent_succeeded
+from shared.scenario import (
+    charge_refunded,
+    column_event,
+    dispute,
+    encode,
+    generic_headers,
+    generic_message,
+    payment_intent_succeeded,
+)
+from shared.topology import CANONICAL_EVENTS_TOPIC
+
+RETRY_WINDOW_SECONDS = 180.0  # how long a delivery is retried (Stripe: 3 days; a bounded run: minutes)
+SWEEP_EVERY_SECONDS = 20.0
 
 
-def build(payments: int, seed: int) -> tuple[list[tuple[str, bytes, dict]], dict[str, int]]:
-    """(partner, body, meta) per distinct webhook, and the expected wallet balance per customer (USD)."""
+@dataclass(frozen=True)
+class Webhook:
+    partner: str
+    key: str  # the canonical event id: <partner>:<partner event id>
+    body: bytes
+    msg_id: str = ""  # Standard Webhooks message id
+
+
+@dataclass
+class Traffic:
+    webhooks: list[Webhook] = field(default_factory=list)
+    expected: Counter = field(default_factory=Counter)  # (account, currency) -> posted balance
+
+
+def traffic(events: int, seed: int, tag: str) -> Traffic:
+    """`events` distinct webhooks over Stripe, Column and a Standard Webhooks partner, on customers of
+    this run only, and the balance every customer wallet must end with."""
     rng = random.Random(seed)
-    run = uuid.uuid4().hex[:8]
-    events, expected = [], Counter()
-    for i in range(payments):
-        customer = f"cus_ch{run}{i % 40}"
-        pi, amount = f"pi_ch{run}{i}", 500 + rng.randrange(100) * 10
-        events.append(
-            (
-                "stripe",
-                encode(payment_intent_succeeded(f"evt_chp{run}{i}", pi, amount, "usd", customer)),
-                {"key": f"stripe:evt_chp{run}{i}"},
-            )
-        )
-        expected[customer] += amount
-        if i % 3 == 0:
+    run = f"{tag}{uuid.uuid4().hex[:6]}"
+    out = Traffic()
+
+    def add(webhook: Webhook, account: str, currency: str, amount: int) -> None:
+        out.webhooks.append(webhook)
+        out.expected[(account, currency)] += amount
+
+    i = 0
+    while len(out.webhooks) < events:
+        customer = f"cus_{run}{i % 40}"
+        pi, amount = f"pi_{run}{i}", 500 + rng.randrange(100) * 10
+        body = encode(payment_intent_succeeded(f"evt_p{run}{i}", pi, amount, "usd", customer))
+        add(Webhook("stripe", f"stripe:evt_p{run}{i}", body), customer, "USD", amount)
+        if i % 3 == 0:  # a refund: Stripe sends cumulative amount_refunded
             refund = amount // 4
-            body = charge_refunded(f"evt_chr{run}{i}", "ch_" + pi[3:], pi, amount, refund, 0, "usd", customer)
-            events.append(("stripe", encode(body), {"key": f"stripe:evt_chr{run}{i}"}))
-            expected[customer] -= refund
+            body = encode(charge_refunded(f"evt_r{run}{i}", "ch_" + pi[3:], pi, amount, refund, 0, "usd", customer))
+            add(Webhook("stripe", f"stripe:evt_r{run}{i}", body), customer, "USD", -refund)
         if i % 7 == 1:  # a dispute names only the payment: before it, it is parked, then re-driven
             disputed = amount // 2
-            body = dispute(
-                f"evt_chd{run}{i}", "charge.dispute.created", f"dp_ch{run}{i}", "ch_" + pi[3:], pi, disputed, "usd"
+            body = encode(
+                dispute(f"evt_d{run}{i}", "charge.dispute.created", f"dp_{run}{i}", "ch_" + pi[3:], pi, disputed, "usd")
             )
-            events.append(("stripe", encode(body), {"key": f"stripe:evt_chd{run}{i}"}))
-            expected[customer] -= disputed
-        if i % 5 == 0:
-            account = f"acno_ch{run}ach{i % 10}"  # Column names the customer by its account number id
-            credit = 1000 + i
-            body = column_event(
-                f"evnt_chc{run}{i}", "ach.incoming_transfer.completed", f"acht_ch{run}{i}", credit, account
-            )
-            events.append(("column", encode(body), {"key": f"column:evnt_chc{run}{i}"}))
-            expected[account] += credit
-    return events, dict(expected)
+            add(Webhook("stripe", f"stripe:evt_d{run}{i}", body), customer, "USD", -disputed)
+        if i % 5 == 0:  # Column names the customer by its account number id
+            account, credit = f"acno_{run}{i % 10}", 1000 + i
+            kind = "ach.incoming_transfer.completed"
+            body = encode(column_event(f"evnt_c{run}{i}", kind, f"acht_{run}{i}", credit, account))
+            add(Webhook("column", f"column:evnt_c{run}{i}", body), account, "USD", credit)
+        if i % 4 == 2:
+            eur_customer, eur = f"gen_{run}{i % 20}", 700 + i
+            body = encode(
+                generic_message(
+                    "payment.captured", "2026-11-28T08:59:00Z", amount=eur, currency="EUR",
+                    customer=eur_customer, reference=f"pay_{run}{i}",
+                )
+            )  # fmt: skip
+            add(Webhook("generic", f"generic:msg_{run}{i}", body, f"msg_{run}{i}"), eur_customer, "EUR", eur)
+        i += 1
+    return out
 
 
-def signed(cfg, partner: str, body: bytes) -> dict:
-    if partner == "stripe":
-        return {"Stripe-Signature": stripe.sign(body, cfg.stripe_webhook_secrets[0], int(time.time()))}
-    return {column.SIGNATURE_HEADER: column.sign(body, cfg.column_webhook_secrets[0])}
+def headers(cfg: Settings, webhook: Webhook) -> dict:
+    """Signed as the partner signs each attempt (fresh timestamps)."""
+    if webhook.partner == "stripe":
+        signature = stripe.sign(webhook.body, cfg.stripe_webhook_secrets[0], int(time.time()))
+        return {"Content-Type": "application/json", "Stripe-Signature": signature}
+    if webhook.partner == "column":
+        signature = column.sign(webhook.body, cfg.column_webhook_secrets[0])
+        return {"Content-Type": "application/json", column.SIGNATURE_HEADER: signature}
+    return generic_headers(webhook.msg_id, webhook.body, cfg.generic_webhook_secrets[0])
 
 
-def kill_ledger(cfg) -> None:
-    svc = next(s for s in ctl.services(cfg) if s.name == "ledger")
+@dataclass
+class Sent:
+    deliveries: int = 0
+    answers: Counter = field(default_factory=Counter)  # final HTTP status (or exception name)
+    outcomes: Counter = field(default_factory=Counter)  # intake's status: accepted, duplicate, ...
+    retried: int = 0  # attempts a partner would have retried (5xx, connection errors)
+    seconds: float = 0.0
+
+
+def deliver_all(cfg: Settings, deliveries: list[Webhook], rate: float, actions: dict[int, Callable[[], None]]) -> Sent:
+    """Send open loop at `rate`, each delivery retried like a partner retries; actions[n] runs (in the
+    background, so pacing goes on) when delivery n is sent."""
+    url = cfg.function_urls["intake"] + "/webhooks/"
+    sent, lock, local = Sent(deliveries=len(deliveries)), threading.Lock(), threading.local()
+
+    def deliver(webhook: Webhook) -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        deadline, backoff, retried = time.monotonic() + RETRY_WINDOW_SECONDS, 1.0, 0
+        while True:
+            outcome = None
+            try:
+                signed = headers(cfg, webhook)
+                response = session.post(url + webhook.partner, data=webhook.body, headers=signed, timeout=30)
+                answer = response.status_code
+                if answer < 300:
+                    outcome = response.json().get("status")
+            except requests.RequestException as exc:
+                answer = type(exc).__name__
+            if (isinstance(answer, int) and answer < 500) or time.monotonic() > deadline:
+                break
+            retried += 1
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 8.0)
+        with lock:
+            sent.answers[answer] += 1
+            sent.retried += retried
+            if outcome:
+                sent.outcomes[outcome] += 1
+
+    background = []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        for n, webhook in enumerate(deliveries):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(deliver, webhook)
+            if n in actions:
+                background.append(threading.Thread(target=actions[n], daemon=True))
+                background[-1].start()
+            if n and n % 2000 == 0:
+                progress(f"{n}/{len(deliveries)} deliveries sent")
+    sent.seconds = time.perf_counter() - started  # the last delivery answered
+    for thread in background:  # quiescing starts once every fault is over (the emulator is back)
+        thread.join()
+    return sent
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def service(cfg: Settings, name: str) -> ctl.Service:
+    return next(s for s in ctl.services(cfg) if s.name == name)
+
+
+def kill_ledger(cfg: Settings) -> None:
+    svc = service(cfg, "ledger")
     pid = ctl.tracked_pid(cfg, svc)
     if pid is None:
         progress("ledger not tracked by this stack: cannot kill it")
@@ -107,153 +224,372 @@ def kill_ledger(cfg) -> None:
     ctl.wait_healthy(cfg, [svc])
 
 
-def bigquery_outage(cfg, seconds: float) -> None:
-    """Stop the BigQuery emulator, keep going, start it again after `seconds` (in the background)."""
-    svc = next(s for s in ctl.services(cfg) if s.name == "bigquery")
+def outage(cfg: Settings, name: str, seconds: float) -> None:
+    """Stop an emulator (SIGTERM: the Datastore emulator writes its state to disk on the way out),
+    wait, start it again on the same data directory."""
+    svc = service(cfg, name)
     ctl.stop(cfg, svc)
-    progress(f"BigQuery emulator stopped for {seconds:.0f} s")
+    progress(f"{name} emulator stopped for {seconds:.0f} s")
+    time.sleep(seconds)
+    ctl.start(cfg, svc)
+    ctl.wait_healthy(cfg, [svc])
+    if name == "pubsub":  # the emulator keeps nothing across a restart; the cloud keeps its topology
+        bootstrap.bootstrap_pubsub(cfg)
+        progress("pubsub emulator back; topology bootstrapped again (in the cloud it is never lost)")
+    else:
+        progress(f"{name} emulator back")
 
-    def back():
-        time.sleep(seconds)
-        ctl.start(cfg, svc)
-        ctl.wait_healthy(cfg, [svc])
-        progress("BigQuery emulator back")
 
-    threading.Thread(target=back, daemon=True).start()
+# ----------------------------------------------------------------------------- audit
 
 
-def run(payments: int, rate: float, kills: int, seed: int, quiesce_timeout: float, bq_outage: float = 0) -> dict:
-    cfg = settings()  # under `ctl run --fresh` LEDGERLINE_RUN_DIR names the stack it started
-    db = datastore_store.client(cfg)
-    events, expected = build(payments, seed)
-    deliveries = [e for e in events for _ in range(3)]
-    random.Random(seed).shuffle(deliveries)
-    url = cfg.function_urls["intake"] + "/webhooks/"
-    statuses: Counter = Counter()
-    lock = threading.Lock()
-    kill_at = {int(len(deliveries) * (k + 1) / (kills + 1)) for k in range(kills)}
-    progress(f"{len(events)} distinct webhooks, {len(deliveries)} deliveries at {rate:.0f}/s, {kills} ledger kill(s)")
+def transactions_by_event(db: datastore.Client, keys: set[str]) -> Counter:
+    """How many journal transactions each of `keys` has (a projection query: event ids only)."""
+    query = db.query(kind="JournalTransaction", projection=["event_id"])
+    return Counter(e["event_id"] for e in query.fetch() if e["event_id"] in keys)
 
-    def deliver(item):
-        partner, body, _ = item
+
+def scheduler_tick(cfg: Settings) -> int:
+    """What Cloud Scheduler runs every few minutes, here every 20 s: the safety-net sweeps."""
+    found = 0
+    for kind in ("redrive-stale", "stream-pending"):
         try:
-            answer = requests.post(
-                url + partner,
-                data=body,
-                headers={"Content-Type": "application/json", **signed(cfg, partner, body)},
-                timeout=30,
-            ).status_code
-        except requests.RequestException as exc:
-            answer = type(exc).__name__
-        with lock:
-            statuses[answer] += 1
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        for n, item in enumerate(deliveries):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(deliver, item)
-            if n in kill_at:
-                kill_ledger(cfg)
-            if bq_outage and n == len(deliveries) // 3:
-                bigquery_outage(cfg, bq_outage)
-            if n and n % 500 == 0:
-                progress(f"{n}/{len(deliveries)} deliveries sent")
-    sent_at = time.perf_counter()
-
-    keys = {meta["key"] for _, _, meta in events}
-    store = datastore_store.DatastoreLedger(db)
-
-    def settled() -> tuple[set, Counter]:
-        txns = store.snapshot(("JournalTransaction",))["JournalTransaction"].values()
-        per_event = Counter(t["event_id"] for t in txns if t["event_id"] in keys)
-        return set(per_event), per_event
-
-    sweeps, redriven, last_sweep = 0, 0, 0.0
-
-    def scheduler_tick() -> int:
-        """What Cloud Scheduler does every few minutes, here every 20 s: the safety-net sweeps."""
-        found = 0
-        for kind in ("redrive-stale", "stream-pending"):
             answer = requests.post(
                 cfg.function_urls["retries"] + "/tasks", json={"kind": kind, "key": f"chaos-{time.time()}"}, timeout=120
             ).json()
-            if kind == "redrive-stale" and answer.get("detail", "").startswith("re-drove"):
-                found += int(answer["detail"].split()[1])
-        return found
+        except (requests.RequestException, ValueError) as exc:
+            progress(f"scheduler tick {kind} failed: {exc}")
+            continue
+        if kind == "redrive-stale" and answer.get("detail", "").startswith("re-drove"):
+            found += int(answer["detail"].split()[1])
+    return found
 
+
+def quiesce(cfg: Settings, db: datastore.Client, keys: set[str], timeout: float) -> dict:
+    """Wait until every key is posted, nothing waits in the outbox and nothing of this run is parked,
+    running the scheduled sweeps as Cloud Scheduler would."""
+    store = datastore_store.DatastoreLedger(db)
+    started, last_sweep, sweeps, redriven = time.perf_counter(), time.perf_counter(), 0, 0
     while True:
-        posted, per_event = settled()
+        per_event = transactions_by_event(db, keys)
         pending = store.snapshot(("Outbox", "Parked"))
-        if posted >= keys and not pending["Outbox"] and not pending["Parked"]:
+        parked = [k for k in pending["Parked"] if k in keys]
+        if len(per_event) == len(keys) and not pending["Outbox"] and not parked:
             break
-        if time.perf_counter() - sent_at > quiesce_timeout:
+        if time.perf_counter() - started > timeout:
             progress("quiesce timeout")
             break
-        if time.perf_counter() - last_sweep > 20:
-            redriven += scheduler_tick()
+        if time.perf_counter() - last_sweep > SWEEP_EVERY_SECONDS:
+            redriven += scheduler_tick(cfg)
             sweeps, last_sweep = sweeps + 1, time.perf_counter()
-        progress(
-            f"quiescing: {len(posted)}/{len(keys)} posted, "
-            f"outbox {len(pending['Outbox'])}, parked {len(pending['Parked'])}"
-        )
-        time.sleep(5.0)
-    quiesced = time.perf_counter() - sent_at
-    report = verify(cfg, db=db)
-    wallets = {c: posting.balances(store, f"customer:{c}:wallet").get("USD") for c in expected}
-    wrong = {
-        c: (w.posted if w else None, expected[c])
-        for c, w in wallets.items()
-        if (w.posted if w else None) != expected[c]
-    }
-    dead = [r for r in store.snapshot(("DeadLetter",))["DeadLetter"].values() if r["key"] in keys]
-    acknowledged = sum(n for s, n in statuses.items() if isinstance(s, int) and 200 <= s < 300)
-    parked_seen = sum(
-        1 for line in (cfg.run_dir / "logs" / "ledger.log").read_text().splitlines() if "event parked" in line
-    )
+        outbox = len(pending["Outbox"])
+        progress(f"quiescing: {len(per_event)}/{len(keys)} posted, outbox {outbox}, parked {len(parked)}")
+        time.sleep(3.0)
     return {
-        "sent": len(deliveries),
-        "acknowledged": acknowledged,
-        "answers": {str(k): v for k, v in statuses.items()},
-        "distinct_events": len(keys),
-        "posted": len(posted),
-        "duplicates_suppressed": len(deliveries) - len(keys),
-        "parked_on_the_way": parked_seen,
-        "dead_lettered": len(dead),
+        "seconds_to_quiesce": round(time.perf_counter() - started, 1),
         "scheduler_sweeps": sweeps,
         "stale_events_redriven": redriven,
-        "lost": len(keys - posted),
-        "double_posted": sum(1 for n in per_event.values() if n > 1),
-        "wallets_wrong": wrong,
-        "verify_ok": report["ok"],
-        "verify_problems": report["problems"][:10],
-        "ledger_kills": kills,
-        "bigquery_outage_seconds": bq_outage,
-        "seconds_sending": round(sent_at - started, 1),
-        "seconds_to_quiesce": round(quiesced, 1),
-        "measured_at": datetime.now(tz=UTC).isoformat(),
     }
+
+
+def account_errors(store, expected: Counter) -> dict:
+    wrong = {}
+    for (account, currency), amount in expected.items():
+        found = posting.balances(store, f"customer:{account}:wallet").get(currency)
+        if (found.posted if found else None) != amount:
+            wrong[f"{account} {currency}"] = (found.posted if found else None, amount)
+    return wrong
+
+
+def log_count(cfg: Settings, function: str, needle: str, keys: set[str]) -> int:
+    """Lines of a function's log with `needle` naming one of `keys` (e.g. the ledger's replays)."""
+    count = 0
+    for line in (cfg.run_dir / "logs" / f"{function}.log").read_text(errors="replace").splitlines():
+        if needle in line:
+            try:
+                if json.loads(line).get("event_id") in keys:
+                    count += 1
+            except ValueError:
+                continue
+    return count
+
+
+def report(cfg, db, name, plan: Traffic, sent: Sent, settle: dict, extra: dict | None = None) -> dict:
+    keys = {w.key for w in plan.webhooks}
+    store = datastore_store.DatastoreLedger(db)
+    per_event = transactions_by_event(db, keys)
+    dead = [r for r in store.snapshot(("DeadLetter",))["DeadLetter"].values() if r["key"] in keys]
+    audit = verify(cfg, db=db)
+    result = {
+        "scenario": name,
+        "sent": sent.deliveries,
+        "acknowledged": sum(n for s, n in sent.answers.items() if isinstance(s, int) and 200 <= s < 300),
+        "distinct_events": len(keys),
+        "posted": len(per_event),
+        "duplicates_suppressed": sent.outcomes.get("duplicate", 0),
+        "ledger_replays": log_count(cfg, "ledger", "transaction replayed", keys),
+        "parked_on_the_way": log_count(cfg, "ledger", "event parked", keys),
+        "dead_lettered": len(dead),
+        "lost": len(keys - set(per_event)),
+        "double_posted": sum(1 for n in per_event.values() if n > 1),
+        "wallets_wrong": account_errors(store, plan.expected),
+        "verify_ok": audit["ok"],
+        "verify_problems": audit["problems"][:10],
+        "answers": {str(k): v for k, v in sent.answers.items()},
+        "partner_retries": sent.retried,
+        "seconds_sending": round(sent.seconds, 1),
+        **settle,
+        **(extra or {}),
+    }
+    result["ok"] = (
+        result["lost"] == 0
+        and result["double_posted"] == 0
+        and not result["wallets_wrong"]
+        and result["verify_ok"]
+        and result["acknowledged"] == result["sent"]
+    )
+    return result
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def shuffled_thrice(plan: Traffic, seed: int) -> list[Webhook]:
+    deliveries = [w for w in plan.webhooks for _ in range(3)]
+    random.Random(seed).shuffle(deliveries)
+    return deliveries
+
+
+def at_fractions(total: int, fractions: list[float], action: Callable[[], None]) -> dict[int, Callable[[], None]]:
+    return {int(total * f): action for f in fractions}
+
+
+def run_faulted(cfg, db, name, events, rate, seed, actions_for, timeout, extra=None) -> dict:
+    plan = traffic(events, seed, f"c{name[0]}")
+    deliveries = shuffled_thrice(plan, seed)
+    progress(f"[{name}] {len(plan.webhooks)} distinct webhooks, {len(deliveries)} deliveries at {rate:.0f}/s")
+    sent = deliver_all(cfg, deliveries, rate, actions_for(len(deliveries)))
+    settle = quiesce(cfg, db, {w.key for w in plan.webhooks}, timeout)
+    return report(cfg, db, name, plan, sent, settle, extra)
+
+
+def scenario_duplicates(cfg, db, args) -> dict:
+    return run_faulted(cfg, db, "1-duplicates", args.events, args.rate, args.seed, lambda n: {}, args.quiesce_timeout)
+
+
+def scenario_ledger_kills(cfg, db, args) -> dict:
+    kills = [0.2, 0.45, 0.7]
+    return run_faulted(
+        cfg,
+        db,
+        "2-ledger-kills",
+        args.fault_events,
+        args.fault_rate,
+        args.seed + 2,
+        lambda n: at_fractions(n, kills, lambda: kill_ledger(cfg)),
+        args.quiesce_timeout,
+        {"ledger_kills": len(kills)},
+    )
+
+
+def scenario_restarts(cfg, db, args) -> dict:
+    if not cfg.datastore_on_disk:
+        raise SystemExit(
+            "scenario 3 restarts the Datastore emulator: run the stack with its state on disk "
+            "(LEDGERLINE_DATASTORE_ON_DISK=true python -m emulators.ctl run --fresh -- ...), as `make chaos` does"
+        )
+    return run_faulted(
+        cfg,
+        db,
+        "3-emulator-restarts",
+        args.fault_events,
+        args.fault_rate,
+        args.seed + 3,
+        lambda n: {int(n * 0.25): lambda: outage(cfg, "pubsub", 5), int(n * 0.6): lambda: outage(cfg, "datastore", 5)},
+        args.quiesce_timeout,
+        {"restarted": ["pubsub (state lost, topology bootstrapped)", "datastore (on-disk state kept)"]},
+    )
+
+
+def scenario_bigquery(cfg, db, args) -> dict:
+    return run_faulted(
+        cfg,
+        db,
+        "4-bigquery-outage",
+        args.fault_events,
+        args.fault_rate,
+        args.seed + 4,
+        lambda n: {int(n * 0.3): lambda: outage(cfg, "bigquery", 30)},
+        args.quiesce_timeout,
+        {"bigquery_outage_seconds": 30},
+    )
+
+
+POISON = [
+    b"not json at all",
+    b'{"event_id": "x"}',
+    json.dumps({"event_id": "stripe:evt_bad", "kind": "payment.captured", "amount": "12.50"}).encode(),
+]
+
+
+def cli(*args: str) -> list | dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cli {args} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def scenario_dead_letters(cfg, db, args) -> dict:
+    """Poison messages, and an operator deleting the canonical-events topic mid-stream."""
+    store = datastore_store.DatastoreLedger(db)
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(cfg.project, CANONICAL_EVENTS_TOPIC)
+    marker = uuid.uuid4().hex[:8]
+    poison_ids = [f"poison:{marker}-{n}" for n in range(len(POISON))]
+    for n, event_id in enumerate(poison_ids):
+        publisher.publish(topic, POISON[n % len(POISON)], event_id=event_id).result(timeout=10)
+    progress(f"[5-dead-letters] {len(poison_ids)} poison messages published to {CANONICAL_EVENTS_TOPIC}")
+
+    def dead_letters(source: str, ids: set[str]) -> list[dict]:
+        letters = store.snapshot(("DeadLetter",))["DeadLetter"].values()
+        return [r for r in letters if r["source"] == source and r["key"] in ids]
+
+    deadline = time.monotonic() + 420
+    while len(dead_letters("pubsub", set(poison_ids))) < len(poison_ids) and time.monotonic() < deadline:
+        progress(f"poison dead letters: {len(dead_letters('pubsub', set(poison_ids)))}/{len(poison_ids)}")
+        time.sleep(5.0)
+
+    # Then the traffic (the poison first: recreating the subscription below would drop its backlog).
+    def delete_topic_for_a_while() -> None:
+        publisher.delete_topic(topic=topic)
+        progress("canonical-events topic deleted (operator error): publishes now fail with NotFound")
+        time.sleep(6.0)
+        bootstrap.bootstrap_pubsub(cfg)
+        progress("topology restored (topic recreated, its subscription re-attached)")
+
+    plan = traffic(args.fault_events // 3, args.seed + 5, "c5")
+    keys = {w.key for w in plan.webhooks}
+    deliveries = list(plan.webhooks)  # in order, once each: this scenario is about the dead letters
+    sent = deliver_all(cfg, deliveries, args.fault_rate / 3, {len(deliveries) // 3: delete_topic_for_a_while})
+
+    poison = dead_letters("pubsub", set(poison_ids))
+
+    def settled() -> tuple[set, set, set]:
+        """(posted, dead-lettered, parked) keys of this run."""
+        parked = {k for k in store.snapshot(("Parked",))["Parked"] if k in keys}
+        return set(transactions_by_event(db, keys)), {r["key"] for r in dead_letters("task", keys)}, parked
+
+    # Everything else posts on its own (safety nets included); the dead letters, and the follow-ups
+    # parked behind a dead-lettered payment, wait for the operator.
+    first = time.perf_counter()
+    while True:
+        posted_keys, lettered, parked = settled()
+        if posted_keys | lettered | parked >= keys or time.perf_counter() - first > args.quiesce_timeout:
+            break
+        progress(f"settling: {len(posted_keys)} posted, {len(lettered)} dead-lettered, {len(parked)} parked")
+        time.sleep(3.0)
+    task_letters = dead_letters("task", keys)
+    not_yet = keys - posted_keys
+    progress(f"[5-dead-letters] {len(task_letters)} events dead-lettered by the deleted topic; replaying them")
+    dry = cli("replay", "--source", "task", "--kind", "republish", "--dry-run")
+    time.sleep(3.0)
+    unchanged = settled()[0] == posted_keys
+    cli("replay", "--source", "task", "--kind", "republish")
+    settle = quiesce(cfg, db, keys, args.quiesce_timeout)
+    letters = store.snapshot(("DeadLetter",))["DeadLetter"]
+    again = [name for name, r in letters.items() if r["source"] == "task" and r["key"] in keys]
+    cli("replay", *again)  # an operator replays them again: no second posting (checked by report)
+    time.sleep(10.0)
+    extra = {
+        "poison_published": len(poison_ids),
+        "poison_dead_lettered": len(poison),
+        "poison_reasons": sorted(Counter(r["reason_code"] for r in poison).items()),
+        "poison_with_ledger_error": sum(1 for r in poison if "not a canonical event" in (r.get("last_error") or "")),
+        "permanent_failures_dead_lettered": len(task_letters),
+        "permanent_reasons": sorted(Counter(r["reason_code"] for r in task_letters).items()),
+        "unposted_before_replay": len(not_yet),
+        "unposted_neither_dead_lettered_nor_parked": sorted(not_yet - lettered - parked)[:10],
+        "dry_run_listed": len(dry),
+        "dry_run_changed_nothing": unchanged,
+        "seconds_settling_before_replay": round(time.perf_counter() - first, 1),
+    }
+    result = report(cfg, db, "5-dead-letters", plan, sent, settle, extra)
+    result["dead_lettered"] = len(task_letters) + len(poison)
+    result["ok"] = (
+        result["ok"]
+        and len(poison) == len(poison_ids)
+        and extra["poison_with_ledger_error"] == len(poison_ids)
+        and len(task_letters) > 0
+        and unchanged
+        and not_yet <= lettered | parked
+        and len(dry) == len(task_letters)
+    )
+    return result
+
+
+SCENARIOS = {
+    "1": scenario_duplicates,
+    "2": scenario_ledger_kills,
+    "3": scenario_restarts,
+    "4": scenario_bigquery,
+    "5": scenario_dead_letters,
+}
+SHOWN = (
+    "sent",
+    "acknowledged",
+    "distinct_events",
+    "posted",
+    "duplicates_suppressed",
+    "ledger_replays",
+    "parked_on_the_way",
+    "dead_lettered",
+    "lost",
+    "double_posted",
+    "seconds_sending",
+    "seconds_to_quiesce",
+    "partner_retries",
+    "verify_ok",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--payments", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=40)
-    parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--scenarios", default="1,2,4,5", help="comma-separated, of 1-5 (3 needs Datastore on disk)")
+    parser.add_argument("--events", type=int, default=10000, help="distinct webhooks of scenario 1")
+    parser.add_argument("--rate", type=float, default=200, help="deliveries per second, scenario 1")
+    parser.add_argument("--fault-events", type=int, default=1000, help="distinct webhooks of scenarios 2-5")
+    parser.add_argument("--fault-rate", type=float, default=90, help="deliveries per second, scenarios 2-5")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--bigquery-outage", type=float, default=30, help="seconds without BigQuery (0: none)")
     parser.add_argument("--quiesce-timeout", type=float, default=900)
-    parser.add_argument("--out", default=".run/bench/chaos.json")
+    parser.add_argument("--out", default=None, help="JSON results (default .run/bench/chaos-<scenarios>.json)")
     args = parser.parse_args(argv)
-    result = run(args.payments, args.rate, args.kills, args.seed, args.quiesce_timeout, args.bigquery_outage)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2, default=str))
-    for key, value in result.items():
-        print(f"{key:<22} {value}")
-    ok = result["lost"] == 0 and result["double_posted"] == 0 and not result["wallets_wrong"] and result["verify_ok"]
-    print("chaos: " + ("nothing lost, nothing doubled, verify clean" if ok else "FAILED"))
+    cfg = settings()  # under `ctl run --fresh` LEDGERLINE_RUN_DIR names the stack it started
+    db = datastore_store.client(cfg)
+    results = []
+    for number in args.scenarios.split(","):
+        started = time.perf_counter()
+        result = SCENARIOS[number.strip()](cfg, db, args)
+        result["wall_seconds"] = round(time.perf_counter() - started, 1)
+        result["measured_at"] = datetime.now(tz=UTC).isoformat()
+        results.append(result)
+        print(f"\n== scenario {result['scenario']}: " + ("OK" if result["ok"] else "FAILED"))
+        for key in SHOWN:
+            print(f"  {key:<22} {result[key]}")
+        for key, value in result.items():
+            if key not in SHOWN and key not in ("scenario", "ok"):
+                print(f"  {key:<22} {value}")
+        sys.stdout.flush()
+    out = Path(args.out or f".run/bench/chaos-{args.scenarios.replace(',', '')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    ok = all(r["ok"] for r in results)
+    print("\nchaos: " + ("nothing lost, nothing doubled, verify clean" if ok else "FAILED") + f" ({out})")
     return 0 if ok else 1
 
 

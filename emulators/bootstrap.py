@@ -53,6 +53,12 @@ def bootstrap_pubsub(cfg: Settings) -> None:
         try:
             subscriber.create_subscription(request=request)
         except gexc.AlreadyExists:
+            if subscriber.get_subscription(subscription=name).topic != request["topic"]:
+                # Its topic was deleted (it then reads "_deleted-topic_" and never receives again, as
+                # in the cloud): recreate it on the topic (what `terraform apply` does in the cloud).
+                subscriber.delete_subscription(subscription=name)
+                subscriber.create_subscription(request=request)
+                continue
             subscriber.modify_push_config(subscription=name, push_config=push)
 
 

@@ -426,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
             if not cmd:
                 parser.error("run needs a command after --")
             if args.fresh and not any(healthy(svc) for svc in services(cfg)):
-                cfg = replace(cfg, run_dir=cfg.run_dir / "test", datastore_on_disk=False)
+                # Datastore in memory unless asked for on disk (the chaos restart scenario needs it).
+                on_disk = os.environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
+                cfg = replace(cfg, run_dir=cfg.run_dir / "test", datastore_on_disk=on_disk)
                 shutil.rmtree(cfg.run_dir, ignore_errors=True)
                 # The services started below and the command both see this run dir (logs, pids, reports).
                 os.environ["LEDGERLINE_RUN_DIR"] = str(cfg.run_dir)

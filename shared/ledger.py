@@ -509,9 +509,6 @@ class Result:
     transaction_id: str
     reason: str | None = None
     record: dict = field(default_factory=dict, compare=False)
-    # Records the caller asked to read in the same transaction (posting.execute `watch`), by (kind, name)
-    # of those that exist; None when nothing was asked.
-    watched: dict | None = field(default=None, compare=False)
 
 
 def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dict]:

@@ -14,7 +14,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -112,27 +111,22 @@ def execute(
     clock: Callable[[], datetime] = utcnow,
     also: tuple[tuple[str, str, dict], ...] = (),
     guard: Callable[[Tx, datetime], None] | None = None,
-    watch: tuple[tuple[str, str], ...] = (),
 ) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
     (same id, different body) is recorded and raised. `also`: idempotent records (kind, name, data)
     written in the same transaction when the operation is not rejected (e.g. a payment's index).
     `guard(tx, now)` runs first inside the same transaction and may raise Rejected: a precondition of
     the caller's (e.g. the API's "a capture takes at most what the hold still holds") checked
-    atomically with the write. `watch`: records read in the same transaction, in the same lookup as
-    the operation's own reads (no extra round trip), returned in Result.watched."""
+    atomically with the write."""
 
     def work(tx, salt):
         now = clock()
-        if watch:
-            tx.prefetch([*reads_for(op, salt), *watch])
-        watched = {pair: value for pair in watch if (value := tx.get(*pair)) is not None}
         if guard is not None:
             guard(tx, now)
         result = _with_outbox(tx, [apply(op, tx, now, salt)], clock)
         for kind, name, data in also:
             tx.put(kind, name, data)
-        return replace(result, watched=watched) if watch else result
+        return result
 
     try:
         return store.transact(_salted(work))
@@ -345,9 +339,7 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
             ("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
             for key in _payment_index_keys(event)
         )
-    # the index commits with the posting, and the Waiting records of events parked behind this one are
-    # read in the same lookup as the posting's own reads: no extra round trips
-    result = execute(store, op, also=index, watch=tuple(("Waiting", k) for k in _released_keys(event, op.op_id)))
+    result = execute(store, op, also=index)  # the index commits with the posting: no extra round trips
     log.info(
         f"transaction {result.status}",
         extra={
@@ -408,26 +400,15 @@ def park(
     return store.transact(work)
 
 
-def _released_keys(event: CanonicalEvent, transaction_id: str) -> list[str]:
-    """The Waiting records of events that wait for what this event writes (its transaction, its index)."""
-    if event.kind not in PREDECESSOR_KINDS:
-        return []
-    keys = [f"JournalTransaction:{transaction_id}"]
-    if event.kind in ("payment.captured", "authorization.created"):
-        keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
-    return keys
-
-
 def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None) -> dict[str, dict]:
     """Parked events waiting for what this event just wrote (its transaction, its payment index), to be
     re-driven. Also on a replay: a redelivery finishes a release that failed halfway."""
     if result is None or result.status not in ("posted", "replayed") or event.kind not in PREDECESSOR_KINDS:
         return {}
-    if result.watched is not None:  # read in the posting's own transaction
-        found = [w for (kind, _), w in result.watched.items() if kind == "Waiting"]
-    else:
-        found = list(store.get_multi("Waiting", _released_keys(event, result.transaction_id)).values())
-    waiting = sorted({name for w in found for name in w["events"]})
+    keys = [f"JournalTransaction:{result.transaction_id}"]
+    if event.kind in ("payment.captured", "authorization.created"):
+        keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
+    waiting = sorted({name for w in store.get_multi("Waiting", keys).values() for name in w["events"]})
     return dict(sorted(store.get_multi("Parked", waiting).items())) if waiting else {}
 
 

@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, datetime
 
 import functions_framework
+from google.api_core import exceptions as gexc
 
 from shared import datastore_store, logs, wiring
 from shared.config import settings
@@ -62,6 +63,9 @@ def intake(request):
         return server_error("not_configured", "this endpoint is not configured", 503)
     except Unavailable as exc:
         return server_error("temporarily_unavailable", str(exc), 503)
+    except gexc.GoogleAPIError as exc:  # our storage is down (incl. RetryError): the partner retries later
+        log.exception("webhook not stored: Datastore unavailable", extra={"partner": parts[1]})
+        return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)
     if isinstance(receipt.body, str):
         return receipt.body, receipt.status, {"Content-Type": "text/plain"}
     return json_response(receipt.status, receipt.body)
