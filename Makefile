@@ -37,7 +37,7 @@ help:
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-api: API p99; bench-recon: 1M-row reconciliation)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-recon: 1M-row reconciliation)"
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 
 # ---------------------------------------------------------------------------- installs (stamped)

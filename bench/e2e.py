@@ -22,8 +22,10 @@ scheduled send); end-to-end events/s = events / (last BigQuery row − first sch
 max latency to posted and to BigQuery; how long after the last request the last posting and the last
 row came (keeps up: both within --keep-up seconds); lost (events without a transaction or without
 all their entries in BigQuery; must be 0); duplicated rows (copies of an entry_id; must be 0);
-`verify` (the invariant auditor); end-to-end rate / each ceiling. Exit status 1 on loss, duplicates
-or a verify problem.
+`verify` (the invariant auditor); end-to-end rate / each ceiling. Exit status 1 on loss, duplicated
+rows, a double posting or a verify problem (a missed rate target is reported, not an error).
+Target (issue 9): >= 100 events/s end to end, kept up (a rate reached by building a backlog does not
+count), nothing lost or doubled.
 """
 
 from __future__ import annotations
@@ -296,6 +298,10 @@ def analyse(cfg: Settings, db, plan: list[tuple[str, str, bytes]], sent: dict, t
     scheduled = {key: start + i / rate for key, i in index.items()}
     lost = sorted(k for k in index if not expected.get(k) or not expected[k] <= got.get(k, set()))
     to_posted = [posted_at[k] - scheduled[k] for k in index if k in posted_at]
+    tenths = [
+        [posted_at[k] - scheduled[k] for k, i in index.items() if k in posted_at and i * 10 // len(plan) == t]
+        for t in range(10)
+    ]
     to_bigquery = [streamed_at[k] - scheduled[k] for k in index if k in streamed_at]
     events = len(plan)
     last_posted = max(posted_at.values(), default=float("nan"))
@@ -319,6 +325,8 @@ def analyse(cfg: Settings, db, plan: list[tuple[str, str, bytes]], sent: dict, t
         "last_row_after_last_request_s": round(last_streamed - sent["finished_at"], 1),
         "latency_to_posted": _ms(to_posted),
         "latency_to_bigquery": _ms(to_bigquery),
+        # where in the run a backlog formed: p50 latency to posted of each tenth of the events, in send order
+        "p50_to_posted_ms_by_tenth": [_ms(t)["p50_ms"] for t in tenths],
     }
 
 
@@ -367,7 +375,9 @@ def measure(args) -> dict:
     behind = (pipeline["last_row_after_last_request_s"], pipeline["last_posted_after_last_request_s"])
     result["keeps_up"] = pipeline["lost"] == 0 and all(s <= args.keep_up for s in behind)  # NaN: nothing arrived
     result["target_events_per_s"] = TARGET_EVENTS_PER_S
-    result["target_met"] = e2e >= TARGET_EVENTS_PER_S and pipeline["lost"] == 0 and pipeline["duplicated_rows"] == 0
+    result["target_met"] = (  # sustained: a rate reached by building a backlog does not count
+        e2e >= TARGET_EVENTS_PER_S and result["keeps_up"] and pipeline["duplicated_rows"] == 0
+    )
     result["measured_at"] = datetime.now(tz=UTC).isoformat()
     return result
 
@@ -399,6 +409,7 @@ def table(result: dict, command: str) -> str:
     for label, key in (("to posted", "latency_to_posted"), ("to BigQuery", "latency_to_bigquery")):
         lat = p[key]
         lines.append(f"  {label:<29} {lat['p50_ms']!s:>9} {lat['p99_ms']!s:>9} {lat['max_ms']!s:>9}")
+    lines.append(f"  p50 to posted by tenth of the run, ms: {p['p50_to_posted_ms_by_tenth']}")
     lines += [
         "",
         f"  lost                           {p['lost']:>9}   (events without all their rows in BigQuery)",
@@ -413,7 +424,7 @@ def table(result: dict, command: str) -> str:
         f"end to end / Datastore transactions/s  {r['end_to_end_over_datastore_txn']}",
         f"rows/s end to end / BigQuery rows/s    {r['end_to_end_rows_over_bigquery_rows']}",
         f"keeps up: {'yes' if result['keeps_up'] else 'NO'}; target >= {result['target_events_per_s']} events/s end "
-        f"to end with zero loss: {'met' if result['target_met'] else 'NOT met'}",
+        f"to end, kept up, zero loss: {'met' if result['target_met'] else 'NOT met'}",
     ]
     return "\n".join(lines)
 
