@@ -28,7 +28,7 @@ TF_ARGS  ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-recon bench-api openapi lock clean
+        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api openapi lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -37,7 +37,7 @@ help:
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-api: API p99; bench-recon: 1M-row reconciliation)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-recon: 1M-row reconciliation)"
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 
 # ---------------------------------------------------------------------------- installs (stamped)
@@ -122,6 +122,13 @@ bench-ledger: install
 bench-intake: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.intake
 
+# End to end under load (issue 9): webhook -> posted -> BigQuery, open loop, vs the raw emulator ceilings
+# (Pub/Sub push, Datastore transactions, BigQuery streaming) measured first in the same run.
+E2E_EVENTS ?= 10000
+E2E_RATE   ?= 120
+bench-e2e: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.e2e --events $(E2E_EVENTS) --rate $(E2E_RATE)
+
 # Customer API: balance read p99 and transfer p99 at a fixed offered load, vs GET /healthz (floor).
 bench-api: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.api
@@ -139,7 +146,7 @@ chaos: install
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 1,2,4,5 --events $(CHAOS_EVENTS)
 	LEDGERLINE_STALE_AFTER_SECONDS=60 LEDGERLINE_DATASTORE_ON_DISK=true $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 3
 
-bench: bench-baseline bench-ledger bench-intake bench-api bench-recon
+bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-recon
 
 # ---------------------------------------------------------------------------- packaging, deploy
 build: venv

@@ -24,7 +24,9 @@ def open_loop(
     rate: float, total: int, workers: int, make_request: Callable[[requests.Session, int], requests.Response]
 ) -> dict:
     """Send `total` requests at `rate` per second from `workers` threads; make_request(session, i) sends
-    request i. Returns throughput, p50/p99/max latency (ms) and the non-200 answers."""
+    request i. Returns throughput, p50/p99/max latency (ms), the non-200 answers, and the wall-clock
+    instants (epoch seconds) request 0 was scheduled at and the last answer came: request i was
+    scheduled at started_at + i / rate."""
     jobs: queue.Queue = queue.Queue()
     latencies: list[float] = []
     errors: list[str] = []
@@ -53,6 +55,7 @@ def open_loop(
     for t in threads:
         t.start()
     start = time.perf_counter() + 0.5
+    epoch = time.time() - time.perf_counter()  # perf_counter instant + epoch = wall-clock instant
     for i in range(total):
         jobs.put((start + i / rate, i))
     for _ in threads:
@@ -76,4 +79,6 @@ def open_loop(
         "max_ms": round(values[-1] * 1000, 1) if values else None,
         "errors": len(errors),
         "error_sample": errors[:5],
+        "started_at": round(epoch + start, 6),
+        "finished_at": round(epoch + finished[0], 6),
     }

@@ -92,7 +92,27 @@ def bootstrap_bigquery(cfg: Settings) -> None:
             tbl.time_partitioning = bigquery.TimePartitioning(type_=tp["type"], field=tp["field"])
         if table.get("clustering"):
             tbl.clustering_fields = table["clustering"]
-        client.create_table(tbl, exists_ok=True)
+        created = client.create_table(tbl, exists_ok=True)
+        add_missing_columns(client, created, schema)
+
+
+def add_missing_columns(client: bigquery.Client, table: bigquery.Table, schema: list) -> list[str]:
+    """A table kept from an earlier run (`.run/data`) gains the NULLABLE columns its schema file has
+    since added (what `terraform apply` does in the cloud), so an existing dev stack keeps streaming.
+    A missing REQUIRED column cannot be added to a table with rows: that needs `make clean`."""
+    have = {field.name.casefold() for field in table.schema}
+    missing = [field for field in schema if field.name.casefold() not in have]
+    if not missing:
+        return []
+    required = [field.name for field in missing if field.mode != "NULLABLE"]
+    if required:
+        raise RuntimeError(
+            f"table {table.table_id} lacks the non-NULLABLE column(s) {required} of its schema file: "
+            "an existing table cannot gain them; `make clean` starts from empty data"
+        )
+    table.schema = [*table.schema, *missing]
+    client.update_table(table, ["schema"])
+    return [field.name for field in missing]
 
 
 def bootstrap(cfg: Settings) -> None:

@@ -214,6 +214,13 @@ def entry_rows(record: dict) -> list[dict]:
     ]
 
 
+def stamped(rows: list[dict]) -> list[dict]:
+    """The rows with `streamed_at`: one instant per insert call, taken just before it (entry_rows stays
+    a pure function of the transaction; this is the only field that depends on when it streams)."""
+    now = utcnow().isoformat()
+    return [{**row, "streamed_at": now} for row in rows]
+
+
 def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigquery_sink.stream) -> list[str]:
     """Stream the entries of every transaction an outbox record lists, then delete the record."""
     outbox = store.get("Outbox", outbox_id)
@@ -222,7 +229,7 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
     rows = []
     for txn in outbox["transactions"]:
         rows += entry_rows(store.get("JournalTransaction", txn))
-    stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+    stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
     store.delete("Outbox", outbox_id)
     log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": len(rows)})
     return list(outbox["transactions"])
@@ -240,7 +247,7 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
     records = store.get_multi("JournalTransaction", names)
     rows = [row for name in names if name in records for row in entry_rows(records[name])]
     try:
-        stream(cfg, ENTRIES_TABLE, rows, [r["entry_id"] for r in rows])
+        stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
     except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
         # BigQuery refused rows (not an outage): stream record by record, so one bad record cannot
         # block everyone's streaming; what is refused alone is quarantined (skipped by later sweeps,

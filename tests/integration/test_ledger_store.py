@@ -92,9 +92,13 @@ def test_restream_repairs_transactions_whose_stream_never_happened(cfg, db, ledg
     assert txn_id in restream_pending(cfg, store=ledger)
     assert txn_id not in restream_pending(cfg, store=ledger)  # nothing left to do the second time
     rows = bigquery_sink.query(
-        cfg, "SELECT entry_id, amount FROM {table:entries} WHERE transaction_id = @txn ORDER BY entry_id", txn=txn_id
+        cfg,
+        "SELECT entry_id, amount, posted_at, streamed_at FROM {table:entries} WHERE transaction_id = @txn "
+        "ORDER BY entry_id",
+        txn=txn_id,
     )
     assert [(r["entry_id"], int(r["amount"])) for r in rows] == [(f"{txn_id}:0", 4242), (f"{txn_id}:1", 4242)]
+    assert all(r["streamed_at"] is not None and r["streamed_at"] >= r["posted_at"] for r in rows)
 
 
 def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledger):
@@ -146,3 +150,33 @@ def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledg
     assert stuck == []
     posted = {r["event_id"] for r in ledger.snapshot(("JournalTransaction",))["JournalTransaction"].values()}
     assert [n for n in range(pairs) if f"stripe:evt_race{run}captured{n}" not in posted] == []
+
+
+def test_bootstrap_adds_a_missing_nullable_column_to_an_existing_table(cfg):
+    """A dev stack's table created before a NULLABLE column was added to its schema file gains it (as
+    terraform apply does in the cloud), keeps its rows, and takes rows with the new column."""
+    from google.cloud import bigquery
+
+    from emulators.bootstrap import add_missing_columns
+    from shared.topology import dataset, table_schema
+
+    client = bigquery_sink.client(cfg)
+    schema = [bigquery.SchemaField.from_api_repr(f) for f in table_schema("entries")]
+    old = [f for f in schema if f.name != "streamed_at"]
+    table_id = f"{cfg.project}.{dataset()}.it_migrate_{uuid.uuid4().hex[:8]}"
+    table = client.create_table(bigquery.Table(table_id, schema=old))
+    try:
+        now = datetime.now(tz=UTC).isoformat()
+        row = {f.name: now if f.field_type == "TIMESTAMP" else 1 if f.field_type == "INTEGER" else "x" for f in old}
+        assert client.insert_rows_json(table_id, [{**row, "entry_id": "before"}]) == []
+        assert add_missing_columns(client, table, schema) == ["streamed_at"]
+        assert [f.name for f in client.get_table(table_id).schema] == [f.name for f in schema]
+        assert add_missing_columns(client, client.get_table(table_id), schema) == []  # idempotent
+        assert client.insert_rows_json(table_id, [{**row, "entry_id": "after", "streamed_at": now}]) == []
+        got = {r["entry_id"]: r["streamed_at"] for r in client.list_rows(table_id)}
+        assert got["before"] is None and got["after"] is not None
+        required = [*schema, bigquery.SchemaField("not_nullable", "STRING", mode="REQUIRED")]
+        with pytest.raises(RuntimeError, match="make clean"):
+            add_missing_columns(client, client.get_table(table_id), required)
+    finally:
+        client.delete_table(table_id, not_found_ok=True)

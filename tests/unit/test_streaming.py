@@ -73,3 +73,16 @@ def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others(
     assert all(i.startswith(good) for i in streamed) and streamed
     assert list(store.data["Outbox"]) == [bad] and store.data["Outbox"][bad]["quarantined"]
     assert posting.stream_pending(None, store, stream=picky) == 0  # later sweeps skip it
+
+
+def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_rows_stays_pure():
+    store, calls = MemoryStore(), []
+    for n in (7, 8):
+        posting.post_event(None, event(n), store=store, defer_stream=lambda: None)
+    before = datetime.now(tz=UTC)
+    posting.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append(rows))
+    ((rows,),) = [calls]
+    stamps = {row["streamed_at"] for row in rows}
+    assert len(stamps) == 1 and before <= datetime.fromisoformat(stamps.pop()) <= datetime.now(tz=UTC)
+    txn = next(iter(store.data["JournalTransaction"].values()))
+    assert all("streamed_at" not in row for row in posting.entry_rows(txn))  # a function of the transaction only
