@@ -145,7 +145,7 @@ bench-recon: venv
 CHAOS_EVENTS ?= 10000
 chaos: install
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 1 --events $(CHAOS_EVENTS)
-	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 2,4,5
+	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 5,2,4
 	LEDGERLINE_STALE_AFTER_SECONDS=60 LEDGERLINE_DATASTORE_ON_DISK=true $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 3
 
 bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-recon

@@ -1,7 +1,7 @@
 """Fault injection against the running local stack (loopback only): prove nothing is lost, nothing is
 doubled. `make chaos` runs every scenario on fresh stacks (docs/reliability.md).
 
-    python -m bench.chaos [--scenarios 1,2,4,5] [--events 10000] [--out .run/bench/chaos.json]
+    python -m bench.chaos [--scenarios 5,2,4] [--events 10000] [--out .run/bench/chaos-<scenarios>.json]
 
 Scenarios (issue 9), each on its own customers, each ending with the invariant auditor (`verify`) and
 an exact reconciliation of what was sent against what was posted:
@@ -581,7 +581,9 @@ SHOWN = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="1,2,4,5", help="comma-separated, of 1-5 (3 needs Datastore on disk)")
+    parser.add_argument(
+        "--scenarios", default="5,2,4", help="comma-separated, of 1-5, run in that order (3 needs Datastore on disk)"
+    )
     parser.add_argument("--events", type=int, default=10000, help="distinct webhooks of scenario 1")
     parser.add_argument("--rate", type=float, default=200, help="deliveries per second, scenario 1")
     parser.add_argument("--fault-events", type=int, default=1000, help="distinct webhooks of scenarios 2-5")
