@@ -508,11 +508,14 @@ def scenario_dead_letters(cfg, db, args) -> dict:
 
     # Everything else posts on its own (safety nets included); the dead letters, and the follow-ups
     # parked behind a dead-lettered payment, wait for the operator.
-    first = time.perf_counter()
+    first = last_sweep = time.perf_counter()
     while True:
         posted_keys, lettered, parked = settled()
         if posted_keys | lettered | parked >= keys or time.perf_counter() - first > args.quiesce_timeout:
             break
+        if time.perf_counter() - last_sweep > SWEEP_EVERY_SECONDS:  # what the recreated subscription dropped
+            scheduler_tick(cfg)
+            last_sweep = time.perf_counter()
         progress(f"settling: {len(posted_keys)} posted, {len(lettered)} dead-lettered, {len(parked)} parked")
         time.sleep(3.0)
     task_letters = dead_letters("task", keys)
