@@ -18,6 +18,9 @@ def _duration(text: str) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=int(text[:-1]))
 
 
+DELETED_TOPIC = "_deleted-topic_"  # what a subscription reads once its topic is deleted
+
+
 def bootstrap_pubsub(cfg: Settings) -> None:
     spec = topology()["pubsub"]
     publisher = pubsub_v1.PublisherClient()
@@ -53,12 +56,19 @@ def bootstrap_pubsub(cfg: Settings) -> None:
         try:
             subscriber.create_subscription(request=request)
         except gexc.AlreadyExists:
-            if subscriber.get_subscription(subscription=name).topic != request["topic"]:
-                # Its topic was deleted (it then reads "_deleted-topic_" and never receives again, as
-                # in the cloud): recreate it on the topic (what `terraform apply` does in the cloud).
+            current = subscriber.get_subscription(subscription=name).topic
+            if current == DELETED_TOPIC:
+                # Its topic was deleted: it never receives again (as in the cloud) and can only be
+                # recreated, which drops what it still held (the inbox keeps every event; the
+                # redrive-stale sweep and replay bring them back).
                 subscriber.delete_subscription(subscription=name)
                 subscriber.create_subscription(request=request)
                 continue
+            if current != request["topic"]:
+                raise RuntimeError(
+                    f"subscription {name} reads {current}, topology.json says {request['topic']}: "
+                    "not recreating it (its backlog would be lost); delete it yourself or `make clean`"
+                ) from None
             subscriber.modify_push_config(subscription=name, push_config=push)
 
 

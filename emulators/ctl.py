@@ -298,16 +298,10 @@ def _datastore_shutdown(svc: Service, pid: int, grace: float) -> None:
         urllib.request.urlopen(urllib.request.Request(base + "/shutdown", method="POST"), timeout=grace)
     except OSError:
         return  # not answering: the signals below stop it
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _port_open(base):
+    deadline = time.monotonic() + max(grace, 30.0)  # it writes its state, then exits: wait for the
+    while time.monotonic() < deadline and _alive_group(pid):  # whole group, no signal before that
+        _reap(pid)  # our child (chaos restarts it): a zombie leader would keep the group "alive"
         time.sleep(0.1)
-
-
-def _port_open(base: str) -> bool:
-    host, port = base.removeprefix("http://").split(":")
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, int(port))) == 0
 
 
 def _reap(pid: int) -> None:
@@ -452,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Datastore in memory unless asked for on disk (the chaos restart scenario needs it).
                 on_disk = os.environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
                 cfg = replace(cfg, run_dir=cfg.run_dir / "test", datastore_on_disk=on_disk)
+                os.environ["LEDGERLINE_DATASTORE_ON_DISK"] = "true" if on_disk else "false"  # the command sees it
                 shutil.rmtree(cfg.run_dir, ignore_errors=True)
                 # The services started below and the command both see this run dir (logs, pids, reports).
                 os.environ["LEDGERLINE_RUN_DIR"] = str(cfg.run_dir)

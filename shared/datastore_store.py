@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
 from google.cloud import datastore
 from google.cloud.datastore import helpers
 from google.cloud.datastore_v1.types.datastore import CommitRequest
@@ -37,6 +38,7 @@ log = logging.getLogger("ledgerline.datastore")
 # Process-wide count of transaction attempts retried after contention (observability + tests).
 contention_retries = 0
 
+_NO_RETRY = Retry(predicate=lambda exc: False)
 RETRYABLE = (gexc.Aborted, gexc.Conflict, gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError)
 
 
@@ -54,13 +56,15 @@ def in_transaction(
     backoff_base: float = 0.02,
     backoff_cap: float = 1.0,
     sleep=time.sleep,
+    begin_later: bool = False,
 ) -> T:
-    """Run work(txn) in a Datastore transaction; on contention retry with full-jitter backoff."""
+    """Run work(txn) in a Datastore transaction; on contention retry with full-jitter backoff.
+    begin_later: the first lookup begins the transaction (read options new_transaction: one round trip
+    fewer than begin + lookup). Only for work whose reads go through `_DatastoreTx`, which handles
+    what the client does not (a deferred key would make it ask for a second new transaction)."""
     for attempt in range(1, attempts + 1):
         try:
-            # begin_later: the first lookup begins the transaction (read options new_transaction), one
-            # round trip fewer than begin + lookup; a transaction that only writes commits at once.
-            with db.transaction(begin_later=True) as txn:
+            with db.transaction(begin_later=begin_later) as txn:
                 result = work(txn)
             return result
         except RETRYABLE as exc:
@@ -310,9 +314,24 @@ class _DatastoreTx:
         missing = [p for p in dict.fromkeys(pairs) if p not in self.cache and p not in self.staged]
         for start in range(0, len(missing), 1000):  # lookup limit per call
             chunk = missing[start : start + 1000]
-            found = {(e.key.kind, e.key.name): dict(e) for e in self.db.get_multi([self.db.key(*p) for p in chunk])}
+            found = {(e.key.kind, e.key.name): dict(e) for e in self._lookup([self.db.key(*p) for p in chunk])}
             for p in chunk:
                 self.cache[p] = found.get(p)
+
+    def _lookup(self, keys: list) -> list:
+        """Lookup in the current transaction. When it has not begun yet (begin_later), this lookup begins
+        it: no automatic retry then (a retried request would begin another server transaction that
+        nobody rolls back; in_transaction retries the whole attempt instead), and keys the server
+        defers are looked up again here, with the transaction's id (the client would repeat
+        new_transaction and fail with "Transaction already begun")."""
+        txn = self.db.current_transaction
+        first = txn is not None and txn.id is None
+        found: list = []
+        while keys:
+            deferred: list = []
+            found += self.db.get_multi(keys, deferred=deferred, **({"retry": _NO_RETRY} if first else {}))
+            keys, first = deferred, False
+        return found
 
     def get(self, kind: str, name: str) -> dict | None:
         pair = (kind, name)
@@ -364,7 +383,7 @@ class DatastoreLedger:
             tx.flush()
             return result
 
-        return in_transaction(self.db, attempt)
+        return in_transaction(self.db, attempt, begin_later=True)
 
     def get(self, kind: str, name: str) -> dict | None:
         entity = self.db.get(self.db.key(kind, name))

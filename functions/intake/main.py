@@ -14,6 +14,9 @@ from shared.intake import Unavailable, receive
 from shared.retry import Task
 
 log = logging.getLogger("ledgerline.intake")
+# Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid
+# request of ours, stays a 500: a bug to fix, not an outage to wait out).
+TRANSIENT = (*datastore_store.RETRYABLE, gexc.ResourceExhausted, gexc.RetryError)
 
 
 @functions_framework.http
@@ -63,7 +66,7 @@ def intake(request):
         return server_error("not_configured", "this endpoint is not configured", 503)
     except Unavailable as exc:
         return server_error("temporarily_unavailable", str(exc), 503)
-    except gexc.GoogleAPIError as exc:  # our storage is down (incl. RetryError): the partner retries later
+    except TRANSIENT as exc:  # our storage is down or overloaded: the partner retries later
         log.exception("webhook not stored: Datastore unavailable", extra={"partner": parts[1]})
         return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)
     if isinstance(receipt.body, str):

@@ -98,6 +98,13 @@ def pytest_sessionfinish(session, exitstatus):
     findings = scan(files, secrets)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter else (lambda line, **_: print(line))
+    if run_dir is None:  # no stack: every test needing one failed already
+        write("log secret scan: no local cloud found: nothing to scan", yellow=True)
+        return
+    if not files:  # a scan of nothing must not read as a pass
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        write(f"log secret scan: no log files under {run_dir}: nothing was checked", red=True, bold=True)
+        return
     if not findings:
         write(f"log secret scan: {len(files)} log files, {len(secrets)} secrets: none found")
         return

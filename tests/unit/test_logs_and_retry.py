@@ -74,3 +74,39 @@ def test_contention_gives_up_after_the_bound():
     with pytest.raises(gexc.Aborted):
         datastore_store.in_transaction(db, lambda txn: None, attempts=4, sleep=sleeps.append)
     assert len(sleeps) == 3 and db.commits == 0
+
+
+def test_a_lookup_that_begins_a_transaction_is_not_retried_and_looks_deferred_keys_up_again():
+    """begin_later: the first lookup begins the transaction. The client would resend `new_transaction`
+    for deferred keys (ValueError: "Transaction already begun"), and its automatic retry would begin
+    server transactions nobody rolls back: _DatastoreTx looks deferred keys up itself, after the
+    transaction has its id, and turns the retry off for the first lookup only."""
+    from google.cloud import datastore
+
+    class Txn:
+        id = None
+
+    class Db:
+        def __init__(self):
+            self.current_transaction, self.calls = Txn(), []
+
+        def key(self, kind, name):
+            return datastore.Key(kind, name, project="p")
+
+        def get_multi(self, keys, deferred=None, **kwargs):
+            self.calls.append(([k.name for k in keys], kwargs))
+            if self.current_transaction.id is None:
+                self.current_transaction.id = b"txn-1"  # the server began it with this lookup
+                deferred.extend(keys[1:])  # and deferred all but the first key
+                keys = keys[:1]
+            found = [datastore.Entity(k) for k in keys]
+            for entity in found:
+                entity["v"] = entity.key.name
+            return found
+
+    db = Db()
+    tx = datastore_store._DatastoreTx(db)
+    tx.prefetch([("A", "a"), ("A", "b"), ("A", "c")])
+    assert [names for names, _ in db.calls] == [["a", "b", "c"], ["b", "c"]]
+    assert db.calls[0][1] == {"retry": datastore_store._NO_RETRY} and db.calls[1][1] == {}
+    assert {name: tx.get("A", name)["v"] for name in "abc"} == {"a": "a", "b": "b", "c": "c"}
