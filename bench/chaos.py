@@ -581,6 +581,7 @@ def scenario_dead_letters(cfg, db, args) -> dict:
         and len(task_letters) > 0
         and unchanged
         and not_yet <= lettered | parked
+        and lettered <= not_yet  # the replay posted them, not a sweep behind the operator's back
         and len(dry) == len(task_letters)
         and replayed_again >= len(again)
     )

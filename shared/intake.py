@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from shared import datastore_store as store
 from shared.config import Settings
+from shared.dead_letters import dead_letter_id
 from shared.errors import ClientError, Receipt
 from shared.events import CanonicalEvent
 from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, event_hash, journal_for, operation_for
@@ -137,7 +138,7 @@ def redrive_stale(
 ) -> list[str]:
     """Safety net for "every acknowledged event reaches the ledger": accepted inbox events received 15-45
     min ago (LEDGERLINE_STALE_AFTER_SECONDS, then 30 min) whose transaction does not exist, and that
-    are neither parked, rejected nor dead-lettered, are published again (the ledger posts each once;
+    are neither parked, rejected nor waiting in an open dead letter, are published again (the ledger posts each once;
     a replay is a no-op). Pub/Sub does not lose acknowledged publishes, but a push that keeps
     failing backs off for up to 10 minutes per message (and the local emulator was seen to stop
     redelivering after a subscriber crash)."""
@@ -158,8 +159,13 @@ def redrive_stale(
     ops = sorted(set(wanted.values()))
     done = set(ledger.get_multi("JournalTransaction", ops)) | set(ledger.get_multi("Rejection", ops))
     parked = set(ledger.get_multi("Parked", sorted(wanted)))
-    letters = [f"pubsub:canonical-event:{k}" for k in wanted] + [f"parked:{k}" for k in wanted]
-    dead = {r["key"] for r in ledger.get_multi("DeadLetter", letters).values()}
+    # Open dead letters wait for an operator (fix the cause, then replay): not re-driven behind their back.
+    letters = [
+        dead_letter_id(source, kind, k)
+        for k in wanted
+        for source, kind in (("pubsub", "canonical-event"), ("task", "republish"), ("parked", ""))
+    ]
+    dead = {r["key"] for r in ledger.get_multi("DeadLetter", letters).values() if r.get("status") == "open"}
     stale = [k for k, op_id in sorted(wanted.items()) if op_id not in done and k not in parked and k not in dead]
     for key in stale:
         republish(cfg, key, db=db, publish=publish, force=True)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from google.cloud import datastore
 
 from shared import faults, wiring
 from shared.config import REPO_ROOT
@@ -105,16 +106,14 @@ def test_permanent_failure_is_one_dead_letter_and_its_replay_posts_exactly_once(
     assert wallet_balance(db, p["customer"], "USD") == 2222
 
 
-def test_an_acknowledged_event_that_never_reached_the_ledger_is_redriven_by_the_sweep(cfg, db, secret, payment):
-    """Stored and marked published 16 minutes ago, but the message never arrived (a lost delivery):
-    the scheduled `redrive-stale` task publishes it again and it posts once."""
+def stale_published_event(cfg, db, p):
+    """Stored and marked published long enough ago to be stale, but the message never arrived."""
     from datetime import timedelta
 
     from shared import datastore_store
     from shared.ledger import event_hash
     from shared.partners import plugin
 
-    p = payment(amount=1717, currency="usd")
     received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)
     (parsed,) = plugin("stripe").parse(p["body"], received_at=received, cfg=cfg, headers={})
     record = datastore_store.InboxRecord(
@@ -131,13 +130,41 @@ def test_an_acknowledged_event_that_never_reached_the_ledger_is_redriven_by_the_
     )
     assert datastore_store.inbox_put_if_absent(db, record)[0]
     datastore_store.inbox_mark_published(db, record.key_name, "lost-message")  # published, never delivered
-    answer = requests.post(
-        cfg.function_urls["retries"] + "/tasks", json={"kind": "redrive-stale", "key": "t"}, timeout=120
-    )
+
+
+def sweep(cfg, key: str) -> requests.Response:
+    url = cfg.function_urls["retries"] + "/tasks"
+    answer = requests.post(url, json={"kind": "redrive-stale", "key": key}, timeout=120)
     assert answer.status_code == 200 and answer.json()["detail"].startswith("re-drove"), answer.text
+    return answer
+
+
+def test_an_acknowledged_event_that_never_reached_the_ledger_is_redriven_by_the_sweep(cfg, db, secret, payment):
+    """Stored and marked published 16 minutes ago, but the message never arrived (a lost delivery):
+    the scheduled `redrive-stale` task publishes it again and it posts once."""
+    p = payment(amount=1717, currency="usd")
+    stale_published_event(cfg, db, p)
+    sweep(cfg, "t")
     (txn,) = posted(db, p["key"], timeout=60)
-    again = requests.post(
-        cfg.function_urls["retries"] + "/tasks", json={"kind": "redrive-stale", "key": "t2"}, timeout=120
-    )
+    again = sweep(cfg, "t2")
     assert p["key"] not in again.text  # posted now: not re-driven again
+    assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
+
+
+def test_the_sweep_leaves_an_event_with_an_open_dead_letter_to_the_operator(cfg, db, secret, payment):
+    """Its republish failed permanently: an operator fixes the cause and replays it; the sweep does not
+    re-drive it behind their back (the dead letter would stay open for a posted event). Once the dead
+    letter is no longer open (replayed) and the event still has not posted, the sweep takes it again."""
+    p = payment(amount=1818, currency="usd")
+    stale_published_event(cfg, db, p)
+    letter = datastore.Entity(db.key("DeadLetter", dead_letter_id("task", "republish", p["key"])))
+    letter.update({"key": p["key"], "source": "task", "kind": "republish", "status": "open"})
+    db.put(letter)
+    sweep(cfg, "open-1")
+    time.sleep(5.0)
+    assert transaction_for(db, p["key"]) == []
+    letter["status"] = "replayed"
+    db.put(letter)
+    sweep(cfg, "open-2")
+    (txn,) = posted(db, p["key"], timeout=60)
     assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
