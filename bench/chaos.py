@@ -270,16 +270,7 @@ def logged_postings(cfg: Settings, keys: set[str]) -> set[str]:
     SIGKILL swallowed). Progress only: the audit reads Datastore. Polling Datastore with a query over
     every transaction instead would grow the emulator's heap with each poll (it keeps query results:
     measured ~9 MB per 50 queries of 1,000 small entities; a 10,000-event run ran it out of memory)."""
-    found = set()
-    for line in (cfg.run_dir / "logs" / "ledger.log").read_text(errors="replace").splitlines():
-        if '"transaction posted"' in line or '"transaction replayed"' in line:
-            try:
-                event_id = json.loads(line).get("event_id")
-            except ValueError:
-                continue
-            if event_id in keys:
-                found.add(event_id)
-    return found
+    return set(log_count(cfg, "ledger", ('"transaction posted"', '"transaction replayed"'), keys))
 
 
 def quiesce(cfg: Settings, db: datastore.Client, keys: set[str], timeout: float) -> dict:
@@ -322,17 +313,21 @@ def account_errors(store, expected: Counter) -> dict:
     return wrong
 
 
-def log_count(cfg: Settings, function: str, needle: str, keys: set[str]) -> Counter:
-    """Per key, the lines of a function's log with `needle` naming it (e.g. the ledger's replays)."""
+def log_count(
+    cfg: Settings, function: str, needles: str | tuple[str, ...], keys: set[str], field: str = "event_id"
+) -> Counter:
+    """Per key, the lines of a function's log containing one of `needles` whose `field` names the key
+    (e.g. the ledger's replays by event id, the retries function's republish tasks by key)."""
+    needles = (needles,) if isinstance(needles, str) else needles
     counts: Counter = Counter()
     for line in (cfg.run_dir / "logs" / f"{function}.log").read_text(errors="replace").splitlines():
-        if needle in line:
+        if any(needle in line for needle in needles):
             try:
-                event_id = json.loads(line).get("event_id")
+                key = json.loads(line).get(field)
             except ValueError:
                 continue
-            if event_id in keys:
-                counts[event_id] += 1
+            if key in keys:
+                counts[key] += 1
     return counts
 
 
@@ -539,14 +534,7 @@ def scenario_dead_letters(cfg, db, args) -> dict:
     again = [name for name, r in letters.items() if r["source"] == "task" and r["key"] in keys]
 
     def republish_runs() -> int:  # retries tasks that ran a republish of one of these events
-        runs = 0
-        for line in (cfg.run_dir / "logs" / "retries.log").read_text(errors="replace").splitlines():
-            if '"task done: republish' in line:
-                try:
-                    runs += json.loads(line).get("key") in keys
-                except ValueError:
-                    continue
-        return runs
+        return sum(log_count(cfg, "retries", '"task done: republish', keys, field="key").values())
 
     runs_before = republish_runs()
     cli("replay", *again)  # an operator replays them again: each task finds the event published
