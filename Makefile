@@ -110,8 +110,10 @@ tf-check: venv venv-checkov
 	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
 	$(PY) -m pytest tests/terraform -q
 
+# The suite runs on an isolated stack (ctl run --fresh: ports + 10000, own project id, .run/test); the
+# isolation check around it snapshots the dev stack (or a seeded canary in its place) before and after.
 test: install lint tf-check
-	$(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests --ignore=tests/terraform
+	$(PY) -m tests.isolation -- $(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests --ignore=tests/terraform
 
 bench-baseline: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.baseline

@@ -4,7 +4,9 @@
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
     python -m emulators.ctl status    what runs, where, and where its log is
     python -m emulators.ctl run [--fresh] -- CMD
-                                      start what is missing, run CMD, stop what this call started
+                                      start what is missing, run CMD, stop what this call started;
+                                      --fresh: on an isolated stack beside the dev one (other ports,
+                                      project id and run dir), on empty data
 
 Every process runs in its own session (process group) so `down` can stop the emulators' Java
 children too. PIDs, logs and emulator data live under the run directory (LEDGERLINE_RUN_DIR,
@@ -25,11 +27,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulators.prereqs import machine_problems
-from shared.config import FUNCTION_NAMES, REPO_ROOT, Settings, settings
+from shared.config import FUNCTION_NAMES, REPO_ROOT, Settings, settings, settings_from
 
 PY313 = "/root/.pyenv/versions/3.13.0/bin/python3.13"
 
@@ -342,6 +344,53 @@ def _pgid(pid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2 :].split()[2])
 
 
+# ----------------------------------------------------------------------------- isolated stacks
+
+TEST_PORT_OFFSET = 10000  # LEDGERLINE_TEST_PORT_OFFSET: a second worktree's tests pick another one
+# Settings a fresh stack derives from its own ports: dropped so they are derived again.
+_DERIVED = (
+    "DATASTORE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "CLOUD_TASKS_EMULATOR_HOST",
+    "BIGQUERY_EMULATOR_HOST",
+    "LEDGERLINE_REPORTS_DIR",
+    *(f"{name.upper()}_URL" for name in FUNCTION_NAMES),
+)
+
+
+def isolated_environ(environ) -> dict[str, str | None]:
+    """The variables of a test/bench stack beside the dev one (None = unset): every port shifted by
+    the offset, its own project id and its own run directory. So `make test` never reads or writes the
+    dev stack's emulators, whether that stack runs or not, and never stops it."""
+    dev = settings_from(environ)
+    offset = int(environ.get("LEDGERLINE_TEST_PORT_OFFSET") or TEST_PORT_OFFSET)
+    if offset <= 0 or max(dev.ports.values()) + offset > 65535:
+        raise StackError(f"LEDGERLINE_TEST_PORT_OFFSET={offset} gives no valid ports")
+    isolated: dict[str, str | None] = {key: str(port + offset) for key, port in dev.ports.items()}
+    isolated["GOOGLE_CLOUD_PROJECT"] = f"{dev.project}-test"
+    isolated["LEDGERLINE_RUN_DIR"] = str(dev.run_dir / "test")
+    # Datastore in memory unless asked for on disk (the chaos restart scenario needs it); the command
+    # sees the choice.
+    on_disk = environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
+    isolated["LEDGERLINE_DATASTORE_ON_DISK"] = "true" if on_disk else "false"
+    return {**isolated, **dict.fromkeys(_DERIVED)}
+
+
+def isolate(environ=os.environ) -> Settings:
+    """Switch this process (and what it starts) to a fresh isolated stack on empty data."""
+    changes = isolated_environ(environ)
+    for key, value in changes.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    settings.cache_clear()
+    cfg = settings()
+    down(cfg)  # a test stack an interrupted run left behind (tracked PIDs only), before its data goes
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return cfg
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -421,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="for run: if nothing runs yet, start on empty data under <run dir>/test "
-        "(tests and benchmarks then never touch the dev data of `make up`)",
+        help="for run: start an isolated stack on empty data under <run dir>/test, on ports shifted by "
+        "LEDGERLINE_TEST_PORT_OFFSET (10000) with its own project id, and stop it afterwards; a running "
+        "dev stack is never read, written or stopped",
     )
     argv = list(sys.argv[1:] if argv is None else argv)
     rest = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -442,14 +492,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd = rest
             if not cmd:
                 parser.error("run needs a command after --")
-            if args.fresh and not any(healthy(svc) for svc in services(cfg)):
-                # Datastore in memory unless asked for on disk (the chaos restart scenario needs it).
-                on_disk = os.environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
-                cfg = replace(cfg, run_dir=cfg.run_dir / "test", datastore_on_disk=on_disk)
-                os.environ["LEDGERLINE_DATASTORE_ON_DISK"] = "true" if on_disk else "false"  # the command sees it
-                shutil.rmtree(cfg.run_dir, ignore_errors=True)
-                # The services started below and the command both see this run dir (logs, pids, reports).
-                os.environ["LEDGERLINE_RUN_DIR"] = str(cfg.run_dir)
+            if args.fresh:
+                cfg = isolate(os.environ)
             started = up(cfg)
             try:
                 return subprocess.call(cmd, cwd=REPO_ROOT)

@@ -23,6 +23,7 @@ of any deployed bundle.
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
+| LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
 | LEDGERLINE_LIVEMODE | `true` only in production: partner events must match it to be posted | false |
 | LEDGERLINE_DEV_ENV | path of the dev settings file | emulators/dev.env |
@@ -102,6 +103,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "CLOUD_TASKS_EMULATOR_HOST": "local",
     "BIGQUERY_EMULATOR_HOST": "local",
     "LEDGERLINE_RUN_DIR": "local",
+    "LEDGERLINE_TEST_PORT_OFFSET": "local",
     "LEDGERLINE_DEV_ENV": "local",
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",

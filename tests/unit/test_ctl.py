@@ -79,3 +79,27 @@ def test_children_left_by_a_dead_leader_are_still_stopped(cfg):
     assert ctl.tracked_pid(cfg, service) == pid
     assert ctl.stop(cfg, service, grace=5) is True
     assert ctl._group_members(pid) == []
+
+
+def test_a_fresh_stack_shares_no_port_project_or_run_dir_with_the_dev_stack(tmp_path):
+    dev_env = {"LEDGERLINE_ENV": "local", "LEDGERLINE_RUN_DIR": str(tmp_path), "DATASTORE_EMULATOR_HOST": "x:1"}
+    dev = settings_from(dev_env)
+    changes = ctl.isolated_environ(dev_env)
+    isolated = settings_from(
+        {**dev_env, **{k: v for k, v in changes.items() if v is not None}}
+        | {k: "" for k, v in changes.items() if v is None}
+    )
+    assert set(isolated.ports.values()).isdisjoint(dev.ports.values())
+    assert len(set(isolated.ports.values())) == len(dev.ports)
+    assert isolated.project != dev.project
+    assert isolated.run_dir == dev.run_dir / "test"
+    assert not set(isolated.function_urls.values()) & set(dev.function_urls.values())
+    assert changes["DATASTORE_EMULATOR_HOST"] is None  # derived again from the shifted port
+    assert changes["LEDGERLINE_DATASTORE_ON_DISK"] == "false"
+
+
+def test_the_port_offset_is_configurable_and_checked():
+    changes = ctl.isolated_environ({"LEDGERLINE_ENV": "local", "LEDGERLINE_TEST_PORT_OFFSET": "20000"})
+    assert changes["DATASTORE_PORT"] == "28081"
+    with pytest.raises(ctl.StackError):
+        ctl.isolated_environ({"LEDGERLINE_ENV": "local", "LEDGERLINE_TEST_PORT_OFFSET": "60000"})

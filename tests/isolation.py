@@ -1,0 +1,221 @@
+"""`make test` never touches the dev stack: snapshot it, run the command, snapshot it again, compare.
+
+    python -m tests.isolation -- CMD...        (make test: CMD = ctl run --fresh -- pytest tests …)
+
+The dev stack is the one `make up` / `make demo` run on the dev ports (emulators/dev.env). If it runs,
+it is only read. If nothing runs there (CI, a fresh clone), a canary takes its place: a stack on the
+dev ports and project, with its own run directory (<run dir>/isolation, data in memory), seeded by
+`shared.cli demo`, with an observer pull subscription on every topic, so the check always watches
+something that would change if a test wrote to the dev stack; it is stopped afterwards.
+
+The snapshot: every Datastore kind's entity count, `verify --json` counts, `balances --json`, the
+Pub/Sub topics and subscriptions with the backlog of each pull subscription (pulled and handed back at
+once), every BigQuery table's row count, the tasks waiting in each Cloud Tasks queue. Exit status: the
+command's, or 1 when the two snapshots differ (the differences are printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+from shared.config import REPO_ROOT, Settings, settings
+from shared.topology import topology
+
+OBSERVER = "isolation-observer-"
+PY = sys.executable
+
+
+def _environ(cfg: Settings) -> dict[str, str]:
+    """The environment in which the CLI talks to this stack."""
+    return {**os.environ, "LEDGERLINE_RUN_DIR": str(cfg.run_dir)}
+
+
+def _cli(cfg: Settings, *args: str) -> dict | list:
+    out = subprocess.run(
+        [PY, "-m", "shared.cli", "--json", *args], env=_environ(cfg), cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError:
+        return {"exit": out.returncode, "stderr": out.stderr[-500:]}
+
+
+def _datastore(cfg: Settings) -> dict[str, int]:
+    from google.cloud import datastore
+
+    client = datastore.Client(project=cfg.project)
+    counts = {}
+    for entity in client.query(kind="__kind__").fetch():
+        kind = entity.key.name
+        if not kind.startswith("__"):
+            query = client.query(kind=kind)
+            query.keys_only()
+            counts[kind] = sum(1 for _ in query.fetch())
+    return counts
+
+
+def _pubsub(cfg: Settings) -> dict:
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    project = f"projects/{cfg.project}"
+    topics = sorted(t.name for t in publisher.list_topics(request={"project": project}))
+    subscriptions = {}
+    for sub in subscriber.list_subscriptions(request={"project": project}):
+        backlog = None
+        if not sub.push_config.push_endpoint:  # a pull subscription: count what it holds, hand it back
+            got = subscriber.pull(request={"subscription": sub.name, "max_messages": 1000, "return_immediately": True})
+            backlog = len(got.received_messages)
+            if backlog:
+                subscriber.modify_ack_deadline(
+                    request={
+                        "subscription": sub.name,
+                        "ack_ids": [m.ack_id for m in got.received_messages],
+                        "ack_deadline_seconds": 0,
+                    }
+                )
+        subscriptions[sub.name] = {"topic": sub.topic, "push": sub.push_config.push_endpoint, "backlog": backlog}
+    return {"topics": topics, "subscriptions": subscriptions}
+
+
+def _bigquery(cfg: Settings) -> dict[str, int]:
+    from shared.bigquery_sink import client, dataset
+
+    bq = client(cfg)
+    counts = {}
+    for table in bq.list_tables(f"{cfg.project}.{dataset()}"):
+        name = f"`{cfg.project}.{dataset()}.{table.table_id}`"  # names listed by the emulator itself
+        rows = bq.query(f"SELECT COUNT(*) AS n FROM {name}").result()  # noqa: S608
+        counts[table.table_id] = next(iter(rows)).n
+    return counts
+
+
+def _tasks(cfg: Settings) -> dict[str, int]:
+    from shared.tasks_queue import client, queue_path
+
+    tasks = client(cfg)
+    return {
+        queue["name"]: sum(1 for _ in tasks.list_tasks(request={"parent": queue_path(cfg, queue["name"])}))
+        for queue in topology()["tasks"]["queues"]
+    }
+
+
+def _by_account(rows) -> dict:
+    if not isinstance(rows, list):
+        return rows
+    return {f"{r['account']} {r['currency']}": (r["posted"], r["available"]) for r in rows}
+
+
+def snapshot(cfg: Settings) -> dict:
+    verify = _cli(cfg, "verify")
+    return {
+        "datastore": _datastore(cfg),
+        "verify_counts": verify.get("counts") if isinstance(verify, dict) else verify,
+        "balances": _by_account(_cli(cfg, "balances")),
+        "pubsub": _pubsub(cfg),
+        "bigquery": _bigquery(cfg),
+        "tasks": _tasks(cfg),
+    }
+
+
+def differences(before: dict, after: dict, path: str = "") -> list[str]:
+    """Every leaf that differs, as `path: before -> after`."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after), key=str):
+            out += differences(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
+
+
+def settled(cfg: Settings, timeout: float = 90.0, pause: float = 3.0) -> dict:
+    """A snapshot equal to the one taken `pause` seconds before (streaming and tasks have finished)."""
+    deadline = time.monotonic() + timeout
+    previous = snapshot(cfg)
+    while True:
+        time.sleep(pause)
+        current = snapshot(cfg)
+        if current == previous or time.monotonic() > deadline:
+            return current
+        previous = current
+
+
+@contextmanager
+def canary(dev: Settings):
+    """A seeded stack where the dev stack would run (its ports and project), data of its own."""
+    from emulators import ctl
+
+    cfg = replace(dev, run_dir=dev.run_dir / "isolation", datastore_on_disk=False)
+    ctl.down(cfg)  # a canary an interrupted run left behind
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    saved = os.environ.get("LEDGERLINE_RUN_DIR")
+    os.environ["LEDGERLINE_RUN_DIR"] = str(cfg.run_dir)  # what the canary's functions see
+    try:
+        ctl.up(cfg)  # nothing answered on these ports: everything it starts is the canary
+    except BaseException:
+        ctl.down(cfg)
+        raise
+    finally:
+        os.environ.pop("LEDGERLINE_RUN_DIR") if saved is None else os.environ.update(LEDGERLINE_RUN_DIR=saved)
+    try:
+        demo = subprocess.run([PY, "-m", "shared.cli", "demo"], env=_environ(cfg), cwd=REPO_ROOT, capture_output=True)
+        if demo.returncode != 0:
+            raise SystemExit(f"isolation: seeding the canary stack failed:\n{demo.stdout[-2000:]}{demo.stderr[-2000:]}")
+        from google.cloud import pubsub_v1
+
+        subscriber = pubsub_v1.SubscriberClient()
+        for topic in topology()["pubsub"]["topics"]:
+            subscriber.create_subscription(
+                request={
+                    "name": f"projects/{cfg.project}/subscriptions/{OBSERVER}{topic['name']}",
+                    "topic": f"projects/{cfg.project}/topics/{topic['name']}",
+                }
+            )
+        yield cfg
+    finally:
+        ctl.down(cfg)
+
+
+def main(argv: list[str]) -> int:
+    if "--" not in argv or not argv[argv.index("--") + 1 :]:
+        print("usage: python -m tests.isolation -- CMD...", file=sys.stderr)
+        return 2
+    command = argv[argv.index("--") + 1 :]
+    dev = settings()
+    from emulators import ctl
+
+    answering = [svc.name for svc in ctl.services(dev) if ctl.healthy(svc)]
+    if answering and len(answering) < len(ctl.services(dev)):
+        print(f"isolation: the dev stack runs only in part ({', '.join(answering)}): not checked", flush=True)
+        return subprocess.call(command, cwd=REPO_ROOT)
+    with canary(dev) if not answering else _as_is(dev) as cfg:
+        kind = "the running dev stack" if answering else "a canary dev stack (nothing ran on the dev ports)"
+        before = settled(cfg)
+        print(f"isolation: snapshot of {kind}: {json.dumps(before['datastore'])}", flush=True)
+        status = subprocess.call(command, cwd=REPO_ROOT)
+        after = snapshot(cfg)
+    changed = differences(before, after)
+    if changed:
+        print(f"isolation: FAILED: the command changed {kind}:", *changed, sep="\n  ", file=sys.stderr)
+        return status or 1
+    print(
+        f"isolation: {kind} unchanged ({sum(before['datastore'].values())} entities, "
+        f"{sum(before['bigquery'].values())} BigQuery rows, {len(before['pubsub']['subscriptions'])} subscriptions)"
+    )
+    return status
+
+
+@contextmanager
+def _as_is(cfg: Settings):
+    yield cfg
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
