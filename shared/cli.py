@@ -377,7 +377,7 @@ def cmd_parked(args, cfg, db) -> int:
 
 
 def cmd_recon(args, cfg, db) -> int:
-    from shared import bigquery_sink, recon_service
+    from shared import bigquery_sink, recon_service, wiring
     from shared.reconciliation import ReportError
     from shared.report_files import ReportMissing, reports
 
@@ -417,6 +417,7 @@ def cmd_recon(args, cfg, db) -> int:
             canonical_of=lambda keys: store.inbox_canonical(db, keys),
             now=datetime.now(tz=UTC),
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+            book=wiring.fee_booker(cfg, ledger),
         )
     except (ReportError, ReportMissing, recon_service.UnsupportedPartner, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -430,6 +431,7 @@ def cmd_recon(args, cfg, db) -> int:
         "run_id": outcome.run_id,
         "status": outcome.status,
         "breaks": outcome.summary.get("breaks", {}),
+        "fees_booked": outcome.summary.get("fees_booked", 0),
         "opened": outcome.opened,
         "open": outcome.still_open,
         "closed": outcome.closed,

@@ -284,6 +284,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "Parked": frozenset({"deadline", "partner"}),
     "Waiting": frozenset(),
     "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
+    "FeeBooking": frozenset({"partner", "break_id", "ledger_transaction"}),
     "ReconBreak": frozenset({"partner_status", "partner", "status", "reason_code", "severity", "opened_run"}),
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
     # Customer API (docs/api.md): tenants, the customers they own, API keys (hash only), idempotency.

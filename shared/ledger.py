@@ -397,6 +397,32 @@ def expiry(hold: str, effective_at: datetime) -> Operation:
     return _system_operation("expire", "hold_expire.v1", hold, effective_at)
 
 
+FEE_BOOKING_RULE = "fee_booked.v1"
+
+
+def fee_booking(partner: str, key: str, amount: int, currency: str, effective_at: datetime) -> Operation:
+    """An adjusting transaction for a fee the partner reported and the ledger had not booked
+    (shared.reconciliation.fees): amount > 0 debits fees:<partner> and credits the partner's clearing
+    account, < 0 the reverse. Its id derives from (partner, key): booking the same key twice is the same
+    operation (replayed), never a second one."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise InvariantViolation(f"a fee booking is a non-zero int of minor units, got {amount!r}")
+    fees, clearing = f"fees:{partner}", f"partner:{partner}:clearing"
+    debit, credit = (fees, clearing) if amount > 0 else (clearing, fees)
+    currency = normalise_currency(currency)
+    legs = (Leg(debit, "debit", abs(amount), currency), Leg(credit, "credit", abs(amount), currency))
+    return Operation(
+        transaction_id(partner, key, FEE_BOOKING_RULE),
+        "post",
+        FEE_BOOKING_RULE,
+        f"ledgerline:fee:{partner}:{key}",
+        partner,
+        _digest("fee", partner, key, str(amount), currency),
+        effective_at,
+        legs=legs,
+    )
+
+
 def journal_for(event: CanonicalEvent) -> JournalTransaction | None:
     """The balanced journal of a posting event (validation at intake; the engine re-derives it)."""
     op = operation_for(event)

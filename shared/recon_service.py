@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from shared.events import CanonicalEvent
+from shared.ledger import FEE_BOOKING_RULE, Operation, fee_booking
+from shared.posting import balances
 from shared.reconciliation import (
     Break,
     MatchParams,
@@ -34,16 +36,19 @@ from shared.reconciliation import (
     parse_bai2,
     parse_camt053,
     parse_stripe,
+    partner_balance,
     reconcile,
     render_markdown,
     run_identity,
 )
+from shared.reconciliation.fees import FeeBooking, fee_bookings, fold_bookings
 
 log = logging.getLogger("ledgerline.reconciliation")
 
 PARTNER_PARSERS = {"stripe": parse_stripe, "adyen": parse_adyen}
-# Adyen's webhooks carry no fee, so the ledger books none: comparing fees would flag every row.
-PARAMS = {"adyen": MatchParams(fee_check=False)}
+# Every partner's fees are checked: what its webhooks do not carry, a run books from its report
+# (shared.reconciliation.fees). A partner that needs other matching parameters gets an entry here.
+PARAMS: dict[str, MatchParams] = {}
 LOOKBACK_DAYS = 10  # the ledger window starts this many days before the report's first row
 _BREAK_DATES = ("date", "opened_on", "closed_on")
 MAX_STORED_REPORT = 500_000  # characters of Markdown kept in the ReconRun entity (1 MiB entity limit)
@@ -80,13 +85,11 @@ def ledger_postings(
     store, partner: str, start: date, end: date, canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]]
 ) -> list[dict]:
     """One dict per posted transaction that moved the partner's clearing account in [start, end]
-    (effective date), with the fields of its canonical event (from the inbox)."""
+    (effective date), with the fields of its canonical event (from the inbox), and the run's fee
+    bookings folded in (shared.reconciliation.fees.fold_bookings)."""
     txns = store.query("JournalTransaction", "accounts", f"partner:{partner}:clearing")
-    chosen = {
-        name: t
-        for name, t in txns.items()
-        if start <= _aware(t["effective_at"]).date() <= end and t.get("event_id", "").startswith(f"{partner}:")
-    }
+    in_window = {n: t for n, t in txns.items() if start <= _aware(t["effective_at"]).date() <= end}
+    chosen = {n: t for n, t in in_window.items() if t.get("event_id", "").startswith(f"{partner}:")}
     events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
     rows = []
     for name, t in sorted(chosen.items()):
@@ -107,7 +110,38 @@ def ledger_postings(
                 "effective_at": event.occurred_at,
             }
         )
-    return rows
+    # A booking that corrects a transaction follows it whatever its own date; a fee-only one is a row
+    # of its own date.
+    booked = sorted(n for n, t in txns.items() if t.get("rule") == FEE_BOOKING_RULE)
+    records = store.get_multi("FeeBooking", booked) if booked else {}
+    bookings = [
+        {**records[n], "transaction_id": n, "effective_at": _aware(txns[n]["effective_at"])}
+        for n in booked
+        if n in records and (records[n].get("ledger_transaction") or n in in_window)
+    ]
+    return fold_bookings(rows, bookings)
+
+
+def book_fees(book: Callable[[Operation, dict], object], partner: str, bookings: list[FeeBooking]) -> list[dict]:
+    """Post each fee booking through the ledger (idempotent: same key, same transaction); returns what
+    was booked, for the run record."""
+    booked = []
+    for b in bookings:
+        op = fee_booking(partner, b.key, b.amount, b.currency, datetime.combine(b.booked_on, time(), tzinfo=UTC))
+        result = book(op, b.record(partner))
+        booked.append({"transaction_id": op.op_id, "break_id": b.break_id, "amount": b.amount, "currency": b.currency})
+        log.info(
+            "fee booked from the partner's report",
+            extra={
+                "partner": partner,
+                "transaction_id": op.op_id,
+                "break_id": b.break_id,
+                "amount": b.amount,
+                "currency": b.currency,
+                "status": getattr(result, "status", None),
+            },
+        )
+    return booked
 
 
 def run(
@@ -120,7 +154,11 @@ def run(
     canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]],
     now: datetime,
     stream: Callable[[str, list[dict], list[str]], None] | None = None,
+    book: Callable[[Operation, dict], object] | None = None,
 ) -> RunOutcome:
+    """`book(operation, fee_booking_record)` posts a fee booking through the ledger (with its
+    FeeBooking record in the same transaction); without it the run books nothing and reports fee
+    differences as fee_variance breaks."""
     if partner not in PARTNER_PARSERS:
         raise UnsupportedPartner(f"no report parser for {partner!r}; supported: {', '.join(PARTNER_PARSERS)}")
     params = PARAMS.get(partner, MatchParams())
@@ -129,7 +167,17 @@ def run(
     first = partner_frame["date"].min() if partner_frame.height else as_of
     start = min(first, as_of) - timedelta(days=LOOKBACK_DAYS)
     ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
+    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params)
+    booked = []
+    if book is not None:
+        bookings = fee_bookings(result.breaks, partner_frame)
+        if bookings:
+            booked = book_fees(book, partner, bookings)
+            ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
+            result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params)
     inputs = {report[0]: digest(report[1])} | ({bank[0]: digest(bank[1])} if bank else {})
+    # Identity after the fee bookings: a rerun over the same report finds them booked, the same ledger,
+    # the same id, and is replayed.
     run_id = run_identity(partner, as_of, inputs, frame_digest(ledger), params)
 
     recorded = store.get("ReconRun", run_id)
@@ -148,10 +196,14 @@ def run(
             recorded["report"],
         )
 
-    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, run_id=run_id)
+    result = replace(result, run_id=run_id)
+    result.summary["fees_booked"] = len(booked)
     previous = [break_from_record(r) for r in store.query("ReconBreak", "partner_status", f"{partner}:open").values()]
     cycle = carry_forward(previous, breaks_from_frame(result.breaks), run_id, run_date=as_of, window=(start, as_of))
     drift = balance_drift(_net_by_currency(ledger), _net_by_currency(partner_frame))
+    reported = partner_balance_after(store, partner, as_of, partner_frame)
+    balance_at = datetime.now(tz=UTC)  # after the fee bookings: what verify counts as posted since
+    clearing = {c: b.posted for c, b in balances(store, f"partner:{partner}:clearing").items()}
     report_md = render_markdown(
         run_id=run_id,
         partner=partner,
@@ -188,6 +240,12 @@ def run(
         "breaks_opened": len(cycle.opened),
         "breaks_open": len(cycle.opened) + len(cycle.still_open),
         "breaks_closed": len(cycle.closed),
+        "fees_booked": json.dumps(booked, sort_keys=True),
+        # The partner's balance as this run leaves it, and the ledger's clearing account at the same
+        # instant: `verify` checks clearing now = partner_balance + what was posted since balance_at.
+        "partner_balance": json.dumps(reported, sort_keys=True),
+        "clearing_balance": json.dumps(clearing, sort_keys=True),
+        "balance_at": balance_at,
         "report": report_md[:MAX_STORED_REPORT],  # the whole report is also written to a file / GCS
         "status": "done",  # written last: a crash before this line re-runs the whole (idempotent) run
         "recorded_at": now,
@@ -216,6 +274,22 @@ def run(
         drift,
         report_md,
     )
+
+
+def partner_balance_after(store, partner: str, as_of: date, partner_frame: pl.DataFrame) -> dict[str, int]:
+    """The partner's balance per currency after this report, chained like a bank statement: the latest
+    earlier run's balance plus the net of this report's rows dated after that run's day (reports that
+    look back do not count a row twice); the first run opens at 0."""
+    earlier = [
+        r
+        for r in store.query("ReconRun", "partner", partner).values()
+        if r.get("status") == "done" and r.get("partner_balance") and r["as_of"] < as_of.isoformat()
+    ]
+    previous = max(earlier, key=lambda r: (r["as_of"], _aware(r["recorded_at"])), default=None)
+    if previous is None:
+        return partner_balance(partner_frame)
+    since = date.fromisoformat(previous["as_of"])
+    return partner_balance(partner_frame.filter(pl.col("date") > since), json.loads(previous["partner_balance"]))
 
 
 def _net_by_currency(frame: pl.DataFrame) -> dict[str, int]:

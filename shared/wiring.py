@@ -156,31 +156,43 @@ def api_backend(cfg: Settings):
             found = datastore_indexes.fetch(db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
         return ((e.key.name, dict(e)) for e in found)
 
-    def after_commit(transaction_id: str) -> None:
-        """Entries to BigQuery after the commit, off the request path: the batched outbox sweep (a
-        `stream-pending` retries task, one per second, as for the ledger function). If it cannot be
-        asked for, stream inline; if that fails too, the outbox record stays and `verify` / `restream`
-        see it."""
-        try:
-            defer_stream(cfg)
-            return
-        except Exception as exc:
-            log.warning(
-                "stream task not enqueued; streaming inline",
-                extra={"transaction_id": transaction_id, "error": f"{exc}"},
-            )
-        try:
-            posting.stream_outbox(cfg, store, transaction_id)
-        except Exception as exc:
-            log.error(
-                "streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"}
-            )
-
     return Backend(
         store,
         transactions_of,
         dead_letters,
         publish=publisher(cfg),
         schedule=schedule,
-        after_commit=after_commit,
+        after_commit=lambda transaction_id: stream_after_commit(cfg, store, transaction_id),
     )
+
+
+def stream_after_commit(cfg: Settings, store, transaction_id: str) -> None:
+    """Entries to BigQuery after a commit made outside the ledger function (API operations, fee
+    bookings), off the request path: the batched outbox sweep (a `stream-pending` retries task, one per
+    second, as for the ledger function). If it cannot be asked for, stream inline; if that fails too,
+    the outbox record stays and `verify` / `restream` see it."""
+    try:
+        defer_stream(cfg)
+        return
+    except Exception as exc:
+        log.warning(
+            "stream task not enqueued; streaming inline",
+            extra={"transaction_id": transaction_id, "error": f"{exc}"},
+        )
+    try:
+        posting.stream_outbox(cfg, store, transaction_id)
+    except Exception as exc:
+        log.error("streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"})
+
+
+def fee_booker(cfg: Settings, store):
+    """recon_service.run's `book`: post a fee booking with its FeeBooking record in one transaction,
+    then stream its entries."""
+
+    def book(op, record: dict):
+        result = posting.execute(store, op, also=(("FeeBooking", op.op_id, record),))
+        if result.status == "posted":
+            stream_after_commit(cfg, store, result.transaction_id)
+        return result
+
+    return book

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import functions_framework
 
-from shared import bigquery_sink, datastore_store, logs, recon_service
+from shared import bigquery_sink, datastore_store, logs, recon_service, wiring
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
@@ -61,6 +61,7 @@ def reconciliation(request):
             canonical_of=lambda keys: datastore_store.inbox_canonical(store.db, keys),
             now=datetime.now(tz=UTC),
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+            book=wiring.fee_booker(cfg, store),
         )
     except ClientError as exc:
         return error_response(exc)
@@ -76,6 +77,7 @@ def reconciliation(request):
             "run_id": outcome.run_id,
             "status": outcome.status,
             "breaks": outcome.summary.get("breaks", {}),
+            "fees_booked": outcome.summary.get("fees_booked", 0),
             "opened": outcome.opened,
             "open": outcome.still_open,
             "closed": outcome.closed,

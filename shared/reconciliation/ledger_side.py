@@ -38,6 +38,7 @@ LEDGER_KINDS: dict[str, tuple[str, int]] = {
     "dispute.won": ("dispute_won", 1),
     "payout.paid": ("payout", -1),
     "payout.failed": ("payout_failed", 1),
+    "fee.booked": ("fee", -1),  # not an event kind: a fee booking of a reconciliation run (fees.py)
 }
 LEDGER_FIELDS = (
     "transaction_id",

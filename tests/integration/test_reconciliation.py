@@ -138,3 +138,67 @@ def test_reconciliation_function_runs_from_the_reports_directory_and_refuses_bad
     body = ran.json()
     assert body["breaks"] == {"timing": 1} and body["open"] >= 1  # the report's own day: may still arrive
     assert (good / f"{body['run_id']}.md").is_file()
+
+
+def test_a_report_with_real_fees_reconciles_to_zero_breaks_once_the_fees_are_booked(cfg, db, intake, secret, tmp_path):
+    """Stripe's payment_intent.succeeded carries no fee: the ledger books the whole amount to clearing.
+    The report says what Stripe kept (per charge, plus a fee-only balance transaction); the run books
+    it, reconciles to zero breaks, and the clearing account then equals the report's balance. SEK on a
+    day of its own: no other test's posting is in this window or this currency."""
+    from shared.scenario import encode, payment_intent_succeeded
+
+    from .conftest import unique, wait_for
+
+    created = int(datetime(2025, 3, 3, 10, tzinfo=UTC).timestamp())
+    charges = [(unique("pi"), gross, fee) for gross, fee in ((10_000, 320), (2_550, 104), (99_900, 2_927))]
+    keys = []
+    for pi, gross, _ in charges:
+        evt = unique("evt")
+        body = encode(payment_intent_succeeded(evt, pi, gross, "sek", unique("cus"), created=created))
+        assert send(intake, Delivery("fees", body, secret, 200, "accepted")).status_code == 200
+        keys.append(f"stripe:{evt}")
+    for key in keys:
+        posted(db, key)
+
+    def kr(minor: int) -> str:
+        return f"{'-' if minor < 0 else ''}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+    rows = [
+        f"txn_{pi[3:]},2025-03-03 10:00:00,2025-03-05 00:00:00,sek,{kr(g)},{kr(f)},{kr(g - f)},charge,"
+        f"ch_{pi[3:]},,{pi},ch_{pi[3:]},,"
+        for pi, g, f in charges
+    ]
+    radar = unique("txn")
+    rows.append(f"{radar},2025-03-03 23:00:00,2025-03-05 00:00:00,sek,-5.00,0.00,-5.00,fee,,Radar,,,,")
+    report = tmp_path / "fees.csv"
+    report.write_text("\n".join([HEADER, *rows]) + "\n")
+    run = cli("recon", "run", "--partner", "stripe", "--date", "2025-03-10", "--report", str(report))
+    assert run["status"] == "done" and run["breaks"] == {} and run["fees_booked"] == 4, run
+    assert all(d["ok"] for d in run["drift"]), run["drift"]
+
+    fees = sum(f for _, _, f in charges) + 500
+    net = sum(g - f for _, g, f in charges) - 500
+
+    def sek(account):
+        return next((b["posted"] for b in cli("balances") if b["account"] == account and b["currency"] == "SEK"), 0)
+
+    assert sek("fees:stripe") == fees
+    assert sek("partner:stripe:clearing") == net  # the report's balance
+    checked = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", "verify"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    (row,) = [r for r in json.loads(checked.stdout)["clearing"] if r["currency"] == "SEK"]
+    assert (row["reconciled_balance"], row["clearing"], row["difference"]) == (net, net, 0), row
+    # The bookings are ledger transactions like any other: their entries reach BigQuery.
+    wait_for(
+        lambda: (
+            bigquery_sink.query(
+                cfg, "SELECT SUM(amount) AS n FROM {table:entries} WHERE account = 'fees:stripe' AND currency = 'SEK'"
+            )[0]["n"]
+            == fees
+        ),
+        what="fee entries in BigQuery",
+    )
+    again = cli("recon", "run", "--partner", "stripe", "--date", "2025-03-10", "--report", str(report))
+    assert again["status"] == "replayed" and again["run_id"] == run["run_id"]
+    assert sek("fees:stripe") == fees  # nothing booked twice

@@ -115,7 +115,7 @@ def test_pubsub_agent_and_tasks_grants():
     assert acts_as["role"] == "roles/iam.serviceAccountUser"
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
-    assert enqueuers == {"intake", "ledger", "retries", "api"}
+    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation"}  # reconciliation: fee bookings stream
 
 
 def test_secrets_reach_only_the_functions_that_list_them():
