@@ -232,11 +232,12 @@ def parse_adyen(data: bytes, source: str) -> pl.DataFrame:
     agree with that (amount = Gross Credit − Gross Debit), else the row is refused.
 
     Amounts are decimals in major units written with Adyen's precision for the currency (its report
-    legend: "fixed point number, precision is based on the currency exponent", i.e. Adyen's table in
+    legend: "fixed point number, precision is based on the currency exponent", read as Adyen's table in
     shared.partners.adyen: CLP "1000.00", CVE "1000"); a fraction may have no leading zero (".11").
-    They are converted by value, exactly: CLP "1000.00" is 1000 ISO minor units, CVE "1000" 100000;
-    CLP "1000.50" has no ISO-4217 representation and is refused, naming its column. A cell that does
-    not parse is reported as itself, never counted as 0 in the gross = net + fees check.
+    They are converted by value, exactly (either reading of that exponent gives the same values): CLP
+    "1000.00" is 1000 ISO minor units, CVE "1000" 100000; CLP "1000.50" has no ISO-4217 representation
+    and is refused, naming its column. A cell that does not parse is reported as itself, never counted
+    as 0 in the gross = net + fees check.
     """
     raw = _read_csv(data, source)
     _require(raw, source, ADYEN_REQUIRED)
