@@ -49,11 +49,47 @@ def exponent(currency: str) -> int:
     return EXPONENTS[normalise_currency(currency)]
 
 
+class InexactAmount(ValueError):
+    """An amount with no exact representation at the target exponent: it would need rounding."""
+
+    def __init__(self, amount: int, from_exponent: int, to_exponent: int, message: str | None = None):
+        self.amount, self.factor = amount, 10 ** (from_exponent - to_exponent)
+        super().__init__(
+            message
+            or f"{amount} (exponent {from_exponent}) is not a whole number of exponent-{to_exponent} units "
+            f"(x{self.factor})"
+        )
+
+
+def convert(amount: int, from_exponent: int, to_exponent: int) -> int:
+    """The same money at another exponent, exactly, or InexactAmount; never rounded.
+
+    This is how a partner whose exponent differs from ISO-4217's is converted at the edge, in both
+    directions: convert(150000, 2, 0) == 1500 (Adyen CLP centavos -> ISO pesos), convert(1500, 0, 2)
+    == 150000 (back); convert(150050, 2, 0) raises. Invariant: when it returns, convert(result,
+    to_exponent, from_exponent) == amount.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"amount must be int minor units, got {type(amount).__name__}")
+    if from_exponent < 0 or to_exponent < 0:
+        raise ValueError("exponents are >= 0")
+    if to_exponent >= from_exponent:
+        return amount * 10 ** (to_exponent - from_exponent)
+    whole, rest = divmod(amount, 10 ** (from_exponent - to_exponent))
+    if rest:
+        raise InexactAmount(amount, from_exponent, to_exponent)
+    return whole
+
+
 def format_minor(amount: int, currency: str) -> str:
     """Human display of minor units, exact (no float): format_minor(-1234, "USD") == "-12.34"."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise TypeError(f"amount must be int minor units, got {type(amount).__name__}")
-    exp = exponent(currency)
+    return decimal_text(amount, exponent(currency))
+
+
+def decimal_text(amount: int, exp: int) -> str:
+    """`amount` units at exponent `exp` as exact decimal text: decimal_text(150050, 2) == "1500.50"."""
     sign = "-" if amount < 0 else ""
     digits = str(abs(amount))
     if exp == 0:

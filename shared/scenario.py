@@ -213,7 +213,7 @@ def demo_deliveries(secret: str) -> list[Delivery]:
 def adyen_item(
     event_code: str,
     psp: str,
-    value: int,
+    amount: int,
     currency: str,
     hex_key: str,
     *,
@@ -221,11 +221,16 @@ def adyen_item(
     success: str = "true",
     shopper: str | None = None,
     event_date: str = "2026-11-28T10:00:00+01:00",
+    value: int | None = None,
 ) -> dict:
-    """One signed NotificationRequestItem in Adyen's standard notification shape."""
+    """One signed NotificationRequestItem in Adyen's standard notification shape. `amount` is in
+    ISO-4217 minor units and is written in Adyen's units (CLP 1000 pesos: amount 1000, value 100000);
+    `value` sends that raw amount.value instead (e.g. one ISO cannot represent)."""
+    from shared.partners import adyen
+
     item = {
         "additionalData": {},
-        "amount": {"currency": currency, "value": value},
+        "amount": {"currency": currency, "value": adyen.to_adyen_value(amount, currency) if value is None else value},
         "eventCode": event_code,
         "eventDate": event_date,
         "merchantAccountCode": "LedgerlineECOM",
@@ -239,8 +244,6 @@ def adyen_item(
         item["originalReference"] = original
     if shopper:
         item["additionalData"]["shopperReference"] = shopper
-    from shared.partners import adyen
-
     item["additionalData"]["hmacSignature"] = adyen.sign(item, hex_key)
     return {"NotificationRequestItem": item}
 

@@ -12,6 +12,13 @@ Dedupe key (partner event id): eventCode + pspReference + success. Mapping (succ
 AUTHORISATION -> authorization.created (hold, expires AUTH_VALIDITY_DAYS = 7 days after eventDate),
 CAPTURE -> authorization.captured (of originalReference), CANCELLATION -> authorization.voided,
 REFUND -> payment.refunded, CHARGEBACK -> dispute.opened. success == "false" is stored, not posted.
+
+Amounts: `amount.value` is in Adyen's minor units, whose exponent is Adyen's own table
+(ADYEN_EXPONENTS), not always ISO-4217's: CLP and ISK are two-decimal at Adyen (value 100000 =
+1000 pesos), CVE and IDR zero-decimal (value 1000 = 1000 escudos). `to_minor_units` converts to ISO
+minor units and `to_adyen_value` back, both exactly; a value that would need rounding (CLP 150050,
+i.e. 1500.50 pesos, when ISO CLP has no minor unit) and a currency Adyen does not list are refused
+with 400 `invalid_event`.
 """
 
 from __future__ import annotations
@@ -28,7 +35,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from shared.errors import ClientError, NotConfigured, Receipt
 from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.money import (
+    MAX_AMOUNT,
+    InexactAmount,
+    UnknownCurrency,
+    convert,
+    decimal_text,
+    exponent,
+    normalise_currency,
+)
 from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "adyen"
@@ -45,6 +60,74 @@ HMAC_FIELDS = (
     "success",
 )
 _REF = r"^[A-Za-z0-9_\-]{1,80}$"
+
+# Adyen's currency table: every code Adyen lists and its "Decimals" (the exponent of amount.value in
+# the API and webhooks, and the precision of amounts in its reports). Source:
+# https://docs.adyen.com/development-resources/currency-codes ("Currency codes and minor units"),
+# stored copy read 2026-12-01; AED..ETB as on that page, the rest as in Adyen's own copy of the same
+# table (Adyen/adyen-salesforce-headless-commerce-pwa@929c1f4e
+# packages/adyen-salesforce-pwa/lib/utils/currencyList.mjs), whose older head still listed ANG and
+# BGN, which the page no longer does. The page marks CLP "2 (differs from standard)" and CVE "0
+# (differs from standard)", and says that for CLP, CVE, IDR and ISK the ISO standard has a
+# different number of decimals and Adyen's table is leading. CNH (offshore yuan) and VEF are Adyen
+# codes with no ISO-4217 entry in shared.money: the ledger refuses them.
+_ADYEN_TABLE = """
+AED 2 ALL 2 AMD 2 AOA 2 ARS 2 AUD 2 AWG 2 AZN 2 BAM 2 BBD 2 BDT 2 BHD 3 BMD 2 BND 2 BOB 2 BRL 2
+BSD 2 BWP 2 BYN 2 BZD 2 CAD 2 CHF 2 CLP 2 CNH 2 CNY 2 COP 2 CRC 2 CUP 2 CVE 0 CZK 2 DJF 0 DKK 2
+DOP 2 DZD 2 EGP 2 ETB 2 EUR 2 FJD 2 FKP 2 GBP 2 GEL 2 GHS 2 GIP 2 GMD 2 GNF 0 GTQ 2 GYD 2 HKD 2
+HNL 2 HTG 2 HUF 2 IDR 0 ILS 2 INR 2 IQD 3 ISK 2 JMD 2 JOD 3 JPY 0 KES 2 KGS 2 KHR 2 KMF 0 KRW 0
+KWD 3 KYD 2 KZT 2 LAK 2 LBP 2 LKR 2 LYD 3 MAD 2 MDL 2 MKD 2 MMK 2 MNT 2 MOP 2 MRU 2 MUR 2 MVR 2
+MWK 2 MXN 2 MYR 2 MZN 2 NAD 2 NGN 2 NIO 2 NOK 2 NPR 2 NZD 2 OMR 3 PAB 2 PEN 2 PGK 2 PHP 2 PKR 2
+PLN 2 PYG 0 QAR 2 RON 2 RSD 2 RUB 2 RWF 0 SAR 2 SBD 2 SCR 2 SEK 2 SGD 2 SHP 2 SLE 2 SOS 2 SRD 2
+STN 2 SVC 2 SZL 2 THB 2 TND 3 TOP 2 TRY 2 TTD 2 TWD 2 TZS 2 UAH 2 UGX 0 USD 2 UYU 2 UZS 2 VEF 2
+VND 0 VUV 0 WST 2 XAF 0 XCD 2 XOF 0 XPF 0 YER 2 ZAR 2 ZMW 2
+"""
+ADYEN_EXPONENTS: dict[str, int] = {
+    code: int(exp) for code, exp in zip(_ADYEN_TABLE.split()[::2], _ADYEN_TABLE.split()[1::2], strict=True)
+}
+
+
+class NotAnAdyenCurrency(ValueError):
+    def __init__(self, code: str):
+        super().__init__(f"{code} is not in Adyen's currency table: its Adyen exponent is unknown")
+
+
+def adyen_exponent(currency: str) -> int:
+    """Adyen's exponent for an upper-case code, or NotAnAdyenCurrency."""
+    if currency not in ADYEN_EXPONENTS:
+        raise NotAnAdyenCurrency(currency)
+    return ADYEN_EXPONENTS[currency]
+
+
+def to_minor_units(value: int, currency: str) -> int:
+    """Adyen amount.value -> ISO-4217 minor units of `currency` (an upper-case ISO code), exactly.
+    Raises NotAnAdyenCurrency, or InexactAmount (a ValueError) when the value needs rounding."""
+    theirs, ours = adyen_exponent(currency), exponent(currency)
+    try:
+        return convert(value, theirs, ours)
+    except InexactAmount:
+        raise InexactAmount(
+            value,
+            theirs,
+            ours,
+            f"{currency} value {value} is {decimal_text(value, theirs)} {currency} (Adyen: {theirs} decimals), "
+            f"not a whole number of ISO-4217 minor units ({currency} has {ours} decimals)",
+        ) from None
+
+
+def to_adyen_value(amount: int, currency: str) -> int:
+    """ISO-4217 minor units -> Adyen amount.value: the other direction, for whatever ledgerline writes
+    in Adyen's shape (test and demo notifications). Same exceptions as to_minor_units."""
+    theirs, ours = adyen_exponent(currency), exponent(currency)
+    try:
+        return convert(amount, ours, theirs)
+    except InexactAmount:
+        raise InexactAmount(
+            amount,
+            ours,
+            theirs,
+            f"{decimal_text(amount, ours)} {currency} has no exact Adyen value ({theirs} decimals)",
+        ) from None
 
 
 class _Amount(BaseModel):
@@ -168,7 +251,7 @@ def _normalise(item: _Item, live: bool, received_at: datetime, cfg, where: str) 
         raise ClientError(
             400, "invalid_event", f"{item.eventCode} needs originalReference", f"{where}.originalReference"
         )
-    amount = 0 if item.eventCode == "CANCELLATION" else item.amount.value
+    amount = 0 if item.eventCode == "CANCELLATION" else _iso_amount(item.amount.value, currency, where)
     try:
         canonical = CanonicalEvent(
             event_id=f"{NAME}:{event_id}",
@@ -186,6 +269,19 @@ def _normalise(item: _Item, live: bool, received_at: datetime, cfg, where: str) 
     except ValidationError as exc:
         raise invalid(exc, where) from None
     return Parsed(event_id, item.eventCode, canonical, None)
+
+
+def _iso_amount(value: int, currency: str, where: str) -> int:
+    """amount.value (Adyen's units) -> ISO-4217 minor units, or a 400 naming the field."""
+    try:
+        minor = to_minor_units(value, currency)
+    except NotAnAdyenCurrency as exc:
+        raise ClientError(400, "invalid_event", str(exc), f"{where}.amount.currency") from None
+    except InexactAmount as exc:
+        raise ClientError(400, "invalid_event", str(exc), f"{where}.amount.value") from None
+    if minor > MAX_AMOUNT:
+        raise ClientError(400, "invalid_event", "amount too large in ISO-4217 minor units", f"{where}.amount.value")
+    return minor
 
 
 def acknowledge(results: list[dict]) -> Receipt:

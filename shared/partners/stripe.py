@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import ClientError, NotConfigured
 from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, UnknownCurrency, exponent, normalise_currency
+from shared.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
 from shared.partners.base import Parsed, acknowledge_one, invalid, load_json
 
 NAME = "stripe"
@@ -107,13 +107,12 @@ def stripe_exponent(currency: str) -> int:
 def to_minor_units(amount: int, currency: str) -> int:
     """Stripe API amount -> ISO-4217 minor units of `currency` (already upper-case ISO).
     Raises ValueError when the Stripe amount holds a fraction the ISO unit cannot represent."""
-    shift = exponent(currency) - stripe_exponent(currency)
-    if shift >= 0:
-        return amount * 10**shift
-    factor = 10**-shift
-    if amount % factor:
-        raise ValueError(f"{currency} amount {amount} is not a whole number of ISO minor units (x{factor})")
-    return amount // factor
+    try:
+        return convert(amount, stripe_exponent(currency), exponent(currency))
+    except InexactAmount as exc:
+        raise ValueError(
+            f"{currency} amount {amount} is not a whole number of ISO minor units (x{exc.factor})"
+        ) from None
 
 
 class _Envelope(BaseModel):

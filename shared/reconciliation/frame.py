@@ -90,7 +90,9 @@ def validate(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-_DECIMAL = re.compile(r"^[+-]?(\d+)(?:\.(\d*))?$")
+# A plain decimal: digits with an optional fraction ("12", "12.", "12.30"), or a fraction alone
+# without a leading zero (".11", "-.5": Adyen writes fees that way).
+_DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 
 def exponent_expr(currency: pl.Expr) -> pl.Expr:
@@ -107,7 +109,7 @@ def to_minor(text: pl.Expr, currency: pl.Expr, decimal_separator: str = ".") -> 
 
     Returns (value, problem): `problem` is a non-null message for a cell that is not a plain decimal or
     has more decimals than the currency allows (never rounded). Empty cells give value null, no problem.
-    Pure string arithmetic: "12.3" USD → "12" + "30" → 1230; no float anywhere.
+    Pure string arithmetic: "12.3" USD → "12" + "30" → 1230; ".11" USD → 11; no float anywhere.
     """
     raw = text.str.strip_chars()
     if decimal_separator != ".":
@@ -115,9 +117,10 @@ def to_minor(text: pl.Expr, currency: pl.Expr, decimal_separator: str = ".") -> 
     exp = exponent_expr(currency)
     negative = raw.str.starts_with("-")
     body = raw.str.strip_chars_start("+-")
-    integer = body.str.extract(r"^(\d+)", 1)
-    fraction = body.str.extract(r"^\d+\.(\d*)$", 1).fill_null("")
     well_formed = raw.str.contains(_DECIMAL.pattern)
+    integer = body.str.extract(r"^(\d+)", 1)
+    integer = pl.when(well_formed & integer.is_null()).then(pl.lit("0")).otherwise(integer)  # ".11": 0 units
+    fraction = body.str.extract(r"^\d*\.(\d*)$", 1).fill_null("")
     # Trailing zeros past the exponent do not change the value ("12.300" USD is exactly 1230 cents);
     # any other extra digit would need rounding, which money never gets.
     too_precise = fraction.str.strip_chars_end("0").str.len_chars() > exp

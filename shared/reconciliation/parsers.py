@@ -230,6 +230,14 @@ def parse_adyen(data: bytes, source: str) -> pl.DataFrame:
     currency = Net Currency; net = Net Credit − Net Debit; fee = Commission + Markup + Scheme Fees +
     Interchange (NC); amount = net + fee. When Gross Currency equals Net Currency the gross columns must
     agree with that (amount = Gross Credit − Gross Debit), else the row is refused.
+
+    Amounts are decimals in major units written with Adyen's precision for the currency (its report
+    legend: "fixed point number, precision is based on the currency exponent", read as Adyen's table in
+    shared.partners.adyen: CLP "1000.00", CVE "1000"); a fraction may have no leading zero (".11").
+    They are converted by value, exactly (either reading of that exponent gives the same values): CLP
+    "1000.00" is 1000 ISO minor units, CVE "1000" 100000; CLP "1000.50" has no ISO-4217 representation
+    and is refused, naming its column. A cell that does not parse is reported as itself, never counted
+    as 0 in the gross = net + fees check.
     """
     raw = _read_csv(data, source)
     _require(raw, source, ADYEN_REQUIRED)
@@ -250,9 +258,13 @@ def parse_adyen(data: bytes, source: str) -> pl.DataFrame:
     net = pl.col("_Net Credit (NC)") - pl.col("_Net Debit (NC)")
     gross = pl.col("_Gross Credit (GC)") - pl.col("_Gross Debit (GC)")
     fee = pl.sum_horizontal(*[pl.col(f"_{c}") for c in ADYEN_FEE_COLUMNS])
-    has_gross = (pl.col("Gross Debit (GC)").str.strip_chars() != "") | (
-        pl.col("Gross Credit (GC)").str.strip_chars() != ""
-    )
+    filled = {name: pl.col(name).str.strip_chars() != "" for name in parts}
+    has_gross = filled["Gross Debit (GC)"] | filled["Gross Credit (GC)"]
+    all_parsed = pl.all_horizontal(*[problem.is_null() for _, problem in parts.values()])
+    # The cross-check names the net column that holds the row's value (a refund's is Net Debit).
+    disagrees = all_parsed & has_gross & (pl.col("_gc") == pl.col("_nc")) & (gross != net + fee)
+    mismatch = pl.format("gross {} minus fees {} is not net {} (minor units)", gross, fee, net)
+    net_credit_blamed = filled["Net Credit (NC)"] | ~filled["Net Debit (NC)"]
     type_ = pl.col("Type").str.strip_chars()
     checks = {
         "Type": pl.when(type_ == "").then(pl.lit("missing record type")),
@@ -260,10 +272,12 @@ def parse_adyen(data: bytes, source: str) -> pl.DataFrame:
         "Net Currency": _currency_problem(pl.col("_nc")),
         "Gross Currency": pl.when(has_gross).then(_currency_problem(pl.col("_gc"))),
         **{name: problem for name, (_, problem) in parts.items()},
-        "Net Credit (NC)": pl.when(parts["Net Credit (NC)"][1].is_not_null())
-        .then(parts["Net Credit (NC)"][1])
-        .when(has_gross & (pl.col("_gc") == pl.col("_nc")) & (gross != net + fee))
-        .then(pl.format("gross {} minus fees {} is not net {} (minor units)", gross, fee, net)),
+        "Net Credit (NC)": pl.coalesce(
+            parts["Net Credit (NC)"][1], pl.when(disagrees & net_credit_blamed).then(mismatch)
+        ),
+        "Net Debit (NC)": pl.coalesce(
+            parts["Net Debit (NC)"][1], pl.when(disagrees & ~net_credit_blamed).then(mismatch)
+        ),
         "Batch Number": pl.when((type_ == "MerchantPayout") & (pl.col("Batch Number").str.strip_chars() == "")).then(
             pl.lit("a MerchantPayout needs its batch number")
         ),

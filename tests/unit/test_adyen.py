@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.config import settings_from
 from shared.errors import ClientError, NotConfigured
+from shared.money import EXPONENTS, MAX_AMOUNT, InexactAmount
 from shared.partners import adyen
 from shared.scenario import adyen_item, adyen_notification, encode
 
@@ -121,3 +125,123 @@ def test_odd_shapes_are_4xx_never_a_crash(mutate):
     with pytest.raises(ClientError) as info:
         parse(wrapper)
     assert info.value.status in (400, 401)
+
+
+# ----------------------------------------------------------------------------- amounts: Adyen's units
+
+# Where Adyen's table and ISO-4217 disagree, as Adyen's page says (CLP, CVE, IDR, ISK): (Adyen, ISO).
+DIFFERS_FROM_ISO = {"CLP": (2, 0), "CVE": (0, 2), "IDR": (0, 2), "ISK": (2, 0)}
+NOT_ISO = {"CNH", "VEF"}  # listed by Adyen, no ISO-4217 code in shared.money: refused
+IN_BOTH = sorted(set(adyen.ADYEN_EXPONENTS) & set(EXPONENTS))
+
+
+def capture(value: int, currency: str, psp: str = "CAP1"):
+    item = adyen_item("CAPTURE", psp, 0, "EUR", KEY, original="AUTH1", value=value)["NotificationRequestItem"]
+    item["amount"]["currency"] = currency
+    item["additionalData"]["hmacSignature"] = adyen.sign(item, KEY)
+    return {"NotificationRequestItem": item}
+
+
+@pytest.mark.parametrize(("code", "decimals"), sorted(adyen.ADYEN_EXPONENTS.items()))
+def test_every_currency_adyen_lists_against_iso(code, decimals):
+    if code in NOT_ISO:
+        assert code not in EXPONENTS
+        with pytest.raises(ClientError) as info:
+            parse(capture(700, code))
+        assert (info.value.status, info.value.param) == (
+            400,
+            "notificationItems.0.NotificationRequestItem.amount.currency",
+        )
+        return
+    assert (decimals, EXPONENTS[code]) == DIFFERS_FROM_ISO.get(code, (EXPONENTS[code], EXPONENTS[code]))
+    # Seven major units as Adyen writes them book seven major units in ISO minor units.
+    [posted] = parse(capture(7 * 10**decimals, code))
+    assert (posted.canonical.amount, posted.canonical.currency) == (7 * 10 ** EXPONENTS[code], code)
+
+
+def test_table_shape_and_the_differences_are_exactly_the_documented_ones():
+    assert len(adyen.ADYEN_EXPONENTS) == len(adyen._ADYEN_TABLE.split()) // 2  # no code listed twice
+    assert set(adyen.ADYEN_EXPONENTS.values()) <= {0, 2, 3}
+    differ = {c for c in IN_BOTH if adyen.ADYEN_EXPONENTS[c] != EXPONENTS[c]}
+    assert differ == set(DIFFERS_FROM_ISO)
+    assert set(adyen.ADYEN_EXPONENTS) - set(EXPONENTS) == NOT_ISO
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "iso"),
+    [
+        (100000, "CLP", 1000),  # 1000 pesos: Adyen writes centavos, ISO CLP has none
+        (50000, "ISK", 500),  # 500 krónur
+        (1000, "CVE", 100000),  # 1000 escudos: zero-decimal at Adyen, two in ISO
+        (15000, "IDR", 1500000),  # 15000 rupiah
+        (5000, "JPY", 5000),
+        (1130, "EUR", 1130),
+        (1000, "BHD", 1000),  # three decimals in both
+    ],
+)
+def test_adyen_values_become_iso_minor_units(value, currency, iso):
+    [posted] = parse(capture(value, currency))
+    assert posted.canonical.amount == iso
+    assert adyen.to_adyen_value(iso, currency) == value  # and back
+
+
+@pytest.mark.parametrize(("value", "currency", "shown"), [(150050, "CLP", "1500.50"), (12345, "ISK", "123.45")])
+def test_a_value_iso_cannot_represent_is_a_400_naming_the_field(value, currency, shown):
+    with pytest.raises(ClientError) as info:
+        parse(capture(100, "EUR", "CAP0"), capture(value, currency))  # all-or-nothing: the batch is refused
+    assert (info.value.status, info.value.code) == (400, "invalid_event")
+    assert info.value.param == "notificationItems.1.NotificationRequestItem.amount.value"
+    assert shown in info.value.message and "not a whole number of ISO-4217 minor units" in info.value.message
+
+
+def test_an_iso_currency_adyen_does_not_list_is_refused():
+    assert "BGN" in EXPONENTS and "BGN" not in adyen.ADYEN_EXPONENTS
+    with pytest.raises(ClientError) as info:
+        parse(capture(100, "BGN"))
+    assert info.value.param.endswith("amount.currency") and "Adyen's currency table" in info.value.message
+
+
+def test_a_value_too_large_once_converted_is_refused():
+    with pytest.raises(ClientError) as info:
+        parse(capture(MAX_AMOUNT, "CVE"))  # x100 in ISO minor units
+    assert info.value.param.endswith("amount.value")
+
+
+def test_cancellation_books_nothing_whatever_its_value():
+    item = capture(150050, "CLP")["NotificationRequestItem"]  # not a whole ISO peso, but nothing moves
+    item["eventCode"] = "CANCELLATION"
+    item["additionalData"]["hmacSignature"] = adyen.sign(item, KEY)
+    assert parse({"NotificationRequestItem": item})[0].canonical.amount == 0
+
+
+def test_the_test_helper_writes_adyen_units_and_signs_them():
+    item = adyen_item("AUTHORISATION", "A1", 1000, "CLP", KEY)["NotificationRequestItem"]
+    assert item["amount"] == {"currency": "CLP", "value": 100000}
+    assert ":100000:CLP:" in adyen.signing_string(item)
+    assert adyen_item("AUTHORISATION", "A1", 100000, "CVE", KEY)["NotificationRequestItem"]["amount"]["value"] == 1000
+    with pytest.raises(InexactAmount):  # 1.50 escudos cannot be written at Adyen's 0 decimals
+        adyen_item("AUTHORISATION", "A1", 150, "CVE", KEY)
+
+
+@given(st.sampled_from(IN_BOTH), st.integers(min_value=0, max_value=MAX_AMOUNT))
+def test_adyen_to_iso_never_loses_or_invents_a_minor_unit(currency, value):
+    theirs, ours = adyen.ADYEN_EXPONENTS[currency], EXPONENTS[currency]
+    try:
+        minor = adyen.to_minor_units(value, currency)
+    except InexactAmount:
+        assert theirs > ours and value % 10 ** (theirs - ours) != 0  # refused only when it would round
+        return
+    assert Decimal(minor).scaleb(-ours) == Decimal(value).scaleb(-theirs)  # the same money, exactly
+    assert adyen.to_adyen_value(minor, currency) == value
+
+
+@given(st.sampled_from(IN_BOTH), st.integers(min_value=0, max_value=MAX_AMOUNT))
+def test_iso_to_adyen_never_loses_or_invents_a_minor_unit(currency, minor):
+    theirs, ours = adyen.ADYEN_EXPONENTS[currency], EXPONENTS[currency]
+    try:
+        value = adyen.to_adyen_value(minor, currency)
+    except InexactAmount:
+        assert ours > theirs and minor % 10 ** (ours - theirs) != 0
+        return
+    assert Decimal(value).scaleb(-theirs) == Decimal(minor).scaleb(-ours)
+    assert adyen.to_minor_units(value, currency) == minor

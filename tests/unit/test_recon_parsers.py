@@ -1,10 +1,15 @@
 """Parsers: exact minor units from decimal strings, and a ReportError naming file, line and column for
 every kind of bad input."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from shared.money import EXPONENTS, decimal_text
+from shared.partners import adyen
 from shared.reconciliation import ReportError, parse_adyen, parse_bai2, parse_camt053, parse_stripe
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "recon"
@@ -100,6 +105,122 @@ def test_adyen_missing_batch_number_column():
     with pytest.raises(ReportError) as err:
         parse_adyen(data, "adyen.csv")
     assert err.value.column == "Batch Number"
+
+
+ADYEN_HEADER = (FIXTURES / "adyen_settlement.csv").read_text().splitlines()[0].split(",")
+
+
+def adyen_report(*rows: dict) -> bytes:
+    """A Settlement details report with the fixture's header; each row names only its non-empty cells."""
+    base = {
+        "Company Account": "TestCompany",
+        "Merchant Account": "TestMerchant",
+        "TimeZone": "CET",
+        "Batch Number": "7",
+    }
+    lines = [",".join(ADYEN_HEADER)]
+    for row in rows:
+        cells = {"Creation Date": "2026-11-10 11:26:49", **base, **row}
+        lines.append(",".join(cells.get(column, "") for column in ADYEN_HEADER))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def settled(currency: str, gross: str, net: str, **fees: str) -> dict:
+    row = {"Psp Reference": "1813702551707653", "Type": "Settled", "Modification Reference": "1713702551795048"}
+    row |= {"Gross Currency": currency, "Gross Credit (GC)": gross, "Net Currency": currency, "Net Credit (NC)": net}
+    return row | {f"{name} (NC)": value for name, value in fees.items()}
+
+
+def test_adyen_fraction_without_leading_zero_is_a_decimal():
+    reversed_ = settled("USD", "52", "51.89", Markup=".11") | {"Type": "ChargebackReversed"}
+    row = parse_adyen(adyen_report(reversed_), "a.csv").row(0, named=True)
+    assert (row["kind"], row["amount"], row["fee"], row["net"]) == ("dispute_won", 5200, 11, 5189)
+
+
+@pytest.mark.parametrize("bad", ['"0,11"', "abc", "1e-1", ".", "- .5"])
+def test_adyen_unparsable_fee_is_named_not_counted_as_zero(bad):
+    with pytest.raises(ReportError) as err:
+        parse_adyen(adyen_report(settled("USD", "52", "51.89", Markup=bad)), "a.csv")
+    assert (err.value.line, err.value.column) == (2, "Markup (NC)")
+    assert "not a decimal" in err.value.message
+
+
+def test_adyen_disagreement_on_a_debit_row_names_net_debit():
+    refund = {"Psp Reference": "1813702551707653", "Type": "Refunded", "Modification Reference": "8813702551799999"}
+    refund |= {"Gross Currency": "GBP", "Gross Debit (GC)": "2.00", "Net Currency": "GBP", "Net Debit (NC)": "2.10"}
+    with pytest.raises(ReportError) as err:
+        parse_adyen(adyen_report(refund), "a.csv")
+    assert (err.value.column, err.value.message) == (
+        "Net Debit (NC)",
+        "gross -200 minus fees 0 is not net -210 (minor units)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("currency", "gross", "net", "fee", "minor"),
+    [
+        ("CLP", "1000.00", "990.00", "10.00", (1000, 10, 990)),  # Adyen writes CLP with 2 decimals; ISO has 0
+        ("ISK", "500.00", "495.00", "5.00", (500, 5, 495)),
+        ("CVE", "1000", "990", "10", (100000, 1000, 99000)),  # Adyen: 0 decimals; ISO: 2
+        ("IDR", "15000", "14850", "150", (1500000, 15000, 1485000)),
+        ("JPY", "5000", "4950", "50", (5000, 50, 4950)),
+        ("BHD", "10.500", "10.400", "0.100", (10500, 100, 10400)),
+    ],
+)
+def test_adyen_report_amounts_are_converted_by_value(currency, gross, net, fee, minor):
+    row = parse_adyen(adyen_report(settled(currency, gross, net, Commission=fee)), "a.csv").row(0, named=True)
+    assert ((row["amount"], row["fee"], row["net"]), row["currency"]) == (minor, currency)
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        (settled("CLP", "1000.50", "1000.50"), "Gross Credit (GC)"),  # 50 centavos: no ISO-4217 CLP unit
+        (settled("CLP", "1000.00", "999.50", Commission="0.50"), "Net Credit (NC)"),
+        (settled("CLP", "1000.00", "1000.00", Interchange="0.01"), "Interchange (NC)"),
+        (settled("ISK", "500.00", "499.99", Markup="0.01"), "Net Credit (NC)"),
+    ],
+)
+def test_adyen_amount_iso_cannot_represent_is_refused_with_its_column(row, column):
+    with pytest.raises(ReportError) as err:
+        parse_adyen(adyen_report(row), "a.csv")
+    assert (err.value.line, err.value.column) == (2, column)
+    assert "more decimals than" in err.value.message
+
+
+ADYEN_AND_ISO = sorted(set(adyen.ADYEN_EXPONENTS) & set(EXPONENTS))
+
+
+@pytest.mark.parametrize("currency", ADYEN_AND_ISO)
+def test_adyen_report_every_listed_currency_at_adyens_precision(currency):
+    """Seven major units written as Adyen writes them (its exponent) are seven ISO major units."""
+    seven = decimal_text(7 * 10 ** adyen.ADYEN_EXPONENTS[currency], adyen.ADYEN_EXPONENTS[currency])
+    row = parse_adyen(adyen_report(settled(currency, seven, seven)), "a.csv").row(0, named=True)
+    assert row["amount"] == 7 * 10 ** EXPONENTS[currency]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(ADYEN_AND_ISO), st.integers(min_value=0, max_value=10**14), st.integers(0, 10**6))
+@example("CLP", 100001, 0)  # 1000.01 pesos: refused
+@example("CLP", 100000, 50)  # the fee is not whole pesos: refused
+@example("CVE", 100000, 1)  # 100000 escudos, fee 1 escudo: 10000000 and 100 ISO minor units
+def test_adyen_report_never_loses_or_invents_a_minor_unit(currency, gross, fee):
+    """Any amount at Adyen's precision is read as exactly its value in ISO minor units, or the row is
+    refused naming an amount column because ISO cannot hold it; nothing is ever rounded."""
+    theirs, ours = adyen.ADYEN_EXPONENTS[currency], EXPONENTS[currency]
+    fee = min(fee, gross)
+    row = settled(
+        currency, decimal_text(gross, theirs), decimal_text(gross - fee, theirs), Commission=decimal_text(fee, theirs)
+    )
+    try:
+        parsed = parse_adyen(adyen_report(row), "a.csv").row(0, named=True)
+    except ReportError as err:
+        step = 10 ** (theirs - ours) if theirs > ours else 1
+        assert any(v % step for v in (gross, fee, gross - fee)), err
+        assert err.column in ("Gross Credit (GC)", "Net Credit (NC)", "Commission (NC)")
+        return
+    for value, minor in ((gross, parsed["amount"]), (fee, parsed["fee"]), (gross - fee, parsed["net"])):
+        assert Decimal(minor).scaleb(-ours) == Decimal(value).scaleb(-theirs)
 
 
 def test_camt053_entries_signed_with_fee_netting_and_lines():
