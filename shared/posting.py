@@ -376,8 +376,10 @@ def post_event(
 
 
 def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defer_stream=None) -> Result | None:
-    event = resolve_owner(store, event)
+    # A reinstatement waits for its withdrawal first: once that posted, the payment it needed is known
+    # too, so a parked event waits on one record and is re-driven once (never parked again on another).
     require_withdrawal(store, event)
+    event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
         record_dispute(store, event, None)
