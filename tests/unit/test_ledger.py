@@ -1,10 +1,11 @@
 """The ledger engine on the in-memory store (same transaction semantics as Datastore)."""
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import posting
@@ -451,6 +452,7 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
     assert deliver([*order, *duplicates]) == in_order
 
 
+@functools.cache
 def _stripe_webhooks(story: str) -> list[list[CanonicalEvent]]:
     """A payment and its dispute's webhooks as Stripe sends them; each webhook's canonical events (the
     status, then one per balance transaction the dispute lists)."""
@@ -498,6 +500,7 @@ STRIPE_STORIES = {  # story -> (wallet, fees:stripe, the dispute's final status)
 
 
 @pytest.mark.parametrize("story", sorted(STRIPE_STORIES))
+@settings(deadline=None)  # a loaded machine (shared with other stacks) must not turn slowness into a failure
 @given(data=st.data())
 def test_stripe_dispute_webhooks_in_any_order_with_duplicates_yield_the_same_books(story, data):
     """Stripe's dispute lifecycle (inquiry, won, lost) through the plugin and the ledger service: any
