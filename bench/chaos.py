@@ -115,7 +115,8 @@ def traffic(events: int, seed: int, tag: str) -> Traffic:
             body = encode(
                 dispute(f"evt_d{run}{i}", "charge.dispute.created", f"dp_{run}{i}", "ch_" + pi[3:], pi, disputed, "usd")
             )
-            add(Webhook("stripe", f"stripe:evt_d{run}{i}", body), customer, "USD", -disputed)
+            # the money is the withdrawal's balance transaction the dispute lists (its own event id)
+            add(Webhook("stripe", f"stripe:txn_w{run}{i}", body), customer, "USD", -disputed)
         if i % 5 == 0:  # Column names the customer by its account number id
             account, credit = f"acno_{run}{i % 10}", 1000 + i
             kind = "ach.incoming_transfer.completed"

@@ -16,6 +16,8 @@ Commands:
   replay ID... | --all | filters [--dry-run]
                       send dead letters through the normal idempotent path again (never double-posts)
   parked              events waiting for their predecessor, with their deadline
+  disputes [ID] [--status S] [--inquiries]
+                      disputes (inquiries too: they move no money) with status and funds; ID: its timeline
   recon run --partner P --date D [--report PATH] [--bank PATH] [--out PATH]
                       reconcile a partner's report (default: the reports directory) against the ledger
   recon breaks [--open] [--partner P]
@@ -376,6 +378,59 @@ def cmd_parked(args, cfg, db) -> int:
     return 0
 
 
+def dispute_rows(db, status: str | None = None, inquiries: bool = False) -> list[dict]:
+    """The operators' view of disputes (shared.disputes): one row per dispute, newest first."""
+    from shared import disputes
+
+    records = store.DatastoreLedger(db).snapshot((disputes.KIND,))[disputes.KIND]
+    rows = [
+        {
+            "dispute": name,
+            "status": r["status"],
+            "inquiry": r["inquiry"],
+            "final": r["final"],
+            "payment": r["payment_reference"],
+            "customer": r["customer"],
+            "amount": format_minor(r["amount"], r["currency"]) if r.get("amount") is not None else "",
+            "withdrawn": r["withdrawn"],
+            "reinstated": r["reinstated"],
+            "fees": r["fees"],
+            "currency": r["currency"],
+            "updated_at": r["updated_at"].isoformat(),
+        }
+        for name, r in records.items()
+        if (status is None or r["status"] == status) and (not inquiries or r["inquiry"])
+    ]
+    return sorted(rows, key=lambda row: row["updated_at"], reverse=True)
+
+
+def cmd_disputes(args, cfg, db) -> int:
+    from shared import disputes
+
+    if args.id:
+        name = args.id if ":" in args.id else disputes.key("stripe", args.id)
+        record = store.DatastoreLedger(db).get(disputes.KIND, name)
+        if record is None:
+            print(f"no dispute {name}", file=sys.stderr)
+            return 1
+        record = {**record, "timeline": json.loads(record["timeline"])}
+        if args.json:
+            _print_json(record)
+            return 0
+        for k in ("partner", "dispute_id", "status", "inquiry", "final", "payment_reference", "customer"):
+            print(f"{k:18} {record.get(k)}")
+        print(f"{'funds':18} withdrawn {record['withdrawn']}, reinstated {record['reinstated']}, fees {record['fees']}")
+        _table(record["timeline"], [(k, k) for k in ("occurred_at", "partner_event_type", "status", "amount", "fee")])
+        return 0
+    rows = dispute_rows(db, args.status, args.inquiries)
+    if args.json:
+        _print_json(rows)
+    else:
+        columns = ("dispute", "status", "inquiry", "payment", "customer", "amount", "withdrawn", "reinstated", "fees")
+        _table(rows, [(k, k) for k in columns])
+    return 0
+
+
 def cmd_recon(args, cfg, db) -> int:
     from shared import bigquery_sink, recon_service, wiring
     from shared.reconciliation import ReportError
@@ -637,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dead-letter")
     p.add_argument("id")
     sub.add_parser("parked")
+    p = sub.add_parser("disputes")
+    p.add_argument("id", nargs="?", help="one dispute: <partner>:<dispute id>, or a Stripe dispute id")
+    p.add_argument("--status", help="e.g. warning_needs_response, needs_response, won, lost, warning_closed")
+    p.add_argument("--inquiries", action="store_true", help="inquiries / retrievals only")
     p = sub.add_parser("recon")
     recon = p.add_subparsers(dest="recon_command", required=True)
     r = recon.add_parser("run")
@@ -684,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         "dead-letter": cmd_dead_letter,
         "replay": cmd_replay,
         "parked": cmd_parked,
+        "disputes": cmd_disputes,
         "recon": cmd_recon,
         "tenants": cmd_tenants,
         "api-keys": cmd_api_keys,

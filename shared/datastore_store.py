@@ -283,6 +283,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "Conflict": frozenset({"transaction_id"}),
     "Parked": frozenset({"deadline", "partner"}),
     "Waiting": frozenset(),
+    "Dispute": frozenset({"status", "customer", "payment_reference"}),  # shared.disputes (operators' view)
     "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
     "FeeBooking": frozenset({"partner", "break_id", "ledger_transaction"}),
     "ReconBreak": frozenset({"partner_status", "partner", "status", "reason_code", "severity", "opened_run"}),

@@ -17,9 +17,12 @@ from shared.money import MAX_AMOUNT, normalise_currency
 EventKind = Literal[
     "payment.captured",  # money received for a customer, net of the partner's fee
     "payment.refunded",  # (partial) refund of a captured payment
-    "dispute.opened",  # partner withdrew disputed funds
+    "dispute.opened",  # partner withdrew disputed funds (Adyen CHARGEBACK, generic partners)
     "dispute.won",  # disputed funds returned
     "dispute.lost",  # dispute closed against us (funds stay withdrawn; fee, if any, charged)
+    "dispute.status",  # a dispute's status as a partner reported it (inquiries too): recorded, moves no money
+    "dispute.funds_withdrawn",  # one balance transaction withdrawing disputed funds (+ dispute fee on top)
+    "dispute.funds_reinstated",  # one balance transaction returning them (+ the dispute fee, if refunded)
     "payout.paid",  # partner paid clearing funds out to our bank account
     "payout.failed",  # a paid-out payout bounced back to clearing
     "ach.credit.received",  # incoming ACH credit for a customer at our bank
@@ -30,6 +33,9 @@ EventKind = Literal[
     "authorization.captured",  # hold captured, fully or partially (amount = captured)
     "authorization.voided",  # hold released
 ]
+# A dispute's fee is charged on top of the disputed amount (Stripe: amount -1000, fee 1500, net -2500),
+# not taken out of it as a payment's processing fee is.
+FEE_ON_TOP = ("dispute.funds_withdrawn", "dispute.funds_reinstated")
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
 
@@ -39,6 +45,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "dispute.opened": (),
     "dispute.won": (),
     "dispute.lost": (),
+    "dispute.status": ("dispute_status", "payment_reference"),
+    "dispute.funds_withdrawn": ("payment_reference",),
+    "dispute.funds_reinstated": ("payment_reference",),
     "payout.paid": ("bank",),
     "payout.failed": ("bank",),
     "ach.credit.received": ("bank", "customer"),
@@ -64,7 +73,12 @@ class CanonicalEvent(BaseModel):
     received_at: AwareDatetime
     customer: Short | None = Field(default=None, description="partner customer id; None posts to suspense")
     amount: int = Field(ge=0, le=MAX_AMOUNT, description="minor units of `currency` (ISO-4217 exponent)")
-    fee: int = Field(default=0, ge=0, le=MAX_AMOUNT, description="partner fee in minor units, within amount")
+    fee: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="partner fee in minor units: within amount, except for dispute funds (FEE_ON_TOP)",
+    )
     currency: str
     reference: Identifier = Field(description="the partner's object id the event is about (payment, payout…)")
     payment_reference: Identifier | None = Field(
@@ -74,6 +88,9 @@ class CanonicalEvent(BaseModel):
     )
     bank: Short | None = Field(default=None, description="our bank, for payouts and ACH")
     expires_at: AwareDatetime | None = Field(default=None, description="authorization holds: deterministic expiry")
+    dispute_status: Short | None = Field(
+        default=None, description="dispute.status: the partner's dispute status (Stripe: warning_needs_response…)"
+    )
     livemode: bool = False
 
     @field_validator("currency")
@@ -93,9 +110,11 @@ class CanonicalEvent(BaseModel):
         missing = [f for f in REQUIRED_FIELDS[self.kind] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{self.kind} needs {', '.join(missing)}")
-        if self.fee > self.amount:
+        if self.fee > self.amount and self.kind not in FEE_ON_TOP:
             raise ValueError("fee cannot exceed amount")
-        if self.amount == 0 and self.kind not in ("dispute.lost", "authorization.voided"):
+        if (self.dispute_status is not None) != (self.kind == "dispute.status"):
+            raise ValueError("dispute_status is set on dispute.status events, and only there")
+        if self.amount == 0 and self.kind not in ("dispute.lost", "dispute.status", "authorization.voided"):
             raise ValueError(f"{self.kind} needs a positive amount")
         return self
 

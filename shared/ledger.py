@@ -152,9 +152,15 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
+# Fields added to CanonicalEvent after events were stored: hashed only when set, so every event stored
+# before they existed keeps its hash (a redelivery of it is replayed, not a Conflict).
+HASHED_WHEN_SET = ("dispute_status",)
+
+
 def event_hash(event: CanonicalEvent) -> str:
     """Hash of what the event says about money; excludes when we happened to receive it."""
-    body = event.model_dump(mode="json", exclude={"received_at"})
+    unset = {name for name in HASHED_WHEN_SET if getattr(event, name) is None}
+    body = event.model_dump(mode="json", exclude={"received_at", *unset})
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -290,6 +296,29 @@ def _dispute_lost(e: CanonicalEvent):
     return "post", _legs(e, (f"fees:{e.partner}", "debit", e.fee), (f"partner:{e.partner}:clearing", "credit", e.fee))
 
 
+def _dispute_funds_withdrawn(e: CanonicalEvent):
+    """The disputed amount leaves the customer's wallet; the dispute fee, charged on top, is ours."""
+    clearing, fees = f"partner:{e.partner}:clearing", f"fees:{e.partner}"
+    return "post", _legs(
+        e, (_owner(e), "debit", e.amount), (fees, "debit", e.fee), (clearing, "credit", e.amount + e.fee)
+    )
+
+
+def _dispute_funds_reinstated(e: CanonicalEvent):
+    """The disputed amount comes back to the wallet; a refunded dispute fee (fee > 0) back to fees."""
+    clearing = f"partner:{e.partner}:clearing"
+    return "post", _legs(
+        e,
+        (clearing, "debit", e.amount + e.fee),
+        (_owner(e), "credit", e.amount),
+        (f"fees:{e.partner}", "credit", e.fee),
+    )
+
+
+def _records_only(e: CanonicalEvent):
+    return None  # kept by the ledger service (shared.disputes), no money moves
+
+
 def _payout_paid(e: CanonicalEvent):
     return "post", _legs(
         e, (f"bank:{e.bank}:operating", "debit", e.amount), (f"partner:{e.partner}:clearing", "credit", e.amount)
@@ -315,6 +344,9 @@ POSTING_RULES: dict[str, tuple[str, Callable]] = {
     "dispute.opened": ("dispute_opened.v1", _from_wallet_to_clearing),
     "dispute.won": ("dispute_won.v1", _from_clearing_to_wallet),
     "dispute.lost": ("dispute_lost.v1", _dispute_lost),
+    "dispute.status": ("dispute_status.v1", _records_only),
+    "dispute.funds_withdrawn": ("dispute_funds_withdrawn.v1", _dispute_funds_withdrawn),
+    "dispute.funds_reinstated": ("dispute_funds_reinstated.v1", _dispute_funds_reinstated),
     "payout.paid": ("payout_paid.v1", _payout_paid),
     "payout.failed": ("payout_failed.v1", None),
     "ach.credit.received": ("ach_credit_received.v1", _ach_received),

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 from google.api_core import exceptions as gexc
 
-from shared import bigquery_sink
+from shared import bigquery_sink, disputes
 from shared.config import Settings
 from shared.dead_letters import dead_letter_record
 from shared.errors import PermanentError
@@ -283,8 +283,49 @@ def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, s
 # Follow-up events whose partner payload does not name the customer (a Stripe dispute names only the
 # payment): the customer is the one of the payment, remembered in PaymentIndex when it was captured.
 PARK_TTL = timedelta(hours=72)  # Stripe retries a webhook for up to 3 days: a predecessor can be that late
-PREDECESSOR_KINDS = ("authorization.created", "payment.captured", "payout.paid")  # what parked events wait for
-NEEDS_PAYMENT_OWNER = ("dispute.opened", "dispute.won", "dispute.lost", "payment.refunded")
+PREDECESSOR_KINDS = (  # what parked events wait for
+    "authorization.created",
+    "payment.captured",
+    "payout.paid",
+    "dispute.funds_withdrawn",
+)
+NEEDS_PAYMENT_OWNER = (
+    "dispute.opened",
+    "dispute.won",
+    "dispute.lost",
+    "dispute.funds_withdrawn",
+    "dispute.funds_reinstated",
+    "payment.refunded",
+)
+WITHDRAWAL_INDEX = "DisputeWithdrawal"  # <partner>:<dispute id> -> the withdrawal's transaction
+
+
+def _withdrawal_key(event: CanonicalEvent) -> str:
+    return disputes.key(event.partner, event.reference)
+
+
+def require_withdrawal(store: LedgerStore, event: CanonicalEvent) -> None:
+    """Disputed funds are reinstated only after their withdrawal posted: a reinstatement that arrives
+    first is parked (never a credit to the wallet ahead of the debit), and dead-lettered with
+    `predecessor_missing` if no withdrawal ever comes."""
+    if event.kind == "dispute.funds_reinstated" and store.get(WITHDRAWAL_INDEX, _withdrawal_key(event)) is None:
+        raise PredecessorMissing(
+            f"dispute {event.reference}: no withdrawal posted yet", (WITHDRAWAL_INDEX, _withdrawal_key(event))
+        )
+
+
+def record_dispute(store: LedgerStore, event: CanonicalEvent, transaction_id: str | None, clock=utcnow) -> None:
+    """Keep the operator's view of the dispute (shared.disputes), idempotently: a redelivery is a no-op."""
+    if event.kind not in disputes.DISPUTE_KINDS:
+        return
+    name = disputes.key(event.partner, event.reference)
+
+    def work(tx):
+        record = disputes.merged(tx.get(disputes.KIND, name), event, transaction_id, clock())
+        if record is not None:
+            tx.put(disputes.KIND, name, record, unindexed=("timeline",))
+
+    store.transact(work)
 
 
 def _payment_index_keys(event: CanonicalEvent) -> list[str]:
@@ -335,9 +376,13 @@ def post_event(
 
 
 def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defer_stream=None) -> Result | None:
+    # A reinstatement waits for its withdrawal first: once that posted, the payment it needed is known
+    # too, so a parked event waits on one record and is re-driven once (never parked again on another).
+    require_withdrawal(store, event)
     event = resolve_owner(store, event)
     op = operation_for(event)
     if op is None:
+        record_dispute(store, event, None)
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
         return None
     index = ()
@@ -346,7 +391,11 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
             ("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
             for key in _payment_index_keys(event)
         )
+    elif event.kind == "dispute.funds_withdrawn":
+        index = ((WITHDRAWAL_INDEX, _withdrawal_key(event), {"transaction_id": op.op_id}),)
     result = execute(store, op, also=index)  # the index commits with the posting: no extra round trips
+    if result.status in ("posted", "replayed"):
+        record_dispute(store, event, op.op_id)
     log.info(
         f"transaction {result.status}",
         extra={
@@ -415,6 +464,8 @@ def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None
     keys = [f"JournalTransaction:{result.transaction_id}"]
     if event.kind in ("payment.captured", "authorization.created"):
         keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
+    if event.kind == "dispute.funds_withdrawn":
+        keys.append(f"{WITHDRAWAL_INDEX}:{_withdrawal_key(event)}")
     waiting = sorted({name for w in store.get_multi("Waiting", keys).values() for name in w["events"]})
     return dict(sorted(store.get_multi("Parked", waiting).items())) if waiting else {}
 

@@ -98,6 +98,32 @@ def charge_refunded(
     return _event(event_id, "charge.refunded", charge, previous={"amount_refunded": refunded_before})
 
 
+def dispute_balance_transaction(txn_id: str, amount: int, fee: int, currency: str, created: int, source: str) -> dict:
+    """A balance transaction as a Dispute lists it: amount < 0 withdraws (category `dispute`), > 0
+    reinstates (`dispute_reversal`); fee is the dispute fee (negative when it is refunded)."""
+    return {
+        "id": txn_id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created + 7 * 86400,
+        "created": created,
+        "currency": currency.lower(),
+        "description": f"Chargeback {'withdrawal' if amount < 0 else 'reversal'}",
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": [
+            {"amount": fee, "currency": currency.lower(), "description": "Dispute fee", "type": "stripe_fee"}
+        ]
+        if fee
+        else [],
+        "net": amount - fee,
+        "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+        "source": source,
+        "status": "pending",
+        "type": "adjustment",
+    }
+
+
 def dispute(
     event_id: str,
     event_type: str,
@@ -107,13 +133,30 @@ def dispute(
     amount: int,
     currency: str,
     status: str = "needs_response",
+    balance_transactions: list[dict] | None = None,
+    created: int | None = None,
+    fee: int = 0,
 ) -> dict:
-    """charge.dispute.created / charge.dispute.closed (status won or lost)."""
+    """A charge.dispute.* event. `balance_transactions` None: what Stripe lists for the status (none
+    for an inquiry, warning_*; the withdrawal of `amount` (+ `fee`) otherwise, and its reinstatement
+    when won), dated `created` (the dispute's creation: pass the same value to every webhook of one
+    dispute, so its balance transactions are the same in all of them)."""
+    created = created if created is not None else int(time.time())
+    if balance_transactions is None:
+        balance_transactions = []
+        if not status.startswith("warning_"):
+            suffix = dispute_id[3:]
+            txn = dispute_balance_transaction
+            balance_transactions.append(txn(f"txn_w{suffix}", -amount, fee, currency, created, dispute_id))
+            if status == "won":
+                balance_transactions.append(txn(f"txn_r{suffix}", amount, -fee, currency, created + 1, dispute_id))
     obj = {
         "id": dispute_id,
         "object": "dispute",
         "amount": amount,
+        "balance_transactions": balance_transactions,
         "charge": charge_id,
+        "created": created,
         "currency": currency.lower(),
         "payment_intent": intent_id,
         "reason": "fraudulent",

@@ -24,10 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, NotConfigured
+from shared.errors import ClientError, NotConfigured, Receipt
 from shared.events import CanonicalEvent
 from shared.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
-from shared.partners.base import Parsed, acknowledge_one, invalid, load_json
+from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -55,9 +55,6 @@ def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
     if not secrets:
         raise NotConfigured("no STRIPE_WEBHOOK_SECRET configured")
     verify_signature(headers, body, secrets, now, cfg.signature_tolerance_seconds)
-
-
-acknowledge = acknowledge_one  # a Stripe request carries exactly one event
 
 
 def verify_signature(
@@ -153,6 +150,21 @@ class _Charge(BaseModel):
     payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
 
 
+class _BalanceTransaction(BaseModel):
+    """A balance transaction listed in a dispute: the money that actually moved (amount < 0: the
+    disputed funds withdrawn; > 0: reinstated; fee: the dispute fee, negative when it is refunded)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^txn_[A-Za-z0-9_]+$", max_length=255)
+    object: str = Field(pattern=r"^balance_transaction$")
+    amount: int = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True)
+    fee: int = Field(default=0, ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True)
+    net: int | None = Field(default=None, ge=-2 * MAX_AMOUNT, le=2 * MAX_AMOUNT, strict=True)
+    currency: str
+    created: int = Field(ge=0, le=253402300799)
+    reporting_category: str | None = Field(default=None, max_length=100)
+
+
 class _Dispute(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str = Field(pattern=r"^(dp|du)_[A-Za-z0-9_]+$", max_length=255)
@@ -161,7 +173,10 @@ class _Dispute(BaseModel):
     currency: str
     charge: str = Field(pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
     payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
-    status: str
+    # Recorded as Stripe says it (shared.disputes knows the documented values; a status Stripe adds
+    # later is kept, not refused: refusing an authentic webhook only makes Stripe retry it for days).
+    status: str = Field(pattern=r"^[a-z_]{1,50}$")
+    balance_transactions: list[_BalanceTransaction] = Field(default_factory=list, max_length=10)
 
 
 class _Payout(BaseModel):
@@ -245,22 +260,76 @@ def _charge_refunded(envelope: _Envelope) -> dict | str:
     }
 
 
-def _dispute(envelope: _Envelope) -> dict | str:
+def _dispute(envelope: _Envelope) -> list[dict]:
+    """Every charge.dispute.* event: the dispute's status (recorded for operators, moves no money: an
+    inquiry withdraws nothing) and one money event per balance transaction the dispute lists.
+
+    A balance transaction is reported again by later webhooks of the same dispute (created,
+    funds_withdrawn, updated, closed all carry the list): its event is keyed by the balance
+    transaction id and derived only from the balance transaction and the dispute's stable fields, so
+    every webhook that carries it yields the byte-identical event (a duplicate, posted once)."""
     dispute = _object(_Dispute, envelope)
     amount, currency = _money(dispute.amount, dispute.currency, "amount")
-    kind = {"charge.dispute.created": "dispute.opened"}.get(envelope.type) or {
-        "won": "dispute.won",
-        "lost": "dispute.lost",
-    }.get(dispute.status)
-    if kind is None:
-        return f"dispute closed with status {dispute.status!r}: no money moves"
+    payment = dispute.payment_intent or dispute.charge
+    events = [
+        {
+            "kind": "dispute.status",
+            "dispute_status": dispute.status,
+            "customer": None,
+            "amount": amount,
+            "currency": currency,
+            "reference": dispute.id,
+            "payment_reference": payment,
+        }
+    ]
+    for i, txn in enumerate(dispute.balance_transactions):
+        events.append(_dispute_funds(dispute, txn, f"data.object.balance_transactions.{i}", payment))
+    return events
+
+
+def _dispute_funds(dispute: _Dispute, txn: _BalanceTransaction, where: str, payment: str) -> dict:
+    def refuse(message: str, field: str) -> ClientError:
+        return ClientError(400, "invalid_event", message, f"{where}.{field}")
+
+    if txn.net is not None and txn.net != txn.amount - txn.fee:
+        raise refuse(f"net {txn.net} is not amount {txn.amount} minus fee {txn.fee}", "net")
+    if txn.amount == 0:
+        raise refuse("a dispute balance transaction moves a non-zero amount", "amount")
+    withdrawal = txn.amount < 0
+    expected = "dispute" if withdrawal else "dispute_reversal"
+    if txn.reporting_category not in (None, expected):
+        raise refuse(f"a {'negative' if withdrawal else 'positive'} amount is a {expected}", "reporting_category")
+    # The dispute fee is charged with the withdrawal (fee >= 0) and refunded, if at all, with the
+    # reinstatement (fee <= 0); the other signs are not a dispute's.
+    fee = txn.fee if withdrawal else -txn.fee
+    if fee < 0:
+        raise refuse("a withdrawal charges a fee >= 0; a reinstatement refunds one (fee <= 0)", "fee")
+    try:
+        iso = normalise_currency(txn.currency)
+    except UnknownCurrency as exc:
+        raise refuse(str(exc), "currency") from None
+    disputed, dispute_currency = _money(dispute.amount, dispute.currency, "amount")
+    if iso == dispute_currency:
+        try:
+            moved, fee = to_minor_units(abs(txn.amount), iso), to_minor_units(fee, iso)
+        except ValueError as exc:
+            raise refuse(str(exc), "amount") from None
+    else:
+        # Settled in another currency than the payment: the wallet was credited in the payment's
+        # currency, so the disputed amount is booked in it; the fee (in the settlement currency) is not
+        # booked (the ledger does not model Stripe's settlement conversion).
+        moved, fee = disputed, 0
     return {
-        "kind": kind,
+        "partner_event_id": txn.id,
+        "partner_event_type": f"balance_transaction.{expected}",
+        "occurred_at": datetime.fromtimestamp(txn.created, tz=UTC),
+        "kind": "dispute.funds_withdrawn" if withdrawal else "dispute.funds_reinstated",
         "customer": None,
-        "amount": amount if kind != "dispute.lost" else 0,
-        "currency": currency,
+        "amount": moved,
+        "fee": fee,
+        "currency": dispute_currency,
         "reference": dispute.id,
-        "payment_reference": dispute.payment_intent or dispute.charge,
+        "payment_reference": payment,
     }
 
 
@@ -284,6 +353,9 @@ EVENT_TYPES = {
     "payment_intent.payment_failed": lambda envelope: "payment failed: no money moved",
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute,
+    "charge.dispute.updated": _dispute,
+    "charge.dispute.funds_withdrawn": _dispute,
+    "charge.dispute.funds_reinstated": _dispute,
     "charge.dispute.closed": _dispute,
     "payout.paid": _payout,
     "payout.failed": _payout,
@@ -291,11 +363,17 @@ EVENT_TYPES = {
 
 
 def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
-    return [parse_event(body, received_at, livemode=cfg.livemode)]
+    return parse_events(body, received_at, livemode=cfg.livemode)
 
 
 def parse_event(body: bytes, received_at: datetime, livemode: bool = False) -> Parsed:
-    """Verified raw body -> Parsed (with a CanonicalEvent, or the reason it is not posted).
+    """The event the webhook itself is (for a dispute: its status; parse_events adds its money)."""
+    return parse_events(body, received_at, livemode)[0]
+
+
+def parse_events(body: bytes, received_at: datetime, livemode: bool = False) -> list[Parsed]:
+    """Verified raw body -> Parsed items: first the webhook's own event (a CanonicalEvent, or the
+    reason it is not posted), then, for a dispute, one per balance transaction it lists.
     `livemode` is what this deployment expects: a test-mode event never moves live money."""
     payload = load_json(body)
     if not isinstance(payload, dict):
@@ -305,29 +383,54 @@ def parse_event(body: bytes, received_at: datetime, livemode: bool = False) -> P
     except ValidationError as exc:
         raise _invalid(exc) from None
     if envelope.livemode != livemode:
-        return Parsed(
-            envelope.id,
-            envelope.type,
-            None,
-            f"livemode={envelope.livemode} event sent to a livemode={livemode} deployment",
-        )
+        return [
+            Parsed(
+                envelope.id,
+                envelope.type,
+                None,
+                f"livemode={envelope.livemode} event sent to a livemode={livemode} deployment",
+            )
+        ]
     normalise = EVENT_TYPES.get(envelope.type)
     if normalise is None:
-        return Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted")
-    fields = normalise(envelope)
-    if isinstance(fields, str):
-        return Parsed(envelope.id, envelope.type, None, fields)
+        return [Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted")]
+    normalised = normalise(envelope)
+    if isinstance(normalised, str):
+        return [Parsed(envelope.id, envelope.type, None, normalised)]
+    return [_canonical(envelope, fields, received_at) for fields in _as_list(normalised)]
+
+
+def _as_list(normalised: dict | list[dict]) -> list[dict]:
+    return normalised if isinstance(normalised, list) else [normalised]
+
+
+def _canonical(envelope: _Envelope, fields: dict, received_at: datetime) -> Parsed:
+    """One canonical event; `fields` may name its own partner event (a balance transaction)."""
+    fields = dict(fields)
+    event_id = fields.pop("partner_event_id", envelope.id)
+    event_type = fields.pop("partner_event_type", envelope.type)
+    occurred_at = fields.pop("occurred_at", datetime.fromtimestamp(envelope.created, tz=UTC))
     try:
         canonical = CanonicalEvent(
-            event_id=f"{NAME}:{envelope.id}",
+            event_id=f"{NAME}:{event_id}",
             partner=NAME,
-            partner_event_id=envelope.id,
-            partner_event_type=envelope.type,
-            occurred_at=datetime.fromtimestamp(envelope.created, tz=UTC),
+            partner_event_id=event_id,
+            partner_event_type=event_type,
+            occurred_at=occurred_at,
             received_at=received_at,
             livemode=envelope.livemode,
             **fields,
         )
     except ValidationError as exc:
         raise _invalid(exc, ("data", "object")) from None
-    return Parsed(envelope.id, envelope.type, canonical, None)
+    return Parsed(event_id, event_type, canonical, None)
+
+
+def acknowledge(results: list[dict]) -> Receipt:
+    """Stripe needs a 2xx; the body tells what became of the webhook's own event and, for a dispute,
+    of each balance transaction it carried (202 if any of them is still being published)."""
+    first, *more = results
+    body = {k: v for k, v in first.items() if k != "http"}
+    if more:
+        body["balance_transactions"] = [{k: v for k, v in r.items() if k != "http"} for r in more]
+    return Receipt(max(r["http"] for r in results), body)

@@ -36,6 +36,8 @@ LEDGER_KINDS: dict[str, tuple[str, int]] = {
     "payment.refunded": ("refund", -1),
     "dispute.opened": ("dispute", -1),
     "dispute.won": ("dispute_won", 1),
+    "dispute.funds_withdrawn": ("dispute", -1),  # Stripe: one per balance transaction (fee = dispute fee)
+    "dispute.funds_reinstated": ("dispute_won", 1),
     "payout.paid": ("payout", -1),
     "payout.failed": ("payout_failed", 1),
     "fee.booked": ("fee", -1),  # not an event kind: a fee booking of a reconciliation run (fees.py)

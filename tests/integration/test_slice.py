@@ -236,7 +236,7 @@ def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cf
     body = encode(
         dispute(f"evt_dp{p['event_id'][6:]}", "charge.dispute.created", f"dp_{pi[3:]}", f"ch_{pi[3:]}", pi, 1000, "usd")
     )
-    dispute_key = f"stripe:{json.loads(body)['id']}"
+    dispute_key = f"stripe:txn_w{pi[3:]}"  # the withdrawal's balance transaction: what moves the money
     assert send(intake, Delivery("dispute first", body, secret, 200, "accepted")).json()["status"] == "accepted"
     parked = wait_for(lambda: db.get(db.key("Parked", dispute_key)), what="the parked dispute")
     assert parked["waiting_on"] == f"PaymentIndex:stripe:{pi}"

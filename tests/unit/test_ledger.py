@@ -1,10 +1,11 @@
 """The ledger engine on the in-memory store (same transaction semantics as Datastore)."""
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import posting
@@ -113,6 +114,57 @@ def test_dispute_lost_moves_only_its_fee():
     assert operation_for(ev("dispute.lost", amount=0)) is None
     legs = {(e.account, e.direction, e.amount) for e in journal_for(ev("dispute.lost", amount=1500, fee=1500)).entries}
     assert legs == {("fees:stripe", "debit", 1500), ("partner:stripe:clearing", "credit", 1500)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "legs"),
+    [
+        (
+            "dispute.funds_withdrawn",
+            {
+                ("customer:cus_A:wallet", "debit", 700),
+                ("fees:stripe", "debit", 1500),
+                ("partner:stripe:clearing", "credit", 2200),
+            },
+        ),
+        (
+            "dispute.funds_reinstated",
+            {
+                ("partner:stripe:clearing", "debit", 2200),
+                ("customer:cus_A:wallet", "credit", 700),
+                ("fees:stripe", "credit", 1500),
+            },
+        ),
+    ],
+)
+def test_dispute_funds_move_the_amount_with_the_wallet_and_the_fee_on_top(kind, legs):
+    """A dispute fee is charged on top of the disputed amount (it may exceed it), not inside it."""
+    event = ev(kind, amount=700, fee=1500, payment_reference="pi_1")
+    assert {(e.account, e.direction, e.amount) for e in journal_for(event).entries} == legs
+    no_fee = {(e.account, e.direction, e.amount) for e in journal_for(ev(kind, payment_reference="pi_1")).entries}
+    assert len(no_fee) == 2 and not any(account == "fees:stripe" for account, _, _ in no_fee)
+
+
+def test_a_dispute_status_moves_no_money_and_only_it_carries_a_status():
+    status = ev("dispute.status", amount=700, dispute_status="warning_needs_response", payment_reference="pi_1")
+    assert operation_for(status) is None and journal_for(status) is None
+    with pytest.raises(ValueError, match="dispute_status"):
+        ev("payment.captured", dispute_status="won")
+    with pytest.raises(ValueError, match="fee cannot exceed amount"):
+        ev("payment.captured", amount=700, fee=1500)  # a payment's fee stays within its amount
+
+
+def test_events_stored_before_dispute_status_existed_keep_their_hash():
+    """event_hash must not change for events without the new field: a redelivery of an event posted
+    before it existed is replayed, not a Conflict."""
+    import hashlib
+
+    event = ev()
+    before = event.model_dump(mode="json", exclude={"received_at", "dispute_status"})
+    expected = hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert event_hash(event) == expected
+    status = ev("dispute.status", dispute_status="won", payment_reference="pi_1")
+    assert event_hash(status) != event_hash(status.model_copy(update={"dispute_status": "lost"}))
 
 
 def test_redelivery_replays_and_conflict_is_recorded_never_applied():
@@ -400,6 +452,85 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
     assert deliver([*order, *duplicates]) == in_order
 
 
+@functools.cache
+def _stripe_webhooks(story: str) -> list[list[CanonicalEvent]]:
+    """A payment and its dispute's webhooks as Stripe sends them; each webhook's canonical events (the
+    status, then one per balance transaction the dispute lists)."""
+    from shared.partners import stripe
+    from shared.scenario import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+
+    created = 1_790_000_000
+    withdrawal = dispute_balance_transaction("txn_ws", -3000, 1500, "usd", created, "dp_s")
+    reinstatement = dispute_balance_transaction("txn_rs", 3000, -1500, "usd", created + 86400, "dp_s")
+    lifecycle = {
+        "won": [
+            ("charge.dispute.created", "needs_response", [withdrawal]),
+            ("charge.dispute.funds_withdrawn", "needs_response", [withdrawal]),
+            ("charge.dispute.updated", "under_review", [withdrawal]),
+            ("charge.dispute.funds_reinstated", "under_review", [withdrawal, reinstatement]),
+            ("charge.dispute.closed", "won", [withdrawal, reinstatement]),
+        ],
+        "lost": [
+            ("charge.dispute.created", "needs_response", [withdrawal]),
+            ("charge.dispute.updated", "under_review", [withdrawal]),
+            ("charge.dispute.closed", "lost", [withdrawal]),
+        ],
+        "inquiry": [
+            ("charge.dispute.created", "warning_needs_response", []),
+            ("charge.dispute.updated", "warning_under_review", []),
+            ("charge.dispute.closed", "warning_closed", []),
+        ],
+    }[story]
+    bodies = [payment_intent_succeeded("evt_ps", "pi_s", 10_000, "usd", "cus_S", created=created - 3600)]
+    for n, (event_type, status, txns) in enumerate(lifecycle):
+        bodies.append(
+            {
+                **dispute(f"evt_ds{n}", event_type, "dp_s", "ch_s", "pi_s", 3000, "usd", status, txns, created),
+                "created": created + 60 * n,
+            }
+        )
+    return [[p.canonical for p in stripe.parse_events(encode(b), T0)] for b in bodies]
+
+
+STRIPE_STORIES = {  # story -> (wallet, fees:stripe, the dispute's final status) after every webhook
+    "won": (10_000, 0, "won"),
+    "lost": (7_000, 1_500, "lost"),
+    "inquiry": (10_000, None, "warning_closed"),
+}
+
+
+@pytest.mark.parametrize("story", sorted(STRIPE_STORIES))
+@settings(deadline=None)  # a loaded machine (shared with other stacks) must not turn slowness into a failure
+@given(data=st.data())
+def test_stripe_dispute_webhooks_in_any_order_with_duplicates_yield_the_same_books(story, data):
+    """Stripe's dispute lifecycle (inquiry, won, lost) through the plugin and the ledger service: any
+    arrival order of the payment and the dispute's webhooks, any duplicates, the same final books and
+    the same dispute record. Money moves per balance transaction; an inquiry moves none."""
+    from shared import disputes
+
+    webhooks = _stripe_webhooks(story)
+    order = data.draw(st.permutations(range(len(webhooks))), label="order")
+    again = data.draw(st.lists(st.integers(0, len(webhooks) - 1), max_size=4), label="duplicates")
+
+    def deliver(sequence):
+        store = MemoryStore()
+        assert deliver_all(store, [event for i in sequence for event in webhooks[i]]) == []
+        sound(store)
+        books = {(b.account, b.currency): (b.posted, b.pending_in) for b in posting.all_balances(store)}
+        record = store.data[disputes.KIND]["stripe:dp_s"]
+        fields = ("status", "final", "inquiry", "withdrawn", "reinstated", "fees", "transactions", "timeline")
+        return books, {k: record[k] for k in (*fields, "customer", "payment_reference")}
+
+    in_order = deliver(range(len(webhooks)))
+    assert deliver([*order, *again]) == in_order
+    books, record = in_order
+    wallet_after, fees_after, status = STRIPE_STORIES[story]
+    assert books[("customer:cus_S:wallet", "USD")][0] == wallet_after
+    assert books.get(("fees:stripe", "USD"), (None,))[0] == fees_after
+    assert (record["status"], record["final"], record["inquiry"]) == (status, True, story == "inquiry")
+    assert record["customer"] == ("cus_S" if story != "inquiry" else None)  # known from the money events
+
+
 def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
     store = MemoryStore()
     capture = ev("authorization.captured", n=2, amount=400, reference="pi_wait")
@@ -450,6 +581,22 @@ def test_dispute_naming_only_the_payment_waits_for_it_and_debits_its_customer():
     assert store.data["Parked"][dispute.event_id]["waiting_on"] == "PaymentIndex:stripe:pi_77"
     assert deliver_all(store, [ev(n=1, amount=1000, customer="cus_Z", reference="pi_77")]) == []
     assert wallet(store, "cus_Z").posted == 700
+    sound(store)
+
+
+def test_a_reinstatement_before_its_withdrawal_is_parked_never_credited_first():
+    store = MemoryStore()
+    assert deliver_all(store, [ev(n=1, amount=5000, customer="cus_R", reference="pi_r")]) == []
+    common = dict(customer=None, reference="dp_r", payment_reference="pi_r", fee=1500)
+    reinstated = ev("dispute.funds_reinstated", n=3, amount=2000, **common)
+    assert deliver_all(store, [reinstated]) == [reinstated.event_id]
+    assert store.data["Parked"][reinstated.event_id]["waiting_on"] == "DisputeWithdrawal:stripe:dp_r"
+    assert wallet(store, "cus_R").posted == 5000  # nothing credited ahead of the debit
+    withdrawn = ev("dispute.funds_withdrawn", n=2, amount=2000, **common)
+    assert deliver_all(store, [withdrawn]) == []  # the withdrawal re-drives the parked reinstatement
+    assert wallet(store, "cus_R").posted == 5000
+    assert balances(store, "fees:stripe")["USD"].posted == 0  # charged, then refunded
+    assert store.data["Waiting"] == {}
     sound(store)
 
 

@@ -252,31 +252,148 @@ def test_refund_delta_must_not_go_backwards():
     assert info.value.param == "data.previous_attributes.amount_refunded"
 
 
+def _dispute(event_type, status, balance_transactions=None, amount=3000, currency="eur", event_id="evt_d", **kw):
+    from shared.scenario import dispute
+
+    body = dispute(event_id, event_type, "dp_1", "ch_1", "pi_1", amount, currency, status, balance_transactions, **kw)
+    return stripe.parse_events(encode(body), RECEIVED)
+
+
+def _txn(txn_id, amount, fee, currency="eur", created=NOW - 60):
+    from shared.scenario import dispute_balance_transaction
+
+    return dispute_balance_transaction(txn_id, amount, fee, currency, created, "dp_1")
+
+
+@pytest.mark.parametrize("status", ["warning_needs_response", "warning_under_review", "warning_closed"])
+@pytest.mark.parametrize("event_type", ["charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"])
+def test_an_inquiry_is_recorded_and_moves_no_money(event_type, status):
+    """Stripe, "Inquiries and retrievals": no funds have been withdrawn. The status is one canonical
+    event that the ledger records (shared.disputes) and posts nothing for."""
+    (parsed,) = _dispute(event_type, status)
+    c = parsed.canonical
+    assert (c.kind, c.dispute_status, c.reference, c.payment_reference, c.customer) == (
+        "dispute.status",
+        status,
+        "dp_1",
+        "pi_1",
+        None,
+    )
+    assert (parsed.partner_event_id, c.event_id) == ("evt_d", "stripe:evt_d")
+    from shared.ledger import operation_for
+
+    assert operation_for(c) is None
+
+
+def test_a_dispute_withdraws_per_balance_transaction_with_the_dispute_fee_on_top():
+    status, funds = _dispute("charge.dispute.created", "needs_response", [_txn("txn_w1", -3000, 1500)])
+    assert status.canonical.kind == "dispute.status" and status.canonical.dispute_status == "needs_response"
+    c = funds.canonical
+    assert (funds.partner_event_id, funds.partner_event_type) == ("txn_w1", "balance_transaction.dispute")
+    assert (c.kind, c.amount, c.fee, c.currency, c.event_id) == (
+        "dispute.funds_withdrawn",
+        3000,
+        1500,
+        "EUR",
+        "stripe:txn_w1",
+    )
+    assert (c.reference, c.payment_reference, c.customer) == ("dp_1", "pi_1", None)
+    assert c.occurred_at == datetime.fromtimestamp(NOW - 60, tz=UTC)  # the balance transaction's time
+
+
+def test_a_won_dispute_reinstates_and_a_refunded_fee_comes_back():
+    _, withdrawn, reinstated = _dispute(
+        "charge.dispute.closed", "won", [_txn("txn_w1", -3000, 1500), _txn("txn_r1", 3000, -1500)]
+    )
+    assert (withdrawn.canonical.kind, withdrawn.canonical.fee) == ("dispute.funds_withdrawn", 1500)
+    c = reinstated.canonical
+    assert (c.kind, c.amount, c.fee, reinstated.partner_event_type) == (
+        "dispute.funds_reinstated",
+        3000,
+        1500,
+        "balance_transaction.dispute_reversal",
+    )
+    _, _, kept = _dispute("charge.dispute.closed", "won", [_txn("txn_w1", -3000, 1500), _txn("txn_r1", 3000, 0)])
+    assert kept.canonical.fee == 0  # Stripe may keep the dispute fee: nothing comes back to fees
+
+
+def test_the_same_balance_transaction_through_every_webhook_is_the_same_event():
+    """Idempotency across webhooks: the ledger and the inbox key it by the balance transaction id and
+    compare content hashes, so every carrier must yield the byte-identical canonical event."""
+    from shared.ledger import event_hash, operation_for
+
+    withdrawal = [_txn("txn_w1", -3000, 1500)]
+    seen = [
+        _dispute("charge.dispute.created", "needs_response", withdrawal, event_id="evt_1")[1],
+        _dispute("charge.dispute.funds_withdrawn", "needs_response", withdrawal, event_id="evt_2")[1],
+        _dispute("charge.dispute.updated", "under_review", withdrawal, event_id="evt_3")[1],
+        _dispute("charge.dispute.closed", "lost", withdrawal, event_id="evt_4")[1],
+        _dispute("charge.dispute.closed", "won", [*withdrawal, _txn("txn_r1", 3000, -1500)], event_id="evt_5")[1],
+    ]
+    assert len({p.canonical.to_message() for p in seen}) == 1  # byte-identical (same received_at here)
+    assert {(p.partner_event_id, event_hash(p.canonical), operation_for(p.canonical).op_id) for p in seen} == {
+        (seen[0].partner_event_id, event_hash(seen[0].canonical), operation_for(seen[0].canonical).op_id)
+    }
+
+
 @pytest.mark.parametrize(
-    ("event_type", "status", "kind", "amount"),
+    ("txn", "param"),
     [
-        ("charge.dispute.created", "needs_response", "dispute.opened", 3000),
-        ("charge.dispute.closed", "won", "dispute.won", 3000),
-        ("charge.dispute.closed", "lost", "dispute.lost", 0),
+        ({"net": -1}, "data.object.balance_transactions.0.net"),
+        ({"amount": 0, "net": -1500}, "data.object.balance_transactions.0.amount"),
+        ({"fee": -100, "net": -2900}, "data.object.balance_transactions.0.fee"),  # a withdrawal refunding a fee
+        ({"reporting_category": "dispute_reversal"}, "data.object.balance_transactions.0.reporting_category"),
+        ({"amount": 12.5}, "data.object.balance_transactions.0.amount"),
+        ({"id": "re_1"}, "data.object.balance_transactions.0.id"),
+        ({"currency": "zzz"}, "data.object.balance_transactions.0.currency"),
     ],
 )
-def test_disputes_name_the_payment_not_the_customer(event_type, status, kind, amount):
-    from shared.scenario import dispute
-
-    c = stripe.parse_event(
-        encode(dispute("evt_d", event_type, "dp_1", "ch_1", "pi_1", 3000, "eur", status)), RECEIVED
-    ).canonical
-    assert (c.kind, c.amount, c.customer, c.payment_reference) == (kind, amount, None, "pi_1")
+def test_a_balance_transaction_that_is_not_a_disputes_is_400_naming_its_field(txn, param):
+    with pytest.raises(ClientError) as info:
+        _dispute("charge.dispute.funds_withdrawn", "needs_response", [{**_txn("txn_w1", -3000, 1500), **txn}])
+    assert (info.value.status, info.value.code, info.value.param) == (400, "invalid_event", param)
 
 
-def test_dispute_closed_as_warning_moves_nothing():
-    from shared.scenario import dispute
+def test_a_reinstatement_charging_a_fee_is_refused():
+    with pytest.raises(ClientError) as info:
+        _dispute("charge.dispute.funds_reinstated", "won", [_txn("txn_w1", -3000, 0), _txn("txn_r1", 3000, 200)])
+    assert info.value.param == "data.object.balance_transactions.1.fee"
 
-    parsed = stripe.parse_event(
-        encode(dispute("evt_d", "charge.dispute.closed", "dp_1", "ch_1", "pi_1", 3000, "eur", "warning_closed")),
-        RECEIVED,
+
+@pytest.mark.parametrize(("currency", "stripe_amount", "iso_amount"), [("jpy", -5000, 5000), ("isk", -50000, 500)])
+def test_balance_transaction_amounts_are_converted_to_iso_minor_units(currency, stripe_amount, iso_amount):
+    _, funds = _dispute(
+        "charge.dispute.funds_withdrawn",
+        "needs_response",
+        [_txn("txn_w1", stripe_amount, 0, currency)],
+        amount=-stripe_amount,
+        currency=currency,
     )
-    assert parsed.canonical is None and "warning_closed" in parsed.reason
+    assert (funds.canonical.amount, funds.canonical.currency) == (iso_amount, currency.upper())
+
+
+def test_settled_in_another_currency_books_the_disputed_amount_in_the_payments_currency():
+    _, funds = _dispute("charge.dispute.funds_withdrawn", "needs_response", [_txn("txn_w1", -3300, 1500, "usd")])
+    assert (funds.canonical.amount, funds.canonical.fee, funds.canonical.currency) == (3000, 0, "EUR")
+
+
+def test_a_status_stripe_adds_later_is_recorded_not_refused():
+    (parsed,) = _dispute("charge.dispute.updated", "some_new_status", [])
+    assert parsed.canonical.dispute_status == "some_new_status"
+
+
+def test_the_receipt_reports_each_balance_transaction_and_is_202_if_one_is_not_yet_published():
+    receipt = stripe.acknowledge(
+        [
+            {"http": 200, "status": "accepted", "partner_event_id": "evt_1"},
+            {"http": 202, "status": "accepted", "partner_event_id": "txn_w1", "published": False},
+        ]
+    )
+    assert receipt.status == 202
+    assert (
+        receipt.body["status"] == "accepted" and receipt.body["balance_transactions"][0]["partner_event_id"] == "txn_w1"
+    )
+    assert stripe.acknowledge([{"http": 200, "status": "duplicate"}]).body == {"status": "duplicate"}
 
 
 @pytest.mark.parametrize(("event_type", "kind"), [("payout.paid", "payout.paid"), ("payout.failed", "payout.failed")])
