@@ -215,3 +215,33 @@ def test_property_any_wrong_control_total_or_count_is_refused(day, which, traile
         assert err.line == n + 1 and err.column.startswith(trailer + ".")
     else:
         raise AssertionError(f"accepted a wrong {trailer} field {k}")
+
+
+entries = st.tuples(
+    st.sampled_from(["CRDT", "DBIT"]),
+    st.booleans(),  # RvslInd
+    st.integers(1, 10_000_000),  # booked, minor units
+    st.integers(0, 500),  # charges
+    st.sampled_from([("RCDT", "ACDT"), ("ICDT", "ACDT"), ("ICDT", "ARET"), ("RCDT", "ESCT"), ("MDOP", "CHRG")]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(entries, min_size=1, max_size=6))
+def test_property_camt_sign_is_cdtdbtind_alone_and_net_is_the_booked_amount(drawn):
+    ntry = "".join(
+        f'<Ntry><Amt Ccy="USD">{b // 100}.{b % 100:02d}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
+        f"<RvslInd>{str(rev).lower()}</RvslInd><BookgDt><Dt>2026-11-13</Dt></BookgDt>"
+        f'<Chrgs><TtlChrgsAndTaxAmt Ccy="USD">{c // 100}.{c % 100:02d}</TtlChrgsAndTaxAmt></Chrgs>'
+        f"<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{fam}</Cd><SubFmlyCd>{sub}</SubFmlyCd></Fmly></Domn></BkTxCd>"
+        "</Ntry>\n"
+        for ind, rev, b, c, (fam, sub) in drawn
+    )
+    xml = f"<Document><BkToCstmrStmt><Stmt><Acct><Ccy>USD</Ccy></Acct>\n{ntry}</Stmt></BkToCstmrStmt></Document>"
+    frame = parse_camt053(xml.encode(), "s.xml")
+    for row, (ind, rev, booked, charges, (_fam, sub)) in zip(frame.iter_rows(named=True), drawn, strict=True):
+        assert row["net"] == (booked if ind == "CRDT" else -booked)  # a reversal is not flipped twice
+        assert (row["fee"], row["amount"]) == (charges, row["net"] + charges)
+        if sub == "ACDT":
+            want = "ach_return" if rev else ("ach_credit" if ind == "CRDT" else "ach_debit")
+            assert row["kind"] == want
