@@ -2,7 +2,8 @@
 the inbox's canonical events, BigQuery streaming). The matching itself is pure (shared.reconciliation).
 
 A run: parse the partner report (and the bank statement, if any) -> build the ledger side for the
-window the report covers (plus a look-back) -> match (cascade) -> carry the partner's open breaks
+window the report covers (plus a look-back; with a statement, also the ledger's ACH postings on the
+bank accounts, `bank_postings`) -> match (cascade) -> carry the partner's open breaks
 forward (close what this run resolved, with its run id) -> drift check per currency -> persist the run
 and its breaks (Datastore, then BigQuery with insertIds) -> render the Markdown report.
 
@@ -22,6 +23,7 @@ import polars as pl
 
 from shared.events import CanonicalEvent
 from shared.ledger import FEE_BOOKING_RULE, Operation, fee_booking
+from shared.partners import PARTNERS
 from shared.posting import balances
 from shared.reconciliation import (
     Break,
@@ -42,6 +44,7 @@ from shared.reconciliation import (
     run_identity,
 )
 from shared.reconciliation.fees import FeeBooking, fee_bookings, fold_bookings
+from shared.reconciliation.ledger_side import BANK_LEDGER_KINDS, bank_ledger_frame
 
 log = logging.getLogger("ledgerline.reconciliation")
 
@@ -52,6 +55,11 @@ PARAMS: dict[str, MatchParams] = {}
 LOOKBACK_DAYS = 10  # the ledger window starts this many days before the report's first row
 _BREAK_DATES = ("date", "opened_on", "closed_on")
 MAX_STORED_REPORT = 500_000  # characters of Markdown kept in the ReconRun entity (1 MiB entity limit)
+
+
+# The ledger bank accounts a statement's non-payout lines are reconciled against: the banks of the
+# partners that post ACH (each such partner module names its BANK, e.g. column).
+ACH_BANKS = tuple(sorted({p.BANK for p in PARTNERS.values() if getattr(p, "BANK", None)}))
 
 
 class UnsupportedPartner(ValueError):
@@ -144,6 +152,39 @@ def book_fees(book: Callable[[Operation, dict], object], partner: str, bookings:
     return booked
 
 
+def bank_postings(
+    store, start: date, end: date, canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]]
+) -> list[dict]:
+    """The ledger side of the bank ↔ ledger leg: one dict (as ledger_postings) per posted ACH
+    transaction that moved `bank:<b>:operating` (b in ACH_BANKS) in [start, end] (effective date)."""
+    chosen = {}
+    for bank in ACH_BANKS:
+        for name, t in store.query("JournalTransaction", "accounts", f"bank:{bank}:operating").items():
+            if start <= _aware(t["effective_at"]).date() <= end and t.get("event_id"):
+                chosen[name] = t
+    events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
+    rows = []
+    for name, t in sorted(chosen.items()):
+        event = events.get(t["event_id"])
+        if event is None or event.kind not in BANK_LEDGER_KINDS:
+            continue  # payouts are reconciled through the partner's report; system operations move no ACH
+        rows.append(
+            {
+                "transaction_id": name,
+                "event_id": event.event_id,
+                "partner": event.partner,
+                "kind": event.kind,
+                "reference": event.reference,
+                "payment_reference": event.payment_reference,
+                "amount": event.amount,
+                "fee": event.fee,
+                "currency": event.currency,
+                "effective_at": event.occurred_at,
+            }
+        )
+    return rows
+
+
 def run(
     store,
     *,
@@ -167,18 +208,22 @@ def run(
     first = partner_frame["date"].min() if partner_frame.height else as_of
     start = min(first, as_of) - timedelta(days=LOOKBACK_DAYS)
     ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
-    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params)
+    bank_ledger = bank_ledger_frame(bank_postings(store, start, as_of, canonical_of)) if bank else None
+    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger)
     booked = []
     if book is not None:
         bookings = fee_bookings(result.breaks, partner_frame)
         if bookings:
             booked = book_fees(book, partner, bookings)
             ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
-            result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params)
+            result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger)
     inputs = {report[0]: digest(report[1])} | ({bank[0]: digest(bank[1])} if bank else {})
     # Identity after the fee bookings: a rerun over the same report finds them booked, the same ledger,
     # the same id, and is replayed.
-    run_id = run_identity(partner, as_of, inputs, frame_digest(ledger), params)
+    ledger_digest = frame_digest(ledger)
+    if bank_ledger is not None:  # the ledger's ACH postings are an input of the run too
+        ledger_digest = digest(f"{ledger_digest}|{frame_digest(bank_ledger)}".encode())
+    run_id = run_identity(partner, as_of, inputs, ledger_digest, params)
 
     recorded = store.get("ReconRun", run_id)
     if recorded is not None and recorded.get("status") == "done":
@@ -211,7 +256,7 @@ def run(
         summary=result.summary,
         breaks=result.breaks,
         drift=drift,
-        inputs=inputs | {"ledger": frame_digest(ledger)},
+        inputs=inputs | {"ledger": ledger_digest},
     )
     written = [*cycle.opened, *cycle.still_open, *cycle.closed]
     for b in written:

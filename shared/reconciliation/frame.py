@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from shared.money import EXPONENTS, MAX_AMOUNT
+from shared.reconciliation.bank_codes import LINE_CLASS_NAMES
 
 KINDS = (
     "payment",  # money captured for a customer (gross amount, partner fee in `fee`)
@@ -30,6 +31,8 @@ KINDS = (
     "payout",  # partner → our bank
     "payout_failed",  # a payout that came back
     "other",  # a partner record type ledgerline does not post (adjustments, reserves…)
+    # bank lines: their line class (shared.reconciliation.bank_codes; `fee` and `other` as above)
+    *(c for c in LINE_CLASS_NAMES if c not in ("fee", "other")),
 )
 
 RECORD_SCHEMA: dict[str, pl.DataType] = {

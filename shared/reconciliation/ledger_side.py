@@ -18,6 +18,11 @@ Input: an iterable of plain dicts, one per posted JournalTransaction that came f
 Kinds with no money at the partner (holds, voids) and bank-only kinds (ACH) are left out; so is
 `dispute.lost`, whose money already left at `dispute.opened`. Signs follow frame.RECORD_SCHEMA
 (partner balance's point of view).
+
+The bank side of the ledger (`bank_ledger_frame`): the same dicts for the transactions that moved a
+`bank:<bank>:operating` account without a partner payout behind them, i.e. the ACH kinds. Their kind
+becomes the bank line class that reconciles them (bank_codes.LEDGER_KIND_CLASS) and their sign is the
+bank account's (money in +), like the bank statement's lines.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import UTC
 
 import polars as pl
 
+from shared.reconciliation.bank_codes import LEDGER_KIND_CLASS
 from shared.reconciliation.frame import RECORD_SCHEMA, conform, validate
 
 # canonical kind → (recon kind, sign of amount)
@@ -42,6 +48,14 @@ LEDGER_KINDS: dict[str, tuple[str, int]] = {
     "payout.failed": ("payout_failed", 1),
     "fee.booked": ("fee", -1),  # not an event kind: a fee booking of a reconciliation run (fees.py)
 }
+# ACH kind -> (bank line class, sign on the bank account: + money in)
+BANK_LEDGER_SIGNS = {
+    "ach.credit.received": 1,  # a customer's incoming ACH credit
+    "ach.debit.sent": -1,  # an outgoing ACH transfer from a customer's wallet
+    "ach.debit.returned": 1,  # that outgoing transfer came back
+    "ach.credit.returned": -1,  # we returned an incoming credit
+}
+BANK_LEDGER_KINDS: dict[str, tuple[str, int]] = {k: (LEDGER_KIND_CLASS[k], s) for k, s in BANK_LEDGER_SIGNS.items()}
 LEDGER_FIELDS = (
     "transaction_id",
     "event_id",
@@ -56,13 +70,20 @@ LEDGER_FIELDS = (
 )
 
 
-def ledger_frame(postings: Iterable[Mapping], partner: str | None = None) -> pl.DataFrame:
+def bank_ledger_frame(postings: Iterable[Mapping]) -> pl.DataFrame:
+    """The ledger's ACH postings on bank accounts (dicts above, any partner) → validated record frame."""
+    return ledger_frame(postings, kinds=BANK_LEDGER_KINDS)
+
+
+def ledger_frame(
+    postings: Iterable[Mapping], partner: str | None = None, kinds: Mapping[str, tuple[str, int]] = LEDGER_KINDS
+) -> pl.DataFrame:
     """Ledger postings (dicts above) → validated record frame (source "ledger"), for one partner if given."""
     columns: dict[str, list] = {name: [] for name in (*LEDGER_FIELDS, "payout_ref")}
     for posting in postings:
         if partner is not None and posting["partner"] != partner:
             continue
-        if posting["kind"] not in LEDGER_KINDS:
+        if posting["kind"] not in kinds:
             continue
         effective = posting["effective_at"]
         if effective.tzinfo is None:
@@ -87,17 +108,17 @@ def ledger_frame(postings: Iterable[Mapping], partner: str | None = None) -> pl.
             "payout_ref": pl.String,
         },
     )
-    return from_ledger_columns(raw)
+    return from_ledger_columns(raw, kinds)
 
 
-def from_ledger_columns(raw: pl.DataFrame) -> pl.DataFrame:
+def from_ledger_columns(raw: pl.DataFrame, kinds: Mapping[str, tuple[str, int]] = LEDGER_KINDS) -> pl.DataFrame:
     """The same mapping for a columnar source (a BigQuery result as Arrow/polars with LEDGER_FIELDS,
     `effective_at` as a Date or Datetime), without going through Python dicts."""
     if raw.schema["effective_at"] != pl.Date:
         raw = raw.with_columns(pl.col("effective_at").dt.convert_time_zone("UTC").dt.date())
-    mapping = {k: v[0] for k, v in LEDGER_KINDS.items()}
-    signs = {k: v[1] for k, v in LEDGER_KINDS.items()}
-    raw = raw.filter(pl.col("kind").is_in(list(LEDGER_KINDS)))
+    mapping = {k: v[0] for k, v in kinds.items()}
+    signs = {k: v[1] for k, v in kinds.items()}
+    raw = raw.filter(pl.col("kind").is_in(list(kinds)))
     sign = pl.col("kind").replace_strict(signs, return_dtype=pl.Int64)
     fee = pl.col("fee").fill_null(0)
     amount = sign * pl.col("amount")
@@ -123,4 +144,12 @@ def from_ledger_columns(raw: pl.DataFrame) -> pl.DataFrame:
     return validate(conform(frame))
 
 
-__all__ = ["LEDGER_FIELDS", "LEDGER_KINDS", "RECORD_SCHEMA", "from_ledger_columns", "ledger_frame"]
+__all__ = [
+    "BANK_LEDGER_KINDS",
+    "LEDGER_FIELDS",
+    "LEDGER_KINDS",
+    "RECORD_SCHEMA",
+    "bank_ledger_frame",
+    "from_ledger_columns",
+    "ledger_frame",
+]

@@ -20,7 +20,8 @@ At stages 2-5 a row with several equally good candidates is never paired: it bec
 break listing the candidates, and they leave the cascade with it.
 Leftovers: a status sibling on the other side (payout vs payout_failed, dispute vs dispute_won with
 the same reference) → `status_mismatch`; dated within timing_window business days of as_of →
-`timing` (expected later); else `missing_in_ledger` / `missing_at_bank` / `missing_at_partner`.
+`timing` (expected later); else the leg's missing reason: `missing_in_ledger` / `missing_at_bank` /
+`missing_at_partner` (on the bank ↔ ledger leg a bank line the ledger lacks is `missing_in_ledger`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ STATUS_SIBLINGS = {
 }
 
 BREAK_SCHEMA: dict[str, pl.DataType] = {
-    "leg": pl.String(),  # partner_ledger | payout_bank | payout_composition
+    "leg": pl.String(),  # partner_ledger | payout_bank | payout_composition | bank_ledger
     "reason": pl.String(),
     "detail": pl.String(),  # duplicate: internal / external; mismatch: which sides
     "side": pl.String(),  # the side the row is on (for missing_*: the side that has it)
@@ -108,6 +109,7 @@ class Leg:
     missing_on_right: str  # reason for a left row the right side lacks
     date_column: str = "date"
     fee_check: bool = True
+    missing_on_left: str = "missing_at_partner"  # reason for a right row the left side lacks
 
 
 def _prep(frame: pl.DataFrame, date_column: str) -> pl.DataFrame:
@@ -393,7 +395,7 @@ def reconcile_leg(
             rest_r = rest_r.filter(~pl.col("row_ref").is_in(unique["row_ref_r"].implode()))
 
     breaks.append(_leftovers(rest_l, right_p, leg, leg.left, leg.missing_on_right, as_of, params))
-    breaks.append(_leftovers(rest_r, left_p, leg, leg.right, "missing_at_partner", as_of, params))
+    breaks.append(_leftovers(rest_r, left_p, leg, leg.right, leg.missing_on_left, as_of, params))
     return pl.concat(matches, how="vertical_relaxed").cast(MATCH_SCHEMA), pl.concat(breaks)
 
 

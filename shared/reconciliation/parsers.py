@@ -23,6 +23,8 @@ from xml.parsers import expat
 import polars as pl
 
 from shared.money import EXPONENTS
+from shared.reconciliation import bai2_file
+from shared.reconciliation.bank_codes import BAI2_DIRECTION, bai2_class, camt_class
 from shared.reconciliation.frame import ReportError, conform, exponent_expr, first_problem, to_minor, validate
 
 # ----------------------------------------------------------------------------------------- CSV helpers
@@ -377,40 +379,65 @@ def _xml_date(node: _Node | None) -> str | None:
     return node.value("Dt") or node.value("DtTm")
 
 
+def _calendar_date(text: str | None, source: str, line: int, column: str) -> date | None:
+    """ISODate or ISODateTime → the calendar date as written (the statement's own time zone)."""
+    if text is None:
+        return None
+    head, tail = text[:10], text[10:]
+    try:
+        if tail and tail[0] not in "TZ+-":
+            raise ValueError(text)
+        return date.fromisoformat(head)
+    except ValueError:
+        raise ReportError(source, line, column, f"not a date or date-time: {text!r}") from None
+
+
+_BANK_ROW = {
+    "row_ref": pl.String,
+    "kind": pl.String,
+    "reference": pl.String,
+    "amount": pl.Int64,
+    "fee": pl.Int64,
+    "currency": pl.String,
+    "date": pl.Date,
+    "value_date": pl.Date,
+    "status": pl.String,
+}
+
+
 def parse_camt053(data: bytes, source: str) -> pl.DataFrame:
     """ISO 20022 camt.053 (BkToCstmrStmt, versions .001.02 to .001.13: element names are stable).
 
-    One row per Ntry: credit → kind `payout` (money in), debit or reversal → `payout_failed` (money
-    back out). amount = booked amount + charges on a credit (the gross the payer sent; `fee` = the
-    bank's charges, `net` = what was booked), so a payout matches its bank line with fee netting.
-    reference: EndToEndId (unless NOTPROVIDED), else the first unstructured remittance line, else the
-    bank's AcctSvcrRef.
+    A document without a `Stmt` (mandatory, 1..n) is refused. One row per Ntry, or one per
+    NtryDtls/TxDtls when an entry is a batch booking that itemises several transactions with their
+    amounts (which must add up to the entry's amount). The sign follows CdtDbtInd alone (credit +):
+    `RvslInd` marks a reversal, whose indicator is already the opposite of the original's, so it never
+    flips the sign again. net = the booked amount (signed); fee = the charges
+    (`Chrgs/TtlChrgsAndTaxAmt`, else the sum of the charge records, unless every record says
+    `ChrgInclInd` false); amount = net + fee: on a credit the gross the payer sent, on a debit the
+    principal without the charges. kind = the line class of its BkTxCd (bank_codes.camt_class; a
+    reversal of an ACH entry is `ach_return`). reference: EndToEndId (unless NOTPROVIDED), else the
+    first unstructured remittance line, else the bank's AcctSvcrRef / NtryRef. Dates: BookgDt and ValDt,
+    each a Dt or a DtTm (the calendar date as written).
     """
     root = _parse_xml(data, source)
     document = root.find("Document")
     statements = document.find("BkToCstmrStmt") if document else None
     if statements is None:
         raise ReportError(source, 1, "Document/BkToCstmrStmt", "not a camt.053 statement")
+    if not statements.findall("Stmt"):
+        raise ReportError(source, statements.line, "BkToCstmrStmt/Stmt", "a camt.053 needs at least one Stmt")
     rows: list[dict] = []
     for statement in statements.findall("Stmt"):
         account_ccy = statement.value("Acct", "Ccy")
         for entry in statement.findall("Ntry"):
-            rows.append(_camt_entry(entry, source, account_ccy))
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "row_ref": pl.String,
-            "kind": pl.String,
-            "reference": pl.String,
-            "amount": pl.Int64,
-            "fee": pl.Int64,
-            "currency": pl.String,
-            "date": pl.Date,
-            "value_date": pl.Date,
-            "status": pl.String,
-        },
-        orient="row",
-    )
+            rows.extend(_camt_entry(entry, source, account_ccy))
+    seen: dict[str, int] = {}
+    for row in rows:  # several elements on one line (a minified file): file:line#n keeps row_ref unique
+        n = seen[row["row_ref"]] = seen.get(row["row_ref"], 0) + 1
+        if n > 1:
+            row["row_ref"] += f"#{n}"
+    frame = pl.DataFrame(rows, schema=_BANK_ROW, orient="row")
     frame = frame.with_columns(
         pl.lit("bank").alias("source"),
         pl.col("reference").alias("payout_ref"),
@@ -430,7 +457,72 @@ def _decimal_minor(text: str | None, currency: str, source: str, line: int, colu
     return got[0]
 
 
-def _camt_entry(entry: _Node, source: str, account_ccy: str | None) -> dict:
+def _amount_of(node: _Node, currency: str, source: str, column: str) -> int:
+    given = (node.attrs.get("Ccy") or currency).upper()
+    if given != currency:
+        raise ReportError(source, node.line, f"{column}/@Ccy", f"{given} amount in a {currency} entry")
+    return _decimal_minor(node.text.strip(), currency, source, node.line, column)
+
+
+def _charges(owner: _Node, currency: str, source: str, where: str) -> int:
+    """Charges on an entry or a transaction: TtlChrgsAndTaxAmt, else the sum of the charge records
+    (v2: Chrgs/Amt; v4+: Chrgs/Rcrd/Amt); 0 when every record is not included in the booked amount."""
+    groups = owner.findall("Chrgs")
+    records = [r for g in groups for r in (g.findall("Rcrd") or [g])]
+    if records and all((r.value("ChrgInclInd") or "true").lower() == "false" for r in records):
+        return 0
+    for g in groups:
+        total = g.find("TtlChrgsAndTaxAmt")
+        if total is not None:
+            return _amount_of(total, currency, source, f"{where}/Chrgs/TtlChrgsAndTaxAmt")
+    return sum(
+        _amount_of(r.find("Amt"), currency, source, f"{where}/Chrgs/Amt") for r in records if r.find("Amt") is not None
+    )
+
+
+def _bank_code(owner: _Node) -> tuple[str | None, str | None, str | None, tuple[str | None, str | None]] | None:
+    code = owner.find("BkTxCd")
+    if code is None:
+        return None
+    domain = code.find("Domn")
+    return (
+        domain.value("Cd") if domain else None,
+        domain.value("Fmly", "Cd") if domain else None,
+        domain.value("Fmly", "SubFmlyCd") if domain else None,
+        (code.value("Prtry", "Cd"), code.value("Prtry", "Issr")),
+    )
+
+
+def _line_class(code, credit: bool, reversal: bool) -> str:
+    if code is None:
+        return "other"
+    domain, family, subfamily, proprietary = code
+    kind = camt_class(domain, family, subfamily, credit, proprietary)
+    return "ach_return" if reversal and kind in ("ach_credit", "ach_debit") else kind
+
+
+def _status(code, entry_status: str, reversal: bool) -> str:
+    parts = [entry_status]
+    if code is not None:
+        domain, family, subfamily, (prtry, _issuer) = code
+        parts.append("/".join(c for c in (domain, family, subfamily) if c) or (prtry or ""))
+    if reversal:
+        parts.append("reversal")
+    return " ".join(p for p in parts if p)
+
+
+def _reference(details: _Node | None, entry: _Node) -> str | None:
+    candidates = [
+        details.value("Refs", "EndToEndId") if details else None,
+        details.value("RmtInf", "Ustrd") if details else None,
+        details.value("Refs", "AcctSvcrRef") if details else None,
+        entry.value("AcctSvcrRef"),
+        entry.value("NtryRef"),
+    ]
+    return next((r for r in candidates if r and r != "NOTPROVIDED"), None)
+
+
+def _camt_entry(entry: _Node, source: str, account_ccy: str | None) -> list[dict]:
     amt = entry.find("Amt")
     if amt is None:
         raise ReportError(source, entry.line, "Ntry/Amt", "entry without an amount")
@@ -441,107 +533,117 @@ def _camt_entry(entry: _Node, source: str, account_ccy: str | None) -> dict:
     indicator = entry.value("CdtDbtInd")
     if indicator not in ("CRDT", "DBIT"):
         raise ReportError(source, entry.line, "Ntry/CdtDbtInd", f"expected CRDT or DBIT, got {indicator!r}")
+    credit = indicator == "CRDT"
     reversal = (entry.value("RvslInd") or "false").lower() == "true"
-    credit = indicator == "CRDT" and not reversal
-    charges = 0
-    total = entry.find("Chrgs", "TtlChrgsAndTaxAmt")
-    if total is not None:
-        charges = _decimal_minor(total.text.strip(), currency, source, total.line, "Ntry/Chrgs/TtlChrgsAndTaxAmt")
-    booking = _xml_date(entry.find("BookgDt"))
-    value = _xml_date(entry.find("ValDt")) or booking
-    try:
-        booking_date = date.fromisoformat(booking[:10]) if booking else None
-        value_date = date.fromisoformat(value[:10]) if value else None
-    except ValueError as exc:
-        raise ReportError(source, entry.line, "Ntry/BookgDt", f"not a date: {booking!r}") from exc
-    if booking_date is None:
+    booking_node, value_node = entry.find("BookgDt"), entry.find("ValDt")
+    booking = _calendar_date(_xml_date(booking_node), source, entry.line, "Ntry/BookgDt")
+    if booking is None:
         raise ReportError(source, entry.line, "Ntry/BookgDt", "entry without a booking date")
-    details = entry.find("NtryDtls", "TxDtls")
-    end_to_end = details.value("Refs", "EndToEndId") if details else None
-    remittance = details.value("RmtInf", "Ustrd") if details else None
-    reference = next(
-        (
-            r
-            for r in (end_to_end, remittance, entry.value("AcctSvcrRef"), entry.value("NtryRef"))
-            if r and r != "NOTPROVIDED"
-        ),
-        None,
-    )
-    status = entry.value("Sts", "Cd") or entry.value("Sts") or ""
-    signed = booked + charges if credit else -booked
-    return {
-        "row_ref": f"{source}:{entry.line}",
-        "kind": "payout" if credit else "payout_failed",
-        "reference": reference,
-        "amount": signed,
-        "fee": charges if credit else 0,
-        "currency": currency,
-        "date": booking_date,
-        "value_date": value_date,
-        "status": status,
-    }
+    value = _calendar_date(_xml_date(value_node), source, entry.line, "Ntry/ValDt") or booking
+    entry_code = _bank_code(entry)
+    entry_status = entry.value("Sts", "Cd") or entry.value("Sts") or ""
+    details = [tx for d in entry.findall("NtryDtls") for tx in d.findall("TxDtls")]
+
+    def row(node: _Node, net: int, fee: int, detail: _Node | None, code, is_credit: bool) -> dict:
+        return {
+            "row_ref": f"{source}:{node.line}",
+            "kind": _line_class(code, is_credit, reversal),
+            "reference": _reference(detail, entry),
+            "amount": net + fee,
+            "fee": fee,
+            "currency": currency,
+            "date": booking,
+            "value_date": value,
+            "status": _status(code, entry_status, reversal),
+        }
+
+    itemised = [tx for tx in details if tx.find("Amt") is not None or tx.find("AmtDtls", "TxAmt", "Amt") is not None]
+    if len(details) < 2 or len(itemised) != len(details):
+        signed = booked if credit else -booked
+        first = details[0] if details else None
+        return [row(entry, signed, _charges(entry, currency, source, "Ntry"), first, entry_code, credit)]
+
+    rows, total = [], 0
+    for tx in details:
+        node = tx.find("Amt") or tx.find("AmtDtls", "TxAmt", "Amt")
+        tx_credit = (tx.value("CdtDbtInd") or indicator) == "CRDT"
+        signed = _amount_of(node, currency, source, "Ntry/NtryDtls/TxDtls/Amt") * (1 if tx_credit else -1)
+        total += signed
+        code = _bank_code(tx) or entry_code
+        rows.append(row(tx, signed, _charges(tx, currency, source, "TxDtls"), tx, code, tx_credit))
+    if total != (booked if credit else -booked):
+        raise ReportError(
+            source,
+            entry.line,
+            "Ntry/NtryDtls/TxDtls",
+            f"the batch's transactions add up to {total} minor units, the entry books {booked if credit else -booked}",
+        )
+    return rows
 
 
 # ----------------------------------------------------------------------------------------- BAI2
 
 
 def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
-    """BAI2 through the `bai2` package (record continuation `88`, type codes, control totals checked).
+    """BAI2 (shared.reconciliation.bai2_file: continuation records, funds types, control totals, errors
+    with line and field). One row per 16 record; `kind` is its line class (bank_codes, by type code).
 
-    BAI2 amounts are unsigned integers in the currency's minor units (implied decimals); the type code
-    says credit (100-399) or debit (400-699). Date = the group's as-of date. reference = customer
-    reference, else bank reference. The package does not report line numbers, so a structural error
-    names the file only; row references count `16` records in file order.
+    Amounts are unsigned minor units (implied decimals); the type code says credit (+) or debit (-),
+    from the specification's list, else by range (100-399 credit, 400-699 debit); any other code in a
+    16 record is refused. date = the group's as-of date; value_date = the detail's own value date when
+    its funds type is V, else the as-of date. reference = customer reference, else bank reference, else
+    the text (fixed-width padding stripped). Currency: the account's, else the group's, else USD (the
+    specification's default). Groups with status 4 (test only) are skipped; a group with status 2
+    (deletion of data sent before) is refused: a statement run cannot delete lines of an earlier file.
+    A 16 with type code 890 (non-monetary information) is not a bank line.
     """
-    from bai2 import bai2 as bai2_parser  # local import: only bank-statement runs pay for it
-    from bai2.constants import TypeCodeTransaction
-
-    text = data.decode("utf-8-sig", errors="strict")
-    detail_lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("16,")]
-    try:
-        parsed = bai2_parser.parse_from_string(text, check_integrity=True)
-    except Exception as exc:  # the package raises its own exception family and ValueError/KeyError
-        raise ReportError(source, None, None, f"BAI2: {exc}") from exc
-    rows, k = [], 0
-    for group in parsed.children:
-        as_of = group.header.as_of_date
-        for account in group.children:
-            currency = (account.header.currency or group.header.currency or "USD").upper()
-            for detail in account.children:
-                line = detail_lines[k] if k < len(detail_lines) else None
-                k += 1
-                if currency not in EXPONENTS:
-                    raise ReportError(source, line, "currency", f"unknown ISO-4217 currency: {currency!r}")
-                credit = detail.type_code.transaction == TypeCodeTransaction.credit
+    groups = bai2_file.parse(data, source)
+    rows = []
+    for group in groups:
+        if group.status == "4":
+            continue
+        if group.status == "2":
+            raise ReportError(source, group.line, "02.group_status", "group status 2 (deletion) is not supported")
+        for account in group.accounts:
+            currency = (account.currency or group.currency or "USD").upper()
+            if currency not in EXPONENTS:
+                raise ReportError(source, account.line, "03.currency", f"unknown ISO-4217 currency: {currency!r}")
+            for detail in account.details:
+                direction = _bai2_direction(detail, source)
+                if direction is None:
+                    continue
+                reference = detail.customer_reference or detail.bank_reference or detail.text
                 rows.append(
                     {
-                        "row_ref": f"{source}:{line}",
-                        "kind": "payout" if credit else "payout_failed",
-                        "reference": detail.customer_reference or detail.bank_reference or detail.text,
-                        "amount": detail.amount if credit else -detail.amount,
+                        "row_ref": f"{source}:{detail.line}",
+                        "kind": bai2_class(detail.type_code),
+                        "reference": reference,
+                        "amount": detail.amount if direction == "credit" else -detail.amount,
                         "fee": 0,
                         "currency": currency,
-                        "date": as_of,
-                        "value_date": as_of,
-                        "status": detail.type_code.code,
+                        "date": group.as_of,
+                        "value_date": detail.value_date or group.as_of,
+                        "status": detail.type_code,
                     }
                 )
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "row_ref": pl.String,
-            "kind": pl.String,
-            "reference": pl.String,
-            "amount": pl.Int64,
-            "fee": pl.Int64,
-            "currency": pl.String,
-            "date": pl.Date,
-            "value_date": pl.Date,
-            "status": pl.String,
-        },
-        orient="row",
-    )
+    frame = pl.DataFrame(rows, schema=_BANK_ROW, orient="row")
     frame = frame.with_columns(
         pl.lit("bank").alias("source"), pl.col("reference").alias("payout_ref"), pl.col("amount").alias("net")
     )
     return validate(conform(frame))
+
+
+def _bai2_direction(detail: bai2_file.Detail, source: str) -> str | None:
+    code = detail.type_code
+    if code == "890":
+        return None
+    if code in BAI2_DIRECTION and BAI2_DIRECTION[code] is not None:
+        return BAI2_DIRECTION[code]
+    number = int(code)
+    if 100 <= number <= 399:
+        return "credit"
+    if 400 <= number <= 699:
+        return "debit"
+    raise ReportError(
+        source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit (not a transaction)"
+    )

@@ -1,8 +1,19 @@
-"""One reconciliation run, pure: partner frame + ledger frame (+ bank frame) → matches, breaks with
-deterministic ids and severity, summary. Three ways: partner ↔ ledger (every balance transaction,
-payouts included) and partner payout ↔ bank line; a partner payout is also checked against the
-balance transactions it settles (composition), or synthesised from them when the report has no payout
-row (grouping: payout = −Σ net of its balance transactions, fees netted).
+"""One reconciliation run, pure: partner frame + ledger frame (+ bank frame and the ledger's postings
+on the bank account) → matches, breaks with deterministic ids and severity, summary. Three ways:
+partner ↔ ledger (every balance transaction, payouts included), partner payout ↔ bank line, and bank
+line ↔ the ledger's own bank postings (ACH); a partner payout is also checked against the balance
+transactions it settles (composition), or synthesised from them when the report has no payout row
+(grouping: payout = −Σ net of its balance transactions, fees netted).
+
+Bank lines are routed by their line class (shared.reconciliation.bank_codes):
+- payout candidates (ACH, transfers, `other`) are tried against the partner's payouts first, as
+  `payout` (money in) or `payout_failed` (money out) — except an ACH line whose reference is one of
+  the ledger's ACH postings (and no payout's), which goes straight to bank ↔ ledger;
+- what that leaves unmatched of a class with ledger kinds (ACH) goes on to the bank ↔ ledger leg,
+  against the ledger's ACH postings; unmatched transfers / `other` stay on payout_bank
+  (`missing_at_partner`: a payout-like line no partner reported);
+- lines that can never be a payout (checks, bank fees) go straight to bank ↔ ledger, where nothing
+  the ledger books explains them: `missing_in_ledger`.
 """
 
 from __future__ import annotations
@@ -15,7 +26,8 @@ from datetime import date
 
 import polars as pl
 
-from shared.reconciliation.frame import conform
+from shared.reconciliation.bank_codes import BY_NAME
+from shared.reconciliation.frame import conform, empty_frame
 from shared.reconciliation.matching import (
     BREAK_SCHEMA,
     MATCH_SCHEMA,
@@ -28,6 +40,18 @@ from shared.reconciliation.matching import (
 
 PARTNER_LEDGER = Leg("partner_ledger", "partner", "ledger", "missing_in_ledger")
 PAYOUT_BANK = Leg("payout_bank", "partner", "bank", "missing_at_bank", date_column="value_date", fee_check=False)
+BANK_LEDGER = Leg(
+    "bank_ledger",
+    "ledger",
+    "bank",
+    "missing_at_bank",
+    date_column="value_date",
+    fee_check=False,
+    missing_on_left="missing_in_ledger",
+)
+_PAYOUT_KINDS = ("payout", "payout_failed")  # a bank frame may already say so (planted data, tests)
+PAYOUT_CANDIDATES = (*_PAYOUT_KINDS, *(c.name for c in BY_NAME.values() if c.payout_candidate))
+TO_BANK_LEDGER = tuple(c.name for c in BY_NAME.values() if c.ledger_kinds)  # unmatched payout candidates
 
 
 @dataclass(frozen=True)
@@ -148,30 +172,63 @@ def reconcile(
     as_of: date,
     params: MatchParams | None = None,
     run_id: str = "",
+    bank_ledger: pl.DataFrame | None = None,
 ) -> RunResult:
-    """The whole pure run. Frames cover the run's window (with its look-back); as_of = window end."""
+    """The whole pure run. Frames cover the run's window (with its look-back); as_of = window end.
+    `bank_ledger`: the ledger's postings on the bank account (ledger_side.bank_ledger_frame), used with
+    `bank`; None = the ledger has none."""
     params = params or MatchParams()
     partner_all, composition = payouts_with_composition(partner)
     matches_a, breaks_a = reconcile_leg(partner_all, ledger, PARTNER_LEDGER, as_of, params)
     parts_m, parts_b = [matches_a], [composition, breaks_a]
     if bank is not None:
-        payouts = partner_all.filter(pl.col("kind").is_in(["payout", "payout_failed"])).with_columns(
-            -pl.col("amount"), -pl.col("fee"), -pl.col("net")
-        )
-        matches_b, breaks_b = reconcile_leg(payouts, bank, PAYOUT_BANK, as_of, params)
+        matches_b, breaks_b = reconcile_bank(partner_all, bank, bank_ledger, as_of, params)
         parts_m.append(matches_b)
         parts_b.append(breaks_b)
     matches = pl.concat(parts_m).cast(MATCH_SCHEMA)
     breaks = pl.concat(parts_b).cast(BREAK_SCHEMA)
     breaks = grade(with_ids(breaks), as_of, params).sort(["leg", "reason", "break_id"])
-    return RunResult(run_id, as_of, matches, breaks, summarise(matches, breaks, partner.height, ledger.height, bank))
+    summary = summarise(matches, breaks, partner.height, ledger.height, bank, bank_ledger)
+    return RunResult(run_id, as_of, matches, breaks, summary)
 
 
-def summarise(matches: pl.DataFrame, breaks: pl.DataFrame, partner_rows: int, ledger_rows: int, bank) -> dict:
+def reconcile_bank(
+    partner_all: pl.DataFrame, bank: pl.DataFrame, bank_ledger: pl.DataFrame | None, as_of: date, params: MatchParams
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The bank's two legs (module docstring): payout ↔ bank, then bank ↔ ledger for the rest."""
+    payouts = partner_all.filter(pl.col("kind").is_in(_PAYOUT_KINDS)).with_columns(
+        -pl.col("amount"), -pl.col("fee"), -pl.col("net")
+    )
+    ledger_side = bank_ledger if bank_ledger is not None else empty_frame()
+    # a line whose reference is one of the ledger's ACH postings (and no payout's) is that posting's:
+    # it skips the payout leg, where a payout of the same amount and day could otherwise take it
+    claimed = (
+        pl.col("kind").is_in(TO_BANK_LEDGER)
+        & pl.col("reference").is_in(ledger_side["reference"].drop_nulls().implode())
+        & ~pl.col("reference").is_in(payouts["reference"].drop_nulls().implode())
+    )
+    candidate = pl.col("kind").is_in(PAYOUT_CANDIDATES) & ~claimed.fill_null(False)
+    as_payout = pl.when(pl.col("amount") >= 0).then(pl.lit("payout")).otherwise(pl.lit("payout_failed"))
+    lines = bank.filter(candidate).with_columns(as_payout.alias("kind"))
+    matches_p, breaks_p = reconcile_leg(payouts, lines, PAYOUT_BANK, as_of, params)
+    onward = bank.filter(candidate & pl.col("kind").is_in(TO_BANK_LEDGER))["row_ref"].implode()
+    moved = (pl.col("side") == "bank") & (pl.col("rule") == "unmatched") & pl.col("row_ref").is_in(onward)
+    moved_refs = breaks_p.filter(moved)["row_ref"].implode()
+    rest = bank.filter(~candidate | pl.col("row_ref").is_in(moved_refs))
+    matches_l, breaks_l = reconcile_leg(ledger_side, rest, BANK_LEDGER, as_of, params)
+    return pl.concat([matches_p, matches_l]), pl.concat([breaks_p.filter(~moved), breaks_l])
+
+
+def summarise(
+    matches: pl.DataFrame, breaks: pl.DataFrame, partner_rows: int, ledger_rows: int, bank, bank_ledger=None
+) -> dict:
     by_rule = matches.group_by(["leg", "rule"]).len().sort(["leg", "rule"])
     by_reason = breaks.group_by("reason").len().sort("reason")
+    rows = {"partner": partner_rows, "ledger": ledger_rows, "bank": 0 if bank is None else bank.height}
+    if bank_ledger is not None:
+        rows["bank_ledger"] = bank_ledger.height
     return {
-        "rows": {"partner": partner_rows, "ledger": ledger_rows, "bank": 0 if bank is None else bank.height},
+        "rows": rows,
         "matches": {f"{leg}/{rule}": n for leg, rule, n in by_rule.iter_rows()},
         "breaks": {reason: n for reason, n in by_reason.iter_rows()},
         "open_breaks": breaks.height,

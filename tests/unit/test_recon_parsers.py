@@ -1,16 +1,18 @@
 """Parsers: exact minor units from decimal strings, and a ReportError naming file, line and column for
 every kind of bad input."""
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.money import EXPONENTS, decimal_text
 from shared.partners import adyen
-from shared.reconciliation import ReportError, parse_adyen, parse_bai2, parse_camt053, parse_stripe
+from shared.reconciliation import ReportError, bai2_file, parse_adyen, parse_bai2, parse_camt053, parse_stripe
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "recon"
 STRIPE = (FIXTURES / "stripe_balance.csv").read_bytes()
@@ -225,13 +227,14 @@ def test_adyen_report_never_loses_or_invents_a_minor_unit(currency, gross, fee):
 
 def test_camt053_entries_signed_with_fee_netting_and_lines():
     frame = parse_camt053((FIXTURES / "camt053.xml").read_bytes(), "stmt.xml")
-    rows = {(r["reference"], r["kind"]): r for r in frame.iter_rows(named=True)}
-    assert rows[("po_A", "payout")]["amount"] == 18300
-    assert rows[("UNKNOWN CREDIT", "payout")]["amount"] == 99900  # EndToEndId NOTPROVIDED → remittance
-    jpy = rows[("po_B", "payout")]
+    rows = {(r["reference"], r["amount"] > 0): r for r in frame.iter_rows(named=True)}
+    assert set(frame["kind"]) == {"other"}  # no BkTxCd: a line class cannot be told
+    assert rows[("po_A", True)]["amount"] == 18300
+    assert rows[("UNKNOWN CREDIT", True)]["amount"] == 99900  # EndToEndId NOTPROVIDED → remittance
+    jpy = rows[("po_B", True)]
     assert (jpy["amount"], jpy["fee"], jpy["net"], jpy["currency"]) == (4825, 25, 4800, "JPY")
-    assert rows[("po_B", "payout_failed")]["amount"] == -4825
-    assert rows[("po_A", "payout")]["row_ref"] == "stmt.xml:8"
+    assert rows[("po_B", False)]["amount"] == -4825
+    assert rows[("po_A", True)]["row_ref"] == "stmt.xml:8"
 
 
 @pytest.mark.parametrize(
@@ -265,8 +268,8 @@ def test_camt053_other_documents_are_refused():
 def test_bai2_details_with_continuation_and_control_totals():
     frame = parse_bai2((FIXTURES / "bai2.txt").read_bytes(), "bank.bai")
     assert frame.select("row_ref", "kind", "reference", "amount").rows() == [
-        ("bank.bai:4", "payout", "po_A", 18300),
-        ("bank.bai:6", "payout_failed", "chk_1", -500),
+        ("bank.bai:4", "ach_credit", "po_A", 18300),  # 165 Preauthorized ACH Credit
+        ("bank.bai:6", "check", "chk_1", -500),  # 475 Check Paid
     ]
 
 
@@ -274,3 +277,142 @@ def test_bai2_control_total_mismatch_is_an_error():
     data = (FIXTURES / "bai2.txt").read_bytes().replace(b"49,18800", b"49,18801")
     with pytest.raises(ReportError, match="control total"):
         parse_bai2(data, "bank.bai")
+
+
+# ----------------------------------------------------------------------------------------- BAI2, continued
+
+BAI2_CONT = (FIXTURES / "bai2_continuations.bai").read_bytes()
+
+
+def test_bai2_continuation_between_any_fields_funds_types_and_padding():
+    frame = parse_bai2(BAI2_CONT, "b.bai")
+    assert frame.select("row_ref", "kind", "reference", "amount", "currency", "status").rows() == [
+        ("b.bai:5", "ach_credit", "po_A", 18300, "USD", "165"),  # padded customer reference stripped
+        ("b.bai:7", "ach_debit", "acht_out1", -500, "USD", "451"),  # funds type on the 88
+        ("b.bai:9", "ach_credit", "acht_in1", 1000, "USD", "142"),  # S: three availability amounts
+        ("b.bai:11", "ach_return", "acht_ret1", 2000, "USD", "257"),  # amount on the 88, D: 2 pairs
+    ]
+    assert frame["value_date"].to_list() == [date(2026, 11, 14), *[date(2026, 11, 13)] * 3]  # V keeps its own
+    assert set(frame["date"]) == {date(2026, 11, 13)}  # the group's as-of date
+
+
+def test_bai2_text_runs_to_the_end_of_the_logical_record_with_commas():
+    details = [d for g in bai2_file.parse(BAI2_CONT, "b") for a in g.accounts for d in a.details]
+    assert details[0].text == "STRIPE PAYOUT, ID po_A CONTINUED TEXT"
+    assert (details[0].bank_reference, details[0].funds_type) == ("BANKREF1", "V")
+    assert [d.text for d in details[1:]] == ["ACH DEBIT", "ACH CREDIT", "RETURN R01"]
+
+
+def test_bai2_an_03_type_code_ending_the_line_with_its_amount_on_the_88():
+    # the shape of the specification's own example (03 … ,190/ then 88,500000,…): a hand-written copy
+    data = b"""01,S,R,261116,0100,1,,,2/
+02,R,S,1,261115,2359,,2/
+03,111,,010,-500,,,190/
+88,700,,,072/
+88,300,,/
+49,500,4/
+98,500,1,6/
+99,500,1,8/
+"""
+    assert parse_bai2(data, "x.bai").height == 0  # parsed: the control totals include the continued amounts
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "column", "needle"),
+    [
+        ((b"49,259900,11/", b"49,259901,11/"), 13, "49.account_control_total", "says 259901, the records give 259900"),
+        ((b"49,259900,11/", b"49,259900,10/"), 13, "49.number_of_records", "the file has 11"),
+        ((b"98,259900,1,13/", b"98,259900,2,13/"), 14, "98.number_of_accounts", "says 2"),
+        ((b"99,259900,1,15/", b"99,259900,1,16/"), 15, "99.number_of_records", "the file has 15"),
+        ((b"16,451,500/", b"16,451,5.00/"), 7, "16.amount", "not an unsigned integer"),
+        ((b"16,451,500/", b"16,451,-500/"), 7, "16.amount", "not an unsigned integer"),
+        ((b"88,Z,BR2", b"88,X,BR2"), 8, "16.detail.funds_type", "unknown funds type 'X'"),
+        ((b"V,261114,,BANK", b"V,261314,,BANK"), 5, "16.detail.value_date", "not a YYMMDD"),
+        ((b"88,2000,D,2,", b"88,2000,D,x,"), 12, "16.detail.distributions", "number of distributions"),
+        ((b"16,142,1000", b"16,042,1000"), 9, "16.type_code", "neither credit nor debit"),
+        ((b"0532013000,USD", b"0532013000,XXX"), 3, "03.currency", "unknown ISO-4217"),
+        ((b",,2/\n02", b",,1/\n02"), 1, "01.version", "only version 2"),
+        ((b"99,259900,1,15/\n", b""), 14, "99", "without a 99"),
+        ((b"49,259900,11/\n", b""), 13, "98.record code", "before 49"),
+        ((b"03,0532013000", b"07,0532013000"), 3, "record code", "unknown BAI2 record code"),
+    ],
+)
+def test_bai2_errors_name_line_and_field(change, line, column, needle):
+    with pytest.raises(ReportError) as err:
+        parse_bai2(BAI2_CONT.replace(*change, 1), "b.bai")
+    assert (err.value.line, err.value.column) == (line, column), err.value
+    assert needle in err.value.message
+
+
+def test_bai2_a_continuation_first_and_a_detail_outside_an_account_are_refused():
+    with pytest.raises(ReportError, match="no record to continue"):
+        parse_bai2(b"88,abc/\n", "b.bai")
+    lines = BAI2_CONT.splitlines()
+    without_03 = b"\n".join([*lines[:2], *lines[4:]])
+    with pytest.raises(ReportError, match="outside an account") as err:
+        parse_bai2(without_03, "b.bai")
+    assert err.value.line == 3
+
+
+def test_bai2_test_only_groups_are_skipped_and_deletions_refused():
+    assert parse_bai2(BAI2_CONT.replace(b"BANKID,1,261113", b"BANKID,4,261113"), "b.bai").is_empty()
+    with pytest.raises(ReportError, match="deletion"):
+        parse_bai2(BAI2_CONT.replace(b"BANKID,1,261113", b"BANKID,2,261113"), "b.bai")
+
+
+# ----------------------------------------------------------------------------------------- camt.053, continued
+
+CAMT_LINES = (FIXTURES / "camt053_bank_lines.xml").read_bytes()
+
+
+def test_camt053_classes_batch_booking_reversal_charges_and_date_times():
+    frame = parse_camt053(CAMT_LINES, "s.xml")
+    assert frame.select("row_ref", "kind", "reference", "amount", "fee", "net").rows() == [
+        ("s.xml:8", "ach_credit", "acht_in1", 15000, 0, 15000),
+        ("s.xml:27", "ach_credit", "acht_in2", 10000, 0, 10000),  # a batch: one row per TxDtls
+        ("s.xml:32", "ach_credit", "acht_in3", 20000, 0, 20000),  # (its amount from AmtDtls/TxAmt)
+        ("s.xml:38", "ach_return", "acht_out1", 4000, 0, 4000),  # ARET, a credit: a transfer came back
+        ("s.xml:46", "ach_return", "acht_in9", -2500, 0, -2500),  # DBIT + RvslInd: negative, not flipped
+        ("s.xml:55", "fee", "FEE-NOV", -250, 0, -250),  # MDOP/CHRG
+        ("s.xml:63", "ach_credit", "po_A", 48200, 200, 48000),  # Prtry 165 issued by BAI; charges netted
+        ("s.xml:72", "ach_debit", "acht_out2", -5900, 100, -6000),  # charges in a debit: principal 59.00
+    ]
+    assert frame["value_date"][0] == date(2026, 11, 14)  # ValDt/DtTm: the date as written
+    assert frame["status"][4] == "BOOK PMNT/RCDT/ACDT reversal"
+
+
+def test_camt053_a_document_without_stmt_is_refused():
+    empty = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr>'
+    empty += b"<MsgId>1</MsgId></GrpHdr></BkToCstmrStmt></Document>"
+    with pytest.raises(ReportError) as err:
+        parse_camt053(empty, "x.xml")
+    assert (err.value.line, err.value.column) == (1, "BkToCstmrStmt/Stmt")
+
+
+def test_camt053_a_statement_without_entries_is_an_empty_frame():
+    lines = CAMT_LINES.decode()
+    no_entries = lines[: lines.index("<Ntry>")] + lines[lines.rindex("</Ntry>") + len("</Ntry>") :]
+    assert parse_camt053(no_entries.encode(), "s.xml").is_empty()
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "column", "needle"),
+    [
+        ((b'<Amt Ccy="USD">100.00</Amt>', b'<Amt Ccy="USD">100.01</Amt>'), 17, "Ntry/NtryDtls/TxDtls", "add up to"),
+        ((b'<Amt Ccy="USD">100.00</Amt>', b'<Amt Ccy="EUR">100.00</Amt>'), 29, "Ntry/NtryDtls/TxDtls/Amt/@Ccy", "EUR"),
+        ((b"<DtTm>2026-11-14T10:15:00-05:00</DtTm>", b"<DtTm>14.11.2026</DtTm>"), 8, "Ntry/ValDt", "not a date"),
+        ((b'<TtlChrgsAndTaxAmt Ccy="USD">2.00', b'<TtlChrgsAndTaxAmt Ccy="USD">2.001'), 68, None, "more decimals"),
+    ],
+)
+def test_camt053_bank_line_errors_name_line_and_element(change, line, column, needle):
+    with pytest.raises(ReportError) as err:
+        parse_camt053(CAMT_LINES.replace(*change, 1), "s.xml")
+    assert err.value.line == line and needle in err.value.message, err.value
+    if column:
+        assert err.value.column == column
+
+
+def test_camt053_charges_not_included_in_the_booked_amount_are_not_netted():
+    data = CAMT_LINES.replace(b"<ChrgInclInd>true</ChrgInclInd>", b"<ChrgInclInd>false</ChrgInclInd>")
+    row = parse_camt053(data, "s.xml").filter(pl.col("reference") == "acht_out2").row(0, named=True)
+    assert (row["amount"], row["fee"], row["net"]) == (-6000, 0, -6000)
