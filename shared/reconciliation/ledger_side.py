@@ -48,6 +48,9 @@ LEDGER_KINDS: dict[str, tuple[str, int]] = {
     "payout.failed": ("payout_failed", 1),
     "fee.booked": ("fee", -1),  # not an event kind: a fee booking of a reconciliation run (fees.py)
 }
+# The frame's fee is what the partner kept (net = amount - fee = the clearing movement): a reinstated
+# dispute's refunded fee is a fee given back, as Stripe's report writes it (fee -15.00, net = A + F).
+FEE_SIGNS: dict[str, int] = {"dispute.funds_reinstated": -1}
 # ACH kind -> (bank line class, sign on the bank account: + money in)
 BANK_LEDGER_SIGNS = {
     "ach.credit.received": 1,  # a customer's incoming ACH credit
@@ -120,9 +123,9 @@ def from_ledger_columns(raw: pl.DataFrame, kinds: Mapping[str, tuple[str, int]] 
     signs = {k: v[1] for k, v in kinds.items()}
     raw = raw.filter(pl.col("kind").is_in(list(kinds)))
     sign = pl.col("kind").replace_strict(signs, return_dtype=pl.Int64)
-    fee = pl.col("fee").fill_null(0)
+    fee_sign = pl.col("kind").replace_strict(FEE_SIGNS, default=1, return_dtype=pl.Int64)
+    fee = fee_sign * pl.col("fee").fill_null(0)
     amount = sign * pl.col("amount")
-    # A partner fee is inside a payment's amount (net = amount - fee goes to clearing): fee >= 0 always.
     frame = raw.select(
         pl.lit("ledger").alias("source"),
         pl.col("transaction_id").alias("row_ref"),

@@ -245,3 +245,65 @@ def test_adyen_fees_from_the_settlement_report_are_booked_with_the_fee_check_on(
     fees = posting.balances(store, "fees:adyen")["EUR"].posted
     clearing = posting.balances(store, "partner:adyen:clearing")["EUR"].posted
     assert (fees, clearing) == (265 + 100, 9_735 - 100)
+
+
+def test_the_ledger_side_nets_each_dispute_transaction_as_it_moved_clearing():
+    """A withdrawal takes A + the dispute fee from clearing; a reinstatement gives A + the refunded fee
+    back, which Stripe's report writes as fee −F: the ledger row must say the same, or the fee check
+    would book a phantom fee of 2F."""
+    from shared.reconciliation import ledger_frame
+
+    def posting(kind, n, amount, fee):
+        return {
+            "transaction_id": f"txn_{n}",
+            "event_id": f"stripe:txn_{n}",
+            "partner": "stripe",
+            "kind": kind,
+            "reference": "du_1",
+            "payment_reference": "pi_1",
+            "amount": amount,
+            "fee": fee,
+            "currency": "USD",
+            "effective_at": NOON,
+        }
+
+    frame = ledger_frame(
+        [posting("dispute.funds_withdrawn", 1, 3_000, 1_500), posting("dispute.funds_reinstated", 2, 3_000, 1_500)]
+    )
+    assert frame.select("kind", "amount", "fee", "net").rows() == [
+        ("dispute", -3_000, 1_500, -4_500),
+        ("dispute_won", 3_000, -1_500, 4_500),
+    ]
+
+
+def test_a_won_dispute_reconciles_with_no_fee_booked():
+    books = Books([(1, 10_000)])
+
+    def funds(kind, n, amount, fee):
+        at = datetime(2026, 11, 21, 9, n, tzinfo=UTC)
+        return CanonicalEvent(
+            event_id=f"stripe:txn_d{n}",
+            partner="stripe",
+            partner_event_id=f"txn_d{n}",
+            partner_event_type="dispute.balance_transaction",
+            kind=kind,
+            occurred_at=at,
+            received_at=at,
+            amount=amount,
+            fee=fee,
+            currency="USD",
+            reference="du_1",
+            payment_reference="pi_1",
+        )
+
+    books.post(funds("dispute.funds_withdrawn", 1, 3_000, 1_500))
+    books.post(funds("dispute.funds_reinstated", 2, 3_000, 1_500))
+    day = "2026-11-21 09:00:00,2026-11-23 00:00:00,usd"
+    report = [
+        charge(1, 10_000, 0),
+        f"txn_d1,{day},-30.00,15.00,-45.00,dispute,du_1,,pi_1,ch_1,,",
+        f"txn_d2,{day},30.00,-15.00,45.00,dispute_reversal,du_1,,pi_1,ch_1,,",
+    ]
+    outcome = books.run(report)
+    assert outcome.summary["breaks"] == {} and outcome.summary["fees_booked"] == 0
+    assert books.balance("fees:stripe") == 0 and books.balance("partner:stripe:clearing") == 10_000
