@@ -221,6 +221,9 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
     return parsed
 
 
+NO_FUNDS_MOVE = frozenset({"NOTIFICATION_OF_CHARGEBACK", "REQUEST_FOR_INFORMATION"})
+
+
 def _normalise(item: _Item, live: bool, received_at: datetime, cfg, where: str) -> Parsed:
     event_id = f"{item.eventCode}-{item.pspReference}-{item.success}"
     if live != cfg.livemode:
@@ -243,8 +246,15 @@ def _normalise(item: _Item, live: bool, received_at: datetime, cfg, where: str) 
         "CAPTURE": {"kind": "authorization.captured", "reference": original},
         "CANCELLATION": {"kind": "authorization.voided", "reference": original},
         "REFUND": {"kind": "payment.refunded", "reference": item.pspReference, "payment_reference": original},
+        # Adyen's dispute flow: CHARGEBACK and SECOND_CHARGEBACK deduct the disputed funds, CHARGEBACK_REVERSED
+        # returns them; each is its own event (the code is in the event id), so a second chargeback after
+        # a reversal withdraws again. NOTIFICATION_OF_CHARGEBACK and REQUEST_FOR_INFORMATION move nothing.
         "CHARGEBACK": {"kind": "dispute.opened", "reference": item.pspReference, "payment_reference": original},
+        "SECOND_CHARGEBACK": {"kind": "dispute.opened", "reference": item.pspReference, "payment_reference": original},
+        "CHARGEBACK_REVERSED": {"kind": "dispute.won", "reference": item.pspReference, "payment_reference": original},
     }.get(item.eventCode)
+    if item.eventCode in NO_FUNDS_MOVE:
+        return Parsed(event_id, item.eventCode, None, f"{item.eventCode}: a dispute notice, no funds move yet")
     if fields is None:
         return Parsed(event_id, item.eventCode, None, f"event code {item.eventCode} is not posted")
     if fields["reference"] is None or ("payment_reference" in fields and not original):

@@ -64,6 +64,19 @@ def test_batch_maps_every_event_code():
     assert parsed[2].canonical.payment_reference == "AUTH1"
 
 
+def test_a_chargeback_reversal_returns_the_funds_and_a_second_chargeback_withdraws_them_again():
+    notice, first, reversed_, second = parse(
+        adyen_item("NOTIFICATION_OF_CHARGEBACK", "CB2", 1000, "EUR", KEY, original="AUTH1"),
+        adyen_item("CHARGEBACK", "CB2", 1000, "EUR", KEY, original="AUTH1"),
+        adyen_item("CHARGEBACK_REVERSED", "CB2", 1000, "EUR", KEY, original="AUTH1"),
+        adyen_item("SECOND_CHARGEBACK", "CB2", 1000, "EUR", KEY, original="AUTH1"),
+    )
+    assert notice.canonical is None and "no funds move" in notice.reason
+    got = [(p.canonical.kind, p.canonical.amount, p.canonical.payment_reference) for p in (first, reversed_, second)]
+    assert got == [("dispute.opened", 1000, "AUTH1"), ("dispute.won", 1000, "AUTH1"), ("dispute.opened", 1000, "AUTH1")]
+    assert len({first.canonical.event_id, reversed_.canonical.event_id, second.canonical.event_id}) == 3
+
+
 def test_unsuccessful_and_unknown_codes_are_stored_not_posted():
     failed, other = parse(
         adyen_item("AUTHORISATION", "A9", 100, "EUR", KEY, success="false"),
