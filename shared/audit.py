@@ -123,9 +123,10 @@ def _utc(value: datetime) -> datetime:
 def clearing_checks(runs: dict, breaks: dict, txns: dict, accounts: dict) -> tuple[list[dict], list[dict]]:
     """Each partner's clearing account, per currency, against the latest reconciliation run that
     reconciled that currency: clearing now = the partner balance the run left (its report, fees booked)
-    + what was posted to clearing since the run (recorded clock). Returns (rows, problems). A
-    difference is explained when the partner has open breaks in that currency (payments the report does
-    not show yet, …): reported in the row, not a problem; an unexplained one is `clearing_drift`."""
+    + what was posted to clearing since — every entry the run's period did not cover (effective after
+    its as_of day, or recorded after the run). Returns (rows, problems). A difference is explained when
+    the partner's open breaks in that currency are at least as large (payments the report does not
+    show yet, …): reported in the row, not a problem; otherwise it is `clearing_drift`."""
     latest: dict[tuple[str, str], dict] = {}
     for run in runs.values():
         if run.get("status") != "done" or not run.get("partner_balance"):
@@ -134,10 +135,13 @@ def clearing_checks(runs: dict, breaks: dict, txns: dict, accounts: dict) -> tup
             key, seen = (run["partner"], currency), latest.get((run["partner"], currency))
             if seen is None or (run["as_of"], _utc(run["recorded_at"])) > (seen["as_of"], _utc(seen["recorded_at"])):
                 latest[key] = run
-    open_breaks = Counter((b.get("partner"), b.get("currency")) for b in breaks.values() if b.get("status") == "open")
+    open_breaks: dict[tuple, list[int]] = {}
+    for b in breaks.values():
+        if b.get("status") == "open":
+            open_breaks.setdefault((b.get("partner"), b.get("currency")), []).append(abs(b.get("amount") or 0))
     rows, problems = [], []
     for (partner, currency), run in sorted(latest.items()):
-        account, since = f"partner:{partner}:clearing", _utc(run["balance_at"])
+        account, recorded_by, day = f"partner:{partner}:clearing", _utc(run["balance_at"]), run["as_of"]
         clearing = sum(
             a["debits_posted"] - a["credits_posted"]
             for a in accounts.values()
@@ -146,25 +150,28 @@ def clearing_checks(runs: dict, breaks: dict, txns: dict, accounts: dict) -> tup
         posted_since = sum(
             (e["amount"] if e["direction"] == "debit" else -e["amount"])
             for t in txns.values()
-            if _utc(t["recorded_at"]) > since
+            if _utc(t["recorded_at"]) > recorded_by or _utc(t["effective_at"]).date().isoformat() > day
             for e in entries_of(t)
             if e["account"] == account and e["currency"] == currency and e["phase"] == "posted"
         )
         reconciled = json.loads(run["partner_balance"])[currency]
+        explained_by = open_breaks.get((partner, currency), [])
         row = {
             "partner": partner,
             "currency": currency,
             "run_id": run["run_id"],
-            "as_of": run["as_of"],
+            "as_of": day,
             "reconciled_balance": reconciled,
             "posted_since": posted_since,
             "expected": reconciled + posted_since,
             "clearing": clearing,
             "difference": clearing - reconciled - posted_since,
-            "open_breaks": open_breaks.get((partner, currency), 0),
+            "open_breaks": len(explained_by),
+            "open_break_amounts": sum(explained_by),
         }
+        row["explained"] = row["difference"] == 0 or abs(row["difference"]) <= row["open_break_amounts"]
         rows.append(row)
-        if row["difference"] and not row["open_breaks"]:
+        if not row["explained"]:
             problems.append({"check": "clearing_drift", **row})
     return rows, problems
 

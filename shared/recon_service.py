@@ -22,9 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 
 from shared.events import CanonicalEvent
-from shared.ledger import FEE_BOOKING_RULE, Operation, fee_booking
+from shared.ledger import FEE_BOOKING_RULE, Conflict, Operation, fee_booking
 from shared.partners import PARTNERS
-from shared.posting import balances
+from shared.posting import balance_as_of
 from shared.reconciliation import (
     Break,
     MatchParams,
@@ -132,22 +132,22 @@ def ledger_postings(
 
 def book_fees(book: Callable[[Operation, dict], object], partner: str, bookings: list[FeeBooking]) -> list[dict]:
     """Post each fee booking through the ledger (idempotent: same key, same transaction); returns what
-    was booked, for the run record."""
+    was booked, for the run record. A booking refused as a conflict (another run booked a different
+    correction under the same number at the same moment) is left: its break stays, the next run
+    books what is still missing."""
     booked = []
     for b in bookings:
         op = fee_booking(partner, b.key, b.amount, b.currency, datetime.combine(b.booked_on, time(), tzinfo=UTC))
-        result = book(op, b.record(partner))
+        fields = {"partner": partner, "transaction_id": op.op_id, "break_id": b.break_id, "currency": b.currency}
+        try:
+            result = book(op, b.record(partner))
+        except Conflict:
+            log.warning("fee booking refused: conflict", extra={**fields, "amount": b.amount})
+            continue
         booked.append({"transaction_id": op.op_id, "break_id": b.break_id, "amount": b.amount, "currency": b.currency})
         log.info(
             "fee booked from the partner's report",
-            extra={
-                "partner": partner,
-                "transaction_id": op.op_id,
-                "break_id": b.break_id,
-                "amount": b.amount,
-                "currency": b.currency,
-                "status": getattr(result, "status", None),
-            },
+            extra={**fields, "amount": b.amount, "status": getattr(result, "status", None)},
         )
     return booked
 
@@ -212,7 +212,9 @@ def run(
     result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger)
     booked = []
     if book is not None:
-        bookings = fee_bookings(result.breaks, partner_frame)
+        bookings = fee_bookings(
+            result.breaks, partner_frame, lambda txn: len(store.query("FeeBooking", "ledger_transaction", txn))
+        )
         if bookings:
             booked = book_fees(book, partner, bookings)
             ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
@@ -248,7 +250,11 @@ def run(
     drift = balance_drift(_net_by_currency(ledger), _net_by_currency(partner_frame))
     reported = partner_balance_after(store, partner, as_of, partner_frame)
     balance_at = datetime.now(tz=UTC)  # after the fee bookings: what verify counts as posted since
-    clearing = {c: b.posted for c, b in balances(store, f"partner:{partner}:clearing").items()}
+    day_end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
+    clearing = {
+        c: b.posted
+        for c, b in balance_as_of(store, f"partner:{partner}:clearing", day_end, clock="effective").items()
+    }
     report_md = render_markdown(
         run_id=run_id,
         partner=partner,
@@ -286,8 +292,9 @@ def run(
         "breaks_open": len(cycle.opened) + len(cycle.still_open),
         "breaks_closed": len(cycle.closed),
         "fees_booked": json.dumps(booked, sort_keys=True),
-        # The partner's balance as this run leaves it, and the ledger's clearing account at the same
-        # instant: `verify` checks clearing now = partner_balance + what was posted since balance_at.
+        # The partner's balance as this run leaves it, and the ledger's clearing account for the same
+        # period (effective up to as_of, as recorded by balance_at): `verify` checks that these agree,
+        # every later or later-recorded clearing entry being "posted since".
         "partner_balance": json.dumps(reported, sort_keys=True),
         "clearing_balance": json.dumps(clearing, sort_keys=True),
         "balance_at": balance_at,
@@ -324,17 +331,21 @@ def run(
 def partner_balance_after(store, partner: str, as_of: date, partner_frame: pl.DataFrame) -> dict[str, int]:
     """The partner's balance per currency after this report, chained like a bank statement: the latest
     earlier run's balance plus the net of this report's rows dated after that run's day (reports that
-    look back do not count a row twice); the first run opens at 0."""
+    look back do not count a row twice). The first run opens at the ledger's own clearing balance
+    before the report's first day (the books at go-live), since no report states an opening balance."""
     earlier = [
         r
         for r in store.query("ReconRun", "partner", partner).values()
         if r.get("status") == "done" and r.get("partner_balance") and r["as_of"] < as_of.isoformat()
     ]
     previous = max(earlier, key=lambda r: (r["as_of"], _aware(r["recorded_at"])), default=None)
-    if previous is None:
-        return partner_balance(partner_frame)
-    since = date.fromisoformat(previous["as_of"])
-    return partner_balance(partner_frame.filter(pl.col("date") > since), json.loads(previous["partner_balance"]))
+    if previous is not None:
+        since = date.fromisoformat(previous["as_of"])
+        return partner_balance(partner_frame.filter(pl.col("date") > since), json.loads(previous["partner_balance"]))
+    first = partner_frame["date"].min() if partner_frame.height else as_of
+    before = datetime.combine(first, time(), tzinfo=UTC) - timedelta(microseconds=1)
+    books = balance_as_of(store, f"partner:{partner}:clearing", before, clock="effective")
+    return partner_balance(partner_frame, {c: b.posted for c, b in books.items() if b.posted})
 
 
 def _net_by_currency(frame: pl.DataFrame) -> dict[str, int]:

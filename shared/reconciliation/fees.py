@@ -7,25 +7,32 @@ left our balance with it, so it is what the books follow: after a run, each diff
 adjusting ledger transaction between `fees:<partner>` and `partner:<partner>:clearing`, never an edit
 of the payment's transaction.
 
-Two sources, both read from a run's breaks (leg partner_ledger):
+Three sources, all read from a run's breaks (leg partner_ledger):
   fee_variance            a paired payment/refund/dispute whose partner fee differs from the ledger's:
                           amount = partner fee − ledger fee, correcting that ledger transaction;
   missing_in_ledger/timing of kind `fee`
                           a fee-only row (Stripe `fee` category, Adyen Fee / MiscCosts): amount = what
-                          left the partner balance (−net).
+                          left the partner balance (−net);
+  amount_mismatch of kind `fee`
+                          a fee-only row the partner restated: the difference, correcting that booking.
 amount > 0: the partner kept more (debit fees, credit clearing); < 0: it kept less (the reverse).
 
-Identity: the booking id names what it corrects and the fee it arrives at (`fee:<ledger txn>:<partner
-fee>`, `fee_row:<reference>:<net>`), so a rerun over the same report books nothing twice, and a report
-that later states another fee books only the new difference.
+Identity: a correction is numbered per ledger transaction (`fee:<txn>:#<n>`, n = the bookings that
+already corrected it), a fee-only row is named by what the partner wrote (`fee_row:<reference>:<date>:
+<net>`). A rerun over the same report finds the books corrected and books nothing; a report that later
+restates a fee, even back to an earlier value, books only the new difference, under a new id; two runs
+racing compute the same id and at most one posts (the other is replayed, or refused as a conflict).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
+
+from shared.reconciliation.ledger_side import FEE_SIGNS
 
 FEE_SOURCES = ("fee_variance", "missing_in_ledger", "timing")
 
@@ -55,14 +62,17 @@ class FeeBooking:
         }
 
 
-def fee_bookings(breaks: pl.DataFrame, partner: pl.DataFrame) -> list[FeeBooking]:
-    """The fee bookings a run's breaks (with break ids) call for; `partner` is the partner frame."""
+def fee_bookings(breaks: pl.DataFrame, partner: pl.DataFrame, prior: Callable[[str], int]) -> list[FeeBooking]:
+    """The fee bookings a run's breaks (with break ids) call for; `partner` is the partner frame and
+    `prior(transaction_id)` counts the bookings that already corrected that ledger transaction."""
+    is_fee = pl.col("kind") == "fee"
     chosen = breaks.filter(
         (pl.col("leg") == "partner_ledger")
         & (pl.col("side") == "partner")
         & (
             (pl.col("reason") == "fee_variance")
-            | (pl.col("reason").is_in(["missing_in_ledger", "timing"]) & (pl.col("kind") == "fee"))
+            | (pl.col("reason").is_in(["missing_in_ledger", "timing"]) & is_fee)
+            | ((pl.col("reason") == "amount_mismatch") & is_fee)  # a restated fee-only row
         )
     )
     if chosen.is_empty():
@@ -70,25 +80,22 @@ def fee_bookings(breaks: pl.DataFrame, partner: pl.DataFrame) -> list[FeeBooking
     rows = chosen.join(partner.select("row_ref", "fee", "net", "reference"), on="row_ref", suffix="_p", how="left")
     out = []
     for row in rows.sort("row_ref").iter_rows(named=True):
-        if row["reason"] == "fee_variance":
-            amount = row["difference"]
-            key = f"fee:{row['counter_row_ref']}:{row['fee']}"
-            ledger_ref = row["counter_row_ref"]
+        reference = row["reference_p"] or row["reference"] or row["row_ref"]
+        if row["reason"] in ("fee_variance", "amount_mismatch"):
+            # A correction of a ledger transaction (a payment's fee, or an earlier fee-only booking
+            # whose amount the partner restated): numbered, so a restatement back to an earlier value
+            # is a new booking, never the same id with another amount.
+            target = row["counter_row_ref"]
+            amount = row["difference"] if row["reason"] == "fee_variance" else -row["difference"]
+            key = f"fee:{target}:#{prior(target)}"
         else:
+            target = None
             amount = -row["net"]
-            key = f"fee_row:{row['reference_p'] or row['row_ref']}:{row['net']}"
-            ledger_ref = None
+            key = f"fee_row:{reference}:{row['date']}:{row['net']}"
         if amount:
             out.append(
                 FeeBooking(
-                    key,
-                    row["currency"],
-                    amount,
-                    row["reference_p"] or row["reference"] or row["row_ref"],
-                    row["row_ref"],
-                    ledger_ref,
-                    row["break_id"],
-                    row["date"],
+                    key, row["currency"], amount, reference, row["row_ref"], target, row["break_id"], row["date"]
                 )
             )
     return out
@@ -96,20 +103,11 @@ def fee_bookings(breaks: pl.DataFrame, partner: pl.DataFrame) -> list[FeeBooking
 
 def fold_bookings(postings: list[dict], bookings: list[dict]) -> list[dict]:
     """Ledger postings (shared.reconciliation.ledger_side input) with recorded fee bookings applied: a
-    booking that corrects a transaction adds to that transaction's fee; a fee-only booking becomes a
-    ledger row of kind `fee.booked` (matched against the partner's fee row by reference)."""
-    by_txn: dict[str, int] = {}
-    rows = []
-    for booking in bookings:
-        if booking.get("ledger_transaction"):
-            by_txn[booking["ledger_transaction"]] = by_txn.get(booking["ledger_transaction"], 0) + booking["amount"]
-        else:
-            rows.append(booking)
-    folded = [
-        {**p, "fee": p["fee"] + by_txn[p["transaction_id"]]} if p["transaction_id"] in by_txn else p for p in postings
-    ]
-    return folded + [
-        {
+    fee-only booking becomes a ledger row of kind `fee.booked` (matched against the partner's fee row by
+    reference); a booking that corrects a transaction adds to that transaction's fee as the frame
+    shows it (a reinstatement's fee is a fee given back: FEE_SIGNS), or to a fee-only booking's amount."""
+    fee_rows = {
+        b["transaction_id"]: {
             "transaction_id": b["transaction_id"],
             "event_id": b["transaction_id"],
             "partner": b["partner"],
@@ -121,5 +119,16 @@ def fold_bookings(postings: list[dict], bookings: list[dict]) -> list[dict]:
             "currency": b["currency"],
             "effective_at": b["effective_at"],
         }
-        for b in rows
-    ]
+        for b in bookings
+        if not b.get("ledger_transaction")
+    }
+    postings = [dict(p) for p in postings]
+    by_id = {p["transaction_id"]: p for p in postings}
+    for b in bookings:
+        target = b.get("ledger_transaction")
+        if target in fee_rows:
+            fee_rows[target]["amount"] += b["amount"]
+        elif target in by_id:
+            posting = by_id[target]
+            posting["fee"] += FEE_SIGNS.get(posting["kind"], 1) * b["amount"]
+    return postings + list(fee_rows.values())
