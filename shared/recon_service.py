@@ -252,8 +252,7 @@ def run(
     balance_at = datetime.now(tz=UTC)  # after the fee bookings: what verify counts as posted since
     day_end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
     clearing = {
-        c: b.posted
-        for c, b in balance_as_of(store, f"partner:{partner}:clearing", day_end, clock="effective").items()
+        c: b.posted for c, b in balance_as_of(store, f"partner:{partner}:clearing", day_end, clock="effective").items()
     }
     report_md = render_markdown(
         run_id=run_id,
