@@ -368,7 +368,8 @@ def isolated_environ(environ) -> dict[str, str | None]:
         raise StackError(f"LEDGERLINE_TEST_PORT_OFFSET={offset} gives no valid ports")
     isolated: dict[str, str | None] = {key: str(port + offset) for key, port in dev.ports.items()}
     isolated["GOOGLE_CLOUD_PROJECT"] = f"{dev.project}-test"
-    isolated["LEDGERLINE_RUN_DIR"] = str(dev.run_dir / "test")
+    # Its own run directory too, so two checks on other offsets never share PID files or data.
+    isolated["LEDGERLINE_RUN_DIR"] = str(dev.run_dir / ("test" if offset == TEST_PORT_OFFSET else f"test-{offset}"))
     # Datastore in memory unless asked for on disk (the chaos restart scenario needs it); the command
     # sees the choice.
     on_disk = environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
@@ -377,7 +378,9 @@ def isolated_environ(environ) -> dict[str, str | None]:
 
 
 def isolate(environ=os.environ) -> Settings:
-    """Switch this process (and what it starts) to a fresh isolated stack on empty data."""
+    """Switch this process (and what it starts) to a fresh isolated stack on empty data. Refused while
+    another live run owns that stack (its owner file names it): a test stack left by an interrupted run
+    is stopped (tracked PIDs only) before its data goes."""
     changes = isolated_environ(environ)
     for key, value in changes.items():
         if value is None:
@@ -386,8 +389,18 @@ def isolate(environ=os.environ) -> Settings:
             environ[key] = value
     settings.cache_clear()
     cfg = settings()
-    down(cfg)  # a test stack an interrupted run left behind (tracked PIDs only), before its data goes
+    owner = cfg.run_dir / "owner.json"
+    if owner.exists():
+        record = json.loads(owner.read_text())
+        if record.get("pid") != os.getpid() and _start_ticks(record["pid"]) == record.get("start_ticks"):
+            raise StackError(
+                f"another run (pid {record['pid']}: {record.get('argv')}) uses the isolated stack under "
+                f"{cfg.run_dir}; wait for it, or give this one its own: LEDGERLINE_TEST_PORT_OFFSET=11000"
+            )
+    down(cfg)
     shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    cfg.run_dir.mkdir(parents=True)
+    owner.write_text(json.dumps({"pid": os.getpid(), "start_ticks": _start_ticks(os.getpid()), "argv": sys.argv}))
     return cfg
 
 

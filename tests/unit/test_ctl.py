@@ -103,3 +103,39 @@ def test_the_port_offset_is_configurable_and_checked():
     assert changes["DATASTORE_PORT"] == "28081"
     with pytest.raises(ctl.StackError):
         ctl.isolated_environ({"LEDGERLINE_ENV": "local", "LEDGERLINE_TEST_PORT_OFFSET": "60000"})
+
+
+def test_a_fresh_stack_in_use_by_another_live_run_is_refused_not_stopped(tmp_path, monkeypatch):
+    base = {"LEDGERLINE_ENV": "local", "LEDGERLINE_RUN_DIR": str(tmp_path)}
+    env = dict(base)  # isolate() rewrites it, as it does os.environ
+
+    class Settings:  # ctl.settings() reads os.environ; here it reads the test's environment
+        def __call__(self):
+            return settings_from(env)
+
+        def cache_clear(self):
+            pass
+
+    monkeypatch.setattr(ctl, "settings", Settings())
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        run_dir = tmp_path / "test"
+        run_dir.mkdir()
+        (run_dir / "owner.json").write_text(json.dumps({"pid": other.pid, "start_ticks": ctl._start_ticks(other.pid)}))
+        (run_dir / "keep").write_text("the other run's data")
+        with pytest.raises(ctl.StackError, match="another run"):
+            ctl.isolate(env)
+        assert (run_dir / "keep").exists()  # nothing of the other run was touched
+        other.kill()
+        other.wait()
+        env.clear()
+        env.update(base)
+        cfg = ctl.isolate(env)  # its owner is gone: an interrupted run's leftovers are cleared
+        assert cfg.run_dir == run_dir and not (run_dir / "keep").exists()
+        assert json.loads((run_dir / "owner.json").read_text())["pid"] == os.getpid()
+    finally:
+        other.kill()
+        other.wait()
+    assert ctl.isolated_environ({"LEDGERLINE_ENV": "local", "LEDGERLINE_TEST_PORT_OFFSET": "11000"})[
+        "LEDGERLINE_RUN_DIR"
+    ].endswith("test-11000")
