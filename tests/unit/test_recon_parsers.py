@@ -416,3 +416,93 @@ def test_camt053_charges_not_included_in_the_booked_amount_are_not_netted():
     data = CAMT_LINES.replace(b"<ChrgInclInd>true</ChrgInclInd>", b"<ChrgInclInd>false</ChrgInclInd>")
     row = parse_camt053(data, "s.xml").filter(pl.col("reference") == "acht_out2").row(0, named=True)
     assert (row["amount"], row["fee"], row["net"]) == (-6000, 0, -6000)
+
+
+# ----------------------------------------------------------------------------------------- camt.053 charges
+
+
+def camt(entries: str) -> bytes:
+    head = '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr>'
+    head += "<MsgId>M</MsgId></GrpHdr><Stmt><Id>S</Id><Acct><Ccy>USD</Ccy></Acct>\n"
+    return (head + entries + "</Stmt></BkToCstmrStmt></Document>\n").encode()
+
+
+def entry(amount: str, indicator: str, body: str) -> str:
+    return (
+        f'<Ntry><NtryRef>E1</NtryRef><Amt Ccy="USD">{amount}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
+        f"<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-13</Dt></BookgDt>\n{body}</Ntry>\n"
+    )
+
+
+def record(amount: str, included: str | None) -> str:
+    flag = f"<ChrgInclInd>{included}</ChrgInclInd>" if included is not None else ""
+    return f'<Rcrd><Amt Ccy="USD">{amount}</Amt>{flag}</Rcrd>'
+
+
+def tx(reference: str, amount: str, charges: str = "") -> str:
+    return f'<TxDtls><Refs><EndToEndId>{reference}</EndToEndId></Refs><Amt Ccy="USD">{amount}</Amt>{charges}</TxDtls>\n'
+
+
+@pytest.mark.parametrize(
+    ("records", "fee"),
+    [
+        ([("1.00", "true"), ("0.50", "false")], 100),  # the pre-advised 0.50 did not reduce the booked amount
+        ([("1.00", None), ("0.50", "false")], 100),  # absent: included
+        ([("1.00", "1"), ("0.50", "0")], 100),  # xs:boolean's other spelling
+        ([("1.00", "false"), ("0.50", "false")], 0),
+        ([("1.00", None), ("0.50", "true")], 150),
+    ],
+)
+def test_camt053_only_charges_included_in_the_booked_amount_are_netted(records, fee):
+    charges = "<Chrgs>" + "".join(record(a, i) for a, i in records) + "</Chrgs>"
+    body = charges + "<NtryDtls><TxDtls><Refs><EndToEndId>r1</EndToEndId></Refs></TxDtls></NtryDtls>"
+    row = parse_camt053(camt(entry("100.00", "CRDT", body)), "c.xml").row(0, named=True)
+    assert (row["amount"], row["fee"], row["net"]) == (10000 + fee, fee, 10000)
+
+
+def test_camt053_a_mixed_charges_total_is_not_taken_for_the_included_part():
+    charges = '<Chrgs><TtlChrgsAndTaxAmt Ccy="USD">1.50</TtlChrgsAndTaxAmt>'
+    charges += record("1.00", "true") + record("0.50", "false") + "</Chrgs>"
+    row = parse_camt053(camt(entry("100.00", "DBIT", charges)), "c.xml").row(0, named=True)
+    assert (row["amount"], row["fee"], row["net"]) == (-9900, 100, -10000)
+
+
+ENTRY_FEE = "<Chrgs>" + record("2.00", "true") + "</Chrgs>"
+
+
+@pytest.mark.parametrize(("indicator", "sign"), [("CRDT", 1), ("DBIT", -1)])
+def test_camt053_a_batch_whose_transactions_are_before_the_entry_charges_gets_one_fee_line(indicator, sign):
+    # credit: 300.00 sent, 2.00 charged, 298.00 booked; debit: 300.00 paid out plus 2.00 charged, 302.00 booked
+    booked = "298.00" if sign == 1 else "302.00"
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00") + tx("t2", "200.00") + "</NtryDtls>"
+    frame = parse_camt053(camt(entry(booked, indicator, body)), "c.xml")
+    assert frame.select("kind", "reference", "amount", "fee", "net").rows() == [
+        ("other", "t1", sign * 10000, 0, sign * 10000),
+        ("other", "t2", sign * 20000, 0, sign * 20000),
+        ("fee", "E1", -200, 0, -200),
+    ]
+    assert frame["net"].sum() == sign * int(booked.replace(".", ""))  # Σ net = what was booked
+
+
+def test_camt053_a_batch_entry_charges_that_total_its_transactions_charges_are_not_counted_twice():
+    tx_fee = "<Chrgs>" + record("1.00", None) + "</Chrgs>"
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00", tx_fee) + tx("t2", "200.00", tx_fee) + "</NtryDtls>"
+    frame = parse_camt053(camt(entry("300.00", "CRDT", body)), "c.xml")
+    assert frame.select("reference", "amount", "fee", "net").rows() == [
+        ("t1", 10100, 100, 10000),
+        ("t2", 20100, 100, 20000),
+    ]
+
+
+def test_camt053_a_batch_adding_up_to_the_booked_amount_with_unitemised_charges_is_refused():
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00") + tx("t2", "198.00") + "</NtryDtls>"
+    with pytest.raises(ReportError) as err:
+        parse_camt053(camt(entry("298.00", "CRDT", body)), "c.xml")
+    assert err.value.column == "Ntry/NtryDtls/TxDtls"
+    assert "books 29800 + its unitemised charges 200 = 30000" in err.value.message
+
+
+def test_camt053_a_batch_pre_advised_entry_charge_is_no_fee_line():
+    body = "<Chrgs>" + record("2.00", "false") + "</Chrgs><NtryDtls>" + tx("t1", "100.00") + tx("t2", "200.00")
+    frame = parse_camt053(camt(entry("300.00", "CRDT", body + "</NtryDtls>")), "c.xml")
+    assert frame["kind"].to_list() == ["other", "other"] and frame["net"].sum() == 30000
