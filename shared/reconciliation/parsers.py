@@ -635,10 +635,12 @@ def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
     with line and field). One row per 16 record; `kind` is its line class (bank_codes, by type code).
 
     Amounts are unsigned minor units (implied decimals); the type code says credit (+) or debit (-),
-    from the specification's list, else by range (100-399 credit, 400-699 debit); any other code in a
-    16 record is refused. date = the group's as-of date; value_date = the detail's own value date when
-    its funds type is V, else the as-of date. reference = customer reference, else bank reference, else
-    the text (fixed-width padding stripped). Currency: the account's, else the group's, else USD (the
+    from the specification's list, else by range (100-399 and the bank-custom 920-959 credit, 400-699 and
+    the custom 960-999 debit; a custom code is class `other`); a status code (001-099, custom 900-919) or
+    an unused 700-899 code in a 16 record is refused, naming the line and the code. date = the group's
+    as-of date; value_date = the detail's own value date when its funds type is V, else the as-of date.
+    reference = customer reference, else bank reference, else the text (fixed-width padding stripped).
+    Currency: the account's, else the group's, else USD (the
     specification's default). Groups with status 4 (test only) are skipped; a group with status 2
     (deletion of data sent before) is refused: a statement run cannot delete lines of an earlier file.
     A 16 with type code 890 (non-monetary information) is not a bank line.
@@ -679,17 +681,34 @@ def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
     return validate(conform(frame))
 
 
+# The specification's ranges (BAI2 "Uniform BAI Information Reporting Type Codes"): 001-099 status,
+# 100-399 credits, 400-699 debits, 700-899 not used by BAI (890: non-monetary information), and the
+# bank-custom ranges 900-919 account status, 920-959 credits, 960-999 debits.
+BAI2_RANGES = (
+    (100, 399, "credit"),
+    (400, 699, "debit"),
+    (920, 959, "credit"),  # custom (bank-defined) credit summary and detail codes
+    (960, 999, "debit"),  # custom (bank-defined) debit summary and detail codes
+)
+
+
 def _bai2_direction(detail: bai2_file.Detail, source: str) -> str | None:
+    """credit / debit for a 16's type code (None: 890, not a bank line): the specification's list, else
+    its range, custom codes included (a custom code's line class is `other`). A status code (001-099 or
+    the custom 900-919) or one of the unused 700-899 says neither: refused, naming the line and the code."""
     code = detail.type_code
     if code == "890":
         return None
     if code in BAI2_DIRECTION and BAI2_DIRECTION[code] is not None:
         return BAI2_DIRECTION[code]
     number = int(code)
-    if 100 <= number <= 399:
-        return "credit"
-    if 400 <= number <= 699:
-        return "debit"
-    raise ReportError(
-        source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit (not a transaction)"
-    )
+    for low, high, direction in BAI2_RANGES:
+        if low <= number <= high:
+            return direction
+    if 900 <= number <= 919:
+        why = "a bank-custom account status code (900-919): a status, not a transaction"
+    elif 700 <= number <= 899:
+        why = "in 700-899, a range BAI2 does not use: its direction cannot be known"
+    else:
+        why = "a status code (001-099), not a transaction"
+    raise ReportError(source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit: {why}")

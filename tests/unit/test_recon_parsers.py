@@ -298,9 +298,47 @@ def test_bai2_continuation_between_any_fields_funds_types_and_padding():
 
 def test_bai2_text_runs_to_the_end_of_the_logical_record_with_commas():
     details = [d for g in bai2_file.parse(BAI2_CONT, "b") for a in g.accounts for d in a.details]
-    assert details[0].text == "STRIPE PAYOUT, ID po_A CONTINUED TEXT"
+    # a `/` in (or ending) a 16's text is text: the terminator rule does not apply to it
+    assert details[0].text == "STRIPE PAYOUT, ID po_A/ CONTINUED TEXT"
     assert (details[0].bank_reference, details[0].funds_type) == ("BANKREF1", "V")
-    assert [d.text for d in details[1:]] == ["ACH DEBIT", "ACH CREDIT", "RETURN R01"]
+    assert [d.text for d in details[1:]] == ["ACH DEBIT/", "ACH CREDIT", "RETURN R01/"]
+
+
+def bai2_one(detail: str, amount: int) -> bytes:
+    lines = ["01,S,R,261116,0100,1,,,2/", "02,R,S,1,261115,2359,,2/", "03,111,USD,010,0,,/", detail]
+    lines += [f"49,{amount},3/", f"98,{amount},1,5/", f"99,{amount},1,7/"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("detail", "text"),
+    [
+        ("16,165,100,Z,BR,CR,INVOICE 12/2026/", "INVOICE 12/2026/"),  # the trailing `/` is text
+        ("16,165,100,Z,BR,CR,/", None),  # the spec's own `,,,/`: no text
+        ("16,165,100,Z,BR,CR,   /   ", None),
+        ("16,165,100,Z,BR,CR", None),
+    ],
+)
+def test_bai2_a_16_text_keeps_its_slashes(detail, text):
+    details = [d for g in bai2_file.parse(bai2_one(detail, 100), "b") for a in g.accounts for d in a.details]
+    assert details[0].text == text
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "amount"),
+    [("925", "other", 100), ("959", "other", 100), ("960", "other", -100), ("999", "other", -100)],
+)
+def test_bai2_a_bank_custom_type_code_is_an_other_line_with_the_spec_range_direction(code, kind, amount):
+    frame = parse_bai2(bai2_one(f"16,{code},100,Z,BR,po_X,BANK CUSTOM", 100), "b.bai")
+    assert frame.select("kind", "reference", "amount", "status").rows() == [(kind, "po_X", amount, code)]
+
+
+@pytest.mark.parametrize(("code", "needle"), [("905", "custom account status"), ("750", "700-899")])
+def test_bai2_a_16_whose_code_has_no_direction_is_refused_naming_line_and_code(code, needle):
+    with pytest.raises(ReportError) as err:
+        parse_bai2(bai2_one(f"16,{code},100,Z,BR,CR,TEXT", 100), "b.bai")
+    assert (err.value.line, err.value.column) == (4, "16.type_code")
+    assert f"type code {code}" in err.value.message and needle in err.value.message
 
 
 def test_bai2_an_03_type_code_ending_the_line_with_its_amount_on_the_88():
