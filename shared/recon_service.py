@@ -89,6 +89,22 @@ class RunOutcome:
     report: str
 
 
+def _posting_row(name: str, event: CanonicalEvent) -> dict:
+    """One posted transaction `name` with the fields of its canonical event (ledger_side's input row)."""
+    return {
+        "transaction_id": name,
+        "event_id": event.event_id,
+        "partner": event.partner,
+        "kind": event.kind,
+        "reference": event.reference,
+        "payment_reference": event.payment_reference,
+        "amount": event.amount,
+        "fee": event.fee,
+        "currency": event.currency,
+        "effective_at": event.occurred_at,
+    }
+
+
 def ledger_postings(
     store, partner: str, start: date, end: date, canonical_of: Callable[[list[str]], dict[str, CanonicalEvent]]
 ) -> list[dict]:
@@ -104,20 +120,7 @@ def ledger_postings(
         event = events.get(t["event_id"])
         if event is None:  # a system operation (e.g. an expiry) or an event no longer in the inbox
             continue
-        rows.append(
-            {
-                "transaction_id": name,
-                "event_id": event.event_id,
-                "partner": partner,
-                "kind": event.kind,
-                "reference": event.reference,
-                "payment_reference": event.payment_reference,
-                "amount": event.amount,
-                "fee": event.fee,
-                "currency": event.currency,
-                "effective_at": event.occurred_at,
-            }
-        )
+        rows.append(_posting_row(name, event))
     # A booking that corrects a transaction follows it whatever its own date; a fee-only one is a row
     # of its own date.
     booked = sorted(n for n, t in txns.items() if t.get("rule") == FEE_BOOKING_RULE)
@@ -168,20 +171,7 @@ def bank_postings(
         event = events.get(t["event_id"])
         if event is None or event.kind not in BANK_LEDGER_KINDS:
             continue  # payouts are reconciled through the partner's report; system operations move no ACH
-        rows.append(
-            {
-                "transaction_id": name,
-                "event_id": event.event_id,
-                "partner": event.partner,
-                "kind": event.kind,
-                "reference": event.reference,
-                "payment_reference": event.payment_reference,
-                "amount": event.amount,
-                "fee": event.fee,
-                "currency": event.currency,
-                "effective_at": event.occurred_at,
-            }
-        )
+        rows.append(_posting_row(name, event))
     return rows
 
 

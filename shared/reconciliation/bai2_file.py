@@ -10,8 +10,10 @@ details (16); 99 ends the file. Rules applied as the specification states them:
   field boundary: the 88's fields simply continue the field list (the spec's own example continues an
   03 record between a type code and its amount).
 - The 16 record's text is its last field and runs to the end of the logical record: it may contain
-  commas (and a `/`); its 88 continuations are more text (joined with a space). A 16 that is continued
-  before its text must end its physical record with `/`.
+  commas and `/` (a trailing `/` included: the `/` terminator rule is "except for record 16"; a text
+  that is only `/` is defaulted); its 88 continuations are more text (joined with a space). A 16 that
+  is continued before its text must end its physical record with `/`; one continued within its text
+  must not.
 - Funds type decides how many fields follow the amount: Z / 0 / 1 / 2 / empty none; V value date and
   value time; S immediate, one-day and two-or-more-day amounts; D a count n and n (days, amount) pairs.
 - Amounts are integers in the currency's minor units (implied decimals); 16 amounts are unsigned (the
@@ -116,8 +118,11 @@ class _Fields:
             self.piece += 1
         parts += [text for _, text in self.record.pieces[self.piece :]]
         self.piece, self.pos = len(self.record.pieces), 0
-        cleaned = [p.rstrip().removesuffix("/").strip() for p in parts]
-        return " ".join(p for p in cleaned if p) or None
+        # The `/` terminator rule does not apply to a 16's text (the spec: `/` ends a record "except for
+        # record 16", and text is the one field that may contain `,` and `/`): a trailing `/` is text. A
+        # piece that is only `/` is a defaulted text (the spec's own `16,115,…,,,/`), and blanks are padding.
+        cleaned = [p.strip() for p in parts]
+        return " ".join(p for p in cleaned if p and p != "/") or None
 
     def fail(self, field_name: str, message: str) -> ReportError:
         return ReportError(self.source, self.line, f"{self.record.code}.{field_name}", message)

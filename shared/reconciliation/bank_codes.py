@@ -68,6 +68,7 @@ CAMT_FAMILIES = {
 # ISO 20022 ExternalBankTransactionSubFamily1Code (subset, ISO names)
 CAMT_SUBFAMILIES = {
     "ACDT": "ACH Credit",
+    "ACON": "ACH Concentration",
     "ADBT": "ACH Debit",
     "APAC": "ACH Pre-Authorised",
     "ACOR": "ACH Corporate Trade",
@@ -113,7 +114,7 @@ LINE_CLASSES: tuple[LineClass, ...] = (
         ledger_kinds=("ach.credit.received",),
         direction="credit",
         bai2=("142", "143", "145", "164", "165", "166", "169"),
-        camt_subfamilies=("ACDT", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd CRDT
+        camt_subfamilies=("ACDT", "ACON", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd CRDT
     ),
     LineClass(
         "ach_debit",
@@ -122,7 +123,7 @@ LINE_CLASSES: tuple[LineClass, ...] = (
         ledger_kinds=("ach.debit.sent",),
         direction="debit",
         bai2=("445", "447", "451", "452", "455", "462", "466", "469"),
-        camt_subfamilies=("ACDT", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd DBIT
+        camt_subfamilies=("ACDT", "ACON", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd DBIT
     ),
     LineClass(
         "ach_return",

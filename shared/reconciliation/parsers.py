@@ -410,12 +410,12 @@ def parse_camt053(data: bytes, source: str) -> pl.DataFrame:
 
     A document without a `Stmt` (mandatory, 1..n) is refused. One row per Ntry, or one per
     NtryDtls/TxDtls when an entry is a batch booking that itemises several transactions with their
-    amounts (which must add up to the entry's amount). The sign follows CdtDbtInd alone (credit +):
+    amounts (which must add up to the entry's amount, plus the entry's charges its transactions do not
+    itemise: those become one more `fee` row). The sign follows CdtDbtInd alone (credit +):
     `RvslInd` marks a reversal, whose indicator is already the opposite of the original's, so it never
-    flips the sign again. net = the booked amount (signed); fee = the charges
-    (`Chrgs/TtlChrgsAndTaxAmt`, else the sum of the charge records, unless every record says
-    `ChrgInclInd` false); amount = net + fee: on a credit the gross the payer sent, on a debit the
-    principal without the charges. kind = the line class of its BkTxCd (bank_codes.camt_class; a
+    flips the sign again. net = the booked amount (signed); fee = the charges included in it
+    (`_charges`: ChrgInclInd true or absent); amount = net + fee: on a credit the gross the payer sent,
+    on a debit the principal without the charges. kind = the line class of its BkTxCd (bank_codes.camt_class; a
     reversal of an ACH entry is `ach_return`). reference: EndToEndId (unless NOTPROVIDED), else the
     first unstructured remittance line, else the bank's AcctSvcrRef / NtryRef. Dates: BookgDt and ValDt,
     each a Dt or a DtTm (the calendar date as written).
@@ -464,20 +464,31 @@ def _amount_of(node: _Node, currency: str, source: str, column: str) -> int:
     return _decimal_minor(node.text.strip(), currency, source, node.line, column)
 
 
+def _included(record: _Node) -> bool:
+    """A charge record's ChrgInclInd (ISO ChargeIncludedIndicator, an xs:boolean: true "included", false
+    "pre-advised"). The element is optional and ISO gives no default; an absent indicator is read as
+    included (the charge is part of the booked amount), which is how a record without it has always been
+    read here and how the banks' guides use it (the flag marks the pre-advised exception)."""
+    return (record.value("ChrgInclInd") or "true").lower() not in ("false", "0")
+
+
 def _charges(owner: _Node, currency: str, source: str, where: str) -> int:
-    """Charges on an entry or a transaction: TtlChrgsAndTaxAmt, else the sum of the charge records
-    (v2: Chrgs/Amt; v4+: Chrgs/Rcrd/Amt); 0 when every record is not included in the booked amount."""
+    """Charges included in the booked amount of an entry or a transaction (v2: Chrgs/Amt; v4+:
+    Chrgs/Rcrd/Amt). Only records included in the amount (`_included`) count: a pre-advised charge
+    (ChrgInclInd false) is booked separately and did not reduce this amount. TtlChrgsAndTaxAmt, the total
+    of ALL the charges and taxes, is used when every record is included (or there are no records with an
+    amount); with a mix, the included records' amounts are summed."""
     groups = owner.findall("Chrgs")
-    records = [r for g in groups for r in (g.findall("Rcrd") or [g])]
-    if records and all((r.value("ChrgInclInd") or "true").lower() == "false" for r in records):
+    records = [r for g in groups for r in (g.findall("Rcrd") or [g]) if r.find("Amt") is not None]
+    included = [r for r in records if _included(r)]
+    if records and not included:
         return 0
-    for g in groups:
-        total = g.find("TtlChrgsAndTaxAmt")
-        if total is not None:
-            return _amount_of(total, currency, source, f"{where}/Chrgs/TtlChrgsAndTaxAmt")
-    return sum(
-        _amount_of(r.find("Amt"), currency, source, f"{where}/Chrgs/Amt") for r in records if r.find("Amt") is not None
-    )
+    if len(included) == len(records):
+        for g in groups:
+            total = g.find("TtlChrgsAndTaxAmt")
+            if total is not None:
+                return _amount_of(total, currency, source, f"{where}/Chrgs/TtlChrgsAndTaxAmt")
+    return sum(_amount_of(r.find("Amt"), currency, source, f"{where}/Chrgs/Amt") for r in included)
 
 
 def _bank_code(owner: _Node) -> tuple[str | None, str | None, str | None, tuple[str | None, str | None]] | None:
@@ -563,20 +574,55 @@ def _camt_entry(entry: _Node, source: str, account_ccy: str | None) -> list[dict
         first = details[0] if details else None
         return [row(entry, signed, _charges(entry, currency, source, "Ntry"), first, entry_code, credit)]
 
-    rows, total = [], 0
+    rows, total, itemised_charges = [], 0, 0
     for tx in details:
         node = tx.find("Amt") or tx.find("AmtDtls", "TxAmt", "Amt")
         tx_credit = (tx.value("CdtDbtInd") or indicator) == "CRDT"
         signed = _amount_of(node, currency, source, "Ntry/NtryDtls/TxDtls/Amt") * (1 if tx_credit else -1)
         total += signed
         code = _bank_code(tx) or entry_code
-        rows.append(row(tx, signed, _charges(tx, currency, source, "TxDtls"), tx, code, tx_credit))
-    if total != (booked if credit else -booked):
+        fee = _charges(tx, currency, source, "TxDtls")
+        itemised_charges += fee
+        rows.append(row(tx, signed, fee, tx, code, tx_credit))
+    # The entry's own charges: the batch's total of its transactions' charges, or more. What the
+    # transactions do not itemise (`extra`) was taken from the batch as a whole: the transactions' amounts
+    # are then before it (Σ = booked + extra) and it is one more line, a bank fee of −extra, so that the
+    # rows' nets still add up to what was booked. Σ = booked with an unitemised charge would hide which
+    # transaction bore it: refused, like any batch that does not add up.
+    signed_booked = booked if credit else -booked
+    entry_charges = _charges(entry, currency, source, "Ntry")
+    extra = max(entry_charges - itemised_charges, 0)
+    if entry_charges and entry_charges < itemised_charges:
+        raise ReportError(
+            source,
+            entry.line,
+            "Ntry/Chrgs",
+            f"the entry's charges ({entry_charges} minor units) are less than its transactions' ({itemised_charges})",
+        )
+    if total != signed_booked + extra:
+        expected = f"{signed_booked}" + (
+            f" + its unitemised charges {extra} = {signed_booked + extra}" if extra else ""
+        )
         raise ReportError(
             source,
             entry.line,
             "Ntry/NtryDtls/TxDtls",
-            f"the batch's transactions add up to {total} minor units, the entry books {booked if credit else -booked}",
+            f"the batch's transactions add up to {total} minor units, the entry books {expected}",
+        )
+    if extra:
+        charges_node = entry.find("Chrgs")
+        rows.append(
+            {
+                "row_ref": f"{source}:{charges_node.line}",
+                "kind": "fee",
+                "reference": _reference(None, entry),
+                "amount": -extra,
+                "fee": 0,
+                "currency": currency,
+                "date": booking,
+                "value_date": value,
+                "status": " ".join(p for p in (entry_status, "batch charges") if p),
+            }
         )
     return rows
 
@@ -589,10 +635,12 @@ def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
     with line and field). One row per 16 record; `kind` is its line class (bank_codes, by type code).
 
     Amounts are unsigned minor units (implied decimals); the type code says credit (+) or debit (-),
-    from the specification's list, else by range (100-399 credit, 400-699 debit); any other code in a
-    16 record is refused. date = the group's as-of date; value_date = the detail's own value date when
-    its funds type is V, else the as-of date. reference = customer reference, else bank reference, else
-    the text (fixed-width padding stripped). Currency: the account's, else the group's, else USD (the
+    from the specification's list, else by range (100-399 and the bank-custom 920-959 credit, 400-699 and
+    the custom 960-999 debit; a custom code is class `other`); a status code (001-099, custom 900-919) or
+    an unused 700-899 code in a 16 record is refused, naming the line and the code. date = the group's
+    as-of date; value_date = the detail's own value date when its funds type is V, else the as-of date.
+    reference = customer reference, else bank reference, else the text (fixed-width padding stripped).
+    Currency: the account's, else the group's, else USD (the
     specification's default). Groups with status 4 (test only) are skipped; a group with status 2
     (deletion of data sent before) is refused: a statement run cannot delete lines of an earlier file.
     A 16 with type code 890 (non-monetary information) is not a bank line.
@@ -633,17 +681,34 @@ def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
     return validate(conform(frame))
 
 
+# The specification's ranges (BAI2 "Uniform BAI Information Reporting Type Codes"): 001-099 status,
+# 100-399 credits, 400-699 debits, 700-899 not used by BAI (890: non-monetary information), and the
+# bank-custom ranges 900-919 account status, 920-959 credits, 960-999 debits.
+BAI2_RANGES = (
+    (100, 399, "credit"),
+    (400, 699, "debit"),
+    (920, 959, "credit"),  # custom (bank-defined) credit summary and detail codes
+    (960, 999, "debit"),  # custom (bank-defined) debit summary and detail codes
+)
+
+
 def _bai2_direction(detail: bai2_file.Detail, source: str) -> str | None:
+    """credit / debit for a 16's type code (None: 890, not a bank line): the specification's list, else
+    its range, custom codes included (a custom code's line class is `other`). A status code (001-099 or
+    the custom 900-919) or one of the unused 700-899 says neither: refused, naming the line and the code."""
     code = detail.type_code
     if code == "890":
         return None
     if code in BAI2_DIRECTION and BAI2_DIRECTION[code] is not None:
         return BAI2_DIRECTION[code]
     number = int(code)
-    if 100 <= number <= 399:
-        return "credit"
-    if 400 <= number <= 699:
-        return "debit"
-    raise ReportError(
-        source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit (not a transaction)"
-    )
+    for low, high, direction in BAI2_RANGES:
+        if low <= number <= high:
+            return direction
+    if 900 <= number <= 919:
+        why = "a bank-custom account status code (900-919): a status, not a transaction"
+    elif 700 <= number <= 899:
+        why = "in 700-899, a range BAI2 does not use: its direction cannot be known"
+    else:
+        why = "a status code (001-099), not a transaction"
+    raise ReportError(source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit: {why}")

@@ -79,6 +79,8 @@ def test_bai2_classification(code, expected):
         ("PMNT", "ICDT", "ACDT", False, (None, None), "ach_debit"),
         ("PMNT", "RDDT", "ADBT", False, (None, None), "ach_debit"),
         ("PMNT", "IDDT", "ADBT", True, (None, None), "ach_credit"),
+        ("PMNT", "RCDT", "ACON", True, (None, None), "ach_credit"),  # ACH Concentration
+        ("CAMT", "ACCB", "ACON", False, (None, None), "ach_debit"),
         ("PMNT", "ICDT", "ARET", True, (None, None), "ach_return"),
         ("PMNT", "RCDT", "AREV", False, (None, None), "ach_return"),
         ("PMNT", "RCDT", "ESCT", True, (None, None), "transfer"),

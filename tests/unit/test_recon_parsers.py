@@ -298,9 +298,47 @@ def test_bai2_continuation_between_any_fields_funds_types_and_padding():
 
 def test_bai2_text_runs_to_the_end_of_the_logical_record_with_commas():
     details = [d for g in bai2_file.parse(BAI2_CONT, "b") for a in g.accounts for d in a.details]
-    assert details[0].text == "STRIPE PAYOUT, ID po_A CONTINUED TEXT"
+    # a `/` in (or ending) a 16's text is text: the terminator rule does not apply to it
+    assert details[0].text == "STRIPE PAYOUT, ID po_A/ CONTINUED TEXT"
     assert (details[0].bank_reference, details[0].funds_type) == ("BANKREF1", "V")
-    assert [d.text for d in details[1:]] == ["ACH DEBIT", "ACH CREDIT", "RETURN R01"]
+    assert [d.text for d in details[1:]] == ["ACH DEBIT/", "ACH CREDIT", "RETURN R01/"]
+
+
+def bai2_one(detail: str, amount: int) -> bytes:
+    lines = ["01,S,R,261116,0100,1,,,2/", "02,R,S,1,261115,2359,,2/", "03,111,USD,010,0,,/", detail]
+    lines += [f"49,{amount},3/", f"98,{amount},1,5/", f"99,{amount},1,7/"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("detail", "text"),
+    [
+        ("16,165,100,Z,BR,CR,INVOICE 12/2026/", "INVOICE 12/2026/"),  # the trailing `/` is text
+        ("16,165,100,Z,BR,CR,/", None),  # the spec's own `,,,/`: no text
+        ("16,165,100,Z,BR,CR,   /   ", None),
+        ("16,165,100,Z,BR,CR", None),
+    ],
+)
+def test_bai2_a_16_text_keeps_its_slashes(detail, text):
+    details = [d for g in bai2_file.parse(bai2_one(detail, 100), "b") for a in g.accounts for d in a.details]
+    assert details[0].text == text
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "amount"),
+    [("925", "other", 100), ("959", "other", 100), ("960", "other", -100), ("999", "other", -100)],
+)
+def test_bai2_a_bank_custom_type_code_is_an_other_line_with_the_spec_range_direction(code, kind, amount):
+    frame = parse_bai2(bai2_one(f"16,{code},100,Z,BR,po_X,BANK CUSTOM", 100), "b.bai")
+    assert frame.select("kind", "reference", "amount", "status").rows() == [(kind, "po_X", amount, code)]
+
+
+@pytest.mark.parametrize(("code", "needle"), [("905", "custom account status"), ("750", "700-899")])
+def test_bai2_a_16_whose_code_has_no_direction_is_refused_naming_line_and_code(code, needle):
+    with pytest.raises(ReportError) as err:
+        parse_bai2(bai2_one(f"16,{code},100,Z,BR,CR,TEXT", 100), "b.bai")
+    assert (err.value.line, err.value.column) == (4, "16.type_code")
+    assert f"type code {code}" in err.value.message and needle in err.value.message
 
 
 def test_bai2_an_03_type_code_ending_the_line_with_its_amount_on_the_88():
@@ -416,3 +454,93 @@ def test_camt053_charges_not_included_in_the_booked_amount_are_not_netted():
     data = CAMT_LINES.replace(b"<ChrgInclInd>true</ChrgInclInd>", b"<ChrgInclInd>false</ChrgInclInd>")
     row = parse_camt053(data, "s.xml").filter(pl.col("reference") == "acht_out2").row(0, named=True)
     assert (row["amount"], row["fee"], row["net"]) == (-6000, 0, -6000)
+
+
+# ----------------------------------------------------------------------------------------- camt.053 charges
+
+
+def camt(entries: str) -> bytes:
+    head = '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr>'
+    head += "<MsgId>M</MsgId></GrpHdr><Stmt><Id>S</Id><Acct><Ccy>USD</Ccy></Acct>\n"
+    return (head + entries + "</Stmt></BkToCstmrStmt></Document>\n").encode()
+
+
+def entry(amount: str, indicator: str, body: str) -> str:
+    return (
+        f'<Ntry><NtryRef>E1</NtryRef><Amt Ccy="USD">{amount}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
+        f"<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-13</Dt></BookgDt>\n{body}</Ntry>\n"
+    )
+
+
+def record(amount: str, included: str | None) -> str:
+    flag = f"<ChrgInclInd>{included}</ChrgInclInd>" if included is not None else ""
+    return f'<Rcrd><Amt Ccy="USD">{amount}</Amt>{flag}</Rcrd>'
+
+
+def tx(reference: str, amount: str, charges: str = "") -> str:
+    return f'<TxDtls><Refs><EndToEndId>{reference}</EndToEndId></Refs><Amt Ccy="USD">{amount}</Amt>{charges}</TxDtls>\n'
+
+
+@pytest.mark.parametrize(
+    ("records", "fee"),
+    [
+        ([("1.00", "true"), ("0.50", "false")], 100),  # the pre-advised 0.50 did not reduce the booked amount
+        ([("1.00", None), ("0.50", "false")], 100),  # absent: included
+        ([("1.00", "1"), ("0.50", "0")], 100),  # xs:boolean's other spelling
+        ([("1.00", "false"), ("0.50", "false")], 0),
+        ([("1.00", None), ("0.50", "true")], 150),
+    ],
+)
+def test_camt053_only_charges_included_in_the_booked_amount_are_netted(records, fee):
+    charges = "<Chrgs>" + "".join(record(a, i) for a, i in records) + "</Chrgs>"
+    body = charges + "<NtryDtls><TxDtls><Refs><EndToEndId>r1</EndToEndId></Refs></TxDtls></NtryDtls>"
+    row = parse_camt053(camt(entry("100.00", "CRDT", body)), "c.xml").row(0, named=True)
+    assert (row["amount"], row["fee"], row["net"]) == (10000 + fee, fee, 10000)
+
+
+def test_camt053_a_mixed_charges_total_is_not_taken_for_the_included_part():
+    charges = '<Chrgs><TtlChrgsAndTaxAmt Ccy="USD">1.50</TtlChrgsAndTaxAmt>'
+    charges += record("1.00", "true") + record("0.50", "false") + "</Chrgs>"
+    row = parse_camt053(camt(entry("100.00", "DBIT", charges)), "c.xml").row(0, named=True)
+    assert (row["amount"], row["fee"], row["net"]) == (-9900, 100, -10000)
+
+
+ENTRY_FEE = "<Chrgs>" + record("2.00", "true") + "</Chrgs>"
+
+
+@pytest.mark.parametrize(("indicator", "sign"), [("CRDT", 1), ("DBIT", -1)])
+def test_camt053_a_batch_whose_transactions_are_before_the_entry_charges_gets_one_fee_line(indicator, sign):
+    # credit: 300.00 sent, 2.00 charged, 298.00 booked; debit: 300.00 paid out plus 2.00 charged, 302.00 booked
+    booked = "298.00" if sign == 1 else "302.00"
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00") + tx("t2", "200.00") + "</NtryDtls>"
+    frame = parse_camt053(camt(entry(booked, indicator, body)), "c.xml")
+    assert frame.select("kind", "reference", "amount", "fee", "net").rows() == [
+        ("other", "t1", sign * 10000, 0, sign * 10000),
+        ("other", "t2", sign * 20000, 0, sign * 20000),
+        ("fee", "E1", -200, 0, -200),
+    ]
+    assert frame["net"].sum() == sign * int(booked.replace(".", ""))  # Σ net = what was booked
+
+
+def test_camt053_a_batch_entry_charges_that_total_its_transactions_charges_are_not_counted_twice():
+    tx_fee = "<Chrgs>" + record("1.00", None) + "</Chrgs>"
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00", tx_fee) + tx("t2", "200.00", tx_fee) + "</NtryDtls>"
+    frame = parse_camt053(camt(entry("300.00", "CRDT", body)), "c.xml")
+    assert frame.select("reference", "amount", "fee", "net").rows() == [
+        ("t1", 10100, 100, 10000),
+        ("t2", 20100, 100, 20000),
+    ]
+
+
+def test_camt053_a_batch_adding_up_to_the_booked_amount_with_unitemised_charges_is_refused():
+    body = ENTRY_FEE + "<NtryDtls>" + tx("t1", "100.00") + tx("t2", "198.00") + "</NtryDtls>"
+    with pytest.raises(ReportError) as err:
+        parse_camt053(camt(entry("298.00", "CRDT", body)), "c.xml")
+    assert err.value.column == "Ntry/NtryDtls/TxDtls"
+    assert "books 29800 + its unitemised charges 200 = 30000" in err.value.message
+
+
+def test_camt053_a_batch_pre_advised_entry_charge_is_no_fee_line():
+    body = "<Chrgs>" + record("2.00", "false") + "</Chrgs><NtryDtls>" + tx("t1", "100.00") + tx("t2", "200.00")
+    frame = parse_camt053(camt(entry("300.00", "CRDT", body + "</NtryDtls>")), "c.xml")
+    assert frame["kind"].to_list() == ["other", "other"] and frame["net"].sum() == 30000

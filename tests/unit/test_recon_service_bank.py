@@ -84,3 +84,39 @@ def test_an_ach_return_the_ledger_never_posted_is_a_bank_ledger_break():
     assert outcome.summary["breaks"] == {"missing_in_ledger": 1}
     assert outcome.summary["rows"]["bank_ledger"] == 2
     assert recon_service.ACH_BANKS == ("column",)
+
+
+def test_a_posting_row_is_the_transaction_with_its_canonical_event_fields():
+    from datetime import UTC, datetime
+
+    from shared.events import CanonicalEvent
+    from shared.recon_service import _posting_row
+
+    at = datetime(2026, 11, 13, 12, tzinfo=UTC)
+    event = CanonicalEvent(
+        event_id="column:evt_1",
+        partner="column",
+        partner_event_id="evt_1",
+        partner_event_type="ach.incoming_transfer.completed",
+        kind="ach.credit.received",
+        occurred_at=at,
+        received_at=at,
+        amount=1500,
+        fee=0,
+        currency="USD",
+        reference="acht_1",
+        bank="column",
+        customer="cus_1",
+    )
+    assert _posting_row("txn_1", event) == {
+        "transaction_id": "txn_1",
+        "event_id": "column:evt_1",
+        "partner": "column",
+        "kind": "ach.credit.received",
+        "reference": "acht_1",
+        "payment_reference": None,
+        "amount": 1500,
+        "fee": 0,
+        "currency": "USD",
+        "effective_at": at,
+    }
