@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared.money import MAX_AMOUNT
 from shared.reconciliation.frame import ReportError
 
 _AMOUNT = re.compile(r"^[+-]?\d+$")
@@ -173,6 +174,8 @@ def _amount(value: str | None, f: _Fields, name: str, signed: bool) -> int:
         return 0
     if not _AMOUNT.match(value) or (not signed and value[0] in "+-"):
         raise f.fail(name, f"not an {'integer' if signed else 'unsigned integer'} amount: {value!r}")
+    if abs(int(value)) > MAX_AMOUNT:
+        raise f.fail(name, f"amount out of range: {value} (at most {MAX_AMOUNT} minor units)")
     return int(value)
 
 

@@ -141,8 +141,8 @@ def to_minor(text: pl.Expr, currency: pl.Expr, decimal_separator: str = ".") -> 
         .then(pl.format("not a decimal amount: {}", raw))
         .when(too_precise)
         .then(pl.format("{} has more decimals than {} allows ({})", raw, currency, exp))
-        .when(integer.str.len_chars() > 15)
-        .then(pl.format("amount out of range: {}", raw))
+        .when((integer.str.len_chars() > 15) | (scaled > MAX_AMOUNT))
+        .then(pl.format("amount out of range: {} (at most {} minor units)", raw, pl.lit(MAX_AMOUNT)))
         .otherwise(None)
     )
     return value.cast(pl.Int64), problem

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.money import EXPONENTS, decimal_text
+from shared.money import EXPONENTS, MAX_AMOUNT, decimal_text
 from shared.partners import adyen
 from shared.reconciliation import ReportError, bai2_file, parse_adyen, parse_bai2, parse_camt053, parse_stripe
 
@@ -206,6 +206,7 @@ def test_adyen_report_every_listed_currency_at_adyens_precision(currency):
 @example("CLP", 100001, 0)  # 1000.01 pesos: refused
 @example("CLP", 100000, 50)  # the fee is not whole pesos: refused
 @example("CVE", 100000, 1)  # 100000 escudos, fee 1 escudo: 10000000 and 100 ISO minor units
+@example("CVE", 90071992547410, 0)  # more ISO minor units than the ledger holds: refused, column named
 def test_adyen_report_never_loses_or_invents_a_minor_unit(currency, gross, fee):
     """Any amount at Adyen's precision is read as exactly its value in ISO minor units, or the row is
     refused naming an amount column because ISO cannot hold it; nothing is ever rounded."""
@@ -218,7 +219,8 @@ def test_adyen_report_never_loses_or_invents_a_minor_unit(currency, gross, fee):
         parsed = parse_adyen(adyen_report(row), "a.csv").row(0, named=True)
     except ReportError as err:
         step = 10 ** (theirs - ours) if theirs > ours else 1
-        assert any(v % step for v in (gross, fee, gross - fee)), err
+        too_large = gross * 10 ** max(ours - theirs, 0) > MAX_AMOUNT
+        assert too_large or any(v % step for v in (gross, fee, gross - fee)), err
         assert err.column in ("Gross Credit (GC)", "Net Credit (NC)", "Commission (NC)")
         return
     for value, minor in ((gross, parsed["amount"]), (fee, parsed["fee"]), (gross - fee, parsed["net"])):
@@ -544,3 +546,10 @@ def test_camt053_a_batch_pre_advised_entry_charge_is_no_fee_line():
     body = "<Chrgs>" + record("2.00", "false") + "</Chrgs><NtryDtls>" + tx("t1", "100.00") + tx("t2", "200.00")
     frame = parse_camt053(camt(entry("300.00", "CRDT", body + "</NtryDtls>")), "c.xml")
     assert frame["kind"].to_list() == ["other", "other"] and frame["net"].sum() == 30000
+
+
+def test_bai2_an_amount_the_ledger_cannot_hold_is_refused_at_its_line():
+    huge = MAX_AMOUNT + 1
+    with pytest.raises(ReportError) as err:
+        parse_bai2(bai2_one(f"16,165,{huge},Z,BR,CR,TOO BIG", huge), "b.bai")
+    assert (err.value.line, "out of range" in str(err.value)) == (4, True)
