@@ -397,39 +397,49 @@ def legacy_index_entry(event: CanonicalEvent, transaction_id: str) -> tuple[str,
     return (LEGACY_INDEX, name, {"transaction_id": transaction_id, "event_id": event.event_id, "kind": event.kind})
 
 
-LEGACY_RULES = {"dispute_opened.v1": "dispute.opened", "dispute_won.v1": "dispute.won"}
+# The webhook each legacy rule posted, and the kind it posted it as.
+LEGACY_RULES = {
+    "charge.dispute.created": ("dispute_opened.v1", "dispute.opened"),
+    "charge.dispute.closed": ("dispute_won.v1", "dispute.won"),
+}
 
 
 def migrate_legacy_disputes(
     store: LedgerStore, inbox: Callable[[str], dict | None], *, dry_run: bool = False, clock=utcnow
 ) -> list[dict]:
     """One-off, idempotent (`python -m shared.cli migrate-disputes [--dry-run]`, docs/deploy.md): find
-    the Stripe disputes posted before the lifecycle (dispute.opened / dispute.won transactions, by
-    their indexed rule), index them by dispute (LEGACY_INDEX) and settle each (settle_legacy): reversed
-    when its withdrawal balance transaction posted already (a double debit of the deploy window) or
-    it is an inquiry (its Dispute record says so, or the created webhook's own status, re-read from
-    the inbox, is warning_*). `inbox(event_id)` -> the inbox record (canonical, body) or None.
+    the Stripe disputes posted before the lifecycle — the inbox's `charge.dispute.created` / `closed`
+    webhooks (indexed by type), whose legacy transaction id derives from the evt id (a keyed lookup:
+    dispute_opened.v1 / dispute_won.v1) —, index them by dispute (LEGACY_INDEX) and settle each
+    (settle_legacy): reversed when its withdrawal balance transaction posted already (a double debit
+    of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
+    own status is warning_*). `inbox(key)` -> the whole inbox record (with its body) or None.
     Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
+    from shared.ledger import transaction_id
     from shared.partners import stripe  # the only partner with a legacy dispute mapping
 
     rows: list[dict] = []
     found: dict[tuple[str, str], dict[str, dict]] = {}
     inquiries: set[tuple[str, str]] = set()
-    for rule, kind in LEGACY_RULES.items():
-        for name, txn in sorted(store.query("JournalTransaction", "rule", rule).items()):
-            if txn["partner"] not in LEGACY_PARTNERS:
-                continue
+    for event_type, (rule, kind) in LEGACY_RULES.items():
+        webhooks = {
+            name: record
+            for name, record in store.query("Inbox", "partner_event_type", event_type).items()
+            if record.get("partner") in LEGACY_PARTNERS
+        }
+        legacy_ids = {transaction_id(r["partner"], r["partner_event_id"], rule): n for n, r in webhooks.items()}
+        for name, txn in sorted(store.get_multi("JournalTransaction", sorted(legacy_ids)).items()):
+            record = webhooks[legacy_ids[name]]
             row = {"transaction_id": name, "kind": kind, "event_id": txn["event_id"], "dispute": None}
             rows.append(row)
-            record = inbox(txn["event_id"]) or {}
             try:
                 event = CanonicalEvent.model_validate_json(record["canonical"])
             except Exception:  # reported, never guessed
-                row["problem"] = "inbox event missing or unreadable: link it by hand"
+                row["problem"] = "inbox event unreadable: link it by hand"
                 continue
             op = operation_for(event)
-            if event.kind != kind or op is None or op.op_id != name:
-                row["problem"] = "inbox event does not produce this transaction"
+            if event.kind != kind or op is None or op.op_id != name or txn["rule"] != rule:
+                row["problem"] = "inbox event does not produce this transaction: link it by hand"
                 continue
             dispute = (event.partner, event.reference)
             row["dispute"] = disputes.key(*dispute)
@@ -441,9 +451,10 @@ def migrate_legacy_disputes(
                 row["indexed"] = "would write" if dry_run else "written"
                 if not dry_run:
                     store.record(index_kind, index_name, data)
-            if kind == "dispute.opened" and record.get("body"):
+            body = (inbox(legacy_ids[name]) or {}).get("body") if kind == "dispute.opened" else None
+            if body:
                 try:  # the created webhook's own status: an inquiry starts warning_needs_response
-                    status = stripe.parse_event(bytes(record["body"]), clock(), event.livemode).canonical
+                    status = stripe.parse_event(bytes(body), clock(), event.livemode).canonical
                 except Exception:  # a hint only; the Dispute record may know
                     status = None
                 if status is not None and not dry_run:
