@@ -18,6 +18,9 @@ Commands:
   parked              events waiting for their predecessor, with their deadline
   disputes [ID] [--status S] [--inquiries]
                       disputes (inquiries too: they move no money) with status and funds; ID: its timeline
+  migrate-disputes [--dry-run]
+                      one-off, idempotent: link Stripe disputes posted before the dispute lifecycle
+                      (dispute.opened / won) and reverse those the lifecycle superseded (docs/deploy.md)
   recon run --partner P --date D [--report PATH] [--bank PATH] [--out PATH]
                       reconcile a partner's report (default: the reports directory) against the ledger
   recon breaks [--open] [--partner P]
@@ -431,6 +434,24 @@ def cmd_disputes(args, cfg, db) -> int:
     return 0
 
 
+def cmd_migrate_disputes(args, cfg, db) -> int:
+    rows = posting.migrate_legacy_disputes(
+        store.DatastoreLedger(db), lambda key: store.inbox_get(db, key), dry_run=args.dry_run
+    )
+    if args.json:
+        _print_json(rows)
+    else:
+        columns = ("dispute", "kind", "transaction_id", "indexed", "reversed", "problem")
+        _table([{k: row.get(k) or "" for k in columns} for row in rows], [(k, k) for k in columns])
+        verb = "would change" if args.dry_run else "changed"
+        changed = sum(1 for r in rows if r.get("indexed") in ("written", "would write") or r.get("reversed") != "no")
+        problems = sum(1 for r in rows if r.get("problem"))
+        print(f"{len(rows)} legacy dispute posting(s); {verb} {changed}; {problems} problem(s)")
+    if not args.dry_run:  # the reversals' entries to BigQuery now (the periodic sweep would too)
+        posting.restream_pending(cfg, store=store.DatastoreLedger(db))
+    return 1 if any(r.get("problem") for r in rows) else 0
+
+
 def cmd_recon(args, cfg, db) -> int:
     from shared import bigquery_sink, recon_service, wiring
     from shared.reconciliation import ReportError
@@ -696,6 +717,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("id", nargs="?", help="one dispute: <partner>:<dispute id>, or a Stripe dispute id")
     p.add_argument("--status", help="e.g. warning_needs_response, needs_response, won, lost, warning_closed")
     p.add_argument("--inquiries", action="store_true", help="inquiries / retrievals only")
+    p = sub.add_parser("migrate-disputes")
+    p.add_argument("--dry-run", action="store_true", help="say what would be linked and reversed, change nothing")
     p = sub.add_parser("recon")
     recon = p.add_subparsers(dest="recon_command", required=True)
     r = recon.add_parser("run")
@@ -744,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         "replay": cmd_replay,
         "parked": cmd_parked,
         "disputes": cmd_disputes,
+        "migrate-disputes": cmd_migrate_disputes,
         "recon": cmd_recon,
         "tenants": cmd_tenants,
         "api-keys": cmd_api_keys,

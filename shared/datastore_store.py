@@ -98,6 +98,12 @@ class InboxRecord:
     canonical: bytes | None  # the canonical message to publish (None when verdict != accepted)
     trace: str | None = None
     content_hash: str = ""  # what the event says (not when it arrived): redeliveries must match it
+    # Hashes an earlier parser gave the same event ("" when it stored it as not posted): a stored earlier
+    # version is this event, not a conflict (not stored; see the partner plugin's legacy_versions).
+    equivalent_hashes: tuple[str, ...] = ()
+
+    def conflicts_with(self, stored_hash: str | None) -> bool:
+        return bool(self.content_hash) and stored_hash not in (self.content_hash, *self.equivalent_hashes)
 
     @property
     def key_name(self) -> str:
@@ -188,7 +194,7 @@ def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool
         if existing is not None:
             existing["deliveries"] = existing.get("deliveries", 1) + 1
             existing["last_delivery_at"] = record.received_at
-            if record.content_hash and existing.get("content_hash") != record.content_hash:
+            if record.conflicts_with(existing.get("content_hash")):
                 # Same partner event id, different content: keep both, never overwrite the first.
                 conflict_name = f"{record.key_name}:{record.content_hash[:16]}"
                 conflict = datastore.Entity(db.key("InboxConflict", conflict_name), exclude_from_indexes=("body",))

@@ -64,6 +64,12 @@ def entry_for(event: CanonicalEvent, transaction_id: str | None) -> dict:
         "currency": event.currency,
         "occurred_at": event.occurred_at.isoformat(),
         "transaction_id": transaction_id,
+        # Only when set (timelines recorded before the field existed stay equal on a redelivery).
+        **(
+            {"unbooked_fee": event.unbooked_fee, "unbooked_fee_currency": event.unbooked_fee_currency}
+            if event.unbooked_fee is not None
+            else {}
+        ),
     }
 
 
@@ -90,6 +96,13 @@ def summary(timeline: list[dict]) -> dict:
         "reinstated": sum(e["amount"] for e in reinstated),
         "fees": sum(e["fee"] for e in withdrawn) - sum(e["fee"] for e in reinstated),
         "transactions": sorted(e["transaction_id"] for e in (*withdrawn, *reinstated)),
+        # Dispute fees settled in another currency, not booked by the ledger (stripe.py): visible here
+        # for operators; reconciliation's fee booking books the report's fee.
+        "unbooked_fees": sorted(
+            f"{e['event_id']}:{e['unbooked_fee']}:{e['unbooked_fee_currency']}"
+            for e in timeline
+            if e.get("unbooked_fee")
+        ),
     }
 
 

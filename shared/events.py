@@ -91,6 +91,14 @@ class CanonicalEvent(BaseModel):
     dispute_status: Short | None = Field(
         default=None, description="dispute.status: the partner's dispute status (Stripe: warning_needs_response…)"
     )
+    unbooked_fee: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="dispute funds settled in another currency: the dispute fee the ledger did not book, in "
+        "minor units of unbooked_fee_currency (recorded on the Dispute record for reconciliation's fee booking)",
+    )
+    unbooked_fee_currency: str | None = None
     livemode: bool = False
 
     @field_validator("currency")
@@ -98,9 +106,16 @@ class CanonicalEvent(BaseModel):
     def _iso_currency(cls, value: str) -> str:
         return normalise_currency(value)
 
-    @field_validator("amount", "fee", mode="before")
+    @field_validator("unbooked_fee_currency")
+    @classmethod
+    def _iso_unbooked(cls, value: str | None) -> str | None:
+        return normalise_currency(value) if value is not None else None
+
+    @field_validator("amount", "fee", "unbooked_fee", mode="before")
     @classmethod
     def _integer_only(cls, value):
+        if value is None:
+            return value
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("amounts must be integer numbers of minor units")
         return value
@@ -114,6 +129,10 @@ class CanonicalEvent(BaseModel):
             raise ValueError("fee cannot exceed amount")
         if (self.dispute_status is not None) != (self.kind == "dispute.status"):
             raise ValueError("dispute_status is set on dispute.status events, and only there")
+        if (self.unbooked_fee is None) != (self.unbooked_fee_currency is None):
+            raise ValueError("unbooked_fee and unbooked_fee_currency go together")
+        if self.unbooked_fee is not None and self.kind not in FEE_ON_TOP:
+            raise ValueError("unbooked_fee is set on dispute funds events only")
         if self.amount == 0 and self.kind not in ("dispute.lost", "dispute.status", "authorization.voided"):
             raise ValueError(f"{self.kind} needs a positive amount")
         return self

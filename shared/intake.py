@@ -81,12 +81,18 @@ def _accept(partner, parsed, body, kept, now, db, publish, enqueue_republish, tr
         # Only what an event says about money is compared across redeliveries; stored-not-posted events
         # (ignored) may legitimately differ byte for byte (Stripe's pending_webhooks, Adyen batches).
         content_hash=event_hash(parsed.canonical) if parsed.canonical else "",
+        equivalent_hashes=_legacy_hashes(partner, parsed),
     )
     created, stored = store.inbox_put_if_absent(db, record)
     ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
-    if not created and record.content_hash and stored.get("content_hash") != record.content_hash:
+    if not created and record.conflicts_with(stored.get("content_hash")):
         log.error("conflicting redelivery: same event id, different content; first version kept", extra=ids)
         return {"http": 200, "status": "conflict", **ids}
+    if not created and record.content_hash and stored.get("content_hash") != record.content_hash:
+        # An earlier parser's version of this very event: kept (it is what the ledger posted), not a conflict.
+        log.info("redelivery of an event stored under earlier parsing rules; stored version kept", extra=ids)
+        if stored["verdict"] == "accepted" and stored.get("published_at") is not None:
+            return {"http": 200, "status": "duplicate", "stored_as": "legacy", **ids}
     if stored["verdict"] != "accepted":
         log.info("webhook stored, not posted", extra={**ids, "reason": stored["reason"], "first_delivery": created})
         return {"http": 200, "status": "ignored", "reason": stored["reason"], **ids}
@@ -110,6 +116,14 @@ def _accept(partner, parsed, body, kept, now, db, publish, enqueue_republish, tr
     store.inbox_mark_published(db, record.key_name, message_id)
     log.info("webhook accepted", extra={**ids, "message_id": message_id, "first_delivery": created})
     return {"http": 200, "status": "accepted", "published": True, **ids}
+
+
+def _legacy_hashes(partner: str, parsed) -> tuple[str, ...]:
+    """Content hashes an earlier version of the partner's parser gave this event (see InboxRecord)."""
+    versions = getattr(plugin(partner), "legacy_versions", None)
+    if versions is None or parsed.canonical is None:
+        return ()
+    return tuple(sorted({event_hash(v) if v is not None else "" for v in versions(parsed.canonical)}))
 
 
 def republish(

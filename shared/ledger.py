@@ -154,7 +154,7 @@ def micros(moment: datetime) -> int:
 
 # Fields added to CanonicalEvent after events were stored: hashed only when set, so every event stored
 # before they existed keeps its hash (a redelivery of it is replayed, not a Conflict).
-HASHED_WHEN_SET = ("dispute_status",)
+HASHED_WHEN_SET = ("dispute_status", "unbooked_fee", "unbooked_fee_currency")
 
 
 def event_hash(event: CanonicalEvent) -> str:

@@ -39,6 +39,7 @@ from shared.ledger import (
     expiry,
     operation_for,
     reads_for,
+    reversal,
     sum_balances,
 )
 from shared.topology import ENTRIES_TABLE
@@ -298,6 +299,14 @@ NEEDS_PAYMENT_OWNER = (
     "payment.refunded",
 )
 WITHDRAWAL_INDEX = "DisputeWithdrawal"  # <partner>:<dispute id> -> the withdrawal's transaction
+# Stripe disputes posted before the balance-transaction lifecycle: `charge.dispute.created` posted
+# dispute.opened (the disputed amount, keyed by the webhook's evt id, inquiries included) and
+# `charge.dispute.closed` won posted dispute.won. Each such posting is indexed by its dispute
+# (<partner>:<dispute id>:opened|won -> its transaction): written with the posting by this code, and
+# for postings older than it by `python -m shared.cli migrate-disputes` (docs/deploy.md).
+LEGACY_INDEX = "LegacyDisputePosting"
+LEGACY_KINDS = {"dispute.opened": "opened", "dispute.won": "won"}
+LEGACY_PARTNERS = ("stripe",)  # Adyen and generic partners keep dispute.opened / dispute.won
 
 
 def _withdrawal_key(event: CanonicalEvent) -> str:
@@ -312,6 +321,160 @@ def require_withdrawal(store: LedgerStore, event: CanonicalEvent) -> None:
         raise PredecessorMissing(
             f"dispute {event.reference}: no withdrawal posted yet", (WITHDRAWAL_INDEX, _withdrawal_key(event))
         )
+
+
+def _legacy_names(partner: str, dispute_id: str) -> list[str]:
+    return [f"{disputes.key(partner, dispute_id)}:{suffix}" for suffix in LEGACY_KINDS.values()]
+
+
+def is_legacy(event: CanonicalEvent) -> bool:
+    return event.partner in LEGACY_PARTNERS and event.kind in LEGACY_KINDS
+
+
+def supersedes_legacy(event: CanonicalEvent) -> bool:
+    """Events after which a Stripe dispute's legacy postings are known to be replaced: its withdrawal
+    balance transaction (posted in full by the lifecycle) or a status saying it is an inquiry (no
+    money ever moved)."""
+    if event.partner not in LEGACY_PARTNERS:
+        return False
+    return event.kind == "dispute.funds_withdrawn" or (
+        event.kind == "dispute.status" and (event.dispute_status or "").startswith("warning_")
+    )
+
+
+def settle_legacy(
+    store: LedgerStore,
+    partner: str,
+    dispute_id: str,
+    effective_at: datetime,
+    *,
+    superseded: bool = False,
+    clock=utcnow,
+    dry_run: bool = False,
+    legacy: dict[str, dict] | None = None,
+) -> list[str]:
+    """Reverse every legacy posting of a Stripe dispute once the lifecycle has taken it over, so the
+    books are exactly what Stripe did: the withdrawal balance transaction posts in full (amount and
+    dispute fee) and the reinstatement finds its `DisputeWithdrawal`; the legacy dispute.opened (and a
+    legacy dispute.won, if one posted: the pair nets to zero either way) is given back. An inquiry's
+    legacy debit (money that never moved) is given back the same way. `superseded`: the caller knows
+    it (supersedes_legacy); else it is read (a withdrawal indexed, or the Dispute record an inquiry).
+    Keyed reads only; idempotent (a reversal's id derives from its target: asking twice replays).
+    Returns the legacy transactions reversed (or, dry_run, that would be). `legacy`: the index records
+    as the migration found them (a dry run writes none)."""
+    if legacy is None:
+        legacy = store.get_multi(LEGACY_INDEX, _legacy_names(partner, dispute_id))
+    if not legacy:
+        return []
+    key = disputes.key(partner, dispute_id)
+    if not superseded:
+        superseded = store.get(WITHDRAWAL_INDEX, key) is not None or bool(
+            (store.get(disputes.KIND, key) or {}).get("inquiry")
+        )
+    if not superseded:
+        return []
+    targets = sorted(record["transaction_id"] for record in legacy.values())
+    done = store.get_multi("Reversal", targets)
+    pending = [t for t in targets if t not in done]
+    if dry_run or not pending:
+        return pending
+    for target in pending:
+        result = execute(store, reversal(target, effective_at), clock)
+        log.warning(
+            "legacy dispute posting reversed: superseded by the dispute lifecycle",
+            extra={
+                "dispute": key,
+                "transaction_id": target,
+                "reversal": result.transaction_id,
+                "status": result.status,
+            },
+        )
+    return pending
+
+
+def legacy_index_entry(event: CanonicalEvent, transaction_id: str) -> tuple[str, str, dict]:
+    name = f"{disputes.key(event.partner, event.reference)}:{LEGACY_KINDS[event.kind]}"
+    return (LEGACY_INDEX, name, {"transaction_id": transaction_id, "event_id": event.event_id, "kind": event.kind})
+
+
+# The webhook each legacy rule posted, and the kind it posted it as.
+LEGACY_RULES = {
+    "charge.dispute.created": ("dispute_opened.v1", "dispute.opened"),
+    "charge.dispute.closed": ("dispute_won.v1", "dispute.won"),
+}
+
+
+def migrate_legacy_disputes(
+    store: LedgerStore, inbox: Callable[[str], dict | None], *, dry_run: bool = False, clock=utcnow
+) -> list[dict]:
+    """One-off, idempotent (`python -m shared.cli migrate-disputes [--dry-run]`, docs/deploy.md): find
+    the Stripe disputes posted before the lifecycle — the inbox's `charge.dispute.created` / `closed`
+    webhooks (indexed by type), whose legacy transaction id derives from the evt id (a keyed lookup:
+    dispute_opened.v1 / dispute_won.v1) —, index them by dispute (LEGACY_INDEX) and settle each
+    (settle_legacy): reversed when its withdrawal balance transaction posted already (a double debit
+    of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
+    own status is warning_*). `inbox(key)` -> the whole inbox record (with its body) or None.
+    Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
+    from shared.ledger import transaction_id
+    from shared.partners import stripe  # the only partner with a legacy dispute mapping
+
+    rows: list[dict] = []
+    found: dict[tuple[str, str], dict[str, dict]] = {}
+    inquiries: set[tuple[str, str]] = set()
+    for event_type, (rule, kind) in LEGACY_RULES.items():
+        webhooks = {
+            name: record
+            for name, record in store.query("Inbox", "partner_event_type", event_type).items()
+            if record.get("partner") in LEGACY_PARTNERS
+        }
+        legacy_ids = {transaction_id(r["partner"], r["partner_event_id"], rule): n for n, r in webhooks.items()}
+        for name, txn in sorted(store.get_multi("JournalTransaction", sorted(legacy_ids)).items()):
+            record = webhooks[legacy_ids[name]]
+            row = {"transaction_id": name, "kind": kind, "event_id": txn["event_id"], "dispute": None}
+            rows.append(row)
+            try:
+                event = CanonicalEvent.model_validate_json(record["canonical"])
+            except Exception:  # reported, never guessed
+                row["problem"] = "inbox event unreadable: link it by hand"
+                continue
+            op = operation_for(event)
+            if event.kind != kind or op is None or op.op_id != name or txn["rule"] != rule:
+                row["problem"] = "inbox event does not produce this transaction: link it by hand"
+                continue
+            dispute = (event.partner, event.reference)
+            row["dispute"] = disputes.key(*dispute)
+            index_kind, index_name, data = legacy_index_entry(event, name)
+            found.setdefault(dispute, {})[index_name] = data
+            if store.get(index_kind, index_name) is not None:
+                row["indexed"] = "exists"
+            else:
+                row["indexed"] = "would write" if dry_run else "written"
+                if not dry_run:
+                    store.record(index_kind, index_name, data)
+            body = (inbox(legacy_ids[name]) or {}).get("body") if kind == "dispute.opened" else None
+            if body:
+                try:  # the created webhook's own status: an inquiry starts warning_needs_response
+                    status = stripe.parse_event(bytes(body), clock(), event.livemode).canonical
+                except Exception:  # a hint only; the Dispute record may know
+                    status = None
+                if status is not None and not dry_run:
+                    record_dispute(store, status, None, clock)  # the operators' record learns it too
+                if status is not None and supersedes_legacy(status):
+                    inquiries.add(dispute)
+    reversed_by_dispute = {
+        dispute: settle_legacy(
+            store, *dispute, clock(), superseded=dispute in inquiries, clock=clock, dry_run=dry_run, legacy=legacy
+        )
+        for dispute, legacy in sorted(found.items())
+    }
+    for row in rows:
+        if row["dispute"] is not None:
+            done = reversed_by_dispute[tuple(row["dispute"].split(":", 1))]
+            if row["transaction_id"] in done:
+                row["reversed"] = "would reverse" if dry_run else "reversed"
+            else:
+                row["reversed"] = "already" if store.get("Reversal", row["transaction_id"]) else "no"
+    return rows
 
 
 def record_dispute(store: LedgerStore, event: CanonicalEvent, transaction_id: str | None, clock=utcnow) -> None:
@@ -383,6 +546,8 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
     op = operation_for(event)
     if op is None:
         record_dispute(store, event, None)
+        if supersedes_legacy(event):
+            settle_legacy(store, event.partner, event.reference, event.occurred_at, superseded=True)
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
         return None
     index = ()
@@ -393,9 +558,13 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
         )
     elif event.kind == "dispute.funds_withdrawn":
         index = ((WITHDRAWAL_INDEX, _withdrawal_key(event), {"transaction_id": op.op_id}),)
+    elif is_legacy(event):
+        index = (legacy_index_entry(event, op.op_id),)
     result = execute(store, op, also=index)  # the index commits with the posting: no extra round trips
     if result.status in ("posted", "replayed"):
         record_dispute(store, event, op.op_id)
+        if supersedes_legacy(event) or is_legacy(event):  # after the commit: either order meets
+            settle_legacy(store, event.partner, event.reference, event.occurred_at, superseded=supersedes_legacy(event))
     log.info(
         f"transaction {result.status}",
         extra={

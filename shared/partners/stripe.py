@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from shared.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, ex
 from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "stripe"
+log = logging.getLogger("ledgerline.stripe")
 SIGNATURE_HEADER = "Stripe-Signature"
 
 
@@ -309,6 +311,7 @@ def _dispute_funds(dispute: _Dispute, txn: _BalanceTransaction, where: str, paym
     except UnknownCurrency as exc:
         raise refuse(str(exc), "currency") from None
     disputed, dispute_currency = _money(dispute.amount, dispute.currency, "amount")
+    unbooked = {}
     if iso == dispute_currency:
         try:
             moved, fee = to_minor_units(abs(txn.amount), iso), to_minor_units(fee, iso)
@@ -317,9 +320,28 @@ def _dispute_funds(dispute: _Dispute, txn: _BalanceTransaction, where: str, paym
     else:
         # Settled in another currency than the payment: the wallet was credited in the payment's
         # currency, so the disputed amount is booked in it; the fee (in the settlement currency) is not
-        # booked (the ledger does not model Stripe's settlement conversion).
-        moved, fee = disputed, 0
+        # booked (the ledger does not model Stripe's settlement conversion). It is not dropped silently:
+        # the event carries it (unbooked_fee: the Dispute record shows it, `shared.cli disputes`), a
+        # structured warning names it, and reconciliation's fee booking books it from the report.
+        moved = disputed
+        if fee:
+            try:
+                unbooked = {"unbooked_fee": to_minor_units(fee, iso), "unbooked_fee_currency": iso}
+            except ValueError as exc:
+                raise refuse(str(exc), "fee") from None
+            log.warning(
+                "dispute fee in the settlement currency not booked",
+                extra={
+                    "dispute": dispute.id,
+                    "balance_transaction": txn.id,
+                    "dispute_currency": dispute_currency,
+                    "settlement_currency": iso,
+                    "unbooked_fee": unbooked["unbooked_fee"],
+                },
+            )
+        fee = 0
     return {
+        **unbooked,
         "partner_event_id": txn.id,
         "partner_event_type": f"balance_transaction.{expected}",
         "occurred_at": datetime.fromtimestamp(txn.created, tz=UTC),
@@ -331,6 +353,43 @@ def _dispute_funds(dispute: _Dispute, txn: _BalanceTransaction, where: str, paym
         "reference": dispute.id,
         "payment_reference": payment,
     }
+
+
+# What the parser before the dispute lifecycle stored for the same Stripe event id (the webhook's own
+# event: balance transactions have their own ids, never seen before): `charge.dispute.created` ->
+# dispute.opened (the disputed amount), `charge.dispute.closed` won -> dispute.won, lost ->
+# dispute.lost (amount 0); every other dispute webhook was stored as not posted (no content hash).
+_LEGACY_CLOSED = {"won": "dispute.won", "lost": "dispute.lost"}
+
+
+def legacy_versions(event: CanonicalEvent) -> list[CanonicalEvent | None]:
+    """The canonical events an earlier version of this plugin produced for the same webhook (None: it
+    was stored and not posted). Intake treats a stored earlier version as this event (a redelivery,
+    answered `duplicate`, never a conflict): the ledger posted it under its own rules, and the
+    lifecycle's legacy handling (shared.posting.settle_legacy) reconciles the books with Stripe's."""
+    if (
+        event.partner != NAME
+        or event.kind != "dispute.status"
+        or not event.partner_event_type.startswith("charge.dispute.")
+    ):
+        return []
+    kind = "dispute.opened" if event.partner_event_type == "charge.dispute.created" else None
+    if event.partner_event_type == "charge.dispute.closed":
+        kind = _LEGACY_CLOSED.get(event.dispute_status or "")
+    if kind is None:
+        return [None]
+    fields = event.model_dump(exclude={"dispute_status", "unbooked_fee", "unbooked_fee_currency"})
+    return [
+        CanonicalEvent(
+            **{
+                **fields,
+                "kind": kind,
+                "customer": None,
+                "fee": 0,
+                "amount": 0 if kind == "dispute.lost" else event.amount,
+            }
+        )
+    ]
 
 
 def _payout(envelope: _Envelope) -> dict | str:

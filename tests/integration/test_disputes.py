@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 from shared import datastore_store
 from shared.config import REPO_ROOT
@@ -144,3 +145,82 @@ def test_a_won_dispute_arriving_before_its_payment_and_withdrawal_waits_for_both
     assert wallet_balance(db, p["customer"], "USD") == 10_000
     assert datastore_store.inbox_get(db, f"stripe:{r}")["verdict"] == "accepted"
     _record(db, dp, status="won", withdrawn=3000, reinstated=3000, fees=1500)
+
+
+def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, intake, secret, payment):
+    """Before the lifecycle, charge.dispute.created posted dispute.opened (keyed by its evt id). Stripe
+    retries that very webhook after the deploy: its status is the stored legacy event (a duplicate, no
+    InboxConflict); its withdrawal balance transaction posts in full, the migration links the legacy
+    posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
+    from shared.events import CanonicalEvent
+    from shared.ledger import event_hash, operation_for
+    from shared.posting import execute
+
+    p, pi = _payment(db, intake, secret, payment)
+    dp, evt, txn = unique("dp"), unique("evt"), unique("txn")
+    payload = dispute(
+        evt,
+        "charge.dispute.created",
+        dp,
+        "ch_" + pi[3:],
+        pi,
+        3000,
+        "usd",
+        "needs_response",
+        [_withdrawal(txn)],
+        CREATED,
+    )
+    body = encode(payload)
+    legacy = CanonicalEvent(  # what the parser before the lifecycle stored and the ledger posted
+        event_id=f"stripe:{evt}",
+        partner="stripe",
+        partner_event_id=evt,
+        partner_event_type="charge.dispute.created",
+        kind="dispute.opened",
+        occurred_at=datetime.fromtimestamp(payload["created"], tz=UTC),
+        received_at=datetime.now(tz=UTC),
+        amount=3000,
+        currency="USD",
+        reference=dp,
+        payment_reference=pi,
+    )
+    record = datastore_store.InboxRecord(
+        "stripe",
+        evt,
+        "charge.dispute.created",
+        "accepted",
+        None,
+        body,
+        {},
+        legacy.received_at,
+        legacy.to_message(),
+        content_hash=event_hash(legacy),
+    )
+    datastore_store.inbox_put_if_absent(db, record)
+    datastore_store.inbox_mark_published(db, record.key_name, "legacy")
+    ledger = datastore_store.DatastoreLedger(db)
+    assert execute(ledger, operation_for(legacy.model_copy(update={"customer": p["customer"]}))).status == "posted"
+    assert wallet_balance(db, p["customer"], "USD") == 7_000
+
+    resp = send(intake, Delivery("legacy redelivery", body, secret, 200, "duplicate"))
+    assert resp.status_code == 200, resp.text
+    receipt = resp.json()
+    assert (receipt["status"], receipt.get("stored_as")) == ("duplicate", "legacy")
+    assert [t["status"] for t in receipt["balance_transactions"]] == ["accepted"]
+    conflicts = [c for c in db.query(kind="InboxConflict").fetch() if c["inbox_key"] == record.key_name]
+    assert conflicts == []
+    posted(db, f"stripe:{txn}")
+
+    for run in range(2):
+        migrated = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "--json", "migrate-disputes"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        (row,) = [r for r in json.loads(migrated.stdout) if r["dispute"] == f"stripe:{dp}"]
+        assert row["reversed"] == ("reversed" if run == 0 else "already")
+    assert wallet_balance(db, p["customer"], "USD") == 7_000  # debited once
+    fees = [e for t in transaction_for(db, f"stripe:{txn}") for e in entries_of(t) if e["account"] == "fees:stripe"]
+    assert [e["amount"] for e in fees] == [1500]
