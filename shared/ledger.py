@@ -419,9 +419,12 @@ def _system_operation(kind: OpKind, rule: str, target: str, effective_at: dateti
     )
 
 
+REVERSAL_RULE = "reversal.v1"
+
+
 def reversal(target: str, effective_at: datetime) -> Operation:
     """The correction of a posted transaction: its posted legs mirrored, linked both ways, at most once."""
-    return _system_operation("reverse", "reversal.v1", target, effective_at)
+    return _system_operation("reverse", REVERSAL_RULE, target, effective_at)
 
 
 def expiry(hold: str, effective_at: datetime) -> Operation:

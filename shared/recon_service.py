@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 
 from shared.events import CanonicalEvent
-from shared.ledger import FEE_BOOKING_RULE, Conflict, Operation, fee_booking
+from shared.ledger import FEE_BOOKING_RULE, REVERSAL_RULE, Conflict, Operation, fee_booking
 from shared.partners import PARTNERS
 from shared.posting import balance_as_of
 from shared.reconciliation import (
@@ -114,6 +114,13 @@ def ledger_postings(
     txns = store.query("JournalTransaction", "accounts", f"partner:{partner}:clearing")
     in_window = {n: t for n, t in txns.items() if start <= _aware(t["effective_at"]).date() <= end}
     chosen = {n: t for n, t in in_window.items() if t.get("event_id", "").startswith(f"{partner}:")}
+    # A transaction ledgerline itself reversed (an operator's correction, a superseded legacy dispute
+    # posting) and its reversal net to nothing at the partner: neither is a row. A partner's own
+    # reversal (a failed payout) stays, as the partner reports it.
+    reversals = store.get_multi("Reversal", sorted(chosen)) if chosen else {}
+    for name, link in reversals.items():
+        if txns.get(link["reversal_id"], {}).get("rule") == REVERSAL_RULE:
+            chosen.pop(name, None)
     events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
     rows = []
     for name, t in sorted(chosen.items()):

@@ -362,3 +362,15 @@ def test_a_won_dispute_reconciles_with_no_fee_booked():
     outcome = books.run([charge(1, 10_000, 0), *dispute_rows()])
     assert outcome.summary["breaks"] == {} and outcome.summary["fees_booked"] == 0
     assert books.balance("fees:stripe") == 0 and books.balance("partner:stripe:clearing") == 10_000
+
+
+def test_a_transaction_ledgerline_reversed_is_not_a_row_of_the_run():
+    """An operator's reversal (or a superseded legacy dispute posting) and the transaction it reverses
+    net to nothing at the partner: the run sees neither, so no false missing_at_partner."""
+    from shared.ledger import reversal
+
+    books = Books([(1, 10_000), (2, 2_000)])
+    (second,) = [n for n, t in books.store.data["JournalTransaction"].items() if t["event_id"] == "stripe:evt_2"]
+    assert posting.execute(books.store, reversal(second, NOON)).status == "posted"
+    outcome = books.run([charge(1, 10_000, 0)])
+    assert outcome.summary["breaks"] == {}
