@@ -119,11 +119,12 @@ class _Fields:
             self.piece += 1
         parts += [text for _, text in self.record.pieces[self.piece :]]
         self.piece, self.pos = len(self.record.pieces), 0
-        # The `/` terminator rule does not apply to a 16's text (the spec: `/` ends a record "except for
-        # record 16", and text is the one field that may contain `,` and `/`): a trailing `/` is text. A
-        # piece that is only `/` is a defaulted text (the spec's own `16,115,…,,,/`), and blanks are padding.
-        cleaned = [p.strip() for p in parts]
-        return " ".join(p for p in cleaned if p and p != "/") or None
+        # The spec ends a 16's text at the next non-88 record, not at a `/`, and text may contain `/`; but
+        # banks (and the spec's own example, `LOCK BOX NO.68751/`) still end 16 records with one: each
+        # physical piece loses ONE trailing `/` (as moov-io/bai2 reads them); slashes inside are text.
+        # Blanks are fixed-width padding (`RETURNED CHEQUE     /`).
+        cleaned = [p.rstrip().removesuffix("/").strip() for p in parts]
+        return " ".join(p for p in cleaned if p) or None
 
     def fail(self, field_name: str, message: str) -> ReportError:
         return ReportError(self.source, self.line, f"{self.record.code}.{field_name}", message)

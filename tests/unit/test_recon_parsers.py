@@ -300,10 +300,10 @@ def test_bai2_continuation_between_any_fields_funds_types_and_padding():
 
 def test_bai2_text_runs_to_the_end_of_the_logical_record_with_commas():
     details = [d for g in bai2_file.parse(BAI2_CONT, "b") for a in g.accounts for d in a.details]
-    # a `/` in (or ending) a 16's text is text: the terminator rule does not apply to it
-    assert details[0].text == "STRIPE PAYOUT, ID po_A/ CONTINUED TEXT"
+    # commas and inner slashes are text; the `/` banks end each physical record with is not
+    assert details[0].text == "STRIPE PAYOUT, ID po_A CONTINUED TEXT"
     assert (details[0].bank_reference, details[0].funds_type) == ("BANKREF1", "V")
-    assert [d.text for d in details[1:]] == ["ACH DEBIT/", "ACH CREDIT", "RETURN R01/"]
+    assert [d.text for d in details[1:]] == ["ACH DEBIT", "ACH CREDIT", "RETURN R01"]
 
 
 def bai2_one(detail: str, amount: int) -> bytes:
@@ -315,13 +315,16 @@ def bai2_one(detail: str, amount: int) -> bytes:
 @pytest.mark.parametrize(
     ("detail", "text"),
     [
-        ("16,165,100,Z,BR,CR,INVOICE 12/2026/", "INVOICE 12/2026/"),  # the trailing `/` is text
+        # Banks end 16 records with a `/` the spec does not ask for: one trailing `/` goes, inner ones stay.
+        ("16,165,100,Z,BR,CR,INVOICE 12/2026/", "INVOICE 12/2026"),
+        ("16,165,100,Z,BR,CR,INVOICE 12/2026", "INVOICE 12/2026"),
+        ("16,165,100,Z,BR,CR,RETURNED CHEQUE     /", "RETURNED CHEQUE"),  # fixed-width padding, then `/`
         ("16,165,100,Z,BR,CR,/", None),  # the spec's own `,,,/`: no text
         ("16,165,100,Z,BR,CR,   /   ", None),
         ("16,165,100,Z,BR,CR", None),
     ],
 )
-def test_bai2_a_16_text_keeps_its_slashes(detail, text):
+def test_bai2_a_16_text_loses_only_the_terminating_slash(detail, text):
     details = [d for g in bai2_file.parse(bai2_one(detail, 100), "b") for a in g.accounts for d in a.details]
     assert details[0].text == text
 
