@@ -1,6 +1,9 @@
 """Integration tests run against the real local cloud (`make up`, or `make test` which starts it).
 They talk to the emulators through the official google-cloud clients and to the functions over HTTP."""
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -8,7 +11,7 @@ import pytest
 import requests
 
 from shared import datastore_store
-from shared.config import settings
+from shared.config import REPO_ROOT, settings
 from shared.posting import balances, streamed_transactions
 from shared.scenario import encode, payment_intent_succeeded
 from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
@@ -112,3 +115,16 @@ def pytest_sessionfinish(session, exitstatus):
     write(f"log secret scan: {len(findings)} secret occurrence(s) in the logs of {run_dir}:", red=True, bold=True)
     for finding in findings[:50]:
         write(f"  {finding}", red=True)
+
+
+def cli(*args: str, timeout: float = 120) -> dict | list:
+    """`python -m shared.cli --json ARGS` against the stack; its JSON output (a non-zero exit fails)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -12,7 +12,7 @@ from shared import bigquery_sink
 from shared.config import REPO_ROOT
 from shared.scenario import Delivery, send
 
-from .conftest import posted
+from .conftest import cli, posted
 
 HEADER = (
     "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
@@ -24,18 +24,6 @@ def report_row(n: int, pi: str, minor: int, day: str) -> str:
     major = f"{minor // 100}.{minor % 100:02d}"
     ch = "ch_" + pi[3:]
     return f"txn_{n},{day} 09:00:00,{day} 00:00:00,usd,{major},0.00,{major},charge,{ch},t,{pi},{ch},,"
-
-
-def cli(*args) -> dict | list:
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--json", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_planted_breaks_are_found_exactly_reruns_are_idempotent_and_fixes_close_them(

@@ -5,18 +5,15 @@ of that day (payout + ACH lines) against Datastore: zero breaks. Dropping the AC
 statement shows the bank ↔ ledger leg is really checked."""
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
 
-from shared.config import REPO_ROOT
 from shared.partners import column
 from shared.scenario import Delivery, column_event, encode, payout, send
 
-from .conftest import posted
+from .conftest import cli, posted
 
 HEADER = (
     "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
@@ -27,18 +24,6 @@ HEADER = (
 def major(minor: int) -> str:
     sign = "-" if minor < 0 else ""
     return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-def cli(*args) -> dict | list:
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--json", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def statement(as_of: str, lines: list[tuple[str, int, str, str]]) -> str:

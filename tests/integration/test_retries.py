@@ -2,9 +2,6 @@
 running retries function, which runs them against the Datastore and Pub/Sub emulators. Downstream
 failures are injected with Fault records (shared.faults; honoured only locally)."""
 
-import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -13,13 +10,12 @@ import requests
 from google.cloud import datastore
 
 from shared import faults, wiring
-from shared.config import REPO_ROOT
 from shared.dead_letters import dead_letter_id
 from shared.intake import receive
 from shared.partners import stripe
 from shared.retry import Task
 
-from .conftest import posted, transaction_for, wait_for, wallet_balance
+from .conftest import cli, posted, transaction_for, wait_for, wallet_balance
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +25,6 @@ def fault_injection(cfg, db):
         pytest.skip("the running retries function was started without LEDGERLINE_FAULT_INJECTION=true")
     yield
     faults.clear(db, "pubsub")
-
-
-def cli(*args) -> dict | list:
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--json", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def accept_with_failed_publish(cfg, db, p, secret):
