@@ -32,7 +32,7 @@ TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) en
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
-	@echo "make test            install, start emulators if needed, run lint + unit + integration tests, stop what it started"
+	@echo "make test            install, run lint + unit + integration tests on an isolated stack (never the dev one), stop it"
 	@echo "make up | down | status   the local cloud (4 emulators + 5 functions), logs under .run/logs"
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
