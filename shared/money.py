@@ -22,9 +22,15 @@ SOS 2 SRD 2 SSP 2 STN 2 SVC 2 SYP 2 SZL 2 THB 2 TJS 2 TMT 2 TND 3 TOP 2 TRY 2 TT
 UAH 2 UGX 0 USD 2 USN 2 UYI 0 UYU 2 UYW 4 UZS 2 VED 2 VES 2 VND 0 VUV 0 WST 2 XAF 0 XCD 2 XCG 2
 XOF 0 XPF 0 YER 2 ZAR 2 ZMW 2 ZWG 2
 """
-EXPONENTS: dict[str, int] = dict(
-    (code, int(exp)) for code, exp in zip(_EXPONENTS_TEXT.split()[::2], _EXPONENTS_TEXT.split()[1::2], strict=True)
-)
+
+
+def exponent_table(text: str) -> dict[str, int]:
+    """A currency table written as `CODE exponent` pairs (ISO's below, a partner's beside its plugin)."""
+    words = text.split()
+    return {code: int(exp) for code, exp in zip(words[::2], words[1::2], strict=True)}
+
+
+EXPONENTS: dict[str, int] = exponent_table(_EXPONENTS_TEXT)
 
 # Largest magnitude we accept for one amount: fits BigQuery INT64 and Datastore int64 with room for
 # sums of many entries (2**53 also keeps JSON consumers in JavaScript exact).

@@ -42,6 +42,7 @@ from shared.money import (
     convert,
     decimal_text,
     exponent,
+    exponent_table,
     normalise_currency,
 )
 from shared.partners.base import Parsed, invalid, load_json
@@ -82,9 +83,7 @@ PLN 2 PYG 0 QAR 2 RON 2 RSD 2 RUB 2 RWF 0 SAR 2 SBD 2 SCR 2 SEK 2 SGD 2 SHP 2 SL
 STN 2 SVC 2 SZL 2 THB 2 TND 3 TOP 2 TRY 2 TTD 2 TWD 2 TZS 2 UAH 2 UGX 0 USD 2 UYU 2 UZS 2 VEF 2
 VND 0 VUV 0 WST 2 XAF 0 XCD 2 XOF 0 XPF 0 YER 2 ZAR 2 ZMW 2
 """
-ADYEN_EXPONENTS: dict[str, int] = {
-    code: int(exp) for code, exp in zip(_ADYEN_TABLE.split()[::2], _ADYEN_TABLE.split()[1::2], strict=True)
-}
+ADYEN_EXPONENTS: dict[str, int] = exponent_table(_ADYEN_TABLE)
 
 
 class NotAnAdyenCurrency(ValueError):
@@ -103,31 +102,30 @@ def to_minor_units(value: int, currency: str) -> int:
     """Adyen amount.value -> ISO-4217 minor units of `currency` (an upper-case ISO code), exactly.
     Raises NotAnAdyenCurrency, or InexactAmount (a ValueError) when the value needs rounding."""
     theirs, ours = adyen_exponent(currency), exponent(currency)
-    try:
-        return convert(value, theirs, ours)
-    except InexactAmount:
-        raise InexactAmount(
-            value,
-            theirs,
-            ours,
-            f"{currency} value {value} is {decimal_text(value, theirs)} {currency} (Adyen: {theirs} decimals), "
-            f"not a whole number of ISO-4217 minor units ({currency} has {ours} decimals)",
-        ) from None
+    return _convert(
+        value,
+        theirs,
+        ours,
+        f"{currency} value {value} is {decimal_text(value, theirs)} {currency} (Adyen: {theirs} decimals), "
+        f"not a whole number of ISO-4217 minor units ({currency} has {ours} decimals)",
+    )
 
 
 def to_adyen_value(amount: int, currency: str) -> int:
     """ISO-4217 minor units -> Adyen amount.value: the other direction, for whatever ledgerline writes
     in Adyen's shape (test and demo notifications). Same exceptions as to_minor_units."""
     theirs, ours = adyen_exponent(currency), exponent(currency)
+    return _convert(
+        amount, ours, theirs, f"{decimal_text(amount, ours)} {currency} has no exact Adyen value ({theirs} decimals)"
+    )
+
+
+def _convert(amount: int, frm: int, to: int, inexact: str) -> int:
+    """money.convert, its InexactAmount saying in the partner's words what could not be converted."""
     try:
-        return convert(amount, ours, theirs)
+        return convert(amount, frm, to)
     except InexactAmount:
-        raise InexactAmount(
-            amount,
-            ours,
-            theirs,
-            f"{decimal_text(amount, ours)} {currency} has no exact Adyen value ({theirs} decimals)",
-        ) from None
+        raise InexactAmount(amount, frm, to, inexact) from None
 
 
 class _Amount(BaseModel):
