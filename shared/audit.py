@@ -94,8 +94,8 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
         problems.append(
             {"check": "conflict", "transaction_id": conflict["transaction_id"], "event_id": conflict.get("event_id")}
         )
-    recon = store.DatastoreLedger(db).snapshot(("ReconRun", "ReconBreak"))
-    clearing, unexplained = clearing_checks(recon["ReconRun"], recon["ReconBreak"], txns, snapshot["Account"])
+    recon = store.DatastoreLedger(db).snapshot(("ReconBalance", "ReconBreak"))
+    clearing, unexplained = clearing_checks(recon["ReconBalance"], recon["ReconBreak"], txns, snapshot["Account"])
     problems += unexplained
     return {
         "ok": not problems,
@@ -120,7 +120,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def clearing_checks(runs: dict, breaks: dict, txns: dict, accounts: dict) -> tuple[list[dict], list[dict]]:
+def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) -> tuple[list[dict], list[dict]]:
     """Each partner's clearing account, per currency, against the latest reconciliation run that
     reconciled that currency: clearing now = the partner balance the run left (its report, fees booked)
     + what was posted to clearing since — every entry the run's period did not cover (effective after
@@ -128,12 +128,10 @@ def clearing_checks(runs: dict, breaks: dict, txns: dict, accounts: dict) -> tup
     the partner's open breaks in that currency are at least as large (payments the report does not
     show yet, …): reported in the row, not a problem; otherwise it is `clearing_drift`."""
     latest: dict[tuple[str, str], dict] = {}
-    for run in runs.values():
-        if run.get("status") != "done" or not run.get("partner_balance"):
-            continue
+    for run in balances.values():  # ReconBalance records: one per reconciliation run
         for currency in json.loads(run["partner_balance"]):
             key, seen = (run["partner"], currency), latest.get((run["partner"], currency))
-            if seen is None or (run["as_of"], _utc(run["recorded_at"])) > (seen["as_of"], _utc(seen["recorded_at"])):
+            if seen is None or (run["as_of"], _utc(run["balance_at"])) > (seen["as_of"], _utc(seen["balance_at"])):
                 latest[key] = run
     open_breaks: dict[tuple, list[int]] = {}
     for b in breaks.values():

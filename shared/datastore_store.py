@@ -291,6 +291,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "Waiting": frozenset(),
     "Dispute": frozenset({"status", "customer", "payment_reference"}),  # shared.disputes (operators' view)
     "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
+    "ReconBalance": frozenset({"partner"}),
     "FeeBooking": frozenset({"partner", "break_id", "ledger_transaction"}),
     "ReconBreak": frozenset({"partner_status", "partner", "status", "reason_code", "severity", "opened_run"}),
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),

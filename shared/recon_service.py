@@ -288,18 +288,29 @@ def run(
         "breaks_open": len(cycle.opened) + len(cycle.still_open),
         "breaks_closed": len(cycle.closed),
         "fees_booked": json.dumps(booked, sort_keys=True),
-        # The partner's balance as this run leaves it, and the ledger's clearing account for the same
-        # period (effective up to as_of, as recorded by balance_at): `verify` checks that these agree,
-        # every later or later-recorded clearing entry being "posted since".
-        "partner_balance": json.dumps(reported, sort_keys=True),
-        "clearing_balance": json.dumps(clearing, sort_keys=True),
-        "balance_at": balance_at,
         "report": report_md[:MAX_STORED_REPORT],  # the whole report is also written to a file / GCS
         "status": "done",  # written last: a crash before this line re-runs the whole (idempotent) run
         "recorded_at": now,
     }
     if stream is not None:  # before the run is marked done: a failed stream re-runs it (insertIds dedupe)
         stream_run(stream, run_record, written, partner_frame.height, ledger.height, now)
+    # The partner's balance as this run leaves it, and the ledger's clearing account for the same period
+    # (effective up to as_of, as recorded by balance_at): `verify` checks that these agree, every later or
+    # later-recorded clearing entry being "posted since". A record of its own, small, so the next run's
+    # chain and verify read balances without the runs' reports. Before the run record (the commit
+    # marker): a rerun after a crash writes the same balance again.
+    store.record(
+        "ReconBalance",
+        run_id,
+        {
+            "run_id": run_id,
+            "partner": partner,
+            "as_of": as_of.isoformat(),
+            "partner_balance": json.dumps(reported, sort_keys=True),
+            "clearing_balance": json.dumps(clearing, sort_keys=True),
+            "balance_at": balance_at,
+        },
+    )
     store.record("ReconRun", run_id, run_record)
     log.info(
         "reconciliation run",
@@ -329,12 +340,8 @@ def partner_balance_after(store, partner: str, as_of: date, partner_frame: pl.Da
     earlier run's balance plus the net of this report's rows dated after that run's day (reports that
     look back do not count a row twice). The first run opens at the ledger's own clearing balance
     before the report's first day (the books at go-live), since no report states an opening balance."""
-    earlier = [
-        r
-        for r in store.query("ReconRun", "partner", partner).values()
-        if r.get("status") == "done" and r.get("partner_balance") and r["as_of"] < as_of.isoformat()
-    ]
-    previous = max(earlier, key=lambda r: (r["as_of"], _aware(r["recorded_at"])), default=None)
+    earlier = [r for r in store.query("ReconBalance", "partner", partner).values() if r["as_of"] < as_of.isoformat()]
+    previous = max(earlier, key=lambda r: (r["as_of"], _aware(r["balance_at"])), default=None)
     if previous is not None:
         since = date.fromisoformat(previous["as_of"])
         return partner_balance(partner_frame.filter(pl.col("date") > since), json.loads(previous["partner_balance"]))

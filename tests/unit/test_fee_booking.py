@@ -91,7 +91,7 @@ class Books:
     def clearing(self):
         data = self.store.data
         return clearing_checks(
-            data["ReconRun"], data.get("ReconBreak", {}), data["JournalTransaction"], data["Account"]
+            data["ReconBalance"], data.get("ReconBreak", {}), data["JournalTransaction"], data["Account"]
         )
 
 
@@ -175,7 +175,7 @@ def test_verify_follows_clearing_from_the_last_run_and_flags_an_unexplained_diff
     (row,), problems = books.clearing()
     assert (row["posted_since"], row["expected"], row["clearing"], row["difference"]) == (2_000, 11_680, 11_680, 0)
     # A clearing movement nobody accounts for: the run's partner balance no longer explains it.
-    (run,) = books.store.data["ReconRun"].values()
+    (run,) = books.store.data["ReconBalance"].values()
     run["partner_balance"] = '{"USD": 9679}'
     (row,), problems = books.clearing()
     assert row["difference"] == 1 and [p["check"] for p in problems] == ["clearing_drift"]
