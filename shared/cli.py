@@ -435,7 +435,9 @@ def cmd_disputes(args, cfg, db) -> int:
 
 
 def cmd_migrate_disputes(args, cfg, db) -> int:
-    rows = posting.migrate_legacy_disputes(
+    from shared import dispute_migration
+
+    rows = dispute_migration.migrate_legacy_disputes(
         store.DatastoreLedger(db), lambda key: store.inbox_get(db, key), dry_run=args.dry_run
     )
     if args.json:

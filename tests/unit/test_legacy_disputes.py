@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import disputes, posting
+from shared import dispute_migration, disputes, posting
 from shared.events import CanonicalEvent
 from shared.ledger import event_hash, operation_for
 from shared.memory_store import MemoryStore
@@ -102,25 +102,25 @@ def test_a_legacy_opened_dispute_then_withdrawal_and_won_ends_as_stripe_did(migr
         webhook(2, "charge.dispute.closed", "won", [WITHDRAWAL, REINSTATED]),
     ]
     if migrate_first:
-        posting.migrate_legacy_disputes(store, inbox(store))
+        dispute_migration.migrate_legacy_disputes(store, inbox(store))
         deliver(store, parsed(after[0]))
         assert (wallet(store), fees(store)) == (7_000, 1_500)  # never 3000 twice; the fee on top is ours
     deliver(store, [e for body in after for e in parsed(body)])
     if not migrate_first:
         assert wallet(store) == 10_000 - 3_000 - 3_000 + 3_000  # the deploy window's double debit…
-        rows = posting.migrate_legacy_disputes(store, inbox(store))
+        rows = dispute_migration.migrate_legacy_disputes(store, inbox(store))
         assert [(r["kind"], r["indexed"], r["reversed"]) for r in rows] == [("dispute.opened", "written", "reversed")]
     assert wallet(store) == 10_000  # back to the start
     assert fees(store) == 1_500  # the dispute fee (not refunded here), booked once
     assert store.get("DisputeWithdrawal", "stripe:dp_s")["transaction_id"] == operation_for(parsed(after[0])[1]).op_id
-    assert posting.migrate_legacy_disputes(store, inbox(store))[0]["reversed"] == "already"  # idempotent
+    assert dispute_migration.migrate_legacy_disputes(store, inbox(store))[0]["reversed"] == "already"  # idempotent
     assert (wallet(store), fees(store)) == (10_000, 1_500)
 
 
 def test_a_legacy_lost_dispute_keeps_the_amount_and_books_the_fee_once():
     store = MemoryStore()
     before_the_deploy(store, (CREATED_BODY, "dispute.opened"))
-    posting.migrate_legacy_disputes(store, inbox(store))
+    dispute_migration.migrate_legacy_disputes(store, inbox(store))
     deliver(store, parsed(webhook(2, "charge.dispute.closed", "lost", [WITHDRAWAL])))
     assert (wallet(store), fees(store)) == (7_000, 1_500)
 
@@ -130,7 +130,7 @@ def test_a_dispute_opened_and_won_before_the_deploy_then_redelivered_nets_to_str
     closed = webhook(2, "charge.dispute.closed", "won", [WITHDRAWAL, REINSTATED])
     before_the_deploy(store, (CREATED_BODY, "dispute.opened"), (closed, "dispute.won"))
     assert wallet(store) == 10_000
-    posting.migrate_legacy_disputes(store, inbox(store))
+    dispute_migration.migrate_legacy_disputes(store, inbox(store))
     deliver(store, parsed(closed))  # Stripe retries the closed webhook after the deploy
     assert (wallet(store), fees(store)) == (10_000, 1_500)
 
@@ -145,11 +145,11 @@ def test_a_legacy_inquiry_debit_is_given_back(when):
     assert wallet(store) == 7_000  # money that never moved
     closed = parsed(webhook(2, "charge.dispute.closed", "warning_closed", []))
     if when == "migrate_first":
-        posting.migrate_legacy_disputes(store, inbox(store))
+        dispute_migration.migrate_legacy_disputes(store, inbox(store))
     if when != "migration_only":
         deliver(store, closed)
     if when != "migrate_first":
-        posting.migrate_legacy_disputes(store, inbox(store))
+        dispute_migration.migrate_legacy_disputes(store, inbox(store))
     assert (wallet(store), fees(store)) == (10_000, 0)  # untouched overall
     record = store.get(disputes.KIND, "stripe:dp_s")
     assert record["inquiry"] is True
@@ -173,7 +173,7 @@ def test_the_migration_dry_run_changes_nothing_and_reports_what_it_would_do():
     before_the_deploy(store, (CREATED_BODY, "dispute.opened"))
     deliver(store, parsed(webhook(1, "charge.dispute.updated", "under_review", [WITHDRAWAL])))
     snapshot = {kind: dict(rows) for kind, rows in store.data.items()}
-    rows = posting.migrate_legacy_disputes(store, inbox(store), dry_run=True)
+    rows = dispute_migration.migrate_legacy_disputes(store, inbox(store), dry_run=True)
     assert [(r["dispute"], r["indexed"], r["reversed"]) for r in rows] == [
         ("stripe:dp_s", "would write", "would reverse")
     ]
@@ -184,7 +184,7 @@ def test_the_migration_reports_a_legacy_posting_it_cannot_link():
     store = MemoryStore()
     before_the_deploy(store, (CREATED_BODY, "dispute.opened"))
     store.record("Inbox", "stripe:evt_ds0", {**store.get("Inbox", "stripe:evt_ds0"), "canonical": b"{"})
-    (row,) = posting.migrate_legacy_disputes(store, inbox(store))
+    (row,) = dispute_migration.migrate_legacy_disputes(store, inbox(store))
     assert row["problem"] and row["dispute"] is None and wallet(store) == 7_000
 
 
