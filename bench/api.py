@@ -24,10 +24,11 @@ from pathlib import Path
 
 from bench.baseline import progress
 from bench.openloop import open_loop
-from shared import datastore_store, posting
+from shared.adapters import datastore_store
 from shared.api import keys, tenants
 from shared.config import settings
-from shared.ledger import Leg, Operation
+from shared.domain.ledger import Leg, Operation
+from shared.ledger import posting
 
 
 def setup(customers: int) -> tuple[str, list[str]]:

@@ -29,11 +29,11 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import datastore
 
-from shared import datastore_store as store
-from shared import pubsub_bus
+from shared.adapters import datastore_store as store
+from shared.adapters import pubsub_bus
 from shared.cli import wait_posted
 from shared.config import Settings, settings
-from shared.scenario import Delivery, encode, payment_intent_succeeded, send
+from shared.demo import Delivery, encode, payment_intent_succeeded, send
 
 KIND = "BenchProbe"
 NAMESPACE = "bench"

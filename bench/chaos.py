@@ -56,11 +56,9 @@ from google.cloud import datastore, pubsub_v1
 
 from bench.baseline import progress
 from emulators import bootstrap, ctl
-from shared import datastore_store, posting
-from shared.audit import verify
+from shared.adapters import datastore_store
 from shared.config import REPO_ROOT, Settings, settings
-from shared.partners import column, stripe
-from shared.scenario import (
+from shared.demo import (
     charge_refunded,
     column_event,
     dispute,
@@ -69,6 +67,9 @@ from shared.scenario import (
     generic_message,
     payment_intent_succeeded,
 )
+from shared.ledger import posting
+from shared.ledger.verify import verify
+from shared.partners import column, stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC
 
 RETRY_WINDOW_SECONDS = 180.0  # how long a delivery is retried (Stripe: 3 days; a bounded run: minutes)

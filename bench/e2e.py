@@ -49,12 +49,12 @@ from google.cloud import bigquery, pubsub_v1
 
 from bench.baseline import datastore_transactions, progress
 from bench.openloop import open_loop, percentile
-from shared import bigquery_sink, datastore_store, pubsub_bus
-from shared.audit import verify
+from shared.adapters import bigquery_sink, datastore_store, pubsub_bus
 from shared.config import Settings, settings
-from shared.ledger import entries_of
+from shared.demo import column_event, encode, payment_intent_succeeded
+from shared.domain.ledger import entries_of
+from shared.ledger.verify import verify
 from shared.partners import column, stripe
-from shared.scenario import column_event, encode, payment_intent_succeeded
 from shared.topology import ENTRIES_TABLE, dataset, table_schema
 
 TARGET_EVENTS_PER_S = 100

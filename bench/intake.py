@@ -33,11 +33,12 @@ from google.cloud import pubsub_v1
 
 from bench.baseline import progress
 from bench.openloop import open_loop
-from shared import datastore_store, wiring
+from shared import bootstrap as wiring
+from shared.adapters import datastore_store
 from shared.config import settings
-from shared.intake import republish
+from shared.demo import encode, payment_intent_succeeded
+from shared.intake.service import republish
 from shared.partners import stripe
-from shared.scenario import encode, payment_intent_succeeded
 from shared.topology import CANONICAL_EVENTS_TOPIC, LEDGER_SUBSCRIPTION
 
 

@@ -2,7 +2,7 @@
 
     python -m bench.recon [--rows 1000000] [--repeat 3] [--seed 7] [--out .run/bench/recon.json]
 
-Data: shared.reconciliation.planted.dataset — --rows partner rows and as many ledger rows (Stripe
+Data: tests.planted.dataset — --rows partner rows and as many ledger rows (Stripe
 shape, payouts of 1,000 rows, bank lines per payout) with ~0.5 % planted breaks of every reason, seeded.
 Probes (same frames, each run --repeat times after one untimed warm-up; the median is reported):
   floor     a single-key FULL OUTER JOIN of the partner and ledger frames on `reference` (polars)
@@ -28,7 +28,7 @@ import polars as pl
 
 from bench.baseline import progress
 from shared.reconciliation import MatchParams, reconcile
-from shared.reconciliation.planted import dataset, found
+from tests.planted import dataset, found
 
 TARGET_RATIO = 4.0
 TARGET_SECONDS = 60.0

@@ -7,7 +7,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery, pubsub_v1, tasks_v2
 from google.protobuf import duration_pb2
 
-from shared import bigquery_sink, tasks_queue
+from shared.adapters import bigquery_sink, tasks_queue
 from shared.config import Settings
 from shared.topology import check_names, dataset, table_schema, topology
 

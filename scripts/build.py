@@ -18,7 +18,7 @@ from pathlib import Path
 
 from shared.config import FUNCTION_NAMES, REPO_ROOT
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "scenario.py", "cli.py")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "demo.py", "cli.py")
 
 
 def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:

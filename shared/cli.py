@@ -45,11 +45,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared import datastore_store as store
-from shared import posting
+from shared.adapters import datastore_store as store
 from shared.config import settings
-from shared.ledger import UnknownAccount, account_type, entries_of, reversal
-from shared.money import format_minor
+from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
+from shared.domain.money import format_minor
+from shared.ledger import posting
 
 
 def _print_json(value) -> None:
@@ -211,7 +211,7 @@ def cmd_events(args, cfg, db) -> int:
 
 
 def cmd_verify(args, cfg, db) -> int:
-    from shared.audit import verify
+    from shared.ledger.verify import verify
 
     report = verify(cfg, db=db, with_bigquery=not args.no_bigquery)
     if args.json:
@@ -224,7 +224,7 @@ def cmd_verify(args, cfg, db) -> int:
 
 
 def cmd_restream(args, cfg, db) -> int:
-    from shared.posting import restream_pending
+    from shared.ledger.posting import restream_pending
 
     done = restream_pending(cfg, store=store.DatastoreLedger(db))
     print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
@@ -253,9 +253,9 @@ def cmd_expire_holds(args, cfg, db) -> int:
 
 
 def cmd_redrive(args, cfg, db) -> int:
-    from shared.audit import verify
-    from shared.intake import republish
-    from shared.pubsub_bus import publish
+    from shared.adapters.pubsub_bus import publish
+    from shared.intake.service import republish
+    from shared.ledger.verify import verify
     from shared.topology import CANONICAL_EVENTS_TOPIC
 
     report = verify(cfg, db=db, with_bigquery=False)
@@ -273,7 +273,7 @@ def cmd_redrive(args, cfg, db) -> int:
 
 
 def _dead_letter_filter(args):
-    from shared.dead_letters import Filter
+    from shared.recovery.dead_letters import Filter
 
     since = datetime.fromisoformat(args.since) if args.since else None
     if since is not None and since.tzinfo is None:
@@ -285,7 +285,7 @@ def _dead_letter_filter(args):
 
 
 def _dead_letters(db, selection) -> list[tuple[str, dict]]:
-    from shared.recovery import list_dead_letters
+    from shared.recovery.service import list_dead_letters
 
     ledger = store.DatastoreLedger(db)
     records = (
@@ -329,8 +329,8 @@ def cmd_dead_letter(args, cfg, db) -> int:
 
 
 def cmd_replay(args, cfg, db) -> int:
-    from shared import wiring
-    from shared.recovery import replay
+    from shared import bootstrap as wiring
+    from shared.recovery.service import replay
 
     ledger = store.DatastoreLedger(db)
     if args.ids:
@@ -382,8 +382,8 @@ def cmd_parked(args, cfg, db) -> int:
 
 
 def dispute_rows(db, status: str | None = None, inquiries: bool = False) -> list[dict]:
-    """The operators' view of disputes (shared.disputes): one row per dispute, newest first."""
-    from shared import disputes
+    """The operators' view of disputes (shared.ledger.disputes): one row per dispute, newest first."""
+    from shared.ledger import disputes
 
     records = store.DatastoreLedger(db).snapshot((disputes.KIND,))[disputes.KIND]
     rows = [
@@ -408,7 +408,7 @@ def dispute_rows(db, status: str | None = None, inquiries: bool = False) -> list
 
 
 def cmd_disputes(args, cfg, db) -> int:
-    from shared import disputes
+    from shared.ledger import disputes
 
     if args.id:
         name = args.id if ":" in args.id else disputes.key("stripe", args.id)
@@ -435,7 +435,7 @@ def cmd_disputes(args, cfg, db) -> int:
 
 
 def cmd_migrate_disputes(args, cfg, db) -> int:
-    from shared import dispute_migration
+    from shared.ledger import dispute_migration
 
     rows = dispute_migration.migrate_legacy_disputes(
         store.DatastoreLedger(db), lambda key: store.inbox_get(db, key), dry_run=args.dry_run
@@ -455,9 +455,11 @@ def cmd_migrate_disputes(args, cfg, db) -> int:
 
 
 def cmd_recon(args, cfg, db) -> int:
-    from shared import bigquery_sink, recon_service, wiring
+    from shared import bootstrap as wiring
+    from shared.adapters import bigquery_sink
+    from shared.adapters.gcs_reports import ReportMissing, reports
     from shared.reconciliation import ReportError
-    from shared.report_files import ReportMissing, reports
+    from shared.reconciliation import service as recon_service
 
     ledger = store.DatastoreLedger(db)
     if args.recon_command == "breaks":
@@ -635,7 +637,7 @@ def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
 
 
 def cmd_demo(args, cfg, db) -> int:
-    from shared.scenario import demo_deliveries, send
+    from shared.demo import demo_deliveries, send
 
     if not cfg.stripe_webhook_secrets:
         print("STRIPE_WEBHOOK_SECRET is not set (see emulators/dev.env)", file=sys.stderr)

@@ -36,7 +36,7 @@ of any deployed bundle.
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_DATASTORE_ON_DISK | `false`: the Datastore emulator keeps data in memory only (tests, benches) | true |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
-| LEDGERLINE_REPORTS_DIR | local directory of settlement reports (shared/report_files.py) | <run dir>/reports |
+| LEDGERLINE_REPORTS_DIR | local directory of settlement reports (shared/adapters/gcs_reports.py) | <run dir>/reports |
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |

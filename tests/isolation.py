@@ -88,7 +88,7 @@ def _pubsub(cfg: Settings, pull: bool) -> dict:
 
 
 def _bigquery(cfg: Settings) -> dict[str, int]:
-    from shared.bigquery_sink import client, dataset
+    from shared.adapters.bigquery_sink import client, dataset
 
     bq = client(cfg)
     counts = {}
@@ -100,7 +100,7 @@ def _bigquery(cfg: Settings) -> dict[str, int]:
 
 
 def _tasks(cfg: Settings) -> dict[str, int]:
-    from shared.tasks_queue import client, queue_path
+    from shared.adapters.tasks_queue import client, queue_path
 
     tasks = client(cfg)
     return {

@@ -6,7 +6,8 @@ from functools import lru_cache
 
 import functions_framework
 
-from shared import logs, wiring
+from shared import bootstrap as wiring
+from shared import logs
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.config import settings

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 import functions_framework
 from google.api_core import exceptions as gexc
 
-from shared import datastore_store, logs, wiring
+from shared import bootstrap as wiring
+from shared import logs
+from shared.adapters import datastore_store
 from shared.config import settings
 from shared.errors import ClientError, NotConfigured
 from shared.http import error_response, json_response, server_error
-from shared.intake import Unavailable, receive
-from shared.retry import Task
+from shared.intake.service import Unavailable, receive
+from shared.recovery.policies import Task
 
 log = logging.getLogger("ledgerline.intake")
 # Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid

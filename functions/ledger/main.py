@@ -16,13 +16,15 @@ from datetime import UTC, datetime, timedelta
 import functions_framework
 from pydantic import ValidationError
 
-from shared import datastore_store, logs, pubsub_bus, wiring
+from shared import bootstrap as wiring
+from shared import logs
+from shared.adapters import datastore_store, pubsub_bus
 from shared.config import settings
+from shared.domain.events import CanonicalEvent
 from shared.errors import PermanentError
-from shared.events import CanonicalEvent
-from shared.posting import post_event, redrive, released_by
-from shared.recovery import note_delivery_failure
-from shared.retry import Task
+from shared.ledger.posting import post_event, redrive, released_by
+from shared.recovery.policies import Task
+from shared.recovery.service import note_delivery_failure
 
 log = logging.getLogger("ledgerline.ledger")
 

@@ -5,7 +5,7 @@
   GET  /clearing                                           the ledger's clearing position per partner
   GET  /healthz
 
-Reports come from the reports bucket (cloud) or directory (local): shared/report_files.py. Runs are
+Reports come from the reports bucket (cloud) or directory (local): shared/adapters/gcs_reports.py. Runs are
 idempotent (same inputs -> same run id, nothing written twice). Authenticated by OIDC in the cloud
 (the Scheduler's service account)."""
 
@@ -14,14 +14,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import functions_framework
 
-from shared import bigquery_sink, datastore_store, logs, recon_service, wiring
+from shared import bootstrap as wiring
+from shared import logs
+from shared.adapters import bigquery_sink, datastore_store
+from shared.adapters.gcs_reports import ReportMissing, reports
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import error_response, json_response
-from shared.posting import all_balances
+from shared.ledger.posting import all_balances
 from shared.reconciliation import ReportError, clearing_positions
-from shared.report_files import ReportMissing, reports
+from shared.reconciliation import service as recon_service
 
 log = logging.getLogger("ledgerline.reconciliation")
 

@@ -1,7 +1,7 @@
 """retries: the Cloud Tasks HTTP target that turns failures into scheduled, bounded, observable
 recovery, and the sink of the Pub/Sub dead-letter topic.
 
-  POST /tasks                          run one task {kind, key, attempt, ...} (shared.retry.Task)
+  POST /tasks                          run one task {kind, key, attempt, ...} (shared.recovery.policies.Task)
   POST /projects/<p>/topics/<topic>    Pub/Sub push from the dead-letter topic -> dead-letter store
   GET  /healthz
 
@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 
 import functions_framework
 
-from shared import datastore_store, logs, wiring
+from shared import bootstrap as wiring
+from shared import logs
+from shared.adapters import datastore_store
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import error_response, json_response, server_error
-from shared.recovery import record_pubsub_dead_letter, run_task
-from shared.retry import Task
+from shared.recovery.policies import Task
+from shared.recovery.service import record_pubsub_dead_letter, run_task
 
 log = logging.getLogger("ledgerline.retries")
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.domain.ledger import micros
 from shared.errors import ClientError
-from shared.ledger import micros
 
 TTL = timedelta(hours=24)
 LOCK = timedelta(seconds=30)  # longer than the api function's timeout (topology: 30 s) would be safer

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from shared.money import EXPONENTS, MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.domain.money import EXPONENTS, MAX_AMOUNT, UnknownCurrency, normalise_currency
 
 CustomerId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$", description="a customer id of your tenant")]
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="integer minor units (ISO-4217 exponent)")]

@@ -1,5 +1,5 @@
 """The v1 API's service layer: every read is scoped to the caller's tenant, every write is a ledger
-Operation executed once (shared.posting.execute) with constraints enforced. No HTTP here: the routes
+Operation executed once (shared.ledger.posting.execute) with constraints enforced. No HTTP here: the routes
 (shared.api.routes) turn requests into these calls and ClientErrors into error responses.
 
 Tenant scoping: an account is a customer wallet the tenant owns (shared.api.tenants); a transaction is
@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
-from shared import posting
 from shared.api import models
 from shared.api.idempotency import Attempt
 from shared.api.tenants import Tenancy, customer_of
-from shared.dead_letters import Filter
-from shared.errors import ClientError
-from shared.ledger import (
+from shared.domain.ledger import (
     EPOCH,
     AccountBalance,
     Leg,
@@ -34,7 +31,10 @@ from shared.ledger import (
     entries_of,
     transaction_id,
 )
-from shared.recovery import Publish, Schedule, replay
+from shared.errors import ClientError
+from shared.ledger import posting
+from shared.recovery.dead_letters import Filter
+from shared.recovery.service import Publish, Schedule, replay
 
 log = logging.getLogger("ledgerline.api")
 PARTNER = "api"  # the `partner` of transactions the API originates
@@ -49,7 +49,7 @@ DeadLettersBy = Callable[[str, datetime | None], Iterable[tuple[str, dict]]]
 
 @dataclass
 class Backend:
-    store: object  # shared.posting.LedgerStore with insert()
+    store: object  # shared.ledger.posting.LedgerStore with insert()
     transactions_of: TransactionsOf
     dead_letters: DeadLettersBy
     publish: Publish | None = None
@@ -66,7 +66,7 @@ class Backend:
 
 
 def memory_backend(store, **kwargs) -> Backend:
-    """The same service over shared.memory_store.MemoryStore (queries emulated by sorting)."""
+    """The same service over shared.adapters.memory_store.MemoryStore (queries emulated by sorting)."""
 
     def transactions_of(account: str, since: datetime):
         found = store.query("JournalTransaction", "accounts", account)

@@ -33,9 +33,8 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import ClientError, NotConfigured, Receipt
-from shared.events import CanonicalEvent
-from shared.money import (
+from shared.domain.events import CanonicalEvent
+from shared.domain.money import (
     MAX_AMOUNT,
     InexactAmount,
     UnknownCurrency,
@@ -45,6 +44,7 @@ from shared.money import (
     exponent_table,
     normalise_currency,
 )
+from shared.errors import ClientError, NotConfigured, Receipt
 from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "adyen"
@@ -71,7 +71,7 @@ _REF = r"^[A-Za-z0-9_\-]{1,80}$"
 # BGN, which the page no longer does. The page marks CLP "2 (differs from standard)" and CVE "0
 # (differs from standard)", and says that for CLP, CVE, IDR and ISK the ISO standard has a
 # different number of decimals and Adyen's table is leading. CNH (offshore yuan) and VEF are Adyen
-# codes with no ISO-4217 entry in shared.money: the ledger refuses them.
+# codes with no ISO-4217 entry in shared.domain.money: the ledger refuses them.
 _ADYEN_TABLE = """
 AED 2 ALL 2 AMD 2 AOA 2 ARS 2 AUD 2 AWG 2 AZN 2 BAM 2 BBD 2 BDT 2 BHD 3 BMD 2 BND 2 BOB 2 BRL 2
 BSD 2 BWP 2 BYN 2 BZD 2 CAD 2 CHF 2 CLP 2 CNH 2 CNY 2 COP 2 CRC 2 CUP 2 CVE 0 CZK 2 DJF 0 DKK 2

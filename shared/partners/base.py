@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from shared.domain.events import CanonicalEvent
 from shared.errors import ClientError, Receipt, pydantic_param
-from shared.events import CanonicalEvent
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared.domain.events import CanonicalEvent
+from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.errors import ClientError, NotConfigured
-from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.partners.base import Parsed, acknowledge_one, invalid
 
 NAME = "column"

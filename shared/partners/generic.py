@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared.domain.events import REQUIRED_FIELDS, CanonicalEvent
 from shared.errors import ClientError, NotConfigured
-from shared.events import REQUIRED_FIELDS, CanonicalEvent
 from shared.partners.base import Parsed, acknowledge_one, invalid
 
 NAME = "generic"

@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.domain.events import CanonicalEvent
+from shared.domain.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
 from shared.errors import ClientError, NotConfigured, Receipt
-from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
 from shared.partners.base import Parsed, invalid, load_json
 
 NAME = "stripe"
@@ -175,7 +175,7 @@ class _Dispute(BaseModel):
     currency: str
     charge: str = Field(pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
     payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
-    # Recorded as Stripe says it (shared.disputes knows the documented values; a status Stripe adds
+    # Recorded as Stripe says it (shared.ledger.disputes knows the documented values; a status Stripe adds
     # later is kept, not refused: refusing an authentic webhook only makes Stripe retry it for days).
     status: str = Field(pattern=r"^[a-z_]{1,50}$")
     balance_transactions: list[_BalanceTransaction] = Field(default_factory=list, max_length=10)
@@ -366,7 +366,7 @@ def legacy_versions(event: CanonicalEvent) -> list[CanonicalEvent | None]:
     """The canonical events an earlier version of this plugin produced for the same webhook (None: it
     was stored and not posted). Intake treats a stored earlier version as this event (a redelivery,
     answered `duplicate`, never a conflict): the ledger posted it under its own rules, and the
-    lifecycle's legacy handling (shared.posting.settle_legacy) reconciles the books with Stripe's."""
+    lifecycle's legacy handling (shared.ledger.posting.settle_legacy) reconciles the books with Stripe's."""
     if (
         event.partner != NAME
         or event.kind != "dispute.status"

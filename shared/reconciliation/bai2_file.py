@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.money import MAX_AMOUNT
+from shared.domain.money import MAX_AMOUNT
 from shared.reconciliation.frame import ReportError
 
 _AMOUNT = re.compile(r"^[+-]?\d+$")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from shared.money import EXPONENTS, MAX_AMOUNT
+from shared.domain.money import EXPONENTS, MAX_AMOUNT
 from shared.reconciliation.bank_codes import LINE_CLASS_NAMES
 
 KINDS = (

@@ -6,7 +6,7 @@ Input: an iterable of plain dicts, one per posted JournalTransaction that came f
     transaction_id     str   JournalTransaction id (unique; becomes row_ref)
     event_id           str   "<partner>:<partner event id>"
     partner            str   "stripe" | "adyen" | …
-    kind               str   canonical event kind (shared.events.EventKind)
+    kind               str   canonical event kind (shared.domain.events.EventKind)
     reference          str   CanonicalEvent.reference
     payment_reference  str | None
     amount             int   minor units, >= 0 (CanonicalEvent.amount)

@@ -22,7 +22,7 @@ from xml.parsers import expat
 
 import polars as pl
 
-from shared.money import EXPONENTS
+from shared.domain.money import EXPONENTS
 from shared.reconciliation import bai2_file
 from shared.reconciliation.bank_codes import BAI2_DIRECTION, bai2_class, camt_class
 from shared.reconciliation.frame import ReportError, conform, exponent_expr, first_problem, to_minor, validate

@@ -1,5 +1,5 @@
 """Human-readable run report (Markdown): counts and amounts per break type and currency, oldest open
-breaks, balance drift, inputs and their hashes. Amounts shown with shared.money.format_minor (exact)."""
+breaks, balance drift, inputs and their hashes. Amounts shown with shared.domain.money.format_minor (exact)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 
 import polars as pl
 
-from shared.money import format_minor
+from shared.domain.money import format_minor
 
 
 def _cell(value) -> str:

@@ -10,10 +10,10 @@ import uuid
 import pytest
 import requests
 
-from shared import datastore_store
+from shared.adapters import datastore_store
 from shared.config import REPO_ROOT, settings
-from shared.posting import balances, streamed_transactions
-from shared.scenario import encode, payment_intent_succeeded
+from shared.demo import encode, payment_intent_succeeded
+from shared.ledger.posting import balances, streamed_transactions
 from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
 
 

@@ -5,10 +5,10 @@ import uuid
 
 import requests
 
-from shared import datastore_store
-from shared.events import CanonicalEvent
+from shared.adapters import datastore_store
+from shared.demo import adyen_item, adyen_notification, encode
+from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
-from shared.scenario import adyen_item, adyen_notification, encode
 
 from .conftest import posted, wallet_balance
 

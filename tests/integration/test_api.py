@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from shared.config import REPO_ROOT
-from shared.scenario import Delivery, send
+from shared.demo import Delivery, send
 from tests.log_secrets import remember_api_key
 
 from .conftest import posted, wait_for
@@ -86,7 +86,7 @@ def fund(db, intake, secret, payment):
 
 @pytest.fixture(scope="module")
 def payment():  # module-scoped twin of conftest's
-    from shared.scenario import encode, payment_intent_succeeded
+    from shared.demo import encode, payment_intent_succeeded
 
     def make(amount, currency, customer):
         evt, pi = f"evt_api{uuid.uuid4().hex[:16]}", f"pi_api{uuid.uuid4().hex[:16]}"

@@ -13,7 +13,7 @@ import requests
 
 from shared.api import openapi
 from shared.config import REPO_ROOT
-from shared.scenario import Delivery, send
+from shared.demo import Delivery, send
 
 from .conftest import posted
 from .test_api import cli

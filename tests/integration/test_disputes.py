@@ -9,10 +9,10 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from shared import datastore_store
+from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
-from shared.ledger import entries_of
-from shared.scenario import Delivery, dispute, dispute_balance_transaction, encode, send
+from shared.demo import Delivery, dispute, dispute_balance_transaction, encode, send
+from shared.domain.ledger import entries_of
 
 from .conftest import posted, transaction_for, unique, wait_for, wallet_balance
 
@@ -152,9 +152,9 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
     retries that very webhook after the deploy: its status is the stored legacy event (a duplicate, no
     InboxConflict); its withdrawal balance transaction posts in full, the migration links the legacy
     posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
-    from shared.events import CanonicalEvent
-    from shared.ledger import event_hash, operation_for
-    from shared.posting import execute
+    from shared.domain.events import CanonicalEvent
+    from shared.domain.ledger import event_hash, operation_for
+    from shared.ledger.posting import execute
 
     p, pi = _payment(db, intake, secret, payment)
     dp, evt, txn = unique("dp"), unique("evt"), unique("txn")

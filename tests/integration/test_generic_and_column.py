@@ -4,9 +4,9 @@ import uuid
 
 import requests
 
-from shared import datastore_store
+from shared.adapters import datastore_store
+from shared.demo import column_event, encode, generic_headers, generic_message
 from shared.partners import column
-from shared.scenario import column_event, encode, generic_headers, generic_message
 
 from .conftest import posted, wallet_balance
 

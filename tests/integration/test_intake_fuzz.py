@@ -10,11 +10,11 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared import datastore_store
+from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
 from shared.config import settings as ledgerline_settings
+from shared.demo import generic_headers
 from shared.partners import adyen, column, stripe
-from shared.scenario import generic_headers
 
 DB = datastore_store.client(ledgerline_settings())
 APP = create_app("intake", str(REPO_ROOT / "functions" / "intake" / "main.py"), "http").test_client()

@@ -6,8 +6,8 @@ import uuid
 from google.cloud import datastore
 from hypothesis import HealthCheck, settings
 
+from shared.adapters.datastore_store import DatastoreLedger
 from shared.config import settings as ledgerline_settings
-from shared.datastore_store import DatastoreLedger
 from tests.unit.test_ledger_model import LedgerModel
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import bigquery_sink, datastore_store
-from shared.events import CanonicalEvent
-from shared.ledger import operation_for
-from shared.posting import balances, post_event, restream_pending
+from shared.adapters import bigquery_sink, datastore_store
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import operation_for
+from shared.ledger.posting import balances, post_event, restream_pending
 
 
 def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
@@ -108,7 +108,7 @@ def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledg
     Nothing may stay parked while its hold exists."""
     from datetime import timedelta
 
-    from shared.posting import redrive, released_by
+    from shared.ledger.posting import redrive, released_by
 
     run, now = uuid.uuid4().hex[:10], datetime.now(tz=UTC)
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from shared import bigquery_sink
+from shared.adapters import bigquery_sink
 from shared.config import REPO_ROOT
-from shared.scenario import Delivery, send
+from shared.demo import Delivery, send
 
 from .conftest import cli, posted
 
@@ -133,7 +133,7 @@ def test_a_report_with_real_fees_reconciles_to_zero_breaks_once_the_fees_are_boo
     The report says what Stripe kept (per charge, plus a fee-only balance transaction); the run books
     it, reconciles to zero breaks, and the clearing account then equals the report's balance. SEK on a
     day of its own: no other test's posting is in this window or this currency."""
-    from shared.scenario import encode, payment_intent_succeeded
+    from shared.demo import encode, payment_intent_succeeded
 
     from .conftest import unique, wait_for
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from shared.demo import Delivery, column_event, encode, payout, send
 from shared.partners import column
-from shared.scenario import Delivery, column_event, encode, payout, send
 
 from .conftest import cli, posted
 

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 
 from google.cloud import pubsub_v1
 
-from shared import datastore_store, wiring
+from shared import bootstrap as wiring
+from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
-from shared.dead_letters import dead_letter_id
-from shared.intake import receive
+from shared.intake.service import receive
 from shared.partners import stripe
-from shared.retry import Task
+from shared.recovery.dead_letters import dead_letter_id
+from shared.recovery.policies import Task
 from shared.topology import CANONICAL_EVENTS_TOPIC, DEAD_LETTER_HOLD_SUBSCRIPTION
 
 from .conftest import posted, transaction_for, wait_for, wallet_balance

@@ -1,6 +1,6 @@
 """Retries and dead letters through the real stack: the Cloud Tasks emulator dispatches tasks to the
 running retries function, which runs them against the Datastore and Pub/Sub emulators. Downstream
-failures are injected with Fault records (shared.faults; honoured only locally)."""
+failures are injected with Fault records (shared.recovery.faults; honoured only locally)."""
 
 import time
 from datetime import UTC, datetime
@@ -9,11 +9,12 @@ import pytest
 import requests
 from google.cloud import datastore
 
-from shared import faults, wiring
-from shared.dead_letters import dead_letter_id
-from shared.intake import receive
+from shared import bootstrap as wiring
+from shared.intake.service import receive
 from shared.partners import stripe
-from shared.retry import Task
+from shared.recovery import faults
+from shared.recovery.dead_letters import dead_letter_id
+from shared.recovery.policies import Task
 
 from .conftest import cli, posted, transaction_for, wait_for, wallet_balance
 
@@ -98,8 +99,8 @@ def stale_published_event(cfg, db, p):
     """Stored and marked published long enough ago to be stale, but the message never arrived."""
     from datetime import timedelta
 
-    from shared import datastore_store
-    from shared.ledger import event_hash
+    from shared.adapters import datastore_store
+    from shared.domain.ledger import event_hash
     from shared.partners import plugin
 
     received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)

@@ -32,15 +32,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 from standardwebhooks.webhooks import Webhook
 
+from shared.demo import adyen_item, adyen_notification, column_event, encode, generic_message, payment_intent_succeeded
 from shared.partners import adyen, column, stripe
-from shared.scenario import (
-    adyen_item,
-    adyen_notification,
-    column_event,
-    encode,
-    generic_message,
-    payment_intent_succeeded,
-)
 from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
 
 from .conftest import unique, wait_for

@@ -11,12 +11,12 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from shared import bigquery_sink, datastore_store
+from shared.adapters import bigquery_sink, datastore_store
 from shared.config import REPO_ROOT
-from shared.ledger import entries_of
+from shared.demo import Delivery, encode, send
+from shared.domain.ledger import entries_of
+from shared.ledger.posting import LedgerConflict, post_event
 from shared.partners import stripe
-from shared.posting import LedgerConflict, post_event
-from shared.scenario import Delivery, encode, send
 from shared.topology import CANONICAL_EVENTS_TOPIC
 
 from .conftest import posted, transaction_for, wait_for, wallet_balance
@@ -229,7 +229,7 @@ def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, s
 def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cfg, db, intake, secret, payment):
     """Out of order through the real stack: the ledger parks the dispute (predecessor missing) and
     acknowledges it; the payment's posting re-drives it at once (no waiting for a redelivery)."""
-    from shared.scenario import dispute
+    from shared.demo import dispute
 
     p = payment(amount=2500, currency="usd")
     pi = json.loads(p["body"])["data"]["object"]["id"]

@@ -1,6 +1,6 @@
 """Every composite Datastore query the code declares has an index in topology/datastore_indexes.json
 (which Terraform creates), every index there is used or planned, and no composite query is written
-around shared/datastore_indexes.py (where it would run on the emulator and fail in production)."""
+around shared/adapters/datastore_indexes.py (where it would run on the emulator and fail in production)."""
 
 import ast
 import importlib
@@ -9,9 +9,9 @@ import json
 import pkgutil
 
 import shared
+from shared.adapters.datastore_indexes import CompositeQuery, registered
+from shared.adapters.datastore_store import INDEXED
 from shared.config import REPO_ROOT
-from shared.datastore_indexes import CompositeQuery, registered
-from shared.datastore_store import INDEXED
 from tests.terraform.hcl import module_call, one, sub_blocks
 
 REGISTRY = json.loads((REPO_ROOT / "topology" / "datastore_indexes.json").read_text())["indexes"]
@@ -52,7 +52,7 @@ def test_registry_is_well_formed_and_indexable():
         props = [p["name"] for p in entry["properties"]]
         assert len(props) >= 2 and len(set(props)) == len(props), entry["name"]
         assert all(p.get("direction", "asc") in ("asc", "desc") for p in entry["properties"]), entry["name"]
-        # A property excluded from indexes (shared/datastore_store.py) is invisible to every index.
+        # A property excluded from indexes (shared/adapters/datastore_store.py) is invisible to every index.
         if entry["kind"] in INDEXED:
             excluded = set(props) - INDEXED[entry["kind"]]
             assert not excluded, f"{entry['name']}: {excluded} are excluded from indexes by datastore_store.INDEXED"
@@ -78,7 +78,7 @@ def test_no_composite_query_outside_the_declared_ones():
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if any(isinstance(t, ast.Attribute) and t.attr == "order" for t in targets):
                     offences.append(f"{where}: sort order")
-    assert not offences, f"declare these as CompositeQuery (shared/datastore_indexes.py): {offences}"
+    assert not offences, f"declare these as CompositeQuery (shared/adapters/datastore_indexes.py): {offences}"
 
 
 def test_terraform_creates_each_registered_index_in_datastore_mode():

@@ -126,9 +126,9 @@ def test_scheduler_jobs_post_json_with_oidc_to_an_existing_function():
         if j["target"] == "reconciliation":
             partners.add(j["body"]["partner"])
         else:  # the safety-net sweeps: a retries task body
-            from shared.retry import POLICIES
+            from shared.recovery.policies import POLICIES
 
             assert j["target"] == "retries" and j["path"] == "/tasks" and j["body"]["kind"] in POLICIES, j["name"]
-    from shared.recon_service import PARTNER_PARSERS  # every partner whose report the function can read
+    from shared.reconciliation.service import PARTNER_PARSERS
 
     assert partners == set(PARTNER_PARSERS)

@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.config import settings_from
+from shared.demo import adyen_item, adyen_notification, encode
+from shared.domain.money import EXPONENTS, MAX_AMOUNT, InexactAmount
 from shared.errors import ClientError, NotConfigured
-from shared.money import EXPONENTS, MAX_AMOUNT, InexactAmount
 from shared.partners import adyen
-from shared.scenario import adyen_item, adyen_notification, encode
 
 KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 OTHER_KEY = "00" * 32
@@ -144,7 +144,7 @@ def test_odd_shapes_are_4xx_never_a_crash(mutate):
 
 # Where Adyen's table and ISO-4217 disagree, as Adyen's page says (CLP, CVE, IDR, ISK): (Adyen, ISO).
 DIFFERS_FROM_ISO = {"CLP": (2, 0), "CVE": (0, 2), "IDR": (0, 2), "ISK": (2, 0)}
-NOT_ISO = {"CNH", "VEF"}  # listed by Adyen, no ISO-4217 code in shared.money: refused
+NOT_ISO = {"CNH", "VEF"}  # listed by Adyen, no ISO-4217 code in shared.domain.money: refused
 IN_BOTH = sorted(set(adyen.ADYEN_EXPONENTS) & set(EXPONENTS))
 
 

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import flask
 import pytest
 
-from shared import logs, posting
+from shared import logs
+from shared.adapters.memory_store import MemoryStore
 from shared.api import idempotency, keys, tenants
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.api.service import memory_backend
-from shared.ledger import Leg, Operation
-from shared.memory_store import MemoryStore
+from shared.domain.ledger import Leg, Operation
+from shared.ledger import posting
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -479,7 +480,7 @@ def test_balance_as_of_both_clocks(w):
 
 
 def test_dead_letters_listing_and_replay(w):
-    from shared.dead_letters import dead_letter_record
+    from shared.recovery.dead_letters import dead_letter_record
 
     for i in range(3):
         w.store.record(

@@ -5,12 +5,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from shared import posting, recon_service
+from shared.adapters.memory_store import MemoryStore
 from shared.auth import verify_invoker
 from shared.config import settings_from
+from shared.domain.events import CanonicalEvent
 from shared.errors import ClientError
-from shared.events import CanonicalEvent
-from shared.memory_store import MemoryStore
+from shared.ledger import posting
+from shared.reconciliation import service as recon_service
 
 CLOUD = replace(settings_from({"K_SERVICE": "retries", "GOOGLE_CLOUD_PROJECT": "p"}), env="cloud")
 TASKS_SA = "tasks@p.iam.gserviceaccount.com"

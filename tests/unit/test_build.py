@@ -8,7 +8,7 @@ from scripts.build import build
 
 def test_bundle_is_self_contained(tmp_path):
     out = build("ledger", tmp_path)
-    assert (out / "main.py").is_file() and (out / "shared" / "ledger.py").is_file()
+    assert (out / "main.py").is_file() and (out / "shared" / "ledger" / "posting.py").is_file()
     assert (out / "topology" / "topology.json").is_file()
     assert (out / "requirements.txt").read_text().count("==") >= 5
     assert not list(out.rglob("dev.env")) and not list(out.rglob("__pycache__")) and not (out / "emulators").exists()

@@ -1,11 +1,11 @@
-"""The operators' dispute record (shared.disputes): a pure function of the set of events seen."""
+"""The operators' dispute record (shared.ledger.disputes): a pure function of the set of events seen."""
 
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-from shared import disputes
-from shared.events import CanonicalEvent
+from shared.domain.events import CanonicalEvent
+from shared.ledger import disputes
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)

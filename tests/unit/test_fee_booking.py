@@ -1,6 +1,6 @@
 """Fees a partner reports but its webhooks never carried: booked by the reconciliation run as linked,
-idempotent adjusting transactions (shared.reconciliation.fees, shared.ledger.fee_booking), and the
-`verify` check that the clearing account follows the partner's balance (shared.audit.clearing_checks)."""
+idempotent adjusting transactions (shared.reconciliation.fees, shared.domain.ledger.fee_booking), and the
+`verify` check that the clearing account follows the partner's balance (shared.ledger.verify.clearing_checks)."""
 
 from datetime import UTC, date, datetime
 
@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import posting, recon_service
-from shared.audit import clearing_checks
-from shared.events import CanonicalEvent
-from shared.ledger import FEE_BOOKING_RULE, InvariantViolation, entries_of, fee_booking
-from shared.memory_store import MemoryStore
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import FEE_BOOKING_RULE, InvariantViolation, entries_of, fee_booking
+from shared.ledger import posting
+from shared.ledger.verify import clearing_checks
+from shared.reconciliation import service as recon_service
 
 HEADER = (
     "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
@@ -367,7 +368,7 @@ def test_a_won_dispute_reconciles_with_no_fee_booked():
 def test_a_transaction_ledgerline_reversed_is_not_a_row_of_the_run():
     """An operator's reversal (or a superseded legacy dispute posting) and the transaction it reverses
     net to nothing at the partner: the run sees neither, so no false missing_at_partner."""
-    from shared.ledger import reversal
+    from shared.domain.ledger import reversal
 
     books = Books([(1, 10_000), (2, 2_000)])
     (second,) = [n for n, t in books.store.data["JournalTransaction"].items() if t["event_id"] == "stripe:evt_2"]

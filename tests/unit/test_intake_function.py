@@ -7,8 +7,8 @@ import pytest
 from functions_framework import create_app
 
 from shared.config import REPO_ROOT, settings
+from shared.demo import encode, payment_intent_succeeded
 from shared.partners import stripe
-from shared.scenario import encode, payment_intent_succeeded
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import posting
-from shared.events import CanonicalEvent
-from shared.ledger import (
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import (
     SHARDS,
     Entry,
     InvariantViolation,
@@ -29,9 +29,9 @@ from shared.ledger import (
     transaction_id,
     unbalanced,
 )
-from shared.memory_store import MemoryStore
-from shared.money import EXPONENTS, MAX_AMOUNT
-from shared.posting import LEDGER_KINDS, LedgerConflict, balance_as_of, balances, execute
+from shared.domain.money import EXPONENTS, MAX_AMOUNT
+from shared.ledger import posting
+from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, balance_as_of, balances, execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -372,7 +372,7 @@ def test_event_hash_changes_with_money_not_with_receipt_time():
 
 
 def test_batch_posts_many_in_one_transaction_and_isolates_a_rejection():
-    from shared.posting import execute_batch
+    from shared.ledger.posting import execute_batch
 
     store = MemoryStore()
     ops = [operation_for(ev(n=i, amount=100)) for i in range(10)]
@@ -390,7 +390,7 @@ def test_batch_posts_many_in_one_transaction_and_isolates_a_rejection():
 
 
 def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
-    from shared.posting import expire_due_holds
+    from shared.ledger.posting import expire_due_holds
 
     store = MemoryStore()
     run(store, ev("authorization.created", n=1, amount=100, reference="pi_due", expires_at=T0 + timedelta(hours=1)))
@@ -405,7 +405,7 @@ def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
 
 
 def test_capture_before_its_authorization_is_parked_not_rejected():
-    from shared.ledger import PredecessorMissing
+    from shared.domain.ledger import PredecessorMissing
 
     store = MemoryStore()
     capture = ev("authorization.captured", n=2, amount=400, reference="pi_ooo")
@@ -459,8 +459,8 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
 def _stripe_webhooks(story: str) -> list[list[CanonicalEvent]]:
     """A payment and its dispute's webhooks as Stripe sends them; each webhook's canonical events (the
     status, then one per balance transaction the dispute lists)."""
+    from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
     from shared.partners import stripe
-    from shared.scenario import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
 
     created = 1_790_000_000
     withdrawal = dispute_balance_transaction("txn_ws", -3000, 1500, "usd", created, "dp_s")
@@ -509,7 +509,7 @@ def test_stripe_dispute_webhooks_in_any_order_with_duplicates_yield_the_same_boo
     """Stripe's dispute lifecycle (inquiry, won, lost) through the plugin and the ledger service: any
     arrival order of the payment and the dispute's webhooks, any duplicates, the same final books and
     the same dispute record. Money moves per balance transaction; an inquiry moves none."""
-    from shared import disputes
+    from shared.ledger import disputes
 
     webhooks = _stripe_webhooks(story)
     order = data.draw(st.permutations(range(len(webhooks))), label="order")
@@ -551,7 +551,7 @@ def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
 
 
 def test_park_posts_instead_when_the_predecessor_landed_meanwhile():
-    from shared.ledger import PredecessorMissing
+    from shared.domain.ledger import PredecessorMissing
 
     store = MemoryStore()
     run(store, ev("authorization.created", n=1, amount=100, reference="pi_race", expires_at=T0 + timedelta(days=1)))
@@ -669,7 +669,7 @@ def test_over_capture_posts_the_fact_and_a_currency_mismatch_is_refused():
 
 
 def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_parked():
-    from shared.posting import execute_batch
+    from shared.ledger.posting import execute_batch
 
     store = MemoryStore()
     run(store, ev(n=1, amount=100))
@@ -682,7 +682,7 @@ def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_par
 
 
 def test_failed_payout_reverses_the_paid_one_and_never_invents_money():
-    from shared.ledger import PredecessorMissing
+    from shared.domain.ledger import PredecessorMissing
 
     store = MemoryStore()
     run(store, ev(n=1, amount=5000))

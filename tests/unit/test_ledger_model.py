@@ -13,10 +13,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from shared.events import CanonicalEvent
-from shared.ledger import Leg, Operation, audit, operation_for
-from shared.memory_store import MemoryStore
-from shared.posting import LEDGER_KINDS, LedgerConflict, all_balances, execute
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import Leg, Operation, audit, operation_for
+from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, all_balances, execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)

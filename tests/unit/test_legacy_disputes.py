@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import dispute_migration, disputes, posting
-from shared.events import CanonicalEvent
-from shared.ledger import event_hash, operation_for
-from shared.memory_store import MemoryStore
+from shared.adapters.memory_store import MemoryStore
+from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import event_hash, operation_for
+from shared.ledger import dispute_migration, disputes, posting
+from shared.ledger.posting import balances, execute
 from shared.partners import stripe
-from shared.posting import balances, execute
-from shared.scenario import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 CREATED = 1_790_000_000
@@ -202,7 +202,7 @@ def test_the_migration_reports_a_legacy_posting_it_cannot_link():
 def test_a_redelivered_legacy_webhook_is_recognised_under_its_old_hash(body, kind):
     """Intake compares a redelivery with what the old parser stored: its hash (or "" for a webhook it
     stored as not posted) is an equivalent one, so the redelivery is a duplicate, not a Conflict."""
-    from shared.datastore_store import InboxRecord
+    from shared.adapters.datastore_store import InboxRecord
 
     (status, *_) = parsed(body)
     old_hash = event_hash(legacy_event(body, kind)) if kind else ""

@@ -4,7 +4,7 @@ import logging
 import pytest
 from google.api_core import exceptions as gexc
 
-from shared import datastore_store
+from shared.adapters import datastore_store
 from shared.logs import CloudLoggingFormatter, set_trace, trace_from_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

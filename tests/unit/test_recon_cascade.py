@@ -20,7 +20,7 @@ from shared.reconciliation import (
     run_identity,
 )
 from shared.reconciliation.frame import conform
-from shared.reconciliation.planted import found
+from tests.planted import found
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "recon"
 AS_OF = date(2026, 11, 20)

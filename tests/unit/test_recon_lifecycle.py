@@ -6,7 +6,7 @@ from datetime import date
 import polars as pl
 
 from shared.reconciliation import MatchParams, breaks_from_frame, carry_forward, reconcile
-from shared.reconciliation.planted import dataset
+from tests.planted import dataset
 
 D1, D2 = date(2026, 11, 19), date(2026, 11, 20)
 PARAMS = MatchParams(amount_tolerance=5)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.money import EXPONENTS, MAX_AMOUNT, decimal_text
+from shared.domain.money import EXPONENTS, MAX_AMOUNT, decimal_text
 from shared.partners import adyen
 from shared.reconciliation import ReportError, bai2_file, parse_adyen, parse_bai2, parse_camt053, parse_stripe
 

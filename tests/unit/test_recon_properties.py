@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.reconciliation import MatchParams, reconcile
-from shared.reconciliation.planted import dataset, found
+from tests.planted import dataset, found
 
 AS_OF = date(2026, 11, 20)
 PARAMS = MatchParams(amount_tolerance=5)

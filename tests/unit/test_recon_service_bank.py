@@ -3,9 +3,10 @@ bank account (bank_postings) reach the run, so a statement of payouts + ACH line
 
 from datetime import UTC, date, datetime
 
-from shared import posting, recon_service
-from shared.events import CanonicalEvent
-from shared.memory_store import MemoryStore
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.events import CanonicalEvent
+from shared.ledger import posting
+from shared.reconciliation import service as recon_service
 
 from .test_recon_bank import bai2
 
@@ -89,8 +90,8 @@ def test_an_ach_return_the_ledger_never_posted_is_a_bank_ledger_break():
 def test_a_posting_row_is_the_transaction_with_its_canonical_event_fields():
     from datetime import UTC, datetime
 
-    from shared.events import CanonicalEvent
-    from shared.recon_service import _posting_row
+    from shared.domain.events import CanonicalEvent
+    from shared.reconciliation.service import _posting_row
 
     at = datetime(2026, 11, 13, 12, tzinfo=UTC)
     event = CanonicalEvent(

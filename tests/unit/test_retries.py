@@ -8,11 +8,11 @@ from google.api_core import exceptions as gexc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.dead_letters import Filter, dead_letter_id
+from shared.adapters.memory_store import MemoryStore
 from shared.errors import ClientError, PermanentError
-from shared.memory_store import MemoryStore
-from shared.recovery import Handler, Reschedule, list_dead_letters, record_pubsub_dead_letter, replay, run_task
-from shared.retry import POLICIES, CircuitBreaker, Policy, Task, classify, retry_after_seconds
+from shared.recovery.dead_letters import Filter, dead_letter_id
+from shared.recovery.policies import POLICIES, CircuitBreaker, Policy, Task, classify, retry_after_seconds
+from shared.recovery.service import Handler, Reschedule, list_dead_letters, record_pubsub_dead_letter, replay, run_task
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = Policy(timedelta(seconds=1), timedelta(seconds=60), max_attempts=8, max_age=timedelta(minutes=10))

@@ -4,11 +4,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import bigquery_sink, posting
+from shared.adapters import bigquery_sink
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import entries_of
 from shared.errors import PermanentError
-from shared.events import CanonicalEvent
-from shared.ledger import entries_of
-from shared.memory_store import MemoryStore
+from shared.ledger import posting
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.demo import encode, payment_intent_succeeded
 from shared.errors import ClientError
 from shared.partners import plugin, stripe
-from shared.scenario import encode, payment_intent_succeeded
 
 SECRET = "whsec_unit_test_secret"
 NOW = 1_800_000_000
@@ -234,7 +234,7 @@ def test_unknown_partner_is_404():
 
 
 def test_charge_refunded_posts_the_partial_delta():
-    from shared.scenario import charge_refunded
+    from shared.demo import charge_refunded
 
     body = charge_refunded(
         "evt_r1", "ch_1", "pi_1", 10_000, refunded_total=7_000, refunded_before=2_500, currency="usd", customer="cus_A"
@@ -244,7 +244,7 @@ def test_charge_refunded_posts_the_partial_delta():
 
 
 def test_refund_delta_must_not_go_backwards():
-    from shared.scenario import charge_refunded
+    from shared.demo import charge_refunded
 
     body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 1_000, 2_000, "usd", "cus_A")
     with pytest.raises(ClientError) as info:
@@ -253,14 +253,14 @@ def test_refund_delta_must_not_go_backwards():
 
 
 def _dispute(event_type, status, balance_transactions=None, amount=3000, currency="eur", event_id="evt_d", **kw):
-    from shared.scenario import dispute
+    from shared.demo import dispute
 
     body = dispute(event_id, event_type, "dp_1", "ch_1", "pi_1", amount, currency, status, balance_transactions, **kw)
     return stripe.parse_events(encode(body), RECEIVED)
 
 
 def _txn(txn_id, amount, fee, currency="eur", created=NOW - 60):
-    from shared.scenario import dispute_balance_transaction
+    from shared.demo import dispute_balance_transaction
 
     return dispute_balance_transaction(txn_id, amount, fee, currency, created, "dp_1")
 
@@ -269,7 +269,7 @@ def _txn(txn_id, amount, fee, currency="eur", created=NOW - 60):
 @pytest.mark.parametrize("event_type", ["charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"])
 def test_an_inquiry_is_recorded_and_moves_no_money(event_type, status):
     """Stripe, "Inquiries and retrievals": no funds have been withdrawn. The status is one canonical
-    event that the ledger records (shared.disputes) and posts nothing for."""
+    event that the ledger records (shared.ledger.disputes) and posts nothing for."""
     (parsed,) = _dispute(event_type, status)
     c = parsed.canonical
     assert (c.kind, c.dispute_status, c.reference, c.payment_reference, c.customer) == (
@@ -280,7 +280,7 @@ def test_an_inquiry_is_recorded_and_moves_no_money(event_type, status):
         None,
     )
     assert (parsed.partner_event_id, c.event_id) == ("evt_d", "stripe:evt_d")
-    from shared.ledger import operation_for
+    from shared.domain.ledger import operation_for
 
     assert operation_for(c) is None
 
@@ -320,7 +320,7 @@ def test_a_won_dispute_reinstates_and_a_refunded_fee_comes_back():
 def test_the_same_balance_transaction_through_every_webhook_is_the_same_event():
     """Idempotency across webhooks: the ledger and the inbox key it by the balance transaction id and
     compare content hashes, so every carrier must yield the byte-identical canonical event."""
-    from shared.ledger import event_hash, operation_for
+    from shared.domain.ledger import event_hash, operation_for
 
     withdrawal = [_txn("txn_w1", -3000, 1500)]
     seen = [
@@ -398,7 +398,7 @@ def test_the_receipt_reports_each_balance_transaction_and_is_202_if_one_is_not_y
 
 @pytest.mark.parametrize(("event_type", "kind"), [("payout.paid", "payout.paid"), ("payout.failed", "payout.failed")])
 def test_payouts(event_type, kind):
-    from shared.scenario import payout
+    from shared.demo import payout
 
     c = stripe.parse_event(encode(payout("evt_p", event_type, "po_1", 12_345, "usd", "ba_123")), RECEIVED).canonical
     assert (c.kind, c.amount, c.bank, c.reference) == (kind, 12_345, "ba_123", "po_1")
@@ -411,7 +411,7 @@ def test_payment_failed_is_stored_not_posted():
 
 
 def test_previous_attributes_of_the_wrong_shape_is_400():
-    from shared.scenario import charge_refunded
+    from shared.demo import charge_refunded
 
     body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 7_000, 2_500, "usd", "cus_A")
     body["data"]["previous_attributes"] = [1, 2]

@@ -1,5 +1,5 @@
 # Firestore in Datastore mode and the composite indexes of topology/datastore_indexes.json (one per
-# composite query the code declares; see shared/datastore_indexes.py). Single-property queries use the
+# composite query the code declares; see shared/adapters/datastore_indexes.py). Single-property queries use the
 # built-in indexes and need nothing here.
 
 resource "google_firestore_database" "this" {
@@ -9,7 +9,7 @@ resource "google_firestore_database" "this" {
   type        = "DATASTORE_MODE"
 
   # Pessimistic transactions, as the emulator runs them (--use-firestore-in-datastore-mode): the
-  # ledger retries contention aborts itself (shared/datastore_store.py in_transaction).
+  # ledger retries contention aborts itself (shared/adapters/datastore_store.py in_transaction).
   concurrency_mode            = "PESSIMISTIC"
   app_engine_integration_mode = "DISABLED"
 

@@ -105,7 +105,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
 
 # ---------------------------------------------------------------------------- Cloud Tasks
 
-# Each task carries its own URL and OIDC token (shared/tasks_queue.py, LEDGERLINE_TASKS_INVOKER_SA);
+# Each task carries its own URL and OIDC token (shared/adapters/tasks_queue.py, LEDGERLINE_TASKS_INVOKER_SA);
 # the queue holds rate and retry settings. The code also schedules its own backoff (schedule_time).
 resource "google_cloud_tasks_queue" "this" {
   for_each = local.queues

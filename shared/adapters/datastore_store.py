@@ -6,7 +6,7 @@ Kinds (the ledger's are described in docs/ledger.md):
   InboxBody           key "<owner>#<n>"  chunks of a raw body over 512 KiB; InboxPublished, InboxConflict
   Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict,
   PaymentIndex, Parked + Waiting (key = the awaited record: the parked events) (docs/retries.md)
-  DeadLetter, DeliveryFailure (docs/retries.md); Fault (local fault injection, shared/faults.py)
+  DeadLetter, DeliveryFailure (docs/retries.md); Fault (local fault injection, shared/recovery/faults.py)
 
 Every read-modify-write runs in ONE Datastore transaction, retried on contention aborts with bounded,
 jittered exponential backoff (the client library does not retry transactions itself).
@@ -30,7 +30,7 @@ from google.cloud.datastore import helpers
 from google.cloud.datastore_v1.types.datastore import CommitRequest
 
 from shared.config import Settings
-from shared.events import CanonicalEvent
+from shared.domain.events import CanonicalEvent
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -264,7 +264,7 @@ def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | No
 def inbox_received_between(db: datastore.Client, start: datetime, end: datetime, limit: int) -> list[datastore.Entity]:
     """Inbox records received in [start, end) (one inequality on the indexed received_at: no composite
     index), with their published markers."""
-    from shared.datastore_indexes import single_property_range
+    from shared.adapters.datastore_indexes import single_property_range
 
     items = list(single_property_range(db, "Inbox", "received_at", start, end, limit))
     keys = [db.key("InboxPublished", i.key.name) for i in items]
@@ -289,7 +289,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "Conflict": frozenset({"transaction_id"}),
     "Parked": frozenset({"deadline", "partner"}),
     "Waiting": frozenset(),
-    "Dispute": frozenset({"status", "customer", "payment_reference"}),  # shared.disputes (operators' view)
+    "Dispute": frozenset({"status", "customer", "payment_reference"}),  # shared.ledger.disputes (operators' view)
     "ReconRun": frozenset({"partner", "as_of", "status", "recorded_at"}),
     "ReconBalance": frozenset({"partner"}),
     "FeeBooking": frozenset({"partner", "break_id", "ledger_transaction"}),
@@ -310,7 +310,7 @@ def _unindexed(kind: str, data: dict, extra: tuple[str, ...] = ()) -> tuple[str,
 
 
 class _DatastoreTx:
-    """shared.ledger.Tx over one Datastore transaction. Reads are batched (prefetch: one lookup for
+    """shared.domain.ledger.Tx over one Datastore transaction. Reads are batched (prefetch: one lookup for
     many keys, across kinds) and cached; writes are staged, so later reads in the same transaction see
     them, and flushed as one commit (Datastore itself does not show a transaction its own writes)."""
 

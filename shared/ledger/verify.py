@@ -1,5 +1,5 @@
 """The invariant auditor behind `ledgerline verify`: reads a full snapshot through the adapters and
-checks it with the pure rules in shared.ledger.audit (I1-I7), then compares BigQuery with the ledger
+checks it with the pure rules in shared.domain.ledger.audit (I1-I7), then compares BigQuery with the ledger
 and the intake inbox with what was posted.
 
 Checks: every transaction balances per currency and phase and has its entries; every account shard's
@@ -17,11 +17,11 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from shared import bigquery_sink
-from shared import datastore_store as store
+from shared.adapters import bigquery_sink
+from shared.adapters import datastore_store as store
 from shared.config import Settings
-from shared.ledger import audit, entries_of
-from shared.posting import LEDGER_KINDS
+from shared.domain.ledger import audit, entries_of
+from shared.ledger.posting import LEDGER_KINDS
 
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
@@ -175,7 +175,7 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
 
 
 def _moves_no_money(inbox_item) -> bool:
-    from shared.events import CanonicalEvent
-    from shared.ledger import operation_for
+    from shared.domain.events import CanonicalEvent
+    from shared.domain.ledger import operation_for
 
     return operation_for(CanonicalEvent.model_validate_json(inbox_item["canonical"])) is None

@@ -7,8 +7,8 @@ from __future__ import annotations
 from google.api_core import exceptions as gexc
 from google.cloud import datastore
 
+from shared.adapters.datastore_store import in_transaction
 from shared.config import Settings
-from shared.datastore_store import in_transaction
 from shared.errors import PermanentError
 
 MODES = ("transient", "permanent")

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.money import MAX_AMOUNT, normalise_currency
+from shared.domain.money import MAX_AMOUNT, normalise_currency
 
 EventKind = Literal[
     "payment.captured",  # money received for a customer, net of the partner's fee

@@ -1,8 +1,8 @@
 """Disputes as operators see them: one `Dispute` record per partner dispute, with its timeline and a
-state derived from it. Pure: the ledger service (shared.posting) reads and writes the record.
+state derived from it. Pure: the ledger service (shared.ledger.posting) reads and writes the record.
 
 Money never moves here: it moves per balance transaction (dispute.funds_withdrawn /
-dispute.funds_reinstated, shared.ledger posting rules). An inquiry (Stripe `warning_*` statuses) has
+dispute.funds_reinstated, shared.domain.ledger posting rules). An inquiry (Stripe `warning_*` statuses) has
 no balance transaction at all: this record is where it is visible (`python -m shared.cli disputes`).
 
 The state is a function of the SET of events seen, never of their order: a redelivery changes nothing,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from shared.events import CanonicalEvent
+from shared.domain.events import CanonicalEvent
 
 KIND = "Dispute"
 DISPUTE_KINDS = (

@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from shared.events import CanonicalEvent
-from shared.ledger import FEE_BOOKING_RULE, REVERSAL_RULE, Conflict, Operation, fee_booking
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import FEE_BOOKING_RULE, REVERSAL_RULE, Conflict, Operation, fee_booking
+from shared.ledger.posting import balance_as_of
 from shared.partners import PARTNERS
-from shared.posting import balance_as_of
 from shared.reconciliation import (
     Break,
     MatchParams,

@@ -19,12 +19,10 @@ from typing import Protocol, TypeVar
 
 from google.api_core import exceptions as gexc
 
-from shared import bigquery_sink, disputes
+from shared.adapters import bigquery_sink
 from shared.config import Settings
-from shared.dead_letters import dead_letter_record
-from shared.errors import PermanentError
-from shared.events import CanonicalEvent
-from shared.ledger import (
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import (
     TOTALS,
     AccountBalance,
     Conflict,
@@ -42,6 +40,9 @@ from shared.ledger import (
     reversal,
     sum_balances,
 )
+from shared.errors import PermanentError
+from shared.ledger import disputes
+from shared.recovery.dead_letters import dead_letter_record
 from shared.topology import ENTRIES_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
@@ -398,7 +399,7 @@ def legacy_index_entry(event: CanonicalEvent, transaction_id: str) -> tuple[str,
 
 
 def record_dispute(store: LedgerStore, event: CanonicalEvent, transaction_id: str | None, clock=utcnow) -> None:
-    """Keep the operator's view of the dispute (shared.disputes), idempotently: a redelivery is a no-op."""
+    """Keep the operator's view of the dispute (shared.ledger.disputes), idempotently: a redelivery is a no-op."""
     if event.kind not in disputes.DISPUTE_KINDS:
         return
     name = disputes.key(event.partner, event.reference)

@@ -1,6 +1,6 @@
 """The double-entry ledger: chart of accounts, posting rules, and the engine that applies an operation
 to a store inside ONE transaction. No I/O of its own: the engine reads and writes through the `Tx`
-protocol, implemented for Datastore (shared.datastore_store) and in memory (shared.memory_store).
+protocol, implemented for Datastore (shared.adapters.datastore_store) and in memory (shared.adapters.memory_store).
 
 Invariants (stated where enforced; `audit` re-checks them all from a snapshot):
   I1  every transaction nets to zero per currency and per phase            (JournalTransaction)
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from shared.events import CanonicalEvent
-from shared.money import MAX_AMOUNT, normalise_currency
+from shared.domain.events import CanonicalEvent
+from shared.domain.money import MAX_AMOUNT, normalise_currency
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 Direction = Literal["debit", "credit"]
@@ -74,7 +74,7 @@ class Rejected(Exception):
 
 class PredecessorMissing(Exception):
     """The operation refers to a record that has not arrived yet (out-of-order delivery). Nothing
-    changes; the caller parks the event (shared.posting.park) until `waiting_on` = (kind, name) is
+    changes; the caller parks the event (shared.ledger.posting.park) until `waiting_on` = (kind, name) is
     written, which re-drives it, or until its parking deadline, which dead-letters it."""
 
     def __init__(self, message: str, waiting_on: tuple[str, str]):
@@ -133,7 +133,7 @@ def _digest(*parts: str) -> str:
 
 def shard_for(account: str, salt: int) -> int:
     """Which entity of a sharded account a write goes to. The salt is the writer's affinity (see
-    shared.posting): concurrent writers keep to different shards, and re-pick after contention. Any
+    shared.ledger.posting): concurrent writers keep to different shards, and re-pick after contention. Any
     shard is correct: balances sum all shards, and a replay returns the stored entries."""
     return (salt + int(_digest(account)[:8], 16)) % SHARDS if account_rule(account).sharded else 0
 
@@ -316,7 +316,7 @@ def _dispute_funds_reinstated(e: CanonicalEvent):
 
 
 def _records_only(e: CanonicalEvent):
-    return None  # kept by the ledger service (shared.disputes), no money moves
+    return None  # kept by the ledger service (shared.ledger.disputes), no money moves
 
 
 def _payout_paid(e: CanonicalEvent):

@@ -1,16 +1,16 @@
 """One-off migration of Stripe disputes posted before the balance-transaction lifecycle (docs/deploy.md,
 "Upgrading to the Stripe dispute lifecycle"): `python -m shared.cli migrate-disputes [--dry-run]`.
-Kept out of the ledger service (shared.posting): it runs once per deployment, from the CLI, never on a
+Kept out of the ledger service (shared.ledger.posting): it runs once per deployment, from the CLI, never on a
 posting path; what the posting path itself does about legacy postings is posting.settle_legacy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared import disputes
-from shared.events import CanonicalEvent
-from shared.ledger import operation_for
-from shared.posting import (
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import operation_for
+from shared.ledger import disputes
+from shared.ledger.posting import (
     LEGACY_PARTNERS,
     LedgerStore,
     legacy_index_entry,
@@ -38,8 +38,8 @@ def migrate_legacy_disputes(
     of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
     own status is warning_*). `inbox(key)` -> the whole inbox record (with its body) or None.
     Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
-    from shared.ledger import transaction_id
-    from shared.partners import stripe  # the only partner with a legacy dispute mapping
+    from shared.domain.ledger import transaction_id
+    from shared.partners import stripe
 
     rows: list[dict] = []
     found: dict[tuple[str, str], dict[str, dict]] = {}

@@ -7,14 +7,16 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 
-from shared import datastore_indexes, datastore_store, faults, posting, pubsub_bus, tasks_queue
+from shared.adapters import datastore_indexes, datastore_store, pubsub_bus, tasks_queue
+from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
-from shared.datastore_indexes import CompositeQuery
 from shared.errors import PermanentError
-from shared.intake import redrive_stale as intake_redrive_stale
-from shared.intake import republish
-from shared.recovery import Handler, Publish, Reschedule, Schedule
-from shared.retry import POLICIES, Task
+from shared.intake.service import redrive_stale as intake_redrive_stale
+from shared.intake.service import republish
+from shared.ledger import posting
+from shared.recovery import faults
+from shared.recovery.policies import POLICIES, Task
+from shared.recovery.service import Handler, Publish, Reschedule, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
 log = logging.getLogger("ledgerline.wiring")

@@ -17,13 +17,20 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from shared import datastore_store as store
+from shared.adapters import datastore_store as store
 from shared.config import Settings
-from shared.dead_letters import dead_letter_id
+from shared.domain.events import CanonicalEvent
+from shared.domain.ledger import (
+    InvariantViolation,
+    NoPostingRule,
+    UnknownAccount,
+    event_hash,
+    journal_for,
+    operation_for,
+)
 from shared.errors import ClientError, Receipt
-from shared.events import CanonicalEvent
-from shared.ledger import InvariantViolation, NoPostingRule, UnknownAccount, event_hash, journal_for, operation_for
 from shared.partners import plugin
+from shared.recovery.dead_letters import dead_letter_id
 
 log = logging.getLogger("ledgerline.intake")
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.dead_letters import Filter, dead_letter_id, dead_letter_record, replay_plan
-from shared.retry import POLICIES, CircuitBreaker, Task, classify, retry_after_seconds
+from shared.recovery.dead_letters import Filter, dead_letter_id, dead_letter_record, replay_plan
+from shared.recovery.policies import POLICIES, CircuitBreaker, Task, classify, retry_after_seconds
 
 log = logging.getLogger("ledgerline.retries")
 
