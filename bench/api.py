@@ -28,7 +28,7 @@ from shared.adapters import datastore_store
 from shared.api import keys, tenants
 from shared.config import settings
 from shared.domain.ledger import Leg, Operation
-from shared.ledger import posting
+from shared.ledger import transactions
 
 
 def setup(customers: int) -> tuple[str, list[str]]:
@@ -42,7 +42,7 @@ def setup(customers: int) -> tuple[str, list[str]]:
         tenants.add_customer(store, tenant, name, now)
         op_id = f"bench_fund_{run}_{name}"
         legs = (Leg("bank:bench:operating", "debit", 10**9, "USD"), Leg(tenants.wallet(name), "credit", 10**9, "USD"))
-        posting.execute(store, Operation(op_id, "post", "bench_fund.v1", op_id, "bench", op_id, now, legs=legs))
+        transactions.execute(store, Operation(op_id, "post", "bench_fund.v1", op_id, "bench", op_id, now, legs=legs))
     return keys.create_key(store, tenant, ["read", "write"], now, livemode=cfg.livemode, label="bench"), names
 
 

@@ -67,7 +67,7 @@ from shared.demo import (
     generic_message,
     payment_intent_succeeded,
 )
-from shared.ledger import posting
+from shared.ledger import balances as ledger_balances
 from shared.ledger.verify import verify
 from shared.partners import column, stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC
@@ -309,7 +309,7 @@ def quiesce(cfg: Settings, db: datastore.Client, keys: set[str], timeout: float)
 def account_errors(store, expected: Counter) -> dict:
     wrong = {}
     for (account, currency), amount in expected.items():
-        found = posting.balances(store, f"customer:{account}:wallet").get(currency)
+        found = ledger_balances.balances(store, f"customer:{account}:wallet").get(currency)
         if (found.posted if found else None) != amount:
             wrong[f"{account} {currency}"] = (found.posted if found else None, amount)
     return wrong

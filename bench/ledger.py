@@ -26,11 +26,13 @@ from pathlib import Path
 from google.cloud import datastore
 
 from bench.baseline import Result, datastore_transactions, progress, timed
+from bench.batch import execute_batch
 from shared.adapters.datastore_store import DatastoreLedger
 from shared.config import settings
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import operation_for
-from shared.ledger.posting import all_balances, execute, execute_batch
+from shared.ledger.balances import all_balances
+from shared.ledger.transactions import execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from shared.config import Settings
 from shared.errors import PermanentError
 from shared.intake.service import redrive_stale as intake_redrive_stale
 from shared.intake.service import republish
-from shared.ledger import posting
+from shared.ledger import holds, outbox, parking, transactions
 from shared.recovery import faults
 from shared.recovery.policies import POLICIES, Task
 from shared.recovery.service import Handler, Publish, Reschedule, Schedule
@@ -79,13 +79,13 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
 
     def stream(key: str) -> str:
         faults.check(cfg, db, "bigquery")
-        return f"streamed {len(posting.stream_outbox(cfg, store, key))} transaction(s)"
+        return f"streamed {len(outbox.stream_outbox(cfg, store, key))} transaction(s)"
 
     def stream_pending(key: str) -> str:
         faults.check(cfg, db, "bigquery")
         total = 0
         for _ in range(10):  # up to 5,000 transactions per task; the next sweep takes the rest
-            streamed = posting.stream_pending(cfg, store)
+            streamed = outbox.stream_pending(cfg, store)
             total += streamed
             if streamed < 500:
                 break
@@ -101,7 +101,7 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
 
     def expire_holds(key: str) -> str:
         faults.check(cfg, db, "datastore")
-        results = posting.expire_due_holds(store, clock=clock)
+        results = holds.expire_due_holds(store, clock=clock)
         if any(r.status == "posted" for r in results):
             defer_stream(cfg)
         return f"expired {sum(r.status == 'posted' for r in results)} hold(s)"
@@ -109,11 +109,11 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
     def park_expiry(key: str) -> str:
         faults.check(cfg, db, "datastore")
         key = key.split("@", 1)[0]  # "<event id>@<deadline>": the event ids never contain "@"
-        outcome, record = posting.expire_parked(store, key, clock=clock)
+        outcome, record = parking.expire_parked(store, key, clock=clock)
         if outcome == "not_due":
             raise Reschedule(record["deadline"], "parked event not due yet")
         if outcome == "redrive":
-            posting.redrive(store, key, record, publish)
+            parking.redrive(store, key, record, publish)
         return f"parked event: {outcome}"
 
     return {
@@ -182,7 +182,7 @@ def stream_after_commit(cfg: Settings, store, transaction_id: str) -> None:
             extra={"transaction_id": transaction_id, "error": f"{exc}"},
         )
     try:
-        posting.stream_outbox(cfg, store, transaction_id)
+        outbox.stream_outbox(cfg, store, transaction_id)
     except Exception as exc:
         log.error("streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"})
 
@@ -192,7 +192,7 @@ def fee_booker(cfg: Settings, store):
     then stream its entries."""
 
     def book(op, record: dict):
-        result = posting.execute(store, op, also=(("FeeBooking", op.op_id, record),))
+        result = transactions.execute(store, op, also=(("FeeBooking", op.op_id, record),))
         if result.status == "posted":
             stream_after_commit(cfg, store, result.transaction_id)
         return result

@@ -49,7 +49,8 @@ from shared.adapters import datastore_store as store
 from shared.config import settings
 from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
 from shared.domain.money import format_minor
-from shared.ledger import posting
+from shared.ledger import balances as ledger_balances
+from shared.ledger import holds, outbox, transactions
 
 
 def _print_json(value) -> None:
@@ -88,7 +89,7 @@ def _balance_row(b) -> dict:
 
 
 def balance_rows(db) -> list[dict]:
-    return [_balance_row(b) for b in posting.all_balances(store.DatastoreLedger(db))]
+    return [_balance_row(b) for b in ledger_balances.all_balances(store.DatastoreLedger(db))]
 
 
 def cmd_balances(args, cfg, db) -> int:
@@ -112,13 +113,13 @@ def cmd_balances(args, cfg, db) -> int:
 def cmd_account(args, cfg, db) -> int:
     ledger = store.DatastoreLedger(db)
     try:
-        current = posting.balances(ledger, args.id)
+        current = ledger_balances.balances(ledger, args.id)
     except UnknownAccount as exc:
         current, error = {}, str(exc)
     else:
         error = f"no account {args.id!r}"
     if args.as_of:
-        current = posting.balance_as_of(ledger, args.id, datetime.fromisoformat(args.as_of), clock=args.clock)
+        current = ledger_balances.balance_as_of(ledger, args.id, datetime.fromisoformat(args.as_of), clock=args.clock)
     if not current and not args.as_of:
         print(
             json.dumps({"error": {"code": "account_not_found", "message": error, "param": "id"}})
@@ -224,7 +225,7 @@ def cmd_verify(args, cfg, db) -> int:
 
 
 def cmd_restream(args, cfg, db) -> int:
-    from shared.ledger.posting import restream_pending
+    from shared.ledger.outbox import restream_pending
 
     done = restream_pending(cfg, store=store.DatastoreLedger(db))
     print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
@@ -233,9 +234,9 @@ def cmd_restream(args, cfg, db) -> int:
 
 def cmd_reverse(args, cfg, db) -> int:
     op = reversal(args.transaction_id, effective_at=datetime.now(tz=UTC))
-    result = posting.execute(store.DatastoreLedger(db), op)
+    result = transactions.execute(store.DatastoreLedger(db), op)
     if result.status != "rejected":
-        posting.stream_transaction(cfg, store.DatastoreLedger(db), op.op_id)
+        outbox.stream_transaction(cfg, store.DatastoreLedger(db), op.op_id)
     out = {"status": result.status, "transaction_id": result.transaction_id, "reason": result.reason}
     print(json.dumps(out) if args.json else f"{result.status}: {result.transaction_id} {result.reason or ''}")
     return 0 if result.status != "rejected" else 1
@@ -243,10 +244,10 @@ def cmd_reverse(args, cfg, db) -> int:
 
 def cmd_expire_holds(args, cfg, db) -> int:
     ledger = store.DatastoreLedger(db)
-    results = posting.expire_due_holds(ledger)
+    results = holds.expire_due_holds(ledger)
     for result in results:
         if result.status == "posted":
-            posting.stream_transaction(cfg, ledger, result.transaction_id)
+            outbox.stream_transaction(cfg, ledger, result.transaction_id)
     out = [{"transaction_id": r.transaction_id, "status": r.status, "reason": r.reason} for r in results]
     print(json.dumps(out) if args.json else f"expired {sum(r.status == 'posted' for r in results)} hold(s)")
     return 0
@@ -450,7 +451,7 @@ def cmd_migrate_disputes(args, cfg, db) -> int:
         problems = sum(1 for r in rows if r.get("problem"))
         print(f"{len(rows)} legacy dispute posting(s); {verb} {changed}; {problems} problem(s)")
     if not args.dry_run:  # the reversals' entries to BigQuery now (the periodic sweep would too)
-        posting.restream_pending(cfg, store=store.DatastoreLedger(db))
+        outbox.restream_pending(cfg, store=store.DatastoreLedger(db))
     return 1 if any(r.get("problem") for r in rows) else 0
 
 
@@ -630,7 +631,7 @@ def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
     deadline = time.monotonic() + timeout
     missing = list(event_keys)
     while missing and time.monotonic() < deadline:  # only the still-missing events are queried
-        missing = [k for k in missing if not posting.streamed_transactions(ledger, k)]
+        missing = [k for k in missing if not outbox.streamed_transactions(ledger, k)]
         if missing:
             time.sleep(0.25)
     return missing

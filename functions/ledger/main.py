@@ -22,7 +22,8 @@ from shared.adapters import datastore_store, pubsub_bus
 from shared.config import settings
 from shared.domain.events import CanonicalEvent
 from shared.errors import PermanentError
-from shared.ledger.posting import post_event, redrive, released_by
+from shared.ledger.parking import redrive, released_by
+from shared.ledger.posting import post_event
 from shared.recovery.policies import Task
 from shared.recovery.service import note_delivery_failure
 

@@ -22,7 +22,7 @@ from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import error_response, json_response
-from shared.ledger.posting import all_balances
+from shared.ledger.balances import all_balances
 from shared.reconciliation import ReportError, clearing_positions
 from shared.reconciliation import service as recon_service
 

@@ -1,5 +1,5 @@
 """The v1 API's service layer: every read is scoped to the caller's tenant, every write is a ledger
-Operation executed once (shared.ledger.posting.execute) with constraints enforced. No HTTP here: the routes
+Operation executed once (shared.ledger.transactions.execute) with constraints enforced. No HTTP here: the routes
 (shared.api.routes) turn requests into these calls and ClientErrors into error responses.
 
 Tenant scoping: an account is a customer wallet the tenant owns (shared.api.tenants); a transaction is
@@ -32,7 +32,8 @@ from shared.domain.ledger import (
     transaction_id,
 )
 from shared.errors import ClientError
-from shared.ledger import posting
+from shared.ledger import balances as ledger_balances
+from shared.ledger import store, transactions
 from shared.recovery.dead_letters import Filter
 from shared.recovery.service import Publish, Schedule, replay
 
@@ -49,7 +50,7 @@ DeadLettersBy = Callable[[str, datetime | None], Iterable[tuple[str, dict]]]
 
 @dataclass
 class Backend:
-    store: object  # shared.ledger.posting.LedgerStore with insert()
+    store: object  # shared.ledger.store.LedgerStore with insert()
     transactions_of: TransactionsOf
     dead_letters: DeadLettersBy
     publish: Publish | None = None
@@ -156,8 +157,8 @@ def _rejected(result) -> ClientError:
 
 def _execute(backend: Backend, op: Operation, guard=None):
     try:
-        result = posting.execute(backend.store, op, backend.clock, guard=guard)
-    except posting.LedgerConflict:
+        result = transactions.execute(backend.store, op, backend.clock, guard=guard)
+    except store.LedgerConflict:
         raise ClientError(
             409, "idempotency_key_reuse", "this operation exists with a different body", None, "idempotency_error"
         ) from None
@@ -178,7 +179,7 @@ def _execute(backend: Backend, op: Operation, guard=None):
 def get_account(backend: Backend, tenant: str, customer: str) -> models.Account:
     account = backend.tenancy.require_customer(tenant, customer)
     link = backend.store.get("TenantCustomer", customer) or {}
-    current = posting.balances(backend.store, account)
+    current = ledger_balances.balances(backend.store, account)
     return models.Account(
         id=customer,
         ledger_account=account,
@@ -196,9 +197,9 @@ def get_balance(
     at = parse_time(as_of, "as_of") if as_of is not None else None  # parameters first, then tenancy
     account = backend.tenancy.require_customer(tenant, customer)
     if at is None:
-        current = posting.balances(backend.store, account)
+        current = ledger_balances.balances(backend.store, account)
     else:
-        current = posting.balance_as_of(backend.store, account, at, clock=clock)
+        current = ledger_balances.balance_as_of(backend.store, account, at, clock=clock)
     return models.Balance(
         account=customer,
         as_of=_iso(at),

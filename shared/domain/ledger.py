@@ -74,7 +74,7 @@ class Rejected(Exception):
 
 class PredecessorMissing(Exception):
     """The operation refers to a record that has not arrived yet (out-of-order delivery). Nothing
-    changes; the caller parks the event (shared.ledger.posting.park) until `waiting_on` = (kind, name) is
+    changes; the caller parks the event (shared.ledger.parking.park) until `waiting_on` = (kind, name) is
     written, which re-drives it, or until its parking deadline, which dead-letters it."""
 
     def __init__(self, message: str, waiting_on: tuple[str, str]):

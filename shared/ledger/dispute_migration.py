@@ -10,15 +10,14 @@ from collections.abc import Callable
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import operation_for
 from shared.ledger import disputes
-from shared.ledger.posting import (
+from shared.ledger.dispute_lifecycle import (
     LEGACY_PARTNERS,
-    LedgerStore,
     legacy_index_entry,
     record_dispute,
     settle_legacy,
     supersedes_legacy,
-    utcnow,
 )
+from shared.ledger.store import LedgerStore, utcnow
 
 # The webhook each legacy rule posted, and the kind it posted it as.
 LEGACY_RULES = {

@@ -21,7 +21,7 @@ from shared.adapters import bigquery_sink
 from shared.adapters import datastore_store as store
 from shared.config import Settings
 from shared.domain.ledger import audit, entries_of
-from shared.ledger.posting import LEDGER_KINDS
+from shared.ledger.store import LEDGER_KINDS
 
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)

@@ -366,7 +366,7 @@ def legacy_versions(event: CanonicalEvent) -> list[CanonicalEvent | None]:
     """The canonical events an earlier version of this plugin produced for the same webhook (None: it
     was stored and not posted). Intake treats a stored earlier version as this event (a redelivery,
     answered `duplicate`, never a conflict): the ledger posted it under its own rules, and the
-    lifecycle's legacy handling (shared.ledger.posting.settle_legacy) reconciles the books with Stripe's."""
+    lifecycle's legacy handling (shared.ledger.dispute_lifecycle.settle_legacy) reconciles the books with Stripe's."""
     if (
         event.partner != NAME
         or event.kind != "dispute.status"

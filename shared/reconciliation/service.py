@@ -23,7 +23,7 @@ import polars as pl
 
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import FEE_BOOKING_RULE, REVERSAL_RULE, Conflict, Operation, fee_booking
-from shared.ledger.posting import balance_as_of
+from shared.ledger.balances import balance_as_of
 from shared.partners import PARTNERS
 from shared.reconciliation import (
     Break,

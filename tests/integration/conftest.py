@@ -13,7 +13,8 @@ import requests
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT, settings
 from shared.demo import encode, payment_intent_succeeded
-from shared.ledger.posting import balances, streamed_transactions
+from shared.ledger.balances import balances
+from shared.ledger.outbox import streamed_transactions
 from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
 
 

@@ -154,7 +154,7 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
     posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
     from shared.domain.events import CanonicalEvent
     from shared.domain.ledger import event_hash, operation_for
-    from shared.ledger.posting import execute
+    from shared.ledger.transactions import execute
 
     p, pi = _payment(db, intake, secret, payment)
     dp, evt, txn = unique("dp"), unique("evt"), unique("txn")

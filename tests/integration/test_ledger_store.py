@@ -10,7 +10,9 @@ import pytest
 from shared.adapters import bigquery_sink, datastore_store
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import operation_for
-from shared.ledger.posting import balances, post_event, restream_pending
+from shared.ledger.balances import balances
+from shared.ledger.outbox import restream_pending
+from shared.ledger.posting import post_event
 
 
 def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
@@ -108,7 +110,7 @@ def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledg
     Nothing may stay parked while its hold exists."""
     from datetime import timedelta
 
-    from shared.ledger.posting import redrive, released_by
+    from shared.ledger.parking import redrive, released_by
 
     run, now = uuid.uuid4().hex[:10], datetime.now(tz=UTC)
 

@@ -18,7 +18,8 @@ from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.api.service import memory_backend
 from shared.domain.ledger import Leg, Operation
-from shared.ledger import posting
+from shared.ledger import balances as ledger_balances
+from shared.ledger import transactions
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -69,7 +70,7 @@ class World:
             Leg(tenants.wallet(customer), "credit", amount, currency),
         )
         op = Operation(name, "post", "test_funding.v1", name, "test", name, self.clock(), legs=legs)
-        assert posting.execute(self.store, op, self.clock).status == "posted"
+        assert transactions.execute(self.store, op, self.clock).status == "posted"
 
     def get(self, path: str, key: str | None = "default", **kwargs):
         return self.client.get(path, headers=self._auth(key), **kwargs)
@@ -88,7 +89,7 @@ class World:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def available(self, customer: str, currency: str = "USD") -> int:
-        balance = posting.balances(self.store, tenants.wallet(customer)).get(currency)
+        balance = ledger_balances.balances(self.store, tenants.wallet(customer)).get(currency)
         return balance.available if balance else 0
 
 
@@ -339,27 +340,27 @@ def test_validation_errors_do_not_consume_the_key(w):
 def test_in_flight_is_409_retryable_and_a_stale_lock_is_taken_over(w):
     w.fund("cus_a", 1000)
     entered, release = threading.Event(), threading.Event()
-    real = posting.execute
+    real = transactions.execute
 
     def slow(*args, **kwargs):
         entered.set()
         release.wait(5)
         return real(*args, **kwargs)
 
-    posting.execute = slow
+    transactions.execute = slow
     try:
         first: list = []
         t = threading.Thread(target=lambda: first.append(w.post("/v1/transfers", transfer(100), idem="race")))
         t.start()
         assert entered.wait(5)
-        posting.execute = real
+        transactions.execute = real
         resp = w.post("/v1/transfers", transfer(100), idem="race")
         assert resp.status_code == 409 and resp.json["error"]["code"] == "idempotency_in_flight"
         assert resp.headers["Retry-After"] == "1"
         release.set()
         t.join(5)
     finally:
-        posting.execute = real
+        transactions.execute = real
     assert first[0].status_code == 200
     assert w.post("/v1/transfers", transfer(100), idem="race").json == first[0].json
     assert w.available("cus_a") == 900

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import FEE_BOOKING_RULE, InvariantViolation, entries_of, fee_booking
-from shared.ledger import posting
+from shared.ledger import balances as ledger_balances
+from shared.ledger import posting, transactions
 from shared.ledger.verify import clearing_checks
 from shared.reconciliation import service as recon_service
 
@@ -69,7 +70,7 @@ class Books:
         posting.post_event(None, event, store=self.store, stream=lambda *a: None)
 
     def book(self, op, record):
-        return posting.execute(self.store, op, also=(("FeeBooking", op.op_id, record),))
+        return transactions.execute(self.store, op, also=(("FeeBooking", op.op_id, record),))
 
     def run(self, rows, *, book=True):
         return recon_service.run(
@@ -83,7 +84,7 @@ class Books:
         )
 
     def balance(self, account):
-        found = posting.balances(self.store, account).get("USD")
+        found = ledger_balances.balances(self.store, account).get("USD")
         return 0 if found is None else found.posted
 
     def fee_transactions(self):
@@ -319,11 +320,11 @@ def test_adyen_fees_from_the_settlement_report_are_booked_with_the_fee_check_on(
         report=("settlement_detail_report_batch_7.csv", report),
         canonical_of=lambda keys: {event.event_id: event} if event.event_id in keys else {},
         now=datetime(2026, 11, 28, tzinfo=UTC),
-        book=lambda op, record: posting.execute(store, op, also=(("FeeBooking", op.op_id, record),)),
+        book=lambda op, record: transactions.execute(store, op, also=(("FeeBooking", op.op_id, record),)),
     )
     assert outcome.summary["breaks"] == {} and outcome.summary["fees_booked"] == 2
-    fees = posting.balances(store, "fees:adyen")["EUR"].posted
-    clearing = posting.balances(store, "partner:adyen:clearing")["EUR"].posted
+    fees = ledger_balances.balances(store, "fees:adyen")["EUR"].posted
+    clearing = ledger_balances.balances(store, "partner:adyen:clearing")["EUR"].posted
     assert (fees, clearing) == (265 + 100, 9_735 - 100)
 
 
@@ -372,6 +373,6 @@ def test_a_transaction_ledgerline_reversed_is_not_a_row_of_the_run():
 
     books = Books([(1, 10_000), (2, 2_000)])
     (second,) = [n for n, t in books.store.data["JournalTransaction"].items() if t["event_id"] == "stripe:evt_2"]
-    assert posting.execute(books.store, reversal(second, NOON)).status == "posted"
+    assert transactions.execute(books.store, reversal(second, NOON)).status == "posted"
     outcome = books.run([charge(1, 10_000, 0)])
     assert outcome.summary["breaks"] == {}

@@ -30,8 +30,11 @@ from shared.domain.ledger import (
     unbalanced,
 )
 from shared.domain.money import EXPONENTS, MAX_AMOUNT
-from shared.ledger import posting
-from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, balance_as_of, balances, execute
+from shared.ledger import balances as ledger_balances
+from shared.ledger import parking, posting, transactions
+from shared.ledger.balances import balance_as_of, balances
+from shared.ledger.store import LEDGER_KINDS, LedgerConflict
+from shared.ledger.transactions import execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -323,7 +326,7 @@ def test_hot_system_accounts_are_sharded_customer_wallets_are_not():
     assert {shard_for("customer:cus_A:wallet", salt) for salt in range(200)} == {0}
     store = MemoryStore()
     for i in range(40):
-        vars(posting._affinity).pop("salt", None)  # as if 40 different writers
+        vars(transactions._affinity).pop("salt", None)  # as if 40 different writers
         run(store, ev(n=i, amount=10))
     clearing = balances(store, "partner:stripe:clearing")["USD"]
     assert clearing.posted == 400  # the sum over shards is exact
@@ -372,7 +375,7 @@ def test_event_hash_changes_with_money_not_with_receipt_time():
 
 
 def test_batch_posts_many_in_one_transaction_and_isolates_a_rejection():
-    from shared.ledger.posting import execute_batch
+    from bench.batch import execute_batch
 
     store = MemoryStore()
     ops = [operation_for(ev(n=i, amount=100)) for i in range(10)]
@@ -390,7 +393,7 @@ def test_batch_posts_many_in_one_transaction_and_isolates_a_rejection():
 
 
 def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
-    from shared.ledger.posting import expire_due_holds
+    from shared.ledger.holds import expire_due_holds
 
     store = MemoryStore()
     run(store, ev("authorization.created", n=1, amount=100, reference="pi_due", expires_at=T0 + timedelta(hours=1)))
@@ -435,8 +438,8 @@ def deliver_all(store, events, at=T0 + timedelta(minutes=1)):
     while queue:
         event = queue.pop(0)
         result = posting.post_event(None, event, store=store, stream=lambda *a: None, clock=lambda: at)
-        for name, record in posting.released_by(store, event, result).items():
-            posting.redrive(
+        for name, record in parking.released_by(store, event, result).items():
+            parking.redrive(
                 store, name, record, lambda data, attrs: queue.append(CanonicalEvent.model_validate_json(data))
             )
     return sorted(store.data["Parked"])
@@ -449,7 +452,10 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
         events = [ev(payment_story[i][0], n=i, reference="pi_story", **payment_story[i][1]) for i in sequence]
         assert deliver_all(store, events) == []  # nothing left parked: every follow-up was re-driven
         sound(store)
-        return {(b.account, b.currency): (b.posted, b.pending_in, b.pending_out) for b in posting.all_balances(store)}
+        return {
+            (b.account, b.currency): (b.posted, b.pending_in, b.pending_out)
+            for b in ledger_balances.all_balances(store)
+        }
 
     in_order = deliver(range(len(payment_story)))
     assert deliver([*order, *duplicates]) == in_order
@@ -519,7 +525,7 @@ def test_stripe_dispute_webhooks_in_any_order_with_duplicates_yield_the_same_boo
         store = MemoryStore()
         assert deliver_all(store, [event for i in sequence for event in webhooks[i]]) == []
         sound(store)
-        books = {(b.account, b.currency): (b.posted, b.pending_in) for b in posting.all_balances(store)}
+        books = {(b.account, b.currency): (b.posted, b.pending_in) for b in ledger_balances.all_balances(store)}
         record = store.data[disputes.KIND]["stripe:dp_s"]
         fields = ("status", "final", "inquiry", "withdrawn", "reinstated", "fees", "transactions", "timeline")
         return books, {k: record[k] for k in (*fields, "customer", "payment_reference")}
@@ -540,7 +546,7 @@ def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
     assert deliver_all(store, [capture]) == [capture.event_id]
     parked = store.data["Parked"][capture.event_id]
     assert parked["waiting_on"] == f"JournalTransaction:{hold_id('stripe', 'pi_wait')}"
-    assert parked["deadline"] - parked["parked_at"] == posting.PARK_TTL
+    assert parked["deadline"] - parked["parked_at"] == parking.PARK_TTL
     unrelated = ev("authorization.created", n=3, amount=50, reference="pi_other", expires_at=T0 + timedelta(days=1))
     assert deliver_all(store, [unrelated, capture]) == [capture.event_id]  # still waiting; parked once
     assert store.data["Parked"][capture.event_id]["parked_at"] == parked["parked_at"]
@@ -556,7 +562,7 @@ def test_park_posts_instead_when_the_predecessor_landed_meanwhile():
     store = MemoryStore()
     run(store, ev("authorization.created", n=1, amount=100, reference="pi_race", expires_at=T0 + timedelta(days=1)))
     missing = PredecessorMissing("raced", ("JournalTransaction", hold_id("stripe", "pi_race")))
-    assert posting.park(store, ev("authorization.captured", n=2, amount=100, reference="pi_race"), missing) is None
+    assert parking.park(store, ev("authorization.captured", n=2, amount=100, reference="pi_race"), missing) is None
     assert store.data["Parked"] == {}
 
 
@@ -564,16 +570,16 @@ def test_a_parked_event_whose_predecessor_never_comes_is_dead_lettered_at_its_de
     store = MemoryStore()
     failed = ev("payout.failed", n=3, amount=2000, bank="column", reference="po_never")
     deliver_all(store, [failed])
-    early = T0 + posting.PARK_TTL - timedelta(seconds=1)
-    assert posting.expire_parked(store, failed.event_id, clock=lambda: early)[0] == "not_due"
-    late = T0 + posting.PARK_TTL + timedelta(minutes=2)
-    outcome, record = posting.expire_parked(store, failed.event_id, clock=lambda: late)
+    early = T0 + parking.PARK_TTL - timedelta(seconds=1)
+    assert parking.expire_parked(store, failed.event_id, clock=lambda: early)[0] == "not_due"
+    late = T0 + parking.PARK_TTL + timedelta(minutes=2)
+    outcome, record = parking.expire_parked(store, failed.event_id, clock=lambda: late)
     assert record["event_id"] == failed.event_id
     assert outcome == "dead_letter" and store.data["Parked"] == {} and store.data["Waiting"] == {}
     letter = store.data["DeadLetter"][f"parked:{failed.event_id}"]
     assert (letter["source"], letter["reason_code"], letter["status"]) == ("parked", "predecessor_missing", "open")
     assert CanonicalEvent.model_validate_json(letter["payload"]) == failed
-    assert posting.expire_parked(store, failed.event_id, clock=lambda: late) == ("released", None)  # idempotent
+    assert parking.expire_parked(store, failed.event_id, clock=lambda: late) == ("released", None)  # idempotent
     assert store.data["JournalTransaction"] == {}  # nothing moved
 
 
@@ -669,7 +675,7 @@ def test_over_capture_posts_the_fact_and_a_currency_mismatch_is_refused():
 
 
 def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_parked():
-    from shared.ledger.posting import execute_batch
+    from bench.batch import execute_batch
 
     store = MemoryStore()
     run(store, ev(n=1, amount=100))

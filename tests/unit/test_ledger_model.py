@@ -16,7 +16,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import Leg, Operation, audit, operation_for
-from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, all_balances, execute
+from shared.ledger.balances import all_balances
+from shared.ledger.store import LEDGER_KINDS, LedgerConflict
+from shared.ledger.transactions import execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)

@@ -14,8 +14,9 @@ from shared.adapters.memory_store import MemoryStore
 from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import event_hash, operation_for
-from shared.ledger import dispute_migration, disputes, posting
-from shared.ledger.posting import balances, execute
+from shared.ledger import dispute_migration, disputes, parking, posting
+from shared.ledger.balances import balances
+from shared.ledger.transactions import execute
 from shared.partners import stripe
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -55,8 +56,8 @@ def deliver(store, events):
     while queue:
         event = queue.pop(0)
         result = posting.post_event(None, event, store=store, stream=lambda *a: None)
-        for name, record in posting.released_by(store, event, result).items():
-            posting.redrive(
+        for name, record in parking.released_by(store, event, result).items():
+            parking.redrive(
                 store, name, record, lambda data, attrs: queue.append(CanonicalEvent.model_validate_json(data))
             )
     assert store.data["Parked"] == {}

@@ -9,7 +9,7 @@ from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import entries_of
 from shared.errors import PermanentError
-from shared.ledger import posting
+from shared.ledger import outbox, posting
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -36,13 +36,13 @@ def test_postings_defer_streaming_and_one_sweep_streams_them_all_once():
         result = posting.post_event(None, event(n), store=store, defer_stream=lambda: asked.append(1))
         assert result.status == "posted"
     assert len(asked) == 3 and len(store.data["Outbox"]) == 3  # committed, durable, not streamed yet
-    streamed = posting.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids)))
+    streamed = outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids)))
     assert streamed == 3 and store.data["Outbox"] == {}
     ((table, ids),) = calls  # ONE insert call for the three postings
     assert table == "entries" and len(ids) == len(set(ids)) == sum(
         len(entries_of(t)) for t in store.data["JournalTransaction"].values()
     )
-    assert posting.stream_pending(None, store, stream=lambda *a: calls.append(a)) == 0 and len(calls) == 1
+    assert outbox.stream_pending(None, store, stream=lambda *a: calls.append(a)) == 0 and len(calls) == 1
 
 
 def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
@@ -53,9 +53,9 @@ def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
         raise ConnectionError("BigQuery down")
 
     with pytest.raises(ConnectionError):  # an outage: retried by the task's policy, nothing deleted
-        posting.stream_pending(None, store, stream=down)
+        outbox.stream_pending(None, store, stream=down)
     assert len(store.data["Outbox"]) == 1
-    assert posting.stream_pending(None, store, stream=lambda *a: None) == 1 and store.data["Outbox"] == {}
+    assert outbox.stream_pending(None, store, stream=lambda *a: None) == 1 and store.data["Outbox"] == {}
 
 
 def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others():
@@ -70,10 +70,10 @@ def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others(
         streamed.extend(ids)
 
     with pytest.raises(PermanentError):  # the task ends as a dead letter naming the bad record
-        posting.stream_pending(None, store, stream=picky)
+        outbox.stream_pending(None, store, stream=picky)
     assert all(i.startswith(good) for i in streamed) and streamed
     assert list(store.data["Outbox"]) == [bad] and store.data["Outbox"][bad]["quarantined"]
-    assert posting.stream_pending(None, store, stream=picky) == 0  # later sweeps skip it
+    assert outbox.stream_pending(None, store, stream=picky) == 0  # later sweeps skip it
 
 
 def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_rows_stays_pure():
@@ -81,9 +81,9 @@ def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_row
     for n in (7, 8):
         posting.post_event(None, event(n), store=store, defer_stream=lambda: None)
     before = datetime.now(tz=UTC)
-    posting.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append(rows))
+    outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append(rows))
     ((rows,),) = [calls]
     stamps = {row["streamed_at"] for row in rows}
     assert len(stamps) == 1 and before <= datetime.fromisoformat(stamps.pop()) <= datetime.now(tz=UTC)
     txn = next(iter(store.data["JournalTransaction"].values()))
-    assert all("streamed_at" not in row for row in posting.entry_rows(txn))  # a function of the transaction only
+    assert all("streamed_at" not in row for row in outbox.entry_rows(txn))  # a function of the transaction only

@@ -1,0 +1,23 @@
+"""The hold-expiry sweep: releases every unresolved hold whose expiry has passed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from shared.domain.ledger import Result, expiry
+from shared.ledger.store import LedgerStore, utcnow
+from shared.ledger.transactions import execute
+
+
+def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow) -> list[Result]:
+    """Release every unresolved hold whose expiry has passed. Expiry is deterministic without this
+    sweep (a capture at or after expires_at is rejected); the sweep returns the pending amounts to
+    the available balance. Safe to run any number of times, concurrently (ids derive from the hold)."""
+    now = clock()
+    due = [
+        name
+        for name, hold in sorted(store.query("JournalTransaction", "kind", "hold").items())
+        if hold["expires_at"] <= now and (store.get("HoldState", name) or {}).get("closed") is None
+    ]
+    return [execute(store, expiry(name, now), clock) for name in due]
