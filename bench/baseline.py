@@ -29,6 +29,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import datastore
 
+from shared import bootstrap
 from shared.adapters import datastore_store as store
 from shared.adapters import pubsub_bus
 from shared.cli import wait_posted
@@ -176,7 +177,7 @@ def webhooks_end_to_end(cfg: Settings, db: datastore.Client, n: int) -> tuple[Re
         sent = time.perf_counter() - start
 
     progress(f"waiting for {n} transactions to be posted and streamed")
-    missing = wait_posted(db, keys, timeout=WAIT_TIMEOUT)
+    missing = wait_posted(bootstrap.root(cfg), keys, timeout=WAIT_TIMEOUT)
     done = time.perf_counter() - start
     if missing:
         raise SystemExit(

@@ -1,200 +1,172 @@
-"""The adapters each function needs, wired once: publish to the canonical topic, schedule a retries
-task, and the retries handlers. Entry points stay thin; tests build the same callables."""
+"""The one composition root: which adapter plays each port, for every function and the CLI.
+
+`root()` is this process's `Root` (built on first use, per Settings); each of its parts is built
+lazily the first time it is asked for, so a function only connects to what it uses, cold starts stay
+cheap and unit tests need no credentials. Nothing here decides anything: behaviour lives in the
+services (shared.intake, shared.ledger, shared.recovery, shared.reconciliation, shared.api) and the
+adapters (shared.adapters); this module only says which one goes where.
+
+    Datastore       store (the ledger's LedgerStore), db (inbox, faults)   shared.adapters.datastore_store
+    Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
+    Cloud Tasks     schedule (retries queue)                                shared.adapters.tasks_queue
+    BigQuery        stream (entries, reconciliation tables)                 shared.adapters.bigquery_sink
+    GCS / directory reports (settlement reports, bank statements)           shared.adapters.gcs_reports
+
+Tests replace a part by constructing `Root(cfg)` and setting attributes, or by monkeypatching
+`root`."""
 
 from __future__ import annotations
 
-import logging
-import random
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
-from shared.adapters import datastore_indexes, datastore_store, pubsub_bus, tasks_queue
-from shared.adapters.datastore_indexes import CompositeQuery
-from shared.config import Settings
-from shared.errors import PermanentError
-from shared.intake.service import redrive_stale as intake_redrive_stale
-from shared.intake.service import republish
-from shared.ledger import holds, outbox, parking, transactions
+from shared.adapters import bigquery_sink, datastore_store, gcs_reports, pubsub_bus, tasks_queue
+from shared.api.service import Backend
+from shared.config import Settings, settings
+from shared.intake.service import redrive_stale, republish
+from shared.ledger.outbox import StreamRequests
+from shared.ledger.service import LedgerService
 from shared.recovery import faults
-from shared.recovery.policies import POLICIES, Task
-from shared.recovery.service import Handler, Publish, Reschedule, Schedule
+from shared.recovery.handlers import Ports, handlers
+from shared.recovery.policies import Task, first_retry_at
+from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
-log = logging.getLogger("ledgerline.wiring")
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class Root:
+    def __init__(self, cfg: Settings, clock=_now):
+        self.cfg = cfg
+        self.clock = clock
+
+    # ------------------------------------------------------------------------- adapters
+
+    @cached_property
+    def db(self):
+        return datastore_store.client(self.cfg)
+
+    @cached_property
+    def store(self) -> datastore_store.DatastoreLedger:
+        return datastore_store.DatastoreLedger(self.db)
+
+    @cached_property
+    def publish(self) -> Publish:
+        cfg = self.cfg
+        return lambda data, attributes: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attributes)
+
+    @cached_property
+    def schedule(self) -> Schedule:
+        """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op)."""
+        cfg = self.cfg
+
+        def schedule(task: Task, at: datetime) -> bool:
+            return tasks_queue.enqueue(
+                cfg,
+                RETRIES_QUEUE,
+                cfg.function_urls["retries"] + "/tasks",
+                task.to_json(),
+                task_id=task.name,
+                schedule_at=at,
+                service_account=cfg.tasks_invoker_sa,
+                audience=cfg.function_urls["retries"],
+            )
+
+        return schedule
+
+    def stream(self, table: str, rows: list[dict], row_ids: list[str]) -> None:
+        bigquery_sink.stream(self.cfg, table, rows, row_ids)
+
+    @cached_property
+    def reports(self) -> gcs_reports.LocalReports | gcs_reports.GcsReports:
+        return gcs_reports.reports(self.cfg)
+
+    def check_fault(self, downstream: str) -> None:
+        faults.check(self.cfg, self.db, downstream)
+
+    # ------------------------------------------------------------------------- services
+
+    @cached_property
+    def request_stream(self) -> StreamRequests:
+        return StreamRequests(self.schedule)
+
+    @cached_property
+    def ledger(self) -> LedgerService:
+        return LedgerService(
+            self.cfg,
+            self.store,
+            request_stream=self.request_stream,
+            publish=self.publish,
+            schedule=self.schedule,
+            park_ttl=timedelta(seconds=self.cfg.park_ttl_seconds),
+            clock=self.clock,
+        )
+
+    def enqueue_republish(self, key: str) -> bool:
+        """intake: a publish that failed inline is retried by a `republish` task."""
+        return self.schedule(Task("republish", key), first_retry_at("republish", self.clock()))
+
+    @cached_property
+    def retry_handlers(self) -> dict[str, Handler]:
+        cfg = self.cfg
+        return handlers(
+            Ports(
+                cfg=cfg,
+                store=self.store,
+                publish=self.publish,
+                request_stream=self.request_stream,
+                republish=lambda key: republish(cfg, key, db=self.db, publish=self.publish),
+                redrive_stale=lambda now: redrive_stale(
+                    cfg, db=self.db, ledger=self.store, publish=self.publish, now=now
+                ),
+                check_fault=self.check_fault,
+                clock=self.clock,
+            )
+        )
+
+    @cached_property
+    def api_backend(self) -> Backend:
+        """The customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
+        return Backend(
+            self.store,
+            self.store.transactions_of,
+            self.store.dead_letters,
+            publish=self.publish,
+            schedule=self.schedule,
+            after_commit=self.ledger.stream_after_commit,
+        )
+
+    def book_fee(self, op, record: dict):
+        """reconciliation's `book`: a fee booking with its FeeBooking record in one transaction."""
+        return self.ledger.execute(op, also=(("FeeBooking", op.op_id, record),))
+
+    def canonical_of(self, keys: list[str]):
+        """reconciliation: the canonical events of inbox records, by key."""
+        return datastore_store.inbox_canonical(self.db, keys)
+
+
+_roots: list[Root] = []
+
+
+def root(cfg: Settings | None = None) -> Root:
+    """This process's composition root for `cfg` (default: the process's settings)."""
+    cfg = cfg if cfg is not None else settings()
+    for built in _roots:
+        if built.cfg is cfg:
+            return built
+    built = Root(cfg)
+    _roots.append(built)
+    return built
+
+
+# Shorthands kept for callers that need one port of the root.
 
 
 def publisher(cfg: Settings) -> Publish:
-    return lambda data, attributes: pubsub_bus.publish(cfg, CANONICAL_EVENTS_TOPIC, data, attributes)
+    return root(cfg).publish
 
 
 def scheduler(cfg: Settings) -> Schedule:
-    """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op)."""
-
-    def schedule(task: Task, at: datetime) -> bool:
-        return tasks_queue.enqueue(
-            cfg,
-            RETRIES_QUEUE,
-            cfg.function_urls["retries"] + "/tasks",
-            task.to_json(),
-            task_id=task.name,
-            schedule_at=at,
-            service_account=cfg.tasks_invoker_sa,
-            audience=cfg.function_urls["retries"],
-        )
-
-    return schedule
-
-
-def first_retry_at(kind: str, now: datetime) -> datetime:
-    """When to run the first retry of work that just failed inline (the inline call was attempt 0)."""
-    return now + timedelta(seconds=POLICIES[kind].delay_seconds(1, random.Random()))  # noqa: S311 - jitter
-
-
-_last_sweep: dict[str, int] = {}
-
-
-def defer_stream(cfg: Settings) -> None:
-    """Ask for a batched outbox sweep in the next second, after this commit: one task per second (the
-    name carries the second, so the cloud dedupes it across instances, and a task of this second runs
-    at the next one, after every commit of this second; this process also skips re-asking). Safety
-    nets: a sweep that leaves records behind schedules the next one, and Cloud Scheduler runs one a
-    minute (topology.json scheduler.jobs)."""
-    second = int(datetime.now(tz=UTC).timestamp())
-    if _last_sweep.get("second") == second:
-        return
-    scheduler(cfg)(Task("stream-pending", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
-    _last_sweep["second"] = second
-
-
-def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
-    db = datastore_store.client(cfg)
-    store = datastore_store.DatastoreLedger(db)
-    publish = publisher(cfg)
-
-    def republish_inbox(key: str) -> str:
-        faults.check(cfg, db, "pubsub")
-        outcome = republish(cfg, key, db=db, publish=publish)
-        if outcome == "missing":
-            raise PermanentError(f"no inbox event {key}")
-        return f"republish: {outcome}"
-
-    def stream(key: str) -> str:
-        faults.check(cfg, db, "bigquery")
-        return f"streamed {len(outbox.stream_outbox(cfg, store, key))} transaction(s)"
-
-    def stream_pending(key: str) -> str:
-        faults.check(cfg, db, "bigquery")
-        total = 0
-        for _ in range(10):  # up to 5,000 transactions per task; the next sweep takes the rest
-            streamed = outbox.stream_pending(cfg, store)
-            total += streamed
-            if streamed < 500:
-                break
-        left = [k for k, v in store.snapshot(("Outbox",))["Outbox"].items() if not v.get("quarantined")]
-        if left:  # arrived meanwhile, or more than this task takes: the next sweep, next second
-            defer_stream(cfg)
-        return f"streamed {total} pending transaction(s), {len(left)} left for the next sweep"
-
-    def redrive_stale(key: str) -> str:
-        faults.check(cfg, db, "pubsub")
-        stale = intake_redrive_stale(cfg, db=db, ledger=store, publish=publish, now=clock())
-        return f"re-drove {len(stale)} stale inbox event(s)"
-
-    def expire_holds(key: str) -> str:
-        faults.check(cfg, db, "datastore")
-        results = holds.expire_due_holds(store, clock=clock)
-        if any(r.status == "posted" for r in results):
-            defer_stream(cfg)
-        return f"expired {sum(r.status == 'posted' for r in results)} hold(s)"
-
-    def park_expiry(key: str) -> str:
-        faults.check(cfg, db, "datastore")
-        key = key.split("@", 1)[0]  # "<event id>@<deadline>": the event ids never contain "@"
-        outcome, record = parking.expire_parked(store, key, clock=clock)
-        if outcome == "not_due":
-            raise Reschedule(record["deadline"], "parked event not due yet")
-        if outcome == "redrive":
-            parking.redrive(store, key, record, publish)
-        return f"parked event: {outcome}"
-
-    return {
-        "republish": Handler("pubsub", republish_inbox),
-        "stream": Handler("bigquery", stream),
-        "stream-pending": Handler("bigquery", stream_pending),
-        "expire-holds": Handler("datastore", expire_holds),
-        "redrive-stale": Handler("pubsub", redrive_stale),
-        "park-expiry": Handler("datastore", park_expiry),
-    }
-
-
-# ----------------------------------------------------------------------------- customer API
-
-# Entries of an account in ledger order: transactions whose `accounts` list holds it, by recorded_at.
-TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
-    "JournalTransaction", equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
-)
-# Dead letters of a status, newest first; with a cursor, at or before the cursor's created_at.
-DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
-DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
-    "DeadLetter", equals=("status",), inequality="created_at", order=("-created_at",)
-)
-
-
-def api_backend(cfg: Settings):
-    """The customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
-    from shared.api.service import Backend
-
-    db = datastore_store.client(cfg)
-    store = datastore_store.DatastoreLedger(db)
-    schedule = scheduler(cfg)
-
-    def transactions_of(account: str, since: datetime):
-        found = datastore_indexes.fetch(db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
-        return ((e.key.name, dict(e)) for e in found)
-
-    def dead_letters(status: str, before: datetime | None):
-        if before is None:
-            found = datastore_indexes.fetch(db, DEAD_LETTERS_BY_STATUS, {"status": status})
-        else:
-            found = datastore_indexes.fetch(db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
-        return ((e.key.name, dict(e)) for e in found)
-
-    return Backend(
-        store,
-        transactions_of,
-        dead_letters,
-        publish=publisher(cfg),
-        schedule=schedule,
-        after_commit=lambda transaction_id: stream_after_commit(cfg, store, transaction_id),
-    )
-
-
-def stream_after_commit(cfg: Settings, store, transaction_id: str) -> None:
-    """Entries to BigQuery after a commit made outside the ledger function (API operations, fee
-    bookings), off the request path: the batched outbox sweep (a `stream-pending` retries task, one per
-    second, as for the ledger function). If it cannot be asked for, stream inline; if that fails too,
-    the outbox record stays and `verify` / `restream` see it."""
-    try:
-        defer_stream(cfg)
-        return
-    except Exception as exc:
-        log.warning(
-            "stream task not enqueued; streaming inline",
-            extra={"transaction_id": transaction_id, "error": f"{exc}"},
-        )
-    try:
-        outbox.stream_outbox(cfg, store, transaction_id)
-    except Exception as exc:
-        log.error("streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"})
-
-
-def fee_booker(cfg: Settings, store):
-    """recon_service.run's `book`: post a fee booking with its FeeBooking record in one transaction,
-    then stream its entries."""
-
-    def book(op, record: dict):
-        result = transactions.execute(store, op, also=(("FeeBooking", op.op_id, record),))
-        if result.status == "posted":
-            stream_after_commit(cfg, store, result.transaction_id)
-        return result
-
-    return book
+    return root(cfg).schedule

@@ -45,6 +45,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared import bootstrap
 from shared.adapters import datastore_store as store
 from shared.config import settings
 from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
@@ -88,12 +89,12 @@ def _balance_row(b) -> dict:
     }
 
 
-def balance_rows(db) -> list[dict]:
-    return [_balance_row(b) for b in ledger_balances.all_balances(store.DatastoreLedger(db))]
+def balance_rows(root) -> list[dict]:
+    return [_balance_row(b) for b in ledger_balances.all_balances(root.store)]
 
 
-def cmd_balances(args, cfg, db) -> int:
-    rows = balance_rows(db)
+def cmd_balances(args, root) -> int:
+    rows = balance_rows(root)
     if args.json:
         _print_json(rows)
     else:
@@ -110,8 +111,8 @@ def cmd_balances(args, cfg, db) -> int:
     return 0
 
 
-def cmd_account(args, cfg, db) -> int:
-    ledger = store.DatastoreLedger(db)
+def cmd_account(args, root) -> int:
+    ledger = root.store
     try:
         current = ledger_balances.balances(ledger, args.id)
     except UnknownAccount as exc:
@@ -179,7 +180,8 @@ def cmd_account(args, cfg, db) -> int:
     return 0
 
 
-def cmd_events(args, cfg, db) -> int:
+def cmd_events(args, root) -> int:
+    db = root.db
     rows = [
         {
             "event": e.key.name,
@@ -211,7 +213,8 @@ def cmd_events(args, cfg, db) -> int:
     return 0
 
 
-def cmd_verify(args, cfg, db) -> int:
+def cmd_verify(args, root) -> int:
+    cfg, db = root.cfg, root.db
     from shared.ledger.verify import verify
 
     report = verify(cfg, db=db, with_bigquery=not args.no_bigquery)
@@ -224,26 +227,29 @@ def cmd_verify(args, cfg, db) -> int:
     return 0 if report["ok"] else 1
 
 
-def cmd_restream(args, cfg, db) -> int:
+def cmd_restream(args, root) -> int:
+    cfg = root.cfg
     from shared.ledger.outbox import restream_pending
 
-    done = restream_pending(cfg, store=store.DatastoreLedger(db))
+    done = restream_pending(cfg, store=root.store)
     print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
     return 0
 
 
-def cmd_reverse(args, cfg, db) -> int:
+def cmd_reverse(args, root) -> int:
+    cfg = root.cfg
     op = reversal(args.transaction_id, effective_at=datetime.now(tz=UTC))
-    result = transactions.execute(store.DatastoreLedger(db), op)
+    result = transactions.execute(root.store, op)
     if result.status != "rejected":
-        outbox.stream_transaction(cfg, store.DatastoreLedger(db), op.op_id)
+        outbox.stream_transaction(cfg, root.store, op.op_id)
     out = {"status": result.status, "transaction_id": result.transaction_id, "reason": result.reason}
     print(json.dumps(out) if args.json else f"{result.status}: {result.transaction_id} {result.reason or ''}")
     return 0 if result.status != "rejected" else 1
 
 
-def cmd_expire_holds(args, cfg, db) -> int:
-    ledger = store.DatastoreLedger(db)
+def cmd_expire_holds(args, root) -> int:
+    cfg = root.cfg
+    ledger = root.store
     results = holds.expire_due_holds(ledger)
     for result in results:
         if result.status == "posted":
@@ -253,7 +259,8 @@ def cmd_expire_holds(args, cfg, db) -> int:
     return 0
 
 
-def cmd_redrive(args, cfg, db) -> int:
+def cmd_redrive(args, root) -> int:
+    cfg, db = root.cfg, root.db
     from shared.adapters.pubsub_bus import publish
     from shared.intake.service import republish
     from shared.ledger.verify import verify
@@ -285,10 +292,10 @@ def _dead_letter_filter(args):
     )
 
 
-def _dead_letters(db, selection) -> list[tuple[str, dict]]:
+def _dead_letters(root, selection) -> list[tuple[str, dict]]:
     from shared.recovery.service import list_dead_letters
 
-    ledger = store.DatastoreLedger(db)
+    ledger = root.store
     records = (
         ledger.query("DeadLetter", "status", selection.status)
         if selection.status
@@ -297,11 +304,11 @@ def _dead_letters(db, selection) -> list[tuple[str, dict]]:
     return list_dead_letters(records, selection)
 
 
-def cmd_dead_letters(args, cfg, db) -> int:
+def cmd_dead_letters(args, root) -> int:
     rows = [
         {"id": name, **{k: r.get(k) for k in ("source", "kind", "reason_code", "attempts", "status", "replays")}}
         | {"created_at": r["created_at"].isoformat(), "reason": r["reason"]}
-        for name, r in _dead_letters(db, _dead_letter_filter(args))
+        for name, r in _dead_letters(root, _dead_letter_filter(args))
     ]
     if args.json:
         _print_json(rows)
@@ -320,8 +327,8 @@ def cmd_dead_letters(args, cfg, db) -> int:
     return 0
 
 
-def cmd_dead_letter(args, cfg, db) -> int:
-    record = store.DatastoreLedger(db).get("DeadLetter", args.id)
+def cmd_dead_letter(args, root) -> int:
+    record = root.store.get("DeadLetter", args.id)
     if record is None:
         print(f"no dead letter {args.id}", file=sys.stderr)
         return 1
@@ -329,11 +336,10 @@ def cmd_dead_letter(args, cfg, db) -> int:
     return 0
 
 
-def cmd_replay(args, cfg, db) -> int:
-    from shared import bootstrap as wiring
+def cmd_replay(args, root) -> int:
     from shared.recovery.service import replay
 
-    ledger = store.DatastoreLedger(db)
+    ledger = root.store
     if args.ids:
         chosen = [(i, ledger.get("DeadLetter", i)) for i in args.ids]
         unknown = [i for i, r in chosen if r is None]
@@ -341,14 +347,14 @@ def cmd_replay(args, cfg, db) -> int:
             print(f"no such dead letter(s): {', '.join(unknown)}", file=sys.stderr)
             return 1
     elif args.all or any((args.source, args.kind, args.reason, args.partner, args.since)):
-        chosen = _dead_letters(db, _dead_letter_filter(args))
+        chosen = _dead_letters(root, _dead_letter_filter(args))
     else:
         print(
             "name dead letters to replay, or select them: --all, --since, --source, --kind, --reason, --partner",
             file=sys.stderr,
         )
         return 2
-    publish, schedule, now = wiring.publisher(cfg), wiring.scheduler(cfg), datetime.now(tz=UTC)
+    publish, schedule, now = root.publish, root.schedule, datetime.now(tz=UTC)
     out = [
         replay(ledger, name, record, publish=publish, schedule=schedule, now=now, dry_run=args.dry_run)
         for name, record in chosen
@@ -363,8 +369,8 @@ def cmd_replay(args, cfg, db) -> int:
     return 0
 
 
-def cmd_parked(args, cfg, db) -> int:
-    parked = store.DatastoreLedger(db).snapshot(("Parked",))["Parked"]
+def cmd_parked(args, root) -> int:
+    parked = root.store.snapshot(("Parked",))["Parked"]
     rows = [
         {
             "event_id": name,
@@ -382,11 +388,11 @@ def cmd_parked(args, cfg, db) -> int:
     return 0
 
 
-def dispute_rows(db, status: str | None = None, inquiries: bool = False) -> list[dict]:
+def dispute_rows(root, status: str | None = None, inquiries: bool = False) -> list[dict]:
     """The operators' view of disputes (shared.ledger.disputes): one row per dispute, newest first."""
     from shared.ledger import disputes
 
-    records = store.DatastoreLedger(db).snapshot((disputes.KIND,))[disputes.KIND]
+    records = root.store.snapshot((disputes.KIND,))[disputes.KIND]
     rows = [
         {
             "dispute": name,
@@ -408,12 +414,12 @@ def dispute_rows(db, status: str | None = None, inquiries: bool = False) -> list
     return sorted(rows, key=lambda row: row["updated_at"], reverse=True)
 
 
-def cmd_disputes(args, cfg, db) -> int:
+def cmd_disputes(args, root) -> int:
     from shared.ledger import disputes
 
     if args.id:
         name = args.id if ":" in args.id else disputes.key("stripe", args.id)
-        record = store.DatastoreLedger(db).get(disputes.KIND, name)
+        record = root.store.get(disputes.KIND, name)
         if record is None:
             print(f"no dispute {name}", file=sys.stderr)
             return 1
@@ -426,7 +432,7 @@ def cmd_disputes(args, cfg, db) -> int:
         print(f"{'funds':18} withdrawn {record['withdrawn']}, reinstated {record['reinstated']}, fees {record['fees']}")
         _table(record["timeline"], [(k, k) for k in ("occurred_at", "partner_event_type", "status", "amount", "fee")])
         return 0
-    rows = dispute_rows(db, args.status, args.inquiries)
+    rows = dispute_rows(root, args.status, args.inquiries)
     if args.json:
         _print_json(rows)
     else:
@@ -435,11 +441,12 @@ def cmd_disputes(args, cfg, db) -> int:
     return 0
 
 
-def cmd_migrate_disputes(args, cfg, db) -> int:
+def cmd_migrate_disputes(args, root) -> int:
+    cfg, db = root.cfg, root.db
     from shared.ledger import dispute_migration
 
     rows = dispute_migration.migrate_legacy_disputes(
-        store.DatastoreLedger(db), lambda key: store.inbox_get(db, key), dry_run=args.dry_run
+        root.store, lambda key: store.inbox_get(db, key), dry_run=args.dry_run
     )
     if args.json:
         _print_json(rows)
@@ -451,18 +458,16 @@ def cmd_migrate_disputes(args, cfg, db) -> int:
         problems = sum(1 for r in rows if r.get("problem"))
         print(f"{len(rows)} legacy dispute posting(s); {verb} {changed}; {problems} problem(s)")
     if not args.dry_run:  # the reversals' entries to BigQuery now (the periodic sweep would too)
-        outbox.restream_pending(cfg, store=store.DatastoreLedger(db))
+        outbox.restream_pending(cfg, store=root.store)
     return 1 if any(r.get("problem") for r in rows) else 0
 
 
-def cmd_recon(args, cfg, db) -> int:
-    from shared import bootstrap as wiring
-    from shared.adapters import bigquery_sink
-    from shared.adapters.gcs_reports import ReportMissing, reports
+def cmd_recon(args, root) -> int:
+    from shared.adapters.gcs_reports import ReportMissing
     from shared.reconciliation import ReportError
     from shared.reconciliation import service as recon_service
 
-    ledger = store.DatastoreLedger(db)
+    ledger = root.store
     if args.recon_command == "breaks":
         records = ledger.snapshot(("ReconBreak",))["ReconBreak"].values()
         rows = sorted(
@@ -488,17 +493,17 @@ def cmd_recon(args, cfg, db) -> int:
             report = (args.report, Path(args.report).read_bytes())
             bank = (args.bank, Path(args.bank).read_bytes()) if args.bank else None
         else:
-            report, bank = reports(cfg).inputs(args.partner, day)
+            report, bank = root.reports.inputs(args.partner, day)
         outcome = recon_service.run(
             ledger,
             partner=args.partner,
             as_of=day,
             report=report,
             bank=bank,
-            canonical_of=lambda keys: store.inbox_canonical(db, keys),
+            canonical_of=root.canonical_of,
             now=datetime.now(tz=UTC),
-            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
-            book=wiring.fee_booker(cfg, ledger),
+            stream=root.stream,
+            book=root.book_fee,
         )
     except (ReportError, ReportMissing, recon_service.UnsupportedPartner, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -507,7 +512,7 @@ def cmd_recon(args, cfg, db) -> int:
         Path(args.out).write_text(outcome.report)
         where = args.out
     else:
-        where = reports(cfg).write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
+        where = root.reports.write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
     summary = {
         "run_id": outcome.run_id,
         "status": outcome.status,
@@ -528,10 +533,10 @@ def cmd_recon(args, cfg, db) -> int:
         )
 
 
-def cmd_tenants(args, cfg, db) -> int:
+def cmd_tenants(args, root) -> int:
     from shared.api import tenants
 
-    ledger, now = store.DatastoreLedger(db), datetime.now(tz=UTC)
+    ledger, now = root.store, datetime.now(tz=UTC)
     try:
         if args.action == "create":
             created = tenants.create_tenant(ledger, args.tenant, args.name or args.tenant, now)
@@ -557,10 +562,11 @@ def cmd_tenants(args, cfg, db) -> int:
     return 0
 
 
-def cmd_api_keys(args, cfg, db) -> int:
+def cmd_api_keys(args, root) -> int:
+    cfg = root.cfg
     from shared.api import keys
 
-    ledger, now = store.DatastoreLedger(db), datetime.now(tz=UTC)
+    ledger, now = root.store, datetime.now(tz=UTC)
     if args.action == "create":
         if not args.tenant or not args.scopes:
             print("error: --tenant and --scopes are required", file=sys.stderr)
@@ -599,7 +605,8 @@ def cmd_api_keys(args, cfg, db) -> int:
     return 0
 
 
-def cmd_status(args, cfg, db) -> int:
+def cmd_status(args, root) -> int:
+    cfg, db = root.cfg, root.db
     out: dict = {"project": cfg.project, "env": cfg.env}
     try:
         from emulators import ctl
@@ -624,10 +631,10 @@ def cmd_status(args, cfg, db) -> int:
     return 0 if out["processes"] is None or all(p["healthy"] for p in out["processes"]) else 3
 
 
-def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
+def wait_posted(root, event_keys: list[str], timeout: float = 60.0) -> list[str]:
     """Wait until each event has a transaction whose entries reached BigQuery (left the outbox);
     returns those still missing."""
-    ledger = store.DatastoreLedger(db)
+    ledger = root.store
     deadline = time.monotonic() + timeout
     missing = list(event_keys)
     while missing and time.monotonic() < deadline:  # only the still-missing events are queried
@@ -637,7 +644,8 @@ def wait_posted(db, event_keys: list[str], timeout: float = 60.0) -> list[str]:
     return missing
 
 
-def cmd_demo(args, cfg, db) -> int:
+def cmd_demo(args, root) -> int:
+    cfg = root.cfg
     from shared.demo import demo_deliveries, send
 
     if not cfg.stripe_webhook_secrets:
@@ -669,14 +677,14 @@ def cmd_demo(args, cfg, db) -> int:
             }
         )
     _table(rows, [("delivery", "delivery"), ("http", "http"), ("result", "result"), ("check", "check")])
-    missing = wait_posted(db, accepted)
+    missing = wait_posted(root, accepted)
     if missing:
         print(f"\nnot posted within 60 s: {missing} (see .run/logs/ledger.log)")
         failures += len(missing)
     print("\nbalances (posted, on each account's normal side):")
-    cmd_balances(argparse.Namespace(json=False), cfg, db)
+    cmd_balances(argparse.Namespace(json=False), root)
     print()
-    verdict = cmd_verify(argparse.Namespace(json=False, no_bigquery=False), cfg, db)
+    verdict = cmd_verify(argparse.Namespace(json=False, no_bigquery=False), root)
     return 1 if failures or verdict else 0
 
 
@@ -755,8 +763,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "tenants" and args.action != "list" and not args.tenant:
         parser.error("tenants create|add-customer need a tenant id")
-    cfg = settings()
-    db = store.client(cfg)
     handler = {
         "balances": cmd_balances,
         "account": cmd_account,
@@ -778,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         "api-keys": cmd_api_keys,
         "demo": cmd_demo,
     }[args.command]
-    return handler(args, cfg, db)
+    return handler(args, bootstrap.root(settings()))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.errors import ClientError
+from shared.errors import ClientError, NotConfigured
 
 
 def json_response(status: int, body) -> tuple[str, int, dict[str, str]]:
@@ -17,3 +17,36 @@ def error_response(exc: ClientError) -> tuple[str, int, dict[str, str]]:
 
 def server_error(code: str, message: str, status: int = 500) -> tuple[str, int, dict[str, str]]:
     return json_response(status, {"error": {"type": "api_error", "code": code, "message": message, "param": None}})
+
+
+def handle_errors(
+    register,
+    log,
+    *,
+    refused: str,
+    context=dict,
+    transient: tuple[type[BaseException], ...] = (),
+    unavailable: str = "request not completed: storage unavailable",
+) -> None:
+    """The one mapping from typed errors to responses for an HTTP function, registered on its app
+    (`register` is functions_framework.errorhandler), so the function's body raises and never
+    catches: a ClientError is the caller's mistake (its status and body; logged as `refused` with its
+    code and `context()`); NotConfigured is ours (503 not_configured, logged as an error); a
+    `transient` failure of our storage is a 503 the caller retries later. Anything else stays a 500."""
+
+    @register(ClientError)
+    def client_error(exc: ClientError):
+        log.warning(refused, extra={**context(), "code": exc.code, "status": exc.status})
+        return error_response(exc)
+
+    @register(NotConfigured)
+    def not_configured(exc: NotConfigured):
+        log.error(str(exc))
+        return server_error("not_configured", "this endpoint is not configured", 503)
+
+    for kind in transient:
+
+        @register(kind)
+        def unavailable(exc: BaseException):
+            log.exception(unavailable, extra=context())
+            return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)

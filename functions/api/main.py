@@ -6,8 +6,7 @@ from functools import lru_cache
 
 import functions_framework
 
-from shared import bootstrap as wiring
-from shared import logs
+from shared import bootstrap, logs
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.config import settings
@@ -17,7 +16,7 @@ from shared.config import settings
 def _api() -> Api:
     cfg = settings()
     return Api(
-        lambda: wiring.api_backend(cfg),
+        lambda: bootstrap.root(cfg).api_backend,
         livemode=cfg.livemode,
         limiter=RateLimiter(cfg.api_rate_limit, cfg.api_rate_burst or None),
     )

@@ -1,24 +1,46 @@
-"""intake: partner webhooks -> verified, stored, deduplicated, published. POST /webhooks/<partner>."""
+"""intake: partner webhooks -> verified, stored, deduplicated, published. POST /webhooks/<partner>.
+
+The request is checked here (path, method, media type, size); everything else is the intake service
+(shared.intake.service.receive) over the ports of the composition root (shared.bootstrap). Errors
+become responses in one place (shared.http.handle_errors)."""
 
 import logging
-from datetime import UTC, datetime
 
+import flask
 import functions_framework
 from google.api_core import exceptions as gexc
 
-from shared import bootstrap as wiring
-from shared import logs
+from shared import bootstrap, logs
 from shared.adapters import datastore_store
 from shared.config import settings
-from shared.errors import ClientError, NotConfigured
-from shared.http import error_response, json_response, server_error
+from shared.errors import ClientError
+from shared.http import handle_errors, json_response, server_error
 from shared.intake.service import Unavailable, receive
-from shared.recovery.policies import Task
 
 log = logging.getLogger("ledgerline.intake")
 # Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid
 # request of ours, stays a 500: a bug to fix, not an outage to wait out).
 TRANSIENT = (*datastore_store.RETRYABLE, gexc.ResourceExhausted, gexc.RetryError)
+
+
+def _partner() -> dict:
+    parts = flask.request.path.strip("/").split("/")
+    return {"partner": parts[1] if len(parts) == 2 and parts[0] == "webhooks" else None}
+
+
+handle_errors(
+    functions_framework.errorhandler,
+    log,
+    refused="webhook rejected",  # every refused webhook is logged with its code (the trace ties it to the request)
+    context=_partner,
+    transient=TRANSIENT,  # our storage is down or overloaded: the partner retries later
+    unavailable="webhook not stored: Datastore unavailable",
+)
+
+
+@functions_framework.errorhandler(Unavailable)
+def _unavailable(exc: Unavailable):
+    return server_error("temporarily_unavailable", str(exc), 503)
 
 
 @functions_framework.http
@@ -27,56 +49,44 @@ def intake(request):
     logs.configure(cfg.project)
     trace = logs.trace_from_headers(request.headers)
     logs.set_trace(trace)
-    parts = request.path.strip("/").split("/")
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    if len(parts) != 2 or parts[0] != "webhooks":
-        return rejected(None, ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path"))
-    if request.method != "POST":
-        return rejected(parts[1], ClientError(405, "method_not_allowed", "webhooks are POSTed", "method"))
-    if request.mimetype != "application/json":
-        return rejected(
-            parts[1],
-            ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type"),
-        )
-    too_large = ClientError(413, "payload_too_large", f"body exceeds {cfg.max_body_bytes} bytes")
-    if (request.content_length or 0) > cfg.max_body_bytes:
-        return rejected(parts[1], too_large)
+    partner = _webhook_partner(request, cfg.max_body_bytes)
     # Read at most limit + 1 bytes, so a chunked body (no Content-Length) is bounded too. (The
     # framework drains the rest after we answer; Cloud Run caps requests at 32 MiB.)
     body = request.stream.read(cfg.max_body_bytes + 1)
     if len(body) > cfg.max_body_bytes:
-        return rejected(parts[1], too_large)
-    try:
-        receipt = receive(
-            cfg,
-            parts[1],
-            request.headers,
-            body,
-            now=datetime.now(tz=UTC),
-            db=datastore_store.client(cfg),
-            publish=wiring.publisher(cfg),
-            enqueue_republish=lambda key: wiring.scheduler(cfg)(
-                Task("republish", key), wiring.first_retry_at("republish", datetime.now(tz=UTC))
-            ),
-            trace=trace,
-        )
-    except ClientError as exc:
-        return rejected(parts[1], exc)
-    except NotConfigured as exc:
-        log.error(str(exc))
-        return server_error("not_configured", "this endpoint is not configured", 503)
-    except Unavailable as exc:
-        return server_error("temporarily_unavailable", str(exc), 503)
-    except TRANSIENT as exc:  # our storage is down or overloaded: the partner retries later
-        log.exception("webhook not stored: Datastore unavailable", extra={"partner": parts[1]})
-        return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)
+        raise _too_large(cfg.max_body_bytes)
+    root = bootstrap.root(cfg)
+    receipt = receive(
+        cfg,
+        partner,
+        request.headers,
+        body,
+        now=root.clock(),
+        db=root.db,
+        publish=root.publish,
+        enqueue_republish=root.enqueue_republish,
+        trace=trace,
+    )
     if isinstance(receipt.body, str):
         return receipt.body, receipt.status, {"Content-Type": "text/plain"}
     return json_response(receipt.status, receipt.body)
 
 
-def rejected(partner: str | None, exc: ClientError):
-    """Every refused webhook is logged with its code (the request's trace ties the line to it)."""
-    log.warning("webhook rejected", extra={"partner": partner, "code": exc.code, "status": exc.status})
-    return error_response(exc)
+def _webhook_partner(request, max_body_bytes: int) -> str:
+    """The partner of a well-formed webhook request, or the ClientError that refuses it."""
+    parts = request.path.strip("/").split("/")
+    if len(parts) != 2 or parts[0] != "webhooks":
+        raise ClientError(404, "not_found", "POST webhooks to /webhooks/<partner>", "path")
+    if request.method != "POST":
+        raise ClientError(405, "method_not_allowed", "webhooks are POSTed", "method")
+    if request.mimetype != "application/json":
+        raise ClientError(415, "unsupported_media_type", "send Content-Type: application/json", "Content-Type")
+    if (request.content_length or 0) > max_body_bytes:
+        raise _too_large(max_body_bytes)
+    return parts[1]
+
+
+def _too_large(max_body_bytes: int) -> ClientError:
+    return ClientError(413, "payload_too_large", f"body exceeds {max_body_bytes} bytes")

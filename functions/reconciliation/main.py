@@ -5,28 +5,39 @@
   GET  /clearing                                           the ledger's clearing position per partner
   GET  /healthz
 
-Reports come from the reports bucket (cloud) or directory (local): shared/adapters/gcs_reports.py. Runs are
-idempotent (same inputs -> same run id, nothing written twice). Authenticated by OIDC in the cloud
-(the Scheduler's service account)."""
+Reports come from the reports bucket (cloud) or directory (local): shared/adapters/gcs_reports.py.
+Runs are idempotent (same inputs -> same run id, nothing written twice). Authenticated by OIDC in the
+cloud (the Scheduler's service account). The run is shared.reconciliation.service.run over the ports
+of shared.bootstrap."""
 
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import functions_framework
 
-from shared import bootstrap as wiring
-from shared import logs
-from shared.adapters import bigquery_sink, datastore_store
-from shared.adapters.gcs_reports import ReportMissing, reports
+from shared import bootstrap, logs
+from shared.adapters.gcs_reports import ReportMissing
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import error_response, json_response
+from shared.http import error_response, handle_errors, json_response
 from shared.ledger.balances import all_balances
 from shared.reconciliation import ReportError, clearing_positions
 from shared.reconciliation import service as recon_service
 
 log = logging.getLogger("ledgerline.reconciliation")
+handle_errors(functions_framework.errorhandler, log, refused="reconciliation request refused")
+
+
+@functions_framework.errorhandler(ReportMissing)
+def _report_missing(exc: ReportMissing):
+    return error_response(ClientError(404, "report_missing", str(exc), "date"))
+
+
+@functions_framework.errorhandler(ReportError)
+def _report_invalid(exc: ReportError):
+    log.error("settlement report rejected", extra={"error": str(exc)})
+    return error_response(ClientError(422, "report_invalid", str(exc), "report"))
 
 
 @functions_framework.http
@@ -35,45 +46,36 @@ def reconciliation(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    try:
-        verify_invoker(cfg, request.headers, cfg.function_urls["reconciliation"], (cfg.scheduler_invoker_sa,))
-        store = datastore_store.DatastoreLedger(datastore_store.client(cfg))
-        if request.path == "/clearing" and request.method == "GET":
-            return json_response(200, {"clearing": clearing_positions(all_balances(store))})
-        if request.path != "/runs":
-            raise ClientError(404, "not_found", "POST /runs or GET /clearing", "path")
-        if request.method != "POST":
-            raise ClientError(405, "method_not_allowed", "runs are POSTed", "method")
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ClientError(400, "invalid_request", "POST a JSON object {partner, date?}")
-        partner = body.get("partner")
-        if partner not in recon_service.PARTNER_PARSERS:
-            raise ClientError(
-                400, "unsupported_partner", f"partner is one of {list(recon_service.PARTNER_PARSERS)}", "partner"
-            )
-        day = _day(body.get("date"), request.headers.get("X-CloudScheduler-ScheduleTime"))
-        source = reports(cfg)
-        report, bank = source.inputs(partner, day)
-        outcome = recon_service.run(
-            store,
-            partner=partner,
-            as_of=day,
-            report=report,
-            bank=bank,
-            canonical_of=lambda keys: datastore_store.inbox_canonical(store.db, keys),
-            now=datetime.now(tz=UTC),
-            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
-            book=wiring.fee_booker(cfg, store),
+    verify_invoker(cfg, request.headers, cfg.function_urls["reconciliation"], (cfg.scheduler_invoker_sa,))
+    root = bootstrap.root(cfg)
+    if request.path == "/clearing" and request.method == "GET":
+        return json_response(200, {"clearing": clearing_positions(all_balances(root.store))})
+    if request.path != "/runs":
+        raise ClientError(404, "not_found", "POST /runs or GET /clearing", "path")
+    if request.method != "POST":
+        raise ClientError(405, "method_not_allowed", "runs are POSTed", "method")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ClientError(400, "invalid_request", "POST a JSON object {partner, date?}")
+    partner = body.get("partner")
+    if partner not in recon_service.PARTNER_PARSERS:
+        raise ClientError(
+            400, "unsupported_partner", f"partner is one of {list(recon_service.PARTNER_PARSERS)}", "partner"
         )
-    except ClientError as exc:
-        return error_response(exc)
-    except ReportMissing as exc:
-        return error_response(ClientError(404, "report_missing", str(exc), "date"))
-    except ReportError as exc:
-        log.error("settlement report rejected", extra={"error": str(exc)})
-        return error_response(ClientError(422, "report_invalid", str(exc), "report"))
-    written = source.write(partner, day, f"{outcome.run_id}.md", outcome.report)
+    day = _day(body.get("date"), request.headers.get("X-CloudScheduler-ScheduleTime"), root.clock())
+    report, bank = root.reports.inputs(partner, day)
+    outcome = recon_service.run(
+        root.store,
+        partner=partner,
+        as_of=day,
+        report=report,
+        bank=bank,
+        canonical_of=root.canonical_of,
+        now=root.clock(),
+        stream=root.stream,
+        book=root.book_fee,
+    )
+    written = root.reports.write(partner, day, f"{outcome.run_id}.md", outcome.report)
     return json_response(
         200,
         {
@@ -90,13 +92,13 @@ def reconciliation(request):
     )
 
 
-def _day(given, schedule_time: str | None) -> date:
+def _day(given, schedule_time: str | None, now: datetime) -> date:
     if given is not None:
         try:
             return date.fromisoformat(str(given))
         except ValueError:
             raise ClientError(400, "invalid_date", "date is YYYY-MM-DD", "date") from None
-    base = datetime.now(tz=UTC)
+    base = now
     if schedule_time:
         try:
             base = datetime.fromisoformat(schedule_time.replace("Z", "+00:00"))

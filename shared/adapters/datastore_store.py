@@ -29,6 +29,8 @@ from google.cloud import datastore
 from google.cloud.datastore import helpers
 from google.cloud.datastore_v1.types.datastore import CommitRequest
 
+from shared.adapters import datastore_indexes
+from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
 from shared.domain.events import CanonicalEvent
 
@@ -378,6 +380,17 @@ class _DatastoreTx:
             self.db.delete_multi(deleted)
 
 
+# Entries of an account in ledger order: transactions whose `accounts` list holds it, by recorded_at.
+TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
+    "JournalTransaction", equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
+)
+# Dead letters of a status, newest first; with a cursor, at or before the cursor's created_at.
+DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
+DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
+    "DeadLetter", equals=("status",), inequality="created_at", order=("-created_at",)
+)
+
+
 class DatastoreLedger:
     """The ledger's LedgerStore on Datastore: every transact() is one Datastore transaction, retried
     on contention with bounded jittered backoff (in_transaction)."""
@@ -431,6 +444,22 @@ class DatastoreLedger:
 
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: {e.key.name: dict(e) for e in self.db.query(kind=kind).fetch()} for kind in kinds}
+
+    # The customer API's ordered reads (shared.api.service.TransactionsOf / DeadLettersBy), each a
+    # composite query with its index in topology/datastore_indexes.json.
+
+    def transactions_of(self, account: str, since: datetime):
+        """The account's transactions recorded at or after `since`, in recorded_at order."""
+        found = datastore_indexes.fetch(self.db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def dead_letters(self, status: str, before: datetime | None):
+        """Dead letters of a status, newest first; with `before`, created at or before it."""
+        if before is None:
+            found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS, {"status": status})
+        else:
+            found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
 
 
 def count(db: datastore.Client, kind: str) -> int:

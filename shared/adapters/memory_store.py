@@ -81,3 +81,15 @@ class MemoryStore:
 
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: copy.deepcopy(dict(self.data.get(kind, {}))) for kind in kinds}
+
+    # The customer API's ordered reads, as the Datastore adapter's composite queries answer them.
+
+    def transactions_of(self, account: str, since):
+        found = self.query("JournalTransaction", "accounts", account)
+        rows = sorted(found.items(), key=lambda item: (item[1]["recorded_at"], item[0]))
+        return [(n, t) for n, t in rows if t["recorded_at"] >= since]
+
+    def dead_letters(self, status: str, before):
+        rows = self.query("DeadLetter", "status", status).items()
+        rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
+        return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]

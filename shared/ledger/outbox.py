@@ -9,6 +9,7 @@ and dead-lettered alone. `restream_pending` is the operator's repair."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from google.api_core import exceptions as gexc
 
@@ -17,6 +18,7 @@ from shared.config import Settings
 from shared.domain.ledger import entries_of
 from shared.errors import PermanentError
 from shared.ledger.store import LedgerStore, utcnow
+from shared.recovery.policies import Task
 from shared.topology import ENTRIES_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
@@ -103,6 +105,27 @@ def _stream_one_by_one(cfg, store, outbox: dict, stream, refused: Exception) -> 
     return streamed
 
 
+def stream_committed(
+    cfg: Settings, store: LedgerStore, result, *, stream=bigquery_sink.stream, defer_stream=None
+) -> None:
+    """After a posting's commit (result: a shared.domain.ledger Result, or None when nothing moved):
+    ask for the batched sweep (defer_stream) or, without one, stream inline — a posted transaction
+    from the outbox record its commit wrote, a replayed one from whatever outbox still holds it (an
+    earlier stream may have failed)."""
+    if result is None or result.status not in ("posted", "replayed"):
+        return
+    if defer_stream is not None:
+        try:
+            defer_stream()  # the outbox record is durable: a batched sweep streams it
+        except Exception as exc:  # the posting stands; the periodic sweep (Cloud Scheduler) streams it
+            log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
+        return
+    if result.status == "posted":
+        stream_outbox(cfg, store, result.transaction_id, stream)
+    else:
+        stream_transaction(cfg, store, result.transaction_id, stream)
+
+
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
     """Stream whatever outbox still holds this transaction. Returns True if something streamed."""
     streamed = False
@@ -126,3 +149,43 @@ def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.
     for outbox_id in sorted(store.snapshot(("Outbox",))["Outbox"]):
         streamed += stream_outbox(cfg, store, outbox_id, stream)
     return streamed  # (one call per record: an operator's repair names what it streamed)
+
+
+SWEEP_BATCH = 500  # outbox records per insert call
+SWEEP_CALLS = 10  # insert calls per sweep task: up to 5,000 transactions; the next sweep takes the rest
+
+
+def sweep(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream) -> tuple[int, int]:
+    """One outbox sweep (the `stream-pending` task): up to SWEEP_CALLS insert calls of SWEEP_BATCH
+    records each. Returns (transactions streamed, records left behind, quarantined ones excepted):
+    what arrived meanwhile, or more than one sweep takes, is for the next sweep."""
+    total = 0
+    for _ in range(SWEEP_CALLS):
+        streamed = stream_pending(cfg, store, stream, limit=SWEEP_BATCH)
+        total += streamed
+        if streamed < SWEEP_BATCH:
+            break
+    left = sum(1 for v in store.snapshot(("Outbox",))["Outbox"].values() if not v.get("quarantined"))
+    return total, left
+
+
+class StreamRequests:
+    """Asks for a batched outbox sweep in the next second, after a commit: one `stream-pending` task
+    per second (the task's name carries the second, so the cloud dedupes it across instances, and a
+    task of this second runs at the next one, after every commit of this second; this instance also
+    skips asking twice in one second). Safety nets: a sweep that leaves records behind asks for the
+    next one, and Cloud Scheduler runs one a minute (topology.json scheduler.jobs).
+
+    `schedule` is the retries queue (shared.recovery.service.Schedule); one instance per process."""
+
+    def __init__(self, schedule, clock=utcnow):
+        self._schedule = schedule
+        self._clock = clock
+        self._last_second: int | None = None
+
+    def __call__(self) -> None:
+        second = int(self._clock().timestamp())
+        if self._last_second == second:
+            return
+        self._schedule(Task("stream-pending", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
+        self._last_second = second

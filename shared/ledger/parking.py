@@ -21,6 +21,17 @@ PREDECESSOR_KINDS = (  # what parked events wait for
 )
 
 
+def expiry_task_key(event_id: str, deadline: datetime) -> str:
+    """The key of a parked event's `park-expiry` task: the deadline is in it, so a re-parked event gets
+    its own task (task names stay reserved for a while after a task ran)."""
+    return f"{event_id}@{int(deadline.timestamp())}"
+
+
+def event_of_expiry_task(key: str) -> str:
+    """The parked event an expiry task is about ("<event id>@<deadline>": event ids never hold "@")."""
+    return key.split("@", 1)[0]
+
+
 def payment_index_keys(event: CanonicalEvent) -> list[str]:
     """The PaymentIndex names of a payment: its reference and its other id (Stripe's charge id)."""
     return [f"{event.partner}:{ref}" for ref in (event.reference, event.payment_reference) if ref]

@@ -22,7 +22,7 @@ from shared.ledger.dispute_lifecycle import (
     supersedes_legacy,
     withdrawal_key,
 )
-from shared.ledger.outbox import stream_outbox, stream_transaction
+from shared.ledger.outbox import stream_committed
 from shared.ledger.parking import PARK_TTL, park, payment_index_keys
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
@@ -61,14 +61,24 @@ def post_event(
     park_ttl: timedelta = PARK_TTL,
     defer_stream: Callable[[], None] | None = None,
 ) -> Result | None:
-    """Post one canonical event exactly once. An event whose predecessor has not arrived is parked
-    (Result "parked"): durable, acknowledged, re-driven by `released_by` when the predecessor posts.
-    Streaming to BigQuery follows the commit: with defer_stream (the functions), by a batched sweep
-    it asks for (a `stream-pending` retries task in the next second, one insert call for every
-    posting since); without (CLI, tests), inline, and a failure propagates (the outbox keeps it)."""
+    """Post one canonical event exactly once (`post_once`), then stream its entries after the commit
+    (shared.ledger.outbox.stream_committed): with defer_stream, by a batched sweep it asks for; without
+    (CLI, tests), inline, and a failure propagates (the outbox keeps it). The functions post through
+    shared.ledger.service.LedgerService, which also re-drives what the posting released."""
+    result = post_once(event, store=store, clock=clock, park_ttl=park_ttl)
+    stream_committed(cfg, store, result, stream=stream, defer_stream=defer_stream)
+    return result
+
+
+def post_once(
+    event: CanonicalEvent, *, store: LedgerStore, clock: Callable[[], datetime] = utcnow, park_ttl: timedelta = PARK_TTL
+) -> Result | None:
+    """Post one canonical event exactly once; None when its kind moves no money. An event whose
+    predecessor has not arrived is parked (Result "parked"): durable, acknowledged, re-driven by
+    `released_by` when the predecessor posts. Nothing after the commit happens here."""
     for _ in range(3):  # the predecessor may land between the failed posting and the park: post again
         try:
-            return _post(cfg, event, store, stream, defer_stream)
+            return _commit(event, store)
         except PredecessorMissing as missing:
             parked = park(store, event, missing, clock, park_ttl)
             if parked is not None:
@@ -84,7 +94,7 @@ def post_event(
     raise RuntimeError(f"{event.event_id}: predecessor neither missing nor usable")  # pragma: no cover
 
 
-def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defer_stream=None) -> Result | None:
+def _commit(event: CanonicalEvent, store: LedgerStore) -> Result | None:
     # A reinstatement waits for its withdrawal first: once that posted, the payment it needed is known
     # too, so a parked event waits on one record and is re-driven once (never parked again on another).
     require_withdrawal(store, event)
@@ -120,14 +130,4 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
             "reason": result.reason,
         },
     )
-    if result.status in ("posted", "replayed") and defer_stream is not None:
-        try:
-            defer_stream()  # the outbox record is durable: a batched sweep streams it
-        except Exception as exc:  # the posting stands; the periodic sweep (Cloud Scheduler) streams it
-            log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
-        return result
-    if result.status == "posted":
-        stream_outbox(cfg, store, op.op_id, stream)  # the outbox record this commit wrote
-    elif result.status == "replayed":
-        stream_transaction(cfg, store, op.op_id, stream)  # an earlier stream may have failed
     return result

@@ -85,6 +85,12 @@ POLICIES: dict[str, Policy] = {
 }
 
 
+def first_retry_at(kind: str, now: datetime, rng: random.Random | None = None) -> datetime:
+    """When to run the first retry of work that just failed inline (the inline call was attempt 0)."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+    return now + timedelta(seconds=POLICIES[kind].delay_seconds(1, rng))
+
+
 # ----------------------------------------------------------------------------- classification
 
 TRANSIENT = (

@@ -154,6 +154,13 @@ def record_dead_letter(store, *, source: str, kind: str, key: str, now: datetime
     return name
 
 
+def pubsub_dead_letter_key(push: dict) -> str:
+    """The event a dead-letter push is about: its event_id attribute, else the message id."""
+    message = push.get("message") or {}
+    attributes = message.get("attributes") or {}
+    return str(attributes.get("event_id") or message.get("messageId") or message.get("message_id") or "unknown")
+
+
 def record_pubsub_dead_letter(store, push: dict, failures: dict | None, now: datetime) -> str:
     """A message the dead-letter topic pushed to us: keep it with the last error the ledger recorded."""
     message = push.get("message") or {}
@@ -163,7 +170,7 @@ def record_pubsub_dead_letter(store, push: dict, failures: dict | None, now: dat
         payload = raw.decode()
     except UnicodeDecodeError:
         payload = "base64:" + base64.b64encode(raw).decode()
-    key = attributes.get("event_id") or message.get("messageId") or message.get("message_id") or "unknown"
+    key = pubsub_dead_letter_key(push)
     failures = failures or {}
     attempts = int(attributes.get("CloudPubSubDeadLetterSourceDeliveryCount") or failures.get("attempts") or 0)
     source_sub = attributes.get("CloudPubSubDeadLetterSourceSubscription", "the push subscription")
