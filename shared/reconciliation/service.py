@@ -59,7 +59,7 @@ MAX_STORED_REPORT = 500_000  # characters of Markdown kept in the ReconRun entit
 
 # The ledger bank accounts a statement's non-payout lines are reconciled against: the banks of the
 # partners that post ACH (each such partner module names its BANK, e.g. column).
-ACH_BANKS = tuple(sorted({p.BANK for p in PARTNERS.values() if getattr(p, "BANK", None)}))
+ACH_BANKS = tuple(sorted({p.BANK for p in PARTNERS.values() if p.BANK}))
 
 
 class UnsupportedPartner(ValueError):
