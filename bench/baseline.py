@@ -153,9 +153,9 @@ def pubsub_publishes(cfg: Settings, prefix: str, n: int) -> Result:
 
 def webhooks_end_to_end(cfg: Settings, db: datastore.Client, n: int) -> tuple[Result, Result]:
     """(intake acceptance of the sequential sends, end to end until all are posted and streamed)."""
-    if not cfg.stripe_webhook_secrets:
+    if not cfg.webhook_secrets("stripe"):
         raise SystemExit("STRIPE_WEBHOOK_SECRET is not set (see emulators/dev.env)")
-    secret = cfg.stripe_webhook_secrets[0]
+    secret = cfg.webhook_secrets("stripe")[0]
     intake = cfg.function_urls["intake"]
     run_hex = uuid.uuid4().hex[:12]
     deliveries, keys = [], []

@@ -139,12 +139,12 @@ def traffic(events: int, seed: int, tag: str) -> Traffic:
 def headers(cfg: Settings, webhook: Webhook) -> dict:
     """Signed as the partner signs each attempt (fresh timestamps)."""
     if webhook.partner == "stripe":
-        signature = stripe.sign(webhook.body, cfg.stripe_webhook_secrets[0], int(time.time()))
+        signature = stripe.sign(webhook.body, cfg.webhook_secrets("stripe")[0], int(time.time()))
         return {"Content-Type": "application/json", "Stripe-Signature": signature}
     if webhook.partner == "column":
-        signature = column.sign(webhook.body, cfg.column_webhook_secrets[0])
+        signature = column.sign(webhook.body, cfg.webhook_secrets("column")[0])
         return {"Content-Type": "application/json", column.SIGNATURE_HEADER: signature}
-    return generic_headers(webhook.msg_id, webhook.body, cfg.generic_webhook_secrets[0])
+    return generic_headers(webhook.msg_id, webhook.body, cfg.webhook_secrets("generic")[0])
 
 
 @dataclass

@@ -223,9 +223,9 @@ def build(events: int, run: str) -> list[tuple[str, str, bytes]]:
 
 def headers(cfg: Settings, partner: str, body: bytes) -> dict:
     signature = (
-        {"Stripe-Signature": stripe.sign(body, cfg.stripe_webhook_secrets[0], int(time.time()))}
+        {"Stripe-Signature": stripe.sign(body, cfg.webhook_secrets("stripe")[0], int(time.time()))}
         if partner == "stripe"
-        else {column.SIGNATURE_HEADER: column.sign(body, cfg.column_webhook_secrets[0])}
+        else {column.SIGNATURE_HEADER: column.sign(body, cfg.webhook_secrets("column")[0])}
     )
     return {"Content-Type": "application/json", **signature}
 

@@ -56,7 +56,7 @@ def run(rate: float, seconds: float, workers: int, floor: bool = False) -> dict:
     """One open-loop phase: signed webhooks (or GET /healthz when floor)."""
     cfg = settings()
     url = f"{cfg.function_urls['intake']}" + ("/healthz" if floor else "/webhooks/stripe")
-    secret = cfg.stripe_webhook_secrets[0]
+    secret = cfg.webhook_secrets("stripe")[0]
     total = int(rate * seconds)
     bodies = [b""] * total if floor else webhooks(total)
     keys = [] if floor else [f"stripe:{json.loads(b)['id']}" for b in bodies]

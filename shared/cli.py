@@ -45,7 +45,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared import bootstrap
+from shared import bootstrap, partners
 from shared.adapters import datastore_store as store
 from shared.config import settings
 from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
@@ -648,14 +648,14 @@ def cmd_demo(args, root) -> int:
     cfg = root.cfg
     from shared.demo import demo_deliveries, send
 
-    if not cfg.stripe_webhook_secrets:
+    if not cfg.webhook_secrets("stripe"):
         print("STRIPE_WEBHOOK_SECRET is not set (see emulators/dev.env)", file=sys.stderr)
         return 2
     intake = cfg.function_urls["intake"]
     print(f"sending the demo scenario to {intake}/webhooks/stripe\n")
     failures, accepted = 0, []
     rows = []
-    for d in demo_deliveries(cfg.stripe_webhook_secrets[0]):
+    for d in demo_deliveries(cfg.webhook_secrets("stripe")[0]):
         resp = send(intake, d)
         body = resp.json()
         got = body.get("status") or body.get("error", {}).get("code")
@@ -735,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("recon")
     recon = p.add_subparsers(dest="recon_command", required=True)
     r = recon.add_parser("run")
-    r.add_argument("--partner", required=True, choices=["stripe", "adyen"])
+    r.add_argument("--partner", required=True, choices=partners.REPORTING)
     r.add_argument("--date", required=True, help="the settlement day, YYYY-MM-DD (the window's end)")
     r.add_argument("--report", help="the partner report file (default: the reports directory / bucket)")
     r.add_argument("--bank", help="a bank statement: camt.053 (.xml) or BAI2")

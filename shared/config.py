@@ -44,12 +44,19 @@ of any deployed bundle.
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
 table, the code's reads and Terraform, so a new variable is a row here, a line there, and what the test says.
+
+Partner secrets follow one naming convention: `<PARTNER>_<WHAT>` (the partner's name upper-cased), classified
+"secret" in `CLOUD_SOURCES`, comma-separated values (several active during a rotation). Settings reads every
+such variable generically; a partner plugin declares the ones it needs (`PartnerSecret`, in its SECRETS) and
+reads them with `cfg.secret(...)` / `cfg.partner_secrets(partner)`. A new partner's secret is its row in the
+table above, its line in `CLOUD_SOURCES`, its dev value in emulators/dev.env and its topology entry.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -140,22 +147,48 @@ def load_dev_env(environ: dict[str, str] | os._Environ = os.environ) -> None:
         environ.setdefault(key, value)
 
 
+def any_values(env: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A secret whose every non-empty value is usable as it is."""
+    return values
+
+
+def hex_keys(env: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A secret of hex keys; anything else is a ConfigError naming the variable."""
+    for value in values:
+        try:
+            bytes.fromhex(value)
+        except ValueError:
+            raise ConfigError(f"{env} must be comma-separated hex keys") from None
+    return values
+
+
+def credential_pairs(env: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A secret of `user:password` pairs; a value without `:` is no pair and is left out."""
+    return tuple(v for v in values if ":" in v)
+
+
+@dataclass(frozen=True)
+class PartnerSecret:
+    """One secret a partner plugin needs: the environment variable holding it (named by the convention above;
+    the name is a contract with Terraform and the deployed environments) and how its values are read."""
+
+    env: str
+    read: Callable[[str, tuple[str, ...]], tuple[str, ...]] = any_values
+
+
 @dataclass(frozen=True)
 class Settings:
     project: str
     env: str
     ports: dict[str, int]
-    stripe_webhook_secrets: tuple[str, ...]
     run_dir: Path
     max_body_bytes: int
     function_urls: dict[str, str]
     tasks_emulator_host: str | None
     bigquery_emulator_host: str | None
     livemode: bool = False
-    adyen_hmac_keys: tuple[str, ...] = ()
-    adyen_basic_auth: tuple[str, ...] = ()
-    generic_webhook_secrets: tuple[str, ...] = ()
-    column_webhook_secrets: tuple[str, ...] = ()
+    # Every partner secret variable (CLOUD_SOURCES "secret"), split at commas; read through secret().
+    secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     signature_tolerance_seconds: int = 300
     tasks_invoker_sa: str | None = None
     push_invoker_sa: str | None = None
@@ -176,8 +209,19 @@ class Settings:
     def port(self, name: str) -> int:
         return self.ports[f"{name.upper()}_PORT"]
 
+    def secret(self, secret: PartnerSecret) -> tuple[str, ...]:
+        """The active values of one partner secret, read by its own rule; () when it is not set."""
+        return secret.read(secret.env, self.secrets.get(secret.env, ()))
+
+    def partner_secrets(self, partner) -> dict[str, tuple[str, ...]]:
+        """Every secret a partner declares (its SECRETS, shared.partners.base.Partner), by variable name."""
+        return {s.env: self.secret(s) for s in partner.SECRETS}
+
     def webhook_secrets(self, partner: str) -> tuple[str, ...]:
-        return {"stripe": self.stripe_webhook_secrets}.get(partner, ())
+        """A partner's webhook signing secrets, by the convention `<PARTNER>_WEBHOOK_SECRET` (Stripe's) or
+        `<PARTNER>_WEBHOOK_SECRETS`; () for a partner without one (Adyen: HMAC keys and Basic credentials)."""
+        singular = f"{partner.upper()}_WEBHOOK_SECRET"
+        return self.secrets.get(singular) or self.secrets.get(f"{singular}S") or ()
 
     def push_endpoint(self, function: str, topic: str) -> str:
         """Push URL whose path names the topic, so functions-framework fills the CloudEvent source."""
@@ -198,16 +242,6 @@ def _list(environ, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in environ.get(key, "").split(",") if v.strip())
 
 
-def _hex_keys(environ, key: str) -> tuple[str, ...]:
-    keys = _list(environ, key)
-    for value in keys:
-        try:
-            bytes.fromhex(value)
-        except ValueError:
-            raise ConfigError(f"{key} must be comma-separated hex keys") from None
-    return keys
-
-
 def settings_from(environ) -> Settings:
     env = environ.get("LEDGERLINE_ENV", "cloud" if environ.get("K_SERVICE") else "local")
     ports = {key: _int(environ, key, default) for key, default in _DEFAULT_PORTS.items()}
@@ -217,20 +251,15 @@ def settings_from(environ) -> Settings:
         if not url and env == "local":
             url = f"http://127.0.0.1:{ports[f'{name.upper()}_PORT']}"
         urls[name] = (url or "").rstrip("/")
-    secrets = tuple(s.strip() for s in environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip())
     return Settings(
         project=environ.get("GOOGLE_CLOUD_PROJECT", "ledgerline-local"),
         env=env,
         ports=ports,
-        stripe_webhook_secrets=secrets,
         run_dir=Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run"),
         # 1 MiB: far above real partner events; bodies over 512 KiB are stored in chunks (datastore_store).
         max_body_bytes=_int(environ, "LEDGERLINE_MAX_BODY_BYTES", 1 << 20),
         livemode=environ.get("LEDGERLINE_LIVEMODE", "false").lower() == "true",
-        adyen_hmac_keys=_hex_keys(environ, "ADYEN_HMAC_KEYS"),
-        adyen_basic_auth=tuple(c for c in _list(environ, "ADYEN_BASIC_AUTH") if ":" in c),
-        generic_webhook_secrets=_list(environ, "GENERIC_WEBHOOK_SECRETS"),
-        column_webhook_secrets=_list(environ, "COLUMN_WEBHOOK_SECRETS"),
+        secrets={name: _list(environ, name) for name, source in CLOUD_SOURCES.items() if source == "secret"},
         function_urls=urls,
         tasks_emulator_host=environ.get("CLOUD_TASKS_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),

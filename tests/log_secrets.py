@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import REPO_ROOT, Settings, read_env_file
+from shared.partners import PARTNERS
 
 DEV_ENV = REPO_ROOT / "emulators" / "dev.env"
-SECRET_VARIABLES = (
-    "STRIPE_WEBHOOK_SECRET",
-    "ADYEN_HMAC_KEYS",
-    "ADYEN_BASIC_AUTH",
-    "GENERIC_WEBHOOK_SECRETS",
-    "COLUMN_WEBHOOK_SECRETS",
-)
+SECRET_VARIABLES = tuple(s.env for partner in PARTNERS.values() for s in partner.SECRETS)
 # Shorter values would match by accident (and no real secret is this short); dev.env's are 20+ chars.
 MIN_SECRET_LENGTH = 8
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared.config import PartnerSecret, credential_pairs, hex_keys
 from shared.domain.events import CanonicalEvent
 from shared.domain.money import (
     MAX_AMOUNT,
@@ -45,10 +46,15 @@ from shared.domain.money import (
     normalise_currency,
 )
 from shared.errors import ClientError, NotConfigured, Receipt
-from shared.partners.base import Parsed, invalid, load_json
+from shared.partners.base import Parsed, invalid, load_json, no_legacy_versions
 
 NAME = "adyen"
 KEPT_HEADERS = ()  # never the Authorization header: it carries the Basic credentials
+HMAC_KEYS = PartnerSecret("ADYEN_HMAC_KEYS", hex_keys)
+BASIC_AUTH = PartnerSecret("ADYEN_BASIC_AUTH", credential_pairs)
+SECRETS = (HMAC_KEYS, BASIC_AUTH)
+REPORT_FORMAT = "adyen_report"  # settlement details reports (shared.reconciliation.formats.adyen_report)
+BANK = None
 AUTH_VALIDITY_DAYS = 7
 HMAC_FIELDS = (
     "pspReference",
@@ -169,9 +175,9 @@ def _auth_error(code: str, message: str, param: str) -> ClientError:
 
 def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
     """Basic auth (constant-time, any active credential). Item HMACs are checked in parse()."""
-    credentials = cfg.adyen_basic_auth
-    if not credentials or not cfg.adyen_hmac_keys:
-        raise NotConfigured("ADYEN_BASIC_AUTH / ADYEN_HMAC_KEYS not configured")
+    credentials = cfg.secret(BASIC_AUTH)
+    if not credentials or not cfg.secret(HMAC_KEYS):
+        raise NotConfigured(f"{BASIC_AUTH.env} / {HMAC_KEYS.env} not configured")
     given = headers.get("Authorization") or ""
     if not given.startswith("Basic "):
         raise _auth_error("basic_auth_missing", "HTTP Basic authentication is required", "Authorization")
@@ -201,13 +207,14 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
     live = payload.get("live")
     if live not in ("true", "false"):
         raise ClientError(400, "invalid_event", 'live must be "true" or "false"', "live")
+    keys = cfg.secret(HMAC_KEYS)
     parsed = []
     for i, wrapper in enumerate(items):
         where = f"notificationItems.{i}.NotificationRequestItem"
         raw = wrapper.get("NotificationRequestItem") if isinstance(wrapper, dict) else None
         if not isinstance(raw, dict):
             raise ClientError(400, "invalid_event", "each item wraps a NotificationRequestItem", where)
-        if not _item_hmac_ok(raw, cfg.adyen_hmac_keys):
+        if not _item_hmac_ok(raw, keys):
             raise _auth_error(
                 "signature_invalid", "item HMAC does not match an active key", f"{where}.additionalData.hmacSignature"
             )
@@ -296,3 +303,6 @@ def acknowledge(results: list[dict]) -> Receipt:
     """Adyen's contract: the literal body [accepted] once every item is stored (202 included: stored,
     publishing is being retried by us); anything else makes Adyen resend the batch."""
     return Receipt(200, "[accepted]")
+
+
+legacy_versions = no_legacy_versions

@@ -1,12 +1,17 @@
-"""What every partner plugin returns after verifying and parsing a webhook."""
+"""The partner contract (`Partner`), what a plugin returns after verifying and parsing a webhook (`Parsed`),
+and the pieces plugins share."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from shared.config import PartnerSecret, Settings
 from shared.domain.events import CanonicalEvent
 from shared.errors import ClientError, Receipt, pydantic_param
 
@@ -21,6 +26,38 @@ class Parsed:
     @property
     def verdict(self) -> str:
         return "accepted" if self.canonical is not None else "ignored"
+
+
+@runtime_checkable
+class Partner(Protocol):
+    """A partner plugin: one module of shared.partners, listed once in shared.partners.PARTNERS (which checks
+    at import that it has every member below). Intake calls verify -> parse -> acknowledge; the ledger posts
+    its canonical events; reconciliation reads its settlement report (REPORT_FORMAT) and, for a bank partner,
+    its ACH postings on `bank:<BANK>:operating`. Pure: no I/O."""
+
+    NAME: str  # the webhook path /webhooks/<NAME>, the partner of its events and of its ledger accounts
+    KEPT_HEADERS: tuple[str, ...]  # headers stored with the raw body (signatures; never credentials)
+    SECRETS: tuple[PartnerSecret, ...]  # what it needs from settings (shared.config: `<NAME>_…` variables)
+    REPORT_FORMAT: str | None  # its settlement report's format (shared.reconciliation.formats); None: none
+    BANK: str | None  # the bank whose ACH transfers it posts (reconciled against statements); None: none
+
+    def verify(self, headers: Mapping[str, str], body: bytes, cfg: Settings, now: int) -> None:
+        """Authenticate the request: raise a 401 ClientError, or NotConfigured when a secret is missing."""
+
+    def parse(self, body: bytes, received_at: datetime, cfg: Settings, headers: Mapping[str, str]) -> list[Parsed]:
+        """The verified body as one Parsed per event the request carries (a 400 ClientError if malformed)."""
+
+    def acknowledge(self, results: list[dict]) -> Receipt:
+        """What the partner expects back, from intake's outcome of each event."""
+
+    def legacy_versions(self, event: CanonicalEvent) -> list[CanonicalEvent | None]:
+        """The canonical events an earlier version of the parser produced for the same event (intake: a
+        redelivery, not a conflict); None: it was stored, not posted."""
+
+
+def no_legacy_versions(event: CanonicalEvent) -> list[CanonicalEvent | None]:
+    """The legacy_versions of a partner whose parser never changed what it posts."""
+    return []
 
 
 def load_json(body: bytes):

@@ -18,14 +18,18 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared.config import PartnerSecret
 from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.errors import ClientError, NotConfigured
-from shared.partners.base import Parsed, acknowledge_one, invalid
+from shared.partners.base import Parsed, acknowledge_one, invalid, no_legacy_versions
 
 NAME = "column"
 SIGNATURE_HEADER = "Column-Signature"
 KEPT_HEADERS = (SIGNATURE_HEADER,)
+WEBHOOK_SECRETS = PartnerSecret("COLUMN_WEBHOOK_SECRETS")
+SECRETS = (WEBHOOK_SECRETS,)
+REPORT_FORMAT = None  # reconciled through the bank statement of BANK, not a report of its own
 BANK = "column"
 KINDS = {
     "ach.incoming_transfer.completed": "ach.credit.received",
@@ -39,9 +43,9 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
-    secrets = cfg.column_webhook_secrets
+    secrets = cfg.secret(WEBHOOK_SECRETS)
     if not secrets:
-        raise NotConfigured("COLUMN_WEBHOOK_SECRETS not configured")
+        raise NotConfigured(f"{WEBHOOK_SECRETS.env} not configured")
     given = headers.get(SIGNATURE_HEADER) or ""
     if not re.fullmatch(r"[0-9a-f]{64}", given):
         raise ClientError(
@@ -112,3 +116,4 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | 
 
 
 acknowledge = acknowledge_one
+legacy_versions = no_legacy_versions

@@ -20,12 +20,17 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared.config import PartnerSecret
 from shared.domain.events import REQUIRED_FIELDS, CanonicalEvent
 from shared.errors import ClientError, NotConfigured
-from shared.partners.base import Parsed, acknowledge_one, invalid
+from shared.partners.base import Parsed, acknowledge_one, invalid, no_legacy_versions
 
 NAME = "generic"
 KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+WEBHOOK_SECRETS = PartnerSecret("GENERIC_WEBHOOK_SECRETS")
+SECRETS = (WEBHOOK_SECRETS,)
+REPORT_FORMAT = None  # no settlement report
+BANK = None
 
 
 def _auth_error(code: str, message: str) -> ClientError:
@@ -33,9 +38,9 @@ def _auth_error(code: str, message: str) -> ClientError:
 
 
 def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
-    secrets = cfg.generic_webhook_secrets
+    secrets = cfg.secret(WEBHOOK_SECRETS)
     if not secrets:
-        raise NotConfigured("GENERIC_WEBHOOK_SECRETS not configured")
+        raise NotConfigured(f"{WEBHOOK_SECRETS.env} not configured")
     plain = {k: headers.get(k) or "" for k in KEPT_HEADERS}
     if not all(plain.values()):
         raise _auth_error("signature_missing", "webhook-id, webhook-timestamp and webhook-signature are required")
@@ -90,3 +95,4 @@ def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str]) -
 
 
 acknowledge = acknowledge_one
+legacy_versions = no_legacy_versions

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.config import PartnerSecret
 from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
 from shared.errors import ClientError, NotConfigured, Receipt
@@ -33,6 +34,10 @@ from shared.partners.base import Parsed, invalid, load_json
 NAME = "stripe"
 log = logging.getLogger("ledgerline.stripe")
 SIGNATURE_HEADER = "Stripe-Signature"
+WEBHOOK_SECRET = PartnerSecret("STRIPE_WEBHOOK_SECRET")
+SECRETS = (WEBHOOK_SECRET,)
+REPORT_FORMAT = "stripe_report"  # itemized balance reports (shared.reconciliation.formats.stripe_report)
+BANK = None  # payouts name their own destination; Stripe posts no ACH
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -53,9 +58,9 @@ KEPT_HEADERS = (SIGNATURE_HEADER,)
 
 
 def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
-    secrets = cfg.webhook_secrets(NAME)
+    secrets = cfg.secret(WEBHOOK_SECRET)
     if not secrets:
-        raise NotConfigured("no STRIPE_WEBHOOK_SECRET configured")
+        raise NotConfigured(f"no {WEBHOOK_SECRET.env} configured")
     verify_signature(headers, body, secrets, now, cfg.signature_tolerance_seconds)
 
 

@@ -12,7 +12,7 @@ with the direction the class implies):
 - BAI2: the type-code list of the BAI "Cash Management Balance Reporting Specifications" v2, as
   transcribed by the pinned `bai2` package (`bai2.constants.TypeCodes`: code, credit/debit, level,
   description). ledgerline uses that package for this table only; the file parser is our own
-  (shared.reconciliation.bai2_file).
+  (shared.reconciliation.formats.bai2).
 - camt: ISO 20022 External Code Sets, ExternalBankTransactionDomain1Code / Family1Code /
   SubFamily1Code (the codes below are a transcription of the entries ledgerline names, with their ISO
   names). `BkTxCd/Prtry` is the fallback: a proprietary code issued by "BAI" (US banks put BAI2 type

@@ -52,6 +52,20 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# The columns a bank statement format fills per line (source, payout_ref and net follow from them).
+BANK_LINE_SCHEMA = {
+    "row_ref": pl.String,
+    "kind": pl.String,
+    "reference": pl.String,
+    "amount": pl.Int64,
+    "fee": pl.Int64,
+    "currency": pl.String,
+    "date": pl.Date,
+    "value_date": pl.Date,
+    "status": pl.String,
+}
+
+
 @dataclass(frozen=True)
 class ReportError(ValueError):
     """A bad row in an input file: which file, which line (1-based, header = line 1), which column."""

@@ -34,21 +34,20 @@ from shared.reconciliation import (
     digest,
     frame_digest,
     ledger_frame,
-    parse_adyen,
-    parse_bai2,
-    parse_camt053,
-    parse_stripe,
     partner_balance,
     reconcile,
     render_markdown,
     run_identity,
 )
 from shared.reconciliation.fees import FeeBooking, fee_bookings, fold_bookings
+from shared.reconciliation.formats import FORMATS, statement_format
 from shared.reconciliation.ledger_side import BANK_LEDGER_KINDS, bank_ledger_frame
 
 log = logging.getLogger("ledgerline.reconciliation")
 
-PARTNER_PARSERS = {"stripe": parse_stripe, "adyen": parse_adyen}
+# The partners whose settlement report is reconciled, and the parser of its format (from the partner
+# registry: a format a partner names that does not exist fails here, at import).
+PARTNER_PARSERS = {name: FORMATS[p.REPORT_FORMAT].parse for name, p in PARTNERS.items() if p.REPORT_FORMAT}
 # Every partner's fees are checked: what its webhooks do not carry, a run books from its report
 # (shared.reconciliation.fees). A partner that needs other matching parameters gets an entry here.
 PARAMS: dict[str, MatchParams] = {}
@@ -59,7 +58,7 @@ MAX_STORED_REPORT = 500_000  # characters of Markdown kept in the ReconRun entit
 
 # The ledger bank accounts a statement's non-payout lines are reconciled against: the banks of the
 # partners that post ACH (each such partner module names its BANK, e.g. column).
-ACH_BANKS = tuple(sorted({p.BANK for p in PARTNERS.values() if getattr(p, "BANK", None)}))
+ACH_BANKS = tuple(sorted({p.BANK for p in PARTNERS.values() if p.BANK}))
 
 
 class UnsupportedPartner(ValueError):
@@ -67,12 +66,8 @@ class UnsupportedPartner(ValueError):
 
 
 def bank_parser(name: str):
-    lowered = name.lower()
-    if lowered.endswith(".xml"):
-        return parse_camt053
-    if lowered.endswith((".bai", ".bai2", ".txt")):
-        return parse_bai2
-    raise ValueError(f"{name}: bank statements are camt.053 (.xml) or BAI2 (.bai, .bai2, .txt)")
+    """The parser of a bank statement file, chosen by its name (shared.reconciliation.formats)."""
+    return statement_format(name).parse
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def intake(cfg):
 
 @pytest.fixture(scope="session")
 def secret(cfg):
-    return cfg.stripe_webhook_secrets[0]
+    return cfg.webhook_secrets("stripe")[0]
 
 
 def unique(prefix: str) -> str:

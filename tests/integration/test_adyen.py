@@ -14,7 +14,7 @@ from .conftest import posted, wallet_balance
 
 
 def post(cfg, intake, notification, auth=None):
-    user, password = cfg.adyen_basic_auth[0].split(":", 1)
+    user, password = cfg.secret(adyen.BASIC_AUTH)[0].split(":", 1)
     return requests.post(
         f"{intake}/webhooks/adyen",
         data=encode(notification),
@@ -24,7 +24,7 @@ def post(cfg, intake, notification, auth=None):
 
 
 def test_authorisation_and_capture_batch_posts_the_captured_amount(cfg, db, intake):
-    key, tag = cfg.adyen_hmac_keys[0], uuid.uuid4().hex[:12].upper()
+    key, tag = cfg.secret(adyen.HMAC_KEYS)[0], uuid.uuid4().hex[:12].upper()
     shopper = f"shopper_{tag.lower()}"
     batch = adyen_notification(
         adyen_item("AUTHORISATION", f"AUTH{tag}", 5000, "EUR", key, shopper=shopper),
@@ -41,7 +41,7 @@ def test_authorisation_and_capture_batch_posts_the_captured_amount(cfg, db, inta
 
 
 def test_wrong_credentials_or_hmac_store_nothing(cfg, db, intake):
-    key, tag = cfg.adyen_hmac_keys[0], uuid.uuid4().hex[:12].upper()
+    key, tag = cfg.secret(adyen.HMAC_KEYS)[0], uuid.uuid4().hex[:12].upper()
     batch = adyen_notification(adyen_item("AUTHORISATION", f"AUTH{tag}", 100, "EUR", key))
     resp = post(cfg, intake, batch, auth=adyen.basic_auth("ledgerline", "wrong"))
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "basic_auth_invalid"
@@ -54,7 +54,7 @@ def test_wrong_credentials_or_hmac_store_nothing(cfg, db, intake):
 def test_clp_payment_books_iso_pesos_not_adyens_centavos(cfg, db, intake):
     """Adyen writes CLP with two decimals (1000 pesos = value 100000); ISO-4217 CLP has none: the
     ledger books 1000, and the inbox keeps Adyen's raw value."""
-    key, tag = cfg.adyen_hmac_keys[0], uuid.uuid4().hex[:12].upper()
+    key, tag = cfg.secret(adyen.HMAC_KEYS)[0], uuid.uuid4().hex[:12].upper()
     shopper = f"shopper_{tag.lower()}"
     batch = adyen_notification(
         adyen_item("AUTHORISATION", f"AUTH{tag}", 1500, "CLP", key, shopper=shopper),
@@ -72,7 +72,7 @@ def test_clp_payment_books_iso_pesos_not_adyens_centavos(cfg, db, intake):
 
 
 def test_a_clp_value_iso_cannot_hold_is_a_400_and_stores_nothing(cfg, db, intake):
-    key, tag = cfg.adyen_hmac_keys[0], uuid.uuid4().hex[:12].upper()
+    key, tag = cfg.secret(adyen.HMAC_KEYS)[0], uuid.uuid4().hex[:12].upper()
     good = adyen_item("AUTHORISATION", f"AUTH{tag}", 1000, "CLP", key)
     half_peso = adyen_item("AUTHORISATION", f"HALF{tag}", 0, "CLP", key, value=150050)  # 1500.50 pesos
     resp = post(cfg, intake, adyen_notification(good, half_peso))

@@ -24,7 +24,7 @@ def test_standard_webhooks_partner_payment_is_posted_once(cfg, db, intake):
             reference=f"pay_{tag}",
         )
     )
-    headers = generic_headers(f"msg_{tag}", body, cfg.generic_webhook_secrets[0])
+    headers = generic_headers(f"msg_{tag}", body, cfg.webhook_secrets("generic")[0])
     first = requests.post(f"{intake}/webhooks/generic", data=body, headers=headers, timeout=30)
     again = requests.post(f"{intake}/webhooks/generic", data=body, headers=headers, timeout=30)
     assert (first.json()["status"], again.json()["status"]) == ("accepted", "duplicate")
@@ -40,7 +40,7 @@ def test_standard_webhooks_partner_payment_is_posted_once(cfg, db, intake):
 def test_ach_credit_then_outgoing_transfer_and_its_return(cfg, db, intake):
     tag = uuid.uuid4().hex[:12]
     account = f"acno_{tag}"
-    secret = cfg.column_webhook_secrets[0]
+    secret = cfg.webhook_secrets("column")[0]
     for n, (event_type, amount) in enumerate(
         (
             ("ach.incoming_transfer.completed", 10_000),

@@ -47,18 +47,18 @@ def headers_for(partner: str, body: bytes, sign: bool, junk: str) -> dict:
     headers = {"Content-Type": "application/json"}
     if partner == "stripe":
         headers["Stripe-Signature"] = (
-            stripe.sign(body, cfg.stripe_webhook_secrets[0], int(time.time())) if sign else junk
+            stripe.sign(body, cfg.webhook_secrets("stripe")[0], int(time.time())) if sign else junk
         )
     elif partner == "adyen":
-        user, password = cfg.adyen_basic_auth[0].split(":", 1)
+        user, password = cfg.secret(adyen.BASIC_AUTH)[0].split(":", 1)
         headers["Authorization"] = adyen.basic_auth(user, password) if sign else junk
     elif partner == "generic" and sign:
         try:
-            headers.update(generic_headers(f"msg_fz{uuid.uuid4().hex}", body, cfg.generic_webhook_secrets[0]))
+            headers.update(generic_headers(f"msg_fz{uuid.uuid4().hex}", body, cfg.webhook_secrets("generic")[0]))
         except UnicodeDecodeError:
             headers["webhook-signature"] = junk
     elif partner == "column":
-        headers["Column-Signature"] = column.sign(body, cfg.column_webhook_secrets[0]) if sign else junk
+        headers["Column-Signature"] = column.sign(body, cfg.webhook_secrets("column")[0]) if sign else junk
     return headers
 
 

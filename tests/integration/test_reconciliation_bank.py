@@ -58,7 +58,7 @@ def test_a_day_of_payouts_ach_credits_and_an_ach_return_reconciles_to_zero_break
         ("ach.outgoing_transfer.completed", f"acht_{tag}c", 4_000, "451"),
         ("ach.outgoing_transfer.returned", f"acht_{tag}c", 4_000, "257"),  # the same transfer came back
     ]
-    column_secret = cfg.column_webhook_secrets[0]
+    column_secret = cfg.webhook_secrets("column")[0]
     for n, (event_type, transfer, amount, _code) in enumerate(ach):
         body = encode(column_event(f"evnt_{tag}{n}", event_type, transfer, amount, account, created_at=now.isoformat()))
         resp = requests.post(

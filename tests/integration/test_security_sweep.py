@@ -145,7 +145,7 @@ class Stripe:
     name, header, timestamped = "stripe", "Stripe-Signature", True
 
     def __init__(self, cfg):
-        self.secret = cfg.stripe_webhook_secrets[0]
+        self.secret = cfg.webhook_secrets("stripe")[0]
 
     def event(self, pad: int = 0) -> tuple[bytes, str]:
         evt = unique("evt")
@@ -180,7 +180,7 @@ class Generic:
     name, header, timestamped = "generic", "webhook-signature", True
 
     def __init__(self, cfg):
-        self.secret = cfg.generic_webhook_secrets[0]
+        self.secret = cfg.webhook_secrets("generic")[0]
         self.ids: dict[bytes, str] = {}
 
     def event(self, pad: int = 0) -> tuple[bytes, str]:
@@ -231,7 +231,7 @@ class Column:
     name, header, timestamped = "column", "Column-Signature", False
 
     def __init__(self, cfg):
-        self.secret = cfg.column_webhook_secrets[0]
+        self.secret = cfg.webhook_secrets("column")[0]
 
     def event(self, pad: int = 0) -> tuple[bytes, str]:
         evnt = unique("evnt")
@@ -266,8 +266,8 @@ class Adyen:
     name, header, timestamped = "adyen", "Authorization", False
 
     def __init__(self, cfg):
-        self.hmac_key = cfg.adyen_hmac_keys[0]
-        self.user, self.password = cfg.adyen_basic_auth[0].split(":", 1)
+        self.hmac_key = cfg.secret(adyen.HMAC_KEYS)[0]
+        self.user, self.password = cfg.secret(adyen.BASIC_AUTH)[0].split(":", 1)
 
     def item(self, hmac_key: str | None = None) -> tuple[dict, str]:
         psp = unique("PSP")

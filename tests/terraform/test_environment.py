@@ -94,3 +94,12 @@ def test_dev_env_file_is_never_shipped():
     build = (REPO_ROOT / "scripts" / "build.py").read_text()
     assert "emulators" not in re.findall(r"copytree\(REPO_ROOT / \"(\w+)\"", build)
     assert Path(REPO_ROOT / "emulators" / "dev.env").is_file()
+
+
+def test_the_partners_declare_exactly_the_secret_variables():
+    # Settings reads partner secrets generically (every "secret" of CLOUD_SOURCES); the plugins declare theirs.
+    from shared.partners import PARTNERS
+
+    declared = [s.env for partner in PARTNERS.values() for s in partner.SECRETS]
+    assert len(declared) == len(set(declared)), "a secret belongs to one partner"
+    assert set(declared) == {k for k, v in CLOUD_SOURCES.items() if v == "secret"}

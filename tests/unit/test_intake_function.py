@@ -17,7 +17,7 @@ def client():
 
 
 def post(client, body: bytes, secret: str | None = None, ts: int | None = None, path="/webhooks/stripe"):
-    secret = secret or settings().stripe_webhook_secrets[0]
+    secret = secret or settings().webhook_secrets("stripe")[0]
     headers = {
         "Stripe-Signature": stripe.sign(body, secret, ts or int(time.time())),
         "Content-Type": "application/json",

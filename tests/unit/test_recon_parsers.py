@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from shared.domain.money import EXPONENTS, MAX_AMOUNT, decimal_text
 from shared.partners import adyen
-from shared.reconciliation import ReportError, bai2_file, parse_adyen, parse_bai2, parse_camt053, parse_stripe
+from shared.reconciliation import ReportError, parse_adyen, parse_bai2, parse_camt053, parse_stripe
+from shared.reconciliation.formats import bai2
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "recon"
 STRIPE = (FIXTURES / "stripe_balance.csv").read_bytes()
@@ -299,7 +300,7 @@ def test_bai2_continuation_between_any_fields_funds_types_and_padding():
 
 
 def test_bai2_text_runs_to_the_end_of_the_logical_record_with_commas():
-    details = [d for g in bai2_file.parse(BAI2_CONT, "b") for a in g.accounts for d in a.details]
+    details = [d for g in bai2.parse_file(BAI2_CONT, "b") for a in g.accounts for d in a.details]
     # commas and inner slashes are text; the `/` banks end each physical record with is not
     assert details[0].text == "STRIPE PAYOUT, ID po_A CONTINUED TEXT"
     assert (details[0].bank_reference, details[0].funds_type) == ("BANKREF1", "V")
@@ -325,7 +326,7 @@ def bai2_one(detail: str, amount: int) -> bytes:
     ],
 )
 def test_bai2_a_16_text_loses_only_the_terminating_slash(detail, text):
-    details = [d for g in bai2_file.parse(bai2_one(detail, 100), "b") for a in g.accounts for d in a.details]
+    details = [d for g in bai2.parse_file(bai2_one(detail, 100), "b") for a in g.accounts for d in a.details]
     assert details[0].text == text
 
 

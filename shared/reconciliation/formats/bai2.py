@@ -1,6 +1,6 @@
-"""BAI2 files (BAI "Cash Management Balance Reporting Specifications", version 2) read into groups,
-accounts and transaction details, with every control total checked and every error naming the
-physical line and the field.
+"""BAI2 bank statements (format `bai2`): the file (BAI "Cash Management Balance Reporting Specifications",
+version 2) read into groups, accounts and transaction details by `parse_file`, with every control total
+checked and every error naming the physical line and the field; its lines as the record frame by `parse_bai2`.
 
 Structure: 01 file header, then groups (02 … 98), each of accounts (03 … 49) holding transaction
 details (16); 99 ends the file. Rules applied as the specification states them:
@@ -34,8 +34,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.domain.money import MAX_AMOUNT
-from shared.reconciliation.frame import ReportError
+import polars as pl
+
+from shared.domain.money import EXPONENTS, MAX_AMOUNT
+from shared.reconciliation.bank_codes import BAI2_DIRECTION, bai2_class
+from shared.reconciliation.frame import BANK_LINE_SCHEMA, ReportError, conform, validate
 
 _AMOUNT = re.compile(r"^[+-]?\d+$")
 _TYPE_CODE = re.compile(r"^\d{3}$")
@@ -243,7 +246,7 @@ def _count(f: _Fields, name: str, expected: int, what: str) -> None:
         raise f.fail(name, f"{what}: the trailer says {given}, the file has {expected}")
 
 
-def parse(data: bytes, source: str) -> list[Group]:
+def parse_file(data: bytes, source: str) -> list[Group]:
     """The file's groups, accounts and details; raises ReportError(file, line, "NN.field", message)."""
     records = _records(data, source)
     if records[0].code != "01":
@@ -337,3 +340,90 @@ def parse(data: bytes, source: str) -> list[Group]:
     if not ended:
         raise ReportError(source, records[-1].pieces[-1][0], "99", "the file ends without a 99 file trailer")
     return groups
+
+
+# ----------------------------------------------------------------------------------------- the record frame
+
+
+def parse_bai2(data: bytes, source: str) -> pl.DataFrame:
+    """BAI2 (`parse_file`: continuation records, funds types, control totals, errors
+    with line and field). One row per 16 record; `kind` is its line class (bank_codes, by type code).
+
+    Amounts are unsigned minor units (implied decimals); the type code says credit (+) or debit (-),
+    from the specification's list, else by range (100-399 and the bank-custom 920-959 credit, 400-699 and
+    the custom 960-999 debit; a custom code is class `other`); a status code (001-099, custom 900-919) or
+    an unused 700-899 code in a 16 record is refused, naming the line and the code. date = the group's
+    as-of date; value_date = the detail's own value date when its funds type is V, else the as-of date.
+    reference = customer reference, else bank reference, else the text (fixed-width padding stripped).
+    Currency: the account's, else the group's, else USD (the
+    specification's default). Groups with status 4 (test only) are skipped; a group with status 2
+    (deletion of data sent before) is refused: a statement run cannot delete lines of an earlier file.
+    A 16 with type code 890 (non-monetary information) is not a bank line.
+    """
+    groups = parse_file(data, source)
+    rows = []
+    for group in groups:
+        if group.status == "4":
+            continue
+        if group.status == "2":
+            raise ReportError(source, group.line, "02.group_status", "group status 2 (deletion) is not supported")
+        for account in group.accounts:
+            currency = (account.currency or group.currency or "USD").upper()
+            if currency not in EXPONENTS:
+                raise ReportError(source, account.line, "03.currency", f"unknown ISO-4217 currency: {currency!r}")
+            for detail in account.details:
+                direction = _bai2_direction(detail, source)
+                if direction is None:
+                    continue
+                reference = detail.customer_reference or detail.bank_reference or detail.text
+                rows.append(
+                    {
+                        "row_ref": f"{source}:{detail.line}",
+                        "kind": bai2_class(detail.type_code),
+                        "reference": reference,
+                        "amount": detail.amount if direction == "credit" else -detail.amount,
+                        "fee": 0,
+                        "currency": currency,
+                        "date": group.as_of,
+                        "value_date": detail.value_date or group.as_of,
+                        "status": detail.type_code,
+                    }
+                )
+    frame = pl.DataFrame(rows, schema=BANK_LINE_SCHEMA, orient="row")
+    frame = frame.with_columns(
+        pl.lit("bank").alias("source"), pl.col("reference").alias("payout_ref"), pl.col("amount").alias("net")
+    )
+    return validate(conform(frame))
+
+
+# The specification's ranges (BAI2 "Uniform BAI Information Reporting Type Codes"): 001-099 status,
+# 100-399 credits, 400-699 debits, 700-899 not used by BAI (890: non-monetary information), and the
+# bank-custom ranges 900-919 account status, 920-959 credits, 960-999 debits.
+BAI2_RANGES = (
+    (100, 399, "credit"),
+    (400, 699, "debit"),
+    (920, 959, "credit"),  # custom (bank-defined) credit summary and detail codes
+    (960, 999, "debit"),  # custom (bank-defined) debit summary and detail codes
+)
+
+
+def _bai2_direction(detail: Detail, source: str) -> str | None:
+    """credit / debit for a 16's type code (None: 890, not a bank line): the specification's list, else
+    its range, custom codes included (a custom code's line class is `other`). A status code (001-099 or
+    the custom 900-919) or one of the unused 700-899 says neither: refused, naming the line and the code."""
+    code = detail.type_code
+    if code == "890":
+        return None
+    if code in BAI2_DIRECTION and BAI2_DIRECTION[code] is not None:
+        return BAI2_DIRECTION[code]
+    number = int(code)
+    for low, high, direction in BAI2_RANGES:
+        if low <= number <= high:
+            return direction
+    if 900 <= number <= 919:
+        why = "a bank-custom account status code (900-919): a status, not a transaction"
+    elif 700 <= number <= 899:
+        why = "in 700-899, a range BAI2 does not use: its direction cannot be known"
+    else:
+        why = "a status code (001-099), not a transaction"
+    raise ReportError(source, detail.line, "16.type_code", f"type code {code} says neither credit nor debit: {why}")
