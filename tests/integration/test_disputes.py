@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
-from shared.demo import Delivery, dispute, dispute_balance_transaction, encode, send
+from shared.demo import Delivery, encode, send
 from shared.domain.ledger import entries_of
+from tests.factories import dispute, dispute_balance_transaction
 
 from .conftest import posted, transaction_for, unique, wait_for, wallet_balance
 

@@ -459,8 +459,9 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
 def _stripe_webhooks(story: str) -> list[list[CanonicalEvent]]:
     """A payment and its dispute's webhooks as Stripe sends them; each webhook's canonical events (the
     status, then one per balance transaction the dispute lists)."""
-    from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+    from shared.demo import encode, payment_intent_succeeded
     from shared.partners import stripe
+    from tests.factories import dispute, dispute_balance_transaction
 
     created = 1_790_000_000
     withdrawal = dispute_balance_transaction("txn_ws", -3000, 1500, "usd", created, "dp_s")

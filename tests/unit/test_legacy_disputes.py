@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.memory_store import MemoryStore
-from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+from shared.demo import encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import event_hash, operation_for
 from shared.ledger import dispute_migration, disputes, posting
 from shared.ledger.posting import balances, execute
 from shared.partners import stripe
+from tests.factories import dispute, dispute_balance_transaction
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 CREATED = 1_790_000_000
