@@ -1,5 +1,6 @@
-"""Builders of test data: partner webhook payloads (Stripe events beyond the demo's payment, Adyen
-notifications, Standard Webhooks messages, Column transfers) for tests and benchmarks.
+"""Builders of test data for tests and benchmarks: canonical events (the one CanonicalEvent factory
+the tests share) and partner webhook payloads (Stripe events beyond the demo's payment, Adyen
+notifications, Standard Webhooks messages, Column transfers).
 
 The Stripe payment and the signed sender the demo uses stay in shared.demo; the planted
 reconciliation dataset is tests/planted.py."""
@@ -11,7 +12,59 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
+
+# ----------------------------------------------------------------------------- canonical events
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def canonical_event(
+    kind: str = "payment.captured",
+    partner_event_id: str = "evt_1",
+    *,
+    partner: str = "stripe",
+    partner_event_type: str | None = None,
+    at: datetime = T0,
+    received_at: datetime | None = None,
+    amount: int = 1000,
+    currency: str = "USD",
+    reference: str = "pi_1",
+    **fields,
+) -> CanonicalEvent:
+    """A CanonicalEvent with what a test does not care about filled in: the event id is
+    `<partner>:<partner_event_id>`, the partner's event type defaults to the kind, the receipt time to
+    `at` (when it occurred); `fields` are the rest (customer, fee, payment_reference, bank, ...)."""
+    return CanonicalEvent(
+        event_id=f"{partner}:{partner_event_id}",
+        partner=partner,
+        partner_event_id=partner_event_id,
+        partner_event_type=partner_event_type or kind,
+        kind=kind,
+        occurred_at=at,
+        received_at=received_at or at,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        **fields,
+    )
+
+
+def stripe_payment(n: int, amount: int) -> CanonicalEvent:
+    """Stripe payment `n` of cus_1 (pi_<n>, its charge ch_<n>) on 2026-11-20 at 09:<n>: the ledger
+    side of a charge row txn_<n> in the reconciliation tests' Stripe balance reports."""
+    return canonical_event(
+        "payment.captured",
+        f"evt_{n}",
+        partner_event_type="payment_intent.succeeded",
+        at=datetime(2026, 11, 20, 9, n, tzinfo=UTC),
+        customer="cus_1",
+        amount=amount,
+        reference=f"pi_{n}",
+        payment_reference=f"ch_{n}",
+    )
+
 
 # ----------------------------------------------------------------------------- partner payloads
 

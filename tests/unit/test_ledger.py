@@ -32,18 +32,16 @@ from shared.domain.ledger import (
 from shared.domain.money import EXPONENTS, MAX_AMOUNT
 from shared.ledger import posting
 from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, balance_as_of, balances, execute
+from tests.factories import canonical_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def ev(kind="payment.captured", n=1, amount=1000, fee=0, customer="cus_A", currency="USD", reference=None, **extra):
-    return CanonicalEvent(
-        event_id=f"stripe:evt_{kind}_{n}",
-        partner="stripe",
-        partner_event_id=f"evt_{kind}_{n}",
-        partner_event_type=kind,
-        kind=kind,
-        occurred_at=extra.pop("occurred_at", T0),
+    return canonical_event(
+        kind,
+        f"evt_{kind}_{n}",
+        at=extra.pop("occurred_at", T0),
         received_at=T0,
         customer=customer,
         amount=amount,
