@@ -1,6 +1,7 @@
 """Builders of test data for tests and benchmarks: canonical events (the one CanonicalEvent factory
-the tests share) and partner webhook payloads (Stripe events beyond the demo's payment, Adyen
-notifications, Standard Webhooks messages, Column transfers).
+the tests share), partner webhook payloads (Stripe events beyond the demo's payment, Adyen
+notifications, Standard Webhooks messages, Column transfers) and the customer API's service over the
+memory store.
 
 The Stripe payment and the signed sender the demo uses stay in shared.demo; the planted
 reconciliation dataset is tests/planted.py."""
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from shared.api.service import Backend
 from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
 
@@ -273,3 +275,23 @@ def column_event(
             "status": "completed",
         },
     }
+
+
+# ----------------------------------------------------------------------------- customer API
+
+
+def memory_backend(store, **kwargs) -> Backend:
+    """The API service over shared.adapters.memory_store.MemoryStore (its Datastore queries emulated
+    by sorting); kwargs are Backend's (publish, schedule, after_commit, clock)."""
+
+    def transactions_of(account: str, since: datetime):
+        found = store.query("JournalTransaction", "accounts", account)
+        rows = sorted(found.items(), key=lambda item: (item[1]["recorded_at"], item[0]))
+        return [(n, t) for n, t in rows if t["recorded_at"] >= since]
+
+    def dead_letters(status: str, before: datetime | None):
+        rows = store.query("DeadLetter", "status", status).items()
+        rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
+        return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
+
+    return Backend(store, transactions_of, dead_letters, **kwargs)
