@@ -1,7 +1,7 @@
 """Stage each function's deployable source under build/<name>/: exactly what Cloud Functions receives.
 
     build/<name>/main.py            the function's entry point (functions/<name>/*)
-    build/<name>/shared/            the shared package
+    build/<name>/shared/            the shared package, without the operator-only modules
     build/<name>/topology/          the topology file + BigQuery schemas (read at run time)
     build/<name>/requirements.txt   the pinned runtime requirements
 
@@ -18,7 +18,17 @@ from pathlib import Path
 
 from shared.config import FUNCTION_NAMES, REPO_ROOT
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "demo.py", "cli.py")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+# shared/ modules only an operator runs, from a checkout: the CLI (`python -m shared.cli`) and the demo
+# scenario it sends (`make demo`, with requests, a dev dependency). No function imports them.
+OPERATOR_ONLY = ("cli.py", "demo.py")
+
+
+def _shared_ignore(directory: str, names: list[str]) -> set[str]:
+    skipped = set(IGNORE(directory, names))
+    if Path(directory) == REPO_ROOT / "shared":
+        skipped |= set(OPERATOR_ONLY) & set(names)
+    return skipped
 
 
 def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
@@ -28,7 +38,7 @@ def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(REPO_ROOT / "functions" / name, out, ignore=IGNORE)
-    shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=IGNORE)
+    shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=_shared_ignore)
     shutil.copytree(REPO_ROOT / "topology", out / "topology", ignore=IGNORE)
     shutil.copy2(REPO_ROOT / "requirements.txt", out / "requirements.txt")
     files = sorted(p for p in out.rglob("*") if p.is_file())
