@@ -6,7 +6,8 @@ as `python -I tests/bundle_imports.py <allowed distributions>` with build/<name>
    the granularity of top-level functions: every function of main.py is reachable (the framework
    calls the target by name), a module's body runs when it is imported, any other top-level function
    only counts once reachable code names it (`bootstrap.scheduler(...)`, `from m import f`, a
-   registry entry), so a composition root's builder for another function stays off the path.
+   registry entry), so a composition root's builder for another function stays off the path. A class
+   counts whole (its methods run wherever an instance goes).
 2. The guard: a finder first on sys.meta_path refuses any module whose file belongs to an installed
    distribution outside the allowed set (the function's requirements and their dependencies). The
    standard library and the bundle belong to no distribution and always import.
@@ -76,9 +77,8 @@ class Module:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:  # `import a.b` binds a; `import a.b as c` binds c to a.b
-                    self.aliases[alias.asname or alias.name.split(".")[0]] = (
-                        alias.name if alias.asname else alias.name.split(".")[0]
-                    )
+                    bound = alias.asname or alias.name.split(".")[0]
+                    self.aliases[bound] = alias.name if alias.asname else bound
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
