@@ -58,19 +58,12 @@ from bench.baseline import progress
 from emulators import bootstrap, ctl
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT, Settings, settings
-from shared.demo import (
-    charge_refunded,
-    column_event,
-    dispute,
-    encode,
-    generic_headers,
-    generic_message,
-    payment_intent_succeeded,
-)
+from shared.demo import encode, payment_intent_succeeded
 from shared.ledger import balances as ledger_balances
 from shared.ledger.verify import verify
 from shared.partners import column, stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC
+from tests.factories import charge_refunded, column_event, dispute, generic_headers, generic_message
 
 RETRY_WINDOW_SECONDS = 180.0  # how long a delivery is retried (Stripe: 3 days; a bounded run: minutes)
 SWEEP_EVERY_SECONDS = 20.0

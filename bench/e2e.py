@@ -51,11 +51,12 @@ from bench.baseline import datastore_transactions, progress
 from bench.openloop import open_loop, percentile
 from shared.adapters import bigquery_sink, datastore_store, pubsub_bus
 from shared.config import Settings, settings
-from shared.demo import column_event, encode, payment_intent_succeeded
+from shared.demo import encode, payment_intent_succeeded
 from shared.domain.ledger import entries_of
 from shared.ledger.verify import verify
 from shared.partners import column, stripe
 from shared.topology import ENTRIES_TABLE, dataset, table_schema
+from tests.factories import column_event
 
 TARGET_EVENTS_PER_S = 100
 

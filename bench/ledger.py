@@ -29,27 +29,23 @@ from bench.baseline import Result, datastore_transactions, progress, timed
 from bench.batch import execute_batch
 from shared.adapters.datastore_store import DatastoreLedger
 from shared.config import settings
-from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import operation_for
 from shared.ledger.balances import all_balances
 from shared.ledger.transactions import execute
+from tests.factories import canonical_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def payment_op(run: str, n: int, partner: str = "stripe", amount: int = 100):
-    event = CanonicalEvent(
-        event_id=f"{partner}:evt_{run}_{n}",
-        partner=partner,
+    event = canonical_event(
         partner_event_id=f"evt_{run}_{n}",
+        partner=partner,
         partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=T0,
-        received_at=T0,
+        at=T0,
         customer=f"cus_{run}_{n}",
         amount=amount,
         fee=3,
-        currency="USD",
         reference=f"pi_{run}_{n}",
     )
     return operation_for(event)

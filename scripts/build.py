@@ -1,12 +1,13 @@
 """Stage each function's deployable source under build/<name>/: exactly what Cloud Functions receives.
 
     build/<name>/main.py            the function's entry point (functions/<name>/*)
-    build/<name>/shared/            the shared package
+    build/<name>/requirements.txt   its pinned runtime requirements (functions/<name>/requirements.txt)
+    build/<name>/shared/            the shared package, without the operator-only modules
     build/<name>/topology/          the topology file + BigQuery schemas (read at run time)
-    build/<name>/requirements.txt   the pinned runtime requirements
 
 Dev-only files (emulators/, dev.env, tests) are never staged. The build is reproducible: the
 directory is recreated from scratch and a BUILD_MANIFEST lists every file with its sha256.
+tests/unit/test_build.py imports each bundle alone, with only its own requirements installed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,17 @@ from pathlib import Path
 
 from shared.config import FUNCTION_NAMES, REPO_ROOT
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "demo.py", "cli.py")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+# shared/ modules only an operator runs, from a checkout: the CLI (`python -m shared.cli`) and the demo
+# scenario it sends (`make demo`, with requests, a dev dependency). No function imports them.
+OPERATOR_ONLY = ("cli.py", "demo.py")
+
+
+def _shared_ignore(directory: str, names: list[str]) -> set[str]:
+    skipped = set(IGNORE(directory, names))
+    if Path(directory) == REPO_ROOT / "shared":
+        skipped |= set(OPERATOR_ONLY) & set(names)
+    return skipped
 
 
 def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
@@ -27,10 +38,11 @@ def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
     out = out_root / name
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(REPO_ROOT / "functions" / name, out, ignore=IGNORE)
-    shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=IGNORE)
+    if not (REPO_ROOT / "functions" / name / "requirements.txt").is_file():
+        raise SystemExit(f"functions/{name}/requirements.txt is missing: each function declares its own")
+    shutil.copytree(REPO_ROOT / "functions" / name, out, ignore=IGNORE)  # main.py + requirements.txt
+    shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=_shared_ignore)
     shutil.copytree(REPO_ROOT / "topology", out / "topology", ignore=IGNORE)
-    shutil.copy2(REPO_ROOT / "requirements.txt", out / "requirements.txt")
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n" for p in files)
     (out / "BUILD_MANIFEST").write_text(manifest)

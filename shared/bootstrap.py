@@ -1,34 +1,35 @@
 """The one composition root: which adapter plays each port, for every function and the CLI.
 
-`root()` is this process's `Root` (built on first use, per Settings); each of its parts is built
-lazily the first time it is asked for, so a function only connects to what it uses, cold starts stay
-cheap and unit tests need no credentials. Nothing here decides anything: behaviour lives in the
-services (shared.intake, shared.ledger, shared.recovery, shared.reconciliation, shared.api) and the
-adapters (shared.adapters); this module only says which one goes where.
+`root()` is this process's `Root` (built on first use, per Settings): the adapters and the ledger
+service every function shares, each built lazily the first time it is asked for. What only one
+function needs is built by a function of its own below (`intake`, `retry_handlers`, `api_backend`,
+`reconciliation`), once per root, so a function's bundle reaches only its own dependencies (checked
+by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in the services
+(shared.intake, shared.ledger, shared.recovery, shared.reconciliation, shared.api) and the adapters
+(shared.adapters); this module only says which one goes where.
 
-    Datastore       store (the ledger's LedgerStore), db (inbox, faults)   shared.adapters.datastore_store
+    Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_*
     Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
     Cloud Tasks     schedule (retries queue)                                shared.adapters.tasks_queue
-    BigQuery        stream (entries, reconciliation tables)                 shared.adapters.bigquery_sink
-    GCS / directory reports (settlement reports, bank statements)           shared.adapters.gcs_reports
+    BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
+    GCS / directory settlement reports, bank statements                     shared.adapters.gcs_reports
 
-Tests replace a part by constructing `Root(cfg)` and setting attributes, or by monkeypatching
-`root`."""
+Tests give a function memory adapters by monkeypatching `root` with a Root whose parts they set
+(tests/unit/test_ledger_function.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from shared.adapters import bigquery_sink, datastore_store, gcs_reports, pubsub_bus, tasks_queue
-from shared.api.service import Backend
+from shared.adapters import datastore_store, pubsub_bus, tasks_queue
 from shared.config import Settings, settings
-from shared.intake.service import redrive_stale, republish
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
-from shared.recovery.handlers import Ports, handlers
-from shared.recovery.policies import Task, first_retry_at
+from shared.recovery.policies import Task
 from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
@@ -38,11 +39,15 @@ def _now() -> datetime:
 
 
 class Root:
-    def __init__(self, cfg: Settings, clock=_now):
+    def __init__(self, cfg: Settings, clock: Callable[[], datetime] = _now):
         self.cfg = cfg
         self.clock = clock
+        self.built: dict[str, object] = {}  # what the per-function builders below made, by name
 
-    # ------------------------------------------------------------------------- adapters
+    def once(self, name: str, build: Callable[[], object]):
+        if name not in self.built:
+            self.built[name] = build()
+        return self.built[name]
 
     @cached_property
     def db(self):
@@ -76,17 +81,9 @@ class Root:
 
         return schedule
 
-    def stream(self, table: str, rows: list[dict], row_ids: list[str]) -> None:
-        bigquery_sink.stream(self.cfg, table, rows, row_ids)
-
-    @cached_property
-    def reports(self) -> gcs_reports.LocalReports | gcs_reports.GcsReports:
-        return gcs_reports.reports(self.cfg)
-
     def check_fault(self, downstream: str) -> None:
+        """Fault injection (local only: Settings allows it nowhere else)."""
         faults.check(self.cfg, self.db, downstream)
-
-    # ------------------------------------------------------------------------- services
 
     @cached_property
     def request_stream(self) -> StreamRequests:
@@ -104,48 +101,6 @@ class Root:
             clock=self.clock,
         )
 
-    def enqueue_republish(self, key: str) -> bool:
-        """intake: a publish that failed inline is retried by a `republish` task."""
-        return self.schedule(Task("republish", key), first_retry_at("republish", self.clock()))
-
-    @cached_property
-    def retry_handlers(self) -> dict[str, Handler]:
-        cfg = self.cfg
-        return handlers(
-            Ports(
-                cfg=cfg,
-                store=self.store,
-                publish=self.publish,
-                request_stream=self.request_stream,
-                republish=lambda key: republish(cfg, key, db=self.db, publish=self.publish),
-                redrive_stale=lambda now: redrive_stale(
-                    cfg, db=self.db, ledger=self.store, publish=self.publish, now=now
-                ),
-                check_fault=self.check_fault,
-                clock=self.clock,
-            )
-        )
-
-    @cached_property
-    def api_backend(self) -> Backend:
-        """The customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
-        return Backend(
-            self.store,
-            self.store.transactions_of,
-            self.store.dead_letters,
-            publish=self.publish,
-            schedule=self.schedule,
-            after_commit=self.ledger.stream_after_commit,
-        )
-
-    def book_fee(self, op, record: dict):
-        """reconciliation's `book`: a fee booking with its FeeBooking record in one transaction."""
-        return self.ledger.execute(op, also=(("FeeBooking", op.op_id, record),))
-
-    def canonical_of(self, keys: list[str]):
-        """reconciliation: the canonical events of inbox records, by key."""
-        return datastore_store.inbox_canonical(self.db, keys)
-
 
 _roots: list[Root] = []
 
@@ -161,12 +116,76 @@ def root(cfg: Settings | None = None) -> Root:
     return built
 
 
-# Shorthands kept for callers that need one port of the root.
-
-
 def publisher(cfg: Settings) -> Publish:
     return root(cfg).publish
 
 
 def scheduler(cfg: Settings) -> Schedule:
     return root(cfg).schedule
+
+
+# ----------------------------------------------------------------------------- per function
+
+
+def retry_handlers(r: Root) -> dict[str, Handler]:
+    """retries: one handler per task kind (shared.recovery.handlers)."""
+    from shared.intake.service import redrive_stale, republish
+    from shared.recovery.handlers import Ports, handlers
+
+    cfg = r.cfg
+    return r.once(
+        "retry_handlers",
+        lambda: handlers(
+            Ports(
+                cfg=cfg,
+                store=r.store,
+                publish=r.publish,
+                request_stream=r.request_stream,
+                republish=lambda key: republish(cfg, key, db=r.db, publish=r.publish),
+                redrive_stale=lambda now: redrive_stale(cfg, db=r.db, ledger=r.store, publish=r.publish, now=now),
+                check_fault=r.check_fault,
+                clock=r.clock,
+            )
+        ),
+    )
+
+
+def api_backend(r: Root):
+    """api: the customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
+    from shared.api.service import Backend
+
+    return r.once(
+        "api_backend",
+        lambda: Backend(
+            r.store,
+            r.store.transactions_of,
+            r.store.dead_letters,
+            publish=r.publish,
+            schedule=r.schedule,
+            after_commit=r.ledger.stream_after_commit,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ReconciliationPorts:
+    reports: object  # shared.adapters.gcs_reports.LocalReports | GcsReports
+    stream: Callable[[str, list[dict], list[str]], None]  # BigQuery tables of runs and breaks
+    canonical_of: Callable[[list[str]], dict]  # inbox keys -> their canonical events
+    book: Callable  # (fee booking operation, FeeBooking record) -> Result, streamed after its commit
+
+
+def reconciliation(r: Root) -> ReconciliationPorts:
+    """reconciliation (and the CLI's `recon run`): reports, BigQuery, the inbox, fee bookings."""
+    from shared.adapters import bigquery_sink, gcs_reports
+
+    cfg = r.cfg
+    return r.once(
+        "reconciliation",
+        lambda: ReconciliationPorts(
+            reports=gcs_reports.reports(cfg),
+            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+            canonical_of=lambda keys: datastore_store.inbox_canonical(r.db, keys),
+            book=lambda op, record: r.ledger.execute(op, also=(("FeeBooking", op.op_id, record),)),
+        ),
+    )

@@ -467,7 +467,7 @@ def cmd_recon(args, root) -> int:
     from shared.reconciliation import ReportError
     from shared.reconciliation import service as recon_service
 
-    ledger = root.store
+    ledger, ports = root.store, bootstrap.reconciliation(root)
     if args.recon_command == "breaks":
         records = ledger.snapshot(("ReconBreak",))["ReconBreak"].values()
         rows = sorted(
@@ -493,17 +493,17 @@ def cmd_recon(args, root) -> int:
             report = (args.report, Path(args.report).read_bytes())
             bank = (args.bank, Path(args.bank).read_bytes()) if args.bank else None
         else:
-            report, bank = root.reports.inputs(args.partner, day)
+            report, bank = ports.reports.inputs(args.partner, day)
         outcome = recon_service.run(
             ledger,
             partner=args.partner,
             as_of=day,
             report=report,
             bank=bank,
-            canonical_of=root.canonical_of,
+            canonical_of=ports.canonical_of,
             now=datetime.now(tz=UTC),
-            stream=root.stream,
-            book=root.book_fee,
+            stream=ports.stream,
+            book=ports.book,
         )
     except (ReportError, ReportMissing, recon_service.UnsupportedPartner, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -512,7 +512,7 @@ def cmd_recon(args, root) -> int:
         Path(args.out).write_text(outcome.report)
         where = args.out
     else:
-        where = root.reports.write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
+        where = ports.reports.write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
     summary = {
         "run_id": outcome.run_id,
         "status": outcome.status,

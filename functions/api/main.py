@@ -16,7 +16,7 @@ from shared.config import settings
 def _api() -> Api:
     cfg = settings()
     return Api(
-        lambda: bootstrap.root(cfg).api_backend,
+        lambda: bootstrap.api_backend(bootstrap.root(cfg)),
         livemode=cfg.livemode,
         limiter=RateLimiter(cfg.api_rate_limit, cfg.api_rate_burst or None),
     )

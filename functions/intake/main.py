@@ -16,6 +16,7 @@ from shared.config import settings
 from shared.errors import ClientError
 from shared.http import handle_errors, json_response, server_error
 from shared.intake.service import Unavailable, receive
+from shared.recovery.policies import Task, first_retry_at
 
 log = logging.getLogger("ledgerline.intake")
 # Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid
@@ -66,7 +67,7 @@ def intake(request):
         now=root.clock(),
         db=root.db,
         publish=root.publish,
-        enqueue_republish=root.enqueue_republish,
+        enqueue_republish=lambda key: root.schedule(Task("republish", key), first_retry_at("republish", root.clock())),
         trace=trace,
     )
     if isinstance(receipt.body, str):

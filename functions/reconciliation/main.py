@@ -63,19 +63,20 @@ def reconciliation(request):
             400, "unsupported_partner", f"partner is one of {list(recon_service.PARTNER_PARSERS)}", "partner"
         )
     day = _day(body.get("date"), request.headers.get("X-CloudScheduler-ScheduleTime"), root.clock())
-    report, bank = root.reports.inputs(partner, day)
+    ports = bootstrap.reconciliation(root)
+    report, bank = ports.reports.inputs(partner, day)
     outcome = recon_service.run(
         root.store,
         partner=partner,
         as_of=day,
         report=report,
         bank=bank,
-        canonical_of=root.canonical_of,
+        canonical_of=ports.canonical_of,
         now=root.clock(),
-        stream=root.stream,
-        book=root.book_fee,
+        stream=ports.stream,
+        book=ports.book,
     )
-    written = root.reports.write(partner, day, f"{outcome.run_id}.md", outcome.report)
+    written = ports.reports.write(partner, day, f"{outcome.run_id}.md", outcome.report)
     return json_response(
         200,
         {

@@ -49,7 +49,11 @@ def retries(request):
     meta = {"task": request.headers.get("X-CloudTasks-TaskName"), "task_kind": task.kind, "key": task.key}
     try:
         outcome = run_task(
-            task, handler=root.retry_handlers[task.kind], store=root.store, schedule=root.schedule, now=root.clock()
+            task,
+            handler=bootstrap.retry_handlers(root)[task.kind],
+            store=root.store,
+            schedule=root.schedule,
+            now=root.clock(),
         )
     except Exception:
         log.exception("could not record the task's outcome; the queue will retry it", extra=meta)

@@ -63,25 +63,6 @@ class Backend:
         self.tenancy = Tenancy(self.store)
 
 
-# ----------------------------------------------------------------------------- memory backend (tests)
-
-
-def memory_backend(store, **kwargs) -> Backend:
-    """The same service over shared.adapters.memory_store.MemoryStore (queries emulated by sorting)."""
-
-    def transactions_of(account: str, since: datetime):
-        found = store.query("JournalTransaction", "accounts", account)
-        rows = sorted(found.items(), key=lambda item: (item[1]["recorded_at"], item[0]))
-        return [(n, t) for n, t in rows if t["recorded_at"] >= since]
-
-    def dead_letters(status: str, before: datetime | None):
-        rows = store.query("DeadLetter", "status", status).items()
-        rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
-        return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
-
-    return Backend(store, transactions_of, dead_letters, **kwargs)
-
-
 # ----------------------------------------------------------------------------- helpers
 
 

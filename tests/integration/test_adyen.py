@@ -6,9 +6,10 @@ import uuid
 import requests
 
 from shared.adapters import datastore_store
-from shared.demo import adyen_item, adyen_notification, encode
+from shared.demo import encode
 from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
+from tests.factories import adyen_item, adyen_notification
 
 from .conftest import posted, wallet_balance
 

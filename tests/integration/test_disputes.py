@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
-from shared.demo import Delivery, dispute, dispute_balance_transaction, encode, send
+from shared.demo import Delivery, encode, send
 from shared.domain.ledger import entries_of
+from tests.factories import canonical_event, dispute, dispute_balance_transaction
 
 from .conftest import posted, transaction_for, unique, wait_for, wallet_balance
 
@@ -152,7 +153,6 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
     retries that very webhook after the deploy: its status is the stored legacy event (a duplicate, no
     InboxConflict); its withdrawal balance transaction posts in full, the migration links the legacy
     posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
-    from shared.domain.events import CanonicalEvent
     from shared.domain.ledger import event_hash, operation_for
     from shared.ledger.transactions import execute
 
@@ -171,16 +171,13 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
         CREATED,
     )
     body = encode(payload)
-    legacy = CanonicalEvent(  # what the parser before the lifecycle stored and the ledger posted
-        event_id=f"stripe:{evt}",
-        partner="stripe",
-        partner_event_id=evt,
+    legacy = canonical_event(  # what the parser before the lifecycle stored and the ledger posted
+        "dispute.opened",
+        evt,
         partner_event_type="charge.dispute.created",
-        kind="dispute.opened",
-        occurred_at=datetime.fromtimestamp(payload["created"], tz=UTC),
+        at=datetime.fromtimestamp(payload["created"], tz=UTC),
         received_at=datetime.now(tz=UTC),
         amount=3000,
-        currency="USD",
         reference=dp,
         payment_reference=pi,
     )

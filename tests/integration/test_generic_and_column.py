@@ -5,8 +5,9 @@ import uuid
 import requests
 
 from shared.adapters import datastore_store
-from shared.demo import column_event, encode, generic_headers, generic_message
+from shared.demo import encode
 from shared.partners import column
+from tests.factories import column_event, generic_headers, generic_message
 
 from .conftest import posted, wallet_balance
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
 from shared.config import settings as ledgerline_settings
-from shared.demo import generic_headers
 from shared.partners import adyen, column, stripe
+from tests.factories import generic_headers
 
 DB = datastore_store.client(ledgerline_settings())
 APP = create_app("intake", str(REPO_ROOT / "functions" / "intake" / "main.py"), "http").test_client()

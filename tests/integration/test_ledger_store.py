@@ -13,19 +13,16 @@ from shared.domain.ledger import operation_for
 from shared.ledger.balances import balances
 from shared.ledger.outbox import restream_pending
 from shared.ledger.posting import post_event
+from tests.factories import canonical_event
 
 
 def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:
     evt = f"evt_it{uuid.uuid4().hex[:16]}"
     now = datetime.now(tz=UTC)
-    return CanonicalEvent(
-        event_id=f"stripe:{evt}",
-        partner="stripe",
+    return canonical_event(
         partner_event_id=evt,
         partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=now,
-        received_at=now,
+        at=now,
         customer=customer,
         amount=amount,
         currency=currency,
@@ -115,17 +112,12 @@ def test_a_predecessor_racing_its_follow_up_never_leaves_it_parked(cfg, db, ledg
     run, now = uuid.uuid4().hex[:10], datetime.now(tz=UTC)
 
     def ev(kind, n, **extra):
-        return CanonicalEvent(
-            event_id=f"stripe:evt_race{run}{kind[14:]}{n}",
-            partner="stripe",
-            partner_event_id=f"evt_race{run}{kind[14:]}{n}",
-            partner_event_type=kind,
-            kind=kind,
-            occurred_at=now,
-            received_at=now,
+        return canonical_event(
+            kind,
+            f"evt_race{run}{kind[14:]}{n}",
+            at=now,
             customer="cus_race",
             amount=100,
-            currency="USD",
             reference=f"pi_race{run}{n}",
             **extra,
         )

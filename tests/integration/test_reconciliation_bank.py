@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from shared.demo import Delivery, column_event, encode, payout, send
+from shared.demo import Delivery, encode, send
 from shared.partners import column
+from tests.factories import column_event, payout
 
 from .conftest import cli, posted
 

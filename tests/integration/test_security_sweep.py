@@ -32,8 +32,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 from standardwebhooks.webhooks import Webhook
 
-from shared.demo import adyen_item, adyen_notification, column_event, encode, generic_message, payment_intent_succeeded
+from shared.demo import encode, payment_intent_succeeded
 from shared.partners import adyen, column, stripe
+from tests.factories import adyen_item, adyen_notification, column_event, generic_message
 from tests.log_secrets import known_secrets, log_files, scan, stack_run_dir
 
 from .conftest import unique, wait_for

@@ -230,7 +230,7 @@ def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, s
 def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cfg, db, intake, secret, payment):
     """Out of order through the real stack: the ledger parks the dispute (predecessor missing) and
     acknowledges it; the payment's posting re-drives it at once (no waiting for a redelivery)."""
-    from shared.demo import dispute
+    from tests.factories import dispute
 
     p = payment(amount=2500, currency="usd")
     pi = json.loads(p["body"])["data"]["object"]["id"]

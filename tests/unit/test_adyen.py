@@ -6,10 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.config import settings_from
-from shared.demo import adyen_item, adyen_notification, encode
+from shared.demo import encode
 from shared.domain.money import EXPONENTS, MAX_AMOUNT, InexactAmount
 from shared.errors import ClientError, NotConfigured
 from shared.partners import adyen
+from tests.factories import adyen_item, adyen_notification
 
 KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 OTHER_KEY = "00" * 32

@@ -16,10 +16,10 @@ from shared.adapters.memory_store import MemoryStore
 from shared.api import idempotency, keys, tenants
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
-from shared.api.service import memory_backend
 from shared.domain.ledger import Leg, Operation
 from shared.ledger import balances as ledger_balances
 from shared.ledger import transactions
+from tests.factories import memory_backend
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

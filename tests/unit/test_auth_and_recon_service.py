@@ -8,10 +8,10 @@ import pytest
 from shared.adapters.memory_store import MemoryStore
 from shared.auth import verify_invoker
 from shared.config import settings_from
-from shared.domain.events import CanonicalEvent
 from shared.errors import ClientError
 from shared.ledger import posting
 from shared.reconciliation import service as recon_service
+from tests.factories import stripe_payment
 
 CLOUD = replace(settings_from({"K_SERVICE": "retries", "GOOGLE_CLOUD_PROJECT": "p"}), env="cloud")
 TASKS_SA = "tasks@p.iam.gserviceaccount.com"
@@ -59,24 +59,6 @@ HEADER = (
 DAY = date(2026, 11, 27)  # a week after the activity: past the timing window, a missing row is a break
 
 
-def payment(n: int, amount: int) -> CanonicalEvent:
-    at = datetime(2026, 11, 20, 9, n, tzinfo=UTC)
-    return CanonicalEvent(
-        event_id=f"stripe:evt_{n}",
-        partner="stripe",
-        partner_event_id=f"evt_{n}",
-        partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=at,
-        received_at=at,
-        customer="cus_1",
-        amount=amount,
-        currency="USD",
-        reference=f"pi_{n}",
-        payment_reference=f"ch_{n}",
-    )
-
-
 def row(n: int, minor: int) -> str:
     money = f"{minor // 100}.{minor % 100:02d}"
     return f"txn_{n},2026-11-20 09:00:00,2026-11-22 00:00:00,usd,{money},0.00,{money},charge,ch_{n},,pi_{n},ch_{n},,"
@@ -85,7 +67,7 @@ def row(n: int, minor: int) -> str:
 def test_service_run_finds_planted_breaks_replays_and_closes_them():
     store, events = MemoryStore(), {}
     for n, amount in ((1, 1000), (2, 2000), (3, 3000)):
-        event = payment(n, amount)
+        event = stripe_payment(n, amount)
         events[event.event_id] = event
         posting.post_event(None, event, store=store, stream=lambda *a: None)
 

@@ -1,9 +1,20 @@
-"""`make build` stages exactly what Cloud Functions receives, and that bundle imports on its own."""
+"""`make build` stages exactly what Cloud Functions receives, and each bundle imports on its own: its
+whole code path (lazy imports included), with nothing installed but its own requirements."""
 
+import importlib.metadata
+import json
 import subprocess
 import sys
+from pathlib import Path
 
-from scripts.build import build
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from scripts.build import OPERATOR_ONLY, build
+from shared.config import FUNCTION_NAMES, REPO_ROOT
+
+BUNDLE_IMPORTS = REPO_ROOT / "tests" / "bundle_imports.py"
 
 
 def test_bundle_is_self_contained(tmp_path):
@@ -22,3 +33,81 @@ def test_bundle_is_self_contained(tmp_path):
         env={"K_SERVICE": "ledger"},
     )
     assert result.returncode == 0, result.stderr
+
+
+def requirements(path: Path) -> dict[str, str]:
+    """Distribution (canonical name) -> its line, for a requirements file of pins."""
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {canonicalize_name(Requirement(line).name): line for line in lines if line}
+
+
+def provided(names) -> set[str]:
+    """What installing `names` brings: them and, as this venv's metadata declares them, their
+    dependencies (extras followed, environment markers evaluated)."""
+    found, todo = set(), [(name, frozenset()) for name in names]
+    while todo:
+        name, extras = todo.pop()
+        if (canonicalize_name(name), extras) in found:
+            continue
+        found.add((canonicalize_name(name), extras))
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requires):
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in ("", *extras)):
+                todo.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in found}
+
+
+def import_bundle(out: Path, allowed: set[str], service: str) -> subprocess.CompletedProcess:
+    """tests/bundle_imports.py inside the bundle: its code path imported, any other distribution refused."""
+    return subprocess.run(
+        [sys.executable, "-I", str(BUNDLE_IMPORTS), ",".join(sorted(allowed))],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env={"K_SERVICE": service},
+    )
+
+
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_each_bundle_imports_its_whole_code_path_with_its_own_requirements_alone(name, tmp_path):
+    out = build(name, tmp_path)
+    assert (out / "requirements.txt").read_text() == (REPO_ROOT / "functions" / name / "requirements.txt").read_text()
+    assert not [p for p in OPERATOR_ONLY if (out / "shared" / p).exists()]
+    own = requirements(out / "requirements.txt")
+    result = import_bundle(out, provided(own), name)
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stdout)
+    assert "shared.bootstrap" in imported["modules"] and "shared.config" in imported["modules"]
+    unused = sorted(set(own) - set(imported["distributions"]))
+    assert not unused, f"functions/{name}/requirements.txt lists {unused}, which {name}'s code path never imports"
+
+
+def test_a_lazy_import_of_a_distribution_the_requirements_lack_fails_the_bundle(tmp_path):
+    """The check is not vacuous: a function whose code path imports PyYAML inside a function fails
+    without it and passes with it; an import in code the function cannot reach does not count."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "__init__.py").write_text("")
+    (tmp_path / "shared" / "job.py").write_text(
+        "def run():\n    import yaml\n    return yaml.safe_dump([])\n\n\n"
+        "def elsewhere():\n    import hypothesis\n    return hypothesis\n"
+    )
+    (tmp_path / "main.py").write_text("from shared import job\n\n\ndef entry(request):\n    return job.run()\n")
+    refused = import_bundle(tmp_path, set(), "job")
+    assert refused.returncode != 0
+    assert "yaml is installed by pyyaml: not in this function's requirements" in refused.stderr
+    allowed = import_bundle(tmp_path, {"pyyaml"}, "job")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout) == {"modules": ["main", "shared", "shared.job"], "distributions": ["pyyaml"]}
+
+
+def test_the_root_requirements_are_the_union_of_the_functions_with_the_same_pins():
+    """requirements.txt (the dev venv's runtime set) = every function's requirements, pinned alike."""
+    pins: dict[str, set[str]] = {}
+    for name in FUNCTION_NAMES:
+        for dist, line in requirements(REPO_ROOT / "functions" / name / "requirements.txt").items():
+            pins.setdefault(dist, set()).add(line)
+    assert pins == {dist: {line} for dist, line in requirements(REPO_ROOT / "requirements.txt").items()}

@@ -6,41 +6,37 @@ from datetime import UTC, datetime, timedelta
 
 from shared.domain.events import CanonicalEvent
 from shared.ledger import disputes
+from tests.factories import canonical_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
 
 
 def status(n: int, value: str, minutes: int, partner="stripe") -> CanonicalEvent:
-    return CanonicalEvent(
-        event_id=f"{partner}:evt_{n}",
+    return canonical_event(
+        "dispute.status",
+        f"evt_{n}",
         partner=partner,
-        partner_event_id=f"evt_{n}",
         partner_event_type="charge.dispute.updated",
-        kind="dispute.status",
         dispute_status=value,
-        occurred_at=T0 + timedelta(minutes=minutes),
+        at=T0 + timedelta(minutes=minutes),
         received_at=NOW,
         amount=3000,
-        currency="USD",
         reference="dp_1",
         payment_reference="pi_1",
     )
 
 
 def funds(kind: str, txn: str, amount: int, fee: int, minutes: int) -> CanonicalEvent:
-    return CanonicalEvent(
-        event_id=f"stripe:{txn}",
-        partner="stripe",
-        partner_event_id=txn,
+    return canonical_event(
+        kind,
+        txn,
         partner_event_type="balance_transaction.dispute",
-        kind=kind,
-        occurred_at=T0 + timedelta(minutes=minutes),
+        at=T0 + timedelta(minutes=minutes),
         received_at=NOW,
         customer="cus_A",
         amount=amount,
         fee=fee,
-        currency="USD",
         reference="dp_1",
         payment_reference="pi_1",
     )

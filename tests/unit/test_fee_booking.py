@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.memory_store import MemoryStore
-from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import FEE_BOOKING_RULE, InvariantViolation, entries_of, fee_booking
 from shared.ledger import balances as ledger_balances
 from shared.ledger import posting, transactions
 from shared.ledger.verify import clearing_checks
 from shared.reconciliation import service as recon_service
+from tests.factories import canonical_event, stripe_payment
 
 HEADER = (
     "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
@@ -40,30 +40,13 @@ def stripe_fee(n: int, amount: int) -> str:  # a fee-only balance transaction (e
     return f"txn_f{n},2026-11-20 10:00:00,2026-11-22 00:00:00,usd,{money(-amount)},0.00,{money(-amount)},fee,,,,,,"
 
 
-def payment(n: int, amount: int) -> CanonicalEvent:
-    return CanonicalEvent(
-        event_id=f"stripe:evt_{n}",
-        partner="stripe",
-        partner_event_id=f"evt_{n}",
-        partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=datetime(2026, 11, 20, 9, n, tzinfo=UTC),
-        received_at=datetime(2026, 11, 20, 9, n, tzinfo=UTC),
-        customer="cus_1",
-        amount=amount,
-        currency="USD",
-        reference=f"pi_{n}",
-        payment_reference=f"ch_{n}",
-    )
-
-
 class Books:
     """A memory ledger with posted Stripe payments (fee 0, as the webhooks carry) and a run helper."""
 
     def __init__(self, payments):
         self.store, self.events = MemoryStore(), {}
         for n, amount in payments:
-            self.post(payment(n, amount))
+            self.post(stripe_payment(n, amount))
 
     def post(self, event):
         self.events[event.event_id] = event
@@ -173,7 +156,7 @@ def test_verify_follows_clearing_from_the_last_run_and_flags_an_unexplained_diff
     books.run([charge(1, 10_000, 320)])
     (row,), problems = books.clearing()
     assert problems == [] and row["reconciled_balance"] == 9_680 and row["posted_since"] == 0
-    books.post(payment(2, 2_000))  # after the run: posted since, not a difference
+    books.post(stripe_payment(2, 2_000))  # after the run: posted since, not a difference
     (row,), problems = books.clearing()
     assert (row["posted_since"], row["expected"], row["clearing"], row["difference"]) == (2_000, 11_680, 11_680, 0)
     # A clearing movement nobody accounts for: the run's partner balance no longer explains it.
@@ -193,7 +176,7 @@ def test_verify_follows_clearing_from_the_last_run_and_flags_an_unexplained_diff
 def test_a_payment_of_the_next_morning_posted_before_the_run_is_not_drift():
     books = Books([(1, 10_000)])
     books.post(
-        payment(2, 5_000).model_copy(update={"occurred_at": datetime(2026, 11, 28, 7, tzinfo=UTC)})
+        stripe_payment(2, 5_000).model_copy(update={"occurred_at": datetime(2026, 11, 28, 7, tzinfo=UTC)})
     )  # after as_of
     books.run([charge(1, 10_000, 320)])  # the report of the 27th runs on the 28th at 08:00
     (row,), problems = books.clearing()
@@ -202,7 +185,8 @@ def test_a_payment_of_the_next_morning_posted_before_the_run_is_not_drift():
 
 def test_the_first_run_opens_at_the_books_before_the_report():
     books = Books([(1, 10_000)])
-    books.post(payment(9, 700).model_copy(update={"occurred_at": datetime(2026, 11, 2, 9, tzinfo=UTC)}))  # long before
+    long_before = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    books.post(stripe_payment(9, 700).model_copy(update={"occurred_at": long_before}))
     books.run([charge(1, 10_000, 320)])
     (row,), problems = books.clearing()
     assert row["reconciled_balance"] == 700 + 9_680 and problems == []
@@ -241,18 +225,13 @@ def test_a_fee_correction_on_a_reinstatement_folds_with_the_frame_sign():
 
 
 def dispute_funds(kind, n, amount, fee):
-    at = datetime(2026, 11, 21, 9, n, tzinfo=UTC)
-    return CanonicalEvent(
-        event_id=f"stripe:txn_d{n}",
-        partner="stripe",
-        partner_event_id=f"txn_d{n}",
+    return canonical_event(
+        kind,
+        f"txn_d{n}",
         partner_event_type="dispute.balance_transaction",
-        kind=kind,
-        occurred_at=at,
-        received_at=at,
+        at=datetime(2026, 11, 21, 9, n, tzinfo=UTC),
         amount=amount,
         fee=fee,
-        currency="USD",
         reference="du_1",
         payment_reference="pi_1",
     )
@@ -291,14 +270,12 @@ def test_adyen_fees_from_the_settlement_report_are_booked_with_the_fee_check_on(
     row (e.g. a monthly charge) as a fee-only booking."""
     assert recon_service.PARAMS.get("adyen") is None  # no fee_check=False any more
     store = MemoryStore()
-    event = CanonicalEvent(
-        event_id="adyen:8815",
+    event = canonical_event(
+        "payment.captured",
+        "8815",
         partner="adyen",
-        partner_event_id="8815",
         partner_event_type="AUTHORISATION",
-        kind="payment.captured",
-        occurred_at=NOON,
-        received_at=NOON,
+        at=NOON,
         customer="cus_1",
         amount=10_000,
         currency="EUR",

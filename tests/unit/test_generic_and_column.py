@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.config import settings_from
-from shared.demo import column_event, encode, generic_headers, generic_message
+from shared.demo import encode
 from shared.errors import ClientError
 from shared.partners import column, generic
+from tests.factories import column_event, generic_headers, generic_message
 
 GENERIC = "whsec_bGVkZ2VybGluZS1kZXYtc3RhbmRhcmQtd2ViaG9va3M="
 ROTATED = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="

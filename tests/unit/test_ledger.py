@@ -35,18 +35,16 @@ from shared.ledger import parking, posting, transactions
 from shared.ledger.balances import balance_as_of, balances
 from shared.ledger.store import LEDGER_KINDS, LedgerConflict
 from shared.ledger.transactions import execute
+from tests.factories import canonical_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def ev(kind="payment.captured", n=1, amount=1000, fee=0, customer="cus_A", currency="USD", reference=None, **extra):
-    return CanonicalEvent(
-        event_id=f"stripe:evt_{kind}_{n}",
-        partner="stripe",
-        partner_event_id=f"evt_{kind}_{n}",
-        partner_event_type=kind,
-        kind=kind,
-        occurred_at=extra.pop("occurred_at", T0),
+    return canonical_event(
+        kind,
+        f"evt_{kind}_{n}",
+        at=extra.pop("occurred_at", T0),
         received_at=T0,
         customer=customer,
         amount=amount,
@@ -465,8 +463,9 @@ def test_any_arrival_order_with_duplicates_yields_the_same_ledger(order, duplica
 def _stripe_webhooks(story: str) -> list[list[CanonicalEvent]]:
     """A payment and its dispute's webhooks as Stripe sends them; each webhook's canonical events (the
     status, then one per balance transaction the dispute lists)."""
-    from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+    from shared.demo import encode, payment_intent_succeeded
     from shared.partners import stripe
+    from tests.factories import dispute, dispute_balance_transaction
 
     created = 1_790_000_000
     withdrawal = dispute_balance_transaction("txn_ws", -3000, 1500, "usd", created, "dp_s")

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from shared.adapters.memory_store import MemoryStore
-from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import Leg, Operation, audit, operation_for
 from shared.ledger.balances import all_balances
 from shared.ledger.store import LEDGER_KINDS, LedgerConflict
 from shared.ledger.transactions import execute
+from tests.factories import canonical_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -27,19 +27,8 @@ amounts = st.integers(min_value=1, max_value=10_000)
 
 
 def event(kind, n, amount, customer, reference, expires_at=None):
-    return CanonicalEvent(
-        event_id=f"stripe:evt_{n}",
-        partner="stripe",
-        partner_event_id=f"evt_{n}",
-        partner_event_type=kind,
-        kind=kind,
-        occurred_at=T0,
-        received_at=T0,
-        customer=customer,
-        amount=amount,
-        currency="USD",
-        reference=reference,
-        expires_at=expires_at,
+    return canonical_event(
+        kind, f"evt_{n}", at=T0, customer=customer, amount=amount, reference=reference, expires_at=expires_at
     )
 
 

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.memory_store import MemoryStore
-from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
+from shared.demo import encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import event_hash, operation_for
 from shared.ledger import dispute_migration, disputes, parking, posting
 from shared.ledger.balances import balances
 from shared.ledger.transactions import execute
 from shared.partners import stripe
+from tests.factories import canonical_event, dispute, dispute_balance_transaction
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 CREATED = 1_790_000_000
@@ -35,17 +36,14 @@ def webhook(n: int, event_type: str, status: str, txns: list[dict]) -> dict:
 
 def legacy_event(body: dict, kind: str) -> CanonicalEvent:
     """What the parser before the lifecycle published for this webhook (written out, not derived)."""
-    return CanonicalEvent(
-        event_id=f"stripe:{body['id']}",
-        partner="stripe",
-        partner_event_id=body["id"],
+    return canonical_event(
+        kind,
+        body["id"],
         partner_event_type=body["type"],
-        kind=kind,
-        occurred_at=datetime.fromtimestamp(body["created"], tz=UTC),
+        at=datetime.fromtimestamp(body["created"], tz=UTC),
         received_at=T0,
         customer=None,
         amount=0 if kind == "dispute.lost" else 3000,
-        currency="USD",
         reference="dp_s",
         payment_reference="pi_s",
     )

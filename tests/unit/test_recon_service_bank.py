@@ -7,6 +7,7 @@ from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
 from shared.ledger import posting
 from shared.reconciliation import service as recon_service
+from tests.factories import canonical_event
 
 from .test_recon_bank import bai2
 
@@ -26,19 +27,7 @@ DAY = date(2026, 11, 27)
 
 def event(n: int, partner: str, kind: str, reference: str, amount: int, **extra) -> CanonicalEvent:
     at = datetime(2026, 11, 20, 9, n, tzinfo=UTC)
-    return CanonicalEvent(
-        event_id=f"{partner}:evt_{n}",
-        partner=partner,
-        partner_event_id=f"evt_{n}",
-        partner_event_type=kind,
-        kind=kind,
-        occurred_at=at,
-        received_at=at,
-        amount=amount,
-        currency="USD",
-        reference=reference,
-        **extra,
-    )
+    return canonical_event(kind, f"evt_{n}", partner=partner, at=at, amount=amount, reference=reference, **extra)
 
 
 EVENTS = [
@@ -88,20 +77,15 @@ def test_an_ach_return_the_ledger_never_posted_is_a_bank_ledger_break():
 
 
 def test_a_posting_row_is_the_transaction_with_its_canonical_event_fields():
-    from datetime import UTC, datetime
-
-    from shared.domain.events import CanonicalEvent
     from shared.reconciliation.service import _posting_row
 
     at = datetime(2026, 11, 13, 12, tzinfo=UTC)
-    event = CanonicalEvent(
-        event_id="column:evt_1",
+    event = canonical_event(
+        "ach.credit.received",
+        "evt_1",
         partner="column",
-        partner_event_id="evt_1",
         partner_event_type="ach.incoming_transfer.completed",
-        kind="ach.credit.received",
-        occurred_at=at,
-        received_at=at,
+        at=at,
         amount=1500,
         fee=0,
         currency="USD",

@@ -10,22 +10,18 @@ from shared.domain.events import CanonicalEvent
 from shared.domain.ledger import entries_of
 from shared.errors import PermanentError
 from shared.ledger import outbox, posting
+from tests.factories import canonical_event
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 def event(n: int) -> CanonicalEvent:
-    return CanonicalEvent(
-        event_id=f"stripe:evt_s{n}",
-        partner="stripe",
+    return canonical_event(
         partner_event_id=f"evt_s{n}",
         partner_event_type="payment_intent.succeeded",
-        kind="payment.captured",
-        occurred_at=AT,
-        received_at=AT,
+        at=AT,
         customer="cus_s",
         amount=100 * n,
-        currency="USD",
         reference=f"pi_s{n}",
     )
 

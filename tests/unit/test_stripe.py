@@ -234,7 +234,7 @@ def test_unknown_partner_is_404():
 
 
 def test_charge_refunded_posts_the_partial_delta():
-    from shared.demo import charge_refunded
+    from tests.factories import charge_refunded
 
     body = charge_refunded(
         "evt_r1", "ch_1", "pi_1", 10_000, refunded_total=7_000, refunded_before=2_500, currency="usd", customer="cus_A"
@@ -244,7 +244,7 @@ def test_charge_refunded_posts_the_partial_delta():
 
 
 def test_refund_delta_must_not_go_backwards():
-    from shared.demo import charge_refunded
+    from tests.factories import charge_refunded
 
     body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 1_000, 2_000, "usd", "cus_A")
     with pytest.raises(ClientError) as info:
@@ -253,14 +253,14 @@ def test_refund_delta_must_not_go_backwards():
 
 
 def _dispute(event_type, status, balance_transactions=None, amount=3000, currency="eur", event_id="evt_d", **kw):
-    from shared.demo import dispute
+    from tests.factories import dispute
 
     body = dispute(event_id, event_type, "dp_1", "ch_1", "pi_1", amount, currency, status, balance_transactions, **kw)
     return stripe.parse_events(encode(body), RECEIVED)
 
 
 def _txn(txn_id, amount, fee, currency="eur", created=NOW - 60):
-    from shared.demo import dispute_balance_transaction
+    from tests.factories import dispute_balance_transaction
 
     return dispute_balance_transaction(txn_id, amount, fee, currency, created, "dp_1")
 
@@ -398,7 +398,7 @@ def test_the_receipt_reports_each_balance_transaction_and_is_202_if_one_is_not_y
 
 @pytest.mark.parametrize(("event_type", "kind"), [("payout.paid", "payout.paid"), ("payout.failed", "payout.failed")])
 def test_payouts(event_type, kind):
-    from shared.demo import payout
+    from tests.factories import payout
 
     c = stripe.parse_event(encode(payout("evt_p", event_type, "po_1", 12_345, "usd", "ba_123")), RECEIVED).canonical
     assert (c.kind, c.amount, c.bank, c.reference) == (kind, 12_345, "ba_123", "po_1")
@@ -411,7 +411,7 @@ def test_payment_failed_is_stored_not_posted():
 
 
 def test_previous_attributes_of_the_wrong_shape_is_400():
-    from shared.demo import charge_refunded
+    from tests.factories import charge_refunded
 
     body = charge_refunded("evt_r1", "ch_1", "pi_1", 10_000, 7_000, 2_500, "usd", "cus_A")
     body["data"]["previous_attributes"] = [1, 2]
