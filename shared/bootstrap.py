@@ -8,11 +8,11 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters import datastore_indexes, datastore_store, pubsub_bus, tasks_queue
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
 from shared.errors import PermanentError
-from shared.intake.service import redrive_stale as intake_redrive_stale
-from shared.intake.service import republish
+from shared.intake.service import Intake
 from shared.ledger import posting
 from shared.recovery import faults
 from shared.recovery.policies import POLICIES, Task
@@ -72,7 +72,7 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
 
     def republish_inbox(key: str) -> str:
         faults.check(cfg, db, "pubsub")
-        outcome = republish(cfg, key, db=db, publish=publish)
+        outcome = intake_service(cfg).republish(key)
         if outcome == "missing":
             raise PermanentError(f"no inbox event {key}")
         return f"republish: {outcome}"
@@ -96,7 +96,7 @@ def handlers(cfg: Settings, *, clock) -> dict[str, Handler]:
 
     def redrive_stale(key: str) -> str:
         faults.check(cfg, db, "pubsub")
-        stale = intake_redrive_stale(cfg, db=db, ledger=store, publish=publish, now=clock())
+        stale = intake_service(cfg).redrive_stale(ledger=store, now=clock())
         return f"re-drove {len(stale)} stale inbox event(s)"
 
     def expire_holds(key: str) -> str:
@@ -198,3 +198,8 @@ def fee_booker(cfg: Settings, store):
         return result
 
     return book
+
+
+def intake_service(cfg: Settings) -> Intake:
+    """The intake service over the Datastore inbox, the canonical-events topic and the retries queue."""
+    return Intake(cfg, DatastoreInbox(datastore_store.client(cfg)), publish=publisher(cfg), schedule=scheduler(cfg))

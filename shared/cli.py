@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.adapters import datastore_store as store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import settings
 from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
 from shared.domain.money import format_minor
@@ -181,16 +182,16 @@ def cmd_account(args, cfg, db) -> int:
 def cmd_events(args, cfg, db) -> int:
     rows = [
         {
-            "event": e.key.name,
-            "partner": e["partner"],
-            "type": e["partner_event_type"],
-            "verdict": e["verdict"],
-            "reason": e.get("reason"),
-            "deliveries": e.get("deliveries", 1),
-            "received_at": e["received_at"],
-            "published": e.get("published_at") is not None,
+            "event": e.key,
+            "partner": e.partner,
+            "type": e.partner_event_type,
+            "verdict": e.verdict,
+            "reason": e.reason,
+            "deliveries": e.deliveries,
+            "received_at": e.received_at,
+            "published": e.published,
         }
-        for e in store.inbox_list(db, partner=args.partner)
+        for e in DatastoreInbox(db).events(partner=args.partner)
     ]
     rows.sort(key=lambda r: (r["received_at"], r["event"]))
     if args.json:
@@ -253,21 +254,13 @@ def cmd_expire_holds(args, cfg, db) -> int:
 
 
 def cmd_redrive(args, cfg, db) -> int:
-    from shared.adapters.pubsub_bus import publish
-    from shared.intake.service import republish
+    from shared import bootstrap as wiring
     from shared.ledger.verify import verify
-    from shared.topology import CANONICAL_EVENTS_TOPIC
 
     report = verify(cfg, db=db, with_bigquery=False)
     keys = sorted({p["event"] for p in report["problems"] if p["check"] in ("inbox_not_posted", "inbox_unpublished")})
-    done = [
-        key
-        for key in keys
-        if republish(
-            cfg, key, db=db, force=True, publish=lambda data, attrs: publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs)
-        )
-        == "published"
-    ]
+    intake = wiring.intake_service(cfg)
+    done = [key for key in keys if intake.republish(key, force=True) == "published"]
     print(json.dumps({"redriven": done}) if args.json else f"re-drove {len(done)} event(s)")
     return 0
 
@@ -437,8 +430,9 @@ def cmd_disputes(args, cfg, db) -> int:
 def cmd_migrate_disputes(args, cfg, db) -> int:
     from shared.ledger import dispute_migration
 
+    inbox = DatastoreInbox(db)
     rows = dispute_migration.migrate_legacy_disputes(
-        store.DatastoreLedger(db), lambda key: store.inbox_get(db, key), dry_run=args.dry_run
+        store.DatastoreLedger(db), lambda key: getattr(inbox.get(key), "body", None), dry_run=args.dry_run
     )
     if args.json:
         _print_json(rows)
@@ -494,7 +488,7 @@ def cmd_recon(args, cfg, db) -> int:
             as_of=day,
             report=report,
             bank=bank,
-            canonical_of=lambda keys: store.inbox_canonical(db, keys),
+            canonical_of=DatastoreInbox(db).canonical,
             now=datetime.now(tz=UTC),
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
             book=wiring.fee_booker(cfg, ledger),

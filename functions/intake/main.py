@@ -12,8 +12,7 @@ from shared.adapters import datastore_store
 from shared.config import settings
 from shared.errors import ClientError, NotConfigured
 from shared.http import error_response, json_response, server_error
-from shared.intake.service import Unavailable, receive
-from shared.recovery.policies import Task
+from shared.intake.service import Unavailable
 
 log = logging.getLogger("ledgerline.intake")
 # Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid
@@ -48,18 +47,8 @@ def intake(request):
     if len(body) > cfg.max_body_bytes:
         return rejected(parts[1], too_large)
     try:
-        receipt = receive(
-            cfg,
-            parts[1],
-            request.headers,
-            body,
-            now=datetime.now(tz=UTC),
-            db=datastore_store.client(cfg),
-            publish=wiring.publisher(cfg),
-            enqueue_republish=lambda key: wiring.scheduler(cfg)(
-                Task("republish", key), wiring.first_retry_at("republish", datetime.now(tz=UTC))
-            ),
-            trace=trace,
+        receipt = wiring.intake_service(cfg).receive(
+            parts[1], request.headers, body, now=datetime.now(tz=UTC), trace=trace
         )
     except ClientError as exc:
         return rejected(parts[1], exc)

@@ -17,6 +17,7 @@ import functions_framework
 from shared import bootstrap as wiring
 from shared import logs
 from shared.adapters import bigquery_sink, datastore_store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.adapters.gcs_reports import ReportMissing, reports
 from shared.auth import verify_invoker
 from shared.config import settings
@@ -61,7 +62,7 @@ def reconciliation(request):
             as_of=day,
             report=report,
             bank=bank,
-            canonical_of=lambda keys: datastore_store.inbox_canonical(store.db, keys),
+            canonical_of=DatastoreInbox(store.db).canonical,
             now=datetime.now(tz=UTC),
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
             book=wiring.fee_booker(cfg, store),
