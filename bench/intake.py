@@ -37,7 +37,6 @@ from shared import bootstrap as wiring
 from shared.adapters import datastore_store
 from shared.config import settings
 from shared.demo import encode, payment_intent_succeeded
-from shared.intake.service import republish
 from shared.partners import stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC, LEDGER_SUBSCRIPTION
 
@@ -121,11 +120,8 @@ def measure(rate: float, seconds: float, workers: int) -> dict:
     with LedgerDiverted(cfg):
         result["intake_alone"] = run(rate, seconds, workers)
         time.sleep(3.0)  # let the sink acknowledge what is in flight before the ledger is back
-    publish = wiring.publisher(cfg)
-    redriven = sum(
-        republish(cfg, key, db=db, publish=publish, force=True) == "published"
-        for key in result["intake_alone"]["_keys"]
-    )
+    intake = wiring.intake(wiring.root(cfg))
+    redriven = sum(intake.republish(key, force=True) == "published" for key in result["intake_alone"]["_keys"])
     progress(f"re-drove the {redriven} diverted events to the ledger; waiting for it to catch up")
     result["catch_up_after_alone"] = drain(cfg, baseline, redriven)
     baseline = datastore_store.count(db, "JournalTransaction")

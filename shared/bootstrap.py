@@ -8,7 +8,7 @@ by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in 
 (shared.intake, shared.ledger, shared.recovery, shared.reconciliation, shared.api) and the adapters
 (shared.adapters); this module only says which one goes where.
 
-    Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_*
+    Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_store, _inbox
     Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
     Cloud Tasks     schedule (retries queue)                                shared.adapters.tasks_queue
     BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from shared.adapters import datastore_store, pubsub_bus, tasks_queue
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
@@ -56,6 +57,10 @@ class Root:
     @cached_property
     def store(self) -> datastore_store.DatastoreLedger:
         return datastore_store.DatastoreLedger(self.db)
+
+    @cached_property
+    def inbox(self) -> DatastoreInbox:
+        return DatastoreInbox(self.db)
 
     @cached_property
     def publish(self) -> Publish:
@@ -127,9 +132,16 @@ def scheduler(cfg: Settings) -> Schedule:
 # ----------------------------------------------------------------------------- per function
 
 
+def intake(r: Root):
+    """intake (and the retries' republish / stale re-drive, the CLI's redrive): the intake service over
+    the inbox, the canonical-events topic and the retries queue."""
+    from shared.intake.service import Intake
+
+    return r.once("intake", lambda: Intake(r.cfg, r.inbox, publish=r.publish, schedule=r.schedule, clock=r.clock))
+
+
 def retry_handlers(r: Root) -> dict[str, Handler]:
     """retries: one handler per task kind (shared.recovery.handlers)."""
-    from shared.intake.service import redrive_stale, republish
     from shared.recovery.handlers import Ports, handlers
 
     cfg = r.cfg
@@ -141,8 +153,8 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
                 store=r.store,
                 publish=r.publish,
                 request_stream=r.request_stream,
-                republish=lambda key: republish(cfg, key, db=r.db, publish=r.publish),
-                redrive_stale=lambda now: redrive_stale(cfg, db=r.db, ledger=r.store, publish=r.publish, now=now),
+                republish=lambda key: intake(r).republish(key),
+                redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
                 check_fault=r.check_fault,
                 clock=r.clock,
             )
@@ -185,7 +197,7 @@ def reconciliation(r: Root) -> ReconciliationPorts:
         lambda: ReconciliationPorts(
             reports=gcs_reports.reports(cfg),
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
-            canonical_of=lambda keys: datastore_store.inbox_canonical(r.db, keys),
+            canonical_of=r.inbox.canonical,
             book=lambda op, record: r.ledger.execute(op, also=(("FeeBooking", op.op_id, record),)),
         ),
     )

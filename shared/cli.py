@@ -181,19 +181,18 @@ def cmd_account(args, root) -> int:
 
 
 def cmd_events(args, root) -> int:
-    db = root.db
     rows = [
         {
-            "event": e.key.name,
-            "partner": e["partner"],
-            "type": e["partner_event_type"],
-            "verdict": e["verdict"],
-            "reason": e.get("reason"),
-            "deliveries": e.get("deliveries", 1),
-            "received_at": e["received_at"],
-            "published": e.get("published_at") is not None,
+            "event": e.key,
+            "partner": e.partner,
+            "type": e.partner_event_type,
+            "verdict": e.verdict,
+            "reason": e.reason,
+            "deliveries": e.deliveries,
+            "received_at": e.received_at,
+            "published": e.published,
         }
-        for e in store.inbox_list(db, partner=args.partner)
+        for e in root.inbox.events(partner=args.partner)
     ]
     rows.sort(key=lambda r: (r["received_at"], r["event"]))
     if args.json:
@@ -261,21 +260,12 @@ def cmd_expire_holds(args, root) -> int:
 
 def cmd_redrive(args, root) -> int:
     cfg, db = root.cfg, root.db
-    from shared.adapters.pubsub_bus import publish
-    from shared.intake.service import republish
     from shared.ledger.verify import verify
-    from shared.topology import CANONICAL_EVENTS_TOPIC
 
     report = verify(cfg, db=db, with_bigquery=False)
     keys = sorted({p["event"] for p in report["problems"] if p["check"] in ("inbox_not_posted", "inbox_unpublished")})
-    done = [
-        key
-        for key in keys
-        if republish(
-            cfg, key, db=db, force=True, publish=lambda data, attrs: publish(cfg, CANONICAL_EVENTS_TOPIC, data, attrs)
-        )
-        == "published"
-    ]
+    intake = bootstrap.intake(root)
+    done = [key for key in keys if intake.republish(key, force=True) == "published"]
     print(json.dumps({"redriven": done}) if args.json else f"re-drove {len(done)} event(s)")
     return 0
 
@@ -442,11 +432,12 @@ def cmd_disputes(args, root) -> int:
 
 
 def cmd_migrate_disputes(args, root) -> int:
-    cfg, db = root.cfg, root.db
+    cfg = root.cfg
     from shared.ledger import dispute_migration
 
+    inbox = root.inbox
     rows = dispute_migration.migrate_legacy_disputes(
-        root.store, lambda key: store.inbox_get(db, key), dry_run=args.dry_run
+        root.store, lambda key: getattr(inbox.get(key), "body", None), dry_run=args.dry_run
     )
     if args.json:
         _print_json(rows)

@@ -15,8 +15,7 @@ from shared.adapters import datastore_store
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import handle_errors, json_response, server_error
-from shared.intake.service import Unavailable, receive
-from shared.recovery.policies import Task, first_retry_at
+from shared.intake.service import Unavailable
 
 log = logging.getLogger("ledgerline.intake")
 # Failures of ours that a later retry can outlive (anything else, e.g. a permission or an invalid
@@ -59,17 +58,7 @@ def intake(request):
     if len(body) > cfg.max_body_bytes:
         raise _too_large(cfg.max_body_bytes)
     root = bootstrap.root(cfg)
-    receipt = receive(
-        cfg,
-        partner,
-        request.headers,
-        body,
-        now=root.clock(),
-        db=root.db,
-        publish=root.publish,
-        enqueue_republish=lambda key: root.schedule(Task("republish", key), first_retry_at("republish", root.clock())),
-        trace=trace,
-    )
+    receipt = bootstrap.intake(root).receive(partner, request.headers, body, now=root.clock(), trace=trace)
     if isinstance(receipt.body, str):
         return receipt.body, receipt.status, {"Content-Type": "text/plain"}
     return json_response(receipt.status, receipt.body)

@@ -1,9 +1,7 @@
-"""Datastore (Firestore in Datastore mode) adapter: the inbox of raw webhooks and the ledger's
-accounts, transactions and entries.
+"""Datastore (Firestore in Datastore mode) adapter: the client, transactions, and the ledger's
+accounts, transactions and entries. (The intake inbox is shared.adapters.datastore_inbox.)
 
 Kinds (the ledger's are described in docs/ledger.md):
-  Inbox               key "<partner>:<partner event id>"  raw body + headers + verdict, published_at
-  InboxBody           key "<owner>#<n>"  chunks of a raw body over 512 KiB; InboxPublished, InboxConflict
   Account, JournalTransaction (entries inside), ChainHead, HoldState, Reversal, Outbox, Rejection, Conflict,
   PaymentIndex, Parked + Waiting (key = the awaited record: the parked events) (docs/retries.md)
   DeadLetter, DeliveryFailure (docs/retries.md); Fault (local fault injection, shared/recovery/faults.py)
@@ -14,12 +12,10 @@ jittered exponential backoff (the client library does not retry transactions its
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -32,7 +28,6 @@ from google.cloud.datastore_v1.types.datastore import CommitRequest
 from shared.adapters import datastore_indexes
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
-from shared.domain.events import CanonicalEvent
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -84,84 +79,6 @@ def now() -> datetime:
     return datetime.now(tz=UTC)
 
 
-# ----------------------------------------------------------------------------- inbox
-
-
-@dataclass(frozen=True)
-class InboxRecord:
-    partner: str
-    partner_event_id: str
-    partner_event_type: str
-    verdict: str
-    reason: str | None
-    body: bytes
-    headers: dict[str, str]
-    received_at: datetime
-    canonical: bytes | None  # the canonical message to publish (None when verdict != accepted)
-    trace: str | None = None
-    content_hash: str = ""  # what the event says (not when it arrived): redeliveries must match it
-    # Hashes an earlier parser gave the same event ("" when it stored it as not posted): a stored earlier
-    # version is this event, not a conflict (not stored; see the partner plugin's legacy_versions).
-    equivalent_hashes: tuple[str, ...] = ()
-
-    def conflicts_with(self, stored_hash: str | None) -> bool:
-        return bool(self.content_hash) and stored_hash not in (self.content_hash, *self.equivalent_hashes)
-
-    @property
-    def key_name(self) -> str:
-        return f"{self.partner}:{self.partner_event_id}"
-
-
-_INBOX_UNINDEXED = ("body", "headers", "canonical", "reason")
-# A Datastore entity holds at most 1 MiB, all properties included. Bodies above this size are stored as
-# InboxBody chunks ("<owner key>#<n>") written in the same transaction as their owner.
-BODY_CHUNK_BYTES = 512 << 10
-
-
-def _body_entities(db: datastore.Client, owner: str, body: bytes) -> tuple[dict, list[datastore.Entity]]:
-    """(properties for the owner record, chunk entities to write with it)."""
-    if len(body) <= BODY_CHUNK_BYTES:
-        return {"body": body, "body_chunks": 0}, []
-    chunks = []
-    for number, start in enumerate(range(0, len(body), BODY_CHUNK_BYTES)):
-        chunk = datastore.Entity(db.key("InboxBody", f"{owner}#{number}"), exclude_from_indexes=("data",))
-        chunk["data"] = body[start : start + BODY_CHUNK_BYTES]
-        chunks.append(chunk)
-    return {"body": b"", "body_chunks": len(chunks)}, chunks
-
-
-def _with_body(db: datastore.Client, owner: str, record: datastore.Entity) -> datastore.Entity:
-    if record.get("body_chunks"):
-        keys = [db.key("InboxBody", f"{owner}#{n}") for n in range(record["body_chunks"])]
-        found = {e.key.name: e["data"] for e in db.get_multi(keys)}
-        record["body"] = b"".join(found[k.name] for k in keys)
-    return record
-
-
-def _new_inbox_entity(db: datastore.Client, record: InboxRecord) -> tuple[datastore.Entity, list[datastore.Entity]]:
-    key = db.key("Inbox", record.key_name)
-    entity = datastore.Entity(key, exclude_from_indexes=_INBOX_UNINDEXED)
-    body, chunks = _body_entities(db, record.key_name, record.body)
-    entity.update(
-        {
-            **body,
-            "partner": record.partner,
-            "partner_event_id": record.partner_event_id,
-            "partner_event_type": record.partner_event_type,
-            "verdict": record.verdict,
-            "content_hash": record.content_hash,
-            "reason": record.reason,
-            "headers": _json(record.headers),
-            "received_at": record.received_at,
-            "last_delivery_at": record.received_at,
-            "deliveries": 1,
-            "canonical": record.canonical,
-            "trace": record.trace,
-        }
-    )
-    return entity, chunks
-
-
 def insert(db: datastore.Client, entity: datastore.Entity) -> bool:
     """One commit of an `insert` mutation: creates the entity, or fails if it exists (False), with no
     transaction round trips (begin + lookup + commit). The client library only exposes upserts, so this
@@ -178,104 +95,6 @@ def insert(db: datastore.Client, entity: datastore.Entity) -> bool:
     except gexc.AlreadyExists:
         return False
     return True
-
-
-def inbox_put_if_absent(db: datastore.Client, record: InboxRecord) -> tuple[bool, datastore.Entity]:
-    """Store the raw event unless we have it already. Returns (created, stored entity).
-
-    First delivery (the hot path): one insert commit. If the event exists already (a redelivery, or a
-    concurrent first delivery that won), the transaction below records the delivery (and a conflict)."""
-    key = db.key("Inbox", record.key_name)
-    entity, fresh_chunks = _new_inbox_entity(db, record)
-    if not fresh_chunks and insert(db, entity):  # a chunked body needs the transaction: several entities
-        return True, _with_published(entity, None)
-
-    def work(_txn):
-        found = {e.key.kind: e for e in db.get_multi([key, db.key("InboxPublished", record.key_name)])}
-        existing = found.get("Inbox")
-        if existing is not None:
-            existing["deliveries"] = existing.get("deliveries", 1) + 1
-            existing["last_delivery_at"] = record.received_at
-            if record.conflicts_with(existing.get("content_hash")):
-                # Same partner event id, different content: keep both, never overwrite the first.
-                conflict_name = f"{record.key_name}:{record.content_hash[:16]}"
-                conflict = datastore.Entity(db.key("InboxConflict", conflict_name), exclude_from_indexes=("body",))
-                body, chunks = _body_entities(db, conflict_name, record.body)
-                conflict.update(
-                    {
-                        "inbox_key": record.key_name,
-                        **body,
-                        "received_at": record.received_at,
-                        "content_hash": record.content_hash,
-                    }
-                )
-                db.put_multi([conflict, *chunks])
-                existing["conflicts"] = existing.get("conflicts", 0) + 1
-            db.put(existing)
-            return False, _with_published(existing, found.get("InboxPublished"))
-        entity, chunks = _new_inbox_entity(db, record)
-        db.put_multi([entity, *chunks])
-        return True, _with_published(entity, None)
-
-    return in_transaction(db, work)
-
-
-def _with_published(inbox: datastore.Entity, marker: datastore.Entity | None) -> datastore.Entity:
-    """The inbox record as readers see it: `published_at` / `message_id` come from its marker."""
-    inbox["published_at"] = marker["published_at"] if marker is not None else None
-    inbox["message_id"] = marker["message_id"] if marker is not None else None
-    return inbox
-
-
-def inbox_mark_published(db: datastore.Client, key_name: str, message_id: str) -> None:
-    """One insert of a separate marker (not a read-modify-write of the inbox record): cheap on the
-    webhook's hot path, and it never races with a concurrent duplicate delivery's counter update.
-    Writing it twice (republish) only refreshes the same marker."""
-    marker = datastore.Entity(db.key("InboxPublished", key_name), exclude_from_indexes=("message_id",))
-    marker.update({"published_at": now(), "message_id": message_id})
-    db.put(marker)
-
-
-def inbox_get(db: datastore.Client, key_name: str) -> datastore.Entity | None:
-    found = {e.key.kind: e for e in db.get_multi([db.key("Inbox", key_name), db.key("InboxPublished", key_name)])}
-    if "Inbox" not in found:
-        return None
-    return _with_body(db, key_name, _with_published(found["Inbox"], found.get("InboxPublished")))
-
-
-def inbox_canonical(db: datastore.Client, keys: list[str]) -> dict[str, CanonicalEvent]:
-    """The canonical events of accepted inbox records (lookups by key, 1000 per round trip)."""
-    found = {}
-    for start in range(0, len(keys), 1000):
-        for entity in db.get_multi([db.key("Inbox", k) for k in keys[start : start + 1000]]):
-            if entity.get("canonical"):
-                found[entity.key.name] = CanonicalEvent.model_validate_json(entity["canonical"])
-    return found
-
-
-def inbox_list(db: datastore.Client, partner: str | None = None, limit: int | None = None) -> list[datastore.Entity]:
-    query = db.query(kind="Inbox")
-    if partner:
-        query.add_filter(filter=datastore.query.PropertyFilter("partner", "=", partner))
-    items = list(query.fetch(limit=limit))
-    keys = [db.key("InboxPublished", i.key.name) for i in items]
-    markers = {e.key.name: e for start in range(0, len(keys), 1000) for e in db.get_multi(keys[start : start + 1000])}
-    return [_with_published(i, markers.get(i.key.name)) for i in items]
-
-
-def inbox_received_between(db: datastore.Client, start: datetime, end: datetime, limit: int) -> list[datastore.Entity]:
-    """Inbox records received in [start, end) (one inequality on the indexed received_at: no composite
-    index), with their published markers."""
-    from shared.adapters.datastore_indexes import single_property_range
-
-    items = list(single_property_range(db, "Inbox", "received_at", start, end, limit))
-    keys = [db.key("InboxPublished", i.key.name) for i in items]
-    markers = {e.key.name: e for start in range(0, len(keys), 1000) for e in db.get_multi(keys[start : start + 1000])}
-    return [_with_published(i, markers.get(i.key.name)) for i in items]
-
-
-def _json(value) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 # ----------------------------------------------------------------------------- ledger store

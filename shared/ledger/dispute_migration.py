@@ -27,7 +27,7 @@ LEGACY_RULES = {
 
 
 def migrate_legacy_disputes(
-    store: LedgerStore, inbox: Callable[[str], dict | None], *, dry_run: bool = False, clock=utcnow
+    store: LedgerStore, inbox_body: Callable[[str], bytes | None], *, dry_run: bool = False, clock=utcnow
 ) -> list[dict]:
     """One-off, idempotent (`python -m shared.cli migrate-disputes [--dry-run]`, docs/deploy.md): find
     the Stripe disputes posted before the lifecycle — the inbox's `charge.dispute.created` / `closed`
@@ -35,7 +35,7 @@ def migrate_legacy_disputes(
     dispute_opened.v1 / dispute_won.v1) —, index them by dispute (LEGACY_INDEX) and settle each
     (settle_legacy): reversed when its withdrawal balance transaction posted already (a double debit
     of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
-    own status is warning_*). `inbox(key)` -> the whole inbox record (with its body) or None.
+    own status is warning_*). `inbox_body(key)` -> the raw body of an inbox event, or None.
     Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
     from shared.domain.ledger import transaction_id
     from shared.partners import stripe
@@ -73,7 +73,7 @@ def migrate_legacy_disputes(
                 row["indexed"] = "would write" if dry_run else "written"
                 if not dry_run:
                     store.record(index_kind, index_name, data)
-            body = (inbox(legacy_ids[name]) or {}).get("body") if kind == "dispute.opened" else None
+            body = inbox_body(legacy_ids[name]) if kind == "dispute.opened" else None
             if body:
                 try:  # the created webhook's own status: an inquiry starts warning_needs_response
                     status = stripe.parse_event(bytes(body), clock(), event.livemode).canonical

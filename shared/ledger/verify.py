@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 from shared.adapters import bigquery_sink
 from shared.adapters import datastore_store as store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import Settings
 from shared.domain.ledger import audit, entries_of
+from shared.intake.inbox import InboxEvent
 from shared.ledger.store import LEDGER_KINDS
 
 STREAMING_GRACE = timedelta(minutes=2)
@@ -67,29 +69,30 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
         for entry_id in sorted(bq):
             problems.append({"check": "bigquery_unknown_entry", "entry_id": entry_id})
 
-    inbox = store.inbox_list(db)
+    inbox_port = DatastoreInbox(db)
+    inbox = inbox_port.events()
     waiting = store.DatastoreLedger(db).snapshot(("Parked", "DeadLetter"))
     parked = waiting["Parked"]
     dead = {r["key"]: name for name, r in waiting["DeadLetter"].items() if r["status"] == "open"}
     seen_events = {t["event_id"] for t in txns.values()} | {r["event_id"] for r in snapshot["Rejection"].values()}
     for item in inbox:
-        if item.get("verdict") != "accepted":
+        if not item.accepted:
             continue
-        if item.get("published_at") is None:
-            problems.append({"check": "inbox_unpublished", "event": item.key.name})
-        elif item.key.name not in seen_events and not _moves_no_money(item):
-            if item.key.name in parked:  # waiting for its predecessor, until its deadline: not (yet) a problem
-                deadline = parked[item.key.name]["deadline"]
+        if not item.published:
+            problems.append({"check": "inbox_unpublished", "event": item.key})
+        elif item.key not in seen_events and not _moves_no_money(item):
+            if item.key in parked:  # waiting for its predecessor, until its deadline: not (yet) a problem
+                deadline = parked[item.key]["deadline"]
                 deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
                 if now - deadline > PARKED_GRACE:  # its expiry task should have dead-lettered it by now
-                    problems.append({"check": "parked_overdue", "event": item.key.name})
+                    problems.append({"check": "parked_overdue", "event": item.key})
                 continue
-            if item.key.name in dead:
-                problems.append({"check": "dead_lettered", "event": item.key.name, "dead_letter": dead[item.key.name]})
+            if item.key in dead:
+                problems.append({"check": "dead_lettered", "event": item.key, "dead_letter": dead[item.key]})
             else:
-                problems.append({"check": "inbox_not_posted", "event": item.key.name})
-    for conflict in db.query(kind="InboxConflict").fetch():
-        problems.append({"check": "inbox_conflict", "event": conflict["inbox_key"]})
+                problems.append({"check": "inbox_not_posted", "event": item.key})
+    for conflict in inbox_port.conflicts():
+        problems.append({"check": "inbox_conflict", "event": conflict.inbox_key})
     for conflict in snapshot["Conflict"].values():
         problems.append(
             {"check": "conflict", "transaction_id": conflict["transaction_id"], "event_id": conflict.get("event_id")}
@@ -174,8 +177,7 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
     return rows, problems
 
 
-def _moves_no_money(inbox_item) -> bool:
-    from shared.domain.events import CanonicalEvent
+def _moves_no_money(inbox_item: InboxEvent) -> bool:
     from shared.domain.ledger import operation_for
 
-    return operation_for(CanonicalEvent.model_validate_json(inbox_item["canonical"])) is None
+    return operation_for(inbox_item.event()) is None

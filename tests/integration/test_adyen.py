@@ -5,7 +5,7 @@ import uuid
 
 import requests
 
-from shared.adapters import datastore_store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.demo import encode
 from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
@@ -37,8 +37,8 @@ def test_authorisation_and_capture_batch_posts_the_captured_amount(cfg, db, inta
     posted(db, f"adyen:AUTHORISATION-AUTH{tag}-true")
     posted(db, f"adyen:CAPTURE-CAP{tag}-true", timeout=90)  # may have been parked behind its hold
     assert wallet_balance(db, shopper, "EUR") == 4200
-    inbox = datastore_store.inbox_get(db, f"adyen:CAPTURE-CAP{tag}-true")
-    assert inbox["deliveries"] == 2 and "Authorization" not in inbox["headers"]  # credentials never stored
+    inbox = DatastoreInbox(db).get(f"adyen:CAPTURE-CAP{tag}-true")
+    assert inbox.deliveries == 2 and "Authorization" not in inbox.headers  # credentials never stored
 
 
 def test_wrong_credentials_or_hmac_store_nothing(cfg, db, intake):
@@ -49,7 +49,7 @@ def test_wrong_credentials_or_hmac_store_nothing(cfg, db, intake):
     forged = adyen_notification(adyen_item("AUTHORISATION", f"AUTH{tag}", 100, "EUR", "11" * 32))
     resp = post(cfg, intake, forged)
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "signature_invalid"
-    assert datastore_store.inbox_get(db, f"adyen:AUTHORISATION-AUTH{tag}-true") is None
+    assert DatastoreInbox(db).get(f"adyen:AUTHORISATION-AUTH{tag}-true") is None
 
 
 def test_clp_payment_books_iso_pesos_not_adyens_centavos(cfg, db, intake):
@@ -66,9 +66,9 @@ def test_clp_payment_books_iso_pesos_not_adyens_centavos(cfg, db, intake):
     assert (resp.status_code, resp.text) == (200, "[accepted]")
     posted(db, f"adyen:CAPTURE-CAP{tag}-true", timeout=90)
     assert wallet_balance(db, shopper, "CLP") == 1000
-    inbox = datastore_store.inbox_get(db, f"adyen:CAPTURE-CAP{tag}-true")
-    assert CanonicalEvent.model_validate_json(inbox["canonical"]).amount == 1000
-    raw = json.loads(inbox["body"])["notificationItems"][1]["NotificationRequestItem"]
+    inbox = DatastoreInbox(db).get(f"adyen:CAPTURE-CAP{tag}-true")
+    assert CanonicalEvent.model_validate_json(inbox.canonical).amount == 1000
+    raw = json.loads(inbox.body)["notificationItems"][1]["NotificationRequestItem"]
     assert raw["amount"] == {"currency": "CLP", "value": 100000}  # the partner's bytes, as received
 
 
@@ -82,4 +82,4 @@ def test_a_clp_value_iso_cannot_hold_is_a_400_and_stores_nothing(cfg, db, intake
     assert error["param"] == "notificationItems.1.NotificationRequestItem.amount.value"
     assert "1500.50" in error["message"]
     for name in (f"AUTH{tag}", f"HALF{tag}"):  # the batch is all-or-nothing
-        assert datastore_store.inbox_get(db, f"adyen:AUTHORISATION-{name}-true") is None
+        assert DatastoreInbox(db).get(f"adyen:AUTHORISATION-{name}-true") is None

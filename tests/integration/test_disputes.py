@@ -10,9 +10,11 @@ import time
 from datetime import UTC, datetime
 
 from shared.adapters import datastore_store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
 from shared.domain.ledger import entries_of
+from shared.intake.inbox import InboxRecord
 from tests.factories import canonical_event, dispute, dispute_balance_transaction
 
 from .conftest import posted, transaction_for, unique, wait_for, wallet_balance
@@ -144,7 +146,7 @@ def test_a_won_dispute_arriving_before_its_payment_and_withdrawal_waits_for_both
     (reinstated,) = posted(db, f"stripe:{r}", timeout=30)
     assert ("fees:stripe", "credit", 1500) not in _legs(reinstated)  # Stripe kept the fee this time
     assert wallet_balance(db, p["customer"], "USD") == 10_000
-    assert datastore_store.inbox_get(db, f"stripe:{r}")["verdict"] == "accepted"
+    assert DatastoreInbox(db).get(f"stripe:{r}").verdict == "accepted"
     _record(db, dp, status="won", withdrawn=3000, reinstated=3000, fees=1500)
 
 
@@ -181,7 +183,7 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
         reference=dp,
         payment_reference=pi,
     )
-    record = datastore_store.InboxRecord(
+    record = InboxRecord(
         "stripe",
         evt,
         "charge.dispute.created",
@@ -193,8 +195,8 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
         legacy.to_message(),
         content_hash=event_hash(legacy),
     )
-    datastore_store.inbox_put_if_absent(db, record)
-    datastore_store.inbox_mark_published(db, record.key_name, "legacy")
+    DatastoreInbox(db).put_if_absent(record)
+    DatastoreInbox(db).mark_published(record.key_name, "legacy")
     ledger = datastore_store.DatastoreLedger(db)
     assert execute(ledger, operation_for(legacy.model_copy(update={"customer": p["customer"]}))).status == "posted"
     assert wallet_balance(db, p["customer"], "USD") == 7_000

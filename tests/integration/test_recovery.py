@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from google.cloud import pubsub_v1
 
 from shared import bootstrap as wiring
-from shared.adapters import datastore_store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
-from shared.intake.service import receive
+from shared.intake.service import Intake
 from shared.partners import stripe
 from shared.recovery.dead_letters import dead_letter_id
 from shared.recovery.policies import Task
@@ -36,16 +36,15 @@ def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, sec
         enqueued.append(key)
         return wiring.scheduler(cfg)(Task("republish", key), datetime.now(tz=UTC))
 
-    receipt = receive(
-        cfg, "stripe", headers, p["body"], now=now, db=db, publish=broken_publish, enqueue_republish=enqueue
-    )
+    intake = Intake(cfg, DatastoreInbox(db), publish=broken_publish, schedule=lambda task, at: enqueue(task.key))
+    receipt = intake.receive("stripe", headers, p["body"], now=now)
     assert (receipt.status, receipt.body["status"], receipt.body["published"]) == (202, "accepted", False)
     assert enqueued == [p["key"]]
     # Durable before the answer, even though publishing failed.
-    assert datastore_store.inbox_get(db, p["key"])["body"] == p["body"]
+    assert DatastoreInbox(db).get(p["key"]).body == p["body"]
     # The Tasks emulator dispatches to the retries function, which republishes; the ledger posts once.
     (posted_txn,) = posted(db, p["key"], timeout=60)
-    assert datastore_store.inbox_get(db, p["key"])["published_at"] is not None
+    assert DatastoreInbox(db).get(p["key"]).published_at is not None
     # Duplicate task delivery: Cloud Tasks dedupes task names, but the emulator does not (and the cloud
     # may still run a task twice), so the handler must be idempotent: enqueue again, expect one effect.
     enqueue(p["key"])

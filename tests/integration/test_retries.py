@@ -10,11 +10,12 @@ import requests
 from google.cloud import datastore
 
 from shared import bootstrap as wiring
-from shared.intake.service import receive
+from shared.adapters.datastore_inbox import DatastoreInbox
+from shared.intake.inbox import InboxRecord
+from shared.intake.service import Intake
 from shared.partners import stripe
 from shared.recovery import faults
 from shared.recovery.dead_letters import dead_letter_id
-from shared.recovery.policies import Task
 
 from .conftest import cli, posted, transaction_for, wait_for, wallet_balance
 
@@ -35,15 +36,11 @@ def accept_with_failed_publish(cfg, db, p, secret):
     def broken_publish(data, attributes):
         raise ConnectionError("simulated Pub/Sub outage")
 
-    receipt = receive(
-        cfg,
-        "stripe",
-        {"Stripe-Signature": stripe.sign(p["body"], secret, int(now.timestamp()))},
-        p["body"],
-        now=now,
-        db=db,
-        publish=broken_publish,
-        enqueue_republish=lambda key: wiring.scheduler(cfg)(Task("republish", key), now),
+    intake = Intake(
+        cfg, DatastoreInbox(db), publish=broken_publish, schedule=lambda task, at: wiring.scheduler(cfg)(task, now)
+    )
+    receipt = intake.receive(
+        "stripe", {"Stripe-Signature": stripe.sign(p["body"], secret, int(now.timestamp()))}, p["body"], now=now
     )
     assert (receipt.status, receipt.body["published"]) == (202, False)
 
@@ -99,13 +96,12 @@ def stale_published_event(cfg, db, p):
     """Stored and marked published long enough ago to be stale, but the message never arrived."""
     from datetime import timedelta
 
-    from shared.adapters import datastore_store
     from shared.domain.ledger import event_hash
     from shared.partners import plugin
 
     received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)
     (parsed,) = plugin("stripe").parse(p["body"], received_at=received, cfg=cfg, headers={})
-    record = datastore_store.InboxRecord(
+    record = InboxRecord(
         partner="stripe",
         partner_event_id=parsed.partner_event_id,
         partner_event_type=parsed.partner_event_type,
@@ -117,8 +113,8 @@ def stale_published_event(cfg, db, p):
         canonical=parsed.canonical.to_message(),
         content_hash=event_hash(parsed.canonical),
     )
-    assert datastore_store.inbox_put_if_absent(db, record)[0]
-    datastore_store.inbox_mark_published(db, record.key_name, "lost-message")  # published, never delivered
+    assert DatastoreInbox(db).put_if_absent(record)[0]
+    DatastoreInbox(db).mark_published(record.key_name, "lost-message")  # published, never delivered
 
 
 def sweep(cfg, key: str) -> requests.Response:

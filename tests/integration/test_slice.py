@@ -11,7 +11,8 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from shared.adapters import bigquery_sink, datastore_store
+from shared.adapters import bigquery_sink, datastore_inbox, datastore_store
+from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
 from shared.domain.ledger import entries_of
@@ -29,10 +30,10 @@ def test_payment_is_stored_published_posted_and_streamed(cfg, db, intake, secret
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "accepted" and resp.json()["published"] is True
 
-    inbox = datastore_store.inbox_get(db, p["key"])
-    assert inbox["body"] == p["body"]  # raw bytes kept exactly as received
-    assert inbox["verdict"] == "accepted" and inbox["published_at"] is not None
-    assert inbox["headers"] and "Stripe-Signature" in json.loads(inbox["headers"])
+    inbox = DatastoreInbox(db).get(p["key"])
+    assert inbox.body == p["body"]  # raw bytes kept exactly as received
+    assert inbox.verdict == "accepted" and inbox.published_at is not None
+    assert inbox.headers and "Stripe-Signature" in inbox.headers
 
     (txn,) = posted(db, p["key"])
     entries = [(f"{txn.key.name}:{e['index']}", e) for e in entries_of(txn)]
@@ -69,7 +70,7 @@ def test_duplicate_webhook_delivery_posts_once(db, intake, secret, payment):
     time.sleep(1.0)  # give a (wrong) second posting every chance to show up
     assert len(transaction_for(db, p["key"])) == 1
     assert wallet_balance(db, p["customer"], "EUR") == 1234
-    assert datastore_store.inbox_get(db, p["key"])["deliveries"] == 2
+    assert DatastoreInbox(db).get(p["key"]).deliveries == 2
 
 
 def test_pubsub_redelivery_is_replayed_not_reposted(cfg, db, intake, secret, payment):
@@ -77,7 +78,7 @@ def test_pubsub_redelivery_is_replayed_not_reposted(cfg, db, intake, secret, pay
     p = payment(amount=700, currency="usd")
     send(intake, Delivery("1", p["body"], secret, 200, "accepted"))
     (txn,) = posted(db, p["key"])
-    message = datastore_store.inbox_get(db, p["key"])["canonical"]
+    message = DatastoreInbox(db).get(p["key"]).canonical
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path(cfg.project, CANONICAL_EVENTS_TOPIC)
     for _ in range(3):
@@ -116,14 +117,14 @@ def test_bad_signature_is_401_and_stores_nothing(db, intake, payment):
     p = payment()
     resp = send(intake, Delivery("forged", p["body"], "whsec_forged", 401, "signature_invalid"))
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "signature_invalid"
-    assert datastore_store.inbox_get(db, p["key"]) is None
+    assert DatastoreInbox(db).get(p["key"]) is None
 
 
 def test_stale_timestamp_is_401_and_stores_nothing(db, intake, secret, payment):
     p = payment()
     resp = send(intake, Delivery("old", p["body"], secret, 401, ""), timestamp=int(time.time()) - 3600)
     assert resp.json()["error"]["code"] == "timestamp_out_of_tolerance"
-    assert datastore_store.inbox_get(db, p["key"]) is None
+    assert DatastoreInbox(db).get(p["key"]) is None
 
 
 def test_malformed_json_is_400_and_stores_nothing(db, intake, secret):
@@ -144,7 +145,7 @@ def test_ignored_event_type_is_stored_but_not_posted(db, intake, secret, payment
     p = payment(event_type="payment_intent.created")
     resp = send(intake, Delivery("created", p["body"], secret, 200, "ignored"))
     assert resp.json()["status"] == "ignored"
-    assert datastore_store.inbox_get(db, p["key"])["verdict"] == "ignored"
+    assert DatastoreInbox(db).get(p["key"]).verdict == "ignored"
     time.sleep(0.5)
     assert transaction_for(db, p["key"]) == []
 
@@ -197,9 +198,9 @@ def test_body_near_one_mib_is_accepted_and_kept_byte_for_byte(cfg, db, intake, s
     event = json.loads(p["body"])
     event["data"]["object"]["metadata"] = {"padding": "x" * (cfg.max_body_bytes - len(p["body"]) - 200)}
     body = json.dumps(event).encode()
-    assert datastore_store.BODY_CHUNK_BYTES < len(body) <= cfg.max_body_bytes
+    assert datastore_inbox.BODY_CHUNK_BYTES < len(body) <= cfg.max_body_bytes
     assert send(intake, Delivery("large", body, secret, 200, "accepted")).status_code == 200
-    assert datastore_store.inbox_get(db, p["key"])["body"] == body
+    assert DatastoreInbox(db).get(p["key"]).body == body
     posted(db, p["key"])
     assert wallet_balance(db, p["customer"], "USD") == 1234
 
@@ -257,7 +258,7 @@ def test_same_event_id_with_different_content_is_kept_as_a_conflict(cfg, db, int
     altered["data"]["object"]["amount_received"] = 80_000
     resp = send(intake, Delivery("altered", encode(altered), secret, 200, "conflict"))
     assert resp.json()["status"] == "conflict"
-    assert datastore_store.inbox_get(db, p["key"])["body"] == p["body"]  # the first version is kept
+    assert DatastoreInbox(db).get(p["key"]).body == p["body"]  # the first version is kept
     conflicts = [c for c in db.query(kind="InboxConflict").fetch() if c["inbox_key"] == p["key"]]
     assert len(conflicts) == 1 and conflicts[0]["body"] == encode(altered)
     assert wallet_balance(db, p["customer"], "USD") == 800
