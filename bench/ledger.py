@@ -29,7 +29,7 @@ from bench.baseline import Result, datastore_transactions, progress, timed
 from shared.adapters.datastore_store import DatastoreLedger
 from shared.config import settings
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.posting import all_balances, execute, execute_batch
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -20,14 +20,9 @@ from datetime import datetime, timedelta
 from shared.adapters import datastore_store as store
 from shared.config import Settings
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import (
-    InvariantViolation,
-    NoPostingRule,
-    UnknownAccount,
-    event_hash,
-    journal_for,
-    operation_for,
-)
+from shared.domain.ledger.errors import InvariantViolation, NoPostingRule, UnknownAccount
+from shared.domain.ledger.ids import event_hash
+from shared.domain.ledger.operations import journal_for, operation_for
 from shared.errors import ClientError, Receipt
 from shared.partners import plugin
 from shared.recovery.dead_letters import dead_letter_id

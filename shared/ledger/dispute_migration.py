@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.ledger import disputes
 from shared.ledger.posting import (
     LEGACY_PARTNERS,
@@ -38,7 +38,7 @@ def migrate_legacy_disputes(
     of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
     own status is warning_*). `inbox(key)` -> the whole inbox record (with its body) or None.
     Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
-    from shared.domain.ledger import transaction_id
+    from shared.domain.ledger.ids import transaction_id
     from shared.partners import stripe
 
     rows: list[dict] = []

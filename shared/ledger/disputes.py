@@ -2,7 +2,7 @@
 state derived from it. Pure: the ledger service (shared.ledger.posting) reads and writes the record.
 
 Money never moves here: it moves per balance transaction (dispute.funds_withdrawn /
-dispute.funds_reinstated, shared.domain.ledger posting rules). An inquiry (Stripe `warning_*` statuses) has
+dispute.funds_reinstated, shared.domain.ledger.rules). An inquiry (Stripe `warning_*` statuses) has
 no balance transaction at all: this record is where it is visible (`python -m shared.cli disputes`).
 
 The state is a function of the SET of events seen, never of their order: a redelivery changes nothing,

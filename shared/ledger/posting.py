@@ -22,24 +22,11 @@ from google.api_core import exceptions as gexc
 from shared.adapters import bigquery_sink
 from shared.config import Settings
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import (
-    TOTALS,
-    AccountBalance,
-    Conflict,
-    Operation,
-    PredecessorMissing,
-    Rejected,
-    Result,
-    Tx,
-    account_rule,
-    apply,
-    entries_of,
-    expiry,
-    operation_for,
-    reads_for,
-    reversal,
-    sum_balances,
-)
+from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, sum_balances
+from shared.domain.ledger.engine import Result, Tx, apply, entries_of, reads_for
+from shared.domain.ledger.errors import Conflict, PredecessorMissing, Rejected
+from shared.domain.ledger.model import Operation
+from shared.domain.ledger.operations import expiry, operation_for, reversal
 from shared.errors import PermanentError
 from shared.ledger import disputes
 from shared.recovery.dead_letters import dead_letter_record

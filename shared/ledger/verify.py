@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from shared.adapters import bigquery_sink
 from shared.adapters import datastore_store as store
 from shared.config import Settings
-from shared.domain.ledger import audit, entries_of
+from shared.domain.ledger.audit import audit
+from shared.domain.ledger.engine import entries_of
 from shared.ledger.posting import LEDGER_KINDS
 
 STREAMING_GRACE = timedelta(minutes=2)
@@ -176,6 +177,6 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
 
 def _moves_no_money(inbox_item) -> bool:
     from shared.domain.events import CanonicalEvent
-    from shared.domain.ledger import operation_for
+    from shared.domain.ledger.operations import operation_for
 
     return operation_for(CanonicalEvent.model_validate_json(inbox_item["canonical"])) is None

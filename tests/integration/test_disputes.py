@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, dispute, dispute_balance_transaction, encode, send
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 
 from .conftest import posted, transaction_for, unique, wait_for, wallet_balance
 
@@ -153,7 +153,8 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
     InboxConflict); its withdrawal balance transaction posts in full, the migration links the legacy
     posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
     from shared.domain.events import CanonicalEvent
-    from shared.domain.ledger import event_hash, operation_for
+    from shared.domain.ledger.ids import event_hash
+    from shared.domain.ledger.operations import operation_for
     from shared.ledger.posting import execute
 
     p, pi = _payment(db, intake, secret, payment)

@@ -100,7 +100,7 @@ def stale_published_event(cfg, db, p):
     from datetime import timedelta
 
     from shared.adapters import datastore_store
-    from shared.domain.ledger import event_hash
+    from shared.domain.ledger.ids import event_hash
     from shared.partners import plugin
 
     received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)

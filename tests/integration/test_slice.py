@@ -14,7 +14,7 @@ from google.cloud import pubsub_v1
 from shared.adapters import bigquery_sink, datastore_store
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.ledger.posting import LedgerConflict, post_event
 from shared.partners import stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC

@@ -17,7 +17,7 @@ from shared.api import idempotency, keys, tenants
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.api.service import memory_backend
-from shared.domain.ledger import Leg, Operation
+from shared.domain.ledger.model import Leg, Operation
 from shared.ledger import posting
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -15,7 +15,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import Leg, Operation, audit, operation_for
+from shared.domain.ledger.audit import audit
+from shared.domain.ledger.model import Leg, Operation
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.posting import LEDGER_KINDS, LedgerConflict, all_balances, execute
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -13,7 +13,8 @@ import pytest
 from shared.adapters.memory_store import MemoryStore
 from shared.demo import dispute, dispute_balance_transaction, encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import event_hash, operation_for
+from shared.domain.ledger.ids import event_hash
+from shared.domain.ledger.operations import operation_for
 from shared.ledger import dispute_migration, disputes, posting
 from shared.ledger.posting import balances, execute
 from shared.partners import stripe
