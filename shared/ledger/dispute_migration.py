@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.operations import operation_for
 from shared.ledger import disputes
@@ -22,8 +23,8 @@ from shared.ledger.posting import (
 
 # The webhook each legacy rule posted, and the kind it posted it as.
 LEGACY_RULES = {
-    "charge.dispute.created": ("dispute_opened.v1", "dispute.opened"),
-    "charge.dispute.closed": ("dispute_won.v1", "dispute.won"),
+    "charge.dispute.created": (kinds.BY_NAME["dispute.opened"].rule, "dispute.opened"),
+    "charge.dispute.closed": (kinds.BY_NAME["dispute.won"].rule, "dispute.won"),
 }
 
 

@@ -21,6 +21,7 @@ from google.api_core import exceptions as gexc
 
 from shared.adapters import bigquery_sink
 from shared.config import Settings
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, sum_balances
 from shared.domain.ledger.engine import Result, Tx, apply, entries_of, reads_for
@@ -272,20 +273,11 @@ def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, s
 # Follow-up events whose partner payload does not name the customer (a Stripe dispute names only the
 # payment): the customer is the one of the payment, remembered in PaymentIndex when it was captured.
 PARK_TTL = timedelta(hours=72)  # Stripe retries a webhook for up to 3 days: a predecessor can be that late
-PREDECESSOR_KINDS = (  # what parked events wait for
-    "authorization.created",
-    "payment.captured",
-    "payout.paid",
-    "dispute.funds_withdrawn",
-)
-NEEDS_PAYMENT_OWNER = (
-    "dispute.opened",
-    "dispute.won",
-    "dispute.lost",
-    "dispute.funds_withdrawn",
-    "dispute.funds_reinstated",
-    "payment.refunded",
-)
+PREDECESSOR_KINDS = kinds.PREDECESSOR_KINDS  # what parked events wait for
+NEEDS_PAYMENT_OWNER = kinds.waiting_for("payment")
+PAYMENT_INDEX_KINDS = kinds.indexing("payment")  # their posting writes PaymentIndex
+WITHDRAWAL_KINDS = kinds.indexing("withdrawal")  # their posting writes WITHDRAWAL_INDEX
+AFTER_WITHDRAWAL = kinds.waiting_for("withdrawal")  # parked until WITHDRAWAL_INDEX is written
 WITHDRAWAL_INDEX = "DisputeWithdrawal"  # <partner>:<dispute id> -> the withdrawal's transaction
 # Stripe disputes posted before the balance-transaction lifecycle: `charge.dispute.created` posted
 # dispute.opened (the disputed amount, keyed by the webhook's evt id, inquiries included) and
@@ -293,7 +285,7 @@ WITHDRAWAL_INDEX = "DisputeWithdrawal"  # <partner>:<dispute id> -> the withdraw
 # (<partner>:<dispute id>:opened|won -> its transaction): written with the posting by this code, and
 # for postings older than it by `python -m shared.cli migrate-disputes` (docs/deploy.md).
 LEGACY_INDEX = "LegacyDisputePosting"
-LEGACY_KINDS = {"dispute.opened": "opened", "dispute.won": "won"}
+LEGACY_KINDS = {k.name: k.dispute_status for k in kinds.KINDS if k.legacy_dispute}
 LEGACY_PARTNERS = ("stripe",)  # Adyen and generic partners keep dispute.opened / dispute.won
 
 
@@ -305,7 +297,7 @@ def require_withdrawal(store: LedgerStore, event: CanonicalEvent) -> None:
     """Disputed funds are reinstated only after their withdrawal posted: a reinstatement that arrives
     first is parked (never a credit to the wallet ahead of the debit), and dead-lettered with
     `predecessor_missing` if no withdrawal ever comes."""
-    if event.kind == "dispute.funds_reinstated" and store.get(WITHDRAWAL_INDEX, _withdrawal_key(event)) is None:
+    if event.kind in AFTER_WITHDRAWAL and store.get(WITHDRAWAL_INDEX, _withdrawal_key(event)) is None:
         raise PredecessorMissing(
             f"dispute {event.reference}: no withdrawal posted yet", (WITHDRAWAL_INDEX, _withdrawal_key(event))
         )
@@ -459,12 +451,12 @@ def _post(cfg: Settings, event: CanonicalEvent, store: LedgerStore, stream, defe
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
         return None
     index = ()
-    if event.kind in ("payment.captured", "authorization.created"):  # rewritten on every redelivery: idempotent
+    if event.kind in PAYMENT_INDEX_KINDS:  # rewritten on every redelivery: idempotent
         index = tuple(
             ("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
             for key in _payment_index_keys(event)
         )
-    elif event.kind == "dispute.funds_withdrawn":
+    elif event.kind in WITHDRAWAL_KINDS:
         index = ((WITHDRAWAL_INDEX, _withdrawal_key(event), {"transaction_id": op.op_id}),)
     elif is_legacy(event):
         index = (legacy_index_entry(event, op.op_id),)
@@ -539,9 +531,9 @@ def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None
     if result is None or result.status not in ("posted", "replayed") or event.kind not in PREDECESSOR_KINDS:
         return {}
     keys = [f"JournalTransaction:{result.transaction_id}"]
-    if event.kind in ("payment.captured", "authorization.created"):
+    if event.kind in PAYMENT_INDEX_KINDS:
         keys += [f"PaymentIndex:{key}" for key in _payment_index_keys(event)]
-    if event.kind == "dispute.funds_withdrawn":
+    if event.kind in WITHDRAWAL_KINDS:
         keys.append(f"{WITHDRAWAL_INDEX}:{_withdrawal_key(event)}")
     waiting = sorted({name for w in store.get_multi("Waiting", keys).values() for name in w["events"]})
     return dict(sorted(store.get_multi("Parked", waiting).items())) if waiting else {}

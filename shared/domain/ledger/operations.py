@@ -3,67 +3,58 @@ transaction id), and the operations ledgerline itself originates (reversal, hold
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.errors import InvariantViolation, NoPostingRule
 from shared.domain.ledger.ids import digest, event_hash, transaction_id
 from shared.domain.ledger.model import JournalTransaction, Leg, Operation, OpKind, entries_for
-from shared.domain.ledger.rules import POSTING_RULES
 from shared.domain.money import MAX_AMOUNT, normalise_currency
+
+# {kind: (rule, posting rule)}, from the registry (docs/ledger.md "Posting rules")
+POSTING_RULES: dict[str, tuple[str, Callable | None]] = {k.name: (k.rule, k.legs) for k in kinds.KINDS}
 
 
 def payout_id(partner: str, reference: str) -> str:
     """One transaction per payout, whichever event reports it paid (so its failure can reverse it)."""
-    return transaction_id(partner, f"payout:{reference}", "payout_paid.v1")
+    return kinds.BY_NAME["payout.paid"].reference_transaction_id(partner, reference)
 
 
 def hold_id(partner: str, reference: str) -> str:
-    return transaction_id(partner, f"authorization:{reference}", "hold.v1")
+    """The hold of an authorization (what its capture and void aim at)."""
+    return kinds.BY_NAME["authorization.created"].reference_transaction_id(partner, reference)
 
 
 def operation_for(event: CanonicalEvent) -> Operation | None:
-    """The ledger operation a canonical event asks for; None when the event moves no money."""
-    try:
-        rule, build = POSTING_RULES[event.kind]
-    except KeyError:
-        raise NoPostingRule(f"no posting rule for event kind {event.kind!r}") from None
+    """The ledger operation a canonical event asks for (its kind's entry in shared.domain.kinds); None
+    when the event moves no money."""
+    kind = kinds.BY_NAME.get(event.kind)
+    if kind is None:
+        raise NoPostingRule(f"no posting rule for event kind {event.kind!r}")
+    if kind.books is None:
+        return None  # recorded only (e.g. a dispute status: kept by shared.ledger.disputes)
     common = dict(
-        rule=rule,
+        rule=kind.rule,
         event_id=event.event_id,
         partner=event.partner,
         body_hash=event_hash(event),
         effective_at=event.occurred_at,
     )
-    if event.kind == "authorization.created":
-        op_id = hold_id(event.partner, event.reference)
-    elif event.kind == "payout.paid":
-        op_id = payout_id(event.partner, event.reference)
-    else:
-        op_id = transaction_id(event.partner, event.partner_event_id, rule)
-    if event.kind == "authorization.captured":
-        return Operation(
-            op_id,
-            "capture",
-            target=hold_id(event.partner, event.reference),
-            amount=event.amount,
-            currency=event.currency,
-            **common,
-        )
-    if event.kind == "payout.failed":
-        # A failed payout undoes the paid one (it never invents money): a reversal of that transaction,
-        # parked until it has arrived. A payout that fails without ever being paid stays parked and is
+    op_id = kind.transaction_id(event)
+    if kind.target is not None:
+        target = kinds.BY_NAME[kind.target].reference_transaction_id(event.partner, event.reference)
+        if kind.books == "capture":
+            return Operation(op_id, "capture", target=target, amount=event.amount, currency=event.currency, **common)
+        # A reversal of a partner's transaction (a failed payout undoes the paid one: it never invents
+        # money) is parked until its target has arrived. One that never arrives stays parked and is
         # dead-lettered with that reason: nothing moved, nothing to post.
-        return Operation(
-            op_id, "reverse", target=payout_id(event.partner, event.reference), await_target=True, **common
-        )
-    if event.kind == "authorization.voided":
-        return Operation(op_id, "void", target=hold_id(event.partner, event.reference), **common)
-    built = build(event)
-    if built is None:
+        return Operation(op_id, kind.books, target=target, await_target=kind.books == "reverse", **common)
+    legs = kind.legs(event)
+    if legs is None:
         return None
-    kind, legs = built
-    return Operation(op_id, kind, legs=legs, expires_at=event.expires_at, **common)
+    return Operation(op_id, kind.books, legs=legs, expires_at=event.expires_at, **common)
 
 
 def _system_operation(kind: OpKind, rule: str, target: str, effective_at: datetime) -> Operation:
