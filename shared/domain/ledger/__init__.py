@@ -12,7 +12,8 @@ shared.adapters. Import from the module that defines a name (this package re-exp
   engine      `apply` (I4, I5, I6) and the `Tx` protocol it needs from a store
   audit       every invariant re-checked from a snapshot (`ledgerline verify`)
 
-Invariants (stated where enforced; `audit` re-checks them all from a snapshot):
+Invariants, stated where enforced (docs/ledger.md "Invariants" numbers them the same; `audit.CHECKS` names
+the invariant each audit check re-checks from a snapshot; I3 and I6 hold by construction):
   I1  every transaction nets to zero per currency and per phase            (JournalTransaction)
   I2  every entry amount is a positive int of minor units                   (Entry)
   I3  one source event -> one transaction id, forever                       (transaction_id)

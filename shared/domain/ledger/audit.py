@@ -1,4 +1,8 @@
-"""The pure auditor: every invariant re-checked over a full snapshot (behind `ledgerline verify`)."""
+"""The pure auditor: the ledger's invariants re-checked over a full snapshot (behind `ledgerline verify`).
+
+It checks I1, I2, I4, I5 and I7 (shared.domain.ledger lists them). I3 (ids derive from the source) and I6
+(constraints, only for operations that enforce them) hold by construction: a snapshot cannot refute
+them; `verify` reports the recorded conflicts, the trace of I3's same-id-other-body refusals."""
 
 from __future__ import annotations
 
@@ -9,6 +13,26 @@ from shared.domain.ledger.chain import GENESIS, chain_hash
 from shared.domain.ledger.engine import add_entry, entries_of
 from shared.domain.ledger.errors import InvariantViolation, UnknownAccount
 from shared.domain.ledger.model import Entry, unbalanced
+
+# Each check the auditor reports (a problem's `check`: a key of `ledgerline verify --json`, a contract,
+# so the names stay as they are) and the invariant it checks; docs/ledger.md "Invariants" lists the same.
+CHECKS: dict[str, str] = {
+    "transaction_balanced": "I1",  # nets to zero per currency and phase
+    "entry_count": "I1",  # the transaction has all its entries
+    "entry_invalid": "I2",  # an entry is not a positive int amount on a known account
+    "entries_without_account": "I4",
+    "version_gap": "I4",
+    "entry_resulting_balance": "I4",
+    "account_equals_entries": "I4",
+    "hold_state_without_transaction": "I5",  # a hold's state without its hold or its last transaction
+    "chain": "I7",  # first divergence of a chain shard
+    "chain_head": "I7",
+}
+
+
+def _problem(check: str, **detail) -> dict:
+    assert check in CHECKS, check
+    return {"check": check, **detail}
 
 
 def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
@@ -26,18 +50,16 @@ def audit(snapshot: dict[str, dict[str, dict]]) -> list[dict]:
         rows = by_txn.get(txn_id, [])
         if len(rows) != t.get("entry_count"):
             problems.append(
-                {"check": "entry_count", "transaction_id": txn_id, "expected": t.get("entry_count"), "found": len(rows)}
+                _problem("entry_count", transaction_id=txn_id, expected=t.get("entry_count"), found=len(rows))
             )
         for (cur, phase), net in sorted(unbalanced(rows).items()):
-            problems.append(
-                {"check": "transaction_balanced", "transaction_id": txn_id, "currency": cur, "phase": phase, "net": net}
-            )
+            problems.append(_problem("transaction_balanced", transaction_id=txn_id, currency=cur, phase=phase, net=net))
     for key in sorted(set(by_account) | set(accounts)):
         problems += _audit_account(key, accounts.get(key), sorted(by_account.get(key, []), key=lambda r: r.version))
     problems += _audit_chains(txns, snapshot.get("ChainHead", {}))
     for hold, state in sorted(snapshot.get("HoldState", {}).items()):
         if hold not in txns or state.get("last_transaction_id") not in txns:
-            problems.append({"check": "hold_state_without_transaction", "hold": hold})
+            problems.append(_problem("hold_state_without_transaction", hold=hold))
     return problems
 
 
@@ -52,7 +74,7 @@ class _Row:
 
 def _audit_account(key: str, stored: dict | None, rows: list[_Row]) -> list[dict]:
     if stored is None:
-        return [{"check": "entries_without_account", "account": key}]
+        return [_problem("entries_without_account", account=key)]
     problems = []
     state = {**dict.fromkeys(TOTALS, 0), "version": 0}
     for row in rows:
@@ -72,29 +94,25 @@ def _audit_account(key: str, stored: dict | None, rows: list[_Row]) -> list[dict
                 ),
             )
         except (InvariantViolation, UnknownAccount) as exc:
-            problems.append({"check": "entry_invalid", "entry_id": row.entry_id, "error": str(exc)})
+            problems.append(_problem("entry_invalid", entry_id=row.entry_id, error=str(exc)))
             continue
         if row.version != state["version"]:
             problems.append(
-                {
-                    "check": "version_gap",
-                    "account": key,
-                    "entry_id": row.entry_id,
-                    "expected": state["version"],
-                    "found": row.version,
-                }
+                _problem(
+                    "version_gap", account=key, entry_id=row.entry_id, expected=state["version"], found=row.version
+                )
             )
             state["version"] = row.version
         if row.data.get("resulting") != [state[t] for t in TOTALS]:
-            problems.append({"check": "entry_resulting_balance", "account": key, "entry_id": row.entry_id})
+            problems.append(_problem("entry_resulting_balance", account=key, entry_id=row.entry_id))
     if {t: stored.get(t) for t in (*TOTALS, "version")} != {t: state[t] for t in (*TOTALS, "version")}:
         problems.append(
-            {
-                "check": "account_equals_entries",
-                "account": key,
-                "stored": [stored.get(t) for t in (*TOTALS, "version")],
-                "entries": [state[t] for t in (*TOTALS, "version")],
-            }
+            _problem(
+                "account_equals_entries",
+                account=key,
+                stored=[stored.get(t) for t in (*TOTALS, "version")],
+                entries=[state[t] for t in (*TOTALS, "version")],
+            )
         )
     return problems
 
@@ -110,12 +128,12 @@ def _audit_chains(txns: dict, heads: dict) -> list[dict]:
             entries = entries_of(t)
             if t["seq"] != expected_seq or t["prev_hash"] != prev or chain_hash(prev, t, entries) != t["hash"]:
                 problems.append(
-                    {"check": "chain", "chain_id": chain_id, "first_divergence": t["transaction_id"], "seq": t["seq"]}
+                    _problem("chain", chain_id=chain_id, first_divergence=t["transaction_id"], seq=t["seq"])
                 )
                 break
             prev = t["hash"]
         else:
             head = heads.get(chain_id)
             if head is None or head["hash"] != prev or head["seq"] != len(members):
-                problems.append({"check": "chain_head", "chain_id": chain_id})
+                problems.append(_problem("chain_head", chain_id=chain_id))
     return problems
