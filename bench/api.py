@@ -27,7 +27,7 @@ from bench.openloop import open_loop
 from shared.adapters import datastore_store
 from shared.api import keys, tenants
 from shared.config import settings
-from shared.domain.ledger import Leg, Operation
+from shared.domain.ledger.model import Leg, Operation
 from shared.ledger import transactions
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from shared.domain.ledger import Conflict, Operation, PredecessorMissing, Rejected, Result, apply, reads_for
+from shared.domain.ledger.engine import Result, apply, reads_for
+from shared.domain.ledger.errors import Conflict, PredecessorMissing, Rejected
+from shared.domain.ledger.model import Operation
 from shared.ledger.store import LedgerConflict, LedgerStore, utcnow
 from shared.ledger.transactions import execute, salted, with_outbox
 

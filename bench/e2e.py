@@ -52,7 +52,7 @@ from bench.openloop import open_loop, percentile
 from shared.adapters import bigquery_sink, datastore_store, pubsub_bus
 from shared.config import Settings, settings
 from shared.demo import encode, payment_intent_succeeded
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.ledger.verify import verify
 from shared.partners import column, stripe
 from shared.topology import ENTRIES_TABLE, dataset, table_schema

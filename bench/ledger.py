@@ -29,7 +29,7 @@ from bench.baseline import Result, datastore_transactions, progress, timed
 from bench.batch import execute_batch
 from shared.adapters.datastore_store import DatastoreLedger
 from shared.config import settings
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.balances import all_balances
 from shared.ledger.transactions import execute
 from tests.factories import canonical_event

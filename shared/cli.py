@@ -48,7 +48,10 @@ from pathlib import Path
 from shared import bootstrap, partners
 from shared.adapters import datastore_store as store
 from shared.config import settings
-from shared.domain.ledger import UnknownAccount, account_type, entries_of, reversal
+from shared.domain.ledger.accounts import account_type
+from shared.domain.ledger.engine import entries_of
+from shared.domain.ledger.errors import UnknownAccount
+from shared.domain.ledger.operations import reversal
 from shared.domain.money import format_minor
 from shared.ledger import balances as ledger_balances
 from shared.ledger import holds, outbox, transactions

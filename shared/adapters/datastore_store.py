@@ -131,7 +131,7 @@ def _unindexed(kind: str, data: dict, extra: tuple[str, ...] = ()) -> tuple[str,
 
 
 class _DatastoreTx:
-    """shared.domain.ledger.Tx over one Datastore transaction. Reads are batched (prefetch: one lookup for
+    """shared.domain.ledger.engine.Tx over one Datastore transaction. Reads are batched (prefetch: one lookup for
     many keys, across kinds) and cached; writes are staged, so later reads in the same transaction see
     them, and flushed as one commit (Datastore itself does not show a transaction its own writes)."""
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.domain.ledger import micros
+from shared.domain.ledger.ids import micros
 from shared.errors import ClientError
 
 TTL = timedelta(hours=24)

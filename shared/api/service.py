@@ -9,7 +9,6 @@ a resource that does not exist (never 403: that would tell another tenant's ids 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -21,16 +20,11 @@ from itertools import groupby
 from shared.api import models
 from shared.api.idempotency import Attempt
 from shared.api.tenants import Tenancy, customer_of
-from shared.domain.ledger import (
-    EPOCH,
-    AccountBalance,
-    Leg,
-    Operation,
-    Rejected,
-    account_type,
-    entries_of,
-    transaction_id,
-)
+from shared.domain.ledger.accounts import AccountBalance, account_type
+from shared.domain.ledger.engine import entries_of
+from shared.domain.ledger.errors import Rejected
+from shared.domain.ledger.ids import EPOCH, digest, transaction_id
+from shared.domain.ledger.model import Leg, Operation
 from shared.errors import ClientError
 from shared.ledger import balances as ledger_balances
 from shared.ledger import store, transactions
@@ -113,10 +107,6 @@ def _entry(name: str, record: dict, e: dict) -> models.Entry:
 
 def _not_found(what: str, ident: str, param: str = "id") -> ClientError:
     return ClientError(404, f"{what}_not_found", f"no {what} {ident!r}", param)
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _generation(attempt: Attempt | None) -> str:
@@ -285,9 +275,9 @@ def create_transfer(
         transaction_id(PARTNER, generation, TRANSFER_RULE),
         "post",
         TRANSFER_RULE,
-        f"api:{tenant}:{_digest(generation)[:32]}",
+        f"api:{tenant}:{digest(generation)[:32]}",
         PARTNER,
-        _digest(tenant, body),
+        digest(tenant, body),
         backend.clock(),
         legs=(
             Leg(source, "debit", request.amount, request.currency),
@@ -362,9 +352,9 @@ def create_hold(backend: Backend, tenant: str, request: models.HoldRequest, atte
         transaction_id(PARTNER, generation, HOLD_RULE),
         "hold",
         HOLD_RULE,
-        f"api:{tenant}:{_digest(generation)[:32]}",
+        f"api:{tenant}:{digest(generation)[:32]}",
         PARTNER,
-        _digest(tenant, body),
+        digest(tenant, body),
         now,
         legs=(
             Leg(source, "debit", request.amount, request.currency, "pending"),
@@ -414,9 +404,9 @@ def capture_hold(
         op_id,
         "capture",
         CAPTURE_RULE,
-        f"api:{tenant}:{_digest(generation)[:32]}",
+        f"api:{tenant}:{digest(generation)[:32]}",
         PARTNER,
-        _digest(tenant, hold, str(amount)),
+        digest(tenant, hold, str(amount)),
         backend.clock(),
         target=hold,
         amount=amount,
@@ -436,7 +426,7 @@ def void_hold(backend: Backend, tenant: str, hold: str, attempt: Attempt | None)
         VOID_RULE,
         f"api:{tenant}:void:{hold}",
         PARTNER,
-        _digest(tenant, "void", hold),
+        digest(tenant, "void", hold),
         backend.clock(),
         target=hold,
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from shared.errors import ClientError
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")  # the chart of accounts' id rule (shared/domain/ledger.py)
+CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")  # the id rule of shared/domain/ledger/accounts.py
 INTERNAL_TENANT = "internal"  # owns the operator keys (dead letters, reconciliation): internal tools
 
 

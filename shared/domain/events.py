@@ -12,52 +12,16 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from shared.domain.kinds import BY_NAME, KINDS, OPTIONAL_FIELDS, EventKind, KindError
 from shared.domain.money import MAX_AMOUNT, normalise_currency
 
-EventKind = Literal[
-    "payment.captured",  # money received for a customer, net of the partner's fee
-    "payment.refunded",  # (partial) refund of a captured payment
-    "dispute.opened",  # partner withdrew disputed funds (Adyen CHARGEBACK, generic partners)
-    "dispute.won",  # disputed funds returned
-    "dispute.lost",  # dispute closed against us (funds stay withdrawn; fee, if any, charged)
-    "dispute.status",  # a dispute's status as a partner reported it (inquiries too): recorded, moves no money
-    "dispute.funds_withdrawn",  # one balance transaction withdrawing disputed funds (+ dispute fee on top)
-    "dispute.funds_reinstated",  # one balance transaction returning them (+ the dispute fee, if refunded)
-    "payout.paid",  # partner paid clearing funds out to our bank account
-    "payout.failed",  # a paid-out payout bounced back to clearing
-    "ach.credit.received",  # incoming ACH credit for a customer at our bank
-    "ach.credit.returned",  # that credit was returned
-    "ach.debit.sent",  # outgoing ACH transfer from a customer's wallet completed
-    "ach.debit.returned",  # that outgoing transfer came back
-    "authorization.created",  # a hold: funds authorised, not yet captured
-    "authorization.captured",  # hold captured, fully or partially (amount = captured)
-    "authorization.voided",  # hold released
-]
+# From the event-kind registry (shared.domain.kinds), where each kind is declared once.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {k.name: k.requires for k in KINDS}
 # A dispute's fee is charged on top of the disputed amount (Stripe: amount -1000, fee 1500, net -2500),
 # not taken out of it as a payment's processing fee is.
-FEE_ON_TOP = ("dispute.funds_withdrawn", "dispute.funds_reinstated")
+FEE_ON_TOP: tuple[str, ...] = tuple(k.name for k in KINDS if k.fee_on_top)
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
-
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "payment.captured": (),
-    "payment.refunded": (),
-    "dispute.opened": (),
-    "dispute.won": (),
-    "dispute.lost": (),
-    "dispute.status": ("dispute_status", "payment_reference"),
-    "dispute.funds_withdrawn": ("payment_reference",),
-    "dispute.funds_reinstated": ("payment_reference",),
-    "payout.paid": ("bank",),
-    "payout.failed": ("bank",),
-    "ach.credit.received": ("bank", "customer"),
-    "ach.credit.returned": ("bank", "customer"),
-    "ach.debit.sent": ("bank", "customer"),
-    "ach.debit.returned": ("bank", "customer"),
-    "authorization.created": ("expires_at",),
-    "authorization.captured": (),
-    "authorization.voided": (),
-}
 
 
 class CanonicalEvent(BaseModel):
@@ -122,28 +86,26 @@ class CanonicalEvent(BaseModel):
 
     @model_validator(mode="after")
     def _fields_for_kind(self):
-        missing = [f for f in REQUIRED_FIELDS[self.kind] if getattr(self, f) is None]
+        kind = BY_NAME[self.kind]
+        missing = [f for f in kind.requires if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{self.kind} needs {', '.join(missing)}")
-        if self.fee > self.amount and self.kind not in FEE_ON_TOP:
+        if self.fee > self.amount and not kind.fee_on_top:
             raise ValueError("fee cannot exceed amount")
-        if (self.dispute_status is not None) != (self.kind == "dispute.status"):
+        if (self.dispute_status is not None) != ("dispute_status" in kind.requires):
             raise ValueError("dispute_status is set on dispute.status events, and only there")
         if (self.unbooked_fee is None) != (self.unbooked_fee_currency is None):
             raise ValueError("unbooked_fee and unbooked_fee_currency go together")
-        if self.unbooked_fee is not None and self.kind not in FEE_ON_TOP:
+        if self.unbooked_fee is not None and not kind.fee_on_top:
             raise ValueError("unbooked_fee is set on dispute funds events only")
-        if self.amount == 0 and self.kind not in ("dispute.lost", "dispute.status", "authorization.voided"):
+        if self.amount == 0 and not kind.zero_amount:
             raise ValueError(f"{self.kind} needs a positive amount")
         return self
 
     def to_message(self) -> bytes:
         return self.model_dump_json().encode()
 
-    def attributes(self) -> dict[str, str]:
-        return {
-            "event_id": self.event_id,
-            "partner": self.partner,
-            "kind": self.kind,
-            "schema_version": str(self.schema_version),
-        }
+
+# The fields a kind may require (the registry checks its kinds against these) are the event's optional ones.
+if not set(OPTIONAL_FIELDS) <= {name for name, f in CanonicalEvent.model_fields.items() if f.default is None}:
+    raise KindError(f"shared.domain.kinds.OPTIONAL_FIELDS {OPTIONAL_FIELDS} are not all optional CanonicalEvent fields")

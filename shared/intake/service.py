@@ -22,14 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.config import Settings
-from shared.domain.ledger import (
-    InvariantViolation,
-    NoPostingRule,
-    UnknownAccount,
-    event_hash,
-    journal_for,
-    operation_for,
-)
+from shared.domain.ledger.errors import InvariantViolation, NoPostingRule, UnknownAccount
+from shared.domain.ledger.ids import event_hash
+from shared.domain.ledger.operations import journal_for, operation_for
 from shared.errors import ClientError, Receipt
 from shared.intake.inbox import Inbox, InboxEvent, InboxRecord
 from shared.partners import plugin

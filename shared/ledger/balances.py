@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.domain.ledger import TOTALS, AccountBalance, account_rule, entries_of, sum_balances
+from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, sum_balances
+from shared.domain.ledger.engine import entries_of
 from shared.ledger.store import LedgerStore
 
 # ----------------------------------------------------------------------------- balances

@@ -7,8 +7,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import PredecessorMissing, reversal
+from shared.domain.ledger.errors import PredecessorMissing
+from shared.domain.ledger.operations import reversal
 from shared.ledger import disputes
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
@@ -23,7 +25,8 @@ WITHDRAWAL_INDEX = "DisputeWithdrawal"  # <partner>:<dispute id> -> the withdraw
 # (<partner>:<dispute id>:opened|won -> its transaction): written with the posting by this code, and
 # for postings older than it by `python -m shared.cli migrate-disputes` (docs/deploy.md).
 LEGACY_INDEX = "LegacyDisputePosting"
-LEGACY_KINDS = {"dispute.opened": "opened", "dispute.won": "won"}
+LEGACY_KINDS = {k.name: k.dispute_status for k in kinds.KINDS if k.legacy_dispute}
+AFTER_WITHDRAWAL = kinds.waiting_for("withdrawal")  # parked until WITHDRAWAL_INDEX is written
 LEGACY_PARTNERS = ("stripe",)  # Adyen and generic partners keep dispute.opened / dispute.won
 
 
@@ -35,7 +38,7 @@ def require_withdrawal(store: LedgerStore, event: CanonicalEvent) -> None:
     """Disputed funds are reinstated only after their withdrawal posted: a reinstatement that arrives
     first is parked (never a credit to the wallet ahead of the debit), and dead-lettered with
     `predecessor_missing` if no withdrawal ever comes."""
-    if event.kind == "dispute.funds_reinstated" and store.get(WITHDRAWAL_INDEX, withdrawal_key(event)) is None:
+    if event.kind in AFTER_WITHDRAWAL and store.get(WITHDRAWAL_INDEX, withdrawal_key(event)) is None:
         raise PredecessorMissing(
             f"dispute {event.reference}: no withdrawal posted yet", (WITHDRAWAL_INDEX, withdrawal_key(event))
         )

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.ledger import disputes
 from shared.ledger.dispute_lifecycle import (
     LEGACY_PARTNERS,
@@ -21,8 +22,8 @@ from shared.ledger.store import LedgerStore, utcnow
 
 # The webhook each legacy rule posted, and the kind it posted it as.
 LEGACY_RULES = {
-    "charge.dispute.created": ("dispute_opened.v1", "dispute.opened"),
-    "charge.dispute.closed": ("dispute_won.v1", "dispute.won"),
+    "charge.dispute.created": (kinds.BY_NAME["dispute.opened"].rule, "dispute.opened"),
+    "charge.dispute.closed": (kinds.BY_NAME["dispute.won"].rule, "dispute.won"),
 }
 
 
@@ -37,7 +38,7 @@ def migrate_legacy_disputes(
     of the deploy window) or it is an inquiry (its Dispute record says so, or the created webhook's
     own status is warning_*). `inbox_body(key)` -> the raw body of an inbox event, or None.
     Returns one row per legacy transaction: dispute, transaction, kind, indexed, reversed, problem."""
-    from shared.domain.ledger import transaction_id
+    from shared.domain.ledger.ids import transaction_id
     from shared.partners import stripe
 
     rows: list[dict] = []

@@ -2,7 +2,7 @@
 state derived from it. Pure: the ledger service (shared.ledger.posting) reads and writes the record.
 
 Money never moves here: it moves per balance transaction (dispute.funds_withdrawn /
-dispute.funds_reinstated, shared.domain.ledger posting rules). An inquiry (Stripe `warning_*` statuses) has
+dispute.funds_reinstated, shared.domain.ledger.rules). An inquiry (Stripe `warning_*` statuses) has
 no balance transaction at all: this record is where it is visible (`python -m shared.cli disputes`).
 
 The state is a function of the SET of events seen, never of their order: a redelivery changes nothing,
@@ -16,17 +16,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 
 KIND = "Dispute"
-DISPUTE_KINDS = (
-    "dispute.status",
-    "dispute.funds_withdrawn",
-    "dispute.funds_reinstated",
-    "dispute.opened",  # partners without a status lifecycle (Adyen CHARGEBACK, generic partners)
-    "dispute.won",
-    "dispute.lost",
-)
+DISPUTE_KINDS = tuple(k.name for k in kinds.KINDS if k.dispute)
 # Stripe's Dispute.status values (docs.stripe.com/api/disputes/object) in lifecycle order; opened /
 # won / lost stand for the kinds of partners that send no status.
 LIFECYCLE = (
@@ -41,7 +35,8 @@ LIFECYCLE = (
     "lost",
 )
 FINAL = frozenset({"warning_closed", "prevented", "won", "lost"})
-_STATUS_OF_KIND = {"dispute.opened": "opened", "dispute.won": "won", "dispute.lost": "lost"}
+# the status a kind stands for, for partners without a status lifecycle (Adyen CHARGEBACK, generic partners)
+_STATUS_OF_KIND = {k.name: k.dispute_status for k in kinds.KINDS if k.dispute_status}
 
 
 def key(partner: str, dispute_id: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from shared.domain.ledger import Result, expiry
+from shared.domain.ledger.engine import Result
+from shared.domain.ledger.operations import expiry
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 

@@ -15,7 +15,7 @@ from google.api_core import exceptions as gexc
 
 from shared.adapters import bigquery_sink
 from shared.config import Settings
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.errors import PermanentError
 from shared.ledger.store import LedgerStore, utcnow
 from shared.recovery.policies import Task

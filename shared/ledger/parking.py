@@ -6,19 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import PredecessorMissing, Result
+from shared.domain.ledger.engine import Result
+from shared.domain.ledger.errors import PredecessorMissing
 from shared.ledger.dispute_lifecycle import WITHDRAWAL_INDEX, withdrawal_key
 from shared.ledger.store import LedgerStore, utcnow
 from shared.recovery.dead_letters import dead_letter_record
 
 PARK_TTL = timedelta(hours=72)  # Stripe retries a webhook for up to 3 days: a predecessor can be that late
-PREDECESSOR_KINDS = (  # what parked events wait for
-    "authorization.created",
-    "payment.captured",
-    "payout.paid",
-    "dispute.funds_withdrawn",
-)
+PREDECESSOR_KINDS = kinds.PREDECESSOR_KINDS  # what parked events wait for
+PAYMENT_INDEX_KINDS = kinds.indexing("payment")  # their posting writes PaymentIndex
+WITHDRAWAL_KINDS = kinds.indexing("withdrawal")  # their posting writes WITHDRAWAL_INDEX
 
 
 def expiry_task_key(event_id: str, deadline: datetime) -> str:
@@ -78,9 +77,9 @@ def released_by(store: LedgerStore, event: CanonicalEvent, result: Result | None
     if result is None or result.status not in ("posted", "replayed") or event.kind not in PREDECESSOR_KINDS:
         return {}
     keys = [f"JournalTransaction:{result.transaction_id}"]
-    if event.kind in ("payment.captured", "authorization.created"):
+    if event.kind in PAYMENT_INDEX_KINDS:
         keys += [f"PaymentIndex:{key}" for key in payment_index_keys(event)]
-    if event.kind == "dispute.funds_withdrawn":
+    if event.kind in WITHDRAWAL_KINDS:
         keys.append(f"{WITHDRAWAL_INDEX}:{withdrawal_key(event)}")
     waiting = sorted({name for w in store.get_multi("Waiting", keys).values() for name in w["events"]})
     return dict(sorted(store.get_multi("Parked", waiting).items())) if waiting else {}

@@ -10,8 +10,11 @@ from datetime import datetime, timedelta
 
 from shared.adapters import bigquery_sink
 from shared.config import Settings
+from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import PredecessorMissing, Result, operation_for
+from shared.domain.ledger.engine import Result
+from shared.domain.ledger.errors import PredecessorMissing
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.dispute_lifecycle import (
     WITHDRAWAL_INDEX,
     is_legacy,
@@ -23,7 +26,7 @@ from shared.ledger.dispute_lifecycle import (
     withdrawal_key,
 )
 from shared.ledger.outbox import stream_committed
-from shared.ledger.parking import PARK_TTL, park, payment_index_keys
+from shared.ledger.parking import PARK_TTL, PAYMENT_INDEX_KINDS, WITHDRAWAL_KINDS, park, payment_index_keys
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 
@@ -31,14 +34,7 @@ log = logging.getLogger("ledgerline.ledger")
 
 # Follow-up events whose partner payload does not name the customer (a Stripe dispute names only the
 # payment): the customer is the one of the payment, remembered in PaymentIndex when it was captured.
-NEEDS_PAYMENT_OWNER = (
-    "dispute.opened",
-    "dispute.won",
-    "dispute.lost",
-    "dispute.funds_withdrawn",
-    "dispute.funds_reinstated",
-    "payment.refunded",
-)
+NEEDS_PAYMENT_OWNER = kinds.waiting_for("payment")
 
 
 def resolve_owner(store: LedgerStore, event: CanonicalEvent) -> CanonicalEvent:
@@ -107,12 +103,12 @@ def _commit(event: CanonicalEvent, store: LedgerStore) -> Result | None:
         log.info("event moves no money", extra={"event_id": event.event_id, "kind": event.kind})
         return None
     index = ()
-    if event.kind in ("payment.captured", "authorization.created"):  # rewritten on every redelivery: idempotent
+    if event.kind in PAYMENT_INDEX_KINDS:  # rewritten on every redelivery: idempotent
         index = tuple(
             ("PaymentIndex", key, {"customer": event.customer, "transaction_id": op.op_id})
             for key in payment_index_keys(event)
         )
-    elif event.kind == "dispute.funds_withdrawn":
+    elif event.kind in WITHDRAWAL_KINDS:
         index = ((WITHDRAWAL_INDEX, withdrawal_key(event), {"transaction_id": op.op_id}),)
     elif is_legacy(event):
         index = (legacy_index_entry(event, op.op_id),)

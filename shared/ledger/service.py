@@ -21,7 +21,8 @@ from datetime import timedelta
 
 from shared.config import Settings
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import Operation, Result
+from shared.domain.ledger.engine import Result
+from shared.domain.ledger.model import Operation
 from shared.ledger import outbox, parking, posting
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute

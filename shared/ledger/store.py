@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from shared.domain.ledger import Conflict, Tx
+from shared.domain.ledger.engine import Tx
+from shared.domain.ledger.errors import Conflict
 
 T = TypeVar("T")
 

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from shared.domain.ledger import Conflict, Operation, Rejected, Result, Tx, apply
+from shared.domain.ledger.engine import Result, Tx, apply
+from shared.domain.ledger.errors import Conflict, Rejected
+from shared.domain.ledger.model import Operation
 from shared.ledger.store import LedgerConflict, LedgerStore, T, utcnow
 
 log = logging.getLogger("ledgerline.ledger")

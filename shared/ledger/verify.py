@@ -1,6 +1,6 @@
 """The invariant auditor behind `ledgerline verify`: reads a full snapshot through the adapters and
-checks it with the pure rules in shared.domain.ledger.audit (I1-I7), then compares BigQuery with the ledger
-and the intake inbox with what was posted.
+checks it with the pure rules in shared.domain.ledger.audit (the invariants its CHECKS name), then compares
+BigQuery with the ledger and the intake inbox with what was posted (`CHECKS` below: every check name).
 
 Checks: every transaction balances per currency and phase and has its entries; every account shard's
 totals and version equal the replay of its entries, and each entry's recorded resulting totals match;
@@ -21,10 +21,30 @@ from shared.adapters import bigquery_sink
 from shared.adapters import datastore_store as store
 from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import Settings
-from shared.domain.ledger import audit, entries_of
+from shared.domain.ledger.audit import CHECKS as AUDIT_CHECKS
+from shared.domain.ledger.audit import audit
+from shared.domain.ledger.engine import entries_of
 from shared.intake.inbox import InboxEvent
 from shared.ledger.store import LEDGER_KINDS
 
+# Every check `verify` reports (a problem's `check` in `verify --json`: a contract, the names stay) and the
+# ledger invariant it checks (docs/ledger.md "Invariants"); None: it compares the ledger with BigQuery, the
+# intake inbox or reconciliation, no ledger invariant.
+CHECKS: dict[str, str | None] = {
+    **AUDIT_CHECKS,
+    "conflict": "I3",  # the same transaction id arrived with another body: recorded, never applied
+    "not_streamed": None,
+    "bigquery_duplicate": None,
+    "bigquery_missing": None,
+    "bigquery_mismatch": None,
+    "bigquery_unknown_entry": None,
+    "inbox_unpublished": None,
+    "parked_overdue": None,
+    "dead_lettered": None,
+    "inbox_not_posted": None,
+    "inbox_conflict": None,
+    "clearing_drift": None,
+}
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
 
@@ -178,6 +198,6 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
 
 
 def _moves_no_money(inbox_item: InboxEvent) -> bool:
-    from shared.domain.ledger import operation_for
+    from shared.domain.ledger.operations import operation_for
 
     return operation_for(inbox_item.event()) is None

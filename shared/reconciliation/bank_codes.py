@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from bai2.constants import TypeCodes as _BAI2_TABLE
 from bai2.constants import TypeCodeTransaction
 
+from shared.domain import kinds
+
 # ---- the cited tables ------------------------------------------------------------------------------
 
 # BAI2 type code -> "credit" | "debit" | None (status / non-monetary), from the specification's list.
@@ -99,7 +101,7 @@ class LineClass:
     name: str  # the bank frame's `kind`
     meaning: str
     payout_candidate: bool  # may be a partner payout (or a payout coming back): tried on the payout ↔ bank leg
-    ledger_kinds: tuple[str, ...]  # canonical ledger kinds posted on bank:*:operating that explain it
+    ledger_kinds: tuple[str, ...]  # canonical ledger kinds posted on bank:*:operating that explain it (Kind.bank)
     direction: str | None  # "credit" / "debit" when every code of the class must be one; None: either
     bai2: tuple[str, ...] = ()
     camt_subfamilies: tuple[str, ...] = ()  # ISO sub-family codes (any family)
@@ -111,7 +113,7 @@ LINE_CLASSES: tuple[LineClass, ...] = (
         "ach_credit",
         "ACH money into the account (a customer's incoming transfer, or a partner payout sent by ACH)",
         payout_candidate=True,
-        ledger_kinds=("ach.credit.received",),
+        ledger_kinds=kinds.reconciled_by("ach_credit"),
         direction="credit",
         bai2=("142", "143", "145", "164", "165", "166", "169"),
         camt_subfamilies=("ACDT", "ACON", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd CRDT
@@ -120,7 +122,7 @@ LINE_CLASSES: tuple[LineClass, ...] = (
         "ach_debit",
         "ACH money out of the account (an outgoing ACH transfer, a received ACH debit)",
         payout_candidate=True,
-        ledger_kinds=("ach.debit.sent",),
+        ledger_kinds=kinds.reconciled_by("ach_debit"),
         direction="debit",
         bai2=("445", "447", "451", "452", "455", "462", "466", "469"),
         camt_subfamilies=("ACDT", "ACON", "APAC", "ACOR", "ASET", "ATXN", "ADBT"),  # with CdtDbtInd DBIT
@@ -129,7 +131,7 @@ LINE_CLASSES: tuple[LineClass, ...] = (
         "ach_return",
         "an ACH entry returned or reversed (either direction: an outgoing transfer coming back is a credit)",
         payout_candidate=True,
-        ledger_kinds=("ach.debit.returned", "ach.credit.returned"),
+        ledger_kinds=kinds.reconciled_by("ach_return"),
         direction=None,
         bai2=("168", "257", "258", "468", "557", "558"),
         camt_subfamilies=("ARET", "AREV"),
@@ -176,6 +178,9 @@ _BAI2_CLASS = {code: c.name for c in LINE_CLASSES for code in c.bai2}
 _ACH_DIRECTIONAL = {"ach_credit", "ach_debit"}
 # every ledger kind a class reconciles against -> the class (one class per ledger kind)
 LEDGER_KIND_CLASS: dict[str, str] = {k: c.name for c in LINE_CLASSES for k in c.ledger_kinds}
+_UNKNOWN_CLASSES = {k.bank.line_class for k in kinds.KINDS if k.bank} - set(LINE_CLASS_NAMES)
+if _UNKNOWN_CLASSES:  # an event kind (Kind.bank) names a line class that does not exist: fail at import
+    raise kinds.KindError(f"event kinds name unknown bank line classes: {sorted(_UNKNOWN_CLASSES)}")
 
 
 def bai2_class(type_code: str) -> str:

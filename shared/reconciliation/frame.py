@@ -81,6 +81,7 @@ class ReportError(ValueError):
 
 
 def empty_frame() -> pl.DataFrame:
+    """A record frame without rows (a side with nothing to reconcile, e.g. no bank ledger postings)."""
     return pl.DataFrame(schema=RECORD_SCHEMA)
 
 

@@ -21,7 +21,7 @@ Kinds with no money at the partner (holds, voids) and bank-only kinds (ACH) are 
 
 The bank side of the ledger (`bank_ledger_frame`): the same dicts for the transactions that moved a
 `bank:<bank>:operating` account without a partner payout behind them, i.e. the ACH kinds. Their kind
-becomes the bank line class that reconciles them (bank_codes.LEDGER_KIND_CLASS) and their sign is the
+becomes the bank line class that reconciles them (Kind.bank, shared.domain.kinds) and their sign is the
 bank account's (money in +), like the bank statement's lines.
 """
 
@@ -32,33 +32,21 @@ from datetime import UTC
 
 import polars as pl
 
-from shared.reconciliation.bank_codes import LEDGER_KIND_CLASS
+from shared.domain.kinds import KINDS
 from shared.reconciliation.frame import RECORD_SCHEMA, conform, validate
 
-# canonical kind → (recon kind, sign of amount)
+# canonical kind → (recon kind, sign of amount), from the event-kind registry (Kind.recon); plus the fee
+# bookings of reconciliation runs (fees.py), which are no event kind
 LEDGER_KINDS: dict[str, tuple[str, int]] = {
-    "payment.captured": ("payment", 1),
-    "authorization.captured": ("payment", 1),
-    "payment.refunded": ("refund", -1),
-    "dispute.opened": ("dispute", -1),
-    "dispute.won": ("dispute_won", 1),
-    "dispute.funds_withdrawn": ("dispute", -1),  # Stripe: one per balance transaction (fee = dispute fee)
-    "dispute.funds_reinstated": ("dispute_won", 1),
-    "payout.paid": ("payout", -1),
-    "payout.failed": ("payout_failed", 1),
-    "fee.booked": ("fee", -1),  # not an event kind: a fee booking of a reconciliation run (fees.py)
+    **{k.name: (k.recon.kind, k.recon.sign) for k in KINDS if k.recon},
+    "fee.booked": ("fee", -1),
 }
 # The frame's fee is what the partner kept (net = amount - fee = the clearing movement): a reinstated
 # dispute's refunded fee is a fee given back, as Stripe's report writes it (fee -15.00, net = A + F).
-FEE_SIGNS: dict[str, int] = {"dispute.funds_reinstated": -1}
-# ACH kind -> (bank line class, sign on the bank account: + money in)
-BANK_LEDGER_SIGNS = {
-    "ach.credit.received": 1,  # a customer's incoming ACH credit
-    "ach.debit.sent": -1,  # an outgoing ACH transfer from a customer's wallet
-    "ach.debit.returned": 1,  # that outgoing transfer came back
-    "ach.credit.returned": -1,  # we returned an incoming credit
-}
-BANK_LEDGER_KINDS: dict[str, tuple[str, int]] = {k: (LEDGER_KIND_CLASS[k], s) for k, s in BANK_LEDGER_SIGNS.items()}
+FEE_SIGNS: dict[str, int] = {k.name: k.recon.fee_sign for k in KINDS if k.recon and k.recon.fee_sign != 1}
+# ACH kind -> (bank line class, sign on the bank account: + money in), from the registry (Kind.bank)
+BANK_LEDGER_KINDS: dict[str, tuple[str, int]] = {k.name: (k.bank.line_class, k.bank.sign) for k in KINDS if k.bank}
+_PAYOUT_KINDS = [k for k, (recon, _) in LEDGER_KINDS.items() if recon in ("payout", "payout_failed")]  # ref = payout
 LEDGER_FIELDS = (
     "transaction_id",
     "event_id",
@@ -132,7 +120,7 @@ def from_ledger_columns(raw: pl.DataFrame, kinds: Mapping[str, tuple[str, int]] 
         pl.col("kind").replace_strict(mapping, return_dtype=pl.String).alias("kind"),
         pl.col("reference"),
         pl.col("payment_reference"),
-        pl.when(pl.col("kind").is_in(["payout.paid", "payout.failed"]))
+        pl.when(pl.col("kind").is_in(_PAYOUT_KINDS))
         .then(pl.coalesce(pl.col("payout_ref"), pl.col("reference")))
         .otherwise(pl.col("payout_ref"))
         .alias("payout_ref"),

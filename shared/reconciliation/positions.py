@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.domain.ledger import AccountBalance
+from shared.domain.ledger.accounts import AccountBalance
 
 
 def clearing_positions(balances: Iterable[AccountBalance]) -> list[dict]:

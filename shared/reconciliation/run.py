@@ -243,12 +243,6 @@ def partner_balance(frame: pl.DataFrame, opening: Mapping[str, int] | None = Non
     return totals
 
 
-def ledger_clearing(positions: list[dict], partner: str) -> dict[str, int]:
-    """From shared.reconciliation.clearing_positions(...): the partner's clearing balance per currency."""
-    account = f"partner:{partner}:clearing"
-    return {row["currency"]: row["posted"] for row in positions if row["account"] == account}
-
-
 def balance_drift(ledger: Mapping[str, int], partner: Mapping[str, int], tolerance: int = 0) -> list[dict]:
     """Per currency: ledger clearing balance vs partner balance (drift = ledger − partner, minor units)."""
     rows = []

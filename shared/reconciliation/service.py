@@ -22,7 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import FEE_BOOKING_RULE, REVERSAL_RULE, Conflict, Operation, fee_booking
+from shared.domain.ledger.errors import Conflict
+from shared.domain.ledger.model import Operation
+from shared.domain.ledger.operations import FEE_BOOKING_RULE, REVERSAL_RULE, fee_booking
 from shared.ledger.balances import balance_as_of
 from shared.partners import PARTNERS
 from shared.reconciliation import (

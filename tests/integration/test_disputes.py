@@ -13,7 +13,7 @@ from shared.adapters import datastore_store
 from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.intake.inbox import InboxRecord
 from tests.factories import canonical_event, dispute, dispute_balance_transaction
 
@@ -155,7 +155,8 @@ def test_a_dispute_open_at_the_deploy_is_not_debited_twice_nor_a_conflict(db, in
     retries that very webhook after the deploy: its status is the stored legacy event (a duplicate, no
     InboxConflict); its withdrawal balance transaction posts in full, the migration links the legacy
     posting and reverses it: the wallet is debited once, the fee booked once; a rerun changes nothing."""
-    from shared.domain.ledger import event_hash, operation_for
+    from shared.domain.ledger.ids import event_hash
+    from shared.domain.ledger.operations import operation_for
     from shared.ledger.transactions import execute
 
     p, pi = _payment(db, intake, secret, payment)

@@ -9,7 +9,7 @@ import pytest
 
 from shared.adapters import bigquery_sink, datastore_store
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.balances import balances
 from shared.ledger.outbox import restream_pending
 from shared.ledger.posting import post_event

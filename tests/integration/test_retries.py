@@ -96,7 +96,7 @@ def stale_published_event(cfg, db, p):
     """Stored and marked published long enough ago to be stale, but the message never arrived."""
     from datetime import timedelta
 
-    from shared.domain.ledger import event_hash
+    from shared.domain.ledger.ids import event_hash
     from shared.partners import plugin
 
     received = datetime.now(tz=UTC) - timedelta(seconds=cfg.stale_after_seconds + 60)

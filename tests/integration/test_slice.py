@@ -15,7 +15,7 @@ from shared.adapters import bigquery_sink, datastore_inbox, datastore_store
 from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.ledger.posting import post_event
 from shared.ledger.store import LedgerConflict
 from shared.partners import stripe

@@ -16,7 +16,7 @@ from shared.adapters.memory_store import MemoryStore
 from shared.api import idempotency, keys, tenants
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
-from shared.domain.ledger import Leg, Operation
+from shared.domain.ledger.model import Leg, Operation
 from shared.ledger import balances as ledger_balances
 from shared.ledger import transactions
 from tests.factories import memory_backend

@@ -1,5 +1,5 @@
 """Fees a partner reports but its webhooks never carried: booked by the reconciliation run as linked,
-idempotent adjusting transactions (shared.reconciliation.fees, shared.domain.ledger.fee_booking), and the
+idempotent adjusting transactions (shared.reconciliation.fees, shared.domain.ledger.operations.fee_booking), and the
 `verify` check that the clearing account follows the partner's balance (shared.ledger.verify.clearing_checks)."""
 
 from datetime import UTC, date, datetime
@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.memory_store import MemoryStore
-from shared.domain.ledger import FEE_BOOKING_RULE, InvariantViolation, entries_of, fee_booking
+from shared.domain.ledger.engine import entries_of
+from shared.domain.ledger.errors import InvariantViolation
+from shared.domain.ledger.operations import FEE_BOOKING_RULE, fee_booking
 from shared.ledger import balances as ledger_balances
 from shared.ledger import posting, transactions
 from shared.ledger.verify import clearing_checks
@@ -346,7 +348,7 @@ def test_a_won_dispute_reconciles_with_no_fee_booked():
 def test_a_transaction_ledgerline_reversed_is_not_a_row_of_the_run():
     """An operator's reversal (or a superseded legacy dispute posting) and the transaction it reverses
     net to nothing at the partner: the run sees neither, so no false missing_at_partner."""
-    from shared.domain.ledger import reversal
+    from shared.domain.ledger.operations import reversal
 
     books = Books([(1, 10_000), (2, 2_000)])
     (second,) = [n for n, t in books.store.data["JournalTransaction"].items() if t["event_id"] == "stripe:evt_2"]

@@ -14,7 +14,7 @@ from shared.adapters.memory_store import MemoryStore
 from shared.config import settings
 from shared.demo import encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import operation_for
+from shared.domain.ledger.operations import operation_for
 from shared.errors import ClientError
 from shared.intake.inbox import InboxRecord
 from shared.intake.service import Intake, Unavailable

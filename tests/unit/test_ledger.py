@@ -10,25 +10,13 @@ from hypothesis import strategies as st
 
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import (
-    SHARDS,
-    Entry,
-    InvariantViolation,
-    JournalTransaction,
-    Leg,
-    Operation,
-    UnknownAccount,
-    account_type,
-    audit,
-    entries_of,
-    event_hash,
-    hold_id,
-    journal_for,
-    operation_for,
-    shard_for,
-    transaction_id,
-    unbalanced,
-)
+from shared.domain.ledger.accounts import SHARDS, account_type, shard_for
+from shared.domain.ledger.audit import audit
+from shared.domain.ledger.engine import entries_of
+from shared.domain.ledger.errors import InvariantViolation, UnknownAccount
+from shared.domain.ledger.ids import event_hash, transaction_id
+from shared.domain.ledger.model import Entry, JournalTransaction, Leg, Operation, unbalanced
+from shared.domain.ledger.operations import hold_id, journal_for, operation_for
 from shared.domain.money import EXPONENTS, MAX_AMOUNT
 from shared.ledger import balances as ledger_balances
 from shared.ledger import parking, posting, transactions
@@ -406,7 +394,7 @@ def test_expiry_sweep_releases_only_due_unresolved_holds_and_is_idempotent():
 
 
 def test_capture_before_its_authorization_is_parked_not_rejected():
-    from shared.domain.ledger import PredecessorMissing
+    from shared.domain.ledger.errors import PredecessorMissing
 
     store = MemoryStore()
     capture = ev("authorization.captured", n=2, amount=400, reference="pi_ooo")
@@ -556,7 +544,7 @@ def test_a_parked_event_is_redriven_by_its_predecessor_not_before():
 
 
 def test_park_posts_instead_when_the_predecessor_landed_meanwhile():
-    from shared.domain.ledger import PredecessorMissing
+    from shared.domain.ledger.errors import PredecessorMissing
 
     store = MemoryStore()
     run(store, ev("authorization.created", n=1, amount=100, reference="pi_race", expires_at=T0 + timedelta(days=1)))
@@ -687,7 +675,7 @@ def test_batch_fallback_gives_every_operation_its_outcome_even_conflicts_and_par
 
 
 def test_failed_payout_reverses_the_paid_one_and_never_invents_money():
-    from shared.domain.ledger import PredecessorMissing
+    from shared.domain.ledger.errors import PredecessorMissing
 
     store = MemoryStore()
     run(store, ev(n=1, amount=5000))

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from shared.adapters.memory_store import MemoryStore
-from shared.domain.ledger import Leg, Operation, audit, operation_for
+from shared.domain.ledger.audit import audit
+from shared.domain.ledger.model import Leg, Operation
+from shared.domain.ledger.operations import operation_for
 from shared.ledger.balances import all_balances
 from shared.ledger.store import LEDGER_KINDS, LedgerConflict
 from shared.ledger.transactions import execute

@@ -13,7 +13,8 @@ import pytest
 from shared.adapters.memory_store import MemoryStore
 from shared.demo import encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import event_hash, operation_for
+from shared.domain.ledger.ids import event_hash
+from shared.domain.ledger.operations import operation_for
 from shared.ledger import dispute_migration, disputes, parking, posting
 from shared.ledger.balances import balances
 from shared.ledger.transactions import execute

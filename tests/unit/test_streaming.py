@@ -7,7 +7,7 @@ import pytest
 from shared.adapters import bigquery_sink
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
-from shared.domain.ledger import entries_of
+from shared.domain.ledger.engine import entries_of
 from shared.errors import PermanentError
 from shared.ledger import outbox, posting
 from tests.factories import canonical_event

@@ -280,7 +280,7 @@ def test_an_inquiry_is_recorded_and_moves_no_money(event_type, status):
         None,
     )
     assert (parsed.partner_event_id, c.event_id) == ("evt_d", "stripe:evt_d")
-    from shared.domain.ledger import operation_for
+    from shared.domain.ledger.operations import operation_for
 
     assert operation_for(c) is None
 
@@ -320,7 +320,8 @@ def test_a_won_dispute_reinstates_and_a_refunded_fee_comes_back():
 def test_the_same_balance_transaction_through_every_webhook_is_the_same_event():
     """Idempotency across webhooks: the ledger and the inbox key it by the balance transaction id and
     compare content hashes, so every carrier must yield the byte-identical canonical event."""
-    from shared.domain.ledger import event_hash, operation_for
+    from shared.domain.ledger.ids import event_hash
+    from shared.domain.ledger.operations import operation_for
 
     withdrawal = [_txn("txn_w1", -3000, 1500)]
     seen = [
