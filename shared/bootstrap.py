@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from shared.adapters import datastore_store, pubsub_bus, tasks_queue
+from shared.adapters import bigquery_sink, datastore_store, pubsub_bus, tasks_queue
 from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import Settings, settings
 from shared.ledger.outbox import StreamRequests
@@ -102,6 +102,7 @@ class Root:
             request_stream=self.request_stream,
             publish=self.publish,
             schedule=self.schedule,
+            stream=bigquery_sink.stream,
             park_ttl=timedelta(seconds=self.cfg.park_ttl_seconds),
             clock=self.clock,
         )
@@ -189,7 +190,7 @@ class ReconciliationPorts:
 
 def reconciliation(r: Root) -> ReconciliationPorts:
     """reconciliation (and the CLI's `recon run`): reports, BigQuery, the inbox, fee bookings."""
-    from shared.adapters import bigquery_sink, gcs_reports
+    from shared.adapters import gcs_reports
 
     cfg = r.cfg
     return r.once(

@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from shared.api.service import Backend
 from shared.domain.events import CanonicalEvent
 from shared.partners import adyen
+from shared.recovery.policies import Task
 
 # ----------------------------------------------------------------------------- canonical events
 
@@ -285,3 +286,34 @@ def memory_backend(store, **kwargs) -> Backend:
     Datastore adapter's composite queries do); kwargs are Backend's (publish, schedule, after_commit,
     clock)."""
     return Backend(store, store.transactions_of, store.dead_letters, **kwargs)
+
+
+# ----------------------------------------------------------------------------- memory ports
+
+
+class Bus:
+    """A publisher that records what it was given (or fails while `down`)."""
+
+    def __init__(self, down: bool = False):
+        self.messages: list[tuple[bytes, dict[str, str]]] = []
+        self.down = down
+
+    def __call__(self, data: bytes, attributes: dict[str, str]) -> str:
+        if self.down:
+            raise ConnectionError("simulated Pub/Sub outage")
+        self.messages.append((data, attributes))
+        return f"m{len(self.messages)}"
+
+
+class Queue:
+    """A scheduler that records the retries tasks asked for (or fails while `down`)."""
+
+    def __init__(self):
+        self.tasks: list[tuple[Task, datetime]] = []
+        self.down = False
+
+    def __call__(self, task: Task, at: datetime) -> bool:
+        if self.down:
+            raise ConnectionError("simulated Cloud Tasks outage")
+        self.tasks.append((task, at))
+        return True

@@ -39,13 +39,14 @@ class LedgerService:
     request_stream: Callable[[], None]  # ask for an outbox sweep (shared.ledger.outbox.StreamRequests)
     publish: Publish  # the canonical-events topic: re-drives parked events
     schedule: Schedule  # the retries queue: parked events' deadlines
+    stream: Callable  # the entry sink (BigQuery): (cfg, table, rows, row ids), when a sweep cannot be asked for
     park_ttl: timedelta = parking.PARK_TTL
     clock: Callable = utcnow
 
     def post(self, event: CanonicalEvent) -> Result | None:
         """Post one canonical event exactly once, then the after-commit work."""
         result = posting.post_once(event, store=self.store, clock=self.clock, park_ttl=self.park_ttl)
-        outbox.stream_committed(self.cfg, self.store, result, defer_stream=self.request_stream)
+        outbox.stream_committed(self.cfg, self.store, result, stream=self.stream, defer_stream=self.request_stream)
         if result is not None and result.status == "parked":
             deadline = result.record["deadline"]
             self.schedule(Task("park-expiry", parking.expiry_task_key(event.event_id, deadline)), deadline)
@@ -73,7 +74,7 @@ class LedgerService:
                 extra={"transaction_id": transaction_id, "error": f"{exc}"},
             )
         try:
-            outbox.stream_outbox(self.cfg, self.store, transaction_id)
+            outbox.stream_outbox(self.cfg, self.store, transaction_id, self.stream)
         except Exception as exc:
             log.error(
                 "streaming failed; the outbox keeps it", extra={"transaction_id": transaction_id, "error": f"{exc}"}

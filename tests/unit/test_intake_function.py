@@ -15,6 +15,7 @@ from shared.config import REPO_ROOT, settings
 from shared.demo import encode, payment_intent_succeeded
 from shared.intake.service import Intake
 from shared.partners import stripe
+from tests.factories import Bus
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +83,6 @@ def test_adyen_endpoint_requires_basic_auth(client):
 
 # ----------------------------------------------------------------------------- accepted requests
 # The function takes its service from shared.bootstrap at request time: here over the memory inbox.
-
-
-class Bus:
-    def __init__(self, down: bool = False):
-        self.messages: list[tuple[bytes, dict]] = []
-        self.down = down
-
-    def __call__(self, data: bytes, attributes: dict) -> str:
-        if self.down:
-            raise ConnectionError("simulated Pub/Sub outage")
-        self.messages.append((data, attributes))
-        return f"m{len(self.messages)}"
 
 
 def served(monkeypatch, service: Intake) -> Intake:

@@ -20,38 +20,9 @@ from shared.intake.inbox import InboxRecord
 from shared.intake.service import Intake, Unavailable
 from shared.partners import adyen, stripe
 from shared.recovery.dead_letters import dead_letter_id
-from shared.recovery.policies import Task
-from tests.factories import adyen_item, adyen_notification
+from tests.factories import Bus, Queue, adyen_item, adyen_notification
 
 CFG = settings()
-
-
-class Bus:
-    """A publisher that records what it was given (or fails while `down`)."""
-
-    def __init__(self):
-        self.messages: list[tuple[bytes, dict[str, str]]] = []
-        self.down = False
-
-    def __call__(self, data: bytes, attributes: dict[str, str]) -> str:
-        if self.down:
-            raise ConnectionError("simulated Pub/Sub outage")
-        self.messages.append((data, attributes))
-        return f"m{len(self.messages)}"
-
-
-class Queue:
-    """A scheduler that records the retries tasks asked for (or fails while `down`)."""
-
-    def __init__(self):
-        self.tasks: list[tuple[Task, datetime]] = []
-        self.down = False
-
-    def __call__(self, task: Task, at: datetime) -> bool:
-        if self.down:
-            raise ConnectionError("simulated Cloud Tasks outage")
-        self.tasks.append((task, at))
-        return True
 
 
 @pytest.fixture
