@@ -92,7 +92,7 @@ class Root:
 
     @cached_property
     def request_stream(self) -> StreamRequests:
-        return StreamRequests(self.schedule)
+        return StreamRequests(self.schedule, clock=self.clock)
 
     @cached_property
     def ledger(self) -> LedgerService:
@@ -137,8 +137,16 @@ def intake(r: Root):
     """intake (and the retries' republish / stale re-drive, the CLI's redrive): the intake service over
     the inbox, the canonical-events topic and the retries queue."""
     from shared.intake.service import Intake
+    from shared.partners import PARTNERS
 
-    return r.once("intake", lambda: Intake(r.cfg, r.inbox, publish=r.publish, schedule=r.schedule, clock=r.clock))
+    def build() -> Intake:
+        for (
+            partner
+        ) in PARTNERS.values():  # a malformed secret (e.g. ADYEN_HMAC_KEYS not hex) fails every request, loudly
+            r.cfg.partner_secrets(partner)
+        return Intake(r.cfg, r.inbox, publish=r.publish, schedule=r.schedule, clock=r.clock)
+
+    return r.once("intake", build)
 
 
 def retry_handlers(r: Root) -> dict[str, Handler]:

@@ -47,6 +47,6 @@ def handle_errors(
     for kind in transient:
 
         @register(kind)
-        def unavailable(exc: BaseException):
+        def storage_unavailable(exc: BaseException):
             log.exception(unavailable, extra=context())
             return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)

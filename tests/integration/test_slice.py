@@ -34,6 +34,8 @@ def test_payment_is_stored_published_posted_and_streamed(cfg, db, intake, secret
     assert inbox.body == p["body"]  # raw bytes kept exactly as received
     assert inbox.verdict == "accepted" and inbox.published_at is not None
     assert inbox.headers and "Stripe-Signature" in inbox.headers
+    raw = db.get(db.key("Inbox", p["key"]))  # the stored layout existing records are read with
+    assert isinstance(raw["headers"], str) and "Stripe-Signature" in json.loads(raw["headers"])
 
     (txn,) = posted(db, p["key"])
     entries = [(f"{txn.key.name}:{e['index']}", e) for e in entries_of(txn)]

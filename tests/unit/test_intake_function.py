@@ -133,12 +133,15 @@ def test_publish_and_enqueue_failing_is_503_so_the_partner_retries(client, monke
     assert service.inbox.get("stripe:evt_fn3") is not None  # kept: the partner's retry is deduped
 
 
-def test_storage_unavailable_is_503(client, monkeypatch):
+def test_storage_unavailable_is_503(client, monkeypatch, caplog):
     class DownInbox(MemoryInbox):
         def put_if_absent(self, record):
             raise gexc.ServiceUnavailable("datastore down")
 
     service = served(monkeypatch, Intake(settings(), DownInbox(), Bus(), lambda task, at: None))
-    resp = post(client, payment("evt_fn4"))
+    with caplog.at_level(logging.ERROR, logger="ledgerline.intake"):
+        resp = post(client, payment("evt_fn4"))
     assert (resp.status_code, resp.json["error"]["code"]) == (503, "temporarily_unavailable")
     assert service.publish.messages == []
+    logged = [r for r in caplog.records if r.name == "ledgerline.intake" and r.levelno == logging.ERROR]
+    assert [(r.getMessage(), r.partner) for r in logged] == [("webhook not stored: Datastore unavailable", "stripe")]

@@ -58,3 +58,13 @@ def test_a_malformed_hex_key_is_a_config_error_naming_the_variable():
     cfg = settings_from({"ADYEN_HMAC_KEYS": "0A1B,not-hex"})
     with pytest.raises(ConfigError, match="ADYEN_HMAC_KEYS must be comma-separated hex keys"):
         cfg.secret(adyen.HMAC_KEYS)
+
+
+def test_the_intake_service_refuses_to_start_on_a_malformed_partner_secret():
+    """Checked when intake builds its service (every request fails, loudly), not on the first Adyen webhook."""
+    from shared import bootstrap
+
+    root = bootstrap.Root(settings_from({"ADYEN_HMAC_KEYS": "0A1B,not-hex"}))
+    root.inbox = object()  # no Datastore: the check runs before anything is used
+    with pytest.raises(ConfigError, match="ADYEN_HMAC_KEYS"):
+        bootstrap.intake(root)
