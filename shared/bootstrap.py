@@ -162,6 +162,7 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
                 store=r.store,
                 publish=r.publish,
                 request_stream=r.request_stream,
+                stream=bigquery_sink.stream,
                 republish=lambda key: intake(r).republish(key),
                 redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
                 check_fault=r.check_fault,

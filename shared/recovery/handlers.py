@@ -22,6 +22,7 @@ class Ports:
     store: LedgerStore
     publish: Publish  # the canonical-events topic
     request_stream: Callable[[], None]  # ask for the next outbox sweep
+    stream: Callable  # the entry sink (BigQuery): (cfg, table, rows, row ids)
     republish: Callable[[str], str]  # inbox event key -> "published" | "already_published" | "missing" …
     redrive_stale: Callable[[datetime], list]  # intake's safety net: re-drive stale inbox events as of now
     check_fault: Callable[[str], None]  # fault injection (local, tests and chaos): raises when a fault is set
@@ -38,11 +39,11 @@ def handlers(p: Ports) -> dict[str, Handler]:
 
     def stream(key: str) -> str:
         p.check_fault("bigquery")
-        return f"streamed {len(outbox.stream_outbox(p.cfg, p.store, key))} transaction(s)"
+        return f"streamed {len(outbox.stream_outbox(p.cfg, p.store, key, p.stream))} transaction(s)"
 
     def stream_pending(key: str) -> str:
         p.check_fault("bigquery")
-        total, left = outbox.sweep(p.cfg, p.store)
+        total, left = outbox.sweep(p.cfg, p.store, p.stream)
         if left:  # arrived meanwhile, or more than this task takes: the next sweep, next second
             p.request_stream()
         return f"streamed {total} pending transaction(s), {left} left for the next sweep"
