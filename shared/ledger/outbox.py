@@ -15,35 +15,34 @@ from google.api_core import exceptions as gexc
 
 from shared.adapters import bigquery_sink
 from shared.config import Settings
-from shared.domain.ledger.engine import entries_of
 from shared.errors import PermanentError
-from shared.ledger.store import LedgerStore, utcnow
+from shared.ledger.store import LedgerStore, StoredTransaction, utcnow
 from shared.recovery.policies import Task
 from shared.topology import ENTRIES_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
 
 
-def entry_rows(record: dict) -> list[dict]:
+def entry_rows(transaction: StoredTransaction) -> list[dict]:
     """BigQuery rows (topology/bigquery/entries.json) for one transaction's entries."""
     return [
         {
-            "entry_id": f"{record['transaction_id']}:{e['index']}",
-            "transaction_id": record["transaction_id"],
-            "account": e["account"],
-            "currency": e["currency"],
-            "shard": e["shard"],
-            "direction": e["direction"],
-            "phase": e["phase"],
-            "amount": e["amount"],
-            "account_version": e["account_version"],
-            "rule": record["rule"],
-            "event_id": record["event_id"],
-            "partner": record["partner"],
-            "effective_at": record["effective_at"].isoformat(),
-            "posted_at": record["recorded_at"].isoformat(),
+            "entry_id": f"{transaction.id}:{e.index}",
+            "transaction_id": transaction.id,
+            "account": e.account,
+            "currency": e.currency,
+            "shard": e.shard,
+            "direction": e.direction,
+            "phase": e.phase,
+            "amount": e.amount,
+            "account_version": e.account_version,
+            "rule": transaction.rule,
+            "event_id": transaction.event_id,
+            "partner": transaction.partner,
+            "effective_at": transaction.effective_at.isoformat(),
+            "posted_at": transaction.recorded_at.isoformat(),
         }
-        for e in entries_of(record)
+        for e in transaction.entries
     ]
 
 
@@ -61,7 +60,7 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
         return []
     rows = []
     for txn in outbox["transactions"]:
-        rows += entry_rows(store.get("JournalTransaction", txn))
+        rows += entry_rows(store.transaction(txn))
     stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
     store.delete("Outbox", outbox_id)
     log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": len(rows)})
@@ -77,8 +76,8 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
     if not outbox:
         return 0
     names = sorted({txn for record in outbox.values() for txn in record["transactions"]})
-    records = store.get_multi("JournalTransaction", names)
-    rows = [row for name in names if name in records for row in entry_rows(records[name])]
+    transactions = store.transactions(names)
+    rows = [row for name in names if name in transactions for row in entry_rows(transactions[name])]
     try:
         stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
     except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
@@ -136,11 +135,7 @@ def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, s
 
 def streamed_transactions(store: LedgerStore, event_id: str) -> list[str]:
     """The event's transactions that are committed and whose entries left the outbox (reached BigQuery)."""
-    return [
-        name
-        for name in store.query("JournalTransaction", "event_id", event_id)
-        if not store.query("Outbox", "transactions", name)
-    ]
+    return [t.id for t in store.transactions_of_event(event_id) if not store.query("Outbox", "transactions", t.id)]
 
 
 def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.stream) -> list[str]:
