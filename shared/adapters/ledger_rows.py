@@ -21,7 +21,7 @@ from shared.ledger.store import AccountShard, HoldState, StoredEntry, StoredTran
 TRANSACTION, ACCOUNT, HOLD_STATE = "JournalTransaction", "Account", "HoldState"
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware_if_set(value: datetime | None) -> datetime | None:
     return aware(value) if value is not None else None
 
 
@@ -40,7 +40,7 @@ def transaction(name: str, row: dict) -> StoredTransaction:
         body_hash=row.get("body_hash", ""),
         ledger=row.get("ledger"),
         target=row.get("target"),
-        expires_at=_aware(row.get("expires_at")),
+        expires_at=_aware_if_set(row.get("expires_at")),
         chain_id=row.get("chain_id"),
         seq=row.get("seq"),
         prev_hash=row.get("prev_hash"),
@@ -78,8 +78,8 @@ def account_shard(name: str, row: dict) -> AccountShard:
         no_overdraft=row.get("no_overdraft"),
         credit_limit=row.get("credit_limit"),
         metadata=row.get("metadata") or "{}",
-        created_at=_aware(row.get("created_at")),
-        updated_at=_aware(row.get("updated_at")),
+        created_at=_aware_if_set(row.get("created_at")),
+        updated_at=_aware_if_set(row.get("updated_at")),
     )
 
 
@@ -93,7 +93,7 @@ def hold_state(name: str, row: dict | None) -> HoldState:
         released=row.get("released", 0),
         closed=row.get("closed"),
         last_transaction_id=row.get("last_transaction_id"),
-        updated_at=_aware(row.get("updated_at")),
+        updated_at=_aware_if_set(row.get("updated_at")),
     )
 
 
