@@ -132,7 +132,7 @@ def cmd_account(args, root) -> int:
         )
         return 1
     entries = sorted(
-        ((f"{t.id}:{e.index}", t, e) for t in ledger.transactions_of_account(args.id) for e in t.entries_of(args.id)),
+        ((f"{t.id}:{e.index}", t, e) for t in ledger.transactions_of_account(args.id) for e in t.entries_on(args.id)),
         key=lambda item: (item[1].recorded_at, item[0]),
     )[-args.limit :]
     out = {

@@ -67,7 +67,7 @@ def check_a_posting_reads_back_as_the_engine_wrote_it(store: LedgerStore, tag: s
     assert (credit.direction, credit.phase, credit.amount) == ("credit", "posted", 1000)
     assert (credit.account_version, credit.resulting) == (1, (0, 1000, 0, 0))
     assert credit.balance_after().posted == 1000
-    assert t.entries_of(wallet(tag)) == (credit,)
+    assert t.entries_on(wallet(tag)) == (credit,)
 
     assert store.transaction(f"txn_{tag}_missing") is None
     assert store.transactions([op.op_id, f"txn_{tag}_missing", op.op_id]) == {op.op_id: t}

@@ -226,7 +226,7 @@ def _ordered_entries(
     """Ties on recorded_at are ordered by transaction id here, whatever order the store returns them in."""
     for _, group in groupby(transactions, key=lambda t: t.recorded_at):
         for t in sorted(group, key=lambda t: t.id):
-            for e in sorted(t.entries_of(account), key=lambda e: e.index):
+            for e in sorted(t.entries_on(account), key=lambda e: e.index):
                 yield t, e
 
 

@@ -28,7 +28,7 @@ def balance_as_of(store: LedgerStore, account: str, at: datetime, clock: str = "
     whose effective time is at or before `at`, whenever they were recorded)."""
     if clock not in ("recorded", "effective"):
         raise ValueError("clock is 'recorded' or 'effective'")
-    entries = [(t, e) for t in store.transactions_of_account(account) for e in t.entries_of(account)]
+    entries = [(t, e) for t in store.transactions_of_account(account) for e in t.entries_on(account)]
     if clock == "effective":
         out: dict[str, dict[str, int]] = {}
         for t, e in entries:

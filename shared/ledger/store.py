@@ -73,7 +73,8 @@ class StoredTransaction:
     prev_hash: str | None = None
     hash: str | None = None
 
-    def entries_of(self, account: str) -> tuple[StoredEntry, ...]:
+    def entries_on(self, account: str) -> tuple[StoredEntry, ...]:
+        """Its entries on one account, in index order."""
         return tuple(e for e in self.entries if e.account == account)
 
 

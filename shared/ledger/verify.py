@@ -164,7 +164,7 @@ def clearing_checks(
             (e.amount if e.direction == "debit" else -e.amount)
             for t in transactions
             if t.recorded_at > recorded_by or t.effective_at.date().isoformat() > day
-            for e in t.entries_of(account)
+            for e in t.entries_on(account)
             if e.currency == currency and e.phase == "posted"
         )
         reconciled = json.loads(run["partner_balance"])[currency]
