@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from shared.domain.ledger.accounts import TOTALS
 from shared.domain.ledger.ids import EPOCH, digest
 from shared.domain.ledger.model import Leg, Operation
-from shared.ledger.store import HoldState, LedgerStore, StoredEntry, StoredTransaction
+from shared.ledger.store import HoldState, LedgerStore, OutboxRecord, StoredEntry, StoredTransaction
 from shared.ledger.transactions import execute
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -153,9 +153,26 @@ def check_a_hold_and_its_state(store: LedgerStore, tag: str) -> None:
     assert store.hold_state(f"txn_{tag}_nohold") == HoldState(f"txn_{tag}_nohold")
 
 
+def check_the_outbox_of_a_commit(store: LedgerStore, tag: str) -> None:
+    op = _post(tag, "streamed", wallet(tag), 42, T0)
+    execute(store, op, _clock(T0))
+    record = OutboxRecord(op.op_id, (op.op_id,), T0)
+    assert store.outbox_record(op.op_id) == record
+    assert store.outbox_record(f"txn_{tag}_missing") is None
+    assert record in store.outbox_records()
+    assert store.outboxes_of(op.op_id) == [record]
+    store.quarantine_outbox(record, "refused")
+    quarantined = OutboxRecord(op.op_id, (op.op_id,), T0, quarantined=True, error="refused")
+    assert store.outbox_record(op.op_id) == quarantined and store.outboxes_of(op.op_id) == [quarantined]
+    store.delete_outbox([op.op_id])
+    assert store.outbox_record(op.op_id) is None and store.outboxes_of(op.op_id) == []
+    assert store.transaction(op.op_id) is not None  # the transaction stays; only the note goes
+
+
 CHECKS = (
     check_a_posting_reads_back_as_the_engine_wrote_it,
     check_account_shards_carry_the_totals,
     check_transactions_of_an_account_are_in_recorded_order,
     check_a_hold_and_its_state,
+    check_the_outbox_of_a_commit,
 )

@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -28,7 +29,7 @@ from google.cloud.datastore_v1.types.datastore import CommitRequest
 from shared.adapters import datastore_indexes, ledger_rows
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
-from shared.ledger.store import AccountShard, HoldState, StoredTransaction
+from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredTransaction
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -311,6 +312,23 @@ class DatastoreLedger:
 
     def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
         return ledger_rows.transactions(self.query(ledger_rows.TRANSACTION, prop, value))
+
+    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
+        row = self.get(ledger_rows.OUTBOX, outbox_id)
+        return ledger_rows.outbox(outbox_id, row) if row is not None else None
+
+    def outbox_records(self) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.snapshot((ledger_rows.OUTBOX,))[ledger_rows.OUTBOX])
+
+    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.query(ledger_rows.OUTBOX, "transactions", transaction_id))
+
+    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
+        quarantined = replace(record, quarantined=True, error=error)
+        self.record(ledger_rows.OUTBOX, record.id, ledger_rows.outbox_row(quarantined))
+
+    def delete_outbox(self, outbox_ids: list[str]) -> None:
+        self.delete_multi(ledger_rows.OUTBOX, outbox_ids)
 
     # The customer API's ordered read of dead letters (shared.api.service.DeadLettersBy), a composite
     # query with its index in topology/datastore_indexes.json.

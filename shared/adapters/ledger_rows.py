@@ -9,6 +9,8 @@ JournalTransaction  key = transaction id   transaction_id, ledger, kind, rule, e
 Account             key = "<account>|<currency>|<shard>"   account, currency, shard, type, the four totals,
                     version, no_overdraft, credit_limit, metadata (JSON text), created_at, updated_at
 HoldState           key = the hold's transaction id   captured, released, closed, last_transaction_id, updated_at
+Outbox              key = the commit's first transaction id   transactions (list, indexed), recorded_at,
+                    quarantined, error (shared.ledger.transactions.with_outbox writes it)
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from shared.ledger.store import AccountShard, HoldState, StoredEntry, StoredTransaction, aware
+from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredEntry, StoredTransaction, aware
 
-TRANSACTION, ACCOUNT, HOLD_STATE = "JournalTransaction", "Account", "HoldState"
+TRANSACTION, ACCOUNT, HOLD_STATE, OUTBOX = "JournalTransaction", "Account", "HoldState", "Outbox"
 
 
 def _aware_if_set(value: datetime | None) -> datetime | None:
@@ -105,3 +107,27 @@ def transactions(found: dict[str, dict]) -> list[StoredTransaction]:
 def account_shards(found: dict[str, dict]) -> list[AccountShard]:
     """The records of Account rows by name, in name order."""
     return [account_shard(name, row) for name, row in sorted(found.items())]
+
+
+def outbox(name: str, row: dict) -> OutboxRecord:
+    """The record of an Outbox row."""
+    return OutboxRecord(
+        id=name,
+        transactions=tuple(row["transactions"]),
+        recorded_at=_aware_if_set(row.get("recorded_at")),
+        quarantined=bool(row.get("quarantined")),
+        error=row.get("error"),
+    )
+
+
+def outboxes(found: dict[str, dict]) -> list[OutboxRecord]:
+    """The records of Outbox rows by name, in name order."""
+    return [outbox(name, row) for name, row in sorted(found.items())]
+
+
+def outbox_row(record: OutboxRecord) -> dict:
+    """The Outbox row of a record (as written in the commit, plus the quarantine mark when set)."""
+    row = {"transactions": list(record.transactions), "recorded_at": record.recorded_at}
+    if record.quarantined:
+        row.update(quarantined=True, error=record.error)
+    return row

@@ -7,11 +7,12 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
 from shared.adapters import ledger_rows
-from shared.ledger.store import AccountShard, HoldState, StoredTransaction
+from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredTransaction
 
 T = TypeVar("T")
 
@@ -126,6 +127,23 @@ class MemoryStore:
 
     def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
         return ledger_rows.transactions(self.query(ledger_rows.TRANSACTION, prop, value))
+
+    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
+        row = self.get(ledger_rows.OUTBOX, outbox_id)
+        return ledger_rows.outbox(outbox_id, row) if row is not None else None
+
+    def outbox_records(self) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.snapshot((ledger_rows.OUTBOX,))[ledger_rows.OUTBOX])
+
+    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.query(ledger_rows.OUTBOX, "transactions", transaction_id))
+
+    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
+        quarantined = replace(record, quarantined=True, error=error)
+        self.record(ledger_rows.OUTBOX, record.id, ledger_rows.outbox_row(quarantined))
+
+    def delete_outbox(self, outbox_ids: list[str]) -> None:
+        self.delete_multi(ledger_rows.OUTBOX, outbox_ids)
 
     # The customer API's ordered read of dead letters, as the Datastore adapter's composite query answers it.
 

@@ -122,6 +122,17 @@ class HoldState:
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One commit's note that its transactions' entries are still to reach BigQuery (shared.ledger.outbox)."""
+
+    id: str  # the commit's first transaction id
+    transactions: tuple[str, ...]
+    recorded_at: datetime | None
+    quarantined: bool = False  # BigQuery refused it: later sweeps skip it, verify reports it
+    error: str | None = None
+
+
 class LedgerStore(Protocol):
     def transact(self, work: Callable[[Tx], T]) -> T: ...
     def get(self, kind: str, name: str) -> dict | None: ...
@@ -165,6 +176,26 @@ class LedgerStore(Protocol):
 
     def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
         """The hold's transaction and its state in one read, or None when no such transaction is committed."""
+        ...
+
+    # The outbox of entries to stream (written by shared.ledger.transactions.with_outbox in the commit).
+
+    def outbox_record(self, outbox_id: str) -> OutboxRecord | None: ...
+
+    def outbox_records(self) -> list[OutboxRecord]:
+        """Every outbox record, quarantined ones too, by id."""
+        ...
+
+    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
+        """The outbox records that list the transaction, by id."""
+        ...
+
+    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
+        """Mark the record refused (kept, skipped by sweeps)."""
+        ...
+
+    def delete_outbox(self, outbox_ids: list[str]) -> None:
+        """Forget records whose entries BigQuery accepted."""
         ...
 
 
