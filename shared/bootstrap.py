@@ -180,7 +180,6 @@ def api_backend(r: Root):
         "api_backend",
         lambda: Backend(
             r.store,
-            r.store.transactions_of,
             r.store.dead_letters,
             publish=r.publish,
             schedule=r.schedule,

@@ -49,7 +49,6 @@ from shared import bootstrap, partners
 from shared.adapters import datastore_store as store
 from shared.config import settings
 from shared.domain.ledger.accounts import account_type
-from shared.domain.ledger.engine import entries_of
 from shared.domain.ledger.errors import UnknownAccount
 from shared.domain.ledger.operations import reversal
 from shared.domain.money import format_minor
@@ -133,16 +132,8 @@ def cmd_account(args, root) -> int:
         )
         return 1
     entries = sorted(
-        (
-            (
-                f"{name}:{e['index']}",
-                {**e, "transaction_id": name, "effective_at": t["effective_at"], "recorded_at": t["recorded_at"]},
-            )
-            for name, t in ledger.query("JournalTransaction", "accounts", args.id).items()
-            for e in entries_of(t)
-            if e["account"] == args.id
-        ),
-        key=lambda item: (item[1]["recorded_at"], item[0]),
+        ((f"{t.id}:{e.index}", t, e) for t in ledger.transactions_of_account(args.id) for e in t.entries_on(args.id)),
+        key=lambda item: (item[1].recorded_at, item[0]),
     )[-args.limit :]
     out = {
         "account": args.id,
@@ -152,15 +143,15 @@ def cmd_account(args, root) -> int:
         "entries": [
             {
                 "entry_id": name,
-                "transaction_id": e["transaction_id"],
-                "direction": e["direction"],
-                "phase": e["phase"],
-                "amount": e["amount"],
-                "currency": e["currency"],
-                "effective_at": e["effective_at"],
-                "recorded_at": e["recorded_at"],
+                "transaction_id": t.id,
+                "direction": e.direction,
+                "phase": e.phase,
+                "amount": e.amount,
+                "currency": e.currency,
+                "effective_at": t.effective_at,
+                "recorded_at": t.recorded_at,
             }
-            for name, e in entries
+            for name, t, e in entries
         ],
     }
     if args.json:

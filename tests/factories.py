@@ -285,7 +285,7 @@ def memory_backend(store, **kwargs) -> Backend:
     """The API service over shared.adapters.memory_store.MemoryStore (whose ordered reads answer as the
     Datastore adapter's composite queries do); kwargs are Backend's (publish, schedule, after_commit,
     clock)."""
-    return Backend(store, store.transactions_of, store.dead_letters, **kwargs)
+    return Backend(store, store.dead_letters, **kwargs)
 
 
 # ----------------------------------------------------------------------------- memory ports

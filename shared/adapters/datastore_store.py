@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -25,9 +26,10 @@ from google.cloud import datastore
 from google.cloud.datastore import helpers
 from google.cloud.datastore_v1.types.datastore import CommitRequest
 
-from shared.adapters import datastore_indexes
+from shared.adapters import datastore_indexes, ledger_rows
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
+from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredTransaction
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -201,7 +203,7 @@ class _DatastoreTx:
 
 # Entries of an account in ledger order: transactions whose `accounts` list holds it, by recorded_at.
 TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
-    "JournalTransaction", equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
+    ledger_rows.TRANSACTION, equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
 )
 # Dead letters of a status, newest first; with a cursor, at or before the cursor's created_at.
 DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
@@ -264,13 +266,72 @@ class DatastoreLedger:
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: {e.key.name: dict(e) for e in self.db.query(kind=kind).fetch()} for kind in kinds}
 
-    # The customer API's ordered reads (shared.api.service.TransactionsOf / DeadLettersBy), each a
-    # composite query with its index in topology/datastore_indexes.json.
+    # Typed reads (shared.ledger.store.LedgerStore), decoded by shared.adapters.ledger_rows.
 
-    def transactions_of(self, account: str, since: datetime):
-        """The account's transactions recorded at or after `since`, in recorded_at order."""
+    def transaction(self, transaction_id: str) -> StoredTransaction | None:
+        entity = self.db.get(self.db.key(ledger_rows.TRANSACTION, transaction_id))
+        return ledger_rows.transaction(entity.key.name, entity) if entity is not None else None
+
+    def transactions(self, transaction_ids: Iterable[str]) -> dict[str, StoredTransaction]:
+        found = self.get_multi(ledger_rows.TRANSACTION, list(dict.fromkeys(transaction_ids)))
+        return {t.id: t for t in ledger_rows.transactions(found)}
+
+    def transactions_of_event(self, event_id: str) -> list[StoredTransaction]:
+        return self._transactions_where("event_id", event_id)
+
+    def transactions_of_kind(self, kind: str) -> list[StoredTransaction]:
+        return self._transactions_where("kind", kind)
+
+    def transactions_of_account(self, account: str, since: datetime | None = None) -> Iterator[StoredTransaction]:
+        """Without `since`: an equality query on the indexed `accounts` list; with it, the composite
+        query TRANSACTIONS_OF_ACCOUNT (index in topology/datastore_indexes.json), read as it pages."""
+        if since is None:
+            return iter(self._transactions_where("accounts", account))
         found = datastore_indexes.fetch(self.db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
-        return ((e.key.name, dict(e)) for e in found)
+        return (ledger_rows.transaction(e.key.name, e) for e in found)
+
+    def account_shards(self, account: str | None = None) -> list[AccountShard]:
+        found = (
+            self.query(ledger_rows.ACCOUNT, "account", account)
+            if account is not None
+            else self.snapshot((ledger_rows.ACCOUNT,))[ledger_rows.ACCOUNT]
+        )
+        return ledger_rows.account_shards(found)
+
+    def hold_state(self, hold: str) -> HoldState:
+        return ledger_rows.hold_state(hold, self.get(ledger_rows.HOLD_STATE, hold))
+
+    def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
+        """One lookup of both records."""
+        keys = [self.db.key(ledger_rows.TRANSACTION, hold), self.db.key(ledger_rows.HOLD_STATE, hold)]
+        found = {e.key.kind: e for e in self.db.get_multi(keys)}
+        if ledger_rows.TRANSACTION not in found:
+            return None
+        transaction = ledger_rows.transaction(hold, found[ledger_rows.TRANSACTION])
+        return transaction, ledger_rows.hold_state(hold, found.get(ledger_rows.HOLD_STATE))
+
+    def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
+        return ledger_rows.transactions(self.query(ledger_rows.TRANSACTION, prop, value))
+
+    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
+        row = self.get(ledger_rows.OUTBOX, outbox_id)
+        return ledger_rows.outbox(outbox_id, row) if row is not None else None
+
+    def outbox_records(self) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.snapshot((ledger_rows.OUTBOX,))[ledger_rows.OUTBOX])
+
+    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
+        return ledger_rows.outboxes(self.query(ledger_rows.OUTBOX, "transactions", transaction_id))
+
+    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
+        quarantined = replace(record, quarantined=True, error=error)
+        self.record(ledger_rows.OUTBOX, record.id, ledger_rows.outbox_row(quarantined))
+
+    def delete_outbox(self, outbox_ids: list[str]) -> None:
+        self.delete_multi(ledger_rows.OUTBOX, outbox_ids)
+
+    # The customer API's ordered read of dead letters (shared.api.service.DeadLettersBy), a composite
+    # query with its index in topology/datastore_indexes.json.
 
     def dead_letters(self, status: str, before: datetime | None):
         """Dead letters of a status, newest first; with `before`, created at or before it."""

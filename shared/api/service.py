@@ -20,14 +20,15 @@ from itertools import groupby
 from shared.api import models
 from shared.api.idempotency import Attempt
 from shared.api.tenants import Tenancy, customer_of
+from shared.domain.ledger import engine
 from shared.domain.ledger.accounts import AccountBalance, account_type
-from shared.domain.ledger.engine import entries_of
 from shared.domain.ledger.errors import Rejected
 from shared.domain.ledger.ids import EPOCH, digest, transaction_id
 from shared.domain.ledger.model import Leg, Operation
 from shared.errors import ClientError
 from shared.ledger import balances as ledger_balances
 from shared.ledger import store, transactions
+from shared.ledger.store import HoldState, StoredEntry, StoredTransaction
 from shared.recovery.dead_letters import Filter
 from shared.recovery.service import Publish, Schedule, replay
 
@@ -36,8 +37,6 @@ PARTNER = "api"  # the `partner` of transactions the API originates
 TRANSFER_RULE, HOLD_RULE, CAPTURE_RULE, VOID_RULE = "api_transfer.v1", "api_hold.v1", "api_capture.v1", "api_void.v1"
 MAX_LIMIT, DEFAULT_LIMIT = 100, 10
 
-# (account, since) -> the account's transactions recorded at or after `since`, in recorded_at order.
-TransactionsOf = Callable[[str, datetime], Iterable[tuple[str, dict]]]
 # (status, created at or before | None) -> dead letters of that status, newest first.
 DeadLettersBy = Callable[[str, datetime | None], Iterable[tuple[str, dict]]]
 
@@ -45,7 +44,6 @@ DeadLettersBy = Callable[[str, datetime | None], Iterable[tuple[str, dict]]]
 @dataclass
 class Backend:
     store: object  # shared.ledger.store.LedgerStore with insert()
-    transactions_of: TransactionsOf
     dead_letters: DeadLettersBy
     publish: Publish | None = None
     schedule: Schedule | None = None
@@ -87,19 +85,19 @@ def _currency_balance(b: AccountBalance) -> models.CurrencyBalance:
     )
 
 
-def _entry(name: str, record: dict, e: dict) -> models.Entry:
-    after = AccountBalance(e["account"], e["currency"], *e["resulting"]) if e["shard"] == 0 else None
+def _entry(t: StoredTransaction, e: StoredEntry) -> models.Entry:
+    after = e.balance_after() if e.shard == 0 else None
     return models.Entry(
-        id=f"{name}:{e['index']}",
-        transaction=name,
-        account=customer_of(e["account"]) or e["account"],
-        currency=e["currency"],
-        direction=e["direction"],
-        phase=e["phase"],
-        amount=e["amount"],
-        effective_at=_iso(record["effective_at"]),
-        recorded_at=_iso(record["recorded_at"]),
-        account_version=e["account_version"],
+        id=f"{t.id}:{e.index}",
+        transaction=t.id,
+        account=customer_of(e.account) or e.account,
+        currency=e.currency,
+        direction=e.direction,
+        phase=e.phase,
+        amount=e.amount,
+        effective_at=_iso(t.effective_at),
+        recorded_at=_iso(t.recorded_at),
+        account_version=e.account_version,
         posted_after=after.posted if after else None,
         available_after=after.available if after else None,
     )
@@ -205,51 +203,51 @@ def list_entries(
     after: tuple | None = None
     if starting_after is not None:
         txn, _, index = starting_after.rpartition(":")
-        record = backend.store.get("JournalTransaction", txn) if txn and index.isdigit() else None
-        if record is None or account not in record.get("accounts", []):
+        cursor = backend.store.transaction(txn) if txn and index.isdigit() else None
+        if cursor is None or account not in cursor.accounts:
             raise ClientError(400, "invalid_cursor", "starting_after is not an entry of this account", "starting_after")
-        after = (record["recorded_at"], txn, int(index))
-        lower = max(lower, record["recorded_at"])
+        after = (cursor.recorded_at, txn, int(index))
+        lower = max(lower, cursor.recorded_at)
     page: list[models.Entry] = []
-    for name, record, e in _ordered_entries(backend.transactions_of(account, lower), account):
-        if upper is not None and record["recorded_at"] > upper:
+    for t, e in _ordered_entries(backend.store.transactions_of_account(account, lower), account):
+        if upper is not None and t.recorded_at > upper:
             break
-        if after is not None and (record["recorded_at"], name, e["index"]) <= after:
+        if after is not None and (t.recorded_at, t.id, e.index) <= after:
             continue
-        page.append(_entry(name, record, e))
+        page.append(_entry(t, e))
         if len(page) > limit:
             break
     return models.EntryList(data=page[:limit], has_more=len(page) > limit)
 
 
-def _ordered_entries(transactions: Iterable[tuple[str, dict]], account: str) -> Iterator[tuple[str, dict, dict]]:
+def _ordered_entries(
+    transactions: Iterable[StoredTransaction], account: str
+) -> Iterator[tuple[StoredTransaction, StoredEntry]]:
     """Ties on recorded_at are ordered by transaction id here, whatever order the store returns them in."""
-    for _, group in groupby(transactions, key=lambda item: item[1]["recorded_at"]):
-        for name, record in sorted(group, key=lambda item: item[0]):
-            for e in sorted(entries_of(record), key=lambda e: e["index"]):
-                if e["account"] == account:
-                    yield name, record, e
+    for _, group in groupby(transactions, key=lambda t: t.recorded_at):
+        for t in sorted(group, key=lambda t: t.id):
+            for e in sorted(t.entries_on(account), key=lambda e: e.index):
+                yield t, e
 
 
 def get_transaction(backend: Backend, tenant: str, transaction: str) -> models.Transaction:
-    record = backend.store.get("JournalTransaction", transaction) if len(transaction) <= 200 else None
-    if record is None:
+    t = backend.store.transaction(transaction) if len(transaction) <= 200 else None
+    if t is None:
         raise _not_found("transaction", transaction)
-    mine = [e for e in entries_of(record) if backend.tenancy.owns_account(tenant, e["account"])]
+    mine = [e for e in t.entries if backend.tenancy.owns_account(tenant, e.account)]
     if not mine:
         raise _not_found("transaction", transaction)
     reversal = backend.store.get("Reversal", transaction)
-    target = record.get("target")
     return models.Transaction(
         id=transaction,
-        kind=record["kind"],
-        rule=record["rule"],
-        effective_at=_iso(record["effective_at"]),
-        recorded_at=_iso(record["recorded_at"]),
-        entries=[_entry(transaction, record, e) for e in mine],
-        reverses=target if record["kind"] == "reverse" else None,
+        kind=t.kind,
+        rule=t.rule,
+        effective_at=_iso(t.effective_at),
+        recorded_at=_iso(t.recorded_at),
+        entries=[_entry(t, e) for e in mine],
+        reverses=t.target if t.kind == "reverse" else None,
         reversed_by=reversal["reversal_id"] if reversal else None,
-        hold=target if record["kind"] in ("capture", "void", "expire") else None,
+        hold=t.target if t.kind in ("capture", "void", "expire") else None,
     )
 
 
@@ -302,45 +300,39 @@ def create_transfer(
 # ----------------------------------------------------------------------------- holds (two-phase)
 
 
-def _hold_record(backend: Backend, tenant: str, hold: str) -> dict:
-    record = backend.store.get("JournalTransaction", hold) if len(hold) <= 200 else None
-    if record is None or record["kind"] != "hold" or record["rule"] != HOLD_RULE:
+def _hold_record(backend: Backend, tenant: str, hold: str) -> StoredTransaction:
+    record = backend.store.transaction(hold) if len(hold) <= 200 else None
+    if record is None or record.kind != "hold" or record.rule != HOLD_RULE:
         raise _not_found("hold", hold)
-    if not all(backend.tenancy.owns_account(tenant, a) for a in record["accounts"]):
+    if not all(backend.tenancy.owns_account(tenant, a) for a in record.accounts):
         raise _not_found("hold", hold)
     return record
 
 
-def _hold(hold: str, record: dict, state: dict | None, now: datetime) -> models.Hold:
-    entries = entries_of(record)
-    debit = next(e for e in entries if e["direction"] == "debit")
-    credit = next(e for e in entries if e["direction"] == "credit")
-    state = state or {"captured": 0, "released": 0, "closed": None}
-    amount = debit["amount"]
-    status = state["closed"] or ("expired" if now >= _aware(record["expires_at"]) else "open")
+def _hold(record: StoredTransaction, state: HoldState, now: datetime) -> models.Hold:
+    debit = next(e for e in record.entries if e.direction == "debit")
+    credit = next(e for e in record.entries if e.direction == "credit")
+    amount = debit.amount
+    status = state.closed or ("expired" if now >= record.expires_at else "open")
     return models.Hold(
-        id=hold,
-        from_account=customer_of(debit["account"]),
-        to_account=customer_of(credit["account"]),
+        id=record.id,
+        from_account=customer_of(debit.account),
+        to_account=customer_of(credit.account),
         amount=amount,
-        currency=debit["currency"],
-        captured=state["captured"],
-        released=state["released"],
-        remaining=amount - state["released"] if status == "open" else 0,
+        currency=debit.currency,
+        captured=state.captured,
+        released=state.released,
+        remaining=amount - state.released if status == "open" else 0,
         status=status,
-        expires_at=_iso(record["expires_at"]),
-        created=_iso(record["recorded_at"]),
-        last_transaction=state.get("last_transaction_id"),
+        expires_at=_iso(record.expires_at),
+        created=_iso(record.recorded_at),
+        last_transaction=state.last_transaction_id,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def get_hold(backend: Backend, tenant: str, hold: str) -> models.Hold:
     record = _hold_record(backend, tenant, hold)
-    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+    return _hold(record, backend.store.hold_state(hold), backend.clock())
 
 
 def create_hold(backend: Backend, tenant: str, request: models.HoldRequest, attempt: Attempt | None) -> models.Hold:
@@ -364,21 +356,21 @@ def create_hold(backend: Backend, tenant: str, request: models.HoldRequest, atte
         enforce_constraints=True,
     )
     result = _execute(backend, op)
-    return _hold(result.transaction_id, result.record, backend.store.get("HoldState", op.op_id), now)
+    return _hold(*backend.store.hold(result.transaction_id), now)
 
 
-def _open_hold_guard(hold: str, record: dict, op_id: str, amount: int | None):
+def _open_hold_guard(hold: str, record: StoredTransaction, op_id: str, amount: int | None):
     """Inside the capture/void transaction: the hold is open, not expired, and holds enough."""
 
     def guard(tx, now: datetime) -> None:
-        if tx.get("JournalTransaction", op_id) is not None:
+        if engine.committed(tx, op_id) is not None:
             return  # a replay of this very operation: the ledger answers it
-        state = tx.get("HoldState", hold) or {"captured": 0, "released": 0, "closed": None}
+        state = engine.hold_state(tx, hold)
         if state["closed"] is not None:
             raise Rejected("hold_already_resolved", f"hold {hold} is {state['closed']}")
-        if now >= _aware(record["expires_at"]):
+        if now >= record.expires_at:
             raise Rejected("hold_expired", f"hold {hold} expired")
-        held = max(e["amount"] for e in entries_of(record))
+        held = max(e.amount for e in record.entries)
         if amount is not None and amount > held - state["released"]:
             raise Rejected("amount_exceeds_hold", f"{amount} > {held - state['released']}")
 
@@ -391,13 +383,13 @@ def capture_hold(
     record = _hold_record(backend, tenant, hold)
     generation = _generation(attempt)
     op_id = transaction_id(PARTNER, f"{generation}:{hold}", CAPTURE_RULE)
-    if backend.store.get("JournalTransaction", op_id) is not None:
+    if backend.store.transaction(op_id) is not None:
         # This key's capture committed already (a retry after a failure, or a takeover): answer from it.
         # Recomputing "everything left" now would find nothing left and refuse a capture that happened.
-        return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
-    state = backend.store.get("HoldState", hold) or {"released": 0}
-    held = max(e["amount"] for e in entries_of(record))
-    amount = request.amount if request.amount is not None else held - state["released"]
+        return _hold(record, backend.store.hold_state(hold), backend.clock())
+    state = backend.store.hold_state(hold)
+    held = max(e.amount for e in record.entries)
+    amount = request.amount if request.amount is not None else held - state.released
     if amount <= 0:
         raise ClientError(422, "hold_already_resolved", "the hold is no longer open", None)
     op = Operation(
@@ -410,11 +402,11 @@ def capture_hold(
         backend.clock(),
         target=hold,
         amount=amount,
-        currency=entries_of(record)[0]["currency"],
+        currency=record.entries[0].currency,
         enforce_constraints=True,
     )
     _execute(backend, op, guard=_open_hold_guard(hold, record, op.op_id, amount))
-    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+    return _hold(record, backend.store.hold_state(hold), backend.clock())
 
 
 def void_hold(backend: Backend, tenant: str, hold: str, attempt: Attempt | None) -> models.Hold:
@@ -431,7 +423,7 @@ def void_hold(backend: Backend, tenant: str, hold: str, attempt: Attempt | None)
         target=hold,
     )
     _execute(backend, op, guard=_open_hold_guard(hold, record, op.op_id, None))
-    return _hold(hold, record, backend.store.get("HoldState", hold), backend.clock())
+    return _hold(record, backend.store.hold_state(hold), backend.clock())
 
 
 # ----------------------------------------------------------------------------- operators

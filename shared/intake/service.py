@@ -168,7 +168,7 @@ class Intake:
         if not wanted:
             return []
         ops = sorted(set(wanted.values()))
-        done = set(ledger.get_multi("JournalTransaction", ops)) | set(ledger.get_multi("Rejection", ops))
+        done = set(ledger.transactions(ops)) | set(ledger.get_multi("Rejection", ops))
         parked = set(ledger.get_multi("Parked", sorted(wanted)))
         # Open dead letters wait for an operator (fix the cause, then replay): not re-driven behind their back.
         letters = [

@@ -6,25 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, sum_balances
-from shared.domain.ledger.engine import entries_of
-from shared.ledger.store import LedgerStore
+from shared.ledger.store import LedgerStore, StoredEntry
 
 # ----------------------------------------------------------------------------- balances
 
 
-def _shard_balance(data: dict) -> AccountBalance:
-    return AccountBalance(data["account"], data["currency"], *(data.get(t, 0) for t in TOTALS))
-
-
 def all_balances(store: LedgerStore) -> list[AccountBalance]:
-    shards = store.snapshot(("Account",))["Account"].values()
-    return sorted(sum_balances(_shard_balance(d) for d in shards).values(), key=lambda b: (b.account, b.currency))
+    shards = store.account_shards()
+    return sorted(sum_balances(s.balance() for s in shards).values(), key=lambda b: (b.account, b.currency))
 
 
 def balances(store: LedgerStore, account: str) -> dict[str, AccountBalance]:
     account_rule(account)
-    shards = store.query("Account", "account", account).values()
-    return {b.currency: b for b in sum_balances(_shard_balance(d) for d in shards).values()}
+    shards = store.account_shards(account)
+    return {b.currency: b for b in sum_balances(s.balance() for s in shards).values()}
 
 
 def balance_as_of(store: LedgerStore, account: str, at: datetime, clock: str = "recorded") -> dict[str, AccountBalance]:
@@ -33,21 +28,19 @@ def balance_as_of(store: LedgerStore, account: str, at: datetime, clock: str = "
     whose effective time is at or before `at`, whenever they were recorded)."""
     if clock not in ("recorded", "effective"):
         raise ValueError("clock is 'recorded' or 'effective'")
-    txns = store.query("JournalTransaction", "accounts", account).values()
-    entries = [(t, e) for t in txns for e in entries_of(t) if e["account"] == account]
+    entries = [(t, e) for t in store.transactions_of_account(account) for e in t.entries_on(account)]
     if clock == "effective":
         out: dict[str, dict[str, int]] = {}
         for t, e in entries:
-            if t["effective_at"] <= at:
-                totals = out.setdefault(e["currency"], dict.fromkeys(TOTALS, 0))
-                side = "debits" if e["direction"] == "debit" else "credits"
-                bucket = f"{side}_posted" if e["phase"] == "posted" else f"{side}_pending"
-                totals[bucket] += -e["amount"] if e["phase"] == "release" else e["amount"]
+            if t.effective_at <= at:
+                totals = out.setdefault(e.currency, dict.fromkeys(TOTALS, 0))
+                side = "debits" if e.direction == "debit" else "credits"
+                bucket = f"{side}_posted" if e.phase == "posted" else f"{side}_pending"
+                totals[bucket] += -e.amount if e.phase == "release" else e.amount
         return {cur: AccountBalance(account, cur, *(t[k] for k in TOTALS)) for cur, t in out.items()}
-    latest: dict[tuple[str, int], dict] = {}
+    latest: dict[tuple[str, int], StoredEntry] = {}
     for t, e in entries:
-        key = (e["currency"], e["shard"])
-        if t["recorded_at"] <= at and (key not in latest or e["account_version"] > latest[key]["account_version"]):
+        key = (e.currency, e.shard)
+        if t.recorded_at <= at and (key not in latest or e.account_version > latest[key].account_version):
             latest[key] = e
-    per_shard = (AccountBalance(account, e["currency"], *e["resulting"]) for e in latest.values())
-    return {b.currency: b for b in sum_balances(per_shard).values()}
+    return {b.currency: b for b in sum_balances(e.balance_after() for e in latest.values()).values()}

@@ -51,9 +51,9 @@ def migrate_legacy_disputes(
             if record.get("partner") in LEGACY_PARTNERS
         }
         legacy_ids = {transaction_id(r["partner"], r["partner_event_id"], rule): n for n, r in webhooks.items()}
-        for name, txn in sorted(store.get_multi("JournalTransaction", sorted(legacy_ids)).items()):
+        for name, txn in store.transactions(sorted(legacy_ids)).items():
             record = webhooks[legacy_ids[name]]
-            row = {"transaction_id": name, "kind": kind, "event_id": txn["event_id"], "dispute": None}
+            row = {"transaction_id": name, "kind": kind, "event_id": txn.event_id, "dispute": None}
             rows.append(row)
             try:
                 event = CanonicalEvent.model_validate_json(record["canonical"])
@@ -61,7 +61,7 @@ def migrate_legacy_disputes(
                 row["problem"] = "inbox event unreadable: link it by hand"
                 continue
             op = operation_for(event)
-            if event.kind != kind or op is None or op.op_id != name or txn["rule"] != rule:
+            if event.kind != kind or op is None or op.op_id != name or txn.rule != rule:
                 row["problem"] = "inbox event does not produce this transaction: link it by hand"
                 continue
             dispute = (event.partner, event.reference)

@@ -17,8 +17,8 @@ def expire_due_holds(store: LedgerStore, clock: Callable[[], datetime] = utcnow)
     the available balance. Safe to run any number of times, concurrently (ids derive from the hold)."""
     now = clock()
     due = [
-        name
-        for name, hold in sorted(store.query("JournalTransaction", "kind", "hold").items())
-        if hold["expires_at"] <= now and (store.get("HoldState", name) or {}).get("closed") is None
+        hold.id
+        for hold in store.transactions_of_kind("hold")
+        if hold.expires_at <= now and store.hold_state(hold.id).closed is None
     ]
     return [execute(store, expiry(name, now), clock) for name in due]

@@ -15,35 +15,34 @@ from google.api_core import exceptions as gexc
 
 from shared.adapters import bigquery_sink
 from shared.config import Settings
-from shared.domain.ledger.engine import entries_of
 from shared.errors import PermanentError
-from shared.ledger.store import LedgerStore, utcnow
+from shared.ledger.store import LedgerStore, OutboxRecord, StoredTransaction, utcnow
 from shared.recovery.policies import Task
 from shared.topology import ENTRIES_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
 
 
-def entry_rows(record: dict) -> list[dict]:
+def entry_rows(transaction: StoredTransaction) -> list[dict]:
     """BigQuery rows (topology/bigquery/entries.json) for one transaction's entries."""
     return [
         {
-            "entry_id": f"{record['transaction_id']}:{e['index']}",
-            "transaction_id": record["transaction_id"],
-            "account": e["account"],
-            "currency": e["currency"],
-            "shard": e["shard"],
-            "direction": e["direction"],
-            "phase": e["phase"],
-            "amount": e["amount"],
-            "account_version": e["account_version"],
-            "rule": record["rule"],
-            "event_id": record["event_id"],
-            "partner": record["partner"],
-            "effective_at": record["effective_at"].isoformat(),
-            "posted_at": record["recorded_at"].isoformat(),
+            "entry_id": f"{transaction.id}:{e.index}",
+            "transaction_id": transaction.id,
+            "account": e.account,
+            "currency": e.currency,
+            "shard": e.shard,
+            "direction": e.direction,
+            "phase": e.phase,
+            "amount": e.amount,
+            "account_version": e.account_version,
+            "rule": transaction.rule,
+            "event_id": transaction.event_id,
+            "partner": transaction.partner,
+            "effective_at": transaction.effective_at.isoformat(),
+            "posted_at": transaction.recorded_at.isoformat(),
         }
-        for e in entries_of(record)
+        for e in transaction.entries
     ]
 
 
@@ -56,29 +55,28 @@ def stamped(rows: list[dict]) -> list[dict]:
 
 def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigquery_sink.stream) -> list[str]:
     """Stream the entries of every transaction an outbox record lists, then delete the record."""
-    outbox = store.get("Outbox", outbox_id)
+    outbox = store.outbox_record(outbox_id)
     if outbox is None:
         return []
     rows = []
-    for txn in outbox["transactions"]:
-        rows += entry_rows(store.get("JournalTransaction", txn))
+    for txn in outbox.transactions:
+        rows += entry_rows(store.transaction(txn))
     stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
-    store.delete("Outbox", outbox_id)
+    store.delete_outbox([outbox_id])
     log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": len(rows)})
-    return list(outbox["transactions"])
+    return list(outbox.transactions)
 
 
 def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream, limit: int = 500) -> int:
     """Stream the entries of up to `limit` outbox records in ONE insert call, then delete those records.
     Returns how many transactions were streamed. Safe to repeat or run concurrently: rows carry
     insertId = entry id (BigQuery dedupes best effort; `verify` reports any duplicate)."""
-    pending = store.snapshot(("Outbox",))["Outbox"]
-    outbox = dict(sorted((k, v) for k, v in pending.items() if not v.get("quarantined"))[:limit])
+    outbox = [record for record in store.outbox_records() if not record.quarantined][:limit]
     if not outbox:
         return 0
-    names = sorted({txn for record in outbox.values() for txn in record["transactions"]})
-    records = store.get_multi("JournalTransaction", names)
-    rows = [row for name in names if name in records for row in entry_rows(records[name])]
+    names = sorted({txn for record in outbox for txn in record.transactions})
+    transactions = store.transactions(names)
+    rows = [row for name in names if name in transactions for row in entry_rows(transactions[name])]
     try:
         stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
     except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
@@ -86,19 +84,19 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
         # block everyone's streaming; what is refused alone is quarantined (skipped by later sweeps,
         # still reported by verify) and raised, so the task ends as a dead letter naming it.
         return _stream_one_by_one(cfg, store, outbox, stream, refused)
-    store.delete_multi("Outbox", list(outbox))
+    store.delete_outbox([record.id for record in outbox])
     log.info("entries streamed to BigQuery", extra={"outboxes": len(outbox), "rows": len(rows)})
     return len(names)
 
 
-def _stream_one_by_one(cfg, store, outbox: dict, stream, refused: Exception) -> int:
+def _stream_one_by_one(cfg, store: LedgerStore, outbox: list[OutboxRecord], stream, refused: Exception) -> int:
     streamed, bad = 0, []
-    for outbox_id, record in outbox.items():
+    for record in outbox:
         try:
-            streamed += len(stream_outbox(cfg, store, outbox_id, stream))
+            streamed += len(stream_outbox(cfg, store, record.id, stream))
         except (bigquery_sink.StreamingError, gexc.BadRequest) as exc:
-            store.record("Outbox", outbox_id, {**record, "quarantined": True, "error": str(exc)[:1000]})
-            bad.append(outbox_id)
+            store.quarantine_outbox(record, str(exc)[:1000])
+            bad.append(record.id)
     if bad:
         log.error("outbox records refused by BigQuery: quarantined", extra={"outboxes": bad})
         raise PermanentError(f"BigQuery refused outbox record(s) {bad}: {refused}")
@@ -129,25 +127,21 @@ def stream_committed(
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:
     """Stream whatever outbox still holds this transaction. Returns True if something streamed."""
     streamed = False
-    for outbox_id in sorted(store.query("Outbox", "transactions", transaction_id)):
-        streamed |= bool(stream_outbox(cfg, store, outbox_id, stream))
+    for record in store.outboxes_of(transaction_id):
+        streamed |= bool(stream_outbox(cfg, store, record.id, stream))
     return streamed
 
 
 def streamed_transactions(store: LedgerStore, event_id: str) -> list[str]:
     """The event's transactions that are committed and whose entries left the outbox (reached BigQuery)."""
-    return [
-        name
-        for name in store.query("JournalTransaction", "event_id", event_id)
-        if not store.query("Outbox", "transactions", name)
-    ]
+    return [t.id for t in store.transactions_of_event(event_id) if not store.outboxes_of(t.id)]
 
 
 def restream_pending(cfg: Settings, *, store: LedgerStore, stream=bigquery_sink.stream) -> list[str]:
     """Stream every committed transaction still in the outbox. Safe to repeat (insertId = entry id)."""
     streamed = []
-    for outbox_id in sorted(store.snapshot(("Outbox",))["Outbox"]):
-        streamed += stream_outbox(cfg, store, outbox_id, stream)
+    for record in store.outbox_records():
+        streamed += stream_outbox(cfg, store, record.id, stream)
     return streamed  # (one call per record: an operator's repair names what it streamed)
 
 
@@ -165,7 +159,7 @@ def sweep(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream) -> tup
         total += streamed
         if streamed < SWEEP_BATCH:
             break
-    left = sum(1 for v in store.snapshot(("Outbox",))["Outbox"].values() if not v.get("quarantined"))
+    left = sum(1 for record in store.outbox_records() if not record.quarantined)
     return total, left
 
 

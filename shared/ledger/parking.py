@@ -4,14 +4,14 @@ re-driven when the predecessor posts, and dead-lettered at its deadline if it ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.engine import Result
 from shared.domain.ledger.errors import PredecessorMissing
 from shared.ledger.dispute_lifecycle import WITHDRAWAL_INDEX, withdrawal_key
-from shared.ledger.store import LedgerStore, utcnow
+from shared.ledger.store import LedgerStore, aware, utcnow
 from shared.recovery.dead_letters import dead_letter_record
 
 PARK_TTL = timedelta(hours=72)  # Stripe retries a webhook for up to 3 days: a predecessor can be that late
@@ -119,7 +119,7 @@ def expire_parked(store: LedgerStore, name: str, clock=utcnow) -> tuple[str, dic
         if tx.get(kind, key) is not None:
             return "redrive", record
         now = clock()
-        if _aware(record["deadline"]) > now:
+        if aware(record["deadline"]) > now:
             return "not_due", record
         tx.put(
             "DeadLetter",
@@ -143,7 +143,3 @@ def expire_parked(store: LedgerStore, name: str, clock=utcnow) -> tuple[str, dic
         return "dead_letter", record
 
     return store.transact(work)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

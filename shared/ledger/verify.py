@@ -17,15 +17,14 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from shared.adapters import bigquery_sink
+from shared.adapters import bigquery_sink, ledger_rows
 from shared.adapters import datastore_store as store
 from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import Settings
 from shared.domain.ledger.audit import CHECKS as AUDIT_CHECKS
 from shared.domain.ledger.audit import audit
-from shared.domain.ledger.engine import entries_of
 from shared.intake.inbox import InboxEvent
-from shared.ledger.store import LEDGER_KINDS
+from shared.ledger.store import LEDGER_KINDS, AccountShard, StoredTransaction, aware
 
 # Every check `verify` reports (a problem's `check` in `verify --json`: a contract, the names stay) and the
 # ledger invariant it checks (docs/ledger.md "Invariants"); None: it compares the ledger with BigQuery, the
@@ -52,21 +51,18 @@ PARKED_GRACE = timedelta(hours=1)
 def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
     snapshot = store.DatastoreLedger(db).snapshot(LEDGER_KINDS)
     problems = audit(snapshot)
-    txns = snapshot["JournalTransaction"]
+    txns = ledger_rows.transactions(snapshot[ledger_rows.TRANSACTION])
     outbox = {txn for record in snapshot["Outbox"].values() for txn in record["transactions"]}
     # Streaming is a batched sweep about a second after a posting: a young outbox record is in flight,
     # an old one means the sweep is failing (its retries task, then a dead letter, say why).
     now = datetime.now(tz=UTC)
     in_flight = set()
     for record in snapshot["Outbox"].values():
-        recorded = record["recorded_at"] if record["recorded_at"].tzinfo else record["recorded_at"].replace(tzinfo=UTC)
-        if now - recorded < STREAMING_GRACE:
+        if now - aware(record["recorded_at"]) < STREAMING_GRACE:
             in_flight.update(record["transactions"])
     for txn_id in sorted(outbox - in_flight):
         problems.append({"check": "not_streamed", "transaction_id": txn_id})
-    entries = {
-        f"{txn_id}:{e['index']}": {**e, "transaction_id": txn_id} for txn_id, t in txns.items() for e in entries_of(t)
-    }
+    entries = {f"{t.id}:{e.index}": (t.id, e) for t in txns for e in t.entries}
 
     bq_rows = 0
     if with_bigquery:
@@ -78,13 +74,13 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             if n > 1:
                 problems.append({"check": "bigquery_duplicate", "entry_id": entry_id, "copies": n})
         bq = {r["entry_id"]: (r["account"], r["currency"], r["direction"], r["phase"], int(r["amount"])) for r in rows}
-        for entry_id, e in sorted(entries.items()):
-            if e["transaction_id"] in outbox:
+        for entry_id, (txn_id, e) in sorted(entries.items()):
+            if txn_id in outbox:
                 continue
             got = bq.pop(entry_id, None)
             if got is None:
                 problems.append({"check": "bigquery_missing", "entry_id": entry_id})
-            elif got != (e["account"], e["currency"], e["direction"], e["phase"], e["amount"]):
+            elif got != (e.account, e.currency, e.direction, e.phase, e.amount):
                 problems.append({"check": "bigquery_mismatch", "entry_id": entry_id, "bigquery": list(got)})
         for entry_id in sorted(bq):
             problems.append({"check": "bigquery_unknown_entry", "entry_id": entry_id})
@@ -94,7 +90,7 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
     waiting = store.DatastoreLedger(db).snapshot(("Parked", "DeadLetter"))
     parked = waiting["Parked"]
     dead = {r["key"]: name for name, r in waiting["DeadLetter"].items() if r["status"] == "open"}
-    seen_events = {t["event_id"] for t in txns.values()} | {r["event_id"] for r in snapshot["Rejection"].values()}
+    seen_events = {t.event_id for t in txns} | {r["event_id"] for r in snapshot["Rejection"].values()}
     for item in inbox:
         if not item.accepted:
             continue
@@ -102,9 +98,8 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             problems.append({"check": "inbox_unpublished", "event": item.key})
         elif item.key not in seen_events and not _moves_no_money(item):
             if item.key in parked:  # waiting for its predecessor, until its deadline: not (yet) a problem
-                deadline = parked[item.key]["deadline"]
-                deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
-                if now - deadline > PARKED_GRACE:  # its expiry task should have dead-lettered it by now
+                overdue = now - aware(parked[item.key]["deadline"]) > PARKED_GRACE
+                if overdue:  # its expiry task should have dead-lettered it by now
                     problems.append({"check": "parked_overdue", "event": item.key})
                 continue
             if item.key in dead:
@@ -118,13 +113,14 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             {"check": "conflict", "transaction_id": conflict["transaction_id"], "event_id": conflict.get("event_id")}
         )
     recon = store.DatastoreLedger(db).snapshot(("ReconBalance", "ReconBreak"))
-    clearing, unexplained = clearing_checks(recon["ReconBalance"], recon["ReconBreak"], txns, snapshot["Account"])
+    shards = ledger_rows.account_shards(snapshot[ledger_rows.ACCOUNT])
+    clearing, unexplained = clearing_checks(recon["ReconBalance"], recon["ReconBreak"], txns, shards)
     problems += unexplained
     return {
         "ok": not problems,
         "problems": problems,
         "counts": {
-            "account_shards": len(snapshot["Account"]),
+            "account_shards": len(shards),
             "transactions": len(txns),
             "entries": len(entries),
             "rejections": len(snapshot["Rejection"]),
@@ -139,11 +135,9 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) -> tuple[list[dict], list[dict]]:
+def clearing_checks(
+    balances: dict, breaks: dict, transactions: list[StoredTransaction], shards: list[AccountShard]
+) -> tuple[list[dict], list[dict]]:
     """Each partner's clearing account, per currency, against the latest reconciliation run that
     reconciled that currency: clearing now = the partner balance the run left (its report, fees booked)
     + what was posted to clearing since — every entry the run's period did not cover (effective after
@@ -154,7 +148,7 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
     for run in balances.values():  # ReconBalance records: one per reconciliation run
         for currency in json.loads(run["partner_balance"]):
             key, seen = (run["partner"], currency), latest.get((run["partner"], currency))
-            if seen is None or (run["as_of"], _utc(run["balance_at"])) > (seen["as_of"], _utc(seen["balance_at"])):
+            if seen is None or (run["as_of"], aware(run["balance_at"])) > (seen["as_of"], aware(seen["balance_at"])):
                 latest[key] = run
     open_breaks: dict[tuple, list[int]] = {}
     for b in breaks.values():
@@ -162,18 +156,16 @@ def clearing_checks(balances: dict, breaks: dict, txns: dict, accounts: dict) ->
             open_breaks.setdefault((b.get("partner"), b.get("currency")), []).append(abs(b.get("amount") or 0))
     rows, problems = [], []
     for (partner, currency), run in sorted(latest.items()):
-        account, recorded_by, day = f"partner:{partner}:clearing", _utc(run["balance_at"]), run["as_of"]
+        account, recorded_by, day = f"partner:{partner}:clearing", aware(run["balance_at"]), run["as_of"]
         clearing = sum(
-            a["debits_posted"] - a["credits_posted"]
-            for a in accounts.values()
-            if a["account"] == account and a["currency"] == currency
+            a.debits_posted - a.credits_posted for a in shards if a.account == account and a.currency == currency
         )
         posted_since = sum(
-            (e["amount"] if e["direction"] == "debit" else -e["amount"])
-            for t in txns.values()
-            if _utc(t["recorded_at"]) > recorded_by or _utc(t["effective_at"]).date().isoformat() > day
-            for e in entries_of(t)
-            if e["account"] == account and e["currency"] == currency and e["phase"] == "posted"
+            (e.amount if e.direction == "debit" else -e.amount)
+            for t in transactions
+            if t.recorded_at > recorded_by or t.effective_at.date().isoformat() > day
+            for e in t.entries_on(account)
+            if e.currency == currency and e.phase == "posted"
         )
         reconciled = json.loads(run["partner_balance"])[currency]
         explained_by = open_breaks.get((partner, currency), [])

@@ -26,6 +26,7 @@ from shared.domain.ledger.errors import Conflict
 from shared.domain.ledger.model import Operation
 from shared.domain.ledger.operations import FEE_BOOKING_RULE, REVERSAL_RULE, fee_booking
 from shared.ledger.balances import balance_as_of
+from shared.ledger.store import aware
 from shared.partners import PARTNERS
 from shared.reconciliation import (
     Break,
@@ -108,29 +109,30 @@ def ledger_postings(
     """One dict per posted transaction that moved the partner's clearing account in [start, end]
     (effective date), with the fields of its canonical event (from the inbox), and the run's fee
     bookings folded in (shared.reconciliation.fees.fold_bookings)."""
-    txns = store.query("JournalTransaction", "accounts", f"partner:{partner}:clearing")
-    in_window = {n: t for n, t in txns.items() if start <= _aware(t["effective_at"]).date() <= end}
-    chosen = {n: t for n, t in in_window.items() if t.get("event_id", "").startswith(f"{partner}:")}
+    txns = {t.id: t for t in store.transactions_of_account(f"partner:{partner}:clearing")}
+    in_window = {n: t for n, t in txns.items() if start <= t.effective_at.date() <= end}
+    chosen = {n: t for n, t in in_window.items() if (t.event_id or "").startswith(f"{partner}:")}
     # A transaction ledgerline itself reversed (an operator's correction, a superseded legacy dispute
     # posting) and its reversal net to nothing at the partner: neither is a row. A partner's own
     # reversal (a failed payout) stays, as the partner reports it.
     reversals = store.get_multi("Reversal", sorted(chosen)) if chosen else {}
     for name, link in reversals.items():
-        if txns.get(link["reversal_id"], {}).get("rule") == REVERSAL_RULE:
+        reversal = txns.get(link["reversal_id"])
+        if reversal is not None and reversal.rule == REVERSAL_RULE:
             chosen.pop(name, None)
-    events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
+    events = canonical_of(sorted({t.event_id for t in chosen.values()}))
     rows = []
     for name, t in sorted(chosen.items()):
-        event = events.get(t["event_id"])
+        event = events.get(t.event_id)
         if event is None:  # a system operation (e.g. an expiry) or an event no longer in the inbox
             continue
         rows.append(_posting_row(name, event))
     # A booking that corrects a transaction follows it whatever its own date; a fee-only one is a row
     # of its own date.
-    booked = sorted(n for n, t in txns.items() if t.get("rule") == FEE_BOOKING_RULE)
+    booked = sorted(n for n, t in txns.items() if t.rule == FEE_BOOKING_RULE)
     records = store.get_multi("FeeBooking", booked) if booked else {}
     bookings = [
-        {**records[n], "transaction_id": n, "effective_at": _aware(txns[n]["effective_at"])}
+        {**records[n], "transaction_id": n, "effective_at": txns[n].effective_at}
         for n in booked
         if n in records and (records[n].get("ledger_transaction") or n in in_window)
     ]
@@ -166,13 +168,13 @@ def bank_postings(
     transaction that moved `bank:<b>:operating` (b in ACH_BANKS) in [start, end] (effective date)."""
     chosen = {}
     for bank in ACH_BANKS:
-        for name, t in store.query("JournalTransaction", "accounts", f"bank:{bank}:operating").items():
-            if start <= _aware(t["effective_at"]).date() <= end and t.get("event_id"):
-                chosen[name] = t
-    events = canonical_of(sorted({t["event_id"] for t in chosen.values()}))
+        for t in store.transactions_of_account(f"bank:{bank}:operating"):
+            if start <= t.effective_at.date() <= end and t.event_id:
+                chosen[t.id] = t
+    events = canonical_of(sorted({t.event_id for t in chosen.values()}))
     rows = []
     for name, t in sorted(chosen.items()):
-        event = events.get(t["event_id"])
+        event = events.get(t.event_id)
         if event is None or event.kind not in BANK_LEDGER_KINDS:
             continue  # payouts are reconciled through the partner's report; system operations move no ACH
         rows.append(_posting_row(name, event))
@@ -338,7 +340,7 @@ def partner_balance_after(store, partner: str, as_of: date, partner_frame: pl.Da
     look back do not count a row twice). The first run opens at the ledger's own clearing balance
     before the report's first day (the books at go-live), since no report states an opening balance."""
     earlier = [r for r in store.query("ReconBalance", "partner", partner).values() if r["as_of"] < as_of.isoformat()]
-    previous = max(earlier, key=lambda r: (r["as_of"], _aware(r["balance_at"])), default=None)
+    previous = max(earlier, key=lambda r: (r["as_of"], aware(r["balance_at"])), default=None)
     if previous is not None:
         since = date.fromisoformat(previous["as_of"])
         return partner_balance(partner_frame.filter(pl.col("date") > since), json.loads(previous["partner_balance"]))
@@ -351,10 +353,6 @@ def partner_balance_after(store, partner: str, as_of: date, partner_frame: pl.Da
 def _net_by_currency(frame: pl.DataFrame) -> dict[str, int]:
     """Window drift: the net movement the partner reports vs the net movement the ledger booked."""
     return {c: int(n) for c, n in frame.group_by("currency").agg(pl.col("net").sum()).iter_rows()}
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def break_record(b: Break, partner: str, run_id: str, now: datetime) -> dict:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.adapters import ledger_rows
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.ledger.engine import entries_of
 from shared.domain.ledger.errors import InvariantViolation
@@ -78,7 +79,10 @@ class Books:
     def clearing(self):
         data = self.store.data
         return clearing_checks(
-            data["ReconBalance"], data.get("ReconBreak", {}), data["JournalTransaction"], data["Account"]
+            data["ReconBalance"],
+            data.get("ReconBreak", {}),
+            ledger_rows.transactions(data["JournalTransaction"]),
+            self.store.account_shards(),
         )
 
 

@@ -81,5 +81,5 @@ def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_row
     ((rows,),) = [calls]
     stamps = {row["streamed_at"] for row in rows}
     assert len(stamps) == 1 and before <= datetime.fromisoformat(stamps.pop()) <= datetime.now(tz=UTC)
-    txn = next(iter(store.data["JournalTransaction"].values()))
+    txn = store.transaction(next(iter(store.data["JournalTransaction"])))
     assert all("streamed_at" not in row for row in outbox.entry_rows(txn))  # a function of the transaction only

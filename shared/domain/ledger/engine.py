@@ -41,6 +41,16 @@ class Tx(Protocol):
     def delete(self, kind: str, name: str) -> None: ...
 
 
+def committed(tx: Tx, transaction_id: str) -> dict | None:
+    """A committed transaction's record, read inside the transaction, or None."""
+    return tx.get("JournalTransaction", transaction_id)
+
+
+def hold_state(tx: Tx, hold: str) -> dict:
+    """A hold's state, read inside the transaction (open and untouched when nothing resolved it yet)."""
+    return tx.get("HoldState", hold) or {"captured": 0, "released": 0, "closed": None}
+
+
 @dataclass(frozen=True)
 class Result:
     status: Literal["posted", "replayed", "rejected", "conflict", "parked"]
@@ -57,7 +67,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
         if op.kind == "hold" and op.expires_at is None:
             raise InvariantViolation("a hold needs expires_at")
         return op.legs, {}
-    target = tx.get("JournalTransaction", op.target)
+    target = committed(tx, op.target)
     if op.kind == "reverse":
         if target is None and op.await_target:
             raise PredecessorMissing(f"{op.target} has not arrived yet", ("JournalTransaction", op.target))
@@ -80,7 +90,7 @@ def _legs_of(op: Operation, tx: Tx, now: datetime) -> tuple[tuple[Leg, ...], dic
         Leg(e["account"], e["direction"], e["amount"], e["currency"], "pending", e["shard"]) for e in entries_of(target)
     ]
     held_amount = max(leg.amount for leg in held)  # from the chained entries, not a stored field
-    state = tx.get("HoldState", op.target) or {"captured": 0, "released": 0, "closed": None}
+    state = hold_state(tx, op.target)
     remaining = held_amount - state["released"] if state["closed"] is None else 0
 
     def release(amount: int) -> list[Leg]:
@@ -155,7 +165,7 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
     """Apply one operation inside the caller's store transaction. Raises Rejected or Conflict (and
     the caller's transaction then writes nothing); returns `replayed` for a repeat of the same op."""
     tx.prefetch(reads_for(op, salt))
-    existing = tx.get("JournalTransaction", op.op_id)
+    existing = committed(tx, op.op_id)
     if existing is not None:
         if existing["body_hash"] != op.body_hash:
             raise Conflict(
