@@ -18,6 +18,7 @@ from shared.domain.ledger.operations import operation_for
 from shared.errors import ClientError
 from shared.intake.inbox import InboxRecord
 from shared.intake.service import Intake, Unavailable
+from shared.ledger.transactions import execute
 from shared.partners import adyen, stripe
 from shared.recovery.dead_letters import dead_letter_id
 from tests.factories import Bus, Queue, adyen_item, adyen_notification
@@ -171,8 +172,7 @@ def test_stale_events_that_never_reached_the_ledger_are_redriven(intake, caplog)
         headers, body = stripe_delivery(f"evt_s_{name}", now=received if name != "fresh" else now)
         intake.receive("stripe", headers, body, now=received if name != "fresh" else now)
     ledger = MemoryStore()
-    posted = operation_for(intake.inbox.get("stripe:evt_s_posted").event())
-    ledger.record("JournalTransaction", posted.op_id, {"event_id": "stripe:evt_s_posted"})
+    assert execute(ledger, operation_for(intake.inbox.get("stripe:evt_s_posted").event())).status == "posted"
     ledger.record("Parked", "stripe:evt_s_parked", {"deadline": now})
     letter = dead_letter_id("task", "republish", "stripe:evt_s_dead")
     ledger.record("DeadLetter", letter, {"key": "stripe:evt_s_dead", "status": "open"})
