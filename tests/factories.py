@@ -13,8 +13,13 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from shared.adapters import bigquery_sink
 from shared.api.service import Backend
 from shared.domain.events import CanonicalEvent
+from shared.ledger import outbox
+from shared.ledger.parking import PARK_TTL
+from shared.ledger.posting import post_once
+from shared.ledger.store import utcnow
 from shared.partners import adyen
 from shared.recovery.policies import Task
 
@@ -317,3 +322,32 @@ class Queue:
             raise ConnectionError("simulated Cloud Tasks outage")
         self.tasks.append((task, at))
         return True
+
+
+# ----------------------------------------------------------- the ledger without its after-commit ports
+
+
+def post_event(
+    cfg,
+    event: CanonicalEvent,
+    *,
+    store,
+    stream=bigquery_sink.stream,
+    clock=utcnow,
+    park_ttl=PARK_TTL,
+    defer_stream=None,
+):
+    """Post one canonical event exactly once (shared.ledger.posting.post_once), then stream it: with
+    defer_stream, by asking for a sweep (shared.ledger.outbox.ask_for_sweep, as the ledger service does);
+    without, inline (a posted transaction from the outbox record its commit wrote, a replayed one from
+    whatever outbox still holds it), a failure propagating. What the functions run is
+    shared.ledger.service.LedgerService.post, which also schedules parked events' deadlines and
+    re-drives what a posting released."""
+    result = post_once(event, store=store, clock=clock, park_ttl=park_ttl)
+    if defer_stream is not None:
+        outbox.ask_for_sweep(result, defer_stream)
+    elif result is not None and result.status == "posted":
+        outbox.stream_outbox(cfg, store, result.transaction_id, stream)
+    elif result is not None and result.status == "replayed":
+        outbox.stream_transaction(cfg, store, result.transaction_id, stream)
+    return result

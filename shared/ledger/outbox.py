@@ -9,6 +9,7 @@ and dead-lettered alone. `restream_pending` is the operator's repair."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from google.api_core import exceptions as gexc
@@ -103,25 +104,17 @@ def _stream_one_by_one(cfg, store: LedgerStore, outbox: list[OutboxRecord], stre
     return streamed
 
 
-def stream_committed(
-    cfg: Settings, store: LedgerStore, result, *, stream=bigquery_sink.stream, defer_stream=None
-) -> None:
-    """After a posting's commit (result: a shared.domain.ledger Result, or None when nothing moved):
-    ask for the batched sweep (defer_stream) or, without one, stream inline — a posted transaction
-    from the outbox record its commit wrote, a replayed one from whatever outbox still holds it (an
-    earlier stream may have failed)."""
+def ask_for_sweep(result, request_stream: Callable[[], None]) -> None:
+    """After a posting's commit (result: a shared.domain.ledger Result, or None when nothing moved): ask
+    for the batched sweep that streams a posted or replayed transaction (a replay's earlier stream may
+    have failed). If it cannot be asked for, the posting stands: its outbox record is durable and the
+    periodic sweep (Cloud Scheduler) streams it."""
     if result is None or result.status not in ("posted", "replayed"):
         return
-    if defer_stream is not None:
-        try:
-            defer_stream()  # the outbox record is durable: a batched sweep streams it
-        except Exception as exc:  # the posting stands; the periodic sweep (Cloud Scheduler) streams it
-            log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
-        return
-    if result.status == "posted":
-        stream_outbox(cfg, store, result.transaction_id, stream)
-    else:
-        stream_transaction(cfg, store, result.transaction_id, stream)
+    try:
+        request_stream()
+    except Exception as exc:
+        log.warning("stream sweep not scheduled; the outbox keeps the entries", extra={"error": str(exc)})
 
 
 def stream_transaction(cfg: Settings, store: LedgerStore, transaction_id: str, stream=bigquery_sink.stream) -> bool:

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from shared.adapters import bigquery_sink
-from shared.config import Settings
 from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.engine import Result
@@ -25,7 +23,6 @@ from shared.ledger.dispute_lifecycle import (
     supersedes_legacy,
     withdrawal_key,
 )
-from shared.ledger.outbox import stream_committed
 from shared.ledger.parking import PARK_TTL, PAYMENT_INDEX_KINDS, WITHDRAWAL_KINDS, park, payment_index_keys
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
@@ -45,25 +42,6 @@ def resolve_owner(store: LedgerStore, event: CanonicalEvent) -> CanonicalEvent:
     if index is None:
         raise PredecessorMissing(f"payment {event.payment_reference} has not arrived yet", ("PaymentIndex", key))
     return event.model_copy(update={"customer": index["customer"]})
-
-
-def post_event(
-    cfg: Settings,
-    event: CanonicalEvent,
-    *,
-    store: LedgerStore,
-    stream=bigquery_sink.stream,
-    clock: Callable[[], datetime] = utcnow,
-    park_ttl: timedelta = PARK_TTL,
-    defer_stream: Callable[[], None] | None = None,
-) -> Result | None:
-    """Post one canonical event exactly once (`post_once`), then stream its entries after the commit
-    (shared.ledger.outbox.stream_committed): with defer_stream, by a batched sweep it asks for; without
-    (CLI, tests), inline, and a failure propagates (the outbox keeps it). The functions post through
-    shared.ledger.service.LedgerService, which also re-drives what the posting released."""
-    result = post_once(event, store=store, clock=clock, park_ttl=park_ttl)
-    stream_committed(cfg, store, result, stream=stream, defer_stream=defer_stream)
-    return result
 
 
 def post_once(

@@ -46,7 +46,7 @@ class LedgerService:
     def post(self, event: CanonicalEvent) -> Result | None:
         """Post one canonical event exactly once, then the after-commit work."""
         result = posting.post_once(event, store=self.store, clock=self.clock, park_ttl=self.park_ttl)
-        outbox.stream_committed(self.cfg, self.store, result, stream=self.stream, defer_stream=self.request_stream)
+        outbox.ask_for_sweep(result, self.request_stream)
         if result is not None and result.status == "parked":
             deadline = result.record["deadline"]
             self.schedule(Task("park-expiry", parking.expiry_task_key(event.event_id, deadline)), deadline)

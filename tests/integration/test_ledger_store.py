@@ -12,8 +12,7 @@ from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.operations import operation_for
 from shared.ledger.balances import balances
 from shared.ledger.outbox import restream_pending
-from shared.ledger.posting import post_event
-from tests.factories import canonical_event
+from tests.factories import canonical_event, post_event
 
 
 def event(customer: str, amount: int, currency: str = "USD") -> CanonicalEvent:

@@ -16,10 +16,10 @@ from shared.adapters.datastore_inbox import DatastoreInbox
 from shared.config import REPO_ROOT
 from shared.demo import Delivery, encode, send
 from shared.domain.ledger.engine import entries_of
-from shared.ledger.posting import post_event
 from shared.ledger.store import LedgerConflict
 from shared.partners import stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC
+from tests.factories import post_event
 
 from .conftest import posted, transaction_for, wait_for, wallet_balance
 

@@ -9,9 +9,8 @@ from shared.adapters.memory_store import MemoryStore
 from shared.auth import verify_invoker
 from shared.config import settings_from
 from shared.errors import ClientError
-from shared.ledger import posting
 from shared.reconciliation import service as recon_service
-from tests.factories import stripe_payment
+from tests.factories import post_event, stripe_payment
 
 CLOUD = replace(settings_from({"K_SERVICE": "retries", "GOOGLE_CLOUD_PROJECT": "p"}), env="cloud")
 TASKS_SA = "tasks@p.iam.gserviceaccount.com"
@@ -69,7 +68,7 @@ def test_service_run_finds_planted_breaks_replays_and_closes_them():
     for n, amount in ((1, 1000), (2, 2000), (3, 3000)):
         event = stripe_payment(n, amount)
         events[event.event_id] = event
-        posting.post_event(None, event, store=store, stream=lambda *a: None)
+        post_event(None, event, store=store, stream=lambda *a: None)
 
     def canonical_of(keys):
         return {k: events[k] for k in keys if k in events}

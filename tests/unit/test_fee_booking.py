@@ -14,10 +14,10 @@ from shared.domain.ledger.engine import entries_of
 from shared.domain.ledger.errors import InvariantViolation
 from shared.domain.ledger.operations import FEE_BOOKING_RULE, fee_booking
 from shared.ledger import balances as ledger_balances
-from shared.ledger import posting, transactions
+from shared.ledger import transactions
 from shared.ledger.verify import clearing_checks
 from shared.reconciliation import service as recon_service
-from tests.factories import canonical_event, stripe_payment
+from tests.factories import canonical_event, post_event, stripe_payment
 
 HEADER = (
     "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
@@ -53,7 +53,7 @@ class Books:
 
     def post(self, event):
         self.events[event.event_id] = event
-        posting.post_event(None, event, store=self.store, stream=lambda *a: None)
+        post_event(None, event, store=self.store, stream=lambda *a: None)
 
     def book(self, op, record):
         return transactions.execute(self.store, op, also=(("FeeBooking", op.op_id, record),))
@@ -287,7 +287,7 @@ def test_adyen_fees_from_the_settlement_report_are_booked_with_the_fee_check_on(
         currency="EUR",
         reference="8815000000000001",
     )
-    posting.post_event(None, event, store=store, stream=lambda *a: None)
+    post_event(None, event, store=store, stream=lambda *a: None)
     report = "\n".join(
         [
             ADYEN_HEADER,

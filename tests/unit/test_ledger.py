@@ -19,11 +19,11 @@ from shared.domain.ledger.model import Entry, JournalTransaction, Leg, Operation
 from shared.domain.ledger.operations import hold_id, journal_for, operation_for
 from shared.domain.money import EXPONENTS, MAX_AMOUNT
 from shared.ledger import balances as ledger_balances
-from shared.ledger import parking, posting, transactions
+from shared.ledger import parking, transactions
 from shared.ledger.balances import balance_as_of, balances
 from shared.ledger.store import LEDGER_KINDS, LedgerConflict
 from shared.ledger.transactions import execute
-from tests.factories import canonical_event
+from tests.factories import canonical_event, post_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -423,7 +423,7 @@ def deliver_all(store, events, at=T0 + timedelta(minutes=1)):
     queue = list(events)
     while queue:
         event = queue.pop(0)
-        result = posting.post_event(None, event, store=store, stream=lambda *a: None, clock=lambda: at)
+        result = post_event(None, event, store=store, stream=lambda *a: None, clock=lambda: at)
         for name, record in parking.released_by(store, event, result).items():
             parking.redrive(
                 store, name, record, lambda data, attrs: queue.append(CanonicalEvent.model_validate_json(data))

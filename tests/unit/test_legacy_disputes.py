@@ -15,11 +15,11 @@ from shared.demo import encode, payment_intent_succeeded
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.ids import event_hash
 from shared.domain.ledger.operations import operation_for
-from shared.ledger import dispute_migration, disputes, parking, posting
+from shared.ledger import dispute_migration, disputes, parking
 from shared.ledger.balances import balances
 from shared.ledger.transactions import execute
 from shared.partners import stripe
-from tests.factories import canonical_event, dispute, dispute_balance_transaction
+from tests.factories import canonical_event, dispute, dispute_balance_transaction, post_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 CREATED = 1_790_000_000
@@ -54,7 +54,7 @@ def deliver(store, events):
     queue = list(events)
     while queue:
         event = queue.pop(0)
-        result = posting.post_event(None, event, store=store, stream=lambda *a: None)
+        result = post_event(None, event, store=store, stream=lambda *a: None)
         for name, record in parking.released_by(store, event, result).items():
             parking.redrive(
                 store, name, record, lambda data, attrs: queue.append(CanonicalEvent.model_validate_json(data))

@@ -5,9 +5,8 @@ from datetime import UTC, date, datetime
 
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
-from shared.ledger import posting
 from shared.reconciliation import service as recon_service
-from tests.factories import canonical_event
+from tests.factories import canonical_event, post_event
 
 from .test_recon_bank import bai2
 
@@ -50,7 +49,7 @@ STATEMENT = bai2(
 def run_with(events):
     store, by_id = MemoryStore(), {e.event_id: e for e in events}
     for e in events:
-        posting.post_event(None, e, store=store, stream=lambda *a: None)
+        post_event(None, e, store=store, stream=lambda *a: None)
     return recon_service.run(
         store,
         partner="stripe",

@@ -9,8 +9,8 @@ from shared.adapters.memory_store import MemoryStore
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.engine import entries_of
 from shared.errors import PermanentError
-from shared.ledger import outbox, posting
-from tests.factories import canonical_event
+from shared.ledger import outbox
+from tests.factories import canonical_event, post_event
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -29,7 +29,7 @@ def event(n: int) -> CanonicalEvent:
 def test_postings_defer_streaming_and_one_sweep_streams_them_all_once():
     store, asked, calls = MemoryStore(), [], []
     for n in (1, 2, 3):
-        result = posting.post_event(None, event(n), store=store, defer_stream=lambda: asked.append(1))
+        result = post_event(None, event(n), store=store, defer_stream=lambda: asked.append(1))
         assert result.status == "posted"
     assert len(asked) == 3 and len(store.data["Outbox"]) == 3  # committed, durable, not streamed yet
     streamed = outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids)))
@@ -43,7 +43,7 @@ def test_postings_defer_streaming_and_one_sweep_streams_them_all_once():
 
 def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
     store = MemoryStore()
-    posting.post_event(None, event(4), store=store, defer_stream=lambda: None)
+    post_event(None, event(4), store=store, defer_stream=lambda: None)
 
     def down(*args):
         raise ConnectionError("BigQuery down")
@@ -56,8 +56,8 @@ def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
 
 def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others():
     store = MemoryStore()
-    bad = posting.post_event(None, event(5), store=store, defer_stream=lambda: None).transaction_id
-    good = posting.post_event(None, event(6), store=store, defer_stream=lambda: None).transaction_id
+    bad = post_event(None, event(5), store=store, defer_stream=lambda: None).transaction_id
+    good = post_event(None, event(6), store=store, defer_stream=lambda: None).transaction_id
     streamed = []
 
     def picky(cfg, table, rows, ids):
@@ -75,7 +75,7 @@ def test_a_record_bigquery_refuses_is_quarantined_and_does_not_block_the_others(
 def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_rows_stays_pure():
     store, calls = MemoryStore(), []
     for n in (7, 8):
-        posting.post_event(None, event(n), store=store, defer_stream=lambda: None)
+        post_event(None, event(n), store=store, defer_stream=lambda: None)
     before = datetime.now(tz=UTC)
     outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append(rows))
     ((rows,),) = [calls]
