@@ -32,7 +32,7 @@ from google.cloud import datastore
 from shared import bootstrap
 from shared.adapters import datastore_store as store
 from shared.adapters import pubsub_bus
-from shared.cli import wait_posted
+from shared.cli.books import wait_posted
 from shared.config import Settings, settings
 from shared.demo import Delivery, encode, payment_intent_succeeded, send
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from shared.config import FUNCTION_NAMES, REPO_ROOT
 
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-# shared/ modules only an operator runs, from a checkout: the CLI (`python -m shared.cli`) and the demo
+# shared/ parts only an operator runs, from a checkout: the CLI package (`python -m shared.cli`) and the demo
 # scenario it sends (`make demo`, with requests, a dev dependency). No function imports them.
-OPERATOR_ONLY = ("cli.py", "demo.py")
+OPERATOR_ONLY = ("cli", "demo.py")
 
 
 def _shared_ignore(directory: str, names: list[str]) -> set[str]:

@@ -1,0 +1,144 @@
+"""ledgerline operator CLI: `python -m shared.cli COMMAND [--json]` (or the `ledgerline` script).
+
+Commands:
+  balances            every account, per currency (posted on the account's normal side)
+  account ID          one account's balances and its latest entries
+  events [--partner]  raw webhook events in the inbox, with verdict and delivery count
+  verify              the invariant auditor; exits 1 when a problem is found
+  status              the local stack's processes and the store's counts
+  restream            stream to BigQuery the entries of posted transactions not yet streamed
+  reverse TXN         post the reversal of a transaction (append-only correction, at most once)
+  expire-holds        release holds whose expiry has passed
+  redrive             publish again every accepted inbox event the ledger has not posted (e.g. parked
+                      events dead-lettered before their predecessor arrived)
+  dead-letters        dead letters (default: open ones) [--status --source --kind --reason --partner --since]
+  dead-letter ID      one dead letter, whole (payload, errors, attempts, timestamps)
+  replay ID... | --all | filters [--dry-run]
+                      send dead letters through the normal idempotent path again (never double-posts)
+  parked              events waiting for their predecessor, with their deadline
+  disputes [ID] [--status S] [--inquiries]
+                      disputes (inquiries too: they move no money) with status and funds; ID: its timeline
+  migrate-disputes [--dry-run]
+                      one-off, idempotent: link Stripe disputes posted before the dispute lifecycle
+                      (dispute.opened / won) and reverse those the lifecycle superseded (docs/deploy.md)
+  recon run --partner P --date D [--report PATH] [--bank PATH] [--out PATH]
+                      reconcile a partner's report (default: the reports directory) against the ledger
+  recon breaks [--open] [--partner P]
+                      reconciliation breaks with reason, severity and lifecycle
+  tenants create T [--name N] | add-customer T CUSTOMER... | list [T]
+                      customer API tenants and the customers they own (docs/api.md)
+  api-keys create --tenant T --scopes read,write[,operator] [--label L] | revoke KEY_ID | list [--tenant T]
+                      API keys: the secret is printed ONCE at creation and stored only as a hash
+  demo                send the demo webhook scenario to intake, wait, print balances + verify
+
+Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
+`currency`, `posted` (int minor units); `verify --json` prints an object with at least `ok` (bool)
+and `problems` (list) and exits non-zero when not ok. Reads the same settings as `make up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from shared import bootstrap, partners
+from shared.cli import books, demo, disputes, recon, recovery, tenants
+from shared.config import settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ledgerline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("balances")
+    p = sub.add_parser("account")
+    p.add_argument("id")
+    p.add_argument("--as-of", help="ISO timestamp with zone, e.g. 2026-11-28T09:00:00+00:00")
+    p.add_argument("--clock", choices=["recorded", "effective"], default="recorded")
+    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("events")
+    p.add_argument("--partner")
+    p = sub.add_parser("verify")
+    p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
+    sub.add_parser("status")
+    sub.add_parser("restream")
+    sub.add_parser("expire-holds")
+    sub.add_parser("redrive")
+    p = sub.add_parser("reverse")
+    p.add_argument("transaction_id")
+    for name in ("dead-letters", "replay"):
+        p = sub.add_parser(name)
+        if name == "dead-letters":
+            p.add_argument("--status", choices=["open", "replayed", "any"], default="open")
+        else:
+            p.add_argument("ids", nargs="*", help="dead letter ids (see dead-letters)")
+            p.add_argument("--all", action="store_true", help="every open dead letter")
+            p.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+        p.add_argument("--source", choices=["task", "pubsub", "parked"])
+        p.add_argument("--kind", help="task kind, or canonical-event")
+        p.add_argument("--reason", help="reason code, e.g. exhausted, permanent, max_delivery_attempts")
+        p.add_argument("--partner")
+        p.add_argument("--since", help="created at or after this ISO timestamp (with zone)")
+    p = sub.add_parser("dead-letter")
+    p.add_argument("id")
+    sub.add_parser("parked")
+    p = sub.add_parser("disputes")
+    p.add_argument("id", nargs="?", help="one dispute: <partner>:<dispute id>, or a Stripe dispute id")
+    p.add_argument("--status", help="e.g. warning_needs_response, needs_response, won, lost, warning_closed")
+    p.add_argument("--inquiries", action="store_true", help="inquiries / retrievals only")
+    p = sub.add_parser("migrate-disputes")
+    p.add_argument("--dry-run", action="store_true", help="say what would be linked and reversed, change nothing")
+    p = sub.add_parser("recon")
+    recon_commands = p.add_subparsers(dest="recon_command", required=True)
+    r = recon_commands.add_parser("run")
+    r.add_argument("--partner", required=True, choices=partners.REPORTING)
+    r.add_argument("--date", required=True, help="the settlement day, YYYY-MM-DD (the window's end)")
+    r.add_argument("--report", help="the partner report file (default: the reports directory / bucket)")
+    r.add_argument("--bank", help="a bank statement: camt.053 (.xml) or BAI2")
+    r.add_argument("--out", help="where to write the Markdown report (default: next to the inputs)")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    r = recon_commands.add_parser("breaks")
+    r.add_argument("--open", action="store_true", help="open breaks only")
+    r.add_argument("--partner")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p = sub.add_parser("tenants")
+    p.add_argument("action", choices=["create", "add-customer", "list"])
+    p.add_argument("tenant", nargs="?")
+    p.add_argument("customers", nargs="*")
+    p.add_argument("--name")
+    p = sub.add_parser("api-keys")
+    p.add_argument("action", choices=["create", "revoke", "list"])
+    p.add_argument("key_id", nargs="?")
+    p.add_argument("--tenant")
+    p.add_argument("--scopes", help="comma-separated: read, write, operator (operator: the internal tenant only)")
+    p.add_argument("--label")
+    sub.add_parser("demo")
+    for name, action in sub.choices.items():
+        if name != "demo":
+            action.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.command == "tenants" and args.action != "list" and not args.tenant:
+        parser.error("tenants create|add-customer need a tenant id")
+    handler = {
+        "balances": books.cmd_balances,
+        "account": books.cmd_account,
+        "events": books.cmd_events,
+        "verify": books.cmd_verify,
+        "status": books.cmd_status,
+        "restream": books.cmd_restream,
+        "reverse": books.cmd_reverse,
+        "expire-holds": books.cmd_expire_holds,
+        "redrive": books.cmd_redrive,
+        "dead-letters": recovery.cmd_dead_letters,
+        "dead-letter": recovery.cmd_dead_letter,
+        "replay": recovery.cmd_replay,
+        "parked": recovery.cmd_parked,
+        "disputes": disputes.cmd_disputes,
+        "migrate-disputes": disputes.cmd_migrate_disputes,
+        "recon": recon.cmd_recon,
+        "tenants": tenants.cmd_tenants,
+        "api-keys": tenants.cmd_api_keys,
+        "demo": demo.cmd_demo,
+    }[args.command]
+    return handler(args, bootstrap.root(settings()))

@@ -1,0 +1,247 @@
+"""The books: balances, an account, inbox events, verify, status, and the ledger's repairs (restream,
+reverse, expire-holds, redrive)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from shared import bootstrap
+from shared.adapters import datastore_store as store
+from shared.cli.output import print_json, table
+from shared.domain.ledger.accounts import account_type
+from shared.domain.ledger.errors import UnknownAccount
+from shared.domain.ledger.operations import reversal
+from shared.domain.money import format_minor
+from shared.ledger import balances as ledger_balances
+from shared.ledger import holds, outbox, transactions
+
+
+def _balance_row(b) -> dict:
+    return {
+        "account": b.account,
+        "currency": b.currency,
+        "type": account_type(b.account),
+        "posted": b.posted,
+        "pending_in": b.pending_in,
+        "pending_out": b.pending_out,
+        "available": b.available,
+        "debits_posted": b.debits_posted,
+        "credits_posted": b.credits_posted,
+        "posted_display": format_minor(b.posted, b.currency),
+        "available_display": format_minor(b.available, b.currency),
+    }
+
+
+def balance_rows(root) -> list[dict]:
+    return [_balance_row(b) for b in ledger_balances.all_balances(root.store)]
+
+
+def cmd_balances(args, root) -> int:
+    rows = balance_rows(root)
+    if args.json:
+        print_json(rows)
+    else:
+        table(
+            rows,
+            [
+                ("account", "account"),
+                ("type", "type"),
+                ("currency", "currency"),
+                ("posted_display", "posted"),
+                ("available_display", "available"),
+            ],
+        )
+    return 0
+
+
+def cmd_account(args, root) -> int:
+    ledger = root.store
+    try:
+        current = ledger_balances.balances(ledger, args.id)
+    except UnknownAccount as exc:
+        current, error = {}, str(exc)
+    else:
+        error = f"no account {args.id!r}"
+    if args.as_of:
+        current = ledger_balances.balance_as_of(ledger, args.id, datetime.fromisoformat(args.as_of), clock=args.clock)
+    if not current and not args.as_of:
+        print(
+            json.dumps({"error": {"code": "account_not_found", "message": error, "param": "id"}})
+            if args.json
+            else error,
+            file=sys.stderr,
+        )
+        return 1
+    entries = sorted(
+        ((f"{t.id}:{e.index}", t, e) for t in ledger.transactions_of_account(args.id) for e in t.entries_on(args.id)),
+        key=lambda item: (item[1].recorded_at, item[0]),
+    )[-args.limit :]
+    out = {
+        "account": args.id,
+        "type": account_type(args.id),
+        "as_of": args.as_of,
+        "balances": [_balance_row(b) for b in current.values()],
+        "entries": [
+            {
+                "entry_id": name,
+                "transaction_id": t.id,
+                "direction": e.direction,
+                "phase": e.phase,
+                "amount": e.amount,
+                "currency": e.currency,
+                "effective_at": t.effective_at,
+                "recorded_at": t.recorded_at,
+            }
+            for name, t, e in entries
+        ],
+    }
+    if args.json:
+        print_json(out)
+    else:
+        print(f"{args.id} ({out['type']})" + (f" as of {args.as_of} ({args.clock} clock)" if args.as_of else ""))
+        for b in out["balances"]:
+            print(f"  {b['currency']}: posted {b['posted_display']}, available {b['available_display']}")
+        table(
+            [{**e, "amount": format_minor(e["amount"], e["currency"])} for e in out["entries"]],
+            [
+                ("recorded_at", "recorded at"),
+                ("direction", "side"),
+                ("phase", "phase"),
+                ("amount", "amount"),
+                ("currency", "cur"),
+                ("transaction_id", "transaction"),
+            ],
+        )
+    return 0
+
+
+def cmd_events(args, root) -> int:
+    rows = [
+        {
+            "event": e.key,
+            "partner": e.partner,
+            "type": e.partner_event_type,
+            "verdict": e.verdict,
+            "reason": e.reason,
+            "deliveries": e.deliveries,
+            "received_at": e.received_at,
+            "published": e.published,
+        }
+        for e in root.inbox.events(partner=args.partner)
+    ]
+    rows.sort(key=lambda r: (r["received_at"], r["event"]))
+    if args.json:
+        print_json(rows)
+    else:
+        table(
+            rows,
+            [
+                ("received_at", "received"),
+                ("event", "event"),
+                ("type", "type"),
+                ("verdict", "verdict"),
+                ("deliveries", "deliveries"),
+                ("published", "published"),
+            ],
+        )
+    return 0
+
+
+def cmd_verify(args, root) -> int:
+    cfg, db = root.cfg, root.db
+    from shared.ledger.verify import verify
+
+    report = verify(cfg, db=db, with_bigquery=not args.no_bigquery)
+    if args.json:
+        print_json(report)
+    else:
+        print(f"verify: {'OK' if report['ok'] else 'PROBLEMS'}  {report['counts']}")
+        for p in report["problems"]:
+            print(f"  - {p}")
+    return 0 if report["ok"] else 1
+
+
+def cmd_restream(args, root) -> int:
+    cfg = root.cfg
+    from shared.ledger.outbox import restream_pending
+
+    done = restream_pending(cfg, store=root.store)
+    print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
+    return 0
+
+
+def cmd_reverse(args, root) -> int:
+    cfg = root.cfg
+    op = reversal(args.transaction_id, effective_at=datetime.now(tz=UTC))
+    result = transactions.execute(root.store, op)
+    if result.status != "rejected":
+        outbox.stream_transaction(cfg, root.store, op.op_id)
+    out = {"status": result.status, "transaction_id": result.transaction_id, "reason": result.reason}
+    print(json.dumps(out) if args.json else f"{result.status}: {result.transaction_id} {result.reason or ''}")
+    return 0 if result.status != "rejected" else 1
+
+
+def cmd_expire_holds(args, root) -> int:
+    cfg = root.cfg
+    ledger = root.store
+    results = holds.expire_due_holds(ledger)
+    for result in results:
+        if result.status == "posted":
+            outbox.stream_transaction(cfg, ledger, result.transaction_id)
+    out = [{"transaction_id": r.transaction_id, "status": r.status, "reason": r.reason} for r in results]
+    print(json.dumps(out) if args.json else f"expired {sum(r.status == 'posted' for r in results)} hold(s)")
+    return 0
+
+
+def cmd_redrive(args, root) -> int:
+    cfg, db = root.cfg, root.db
+    from shared.ledger.verify import verify
+
+    report = verify(cfg, db=db, with_bigquery=False)
+    keys = sorted({p["event"] for p in report["problems"] if p["check"] in ("inbox_not_posted", "inbox_unpublished")})
+    intake = bootstrap.intake(root)
+    done = [key for key in keys if intake.republish(key, force=True) == "published"]
+    print(json.dumps({"redriven": done}) if args.json else f"re-drove {len(done)} event(s)")
+    return 0
+
+
+def cmd_status(args, root) -> int:
+    cfg, db = root.cfg, root.db
+    out: dict = {"project": cfg.project, "env": cfg.env}
+    try:
+        from emulators import ctl
+
+        out["processes"] = ctl.status(cfg)
+    except ImportError:
+        out["processes"] = None
+    try:
+        out["counts"] = {
+            kind: store.count(db, kind)
+            for kind in ("Inbox", "Account", "JournalTransaction", "Outbox", "Rejection", "Conflict")
+        }
+    except Exception as exc:  # status must report a down store, not crash
+        out["counts"] = {"error": str(exc)}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"project {cfg.project} ({cfg.env})")
+        if out["processes"]:
+            ctl.print_status(out["processes"])
+        print(f"store: {out['counts']}")
+    return 0 if out["processes"] is None or all(p["healthy"] for p in out["processes"]) else 3
+
+
+def wait_posted(root, event_keys: list[str], timeout: float = 60.0) -> list[str]:
+    """Wait until each event has a transaction whose entries reached BigQuery (left the outbox);
+    returns those still missing."""
+    ledger = root.store
+    deadline = time.monotonic() + timeout
+    missing = list(event_keys)
+    while missing and time.monotonic() < deadline:  # only the still-missing events are queried
+        missing = [k for k in missing if not outbox.streamed_transactions(ledger, k)]
+        if missing:
+            time.sleep(0.25)
+    return missing
