@@ -77,20 +77,7 @@ def reconciliation(request):
         book=ports.book,
     )
     written = ports.reports.write(partner, day, f"{outcome.run_id}.md", outcome.report)
-    return json_response(
-        200,
-        {
-            "run_id": outcome.run_id,
-            "status": outcome.status,
-            "breaks": outcome.summary.get("breaks", {}),
-            "fees_booked": outcome.summary.get("fees_booked", 0),
-            "opened": outcome.opened,
-            "open": outcome.still_open,
-            "closed": outcome.closed,
-            "drift": outcome.drift,
-            "report": written,
-        },
-    )
+    return json_response(200, outcome.answer(written))
 
 
 def _day(given, schedule_time: str | None, now: datetime) -> date:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -29,7 +28,7 @@ from google.cloud.datastore_v1.types.datastore import CommitRequest
 from shared.adapters import datastore_indexes, ledger_rows
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
-from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredTransaction
+from shared.ledger.store import HoldState, StoredTransaction
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -212,7 +211,7 @@ DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
 )
 
 
-class DatastoreLedger:
+class DatastoreLedger(ledger_rows.LedgerReads):
     """The ledger's LedgerStore on Datastore: every transact() is one Datastore transaction, retried
     on contention with bounded jittered backoff (in_transaction)."""
 
@@ -266,21 +265,7 @@ class DatastoreLedger:
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: {e.key.name: dict(e) for e in self.db.query(kind=kind).fetch()} for kind in kinds}
 
-    # Typed reads (shared.ledger.store.LedgerStore), decoded by shared.adapters.ledger_rows.
-
-    def transaction(self, transaction_id: str) -> StoredTransaction | None:
-        entity = self.db.get(self.db.key(ledger_rows.TRANSACTION, transaction_id))
-        return ledger_rows.transaction(entity.key.name, entity) if entity is not None else None
-
-    def transactions(self, transaction_ids: Iterable[str]) -> dict[str, StoredTransaction]:
-        found = self.get_multi(ledger_rows.TRANSACTION, list(dict.fromkeys(transaction_ids)))
-        return {t.id: t for t in ledger_rows.transactions(found)}
-
-    def transactions_of_event(self, event_id: str) -> list[StoredTransaction]:
-        return self._transactions_where("event_id", event_id)
-
-    def transactions_of_kind(self, kind: str) -> list[StoredTransaction]:
-        return self._transactions_where("kind", kind)
+    # Typed reads: shared.adapters.ledger_rows.LedgerReads, with these two served better by Datastore.
 
     def transactions_of_account(self, account: str, since: datetime | None = None) -> Iterator[StoredTransaction]:
         """Without `since`: an equality query on the indexed `accounts` list; with it, the composite
@@ -290,17 +275,6 @@ class DatastoreLedger:
         found = datastore_indexes.fetch(self.db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
         return (ledger_rows.transaction(e.key.name, e) for e in found)
 
-    def account_shards(self, account: str | None = None) -> list[AccountShard]:
-        found = (
-            self.query(ledger_rows.ACCOUNT, "account", account)
-            if account is not None
-            else self.snapshot((ledger_rows.ACCOUNT,))[ledger_rows.ACCOUNT]
-        )
-        return ledger_rows.account_shards(found)
-
-    def hold_state(self, hold: str) -> HoldState:
-        return ledger_rows.hold_state(hold, self.get(ledger_rows.HOLD_STATE, hold))
-
     def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
         """One lookup of both records."""
         keys = [self.db.key(ledger_rows.TRANSACTION, hold), self.db.key(ledger_rows.HOLD_STATE, hold)]
@@ -309,26 +283,6 @@ class DatastoreLedger:
             return None
         transaction = ledger_rows.transaction(hold, found[ledger_rows.TRANSACTION])
         return transaction, ledger_rows.hold_state(hold, found.get(ledger_rows.HOLD_STATE))
-
-    def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
-        return ledger_rows.transactions(self.query(ledger_rows.TRANSACTION, prop, value))
-
-    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
-        row = self.get(ledger_rows.OUTBOX, outbox_id)
-        return ledger_rows.outbox(outbox_id, row) if row is not None else None
-
-    def outbox_records(self) -> list[OutboxRecord]:
-        return ledger_rows.outboxes(self.snapshot((ledger_rows.OUTBOX,))[ledger_rows.OUTBOX])
-
-    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
-        return ledger_rows.outboxes(self.query(ledger_rows.OUTBOX, "transactions", transaction_id))
-
-    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
-        quarantined = replace(record, quarantined=True, error=error)
-        self.record(ledger_rows.OUTBOX, record.id, ledger_rows.outbox_row(quarantined))
-
-    def delete_outbox(self, outbox_ids: list[str]) -> None:
-        self.delete_multi(ledger_rows.OUTBOX, outbox_ids)
 
     # The customer API's ordered read of dead letters (shared.api.service.DeadLettersBy), a composite
     # query with its index in topology/datastore_indexes.json.

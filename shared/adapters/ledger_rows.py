@@ -16,6 +16,8 @@ Outbox              key = the commit's first transaction id   transactions (list
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredEntry, StoredTransaction, aware
@@ -131,3 +133,55 @@ def outbox_row(record: OutboxRecord) -> dict:
     if record.quarantined:
         row.update(quarantined=True, error=record.error)
     return row
+
+
+class LedgerReads:
+    """The store port's typed reads (shared.ledger.store.LedgerStore) over a store's generic get / query /
+    snapshot / record / delete_multi, decoded here: what both adapters answer alike. An adapter overrides
+    a read it can serve better (Datastore: an ordered account read through its composite query, a hold
+    and its state in one lookup)."""
+
+    def transaction(self, transaction_id: str) -> StoredTransaction | None:
+        row = self.get(TRANSACTION, transaction_id)
+        return transaction(transaction_id, row) if row is not None else None
+
+    def transactions(self, transaction_ids: Iterable[str]) -> dict[str, StoredTransaction]:
+        found = self.get_multi(TRANSACTION, list(dict.fromkeys(transaction_ids)))
+        return {t.id: t for t in transactions(found)}
+
+    def transactions_of_event(self, event_id: str) -> list[StoredTransaction]:
+        return self._transactions_where("event_id", event_id)
+
+    def transactions_of_kind(self, kind: str) -> list[StoredTransaction]:
+        return self._transactions_where("kind", kind)
+
+    def account_shards(self, account: str | None = None) -> list[AccountShard]:
+        found = self.query(ACCOUNT, "account", account) if account is not None else self.snapshot((ACCOUNT,))[ACCOUNT]
+        return account_shards(found)
+
+    def hold_state(self, hold: str) -> HoldState:
+        return hold_state(hold, self.get(HOLD_STATE, hold))
+
+    def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
+        found = self.transaction(hold)
+        return (found, self.hold_state(hold)) if found is not None else None
+
+    def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
+        return transactions(self.query(TRANSACTION, prop, value))
+
+    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
+        row = self.get(OUTBOX, outbox_id)
+        return outbox(outbox_id, row) if row is not None else None
+
+    def outbox_records(self) -> list[OutboxRecord]:
+        return outboxes(self.snapshot((OUTBOX,))[OUTBOX])
+
+    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
+        return outboxes(self.query(OUTBOX, "transactions", transaction_id))
+
+    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
+        quarantined = replace(record, quarantined=True, error=error)
+        self.record(OUTBOX, record.id, outbox_row(quarantined))
+
+    def delete_outbox(self, outbox_ids: list[str]) -> None:
+        self.delete_multi(OUTBOX, outbox_ids)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
 from shared.adapters import ledger_rows
-from shared.ledger.store import AccountShard, HoldState, OutboxRecord, StoredTransaction
+from shared.ledger.store import StoredTransaction
 
 T = TypeVar("T")
 
@@ -41,7 +40,7 @@ class _Tx:
         self.staged[kind][name] = None
 
 
-class MemoryStore:
+class MemoryStore(ledger_rows.LedgerReads):
     def __init__(self):
         self.data: dict[str, dict[str, dict]] = defaultdict(dict)
 
@@ -87,63 +86,13 @@ class MemoryStore:
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: copy.deepcopy(dict(self.data.get(kind, {}))) for kind in kinds}
 
-    # Typed reads (shared.ledger.store.LedgerStore), decoded by shared.adapters.ledger_rows as the
-    # Datastore adapter decodes them, and read through get/query as it reads them.
-
-    def transaction(self, transaction_id: str) -> StoredTransaction | None:
-        row = self.get(ledger_rows.TRANSACTION, transaction_id)
-        return ledger_rows.transaction(transaction_id, row) if row is not None else None
-
-    def transactions(self, transaction_ids: Iterable[str]) -> dict[str, StoredTransaction]:
-        found = self.get_multi(ledger_rows.TRANSACTION, list(dict.fromkeys(transaction_ids)))
-        return {t.id: t for t in ledger_rows.transactions(found)}
-
-    def transactions_of_event(self, event_id: str) -> list[StoredTransaction]:
-        return self._transactions_where("event_id", event_id)
-
-    def transactions_of_kind(self, kind: str) -> list[StoredTransaction]:
-        return self._transactions_where("kind", kind)
+    # Typed reads: shared.adapters.ledger_rows.LedgerReads, over get/query as the Datastore adapter reads.
 
     def transactions_of_account(self, account: str, since: datetime | None = None) -> list[StoredTransaction]:
         found = self._transactions_where("accounts", account)
         if since is None:
             return found
         return sorted((t for t in found if t.recorded_at >= since), key=lambda t: t.recorded_at)
-
-    def account_shards(self, account: str | None = None) -> list[AccountShard]:
-        found = (
-            self.query(ledger_rows.ACCOUNT, "account", account)
-            if account is not None
-            else self.snapshot((ledger_rows.ACCOUNT,))[ledger_rows.ACCOUNT]
-        )
-        return ledger_rows.account_shards(found)
-
-    def hold_state(self, hold: str) -> HoldState:
-        return ledger_rows.hold_state(hold, self.get(ledger_rows.HOLD_STATE, hold))
-
-    def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
-        found = self.transaction(hold)
-        return (found, self.hold_state(hold)) if found is not None else None
-
-    def _transactions_where(self, prop: str, value) -> list[StoredTransaction]:
-        return ledger_rows.transactions(self.query(ledger_rows.TRANSACTION, prop, value))
-
-    def outbox_record(self, outbox_id: str) -> OutboxRecord | None:
-        row = self.get(ledger_rows.OUTBOX, outbox_id)
-        return ledger_rows.outbox(outbox_id, row) if row is not None else None
-
-    def outbox_records(self) -> list[OutboxRecord]:
-        return ledger_rows.outboxes(self.snapshot((ledger_rows.OUTBOX,))[ledger_rows.OUTBOX])
-
-    def outboxes_of(self, transaction_id: str) -> list[OutboxRecord]:
-        return ledger_rows.outboxes(self.query(ledger_rows.OUTBOX, "transactions", transaction_id))
-
-    def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
-        quarantined = replace(record, quarantined=True, error=error)
-        self.record(ledger_rows.OUTBOX, record.id, ledger_rows.outbox_row(quarantined))
-
-    def delete_outbox(self, outbox_ids: list[str]) -> None:
-        self.delete_multi(ledger_rows.OUTBOX, outbox_ids)
 
     # The customer API's ordered read of dead letters, as the Datastore adapter's composite query answers it.
 

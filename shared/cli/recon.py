@@ -61,17 +61,7 @@ def cmd_recon(args, root) -> int:
         where = args.out
     else:
         where = ports.reports.write(args.partner, day, f"{outcome.run_id}.md", outcome.report)
-    summary = {
-        "run_id": outcome.run_id,
-        "status": outcome.status,
-        "breaks": outcome.summary.get("breaks", {}),
-        "fees_booked": outcome.summary.get("fees_booked", 0),
-        "opened": outcome.opened,
-        "open": outcome.still_open,
-        "closed": outcome.closed,
-        "drift": outcome.drift,
-        "report": where,
-    }
+    summary = outcome.answer(where)
     if args.json:
         print_json(summary)
     else:

@@ -86,6 +86,21 @@ class RunOutcome:
     drift: list[dict]
     report: str
 
+    def answer(self, written: str) -> dict:
+        """What the reconciliation function and `recon run --json` answer: the run, its breaks, what it
+        booked and where its Markdown report was written."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "breaks": self.summary.get("breaks", {}),
+            "fees_booked": self.summary.get("fees_booked", 0),
+            "opened": self.opened,
+            "open": self.still_open,
+            "closed": self.closed,
+            "drift": self.drift,
+            "report": written,
+        }
+
 
 def _posting_row(name: str, event: CanonicalEvent) -> dict:
     """One posted transaction `name` with the fields of its canonical event (ledger_side's input row)."""
