@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from shared import bootstrap
 from shared.adapters import bigquery_sink
+from shared.adapters.memory_store import MemoryStore
 from shared.api.service import Backend
+from shared.config import settings
 from shared.domain.events import CanonicalEvent
 from shared.ledger import outbox
 from shared.ledger.parking import PARK_TTL
@@ -351,3 +354,21 @@ def post_event(
     elif result is not None and result.status == "replayed":
         outbox.stream_transaction(cfg, store, result.transaction_id, stream)
     return result
+
+
+class MemoryRoot(bootstrap.Root):
+    """The composition root with memory adapters for in-process function tests (monkeypatch
+    `shared.bootstrap.root` to return it): the ledger store in memory, the canonical topic and the
+    retries queue recorded (`published`: (data, attributes); `scheduled`: (kind, key, at)), BigQuery
+    streaming recorded (`streamed`: the row ids of each insert call, through the ledger service's and the
+    handlers' entry sink), no fault injection, a fixed clock."""
+
+    def __init__(self, at: datetime):
+        super().__init__(settings(), clock=lambda: at)
+        self.store = MemoryStore()
+        self.published: list[tuple[bytes, dict]] = []
+        self.scheduled: list[tuple[str, str, datetime]] = []
+        self.streamed: list[list[str]] = []
+        self.publish = lambda data, attributes: self.published.append((data, attributes))
+        self.schedule = lambda task, at: self.scheduled.append((task.kind, task.key, at)) or True
+        self.check_fault = lambda downstream: None

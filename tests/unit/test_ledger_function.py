@@ -12,29 +12,17 @@ import pytest
 from functions_framework import create_app
 
 from shared import bootstrap
-from shared.adapters.memory_store import MemoryStore
 from shared.config import REPO_ROOT, settings
 from shared.domain.events import CanonicalEvent
 from shared.ledger.balances import balances
+from tests.factories import MemoryRoot
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
-class Root(bootstrap.Root):
-    """The composition root with memory adapters: what was published and scheduled is kept."""
-
-    def __init__(self):
-        super().__init__(settings(), clock=lambda: AT)
-        self.store = MemoryStore()
-        self.published: list[tuple[bytes, dict]] = []
-        self.scheduled: list[tuple[str, str, datetime]] = []
-        self.publish = lambda data, attributes: self.published.append((data, attributes))
-        self.schedule = lambda task, at: self.scheduled.append((task.kind, task.key, at)) or True
-
-
 @pytest.fixture
 def root(monkeypatch):
-    built = Root()
+    built = MemoryRoot(AT)
     monkeypatch.setattr(bootstrap, "root", lambda cfg=None: built)
     return built
 
@@ -81,7 +69,7 @@ def push(client, data: bytes, event_id: str, message_id: str = "m-1"):
     return client.post("/", data=json.dumps(envelope), headers=headers)
 
 
-def wallet(root: Root) -> int:
+def wallet(root: MemoryRoot) -> int:
     found = balances(root.store, "customer:cus_1:wallet").get("USD")
     return found.posted if found else 0
 

@@ -11,33 +11,19 @@ import pytest
 from functions_framework import create_app
 
 from shared import bootstrap
-from shared.adapters.memory_store import MemoryStore
-from shared.config import REPO_ROOT, settings
+from shared.config import REPO_ROOT
 from shared.domain.ledger.errors import PredecessorMissing
 from shared.domain.ledger.model import Leg, Operation
 from shared.ledger import parking
 from shared.ledger.transactions import execute
-from shared.recovery.policies import Task
-from tests.factories import canonical_event
+from tests.factories import MemoryRoot, canonical_event
 
 AT = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
-class Root(bootstrap.Root):
-    def __init__(self):
-        super().__init__(settings(), clock=lambda: AT)
-        self.store = MemoryStore()
-        self.published: list[tuple[bytes, dict]] = []
-        self.scheduled: list[tuple[Task, datetime]] = []
-        self.streamed: list[list[str]] = []
-        self.publish = lambda data, attributes: self.published.append((data, attributes))
-        self.schedule = lambda task, at: self.scheduled.append((task, at)) or True
-        self.check_fault = lambda downstream: None  # no fault injection without Datastore
-
-
 @pytest.fixture
 def root(monkeypatch):
-    built = Root()
+    built = MemoryRoot(AT)
     monkeypatch.setattr(bootstrap, "root", lambda cfg=None: built)
     monkeypatch.setattr(bootstrap.bigquery_sink, "stream", lambda cfg, table, rows, ids: built.streamed.append(ids))
     return built
@@ -52,7 +38,7 @@ def run(client, kind: str, key: str, **fields):
     return client.post("/tasks", json={"kind": kind, "key": key, "attempt": 1, **fields})
 
 
-def parked_refund(root: Root, deadline: datetime) -> str:
+def parked_refund(root: MemoryRoot, deadline: datetime) -> str:
     refund = canonical_event(
         "payment.refunded", "evt_ref", customer=None, reference="re_1", payment_reference="pi_missing", at=AT
     )
@@ -75,7 +61,7 @@ def test_a_parked_event_before_its_deadline_is_rescheduled_at_it(client, root):
     name = parked_refund(root, deadline=deadline)
     resp = run(client, "park-expiry", parking.expiry_task_key(name, deadline))
     assert resp.status_code == 200 and resp.json["status"] == "rescheduled"
-    assert [(task.kind, at) for task, at in root.scheduled] == [("park-expiry", deadline)]
+    assert [(kind, at) for kind, _, at in root.scheduled] == [("park-expiry", deadline)]
     assert name in root.store.data["Parked"]
 
 
