@@ -4,4 +4,5 @@ import sys
 
 from shared.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # imported (e.g. by a walk over shared's modules), it does nothing
+    sys.exit(main())
