@@ -140,9 +140,9 @@ def intake(r: Root):
     from shared.partners import PARTNERS
 
     def build() -> Intake:
-        for (
-            partner
-        ) in PARTNERS.values():  # a malformed secret (e.g. ADYEN_HMAC_KEYS not hex) fails every request, loudly
+        # Every partner's secrets are read now: a malformed one (ADYEN_HMAC_KEYS not hex) fails every
+        # request, loudly, instead of the first webhook of that partner.
+        for partner in PARTNERS.values():
             r.cfg.partner_secrets(partner)
         return Intake(r.cfg, r.inbox, publish=r.publish, schedule=r.schedule, clock=r.clock)
 
