@@ -196,6 +196,23 @@ def test_two_requests_over_the_daily_limit_the_second_is_refused(world):
     assert request(payouts, key="k3", amount=20_000).changed  # what is left still fits
 
 
+def test_a_request_committed_while_another_starts_is_counted_in_its_transaction(world):
+    store, _, payouts = world
+    original = store.transact
+
+    def racing(work):  # the other request commits after this one started, before its transaction reads
+        store.transact = original
+        assert request(payouts, key="k_other", amount=40_000).changed
+        return original(work)
+
+    store.transact = racing
+    with pytest.raises(PaymentError) as refused:
+        request(payouts, key="k1", amount=30_000)
+    assert refused.value.code == "limit_exceeded"
+    assert balance(store, WALLET).pending_out == 40_000
+    assert len(rows(store, "Payout")) == 1
+
+
 def test_paid_payouts_count_for_a_day_then_stop(world):
     store, clock, payouts = world
     pid = request(payouts, key="k1", amount=40_000).payout.payout.payout_id
