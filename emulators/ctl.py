@@ -43,6 +43,9 @@ class Service:
     health: str  # "http:<url>" (any HTTP answer), "ok:<url>" (2xx) or "tcp:<host>:<port>"
     env: dict[str, str] = field(default_factory=dict)
     startup_seconds: float = 60.0
+    # "emulator": started (and the topology bootstrapped) before any function; partner fakes
+    # (bank sandbox, localstripe) are emulators too. "function": a functions-framework process.
+    group: str = "emulator"
 
 
 class StackError(RuntimeError):
@@ -138,6 +141,7 @@ def services(cfg: Settings) -> list[Service]:
             f"http:http://127.0.0.1:{cfg.port(name)}/healthz",
             env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
             startup_seconds=30.0,
+            group="function",
         )
         for name in FUNCTION_NAMES
     ]
@@ -413,7 +417,8 @@ def up(cfg: Settings) -> list[str]:
     for data in ("datastore", "pubsub", "bigquery"):
         (_run_dir(cfg) / "data" / data).mkdir(parents=True, exist_ok=True)
     all_services = services(cfg)
-    emulators, functions = all_services[:4], all_services[4:]
+    emulators = [svc for svc in all_services if svc.group == "emulator"]
+    functions = [svc for svc in all_services if svc.group == "function"]
     started: list[str] = []
     print(f"local cloud for project {cfg.project} (run dir {_run_dir(cfg)})", flush=True)
     try:
