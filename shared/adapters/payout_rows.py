@@ -3,14 +3,14 @@ shared.adapters.ledger_rows. Kinds and properties:
 
 Payout          key = payout id   payout_id, customer, amount (int minor units), currency, status,
                 requested_at, version, rail, routing_number, account_holder, account_number_masked
-                (••••6789), account_fingerprint (HMAC), account_number_ciphertext (None until the KMS
-                step), attempts (JSON text: number, partner, idempotency_key, state, started_at,
+                (••••6789), account_fingerprint (HMAC), account_number_ciphertext (sealed:
+                shared.payments.vault), attempts (JSON text: number, partner, idempotency_key, state, started_at,
                 updated_at, partner_reference, last_error), timeline (JSON text: at, event, source,
                 target, attempt, detail), failure_reason, return_code
 PayoutExposure  key = "<customer>|<currency>"   customer, currency, holds (JSON text: {payout id:
                 amount}), outflows (JSON text: [[payout id, amount, requested_at]])
 
-The account number is never in a row: only its mask and fingerprint (and, later, its ciphertext).
+The account number is never in a row in clear: only its mask, its fingerprint and its sealed form.
 Datetimes in JSON text are ISO 8601 with their UTC offset."""
 
 from __future__ import annotations

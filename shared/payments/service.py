@@ -25,6 +25,7 @@ from shared.domain.payments.payouts import PayoutEvent, request_payout, transiti
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.store import PayoutExposure, PayoutRecords, StoredDestination, StoredPayout
+from shared.payments.vault import KeyWrapper, open_sealed, seal
 
 MAX_RETRIES = 5  # re-reads after a concurrent change of the record before giving up
 
@@ -78,30 +79,45 @@ def _exposure_after(exposure: PayoutExposure, payout_id: str, op: Operation, amo
 
 class Payouts:
     """The payouts use cases over a LedgerStore (the ledger's transactions) and the payout records'
-    codec. `fingerprint_key`: the secret the destination fingerprint is keyed with."""
+    codec. `fingerprint_key`: the secret the destination fingerprint is keyed with; `keys`: the
+    key-encryption key the account number is sealed under (shared.payments.vault)."""
 
     def __init__(
         self,
         store: LedgerStore,
         records: PayoutRecords,
         fingerprint_key: bytes,
+        keys: KeyWrapper,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.store = store
         self.records = records
         self.fingerprint_key = fingerprint_key
+        self.keys = keys
         self.clock = clock
 
     def get(self, payout_id: str) -> StoredPayout | None:
         return self.records.payout(self.store, payout_id)
 
-    def _stored_destination(self, destination: Destination) -> StoredDestination:
+    def _stored_destination(self, payout_id: str, destination: Destination) -> StoredDestination:
         return StoredDestination(
             rail=destination.rail,
             routing_number=destination.routing_number,
             account_holder=destination.account_holder,
             masked_account_number=destination.masked_account_number,
             fingerprint=destination.fingerprint(self.fingerprint_key),
+            account_number_ciphertext=seal(self.keys, destination.reveal_account_number(), payout_id),
+        )
+
+    def destination(self, stored: StoredPayout) -> Destination:
+        """The payout's destination with its account number opened (for the partner call only: never
+        log it; its repr is masked)."""
+        d = stored.destination
+        if d.account_number_ciphertext is None:
+            raise ValueError(f"{stored.payout.payout_id} has no sealed account number")
+        number = open_sealed(self.keys, d.account_number_ciphertext, stored.payout.payout_id)
+        return Destination(
+            rail=d.rail, routing_number=d.routing_number, account_number=number, account_holder=d.account_holder
         )
 
     def request(
@@ -124,7 +140,7 @@ class Payouts:
             raise ValueError(f"payouts are paid from the owner's wallet {payout.wallet}, not {from_account}")
         if (limits.customer, limits.currency) != (owner, payout.currency):
             raise ValueError(f"the limits are {limits.customer}'s in {limits.currency}")
-        stored = StoredPayout(replace(payout, destination=self._stored_destination(destination)), 1)
+        stored = StoredPayout(replace(payout, destination=self._stored_destination(pid, destination)), 1)
 
         def guard(tx: Tx, now: datetime) -> None:
             if self.records.payout(tx, pid) is not None:

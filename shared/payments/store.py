@@ -21,10 +21,10 @@ class Reader(Protocol):
 
 @dataclass(frozen=True)
 class StoredDestination:
-    """A payout's destination as stored: never the account number in clear. The masked number (••••6789)
-    and a keyed fingerprint (Destination.fingerprint) now; `account_number_ciphertext` is the KMS step's
-    envelope-encrypted number (docs/payments.md "Destinations"), None until that step lands, so a stored
-    payout cannot be submitted to a partner yet. The domain reads only `rail` of a stored payout's
+    """A payout's destination as stored: never the account number in clear. The masked number (••••6789),
+    a keyed fingerprint (Destination.fingerprint) and `account_number_ciphertext`, the number sealed
+    under the payments key (shared.payments.vault: envelope encryption, the payout id as associated
+    data; docs/payments.md "Destinations"). The domain reads only `rail` of a stored payout's
     destination (the booking's clearing account)."""
 
     rail: str
@@ -32,7 +32,7 @@ class StoredDestination:
     account_holder: str
     masked_account_number: str
     fingerprint: str
-    account_number_ciphertext: str | None = None
+    account_number_ciphertext: str | None = None  # None only on records written before sealing
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from shared.domain.payments.payouts import NOT_FOUND_AFTER, PAYOUT_CLEARING, Pay
 from shared.ledger import balances as ledger_balances
 from shared.payments.service import PayoutRefused, Payouts
 from shared.payments.store import StoredDestination
+from shared.payments.vault import LocalKeyWrapper, VaultError, open_sealed
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 FUNDING = 100_000
@@ -30,6 +31,7 @@ ACCOUNT_NUMBER = "000123456789"
 DEST = Destination(rail="ach", routing_number="021000021", account_number=ACCOUNT_NUMBER, account_holder="Ada L")
 LIMITS = PayoutLimits(OWNER, "USD", max_single=50_000, daily_outflow=60_000)
 KEY = b"test-fingerprint-key"
+KEYS = LocalKeyWrapper(bytes(range(32)))
 
 
 class Clock:
@@ -51,7 +53,7 @@ def world():
     fund = Operation("txn_fund", "post", "fund.v1", "fund", "test", digest("fund"), T0, legs=legs)
     assert store.transact(lambda tx: apply(fund, tx, T0)).status == "posted"
     clock = Clock()
-    return store, clock, Payouts(store, payout_rows.PayoutRows(), KEY, clock)
+    return store, clock, Payouts(store, payout_rows.PayoutRows(), KEY, KEYS, clock)
 
 
 def balance(store, account):
@@ -111,9 +113,16 @@ def test_the_account_number_is_never_stored_in_clear(world):
     assert ACCOUNT_NUMBER not in json.dumps(store.data, default=str)
     assert row["account_number_masked"] == "••••6789"
     assert row["account_fingerprint"] == DEST.fingerprint(KEY)
-    assert row["account_number_ciphertext"] is None  # the KMS step fills it
+    sealed = row["account_number_ciphertext"]
+    assert sealed.startswith("v1.local.") and ACCOUNT_NUMBER not in sealed
     destination = payouts.get(pid).destination
     assert isinstance(destination, StoredDestination) and destination.masked_account_number == "••••6789"
+    # the partner adapter gets the number back, and only for this payout
+    assert payouts.destination(payouts.get(pid)).reveal_account_number() == ACCOUNT_NUMBER
+    with pytest.raises(VaultError):
+        open_sealed(KEYS, sealed, "po_another")
+    with pytest.raises(VaultError):
+        open_sealed(LocalKeyWrapper(bytes(32)), sealed, pid)
 
 
 def test_decline_then_fail_releases_the_hold(world):
