@@ -82,7 +82,17 @@ POLICIES: dict[str, Policy] = {
     "expire-holds": Policy(timedelta(seconds=10), timedelta(minutes=5), max_attempts=10, max_age=timedelta(hours=1)),
     # A parked event's deadline check: only fails if Datastore does.
     "park-expiry": Policy(timedelta(seconds=10), timedelta(minutes=5), max_attempts=20, max_age=timedelta(hours=6)),
+    # One step of a payout / pay-in / refund (the payments function: shared.payments.orchestrator). A
+    # partner's answers are handled inside the step (it reschedules itself); these only bound failures
+    # of our own storage. Gives up into a dead letter well before the payout's hold expires.
+    "payout-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
+    "payment-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
+    "refund-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
+    # The payments janitor (Cloud Scheduler, every 5 minutes): re-queries what is stuck past its SLA.
+    "payments-janitor": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
 }
+# the task kinds the payments function runs (the others are the retries function's)
+PAYMENTS_TASK_KINDS = ("payout-step", "payment-step", "refund-step", "payments-janitor")
 
 
 def first_retry_at(kind: str, now: datetime, rng: random.Random | None = None) -> datetime:
