@@ -166,7 +166,7 @@ def test_happy_path_paid_once_with_the_account_number_only_in_the_request(world)
 
 
 def test_decline_fails_over_to_the_next_bank(world):
-    _, clock, payouts, banks, runner = world
+    _, _, payouts, banks, runner = world
     banks["bank_a"].script = ["decline"]
     pid = new_payout(payouts)
     with pytest.raises(Reschedule):
@@ -215,7 +215,7 @@ def test_error_before_commit_waits_for_a_trustworthy_not_found_then_retries_with
 
 
 def test_invalid_destination_fails_and_releases_the_hold(world):
-    store, clock, payouts, banks, runner = world
+    store, _, payouts, banks, runner = world
     banks["bank_a"].script = ["invalid"]
     pid = new_payout(payouts)
     assert runner.step(pid) == "failed: invalid (invalid_account_number)"
