@@ -160,6 +160,6 @@ def test_every_kind_has_its_row_in_the_posting_rules_of_docs_ledger_md():
 
 def test_payments_kinds_book_nothing_in_the_ledger_and_carry_our_reference():
     payments = [k for k in kinds.KINDS if k.consumer == "payments"]
-    assert {k.name for k in payments} >= {"bank.transfer_settled", "bank.transfer_returned", "processor.payment_succeeded"}
+    assert {k.name for k in payments} >= {"bank.transfer_settled", "bank.transfer_returned", "processor.refund_failed"}
     assert all(k.books is None and "our_reference" in k.requires for k in payments)
     assert all(POSTING_RULES[k.name][1] is None for k in payments)  # no legs: nothing to post
