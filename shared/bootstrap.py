@@ -210,3 +210,98 @@ def reconciliation(r: Root) -> ReconciliationPorts:
             book=lambda op, record: r.ledger.execute(op, also=(("FeeBooking", op.op_id, record),)),
         ),
     )
+
+
+# ----------------------------------------------------------------------------- payments
+
+
+def payment_keys(cfg: Settings):
+    """The key-encryption key of sealed account numbers: Cloud KMS in the cloud, the dev key locally."""
+    from shared.errors import NotConfigured
+    from shared.payments.vault import LocalKeyWrapper
+
+    if cfg.payments_kms_key:
+        from shared.adapters.kms_keys import KmsKeyWrapper
+
+        return KmsKeyWrapper(cfg.payments_kms_key)
+    if cfg.local and cfg.payments_local_kek:
+        return LocalKeyWrapper(bytes.fromhex(cfg.payments_local_kek))
+    raise NotConfigured("PAYMENTS_KMS_KEY (cloud) or PAYMENTS_LOCAL_KEK (local) is not set")
+
+
+def payouts(r: Root):
+    """api and payments: the payouts service over the ledger store, the sealing key and the clock."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.config import PartnerSecret
+    from shared.errors import NotConfigured
+    from shared.payments.service import Payouts
+
+    def build():
+        fingerprint = r.cfg.secret(PartnerSecret("PAYMENTS_FINGERPRINT_KEY"))
+        if not fingerprint:
+            raise NotConfigured("PAYMENTS_FINGERPRINT_KEY is not set")
+        return Payouts(
+            r.store,
+            PayoutRows(),
+            fingerprint[0].encode(),
+            payment_keys(r.cfg),
+            clock=r.clock,
+            after_commit=r.ledger.stream_after_commit,
+        )
+
+    return r.once("payouts", build)
+
+
+def payments_schedule(r: Root) -> Schedule:
+    """Enqueue a step of the payments function (its own queue; named like every task: a double
+    enqueue is a no-op)."""
+    from shared.topology import PAYMENTS_QUEUE
+
+    cfg = r.cfg
+
+    def schedule(task: Task, at: datetime) -> bool:
+        url = cfg.function_urls.get("payments")
+        if not url:
+            raise RuntimeError("PAYMENTS_URL is not set: steps cannot be enqueued")
+        return tasks_queue.enqueue(
+            cfg,
+            PAYMENTS_QUEUE,
+            url + "/tasks",
+            task.to_json(),
+            task_id=task.name,
+            schedule_at=at,
+            service_account=cfg.tasks_invoker_sa,
+            audience=url,
+        )
+
+    return schedule
+
+
+def payments(r: Root):
+    """payments: the payout runner over the payouts service, the banks of the routing table (topology
+    `payments.routes`), a circuit breaker per partner; its task handlers; the janitor."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments import janitor
+    from shared.payments.consumer import PaymentsPorts
+    from shared.payments.orchestrator import PayoutRunner
+    from shared.payments.partners import bank_apis, routes
+    from shared.recovery.service import breaker
+
+    def build() -> PaymentsPorts:
+        table = routes()
+        schedule = payments_schedule(r)
+        runner = PayoutRunner(
+            payouts(r), bank_apis(r.cfg, table), table, lambda partner: breaker(f"partner:{partner}"), r.clock
+        )
+
+        def janitor_round(key: str) -> str:
+            swept = janitor.sweep(r.store, PayoutRows(), schedule, r.clock())
+            return f"janitor: {len(swept)} stale payout(s) given a step"
+
+        handlers = {
+            "payout-step": Handler("datastore", runner.step),
+            "payments-janitor": Handler("datastore", janitor_round),
+        }
+        return PaymentsPorts(runner=runner, handlers=handlers, schedule=schedule, store=r.store, clock=r.clock)
+
+    return r.once("payments", build)

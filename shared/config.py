@@ -11,7 +11,7 @@ of any deployed bundle.
 | DATASTORE_PORT, PUBSUB_PORT | emulator ports | 8081, 8085 |
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
-| INTAKE_PORT … API_PORT | functions-framework port per function | 8080, 8082-8084, 8086 |
+| INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
@@ -22,6 +22,9 @@ of any deployed bundle.
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
+| PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
+| PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
+| PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
@@ -61,7 +64,7 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api")
+FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments")
 _DEFAULT_PORTS = {
     "DATASTORE_PORT": 8081,
     "PUBSUB_PORT": 8085,
@@ -73,6 +76,7 @@ _DEFAULT_PORTS = {
     "RETRIES_PORT": 8083,
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
+    "PAYMENTS_PORT": 8088,
 }
 
 # Where each variable of the table above comes from in the cloud:
@@ -97,6 +101,8 @@ CLOUD_SOURCES: dict[str, str] = {
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
     "COLUMN_WEBHOOK_SECRETS": "secret",
+    "PAYMENTS_FINGERPRINT_KEY": "secret",
+    "PAYMENTS_KMS_KEY": "terraform",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
@@ -115,6 +121,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
     "LEDGERLINE_REPORTS_DIR": "local",
+    "PAYMENTS_LOCAL_KEK": "local",
 }
 
 
@@ -201,6 +208,8 @@ class Settings:
     reports_dir: Path = Path(".run/reports")
     api_rate_limit: int = 100
     api_rate_burst: int = 0
+    payments_kms_key: str | None = None
+    payments_local_kek: str | None = field(default=None, repr=False)
 
     @property
     def local(self) -> bool:
@@ -276,6 +285,8 @@ def settings_from(environ) -> Settings:
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
+        payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
+        payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
         reports_dir=Path(
             environ.get("LEDGERLINE_REPORTS_DIR")
             or Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run") / "reports"

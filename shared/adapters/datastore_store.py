@@ -122,6 +122,8 @@ INDEXED: dict[str, frozenset[str]] = {
     "TenantCustomer": frozenset({"tenant"}),
     "ApiKey": frozenset({"tenant", "revoked_at"}),
     "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
+    # Payments (docs/payments.md): the janitor finds open payouts by status; the API lists a customer's.
+    "Payout": frozenset({"status", "customer", "requested_at"}),
 }
 
 
