@@ -12,6 +12,7 @@ of any deployed bundle.
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
 | INTAKE_PORT … API_PORT | functions-framework port per function | 8080, 8082-8084, 8086 |
+| BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
@@ -22,6 +23,7 @@ of any deployed bundle.
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
+| LAKESIDE_WEBHOOK_SECRETS | second bank (Column-style, payout failover) signing secret(s), comma-separated | dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
@@ -73,6 +75,7 @@ _DEFAULT_PORTS = {
     "RETRIES_PORT": 8083,
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
+    "BANK_SANDBOX_PORT": 8090,
 }
 
 # Where each variable of the table above comes from in the cloud:
@@ -97,6 +100,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
     "COLUMN_WEBHOOK_SECRETS": "secret",
+    "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
