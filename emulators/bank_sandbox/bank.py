@@ -206,7 +206,7 @@ class Transfer:
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class Delivery:
     """One webhook event to deliver to intake (a duplicate is a second Delivery of the same event)."""
 
@@ -218,7 +218,7 @@ class Delivery:
     due_at: float
     attempts: int = 0
     statuses: list = field(default_factory=list)  # each attempt: HTTP status, or the error's class name
-    state: str = "pending"  # pending | delivered | gave_up
+    state: str = "pending"  # pending | sending (claimed by a sender) | delivered | gave_up
 
     def public(self) -> dict:
         return {
@@ -242,7 +242,9 @@ class Bank:
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> transfer id (the first)
     executions: dict[str, int] = field(default_factory=dict)  # idempotency key -> times executed
     calls: dict[str, int] = field(default_factory=dict)  # request key -> calls seen (for the draws)
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)  # every one, for the control endpoint
+    pending: set[Delivery] = field(default_factory=set)  # not delivered or given up yet
+    active: set[str] = field(default_factory=set)  # transfer ids the clock may still change
     sequence: int = 0
 
 
@@ -339,9 +341,9 @@ class Sandbox:
         ).encode()
         copies = 2 if bank.faults.duplicate_webhooks else 1
         for _ in range(copies):
-            bank.deliveries.append(
-                Delivery(bank.name, event_id, f"ach.outgoing_transfer.{kind}", transfer.id, body, now + delay)
-            )
+            delivery = Delivery(bank.name, event_id, f"ach.outgoing_transfer.{kind}", transfer.id, body, now + delay)
+            bank.deliveries.append(delivery)
+            bank.pending.add(delivery)
 
     # ------------------------------------------------------------------ the transfer API
 
@@ -396,6 +398,7 @@ class Sandbox:
             trace_number=f"{'12100035' if bank.name == 'column' else '09100001'}{bank.sequence:07d}",
         )
         bank.transfers[transfer.id] = transfer
+        bank.active.add(transfer.id)
         bank.by_key.setdefault(key, transfer.id)
         bank.executions[key] = bank.executions.get(key, 0) + 1
         # out of order: the submitted event is held until after the settled one has gone
@@ -430,8 +433,8 @@ class Sandbox:
         """Advance every transfer whose time has come (settle, reject/cancel, return)."""
         with self._lock:
             for bank in self.banks.values():
-                for transfer in bank.transfers.values():
-                    self._advance(bank, transfer, now)
+                for transfer_id in list(bank.active):
+                    self._advance(bank, bank.transfers[transfer_id], now)
 
     def _advance(self, bank: Bank, t: Transfer, now: float) -> None:
         if t.status == "SUBMITTED" and t.settle_at <= now:
@@ -440,6 +443,7 @@ class Sandbox:
                 t.status = "REJECTED" if outcome == "reject" else "CANCELED"
                 t.finished_at = t.updated_at = now
                 self._event(bank, t, "rejected" if outcome == "reject" else "canceled", now)
+                bank.active.discard(t.id)
                 return
             t.status, t.settled_at, t.updated_at = "SETTLED", now, now
             if outcome == "return":
@@ -448,6 +452,8 @@ class Sandbox:
         if t.status == "SETTLED" and t.return_at is not None and t.return_at <= now:
             t.status, t.returned_at, t.updated_at = "RETURNED", now, now
             self._event(bank, t, "returned", now)
+        if t.status != "SUBMITTED" and not (t.status == "SETTLED" and t.return_at is not None):
+            bank.active.discard(t.id)
 
     def settle_now(self, bank_name: str, now: float) -> list[str]:
         """Settle (or reject/cancel) every submitted transfer of the bank now; returns their ids."""
@@ -470,14 +476,19 @@ class Sandbox:
             if t.status != "SETTLED":
                 raise SandboxError(409, "transfer_not_settled", f"only a SETTLED transfer is returned ({t.status})")
             t.return_code, t.return_at = code, now
+            bank.active.add(t.id)
             self._advance(bank, t, now)
             return t.public()
 
     # ------------------------------------------------------------------ webhooks
 
     def due_deliveries(self, now: float) -> list[Delivery]:
+        """The deliveries due now, claimed ("sending") so that no other sender picks them up meanwhile."""
         with self._lock:
-            return [d for b in self.banks.values() for d in b.deliveries if d.state == "pending" and d.due_at <= now]
+            due = [d for b in self.banks.values() for d in b.pending if d.state == "pending" and d.due_at <= now]
+            for delivery in due:
+                delivery.state = "sending"
+            return due
 
     def delivered(self, delivery: Delivery, status: int | str, now: float) -> None:
         """Record one delivery attempt: a 2xx ends it; anything else is retried with backoff, a few times."""
@@ -489,7 +500,10 @@ class Sandbox:
             elif delivery.attempts >= WEBHOOK_ATTEMPTS:
                 delivery.state = "gave_up"
             else:
+                delivery.state = "pending"
                 delivery.due_at = now + min(4.0, 0.25 * 2 ** (delivery.attempts - 1))
+            if delivery.state != "pending":
+                self.banks[delivery.bank].pending.discard(delivery)
 
     # ------------------------------------------------------------------ control
 

@@ -123,7 +123,7 @@ class ColumnApi:
 
     def find_transfer(self, idempotency_key: str) -> TransferCall:
         return self._call(
-            "status", "GET", "/transfers/ach", idempotency_key, params={"idempotency_key": idempotency_key, "limit": 1}
+            "status", "GET", "/transfers/ach", idempotency_key, params={"idempotency_key": idempotency_key}
         )
 
     def get_transfer(self, reference: str) -> TransferCall:
@@ -166,7 +166,7 @@ class ColumnApi:
         if isinstance(body, dict) and isinstance(body.get("transfers"), list):  # the list by key
             if not body["transfers"]:
                 return TransferCall(PartnerCall(call, status=404, body_code="not_found"))
-            body = body["transfers"][-1]  # newest first: the last is the one the key created
+            body = body["transfers"][-1]  # newest first: the last is the first the key created
         if not isinstance(body, dict):
             return TransferCall(PartnerCall(call, status=status, body_code=None, retry_after_s=wait))
         transfer_status = body.get("status").lower() if isinstance(body.get("status"), str) else None

@@ -415,3 +415,20 @@ def test_the_oracle_across_banks_catches_a_payout_executed_at_both(env):
     assert everything["payouts"][payout] == {"executed": 2, "banks": ["column", "lakeside"]}
     assert everything["executed_twice"] == [payout]
     assert everything["banks"]["column"]["max_executions_per_key"] == 1
+
+
+def test_only_payout_transfers_are_held_back_from_the_ledger():
+    """The guard that keeps the sandbox's payout events off the books is keyed on the payout key: a
+    customer's outgoing transfer (no payout key) is still posted as before."""
+    from tests.factories import column_event
+
+    now = datetime.now(UTC)
+    customer = column_event("evnt_c1", "ach.outgoing_transfer.completed", "acht_c1", 4_000, "acno_cust1")
+    (parsed,) = column.parse(json.dumps(customer).encode(), now, CFG, {})
+    assert parsed.canonical is not None and parsed.canonical.kind == "ach.debit.sent"
+    payout = {**customer, "data": {**customer["data"], "idempotency_key": PAYOUT_KEY}}
+    (held,) = column.parse(json.dumps(payout).encode(), now, CFG, {})
+    assert held.canonical is None and "payout transfer" in held.reason
+    other_key = {**customer, "data": {**customer["data"], "idempotency_key": "customer-chosen-key-1"}}
+    (posted,) = column.parse(json.dumps(other_key).encode(), now, CFG, {})
+    assert posted.canonical is not None
