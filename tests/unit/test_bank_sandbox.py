@@ -432,3 +432,42 @@ def test_only_payout_transfers_are_held_back_from_the_ledger():
     other_key = {**customer, "data": {**customer["data"], "idempotency_key": "customer-chosen-key-1"}}
     (posted,) = column.parse(json.dumps(other_key).encode(), now, CFG, {})
     assert posted.canonical is not None
+
+
+def test_the_background_thread_settles_and_delivers_each_event_once():
+    import threading
+    import time
+
+    from emulators.bank_sandbox.server import run_background
+
+    sandbox = Sandbox(KEYS, settle_after=0.05)
+    client = create_app(sandbox).test_client()
+    seen: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def send(delivery):
+        with lock:
+            seen.append((delivery.event_id, delivery.event_type))
+        return 500 if len(seen) == 1 else 200  # the first attempt fails: retried once
+
+    stop = threading.Event()
+    worker = threading.Thread(target=run_background, args=(sandbox, send, stop, 0.01), daemon=True)
+    worker.start()
+    try:
+        create(client)
+        deadline = time.monotonic() + 5
+
+        def done() -> bool:
+            rows = sandbox.webhooks("column")
+            return len(rows) == 2 and all(d["state"] == "delivered" for d in rows)
+
+        while time.monotonic() < deadline and not done():
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        worker.join(2)
+    deliveries = sandbox.webhooks("column")
+    assert [d["type"] for d in deliveries] == ["ach.outgoing_transfer.submitted", "ach.outgoing_transfer.settled"]
+    assert [d["state"] for d in deliveries] == ["delivered", "delivered"]
+    assert [d["statuses"] for d in deliveries] == [[500, 200], [200]]
+    assert len(seen) == 3 and seen.count(seen[0]) == 2  # the retry is the same event (after settled: a retry reorders)
