@@ -12,6 +12,7 @@ of any deployed bundle.
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
 | INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
+| BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
@@ -25,6 +26,7 @@ of any deployed bundle.
 | PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
 | PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
 | PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
+| LAKESIDE_WEBHOOK_SECRETS | second bank (Column-style, payout failover) signing secret(s), comma-separated | dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
@@ -77,6 +79,7 @@ _DEFAULT_PORTS = {
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
     "PAYMENTS_PORT": 8088,
+    "BANK_SANDBOX_PORT": 8090,
 }
 
 # Where each variable of the table above comes from in the cloud:
@@ -103,6 +106,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "COLUMN_WEBHOOK_SECRETS": "secret",
     "PAYMENTS_FINGERPRINT_KEY": "secret",
     "PAYMENTS_KMS_KEY": "terraform",
+    "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
