@@ -23,6 +23,8 @@ of any deployed bundle.
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
+| COLUMN_API_KEY, LAKESIDE_API_KEY | a bank's transfer API key (payouts; payments function only) | dev.env |
+| COLUMN_API_URL, LAKESIDE_API_URL | a bank's transfer API base URL | the sandbox, http://127.0.0.1:8090/<bank> |
 | PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
 | PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
 | PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
@@ -104,6 +106,10 @@ CLOUD_SOURCES: dict[str, str] = {
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
     "COLUMN_WEBHOOK_SECRETS": "secret",
+    "COLUMN_API_KEY": "secret",
+    "LAKESIDE_API_KEY": "secret",
+    "COLUMN_API_URL": "terraform",
+    "LAKESIDE_API_URL": "terraform",
     "PAYMENTS_FINGERPRINT_KEY": "secret",
     "PAYMENTS_KMS_KEY": "terraform",
     "LAKESIDE_WEBHOOK_SECRETS": "secret",
@@ -127,6 +133,10 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REPORTS_DIR": "local",
     "PAYMENTS_LOCAL_KEK": "local",
 }
+
+
+# Secrets of ledgerline itself, not of a partner (the partners declare theirs: shared.partners SECRETS).
+PLATFORM_SECRETS = ("PAYMENTS_FINGERPRINT_KEY",)
 
 
 class ConfigError(RuntimeError):
@@ -213,6 +223,8 @@ class Settings:
     api_rate_limit: int = 100
     api_rate_burst: int = 0
     payments_kms_key: str | None = None
+    # base URLs of the partners' transfer APIs, by variable (CLOUD_SOURCES "<PARTNER>_API_URL")
+    api_urls: Mapping[str, str] = field(default_factory=dict)
     payments_local_kek: str | None = field(default=None, repr=False)
 
     @property
@@ -255,6 +267,14 @@ def _list(environ, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in environ.get(key, "").split(",") if v.strip())
 
 
+def _api_url(environ, name: str, env: str, ports: dict[str, int]) -> str:
+    """A partner's transfer API base URL; locally the bank sandbox's path for that bank by default."""
+    url = environ.get(name)
+    if not url and env == "local":
+        url = f"http://127.0.0.1:{ports['BANK_SANDBOX_PORT']}/{name.removesuffix('_API_URL').lower()}"
+    return (url or "").rstrip("/")
+
+
 def settings_from(environ) -> Settings:
     env = environ.get("LEDGERLINE_ENV", "cloud" if environ.get("K_SERVICE") else "local")
     ports = {key: _int(environ, key, default) for key, default in _DEFAULT_PORTS.items()}
@@ -290,6 +310,7 @@ def settings_from(environ) -> Settings:
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
         payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
+        api_urls={name: _api_url(environ, name, env, ports) for name in CLOUD_SOURCES if name.endswith("_API_URL")},
         payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
         reports_dir=Path(
             environ.get("LEDGERLINE_REPORTS_DIR")

@@ -33,7 +33,7 @@ from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.domain.payments.ids import IDEMPOTENCY_KEY
 from shared.errors import ClientError, NotConfigured
-from shared.partners.base import Parsed, acknowledge_one, invalid, no_legacy_versions
+from shared.partners.base import Parsed, TransferApi, acknowledge_one, invalid, no_legacy_versions
 
 SIGNATURE_HEADER = "Column-Signature"
 
@@ -134,6 +134,11 @@ class ColumnStyle:
         return [Parsed(event.id, event.type, canonical, None)]
 
 
+def transfer_api(name: str) -> TransferApi:
+    """The transfer API of a Column-style bank named `name`: key `<NAME>_API_KEY`, URL `<NAME>_API_URL`."""
+    return TransferApi(PartnerSecret(f"{name.upper()}_API_KEY"), f"{name.upper()}_API_URL")
+
+
 def column_style(name: str, kinds: Mapping[str, str] | None = None, bank: str | None = None) -> ColumnStyle:
     """The scheme of a Column-style bank partner named `name`: its secret is `<NAME>_WEBHOOK_SECRETS`
     (the settings convention, shared.config)."""
@@ -150,7 +155,8 @@ KINDS = {
 }
 SCHEME = column_style(NAME, KINDS, BANK)
 WEBHOOK_SECRETS = SCHEME.secret
-SECRETS = (WEBHOOK_SECRETS,)
+TRANSFER_API = transfer_api(NAME)  # payouts (shared.adapters.column_api), the payments function only
+SECRETS = (WEBHOOK_SECRETS, TRANSFER_API.key)
 REPORT_FORMAT = None  # reconciled through the bank statement of BANK, not a report of its own
 
 verify = SCHEME.verify

@@ -37,6 +37,7 @@ SIGNATURE_HEADER = "Stripe-Signature"
 WEBHOOK_SECRET = PartnerSecret("STRIPE_WEBHOOK_SECRET")
 SECRETS = (WEBHOOK_SECRET,)
 REPORT_FORMAT = "stripe_report"  # itemized balance reports (shared.reconciliation.formats.stripe_report)
+TRANSFER_API = None  # ledgerline sends no payouts through it
 BANK = None  # payouts name their own destination; Stripe posts no ACH
 
 
