@@ -2,7 +2,8 @@
 bank partner (`bank_apis`), the port the payments service calls a bank through (`BankTransfers`) and
 what each call returned (`TransferCall`). One adapter per API style plays it
 (shared.adapters.column_api `ColumnApi`, one instance per bank); tests may play it with a fake. What
-a call means is never decided here: `TransferCall.call` is the `PartnerCall` that shared.domain.payments.outcomes `classify` reads."""
+a call means is never decided here: `TransferCall.call` is the `PartnerCall` that
+shared.domain.payments.outcomes `classify` reads."""
 
 from __future__ import annotations
 
