@@ -12,7 +12,12 @@ test mode does where ledgerline depends on it (docs/localstripe.md lists each ga
    localstripe declines them only when attached to a customer;
 5. a refund sends `charge.refunded` (the charge, with previous_attributes.amount_refunded) and
    `refund.created`, as Stripe does: localstripe sends no refund webhook at all;
-6. the PaymentIntent list takes Stripe's `created` filter (gt/gte/lt/lte): localstripe refuses it (400).
+6. the PaymentIntent list takes Stripe's `created` filter (gt/gte/lt/lte): localstripe refuses it (400);
+7. `Idempotency-Key` on a POST is honoured as Stripe does: the same key (per API key) with the same
+   parameters replays the first answer (`Idempotent-Replayed: true`; no second object, no second
+   webhook); with other parameters it is a 400 `idempotency_error`. Saved: 2xx answers and 402 declines
+   (Stripe saves no result for a request that failed validation or a 5xx); kept for the process's life,
+   not 24 h. localstripe itself ignores the header and creates a second object.
 
 Runs in .venv-localstripe (standard library + localstripe only: no import of the project).
 
@@ -119,7 +124,9 @@ def _charge_declines() -> None:
         body = {"code": self.failure_code, "decline_code": self._decline_code, "charge": self.id}
         if self.payment_intent:
             body["payment_intent"] = resources.PaymentIntent._api_retrieve(self.payment_intent)._export()
-        raise UserError(402, self.failure_message, body)
+        declined = UserError(402, self.failure_message, body)
+        declined.body["error"]["type"] = "card_error"  # localstripe says invalid_request_error
+        raise declined
 
     resources.PaymentMethod._try_get_canonical_test_article = classmethod(test_article)
     resources.PaymentMethod._charging_is_declined = charging_is_declined
@@ -162,6 +169,39 @@ def _payment_intent_listing() -> None:
     resources.PaymentIntent._api_list_all = classmethod(list_all)
 
 
+IDEMPOTENCY_ERROR = "Keys for idempotent requests can only be used with the same parameters they were first used with."
+
+
+def _idempotency() -> None:
+    """Correction 7: a middleware inside localstripe's auth check (so the API key is known)."""
+    saved: dict[tuple[str, str], tuple[bytes, int, bytes]] = {}
+
+    @web.middleware
+    async def idempotent(request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or not request.path.startswith("/v1/"):
+            return await handler(request)
+        owner = (server.get_api_key(request) or "", key)
+        params = request.path.encode() + b"?" + await request.read()
+        if owner in saved:
+            first, status, body = saved[owner]
+            if first != params:
+                error = {"type": "idempotency_error", "message": IDEMPOTENCY_ERROR}
+                return web.json_response({"error": error}, status=400)
+            return web.Response(
+                body=body, status=status, content_type="application/json", headers={"Idempotent-Replayed": "true"}
+            )
+        try:
+            response = await handler(request)
+        except UserError as exc:
+            response = exc.to_response()
+        if 200 <= response.status < 300 or response.status == 402:
+            saved[owner] = (params, response.status, response.body)
+        return response
+
+    server.app.middlewares.append(idempotent)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8420)
@@ -177,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     _charge_declines()
     _refund_webhooks()
     _payment_intent_listing()
+    _idempotency()
     server.store.try_load_from_disk()
     access = logging.getLogger("aiohttp.access")
     access.setLevel(logging.INFO)
