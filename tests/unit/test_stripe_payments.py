@@ -371,3 +371,53 @@ def test_the_api_key_is_never_logged(caplog):
         pay(p)
     records = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
     assert "stripe call" in records and KEY not in records
+
+
+def test_a_fresh_stack_derives_its_own_stripe_base_from_its_shifted_port():
+    from emulators.ctl import isolated_environ
+
+    isolated = isolated_environ({"LEDGERLINE_TEST_PORT_OFFSET": "14000", "STRIPE_API_BASE": "http://127.0.0.1:8420"})
+    assert isolated["LOCALSTRIPE_PORT"] == "22420"
+    assert isolated["STRIPE_API_BASE"] is None  # dropped: derived again from the shifted port
+    assert (
+        settings_from({k: v for k, v in isolated.items() if v is not None}).stripe_api_base == "http://127.0.0.1:22420"
+    )
+
+
+def test_localstripe_is_started_as_an_emulator_with_its_data_only_where_the_datastores_is(tmp_path):
+    from emulators.ctl import services
+
+    dev = settings_from({"LEDGERLINE_RUN_DIR": str(tmp_path)})
+    (svc,) = [s for s in services(dev) if s.name == "localstripe"]
+    assert svc.group == "emulator" and svc.health == "ok:http://127.0.0.1:8420/js.stripe.com/v3/"
+    assert svc.argv[-2:] == ["--store", str(tmp_path / "data" / "localstripe" / "store.pickle")]
+    test = settings_from({"LEDGERLINE_RUN_DIR": str(tmp_path), "LEDGERLINE_DATASTORE_ON_DISK": "false"})
+    (svc,) = [s for s in services(test) if s.name == "localstripe"]
+    assert "--store" not in svc.argv
+
+
+def test_the_webhook_is_registered_under_one_id_with_the_first_secret(monkeypatch):
+    from emulators import localstripe_setup
+
+    sent = []
+
+    class Done:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return b""
+
+    monkeypatch.setattr(localstripe_setup.urllib.request, "urlopen", lambda req, timeout: sent.append(req) or Done())
+    cfg = settings_from(
+        {"STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old", "INTAKE_PORT": "18080", "LOCALSTRIPE_PORT": "18420"}
+    )
+    assert localstripe_setup.register_stripe_webhooks(cfg) == "http://127.0.0.1:18080/webhooks/stripe"
+    localstripe_setup.register_stripe_webhooks(cfg)
+    assert [r.full_url for r in sent] == ["http://127.0.0.1:18420/_config/webhooks/ledgerline-intake"] * 2
+    assert json.loads(sent[0].data) == {"url": "http://127.0.0.1:18080/webhooks/stripe", "secret": "whsec_new"}
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
+        localstripe_setup.register_stripe_webhooks(settings_from({}))
