@@ -159,7 +159,7 @@ class StripePayments:
             "stripe call",
             extra={
                 "call": kind,
-                "ours": ours,
+                "ledgerline_id": ours,
                 "reference": result.reference,
                 "processor_status": result.status,
                 "http_status": result.call.status,
