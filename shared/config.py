@@ -13,12 +13,15 @@ of any deployed bundle.
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
 | INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
+| LOCALSTRIPE_PORT | localstripe (fake Stripe API + webhook sender, docs/localstripe.md) port | 8420 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
 | BIGQUERY_EMULATOR_HOST | ours: REST host of the BigQuery emulator | 127.0.0.1:9050 |
 | <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
+| STRIPE_API_KEY | Stripe secret API key (`sk_…`) the card processor adapter calls Stripe with | dev value in dev.env |
+| STRIPE_API_BASE | Stripe API base URL for the SDK (cloud: unset: the SDK default) | 127.0.0.1:LOCALSTRIPE_PORT |
 | ADYEN_HMAC_KEYS | Adyen notification HMAC key(s), hex, comma-separated for rotation | dev value in dev.env |
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
@@ -75,6 +78,7 @@ _DEFAULT_PORTS = {
     "TASKS_PORT": 8123,
     "BIGQUERY_PORT": 9050,
     "BIGQUERY_GRPC_PORT": 9060,
+    "LOCALSTRIPE_PORT": 8420,
     "INTAKE_PORT": 8080,
     "LEDGER_PORT": 8082,
     "RETRIES_PORT": 8083,
@@ -102,6 +106,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REPORTS_BUCKET": "terraform",
     **{f"{name.upper()}_URL": "terraform" for name in FUNCTION_NAMES},
     "STRIPE_WEBHOOK_SECRET": "secret",
+    "STRIPE_API_KEY": "secret",
     "ADYEN_HMAC_KEYS": "secret",
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
@@ -114,6 +119,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "PAYMENTS_KMS_KEY": "terraform",
     "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
+    "STRIPE_API_BASE": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
     "LEDGERLINE_STALE_AFTER_SECONDS": "default",
@@ -207,6 +213,8 @@ class Settings:
     function_urls: dict[str, str]
     tasks_emulator_host: str | None
     bigquery_emulator_host: str | None
+    # Stripe's API base URL for the SDK; None: the SDK's own default (https://api.stripe.com).
+    stripe_api_base: str | None = None
     livemode: bool = False
     # Every partner secret variable (CLOUD_SOURCES "secret"), split at commas; read through secret().
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -298,6 +306,8 @@ def settings_from(environ) -> Settings:
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),
         bigquery_emulator_host=environ.get("BIGQUERY_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['BIGQUERY_PORT']}" if env == "local" else None),
+        stripe_api_base=(environ.get("STRIPE_API_BASE") or "").rstrip("/")
+        or (f"http://127.0.0.1:{ports['LOCALSTRIPE_PORT']}" if env == "local" else None),
         tasks_invoker_sa=environ.get("LEDGERLINE_TASKS_INVOKER_SA") or None,
         push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
         scheduler_invoker_sa=environ.get("LEDGERLINE_SCHEDULER_INVOKER_SA") or None,

@@ -84,10 +84,12 @@ def test_secrets_come_from_secret_manager_for_the_functions_that_list_them():
     from shared.config import PLATFORM_SECRETS
     from shared.partners import PARTNERS
 
-    api_keys = {p.TRANSFER_API.key.env for p in PARTNERS.values() if p.TRANSFER_API}
+    # the keys ledgerline calls partners with: <PARTNER>_API_KEY (shared.config's naming convention)
+    api_keys = {s.env for p in PARTNERS.values() for s in p.SECRETS if s.env.endswith("_API_KEY")}
+    assert {p.TRANSFER_API.key.env for p in PARTNERS.values() if p.TRANSFER_API} <= api_keys
     webhook = {s.env for p in PARTNERS.values() for s in p.SECRETS} - api_keys
     assert listed["intake"] == webhook, "intake holds the webhook secrets, nothing else"
-    assert listed["payments"] == api_keys | set(PLATFORM_SECRETS), "payments holds the transfer API keys"
+    assert listed["payments"] == api_keys | set(PLATFORM_SECRETS), "payments holds the partners' API keys"
     assert listed["api"] == set(PLATFORM_SECRETS)
     assert {name for name, s in listed.items() if s} == {"intake", "payments", "api"}
     service = one("google_cloudfunctions2_function").body["service_config"][0]

@@ -39,13 +39,17 @@ def test_settings_read_each_partners_secrets_by_their_variable_names():
     cfg = settings_from(
         {
             "STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b,",
+            "STRIPE_API_KEY": "sk_test_a",
             "ADYEN_HMAC_KEYS": "0A1B,2c3d",
             "ADYEN_BASIC_AUTH": "user:pw,not-a-pair, other:pw2",
             "COLUMN_WEBHOOK_SECRETS": "c1",
             "UNRELATED_SECRET": "never read",
         }
     )
-    assert cfg.partner_secrets(stripe) == {"STRIPE_WEBHOOK_SECRET": ("whsec_a", "whsec_b")}
+    assert cfg.partner_secrets(stripe) == {
+        "STRIPE_WEBHOOK_SECRET": ("whsec_a", "whsec_b"),
+        "STRIPE_API_KEY": ("sk_test_a",),
+    }
     assert cfg.partner_secrets(adyen) == {
         "ADYEN_HMAC_KEYS": ("0A1B", "2c3d"),
         "ADYEN_BASIC_AUTH": ("user:pw", "other:pw2"),
