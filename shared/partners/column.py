@@ -133,7 +133,6 @@ class ColumnStyle:
         )
         return [Parsed(event.id, event.type, canonical, None)]
 
-
     def _payout_outcome(self, event: _Event, received_at: datetime, cfg) -> Parsed:
         """Our own payout transfer's outcome, for the payments function (consumer "payments"): settled,
         returned (with its R-code), rejected / canceled. Other states (submitted, …) are stored only."""
@@ -149,7 +148,9 @@ class ColumnStyle:
             raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
         code = next((d.return_code for d in transfer.return_details if d.return_code), None)
         if kind == "bank.transfer_returned" and code is None:
-            raise ClientError(400, "invalid_event", "a returned transfer carries its return code", "data.return_details")
+            raise ClientError(
+                400, "invalid_event", "a returned transfer carries its return code", "data.return_details"
+            )
         canonical = CanonicalEvent(
             event_id=f"{self.name}:{event.id}",
             partner=self.name,
