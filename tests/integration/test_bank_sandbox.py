@@ -1,6 +1,6 @@
 """The bank sandbox on the running stack: transfers made through the payments adapter (ColumnApi)
-settle, their signed webhooks reach intake and are stored (not booked: payout events are for the
-payments service), a timeout after commit is `unknown` until the status query finds the transfer, and
+settle, their signed webhooks reach intake and are stored (the settled one published for the payments
+function, never booked by the ledger), a timeout after commit is `unknown` until the status query finds the transfer, and
 the sandbox's oracle shows every key executed once."""
 
 import uuid
@@ -67,7 +67,11 @@ def test_a_transfer_settles_and_its_signed_webhooks_reach_intake(cfg, db, sandbo
     for delivery in deliveries:
         stored = inbox.get(f"{bank}:{delivery['event_id']}")
         assert stored is not None and stored.partner_event_type == delivery["type"]
-        assert stored.verdict == "ignored" and "payout transfer" in stored.reason  # stored, not booked
+        if delivery["type"] == "ach.outgoing_transfer.settled":  # for the payments function, not the ledger
+            assert stored.verdict == "accepted" and stored.event().kind == "bank.transfer_settled"
+            assert stored.event().our_reference == key
+        else:
+            assert stored.verdict == "ignored" and "nothing to apply" in stored.reason
         assert b"000123456789" not in stored.body  # the bank shows the account number masked
     assert executions(sandbox, bank)[key] == 1
 
