@@ -17,7 +17,9 @@ test mode does where ledgerline depends on it (docs/localstripe.md lists each ga
    parameters replays the first answer (`Idempotent-Replayed: true`; no second object, no second
    webhook); with other parameters it is a 400 `idempotency_error`. Saved: 2xx answers and 402 declines
    (Stripe saves no result for a request that failed validation or a 5xx); kept for the process's life,
-   not 24 h. localstripe itself ignores the header and creates a second object.
+   not 24 h. localstripe itself ignores the header and creates a second object;
+8. a confirmed PaymentIntent's metadata is copied onto its charge (Stripe copies it once, at
+   confirmation; localstripe leaves the charge's metadata empty).
 
 Runs in .venv-localstripe (standard library + localstripe only: no import of the project).
 
@@ -149,6 +151,20 @@ def _refund_webhooks() -> None:
     resources.Refund.__init__ = init
 
 
+def _charge_metadata() -> None:
+    """Correction 8: a confirmed PaymentIntent's metadata is copied onto the charge it creates, once,
+    as Stripe does ("How metadata works with related objects", Stripe support); localstripe leaves the
+    charge's empty. ledgerline reads it on charge.refunded to tell its own pay-ins' refunds apart."""
+    original = resources.Charge._initialize_charge
+
+    def initialize(self, *args, **kwargs):
+        if self.payment_intent and not self.metadata:
+            self.metadata = dict(resources.PaymentIntent._api_retrieve(self.payment_intent).metadata or {})
+        return original(self, *args, **kwargs)
+
+    resources.Charge._initialize_charge = initialize
+
+
 def _payment_intent_listing() -> None:
     """Correction 6: `created[gte]=…` (and gt, lt, lte, or an exact value) on GET /v1/payment_intents."""
     listing = resources.StripeObject._api_list_all.__func__
@@ -216,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     _stripe_shaped_payment_intents()
     _charge_declines()
     _refund_webhooks()
+    _charge_metadata()
     _payment_intent_listing()
     _idempotency()
     server.store.try_load_from_disk()

@@ -156,6 +156,20 @@ class _PaymentIntent(BaseModel):
     customer: str | None = Field(default=None, pattern=_CUSTOMER)
     latest_charge: str | None = Field(default=None, pattern=r"^(ch|py)_[A-Za-z0-9_]+$", max_length=255)
     status: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    last_payment_error: dict[str, Any] | None = None
+
+
+class _Refund(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^(re|pyr)_[A-Za-z0-9_]+$", max_length=255)
+    object: str = Field(pattern=r"^refund$")
+    amount: int = _AMOUNT
+    currency: str
+    status: str | None = None
+    payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    failure_reason: str | None = None
 
 
 class _Charge(BaseModel):
@@ -167,6 +181,7 @@ class _Charge(BaseModel):
     currency: str
     customer: str | None = Field(default=None, pattern=_CUSTOMER)
     payment_intent: str | None = Field(default=None, pattern=r"^pi_[A-Za-z0-9_]+$", max_length=255)
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class _BalanceTransaction(BaseModel):
@@ -234,6 +249,20 @@ def _money(amount: int, currency: str, field: str) -> tuple[int, str]:
     return minor, iso
 
 
+# Our ids in the metadata of what ledgerline itself created at Stripe (shared.adapters.stripe_payments):
+# such an object's outcome is for the payments function (kinds of consumer "payments"), which books it;
+# posting it as a partner-reported payment or refund too would move the wallet twice.
+OUR_PAYMENT, OUR_REFUND = "ledgerline_payment", "ledgerline_refund"
+_OUR_ID = re.compile(r"^(py|re)_[0-9a-f]{24}$")
+
+
+def _ours(metadata: dict[str, str], key: str) -> str | None:
+    value = metadata.get(key)
+    if value is not None and not _OUR_ID.match(value):
+        raise ClientError(400, "invalid_event", f"metadata.{key} is not one of our ids", f"data.object.metadata.{key}")
+    return value
+
+
 def _payment_succeeded(envelope: _Envelope) -> dict | str:
     intent = _object(_PaymentIntent, envelope)
     amount, currency = _money(intent.amount_received, intent.currency, "amount_received")
@@ -241,6 +270,15 @@ def _payment_succeeded(envelope: _Envelope) -> dict | str:
         return f"payment intent status is {intent.status!r}, not succeeded"
     if amount == 0:
         return "amount_received is 0: nothing to post"
+    ours = _ours(intent.metadata, OUR_PAYMENT)
+    if ours is not None:
+        return {
+            "kind": "processor.payment_succeeded",
+            "amount": amount,
+            "currency": currency,
+            "reference": intent.id,
+            "our_reference": ours,
+        }
     return {
         "kind": "payment.captured",
         "customer": intent.customer,
@@ -251,10 +289,55 @@ def _payment_succeeded(envelope: _Envelope) -> dict | str:
     }
 
 
+def _payment_failed(envelope: _Envelope) -> dict | str:
+    intent = _object(_PaymentIntent, envelope)
+    ours = _ours(intent.metadata, OUR_PAYMENT)
+    if ours is None:
+        return "payment failed: no money moved"
+    error = intent.last_payment_error or {}
+    code = error.get("decline_code") or error.get("code")
+    return {
+        "kind": "processor.payment_failed",
+        "amount": 0,
+        "currency": normalise_currency(intent.currency),
+        "reference": intent.id,
+        "our_reference": ours,
+        "outcome_code": str(code)[:100] if code else None,
+    }
+
+
+def _refund(envelope: _Envelope) -> dict | str:
+    """refund.created / refund.updated of a refund we asked for (its metadata names it): succeeded or
+    failed is its outcome; pending and others wait for the next update. Refunds made elsewhere (the
+    dashboard) come as charge.refunded and are posted as the partner's."""
+    refund = _object(_Refund, envelope)
+    ours = _ours(refund.metadata, OUR_REFUND)
+    if ours is None:
+        return "a refund not made by ledgerline: posted from its charge.refunded"
+    amount, currency = _money(refund.amount, refund.currency, "amount")
+    if refund.status == "succeeded":
+        kind = "processor.refund_succeeded"
+    elif refund.status in ("failed", "canceled"):
+        kind = "processor.refund_failed"
+    else:
+        return f"refund status {refund.status!r}: waiting for its outcome"
+    return {
+        "kind": kind,
+        "amount": amount if kind == "processor.refund_succeeded" else 0,
+        "currency": currency,
+        "reference": refund.id,
+        "payment_reference": refund.payment_intent,
+        "our_reference": ours,
+        "outcome_code": refund.failure_reason,
+    }
+
+
 def _charge_refunded(envelope: _Envelope) -> dict | str:
     """charge.refunded carries the cumulative amount_refunded; previous_attributes holds the value
     before this refund, so the delta is this event's (partial) refund."""
     charge = _object(_Charge, envelope)
+    if _ours(charge.metadata, OUR_PAYMENT) is not None:  # Stripe copies the PaymentIntent's metadata
+        return "a refund of our own pay-in: applied from its refund.* event by the payments function"
     previous_attributes = envelope.data.get("previous_attributes") or {}
     if not isinstance(previous_attributes, dict):
         raise ClientError(400, "invalid_event", "previous_attributes must be an object", "data.previous_attributes")
@@ -426,8 +509,10 @@ def _payout(envelope: _Envelope) -> dict | str:
 # Stripe retries non-2xx for days and disables endpoints that keep failing.
 EVENT_TYPES = {
     "payment_intent.succeeded": _payment_succeeded,
-    "payment_intent.payment_failed": lambda envelope: "payment failed: no money moved",
+    "payment_intent.payment_failed": _payment_failed,
     "charge.refunded": _charge_refunded,
+    "refund.created": _refund,
+    "refund.updated": _refund,
     "charge.dispute.created": _dispute,
     "charge.dispute.updated": _dispute,
     "charge.dispute.funds_withdrawn": _dispute,
