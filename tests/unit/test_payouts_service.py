@@ -349,7 +349,7 @@ def test_limit_exceeded_says_which_limit_its_value_and_what_is_left(world):
 
 
 def test_every_limit_change_is_recorded_with_who_when_old_and_new(world):
-    store, clock, payouts = world
+    _, clock, payouts = world
     limits = book(payouts)
     assert limits.get(OWNER, "usd").source == "default"
     first = limits.set(OWNER, "usd", 1_000, 2_000, "key:abc")
