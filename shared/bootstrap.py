@@ -10,7 +10,8 @@ by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in 
 
     Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_store, _inbox
     Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
-    Cloud Tasks     schedule (retries queue)                                shared.adapters.tasks_queue
+    Cloud Tasks     schedule (retries queue), payments_schedule (payments)  shared.adapters.tasks_queue
+    Cloud KMS       the payments key-encryption key (local: a dev key)      shared.adapters.kms_keys
     BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
     GCS / directory settlement reports, bank statements                     shared.adapters.gcs_reports
 
@@ -26,13 +27,15 @@ from functools import cached_property
 
 from shared.adapters import bigquery_sink, datastore_store, pubsub_bus, tasks_queue
 from shared.adapters.datastore_inbox import DatastoreInbox
-from shared.config import Settings, settings
+from shared.config import ConfigError, Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
 from shared.recovery.policies import Task
 from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+
+PAYMENTS_QUEUE = "payments"  # the payments function's Cloud Tasks queue (topology: the lead's step)
 
 
 def _now() -> datetime:
@@ -82,6 +85,31 @@ class Root:
                 schedule_at=at,
                 service_account=cfg.tasks_invoker_sa,
                 audience=cfg.function_urls["retries"],
+            )
+
+        return schedule
+
+    @cached_property
+    def payments_schedule(self) -> Schedule:
+        """Enqueue a task of the payments function (payout-step, payment-step, refund-step…) on its
+        queue, named after kind/key/replay/attempt like the retries' (a double enqueue is a no-op).
+        Without a payments function URL (not deployed / not in topology yet) every call raises
+        ConfigError: at call time, never at import or build."""
+        cfg = self.cfg
+
+        def schedule(task: Task, at: datetime | None = None) -> bool:
+            base = cfg.function_urls.get("payments")
+            if not base:
+                raise ConfigError("no payments function URL (PAYMENTS_URL): cannot hand work to payments")
+            return tasks_queue.enqueue(
+                cfg,
+                PAYMENTS_QUEUE,
+                base + "/tasks",
+                task.to_json(),
+                task_id=task.name,
+                schedule_at=at,
+                service_account=cfg.tasks_invoker_sa,
+                audience=base,
             )
 
         return schedule
@@ -172,8 +200,86 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
     )
 
 
+def payments_keys(r: Root):
+    """The key-encryption key of sealed account numbers (shared.payments.vault): Cloud KMS
+    (PAYMENTS_KMS_KEY) in the cloud, the dev key (PAYMENTS_LOCAL_KEK) on the emulators."""
+
+    def build():
+        cfg = r.cfg
+        if cfg.local:
+            from shared.payments.vault import LocalKeyWrapper
+
+            if not cfg.payments_local_kek:
+                raise ConfigError("PAYMENTS_LOCAL_KEK is not set (64 hex digits; emulators/dev.env)")
+            try:
+                return LocalKeyWrapper(bytes.fromhex(cfg.payments_local_kek))
+            except ValueError:
+                raise ConfigError("PAYMENTS_LOCAL_KEK is 64 hex digits") from None
+        from shared.adapters.kms_keys import KmsKeyWrapper
+
+        if not cfg.payments_kms_key:
+            raise ConfigError("PAYMENTS_KMS_KEY is not set (projects/…/cryptoKeys/…)")
+        return KmsKeyWrapper(cfg.payments_kms_key)
+
+    return r.once("payments_keys", build)
+
+
+def _default_limits(r: Root) -> dict[str, tuple[int, int]]:
+    from shared.payments.limits import parse_defaults
+
+    try:
+        return parse_defaults(r.cfg.payout_default_limits)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def payouts(r: Root):
+    """api (and payments): the payouts service over Datastore, its key and the default limits."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments.service import Payouts
+
+    return r.once(
+        "payouts",
+        lambda: Payouts(
+            r.store,
+            PayoutRows(),
+            r.cfg.payments_fingerprint_key,
+            payments_keys(r),
+            clock=r.clock,
+            default_limits=_default_limits(r),
+        ),
+    )
+
+
+def payments(r: Root):
+    """api (and payments): pay-ins and refunds over Datastore."""
+    from shared.adapters.payment_rows import PaymentRows
+    from shared.payments.payins import Payments
+
+    return r.once("payments", lambda: Payments(r.store, PaymentRows(), clock=r.clock))
+
+
+def payout_limits(r: Root):
+    """api and the CLI: customers' payout limits (operators)."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments.limits import PayoutLimitsBook
+
+    return r.once("payout_limits", lambda: PayoutLimitsBook(r.store, PayoutRows(), _default_limits(r), r.clock))
+
+
+def start_payments(r: Root) -> Callable[[str, str], None]:
+    """The API's hand-off of a new payout / payment / refund: a task (kind, record id) of the payments
+    function (shared.recovery.policies.Task; its name dedupes a second enqueue)."""
+
+    def start(kind: str, record_id: str) -> None:
+        r.payments_schedule(Task(kind, record_id), None)
+
+    return start
+
+
 def api_backend(r: Root):
-    """api: the customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
+    """api: the customer API's service over Datastore, Pub/Sub (replays), Cloud Tasks (retries, and the
+    payments hand-off) and the payments services (built on first use)."""
     from shared.api.service import Backend
 
     return r.once(
@@ -184,6 +290,10 @@ def api_backend(r: Root):
             publish=r.publish,
             schedule=r.schedule,
             after_commit=r.ledger.stream_after_commit,
+            payouts=lambda: payouts(r),
+            payments=lambda: payments(r),
+            payout_limits=lambda: payout_limits(r),
+            start=start_payments(r),
         ),
     )
 

@@ -40,6 +40,10 @@ of any deployed bundle.
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
+| LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
+| PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (no account number in digests) | dev.env |
+| PAYMENTS_LOCAL_KEK | local key-encryption key of sealed account numbers, 64 hex digits | dev.env |
+| PAYMENTS_KMS_KEY | cloud: the KMS crypto key wrapping sealed account numbers' data keys | unset |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -103,6 +107,9 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_STALE_AFTER_SECONDS": "default",
     "LEDGERLINE_API_RATE_LIMIT": "default",
     "LEDGERLINE_API_RATE_BURST": "default",
+    "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": "default",
+    "PAYMENTS_FINGERPRINT_KEY": "secret",
+    "PAYMENTS_KMS_KEY": "terraform",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -115,7 +122,11 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
     "LEDGERLINE_REPORTS_DIR": "local",
+    "PAYMENTS_LOCAL_KEK": "local",
 }
+# The "secret" variables that are a service's own, not a partner's (the partners declare theirs in their
+# SECRETS): the payments services' fingerprint key.
+SERVICE_SECRETS: tuple[str, ...] = ("PAYMENTS_FINGERPRINT_KEY",)
 
 
 class ConfigError(RuntimeError):
@@ -201,6 +212,20 @@ class Settings:
     reports_dir: Path = Path(".run/reports")
     api_rate_limit: int = 100
     api_rate_burst: int = 0
+    # JSON text, parsed and checked by shared.payments.limits.parse_defaults when the payments services
+    # are built (shared.bootstrap): currency -> max_single, daily_outflow
+    payout_default_limits: str | None = None
+    payments_local_kek: str | None = field(default=None, repr=False)
+    payments_kms_key: str | None = None
+
+    @property
+    def payments_fingerprint_key(self) -> bytes:
+        """The destination fingerprints' HMAC key (the first value: a rotation re-keys fingerprints, so
+        it is a migration, not a comma-separated overlap). ConfigError when unset."""
+        values = self.secrets.get("PAYMENTS_FINGERPRINT_KEY") or ()
+        if not values:
+            raise ConfigError("PAYMENTS_FINGERPRINT_KEY is not set")
+        return values[0].encode()
 
     @property
     def local(self) -> bool:
@@ -272,6 +297,9 @@ def settings_from(environ) -> Settings:
         stale_after_seconds=_int(environ, "LEDGERLINE_STALE_AFTER_SECONDS", 900),
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
+        payout_default_limits=environ.get("LEDGERLINE_PAYOUT_DEFAULT_LIMITS") or None,
+        payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
+        payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",

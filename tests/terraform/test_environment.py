@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from shared import config
-from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT
+from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT, SERVICE_SECRETS
 from shared.topology import topology
 from tests.terraform.hcl import locals_of, module_call, one, sub_blocks
 
@@ -102,4 +102,5 @@ def test_the_partners_declare_exactly_the_secret_variables():
 
     declared = [s.env for partner in PARTNERS.values() for s in partner.SECRETS]
     assert len(declared) == len(set(declared)), "a secret belongs to one partner"
-    assert set(declared) == {k for k, v in CLOUD_SOURCES.items() if v == "secret"}
+    assert not set(declared) & set(SERVICE_SECRETS), "a service's own secret is no partner's"
+    assert set(declared) | set(SERVICE_SECRETS) == {k for k, v in CLOUD_SOURCES.items() if v == "secret"}

@@ -32,6 +32,7 @@ locals {
     LEDGERLINE_PUSH_INVOKER_SA      = module.identity.pubsub_push_email
     LEDGERLINE_SCHEDULER_INVOKER_SA = module.identity.scheduler_invoker_email
     LEDGERLINE_REPORTS_BUCKET       = module.reports.bucket
+    PAYMENTS_KMS_KEY                = var.payments_kms_key
   })
 
   sa = { for name, email in module.identity.function_emails : name => "serviceAccount:${email}" }

@@ -103,3 +103,9 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "payments_kms_key" {
+  description = "KMS crypto key (projects/.../cryptoKeys/...) wrapping the data keys of sealed payout account numbers; empty until the payments key ring exists (payouts then fail to seal in the cloud)."
+  type        = string
+  default     = ""
+}
