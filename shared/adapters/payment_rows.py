@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from shared.adapters.payout_rows import _entry, _entry_json
+from shared.adapters.payout_rows import timeline_entry, timeline_json
 from shared.domain.payments.payins import Payment, Refund
 from shared.ledger.store import aware
 from shared.payments.store import Reader, RefundLine, Row, StoredPayment, StoredRefund
@@ -41,7 +41,7 @@ def payment(name: str, row: dict) -> StoredPayment:
         processor=row["processor"],
         processor_reference=row.get("processor_reference"),
         failure_reason=row.get("failure_reason"),
-        timeline=tuple(_entry(t) for t in json.loads(row.get("timeline") or "[]")),
+        timeline=tuple(timeline_entry(t) for t in json.loads(row.get("timeline") or "[]")),
     )
     refunds = tuple(
         RefundLine(rid, amount, status, _at(at)) for rid, amount, status, at in json.loads(row.get("refunds") or "[]")
@@ -64,7 +64,7 @@ def payment_row(stored: StoredPayment) -> Row:
         "request_digest": stored.request_digest,
         "processor_reference": p.processor_reference,
         "failure_reason": p.failure_reason,
-        "timeline": json.dumps([_entry_json(t) for t in p.timeline]),
+        "timeline": json.dumps([timeline_json(t) for t in p.timeline]),
         "refunds": json.dumps([[r.refund_id, r.amount, r.status, r.requested_at.isoformat()] for r in stored.refunds]),
     }
     return PAYMENT, p.payment_id, data
@@ -80,7 +80,7 @@ def refund(name: str, row: dict, of: StoredPayment) -> StoredRefund:
         requested_at=aware(row["requested_at"]),
         processor_reference=row.get("processor_reference"),
         failure_reason=row.get("failure_reason"),
-        timeline=tuple(_entry(t) for t in json.loads(row.get("timeline") or "[]")),
+        timeline=tuple(timeline_entry(t) for t in json.loads(row.get("timeline") or "[]")),
     )
     return StoredRefund(record, row["version"], row["request_digest"])
 
@@ -97,7 +97,7 @@ def refund_row(stored: StoredRefund) -> Row:
         "request_digest": stored.request_digest,
         "processor_reference": r.processor_reference,
         "failure_reason": r.failure_reason,
-        "timeline": json.dumps([_entry_json(t) for t in r.timeline]),
+        "timeline": json.dumps([timeline_json(t) for t in r.timeline]),
     }
     return REFUND, r.refund_id, data
 

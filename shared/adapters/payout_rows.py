@@ -70,11 +70,11 @@ def _attempt_json(a: Attempt) -> dict:
     }
 
 
-def _entry(t: dict) -> TimelineEntry:
+def timeline_entry(t: dict) -> TimelineEntry:
     return TimelineEntry(_at(t["at"]), t["event"], t.get("source"), t["target"], t.get("attempt"), t.get("detail"))
 
 
-def _entry_json(t: TimelineEntry) -> dict:
+def timeline_json(t: TimelineEntry) -> dict:
     return {
         "at": t.at.isoformat(),
         "event": t.event,
@@ -104,7 +104,7 @@ def payout(name: str, row: dict) -> StoredPayout:
         status=row["status"],
         requested_at=aware(row["requested_at"]),
         attempts=tuple(_attempt(a) for a in json.loads(row.get("attempts") or "[]")),
-        timeline=tuple(_entry(t) for t in json.loads(row.get("timeline") or "[]")),
+        timeline=tuple(timeline_entry(t) for t in json.loads(row.get("timeline") or "[]")),
         failure_reason=row.get("failure_reason"),
         return_code=row.get("return_code"),
     )
@@ -132,7 +132,7 @@ def payout_row(stored: StoredPayout) -> Row:
         "account_fingerprint": d.fingerprint,
         "account_number_ciphertext": d.account_number_ciphertext,
         "attempts": json.dumps([_attempt_json(a) for a in p.attempts]),
-        "timeline": json.dumps([_entry_json(t) for t in p.timeline]),
+        "timeline": json.dumps([timeline_json(t) for t in p.timeline]),
         "failure_reason": p.failure_reason,
         "return_code": p.return_code,
         "request_digest": stored.request_digest,

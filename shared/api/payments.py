@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import UTC, datetime
 
 from shared.api import models
 from shared.api.idempotency import Attempt
@@ -78,6 +77,7 @@ def client_error(exc: PaymentError) -> ClientError:
 
 
 def _reused(record_id: str) -> ClientError:
+    """The record `record_id` was made by another request under this key (its request digest)."""
     return ClientError(
         409,
         "idempotency_key_reuse",
@@ -371,8 +371,5 @@ def set_payout_limits(
     _limits_customer(backend, customer)
     book = backend.payout_limits()
     book.set(customer, code, request.max_single, request.daily_outflow, actor)
-    log.info(
-        "payout limits set",
-        extra={"customer": customer, "currency": code, "actor": actor, "at": datetime.now(tz=UTC).isoformat()},
-    )
+    log.info("payout limits set", extra={"customer": customer, "currency": code, "actor": actor})
     return limits_view(book.get(customer, code))
