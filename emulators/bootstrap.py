@@ -43,6 +43,8 @@ def bootstrap_pubsub(cfg: Settings) -> None:
             "push_config": push,
             "ack_deadline_seconds": sub.get("ack_deadline_seconds", 10),
         }
+        if sub.get("filter"):
+            request["filter"] = sub["filter"]  # accepted by the emulator, not applied (topology.json says)
         if sub.get("dead_letter_topic"):
             request["dead_letter_policy"] = {
                 "dead_letter_topic": publisher.topic_path(cfg.project, sub["dead_letter_topic"]),

@@ -1,4 +1,4 @@
-"""Start, stop and inspect ledgerline's local cloud: four emulators and five functions.
+"""Start, stop and inspect ledgerline's local cloud: four emulators, the bank sandbox and five functions.
 
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
@@ -122,6 +122,15 @@ def services(cfg: Settings) -> list[Service]:
             ],
             f"ok:http://127.0.0.1:{p['BIGQUERY_PORT']}/bigquery/v2/projects/{project}/datasets",
             env={"HOME": str(venv_bq / "home")},
+        ),
+        Service(
+            # our bank sandbox (emulators/bank_sandbox): the column and lakeside banks' transfer API;
+            # its webhooks go to intake, retried until intake (started after it) answers
+            "bank-sandbox",
+            [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "emulators.bank_sandbox"],
+            f"ok:http://127.0.0.1:{p['BANK_SANDBOX_PORT']}/healthz",
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+            startup_seconds=20.0,
         ),
     ]
     functions = [

@@ -35,8 +35,6 @@ from shared.recovery.policies import Task
 from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
-PAYMENTS_QUEUE = "payments"  # the payments function's Cloud Tasks queue (topology: the lead's step)
-
 
 def _now() -> datetime:
     return datetime.now(tz=UTC)
@@ -85,31 +83,6 @@ class Root:
                 schedule_at=at,
                 service_account=cfg.tasks_invoker_sa,
                 audience=cfg.function_urls["retries"],
-            )
-
-        return schedule
-
-    @cached_property
-    def payments_schedule(self) -> Schedule:
-        """Enqueue a task of the payments function (payout-step, payment-step, refund-step…) on its
-        queue, named after kind/key/replay/attempt like the retries' (a double enqueue is a no-op).
-        Without a payments function URL (not deployed / not in topology yet) every call raises
-        ConfigError: at call time, never at import or build."""
-        cfg = self.cfg
-
-        def schedule(task: Task, at: datetime | None = None) -> bool:
-            base = cfg.function_urls.get("payments")
-            if not base:
-                raise ConfigError("no payments function URL (PAYMENTS_URL): cannot hand work to payments")
-            return tasks_queue.enqueue(
-                cfg,
-                PAYMENTS_QUEUE,
-                base + "/tasks",
-                task.to_json(),
-                task_id=task.name,
-                schedule_at=at,
-                service_account=cfg.tasks_invoker_sa,
-                audience=base,
             )
 
         return schedule
@@ -200,30 +173,6 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
     )
 
 
-def payments_keys(r: Root):
-    """The key-encryption key of sealed account numbers (shared.payments.vault): Cloud KMS
-    (PAYMENTS_KMS_KEY) in the cloud, the dev key (PAYMENTS_LOCAL_KEK) on the emulators."""
-
-    def build():
-        cfg = r.cfg
-        if cfg.local:
-            from shared.payments.vault import LocalKeyWrapper
-
-            if not cfg.payments_local_kek:
-                raise ConfigError("PAYMENTS_LOCAL_KEK is not set (64 hex digits; emulators/dev.env)")
-            try:
-                return LocalKeyWrapper(bytes.fromhex(cfg.payments_local_kek))
-            except ValueError:
-                raise ConfigError("PAYMENTS_LOCAL_KEK is 64 hex digits") from None
-        from shared.adapters.kms_keys import KmsKeyWrapper
-
-        if not cfg.payments_kms_key:
-            raise ConfigError("PAYMENTS_KMS_KEY is not set (projects/…/cryptoKeys/…)")
-        return KmsKeyWrapper(cfg.payments_kms_key)
-
-    return r.once("payments_keys", build)
-
-
 def _default_limits(r: Root) -> dict[str, tuple[int, int]]:
     from shared.payments.limits import parse_defaults
 
@@ -233,30 +182,12 @@ def _default_limits(r: Root) -> dict[str, tuple[int, int]]:
         raise ConfigError(str(exc)) from None
 
 
-def payouts(r: Root):
-    """api (and payments): the payouts service over Datastore, its key and the default limits."""
-    from shared.adapters.payout_rows import PayoutRows
-    from shared.payments.service import Payouts
-
-    return r.once(
-        "payouts",
-        lambda: Payouts(
-            r.store,
-            PayoutRows(),
-            r.cfg.payments_fingerprint_key,
-            payments_keys(r),
-            clock=r.clock,
-            default_limits=_default_limits(r),
-        ),
-    )
-
-
-def payments(r: Root):
+def payins(r: Root):
     """api (and payments): pay-ins and refunds over Datastore."""
     from shared.adapters.payment_rows import PaymentRows
     from shared.payments.payins import Payments
 
-    return r.once("payments", lambda: Payments(r.store, PaymentRows(), clock=r.clock))
+    return r.once("payins", lambda: Payments(r.store, PaymentRows(), clock=r.clock))
 
 
 def payout_limits(r: Root):
@@ -272,7 +203,7 @@ def start_payments(r: Root) -> Callable[[str, str], None]:
     function (shared.recovery.policies.Task; its name dedupes a second enqueue)."""
 
     def start(kind: str, record_id: str) -> None:
-        r.payments_schedule(Task(kind, record_id), None)
+        payments_schedule(r)(Task(kind, record_id), None)
 
     return start
 
@@ -291,7 +222,7 @@ def api_backend(r: Root):
             schedule=r.schedule,
             after_commit=r.ledger.stream_after_commit,
             payouts=lambda: payouts(r),
-            payments=lambda: payments(r),
+            payments=lambda: payins(r),
             payout_limits=lambda: payout_limits(r),
             start=start_payments(r),
         ),
@@ -320,3 +251,99 @@ def reconciliation(r: Root) -> ReconciliationPorts:
             book=lambda op, record: r.ledger.execute(op, also=(("FeeBooking", op.op_id, record),)),
         ),
     )
+
+
+# ----------------------------------------------------------------------------- payments
+
+
+def payment_keys(cfg: Settings):
+    """The key-encryption key of sealed account numbers: Cloud KMS in the cloud, the dev key locally."""
+    from shared.errors import NotConfigured
+    from shared.payments.vault import LocalKeyWrapper
+
+    if cfg.payments_kms_key:
+        from shared.adapters.kms_keys import KmsKeyWrapper
+
+        return KmsKeyWrapper(cfg.payments_kms_key)
+    if cfg.local and cfg.payments_local_kek:
+        return LocalKeyWrapper(bytes.fromhex(cfg.payments_local_kek))
+    raise NotConfigured("PAYMENTS_KMS_KEY (cloud) or PAYMENTS_LOCAL_KEK (local) is not set")
+
+
+def payouts(r: Root):
+    """api and payments: the payouts service over the ledger store, the sealing key and the clock."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.config import PartnerSecret
+    from shared.errors import NotConfigured
+    from shared.payments.service import Payouts
+
+    def build():
+        fingerprint = r.cfg.secret(PartnerSecret("PAYMENTS_FINGERPRINT_KEY"))
+        if not fingerprint:
+            raise NotConfigured("PAYMENTS_FINGERPRINT_KEY is not set")
+        return Payouts(
+            r.store,
+            PayoutRows(),
+            fingerprint[0].encode(),
+            payment_keys(r.cfg),
+            clock=r.clock,
+            after_commit=r.ledger.stream_after_commit,
+            default_limits=_default_limits(r),
+        )
+
+    return r.once("payouts", build)
+
+
+def payments_schedule(r: Root) -> Schedule:
+    """Enqueue a step of the payments function (its own queue; named like every task: a double
+    enqueue is a no-op)."""
+    from shared.topology import PAYMENTS_QUEUE
+
+    cfg = r.cfg
+
+    def schedule(task: Task, at: datetime | None) -> bool:
+        url = cfg.function_urls.get("payments")
+        if not url:
+            raise RuntimeError("PAYMENTS_URL is not set: steps cannot be enqueued")
+        return tasks_queue.enqueue(
+            cfg,
+            PAYMENTS_QUEUE,
+            url + "/tasks",
+            task.to_json(),
+            task_id=task.name,
+            schedule_at=at,
+            service_account=cfg.tasks_invoker_sa,
+            audience=url,
+        )
+
+    return schedule
+
+
+def payments(r: Root):
+    """payments: the payout runner over the payouts service, the banks of the routing table (topology
+    `payments.routes`), a circuit breaker per partner; its task handlers; the janitor."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments import janitor
+    from shared.payments.consumer import PaymentsPorts
+    from shared.payments.orchestrator import PayoutRunner
+    from shared.payments.partners import bank_apis, routes
+    from shared.recovery.service import breaker
+
+    def build() -> PaymentsPorts:
+        table = routes()
+        schedule = payments_schedule(r)
+        runner = PayoutRunner(
+            payouts(r), bank_apis(r.cfg, table), table, lambda partner: breaker(f"partner:{partner}"), r.clock
+        )
+
+        def janitor_round(key: str) -> str:
+            swept = janitor.sweep(r.store, PayoutRows(), schedule, r.clock())
+            return f"janitor: {len(swept)} stale payout(s) given a step"
+
+        handlers = {
+            "payout-step": Handler("datastore", runner.step),
+            "payments-janitor": Handler("datastore", janitor_round),
+        }
+        return PaymentsPorts(runner=runner, handlers=handlers, schedule=schedule, store=r.store, clock=r.clock)
+
+    return r.once("payments", build)

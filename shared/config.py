@@ -11,7 +11,8 @@ of any deployed bundle.
 | DATASTORE_PORT, PUBSUB_PORT | emulator ports | 8081, 8085 |
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
-| INTAKE_PORT … API_PORT | functions-framework port per function | 8080, 8082-8084, 8086 |
+| INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
+| BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
@@ -22,6 +23,10 @@ of any deployed bundle.
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
+| PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
+| PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
+| PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
+| LAKESIDE_WEBHOOK_SECRETS | second bank (Column-style, payout failover) signing secret(s), comma-separated | dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
 | LEDGERLINE_MAX_BODY_BYTES | largest webhook body accepted | 1048576 (1 MiB) |
@@ -41,9 +46,6 @@ of any deployed bundle.
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
 | LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
-| PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (no account number in digests) | dev.env |
-| PAYMENTS_LOCAL_KEK | local key-encryption key of sealed account numbers, 64 hex digits | dev.env |
-| PAYMENTS_KMS_KEY | cloud: the KMS crypto key wrapping sealed account numbers' data keys | unset |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -65,7 +67,7 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api")
+FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments")
 _DEFAULT_PORTS = {
     "DATASTORE_PORT": 8081,
     "PUBSUB_PORT": 8085,
@@ -77,6 +79,8 @@ _DEFAULT_PORTS = {
     "RETRIES_PORT": 8083,
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
+    "PAYMENTS_PORT": 8088,
+    "BANK_SANDBOX_PORT": 8090,
 }
 
 # Where each variable of the table above comes from in the cloud:
@@ -101,6 +105,9 @@ CLOUD_SOURCES: dict[str, str] = {
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
     "COLUMN_WEBHOOK_SECRETS": "secret",
+    "PAYMENTS_FINGERPRINT_KEY": "secret",
+    "PAYMENTS_KMS_KEY": "terraform",
+    "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
@@ -108,8 +115,6 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_API_RATE_LIMIT": "default",
     "LEDGERLINE_API_RATE_BURST": "default",
     "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": "default",
-    "PAYMENTS_FINGERPRINT_KEY": "secret",
-    "PAYMENTS_KMS_KEY": "terraform",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -212,20 +217,11 @@ class Settings:
     reports_dir: Path = Path(".run/reports")
     api_rate_limit: int = 100
     api_rate_burst: int = 0
+    payments_kms_key: str | None = None
+    payments_local_kek: str | None = field(default=None, repr=False)
     # JSON text, parsed and checked by shared.payments.limits.parse_defaults when the payments services
     # are built (shared.bootstrap): currency -> max_single, daily_outflow
     payout_default_limits: str | None = None
-    payments_local_kek: str | None = field(default=None, repr=False)
-    payments_kms_key: str | None = None
-
-    @property
-    def payments_fingerprint_key(self) -> bytes:
-        """The destination fingerprints' HMAC key (the first value: a rotation re-keys fingerprints, so
-        it is a migration, not a comma-separated overlap). ConfigError when unset."""
-        values = self.secrets.get("PAYMENTS_FINGERPRINT_KEY") or ()
-        if not values:
-            raise ConfigError("PAYMENTS_FINGERPRINT_KEY is not set")
-        return values[0].encode()
 
     @property
     def local(self) -> bool:
@@ -298,12 +294,12 @@ def settings_from(environ) -> Settings:
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
         payout_default_limits=environ.get("LEDGERLINE_PAYOUT_DEFAULT_LIMITS") or None,
-        payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
-        payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
+        payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
+        payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
         reports_dir=Path(
             environ.get("LEDGERLINE_REPORTS_DIR")
             or Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run") / "reports"

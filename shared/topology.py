@@ -35,6 +35,7 @@ CANONICAL_EVENTS_TOPIC = "canonical-events"
 LEDGER_SUBSCRIPTION = "ledger-canonical-events"
 DEAD_LETTER_HOLD_SUBSCRIPTION = "canonical-events-dead-letter-hold"
 RETRIES_QUEUE = "retries"
+PAYMENTS_QUEUE = "payments"
 ENTRIES_TABLE = "entries"
 
 
@@ -51,6 +52,7 @@ def check_names() -> None:
             (LEDGER_SUBSCRIPTION, subs),
             (DEAD_LETTER_HOLD_SUBSCRIPTION, subs),
             (RETRIES_QUEUE, queues),
+            (PAYMENTS_QUEUE, queues),
             (ENTRIES_TABLE, tables),
         )
         if name not in pool

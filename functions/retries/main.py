@@ -46,11 +46,14 @@ def retries(request):
     if request.path != "/tasks":
         raise ClientError(404, "not_found", "POST tasks to /tasks", "path")
     task = Task.from_json(body)
+    handlers = bootstrap.retry_handlers(root)
+    if task.kind not in handlers:  # a payments step sent to the wrong queue
+        raise ClientError(400, "unknown_task_kind", f"the retries function runs {', '.join(handlers)}", "kind")
     meta = {"task": request.headers.get("X-CloudTasks-TaskName"), "task_kind": task.kind, "key": task.key}
     try:
         outcome = run_task(
             task,
-            handler=bootstrap.retry_handlers(root)[task.kind],
+            handler=handlers[task.kind],
             store=root.store,
             schedule=root.schedule,
             now=root.clock(),

@@ -122,9 +122,9 @@ INDEXED: dict[str, frozenset[str]] = {
     "TenantCustomer": frozenset({"tenant"}),
     "ApiKey": frozenset({"tenant", "revoked_at"}),
     "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
-    # Payments (docs/payments.md, shared.adapters.payout_rows / payment_rows): payouts are listed per
-    # customer (PAYOUTS_OF_CUSTOMER*); everything else is read by key.
-    "Payout": frozenset({"customer", "status", "requested_at"}),
+    # Payments (docs/payments.md, shared.adapters.payout_rows / payment_rows): the janitor finds open
+    # payouts by status; the API lists a customer's (PAYOUTS_OF_CUSTOMER*); the rest is read by key.
+    "Payout": frozenset({"status", "customer", "requested_at"}),
     "PayoutExposure": frozenset(),
     "PayoutLimits": frozenset({"customer"}),
     "Payment": frozenset({"customer", "status"}),

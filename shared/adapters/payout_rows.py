@@ -213,6 +213,9 @@ class PayoutRows:
     def payout_row(self, stored: StoredPayout) -> Row:
         return payout_row(stored)
 
+    def payout_ids_in(self, store, status: str) -> list[str]:
+        return sorted(store.query(PAYOUT, "status", status))
+
     def exposure(self, reader: Reader, customer: str, currency: str) -> PayoutExposure:
         key = exposure_key(customer, currency)
         return exposure(key, reader.get(EXPOSURE, key), customer, currency)

@@ -188,8 +188,6 @@ def create_payout(
         raise _ledger_refused(exc.code) from None
     except RequestMismatch as exc:
         raise _reused(exc.record_id) from None
-    if applied.result is not None and applied.result.status == "posted":
-        backend.after_commit(applied.result.transaction_id)
     p = applied.payout.payout
     log.info(
         "payout requested" if applied.changed else "payout request replayed",
@@ -215,8 +213,6 @@ def cancel_payout(backend: Backend, tenant: str, payout_id: str) -> models.Payou
         applied = backend.payouts().cancel(payout_id)
     except PaymentError as exc:
         raise client_error(exc) from None
-    if applied.result is not None and applied.result.status == "posted":
-        backend.after_commit(applied.result.transaction_id)
     return payout_view(applied.payout)
 
 

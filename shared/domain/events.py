@@ -63,6 +63,14 @@ class CanonicalEvent(BaseModel):
         "minor units of unbooked_fee_currency (recorded on the Dispute record for reconciliation's fee booking)",
     )
     unbooked_fee_currency: str | None = None
+    our_reference: Identifier | None = Field(
+        default=None,
+        description="ledgerline's own id the partner echoes (a payout attempt's idempotency key, a pay-in's or "
+        "a refund's id): on the events the payments function acts on (kinds with consumer payments)",
+    )
+    outcome_code: Short | None = Field(
+        default=None, description="the partner's code for an outcome of ours: an ACH return's R-code, a decline code"
+    )
     livemode: bool = False
 
     @field_validator("currency")

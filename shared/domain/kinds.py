@@ -29,8 +29,16 @@ if TYPE_CHECKING:
 
 Books = Literal["post", "hold", "capture", "void", "reverse"]
 Index = Literal["payment", "withdrawal"]
+# Who acts on a kind's events: "ledger" posts them; "payments" (the payments function) advances the
+# payout, pay-in or refund the partner's webhook is about (its ledger effect is booked there, by the
+# payments domain's own rules). Published as the `consumer` attribute: the payments function's push
+# subscription filters on it (topology), and the ledger records a payments event without posting it.
+Consumer = Literal["ledger", "payments"]
+CONSUMERS: tuple[str, ...] = ("ledger", "payments")
 # the optional CanonicalEvent fields a kind may require (shared.domain.events checks they exist)
-OPTIONAL_FIELDS = ("customer", "payment_reference", "bank", "expires_at", "dispute_status")
+OPTIONAL_FIELDS = (
+    "customer", "payment_reference", "bank", "expires_at", "dispute_status", "our_reference", "outcome_code",
+)  # fmt: skip
 
 
 class KindError(ValueError):
@@ -77,6 +85,8 @@ class Kind:
       for, for partners that send no status; legacy_dispute: a Stripe posting superseded by the dispute
       lifecycle (shared.ledger.dispute_lifecycle.settle_legacy).
     recon / bank: how reconciliation counts its postings (None: it does not).
+    consumer: who acts on it (CONSUMERS above); a "payments" kind books nothing in the ledger and
+      carries our_reference (the id ledgerline gave the partner).
     """
 
     name: str
@@ -96,6 +106,7 @@ class Kind:
     legacy_dispute: bool = False
     recon: Recon | None = None
     bank: BankLine | None = None
+    consumer: Consumer = "ledger"
 
     def transaction_id(self, event: CanonicalEvent) -> str:
         """I3: the transaction this kind's event posts as (deterministic: a redelivery maps onto it)."""
@@ -171,6 +182,10 @@ def _problems(k: Kind, by_name: dict[str, Kind], indexed: set[str]) -> Iterator[
         yield "a sign other than +1 / -1"
     if k.recon is not None and k.bank is not None:
         yield "reconciled on the partner side and the bank side"
+    if k.consumer not in CONSUMERS:
+        yield f"consumer {k.consumer!r}"
+    if k.consumer == "payments" and (k.books is not None or k.recon or k.bank or "our_reference" not in k.requires):
+        yield "a payments kind books nothing in the ledger and requires our_reference"
 
 
 KINDS: tuple[Kind, ...] = build(
@@ -345,6 +360,66 @@ KINDS: tuple[Kind, ...] = build(
             "void",
             target="authorization.created",
             zero_amount=True,
+        ),
+        # Outcomes of what ledgerline itself asked a partner to do (the payments function acts on them;
+        # our_reference is the payout attempt's idempotency key, the pay-in's or the refund's id).
+        Kind(
+            "bank.transfer_settled",
+            "our outgoing ACH transfer (a payout attempt) settled at the bank",
+            "bank_transfer_settled.v1",
+            None,
+            requires=("our_reference",),
+            consumer="payments",
+        ),
+        Kind(
+            "bank.transfer_returned",
+            "our outgoing ACH transfer came back (outcome_code: its R-code)",
+            "bank_transfer_returned.v1",
+            None,
+            requires=("our_reference", "outcome_code"),
+            consumer="payments",
+        ),
+        Kind(
+            "bank.transfer_rejected",
+            "the bank rejected or canceled our outgoing transfer before it settled",
+            "bank_transfer_rejected.v1",
+            None,
+            requires=("our_reference",),
+            consumer="payments",
+        ),
+        Kind(
+            "processor.payment_succeeded",
+            "our pay-in (a PaymentIntent we created) succeeded",
+            "processor_payment_succeeded.v1",
+            None,
+            requires=("our_reference",),
+            consumer="payments",
+        ),
+        Kind(
+            "processor.payment_failed",
+            "our pay-in failed (outcome_code: the decline code)",
+            "processor_payment_failed.v1",
+            None,
+            requires=("our_reference",),
+            zero_amount=True,
+            consumer="payments",
+        ),
+        Kind(
+            "processor.refund_succeeded",
+            "our refund of a pay-in succeeded",
+            "processor_refund_succeeded.v1",
+            None,
+            requires=("our_reference",),
+            consumer="payments",
+        ),
+        Kind(
+            "processor.refund_failed",
+            "our refund of a pay-in failed",
+            "processor_refund_failed.v1",
+            None,
+            requires=("our_reference",),
+            zero_amount=True,
+            consumer="payments",
         ),
     )
 )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.config import Settings
+from shared.domain.kinds import BY_NAME
 from shared.domain.ledger.errors import InvariantViolation, NoPostingRule, UnknownAccount
 from shared.domain.ledger.ids import event_hash
 from shared.domain.ledger.operations import journal_for, operation_for
@@ -113,9 +114,7 @@ class Intake:
         if not created and stored.published:
             log.info("duplicate webhook", extra={**ids, "deliveries": stored.deliveries})
             return {"http": 200, "status": "duplicate", **ids}
-        attributes = {"event_id": f"{partner}:{parsed.partner_event_id}", "partner": partner}
-        if trace:
-            attributes["trace"] = trace
+        attributes = _attributes(f"{partner}:{parsed.partner_event_id}", stored, trace)
         try:
             message_id = self.publish(stored.canonical, attributes)
         except Exception:
@@ -143,9 +142,7 @@ class Intake:
             return "missing"
         if not event.accepted or (event.published and not force):
             return "nothing_to_do"
-        attributes = {"event_id": inbox_key, "partner": event.partner}
-        if event.trace:
-            attributes["trace"] = event.trace
+        attributes = _attributes(inbox_key, event, event.trace)
         message_id = self.publish(event.canonical, attributes)
         self.inbox.mark_published(inbox_key, message_id)
         return "published"
@@ -185,6 +182,15 @@ class Intake:
                 "stale inbox events re-driven", extra={"count": len(stale), "events": stale[:20], "scanned": len(items)}
             )
         return stale
+
+
+def _attributes(event_id: str, event: InboxEvent, trace: str | None) -> dict[str, str]:
+    """The Pub/Sub attributes of a canonical event: its id, partner, trace, and who acts on it
+    (`consumer`, from the kind registry: the payments function's subscription filters on it)."""
+    attributes = {"event_id": event_id, "partner": event.partner, "consumer": BY_NAME[event.event().kind].consumer}
+    if trace:
+        attributes["trace"] = trace
+    return attributes
 
 
 def _legacy_hashes(partner: str, parsed) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from shared.config import CLOUD_SOURCES
 from shared.errors import ClientError
-from shared.partners import adyen, column, generic, stripe
+from shared.partners import adyen, column, generic, lakeside, stripe
 from shared.partners.base import Partner
 
 _MEMBERS = sorted({*Partner.__annotations__, "verify", "parse", "acknowledge", "legacy_versions"})
@@ -26,7 +26,7 @@ def _checked(partner) -> Partner:
     return partner
 
 
-PARTNERS: dict[str, Partner] = {p.NAME: p for p in map(_checked, (stripe, adyen, generic, column))}
+PARTNERS: dict[str, Partner] = {p.NAME: p for p in map(_checked, (stripe, adyen, generic, column, lakeside))}
 # The partners whose settlement report reconciliation reads (in registry order).
 REPORTING: tuple[str, ...] = tuple(name for name, p in PARTNERS.items() if p.REPORT_FORMAT)
 

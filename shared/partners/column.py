@@ -4,8 +4,17 @@ with the webhook secret (several active secrets for rotation: COLUMN_WEBHOOK_SEC
 carry an ACH transfer object with `amount` in minor units, `currency_code`, `trace_number` and the
 customer's `account_number_id` (each customer has its own account number at the bank).
 
+Payout transfers (ledgerline's own outgoing credits, created through the transfer API by the payments
+service with an idempotency key `<payout id>-<attempt>`, shared.domain.payments.ids) are accepted and
+stored but never posted as `ach.debit.*`: the payout's own hold/capture books them (docs/payments.md),
+so posting the bank's event too would debit the wallet twice. They reach the payments service, not the
+ledger (a later step routes them).
+
 The signature covers no timestamp, so a captured request could be replayed: the event id dedupe makes
 a replay a harmless duplicate (stored, counted, not posted twice).
+
+Every bank partner of this style (another bank on the same API: shared.partners.lakeside) is built by
+`column_style(...)`: one webhook scheme, its own name, secret, event kinds and bank.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -21,48 +31,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from shared.config import PartnerSecret
 from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.domain.payments.ids import IDEMPOTENCY_KEY
 from shared.errors import ClientError, NotConfigured
 from shared.partners.base import Parsed, acknowledge_one, invalid, no_legacy_versions
 
-NAME = "column"
 SIGNATURE_HEADER = "Column-Signature"
-KEPT_HEADERS = (SIGNATURE_HEADER,)
-WEBHOOK_SECRETS = PartnerSecret("COLUMN_WEBHOOK_SECRETS")
-SECRETS = (WEBHOOK_SECRETS,)
-REPORT_FORMAT = None  # reconciled through the bank statement of BANK, not a report of its own
-BANK = "column"
-KINDS = {
-    "ach.incoming_transfer.completed": "ach.credit.received",
-    "ach.outgoing_transfer.completed": "ach.debit.sent",
-    "ach.outgoing_transfer.returned": "ach.debit.returned",
-}
 
 
 def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
-    secrets = cfg.secret(WEBHOOK_SECRETS)
-    if not secrets:
-        raise NotConfigured(f"{WEBHOOK_SECRETS.env} not configured")
-    given = headers.get(SIGNATURE_HEADER) or ""
-    if not re.fullmatch(r"[0-9a-f]{64}", given):
-        raise ClientError(
-            401,
-            "signature_missing" if not given else "signature_malformed",
-            "Column-Signature must be a hex HMAC-SHA256",
-            SIGNATURE_HEADER,
-            type="authentication_error",
-        )
-    if not any([hmac.compare_digest(sign(body, s).encode(), given.encode()) for s in secrets]):
-        raise ClientError(
-            401,
-            "signature_invalid",
-            "Column-Signature matches no active secret",
-            SIGNATURE_HEADER,
-            type="authentication_error",
-        )
 
 
 class _Transfer(BaseModel):
@@ -82,38 +59,101 @@ class _Event(BaseModel):
     data: dict
 
 
-def parse(body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
-    try:
-        event = _Event.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(exc) from None
-    kind = KINDS.get(event.type)
-    if kind is None:
-        return [Parsed(event.id, event.type, None, f"event type {event.type} is not posted")]
-    try:
-        transfer = _Transfer.model_validate(event.data)
-        currency = normalise_currency(transfer.currency_code)
-    except ValidationError as exc:
-        raise invalid(exc, "data") from None
-    except UnknownCurrency as exc:
-        raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
-    canonical = CanonicalEvent(
-        event_id=f"{NAME}:{event.id}",
-        partner=NAME,
-        partner_event_id=event.id,
-        partner_event_type=event.type,
-        kind=kind,
-        occurred_at=event.created_at,
-        received_at=received_at,
-        customer=transfer.account_number_id,
-        amount=transfer.amount,
-        currency=currency,
-        reference=transfer.id,
-        bank=BANK,
-        livemode=cfg.livemode,
-    )
-    return [Parsed(event.id, event.type, canonical, None)]
+def payout_transfer(data: dict) -> bool:
+    """A transfer ledgerline created for a payout (its idempotency key is a payout attempt's)."""
+    key = data.get("idempotency_key")
+    return isinstance(key, str) and IDEMPOTENCY_KEY.match(key) is not None and key.startswith("po_")
 
 
+@dataclass(frozen=True)
+class ColumnStyle:
+    """The webhook scheme of a Column-style bank: verify (hex HMAC-SHA256 of the raw body under any of
+    `secret`'s active values) and parse (an `evnt_…` envelope around an `acht_…` transfer; `kinds` maps
+    the event types that are posted, at bank `bank`)."""
+
+    name: str
+    secret: PartnerSecret
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    bank: str | None = None
+    signature_header: str = SIGNATURE_HEADER
+
+    def verify(self, headers: Mapping[str, str], body: bytes, cfg, now: int) -> None:
+        secrets = cfg.secret(self.secret)
+        if not secrets:
+            raise NotConfigured(f"{self.secret.env} not configured")
+        given = headers.get(self.signature_header) or ""
+        if not re.fullmatch(r"[0-9a-f]{64}", given):
+            raise ClientError(
+                401,
+                "signature_missing" if not given else "signature_malformed",
+                f"{self.signature_header} must be a hex HMAC-SHA256",
+                self.signature_header,
+                type="authentication_error",
+            )
+        if not any([hmac.compare_digest(sign(body, s).encode(), given.encode()) for s in secrets]):
+            raise ClientError(
+                401,
+                "signature_invalid",
+                f"{self.signature_header} matches no active secret",
+                self.signature_header,
+                type="authentication_error",
+            )
+
+    def parse(self, body: bytes, received_at: datetime, cfg, headers: Mapping[str, str] | None = None) -> list[Parsed]:
+        try:
+            event = _Event.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        if payout_transfer(event.data):
+            return [Parsed(event.id, event.type, None, f"payout transfer event {event.type}: for payments, not posted")]
+        kind = self.kinds.get(event.type)
+        if kind is None:
+            return [Parsed(event.id, event.type, None, f"event type {event.type} is not posted")]
+        try:
+            transfer = _Transfer.model_validate(event.data)
+            currency = normalise_currency(transfer.currency_code)
+        except ValidationError as exc:
+            raise invalid(exc, "data") from None
+        except UnknownCurrency as exc:
+            raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
+        canonical = CanonicalEvent(
+            event_id=f"{self.name}:{event.id}",
+            partner=self.name,
+            partner_event_id=event.id,
+            partner_event_type=event.type,
+            kind=kind,
+            occurred_at=event.created_at,
+            received_at=received_at,
+            customer=transfer.account_number_id,
+            amount=transfer.amount,
+            currency=currency,
+            reference=transfer.id,
+            bank=self.bank,
+            livemode=cfg.livemode,
+        )
+        return [Parsed(event.id, event.type, canonical, None)]
+
+
+def column_style(name: str, kinds: Mapping[str, str] | None = None, bank: str | None = None) -> ColumnStyle:
+    """The scheme of a Column-style bank partner named `name`: its secret is `<NAME>_WEBHOOK_SECRETS`
+    (the settings convention, shared.config)."""
+    return ColumnStyle(name, PartnerSecret(f"{name.upper()}_WEBHOOK_SECRETS"), dict(kinds or {}), bank)
+
+
+NAME = "column"
+KEPT_HEADERS = (SIGNATURE_HEADER,)
+BANK = "column"
+KINDS = {
+    "ach.incoming_transfer.completed": "ach.credit.received",
+    "ach.outgoing_transfer.completed": "ach.debit.sent",
+    "ach.outgoing_transfer.returned": "ach.debit.returned",
+}
+SCHEME = column_style(NAME, KINDS, BANK)
+WEBHOOK_SECRETS = SCHEME.secret
+SECRETS = (WEBHOOK_SECRETS,)
+REPORT_FORMAT = None  # reconciled through the bank statement of BANK, not a report of its own
+
+verify = SCHEME.verify
+parse = SCHEME.parse
 acknowledge = acknowledge_one
 legacy_versions = no_legacy_versions

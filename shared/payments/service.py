@@ -141,6 +141,7 @@ class Payouts:
         fingerprint_key: bytes,
         keys: KeyWrapper,
         clock: Callable[[], datetime] = utcnow,
+        after_commit: Callable[[str], None] = lambda transaction_id: None,
         default_limits: Defaults | None = None,
     ):
         self.store = store
@@ -149,6 +150,15 @@ class Payouts:
         self.keys = keys
         self.clock = clock
         self.default_limits = dict(default_limits or {})
+        # what runs after a posting committed (the ledger service's stream_after_commit: entries to
+        # BigQuery); its failure never undoes the commit (the outbox sweep catches up)
+        self.after_commit = after_commit
+
+    def _execute(self, op: Operation, also: tuple, guard) -> Result:
+        result = execute(self.store, op, self.clock, also=also, guard=guard)
+        if result.status == "posted":
+            self.after_commit(result.transaction_id)
+        return result
 
     def get(self, payout_id: str) -> StoredPayout | None:
         return self.records.payout(self.store, payout_id)
@@ -182,6 +192,7 @@ class Payouts:
         amount: int,
         currency: str,
         destination: Destination,
+        *,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> Applied:
@@ -214,7 +225,7 @@ class Payouts:
             tx.put(*self.records.exposure_row(_exposure_after(exposure, pid, hold, amount, payout.requested_at, now)))
 
         try:
-            result = execute(self.store, hold, self.clock, also=(self.records.payout_row(stored),), guard=guard)
+            result = self._execute(hold, (self.records.payout_row(stored),), guard)
         except _Exists:
             found = self.records.payout(self.store, pid)
             assert found is not None, "a payout seen inside a transaction is committed"
@@ -299,7 +310,7 @@ class Payouts:
                 *self.records.exposure_row(_exposure_after(exposure, p.payout_id, op, p.amount, p.requested_at, now))
             )
 
-        result = execute(self.store, op, self.clock, also=(self.records.payout_row(stored),), guard=guard)
+        result = self._execute(op, (self.records.payout_row(stored),), guard)
         if result.status == "rejected":
             raise PayoutRefused(p.payout_id, result.reason)
         return Applied(stored, result, True)

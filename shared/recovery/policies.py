@@ -89,7 +89,9 @@ POLICIES: dict[str, Policy] = {
     "payment-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
     "refund-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
     # The payments janitor (Cloud Scheduler, every 5 minutes): re-queries what is stuck past its SLA.
-    "payments-janitor": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
+    "payments-janitor": Policy(
+        timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)
+    ),
 }
 # the task kinds the payments function runs (the others are the retries function's)
 PAYMENTS_TASK_KINDS = ("payout-step", "payment-step", "refund-step", "payments-janitor")

@@ -57,7 +57,7 @@ def test_an_accepted_event_is_stored_raw_then_published_once(intake, caplog):
     assert (stored.message_id, stored.published) == ("m1", True)
     ((data, attributes),) = intake.publish.messages
     assert data == stored.canonical and CanonicalEvent.model_validate_json(data).amount == 2000
-    assert attributes == {"event_id": "stripe:evt_a1", "partner": "stripe", "trace": "t-1"}
+    assert attributes == {"event_id": "stripe:evt_a1", "partner": "stripe", "consumer": "ledger", "trace": "t-1"}
     (line,) = [r for r in caplog.records if r.name == "ledgerline.intake"]
     assert (line.getMessage(), line.message_id, line.first_delivery) == ("webhook accepted", "m1", True)
 
@@ -95,7 +95,7 @@ def test_a_failed_publish_keeps_the_event_and_asks_for_a_republish_task(intake):
     assert intake.republish("stripe:evt_p1") == "published"
     assert intake.inbox.get("stripe:evt_p1").published
     ((_, attributes),) = intake.publish.messages
-    assert attributes == {"event_id": "stripe:evt_p1", "partner": "stripe", "trace": "t-1"}
+    assert attributes == {"event_id": "stripe:evt_p1", "partner": "stripe", "consumer": "ledger", "trace": "t-1"}
     assert intake.republish("stripe:evt_p1") == "nothing_to_do"  # a task run twice publishes once
     assert intake.republish("stripe:evt_p1", force=True) == "published"
     assert intake.republish("stripe:evt_missing") == "missing"

@@ -42,6 +42,9 @@ def test_the_registry_builds_from_consistent_kinds():
         ((HOLD, replace(CAPTURE, dispute_status="won")), "a dispute status on a kind that is no dispute"),
         ((HOLD, replace(CAPTURE, recon=Recon("payment", 2))), "a sign other than +1 / -1"),
         ((HOLD, replace(CAPTURE, recon=Recon("payment", 1), bank=BankLine("ach_credit", 1))), "and the bank side"),
+        ((replace(HOLD, consumer="payments"), CAPTURE), "a payments kind books nothing in the ledger"),
+        ((HOLD, CAPTURE, Kind("bank.x", "x", "x.v1", None, consumer="payments")), "requires our_reference"),
+        ((HOLD, replace(CAPTURE, consumer="billing")), "consumer 'billing'"),
     ],
 )
 def test_a_kind_with_a_missing_or_inconsistent_piece_fails_when_the_registry_is_built(declared, problem):
@@ -50,7 +53,8 @@ def test_a_kind_with_a_missing_or_inconsistent_piece_fails_when_the_registry_is_
 
 
 def test_the_derived_tables_are_the_ones_the_modules_declared_before_the_registry():
-    assert REQUIRED_FIELDS == {
+    ledger_kinds = {k.name for k in kinds.KINDS if k.consumer == "ledger"}
+    assert {name: fields for name, fields in REQUIRED_FIELDS.items() if name in ledger_kinds} == {
         "payment.captured": (),
         "payment.refunded": (),
         "dispute.opened": (),
@@ -70,8 +74,12 @@ def test_the_derived_tables_are_the_ones_the_modules_declared_before_the_registr
         "authorization.voided": (),
     }
     assert FEE_ON_TOP == ("dispute.funds_withdrawn", "dispute.funds_reinstated")
-    assert {k.name for k in kinds.KINDS if k.zero_amount} == {"dispute.lost", "dispute.status", "authorization.voided"}
-    assert {kind: rule for kind, (rule, _) in POSTING_RULES.items()} == {
+    assert {k.name for k in kinds.KINDS if k.zero_amount and k.consumer == "ledger"} == {
+        "dispute.lost",
+        "dispute.status",
+        "authorization.voided",
+    }
+    assert {kind: rule for kind, (rule, _) in POSTING_RULES.items() if kind in ledger_kinds} == {
         "payment.captured": "payment_captured.v1",
         "payment.refunded": "payment_refunded.v1",
         "dispute.opened": "dispute_opened.v1",
@@ -148,3 +156,10 @@ def test_every_kind_has_its_row_in_the_posting_rules_of_docs_ledger_md():
     rows = [line for line in doc.splitlines() if line.startswith("| `")]
     for kind in kinds.KINDS:
         assert any(f"`{kind.name}`" in row and f"`{kind.rule}`" in row for row in rows), kind.name
+
+
+def test_payments_kinds_book_nothing_in_the_ledger_and_carry_our_reference():
+    payments = [k for k in kinds.KINDS if k.consumer == "payments"]
+    assert {k.name for k in payments} >= {"bank.transfer_settled", "bank.transfer_returned", "processor.refund_failed"}
+    assert all(k.books is None and "our_reference" in k.requires for k in payments)
+    assert all(POSTING_RULES[k.name][1] is None for k in payments)  # no legs: nothing to post

@@ -10,7 +10,7 @@ from shared.partners.base import Partner
 
 
 def test_every_plugin_is_a_partner_declared_once():
-    assert list(PARTNERS) == ["stripe", "adyen", "generic", "column"]
+    assert list(PARTNERS) == ["stripe", "adyen", "generic", "column", "lakeside"]
     assert all(isinstance(p, Partner) for p in PARTNERS.values())
     assert plugin("column") is column
     assert REPORTING == ("stripe", "adyen")

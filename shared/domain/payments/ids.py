@@ -41,6 +41,15 @@ def partner_idempotency_key(record_id: str, attempt: int) -> str:
     return key
 
 
+def parse_partner_idempotency_key(key: str) -> tuple[str, int] | None:
+    """(record id, attempt) of one of our partner keys, as a partner's webhook echoes it; None when it is
+    not one of ours (a transfer someone else made at the bank)."""
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+        return None
+    record, _, attempt = key.rpartition("-")
+    return record, int(attempt)
+
+
 def operation_id(record_id: str, effect: str, rule: str) -> str:
     """The ledger transaction a transition books (P3): derived from the record and the effect, like a
     partner event's (shared.domain.ledger.ids.transaction_id), so a retried write replays, never posts

@@ -34,7 +34,10 @@ resource "google_pubsub_subscription" "this" {
   name                 = each.key
   topic                = google_pubsub_topic.this[each.value.topic].id
   ack_deadline_seconds = try(each.value.ack_deadline_seconds, 10)
-  labels               = var.labels
+  # Only messages whose attributes match (the payments function's: consumer = "payments"). A filter
+  # cannot change on an existing subscription: a new filter is a new subscription (docs/deploy.md).
+  filter = try(each.value.filter, null)
+  labels = var.labels
 
   # Never expire for inactivity (the default is 31 days): the dead-letter hold subscription is
   # pulled only by an operator.
