@@ -2,7 +2,11 @@
 webhook, then a payout (Idempotency-Key required; the hold drops `available` at once, `posted`
 unchanged), its retry and a reused key, the masked destination, the listing by status, cancel (the
 hold released), the daily limit (422 with nothing changed) and an operator's new limit that lets
-the payout pass. The account number must never reach a response body or the api's log."""
+the payout pass. The account number must never reach a response body or the api's log.
+
+The payments queue is paused for the test: the payouts stay `pending` (cancel is only allowed there)
+while the payments function would otherwise start submitting them, and the tasks the api handed off
+are visible in the queue (one per payout, named after it), then purged."""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ import uuid
 
 import pytest
 import requests
+
+from shared.adapters import tasks_queue
+from shared.recovery.policies import Task
+from shared.topology import PAYMENTS_QUEUE
 
 from .test_api import Tenant, api_url, fund, operator, payment  # noqa: F401 - fixtures shared with test_api
 
@@ -23,6 +31,18 @@ MAX_SINGLE, DAILY = 500_000, 1_000_000
 def tenant(api_url):  # noqa: F811
     run = uuid.uuid4().hex[:8]
     return Tenant(api_url, f"payco-{run}", [f"cus_pay{run}_0"])
+
+
+@pytest.fixture(scope="module")
+def handed_off(cfg):
+    """The payments queue, paused: what the api enqueued stays there (listed by name), then is purged."""
+    client, queue = tasks_queue.client(cfg), tasks_queue.queue_path(cfg, PAYMENTS_QUEUE)
+    client.pause_queue(name=queue)
+    try:
+        yield lambda: {t.name.rsplit("/", 1)[-1] for t in client.list_tasks(parent=queue)}
+    finally:
+        client.purge_queue(name=queue)
+        client.resume_queue(name=queue)
 
 
 def balance(tenant: Tenant, customer: str) -> tuple[int, int]:
@@ -43,7 +63,7 @@ def put_limits(op: Tenant, customer: str, max_single: int, daily: int) -> reques
     )
 
 
-def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund):  # noqa: F811
+def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund, handed_off):  # noqa: F811
     customer = tenant.customers[0]
     fund(customer, 3_000_000)
     assert balance(tenant, customer) == (3_000_000, 3_000_000)
@@ -62,6 +82,7 @@ def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund):  # noqa:
     again = tenant.post("/v1/payouts", payout(customer, 300_000, description="rent"), idem="po-1")
     assert again.status_code == 201 and again.json()["id"] == pid
     assert again.headers.get("Idempotent-Replayed") == "true"
+    assert Task("payout-step", pid).name in handed_off()  # handed to payments once (the retry: same name)
     reused = tenant.post("/v1/payouts", payout(customer, 300_001, description="rent"), idem="po-1")
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reuse"
     assert balance(tenant, customer) == (3_000_000, 2_700_000)
@@ -102,6 +123,7 @@ def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund):  # noqa:
     passed = tenant.post("/v1/payouts", payout(customer, 100), idem="po-5")  # a new key: po-4's 422 replays
     assert passed.status_code == 201, passed.text
     assert balance(tenant, customer) == (3_000_000, 3_000_000 - DAILY - 100)
+    assert len({n for n in handed_off() if n.startswith("payout-step-")}) == 4  # po-1, -2, -3, -5
 
     # never in the api's log: the account number
     candidates = [d / "logs" / "api.log" for d in (cfg.run_dir, cfg.run_dir / "test")]
