@@ -27,7 +27,7 @@ TF_ARGS  ?=
 # A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call: drop it then.
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
-.PHONY: help prereqs install venv venv-tasks venv-bigquery venv-checkov up down status demo test test-unit test-integration \
+.PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
         lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api openapi lock clean
 
 help:
@@ -41,7 +41,7 @@ help:
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 
 # ---------------------------------------------------------------------------- installs (stamped)
-install: prereqs venv venv-tasks venv-bigquery
+install: prereqs venv venv-tasks venv-bigquery venv-localstripe
 
 prereqs:
 	@$(PYTHON) -m emulators.prereqs --py313 "$(PY313)"
@@ -57,6 +57,12 @@ venv-tasks: .venv-tasks/.stamp
 .venv-tasks/.stamp: emulators/requirements-tasks.txt
 	@test -x .venv-tasks/bin/python || $(PYTHON) -m venv .venv-tasks
 	.venv-tasks/bin/python -m pip install -q -r emulators/requirements-tasks.txt $(PIPQ)
+	@touch $@
+
+venv-localstripe: .venv-localstripe/.stamp
+.venv-localstripe/.stamp: emulators/requirements-localstripe.txt
+	@test -x .venv-localstripe/bin/python || $(PYTHON) -m venv .venv-localstripe
+	.venv-localstripe/bin/python -m pip install -q -r emulators/requirements-localstripe.txt $(PIPQ)
 	@touch $@
 
 venv-bigquery: .venv-bigquery/.stamp

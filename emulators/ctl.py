@@ -63,6 +63,7 @@ def services(cfg: Settings) -> list[Service]:
     gcloud = shutil.which("gcloud") or "gcloud"
     venv_tasks = REPO_ROOT / ".venv-tasks" / "bin"
     venv_bq = REPO_ROOT / ".venv-bigquery"
+    venv_stripe = REPO_ROOT / ".venv-localstripe" / "bin"
     emulators = [
         Service(
             "datastore",
@@ -132,6 +133,23 @@ def services(cfg: Settings) -> list[Service]:
             env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
             startup_seconds=20.0,
         ),
+        Service(
+            "localstripe",
+            # Our launcher of localstripe (its store per stack, loopback only, Stripe-shaped payloads:
+            # emulators/localstripe_server.py); its data on disk only when the Datastore's is.
+            [
+                str(venv_stripe / "python"),
+                "-m",
+                "emulators.localstripe_server",
+                "--port",
+                str(p["LOCALSTRIPE_PORT"]),
+                *(["--store", str(run / "data" / "localstripe" / "store.pickle")] if cfg.datastore_on_disk else []),
+            ],
+            # A 200 from its app (the route needs no key) once routes and store are loaded.
+            f"ok:http://127.0.0.1:{p['LOCALSTRIPE_PORT']}/js.stripe.com/v3/",
+            env={"PYTHONUNBUFFERED": "1"},
+            startup_seconds=30.0,
+        ),
     ]
     functions = [
         Service(
@@ -162,7 +180,12 @@ def services(cfg: Settings) -> list[Service]:
 
 def check_prerequisites() -> None:
     problems = machine_problems()
-    for venv, make_target in ((".venv", "venv"), (".venv-tasks", "venv-tasks"), (".venv-bigquery", "venv-bigquery")):
+    for venv, make_target in (
+        (".venv", "venv"),
+        (".venv-tasks", "venv-tasks"),
+        (".venv-bigquery", "venv-bigquery"),
+        (".venv-localstripe", "venv-localstripe"),
+    ):
         if not (REPO_ROOT / venv / "bin" / "python").exists():
             problems.append(f"{venv} is missing: run `make {make_target}` (or `make up`, which installs it)")
     if problems:
@@ -366,6 +389,7 @@ _DERIVED = (
     "PUBSUB_EMULATOR_HOST",
     "CLOUD_TASKS_EMULATOR_HOST",
     "BIGQUERY_EMULATOR_HOST",
+    "STRIPE_API_BASE",
     "LEDGERLINE_REPORTS_DIR",
     *(f"{name.upper()}_URL" for name in FUNCTION_NAMES),
 )
@@ -450,6 +474,9 @@ def up(cfg: Settings) -> list[str]:
 
                 bootstrap.bootstrap(cfg)
                 print("  topology       bootstrapped from topology/topology.json", flush=True)
+                from emulators.localstripe_setup import register_stripe_webhooks
+
+                print(f"  localstripe    webhooks to {register_stripe_webhooks(cfg)}", flush=True)
     except BaseException:
         for svc in reversed(all_services):
             if svc.name in started:

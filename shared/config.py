@@ -13,16 +13,21 @@ of any deployed bundle.
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
 | INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
+| LOCALSTRIPE_PORT | localstripe (fake Stripe API + webhook sender, docs/localstripe.md) port | 8420 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
 | BIGQUERY_EMULATOR_HOST | ours: REST host of the BigQuery emulator | 127.0.0.1:9050 |
 | <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
+| STRIPE_API_KEY | Stripe secret API key (`sk_…`) the card processor adapter calls Stripe with | dev value in dev.env |
+| STRIPE_API_BASE | Stripe API base URL for the SDK (cloud: unset: the SDK default) | 127.0.0.1:LOCALSTRIPE_PORT |
 | ADYEN_HMAC_KEYS | Adyen notification HMAC key(s), hex, comma-separated for rotation | dev value in dev.env |
 | ADYEN_BASIC_AUTH | Adyen Basic auth `user:password` pair(s), comma-separated | dev value in dev.env |
 | GENERIC_WEBHOOK_SECRETS | Standard Webhooks partner secret(s) `whsec_<base64>`, comma-separated | dev.env |
 | COLUMN_WEBHOOK_SECRETS | bank/ACH partner (Column-style) signing secret(s), comma-separated | dev value in dev.env |
+| COLUMN_API_KEY, LAKESIDE_API_KEY | a bank's transfer API key (payouts; payments function only) | dev.env |
+| COLUMN_API_URL, LAKESIDE_API_URL | a bank's transfer API base URL | the sandbox, http://127.0.0.1:8090/<bank> |
 | PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
 | PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
 | PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
@@ -74,6 +79,7 @@ _DEFAULT_PORTS = {
     "TASKS_PORT": 8123,
     "BIGQUERY_PORT": 9050,
     "BIGQUERY_GRPC_PORT": 9060,
+    "LOCALSTRIPE_PORT": 8420,
     "INTAKE_PORT": 8080,
     "LEDGER_PORT": 8082,
     "RETRIES_PORT": 8083,
@@ -101,14 +107,20 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REPORTS_BUCKET": "terraform",
     **{f"{name.upper()}_URL": "terraform" for name in FUNCTION_NAMES},
     "STRIPE_WEBHOOK_SECRET": "secret",
+    "STRIPE_API_KEY": "secret",
     "ADYEN_HMAC_KEYS": "secret",
     "ADYEN_BASIC_AUTH": "secret",
     "GENERIC_WEBHOOK_SECRETS": "secret",
     "COLUMN_WEBHOOK_SECRETS": "secret",
+    "COLUMN_API_KEY": "secret",
+    "LAKESIDE_API_KEY": "secret",
+    "COLUMN_API_URL": "terraform",
+    "LAKESIDE_API_URL": "terraform",
     "PAYMENTS_FINGERPRINT_KEY": "secret",
     "PAYMENTS_KMS_KEY": "terraform",
     "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
+    "STRIPE_API_BASE": "default",
     "LEDGERLINE_TOPOLOGY_DIR": "default",
     "LEDGERLINE_PARK_TTL_SECONDS": "default",
     "LEDGERLINE_STALE_AFTER_SECONDS": "default",
@@ -129,9 +141,8 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REPORTS_DIR": "local",
     "PAYMENTS_LOCAL_KEK": "local",
 }
-# The "secret" variables that are a service's own, not a partner's (the partners declare theirs in their
-# SECRETS): the payments services' fingerprint key.
-SERVICE_SECRETS: tuple[str, ...] = ("PAYMENTS_FINGERPRINT_KEY",)
+# Secrets of ledgerline itself, not of a partner (the partners declare theirs: shared.partners SECRETS).
+PLATFORM_SECRETS = ("PAYMENTS_FINGERPRINT_KEY",)
 
 
 class ConfigError(RuntimeError):
@@ -202,6 +213,8 @@ class Settings:
     function_urls: dict[str, str]
     tasks_emulator_host: str | None
     bigquery_emulator_host: str | None
+    # Stripe's API base URL for the SDK; None: the SDK's own default (https://api.stripe.com).
+    stripe_api_base: str | None = None
     livemode: bool = False
     # Every partner secret variable (CLOUD_SOURCES "secret"), split at commas; read through secret().
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -218,6 +231,8 @@ class Settings:
     api_rate_limit: int = 100
     api_rate_burst: int = 0
     payments_kms_key: str | None = None
+    # base URLs of the partners' transfer APIs, by variable (CLOUD_SOURCES "<PARTNER>_API_URL")
+    api_urls: Mapping[str, str] = field(default_factory=dict)
     payments_local_kek: str | None = field(default=None, repr=False)
     # JSON text, parsed and checked by shared.payments.limits.parse_defaults when the payments services
     # are built (shared.bootstrap): currency -> max_single, daily_outflow
@@ -263,6 +278,14 @@ def _list(environ, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in environ.get(key, "").split(",") if v.strip())
 
 
+def _api_url(environ, name: str, env: str, ports: dict[str, int]) -> str:
+    """A partner's transfer API base URL; locally the bank sandbox's path for that bank by default."""
+    url = environ.get(name)
+    if not url and env == "local":
+        url = f"http://127.0.0.1:{ports['BANK_SANDBOX_PORT']}/{name.removesuffix('_API_URL').lower()}"
+    return (url or "").rstrip("/")
+
+
 def settings_from(environ) -> Settings:
     env = environ.get("LEDGERLINE_ENV", "cloud" if environ.get("K_SERVICE") else "local")
     ports = {key: _int(environ, key, default) for key, default in _DEFAULT_PORTS.items()}
@@ -286,6 +309,8 @@ def settings_from(environ) -> Settings:
         or (f"127.0.0.1:{ports['TASKS_PORT']}" if env == "local" else None),
         bigquery_emulator_host=environ.get("BIGQUERY_EMULATOR_HOST")
         or (f"127.0.0.1:{ports['BIGQUERY_PORT']}" if env == "local" else None),
+        stripe_api_base=(environ.get("STRIPE_API_BASE") or "").rstrip("/")
+        or (f"http://127.0.0.1:{ports['LOCALSTRIPE_PORT']}" if env == "local" else None),
         tasks_invoker_sa=environ.get("LEDGERLINE_TASKS_INVOKER_SA") or None,
         push_invoker_sa=environ.get("LEDGERLINE_PUSH_INVOKER_SA") or None,
         scheduler_invoker_sa=environ.get("LEDGERLINE_SCHEDULER_INVOKER_SA") or None,
@@ -299,6 +324,7 @@ def settings_from(environ) -> Settings:
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
         payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
+        api_urls={name: _api_url(environ, name, env, ports) for name in CLOUD_SOURCES if name.endswith("_API_URL")},
         payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
         reports_dir=Path(
             environ.get("LEDGERLINE_REPORTS_DIR")

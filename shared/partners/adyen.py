@@ -54,6 +54,7 @@ HMAC_KEYS = PartnerSecret("ADYEN_HMAC_KEYS", hex_keys)
 BASIC_AUTH = PartnerSecret("ADYEN_BASIC_AUTH", credential_pairs)
 SECRETS = (HMAC_KEYS, BASIC_AUTH)
 REPORT_FORMAT = "adyen_report"  # settlement details reports (shared.reconciliation.formats.adyen_report)
+TRANSFER_API = None  # ledgerline sends no payouts through it
 BANK = None
 AUTH_VALIDITY_DAYS = 7
 HMAC_FIELDS = (

@@ -17,6 +17,16 @@ from shared.errors import ClientError, Receipt, pydantic_param
 
 
 @dataclass(frozen=True)
+class TransferApi:
+    """A partner that moves money for us declares its API (TRANSFER_API): the secret API key (the payments
+    function's only: topology) and the variable of its base URL (Terraform in the cloud; locally derived
+    from the bank sandbox's port, shared.config `partner_api_url`)."""
+
+    key: PartnerSecret
+    url_env: str
+
+
+@dataclass(frozen=True)
 class Parsed:
     partner_event_id: str
     partner_event_type: str
@@ -40,6 +50,7 @@ class Partner(Protocol):
     SECRETS: tuple[PartnerSecret, ...]  # what it needs from settings (shared.config: `<NAME>_…` variables)
     REPORT_FORMAT: str | None  # its settlement report's format (shared.reconciliation.formats); None: none
     BANK: str | None  # the bank whose ACH transfers it posts (reconciled against statements); None: none
+    TRANSFER_API: TransferApi | None  # how payouts reach it (shared.payments.partners); None: it pays out nothing
 
     def verify(self, headers: Mapping[str, str], body: bytes, cfg: Settings, now: int) -> None:
         """Authenticate the request: raise a 401 ClientError, or NotConfigured when a secret is missing."""

@@ -33,7 +33,7 @@ from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.domain.payments.ids import IDEMPOTENCY_KEY
 from shared.errors import ClientError, NotConfigured
-from shared.partners.base import Parsed, acknowledge_one, invalid, no_legacy_versions
+from shared.partners.base import Parsed, TransferApi, acknowledge_one, invalid, no_legacy_versions
 
 SIGNATURE_HEADER = "Column-Signature"
 
@@ -105,7 +105,7 @@ class ColumnStyle:
         except ValidationError as exc:
             raise invalid(exc) from None
         if payout_transfer(event.data):
-            return [Parsed(event.id, event.type, None, f"payout transfer event {event.type}: for payments, not posted")]
+            return [self._payout_outcome(event, received_at, cfg)]
         kind = self.kinds.get(event.type)
         if kind is None:
             return [Parsed(event.id, event.type, None, f"event type {event.type} is not posted")]
@@ -133,6 +133,71 @@ class ColumnStyle:
         )
         return [Parsed(event.id, event.type, canonical, None)]
 
+    def _payout_outcome(self, event: _Event, received_at: datetime, cfg) -> Parsed:
+        """Our own payout transfer's outcome, for the payments function (consumer "payments"): settled,
+        returned (with its R-code), rejected / canceled. Other states (submitted, …) are stored only."""
+        kind = PAYOUT_OUTCOMES.get(event.type)
+        if kind is None:
+            return Parsed(event.id, event.type, None, f"payout transfer event {event.type}: nothing to apply")
+        try:
+            transfer = _PayoutTransfer.model_validate(event.data)
+            currency = normalise_currency(transfer.currency_code)
+        except ValidationError as exc:
+            raise invalid(exc, "data") from None
+        except UnknownCurrency as exc:
+            raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
+        code = next((d.return_code for d in transfer.return_details if d.return_code), None)
+        if kind == "bank.transfer_returned" and code is None:
+            raise ClientError(
+                400, "invalid_event", "a returned transfer carries its return code", "data.return_details"
+            )
+        canonical = CanonicalEvent(
+            event_id=f"{self.name}:{event.id}",
+            partner=self.name,
+            partner_event_id=event.id,
+            partner_event_type=event.type,
+            kind=kind,
+            occurred_at=event.created_at,
+            received_at=received_at,
+            amount=transfer.amount,
+            currency=currency,
+            reference=transfer.id,
+            our_reference=transfer.idempotency_key,
+            outcome_code=code,
+            bank=self.name,
+            livemode=cfg.livemode,
+        )
+        return Parsed(event.id, event.type, canonical, None)
+
+
+# What our own payout transfer's events mean (shared.domain.kinds: consumer "payments").
+PAYOUT_OUTCOMES = {
+    "ach.outgoing_transfer.settled": "bank.transfer_settled",
+    "ach.outgoing_transfer.completed": "bank.transfer_settled",
+    "ach.outgoing_transfer.returned": "bank.transfer_returned",
+    "ach.outgoing_transfer.rejected": "bank.transfer_rejected",
+    "ach.outgoing_transfer.canceled": "bank.transfer_rejected",
+}
+
+
+class _ReturnDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    return_code: str | None = Field(default=None, pattern=r"^R[0-9]{2}$")
+
+
+class _PayoutTransfer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=r"^acht_[A-Za-z0-9]{1,64}$")
+    idempotency_key: str = Field(pattern=IDEMPOTENCY_KEY.pattern)
+    amount: int = Field(gt=0, le=MAX_AMOUNT, strict=True)
+    currency_code: str
+    return_details: list[_ReturnDetail] = []
+
+
+def transfer_api(name: str) -> TransferApi:
+    """The transfer API of a Column-style bank named `name`: key `<NAME>_API_KEY`, URL `<NAME>_API_URL`."""
+    return TransferApi(PartnerSecret(f"{name.upper()}_API_KEY"), f"{name.upper()}_API_URL")
+
 
 def column_style(name: str, kinds: Mapping[str, str] | None = None, bank: str | None = None) -> ColumnStyle:
     """The scheme of a Column-style bank partner named `name`: its secret is `<NAME>_WEBHOOK_SECRETS`
@@ -150,7 +215,8 @@ KINDS = {
 }
 SCHEME = column_style(NAME, KINDS, BANK)
 WEBHOOK_SECRETS = SCHEME.secret
-SECRETS = (WEBHOOK_SECRETS,)
+TRANSFER_API = transfer_api(NAME)  # payouts (shared.adapters.column_api), the payments function only
+SECRETS = (WEBHOOK_SECRETS, TRANSFER_API.key)
 REPORT_FORMAT = None  # reconciled through the bank statement of BANK, not a report of its own
 
 verify = SCHEME.verify

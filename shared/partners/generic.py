@@ -30,6 +30,7 @@ KEPT_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 WEBHOOK_SECRETS = PartnerSecret("GENERIC_WEBHOOK_SECRETS")
 SECRETS = (WEBHOOK_SECRETS,)
 REPORT_FORMAT = None  # no settlement report
+TRANSFER_API = None  # ledgerline sends no payouts through it
 BANK = None
 
 

@@ -11,7 +11,7 @@ verified, stored and deduplicated by intake, and reach the payments service (a l
 from __future__ import annotations
 
 from shared.partners.base import acknowledge_one, no_legacy_versions
-from shared.partners.column import SIGNATURE_HEADER, column_style
+from shared.partners.column import SIGNATURE_HEADER, column_style, transfer_api
 
 NAME = "lakeside"
 KEPT_HEADERS = (SIGNATURE_HEADER,)
@@ -19,7 +19,8 @@ BANK = None
 REPORT_FORMAT = None
 SCHEME = column_style(NAME)
 WEBHOOK_SECRETS = SCHEME.secret
-SECRETS = (WEBHOOK_SECRETS,)
+TRANSFER_API = transfer_api(NAME)
+SECRETS = (WEBHOOK_SECRETS, TRANSFER_API.key)
 
 verify = SCHEME.verify
 parse = SCHEME.parse

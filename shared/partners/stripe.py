@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.config import PartnerSecret
+from shared.config import ConfigError, PartnerSecret
 from shared.domain.events import CanonicalEvent
 from shared.domain.money import MAX_AMOUNT, InexactAmount, UnknownCurrency, convert, exponent, normalise_currency
 from shared.errors import ClientError, NotConfigured, Receipt
@@ -35,8 +35,20 @@ NAME = "stripe"
 log = logging.getLogger("ledgerline.stripe")
 SIGNATURE_HEADER = "Stripe-Signature"
 WEBHOOK_SECRET = PartnerSecret("STRIPE_WEBHOOK_SECRET")
-SECRETS = (WEBHOOK_SECRET,)
+
+
+def _api_key(env: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    """One Stripe secret or restricted key (`sk_…` / `rk_…`), or none (a function that does not call Stripe)."""
+    if len(values) > 1 or any(not v.startswith(("sk_", "rk_")) for v in values):
+        raise ConfigError(f"{env} must be one Stripe secret or restricted key (sk_… or rk_…)")
+    return values
+
+
+# The API key of the card processor adapter (shared.adapters.stripe_payments); intake never uses it.
+API_KEY = PartnerSecret("STRIPE_API_KEY", _api_key)
+SECRETS = (WEBHOOK_SECRET, API_KEY)
 REPORT_FORMAT = "stripe_report"  # itemized balance reports (shared.reconciliation.formats.stripe_report)
+TRANSFER_API = None  # ledgerline sends no payouts through it
 BANK = None  # payouts name their own destination; Stripe posts no ACH
 
 

@@ -7,7 +7,6 @@ are a new generation of names (`replay` = the round), so a round never collides 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from shared.payments.store import PayoutRecords

@@ -192,7 +192,18 @@ class PayoutRunner:
         return self._record(p.payout_id, attempt, outcome, call)
 
     def _record(self, payout_id: str, attempt: Attempt, outcome: Outcome, call: TransferCall) -> str:
-        """Apply what a create or status call said about the attempt, and say when to come back."""
+        """Apply what a create or status call said about the attempt, and say when to come back. When the
+        payout moved meanwhile (its webhook arrived during the call), the step goes on from there."""
+        try:
+            return self._apply_outcome(payout_id, attempt, outcome, call)
+        except PaymentError as exc:
+            if exc.code not in ("attempt_resolved", "illegal_transition", "already_final"):
+                raise
+            raise Reschedule(
+                self.clock(), f"{payout_id} moved during the call ({exc.code}): go on from there"
+            ) from None
+
+    def _apply_outcome(self, payout_id: str, attempt: Attempt, outcome: Outcome, call: TransferCall) -> str:
         now = self.clock()
         n = attempt.number
         if outcome.kind == "accepted":

@@ -1,8 +1,9 @@
 """The partners that move money: the routing table (`routes`, topology `payments.routes`), a client per
-bank partner (`bank_apis`), and the port the payments service calls a bank through (`BankTransfers`), and what each call returned
-(`TransferCall`). One adapter per API style plays it (shared.adapters.column_api `ColumnApi`, one
-instance per bank); tests may play it with a fake. What a call means is never decided here:
-`TransferCall.call` is the `PartnerCall` that shared.domain.payments.outcomes `classify` reads."""
+bank partner (`bank_apis`), the port the payments service calls a bank through (`BankTransfers`) and
+what each call returned (`TransferCall`). One adapter per API style plays it
+(shared.adapters.column_api `ColumnApi`, one instance per bank); tests may play it with a fake. What
+a call means is never decided here: `TransferCall.call` is the `PartnerCall` that
+shared.domain.payments.outcomes `classify` reads."""
 
 from __future__ import annotations
 
@@ -68,10 +69,22 @@ def routes() -> dict[tuple[str, str], tuple[str, ...]]:
     return table
 
 
+# A bank call's read timeout: past it the outcome is unknown and the status query decides (never a resend).
+BANK_TIMEOUT_S = 5.0
+
+
 def bank_apis(cfg: Settings, table: dict[tuple[str, str], tuple[str, ...]]) -> dict:
-    """One client per partner of the routing table (shared.adapters.column_api)."""
+    """One client per partner of the routing table (shared.adapters.column_api), from its TRANSFER_API:
+    the API key (a secret) and the base URL (settings)."""
     from shared.adapters.column_api import ColumnApi
+    from shared.errors import NotConfigured
     from shared.partners import PARTNERS
 
-    names = sorted({name for partners in table.values() for name in partners})
-    return {name: ColumnApi.from_settings(cfg, PARTNERS[name]) for name in names}
+    clients = {}
+    for name in sorted({name for partners in table.values() for name in partners}):
+        api = PARTNERS[name].TRANSFER_API
+        keys, url = cfg.secret(api.key), cfg.api_urls.get(api.url_env)
+        if not keys or not url:
+            raise NotConfigured(f"{name}: {api.key.env} and {api.url_env} must be set to pay out through it")
+        clients[name] = ColumnApi(name, url, keys[0], timeout_s=BANK_TIMEOUT_S)
+    return clients

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from shared import config
-from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT, SERVICE_SECRETS
+from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT
 from shared.topology import topology
 from tests.terraform.hcl import locals_of, module_call, one, sub_blocks
 
@@ -79,7 +79,19 @@ def test_secrets_come_from_secret_manager_for_the_functions_that_list_them():
     wanted = {k for k, v in CLOUD_SOURCES.items() if v == "secret"}
     listed = {name: set(fn["cloud"]["access"]["secrets"]) for name, fn in topology()["functions"].items()}
     assert set().union(*listed.values()) == wanted, "topology cloud.access.secrets must list every secret"
-    assert {name for name, s in listed.items() if s} == {"intake"}, "partner secrets are for intake only"
+    # Each secret goes only where it is used: webhook secrets to intake, transfer API keys to payments,
+    # the destination fingerprint key to the two functions that fingerprint (api seals, payments reads).
+    from shared.config import PLATFORM_SECRETS
+    from shared.partners import PARTNERS
+
+    # the keys ledgerline calls partners with: <PARTNER>_API_KEY (shared.config's naming convention)
+    api_keys = {s.env for p in PARTNERS.values() for s in p.SECRETS if s.env.endswith("_API_KEY")}
+    assert {p.TRANSFER_API.key.env for p in PARTNERS.values() if p.TRANSFER_API} <= api_keys
+    webhook = {s.env for p in PARTNERS.values() for s in p.SECRETS} - api_keys
+    assert listed["intake"] == webhook, "intake holds the webhook secrets, nothing else"
+    assert listed["payments"] == api_keys | set(PLATFORM_SECRETS), "payments holds the partners' API keys"
+    assert listed["api"] == set(PLATFORM_SECRETS)
+    assert {name for name, s in listed.items() if s} == {"intake", "payments", "api"}
     service = one("google_cloudfunctions2_function").body["service_config"][0]
     (secret_env,) = sub_blocks(service, "secret_environment_variables")
     assert secret_env["key"] == "${secret_environment_variables.value}"
@@ -98,9 +110,10 @@ def test_dev_env_file_is_never_shipped():
 
 def test_the_partners_declare_exactly_the_secret_variables():
     # Settings reads partner secrets generically (every "secret" of CLOUD_SOURCES); the plugins declare theirs.
+    from shared.config import PLATFORM_SECRETS
     from shared.partners import PARTNERS
 
     declared = [s.env for partner in PARTNERS.values() for s in partner.SECRETS]
     assert len(declared) == len(set(declared)), "a secret belongs to one partner"
-    assert not set(declared) & set(SERVICE_SECRETS), "a service's own secret is no partner's"
-    assert set(declared) | set(SERVICE_SECRETS) == {k for k, v in CLOUD_SOURCES.items() if v == "secret"}
+    assert not set(declared) & set(PLATFORM_SECRETS)
+    assert set(declared) | set(PLATFORM_SECRETS) == {k for k, v in CLOUD_SOURCES.items() if v == "secret"}

@@ -26,6 +26,8 @@ REVIEWED_ROLES = {
     "roles/storage.objectAdmin": "the builder, on gcf-v2-* staging buckets only (IAM condition)",
     "roles/logging.logWriter": "the builder's build logs",
     "roles/artifactregistry.writer": "the builder's images",
+    "roles/cloudkms.cryptoKeyEncrypter": "the payments key only: the functions that seal account numbers (api)",
+    "roles/cloudkms.cryptoKeyDecrypter": "the payments key only: the one function that pays out (payments)",
 }
 
 
@@ -115,7 +117,8 @@ def test_pubsub_agent_and_tasks_grants():
     assert acts_as["role"] == "roles/iam.serviceAccountUser"
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
-    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation"}  # reconciliation: fee bookings stream
+    # reconciliation: fee bookings stream; payments: its own steps, and its postings stream
+    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments"}
 
 
 def test_secrets_reach_only_the_functions_that_list_them():
@@ -125,3 +128,16 @@ def test_secrets_reach_only_the_functions_that_list_them():
     fn = one("google_cloudfunctions2_function").body
     secret_env = sub_blocks(fn["service_config"][0], "secret_environment_variables")
     assert secret_env and secret_env[0]["version"] == "latest"
+
+
+def test_account_numbers_open_only_in_the_payments_function():
+    access = {name: fn["cloud"]["access"].get("kms") for name, fn in topology()["functions"].items()}
+    assert {name for name, kms in access.items() if kms == "decrypt"} == {"payments"}
+    assert {name for name, kms in access.items() if kms == "encrypt"} == {"api"}
+    assert set(access.values()) <= {None, "encrypt", "decrypt"}
+    members = {r.name: r.body for r in resources("google_kms_crypto_key_iam_member")}
+    assert members["encrypter"]["for_each"] == "${var.encrypters}"
+    assert members["decrypter"]["for_each"] == "${var.decrypters}"
+    assert members["decrypter"]["role"] == "roles/cloudkms.cryptoKeyDecrypter"
+    key = one("google_kms_crypto_key").body
+    assert key["lifecycle"][0]["prevent_destroy"] is True and key["rotation_period"]

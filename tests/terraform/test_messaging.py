@@ -125,10 +125,12 @@ def test_scheduler_jobs_post_json_with_oidc_to_an_existing_function():
         assert seconds(j["attempt_deadline"]) >= functions[j["target"]]["cloud"]["timeout_seconds"], j["name"]
         if j["target"] == "reconciliation":
             partners.add(j["body"]["partner"])
-        else:  # the safety-net sweeps: a retries task body
-            from shared.recovery.policies import POLICIES
+        else:  # the safety-net sweeps: a retries (or payments) task body
+            from shared.recovery.policies import PAYMENTS_TASK_KINDS, POLICIES
 
-            assert j["target"] == "retries" and j["path"] == "/tasks" and j["body"]["kind"] in POLICIES, j["name"]
+            assert j["target"] in ("retries", "payments") and j["path"] == "/tasks", j["name"]
+            assert j["body"]["kind"] in POLICIES, j["name"]
+            assert (j["target"] == "payments") == (j["body"]["kind"] in PAYMENTS_TASK_KINDS), j["name"]
     from shared.reconciliation.service import PARTNER_PARSERS
 
     assert partners == set(PARTNER_PARSERS)

@@ -12,6 +12,7 @@ import pytest
 from emulators.bank_sandbox.bank import MAGIC_ACCOUNTS, WEBHOOK_ATTEMPTS, Sandbox
 from emulators.bank_sandbox.server import WebhookSender, create_app
 from shared.config import settings_from
+from shared.domain.kinds import BY_NAME
 from shared.partners import column, lakeside
 
 KEYS = {"column": "col_test_key_123", "lakeside": "lak_test_key_456"}
@@ -417,9 +418,9 @@ def test_the_oracle_across_banks_catches_a_payout_executed_at_both(env):
     assert everything["banks"]["column"]["max_executions_per_key"] == 1
 
 
-def test_only_payout_transfers_are_held_back_from_the_ledger():
-    """The guard that keeps the sandbox's payout events off the books is keyed on the payout key: a
-    customer's outgoing transfer (no payout key) is still posted as before."""
+def test_only_payout_transfers_go_to_the_payments_function_instead_of_the_ledger():
+    """Our payout transfers' events (keyed on the payout attempt's key) become the payments kinds, which
+    the ledger does not post: a customer's outgoing transfer (no payout key) is still posted as before."""
     from tests.factories import column_event
 
     now = datetime.now(UTC)
@@ -427,8 +428,16 @@ def test_only_payout_transfers_are_held_back_from_the_ledger():
     (parsed,) = column.parse(json.dumps(customer).encode(), now, CFG, {})
     assert parsed.canonical is not None and parsed.canonical.kind == "ach.debit.sent"
     payout = {**customer, "data": {**customer["data"], "idempotency_key": PAYOUT_KEY}}
-    (held,) = column.parse(json.dumps(payout).encode(), now, CFG, {})
-    assert held.canonical is None and "payout transfer" in held.reason
+    (outcome,) = column.parse(json.dumps(payout).encode(), now, CFG, {})
+    assert outcome.canonical.kind == "bank.transfer_settled" and outcome.canonical.our_reference == PAYOUT_KEY
+    assert BY_NAME[outcome.canonical.kind].consumer == "payments"
+    returned = {**payout, "type": "ach.outgoing_transfer.returned"}
+    returned["data"] = {**payout["data"], "return_details": [{"return_code": "R01", "description": "NSF"}]}
+    (back,) = column.parse(json.dumps(returned).encode(), now, CFG, {})
+    assert (back.canonical.kind, back.canonical.outcome_code) == ("bank.transfer_returned", "R01")
+    submitted = {**payout, "type": "ach.outgoing_transfer.submitted"}
+    (stored,) = column.parse(json.dumps(submitted).encode(), now, CFG, {})
+    assert stored.canonical is None and "nothing to apply" in stored.reason
     other_key = {**customer, "data": {**customer["data"], "idempotency_key": "customer-chosen-key-1"}}
     (posted,) = column.parse(json.dumps(other_key).encode(), now, CFG, {})
     assert posted.canonical is not None

@@ -18,12 +18,14 @@ def test_every_plugin_is_a_partner_declared_once():
 
 def test_a_plugin_missing_a_member_fails_at_registration():
     incomplete = SimpleNamespace(__name__="acme", NAME="acme", KEPT_HEADERS=(), SECRETS=(), BANK=None)
-    with pytest.raises(TypeError, match=r"acme lacks REPORT_FORMAT, acknowledge, legacy_versions, parse, verify"):
+    missing = "REPORT_FORMAT, TRANSFER_API, acknowledge, legacy_versions, parse, verify"
+    with pytest.raises(TypeError, match=rf"acme lacks {missing}"):
         _checked(incomplete)
 
 
 def test_a_secret_off_the_naming_convention_fails_at_registration():
-    members = {m: getattr(generic, m) for m in ("KEPT_HEADERS", "REPORT_FORMAT", "BANK", "verify", "parse")}
+    names = ("KEPT_HEADERS", "REPORT_FORMAT", "BANK", "TRANSFER_API", "verify", "parse")
+    members = {m: getattr(generic, m) for m in names}
     members |= {"acknowledge": generic.acknowledge, "legacy_versions": generic.legacy_versions}
     misnamed = SimpleNamespace(__name__="acme", NAME="acme", SECRETS=(PartnerSecret("WEBHOOK_KEY"),), **members)
     with pytest.raises(TypeError, match=r"secret WEBHOOK_KEY must be named ACME_…"):
@@ -37,13 +39,17 @@ def test_settings_read_each_partners_secrets_by_their_variable_names():
     cfg = settings_from(
         {
             "STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b,",
+            "STRIPE_API_KEY": "sk_test_a",
             "ADYEN_HMAC_KEYS": "0A1B,2c3d",
             "ADYEN_BASIC_AUTH": "user:pw,not-a-pair, other:pw2",
             "COLUMN_WEBHOOK_SECRETS": "c1",
             "UNRELATED_SECRET": "never read",
         }
     )
-    assert cfg.partner_secrets(stripe) == {"STRIPE_WEBHOOK_SECRET": ("whsec_a", "whsec_b")}
+    assert cfg.partner_secrets(stripe) == {
+        "STRIPE_WEBHOOK_SECRET": ("whsec_a", "whsec_b"),
+        "STRIPE_API_KEY": ("sk_test_a",),
+    }
     assert cfg.partner_secrets(adyen) == {
         "ADYEN_HMAC_KEYS": ("0A1B", "2c3d"),
         "ADYEN_BASIC_AUTH": ("user:pw", "other:pw2"),

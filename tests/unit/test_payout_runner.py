@@ -338,3 +338,24 @@ def test_an_unknown_attempt_past_its_deadline_goes_to_an_operator(world):
     with pytest.raises(PermanentError, match="unresolved since"):
         runner.step(pid)
     assert payouts.get(pid).payout.status == "submitting"  # the hold stays for the operator
+
+
+def test_a_webhook_that_lands_during_the_create_call_wins_and_the_late_answer_changes_nothing(world):
+    store, clock, payouts, banks, runner = world
+    bank = banks["bank_a"]
+    original = bank.create_transfer
+
+    def create_then_webhook(key, *args, **kwargs):
+        bank.script = ["timeout_after_commit"]
+        answer = original(key, *args, **kwargs)
+        bank.settle()
+        runner.on_transfer_event(TransferEvent(key, "settled", clock(), bank.transfers[key]["id"]))
+        return answer  # the timeout arrives after the webhook was applied
+
+    bank.create_transfer = create_then_webhook
+    pid = new_payout(payouts)
+    with pytest.raises(Reschedule, match="moved during the call"):
+        runner.step(pid)
+    assert runner.step(pid) == "paid: nothing to do"
+    assert [t.event for t in payouts.get(pid).payout.timeline] == ["requested", "submit", "accepted", "settled"]
+    assert executed(banks) == {"bank_a": 1, "bank_b": 0} and wallet(store).posted == FUNDING - AMOUNT

@@ -32,7 +32,9 @@ locals {
     LEDGERLINE_PUSH_INVOKER_SA      = module.identity.pubsub_push_email
     LEDGERLINE_SCHEDULER_INVOKER_SA = module.identity.scheduler_invoker_email
     LEDGERLINE_REPORTS_BUCKET       = module.reports.bucket
-    PAYMENTS_KMS_KEY                = var.payments_kms_key
+    PAYMENTS_KMS_KEY                = module.keys.key_id
+    COLUMN_API_URL                  = var.partner_api_urls["column"]
+    LAKESIDE_API_URL                = var.partner_api_urls["lakeside"]
   })
 
   sa = { for name, email in module.identity.function_emails : name => "serviceAccount:${email}" }
@@ -63,6 +65,10 @@ locals {
   report_readers = { for name, fn in local.functions : name => local.sa[name] if fn.cloud.access.reports_read }
   # Functions that write run reports next to the inputs (objectCreator: new objects only).
   report_writers = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.reports_write, false) }
+
+  # Who may seal (encrypt) and open (decrypt) account numbers: topology cloud.access.kms.
+  kms_encrypters = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.kms, null) == "encrypt" }
+  kms_decrypters = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.kms, null) == "decrypt" }
 
   # Subscriptions on a dead-letter topic hold dead letters.
   dead_letter_topics        = toset([for s in local.topology.pubsub.subscriptions : s.dead_letter_topic if try(s.dead_letter_topic, null) != null])
@@ -111,6 +117,19 @@ module "reports" {
   readers    = local.report_readers
   writers    = merge(var.report_writers, local.report_writers)
   labels     = local.labels
+
+  depends_on = [google_project_service.this]
+}
+
+module "keys" {
+  source = "../keys"
+
+  project_id       = var.project_id
+  location         = var.region
+  protection_level = var.kms_protection_level
+  encrypters       = local.kms_encrypters
+  decrypters       = local.kms_decrypters
+  labels           = local.labels
 
   depends_on = [google_project_service.this]
 }

@@ -46,6 +46,7 @@ variable "apis" {
     "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "cloudtasks.googleapis.com",
@@ -104,8 +105,27 @@ variable "labels" {
   default     = {}
 }
 
-variable "payments_kms_key" {
-  description = "KMS crypto key (projects/.../cryptoKeys/...) wrapping the data keys of sealed payout account numbers; empty until the payments key ring exists (payouts then fail to seal in the cloud)."
+variable "partner_api_urls" {
+  description = "Base URL of each bank partner's transfer API (shared/partners TRANSFER_API: <PARTNER>_API_URL). Lakeside is fictional: set its real counterpart's URL."
+  type        = map(string)
+  default = {
+    column   = "https://api.column.com"
+    lakeside = ""
+  }
+
+  validation {
+    condition     = alltrue([for name in ["column", "lakeside"] : contains(keys(var.partner_api_urls), name)])
+    error_message = "partner_api_urls needs an entry for every bank partner in topology payments.routes (column, lakeside)."
+  }
+}
+
+variable "kms_protection_level" {
+  description = "Protection level of the payments key: SOFTWARE, or HSM (FIPS 140-2 Level 3) for prod."
   type        = string
-  default     = ""
+  default     = "SOFTWARE"
+
+  validation {
+    condition     = contains(["SOFTWARE", "HSM"], var.kms_protection_level)
+    error_message = "kms_protection_level is SOFTWARE or HSM."
+  }
 }
