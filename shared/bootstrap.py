@@ -10,7 +10,8 @@ by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in 
 
     Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_store, _inbox
     Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
-    Cloud Tasks     schedule (retries queue)                                shared.adapters.tasks_queue
+    Cloud Tasks     schedule (retries queue), payments_schedule (payments)  shared.adapters.tasks_queue
+    Cloud KMS       the payments key-encryption key (local: a dev key)      shared.adapters.kms_keys
     BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
     GCS / directory settlement reports, bank statements                     shared.adapters.gcs_reports
 
@@ -26,7 +27,7 @@ from functools import cached_property
 
 from shared.adapters import bigquery_sink, datastore_store, pubsub_bus, tasks_queue
 from shared.adapters.datastore_inbox import DatastoreInbox
-from shared.config import Settings, settings
+from shared.config import ConfigError, Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
@@ -172,8 +173,44 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
     )
 
 
+def _default_limits(r: Root) -> dict[str, tuple[int, int]]:
+    from shared.payments.limits import parse_defaults
+
+    try:
+        return parse_defaults(r.cfg.payout_default_limits)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def payins(r: Root):
+    """api (and payments): pay-ins and refunds over Datastore."""
+    from shared.adapters.payment_rows import PaymentRows
+    from shared.payments.payins import Payments
+
+    return r.once("payins", lambda: Payments(r.store, PaymentRows(), clock=r.clock))
+
+
+def payout_limits(r: Root):
+    """api and the CLI: customers' payout limits (operators)."""
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments.limits import PayoutLimitsBook
+
+    return r.once("payout_limits", lambda: PayoutLimitsBook(r.store, PayoutRows(), _default_limits(r), r.clock))
+
+
+def start_payments(r: Root) -> Callable[[str, str], None]:
+    """The API's hand-off of a new payout / payment / refund: a task (kind, record id) of the payments
+    function (shared.recovery.policies.Task; its name dedupes a second enqueue)."""
+
+    def start(kind: str, record_id: str) -> None:
+        payments_schedule(r)(Task(kind, record_id), None)
+
+    return start
+
+
 def api_backend(r: Root):
-    """api: the customer API's service over Datastore, Pub/Sub (replays) and Cloud Tasks (retries)."""
+    """api: the customer API's service over Datastore, Pub/Sub (replays), Cloud Tasks (retries, and the
+    payments hand-off) and the payments services (built on first use)."""
     from shared.api.service import Backend
 
     return r.once(
@@ -184,6 +221,10 @@ def api_backend(r: Root):
             publish=r.publish,
             schedule=r.schedule,
             after_commit=r.ledger.stream_after_commit,
+            payouts=lambda: payouts(r),
+            payments=lambda: payins(r),
+            payout_limits=lambda: payout_limits(r),
+            start=start_payments(r),
         ),
     )
 
@@ -247,6 +288,7 @@ def payouts(r: Root):
             payment_keys(r.cfg),
             clock=r.clock,
             after_commit=r.ledger.stream_after_commit,
+            default_limits=_default_limits(r),
         )
 
     return r.once("payouts", build)
@@ -259,7 +301,7 @@ def payments_schedule(r: Root) -> Schedule:
 
     cfg = r.cfg
 
-    def schedule(task: Task, at: datetime) -> bool:
+    def schedule(task: Task, at: datetime | None) -> bool:
         url = cfg.function_urls.get("payments")
         if not url:
             raise RuntimeError("PAYMENTS_URL is not set: steps cannot be enqueued")

@@ -50,6 +50,7 @@ of any deployed bundle.
 | LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
+| LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -125,6 +126,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_STALE_AFTER_SECONDS": "default",
     "LEDGERLINE_API_RATE_LIMIT": "default",
     "LEDGERLINE_API_RATE_BURST": "default",
+    "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": "default",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -139,8 +141,6 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_REPORTS_DIR": "local",
     "PAYMENTS_LOCAL_KEK": "local",
 }
-
-
 # Secrets of ledgerline itself, not of a partner (the partners declare theirs: shared.partners SECRETS).
 PLATFORM_SECRETS = ("PAYMENTS_FINGERPRINT_KEY",)
 
@@ -234,6 +234,9 @@ class Settings:
     # base URLs of the partners' transfer APIs, by variable (CLOUD_SOURCES "<PARTNER>_API_URL")
     api_urls: Mapping[str, str] = field(default_factory=dict)
     payments_local_kek: str | None = field(default=None, repr=False)
+    # JSON text, parsed and checked by shared.payments.limits.parse_defaults when the payments services
+    # are built (shared.bootstrap): currency -> max_single, daily_outflow
+    payout_default_limits: str | None = None
 
     @property
     def local(self) -> bool:
@@ -315,6 +318,7 @@ def settings_from(environ) -> Settings:
         stale_after_seconds=_int(environ, "LEDGERLINE_STALE_AFTER_SECONDS", 900),
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
+        payout_default_limits=environ.get("LEDGERLINE_PAYOUT_DEFAULT_LIMITS") or None,
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",

@@ -289,11 +289,38 @@ def column_event(
 # ----------------------------------------------------------------------------- customer API
 
 
-def memory_backend(store, **kwargs) -> Backend:
+PAYMENTS_TEST_FINGERPRINT_KEY = b"test-payments-fingerprint-key"
+PAYMENTS_TEST_DEFAULT_LIMITS = {"USD": (500_000, 1_000_000)}
+
+
+def memory_backend(store, *, default_limits=None, **kwargs) -> Backend:
     """The API service over shared.adapters.memory_store.MemoryStore (whose ordered reads answer as the
-    Datastore adapter's composite queries do); kwargs are Backend's (publish, schedule, after_commit,
-    clock)."""
-    return Backend(store, store.dead_letters, **kwargs)
+    Datastore adapter's composite queries do), with the payments services over the same store (a test
+    key-encryption key, PAYMENTS_TEST_DEFAULT_LIMITS unless `default_limits`); kwargs are Backend's
+    (publish, schedule, after_commit, clock, start)."""
+    from shared.adapters.payment_rows import PaymentRows
+    from shared.adapters.payout_rows import PayoutRows
+    from shared.payments.limits import PayoutLimitsBook
+    from shared.payments.payins import Payments
+    from shared.payments.service import Payouts
+    from shared.payments.vault import LocalKeyWrapper
+
+    clock = kwargs.get("clock") or utcnow
+    limits = PAYMENTS_TEST_DEFAULT_LIMITS if default_limits is None else default_limits
+    payouts = Payouts(
+        store, PayoutRows(), PAYMENTS_TEST_FINGERPRINT_KEY, LocalKeyWrapper(bytes(32)), clock, default_limits=limits
+    )
+    payments = Payments(store, PaymentRows(), clock)
+    book = PayoutLimitsBook(store, PayoutRows(), limits, clock)
+    kwargs.setdefault("start", lambda kind, record_id: None)
+    return Backend(
+        store,
+        store.dead_letters,
+        payouts=lambda: payouts,
+        payments=lambda: payments,
+        payout_limits=lambda: book,
+        **kwargs,
+    )
 
 
 # ----------------------------------------------------------------------------- memory ports

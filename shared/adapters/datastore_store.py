@@ -122,8 +122,13 @@ INDEXED: dict[str, frozenset[str]] = {
     "TenantCustomer": frozenset({"tenant"}),
     "ApiKey": frozenset({"tenant", "revoked_at"}),
     "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
-    # Payments (docs/payments.md): the janitor finds open payouts by status; the API lists a customer's.
+    # Payments (docs/payments.md, shared.adapters.payout_rows / payment_rows): the janitor finds open
+    # payouts by status; the API lists a customer's (PAYOUTS_OF_CUSTOMER*); the rest is read by key.
     "Payout": frozenset({"status", "customer", "requested_at"}),
+    "PayoutExposure": frozenset(),
+    "PayoutLimits": frozenset({"customer"}),
+    "Payment": frozenset({"customer", "status"}),
+    "Refund": frozenset({"payment_id", "status"}),
 }
 
 
@@ -212,6 +217,17 @@ DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
     "DeadLetter", equals=("status",), inequality="created_at", order=("-created_at",)
 )
 
+# A customer's payouts, newest first, of one status or of any; with a cursor, requested at or before
+# the cursor's requested_at (GET /v1/payouts).
+PAYOUTS_OF_CUSTOMER = CompositeQuery("Payout", equals=("customer",), order=("-requested_at",))
+PAYOUTS_OF_CUSTOMER_BEFORE = CompositeQuery(
+    "Payout", equals=("customer",), inequality="requested_at", order=("-requested_at",)
+)
+PAYOUTS_OF_CUSTOMER_BY_STATUS = CompositeQuery("Payout", equals=("customer", "status"), order=("-requested_at",))
+PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE = CompositeQuery(
+    "Payout", equals=("customer", "status"), inequality="requested_at", order=("-requested_at",)
+)
+
 
 class DatastoreLedger(ledger_rows.LedgerReads):
     """The ledger's LedgerStore on Datastore: every transact() is one Datastore transaction, retried
@@ -295,6 +311,18 @@ class DatastoreLedger(ledger_rows.LedgerReads):
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS, {"status": status})
         else:
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def payouts_of(self, customer: str, status: str | None, before: datetime | None):
+        """A customer's Payout rows newest first (requested_at desc), of `status` when given; with
+        `before`, requested at or before it. Read as it pages."""
+        equals = {"customer": customer} if status is None else {"customer": customer, "status": status}
+        if before is None:
+            query = PAYOUTS_OF_CUSTOMER if status is None else PAYOUTS_OF_CUSTOMER_BY_STATUS
+            found = datastore_indexes.fetch(self.db, query, equals)
+        else:
+            query = PAYOUTS_OF_CUSTOMER_BEFORE if status is None else PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE
+            found = datastore_indexes.fetch(self.db, query, equals, ("<=", before))
         return ((e.key.name, dict(e)) for e in found)
 
 

@@ -100,3 +100,16 @@ class MemoryStore(ledger_rows.LedgerReads):
         rows = self.query("DeadLetter", "status", status).items()
         rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
         return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
+
+    # A customer's payouts newest first, as the Datastore adapter's composite queries answer them.
+
+    def payouts_of(self, customer: str, status: str | None, before):
+        rows = [
+            (n, r)
+            for n, r in self.query("Payout", "customer", customer).items()
+            if (status is None or r["status"] == status) and (before is None or r["requested_at"] <= before)
+        ]
+        # ties on requested_at in id order, as the service's cursor expects (Datastore: by key)
+        rows.sort(key=lambda item: item[0])
+        rows.sort(key=lambda item: item[1]["requested_at"], reverse=True)
+        return rows

@@ -6,9 +6,13 @@ Payout          key = payout id   payout_id, customer, amount (int minor units),
                 (••••6789), account_fingerprint (HMAC), account_number_ciphertext (sealed:
                 shared.payments.vault), attempts (JSON text: number, partner, idempotency_key, state, started_at,
                 updated_at, partner_reference, last_error), timeline (JSON text: at, event, source,
-                target, attempt, detail), failure_reason, return_code
+                target, attempt, detail), failure_reason, return_code, request_digest (sha256 hex of
+                the request: shared.payments.service.payout_digest), description, metadata (JSON text)
 PayoutExposure  key = "<customer>|<currency>"   customer, currency, holds (JSON text: {payout id:
                 amount}), outflows (JSON text: [[payout id, amount, requested_at]])
+PayoutLimits    key = "<customer>|<currency>"   customer, currency, max_single, daily_outflow (int minor
+                units), version, updated_at, updated_by, history (JSON text: [{at, actor, old: [max_single,
+                daily_outflow] | null, new: [...]}], newest last, at most HISTORY_KEPT)
 
 The account number is never in a row in clear: only its mask, its fingerprint and its sealed form.
 Datetimes in JSON text are ISO 8601 with their UTC offset."""
@@ -18,13 +22,22 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from shared.domain.payments.limits import Outflow
+from shared.domain.payments.limits import Outflow, PayoutLimits
 from shared.domain.payments.machine import TimelineEntry
 from shared.domain.payments.payouts import Attempt, Payout
 from shared.ledger.store import aware
-from shared.payments.store import PayoutExposure, Reader, Row, StoredDestination, StoredPayout
+from shared.payments.store import (
+    LimitChange,
+    PayoutExposure,
+    Reader,
+    Row,
+    StoredDestination,
+    StoredLimits,
+    StoredPayout,
+)
 
-PAYOUT, EXPOSURE = "Payout", "PayoutExposure"
+PAYOUT, EXPOSURE, LIMITS = "Payout", "PayoutExposure", "PayoutLimits"
+HISTORY_KEPT = 100  # changes of a customer's limits kept on its record
 
 
 def _at(value: str) -> datetime:
@@ -57,11 +70,11 @@ def _attempt_json(a: Attempt) -> dict:
     }
 
 
-def _entry(t: dict) -> TimelineEntry:
+def timeline_entry(t: dict) -> TimelineEntry:
     return TimelineEntry(_at(t["at"]), t["event"], t.get("source"), t["target"], t.get("attempt"), t.get("detail"))
 
 
-def _entry_json(t: TimelineEntry) -> dict:
+def timeline_json(t: TimelineEntry) -> dict:
     return {
         "at": t.at.isoformat(),
         "event": t.event,
@@ -91,11 +104,12 @@ def payout(name: str, row: dict) -> StoredPayout:
         status=row["status"],
         requested_at=aware(row["requested_at"]),
         attempts=tuple(_attempt(a) for a in json.loads(row.get("attempts") or "[]")),
-        timeline=tuple(_entry(t) for t in json.loads(row.get("timeline") or "[]")),
+        timeline=tuple(timeline_entry(t) for t in json.loads(row.get("timeline") or "[]")),
         failure_reason=row.get("failure_reason"),
         return_code=row.get("return_code"),
     )
-    return StoredPayout(record, row["version"])
+    metadata = tuple(sorted(json.loads(row.get("metadata") or "{}").items()))
+    return StoredPayout(record, row["version"], row.get("request_digest"), row.get("description"), metadata)
 
 
 def payout_row(stored: StoredPayout) -> Row:
@@ -118,9 +132,12 @@ def payout_row(stored: StoredPayout) -> Row:
         "account_fingerprint": d.fingerprint,
         "account_number_ciphertext": d.account_number_ciphertext,
         "attempts": json.dumps([_attempt_json(a) for a in p.attempts]),
-        "timeline": json.dumps([_entry_json(t) for t in p.timeline]),
+        "timeline": json.dumps([timeline_json(t) for t in p.timeline]),
         "failure_reason": p.failure_reason,
         "return_code": p.return_code,
+        "request_digest": stored.request_digest,
+        "description": stored.description,
+        "metadata": json.dumps(dict(stored.metadata), sort_keys=True),
     }
     return PAYOUT, p.payout_id, data
 
@@ -151,6 +168,41 @@ def exposure_row(record: PayoutExposure) -> Row:
     return EXPOSURE, exposure_key(record.customer, record.currency), data
 
 
+def _change_json(c: LimitChange) -> dict:
+    return {"at": c.at.isoformat(), "actor": c.actor, "old": list(c.old) if c.old else None, "new": list(c.new)}
+
+
+def _change(c: dict) -> LimitChange:
+    return LimitChange(_at(c["at"]), c["actor"], tuple(c["old"]) if c.get("old") else None, tuple(c["new"]))  # type: ignore[arg-type]
+
+
+def limits(row: dict) -> StoredLimits:
+    """The record of a PayoutLimits row."""
+    return StoredLimits(
+        PayoutLimits(row["customer"], row["currency"], row["max_single"], row["daily_outflow"]),
+        row["version"],
+        aware(row["updated_at"]),
+        row["updated_by"],
+        tuple(_change(c) for c in json.loads(row.get("history") or "[]")),
+    )
+
+
+def limits_row(stored: StoredLimits) -> Row:
+    """The PayoutLimits row of a record (its history cut to the newest HISTORY_KEPT changes)."""
+    lim = stored.limits
+    data = {
+        "customer": lim.customer,
+        "currency": lim.currency,
+        "max_single": lim.max_single,
+        "daily_outflow": lim.daily_outflow,
+        "version": stored.version,
+        "updated_at": stored.updated_at,
+        "updated_by": stored.updated_by,
+        "history": json.dumps([_change_json(c) for c in stored.history[-HISTORY_KEPT:]]),
+    }
+    return LIMITS, exposure_key(lim.customer, lim.currency), data
+
+
 class PayoutRows:
     """shared.payments.store.PayoutRecords over this layout."""
 
@@ -170,3 +222,10 @@ class PayoutRows:
 
     def exposure_row(self, exposure: PayoutExposure) -> Row:
         return exposure_row(exposure)
+
+    def limits(self, reader: Reader, customer: str, currency: str) -> StoredLimits | None:
+        row = reader.get(LIMITS, exposure_key(customer, currency))
+        return limits(row) if row is not None else None
+
+    def limits_row(self, stored: StoredLimits) -> Row:
+        return limits_row(stored)

@@ -70,6 +70,70 @@ class ReplayRequest(_Request):
     dry_run: StrictBool = False
 
 
+# ----------------------------------------------------------------------------- payments (docs/payments.md)
+
+Text = Annotated[StrictStr, Field(min_length=1, max_length=140)]
+Metadata = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
+    Field(max_length=20, description="your key-value pairs (at most 20; keys up to 40, values up to 500 characters)"),
+]
+
+
+class DestinationRequest(BaseModel):
+    """A bank account (rail ach). Checked by shared.domain.payments.destinations.parse_destination:
+    an ABA routing number (9 digits, checksum), an account number of 5 to 17 digits, a printable
+    holder; a failure is 400 invalid_destination naming the field (never its value)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    rail: Literal["ach"]
+    routing_number: Annotated[StrictStr, Field(min_length=1, max_length=32, description="ABA routing number")]
+    account_number: Annotated[
+        StrictStr, Field(min_length=1, max_length=32, description="5 to 17 digits; never shown again in full")
+    ]
+    account_holder: Text
+
+
+class PayoutRequest(_Request):
+    """Pay money out of a customer's wallet to a bank account (Idempotency-Key required)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    from_account: CustomerId
+    amount: Amount
+    currency: Currency
+    destination: DestinationRequest
+    description: Annotated[StrictStr, Field(max_length=500)] | None = None
+    metadata: Metadata | None = None
+
+
+class CancelRequest(_Request):
+    pass
+
+
+class PaymentRequest(_Request):
+    """A pay-in through the card processor (Idempotency-Key required)."""
+
+    customer: CustomerId
+    amount: Amount
+    currency: Currency
+    payment_method: Annotated[
+        StrictStr,
+        Field(pattern=r"^[A-Za-z0-9_]{1,100}$", description="the processor's payment-method id, e.g. pm_card_visa"),
+    ]
+
+
+class RefundRequest(_Request):
+    amount: Amount | None = Field(default=None, description="default: everything still refundable")
+
+
+class PayoutLimitsRequest(_Request):
+    max_single: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT, description="largest single payout (minor units)")]
+    daily_outflow: Annotated[
+        StrictInt, Field(ge=0, le=MAX_AMOUNT, description="rolling 24 h outflow, open holds included (minor units)")
+    ]
+
+
 # ----------------------------------------------------------------------------- responses
 
 
@@ -85,6 +149,11 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     param: str | None
+    limit: Literal["max_single", "daily_outflow"] | None = Field(
+        default=None, description="limit_exceeded: the limit the payout would break"
+    )
+    limit_value: int | None = Field(default=None, description="limit_exceeded: that limit's value (minor units)")
+    remaining: int | None = Field(default=None, description="limit_exceeded: what is left under it (minor units)")
 
 
 class Error(BaseModel):
@@ -255,3 +324,104 @@ class ReconBreakList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ReconBreak]
     has_more: bool
+
+
+class TimelineEntry(BaseModel):
+    at: Timestamp
+    event: str
+    source: str | None = Field(description="the state before (null: created)")
+    target: str = Field(description="the state after")
+    attempt: int | None
+    detail: str | None = Field(description="a partner reference, decline code, R-code…")
+
+
+class PayoutAttempt(BaseModel):
+    number: int
+    partner: str
+    partner_reference: str | None
+    state: Literal["in_flight", "unknown", "accepted", "declined", "not_executed"]
+    started_at: Timestamp
+    updated_at: Timestamp
+    last_error: str | None
+
+
+class PayoutDestination(BaseModel):
+    rail: Literal["ach"]
+    routing_number: str
+    account_holder: str
+    account_number: str = Field(description="masked: ••••6789")
+
+
+class Payout(BaseModel):
+    object: Literal["payout"] = "payout"
+    id: str
+    status: Literal["pending", "submitting", "submitted", "paid", "failed", "returned", "canceled"]
+    amount: int
+    currency: str
+    from_account: str
+    destination: PayoutDestination
+    description: str | None
+    metadata: dict[str, str]
+    partner_reference: str | None
+    failure_reason: str | None
+    return_code: str | None
+    attempts: list[PayoutAttempt]
+    timeline: list[TimelineEntry]
+    created: Timestamp
+
+
+class PayoutList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Payout]
+    has_more: bool
+
+
+class Refund(BaseModel):
+    object: Literal["refund"] = "refund"
+    id: str
+    payment: str
+    amount: int
+    currency: str
+    status: Literal["processing", "succeeded", "failed"]
+    processor_reference: str | None
+    failure_reason: str | None
+    timeline: list[TimelineEntry]
+    created: Timestamp
+
+
+class Payment(BaseModel):
+    object: Literal["payment"] = "payment"
+    id: str
+    status: Literal["processing", "succeeded", "failed"]
+    customer: str
+    amount: int
+    currency: str
+    payment_method: str
+    processor: str
+    processor_reference: str | None
+    failure_reason: str | None
+    amount_refunded: int = Field(description="succeeded refunds (minor units)")
+    refunds: list[Refund]
+    timeline: list[TimelineEntry]
+    created: Timestamp
+
+
+class PayoutLimitChange(BaseModel):
+    at: Timestamp
+    actor: str
+    old: dict[str, int] | None = Field(description="max_single, daily_outflow before (null: the defaults applied)")
+    new: dict[str, int]
+
+
+class PayoutLimits(BaseModel):
+    object: Literal["payout_limits"] = "payout_limits"
+    customer: str
+    currency: str
+    max_single: int
+    daily_outflow: int
+    source: Literal["customer", "default", "none"] = Field(
+        description="customer: its own; default: the currency's default; none: no limits (every payout refused)"
+    )
+    updated_at: Timestamp | None
+    updated_by: str | None
+    history: list[PayoutLimitChange]

@@ -16,16 +16,19 @@ from shared.config import REPO_ROOT
 PATH = REPO_ROOT / "docs" / "openapi.yaml"
 REF = "#/components/schemas/{model}"
 ERRORS = {
-    400: "Bad request: malformed JSON, invalid or unknown parameter (`param` names it)",
+    400: "Bad request: malformed JSON, invalid or unknown parameter (`param` names it), `invalid_destination`, "
+    "`idempotency_key_missing` (payouts, payments and refunds require an Idempotency-Key)",
     401: "Missing, malformed, unknown or revoked API key",
     403: "The API key lacks the scope this operation needs",
     404: "No such resource for your tenant (another tenant's resources are indistinguishable from none)",
     409: "Idempotency: key reused with another request (`idempotency_key_reuse`) or still in flight "
-    "(`idempotency_in_flight`, retry after Retry-After seconds)",
+    "(`idempotency_in_flight`, retry after Retry-After seconds); a payout whose state does not allow it "
+    "(`illegal_transition`, `already_final`)",
     413: f"Body over {MAX_BODY_BYTES} bytes",
     415: "A body that is not application/json",
     422: "The ledger refused the operation: insufficient_funds, hold_already_resolved, hold_expired, "
-    "amount_exceeds_hold, currency_mismatch",
+    "amount_exceeds_hold, currency_mismatch; payments: limit_exceeded (with limit, limit_value, remaining), "
+    "no_route, refund_exceeds_payment, payment_not_succeeded",
     429: "Rate limited (per API key, per instance); retry after Retry-After seconds",
 }
 
@@ -89,21 +92,24 @@ def document() -> dict:
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
-                    "required": False,
-                    "description": "same key + same request replays the first response for 24 h",
+                    "required": route.idempotency_required,
+                    "description": "same key + same request replays the first response for 24 h"
+                    + ("; required (400 idempotency_key_missing without it)" if route.idempotency_required else ""),
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
                 }
             )
+            statuses |= {409}
+        if route.request is not None:
             body_required = bool(route.request.model_json_schema().get("required"))
             operation["requestBody"] = {
                 "required": body_required,
                 "content": {"application/json": {"schema": {"$ref": REF.format(model=route.request.__name__)}}},
             }
-            statuses |= {409, 413, 415}
+            statuses |= {413, 415}
         if parameters:
             operation["parameters"] = parameters
         ok = {
-            "description": "OK",
+            "description": "Created" if route.status == 201 else "OK",
             "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
         if route.links:
@@ -111,7 +117,7 @@ def document() -> dict:
                 name: {"operationId": target, "parameters": {"id": expression}}
                 for name, (target, expression) in route.links.items()
             }
-        operation["responses"] = {"200": ok, **{str(s): _error_response(s) for s in sorted(statuses)}}
+        operation["responses"] = {str(route.status): ok, **{str(s): _error_response(s) for s in sorted(statuses)}}
         paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

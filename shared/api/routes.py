@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, service
+from shared.api import idempotency, keys, models, payments, service
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -53,6 +53,13 @@ class Route:
     path_params: dict[str, dict] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # OpenAPI links: name -> (operation, id expr)
+    status: int = 200  # the success status (201: a record was created)
+    idempotency_required: bool = False  # POST without Idempotency-Key: 400 idempotency_key_missing
+    start: str | None = None  # after success (and on a replay): Backend.start(start, response id)
+    # the validated body as the idempotency record hashes it (e.g. an account number replaced by its HMAC)
+    idempotency_view: Callable[[service.Backend, dict], dict] | None = None
+    # body checks beyond the model's, run before the Idempotency-Key (a 400 leaves the key unused)
+    check: Callable[[BaseModel], None] | None = None
 
 
 HOLD_LINKS = {
@@ -67,6 +74,15 @@ AFTER = Param("starting_after", {"type": "string", "minLength": 1, "maxLength": 
 
 def _q(ctx, name):
     return ctx.query.get(name)
+
+
+BODY_ID = "$response.body#/id"
+PAYOUT_ID = {"id": {"type": "string", "pattern": ID_PATTERN}}
+PAYOUT_STATES = ["pending", "submitting", "submitted", "paid", "failed", "returned", "canceled"]
+LIMITS_PATH = {
+    "customer": {"type": "string", "pattern": ID_PATTERN},
+    "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+}
 
 
 ROUTES: tuple[Route, ...] = (
@@ -188,6 +204,72 @@ ROUTES: tuple[Route, ...] = (
             Param("severity", {"type": "string", "enum": ["low", "medium", "high", "critical"]}, "severity"),
         ),
     ),
+    Route(
+        "POST", "/v1/payouts", "createPayout", "Pay out of a customer's wallet to a bank account (ACH)", "write",
+        models.Payout, lambda c: payments.create_payout(c.backend, c.tenant, c.body, c.attempt),
+        request=models.PayoutRequest, errors=(404, 409, 422), status=201, idempotency_required=True,
+        start="payout-step", idempotency_view=payments.idempotency_view, check=payments.check_payout,
+        links={"getPayout": ("getPayout", BODY_ID), "cancelPayout": ("cancelPayout", BODY_ID)},
+    ),
+    Route(
+        "GET", "/v1/payouts", "listPayouts", "A customer's payouts, newest first (cursor pagination)", "read",
+        models.PayoutList,
+        lambda c: payments.list_payouts(
+            c.backend, c.tenant, _q(c, "customer"), _q(c, "status"), service.check_limit(_q(c, "limit")),
+            _q(c, "starting_after"),
+        ),
+        query=(
+            Param("customer", {"type": "string", "pattern": ID_PATTERN}, "the customer (a wallet of your tenant)",
+                  required=True),
+            Param("status", {"type": "string", "enum": PAYOUT_STATES}, "payouts in this state only"),
+            LIMIT, AFTER,
+        ),
+        errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/payouts/<id>", "getPayout", "A payout with its attempts and timeline", "read",
+        models.Payout, lambda c: payments.get_payout(c.backend, c.tenant, c.args["id"]),
+        path_params=PAYOUT_ID, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/payouts/<id>/cancel", "cancelPayout", "Cancel a payout before submission (releases its hold)",
+        "write", models.Payout, lambda c: payments.cancel_payout(c.backend, c.tenant, c.args["id"]),
+        request=models.CancelRequest, path_params=PAYOUT_ID, errors=(404, 409, 422),
+    ),
+    Route(
+        "POST", "/v1/payments", "createPayment", "Pay in through the card processor", "write",
+        models.Payment, lambda c: payments.create_payment(c.backend, c.tenant, c.body, c.attempt),
+        request=models.PaymentRequest, errors=(404, 409, 422), status=201, idempotency_required=True,
+        start="payment-step",
+        links={"getPayment": ("getPayment", BODY_ID), "refundPayment": ("refundPayment", BODY_ID)},
+    ),
+    Route(
+        "GET", "/v1/payments/<id>", "getPayment", "A pay-in with its refunds and timeline", "read",
+        models.Payment, lambda c: payments.get_payment(c.backend, c.tenant, c.args["id"]),
+        path_params=PAYOUT_ID, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/payments/<id>/refunds", "refundPayment", "Refund all or part of a succeeded pay-in", "write",
+        models.Refund, lambda c: payments.create_refund(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
+        request=models.RefundRequest, path_params=PAYOUT_ID, errors=(404, 409, 422), status=201,
+        idempotency_required=True, start="refund-step",
+    ),
+    Route(
+        "GET", "/v1/operator/payout-limits/<customer>/<currency>", "getPayoutLimits",
+        "A customer's payout limits in a currency, with their history (operators)", "operator",
+        models.PayoutLimits,
+        lambda c: payments.get_payout_limits(c.backend, c.args["customer"], c.args["currency"]),
+        path_params=LIMITS_PATH, errors=(404,),
+    ),
+    Route(
+        "PUT", "/v1/operator/payout-limits/<customer>/<currency>", "setPayoutLimits",
+        "Set a customer's payout limits in a currency (operators; recorded with who and when)", "operator",
+        models.PayoutLimits,
+        lambda c: payments.set_payout_limits(
+            c.backend, f"api_key:{c.principal.key_id}", c.args["customer"], c.args["currency"], c.body
+        ),
+        request=models.PayoutLimitsRequest, path_params=LIMITS_PATH, errors=(404,),
+    ),
 )  # fmt: skip
 
 _BY_ENDPOINT = {f"{r.method} {r.path}": r for r in ROUTES}
@@ -296,6 +378,22 @@ def _body(route: Route, request) -> tuple[BaseModel, dict]:
     return model, model.model_dump(mode="json")
 
 
+def _start(backend: service.Backend, kind: str, record_id: str | None, meta: dict) -> None:
+    """Hand the record to the payments function (a Cloud Tasks task named after kind and id: a second
+    enqueue, e.g. for a retried request, is a no-op). The record is committed whatever happens here:
+    a failed hand-off is logged (error) and the request still answers the record; the client's retry
+    with the same key hands it off again, and the payments janitor sweeps records that never started."""
+    if not record_id:
+        return
+    try:
+        backend.start(kind, record_id)
+    except Exception as exc:  # the write committed: a retry or the janitor hands it off
+        log.error(
+            "payments hand-off failed",
+            extra={**meta, "task_kind": kind, "record_id": record_id, "error": f"{type(exc).__name__}: {exc}"},
+        )
+
+
 class Api:
     """One per process: the backend (Datastore in the function, memory in unit tests) and the rate limiter."""
 
@@ -378,25 +476,38 @@ class Api:
         if route.method == "GET":
             return Reply(200, route.call(ctx).model_dump(mode="json"), {})
         ctx.body, validated = _body(route, request)
+        if route.check is not None:
+            route.check(ctx.body)
         key = request.headers.get("Idempotency-Key")
+        if key is None and route.idempotency_required:
+            raise ClientError(
+                400,
+                "idempotency_key_missing",
+                f"{route.method} {route.path} needs an Idempotency-Key header",
+                "Idempotency-Key",
+            )
         if key is None:
-            return Reply(200, route.call(ctx).model_dump(mode="json"), {})
+            return Reply(route.status, route.call(ctx).model_dump(mode="json"), {})
 
         def execute(attempt: idempotency.Attempt) -> idempotency.Response:
             ctx.attempt = attempt
             try:
-                return idempotency.Response(200, route.call(ctx).model_dump(mode="json"))
+                return idempotency.Response(route.status, route.call(ctx).model_dump(mode="json"))
             except ClientError as exc:
                 if exc.status >= 500:
                     raise
                 return idempotency.Response(exc.status, exc.body())
 
+        checked = idempotency.check_key(key)
+        hashed = route.idempotency_view(backend, validated) if route.idempotency_view else validated
         response = idempotency.run(
             backend.store,
             principal.tenant,
-            idempotency.check_key(key),
-            idempotency.fingerprint(route.method, request.path, validated),
+            checked,
+            idempotency.fingerprint(route.method, request.path, hashed),
             backend.clock(),
             execute,
         )
+        if route.start is not None and response.status == route.status:
+            _start(backend, route.start, response.body.get("id"), meta)
         return Reply(response.status, response.body, dict(response.headers))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from shared.api import models
 from shared.api.idempotency import Attempt
@@ -49,10 +50,22 @@ class Backend:
     schedule: Schedule | None = None
     after_commit: Callable[[str], None] = lambda transaction_id: None  # stream the outbox to BigQuery
     clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+    # The payments services, built on first use (shared.bootstrap: payouts, payments, payout_limits), so
+    # a missing payments setting fails the payments routes only, never balance reads.
+    payouts: Callable[[], Any] = field(default=lambda: _unavailable("payouts"))  # shared.payments.service.Payouts
+    payments: Callable[[], Any] = field(default=lambda: _unavailable("payments"))  # shared.payments.payins.Payments
+    payout_limits: Callable[[], Any] = field(default=lambda: _unavailable("payout limits"))  # PayoutLimitsBook
+    # Hand a new (or retried) payout / payment / refund to the payments function: (task kind, record id);
+    # kinds "payout-step", "payment-step", "refund-step" (shared.recovery.policies.PAYMENTS_TASK_KINDS).
+    start: Callable[[str, str], None] = field(default=lambda kind, record_id: _unavailable("the payments hand-off"))
     tenancy: Tenancy = field(init=False)
 
     def __post_init__(self):
         self.tenancy = Tenancy(self.store)
+
+
+def _unavailable(what: str):
+    raise RuntimeError(f"{what} is not wired into this Backend (shared.bootstrap.api_backend)")
 
 
 # ----------------------------------------------------------------------------- helpers

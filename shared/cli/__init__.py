@@ -29,6 +29,9 @@ Commands:
                       customer API tenants and the customers they own (docs/api.md)
   api-keys create --tenant T --scopes read,write[,operator] [--label L] | revoke KEY_ID | list [--tenant T]
                       API keys: the secret is printed ONCE at creation and stored only as a hash
+  payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--actor A]
+                      a customer's payout limits (int minor units; without its own: the currency's
+                      default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change recorded with who and when
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -41,7 +44,7 @@ from __future__ import annotations
 import argparse
 
 from shared import bootstrap, partners
-from shared.cli import books, demo, disputes, recon, recovery, tenants
+from shared.cli import books, demo, disputes, payouts, recon, recovery, tenants
 from shared.config import settings
 
 
@@ -113,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tenant")
     p.add_argument("--scopes", help="comma-separated: read, write, operator (operator: the internal tenant only)")
     p.add_argument("--label")
+    p = sub.add_parser("payout-limits")
+    p.add_argument("action", choices=["get", "set"])
+    p.add_argument("customer")
+    p.add_argument("currency")
+    p.add_argument("--max-single", type=int, help="largest single payout, int minor units")
+    p.add_argument("--daily-outflow", type=int, help="rolling 24 h outflow (open holds count), int minor units")
+    p.add_argument("--actor", help="who makes the change (default: cli:<os user>)")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -139,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "recon": recon.cmd_recon,
         "tenants": tenants.cmd_tenants,
         "api-keys": tenants.cmd_api_keys,
+        "payout-limits": payouts.cmd_payout_limits,
         "demo": demo.cmd_demo,
     }[args.command]
     return handler(args, bootstrap.root(settings()))

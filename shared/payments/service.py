@@ -2,16 +2,20 @@
 .execute) that books the domain's ledger operation and writes the payout record with it.
 
 - `request`: the payout (shared.domain.payments.payouts.request_payout) and its hold, with the limits
-  checked (check_limits) against the customer's exposure read inside that transaction (P5): a breach
-  raises PaymentError("limit_exceeded") and writes nothing; a retried request (same owner and
-  Idempotency-Key, so the same payout id) returns the payout it created and holds nothing again.
+  (the customer's PayoutLimits record, else the currency's default: shared.payments.limits) checked
+  (check_limits) against the customer's exposure, both read inside that transaction (P5): a breach
+  raises LimitExceeded (a PaymentError "limit_exceeded") and writes nothing; a retried request (same
+  owner and Idempotency-Key, so the same payout id) returns the payout it created and holds nothing
+  again, and the same key with other parameters (another request digest) raises RequestMismatch.
 - `apply`: one event (transition), its operation and the new record; optimistic: the record is read
   again inside the transaction and the event re-applied to a newer version; a replayed event (P2)
   writes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -20,10 +24,11 @@ from shared.domain.ledger.model import Operation
 from shared.domain.payments.destinations import Destination
 from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.ids import payout_id as derive_payout_id
-from shared.domain.payments.limits import WINDOW, Outflow, PayoutLimits, check_limits
-from shared.domain.payments.payouts import PayoutEvent, request_payout, transition
+from shared.domain.payments.limits import WINDOW, LimitCheck, Outflow, check_limits
+from shared.domain.payments.payouts import PAYOUT, PayoutEvent, request_payout, transition
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
+from shared.payments.limits import Defaults, effective
 from shared.payments.store import PayoutExposure, PayoutRecords, StoredDestination, StoredPayout
 from shared.payments.vault import KeyWrapper, open_sealed, seal
 
@@ -47,6 +52,53 @@ class StaleRecord(Exception):
 
 class _Exists(Exception):
     """Inside the request's transaction: the payout exists already (a retried request)."""
+
+
+class LimitExceeded(PaymentError):
+    """P5: the payout would break a limit; `check` says which, its value and what is left under it."""
+
+    def __init__(self, check: LimitCheck):
+        super().__init__("limit_exceeded", f"{check.limit} is {check.limit_value}; {check.remaining} left")
+        self.check = check
+
+
+class RequestMismatch(Exception):
+    """The record this Idempotency-Key names was created by a request with other parameters (another
+    request digest): refused, nothing changed. `record_id`: the existing record."""
+
+    def __init__(self, record_id: str):
+        super().__init__(f"{record_id} was requested with other parameters under this idempotency key")
+        self.record_id = record_id
+
+
+def request_digest(*parts: object) -> str:
+    """A stable hash of a request's parameters (JSON of the parts, sorted keys)."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def payout_digest(
+    from_account: str,
+    amount: int,
+    currency: str,
+    destination: Destination,
+    destination_fingerprint: str,
+    description: str | None,
+    metadata: tuple[tuple[str, str], ...],
+) -> str:
+    """What a payout request asked, hashed: the account number only through its keyed fingerprint."""
+    return request_digest(
+        "payout",
+        from_account,
+        amount,
+        currency,
+        destination.rail,
+        destination.routing_number,
+        destination.account_holder,
+        destination_fingerprint,
+        description,
+        dict(metadata),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,12 +142,14 @@ class Payouts:
         keys: KeyWrapper,
         clock: Callable[[], datetime] = utcnow,
         after_commit: Callable[[str], None] = lambda transaction_id: None,
+        default_limits: Defaults | None = None,
     ):
         self.store = store
         self.records = records
         self.fingerprint_key = fingerprint_key
         self.keys = keys
         self.clock = clock
+        self.default_limits = dict(default_limits or {})
         # what runs after a posting committed (the ledger service's stream_after_commit: entries to
         # BigQuery); its failure never undoes the commit (the outbox sweep catches up)
         self.after_commit = after_commit
@@ -138,25 +192,36 @@ class Payouts:
         amount: int,
         currency: str,
         destination: Destination,
-        limits: PayoutLimits,
+        *,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Applied:
-        """Request a payout of `amount` from the owner's wallet (`from_account`) to `destination`."""
+        """Request a payout of `amount` from the owner's wallet (`from_account`) to `destination`.
+        PaymentError (invalid_amount, no_route, limit_exceeded: LimitExceeded), PayoutRefused (the
+        ledger's rejection of the hold), RequestMismatch (this key was used for another payout)."""
         pid = derive_payout_id(owner, idempotency_key)
-        existing = self.get(pid)
-        if existing is not None:
-            return Applied(existing, None, False)
         payout, hold = request_payout(pid, owner, amount, currency, destination, self.clock())
         if from_account != payout.wallet:
             raise ValueError(f"payouts are paid from the owner's wallet {payout.wallet}, not {from_account}")
-        if (limits.customer, limits.currency) != (owner, payout.currency):
-            raise ValueError(f"the limits are {limits.customer}'s in {limits.currency}")
-        stored = StoredPayout(replace(payout, destination=self._stored_destination(pid, destination)), 1)
+        meta = tuple(sorted((metadata or {}).items()))
+        fingerprint = destination.fingerprint(self.fingerprint_key)
+        digest = payout_digest(
+            from_account, payout.amount, payout.currency, destination, fingerprint, description, meta
+        )
+        existing = self.get(pid)
+        if existing is not None:
+            return self._retried(existing, digest)
+        sealed = self._stored_destination(pid, destination)  # sealed once: a retry costs no KMS call
+        stored = StoredPayout(replace(payout, destination=sealed), 1, digest, description, meta)
 
         def guard(tx: Tx, now: datetime) -> None:
             if self.records.payout(tx, pid) is not None:
                 raise _Exists(pid)
+            limits = effective(self.records, tx, self.default_limits, owner, payout.currency).limits
             exposure = self.records.exposure(tx, owner, payout.currency)
-            check_limits(limits, amount, exposure.recent_outflows, exposure.pending_holds, now).raise_if_exceeded()
+            check = check_limits(limits, amount, exposure.recent_outflows, exposure.pending_holds, now)
+            if not check.ok:
+                raise LimitExceeded(check)
             tx.put(*self.records.exposure_row(_exposure_after(exposure, pid, hold, amount, payout.requested_at, now)))
 
         try:
@@ -164,10 +229,45 @@ class Payouts:
         except _Exists:
             found = self.records.payout(self.store, pid)
             assert found is not None, "a payout seen inside a transaction is committed"
-            return Applied(found, None, False)
+            return self._retried(found, digest)
         if result.status == "rejected":
             raise PayoutRefused(pid, result.reason)
         return Applied(stored, result, True)
+
+    @staticmethod
+    def _retried(existing: StoredPayout, digest: str) -> Applied:
+        if existing.request_digest is not None and existing.request_digest != digest:
+            raise RequestMismatch(existing.payout.payout_id)
+        return Applied(existing, None, False)
+
+    def cancel(self, payout_id: str) -> Applied:
+        """Cancel a payout still `pending` (before submission): its hold is voided. PaymentError
+        (illegal_transition, already_final) in any other state; canceling twice is a no-op."""
+        return self.apply(payout_id, PayoutEvent("cancel", self.clock()))
+
+    def list(
+        self, customer: str, status: str | None, limit: int, starting_after: StoredPayout | None = None
+    ) -> tuple[list[StoredPayout], bool]:
+        """The customer's payouts newest first ((requested_at desc, id asc)), optionally of one status,
+        after the cursor payout; (page, has_more). Reads the composite index (customer[, status],
+        requested_at desc) through the store's `payouts_of`."""
+        if status is not None and status not in PAYOUT.states:
+            raise ValueError(f"{status!r} is not a payout state")
+        before = starting_after.payout.requested_at if starting_after is not None else None
+        after = starting_after.payout.payout_id if starting_after is not None else None
+        rows: Iterable[tuple[str, dict]] = self.store.payouts_of(customer, status, before)  # type: ignore[attr-defined]
+        page: list[StoredPayout] = []
+        for name, _row in rows:
+            stored = self.records.payout(_Row(name, _row), name)
+            if stored is None:
+                continue
+            p = stored.payout
+            if before is not None and (p.requested_at > before or (p.requested_at == before and name <= after)):
+                continue
+            page.append(stored)
+            if len(page) > limit:
+                break
+        return page[:limit], len(page) > limit
 
     def apply(self, payout_id: str, event: PayoutEvent) -> Applied:
         """Apply one event to the payout (shared.domain.payments.payouts.transition) and book its
@@ -179,7 +279,7 @@ class Payouts:
             payout, op = transition(current.payout, event)
             if payout is current.payout:
                 return Applied(current, None, False)  # a replayed event (P2): nothing to write
-            stored = StoredPayout(payout, current.version + 1)
+            stored = replace(current, payout=payout, version=current.version + 1)
             try:
                 return self._write(current, stored, op)
             except StaleRecord:
@@ -216,4 +316,23 @@ class Payouts:
         return Applied(stored, result, True)
 
 
-__all__ = ["Applied", "PaymentError", "PayoutRefused", "Payouts", "StaleRecord"]
+class _Row:
+    """One row already read, as a Reader (the codec decodes rows through `get`)."""
+
+    def __init__(self, name: str, row: dict):
+        self.name, self.row = name, row
+
+    def get(self, kind: str, name: str) -> dict | None:
+        return self.row if name == self.name else None
+
+
+__all__ = [
+    "Applied",
+    "LimitExceeded",
+    "PaymentError",
+    "PayoutRefused",
+    "Payouts",
+    "RequestMismatch",
+    "StaleRecord",
+    "request_digest",
+]

@@ -7,9 +7,11 @@ transaction is the one it commits against)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from shared.domain.payments.limits import Outflow
+from shared.domain.payments.limits import Outflow, PayoutLimits
+from shared.domain.payments.payins import Payment, Refund
 from shared.domain.payments.payouts import Payout
 
 Row = tuple[str, str, dict]  # (kind, name, data): what `execute(also=...)` and `Tx.put` take
@@ -38,10 +40,16 @@ class StoredDestination:
 @dataclass(frozen=True)
 class StoredPayout:
     """A payout record: the domain's Payout (its destination a StoredDestination) and the record's
-    version, which every write increments (the optimistic check of `Payouts.apply`)."""
+    version, which every write increments (the optimistic check of `Payouts.apply`). `request_digest`:
+    a hash of what the request asked (shared.payments.service.payout_digest; no account number in
+    clear), so the same Idempotency-Key with other parameters is refused instead of answered with the
+    first payout; `description` and `metadata` are the customer's, carried and shown, never used."""
 
     payout: Payout
     version: int
+    request_digest: str | None = None  # None only on records written before the digest
+    description: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def destination(self) -> StoredDestination:
@@ -70,6 +78,61 @@ class PayoutExposure:
         return tuple(o for _, o in self.outflows)
 
 
+@dataclass(frozen=True)
+class LimitChange:
+    """One change of a customer's payout limits: when, who (an operator's API key id or the CLI's
+    user), the values before (None: the customer had none of its own: the defaults applied) and after."""
+
+    at: datetime
+    actor: str
+    old: tuple[int, int] | None  # (max_single, daily_outflow)
+    new: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class StoredLimits:
+    """A customer's own payout limits in one currency (kind PayoutLimits), with the record's version and
+    its audit trail: every change, newest last (at most HISTORY_KEPT; the operations issue's audit log
+    will take over)."""
+
+    limits: PayoutLimits
+    version: int
+    updated_at: datetime
+    updated_by: str
+    history: tuple[LimitChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """A refund as its payment's record counts it (the over-refund check reads only this record)."""
+
+    refund_id: str
+    amount: int
+    status: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredPayment:
+    """A pay-in record: the domain's Payment, the record's version, the request digest (customer,
+    amount, currency, payment method) and its refunds, summarised on the record itself so that a
+    refund's check ("no more than what is left") and the new refund are one transaction on it."""
+
+    payment: Payment
+    version: int
+    request_digest: str
+    refunds: tuple[RefundLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredRefund:
+    """A refund record: the domain's Refund (its payment as of the refund's request), version, digest."""
+
+    refund: Refund
+    version: int
+    request_digest: str
+
+
 class PayoutRecords(Protocol):
     """The codec of the payout records (shared.adapters.payout_rows)."""
 
@@ -78,3 +141,14 @@ class PayoutRecords(Protocol):
     def payout_ids_in(self, store, status: str) -> list[str]: ...  # an equality query on the status
     def exposure(self, reader: Reader, customer: str, currency: str) -> PayoutExposure: ...
     def exposure_row(self, exposure: PayoutExposure) -> Row: ...
+    def limits(self, reader: Reader, customer: str, currency: str) -> StoredLimits | None: ...
+    def limits_row(self, stored: StoredLimits) -> Row: ...
+
+
+class PaymentRecords(Protocol):
+    """The codec of the pay-in and refund records (shared.adapters.payment_rows)."""
+
+    def payment(self, reader: Reader, payment_id: str) -> StoredPayment | None: ...
+    def payment_row(self, stored: StoredPayment) -> Row: ...
+    def refund(self, reader: Reader, refund_id: str) -> StoredRefund | None: ...
+    def refund_row(self, stored: StoredRefund) -> Row: ...

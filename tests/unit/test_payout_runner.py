@@ -118,7 +118,10 @@ def world():
     fund = Operation("txn_fund", "post", "fund.v1", "fund", "test", digest("fund"), T0, legs=legs)
     assert store.transact(lambda tx: apply(fund, tx, T0)).status == "posted"
     clock = Clock()
-    payouts = Payouts(store, payout_rows.PayoutRows(), b"fp", LocalKeyWrapper(bytes(range(32))), clock)
+    limits = {"USD": (LIMITS.max_single, LIMITS.daily_outflow)}  # the default of every customer
+    payouts = Payouts(
+        store, payout_rows.PayoutRows(), b"fp", LocalKeyWrapper(bytes(range(32))), clock, default_limits=limits
+    )
     banks = {"bank_a": FakeBank("bank_a"), "bank_b": FakeBank("bank_b")}
     breakers: dict[str, CircuitBreaker] = {}
     runner = PayoutRunner(payouts, banks, ROUTES, lambda p: breakers.setdefault(p, CircuitBreaker()), clock, Timing())
@@ -126,7 +129,7 @@ def world():
 
 
 def new_payout(payouts, key="k1", amount=AMOUNT):
-    return payouts.request(OWNER, key, WALLET, amount, "USD", DEST, LIMITS).payout.payout.payout_id
+    return payouts.request(OWNER, key, WALLET, amount, "USD", DEST).payout.payout.payout_id
 
 
 def run(runner, pid, clock, max_steps=20):

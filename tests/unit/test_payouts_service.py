@@ -17,7 +17,8 @@ from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.limits import PayoutLimits
 from shared.domain.payments.payouts import NOT_FOUND_AFTER, PAYOUT_CLEARING, PayoutEvent
 from shared.ledger import balances as ledger_balances
-from shared.payments.service import PayoutRefused, Payouts
+from shared.payments.limits import PayoutLimitsBook
+from shared.payments.service import PayoutRefused, Payouts, RequestMismatch
 from shared.payments.store import StoredDestination
 from shared.payments.vault import LocalKeyWrapper, VaultError, open_sealed
 
@@ -30,6 +31,7 @@ CLEARING = PAYOUT_CLEARING["ach"]
 ACCOUNT_NUMBER = "000123456789"
 DEST = Destination(rail="ach", routing_number="021000021", account_number=ACCOUNT_NUMBER, account_holder="Ada L")
 LIMITS = PayoutLimits(OWNER, "USD", max_single=50_000, daily_outflow=60_000)
+DEFAULTS = {"USD": (LIMITS.max_single, LIMITS.daily_outflow)}  # the settings' default for USD
 KEY = b"test-fingerprint-key"
 KEYS = LocalKeyWrapper(bytes(range(32)))
 
@@ -53,15 +55,21 @@ def world():
     fund = Operation("txn_fund", "post", "fund.v1", "fund", "test", digest("fund"), T0, legs=legs)
     assert store.transact(lambda tx: apply(fund, tx, T0)).status == "posted"
     clock = Clock()
-    return store, clock, Payouts(store, payout_rows.PayoutRows(), KEY, KEYS, clock)
+    return store, clock, Payouts(store, payout_rows.PayoutRows(), KEY, KEYS, clock, default_limits=DEFAULTS)
 
 
 def balance(store, account):
     return ledger_balances.balances(store, account).get("USD")
 
 
-def request(payouts, key="k1", amount=AMOUNT, limits=LIMITS):
-    return payouts.request(OWNER, key, WALLET, amount, "usd", DEST, limits)
+def book(payouts):
+    return PayoutLimitsBook(payouts.store, payouts.records, payouts.default_limits, payouts.clock)
+
+
+def request(payouts, key="k1", amount=AMOUNT, limits=None, dest=DEST, **extra):
+    if limits is not None:  # the customer's own limits, set as an operator does
+        book(payouts).set(OWNER, limits.currency, limits.max_single, limits.daily_outflow, "operator:test")
+    return payouts.request(OWNER, key, WALLET, amount, "usd", dest, **extra)
 
 
 def ev(clock, name, **kw):
@@ -293,3 +301,121 @@ def test_attempt_outcomes_are_recorded(world):
         (2, "bank_b", "in_flight"),
     ]
     assert attempts[1].idempotency_key == f"{pid}-2"
+
+
+# ----------------------------------------------------------------------------- stored limits, digest, listing
+
+
+def test_the_customers_own_limits_replace_the_default_and_are_read_inside_the_hold_transaction(world):
+    store, _, payouts = world
+    with pytest.raises(PaymentError):
+        request(payouts, key="k1", amount=LIMITS.max_single + 1)  # the default refuses it
+    original = store.transact
+
+    def raised_meanwhile(work):  # an operator raises the limit after the request's reads, before its transaction
+        store.transact = original
+        book(payouts).set(OWNER, "USD", 80_000, 90_000, "operator:test")
+        return original(work)
+
+    store.transact = raised_meanwhile
+    assert request(payouts, key="k2", amount=LIMITS.max_single + 1).changed
+
+
+def test_a_currency_without_any_limit_refuses_every_payout(world):
+    store, _, payouts = world
+    legs = (Leg("partner:stripe:clearing", "debit", FUNDING, "EUR"), Leg(WALLET, "credit", FUNDING, "EUR"))
+    fund = Operation("txn_fund_eur", "post", "fund.v1", "fund_eur", "test", digest("fund_eur"), T0, legs=legs)
+    assert store.transact(lambda tx: apply(fund, tx, T0)).status == "posted"
+    with pytest.raises(PaymentError) as refused:
+        payouts.request(OWNER, "k1", WALLET, 1, "EUR", DEST)
+    assert refused.value.code == "limit_exceeded"
+    assert (refused.value.check.limit, refused.value.check.limit_value, refused.value.check.remaining) == (
+        "max_single",
+        0,
+        0,
+    )
+    assert not rows(store, "Payout")
+    book(payouts).set(OWNER, "EUR", 10, 10, "operator:test")
+    assert payouts.request(OWNER, "k1", WALLET, 10, "EUR", DEST).changed
+
+
+def test_limit_exceeded_says_which_limit_its_value_and_what_is_left(world):
+    _, _, payouts = world
+    request(payouts, key="k1", amount=40_000)
+    with pytest.raises(PaymentError) as refused:
+        request(payouts, key="k2", amount=30_000)
+    check = refused.value.check
+    assert (check.limit, check.limit_value, check.remaining) == ("daily_outflow", 60_000, 20_000)
+
+
+def test_every_limit_change_is_recorded_with_who_when_old_and_new(world):
+    _, clock, payouts = world
+    limits = book(payouts)
+    assert limits.get(OWNER, "usd").source == "default"
+    first = limits.set(OWNER, "usd", 1_000, 2_000, "key:abc")
+    clock.tick(minutes=5)
+    second = limits.set(OWNER, "USD", 3_000, 4_000, "cli:ops")
+    assert limits.set(OWNER, "USD", 3_000, 4_000, "cli:again") == second  # the same values: nothing written
+    assert first.version == 1 and second.version == 2
+    got = limits.get(OWNER, "USD")
+    assert got.source == "customer" and (got.limits.max_single, got.limits.daily_outflow) == (3_000, 4_000)
+    history = [(c.actor, c.old, c.new, c.at) for c in got.stored.history]
+    assert history == [("key:abc", None, (1_000, 2_000), T0), ("cli:ops", (1_000, 2_000), (3_000, 4_000), clock.now)]
+    with pytest.raises(ValueError):
+        limits.set(OWNER, "USD", -1, 4_000, "cli:ops")
+    with pytest.raises(ValueError):
+        limits.set(OWNER, "USD", 1, 4_000, "")
+    assert limits.get(OWNER, "USD").stored.version == 2
+
+
+def test_the_same_key_with_other_parameters_is_refused_and_changes_nothing(world):
+    store, _, payouts = world
+    first = request(payouts, key="k1", description="rent")
+    before = store.snapshot(tuple(store.data))
+    other = Destination(rail="ach", routing_number="021000021", account_number="000123456780", account_holder="Ada L")
+    for changed in ({"amount": AMOUNT + 1}, {"dest": other}, {"description": "other"}, {"metadata": {"a": "b"}}):
+        with pytest.raises(RequestMismatch):
+            request(payouts, key="k1", **{"description": "rent", **changed})
+    assert store.snapshot(tuple(store.data)) == before
+    assert request(payouts, key="k1", description="rent").payout == first.payout  # the same request: a replay
+
+
+def test_the_request_digest_and_metadata_are_stored_without_the_account_number(world):
+    store, _, payouts = world
+    pid = request(payouts, metadata={"invoice": "42"}).payout.payout.payout_id
+    row = rows(store, "Payout")[pid]
+    assert len(row["request_digest"]) == 64 and json.loads(row["metadata"]) == {"invoice": "42"}
+    assert ACCOUNT_NUMBER not in json.dumps(row, default=str)
+    assert payouts.get(pid).metadata == (("invoice", "42"),)
+
+
+def test_cancel_voids_the_hold_only_while_pending(world):
+    store, clock, payouts = world
+    pid = request(payouts).payout.payout.payout_id
+    assert payouts.cancel(pid).payout.payout.status == "canceled"
+    assert balance(store, WALLET).pending_out == 0
+    assert not payouts.cancel(pid).changed  # twice: a replay
+    other = request(payouts, key="k2").payout.payout.payout_id
+    payouts.apply(other, ev(clock, "submit", attempt=1, partner="bank_a"))
+    with pytest.raises(PaymentError) as refused:
+        payouts.cancel(other)
+    assert refused.value.code == "illegal_transition"
+
+
+def test_listing_is_newest_first_by_status_with_a_cursor(world):
+    _, clock, payouts = world
+    ids = []
+    for n in range(5):
+        clock.tick(seconds=1)
+        ids.append(request(payouts, key=f"k{n}", amount=1_000).payout.payout.payout_id)
+    payouts.cancel(ids[1])
+    page, more = payouts.list(OWNER, None, 2)
+    assert [s.payout.payout_id for s in page] == [ids[4], ids[3]] and more
+    page, more = payouts.list(OWNER, None, 2, starting_after=page[-1])
+    assert [s.payout.payout_id for s in page] == [ids[2], ids[1]] and more
+    page, more = payouts.list(OWNER, None, 2, starting_after=page[-1])
+    assert [s.payout.payout_id for s in page] == [ids[0]] and not more
+    pending, _ = payouts.list(OWNER, "pending", 10)
+    assert [s.payout.payout_id for s in pending] == [ids[4], ids[3], ids[2], ids[0]]
+    assert [s.payout.payout_id for s in payouts.list(OWNER, "canceled", 10)[0]] == [ids[1]]
+    assert payouts.list("someone_else", None, 10) == ([], False)

@@ -1,0 +1,56 @@
+"""`ledgerline payout-limits get|set` over the memory store: the default until a change, every change
+recorded with who, when, old and new; bad values refused with nothing written."""
+
+import json
+
+import pytest
+
+import shared.cli as cli
+from shared import bootstrap
+from shared.adapters.memory_store import MemoryStore
+from shared.config import settings_from
+
+
+@pytest.fixture
+def root(monkeypatch):
+    cfg = settings_from(
+        {
+            "LEDGERLINE_ENV": "local",
+            "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": '{"USD":{"max_single":100,"daily_outflow":500}}',
+        }
+    )
+    r = bootstrap.Root(cfg)
+    r.__dict__["store"] = MemoryStore()
+    monkeypatch.setattr(cli.bootstrap, "root", lambda cfg=None: r)
+    return r
+
+
+def run(capsys, *argv):
+    code = cli.main(["--json", *argv])
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if out.out.strip() else None), out.err
+
+
+def test_get_shows_the_default_then_set_records_the_change(root, capsys):
+    code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "usd")
+    assert code == 0 and (out["max_single"], out["daily_outflow"], out["source"]) == (100, 500, "default")
+    code, out, _ = run(capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "7", "--daily-outflow", "9")
+    assert code == 0 and (out["max_single"], out["daily_outflow"], out["source"]) == (7, 9, "customer")
+    assert out["history"][0]["actor"].startswith("cli:") and out["history"][0]["old"] is None
+    run(capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "8", "--daily-outflow", "9", "--actor", "ops")
+    code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "USD")
+    assert [(c["actor"], c["old"], c["new"]) for c in out["history"]][-1] == ("ops", [7, 9], [8, 9])
+    assert root.store.data["PayoutLimits"]["cus_a|USD"]["version"] == 2
+    code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "EUR")
+    assert out["source"] == "none" and out["max_single"] == 0
+
+
+def test_bad_values_are_refused_and_write_nothing(root, capsys):
+    for argv in (
+        ("set", "cus_a", "USD", "--max-single", "-1", "--daily-outflow", "9"),
+        ("set", "cus_a", "USD", "--max-single", "1"),
+        ("get", "cus_a", "XYZ"),
+    ):
+        code, _, err = run(capsys, "payout-limits", *argv)
+        assert code == 2 and err.startswith("error:"), argv
+    assert not root.store.data.get("PayoutLimits")
