@@ -321,12 +321,16 @@ def payments_schedule(r: Root) -> Schedule:
 
 def payments(r: Root):
     """payments: the payout runner over the payouts service, the banks of the routing table (topology
-    `payments.routes`), a circuit breaker per partner; its task handlers; the janitor."""
+    `payments.routes`), a circuit breaker per partner; the pay-in runner over the pay-ins service and the
+    card processor (Stripe; locally localstripe); their task handlers; the janitor."""
+    from shared.adapters.payment_rows import PaymentRows
     from shared.adapters.payout_rows import PayoutRows
+    from shared.adapters.stripe_payments import stripe_payments
     from shared.payments import janitor
     from shared.payments.consumer import PaymentsPorts
     from shared.payments.orchestrator import PayoutRunner
     from shared.payments.partners import bank_apis, routes
+    from shared.payments.payin_runner import PayinRunner
     from shared.recovery.service import breaker
 
     def build() -> PaymentsPorts:
@@ -335,15 +339,20 @@ def payments(r: Root):
         runner = PayoutRunner(
             payouts(r), bank_apis(r.cfg, table), table, lambda partner: breaker(f"partner:{partner}"), r.clock
         )
+        payin_runner = PayinRunner(payins(r), stripe_payments(r.cfg), r.clock)
 
         def janitor_round(key: str) -> str:
-            swept = janitor.sweep(r.store, PayoutRows(), schedule, r.clock())
-            return f"janitor: {len(swept)} stale payout(s) given a step"
+            swept = janitor.sweep(r.store, PayoutRows(), PaymentRows(), schedule, r.clock())
+            return f"janitor: {len(swept)} stale record(s) given a step"
 
         handlers = {
             "payout-step": Handler("datastore", runner.step),
+            "payment-step": Handler("datastore", payin_runner.payment_step),
+            "refund-step": Handler("datastore", payin_runner.refund_step),
             "payments-janitor": Handler("datastore", janitor_round),
         }
-        return PaymentsPorts(runner=runner, handlers=handlers, schedule=schedule, store=r.store, clock=r.clock)
+        return PaymentsPorts(
+            runner=runner, payins=payin_runner, handlers=handlers, schedule=schedule, store=r.store, clock=r.clock
+        )
 
     return r.once("payments", build)

@@ -121,5 +121,9 @@ class PaymentRows:
             raise LookupError(f"refund {refund_id} names a payment that does not exist")
         return refund(refund_id, row, of)
 
+    def ids_in(self, store, kind: str, status: str) -> list[str]:
+        """Payment or Refund ids in a status (an equality query on the indexed status)."""
+        return sorted(store.query({"payment": PAYMENT, "refund": REFUND}[kind], "status", status))
+
     def refund_row(self, stored: StoredRefund) -> Row:
         return refund_row(stored)

@@ -1,7 +1,8 @@
 """The payments function's Pub/Sub side: a partner's outcome webhook (verified, stored and deduplicated
 by intake, published as a canonical event of consumer "payments") advances the payout it is about,
-through the same events the status query applies (shared.payments.orchestrator): whichever arrives
-first moves the payout, the other is a no-op.
+through the same events the status query applies (shared.payments.orchestrator), or the pay-in or
+refund the card processor reports on (shared.payments.payin_runner): whichever arrives first moves the
+record, the other is a no-op.
 
 Answers: {"status": "applied" | "not_mine" | "dead_letter", ...}. A message for another consumer is
 acknowledged untouched (the emulator does not apply subscription filters; in the cloud none arrives).
@@ -25,6 +26,7 @@ from shared.domain.kinds import BY_NAME
 from shared.domain.payments.errors import PaymentError
 from shared.errors import ClientError, PermanentError
 from shared.payments.orchestrator import PayoutRunner, TransferEvent
+from shared.payments.payin_runner import PayinRunner
 from shared.recovery.service import Handler, Schedule, record_dead_letter
 
 log = logging.getLogger("ledgerline.payments")
@@ -42,6 +44,7 @@ class PaymentsPorts:
     """What the payments function runs on (shared.bootstrap.payments builds it)."""
 
     runner: PayoutRunner
+    payins: PayinRunner
     handlers: dict[str, Handler]  # task kind -> handler (payout-step, payments-janitor, …)
     schedule: Schedule  # the payments queue
     store: object  # the ledger store (dead letters)
@@ -93,4 +96,7 @@ def apply_event(ports: PaymentsPorts, event: CanonicalEvent) -> str:
         return ports.runner.on_transfer_event(
             TransferEvent(event.our_reference, what, event.occurred_at, event.reference, event.outcome_code)
         )
-    raise PermanentError(f"{event.kind}: no payments handler yet")
+    assert event.kind.startswith("processor.") and event.our_reference is not None
+    return ports.payins.on_outcome(
+        event.kind, event.our_reference, event.occurred_at, event.reference, event.outcome_code
+    )

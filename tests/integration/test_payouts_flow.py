@@ -15,7 +15,6 @@ import requests
 from shared import bootstrap
 from shared.demo import Delivery, encode, payment_intent_succeeded, send
 from shared.domain.payments.destinations import Destination
-from shared.domain.payments.limits import PayoutLimits
 from shared.ledger import balances
 from shared.recovery.policies import Task
 
@@ -65,10 +64,9 @@ def wallet(root, customer: str):
 
 def pay_out(root, customer: str, amount: int, account: str = "000123456789") -> str:
     destination = Destination(rail="ach", routing_number="021000021", account_number=account, account_holder="Ada L")
-    limits = PayoutLimits(customer, "USD", max_single=50_000, daily_outflow=100_000)
     applied = bootstrap.payouts(root).request(
-        customer, uuid.uuid4().hex, f"customer:{customer}:wallet", amount, "USD", destination, limits
-    )
+        customer, uuid.uuid4().hex, f"customer:{customer}:wallet", amount, "USD", destination
+    )  # the dev default limits (emulators/dev.env) apply
     pid = applied.payout.payout.payout_id
     assert bootstrap.payments_schedule(root)(Task("payout-step", pid), datetime.now(UTC))
     return pid
