@@ -1,7 +1,7 @@
 """The bank sandbox on the running stack: transfers made through the payments adapter (ColumnApi)
 settle, their signed webhooks reach intake and are stored (the settled one published for the payments
-function, never booked by the ledger), a timeout after commit is `unknown` until the status query finds the transfer, and
-the sandbox's oracle shows every key executed once."""
+function, never booked by the ledger), a timeout after commit is `unknown` until the status query finds
+the transfer, and the sandbox's oracle shows every key executed once."""
 
 import uuid
 

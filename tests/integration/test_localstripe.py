@@ -70,7 +70,13 @@ def test_a_card_pay_in_succeeds_and_its_webhook_is_verified_and_stored_once(cfg,
     assert (stored.verdict, stored.partner_event_type) == ("accepted", "payment_intent.succeeded")
     assert "Stripe-Signature" in stored.headers
     canonical = json.loads(stored.canonical)
-    assert (canonical["kind"], canonical["amount"], canonical["currency"]) == ("payment.captured", 2599, "USD")
+    # ours (metadata ledgerline_payment): for the payments function, which credits the wallet
+    assert (canonical["kind"], canonical["amount"], canonical["currency"]) == (
+        "processor.payment_succeeded",
+        2599,
+        "USD",
+    )
+    assert canonical["our_reference"] == payment
     assert canonical["reference"] == result.reference
     intent = json.loads(stored.body)["data"]["object"]
     assert intent["metadata"] == {"ledgerline_payment": payment, "ledgerline_customer": "cust_it"}
@@ -91,7 +97,9 @@ def test_a_decline_is_declined_with_stripes_decline_code(processor, sdk, inbox):
         "requires_payment_method",
     )
     stored = stored_webhook(sdk, inbox, "payment_intent.payment_failed", result.reference)
-    assert (stored.verdict, stored.reason) == ("ignored", "payment failed: no money moved")
+    assert stored.verdict == "accepted"  # ours: the payments function fails the pay-in (nothing moves)
+    assert json.loads(stored.canonical)["kind"] == "processor.payment_failed"
+    assert json.loads(stored.canonical)["outcome_code"] == "generic_decline"
 
 
 def test_a_retried_create_with_the_same_key_returns_the_same_payment_intent(processor):
@@ -138,9 +146,14 @@ def test_a_partial_refund_then_the_rest_and_their_webhooks_reach_intake(processo
 
     events = wait_for(refunded_events, 15, what="two charge.refunded events")
     stored = [wait_for(lambda e=e: inbox.get(f"stripe:{e.id}"), 15, what=f"intake to store {e.id}") for e in events]
-    moved = sorted(json.loads(s.canonical)["amount"] for s in stored if s.verdict == "accepted")
-    assert moved == [400, 1100]
-    assert {json.loads(s.canonical)["kind"] for s in stored} == {"payment.refunded"}
+    # the charge of our own pay-in carries our metadata (copied by Stripe at confirmation): its
+    # charge.refunded is stored only; the refund.created events carry the outcome, for the payments function
+    assert all(s.verdict == "ignored" and "our own pay-in" in s.reason for s in stored)
+    moved = []
     for made in refunds:
         created = stored_webhook(sdk, inbox, "refund.created", made.reference)
         assert json.loads(created.body)["data"]["object"]["metadata"]["ledgerline_refund"].startswith("re_")
+        canonical = json.loads(created.canonical)
+        assert canonical["kind"] == "processor.refund_succeeded"
+        moved.append(canonical["amount"])
+    assert sorted(moved) == [400, 1100]
