@@ -1,0 +1,69 @@
+"""Card pay-ins and refunds through the running stack: the customer API records the pay-in
+(`processing`), the payments function creates the PaymentIntent at localstripe (the official SDK), and
+the wallet moves only when localstripe's signed webhook comes back through intake and Pub/Sub to the
+payments function. A partial refund moves it back by its amount, the same way; a declined card fails
+the pay-in with nothing moved."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from .conftest import wait_for
+from .test_api import Tenant, api_url  # noqa: F401 - fixtures shared with test_api
+
+
+@pytest.fixture(scope="module")
+def tenant(api_url):  # noqa: F811
+    run = uuid.uuid4().hex[:8]
+    return Tenant(api_url, f"cardco-{run}", [f"cus_card{run}_{i}" for i in range(2)])
+
+
+def usd(tenant: Tenant, customer: str) -> tuple[int, int] | None:
+    rows = tenant.get(f"/v1/accounts/{customer}/balance").json().get("balances", [])
+    found = next((b for b in rows if b["currency"] == "USD"), None)
+    return (found["posted"], found["available"]) if found else None
+
+
+def until(tenant: Tenant, path: str, status: str, timeout: float = 30.0) -> dict:
+    def reached():
+        body = tenant.get(path).json()
+        return body if body.get("status") == status else None
+
+    return wait_for(reached, timeout=timeout, what=f"{path} {status}")
+
+
+def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_takes_part_back(tenant):
+    customer = tenant.customers[0]
+    body = {"customer": customer, "amount": 5_000, "currency": "USD", "payment_method": "pm_card_visa"}
+    assert tenant.post("/v1/payments", body).status_code == 400  # Idempotency-Key is required
+    created = tenant.post("/v1/payments", body, idem="pay-1")
+    assert created.status_code == 201, created.text
+    payment = created.json()
+    assert (payment["object"], payment["status"]) == ("payment", "processing")
+    assert usd(tenant, customer) in (None, (0, 0))  # nothing moves before the processor's webhook
+
+    paid = until(tenant, f"/v1/payments/{payment['id']}", "succeeded")
+    assert paid["processor_reference"].startswith("pi_")
+    assert wait_for(lambda: usd(tenant, customer) == (5_000, 5_000), what="the wallet credited")
+
+    refund = tenant.post(f"/v1/payments/{payment['id']}/refunds", {"amount": 2_000}, idem="refund-1")
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["status"] == "processing"
+    too_much = tenant.post(f"/v1/payments/{payment['id']}/refunds", {"amount": 3_001}, idem="refund-2")
+    assert (too_much.status_code, too_much.json()["error"]["code"]) == (422, "refund_exceeds_payment")
+    assert wait_for(lambda: usd(tenant, customer) == (3_000, 3_000), what="the refund debited")
+    again = tenant.post("/v1/payments", body, idem="pay-1")  # a retry: the same pay-in, charged once
+    assert again.json()["id"] == payment["id"]
+    assert usd(tenant, customer) == (3_000, 3_000)
+
+
+def test_a_declined_card_fails_the_pay_in_and_moves_nothing(tenant):
+    customer = tenant.customers[1]
+    body = {"customer": customer, "amount": 700, "currency": "USD", "payment_method": "pm_card_visa_chargeDeclined"}
+    created = tenant.post("/v1/payments", body, idem="pay-declined")
+    assert created.status_code == 201, created.text
+    failed = until(tenant, f"/v1/payments/{created.json()['id']}", "failed")
+    assert failed["failure_reason"] == "generic_decline"
+    assert usd(tenant, customer) in (None, (0, 0))
