@@ -111,7 +111,7 @@ def test_the_wallet_moves_on_the_webhook_not_on_the_create(world):
 
 
 def test_a_lost_create_answer_is_looked_up_never_created_again(world):
-    store, clock, payments, processor, runner = world
+    _, clock, payments, processor, runner = world
     processor.lose_answer = True
     pid = pay_in(payments)
     with pytest.raises(Reschedule, match="outcome unknown"):
@@ -123,7 +123,7 @@ def test_a_lost_create_answer_is_looked_up_never_created_again(world):
 
 
 def test_an_overdue_webhook_is_replaced_by_the_lookup(world):
-    store, clock, payments, processor, runner = world
+    store, clock, payments, _, runner = world
     pid = pay_in(payments)
     with pytest.raises(Reschedule):
         runner.payment_step(pid)
@@ -136,7 +136,7 @@ def test_an_overdue_webhook_is_replaced_by_the_lookup(world):
 
 
 def test_a_declined_card_fails_at_once_and_moves_nothing(world):
-    store, clock, payments, processor, runner = world
+    store, _, payments, _, runner = world
     pid = pay_in(payments, method="pm_card_visa_chargeDeclined")
     assert runner.payment_step(pid) == "failed: generic_decline"
     assert payments.get(pid).payment.failure_reason == "generic_decline" and posted(store) == 0
@@ -171,8 +171,8 @@ def push(event: CanonicalEvent, consumer: str = "payments") -> dict:
 
 def processor_event(pid: str, kind="processor.payment_succeeded") -> CanonicalEvent:
     return CanonicalEvent(
-        event_id="stripe:evt_1", partner="stripe", partner_event_id="evt_1", partner_event_type="payment_intent.succeeded",
-        kind=kind, occurred_at=T0, received_at=T0, amount=5_000, currency="USD", reference="pi_1", our_reference=pid,
+        event_id="stripe:evt_1", partner="stripe", partner_event_id="evt_1",
+        partner_event_type="payment_intent.succeeded", kind=kind, occurred_at=T0, received_at=T0, amount=5_000, currency="USD", reference="pi_1", our_reference=pid,
     )  # fmt: skip
 
 
