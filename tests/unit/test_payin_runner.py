@@ -172,7 +172,8 @@ def push(event: CanonicalEvent, consumer: str = "payments") -> dict:
 def processor_event(pid: str, kind="processor.payment_succeeded") -> CanonicalEvent:
     return CanonicalEvent(
         event_id="stripe:evt_1", partner="stripe", partner_event_id="evt_1",
-        partner_event_type="payment_intent.succeeded", kind=kind, occurred_at=T0, received_at=T0, amount=5_000, currency="USD", reference="pi_1", our_reference=pid,
+        partner_event_type="payment_intent.succeeded", kind=kind, occurred_at=T0, received_at=T0,
+        amount=5_000, currency="USD", reference="pi_1", our_reference=pid,
     )  # fmt: skip
 
 
