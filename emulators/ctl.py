@@ -1,4 +1,5 @@
-"""Start, stop and inspect ledgerline's local cloud: four emulators, the bank sandbox and five functions.
+"""Start, stop and inspect ledgerline's local cloud: four emulators, two partner fakes (the bank
+sandbox, localstripe) and six functions.
 
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)

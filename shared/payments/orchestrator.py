@@ -73,14 +73,17 @@ class BankTransfers(Protocol):
 @dataclass(frozen=True)
 class Timing:
     """When a step comes back. first_query: the first status query after an unknown outcome (doubling
-    up to max_query); retry_later: after a 429 without Retry-After or a failed connect; settle_poll: how
-    often a submitted payout's status is asked (its webhook normally comes first); unknown_deadline /
+    up to max_query); retry_later: after a 429 without Retry-After or a failed connect; settle_poll /
+    max_settle_poll: when a submitted payout's status is asked again (its webhook normally comes first):
+    as long after as it has been submitted, from settle_poll up to max_settle_poll (an ACH transfer
+    settles in hours to days: a few dozen polls, not thousands); unknown_deadline /
     settle_deadline: past them, an operator decides (dead letter)."""
 
     first_query: timedelta = timedelta(seconds=2)
     max_query: timedelta = timedelta(minutes=5)
     retry_later: timedelta = timedelta(seconds=5)
-    settle_poll: timedelta = timedelta(seconds=30)
+    settle_poll: timedelta = timedelta(seconds=5)
+    max_settle_poll: timedelta = timedelta(hours=1)
     unknown_deadline: timedelta = timedelta(hours=24)
     settle_deadline: timedelta = timedelta(days=5)
 
@@ -213,7 +216,7 @@ class PayoutRunner:
             done = self._follow_status(payout_id, call.status, call.return_code, now)
             if done:
                 return done
-            raise Reschedule(now + self.timing.settle_poll, f"attempt {n} accepted: {call.reference}")
+            raise Reschedule(now + self.timing.settle_poll, f"attempt {n} accepted: {call.reference}")  # first poll
         if outcome.kind in ("declined", "invalid"):
             reason = call.call.body_code or outcome.reason
             self.payouts.apply(payout_id, PayoutEvent("declined", now, attempt=n, reason=reason))
@@ -265,8 +268,11 @@ class PayoutRunner:
         elif outcome.kind == "declined":  # found, and the bank rejected it after accepting
             return self._follow_status(p.payout_id, call.status, None, now) or "rejected"
         raise Reschedule(
-            now + self.timing.settle_poll, f"submitted at {accepted.partner}: {call.status or outcome.reason}"
+            now + self._settle_delay(accepted, now), f"submitted at {accepted.partner}: {call.status or outcome.reason}"
         )
+
+    def _settle_delay(self, accepted: Attempt, now: datetime) -> timedelta:
+        return min(max(now - accepted.updated_at, self.timing.settle_poll), self.timing.max_settle_poll)
 
     def _follow_status(self, payout_id: str, status: str | None, return_code: str | None, at: datetime) -> str | None:
         """Apply a found transfer's status to an accepted payout; None while it is still on its way."""

@@ -34,7 +34,8 @@ FAILED = frozenset({"failed", "canceled", "requires_payment_method"})  # the las
 
 @dataclass(frozen=True)
 class PayinTiming:
-    poll: timedelta = timedelta(seconds=10)  # how often a processing object is looked up
+    poll: timedelta = timedelta(seconds=3)  # the first lookup again; then as long after as it has waited
+    max_poll: timedelta = timedelta(minutes=10)
     retry_later: timedelta = timedelta(seconds=5)
     webhook_grace: timedelta = timedelta(minutes=10)  # a succeeded object the webhook has not reported
     unknown_deadline: timedelta = timedelta(hours=24)
@@ -80,10 +81,11 @@ class PayinRunner:
                 log.warning("pay-in applied from the lookup: no webhook", extra={"payment_id": payment_id})
                 return "succeeded (from the lookup)"
             raise Reschedule(
-                now + self.timing.poll, f"succeeded at the processor ({call.reference}): its webhook credits"
+                now + self._delay(requested_at, now),
+                f"succeeded at the processor ({call.reference}): its webhook credits",
             )
         if kind == "accepted":
-            raise Reschedule(now + self.timing.poll, f"{call.reference} {call.status}")
+            raise Reschedule(now + self._delay(requested_at, now), f"{call.reference} {call.status}")
         if kind == "retry_later":
             delay = (
                 timedelta(seconds=call.outcome.retry_after_s) if call.outcome.retry_after_s else self.timing.retry_later
@@ -91,7 +93,12 @@ class PayinRunner:
             raise Reschedule(now + delay, f"processor asked to retry later ({call.outcome.reason})")
         if now - requested_at > self.timing.unknown_deadline:
             raise PermanentError(f"{payment_id}: the processor's outcome unknown since {requested_at.isoformat()}")
-        raise Reschedule(now + self.timing.poll, f"outcome unknown ({call.outcome.reason}): looked up next")
+        raise Reschedule(
+            now + self._delay(requested_at, now), f"outcome unknown ({call.outcome.reason}): looked up next"
+        )
+
+    def _delay(self, since: datetime, now: datetime) -> timedelta:
+        return min(max(now - since, self.timing.poll), self.timing.max_poll)
 
     # ------------------------------------------------------------------ refunds
 
@@ -122,10 +129,13 @@ class PayinRunner:
             if not created_now and now - r.requested_at > self.timing.webhook_grace:
                 self.payments.apply_refund(refund_id, ProcessorEvent("succeeded", now, found.reference))
                 return "succeeded (from the lookup)"
-            raise Reschedule(now + self.timing.poll, f"refund {found.reference} succeeded: its webhook debits")
+            raise Reschedule(
+                now + self._delay(r.requested_at, now), f"refund {found.reference} succeeded: its webhook debits"
+            )
         if kind in ("accepted", "retry_later") or now - r.requested_at <= self.timing.unknown_deadline:
             raise Reschedule(
-                now + self.timing.poll, f"refund {found.reference or '?'}: {found.status or found.outcome.reason}"
+                now + self._delay(r.requested_at, now),
+                f"refund {found.reference or '?'}: {found.status or found.outcome.reason}",
             )
         raise PermanentError(f"{refund_id}: the processor's outcome unknown since {r.requested_at.isoformat()}")
 
