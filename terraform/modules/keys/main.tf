@@ -1,7 +1,7 @@
 # The payments key: Cloud KMS wraps the per-payout data keys of sealed account numbers
 # (shared/payments/vault.py, shared/adapters/kms_keys.py). Encrypt and decrypt are granted apart:
 # the functions that seal (api) may only encrypt; the one that pays out (payments) may only decrypt
-# (topology cloud.access.kms). Rotated yearly: new versions wrap new data keys, old ones still open.
+# (topology cloud.access.kms). Rotated every 90 days: new versions wrap new data keys, old ones still open.
 
 resource "google_kms_key_ring" "this" {
   project  = var.project_id
@@ -13,7 +13,7 @@ resource "google_kms_crypto_key" "account_numbers" {
   name            = "account-numbers"
   key_ring        = google_kms_key_ring.this.id
   purpose         = "ENCRYPT_DECRYPT"
-  rotation_period = "31536000s" # a year
+  rotation_period = "7776000s" # 90 days: new versions wrap new data keys; old versions still open old ones
   labels          = var.labels
 
   version_template {
