@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import REPO_ROOT, Settings, read_env_file
+from shared.config import PLATFORM_SECRETS
 from shared.partners import PARTNERS
 
 DEV_ENV = REPO_ROOT / "emulators" / "dev.env"
-SECRET_VARIABLES = tuple(s.env for partner in PARTNERS.values() for s in partner.SECRETS)
+SECRET_VARIABLES = (
+    *(s.env for partner in PARTNERS.values() for s in partner.SECRETS),
+    *PLATFORM_SECRETS,
+    "PAYMENTS_LOCAL_KEK",  # the local stand-in of the KMS key: as secret as what it stands for
+)
 # Shorter values would match by accident (and no real secret is this short); dev.env's are 20+ chars.
 MIN_SECRET_LENGTH = 8
 

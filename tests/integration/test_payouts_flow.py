@@ -124,3 +124,13 @@ def test_a_closed_account_fails_the_payout_and_releases_the_hold(root, sandbox, 
     assert payout.failure_reason.startswith("invalid")
     assert wallet(root, customer).available == 10_000
     assert executed(sandbox, pid)["executed"] == 0
+
+
+def test_no_function_logs_an_account_number(cfg, root, sandbox, customer):
+    pid = pay_out(root, customer, 500, account="000987654321")
+    final(root, pid, "paid")
+    logs = sorted((cfg.run_dir / "logs").glob("*.log"))
+    assert {p.stem for p in logs} >= {"payments", "intake", "ledger", "bank-sandbox"}
+    leaked = [p.name for p in logs if "000987654321" in p.read_text(errors="replace")]
+    assert not leaked, f"the account number is in {leaked}"
+
