@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import REPO_ROOT, Settings, read_env_file
-from shared.config import PLATFORM_SECRETS
+from shared.config import PLATFORM_SECRETS, REPO_ROOT, Settings, read_env_file
 from shared.partners import PARTNERS
 
 DEV_ENV = REPO_ROOT / "emulators" / "dev.env"

@@ -133,4 +133,3 @@ def test_no_function_logs_an_account_number(cfg, root, sandbox, customer):
     assert {p.stem for p in logs} >= {"payments", "intake", "ledger", "bank-sandbox"}
     leaked = [p.name for p in logs if "000987654321" in p.read_text(errors="replace")]
     assert not leaked, f"the account number is in {leaked}"
-
