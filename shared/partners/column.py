@@ -59,6 +59,17 @@ class _Event(BaseModel):
     data: dict
 
 
+def _validated(model, event: _Event):
+    """The event's transfer as `model`, and its ISO currency; a 400 naming the field otherwise."""
+    try:
+        transfer = model.model_validate(event.data)
+        return transfer, normalise_currency(transfer.currency_code)
+    except ValidationError as exc:
+        raise invalid(exc, "data") from None
+    except UnknownCurrency as exc:
+        raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
+
+
 def payout_transfer(data: dict) -> bool:
     """A transfer ledgerline created for a payout (its idempotency key is a payout attempt's)."""
     key = data.get("idempotency_key")
@@ -109,29 +120,9 @@ class ColumnStyle:
         kind = self.kinds.get(event.type)
         if kind is None:
             return [Parsed(event.id, event.type, None, f"event type {event.type} is not posted")]
-        try:
-            transfer = _Transfer.model_validate(event.data)
-            currency = normalise_currency(transfer.currency_code)
-        except ValidationError as exc:
-            raise invalid(exc, "data") from None
-        except UnknownCurrency as exc:
-            raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
-        canonical = CanonicalEvent(
-            event_id=f"{self.name}:{event.id}",
-            partner=self.name,
-            partner_event_id=event.id,
-            partner_event_type=event.type,
-            kind=kind,
-            occurred_at=event.created_at,
-            received_at=received_at,
-            customer=transfer.account_number_id,
-            amount=transfer.amount,
-            currency=currency,
-            reference=transfer.id,
-            bank=self.bank,
-            livemode=cfg.livemode,
-        )
-        return [Parsed(event.id, event.type, canonical, None)]
+        transfer, currency = _validated(_Transfer, event)
+        fields = {"customer": transfer.account_number_id, "bank": self.bank}
+        return [self._parsed(event, kind, received_at, cfg, transfer, currency, fields)]
 
     def _payout_outcome(self, event: _Event, received_at: datetime, cfg) -> Parsed:
         """Our own payout transfer's outcome, for the payments function (consumer "payments"): settled,
@@ -139,18 +130,16 @@ class ColumnStyle:
         kind = PAYOUT_OUTCOMES.get(event.type)
         if kind is None:
             return Parsed(event.id, event.type, None, f"payout transfer event {event.type}: nothing to apply")
-        try:
-            transfer = _PayoutTransfer.model_validate(event.data)
-            currency = normalise_currency(transfer.currency_code)
-        except ValidationError as exc:
-            raise invalid(exc, "data") from None
-        except UnknownCurrency as exc:
-            raise ClientError(400, "invalid_event", str(exc), "data.currency_code") from None
+        transfer, currency = _validated(_PayoutTransfer, event)
         code = next((d.return_code for d in transfer.return_details if d.return_code), None)
         if kind == "bank.transfer_returned" and code is None:
             raise ClientError(
                 400, "invalid_event", "a returned transfer carries its return code", "data.return_details"
             )
+        fields = {"our_reference": transfer.idempotency_key, "outcome_code": code, "bank": self.name}
+        return self._parsed(event, kind, received_at, cfg, transfer, currency, fields)
+
+    def _parsed(self, event, kind: str, received_at: datetime, cfg, transfer, currency: str, fields: dict) -> Parsed:
         canonical = CanonicalEvent(
             event_id=f"{self.name}:{event.id}",
             partner=self.name,
@@ -162,10 +151,8 @@ class ColumnStyle:
             amount=transfer.amount,
             currency=currency,
             reference=transfer.id,
-            our_reference=transfer.idempotency_key,
-            outcome_code=code,
-            bank=self.name,
             livemode=cfg.livemode,
+            **fields,
         )
         return Parsed(event.id, event.type, canonical, None)
 
