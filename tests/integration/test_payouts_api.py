@@ -30,7 +30,7 @@ MAX_SINGLE, DAILY = 500_000, 1_000_000
 @pytest.fixture(scope="module")
 def tenant(api_url):  # noqa: F811
     run = uuid.uuid4().hex[:8]
-    return Tenant(api_url, f"payco-{run}", [f"cus_pay{run}_0"])
+    return Tenant(api_url, f"payco-{run}", [f"cus_pay{run}_{i}" for i in range(2)])
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,23 @@ def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund, handed_of
     candidates = [d / "logs" / "api.log" for d in (cfg.run_dir, cfg.run_dir / "test")]
     logs = [p.read_text(errors="replace") for p in candidates if p.exists()]
     assert logs and all(ACCOUNT_NUMBER not in text for text in logs)
+
+
+def test_concurrent_payouts_never_add_up_past_the_daily_limit(cfg, tenant, operator, fund, handed_off):  # noqa: F811
+    """The limit is checked in the Datastore transaction that places the hold, on the customer's
+    exposure record: 12 requests at once for 100 each under a daily limit of 500 — exactly 5 pass,
+    whatever the interleaving (the emulator aborts the later of two commits that read the record, and
+    the retry sees the first hold); the refused ones change nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    customer = tenant.customers[1]
+    fund(customer, 10_000)
+    assert put_limits(operator, customer, 1_000, 500).status_code == 200
+
+    def request(i: int) -> int:
+        return tenant.post("/v1/payouts", payout(customer, 100), idem=f"burst-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = sorted(pool.map(request, range(12)))
+    assert codes == [201] * 5 + [422] * 7, codes
+    assert balance(tenant, customer) == (10_000, 10_000 - 500)
