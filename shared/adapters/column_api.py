@@ -19,6 +19,7 @@ logged, never in an exception, never in a TransferCall. The API key is never log
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from email.utils import parsedate_to_datetime
 
@@ -45,7 +46,9 @@ def failure_of(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.ReadTimeout):
         return "timeout"
     if isinstance(exc, requests.exceptions.SSLError):
-        return "connect_failed"  # urllib3 handshakes before sending a byte of the request
+        # Only a certificate the handshake refused proves nothing was sent; a TLS error may also break
+        # the answer after the request was written (a bad record, a truncated stream): unknown.
+        return "connect_failed" if _cert_refused(exc) else "connection_reset"
     if isinstance(exc, requests.ConnectionError):
         reason = exc.args[0] if exc.args else None
         reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
@@ -53,6 +56,18 @@ def failure_of(exc: requests.RequestException) -> str:
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
         return "connection_reset"  # the answer broke off: the bank may have committed
     raise exc
+
+
+def _cert_refused(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: object = exc
+    while isinstance(current, BaseException) and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        nested = current.args[0] if current.args else None
+        current = getattr(nested, "reason", nested) if isinstance(nested, BaseException) else current.__cause__
+    return False
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -143,16 +158,19 @@ class ColumnApi:
                 params=params,
                 headers={"Authorization": f"Bearer {self._api_key}", **(headers or {})},
                 timeout=self.timeout,
+                # never: a redirect would re-send the body (the account number) to another host, and
+                # its answer is not the bank's; a 3xx is classified unknown
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             result = TransferCall(PartnerCall(call, failure=failure_of(exc)))
             self._log(call, subject, result, started, error=type(exc).__name__)
             return result
-        result = self._describe(call, path, response)
+        result = self._describe(call, path, response, params)
         self._log(call, subject, result, started)
         return result
 
-    def _describe(self, call: str, path: str, response: requests.Response) -> TransferCall:
+    def _describe(self, call: str, path: str, response: requests.Response, params=None) -> TransferCall:
         status = response.status_code
         try:
             body = response.json()
@@ -164,11 +182,16 @@ class ColumnApi:
             code = code.lower() if isinstance(code, str) else None
             return TransferCall(PartnerCall(call, status=status, body_code=code, retry_after_s=wait))
         if isinstance(body, dict) and isinstance(body.get("transfers"), list):  # the list by key
-            if not body["transfers"]:
+            key = (params or {}).get("idempotency_key")
+            mine = [t for t in body["transfers"] if isinstance(t, dict) and t.get("idempotency_key") == key]
+            if len(mine) != len(body["transfers"]):  # the bank ignored the filter: trust nothing it listed
+                return TransferCall(PartnerCall(call, failure="connection_reset", body_code="unfiltered_list"))
+            if not mine:
                 return TransferCall(PartnerCall(call, status=404, body_code="not_found"))
-            body = body["transfers"][-1]  # newest first: the last is the first the key created
-        if not isinstance(body, dict):
-            return TransferCall(PartnerCall(call, status=status, body_code=None, retry_after_s=wait))
+            body = mine[-1]  # newest first: the last is the first the key created
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            # a 2xx that is not a transfer (a proxy's page, a truncated body): nothing is confirmed
+            return TransferCall(PartnerCall(call, failure="connection_reset", body_code="unreadable_response"))
         transfer_status = body.get("status").lower() if isinstance(body.get("status"), str) else None
         returns = body.get("return_details") or []
         return_code = returns[0].get("return_code") if returns and isinstance(returns[0], dict) else None

@@ -29,7 +29,7 @@ from typing import Protocol
 from shared.domain.payments.destinations import Destination
 from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.ids import parse_partner_idempotency_key
-from shared.domain.payments.outcomes import Outcome, PartnerCall, classify
+from shared.domain.payments.outcomes import OUR_CONFIGURATION, Outcome, PartnerCall, classify
 from shared.domain.payments.payouts import NOT_FOUND_AFTER, Attempt, PayoutEvent
 from shared.domain.payments.routing import next_route, partners_for
 from shared.errors import PermanentError
@@ -39,6 +39,13 @@ from shared.recovery.policies import CircuitBreaker
 from shared.recovery.service import Reschedule
 
 log = logging.getLogger("ledgerline.payments")
+
+# PaymentError codes that mean "the payout moved meanwhile" (a webhook, a racing step, a cancel)
+MOVED = ("attempt_resolved", "illegal_transition", "already_final", "attempt_unresolved", "attempt_out_of_order")
+# The longest a step may take between recording a submit and sending it: far under NOT_FOUND_AFTER, so
+# a send can never reach the partner after a status query has counted its "not found".
+SEND_BUDGET = timedelta(seconds=30)
+assert SEND_BUDGET * 3 <= NOT_FOUND_AFTER
 
 # what a found transfer's status means (the bank's words, normalised by the adapter)
 SETTLED_STATUSES = frozenset({"settled", "completed"})
@@ -101,8 +108,11 @@ class TransferEvent:
 
 
 def _failed_call(call: PartnerCall) -> bool:
-    """The partner did not answer usefully (the breaker counts it): no answer, or a 5xx / 429."""
-    return call.failure is not None or (call.status is not None and (call.status >= 500 or call.status == 429))
+    """The partner did not answer usefully (the breaker counts it): no answer, a 5xx / 429, or a refusal
+    of our credentials (an open breaker then stops routing to it until an operator fixes them)."""
+    return call.failure is not None or (
+        call.status is not None and (call.status >= 500 or call.status in (429, *OUR_CONFIGURATION))
+    )
 
 
 class PayoutRunner:
@@ -161,12 +171,24 @@ class PayoutRunner:
         return stored
 
     def _submit(self, stored: StoredPayout, number: int, partner: str, why: str) -> str:
+        """Record the attempt, then send it: only the step whose write recorded the submit sends (a
+        replayed submit, from a duplicate task or a racing step, sends nothing: the attempt has one
+        sender, so an answer to its one create call speaks for every request made under its key)."""
         p = stored.payout
-        applied = self.payouts.apply(p.payout_id, PayoutEvent("submit", self.clock(), attempt=number, partner=partner))
+        destination = self.payouts.destination(stored)  # before the attempt exists: a failure sends nothing
+        try:
+            applied = self.payouts.apply(
+                p.payout_id, PayoutEvent("submit", self.clock(), attempt=number, partner=partner)
+            )
+        except PaymentError as exc:
+            if exc.code not in MOVED:
+                raise
+            raise Reschedule(self.clock(), f"{p.payout_id} moved before the submit ({exc.code})") from None
         attempt = applied.payout.payout.attempt(number)
-        if attempt.state != "in_flight":  # another step got there first and has its answer: go on from it
-            raise Reschedule(self.clock(), f"attempt {number} is {attempt.state} already")
-        destination = self.payouts.destination(applied.payout)
+        if not applied.changed:
+            raise Reschedule(self.clock(), f"attempt {number} was submitted by another step: it sends, not this one")
+        if self.clock() - attempt.started_at > SEND_BUDGET:  # this step stalled after recording it
+            raise Reschedule(self.clock(), f"attempt {number} not sent in time: its status decides")
         call = self.banks[partner].create_transfer(
             attempt.idempotency_key, p.amount, p.currency, destination, description=p.payout_id
         )
@@ -200,8 +222,16 @@ class PayoutRunner:
         try:
             return self._apply_outcome(payout_id, attempt, outcome, call)
         except PaymentError as exc:
-            if exc.code not in ("attempt_resolved", "illegal_transition", "already_final"):
+            if exc.code not in MOVED:
                 raise
+            now_recorded = self._get(payout_id).payout.attempt(attempt.number)
+            if outcome.may_have_executed and now_recorded.state in ("declined", "not_executed"):
+                # the partner has (or may have) this attempt's transfer, recorded as never executed: the
+                # case the proof rests on is broken; nothing more may be routed without an operator
+                raise PermanentError(
+                    f"{payout_id}: attempt {attempt.number} answered {outcome.kind} but was recorded "
+                    f"{now_recorded.state}: an operator must reconcile it before anything else is sent"
+                ) from None
             raise Reschedule(
                 self.clock(), f"{payout_id} moved during the call ({exc.code}): go on from there"
             ) from None
@@ -233,11 +263,14 @@ class PayoutRunner:
             self.payouts.apply(payout_id, PayoutEvent("not_executed", now, attempt=n, reason="not_found"))
             raise Reschedule(now, f"attempt {n} confirmed not executed: next attempt")
         if outcome.kind == "retry_later" and call.call.call == "create" and attempt.state == "in_flight":
-            # the create call itself was refused unprocessed (429) or never sent: not executed
-            why = "throttled" if call.call.status == 429 else "not_sent"
-            self.payouts.apply(payout_id, PayoutEvent("not_executed", now, attempt=n, reason=why))
+            # refused unprocessed (429, our configuration) or never sent, as far as this request knows;
+            # another request under the same key may still have executed (a duplicate task, a stalled
+            # process), so the attempt stays unresolved until its status query says "not found"
+            # (NOT_FOUND_AFTER): a new key never follows an answer to one request
+            why = "throttled" if call.call.status == 429 else "not_sent" if call.call.failure else outcome.reason
+            self.payouts.apply(payout_id, PayoutEvent("unknown", now, attempt=n, reason=why))
             delay = timedelta(seconds=outcome.retry_after_s) if outcome.retry_after_s else self.timing.retry_later
-            raise Reschedule(now + delay, f"attempt {n} {why}: again later")
+            raise Reschedule(now + max(delay, self.timing.first_query), f"attempt {n} {why}: its status decides")
         # unknown (or a status query that could not be made): it may have executed; query again later
         if attempt.state == "in_flight":
             self.payouts.apply(payout_id, PayoutEvent("unknown", now, attempt=n, reason=outcome.reason))

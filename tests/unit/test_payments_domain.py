@@ -331,7 +331,9 @@ def test_classification_examples():
     throttled = classify(PartnerCall("create", status=429, retry_after_s=30))
     assert (throttled.kind, throttled.retry_after_s) == ("retry_later", 30)
     assert classify(PartnerCall("status", status=404)).kind == "not_found"
-    assert classify(PartnerCall("create", status=404)).kind == "declined"
+    assert classify(PartnerCall("create", status=404)).kind == "retry_later"  # a wrong URL: ours to fix
+    assert classify(PartnerCall("create", status=401)).kind == "retry_later"  # a rotated key: ours to fix
+    assert classify(PartnerCall("create", status=403, body_code="counterparty_blocked")).kind == "declined"
     assert classify(PartnerCall("status", status=200, body_code="rejected")).kind == "declined"
     assert classify(PartnerCall("status", status=200, body_code="pending")).kind == "accepted"
     with pytest.raises(ValueError):

@@ -16,7 +16,7 @@ from shared.domain.ledger.ids import digest
 from shared.domain.ledger.model import Leg, Operation
 from shared.domain.payments.destinations import Destination
 from shared.domain.payments.limits import PayoutLimits
-from shared.domain.payments.outcomes import PartnerCall
+from shared.domain.payments.outcomes import PartnerCall, classify
 from shared.domain.payments.payouts import NOT_FOUND_AFTER
 from shared.errors import PermanentError
 from shared.ledger import balances as ledger_balances
@@ -132,6 +132,18 @@ def new_payout(payouts, key="k1", amount=AMOUNT):
     return payouts.request(OWNER, key, WALLET, amount, "USD", DEST).payout.payout.payout_id
 
 
+def run_once(runner, pid, clock, until, max_steps=20):
+    """Run steps until `until()` holds; the last Reschedule is raised."""
+    for _ in range(max_steps):
+        try:
+            runner.step(pid)
+        except Reschedule as later:
+            clock.now = max(clock.now, later.at)
+            if until():
+                raise
+    raise AssertionError("never reached")
+
+
 def run(runner, pid, clock, max_steps=20):
     """Run steps as the queue would: each Reschedule at its time, until the step ends."""
     for _ in range(max_steps):
@@ -236,14 +248,61 @@ def test_all_declined_fails(world):
     assert wallet(store).available == FUNDING
 
 
-def test_throttled_create_is_not_executed_and_retried_after_retry_after(world):
+def test_a_throttled_create_waits_for_its_status_never_a_new_key_on_one_answer(world):
     _, clock, payouts, banks, runner = world
     banks["bank_a"].script = ["throttle"]
     pid = new_payout(payouts)
     with pytest.raises(Reschedule) as later:
         runner.step(pid)
-    assert later.value.at == clock.now + timedelta(seconds=3)
-    assert payouts.get(pid).payout.attempts[0].state == "not_executed"
+    assert later.value.at == clock.now + timedelta(seconds=3)  # its Retry-After
+    assert payouts.get(pid).payout.attempts[0].state == "unknown"  # one answer speaks for one request only
+    with pytest.raises(Reschedule):
+        run_once(runner, pid, clock, until=lambda: len(payouts.get(pid).payout.attempts) == 2)
+    attempts = payouts.get(pid).payout.attempts
+    assert [(a.state, a.last_error) for a in attempts][0] == ("not_executed", "not_found")
+    assert attempts[1].started_at >= attempts[0].started_at + NOT_FOUND_AFTER
+
+
+def test_a_racing_step_whose_submit_was_a_replay_sends_nothing(world):
+    """Two steps read the payout pending (a duplicate Cloud Tasks delivery): the second's submit is a
+    replay, so it does not send; even a 429 to it could not open a second attempt (the review's race)."""
+    _, clock, payouts, banks, runner = world
+    pid = new_payout(payouts)
+    stale = payouts.get(pid)
+    bank = banks["bank_a"]
+    original = bank.create_transfer
+
+    def other_step_runs_during_the_call(key, *args, **kwargs):
+        answer = original(key, *args, **kwargs)
+        racing = PayoutRunner(payouts, banks, ROUTES, runner.breaker, clock, Timing())
+        racing._get = lambda _pid: stale  # it read the payout before the submit was recorded
+        bank.script = ["throttle"]  # had it sent, the bank would have throttled it
+        with pytest.raises(Reschedule, match="submitted by another step"):
+            racing.step(pid)
+        return answer
+
+    bank.create_transfer = other_step_runs_during_the_call
+    with pytest.raises(Reschedule, match="accepted"):
+        runner.step(pid)
+    assert [a.state for a in payouts.get(pid).payout.attempts] == ["accepted"]
+    assert bank.seen_accounts == [ACCOUNT]  # one create: the racing step sent nothing
+
+
+def test_an_accepted_answer_for_an_attempt_recorded_not_executed_stops_everything(world):
+    _, clock, payouts, banks, runner = world
+    from shared.domain.payments.payouts import PayoutEvent
+
+    pid = new_payout(payouts)
+    payouts.apply(pid, PayoutEvent("submit", clock(), attempt=1, partner="bank_a"))
+    clock.tick(minutes=3)
+    payouts.apply(pid, PayoutEvent("not_executed", clock(), attempt=1, reason="not_found"))
+    key = payouts.get(pid).payout.attempts[0].idempotency_key
+    banks["bank_a"]._commit(key, AMOUNT)  # yet the bank has it
+    attempt = payouts.get(pid).payout.attempts[0]
+    with pytest.raises(PermanentError, match="an operator must reconcile"):
+        runner._record(
+            pid, attempt, classify(banks["bank_a"].find_transfer(key).call), banks["bank_a"].find_transfer(key)
+        )
 
 
 def test_an_open_breaker_sends_new_payouts_to_the_next_bank(world):

@@ -31,6 +31,8 @@ OUTCOME_KINDS: tuple[str, ...] = ("accepted", "declined", "invalid", "unknown", 
 # Body codes (normalised by the adapter) of a 4xx that says the request itself is wrong: failing over
 # cannot help. Any other 4xx before acceptance is this partner's refusal: the next route may take it.
 INVALID_CODES = frozenset({"invalid_account_number", "invalid_routing_number", "account_closed", "invalid_amount"})
+# Statuses that say our own configuration is wrong (credentials, proxy), not that the partner declined.
+OUR_CONFIGURATION = frozenset({401, 407})
 # Body codes of a found transfer (status query) that the partner rejected before executing it.
 NOT_EXECUTED_STATUSES = frozenset({"rejected", "canceled", "declined"})
 
@@ -84,6 +86,11 @@ def classify(call: PartnerCall) -> Outcome:
     assert status is not None
     if status == 429:
         return Outcome("retry_later", what, max(0.0, call.retry_after_s) if call.retry_after_s is not None else None)
+    if status in OUR_CONFIGURATION or (call.call == "create" and status == 404 and not call.body_code):
+        # refused before processing because of us (a rotated key, a wrong URL: a 404 that is no API
+        # answer, without an error code; a 404 naming a missing resource is a refusal): not the partner's
+        # decline of this payout; the same request later, once an operator fixed it (the breaker opens)
+        return Outcome("retry_later", what + " (our configuration)")
     if 500 <= status or status in (408, 409) or status < 200 or 300 <= status < 400:
         # 5xx: the partner may have committed before failing; 408: it may still be processing; 409:
         # another request with this key is in flight; 1xx/3xx: not a final answer from an API
