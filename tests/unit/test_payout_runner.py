@@ -259,7 +259,7 @@ def test_a_throttled_create_waits_for_its_status_never_a_new_key_on_one_answer(w
     with pytest.raises(Reschedule):
         run_once(runner, pid, clock, until=lambda: len(payouts.get(pid).payout.attempts) == 2)
     attempts = payouts.get(pid).payout.attempts
-    assert [(a.state, a.last_error) for a in attempts][0] == ("not_executed", "not_found")
+    assert (attempts[0].state, attempts[0].last_error) == ("not_executed", "not_found")
     assert attempts[1].started_at >= attempts[0].started_at + NOT_FOUND_AFTER
 
 
