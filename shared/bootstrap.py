@@ -31,7 +31,7 @@ from shared.config import ConfigError, Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
-from shared.recovery.policies import Task
+from shared.recovery.policies import PAYMENTS_TASK_KINDS, Task
 from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
@@ -70,10 +70,13 @@ class Root:
 
     @cached_property
     def schedule(self) -> Schedule:
-        """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op)."""
+        """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op); a
+        payments task kind goes to the payments queue (payments_schedule)."""
         cfg = self.cfg
 
         def schedule(task: Task, at: datetime) -> bool:
+            if task.kind in PAYMENTS_TASK_KINDS:  # a payments step (an operator's replay of its dead letter)
+                return payments_schedule(self)(task, at)
             return tasks_queue.enqueue(
                 cfg,
                 RETRIES_QUEUE,
@@ -302,9 +305,14 @@ def payments_schedule(r: Root) -> Schedule:
     cfg = r.cfg
 
     def schedule(task: Task, at: datetime | None) -> bool:
+        from shared.payments.janitor import note_scheduled
+
         url = cfg.function_urls.get("payments")
         if not url:
             raise RuntimeError("PAYMENTS_URL is not set: steps cannot be enqueued")
+        # the chain's lease first (shared.payments.janitor): a lease for a task that then failed to be
+        # enqueued only delays the janitor by one staleness period
+        note_scheduled(r.store, task, at or r.clock())
         return tasks_queue.enqueue(
             cfg,
             PAYMENTS_QUEUE,

@@ -20,7 +20,7 @@ from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
 from shared.http import handle_errors, json_response, server_error
-from shared.payments import consumer
+from shared.payments import consumer, janitor
 from shared.recovery.policies import PAYMENTS_TASK_KINDS, Task
 from shared.recovery.service import run_task
 
@@ -50,6 +50,8 @@ def payments(request):
     ports = bootstrap.payments(root)
     if task.kind not in PAYMENTS_TASK_KINDS or task.kind not in ports.handlers:
         raise ClientError(400, "unknown_task_kind", f"the payments function runs {', '.join(ports.handlers)}", "kind")
+    if janitor.superseded(root.store, task):  # the janitor started a newer chain for this record
+        return json_response(200, {"status": "superseded", "detail": f"{task.kind} {task.key}: a newer chain runs"})
     try:
         outcome = run_task(
             task, handler=ports.handlers[task.kind], store=root.store, schedule=ports.schedule, now=root.clock()

@@ -30,6 +30,10 @@ log = logging.getLogger("ledgerline.payments")
 
 SUCCEEDED = frozenset({"succeeded"})
 FAILED = frozenset({"failed", "canceled", "requires_payment_method"})  # the last: a declined PaymentIntent
+# a PaymentIntent waiting for the customer (3-D Secure, a confirmation): ledgerline has no flow to bring
+# the customer back, so nothing will move; the pay-in fails with this status as its reason (a later
+# success at the processor would contradict it: a dead letter for an operator, never a silent credit)
+NEEDS_THE_CUSTOMER = frozenset({"requires_action", "requires_confirmation"})
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ class PayinRunner:
     def _payment_outcome(self, payment_id: str, requested_at: datetime, call: ProcessorCall, created_now: bool) -> str:
         now = self.clock()
         kind = call.outcome.kind
-        if kind in ("declined", "invalid") or (kind == "accepted" and call.status in FAILED):
+        if kind in ("declined", "invalid") or (kind == "accepted" and call.status in FAILED | NEEDS_THE_CUSTOMER):
             reason = call.decline_code or call.call.body_code or call.status or kind
+            if call.status in NEEDS_THE_CUSTOMER:
+                reason = call.status
             self.payments.apply(payment_id, ProcessorEvent("failed", now, call.reference, reason))
             return f"failed: {reason}"
         if kind == "accepted" and call.status in SUCCEEDED:
@@ -84,6 +90,8 @@ class PayinRunner:
                 now + self._delay(requested_at, now),
                 f"succeeded at the processor ({call.reference}): its webhook credits",
             )
+        if now - requested_at > self.timing.unknown_deadline:  # processing, unknown or throttled for too long
+            raise PermanentError(f"{payment_id}: no outcome from the processor since {requested_at.isoformat()}")
         if kind == "accepted":
             raise Reschedule(now + self._delay(requested_at, now), f"{call.reference} {call.status}")
         if kind == "retry_later":
@@ -91,8 +99,6 @@ class PayinRunner:
                 timedelta(seconds=call.outcome.retry_after_s) if call.outcome.retry_after_s else self.timing.retry_later
             )
             raise Reschedule(now + delay, f"processor asked to retry later ({call.outcome.reason})")
-        if now - requested_at > self.timing.unknown_deadline:
-            raise PermanentError(f"{payment_id}: the processor's outcome unknown since {requested_at.isoformat()}")
         raise Reschedule(
             now + self._delay(requested_at, now), f"outcome unknown ({call.outcome.reason}): looked up next"
         )
@@ -132,12 +138,12 @@ class PayinRunner:
             raise Reschedule(
                 now + self._delay(r.requested_at, now), f"refund {found.reference} succeeded: its webhook debits"
             )
-        if kind in ("accepted", "retry_later") or now - r.requested_at <= self.timing.unknown_deadline:
+        if now - r.requested_at <= self.timing.unknown_deadline:  # pending, throttled or unknown: ask again
             raise Reschedule(
                 now + self._delay(r.requested_at, now),
                 f"refund {found.reference or '?'}: {found.status or found.outcome.reason}",
             )
-        raise PermanentError(f"{refund_id}: the processor's outcome unknown since {r.requested_at.isoformat()}")
+        raise PermanentError(f"{refund_id}: no outcome from the processor since {r.requested_at.isoformat()}")
 
     # ------------------------------------------------------------------ webhooks
 

@@ -205,3 +205,37 @@ def test_the_janitor_gives_stale_open_records_a_new_step_and_leaves_fresh_ones(w
     assert swept == [stale] and fresh not in swept
     assert [(t.kind, t.key) for t in scheduled] == [("payment-step", stale)]
     assert scheduled[0].name != Task("payment-step", stale).name  # a new generation: never the live task's name
+
+
+def test_one_chain_per_record_the_janitor_leaves_live_chains_and_operators_cases_alone(world):
+    store, clock, payments, _, _ = world
+    alive, lost, with_operator = (pay_in(payments, key=k) for k in ("alive", "lost", "op"))
+    clock.now += timedelta(minutes=30)
+    janitor.note_scheduled(store, Task("payment-step", alive), clock.now + timedelta(minutes=40))  # a long poll
+    janitor.note_scheduled(store, Task("payment-step", lost), clock.now - timedelta(minutes=20))  # never ran
+    store.record("DeadLetter", f"task:payment-step:{with_operator}", {"status": "open"})
+    scheduled: list[Task] = []
+
+    def schedule(task, at):
+        janitor.note_scheduled(store, task, at)
+        scheduled.append(task)
+
+    swept = janitor.sweep(store, payout_rows.PayoutRows(), payment_rows.PaymentRows(), schedule, clock())
+    assert swept == [lost] and [t.key for t in scheduled] == [lost]
+    # the lost chain's old step, should it still turn up, exits; the janitor's runs; a second sweep adds none
+    assert janitor.superseded(store, Task("payment-step", lost)) and not janitor.superseded(store, scheduled[0])
+    assert janitor.sweep(store, payout_rows.PayoutRows(), payment_rows.PaymentRows(), schedule, clock()) == []
+
+
+def test_a_pay_in_waiting_for_the_customer_fails_and_one_never_answered_goes_to_an_operator(world):
+    store, clock, payments, processor, runner = world
+    pid = pay_in(payments, key="3ds")
+    processor.intents[pid] = {"id": "pi_3ds", "status": "requires_action"}
+    assert runner.payment_step(pid) == "failed: requires_action" and posted(store) == 0
+    stuck = pay_in(payments, key="slow")
+    processor.intents[stuck] = {"id": "pi_slow", "status": "processing"}
+    with pytest.raises(Reschedule):
+        runner.payment_step(stuck)
+    clock.now += timedelta(hours=25)
+    with pytest.raises(PermanentError, match="no outcome from the processor"):
+        runner.payment_step(stuck)
