@@ -59,9 +59,12 @@ NotExecutedReason = Literal["not_found", "throttled", "not_sent"]
 # a "not found" counts only once the partner can no longer be processing the attempt's request (its
 # request deadline plus margin): before that, the original request may still be executing
 NOT_FOUND_AFTER = timedelta(minutes=2)
-# a payout's hold outlives every deadline of the janitor (docs/payments.md "Janitor"): a hold that
-# expired while the payout is in flight would let the wallet spend the money twice
-HOLD_LIFETIME = timedelta(days=30)
+# A payout's hold does not expire on its own while the payout is open: the money may have left (an
+# unknown attempt, a transfer not yet settled), and a hold released under it would let the wallet
+# spend it twice. The payout's own deadlines escalate instead (shared.payments.orchestrator Timing: a
+# dead letter for an operator, whose decision captures or voids the hold). The engine wants every hold
+# to have an expiry: ten years is "never" for the generic expire-holds sweep.
+HOLD_LIFETIME = timedelta(days=3650)
 # the account payouts move to when paid, per rail: the hold is placed before routing picks a partner,
 # and the capture moves exactly the held legs (shared.domain.ledger.engine), so in-flight and paid
 # payouts sit on one account per rail; which bank executed is on the attempt
