@@ -190,7 +190,9 @@ def payins(r: Root):
     from shared.adapters.payment_rows import PaymentRows
     from shared.payments.payins import Payments
 
-    return r.once("payins", lambda: Payments(r.store, PaymentRows(), clock=r.clock))
+    return r.once(
+        "payins", lambda: Payments(r.store, PaymentRows(), clock=r.clock, after_commit=r.ledger.stream_after_commit)
+    )
 
 
 def payout_limits(r: Root):

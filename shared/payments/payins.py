@@ -9,13 +9,14 @@ the domain's ledger operation with it.
 - `apply(payment_id, ProcessorEvent)`: `advance` and its operation (a credit on `succeeded`), the
   record re-read inside the transaction (its version: a concurrent change retries on the newer one);
   the same outcome again writes nothing (P2).
-- `refund`: a refund record in `processing`, checked by `request_refund` against the payment's record
-  (its refunds are summarised on it) in the SAME transaction that writes both: two concurrent refunds
-  of one payment serialise on its record (Datastore aborts the later commit, which retries and sees
-  the first), so together they can never exceed what the payment received.
-- `apply_refund(refund_id, ProcessorEvent)`: the refund's outcome (a debit of the wallet on
-  `succeeded`), and the payment's summary line updated in the same transaction (a failed refund frees
-  what it had reserved)."""
+- `refund`: a refund record in `processing` and its hold on the wallet (no overdraft), checked by
+  `request_refund` against the payment's record (its refunds are summarised on it) in the SAME
+  transaction that writes both: two concurrent refunds of one payment serialise on its record (the
+  later retries on the newer version), so together they can never exceed what the payment received,
+  and the held money cannot be paid out meanwhile.
+- `apply_refund(refund_id, ProcessorEvent)`: the refund's outcome (the hold captured on `succeeded`,
+  voided on `failed`), and the payment's summary line updated in the same transaction (a failed refund
+  frees what it had reserved)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,14 @@ from shared.domain.ledger.engine import Result, Tx
 from shared.domain.ledger.model import Operation
 from shared.domain.payments.ids import payment_id as derive_payment_id
 from shared.domain.payments.ids import refund_id as derive_refund_id
-from shared.domain.payments.payins import ProcessorEvent, Refund, advance, request_payment, request_refund
+from shared.domain.payments.payins import (
+    ProcessorEvent,
+    Refund,
+    advance,
+    refund_hold,
+    request_payment,
+    request_refund,
+)
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.service import MAX_RETRIES, RequestMismatch, StaleRecord, request_digest
@@ -75,10 +83,17 @@ def _refunds_of(stored: StoredPayment) -> tuple[Refund, ...]:
 class Payments:
     """The pay-in and refund use cases over a LedgerStore and the records' codec."""
 
-    def __init__(self, store: LedgerStore, records: PaymentRecords, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        store: LedgerStore,
+        records: PaymentRecords,
+        clock: Callable[[], datetime] = utcnow,
+        after_commit: Callable[[str], None] = lambda transaction_id: None,
+    ):
         self.store = store
         self.records = records
         self.clock = clock
+        self.after_commit = after_commit  # the ledger's stream_after_commit (entries to BigQuery)
 
     def get(self, payment_id: str) -> StoredPayment | None:
         return self.records.payment(self.store, payment_id)
@@ -158,39 +173,49 @@ class Payments:
         result = execute(self.store, op, self.clock, also=rows, guard=lambda tx, now: check(tx))
         if result.status == "rejected":
             raise PaymentRefused(op.op_id, result.reason)
+        if result.status == "posted":
+            self.after_commit(result.transaction_id)
         return result
 
     # ------------------------------------------------------------------------- refunds
 
     def refund(self, owner: str, payment_id: str, idempotency_key: str, amount: int | None) -> RefundApplied:
-        """A refund of `amount` (None: everything still refundable) of a succeeded payment.
+        """A refund of `amount` (None: everything still refundable) of a succeeded payment: its record,
+        the payment's summary line and the refund's hold on the wallet (no overdraft: a wallet that no
+        longer holds the money refuses it, PaymentRefused insufficient_funds), in one transaction.
         PaymentError (payment_not_succeeded, refund_exceeds_payment, invalid_amount), RequestMismatch,
         KeyError (no such payment)."""
         rid = derive_refund_id(payment_id, f"{owner}\x1f{idempotency_key}")
         digest = request_digest("refund", payment_id, amount)
-
-        def work(tx: Tx) -> StoredRefund:
-            if self.records.refund(tx, rid) is not None:
-                raise _Exists()
-            payment = self.records.payment(tx, payment_id)
+        for _ in range(MAX_RETRIES):
+            found = self.get_refund(rid)
+            if found is not None:
+                if found.request_digest != digest:
+                    raise RequestMismatch(rid)
+                return RefundApplied(found, None, False)
+            payment = self.records.payment(self.store, payment_id)
             if payment is None:
                 raise KeyError(f"no payment {payment_id}")
             refund = request_refund(rid, payment.payment, _refunds_of(payment), amount, self.clock())
             stored = StoredRefund(refund, 1, digest)
             line = RefundLine(rid, refund.amount, refund.status, refund.requested_at)
             updated = replace(payment, version=payment.version + 1, refunds=(*payment.refunds, line))
-            tx.put(*self.records.payment_row(updated))
-            tx.put(*self.records.refund_row(stored))
-            return stored
 
-        try:
-            return RefundApplied(self.store.transact(work), None, True)
-        except _Exists:
-            found = self.get_refund(rid)
-            assert found is not None
-            if found.request_digest != digest:
-                raise RequestMismatch(rid) from None
-            return RefundApplied(found, None, False)
+            def check(tx: Tx, payment: StoredPayment = payment) -> None:
+                if self.records.refund(tx, rid) is not None:
+                    raise StaleRecord(rid)  # made meanwhile: read it again
+                self._unchanged_payment(tx, payment)  # the refundable amount was computed on this version
+
+            try:
+                result = self._write(
+                    check, refund_hold(refund), (self.records.payment_row(updated), self.records.refund_row(stored))
+                )
+            except StaleRecord:
+                continue
+            except PaymentRefused as refused:
+                raise PaymentRefused(rid, refused.code) from None
+            return RefundApplied(stored, result, True)
+        raise StaleRecord(f"{payment_id} kept changing under refund {rid}")
 
     def apply_refund(self, refund_id: str, event: ProcessorEvent) -> RefundApplied:
         """The processor's outcome for a refund (a debit of the wallet on succeeded) and the payment's

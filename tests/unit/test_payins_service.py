@@ -171,3 +171,24 @@ def test_a_stale_payment_read_is_retried(world):
         payments.apply(pid, ProcessorEvent("succeeded", T0))
     assert refused.value.code == "already_final"
     assert posted(store) == 0
+
+
+def test_a_refund_holds_its_amount_and_a_wallet_that_paid_the_money_out_refuses_it(world):
+    """The review's case: 10,000 paid in, then held for a payout; a refund of the pay-in must not send the
+    same money back to the card too (the wallet would end at -10,000)."""
+    from shared.adapters import payout_rows
+    from shared.domain.payments.destinations import Destination
+    from shared.payments.payins import PaymentRefused
+    from shared.payments.service import Payouts
+    from shared.payments.vault import LocalKeyWrapper
+
+    store, payments = world
+    pid = succeeded(payments, amount=10_000)
+    payouts = Payouts(store, payout_rows.PayoutRows(), b"fp", LocalKeyWrapper(bytes(32)), Clock(),
+                      default_limits={"USD": (50_000, 100_000)})  # fmt: skip
+    dest = Destination(rail="ach", routing_number="021000021", account_number="000123456789", account_holder="A")
+    payouts.request(CUSTOMER, "po1", WALLET, 10_000, "USD", dest)
+    with pytest.raises(PaymentRefused) as refused:
+        payments.refund(OWNER, pid, "r1", 10_000)
+    assert refused.value.code == "insufficient_funds"
+    assert payments.get(pid).refunds == () and posted(store) == 10_000  # nothing changed

@@ -25,7 +25,7 @@ from shared.domain.payments.errors import PAYMENT_ERROR_CODES, PaymentError
 from shared.domain.payments.limits import Outflow, PayoutLimits, check_limits, used_today
 from shared.domain.payments.machine import MachineError, Transition, machine
 from shared.domain.payments.outcomes import OUTCOME_KINDS, PartnerCall, classify
-from shared.domain.payments.payins import ProcessorEvent, advance, request_payment, request_refund
+from shared.domain.payments.payins import ProcessorEvent, advance, refund_hold, request_payment, request_refund
 from shared.domain.payments.payouts import (
     MAY_HAVE_EXECUTED,
     NOT_FOUND_AFTER,
@@ -430,15 +430,24 @@ def test_an_invalid_destination_error_never_carries_its_values():
 # ----------------------------------------------------------------------------- pay-ins and refunds
 
 
-def test_payin_credits_the_wallet_once_and_refunds_debit_it():
+def test_payin_credits_the_wallet_once_and_a_refund_holds_then_captures():
     books = Books()
     pay = request_payment(ids.payment_id("c1", "p1"), "c1", 5_000, "usd", "pm_card_visa", T0)
     pay, credit = advance(pay, ProcessorEvent("succeeded", T0, "pi_1"))
     assert books.book(credit) == "posted" and advance(pay, ProcessorEvent("succeeded", T0)) == (pay, None)
     refund = request_refund(ids.refund_id(pay.payment_id, "r1"), pay, (), 2_000, T0)
-    refund, debit = advance(refund, ProcessorEvent("succeeded", T0, "re_1"))
-    books.book(debit)
+    hold = refund_hold(refund)
+    assert (hold.kind, hold.rule, hold.enforce_constraints) == ("hold", "refund_hold.v1", True)
+    assert books.book(hold) == "posted" and books.balance(WALLET).available == FUNDING + 5_000 - 2_000
+    refund, capture = advance(refund, ProcessorEvent("succeeded", T0, "re_1"))
+    assert (capture.kind, capture.rule, capture.target) == ("capture", "refund_capture.v1", hold.op_id)
+    books.book(capture)
     assert books.balance(WALLET).posted == FUNDING + 5_000 - 2_000
+    again = request_refund(ids.refund_id(pay.payment_id, "r9"), pay, (refund,), 1_000, T0)
+    books.book(refund_hold(again))
+    _, void = advance(again, ProcessorEvent("failed", T0, reason="charge_for_pending_refund_disputed"))
+    assert void.kind == "void" and books.book(void) == "posted"
+    assert books.balance(WALLET).available == FUNDING + 5_000 - 2_000  # the failed refund's hold released
     rest = request_refund(ids.refund_id(pay.payment_id, "r2"), pay, (refund,), None, T0)
     assert rest.amount == 3_000
     failed, op = advance(

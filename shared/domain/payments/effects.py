@@ -65,7 +65,7 @@ def _hold(b: Booking, effect: str, rule: str, at: datetime) -> Operation:
 
 def _on_hold(kind: str) -> Callable[[Booking, str, str, datetime], Operation]:
     def build(b: Booking, effect: str, rule: str, at: datetime) -> Operation:
-        hold = operation_id(b.record_id, "hold", RULES["hold"].rule)
+        hold = operation_id(b.record_id, "hold", rule_of("hold", b))
         extra = dict(amount=b.amount, currency=b.currency) if kind == "capture" else {}
         return Operation(kind=kind, target=hold, **extra, **_common(b, effect, rule, at))
 
@@ -98,9 +98,19 @@ RULES: dict[str, EffectRule] = {
     )
 }
 assert tuple(RULES) == EFFECTS, "every effect has exactly one rule"
+# A refund reserves its amount on the wallet like a payout (a hold at the request: the money cannot be
+# paid out meanwhile, and a wallet that cannot cover it refuses the refund), captured when the
+# processor refunded, voided when it failed: the hold effects under rule names of their own.
+REFUND_RULES: dict[str, str] = {"hold": "refund_hold.v1", "capture": "refund_capture.v1", "void": "refund_void.v1"}
+REFUND_PREFIX = "re_"
+
+
+def rule_of(effect: str, booking: Booking) -> str:
+    if booking.record_id.startswith(REFUND_PREFIX) and effect in REFUND_RULES:
+        return REFUND_RULES[effect]
+    return RULES[effect].rule
 
 
 def operation(effect: Effect, booking: Booking, at: datetime) -> Operation:
     """The ledger operation `effect` books for a record (deterministic id: P3)."""
-    rule = RULES[effect]
-    return rule.build(booking, effect, rule.rule, at)
+    return RULES[effect].build(booking, effect, rule_of(effect, booking), at)

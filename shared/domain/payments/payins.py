@@ -14,6 +14,7 @@ from shared.domain.money import MAX_AMOUNT, normalise_currency
 from shared.domain.payments import effects
 from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.machine import Machine, TimelineEntry, Transition, machine
+from shared.domain.payments.payouts import HOLD_LIFETIME
 
 PaymentState = Literal["processing", "succeeded", "failed"]
 PaymentEventName = Literal["requested", "succeeded", "failed"]
@@ -32,9 +33,9 @@ REFUND: Machine = machine(
     "refund",
     ("processing", "succeeded", "failed"),
     (
-        Transition(None, "requested", "processing", None, "the processor is refunding (part of) a payment"),
-        Transition("processing", "succeeded", "succeeded", "debit", "refunded: wallet → processor clearing"),
-        Transition("processing", "failed", "failed", None, "the refund failed: nothing moved"),
+        Transition(None, "requested", "processing", "hold", "the amount is held on the wallet (no overdraft)"),
+        Transition("processing", "succeeded", "succeeded", "capture", "refunded: wallet → processor clearing"),
+        Transition("processing", "failed", "failed", "void", "the refund failed: the hold is released"),
     ),
 )
 
@@ -79,7 +80,9 @@ class Refund:
     def booking(self) -> effects.Booking:
         p = self.payment
         wallet, clearing = f"customer:{p.customer}:wallet", f"partner:{p.processor}:clearing"
-        return effects.Booking(self.refund_id, wallet, clearing, self.amount, p.currency)
+        return effects.Booking(
+            self.refund_id, wallet, clearing, self.amount, p.currency, self.requested_at + HOLD_LIFETIME
+        )
 
 
 R = TypeVar("R", Payment, Refund)
@@ -133,6 +136,13 @@ def request_refund(
     return Refund(
         refund_id, payment, wanted, "processing", at, timeline=(TimelineEntry(at, "requested", None, "processing"),)
     )
+
+
+def refund_hold(refund: Refund) -> Operation:
+    """The hold a refund places on the wallet when it is requested (its `requested` row)."""
+    row = REFUND.row(None, "requested")
+    assert row is not None and row.effect is not None
+    return effects.operation(row.effect, refund.booking, refund.requested_at)
 
 
 def advance(record: R, event: ProcessorEvent) -> tuple[R, Operation | None]:
