@@ -405,6 +405,14 @@ KINDS: tuple[Kind, ...] = build(
             consumer="payments",
         ),
         Kind(
+            "processor.charge_refunded",
+            "the charge of our pay-in was refunded (amount: its total refunded so far), by us or outside ledgerline",
+            "processor_charge_refunded.v1",
+            None,
+            requires=("our_reference",),
+            consumer="payments",
+        ),
+        Kind(
             "processor.refund_succeeded",
             "our refund of a pay-in succeeded",
             "processor_refund_succeeded.v1",

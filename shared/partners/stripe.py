@@ -336,8 +336,20 @@ def _charge_refunded(envelope: _Envelope) -> dict | str:
     """charge.refunded carries the cumulative amount_refunded; previous_attributes holds the value
     before this refund, so the delta is this event's (partial) refund."""
     charge = _object(_Charge, envelope)
-    if _ours(charge.metadata, OUR_PAYMENT) is not None:  # Stripe copies the PaymentIntent's metadata
-        return "a refund of our own pay-in: applied from its refund.* event by the payments function"
+    ours = _ours(charge.metadata, OUR_PAYMENT)  # Stripe copies the PaymentIntent's metadata onto it
+    if ours is not None:
+        # our own pay-in: our refunds move the wallet through their refund.* events; the payments
+        # function compares the charge's total refunded with them, so a refund made outside
+        # ledgerline (the dashboard) reaches an operator instead of vanishing
+        total, currency = _money(charge.amount_refunded, charge.currency, "amount_refunded")
+        return {
+            "kind": "processor.charge_refunded",
+            "amount": total,
+            "currency": currency,
+            "reference": charge.id,
+            "payment_reference": charge.payment_intent,
+            "our_reference": ours,
+        }
     previous_attributes = envelope.data.get("previous_attributes") or {}
     if not isinstance(previous_attributes, dict):
         raise ClientError(400, "invalid_event", "previous_attributes must be an object", "data.previous_attributes")

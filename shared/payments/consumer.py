@@ -97,6 +97,8 @@ def apply_event(ports: PaymentsPorts, event: CanonicalEvent) -> str:
             TransferEvent(event.our_reference, what, event.occurred_at, event.reference, event.outcome_code)
         )
     assert event.kind.startswith("processor.") and event.our_reference is not None
+    if event.kind == "processor.charge_refunded":
+        return ports.payins.on_charge_refunded(event.our_reference, event.amount)
     return ports.payins.on_outcome(
         event.kind, event.our_reference, event.occurred_at, event.reference, event.outcome_code
     )

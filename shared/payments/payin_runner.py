@@ -147,6 +147,22 @@ class PayinRunner:
 
     # ------------------------------------------------------------------ webhooks
 
+    def on_charge_refunded(self, payment_id: str, total_refunded: int) -> str:
+        """The processor says our pay-in's charge has `total_refunded` refunded in all. Our refunds that
+        may have succeeded (processing or succeeded) account for part of it; more than that is a refund
+        made outside ledgerline, which moved no wallet here: an operator books it (PermanentError: a
+        dead letter), never a silent difference."""
+        stored = self.payments.get(payment_id)
+        if stored is None:
+            raise PermanentError(f"the processor reports a refund of {payment_id}, which we do not have")
+        ours = sum(line.amount for line in stored.refunds if line.status != "failed")
+        if total_refunded > ours:
+            raise PermanentError(
+                f"{payment_id}: {total_refunded} refunded at the processor, {ours} by ledgerline: a refund "
+                f"of {total_refunded - ours} was made outside ledgerline and is not on the wallet"
+            )
+        return f"charge refunded {total_refunded}: covered by our refunds ({ours})"
+
     def on_outcome(self, kind: str, our_reference: str, at: datetime, reference: str | None, code: str | None) -> str:
         """A processor webhook about a pay-in or a refund of ours (kinds processor.*)."""
         name = "succeeded" if kind.endswith("_succeeded") else "failed"

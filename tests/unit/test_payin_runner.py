@@ -239,3 +239,15 @@ def test_a_pay_in_waiting_for_the_customer_fails_and_one_never_answered_goes_to_
     clock.now += timedelta(hours=25)
     with pytest.raises(PermanentError, match="no outcome from the processor"):
         runner.payment_step(stuck)
+
+
+def test_a_refund_made_outside_ledgerline_reaches_an_operator_ours_are_covered(world):
+    _, clock, payments, _, runner = world
+    pid = pay_in(payments)
+    with pytest.raises(Reschedule):
+        runner.payment_step(pid)
+    runner.on_outcome("processor.payment_succeeded", pid, clock(), "pi_1", None)
+    payments.refund(OWNER, pid, "r1", 2_000)
+    assert "covered" in runner.on_charge_refunded(pid, 2_000)  # our own refund (still processing)
+    with pytest.raises(PermanentError, match="made outside ledgerline"):
+        runner.on_charge_refunded(pid, 3_500)  # 1,500 more refunded in the dashboard
