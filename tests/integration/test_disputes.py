@@ -36,10 +36,15 @@ def _webhook(intake, secret, event_type, dp, pi, status, txns, expect="accepted"
     return resp.json()
 
 
-def _record(db, dp, **expected):
+def _record(db, dp, events: int | None = None, **expected):
+    """The dispute record once it shows `expected` (and, given, `events` timeline entries: Pub/Sub may
+    deliver the webhooks' events in any order, so the final status can arrive before the others)."""
+
     def matches():
         record = db.get(db.key("Dispute", f"stripe:{dp}"))
-        return record if record and all(record.get(k) == v for k, v in expected.items()) else None
+        if record is None or any(record.get(k) != v for k, v in expected.items()):
+            return None
+        return record if events is None or len(json.loads(record["timeline"])) == events else None
 
     return wait_for(matches, timeout=30, what=f"dispute {dp} with {expected}")
 
@@ -66,7 +71,7 @@ def test_an_inquiry_closed_as_warning_leaves_the_wallet_untouched_and_is_visible
     ]:
         answer = _webhook(intake, secret, event_type, dp, pi, status, [])
         assert "balance_transactions" not in answer  # nothing but the status: no money event at all
-    record = _record(db, dp, status="warning_closed")
+    record = _record(db, dp, events=3, status="warning_closed")
     assert (record["inquiry"], record["final"], record["withdrawn"], record["transactions"]) == (True, True, 0, [])
     assert len(json.loads(record["timeline"])) == 3
     time.sleep(1.0)  # give a (wrong) posting every chance to show up
