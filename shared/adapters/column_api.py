@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 
 import requests
 import urllib3.exceptions
@@ -29,6 +29,7 @@ import urllib3.exceptions
 from shared.domain.payments.destinations import Destination
 from shared.domain.payments.outcomes import PartnerCall
 from shared.payments.partners import TransferCall
+from shared.recovery.policies import retry_after_value
 
 log = logging.getLogger("ledgerline.payments.bank")
 # urllib3 reasons that prove nothing was sent: the connection was never made.
@@ -71,17 +72,8 @@ def _cert_refused(exc: BaseException) -> bool:
 
 
 def retry_after(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
+    """Retry-After as seconds from `now` (a Unix time): shared.recovery.policies.retry_after_value."""
+    return retry_after_value(value, datetime.fromtimestamp(now, tz=UTC))
 
 
 class ColumnApi:

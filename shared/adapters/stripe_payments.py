@@ -26,11 +26,9 @@ to localstripe (STRIPE_API_BASE; docs/localstripe.md says where it differs from 
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -42,6 +40,7 @@ from shared.domain.money import InexactAmount, UnknownCurrency, convert, exponen
 from shared.domain.payments.outcomes import CallFailure, CallKind, PartnerCall
 from shared.partners.stripe import API_KEY, stripe_exponent, to_minor_units
 from shared.payments.processor import CUSTOMER_KEY, PAYMENT_KEY, REFUND_KEY, ProcessorCall
+from shared.recovery.policies import retry_after_value
 
 log = logging.getLogger("ledgerline.stripe_payments")
 NAME = "stripe"
@@ -307,18 +306,6 @@ def _connection_failure(exc: stripe.APIConnectionError) -> CallFailure:
 
 
 def _retry_after(headers) -> float | None:
-    """Retry-After in seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    raw = None
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            raw = value.strip()
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    """Retry-After in seconds (shared.recovery.policies.retry_after_value), None when absent or unreadable."""
+    raw = next((value for name, value in (headers or {}).items() if name.lower() == "retry-after"), None)
+    return retry_after_value(raw, datetime.now(tz=UTC))

@@ -153,16 +153,24 @@ def retry_after_seconds(exc: BaseException, now: datetime) -> float | None:
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}
         value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    return retry_after_value(value, now)
+
+
+def retry_after_value(value: object, now: datetime) -> float | None:
+    """A Retry-After value as seconds from `now`: delta-seconds, or an HTTP date; None when absent or
+    unreadable (the one reading of the header: retries, and the partner adapters' answers)."""
     if value is None:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return max(0.0, float(value))
     text = str(value).strip()
-    if text.isdigit():
-        return float(text)
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
