@@ -163,7 +163,7 @@ chaos: install
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 1 --events $(CHAOS_EVENTS)
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 5,2,4
 	LEDGERLINE_STALE_AFTER_SECONDS=60 LEDGERLINE_DATASTORE_ON_DISK=true $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 3
-	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 6 --payouts $(PAYOUTS_CHAOS)
+	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 6 --payouts $(PAYOUTS_CHAOS) --quiesce-timeout 1500
 
 bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-recon
 

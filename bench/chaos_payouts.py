@@ -328,7 +328,10 @@ def audit(stack: Stack, names: list[str], funding: int, ops: list[Op], answers: 
     open_executed = sorted(
         pid for pid, p in records.items() if p.status not in ended and executed.get(pid, {}).get("executed", 0) > 0
     )
+    # failed over: an attempt at the first-choice bank known not executed, then the next bank; routed
+    # around: the first attempt already at the second bank (column's breaker was open)
     failed_over = sorted(pid for pid, p in records.items() if len({a.partner for a in p.attempts}) > 1)
+    routed_around = sorted(pid for pid, p in records.items() if p.attempts and p.attempts[0].partner != BANKS[0])
     paid_at = Counter(
         next((a.partner for a in p.attempts if a.state == "accepted"), "?")
         for pid, p in records.items()
@@ -362,6 +365,7 @@ def audit(stack: Stack, names: list[str], funding: int, ops: list[Op], answers: 
         "failed": status.get("failed", 0),
         "returned": status.get("returned", 0),
         "failed_over": len(failed_over),
+        "routed_around_column": len(routed_around),
         "paid_at": dict(paid_at),
         "executed_at_bank": {bank: per_bank.get(bank, 0) for bank in BANKS},
         "executed_twice": len(twice),
@@ -458,6 +462,7 @@ SHOWN = (
     "failed",
     "returned",
     "failed_over",
+    "routed_around_column",
     "executed_at_bank",
     "executed_twice",
     "paid_not_executed_once",

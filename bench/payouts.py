@@ -15,6 +15,10 @@ Measured in the same run, so the ratios mean something on whatever machine runs 
                   host's), the time from the request's scheduled instant to `submitted` (the bank
                   accepted the transfer) and to `paid` (the bank's settled webhook or the status poll),
                   p50 / p99 / max, and the rate payouts reached `submitted` (keeping up: close to R).
+  apart           at --direct-rate: the API alone (the payments queue paused: nothing downstream runs),
+                  then each of those payouts' first step POSTed straight to the payments function's
+                  /tasks, open loop (what a concurrent queue dispatcher does; the local Cloud Tasks
+                  emulator dispatches one queue's tasks one at a time): the step's latency to `submitted`.
 The bank sandbox runs without faults and settles after --settle-after seconds (its default is 2 s), so
 the `paid` figure is our pipeline's (webhook through intake and Pub/Sub, or the settle poll), not the
 sandbox's clock. Wallets are funded by direct ledger postings and given high limits (this measures the
@@ -128,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle-after", type=float, default=0.2, help="the sandbox banks' settle delay (s)")
     parser.add_argument("--txn-n", type=int, default=300, help="raw Datastore transactions timed")
     parser.add_argument("--paid-timeout", type=float, default=300)
+    parser.add_argument(
+        "--direct-rate", type=float, default=50, help="the accept-only and direct-step phases' rate (0: skip them)"
+    )
     parser.add_argument("--out", default=str(settings().run_dir / "bench" / "payouts.json"))
     args = parser.parse_args(argv)
     cfg = settings()  # under `ctl run --fresh` LEDGERLINE_RUN_DIR names the stack it started
@@ -200,11 +207,82 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"  {rate:g}/s: {followed}")
         ok = ok and phase["errors"] == 0 and followed["not_paid_in_time"] == 0
 
+    if args.direct_rate:
+        result["direct"] = direct_phase(root, url, auth, names, args)
+        ok = ok and result["direct"]["accept"]["errors"] == 0 and result["direct"]["steps"]["errors"] == 0
+
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(table(result, rates))
     return 0 if ok else 1
+
+
+def direct_phase(root, url: str, auth: dict, names: list[str], args) -> dict:
+    """The two halves apart, at --direct-rate: the API accepting payouts with the payments queue paused
+    (nothing downstream competes for the CPU), then each payout's first step POSTed straight to the
+    payments function's /tasks (what Cloud Tasks does, without the local emulator's one-at-a-time
+    dispatch loop), open loop: the step's own latency is the time to `submitted` a concurrent queue
+    would give. The paused queue's hand-off tasks are purged after (their steps already ran), the queue
+    resumed; the webhooks then make the payouts paid."""
+    from shared.adapters import tasks_queue
+    from shared.recovery.policies import Task
+    from shared.topology import PAYMENTS_QUEUE
+
+    cfg, rate = root.cfg, args.direct_rate
+    total = int(rate * args.seconds)
+    client, queue = tasks_queue.client(cfg), tasks_queue.queue_path(cfg, PAYMENTS_QUEUE)
+    rng = random.Random(99)
+    plan = [
+        (names[rng.randrange(len(names))], 100 + rng.randrange(9900), str(rng.randrange(10**9, 10**12)))
+        for _ in range(total)
+    ]
+    ids: dict[int, str] = {}
+    tag = uuid.uuid4().hex[:6]
+
+    def payout(session, i):
+        customer, amount, account = plan[i]
+        destination = {
+            "rail": "ach",
+            "routing_number": "021000021",
+            "account_number": account,
+            "account_holder": "Bench",
+        }
+        body = {"from_account": customer, "amount": amount, "currency": "USD", "destination": destination}
+        response = session.post(
+            f"{url}/v1/payouts", json=body, headers={**auth, "Idempotency-Key": f"bench-d{tag}-{i}"}, timeout=30
+        )
+        if response.status_code == 201:
+            ids[i] = response.json()["id"]
+        return response
+
+    client.pause_queue(name=queue)
+    try:
+        progress(f"direct: payouts at {rate:g}/s with the payments queue paused")
+        accept = open_loop(rate, total, args.workers, payout, ok=(201,))
+        accept["accepted_per_second"] = round(len(ids) / max(accept["finished_at"] - accept["started_at"], 1e-9), 1)
+        progress(f"  accept-only: {accept}")
+        order = sorted(ids)
+        steps_url = cfg.function_urls["payments"] + "/tasks"
+
+        def step(session, n):
+            return session.post(steps_url, json=Task("payout-step", ids[order[n]]).to_json(), timeout=60)
+
+        progress(f"direct: {len(order)} first steps POSTed to payments /tasks at {rate:g}/s")
+        steps = open_loop(rate, len(order), args.workers, step)
+        progress(f"  steps: {steps}")
+    finally:
+        client.purge_queue(name=queue)
+        client.resume_queue(name=queue)
+    # time to submitted from each step's scheduled instant: the step's own latency, queueing included
+    service = bootstrap.payouts(root)
+    to_submitted = []
+    for n, i in enumerate(order):
+        found = service.get(ids[i])
+        at = reached(found.payout, "submitted") if found else None
+        if at is not None:
+            to_submitted.append(at - (steps["started_at"] + n / rate))
+    return {"rate": rate, "accept": accept, "steps": steps, "step_to_submitted": ms(to_submitted)}
 
 
 def table(result: dict, rates: list[float]) -> str:
@@ -225,6 +303,16 @@ def table(result: dict, rates: list[float]) -> str:
             f"{sub.get('p50_ms')} / {sub.get('p99_ms')} | {p['submitted_per_second']} | "
             f"{paid.get('p50_ms')} / {paid.get('p99_ms')} | {p['errors']} |"
         )
+    if "direct" in result:
+        d = result["direct"]
+        a, st, sub = d["accept"], d["steps"], d["step_to_submitted"]
+        lines += [
+            "",
+            f"apart, at {d['rate']:g}/s: the API alone (payments queue paused) accepted {a['accepted_per_second']}/s, "
+            f"p50 / p99 {a['p50_ms']} / {a['p99_ms']} ms, {a['errors']} errors; first steps POSTed straight to "
+            f"payments: {st['achieved_rate']}/s, answer p50 / p99 {st['p50_ms']} / {st['p99_ms']} ms, "
+            f"to submitted p50 / p99 {sub.get('p50_ms')} / {sub.get('p99_ms')} ms",
+        ]
     return "\n".join(lines)
 
 
