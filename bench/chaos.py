@@ -212,17 +212,21 @@ def service(cfg: Settings, name: str) -> ctl.Service:
     return next(s for s in ctl.services(cfg) if s.name == name)
 
 
-def kill_ledger(cfg: Settings) -> None:
-    svc = service(cfg, "ledger")
+def kill_function(cfg: Settings, name: str) -> None:
+    svc = service(cfg, name)
     pid = ctl.tracked_pid(cfg, svc)
     if pid is None:
-        progress("ledger not tracked by this stack: cannot kill it")
+        progress(f"{name} not tracked by this stack: cannot kill it")
         return
     os.killpg(pid, signal.SIGKILL)
-    progress(f"ledger SIGKILLed (process group {pid}); restarting it")
+    progress(f"{name} SIGKILLed (process group {pid}); restarting it")
     time.sleep(1.0)
-    ctl.start(cfg, svc)  # only the ledger: whatever else is down stays down
+    ctl.start(cfg, svc)  # only this function: whatever else is down stays down
     ctl.wait_healthy(cfg, [svc])
+
+
+def kill_ledger(cfg: Settings) -> None:
+    kill_function(cfg, "ledger")
 
 
 def outage(cfg: Settings, name: str, seconds: float) -> None:
@@ -581,12 +585,20 @@ def scenario_dead_letters(cfg, db, args) -> dict:
     return result
 
 
+def scenario_payouts(cfg, db, args) -> dict:
+    """Payouts under bank faults, two payments kills and a bank outage: bench/chaos_payouts.py."""
+    from bench import chaos_payouts
+
+    return chaos_payouts.scenario(cfg, db, args, kill_function)
+
+
 SCENARIOS = {
     "1": scenario_duplicates,
     "2": scenario_ledger_kills,
     "3": scenario_restarts,
     "4": scenario_bigquery,
     "5": scenario_dead_letters,
+    "6": scenario_payouts,
 }
 SHOWN = (
     "sent",
@@ -606,19 +618,33 @@ SHOWN = (
 )
 
 
+def payout_shown() -> tuple[str, ...]:
+    from bench import chaos_payouts
+
+    return chaos_payouts.SHOWN
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--scenarios", default="5,2,4", help="comma-separated, of 1-5, run in that order (3 needs Datastore on disk)"
+        "--scenarios", default="5,2,4", help="comma-separated, of 1-6, run in that order (3 needs Datastore on disk)"
     )
     parser.add_argument("--events", type=int, default=10000, help="distinct webhooks of scenario 1")
     parser.add_argument("--rate", type=float, default=200, help="deliveries per second, scenario 1")
     parser.add_argument("--fault-events", type=int, default=1000, help="distinct webhooks of scenarios 2-5")
     parser.add_argument("--fault-rate", type=float, default=90, help="deliveries per second, scenarios 2-5")
+    parser.add_argument("--payouts", type=int, default=1000, help="payouts of scenario 6")
+    parser.add_argument("--wallets", type=int, default=100, help="wallets the payouts of scenario 6 come from")
+    parser.add_argument("--transfers", type=int, default=None, help="transfers of scenario 6 (default: payouts / 2)")
+    parser.add_argument("--funding", type=int, default=150_000, help="minor units funded per wallet, scenario 6")
+    parser.add_argument("--payout-rate", type=float, default=20, help="API requests per second, scenario 6")
+    parser.add_argument("--janitor-every", type=float, default=60, help="seconds between janitor ticks, scenario 6")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quiesce-timeout", type=float, default=900)
     parser.add_argument("--out", default=None, help="JSON results (default .run/bench/chaos-<scenarios>.json)")
     args = parser.parse_args(argv)
+    if args.transfers is None:
+        args.transfers = args.payouts // 2
     cfg = settings()  # under `ctl run --fresh` LEDGERLINE_RUN_DIR names the stack it started
     db = datastore_store.client(cfg)
     results = []
@@ -629,10 +655,11 @@ def main(argv: list[str] | None = None) -> int:
         result["measured_at"] = datetime.now(tz=UTC).isoformat()
         results.append(result)
         print(f"\n== scenario {result['scenario']}: " + ("OK" if result["ok"] else "FAILED"))
-        for key in SHOWN:
+        shown = payout_shown() if result["scenario"] == "6-payouts" else SHOWN
+        for key in shown:
             print(f"  {key:<22} {result[key]}")
         for key, value in result.items():
-            if key not in SHOWN and key not in ("scenario", "ok"):
+            if key not in shown and key not in ("scenario", "ok"):
                 print(f"  {key:<22} {value}")
         sys.stdout.flush()
     out = Path(args.out or f".run/bench/chaos-{args.scenarios.replace(',', '')}.json")
