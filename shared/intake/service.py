@@ -33,6 +33,10 @@ from shared.recovery.dead_letters import dead_letter_id
 from shared.recovery.policies import Task, first_retry_at
 from shared.recovery.service import Publish, Schedule
 
+# What the payments function writes once it has applied (or dead-lettered) a partner outcome event
+# (shared.payments.consumer): the stale re-drive sends an accepted payments event again until it is there.
+PAYMENTS_HANDLED = "PaymentsEventHandled"
+
 log = logging.getLogger("ledgerline.intake")
 
 # Headers worth keeping with the raw body (for audit and re-verification). Signatures are not secrets.
@@ -148,7 +152,8 @@ class Intake:
         return "published"
 
     def redrive_stale(self, *, ledger, now: datetime, limit=None) -> list[str]:
-        """Safety net for "every acknowledged event reaches the ledger": accepted inbox events received 15-45
+        """Safety net for "every acknowledged event reaches the ledger" (and the payments function, for
+        the kinds it acts on: until it recorded one as handled): accepted inbox events received 15-45
         min ago (LEDGERLINE_STALE_AFTER_SECONDS, then 30 min) whose transaction does not exist, and that
         are neither parked, rejected nor waiting in an open dead letter, are published again (the ledger
         posts each once; a replay is a no-op). Pub/Sub does not lose acknowledged publishes, but a push that
@@ -158,10 +163,17 @@ class Intake:
         received = self.inbox.received_between(now - stale_after - STALE_WINDOW, now - stale_after, limit)
         items: list[InboxEvent] = [i for i in received if i.accepted and i.canonical]
         wanted = {}
+        for_payments = []  # events the payments function acts on: done once it recorded them
         for item in items:
-            op = operation_for(item.event())
+            event = item.event()
+            if BY_NAME[event.kind].consumer == "payments":
+                for_payments.append(item.key)
+                continue
+            op = operation_for(event)
             if op is not None:
                 wanted[item.key] = op.op_id
+        handled = set(ledger.get_multi(PAYMENTS_HANDLED, for_payments)) if for_payments else set()
+        wanted |= {key: key for key in for_payments if key not in handled}
         if not wanted:
             return []
         ops = sorted(set(wanted.values()))

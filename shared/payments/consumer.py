@@ -68,6 +68,7 @@ def on_push(ports: PaymentsPorts, push: dict) -> dict:
         return {"status": "not_mine", "event_id": event_id}
     try:
         detail = apply_event(ports, event)
+        _handled(ports, event, "applied", detail)
     except (PermanentError, PaymentError) as exc:
         name = record_dead_letter(
             ports.store,
@@ -84,9 +85,20 @@ def on_push(ports: PaymentsPorts, push: dict) -> dict:
             first_attempt_at=ports.clock(),
             attributes=attributes,
         )
+        _handled(ports, event, "dead_letter", name)
         return {"status": "dead_letter", "event_id": event.event_id, "dead_letter": name}
     log.info("partner outcome applied", extra={"event_id": event.event_id, "kind": event.kind, "detail": detail})
     return {"status": "applied", "event_id": event.event_id, "detail": detail}
+
+
+def _handled(ports: PaymentsPorts, event: CanonicalEvent, outcome: str, detail: str) -> None:
+    """The marker intake's stale re-drive looks for (shared.intake.service PAYMENTS_HANDLED): without it,
+    an accepted payments event is published again (a push lost with a killed instance is not lost)."""
+    from shared.intake.service import PAYMENTS_HANDLED
+
+    ports.store.record(
+        PAYMENTS_HANDLED, event.event_id, {"outcome": outcome, "detail": detail[:500], "at": ports.clock()}
+    )
 
 
 def apply_event(ports: PaymentsPorts, event: CanonicalEvent) -> str:

@@ -200,3 +200,28 @@ def test_the_memory_inbox_creates_an_event_once_under_concurrent_first_deliverie
         t.join()
     assert sorted(created) == [False] * 7 + [True]
     assert inbox.get("stripe:evt_x").deliveries == 8
+
+
+def test_a_payments_event_is_redriven_until_the_payments_function_recorded_it(intake):
+    """A bank's outcome of our payout (a payments kind: the ledger books nothing) reaches the payments
+    function by push; a push lost with a killed instance would lose it, so the stale sweep publishes
+    it again until the function's handled marker is there."""
+    from shared.intake.service import PAYMENTS_HANDLED
+    from shared.partners import column
+    from tests.factories import column_event
+
+    now = datetime.now(tz=UTC)
+    received = now - timedelta(seconds=CFG.stale_after_seconds + 60)
+    for name in ("lost", "handled"):
+        event = column_event(f"evnt_{name}", "ach.outgoing_transfer.settled", f"acht_{name}", 900, "acno_op")
+        event["data"]["idempotency_key"] = f"po_{'a' * 23}{'1' if name == 'lost' else '2'}-1"
+        body = encode(event)
+        headers = {"Column-Signature": column.sign(body, CFG.secret(column.WEBHOOK_SECRETS)[0])}
+        assert intake.receive("column", headers, body, now=received).status == 200
+    assert intake.inbox.get("column:evnt_lost").event().kind == "bank.transfer_settled"
+    ledger = MemoryStore()
+    ledger.record(PAYMENTS_HANDLED, "column:evnt_handled", {"outcome": "applied"})
+    published = len(intake.publish.messages)
+    assert intake.redrive_stale(ledger=ledger, now=now) == ["column:evnt_lost"]
+    ((_, attributes),) = intake.publish.messages[published:]
+    assert (attributes["event_id"], attributes["consumer"]) == ("column:evnt_lost", "payments")

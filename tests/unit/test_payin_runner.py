@@ -182,8 +182,10 @@ def test_the_consumer_applies_ours_acks_the_others_and_dead_letters_contradictio
     ports = PaymentsPorts(runner=None, payins=runner, handlers={}, schedule=None, store=store, clock=clock)
     pid = pay_in(payments)
     assert on_push(ports, push(processor_event(pid), consumer="ledger"))["status"] == "not_mine"
+    assert store.get("PaymentsEventHandled", "stripe:evt_1") is None  # not ours to handle: no marker
     assert on_push(ports, push(processor_event(pid)))["status"] == "applied"
     assert posted(store) == 0 + 5_000
+    assert store.get("PaymentsEventHandled", "stripe:evt_1")["outcome"] == "applied"  # the re-drive stops
     unknown = on_push(ports, push(processor_event("py_" + "f" * 24)))
     assert unknown["status"] == "dead_letter"
     letter = store.get("DeadLetter", unknown["dead_letter"])
