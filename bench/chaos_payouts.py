@@ -110,6 +110,14 @@ class Stack:
         requests.post(f"{self.sandbox}/_control/{bank}/faults", json=faults, timeout=10).raise_for_status()
 
     def janitor(self) -> str:
+        """What Cloud Scheduler runs: the payments janitor, and the retries' safety-net sweeps (the stale
+        re-drive sends again a partner outcome whose push to payments was lost)."""
+        from bench.chaos import scheduler_tick
+
+        redriven = scheduler_tick(self.cfg)
+        return f"{self._janitor()}; re-drove {redriven} stale inbox event(s)"
+
+    def _janitor(self) -> str:
         try:
             answer = requests.post(
                 self.payments + "/tasks",
