@@ -50,6 +50,18 @@ BANKS = ("column", "lakeside")
 FUNDING = 10**9
 
 
+def post_payout(session, url: str, auth: dict, planned: tuple, key: str, ids: dict, i: int):
+    """POST one planned payout (customer, amount, account number) with its Idempotency-Key; a created
+    payout's id goes into ids[i]."""
+    customer, amount, account = planned
+    destination = {"rail": "ach", "routing_number": "021000021", "account_number": account, "account_holder": "Bench"}
+    body = {"from_account": customer, "amount": amount, "currency": "USD", "destination": destination}
+    response = session.post(f"{url}/v1/payouts", json=body, headers={**auth, "Idempotency-Key": key}, timeout=30)
+    if response.status_code == 201:
+        ids[i] = response.json()["id"]
+    return response
+
+
 def setup(root, wallets: int) -> tuple[str, list[str]]:
     cfg, store, now = root.cfg, root.store, datetime.now(tz=UTC)
     run = uuid.uuid4().hex[:8]
@@ -178,20 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = uuid.uuid4().hex[:6]
 
         def payout(session, i, plan=plan, ids=ids, tag=tag):
-            customer, amount, account = plan[i]
-            destination = {
-                "rail": "ach",
-                "routing_number": "021000021",
-                "account_number": account,
-                "account_holder": "Bench",
-            }
-            body = {"from_account": customer, "amount": amount, "currency": "USD", "destination": destination}
-            response = session.post(
-                f"{url}/v1/payouts", json=body, headers={**auth, "Idempotency-Key": f"bench-{tag}-{i}"}, timeout=30
-            )
-            if response.status_code == 201:
-                ids[i] = response.json()["id"]
-            return response
+            return post_payout(session, url, auth, plan[i], f"bench-{tag}-{i}", ids, i)
 
         progress(f"payouts at {rate:g}/s for {args.seconds:g} s ({total} requests)")
         phase = open_loop(rate, total, args.workers, payout, ok=(201,))
@@ -241,20 +240,7 @@ def direct_phase(root, url: str, auth: dict, names: list[str], args) -> dict:
     tag = uuid.uuid4().hex[:6]
 
     def payout(session, i):
-        customer, amount, account = plan[i]
-        destination = {
-            "rail": "ach",
-            "routing_number": "021000021",
-            "account_number": account,
-            "account_holder": "Bench",
-        }
-        body = {"from_account": customer, "amount": amount, "currency": "USD", "destination": destination}
-        response = session.post(
-            f"{url}/v1/payouts", json=body, headers={**auth, "Idempotency-Key": f"bench-d{tag}-{i}"}, timeout=30
-        )
-        if response.status_code == 201:
-            ids[i] = response.json()["id"]
-        return response
+        return post_payout(session, url, auth, plan[i], f"bench-d{tag}-{i}", ids, i)
 
     client.pause_queue(name=queue)
     try:
