@@ -132,6 +132,15 @@ def new_payout(payouts, key="k1", amount=AMOUNT):
     return payouts.request(OWNER, key, WALLET, amount, "USD", DEST).payout.payout.payout_id
 
 
+def committed_but_unknown(payouts, banks, runner) -> tuple[str, str]:
+    """A payout whose first create committed at bank_a and timed out: (payout id, its attempt's key)."""
+    banks["bank_a"].script = ["timeout_after_commit"]
+    pid = new_payout(payouts)
+    with pytest.raises(Reschedule):
+        runner.step(pid)
+    return pid, payouts.get(pid).payout.attempts[0].idempotency_key
+
+
 def run_once(runner, pid, clock, until, max_steps=20):
     """Run steps until `until()` holds; the last Reschedule is raised."""
     for _ in range(max_steps):
@@ -334,11 +343,7 @@ def test_a_step_that_died_after_recording_the_submit_queries_first(world):
 
 def test_the_webhook_beats_the_status_query_and_the_query_then_changes_nothing(world):
     store, clock, payouts, banks, runner = world
-    banks["bank_a"].script = ["timeout_after_commit"]
-    pid = new_payout(payouts)
-    with pytest.raises(Reschedule):
-        runner.step(pid)
-    key = payouts.get(pid).payout.attempts[0].idempotency_key
+    pid, key = committed_but_unknown(payouts, banks, runner)
     reference = banks["bank_a"].transfers[key]["id"]
     banks["bank_a"].settle()
     assert runner.on_transfer_event(TransferEvent(key, "settled", clock(), reference)) == "paid"
@@ -363,11 +368,7 @@ def test_a_return_after_paid_reverses_the_capture(world):
 
 def test_a_returned_webhook_before_anything_else_pays_then_returns(world):
     store, clock, payouts, banks, runner = world
-    banks["bank_a"].script = ["timeout_after_commit"]
-    pid = new_payout(payouts)
-    with pytest.raises(Reschedule):
-        runner.step(pid)
-    key = payouts.get(pid).payout.attempts[0].idempotency_key
+    pid, key = committed_but_unknown(payouts, banks, runner)
     ref = banks["bank_a"].transfers[key]["id"]
     runner.on_transfer_event(TransferEvent(key, "returned", clock(), ref, "R03"))
     assert [t.event for t in payouts.get(pid).payout.timeline][-3:] == ["accepted", "settled", "returned"]
