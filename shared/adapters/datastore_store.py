@@ -129,6 +129,14 @@ INDEXED: dict[str, frozenset[str]] = {
     "PayoutLimits": frozenset({"customer"}),
     "Payment": frozenset({"customer", "status"}),
     "Refund": frozenset({"payment_id", "status"}),
+    # Webhooks out (docs/webhooks.md, shared.webhooks): the fan-out finds pending events, the API lists
+    # a tenant's events / an endpoint's attempts (composite queries below), the sweep stale deliveries.
+    "CustomerEvent": frozenset({"tenant", "type", "created_at", "fanout_pending"}),
+    "EventLane": frozenset(),
+    "DeliveryLane": frozenset(),
+    "WebhookEndpoint": frozenset({"tenant"}),
+    "WebhookDelivery": frozenset({"endpoint", "status", "next_attempt_at", "event"}),
+    "WebhookAttempt": frozenset({"endpoint", "at", "delivery"}),
 }
 
 
@@ -235,15 +243,25 @@ class DatastoreLedger(ledger_rows.LedgerReads):
 
     def __init__(self, db: datastore.Client):
         self.db = db
+        # after a commit that emitted customer events (shared.webhooks.outbox): ask for a fan-out;
+        # set by shared.bootstrap. Its failure never undoes the commit (the minute sweep catches up).
+        self.on_events: Callable[[], None] | None = None
 
     def transact(self, work: Callable[[_DatastoreTx], T]) -> T:
+        emitted = False
+
         def attempt(_txn):
+            nonlocal emitted
             tx = _DatastoreTx(self.db)
             result = work(tx)
+            emitted = getattr(tx, "emitted", False)  # set by shared.webhooks.outbox.emit
             tx.flush()
             return result
 
-        return in_transaction(self.db, attempt, begin_later=True)
+        result = in_transaction(self.db, attempt, begin_later=True)
+        if emitted and self.on_events is not None:
+            self.on_events()
+        return result
 
     def get(self, kind: str, name: str) -> dict | None:
         entity = self.db.get(self.db.key(kind, name))

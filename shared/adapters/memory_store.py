@@ -43,6 +43,7 @@ class _Tx:
 class MemoryStore(ledger_rows.LedgerReads):
     def __init__(self):
         self.data: dict[str, dict[str, dict]] = defaultdict(dict)
+        self.on_events: Callable[[], None] | None = None  # after a commit that emitted customer events
 
     def transact(self, work: Callable[[_Tx], T]) -> T:
         tx = _Tx(self.data)
@@ -53,6 +54,8 @@ class MemoryStore(ledger_rows.LedgerReads):
                     self.data[kind].pop(name, None)
                 else:
                     self.data[kind][name] = row
+        if self.on_events is not None and getattr(tx, "emitted", False):  # shared.webhooks.outbox.emit
+            self.on_events()
         return result
 
     def get(self, kind: str, name: str) -> dict | None:

@@ -11,9 +11,11 @@ from shared.domain import kinds
 from shared.domain.events import CanonicalEvent
 from shared.domain.ledger.errors import PredecessorMissing
 from shared.domain.ledger.operations import reversal
+from shared.domain.webhooks.events import dispute_events
 from shared.ledger import disputes
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
+from shared.webhooks import outbox as customer_events
 
 log = logging.getLogger("ledgerline.ledger")
 
@@ -125,8 +127,11 @@ def record_dispute(store: LedgerStore, event: CanonicalEvent, transaction_id: st
     name = disputes.key(event.partner, event.reference)
 
     def work(tx):
-        record = disputes.merged(tx.get(disputes.KIND, name), event, transaction_id, clock())
+        before = tx.get(disputes.KIND, name)
+        record = disputes.merged(before, event, transaction_id, clock())
         if record is not None:
             tx.put(disputes.KIND, name, record, unindexed=("timeline",))
+            # dispute.opened / dispute.closed to the customer's tenant, with the record's change
+            customer_events.emit(tx, dispute_events(before, record, customer_events.tenant_reader(tx)), clock())
 
     store.transact(work)

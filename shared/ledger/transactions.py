@@ -14,7 +14,9 @@ from datetime import datetime
 from shared.domain.ledger.engine import Result, Tx, apply
 from shared.domain.ledger.errors import Conflict, Rejected
 from shared.domain.ledger.model import Operation
+from shared.domain.webhooks.events import Draft, ledger_events
 from shared.ledger.store import LedgerConflict, LedgerStore, T, utcnow
+from shared.webhooks import outbox as customer_events
 
 log = logging.getLogger("ledgerline.ledger")
 
@@ -46,19 +48,31 @@ def with_outbox(tx: Tx, results: list[Result], clock) -> Result | list[Result]:
     return results[0] if len(results) == 1 else results
 
 
+def with_customer_events(tx: Tx, op: Operation, result: Result, now: datetime) -> None:
+    """The customer events of a posted transaction (shared.domain.webhooks.events.ledger_events), in
+    the same transaction: transfer.posted, hold.*, balance.updated for the tenants owning its wallets."""
+    if result.status != "posted":
+        return
+    target = tx.get("JournalTransaction", op.target) if op.target and op.kind != "reverse" else None
+    drafts = ledger_events(result.record, target, customer_events.tenant_reader(tx))
+    customer_events.emit(tx, drafts, now)
+
+
 def execute(
     store: LedgerStore,
     op: Operation,
     clock: Callable[[], datetime] = utcnow,
     also: tuple[tuple[str, str, dict], ...] = (),
     guard: Callable[[Tx, datetime], None] | None = None,
+    events: Callable[[Tx], list[Draft]] | None = None,
 ) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
     (same id, different body) is recorded and raised. `also`: idempotent records (kind, name, data)
     written in the same transaction when the operation is not rejected (e.g. a payment's index).
     `guard(tx, now)` runs first inside the same transaction and may raise Rejected: a precondition of
     the caller's (e.g. the API's "a capture takes at most what the hold still holds") checked
-    atomically with the write."""
+    atomically with the write. `events(tx)`: the caller's customer events of this change (e.g. a
+    payout's status), emitted with the ledger's own when the operation is not rejected."""
 
     def work(tx, salt):
         now = clock()
@@ -67,6 +81,9 @@ def execute(
         result = with_outbox(tx, [apply(op, tx, now, salt)], clock)
         for kind, name, data in also:
             tx.put(kind, name, data)
+        with_customer_events(tx, op, result, now)
+        if events is not None:
+            customer_events.emit(tx, events(tx), now)
         return result
 
     try:

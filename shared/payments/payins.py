@@ -29,6 +29,7 @@ from shared.domain.ledger.model import Operation
 from shared.domain.payments.ids import payment_id as derive_payment_id
 from shared.domain.payments.ids import refund_id as derive_refund_id
 from shared.domain.payments.payins import (
+    Payment,
     ProcessorEvent,
     Refund,
     advance,
@@ -36,10 +37,12 @@ from shared.domain.payments.payins import (
     request_payment,
     request_refund,
 )
+from shared.domain.webhooks.events import Draft, payment_events, refund_events
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.service import MAX_RETRIES, RequestMismatch, StaleRecord, request_digest
 from shared.payments.store import PaymentRecords, RefundLine, Row, StoredPayment, StoredRefund
+from shared.webhooks.outbox import emit, tenant_reader
 
 
 class PaymentRefused(Exception):
@@ -145,9 +148,17 @@ class Payments:
             if changed is current.payment:
                 return PaymentApplied(current, None, False)
             stored = replace(current, payment=changed, version=current.version + 1)
+            refunded = sum(line.amount for line in current.refunds if line.status == "succeeded")
+
+            def events(tx: Tx, before: Payment = current.payment, after: Payment = changed, r: int = refunded):
+                return payment_events(before, after, tenant_reader(tx), r)
+
             try:
                 result = self._write(
-                    lambda tx, c=current: self._unchanged_payment(tx, c), op, (self.records.payment_row(stored),)
+                    lambda tx, c=current: self._unchanged_payment(tx, c),
+                    op,
+                    (self.records.payment_row(stored),),
+                    events,
                 )
             except StaleRecord:
                 continue
@@ -159,18 +170,27 @@ class Payments:
         if found is None or found.version != current.version:
             raise StaleRecord(current.payment.payment_id)
 
-    def _write(self, check: Callable[[Tx], None], op: Operation | None, rows: tuple[Row, ...]) -> Result | None:
-        """The records and the operation (if any) in one transaction, after `check` inside it."""
+    def _write(
+        self,
+        check: Callable[[Tx], None],
+        op: Operation | None,
+        rows: tuple[Row, ...],
+        events: Callable[[Tx], list[Draft]] | None = None,
+    ) -> Result | None:
+        """The records, the operation (if any) and the customer events of the change in one
+        transaction, after `check` inside it."""
         if op is None:
 
             def work(tx: Tx) -> None:
                 check(tx)
                 for row in rows:
                     tx.put(*row)
+                if events is not None:
+                    emit(tx, events(tx), self.clock())
 
             self.store.transact(work)
             return None
-        result = execute(self.store, op, self.clock, also=rows, guard=lambda tx, now: check(tx))
+        result = execute(self.store, op, self.clock, also=rows, guard=lambda tx, now: check(tx), events=events)
         if result.status == "rejected":
             raise PaymentRefused(op.op_id, result.reason)
         if result.status == "posted":
@@ -240,8 +260,11 @@ class Payments:
                 )
                 tx.put(*self.records.payment_row(replace(payment, version=payment.version + 1, refunds=lines)))
 
+            def events(tx: Tx, before: Refund = current.refund, after: Refund = changed):
+                return refund_events(before, after, tenant_reader(tx))
+
             try:
-                result = self._write(check, op, (self.records.refund_row(stored),))
+                result = self._write(check, op, (self.records.refund_row(stored),), events)
             except StaleRecord:
                 continue
             return RefundApplied(stored, result, True)

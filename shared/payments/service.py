@@ -26,11 +26,13 @@ from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.ids import payout_id as derive_payout_id
 from shared.domain.payments.limits import WINDOW, LimitCheck, Outflow, check_limits
 from shared.domain.payments.payouts import PAYOUT, PayoutEvent, request_payout, transition
+from shared.domain.webhooks.events import payout_events
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.limits import Defaults, effective
 from shared.payments.store import PayoutExposure, PayoutRecords, StoredDestination, StoredPayout
 from shared.payments.vault import KeyWrapper, open_sealed, seal
+from shared.webhooks.outbox import emit, tenant_reader
 
 MAX_RETRIES = 5  # re-reads after a concurrent change of the record before giving up
 
@@ -154,8 +156,8 @@ class Payouts:
         # BigQuery); its failure never undoes the commit (the outbox sweep catches up)
         self.after_commit = after_commit
 
-    def _execute(self, op: Operation, also: tuple, guard) -> Result:
-        result = execute(self.store, op, self.clock, also=also, guard=guard)
+    def _execute(self, op: Operation, also: tuple, guard, events=None) -> Result:
+        result = execute(self.store, op, self.clock, also=also, guard=guard, events=events)
         if result.status == "posted":
             self.after_commit(result.transaction_id)
         return result
@@ -224,8 +226,11 @@ class Payouts:
                 raise LimitExceeded(check)
             tx.put(*self.records.exposure_row(_exposure_after(exposure, pid, hold, amount, payout.requested_at, now)))
 
+        def events(tx: Tx) -> list:
+            return payout_events(None, stored.payout, tenant_reader(tx), description, meta)
+
         try:
-            result = self._execute(hold, (self.records.payout_row(stored),), guard)
+            result = self._execute(hold, (self.records.payout_row(stored),), guard, events)
         except _Exists:
             found = self.records.payout(self.store, pid)
             assert found is not None, "a payout seen inside a transaction is committed"
@@ -294,11 +299,15 @@ class Payouts:
             if found is None or found.version != current.version:
                 raise StaleRecord(p.payout_id)
 
+        def events(tx: Tx) -> list:
+            return payout_events(p, stored.payout, tenant_reader(tx), stored.description, stored.metadata)
+
         if op is None:
 
             def work(tx: Tx) -> None:
                 unchanged(tx)
                 tx.put(*self.records.payout_row(stored))
+                emit(tx, events(tx), self.clock())
 
             self.store.transact(work)
             return Applied(stored, None, True)
@@ -310,7 +319,7 @@ class Payouts:
                 *self.records.exposure_row(_exposure_after(exposure, p.payout_id, op, p.amount, p.requested_at, now))
             )
 
-        result = self._execute(op, (self.records.payout_row(stored),), guard)
+        result = self._execute(op, (self.records.payout_row(stored),), guard, events)
         if result.status == "rejected":
             raise PayoutRefused(p.payout_id, result.reason)
         return Applied(stored, result, True)
