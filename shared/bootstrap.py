@@ -10,8 +10,10 @@ by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in 
 
     Datastore       store (the ledger's LedgerStore), inbox, db (faults)   shared.adapters.datastore_store, _inbox
     Pub/Sub         publish (canonical-events topic)                        shared.adapters.pubsub_bus
-    Cloud Tasks     schedule (retries queue), payments_schedule (payments)  shared.adapters.tasks_queue
-    Cloud KMS       the payments key-encryption key (local: a dev key)      shared.adapters.kms_keys
+    Cloud Tasks     schedule (retries queue), payments_schedule (payments),
+                    webhooks_schedule (webhooks)                            shared.adapters.tasks_queue
+    Cloud KMS       the payments and webhook-secrets keys (local: a dev key) shared.adapters.kms_keys
+    HTTPS out       tenants' webhook endpoints (SSRF-safe)                  shared.adapters.webhook_http
     BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
     GCS / directory settlement reports, bank statements                     shared.adapters.gcs_reports
 
@@ -31,7 +33,7 @@ from shared.config import ConfigError, Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
-from shared.recovery.policies import PAYMENTS_TASK_KINDS, Task
+from shared.recovery.policies import PAYMENTS_TASK_KINDS, WEBHOOKS_TASK_KINDS, Task
 from shared.recovery.service import Handler, Publish, Schedule
 from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
 
@@ -57,7 +59,12 @@ class Root:
 
     @cached_property
     def store(self) -> datastore_store.DatastoreLedger:
-        return datastore_store.DatastoreLedger(self.db)
+        from shared.webhooks.outbox import FanoutRequests
+
+        store = datastore_store.DatastoreLedger(self.db)
+        # a commit that emitted customer events asks for a fan-out (shared.webhooks.outbox)
+        store.on_events = FanoutRequests(webhooks_schedule(self), self.clock)
+        return store
 
     @cached_property
     def inbox(self) -> DatastoreInbox:
@@ -77,6 +84,8 @@ class Root:
         def schedule(task: Task, at: datetime) -> bool:
             if task.kind in PAYMENTS_TASK_KINDS:  # a payments step (an operator's replay of its dead letter)
                 return payments_schedule(self)(task, at)
+            if task.kind in WEBHOOKS_TASK_KINDS:  # a webhook delivery (an operator's replay of its dead letter)
+                return webhooks_schedule(self)(task, at)
             return tasks_queue.enqueue(
                 cfg,
                 RETRIES_QUEUE,
@@ -230,6 +239,7 @@ def api_backend(r: Root):
             payments=lambda: payins(r),
             payout_limits=lambda: payout_limits(r),
             start=start_payments(r),
+            webhooks=lambda: webhook_endpoints(r),
         ),
     )
 
@@ -366,3 +376,124 @@ def payments(r: Root):
         )
 
     return r.once("payments", build)
+
+
+# ----------------------------------------------------------------------------- webhooks out
+
+
+def webhooks_schedule(r: Root) -> Schedule:
+    """Enqueue a webhooks task (fan-out, delivery, replay) on the webhooks queue; named like every task
+    (a double enqueue is a no-op)."""
+    from shared.topology import WEBHOOKS_QUEUE
+
+    cfg = r.cfg
+
+    def schedule(task: Task, at: datetime | None) -> bool:
+        url = cfg.function_urls.get("webhooks")
+        if not url:
+            raise RuntimeError("WEBHOOKS_URL is not set: webhook tasks cannot be enqueued")
+        return tasks_queue.enqueue(
+            cfg,
+            WEBHOOKS_QUEUE,
+            url + "/tasks",
+            task.to_json(),
+            task_id=task.name,
+            schedule_at=at,
+            service_account=cfg.tasks_invoker_sa,
+            audience=url,
+        )
+
+    return schedule
+
+
+def webhook_keys(cfg: Settings):
+    """The key-encryption key of sealed webhook signing secrets: Cloud KMS in the cloud (its own key,
+    terraform/modules/keys), the dev key locally."""
+    from shared.errors import NotConfigured
+    from shared.payments.vault import LocalKeyWrapper
+
+    if cfg.webhooks_kms_key:
+        from shared.adapters.kms_keys import KmsKeyWrapper
+
+        return KmsKeyWrapper(cfg.webhooks_kms_key)
+    if cfg.local and cfg.payments_local_kek:
+        return LocalKeyWrapper(bytes.fromhex(cfg.payments_local_kek))
+    raise NotConfigured("WEBHOOKS_KMS_KEY (cloud) or PAYMENTS_LOCAL_KEK (local) is not set")
+
+
+def _sealing(r: Root):
+    """(seal, open) of webhook secrets, the endpoint id as associated data; opened secrets are cached
+    per process (one KMS call per secret, not per attempt)."""
+    from functools import lru_cache
+
+    from shared.payments.vault import open_sealed, seal
+
+    def build():
+        keys = webhook_keys(r.cfg)
+
+        @lru_cache(maxsize=4096)
+        def opened(sealed: str, endpoint_id: str) -> str:
+            return open_sealed(keys, sealed, endpoint_id)
+
+        return (lambda secret, endpoint_id: seal(keys, secret, endpoint_id)), opened
+
+    return r.once("webhook_sealing", build)
+
+
+def webhook_endpoints(r: Root):
+    """api (and the webhooks function's replays): the tenant's endpoints, events, attempts, replays."""
+    from shared.webhooks.endpoints import WebhookEndpoints
+
+    def build():
+        seal, opened = _sealing(r)
+        return WebhookEndpoints(r.store, seal, opened, r.clock, r.cfg.local, webhooks_schedule(r))
+
+    return r.once("webhook_endpoints", build)
+
+
+@dataclass(frozen=True)
+class WebhooksPorts:
+    deliveries: object  # shared.webhooks.service.Deliveries
+    handlers: dict[str, Handler]
+    schedule: Schedule
+
+
+def webhooks(r: Root) -> WebhooksPorts:
+    """webhooks: fan-out and delivery over the store, the webhooks queue and the SSRF-safe sender."""
+    from shared.adapters import webhook_http
+    from shared.domain.webhooks.delivery import BODY_CAP, TIMEOUT_S
+    from shared.webhooks.outbox import FanoutRequests
+    from shared.webhooks.service import Deliveries
+
+    def build() -> WebhooksPorts:
+        schedule = webhooks_schedule(r)
+        _, opened = _sealing(r)
+        local = r.cfg.local
+
+        def send(url: str, body: bytes, headers: dict):
+            return webhook_http.post(url, body, headers, timeout_s=TIMEOUT_S, body_cap=BODY_CAP, local=local)
+
+        deliveries = Deliveries(r.store, schedule, send, opened, r.clock, FanoutRequests(schedule, r.clock))
+        endpoints = webhook_endpoints(r)
+
+        def fanout(key: str) -> str:
+            done, waiting = deliveries.fanout()
+            return f"fanned out {done} event(s), {waiting} waiting"
+
+        def sweep(key: str) -> str:
+            done, waiting = deliveries.fanout()
+            return f"fanned out {done} event(s), {waiting} waiting; re-queued {deliveries.sweep()} delivery(ies)"
+
+        def replay(key: str) -> str:
+            made, finished = endpoints.run_replay(key)
+            return f"replay: {made} delivery(ies){', done' if finished else ', continues'}"
+
+        handlers = {
+            "webhook-fanout": Handler("datastore", fanout),
+            "webhook-deliver": Handler("datastore", deliveries.deliver),
+            "webhook-replay": Handler("datastore", replay),
+            "webhook-sweep": Handler("datastore", sweep),
+        }
+        return WebhooksPorts(deliveries, handlers, schedule)
+
+    return r.once("webhooks", build)

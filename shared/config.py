@@ -11,7 +11,7 @@ of any deployed bundle.
 | DATASTORE_PORT, PUBSUB_PORT | emulator ports | 8081, 8085 |
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
-| INTAKE_PORT … PAYMENTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086, 8088 |
+| INTAKE_PORT … WEBHOOKS_PORT | functions-framework port per function | 8080, 8082-8084, 8086-8088 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | LOCALSTRIPE_PORT | localstripe (fake Stripe API + webhook sender, docs/localstripe.md) port | 8420 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
@@ -31,6 +31,7 @@ of any deployed bundle.
 | PAYMENTS_FINGERPRINT_KEY | HMAC key of destination fingerprints (dedupe and search without the number) | dev.env |
 | PAYMENTS_KMS_KEY | Cloud KMS crypto key that wraps the data keys of sealed account numbers | unset (cloud only) |
 | PAYMENTS_LOCAL_KEK | the emulators' stand-in for that key: 64 hex digits (no KMS emulator exists) | dev.env |
+| WEBHOOKS_KMS_KEY | Cloud KMS key wrapping sealed webhook signing secrets | unset (cloud; locally PAYMENTS_LOCAL_KEK) |
 | LAKESIDE_WEBHOOK_SECRETS | second bank (Column-style, payout failover) signing secret(s), comma-separated | dev.env |
 | LEDGERLINE_RUN_DIR | where `make up` keeps PIDs, logs and emulator data | .run |
 | LEDGERLINE_TEST_PORT_OFFSET | `ctl run --fresh` (tests, benches): its stack's ports = the dev ports + this | 10000 |
@@ -72,7 +73,7 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments")
+FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments", "webhooks")
 _DEFAULT_PORTS = {
     "DATASTORE_PORT": 8081,
     "PUBSUB_PORT": 8085,
@@ -86,6 +87,7 @@ _DEFAULT_PORTS = {
     "RECONCILIATION_PORT": 8084,
     "API_PORT": 8086,
     "PAYMENTS_PORT": 8088,
+    "WEBHOOKS_PORT": 8087,
     "BANK_SANDBOX_PORT": 8090,
 }
 
@@ -118,6 +120,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LAKESIDE_API_URL": "terraform",
     "PAYMENTS_FINGERPRINT_KEY": "secret",
     "PAYMENTS_KMS_KEY": "terraform",
+    "WEBHOOKS_KMS_KEY": "terraform",
     "LAKESIDE_WEBHOOK_SECRETS": "secret",
     "LEDGERLINE_MAX_BODY_BYTES": "default",
     "STRIPE_API_BASE": "default",
@@ -231,6 +234,7 @@ class Settings:
     api_rate_limit: int = 100
     api_rate_burst: int = 0
     payments_kms_key: str | None = None
+    webhooks_kms_key: str | None = None
     # base URLs of the partners' transfer APIs, by variable (CLOUD_SOURCES "<PARTNER>_API_URL")
     api_urls: Mapping[str, str] = field(default_factory=dict)
     payments_local_kek: str | None = field(default=None, repr=False)
@@ -324,6 +328,7 @@ def settings_from(environ) -> Settings:
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
         payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
+        webhooks_kms_key=environ.get("WEBHOOKS_KMS_KEY") or None,
         api_urls={name: _api_url(environ, name, env, ports) for name in CLOUD_SOURCES if name.endswith("_API_URL")},
         payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
         reports_dir=Path(

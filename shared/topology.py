@@ -36,6 +36,7 @@ LEDGER_SUBSCRIPTION = "ledger-canonical-events"
 DEAD_LETTER_HOLD_SUBSCRIPTION = "canonical-events-dead-letter-hold"
 RETRIES_QUEUE = "retries"
 PAYMENTS_QUEUE = "payments"
+WEBHOOKS_QUEUE = "webhooks"
 ENTRIES_TABLE = "entries"
 
 
@@ -53,6 +54,7 @@ def check_names() -> None:
             (DEAD_LETTER_HOLD_SUBSCRIPTION, subs),
             (RETRIES_QUEUE, queues),
             (PAYMENTS_QUEUE, queues),
+            (WEBHOOKS_QUEUE, queues),
             (ENTRIES_TABLE, tables),
         )
         if name not in pool

@@ -236,6 +236,26 @@ PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE = CompositeQuery(
     "Payout", equals=("customer", "status"), inequality="requested_at", order=("-requested_at",)
 )
 
+# Webhooks out (shared.webhooks): a tenant's events newest first, of a type or all, at or before a cursor
+# (GET /v1/events); oldest first from an instant (a replay's window); an endpoint's attempts newest first
+# (GET /v1/webhook-endpoints/{id}/attempts); pending deliveries due before a cutoff (the sweep).
+EVENTS_OF_TENANT = CompositeQuery("CustomerEvent", equals=("tenant",), order=("-created_at",))
+EVENTS_OF_TENANT_BEFORE = CompositeQuery(
+    "CustomerEvent", equals=("tenant",), inequality="created_at", order=("-created_at",)
+)
+EVENTS_OF_TENANT_BY_TYPE = CompositeQuery("CustomerEvent", equals=("tenant", "type"), order=("-created_at",))
+EVENTS_OF_TENANT_BY_TYPE_BEFORE = CompositeQuery(
+    "CustomerEvent", equals=("tenant", "type"), inequality="created_at", order=("-created_at",)
+)
+EVENTS_OF_TENANT_SINCE = CompositeQuery(
+    "CustomerEvent", equals=("tenant",), inequality="created_at", order=("created_at",)
+)
+ATTEMPTS_OF_ENDPOINT = CompositeQuery("WebhookAttempt", equals=("endpoint",), order=("-at",))
+ATTEMPTS_OF_ENDPOINT_BEFORE = CompositeQuery("WebhookAttempt", equals=("endpoint",), inequality="at", order=("-at",))
+DUE_DELIVERIES = CompositeQuery(
+    "WebhookDelivery", equals=("status",), inequality="next_attempt_at", order=("next_attempt_at",)
+)
+
 
 class DatastoreLedger(ledger_rows.LedgerReads):
     """The ledger's LedgerStore on Datastore: every transact() is one Datastore transaction, retried
@@ -341,6 +361,40 @@ class DatastoreLedger(ledger_rows.LedgerReads):
         else:
             query = PAYOUTS_OF_CUSTOMER_BEFORE if status is None else PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE
             found = datastore_indexes.fetch(self.db, query, equals, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    # Webhooks out (shared.webhooks), composite queries with their indexes in topology/.
+
+    def customer_events(self, tenant: str, event_type: str | None, before: datetime | None):
+        """A tenant's CustomerEvent rows newest first, of `event_type` when given, created at or before
+        `before` when given. Read as it pages."""
+        equals = {"tenant": tenant} if event_type is None else {"tenant": tenant, "type": event_type}
+        if before is None:
+            query = EVENTS_OF_TENANT if event_type is None else EVENTS_OF_TENANT_BY_TYPE
+            found = datastore_indexes.fetch(self.db, query, equals)
+        else:
+            query = EVENTS_OF_TENANT_BEFORE if event_type is None else EVENTS_OF_TENANT_BY_TYPE_BEFORE
+            found = datastore_indexes.fetch(self.db, query, equals, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def customer_events_since(self, tenant: str, since: datetime):
+        """A tenant's CustomerEvent rows oldest first, created at or after `since`."""
+        found = datastore_indexes.fetch(self.db, EVENTS_OF_TENANT_SINCE, {"tenant": tenant}, (">=", since))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def webhook_attempts(self, endpoint: str, before: datetime | None):
+        """An endpoint's WebhookAttempt rows newest first, at or before `before` when given."""
+        if before is None:
+            found = datastore_indexes.fetch(self.db, ATTEMPTS_OF_ENDPOINT, {"endpoint": endpoint})
+        else:
+            found = datastore_indexes.fetch(
+                self.db, ATTEMPTS_OF_ENDPOINT_BEFORE, {"endpoint": endpoint}, ("<=", before)
+            )
+        return ((e.key.name, dict(e)) for e in found)
+
+    def stale_deliveries(self, cutoff: datetime, limit: int = 1000):
+        """Pending WebhookDelivery rows due at or before `cutoff`, the longest overdue first."""
+        found = datastore_indexes.fetch(self.db, DUE_DELIVERIES, {"status": "pending"}, ("<=", cutoff), limit=limit)
         return ((e.key.name, dict(e)) for e in found)
 
 

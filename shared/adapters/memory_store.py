@@ -116,3 +116,33 @@ class MemoryStore(ledger_rows.LedgerReads):
         rows.sort(key=lambda item: item[0])
         rows.sort(key=lambda item: item[1]["requested_at"], reverse=True)
         return rows
+
+    # Webhooks out, as the Datastore adapter's composite queries answer them (ties in key order).
+
+    def customer_events(self, tenant: str, event_type: str | None, before):
+        rows = [
+            (n, r)
+            for n, r in self.query("CustomerEvent", "tenant", tenant).items()
+            if (event_type is None or r["type"] == event_type) and (before is None or r["created_at"] <= before)
+        ]
+        return sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
+
+    def customer_events_since(self, tenant: str, since):
+        rows = [(n, r) for n, r in self.query("CustomerEvent", "tenant", tenant).items() if r["created_at"] >= since]
+        return sorted(rows, key=lambda item: (item[1]["created_at"], item[0]))
+
+    def webhook_attempts(self, endpoint: str, before):
+        rows = [
+            (n, r)
+            for n, r in self.query("WebhookAttempt", "endpoint", endpoint).items()
+            if before is None or r["at"] <= before
+        ]
+        return sorted(rows, key=lambda item: (item[1]["at"], item[0]), reverse=True)
+
+    def stale_deliveries(self, cutoff, limit: int = 1000):
+        rows = [
+            (n, r)
+            for n, r in self.query("WebhookDelivery", "status", "pending").items()
+            if r.get("next_attempt_at") is not None and r["next_attempt_at"] <= cutoff
+        ]
+        return sorted(rows, key=lambda item: (item[1]["next_attempt_at"], item[0]))[:limit]

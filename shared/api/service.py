@@ -58,6 +58,8 @@ class Backend:
     # Hand a new (or retried) payout / payment / refund to the payments function: (task kind, record id);
     # kinds "payout-step", "payment-step", "refund-step" (shared.recovery.policies.PAYMENTS_TASK_KINDS).
     start: Callable[[str, str], None] = field(default=lambda kind, record_id: _unavailable("the payments hand-off"))
+    # the tenant's webhook endpoints, events, attempts and replays (shared.webhooks.endpoints.WebhookEndpoints)
+    webhooks: Callable[[], Any] = field(default=lambda: _unavailable("webhooks"))
     tenancy: Tenancy = field(init=False)
 
     def __post_init__(self):

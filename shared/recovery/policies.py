@@ -92,9 +92,18 @@ POLICIES: dict[str, Policy] = {
     "payments-janitor": Policy(
         timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)
     ),
+    # Webhooks out (the webhooks function: shared.webhooks). A delivery's HTTP answers are handled inside
+    # the task (the delivery's own schedule, shared.domain.webhooks.delivery, reschedules it); these
+    # policies only bound failures of our own storage.
+    "webhook-fanout": Policy(timedelta(seconds=1), timedelta(minutes=2), max_attempts=30, max_age=timedelta(hours=6)),
+    "webhook-deliver": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=4)),
+    "webhook-replay": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=30, max_age=timedelta(days=1)),
+    "webhook-sweep": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
 }
 # the task kinds the payments function runs (the others are the retries function's)
 PAYMENTS_TASK_KINDS = ("payout-step", "payment-step", "refund-step", "payments-janitor")
+# the task kinds the webhooks function runs
+WEBHOOKS_TASK_KINDS = ("webhook-fanout", "webhook-deliver", "webhook-replay", "webhook-sweep")
 
 
 def first_retry_at(kind: str, now: datetime, rng: random.Random | None = None) -> datetime:

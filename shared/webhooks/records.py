@@ -43,7 +43,7 @@ def endpoint_row(ep: Endpoint, sealed_secrets: list[dict]) -> tuple[str, str, di
             "description": ep.description,
             "enabled": ep.enabled,
             "created_at": ep.created_at,
-            "secrets": json.dumps(sealed_secrets, separators=(",", ":")),
+            "secrets": json.dumps([_secret_json(x) for x in sealed_secrets], separators=(",", ":")),
             "version": ep.version,
             "disabled_reason": ep.disabled_reason,
             "failing_since": ep.failing_since,
@@ -53,8 +53,24 @@ def endpoint_row(ep: Endpoint, sealed_secrets: list[dict]) -> tuple[str, str, di
     )
 
 
+def _secret_json(sealed: dict) -> dict:
+    at = sealed.get("expires_at")
+    return {**sealed, "created_at": sealed["created_at"].isoformat(), "expires_at": at.isoformat() if at else None}
+
+
 def sealed_secrets_of(row: dict) -> list[dict]:
-    return json.loads(row.get("secrets") or "[]")
+    """[{value (sealed), created_at, expires_at}] as stored."""
+    out = []
+    for x in json.loads(row.get("secrets") or "[]"):
+        at = x.get("expires_at")
+        out.append(
+            {
+                **x,
+                "created_at": datetime.fromisoformat(x["created_at"]),
+                "expires_at": datetime.fromisoformat(at) if at else None,
+            }
+        )
+    return out
 
 
 def endpoint(name: str, row: dict, opened: list[Secret]) -> Endpoint:

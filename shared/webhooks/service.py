@@ -188,9 +188,11 @@ class Deliveries:
             prev_row = self.store.get(records.DELIVERY, d.after)
             prev = records.delivery(d.after, prev_row) if prev_row else None
             if prev is not None and not policy.may_send(prev.status):
-                # woken by the predecessor when it is final; until then, look again when it next tries
-                at = max(prev.next_attempt_at or now, now) + timedelta(seconds=30)
-                raise Reschedule(min(at, now + timedelta(hours=1)), f"waiting for {d.after}")
+                # woken by the predecessor when it is final; until then, look again after its next
+                # attempt (noted on the delivery, so the sweep does not take it for a lost task)
+                at = min(max(prev.next_attempt_at or now, now) + timedelta(seconds=30), now + timedelta(hours=1))
+                self._note_next_look(d, at)
+                raise Reschedule(at, f"waiting for {d.after}")
         ep = self.endpoint(d.endpoint)
         if ep is None or not ep.enabled:
             self._finish_without_sending(d, "skipped", "endpoint deleted" if ep is None else "endpoint disabled")
@@ -292,6 +294,14 @@ class Deliveries:
             outbox.emit(tx, [draft], at)
             return True
         return False
+
+    def _note_next_look(self, d: Delivery, at: datetime) -> None:
+        def work(tx):
+            row = tx.get(records.DELIVERY, d.delivery_id)
+            if row is not None and row["status"] == "pending":
+                tx.put(records.DELIVERY, d.delivery_id, {**row, "next_attempt_at": at})
+
+        self.store.transact(work)
 
     def _finish_without_sending(self, d: Delivery, status: str, reason: str) -> None:
         now = self.clock()

@@ -1,0 +1,57 @@
+"""webhooks: ledgerline's customer events to its tenants' endpoints (docs/webhooks.md).
+
+  POST /tasks    run one task {kind, key, ...} (shared.recovery.policies.Task):
+                 webhook-fanout (events -> deliveries), webhook-deliver (key = delivery id),
+                 webhook-replay (key = replay id), webhook-sweep (Cloud Scheduler, every minute)
+  GET  /healthz
+
+A task answers 2xx once its outcome is durable (attempt recorded and the next one scheduled, or the
+delivery final, or a dead letter recorded); 5xx only if even that failed, so the queue runs it again.
+Authenticated by OIDC in the cloud (shared.auth); locally off."""
+
+import logging
+
+import functions_framework
+
+from shared import bootstrap, logs
+from shared.auth import verify_invoker
+from shared.config import settings
+from shared.errors import ClientError
+from shared.http import handle_errors, json_response, server_error
+from shared.recovery.policies import WEBHOOKS_TASK_KINDS, Task
+from shared.recovery.service import run_task
+
+log = logging.getLogger("ledgerline.webhooks")
+handle_errors(functions_framework.errorhandler, log, refused="webhooks task refused")
+
+
+@functions_framework.http
+def webhooks(request):
+    cfg = settings()
+    logs.configure(cfg.project)
+    if request.path == "/healthz":
+        return json_response(200, {"status": "ok"})
+    verify_invoker(cfg, request.headers, cfg.function_urls["webhooks"], (cfg.tasks_invoker_sa,))
+    if request.method != "POST":
+        raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
+    if request.path != "/tasks":
+        raise ClientError(404, "not_found", "POST tasks to /tasks", "path")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ClientError(400, "invalid_task", "POST a JSON object")
+    task = Task.from_json(body)
+    root = bootstrap.root(cfg)
+    ports = bootstrap.webhooks(root)
+    if task.kind not in WEBHOOKS_TASK_KINDS:
+        raise ClientError(400, "unknown_task_kind", f"the webhooks function runs {', '.join(ports.handlers)}", "kind")
+    try:
+        outcome = run_task(
+            task, handler=ports.handlers[task.kind], store=root.store, schedule=ports.schedule, now=root.clock()
+        )
+    except Exception:
+        log.exception("could not record the task's outcome; the queue will retry it", extra={"key": task.key})
+        return server_error("downstream_unavailable", "task outcome not recorded; retry later", 503)
+    answer = {"status": outcome.status, "detail": outcome.detail}
+    if outcome.next_at:
+        answer["next_at"] = outcome.next_at.isoformat()
+    return json_response(200, answer)

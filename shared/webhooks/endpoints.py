@@ -1,0 +1,412 @@
+"""What a tenant does with its webhooks through the customer API (docs/webhooks.md): endpoints (create,
+read, update, delete, rotate the secret), the events it was sent, an endpoint's attempts, and bulk
+replay over a time window. Every call names the tenant; another tenant's endpoint or event is
+indistinguishable from none (NotFound).
+
+Secrets are sealed at rest (envelope encryption, shared.payments.vault, the endpoint id as associated
+data) and never in an API response except GET …/secret; they never reach logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets as random_ids
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from shared.domain.webhooks import signing, urls
+from shared.domain.webhooks.catalogue import subscribed
+from shared.domain.webhooks.delivery import FINAL
+from shared.domain.webhooks.endpoints import (
+    DEFAULT_OVERLAP,
+    MAX_ENDPOINTS_PER_TENANT,
+    Endpoint,
+    EndpointError,
+    Secret,
+    check_description,
+    check_types,
+)
+from shared.recovery.policies import Task
+from shared.webhooks import outbox, records
+from shared.webhooks.records import Delivery
+
+log = logging.getLogger("ledgerline.webhooks")
+
+REPLAY = "WebhookReplay"
+REPLAY_PAGE = 200  # events per replay task; a longer window continues in the next task
+MAX_DRY_RUN = 100_000  # a dry run counts at most this many (and says so)
+MAX_WINDOW = timedelta(days=30)  # events are kept 30 days (docs/webhooks.md "Retention")
+
+
+class NotFound(LookupError):
+    pass
+
+
+Seal = Callable[[str, str], str]  # (secret, endpoint id) -> sealed value
+Open = Callable[[str, str], str]  # (sealed value, endpoint id) -> secret
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    replay_id: str
+    tenant: str
+    endpoint: str
+    since: datetime
+    until: datetime
+    types: tuple[str, ...]
+    status: str  # running | done | dry_run
+    matched: int  # events matched so far (a dry run: in all, up to MAX_DRY_RUN)
+    created_at: datetime
+    capped: bool = False
+
+
+class WebhookEndpoints:
+    def __init__(self, store, seal: Seal, open_secret: Open, clock: Callable[[], datetime], local: bool, schedule):
+        self.store = store
+        self.seal = seal
+        self.open_secret = open_secret
+        self.clock = clock
+        self.local = local
+        self.schedule = schedule  # the webhooks queue (replay tasks, deliveries)
+
+    # ------------------------------------------------------------------------- endpoints
+
+    def _url(self, url: str, field_path: str = "url") -> str:
+        problem = urls.url_problem(url, local=self.local)
+        if problem is not None:
+            raise EndpointError(problem[0], problem[1], field_path)
+        return url
+
+    def _sealed(self, ep: Endpoint) -> list[dict]:
+        return [
+            {"value": self.seal(s.value, ep.endpoint_id), "created_at": s.created_at, "expires_at": s.expires_at}
+            for s in ep.secrets
+        ]
+
+    def _read(self, tenant: str, endpoint_id: str, reader=None) -> tuple[Endpoint, dict]:
+        row = (reader or self.store).get(records.ENDPOINT, endpoint_id)
+        if row is None or row.get("tenant") != tenant or row.get("deleted_at"):
+            raise NotFound(endpoint_id)
+        opened = [
+            Secret(self.open_secret(s["value"], endpoint_id), s["created_at"], s.get("expires_at"))
+            for s in records.sealed_secrets_of(row)
+        ]
+        return records.endpoint(endpoint_id, row, opened), row
+
+    def get(self, tenant: str, endpoint_id: str) -> Endpoint:
+        return self._read(tenant, endpoint_id)[0]
+
+    def list(self, tenant: str) -> list[Endpoint]:
+        rows = self.store.query(records.ENDPOINT, "tenant", tenant)
+        live = sorted((n for n, r in rows.items() if not r.get("deleted_at")), key=lambda n: (rows[n]["created_at"], n))
+        return [self.get(tenant, n) for n in live]
+
+    def create(
+        self,
+        tenant: str,
+        url: str,
+        types: list[str] | tuple[str, ...] = (),
+        description: str | None = None,
+        enabled: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> Endpoint:
+        self._url(url)
+        filter_types = check_types(types)
+        check_description(description)
+        if len(self.list(tenant)) >= MAX_ENDPOINTS_PER_TENANT:
+            raise EndpointError(
+                "too_many_endpoints", f"a tenant has at most {MAX_ENDPOINTS_PER_TENANT} endpoints", "url"
+            )
+        now = self.clock()
+        ep = Endpoint(
+            endpoint_id="we_" + random_ids.token_hex(12),
+            tenant=tenant,
+            url=url,
+            types=filter_types,
+            description=description,
+            enabled=enabled,
+            created_at=now,
+            secrets=(Secret(signing.new_secret(), now),),
+            metadata=tuple(sorted((metadata or {}).items())),
+        )
+        self.store.transact(lambda tx: tx.put(*records.endpoint_row(ep, self._sealed(ep))))
+        log.info("webhook endpoint created", extra={"endpoint": ep.endpoint_id, "tenant": tenant})
+        return ep
+
+    def update(self, tenant: str, endpoint_id: str, **changes) -> Endpoint:
+        """Changes: url, types, description, enabled, metadata (None: unchanged). Enabling a disabled
+        endpoint clears why it was disabled and its failing clock."""
+        ep, _ = self._read(tenant, endpoint_id)
+        fields: dict = {}
+        if changes.get("url") is not None:
+            fields["url"] = self._url(changes["url"])
+        if changes.get("types") is not None:
+            fields["types"] = check_types(changes["types"])
+        if changes.get("description") is not None:
+            fields["description"] = check_description(changes["description"])
+        if changes.get("metadata") is not None:
+            fields["metadata"] = tuple(sorted(changes["metadata"].items()))
+        if changes.get("enabled") is not None:
+            fields["enabled"] = bool(changes["enabled"])
+            if fields["enabled"] and not ep.enabled:
+                fields["disabled_reason"], fields["failing_since"] = None, None
+        updated = replace(ep, **fields, version=ep.version + 1)
+
+        def work(tx):
+            current, row = self._read(tenant, endpoint_id, tx)
+            if current.version != ep.version:
+                raise EndpointError("conflict", "the endpoint changed meanwhile; read it again", "id")
+            _, name, data = records.endpoint_row(updated, records.sealed_secrets_of(row))
+            tx.put(records.ENDPOINT, name, {**row, **data})
+
+        self.store.transact(work)
+        return updated
+
+    def delete(self, tenant: str, endpoint_id: str) -> None:
+        """Deleted for good: its pending deliveries are skipped. The record stays (attempts refer to it)
+        with its secrets dropped."""
+        _, row = self._read(tenant, endpoint_id)
+        now = self.clock()
+        self.store.transact(
+            lambda tx: tx.put(
+                records.ENDPOINT, endpoint_id, {**row, "enabled": False, "secrets": "[]", "deleted_at": now}
+            )
+        )
+
+    def rotate(self, tenant: str, endpoint_id: str, overlap: timedelta = DEFAULT_OVERLAP) -> Endpoint:
+        ep, _ = self._read(tenant, endpoint_id)
+        rotated = ep.rotated(signing.new_secret(), self.clock(), overlap)
+
+        def work(tx):
+            current, row = self._read(tenant, endpoint_id, tx)
+            if current.version != ep.version:
+                raise EndpointError("conflict", "the endpoint changed meanwhile; try again", "id")
+            _, name, data = records.endpoint_row(rotated, self._sealed(rotated))
+            tx.put(records.ENDPOINT, name, {**row, **data})
+
+        self.store.transact(work)
+        log.info("webhook endpoint secret rotated", extra={"endpoint": endpoint_id, "tenant": tenant})
+        return rotated
+
+    # ------------------------------------------------------------------------- events and attempts
+
+    def event(self, tenant: str, event_id: str) -> dict:
+        row = self.store.get(outbox.EVENT, event_id)
+        if row is None or row["tenant"] != tenant:
+            raise NotFound(event_id)
+        return json.loads(row["body"])
+
+    def events(
+        self, tenant: str, event_type: str | None, limit: int, starting_after: str | None = None
+    ) -> tuple[list[dict], bool]:
+        """The tenant's events newest first ((created_at desc, id desc)), after the cursor event."""
+        before = None
+        if starting_after is not None:
+            cursor = self.store.get(outbox.EVENT, starting_after)
+            if cursor is None or cursor["tenant"] != tenant:
+                raise NotFound(starting_after)
+            before = cursor["created_at"]
+        page: list[dict] = []
+        for name, row in self.store.customer_events(tenant, event_type, before):
+            if before is not None and row["created_at"] == before and name >= starting_after:
+                continue
+            page.append(json.loads(row["body"]))
+            if len(page) > limit:
+                break
+        return page[:limit], len(page) > limit
+
+    def attempts(
+        self, tenant: str, endpoint_id: str, limit: int, starting_after: str | None = None
+    ) -> tuple[list[dict], bool]:
+        self._read(tenant, endpoint_id)
+        before = None
+        if starting_after is not None:
+            cursor = self.store.get(records.ATTEMPT, starting_after)
+            if cursor is None or cursor["endpoint"] != endpoint_id:
+                raise NotFound(starting_after)
+            before = cursor["at"]
+        page = []
+        for name, row in self.store.webhook_attempts(endpoint_id, before):
+            if before is not None and row["at"] == before and name >= starting_after:
+                continue
+            page.append({"id": name, **row})
+            if len(page) > limit:
+                break
+        return page[:limit], len(page) > limit
+
+    # ------------------------------------------------------------------------- replay
+
+    def _window(self, since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
+        now = self.clock()
+        until = until or now
+        if until <= since:
+            raise EndpointError("invalid_window", "until must be after since", "until")
+        if since < now - MAX_WINDOW:
+            raise EndpointError("invalid_window", f"events are kept {MAX_WINDOW.days} days", "since")
+        return since, min(until, now)
+
+    def _matching(self, ep: Endpoint, since: datetime, until: datetime, types: tuple[str, ...]) -> Iterator:
+        for name, row in self.store.customer_events_since(ep.tenant, since):
+            if row["created_at"] > until:
+                return
+            if types and row["type"] not in types:
+                continue
+            if not types and not subscribed(ep.types, row["type"]):
+                continue
+            yield name, row
+
+    def replay(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        types: list[str] | tuple[str, ...] = (),
+        dry_run: bool = False,
+    ) -> ReplayJob:
+        """Send the endpoint every event of the window again (types: these only; else what it subscribes
+        to). A dry run counts them and changes nothing. Runs as `webhook-replay` tasks; each replayed
+        event is a new delivery, ordered per key within the replay."""
+        ep = self.get(tenant, endpoint_id)
+        if not ep.enabled:
+            raise EndpointError("endpoint_disabled", "enable the endpoint before replaying to it", "id")
+        since, until = self._window(since, until)
+        wanted = check_types(types, "types")
+        now = self.clock()
+        replay_id = "wr_" + random_ids.token_hex(12)
+        if dry_run:
+            count = 0
+            for _ in self._matching(ep, since, until, wanted):
+                count += 1
+                if count >= MAX_DRY_RUN:
+                    break
+            return ReplayJob(
+                replay_id, tenant, endpoint_id, since, until, wanted, "dry_run", count, now, capped=count >= MAX_DRY_RUN
+            )
+        job = ReplayJob(replay_id, tenant, endpoint_id, since, until, wanted, "running", 0, now)
+        self.store.record(REPLAY, replay_id, _replay_row(job, cursor=since, tails={}))
+        self.schedule(Task("webhook-replay", replay_id), now)
+        log.info("webhook replay started", extra={"replay": replay_id, "endpoint": endpoint_id, "tenant": tenant})
+        return job
+
+    def replay_job(self, tenant: str, replay_id: str) -> ReplayJob:
+        row = self.store.get(REPLAY, replay_id)
+        if row is None or row["tenant"] != tenant:
+            raise NotFound(replay_id)
+        return _replay_job(replay_id, row)
+
+    def run_replay(self, replay_id: str) -> tuple[int, bool]:
+        """One page of a replay: its deliveries (chained per key within the replay), the job's cursor.
+        Returns (deliveries made, done). Idempotent: a delivery's id is (endpoint, event, replay).
+        `replay_id` may carry the page's suffix (`wr_…|<n>`: task names differ per page)."""
+        replay_id = replay_id.split("|", 1)[0]
+        row = self.store.get(REPLAY, replay_id)
+        if row is None or row["status"] != "running":
+            return 0, True
+        job = _replay_job(replay_id, row)
+        ep = self.store.get(records.ENDPOINT, job.endpoint)
+        if ep is None or not ep.get("enabled"):
+            self.store.record(REPLAY, replay_id, {**row, "status": "done", "stopped": "endpoint disabled"})
+            return 0, True
+        endpoint = records.endpoint(job.endpoint, ep, [])
+        cursor = row["cursor"]
+        seen = set(json.loads(row.get("seen_at_cursor") or "[]"))
+        page = []
+        for name, event in self._matching(endpoint, cursor, job.until, job.types):
+            if event["created_at"] == cursor and name in seen:
+                continue
+            page.append((name, event))
+            if len(page) >= REPLAY_PAGE:
+                break
+        tails = json.loads(row.get("tails") or "{}")
+        now = self.clock()
+        heads = []
+
+        def work(tx):
+            heads.clear()
+            local_tails = dict(tails)
+            for name, event in sorted(page, key=lambda item: (item[1]["key"], item[1]["seq"])):
+                did = records.delivery_id(job.endpoint, name, replay_id)
+                if tx.get(records.DELIVERY, did) is not None:
+                    continue
+                before = local_tails.get(event["key"])
+                d = Delivery(
+                    did,
+                    job.tenant,
+                    job.endpoint,
+                    name,
+                    event["key"],
+                    event["seq"],
+                    "pending",
+                    now,
+                    after=before,
+                    next_attempt_at=now,
+                    replay=replay_id,
+                )
+                prev_row = tx.get(records.DELIVERY, before) if before is not None else None
+                if prev_row is not None:
+                    prev = records.delivery(before, prev_row)
+                    tx.put(*records.delivery_row(replace(prev, next=did)))
+                    if prev.status in FINAL:  # done before this page: nothing will wake this one
+                        heads.append(did)
+                else:
+                    heads.append(did)
+                tx.put(*records.delivery_row(d))
+                local_tails[event["key"]] = did
+            last = max((e["created_at"] for _, e in page), default=cursor)
+            at_last = sorted(n for n, e in page if e["created_at"] == last)
+            if last == cursor:
+                at_last = sorted(seen | set(at_last))
+            done = len(page) < REPLAY_PAGE
+            tx.put(
+                REPLAY,
+                replay_id,
+                {
+                    **row,
+                    "cursor": last,
+                    "seen_at_cursor": json.dumps(at_last),
+                    "tails": json.dumps(local_tails),
+                    "matched": job.matched + len(page),
+                    "status": "done" if done else "running",
+                    "updated_at": now,
+                },
+            )
+            return done
+
+        done = self.store.transact(work)
+        for did in heads:
+            self.schedule(Task("webhook-deliver", did), now)
+        if not done:
+            self.schedule(Task("webhook-replay", f"{replay_id}|{job.matched + len(page)}"), now)
+        return len(page), done
+
+
+def _replay_row(job: ReplayJob, cursor: datetime, tails: dict) -> dict:
+    return {
+        "tenant": job.tenant,
+        "endpoint": job.endpoint,
+        "since": job.since,
+        "until": job.until,
+        "types": list(job.types),
+        "status": job.status,
+        "matched": job.matched,
+        "created_at": job.created_at,
+        "cursor": cursor,
+        "seen_at_cursor": "[]",
+        "tails": json.dumps(tails),
+    }
+
+
+def _replay_job(replay_id: str, row: dict) -> ReplayJob:
+    return ReplayJob(
+        replay_id,
+        row["tenant"],
+        row["endpoint"],
+        row["since"],
+        row["until"],
+        tuple(row.get("types") or ()),
+        row["status"],
+        int(row.get("matched", 0)),
+        row["created_at"],
+    )
