@@ -1,0 +1,1 @@
+"""Webhooks out, the pure part."""
