@@ -424,3 +424,9 @@ def test_a_trickling_tls_server_is_cut_at_the_deadline(https_server, pki):
     answer = post(url, b"{}", {}, local=True, resolve=resolver("127.0.0.1"), ca_certs=pki.ca_file, timeout_s=0.5)
     assert (answer.status, answer.error) == (None, "timeout")
     assert 450 <= answer.elapsed_ms < 1500
+
+
+def test_a_malformed_header_is_the_callers_bug_and_raises(http_server):
+    with pytest.raises(ValueError):
+        post(http_server.url("/ok"), b"{}", {"webhook-id": "a\r\nInjected: 1"}, local=True)
+    assert http_server.seen.requests == []
