@@ -1,5 +1,5 @@
 """Start, stop and inspect ledgerline's local cloud: four emulators, two partner fakes (the bank
-sandbox, localstripe) and six functions.
+sandbox, localstripe), the webhook receiver (tenants' endpoints) and six functions.
 
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
@@ -131,6 +131,15 @@ def services(cfg: Settings) -> list[Service]:
             "bank-sandbox",
             [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "emulators.bank_sandbox"],
             f"ok:http://127.0.0.1:{p['BANK_SANDBOX_PORT']}/healthz",
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+            startup_seconds=20.0,
+        ),
+        Service(
+            # our webhook receiver (emulators/webhook_receiver): plays the tenants' endpoints that
+            # ledgerline delivers its webhooks to; in memory, loopback only
+            "webhook-receiver",
+            [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "emulators.webhook_receiver"],
+            f"ok:http://127.0.0.1:{p['WEBHOOK_RECEIVER_PORT']}/healthz",
             env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
             startup_seconds=20.0,
         ),

@@ -13,6 +13,7 @@ of any deployed bundle.
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
 | INTAKE_PORT … WEBHOOKS_PORT | functions-framework port per function | 8080, 8082-8084, 8086-8088 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
+| WEBHOOK_RECEIVER_PORT | our webhook receiver (emulators/webhook_receiver: plays tenants' webhook endpoints) | 8092 |
 | LOCALSTRIPE_PORT | localstripe (fake Stripe API + webhook sender, docs/localstripe.md) port | 8420 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
@@ -89,6 +90,7 @@ _DEFAULT_PORTS = {
     "PAYMENTS_PORT": 8088,
     "WEBHOOKS_PORT": 8087,
     "BANK_SANDBOX_PORT": 8090,
+    "WEBHOOK_RECEIVER_PORT": 8092,
 }
 
 # Where each variable of the table above comes from in the cloud:
