@@ -183,7 +183,7 @@ def ledger_events(record: dict, target: dict | None, tenant_of: TenantOf) -> lis
                 drafts.append(Draft(tenant, "transfer.posted", record["transaction_id"], _transaction(record, posted)))
         elif kind in HOLD_STATUS:
             hold = _hold(record, target, mine)
-            if hold is not None:
+            if hold is not None and tenant_of(hold["customer"]) == tenant:  # the held wallet's tenant only
                 drafts.append(Draft(tenant, f"hold.{HOLD_EVENT[kind]}", hold["id"], hold))
         drafts += _balances(record, tenant, mine)
     return drafts
@@ -211,11 +211,16 @@ def _transaction(record: dict, posted: list[dict]) -> dict:
 
 
 def _hold(record: dict, target: dict | None, mine: list[dict]) -> dict | None:
-    """A hold as its events show it: the held amount is the pending debit of the hold transaction."""
+    """A hold as its events show it: the held wallet and amount are the pending debit of the hold
+    transaction on a customer wallet (an API hold between two wallets also has a pending credit)."""
     hold_record = record if record["kind"] == "hold" else target
     if hold_record is None:
         return None
-    held = [e for e in _entries(hold_record) if e["phase"] == "pending" and _customer_of(e["account"])]
+    held = [
+        e
+        for e in _entries(hold_record)
+        if e["phase"] == "pending" and e["direction"] == "debit" and _customer_of(e["account"])
+    ]
     if not held:
         return None
     wallet = held[0]
