@@ -473,7 +473,15 @@ def webhooks(r: Root) -> WebhooksPorts:
         def send(url: str, body: bytes, headers: dict):
             return webhook_http.post(url, body, headers, timeout_s=TIMEOUT_S, body_cap=BODY_CAP, local=local)
 
-        deliveries = Deliveries(r.store, schedule, send, opened, r.clock, FanoutRequests(schedule, r.clock))
+        deliveries = Deliveries(
+            r.store,
+            schedule,
+            send,
+            opened,
+            r.clock,
+            FanoutRequests(schedule, r.clock),
+            retry_scale=r.cfg.webhook_retry_scale,
+        )
         endpoints = webhook_endpoints(r)
 
         def fanout(key: str) -> str:

@@ -68,6 +68,7 @@ class Deliveries:
         request_fanout: Callable[[], None],
         rng: random.Random | None = None,
         limiter: RateLimiter | None = None,
+        retry_scale: float = 1.0,
     ):
         self.store = store
         self.schedule = schedule
@@ -77,6 +78,7 @@ class Deliveries:
         self.request_fanout = request_fanout
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self.limiter = limiter or RateLimiter(rate=50.0, burst=100.0)
+        self.retry_scale = retry_scale  # local chaos runs compress the schedule (Settings.webhook_retry_scale)
 
     # ------------------------------------------------------------------------- endpoints
 
@@ -219,6 +221,7 @@ class Deliveries:
             at,
             retry_after_value(answer.headers.get("retry-after"), at),
             self.rng,
+            self.retry_scale,
         )
         recorded, disabled = self.store.transact(lambda tx: self._record(tx, d, ep, answer, verdict, now, at))
         if disabled:  # the tenant's other endpoints are told (a webhook_endpoint.disabled event)

@@ -436,3 +436,13 @@ def test_replay_sends_exactly_the_window_again_in_order_and_a_dry_run_only_count
     assert world.endpoints.replay_job("acme", job.replay_id).status == "done"
     with pytest.raises(NotFound):
         world.endpoints.replay("globex", ep.endpoint_id, since, until)
+
+
+def test_the_schedule_compressed_for_local_chaos_runs_keeps_its_shape():
+    rng = random.Random(3)
+    full = policy.judge(500, None, 9, T0, T0, None, random.Random(3))
+    fast = policy.judge(500, None, 9, T0, T0, None, rng, scale=0.02)
+    assert fast.next_at - T0 == (full.next_at - T0) * 0.02  # 3 h 2 min -> 3.6 min
+    late = T0 + policy.DEADLINE * 0.02
+    assert policy.judge(500, None, 3, T0, late, None, rng, scale=0.02).outcome == "give_up"
+    assert policy.judge(500, None, 3, T0, late, None, rng).outcome == "retry"
