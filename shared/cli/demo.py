@@ -46,7 +46,9 @@ def cmd_demo(args, root) -> int:
     if missing:
         print(f"\nnot posted within 60 s: {missing} (see .run/logs/ledger.log)")
         failures += len(missing)
+    receiver = demo_endpoint(root)
     failures += move_money(root)
+    failures += show_webhooks(root, receiver)
     print("\nbalances (posted, on each account's normal side):")
     cmd_balances(argparse.Namespace(json=False), root)
     print()
@@ -88,6 +90,64 @@ def move_money(root, timeout: float = 60.0) -> int:
         [("what", "what"), ("id", "id"), ("status", "status"), ("want", "expected")],
     )
     return (paid_in != "succeeded") + (paid_out != "paid")
+
+
+DEMO_RECEIVER = "demo"
+
+
+def demo_endpoint(root):
+    """The demo tenant owns alice, and has one webhook endpoint: the webhook receiver emulator's `demo`
+    receiver, configured with the endpoint's secret so it verifies every signature (docs/webhooks.md).
+    Idempotent: a rerun finds the tenant, the customer and the endpoint; the receiver's records are
+    cleared so the table below shows this run's deliveries only."""
+    from emulators.webhook_receiver.client import ReceiverClient
+    from shared import bootstrap
+    from shared.api import tenants
+
+    now = root.clock()
+    tenants.create_tenant(root.store, DEMO_OWNER, "Demo platform", now)
+    tenants.add_customer(root.store, DEMO_OWNER, "cus_demo_alice", now)
+    receiver = ReceiverClient()
+    endpoints = bootstrap.webhook_endpoints(root)
+    url = receiver.url(DEMO_RECEIVER)
+    endpoint = next((e for e in endpoints.list(DEMO_OWNER) if e.url == url), None)
+    if endpoint is None:
+        endpoint = endpoints.create(DEMO_OWNER, url, description="make demo: the webhook receiver emulator")
+    receiver.forget(DEMO_RECEIVER)
+    receiver.configure(DEMO_RECEIVER, [s.value for s in endpoint.secrets])
+    return receiver
+
+
+WANTED_EVENTS = ("payment.succeeded", "payout.pending", "payout.submitted", "payout.paid")
+
+
+def show_webhooks(root, receiver, timeout: float = 60.0) -> int:
+    """What the demo tenant's endpoint received: each event, its ordering and whether its signature
+    verified. Waits for the pay-in's and the payout's events."""
+    import json
+
+    def bodies():
+        return [(r, json.loads(r["body"])) for r in receiver.received(DEMO_RECEIVER) if r["status"] == 200]
+
+    _until(lambda: set(WANTED_EVENTS) <= {b["type"] for _, b in bodies()}, (True,), timeout)
+    got = bodies()
+    print(f"\nwebhooks the demo tenant received ({receiver.url(DEMO_RECEIVER)}, signed, verified by the receiver):")
+    table(
+        [
+            {
+                "type": b["type"],
+                "key": b["ordering"]["key"][:24],
+                "seq": b["ordering"]["sequence"],
+                "verified": "yes" if r["verified"] else "NO",
+            }
+            for r, b in got
+        ],
+        [("type", "type"), ("key", "ordering key"), ("seq", "seq"), ("verified", "signature")],
+    )
+    missing = set(WANTED_EVENTS) - {b["type"] for _, b in got}
+    if missing:
+        print(f"missing: {sorted(missing)} (see .run/logs/webhooks.log)")
+    return len(missing) + sum(not r["verified"] for r, _ in got)
 
 
 def _queued_steps(root) -> int:
