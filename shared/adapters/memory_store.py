@@ -5,6 +5,7 @@ reasoning about the engine without emulators; never used in production."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -44,16 +45,18 @@ class MemoryStore(ledger_rows.LedgerReads):
     def __init__(self):
         self.data: dict[str, dict[str, dict]] = defaultdict(dict)
         self.on_events: Callable[[], None] | None = None  # after a commit that emitted customer events
+        self._lock = threading.RLock()
 
     def transact(self, work: Callable[[_Tx], T]) -> T:
-        tx = _Tx(self.data)
-        result = work(tx)  # an exception discards every staged write
-        for kind, rows in tx.staged.items():
-            for name, row in rows.items():
-                if row is None:
-                    self.data[kind].pop(name, None)
-                else:
-                    self.data[kind][name] = row
+        with self._lock:  # one transaction at a time: serialisable, as Datastore's are
+            tx = _Tx(self.data)
+            result = work(tx)  # an exception discards every staged write
+            for kind, rows in tx.staged.items():
+                for name, row in rows.items():
+                    if row is None:
+                        self.data[kind].pop(name, None)
+                    else:
+                        self.data[kind][name] = row
         if self.on_events is not None and getattr(tx, "emitted", False):  # shared.webhooks.outbox.emit
             self.on_events()
         return result

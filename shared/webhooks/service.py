@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -37,6 +39,9 @@ from shared.webhooks.records import Delivery
 log = logging.getLogger("ledgerline.webhooks")
 
 FANOUT_BATCH = 500  # events per fan-out task; more: the task asks for the next fan-out
+FANOUT_THREADS = 16  # lanes fanned out at once (one lane's events stay in order, on one thread)
+FANOUT_LEASE = "FanoutLease"
+LEASE_FOR = timedelta(seconds=90)  # longer than a pass; a crashed holder's lease simply expires
 STALE_AFTER = timedelta(minutes=2)  # a pending delivery due this long ago lost its task: the sweep re-queues
 USER_AGENT = "ledgerline-webhooks/1"
 
@@ -98,31 +103,66 @@ class Deliveries:
     # ------------------------------------------------------------------------- fan-out
 
     def fanout(self) -> tuple[int, int]:
-        """One fan-out pass. Returns (events fanned out, events left waiting)."""
+        """One fan-out pass, under the fan-out lease (one pass at a time: overlapping passes would only
+        fight over the same events). Returns (events fanned out, events left for the next pass). A
+        pass that finds the lease taken does nothing: the holder looks for pending events again after
+        releasing it, so an event committed meanwhile is never left behind."""
+        holder = uuid.uuid4().hex
+        if not self.store.transact(lambda tx: self._lease(tx, holder)):
+            return 0, 0
+        try:
+            done, left = self._fanout_pass()
+        finally:
+            self.store.transact(lambda tx: self._release(tx, holder))
+        if left or self.store.query(outbox.EVENT, "fanout_pending", True):
+            self.request_fanout()
+        return done, left
+
+    def _lease(self, tx, holder: str) -> bool:
+        now = self.clock()
+        lease = tx.get(FANOUT_LEASE, "fanout")
+        if lease is not None and lease["until"] > now:
+            return False
+        tx.put(FANOUT_LEASE, "fanout", {"holder": holder, "until": now + LEASE_FOR})
+        return True
+
+    def _release(self, tx, holder: str) -> None:
+        lease = tx.get(FANOUT_LEASE, "fanout")
+        if lease is not None and lease["holder"] == holder:
+            tx.put(FANOUT_LEASE, "fanout", {"holder": None, "until": self.clock()})
+
+    def _fanout_pass(self) -> tuple[int, int]:
         pending = self.store.query(outbox.EVENT, "fanout_pending", True)
         order = sorted(pending.items(), key=lambda item: (item[1]["tenant"], item[1]["key"], item[1]["seq"]))
-        endpoints: dict[str, list[tuple[str, dict]]] = {}
-        done = waiting = 0
-        for event_id, row in order[:FANOUT_BATCH]:
-            tenant = row["tenant"]
-            if tenant not in endpoints:
-                endpoints[tenant] = self._endpoints_of(tenant)
-            targets = [
-                name
-                for name, ep in endpoints[tenant]
-                if ep["enabled"] and subscribed(tuple(ep.get("types") or ()), row["type"])
-            ]
-            created = self.store.transact(lambda tx, e=event_id, t=targets: self._fan_one(tx, e, t))
-            if created is None:
-                waiting += 1
-                continue
-            done += 1
-            for delivery_id, ready in created:
-                if ready:
-                    self._enqueue(Task(DELIVER, delivery_id), self.clock())
-        if len(order) > FANOUT_BATCH or waiting:
-            self.request_fanout()
-        return done, waiting + max(0, len(order) - FANOUT_BATCH)
+        batch = order[:FANOUT_BATCH]
+        endpoints = {tenant: self._endpoints_of(tenant) for tenant in {row["tenant"] for _, row in batch}}
+        lanes: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+        for event_id, row in batch:
+            lanes.setdefault((row["tenant"], row["key"]), []).append((event_id, row))
+
+        def fan_lane(events: list[tuple[str, dict]]) -> tuple[int, int]:
+            done = 0
+            for event_id, row in events:  # in number order: a lane is one chain
+                targets = [
+                    name
+                    for name, ep in endpoints[row["tenant"]]
+                    if ep["enabled"]
+                    and not ep.get("deleted_at")
+                    and subscribed(tuple(ep.get("types") or ()), row["type"])
+                ]
+                created = self.store.transact(lambda tx, e=event_id, t=targets: self._fan_one(tx, e, t))
+                if created is None:  # its predecessor is not fanned out yet: the rest of the lane waits
+                    return done, len(events) - done
+                done += 1
+                for delivery_id, ready in created:
+                    if ready:
+                        self._enqueue(Task(DELIVER, delivery_id), self.clock())
+            return done, 0
+
+        with ThreadPoolExecutor(max_workers=FANOUT_THREADS) as pool:  # lanes are independent
+            results = list(pool.map(fan_lane, lanes.values()))
+        done = sum(d for d, _ in results)
+        return done, sum(w for _, w in results) + len(order) - len(batch)
 
     def _fan_one(self, tx, event_id: str, targets: list[str]) -> list[tuple[str, bool]] | None:
         """In one transaction: the deliveries of one event. None: its lane predecessor is not fanned
@@ -176,7 +216,7 @@ class Deliveries:
 
     def deliver(self, task_key: str) -> str:
         """Run one delivery (task key: the delivery id, or `<id>|after|<predecessor>` when woken)."""
-        delivery_id = task_key.split("|", 1)[0]
+        delivery_id, _, reason = task_key.partition("|")
         now = self.clock()
         row = self.store.get(records.DELIVERY, delivery_id)
         if row is None:
@@ -186,6 +226,9 @@ class Deliveries:
             if not self._replayed(d):
                 return f"{delivery_id} already {d.status}"
             d = self.store.transact(lambda tx: self._restart(tx, d))
+        elif reason.startswith("sweep|") and _stamp(d.next_attempt_at) != reason.removeprefix("sweep|"):
+            # the sweep re-queued it as overdue, and it has run since (its own task is scheduled)
+            return f"{delivery_id} moved on since the sweep saw it"
         if d.after is not None:
             prev_row = self.store.get(records.DELIVERY, d.after)
             prev = records.delivery(d.after, prev_row) if prev_row else None
@@ -377,7 +420,12 @@ class Deliveries:
         cutoff = stale_before or self.clock() - STALE_AFTER
         count = 0
         for name, row in self.store.stale_deliveries(cutoff):  # type: ignore[attr-defined]
-            stamp = int((row.get("next_attempt_at") or cutoff).timestamp())
-            self._enqueue(Task(DELIVER, f"{name}|sweep|{stamp}"), self.clock())
+            # named after the time it was due: two sweeps that see it overdue enqueue one task, and the
+            # task does nothing if the delivery has run since (its due time moved)
+            self._enqueue(Task(DELIVER, f"{name}|sweep|{_stamp(row.get('next_attempt_at'))}"), self.clock())
             count += 1
         return count
+
+
+def _stamp(at: datetime | None) -> str:
+    return f"{at.timestamp():.6f}" if at is not None else "none"

@@ -446,3 +446,35 @@ def test_the_schedule_compressed_for_local_chaos_runs_keeps_its_shape():
     late = T0 + policy.DEADLINE * 0.02
     assert policy.judge(500, None, 3, T0, late, None, rng, scale=0.02).outcome == "give_up"
     assert policy.judge(500, None, 3, T0, late, None, rng).outcome == "retry"
+
+
+def test_one_fan_out_at_a_time_and_the_holder_looks_again_after_releasing(world):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.store.on_events = None  # no automatic requests: this test runs the fan-outs itself
+    world.fund("alice", 1, "p1")
+    world.store.record("FanoutLease", "fanout", {"holder": "someone", "until": world.clock() + timedelta(seconds=30)})
+    assert world.deliveries.fanout() == (0, 0)  # busy: the holder will see the event
+    assert world.store.query(outbox.EVENT, "fanout_pending", True)
+    world.clock.now += timedelta(seconds=91)  # the holder crashed: its lease expires
+    assert world.deliveries.fanout() == (2, 0)  # transfer.posted and balance.updated
+    assert world.store.get("FanoutLease", "fanout")["holder"] is None
+
+
+def test_a_sweep_re_queues_only_what_is_overdue_and_its_task_skips_a_delivery_that_moved_on(world):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.receivers.answer = lambda url, n: 500
+    world.fund("alice", 1, "p1")
+    world.queue.clear()
+    world.deliveries.fanout()
+    world.drain(until=timedelta(seconds=1))  # the first attempt failed: the next in about 5 s
+    ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
+    assert world.deliveries.sweep() == 0  # not overdue
+    world.clock.now = d["next_attempt_at"] + timedelta(minutes=3)  # its task was lost, say
+    world.queue.clear()
+    assert world.deliveries.sweep() == 1
+    ((_, _, task),) = world.queue
+    assert "|sweep|" in task.key
+    world.deliveries.deliver(task.key.replace("|sweep|", "|sweep|1"))  # a stale stamp: moved on
+    assert world.store.get(records.DELIVERY, name)["attempts"] == 1
+    with pytest.raises(Exception, match="attempt 2"):  # the real one: attempted (and rescheduled)
+        world.deliveries.deliver(task.key)
