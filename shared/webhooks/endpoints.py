@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.webhooks import signing, urls
 from shared.domain.webhooks.catalogue import subscribed
-from shared.domain.webhooks.delivery import FINAL
+from shared.domain.webhooks.delivery import FINAL, RETENTION
 from shared.domain.webhooks.endpoints import (
     DEFAULT_OVERLAP,
     MAX_ENDPOINTS_PER_TENANT,
@@ -36,7 +36,7 @@ log = logging.getLogger("ledgerline.webhooks")
 REPLAY = "WebhookReplay"
 REPLAY_PAGE = 200  # events per replay task; a longer window continues in the next task
 MAX_DRY_RUN = 100_000  # a dry run counts at most this many (and says so)
-MAX_WINDOW = timedelta(days=30)  # events are kept 30 days (docs/webhooks.md "Retention")
+MAX_WINDOW = RETENTION  # events are kept 30 days (docs/webhooks.md "Retention")
 
 
 class NotFound(LookupError):

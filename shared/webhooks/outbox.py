@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from shared.domain.webhooks.delivery import RETENTION
 from shared.domain.webhooks.events import Draft, envelope
 from shared.recovery.policies import Task
 
@@ -65,8 +66,9 @@ def emit(tx, drafts: Iterable[Draft], now: datetime) -> list[str]:
                 "created_at": now,
                 "body": body,
                 "fanout_pending": True,
+                "expires_at": now + RETENTION,  # the TTL policy's field (docs/webhooks.md "Retention")
             },
-            unindexed=("body", "key", "seq"),
+            unindexed=("body", "key", "seq", "expires_at"),
         )
         ids.append(eid)
     if ids:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.domain.webhooks.delivery import RETENTION
 from shared.domain.webhooks.endpoints import Endpoint, Secret
 
 ENDPOINT = "WebhookEndpoint"
@@ -161,6 +162,7 @@ def delivery_row(d: Delivery) -> tuple[str, str, dict]:
             "finished_at": d.finished_at,
             "replay": d.replay,
             "restarts": d.restarts,
+            "expires_at": d.created_at + RETENTION,
         },
     )
 
@@ -182,5 +184,6 @@ def attempt_row(
             "error": error,
             "elapsed_ms": elapsed_ms,
             "response": response[:256],
+            "expires_at": at + RETENTION,
         },
     )

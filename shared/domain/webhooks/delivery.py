@@ -28,6 +28,9 @@ DEADLINE = timedelta(days=3, hours=6)  # the schedule's own span (~3.1 days) plu
 DISABLE_AFTER = timedelta(days=5)  # an endpoint failing for this long without one success is disabled
 TIMEOUT_S = 15.0
 BODY_CAP = 4096  # response bytes read and kept (first 256 shown in attempts)
+# Events, deliveries and attempts carry `expires_at` = their time + RETENTION: a Datastore TTL policy
+# deletes them after it (terraform); replays reach back as far. Lanes (the numbering) are kept for good.
+RETENTION = timedelta(days=30)
 
 Status = Literal["pending", "delivered", "failed", "skipped"]
 FINAL: frozenset[str] = frozenset({"delivered", "failed", "skipped"})
