@@ -461,6 +461,7 @@ class WebhooksPorts:
 def webhooks(r: Root) -> WebhooksPorts:
     """webhooks: fan-out and delivery over the store, the webhooks queue and the SSRF-safe sender."""
     from shared.adapters import webhook_http
+    from shared.domain.webhooks import urls
     from shared.domain.webhooks.delivery import BODY_CAP, TIMEOUT_S
     from shared.webhooks.outbox import FanoutRequests
     from shared.webhooks.service import Deliveries
@@ -470,7 +471,11 @@ def webhooks(r: Root) -> WebhooksPorts:
         _, opened = _sealing(r)
         local = r.cfg.local
 
-        def send(url: str, body: bytes, headers: dict):
+        def send(url: str, body: bytes, headers: dict, ordering_key: str):
+            if urls.is_pubsub(url) and not local:  # a tenant's own topic (cloud only; the URL rules say so)
+                from shared.adapters import pubsub_destination
+
+                return pubsub_destination.publish(urls.pubsub_topic(url), body, headers, ordering_key, TIMEOUT_S)
             return webhook_http.post(url, body, headers, timeout_s=TIMEOUT_S, body_cap=BODY_CAP, local=local)
 
         deliveries = Deliveries(

@@ -57,7 +57,9 @@ class Answer:
     error: str | None = None
 
 
-Send = Callable[[str, bytes, dict], Answer]  # (url, body, headers) -> answer; never raises for the network
+# (url, body, headers, ordering key) -> answer; never raises for the network (a Pub/Sub destination
+# publishes with the ordering key; HTTPS ignores it)
+Send = Callable[[str, bytes, dict, str], Answer]
 OpenSecret = Callable[[str, str], str]  # (sealed value, endpoint id) -> the secret
 DELIVER = "webhook-deliver"
 
@@ -254,7 +256,7 @@ class Deliveries:
             "content-type": "application/json",
             "user-agent": USER_AGENT,
         }
-        answer = self.send(ep.url, body.encode(), headers)
+        answer = self.send(ep.url, body.encode(), headers, d.key)
         at = self.clock()
         verdict = policy.judge(
             answer.status,
@@ -268,6 +270,14 @@ class Deliveries:
         )
         recorded, disabled = self.store.transact(lambda tx: self._record(tx, d, ep, answer, verdict, now, at))
         if disabled:  # the tenant's other endpoints are told (a webhook_endpoint.disabled event)
+            log.error(
+                "webhook endpoint disabled",
+                extra={
+                    "endpoint": ep.endpoint_id,
+                    "tenant": ep.tenant,
+                    "reason": "gone" if verdict.outcome == "gone" else "failing",
+                },
+            )
             self.request_fanout()
         log.info(
             "webhook attempt",
@@ -329,11 +339,7 @@ class Deliveries:
             return False
         changed["version"] = int(row.get("version", 1)) + 1
         tx.put(records.ENDPOINT, ep.endpoint_id, changed)
-        if row["enabled"] and not changed["enabled"]:
-            log.error(
-                "webhook endpoint disabled",
-                extra={"endpoint": ep.endpoint_id, "tenant": ep.tenant, "reason": changed["disabled_reason"]},
-            )
+        if row["enabled"] and not changed["enabled"]:  # (logged by the caller once this commits)
             draft = endpoint_disabled(
                 ep.tenant, ep.endpoint_id, ep.url, changed["disabled_reason"], row.get("failing_since")
             )

@@ -7,6 +7,7 @@ arrive, in order per key; a 410 disables an endpoint and its tenant's other endp
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -88,3 +89,43 @@ def test_a_410_disables_the_endpoint_and_the_tenants_other_endpoint_is_told(shop
     (event,) = wait_for(told, timeout=60, what="the other endpoint told")
     assert event["type"] == "webhook_endpoint.disabled" and event["data"]["disabled_reason"] == "gone"
     assert all(r["verified"] for r in receiver.received(ok))
+
+
+def test_a_pubsub_destination_gets_the_body_the_headers_as_attributes_and_the_ordering_key(cfg):
+    """The cloud-only destination's adapter against the Pub/Sub emulator (the URL rules refuse such an
+    endpoint locally; here the adapter is called as the webhooks function calls it in the cloud)."""
+    from google.cloud import pubsub_v1
+
+    from shared.adapters import pubsub_destination
+    from shared.domain.webhooks import urls
+
+    run = uuid.uuid4().hex[:8]
+    url = f"pubsub://projects/{cfg.project}/topics/tenant-hooks-{run}"
+    assert urls.url_problem(url, local=False) is None
+    topic = urls.pubsub_topic(url)
+    subscriber = pubsub_v1.SubscriberClient()
+    pubsub_destination.publisher().create_topic(name=topic)
+    subscription = subscriber.subscription_path(cfg.project, f"tenant-hooks-{run}")
+    subscriber.create_subscription(request={"name": subscription, "topic": topic, "enable_message_ordering": True})
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": "1",
+        "webhook-signature": "v1,x",
+        "content-type": "application/json",
+    }
+    for n in range(3):
+        answer = pubsub_destination.publish(topic, json.dumps({"n": n}).encode(), headers, "po_1")
+        assert answer.status == 200 and answer.error is None
+    missing = pubsub_destination.publish(f"projects/{cfg.project}/topics/nothing-{run}", b"{}", headers, "po_2")
+    assert (missing.status, missing.error) == (None, "pubsub: topic_not_found")
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 3 and time.monotonic() < deadline:
+        pulled = subscriber.pull(subscription=subscription, max_messages=10, timeout=10)
+        for m in pulled.received_messages:
+            got.append(m.message)
+        if pulled.received_messages:
+            subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in pulled.received_messages])
+    assert [json.loads(m.data)["n"] for m in got] == [0, 1, 2]  # in order: one ordering key
+    assert {m.ordering_key for m in got} == {"po_1"}
+    assert dict(got[0].attributes) == {k: v for k, v in headers.items() if k.startswith("webhook-")}

@@ -51,7 +51,7 @@ class Receivers:
         self.answer = lambda url, n: 200
         self.calls = 0
 
-    def __call__(self, url: str, body: bytes, headers: dict) -> Answer:
+    def __call__(self, url: str, body: bytes, headers: dict, ordering_key: str = "") -> Answer:
         self.calls += 1
         status = self.answer(url, self.calls)
         self.received.append((url, dict(headers), json.loads(body)))
