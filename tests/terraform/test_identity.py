@@ -117,8 +117,10 @@ def test_pubsub_agent_and_tasks_grants():
     assert acts_as["role"] == "roles/iam.serviceAccountUser"
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
-    # reconciliation: fee bookings stream; payments: its own steps, and its postings stream
-    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments"}
+    # reconciliation: fee bookings stream; payments: its own steps, and its postings stream; every
+    # function that commits customer events asks the webhooks queue for a fan-out; webhooks: its own
+    # deliveries and replays
+    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments", "webhooks"}
 
 
 def test_secrets_reach_only_the_functions_that_list_them():

@@ -125,12 +125,15 @@ def test_scheduler_jobs_post_json_with_oidc_to_an_existing_function():
         assert seconds(j["attempt_deadline"]) >= functions[j["target"]]["cloud"]["timeout_seconds"], j["name"]
         if j["target"] == "reconciliation":
             partners.add(j["body"]["partner"])
-        else:  # the safety-net sweeps: a retries (or payments) task body
-            from shared.recovery.policies import PAYMENTS_TASK_KINDS, POLICIES
+        else:  # the safety-net sweeps: a task body, POSTed to the function that runs that kind
+            from shared.recovery.policies import PAYMENTS_TASK_KINDS, POLICIES, WEBHOOKS_TASK_KINDS
 
-            assert j["target"] in ("retries", "payments") and j["path"] == "/tasks", j["name"]
-            assert j["body"]["kind"] in POLICIES, j["name"]
-            assert (j["target"] == "payments") == (j["body"]["kind"] in PAYMENTS_TASK_KINDS), j["name"]
+            kind = j["body"]["kind"]
+            runner = (
+                "payments" if kind in PAYMENTS_TASK_KINDS else "webhooks" if kind in WEBHOOKS_TASK_KINDS else "retries"
+            )
+            assert kind in POLICIES and j["path"] == "/tasks", j["name"]
+            assert j["target"] == runner, f"{j['name']}: {kind} runs on {runner}"
     from shared.reconciliation.service import PARTNER_PARSERS
 
     assert partners == set(PARTNER_PARSERS)
