@@ -1,8 +1,10 @@
 """Least privilege: one runtime identity per function, no primitive roles, invoker grants only where a
 caller exists, and every role the configuration grants is on a reviewed list."""
 
+import ast
 import re
 
+from shared.config import REPO_ROOT
 from shared.topology import topology
 from tests.terraform.hcl import blocks, locals_of, module_call, one, resources, source_text, sub_blocks
 
@@ -113,6 +115,42 @@ def test_invokers_only_where_a_caller_exists():
         ("scheduler", "local.topology.scheduler.jobs : j.target"),
     ):
         assert f'"{caller}"' in stack and source in stack, f"invoker {caller} must derive its targets from topology"
+
+
+# topology caller (modules/stack local.callers) => the Settings attribute a function admits it by
+CALLER_SETTINGS = {"pubsub-push": "push_invoker_sa", "tasks": "tasks_invoker_sa", "scheduler": "scheduler_invoker_sa"}
+
+
+def admitted_callers(function: str) -> set[str] | None:
+    """The Settings attributes functions/<function>/main.py passes to verify_invoker (None: no call)."""
+    tree = ast.parse((REPO_ROOT / "functions" / function / "main.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "verify_invoker":
+            allowed = node.args[3]
+            assert isinstance(allowed, ast.Tuple), f"{function}: verify_invoker's allowed callers are a literal tuple"
+            return {e.attr for e in allowed.elts if isinstance(e, ast.Attribute)}
+    return None
+
+
+def test_functions_admit_exactly_the_callers_terraform_lets_invoke_them():
+    # Cloud Run IAM lets a caller in (run.invoker); the function checks the token's identity again. A
+    # caller granted in IAM but not admitted in code is refused in the cloud only (no OIDC locally).
+    topo = topology()
+    callers = {
+        "pubsub-push": {s["push_to"] for s in topo["pubsub"]["subscriptions"] if s.get("push_to")},
+        "tasks": {q["target"] for q in topo["tasks"]["queues"]},
+        "scheduler": {j["target"] for j in topo["scheduler"]["jobs"]},
+    }
+    for name, fn in topo["functions"].items():
+        admitted = admitted_callers(name)
+        if fn["public"]:
+            assert admitted is None, f"{name} is public: it authenticates its callers itself"
+            continue
+        granted = {CALLER_SETTINGS[caller] for caller, targets in callers.items() if name in targets}
+        if admitted is None:  # the ledger: Cloud Run IAM alone (run.invoker for the push identity only)
+            assert name == "ledger" and granted == {"push_invoker_sa"}, f"{name} checks no caller identity"
+            continue
+        assert admitted == granted, f"{name}: code admits {admitted}, Terraform grants {granted}"
 
 
 def test_pubsub_agent_and_tasks_grants():
