@@ -43,7 +43,7 @@ of any deployed bundle.
 | LEDGERLINE_WEBHOOK_RETRY_SCALE | local only (chaos): multiplies the webhook retry delays and deadline | 1 |
 | LEDGERLINE_TOPOLOGY_DIR | where topology.json lives | topology/ |
 | LEDGERLINE_TASKS_INVOKER_SA | service account in the OIDC token of Cloud Tasks tasks (retries checks it) | unset |
-| LEDGERLINE_SCHEDULER_INVOKER_SA | service account of Cloud Scheduler OIDC tokens (reconciliation checks it) | unset |
+| LEDGERLINE_SCHEDULER_INVOKER_SA | service account of Cloud Scheduler OIDC tokens (job targets check it) | unset |
 | LEDGERLINE_PUSH_INVOKER_SA | service account Pub/Sub push signs OIDC tokens as (retries checks it) | unset |
 | LEDGERLINE_STALE_AFTER_SECONDS | age after which an unposted inbox event is re-driven by the sweep | 900 |
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |

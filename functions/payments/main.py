@@ -34,7 +34,12 @@ def payments(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    verify_invoker(cfg, request.headers, cfg.function_urls["payments"], (cfg.tasks_invoker_sa, cfg.push_invoker_sa))
+    verify_invoker(
+        cfg,
+        request.headers,
+        cfg.function_urls["payments"],
+        (cfg.tasks_invoker_sa, cfg.push_invoker_sa, cfg.scheduler_invoker_sa),
+    )
     if request.method != "POST":
         raise ClientError(405, "method_not_allowed", "steps and events are POSTed", "method")
     body = request.get_json(silent=True)

@@ -32,7 +32,12 @@ def retries(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok", "fault_injection": cfg.fault_injection})
-    verify_invoker(cfg, request.headers, cfg.function_urls["retries"], (cfg.tasks_invoker_sa, cfg.push_invoker_sa))
+    verify_invoker(
+        cfg,
+        request.headers,
+        cfg.function_urls["retries"],
+        (cfg.tasks_invoker_sa, cfg.push_invoker_sa, cfg.scheduler_invoker_sa),
+    )
     if request.method != "POST":
         raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
     body = request.get_json(silent=True)

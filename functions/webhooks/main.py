@@ -31,7 +31,9 @@ def webhooks(request):
     logs.configure(cfg.project)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
-    verify_invoker(cfg, request.headers, cfg.function_urls["webhooks"], (cfg.tasks_invoker_sa,))
+    verify_invoker(
+        cfg, request.headers, cfg.function_urls["webhooks"], (cfg.tasks_invoker_sa, cfg.scheduler_invoker_sa)
+    )
     if request.method != "POST":
         raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
     if request.path != "/tasks":

@@ -1,9 +1,11 @@
 """Cloud KMS as the key-encryption key of shared.payments.vault: data keys are wrapped with `encrypt`
-and unwrapped with `decrypt` of one symmetric key (terraform/modules/stack: the payments key ring), the
-record id as additional authenticated data. Only the functions that seal (api) may encrypt and only
-the one that sends payouts (payments) may decrypt (IAM per key: cryptoKeyEncrypter /
-cryptoKeyDecrypter); every call is in Cloud Audit Logs. KMS picks the primary key version to encrypt
-and finds the version from the ciphertext to decrypt, so a rotation needs no change here."""
+and unwrapped with `decrypt` of one symmetric key (terraform/modules/keys: one key per topology
+`kms.keys` entry, PAYMENTS_KMS_KEY for account numbers, WEBHOOKS_KMS_KEY for webhook secrets), the
+record id as additional authenticated data. IAM is per key and function (topology cloud.access.kms):
+api may only encrypt account numbers and only payments may decrypt them; webhook secrets are
+encrypted and decrypted by api, decrypted by webhooks. Every call is in Cloud Audit Logs. KMS picks
+the primary key version to encrypt and finds the version from the ciphertext to decrypt, so a
+rotation needs no change here."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ Blocks come back as lists of dicts; expressions as strings such as "${local.x}".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -89,5 +90,11 @@ def module_call(name: str, caller: str = "modules/stack") -> dict:
     return calls[0]
 
 
-def source_text() -> str:
-    return "\n".join(p.read_text() for p in tf_files())
+_MOVED = re.compile(r"^moved \{.*?^\}", re.DOTALL | re.MULTILINE)
+
+
+def source_text(moved: bool = True) -> str:
+    """Every .tf file's text; moved=False leaves out `moved` blocks (history: static old and new
+    addresses, the one place a topology name may appear)."""
+    text = "\n".join(p.read_text() for p in tf_files())
+    return text if moved else _MOVED.sub("", text)

@@ -45,6 +45,9 @@ def terraform_environment_keys() -> set[str]:
         assert "${upper(name)}_URL" in url_env and "local.function_urls" in url_env
         assert "for name, _ in local.functions" in stack["function_urls"]
         keys |= {f"{n.upper()}_URL" for n in topology()["functions"]}
+    if "local.kms_key_env" in stack["environment"]:  # each KMS key's `env` names it (topology kms.keys)
+        assert stack["kms_key_env"] == "${{for name, key in local.kms_keys : key.env => module.keys.key_ids[name]}}"
+        keys |= {key["env"] for key in topology()["kms"]["keys"]}
     return keys
 
 
@@ -73,6 +76,14 @@ def test_terraform_sets_every_terraform_variable_and_nothing_else():
     assert module_call("functions")["environment"] == "${local.environment}"
     service = one("google_cloudfunctions2_function").body["service_config"][0]
     assert service["environment_variables"] == "${var.environment}"
+
+
+def test_every_kms_key_is_named_by_a_variable_the_code_reads():
+    envs = [key["env"] for key in topology()["kms"]["keys"]]
+    assert len(envs) == len(set(envs)), "one variable per key"
+    assert {CLOUD_SOURCES.get(env) for env in envs} == {"terraform"}
+    assert set(envs) <= set(code_reads()), "a key whose variable no code reads is unused"
+    assert {"PAYMENTS_KMS_KEY", "WEBHOOKS_KMS_KEY"} <= set(envs)
 
 
 def test_secrets_come_from_secret_manager_for_the_functions_that_list_them():

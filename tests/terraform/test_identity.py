@@ -1,10 +1,12 @@
 """Least privilege: one runtime identity per function, no primitive roles, invoker grants only where a
 caller exists, and every role the configuration grants is on a reviewed list."""
 
+import ast
 import re
 
+from shared.config import REPO_ROOT
 from shared.topology import topology
-from tests.terraform.hcl import module_call, one, resources, source_text, sub_blocks
+from tests.terraform.hcl import blocks, locals_of, module_call, one, resources, source_text, sub_blocks
 
 PRIMITIVE = {"roles/owner", "roles/editor", "roles/viewer"}
 # Every role Terraform may grant. Adding one is a review decision: put it here with its reason.
@@ -26,8 +28,15 @@ REVIEWED_ROLES = {
     "roles/storage.objectAdmin": "the builder, on gcf-v2-* staging buckets only (IAM condition)",
     "roles/logging.logWriter": "the builder's build logs",
     "roles/artifactregistry.writer": "the builder's images",
-    "roles/cloudkms.cryptoKeyEncrypter": "the payments key only: the functions that seal account numbers (api)",
-    "roles/cloudkms.cryptoKeyDecrypter": "the payments key only: the one function that pays out (payments)",
+    "roles/cloudkms.cryptoKeyEncrypter": "per key: functions that seal but must not open (api: account numbers)",
+    "roles/cloudkms.cryptoKeyDecrypter": "per key: functions that only open (payments: accounts; webhooks: secrets)",
+    "roles/cloudkms.cryptoKeyEncrypterDecrypter": "per key: api on webhook secrets (seals, shows them to the tenant)",
+}
+# topology cloud.access.kms modes and the one role each grants on its key (terraform/modules/keys)
+KMS_ROLES = {
+    "encrypt": "roles/cloudkms.cryptoKeyEncrypter",
+    "decrypt": "roles/cloudkms.cryptoKeyDecrypter",
+    "encrypt_decrypt": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
 }
 
 
@@ -108,6 +117,42 @@ def test_invokers_only_where_a_caller_exists():
         assert f'"{caller}"' in stack and source in stack, f"invoker {caller} must derive its targets from topology"
 
 
+# topology caller (modules/stack local.callers) => the Settings attribute a function admits it by
+CALLER_SETTINGS = {"pubsub-push": "push_invoker_sa", "tasks": "tasks_invoker_sa", "scheduler": "scheduler_invoker_sa"}
+
+
+def admitted_callers(function: str) -> set[str] | None:
+    """The Settings attributes functions/<function>/main.py passes to verify_invoker (None: no call)."""
+    tree = ast.parse((REPO_ROOT / "functions" / function / "main.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "verify_invoker":
+            allowed = node.args[3]
+            assert isinstance(allowed, ast.Tuple), f"{function}: verify_invoker's allowed callers are a literal tuple"
+            return {e.attr for e in allowed.elts if isinstance(e, ast.Attribute)}
+    return None
+
+
+def test_functions_admit_exactly_the_callers_terraform_lets_invoke_them():
+    # Cloud Run IAM lets a caller in (run.invoker); the function checks the token's identity again. A
+    # caller granted in IAM but not admitted in code is refused in the cloud only (no OIDC locally).
+    topo = topology()
+    callers = {
+        "pubsub-push": {s["push_to"] for s in topo["pubsub"]["subscriptions"] if s.get("push_to")},
+        "tasks": {q["target"] for q in topo["tasks"]["queues"]},
+        "scheduler": {j["target"] for j in topo["scheduler"]["jobs"]},
+    }
+    for name, fn in topo["functions"].items():
+        admitted = admitted_callers(name)
+        if fn["public"]:
+            assert admitted is None, f"{name} is public: it authenticates its callers itself"
+            continue
+        granted = {CALLER_SETTINGS[caller] for caller, targets in callers.items() if name in targets}
+        if admitted is None:  # the ledger: Cloud Run IAM alone (run.invoker for the push identity only)
+            assert name == "ledger" and granted == {"push_invoker_sa"}, f"{name} checks no caller identity"
+            continue
+        assert admitted == granted, f"{name}: code admits {admitted}, Terraform grants {granted}"
+
+
 def test_pubsub_agent_and_tasks_grants():
     grants = {r.name: r.body for r in resources("google_service_account_iam_member")}
     agent = grants["pubsub_agent_token_creator"]
@@ -117,8 +162,10 @@ def test_pubsub_agent_and_tasks_grants():
     assert acts_as["role"] == "roles/iam.serviceAccountUser"
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
-    # reconciliation: fee bookings stream; payments: its own steps, and its postings stream
-    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments"}
+    # reconciliation: fee bookings stream; payments: its own steps, and its postings stream; every
+    # function that commits customer events asks the webhooks queue for a fan-out; webhooks: its own
+    # deliveries and replays
+    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments", "webhooks"}
 
 
 def test_secrets_reach_only_the_functions_that_list_them():
@@ -130,14 +177,81 @@ def test_secrets_reach_only_the_functions_that_list_them():
     assert secret_env and secret_env[0]["version"] == "latest"
 
 
+def kms_access() -> dict[str, dict[str, str]]:
+    """function => {key name => mode}, from topology cloud.access.kms."""
+    return {name: fn["cloud"]["access"].get("kms", {}) for name, fn in topology()["functions"].items()}
+
+
+def users_of(key: str) -> set[tuple[str, str]]:
+    return {(name, access[key]) for name, access in kms_access().items() if key in access}
+
+
+def test_kms_access_names_declared_keys_and_known_modes():
+    keys = [k["name"] for k in topology()["kms"]["keys"]]
+    assert len(keys) == len(set(keys))
+    for name, access in kms_access().items():
+        assert isinstance(access, dict), f"{name}: cloud.access.kms is a map, key name => mode"
+        assert set(access) <= set(keys), f"{name}: unknown key(s) {set(access) - set(keys)}"
+        assert set(access.values()) <= set(KMS_ROLES), name
+    for key in keys:  # a key that nobody seals with, or nobody opens, is a mistake
+        modes = {mode for _, mode in users_of(key)}
+        assert modes & {"encrypt", "encrypt_decrypt"} and modes & {"decrypt", "encrypt_decrypt"}, key
+
+
 def test_account_numbers_open_only_in_the_payments_function():
-    access = {name: fn["cloud"]["access"].get("kms") for name, fn in topology()["functions"].items()}
-    assert {name for name, kms in access.items() if kms == "decrypt"} == {"payments"}
-    assert {name for name, kms in access.items() if kms == "encrypt"} == {"api"}
-    assert set(access.values()) <= {None, "encrypt", "decrypt"}
-    members = {r.name: r.body for r in resources("google_kms_crypto_key_iam_member")}
-    assert members["encrypter"]["for_each"] == "${var.encrypters}"
-    assert members["decrypter"]["for_each"] == "${var.decrypters}"
-    assert members["decrypter"]["role"] == "roles/cloudkms.cryptoKeyDecrypter"
+    # api seals a payout destination and can never read it back; payments opens it to pay out.
+    assert users_of("account-numbers") == {("api", "encrypt"), ("payments", "decrypt")}
+
+
+def test_webhook_secrets_are_sealed_by_api_and_opened_by_api_and_webhooks_only():
+    # api seals a secret when an endpoint is created or rotated and shows it to its tenant
+    # (GET /v1/webhook-endpoints/{id}/secret); webhooks signs deliveries with it and never seals.
+    assert users_of("webhook-secrets") == {("api", "encrypt_decrypt"), ("webhooks", "decrypt")}
+
+
+def test_kms_grants_are_one_role_per_key_and_function():
+    member = one("google_kms_crypto_key_iam_member").body
+    assert member["for_each"] == "${var.grants}"
+    assert member["crypto_key_id"] == "${google_kms_crypto_key.this[each.value.key].id}"
+    assert member["role"] == "${local.roles[each.value.access]}" and member["member"] == "${each.value.member}"
+    assert locals_of("modules/keys")["roles"] == KMS_ROLES
+    assert module_call("keys")["grants"] == "${local.kms_grants}"
+    grants = locals_of("modules/stack")["kms_grants"]
+    assert "try(fn.cloud.access.kms, {})" in grants and '"${key}/${name}" =>' in grants
+    assert "access = access" in grants and "member = local.sa[name]" in grants
+    # additive members only: an authoritative binding or policy would drop grants made elsewhere
+    assert not resources("google_kms_crypto_key_iam_binding") and not resources("google_kms_crypto_key_iam_policy")
+
+
+def test_every_topology_key_is_a_rotated_protected_crypto_key():
+    keys = topology()["kms"]["keys"]
+    assert all(k["name"] and k["env"] and k["purpose"] for k in keys)
     key = one("google_kms_crypto_key").body
-    assert key["lifecycle"][0]["prevent_destroy"] is True and key["rotation_period"]
+    assert key["for_each"] == "${var.keys}" and key["name"] == "${each.key}"
+    assert key["lifecycle"][0]["prevent_destroy"] is True
+    assert re.fullmatch(r"\d+s", key["rotation_period"]) and int(key["rotation_period"][:-1]) <= 90 * 86400
+    assert key["version_template"][0]["protection_level"] == "${var.protection_level}"
+    assert key["key_ring"] == "${google_kms_key_ring.this.id}"
+    assert module_call("keys")["keys"] == "${{for name, key in local.kms_keys : name => key.purpose}}"
+    assert locals_of("modules/stack")["kms_keys"] == "${{for key in local.topology.kms.keys : key.name => key}}"
+
+
+def test_moved_blocks_keep_the_account_numbers_key_and_its_grants():
+    # Before the keys were per topology entry, the module had one key and two grant maps.
+    moved = {b["from"]: b["to"] for module, b in blocks("moved") if module == "modules/keys"}
+    assert moved == {
+        "${google_kms_crypto_key.account_numbers}": '${google_kms_crypto_key.this["account-numbers"]}',
+        '${google_kms_crypto_key_iam_member.encrypter["api"]}': (
+            '${google_kms_crypto_key_iam_member.this["account-numbers/api"]}'
+        ),
+        '${google_kms_crypto_key_iam_member.decrypter["payments"]}': (
+            '${google_kms_crypto_key_iam_member.this["account-numbers/payments"]}'
+        ),
+    }
+    assert not [module for module, _ in blocks("moved") if module != "modules/keys"]
+    # The targets exist (a key of topology kms.keys; "<key>/<function>" grants), with the roles the old
+    # resources had (encrypter: encrypt, decrypter: decrypt): moved, not replaced.
+    assert "account-numbers" in {k["name"] for k in topology()["kms"]["keys"]}
+    assert ("api", "encrypt") in users_of("account-numbers") and ("payments", "decrypt") in users_of("account-numbers")
+    old = {r.name for r in resources() if r.type.startswith("google_kms_crypto_key")}
+    assert old == {"this"}, "the moved-from addresses must no longer be declared"

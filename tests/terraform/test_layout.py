@@ -4,7 +4,7 @@ with a GCS backend; per-function settings complete and consistent in topology.js
 import re
 
 from shared.topology import topology
-from tests.terraform.hcl import TERRAFORM, blocks, one, parse
+from tests.terraform.hcl import TERRAFORM, blocks, one, parse, resources
 
 INGRESS = {"ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"}
 
@@ -86,3 +86,11 @@ def test_prod_is_protected():
     assert "var.protect" in db["delete_protection_state"] and "var.protect" in db["point_in_time_recovery_enablement"]
     stack = TERRAFORM / "modules" / "stack" / "main.tf"
     assert 'protect   = var.env == "prod"' in stack.read_text()
+
+
+def test_functions_egress_directly_without_a_vpc():
+    # terraform/README.md (Egress): no VPC connector, so a tenant's webhook URL can reach no private
+    # range through the network; the SSRF guard in code is the rest.
+    service = one("google_cloudfunctions2_function").body["service_config"][0]
+    assert "vpc_connector" not in service and "vpc_connector_egress_settings" not in service
+    assert not [r for r in resources() if r.type.startswith(("google_vpc_access", "google_compute_network"))]

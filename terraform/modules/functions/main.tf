@@ -1,5 +1,5 @@
-# The five functions (Cloud Functions 2nd gen), their source bundles, partner secrets and invoker
-# grants. Everything per function comes from its topology.json entry (`cloud` block); nothing here
+# The functions (Cloud Functions 2nd gen, one per topology.json `functions` entry), their source
+# bundles, partner secrets and invoker grants. Everything per function comes from its topology.json entry (`cloud` block); nothing here
 # names a function.
 
 locals {
@@ -118,7 +118,7 @@ resource "google_cloudfunctions2_function" "this" {
     }
   }
 
-  # checkov:skip=CKV_GCP_124:ingress is per function from topology.json: ALLOW_INTERNAL_ONLY for ledger, retries and reconciliation (callers are Pub/Sub, Cloud Tasks, Cloud Scheduler in this project); ALLOW_ALL only for intake (partner webhooks from the internet) and api (customers), which authenticate requests themselves.
+  # checkov:skip=CKV_GCP_124:ingress is per function from topology.json: ALLOW_INTERNAL_ONLY for every non-public function (callers are Pub/Sub, Cloud Tasks, Cloud Scheduler in this project); ALLOW_ALL only for intake (partner webhooks from the internet) and api (customers), which authenticate requests themselves.
 
   # Every function is an HTTP function: Pub/Sub push, Cloud Tasks and Cloud Scheduler call it over
   # HTTPS with an OIDC token (a gen2 event_trigger's managed subscription cannot dead-letter).

@@ -1,7 +1,21 @@
-# The payments key: Cloud KMS wraps the per-payout data keys of sealed account numbers
-# (shared/payments/vault.py, shared/adapters/kms_keys.py). Encrypt and decrypt are granted apart:
-# the functions that seal (api) may only encrypt; the one that pays out (payments) may only decrypt
-# (topology cloud.access.kms). Rotated every 90 days: new versions wrap new data keys, old ones still open.
+# Cloud KMS keys that wrap the per-record data keys of sealed secrets (shared/payments/vault.py,
+# shared/adapters/kms_keys.py): one crypto key per topology.json `kms.keys` entry (account numbers of
+# payouts, tenants' webhook signing secrets, ...). Who may encrypt and who may decrypt is granted per
+# key and function from topology `cloud.access.kms` (key name => encrypt | decrypt | encrypt_decrypt):
+# a function that only seals cannot open, one that only opens cannot seal. Rotated every 90 days: new
+# versions wrap new data keys, old versions still open old ones.
+#
+# The key ring keeps its first name, `ledgerline-payments`, though it holds every key: key rings cannot
+# be deleted or renamed, and a new ring would mean new keys for data already sealed.
+
+locals {
+  # The one role per access mode (tests/terraform/test_identity.py reviews them).
+  roles = {
+    encrypt         = "roles/cloudkms.cryptoKeyEncrypter"
+    decrypt         = "roles/cloudkms.cryptoKeyDecrypter"
+    encrypt_decrypt = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  }
+}
 
 resource "google_kms_key_ring" "this" {
   project  = var.project_id
@@ -9,8 +23,10 @@ resource "google_kms_key_ring" "this" {
   location = var.location
 }
 
-resource "google_kms_crypto_key" "account_numbers" {
-  name            = "account-numbers"
+resource "google_kms_crypto_key" "this" {
+  for_each = var.keys
+
+  name            = each.key
   key_ring        = google_kms_key_ring.this.id
   purpose         = "ENCRYPT_DECRYPT"
   rotation_period = "7776000s" # 90 days: new versions wrap new data keys; old versions still open old ones
@@ -22,22 +38,15 @@ resource "google_kms_crypto_key" "account_numbers" {
   }
 
   lifecycle {
-    prevent_destroy = true # a destroyed key makes every sealed account number unreadable, for good
+    prevent_destroy = true # a destroyed key makes everything sealed under it unreadable, for good
   }
 }
 
-resource "google_kms_crypto_key_iam_member" "encrypter" {
-  for_each = var.encrypters
+# "<key>/<function>" => one role on that key only (never on the key ring or the project).
+resource "google_kms_crypto_key_iam_member" "this" {
+  for_each = var.grants
 
-  crypto_key_id = google_kms_crypto_key.account_numbers.id
-  role          = "roles/cloudkms.cryptoKeyEncrypter"
-  member        = each.value
-}
-
-resource "google_kms_crypto_key_iam_member" "decrypter" {
-  for_each = var.decrypters
-
-  crypto_key_id = google_kms_crypto_key.account_numbers.id
-  role          = "roles/cloudkms.cryptoKeyDecrypter"
-  member        = each.value
+  crypto_key_id = google_kms_crypto_key.this[each.value.key].id
+  role          = local.roles[each.value.access]
+  member        = each.value.member
 }

@@ -9,23 +9,32 @@ variable "location" {
 }
 
 variable "protection_level" {
-  description = "SOFTWARE or HSM."
+  description = "SOFTWARE or HSM, for every key."
   type        = string
   default     = "SOFTWARE"
 }
 
-variable "encrypters" {
-  description = "function name => member that may seal (encrypt) account numbers."
+variable "keys" {
+  description = "Crypto key name => what it protects (topology.json `kms.keys`)."
   type        = map(string)
 }
 
-variable "decrypters" {
-  description = "function name => member that may open (decrypt) them: the payments function only."
-  type        = map(string)
+variable "grants" {
+  description = "\"<key>/<function>\" => the key, the access mode (encrypt | decrypt | encrypt_decrypt, from topology cloud.access.kms) and the function's member."
+  type = map(object({
+    key    = string
+    access = string
+    member = string
+  }))
+
+  validation {
+    condition     = alltrue([for g in values(var.grants) : contains(["encrypt", "decrypt", "encrypt_decrypt"], g.access)])
+    error_message = "cloud.access.kms values are encrypt, decrypt or encrypt_decrypt."
+  }
 }
 
 variable "labels" {
-  description = "Labels of the key."
+  description = "Labels of the keys."
   type        = map(string)
   default     = {}
 }

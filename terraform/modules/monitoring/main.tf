@@ -1,7 +1,10 @@
 # Log-based metrics over the functions' structured JSON logs (shared/logs.py: jsonPayload.message and
 # the `extra=` fields) and the alert policies on them. Messages matched here are part of the code's
-# contract: "dead letter" (+ reason), "reconciliation break" (+ severity_level), "webhook rejected"
-# (+ status, partner, code) and ledger messages containing "conflict".
+# contract: "dead letter" (+ reason_code), "reconciliation break" (+ severity_level, partner),
+# "webhook rejected" (+ status, partner, code), ledger messages containing "conflict", "webhook
+# endpoint disabled" (+ reason: gone | failing; endpoint, tenant) and "webhook attempt" (+ outcome:
+# delivered | retry | give_up | gone) — the last two from shared/webhooks/service.py. Checked by
+# tests/terraform/test_monitoring.py.
 
 locals {
   run = "resource.type=\"cloud_run_revision\""
@@ -38,11 +41,11 @@ resource "google_logging_metric" "dead_letters" {
     labels {
       key         = "reason"
       value_type  = "STRING"
-      description = "Why it was dead-lettered (jsonPayload.reason)."
+      description = "Why it was dead-lettered (jsonPayload.reason_code, e.g. exhausted)."
     }
   }
   label_extractors = {
-    reason = "EXTRACT(jsonPayload.reason)"
+    reason = "EXTRACT(jsonPayload.reason_code)"
   }
 }
 
@@ -125,6 +128,52 @@ resource "google_logging_metric" "ledger_conflicts" {
     metric_kind = "DELTA"
     value_type  = "INT64"
     unit        = "1"
+  }
+}
+
+# A tenant's endpoint stopped: it answered 410 Gone, or kept failing past the disable threshold
+# (shared.domain.webhooks.delivery). The log line carries endpoint and tenant ids, never a URL or secret.
+resource "google_logging_metric" "webhook_endpoints_disabled" {
+  project     = var.project_id
+  name        = "ledgerline_webhook_endpoints_disabled"
+  description = "Tenant webhook endpoints disabled by delivery, by reason (gone: answered 410; failing: failed too long)."
+  filter      = "${local.run} AND jsonPayload.message=\"webhook endpoint disabled\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "gone or failing (jsonPayload.reason)."
+    }
+  }
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+}
+
+# Every outbound delivery attempt, by outcome: a chart of tenants' endpoint health, no alert of its
+# own (give_up records a dead letter, which alerts; gone disables the endpoint, which alerts).
+resource "google_logging_metric" "webhook_attempts" {
+  project     = var.project_id
+  name        = "ledgerline_webhook_attempts"
+  description = "Outbound webhook delivery attempts, by outcome (delivered, retry, give_up, gone)."
+  filter      = "${local.run} AND jsonPayload.message=\"webhook attempt\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "outcome"
+      value_type  = "STRING"
+      description = "The delivery policy's verdict on the answer (jsonPayload.outcome)."
+    }
+  }
+  label_extractors = {
+    outcome = "EXTRACT(jsonPayload.outcome)"
   }
 }
 
@@ -295,5 +344,38 @@ resource "google_monitoring_alert_policy" "ledger_conflicts" {
   documentation {
     mime_type = "text/markdown"
     content   = "The ledger refused an operation whose id it had already applied with different content (recorded as a Conflict entity). Money did not move twice; find out why the partner or intake sent two versions."
+  }
+}
+
+resource "google_monitoring_alert_policy" "webhook_endpoints_disabled" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: webhook endpoints disabled"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "WARNING"
+
+  # One time series (and so one incident) per reason.
+  conditions {
+    display_name = "a tenant's webhook endpoint was disabled"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.webhook_endpoints_disabled.name}\" AND ${local.run}"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.reason"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A tenant's webhook endpoint was disabled (reason gone: it answered 410; failing: it failed past the threshold); the tenant's other endpoints got a webhook_endpoint.disabled event. One endpoint is the tenant's business; many at once point to our side (egress, DNS, TLS, SSRF rules): chart ledgerline_webhook_attempts by outcome. Logs: jsonPayload.message=\"webhook endpoint disabled\" (endpoint, tenant). See docs/deploy.md#alerts."
   }
 }

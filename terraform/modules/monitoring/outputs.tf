@@ -5,5 +5,6 @@ output "alert_policies" {
     reconciliation_breaks = google_monitoring_alert_policy.reconciliation_breaks.id
     intake_errors         = google_monitoring_alert_policy.intake_errors.id
     ledger_conflicts      = google_monitoring_alert_policy.ledger_conflicts.id
+    webhook_endpoints     = google_monitoring_alert_policy.webhook_endpoints_disabled.id
   }
 }

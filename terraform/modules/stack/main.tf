@@ -23,7 +23,10 @@ locals {
   # Plain environment of every function: shared/config.py CLOUD_SOURCES "terraform" (checked by
   # tests/terraform/test_environment.py). <FUNCTION>_URL for every function:
   function_url_env = { for name, url in local.function_urls : "${upper(name)}_URL" => url }
-  environment = merge(local.function_url_env, {
+  # and, for every KMS key of topology kms.keys, its `env` variable (PAYMENTS_KMS_KEY, WEBHOOKS_KMS_KEY):
+  kms_keys    = { for key in local.topology.kms.keys : key.name => key }
+  kms_key_env = { for name, key in local.kms_keys : key.env => module.keys.key_ids[name] }
+  environment = merge(local.function_url_env, local.kms_key_env, {
     GOOGLE_CLOUD_PROJECT            = var.project_id
     LEDGERLINE_ENV                  = "cloud"
     LEDGERLINE_REGION               = var.region
@@ -32,7 +35,6 @@ locals {
     LEDGERLINE_PUSH_INVOKER_SA      = module.identity.pubsub_push_email
     LEDGERLINE_SCHEDULER_INVOKER_SA = module.identity.scheduler_invoker_email
     LEDGERLINE_REPORTS_BUCKET       = module.reports.bucket
-    PAYMENTS_KMS_KEY                = module.keys.key_id
     COLUMN_API_URL                  = var.partner_api_urls["column"]
     LAKESIDE_API_URL                = var.partner_api_urls["lakeside"]
   })
@@ -66,9 +68,11 @@ locals {
   # Functions that write run reports next to the inputs (objectCreator: new objects only).
   report_writers = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.reports_write, false) }
 
-  # Who may seal (encrypt) and open (decrypt) account numbers: topology cloud.access.kms.
-  kms_encrypters = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.kms, null) == "encrypt" }
-  kms_decrypters = { for name, fn in local.functions : name => local.sa[name] if try(fn.cloud.access.kms, null) == "decrypt" }
+  # Who may seal (encrypt) and open (decrypt) with which key: topology cloud.access.kms, key name =>
+  # encrypt | decrypt | encrypt_decrypt. "<key>/<function>" => one grant on that key.
+  kms_grants = merge({}, [for name, fn in local.functions : {
+    for key, access in try(fn.cloud.access.kms, {}) : "${key}/${name}" => { key = key, access = access, member = local.sa[name] }
+  }]...)
 
   # Subscriptions on a dead-letter topic hold dead letters.
   dead_letter_topics        = toset([for s in local.topology.pubsub.subscriptions : s.dead_letter_topic if try(s.dead_letter_topic, null) != null])
@@ -127,8 +131,8 @@ module "keys" {
   project_id       = var.project_id
   location         = var.region
   protection_level = var.kms_protection_level
-  encrypters       = local.kms_encrypters
-  decrypters       = local.kms_decrypters
+  keys             = { for name, key in local.kms_keys : name => key.purpose }
+  grants           = local.kms_grants
   labels           = local.labels
 
   depends_on = [google_project_service.this]
