@@ -478,3 +478,18 @@ def test_a_sweep_re_queues_only_what_is_overdue_and_its_task_skips_a_delivery_th
     assert world.store.get(records.DELIVERY, name)["attempts"] == 1
     with pytest.raises(Exception, match="attempt 2"):  # the real one: attempted (and rescheduled)
         world.deliveries.deliver(task.key)
+
+
+def test_every_kind_with_a_ttl_policy_is_written_with_its_timestamp(world):
+    from shared.topology import topology
+
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.receivers.answer = lambda url, n: 500 if n == 1 else 200
+    world.fund("alice", 1, "p1")
+    world.drain()
+    policies = topology()["datastore"]["ttl"]
+    assert {p["kind"] for p in policies} == {outbox.EVENT, records.DELIVERY, records.ATTEMPT}
+    for ttl in policies:
+        rows = world.store.snapshot((ttl["kind"],))[ttl["kind"]].values()
+        assert rows and all(isinstance(r[ttl["field"]], datetime) for r in rows), ttl["kind"]
+        assert all(r[ttl["field"]] >= T0 + policy.RETENTION for r in rows)

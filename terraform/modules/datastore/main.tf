@@ -38,3 +38,17 @@ resource "google_firestore_index" "composite" {
     }
   }
 }
+
+# TTL policies (topology.json datastore.ttl): Firestore deletes an entity of the kind once the field's
+# timestamp has passed (typically within a day). Needs a concurrency mode other than optimistic with
+# entity groups (PESSIMISTIC above). The field stays excluded from indexes by the code that writes it.
+resource "google_firestore_field" "ttl" {
+  for_each = { for policy in var.ttl : policy.kind => policy }
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value.kind
+  field      = each.value.field
+
+  ttl_config {}
+}

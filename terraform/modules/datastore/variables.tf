@@ -17,3 +17,9 @@ variable "protect" {
   description = "Production safeguards: delete protection, point-in-time recovery, and abandon (never delete) on destroy."
   type        = bool
 }
+
+variable "ttl" {
+  description = "The `datastore.ttl` list of topology/topology.json: kind, field (a timestamp the code sets)."
+  type        = any
+  default     = []
+}

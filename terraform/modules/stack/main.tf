@@ -107,6 +107,7 @@ module "datastore" {
   project_id = var.project_id
   location   = var.firestore_location
   indexes    = local.indexes
+  ttl        = try(local.topology.datastore.ttl, [])
   protect    = local.protect
 
   depends_on = [google_project_service.this]
