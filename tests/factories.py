@@ -293,17 +293,20 @@ PAYMENTS_TEST_FINGERPRINT_KEY = b"test-payments-fingerprint-key"
 PAYMENTS_TEST_DEFAULT_LIMITS = {"USD": (500_000, 1_000_000)}
 
 
-def memory_backend(store, *, default_limits=None, **kwargs) -> Backend:
+def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwargs) -> Backend:
     """The API service over shared.adapters.memory_store.MemoryStore (whose ordered reads answer as the
     Datastore adapter's composite queries do), with the payments services over the same store (a test
-    key-encryption key, PAYMENTS_TEST_DEFAULT_LIMITS unless `default_limits`); kwargs are Backend's
-    (publish, schedule, after_commit, clock, start)."""
+    key-encryption key, PAYMENTS_TEST_DEFAULT_LIMITS unless `default_limits`) and the webhook endpoints
+    over it too (secrets sealed as themselves, local URL rules, replay tasks recorded by
+    `webhooks_schedule`, a `Queue` unless given: `backend.webhooks().schedule.tasks`); kwargs are
+    Backend's (publish, schedule, after_commit, clock, start)."""
     from shared.adapters.payment_rows import PaymentRows
     from shared.adapters.payout_rows import PayoutRows
     from shared.payments.limits import PayoutLimitsBook
     from shared.payments.payins import Payments
     from shared.payments.service import Payouts
     from shared.payments.vault import LocalKeyWrapper
+    from shared.webhooks.endpoints import WebhookEndpoints
 
     clock = kwargs.get("clock") or utcnow
     limits = PAYMENTS_TEST_DEFAULT_LIMITS if default_limits is None else default_limits
@@ -312,6 +315,11 @@ def memory_backend(store, *, default_limits=None, **kwargs) -> Backend:
     )
     payments = Payments(store, PaymentRows(), clock)
     book = PayoutLimitsBook(store, PayoutRows(), limits, clock)
+
+    def identity(value: str, endpoint_id: str) -> str:  # a secret sealed as itself
+        return value
+
+    endpoints = WebhookEndpoints(store, identity, identity, clock, True, webhooks_schedule or Queue())
     kwargs.setdefault("start", lambda kind, record_id: None)
     return Backend(
         store,
@@ -319,6 +327,7 @@ def memory_backend(store, *, default_limits=None, **kwargs) -> Backend:
         payouts=lambda: payouts,
         payments=lambda: payments,
         payout_limits=lambda: book,
+        webhooks=lambda: endpoints,
         **kwargs,
     )
 

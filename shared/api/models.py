@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from shared.domain.money import EXPONENTS, MAX_AMOUNT, UnknownCurrency, normalise_currency
+from shared.domain.webhooks.catalogue import DEFAULT_TYPES, TYPES, VERSIONS
+from shared.domain.webhooks.endpoints import MAX_DESCRIPTION, MAX_OVERLAP
+from shared.domain.webhooks.urls import MAX_URL_LENGTH
 
 CustomerId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$", description="a customer id of your tenant")]
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="integer minor units (ISO-4217 exponent)")]
@@ -132,6 +135,76 @@ class PayoutLimitsRequest(_Request):
     daily_outflow: Annotated[
         StrictInt, Field(ge=0, le=MAX_AMOUNT, description="rolling 24 h outflow, open holds included (minor units)")
     ]
+
+
+# ----------------------------------------------------------------------------- webhooks (docs/webhooks.md)
+# The domain (shared.domain.webhooks) judges URLs, event types, descriptions, overlaps and windows and
+# names its own codes (url_scheme, unknown_event_type, invalid_overlap…): the bounds below are shown in
+# the contract, not enforced by pydantic, so a client gets the domain's code and field.
+
+EVENT_TYPES = [t.name for t in TYPES]
+EventTypeName = Annotated[
+    StrictStr,
+    Field(max_length=100, description="an event type of the catalogue", json_schema_extra={"enum": EVENT_TYPES}),
+]
+EventTypes = Annotated[
+    list[EventTypeName],
+    Field(
+        max_length=len(EVENT_TYPES) * 2,
+        description="the event types to send; empty: every type that is not opt-in "
+        f"({len(DEFAULT_TYPES)} of {len(EVENT_TYPES)}; balance.updated is sent only when named)",
+    ),
+]
+WebhookUrl = Annotated[
+    StrictStr,
+    Field(
+        description="https://… (locally also http:// to a loopback host); no credentials, no private or "
+        'metadata hosts (docs/webhooks.md "Endpoint URLs")',
+        json_schema_extra={"maxLength": MAX_URL_LENGTH},
+    ),
+]
+Description = Annotated[StrictStr, Field(json_schema_extra={"maxLength": MAX_DESCRIPTION})]
+DateTime = Annotated[StrictStr, Field(max_length=64, json_schema_extra={"format": "date-time"})]
+
+
+class WebhookEndpointRequest(_Request):
+    """A webhook endpoint (Idempotency-Key required). Its signing secret is never in a response but
+    GET /v1/webhook-endpoints/{id}/secret."""
+
+    url: WebhookUrl
+    enabled_events: EventTypes = []
+    description: Description | None = None
+    enabled: StrictBool = True
+    metadata: Metadata | None = None
+
+
+class WebhookEndpointUpdate(_Request):
+    """The fields to change; absent or null: unchanged. `metadata` replaces the whole map ({} clears it);
+    `enabled_events: []` means every type that is not opt-in; `enabled: true` on a disabled endpoint
+    clears `disabled_reason` and `failing_since`."""
+
+    url: WebhookUrl | None = None
+    enabled_events: EventTypes | None = None
+    description: Description | None = None
+    enabled: StrictBool | None = None
+    metadata: Metadata | None = None
+
+
+class RotateSecretRequest(_Request):
+    overlap_seconds: StrictInt = Field(
+        default=86400,
+        description="how long the previous secret keeps signing (both signatures are sent meanwhile)",
+        json_schema_extra={"minimum": 0, "maximum": int(MAX_OVERLAP.total_seconds())},
+    )
+
+
+class WebhookReplayRequest(_Request):
+    """Send the endpoint the events of a window again (Idempotency-Key required)."""
+
+    since: DateTime = Field(description="events created at or after (within the last 30 days)")
+    until: DateTime | None = Field(default=None, description="events created at or before (default: now)")
+    types: EventTypes = Field(default=[], description="these types only; empty: what the endpoint subscribes to")
+    dry_run: StrictBool = Field(default=False, description="count the events, send nothing")
 
 
 # ----------------------------------------------------------------------------- responses
@@ -425,3 +498,98 @@ class PayoutLimits(BaseModel):
     updated_at: Timestamp | None
     updated_by: str | None
     history: list[PayoutLimitChange]
+
+
+# ----------------------------------------------------------------------------- webhooks
+
+
+class WebhookEndpoint(BaseModel):
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    id: str
+    url: str
+    enabled_events: list[str] = Field(description="empty: every type that is not opt-in")
+    description: str | None
+    enabled: bool
+    disabled_reason: Literal["gone", "failing"] | None = Field(
+        description="gone: it answered 410; failing: no success for 5 days; null: enabled, or disabled by you"
+    )
+    failing_since: Timestamp | None = Field(description="the first failed attempt since its last success")
+    metadata: dict[str, str]
+    created: Timestamp
+    secret_rotated_at: Timestamp | None = Field(description="when the current secret was made (null: never rotated)")
+
+
+class WebhookEndpointList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookEndpoint] = Field(description="oldest first; a tenant has at most 20 endpoints")
+    has_more: bool
+
+
+class WebhookEndpointDeleted(BaseModel):
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    id: str
+    deleted: Literal[True] = True
+
+
+class PreviousSecret(BaseModel):
+    secret: str
+    expires_at: Timestamp = Field(description="it stops signing then")
+
+
+class WebhookEndpointSecret(BaseModel):
+    object: Literal["webhook_endpoint_secret"] = "webhook_endpoint_secret"
+    secret: str = Field(description="the current signing secret (whsec_…, Standard Webhooks)")
+    previous: list[PreviousSecret] = Field(description="rotated-out secrets still signing, newest first")
+
+
+class EventOrdering(BaseModel):
+    key: str = Field(description="events of one key are numbered 1, 2, 3… in commit order")
+    sequence: int
+
+
+class Event(BaseModel):
+    """An event exactly as it was sent (its webhook body)."""
+
+    id: str
+    type: str = Field(json_schema_extra={"enum": EVENT_TYPES})
+    api_version: str = Field(json_schema_extra={"enum": list(VERSIONS)})
+    timestamp: Timestamp
+    ordering: EventOrdering
+    data: dict[str, Any] = Field(description="the type's object; its schema per type: docs/webhooks.md")
+
+
+class EventList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Event] = Field(description="newest first")
+    has_more: bool
+
+
+class WebhookAttempt(BaseModel):
+    object: Literal["webhook_attempt"] = "webhook_attempt"
+    id: str
+    delivery: str
+    event: str
+    number: int = Field(description="the delivery's attempt number, from 1")
+    at: Timestamp
+    status_code: int | None = Field(description="the endpoint's HTTP status (null: no answer)")
+    error: str | None = Field(description="why there was no answer (timeout, refused address…)")
+    elapsed_ms: int
+    response: str = Field(description="the first 256 bytes of the answer")
+
+
+class WebhookAttemptList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookAttempt] = Field(description="newest first")
+    has_more: bool
+
+
+class WebhookReplay(BaseModel):
+    object: Literal["webhook_replay"] = "webhook_replay"
+    id: str = Field(description="dry_run: not stored (GET /v1/webhook-replays/{id} answers 404)")
+    endpoint: str
+    since: Timestamp
+    until: Timestamp
+    types: list[str] = Field(description="empty: what the endpoint subscribes to")
+    status: Literal["running", "done", "dry_run"]
+    matched: int = Field(description="events matched so far (dry_run: in all, up to 100000)")
+    capped: bool = Field(description="dry_run: the count stopped at 100000")

@@ -17,13 +17,17 @@ PATH = REPO_ROOT / "docs" / "openapi.yaml"
 REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "Bad request: malformed JSON, invalid or unknown parameter (`param` names it), `invalid_destination`, "
-    "`idempotency_key_missing` (payouts, payments and refunds require an Idempotency-Key)",
+    "`idempotency_key_missing` (payouts, payments, refunds and the webhooks POSTs require an Idempotency-Key); "
+    "webhooks: `url_invalid`, `url_scheme`, `url_credentials`, `url_host_refused`, `pubsub_invalid`, "
+    "`destination_unsupported` (param `url`), `unknown_event_type` (param `enabled_events.<i>` / `types.<i>`), "
+    "`invalid_description`, `invalid_overlap`, `invalid_window`",
     401: "Missing, malformed, unknown or revoked API key",
     403: "The API key lacks the scope this operation needs",
     404: "No such resource for your tenant (another tenant's resources are indistinguishable from none)",
     409: "Idempotency: key reused with another request (`idempotency_key_reuse`) or still in flight "
     "(`idempotency_in_flight`, retry after Retry-After seconds); a payout whose state does not allow it "
-    "(`illegal_transition`, `already_final`)",
+    "(`illegal_transition`, `already_final`); webhooks: `too_many_endpoints` (20), `endpoint_disabled` "
+    "(replay), `conflict` (the endpoint changed meanwhile: read it again)",
     413: f"Body over {MAX_BODY_BYTES} bytes",
     415: "A body that is not application/json",
     422: "The ledger refused the operation: insufficient_funds, hold_already_resolved, hold_expired, "
@@ -112,6 +116,11 @@ def document() -> dict:
             "description": "Created" if route.status == 201 else "OK",
             "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
+        if route.headers:
+            ok["headers"] = {
+                name: {"description": f"always {value}", "schema": {"type": "string", "enum": [value]}}
+                for name, value in route.headers.items()
+            }
         if route.links:
             ok["links"] = {
                 name: {"operationId": target, "parameters": {"id": expression}}
@@ -125,8 +134,9 @@ def document() -> dict:
             "title": "ledgerline API",
             "version": "1.0.0",
             "description": "Balances, entries, transactions, transfers and holds of a tenant's accounts; dead letters "
-            "and reconciliation for operators. Amounts are integers of ISO-4217 minor units. Errors are "
-            '{"error": {"type", "code", "message", "param"}}. See docs/api.md.',
+            "and reconciliation for operators; webhook endpoints, the events they are sent (catalogue and per-type "
+            "schemas: docs/webhooks.md), attempts and replays. Amounts are integers of ISO-4217 minor units. "
+            'Errors are {"error": {"type", "code", "message", "param"}}. See docs/api.md.',
         },
         "paths": paths,
         "components": {

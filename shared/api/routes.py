@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, payments, service
+from shared.api import idempotency, keys, models, payments, service, webhooks
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -59,7 +59,9 @@ class Route:
     # the validated body as the idempotency record hashes it (e.g. an account number replaced by its HMAC)
     idempotency_view: Callable[[service.Backend, dict], dict] | None = None
     # body checks beyond the model's, run before the Idempotency-Key (a 400 leaves the key unused)
-    check: Callable[[BaseModel], None] | None = None
+    check: Callable[[service.Backend, BaseModel], None] | None = None
+    # headers of the success response (e.g. Cache-Control: no-store on a secret); documented in OpenAPI
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 HOLD_LINKS = {
@@ -79,6 +81,18 @@ def _q(ctx, name):
 BODY_ID = "$response.body#/id"
 PAYOUT_ID = {"id": {"type": "string", "pattern": ID_PATTERN}}
 PAYOUT_STATES = ["pending", "submitting", "submitted", "paid", "failed", "returned", "canceled"]
+RESOURCE_ID = {"id": {"type": "string", "pattern": ID_PATTERN}}
+ENDPOINT_LINKS = {
+    "getWebhookEndpoint": ("getWebhookEndpoint", BODY_ID),
+    "updateWebhookEndpoint": ("updateWebhookEndpoint", BODY_ID),
+    "getWebhookEndpointSecret": ("getWebhookEndpointSecret", BODY_ID),
+    "rotateWebhookEndpointSecret": ("rotateWebhookEndpointSecret", BODY_ID),
+    "listWebhookAttempts": ("listWebhookAttempts", BODY_ID),
+    "replayWebhookEvents": ("replayWebhookEvents", BODY_ID),
+    "deleteWebhookEndpoint": ("deleteWebhookEndpoint", BODY_ID),
+}
+EVENT_TYPE = Param("type", {"type": "string", "enum": models.EVENT_TYPES}, "events of this type only")
+NO_STORE = {"Cache-Control": "no-store"}
 LIMITS_PATH = {
     "customer": {"type": "string", "pattern": ID_PATTERN},
     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
@@ -208,7 +222,8 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/v1/payouts", "createPayout", "Pay out of a customer's wallet to a bank account (ACH)", "write",
         models.Payout, lambda c: payments.create_payout(c.backend, c.tenant, c.body, c.attempt),
         request=models.PayoutRequest, errors=(404, 409, 422), status=201, idempotency_required=True,
-        start="payout-step", idempotency_view=payments.idempotency_view, check=payments.check_payout,
+        start="payout-step", idempotency_view=payments.idempotency_view,
+        check=lambda backend, body: payments.check_payout(body),
         links={"getPayout": ("getPayout", BODY_ID), "cancelPayout": ("cancelPayout", BODY_ID)},
     ),
     Route(
@@ -253,6 +268,86 @@ ROUTES: tuple[Route, ...] = (
         models.Refund, lambda c: payments.create_refund(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
         request=models.RefundRequest, path_params=PAYOUT_ID, errors=(404, 409, 422), status=201,
         idempotency_required=True, start="refund-step",
+    ),
+    Route(
+        "POST", "/v1/webhook-endpoints", "createWebhookEndpoint",
+        "Add a webhook endpoint (its secret: GET …/secret, never in this response)", "write",
+        models.WebhookEndpoint, lambda c: webhooks.create_endpoint(c.backend, c.tenant, c.body, c.attempt),
+        request=models.WebhookEndpointRequest, errors=(409,), status=201, idempotency_required=True,
+        check=webhooks.check_endpoint, links=ENDPOINT_LINKS,
+    ),
+    Route(
+        "GET", "/v1/webhook-endpoints", "listWebhookEndpoints", "Your webhook endpoints, oldest first", "read",
+        models.WebhookEndpointList, lambda c: webhooks.list_endpoints(c.backend, c.tenant),
+    ),
+    Route(
+        "GET", "/v1/webhook-endpoints/<id>", "getWebhookEndpoint", "A webhook endpoint", "read",
+        models.WebhookEndpoint, lambda c: webhooks.get_endpoint(c.backend, c.tenant, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "PATCH", "/v1/webhook-endpoints/<id>", "updateWebhookEndpoint",
+        "Change a webhook endpoint's URL, event types, description, metadata, or enable / disable it", "write",
+        models.WebhookEndpoint,
+        lambda c: webhooks.update_endpoint(c.backend, c.tenant, c.args["id"], c.body),
+        request=models.WebhookEndpointUpdate, path_params=RESOURCE_ID, errors=(404, 409),
+        check=webhooks.check_endpoint,
+    ),
+    Route(
+        "DELETE", "/v1/webhook-endpoints/<id>", "deleteWebhookEndpoint",
+        "Delete a webhook endpoint for good (its pending deliveries are skipped)", "write",
+        models.WebhookEndpointDeleted, lambda c: webhooks.delete_endpoint(c.backend, c.tenant, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/webhook-endpoints/<id>/rotate-secret", "rotateWebhookEndpointSecret",
+        "Make a new signing secret; the previous one keeps signing for overlap_seconds", "write",
+        models.WebhookEndpoint,
+        lambda c: webhooks.rotate_secret(c.backend, c.tenant, c.args["id"], c.body),
+        request=models.RotateSecretRequest, path_params=RESOURCE_ID, errors=(404,), idempotency_required=True,
+        check=webhooks.check_rotate,
+    ),
+    Route(
+        "GET", "/v1/webhook-endpoints/<id>/secret", "getWebhookEndpointSecret",
+        "The endpoint's signing secrets (write scope; Cache-Control: no-store)", "write",
+        models.WebhookEndpointSecret, lambda c: webhooks.get_secret(c.backend, c.tenant, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,), headers=NO_STORE,
+    ),
+    Route(
+        "GET", "/v1/webhook-endpoints/<id>/attempts", "listWebhookAttempts",
+        "The endpoint's delivery attempts, newest first (cursor pagination)", "read",
+        models.WebhookAttemptList,
+        lambda c: webhooks.list_attempts(
+            c.backend, c.tenant, c.args["id"], service.check_limit(_q(c, "limit")), _q(c, "starting_after")
+        ),
+        query=(LIMIT, AFTER), path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/webhook-endpoints/<id>/replay", "replayWebhookEvents",
+        "Send the endpoint a window of events again (a replay job), or count them (dry_run)", "write",
+        models.WebhookReplay,
+        lambda c: webhooks.replay(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
+        request=models.WebhookReplayRequest, path_params=RESOURCE_ID, errors=(404, 409), status=201,
+        idempotency_required=True, check=webhooks.check_replay,
+        links={"getWebhookReplay": ("getWebhookReplay", BODY_ID)},
+    ),
+    Route(
+        "GET", "/v1/webhook-replays/<id>", "getWebhookReplay", "A replay job and how far it got", "read",
+        models.WebhookReplay, lambda c: webhooks.get_replay(c.backend, c.tenant, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/events", "listEvents", "The events sent to you, newest first (cursor pagination)", "read",
+        models.EventList,
+        lambda c: webhooks.list_events(
+            c.backend, c.tenant, _q(c, "type"), service.check_limit(_q(c, "limit")), _q(c, "starting_after")
+        ),
+        query=(EVENT_TYPE, LIMIT, AFTER),
+    ),
+    Route(
+        "GET", "/v1/events/<id>", "getEvent", "An event exactly as it was sent", "read",
+        models.Event, lambda c: webhooks.get_event(c.backend, c.tenant, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
     ),
     Route(
         "GET", "/v1/operator/payout-limits/<customer>/<currency>", "getPayoutLimits",
@@ -354,7 +449,9 @@ def _query(route: Route, args) -> dict[str, str]:
     return out
 
 
-def _body(route: Route, request) -> tuple[BaseModel, dict]:
+def _body(route: Route, request) -> tuple[BaseModel | None, dict]:
+    if route.request is None:  # an operation without a body (DELETE): whatever is sent is ignored
+        return None, {}
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise ClientError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
     raw = request.stream.read(MAX_BODY_BYTES + 1)
@@ -474,10 +571,10 @@ class Api:
         _check_ids(route, args, request.args)
         ctx = Context(backend, principal, dict(args), _query(route, request.args))
         if route.method == "GET":
-            return Reply(200, route.call(ctx).model_dump(mode="json"), {})
+            return Reply(200, route.call(ctx).model_dump(mode="json"), dict(route.headers))
         ctx.body, validated = _body(route, request)
         if route.check is not None:
-            route.check(ctx.body)
+            route.check(backend, ctx.body)
         key = request.headers.get("Idempotency-Key")
         if key is None and route.idempotency_required:
             raise ClientError(
@@ -487,7 +584,7 @@ class Api:
                 "Idempotency-Key",
             )
         if key is None:
-            return Reply(route.status, route.call(ctx).model_dump(mode="json"), {})
+            return Reply(route.status, route.call(ctx).model_dump(mode="json"), dict(route.headers))
 
         def execute(attempt: idempotency.Attempt) -> idempotency.Response:
             ctx.attempt = attempt
@@ -510,4 +607,5 @@ class Api:
         )
         if route.start is not None and response.status == route.status:
             _start(backend, route.start, response.body.get("id"), meta)
-        return Reply(response.status, response.body, dict(response.headers))
+        headers = {**(route.headers if response.status == route.status else {}), **dict(response.headers)}
+        return Reply(response.status, response.body, headers)

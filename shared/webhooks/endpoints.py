@@ -110,7 +110,15 @@ class WebhookEndpoints:
         description: str | None = None,
         enabled: bool = True,
         metadata: dict[str, str] | None = None,
+        endpoint_id: str | None = None,
     ) -> Endpoint:
+        """`endpoint_id`: the id to create it under (the API derives it from the idempotency record, so
+        a retry of a request whose first attempt committed answers that endpoint, never a second one);
+        None: a random one."""
+        if endpoint_id is not None:
+            found = self.store.get(records.ENDPOINT, endpoint_id)
+            if found is not None:
+                return self.get(tenant, endpoint_id)  # NotFound if it is not the tenant's (or deleted)
         self._url(url)
         filter_types = check_types(types)
         check_description(description)
@@ -120,7 +128,7 @@ class WebhookEndpoints:
             )
         now = self.clock()
         ep = Endpoint(
-            endpoint_id="we_" + random_ids.token_hex(12),
+            endpoint_id=endpoint_id or "we_" + random_ids.token_hex(12),
             tenant=tenant,
             url=url,
             types=filter_types,
@@ -130,7 +138,16 @@ class WebhookEndpoints:
             secrets=(Secret(signing.new_secret(), now),),
             metadata=tuple(sorted((metadata or {}).items())),
         )
-        self.store.transact(lambda tx: tx.put(*records.endpoint_row(ep, self._sealed(ep))))
+        sealed = self._sealed(ep)
+
+        def work(tx):
+            if tx.get(records.ENDPOINT, ep.endpoint_id) is not None:
+                return False
+            tx.put(*records.endpoint_row(ep, sealed))
+            return True
+
+        if not self.store.transact(work):  # a concurrent attempt of the same request made it
+            return self.get(tenant, ep.endpoint_id)
         log.info("webhook endpoint created", extra={"endpoint": ep.endpoint_id, "tenant": tenant})
         return ep
 
@@ -238,13 +255,7 @@ class WebhookEndpoints:
     # ------------------------------------------------------------------------- replay
 
     def _window(self, since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
-        now = self.clock()
-        until = until or now
-        if until <= since:
-            raise EndpointError("invalid_window", "until must be after since", "until")
-        if since < now - MAX_WINDOW:
-            raise EndpointError("invalid_window", f"events are kept {MAX_WINDOW.days} days", "since")
-        return since, min(until, now)
+        return replay_window(since, until, self.clock())
 
     def _matching(self, ep: Endpoint, since: datetime, until: datetime, types: tuple[str, ...]) -> Iterator:
         for name, row in self.store.customer_events_since(ep.tenant, since):
@@ -264,17 +275,24 @@ class WebhookEndpoints:
         until: datetime | None = None,
         types: list[str] | tuple[str, ...] = (),
         dry_run: bool = False,
+        replay_id: str | None = None,
     ) -> ReplayJob:
         """Send the endpoint every event of the window again (types: these only; else what it subscribes
         to). A dry run counts them and changes nothing. Runs as `webhook-replay` tasks; each replayed
-        event is a new delivery, ordered per key within the replay."""
+        event is a new delivery, ordered per key within the replay. `replay_id`: the job's id (the API
+        derives it from the idempotency record: a retried request answers the job it started); None:
+        a random one."""
+        if replay_id is not None and not dry_run:
+            found = self.store.get(REPLAY, replay_id)
+            if found is not None:
+                return self.replay_job(tenant, replay_id)
         ep = self.get(tenant, endpoint_id)
         if not ep.enabled:
             raise EndpointError("endpoint_disabled", "enable the endpoint before replaying to it", "id")
         since, until = self._window(since, until)
         wanted = check_types(types, "types")
         now = self.clock()
-        replay_id = "wr_" + random_ids.token_hex(12)
+        replay_id = replay_id or "wr_" + random_ids.token_hex(12)
         if dry_run:
             count = 0
             for _ in self._matching(ep, since, until, wanted):
@@ -380,6 +398,17 @@ class WebhookEndpoints:
         if not done:
             self.schedule(Task("webhook-replay", f"{replay_id}|{job.matched + len(page)}"), now)
         return len(page), done
+
+
+def replay_window(since: datetime, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """The window a replay covers: until after since (default now, capped at now), since within the
+    events' retention. The API checks it before the Idempotency-Key too."""
+    until = until or now
+    if until <= since:
+        raise EndpointError("invalid_window", "until must be after since", "until")
+    if since < now - MAX_WINDOW:
+        raise EndpointError("invalid_window", f"events are kept {MAX_WINDOW.days} days", "since")
+    return since, min(until, now)
 
 
 def _replay_row(job: ReplayJob, cursor: datetime, tails: dict) -> dict:

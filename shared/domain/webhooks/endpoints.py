@@ -53,14 +53,20 @@ class Endpoint:
     def rotated(self, new: str, now: datetime, overlap: timedelta) -> Endpoint:
         """The endpoint with `new` as its current secret; the old current one signs until now + overlap;
         secrets already past their overlap are dropped."""
-        if not timedelta(0) <= overlap <= MAX_OVERLAP:
-            raise EndpointError("invalid_overlap", f"the overlap is between 0 and {MAX_OVERLAP}", "overlap_seconds")
+        check_overlap(overlap)
         kept = tuple(
             replace(s, expires_at=now + overlap) if s.expires_at is None else s
             for s in self.secrets
             if s.expires_at is None or s.expires_at > now
         )
         return replace(self, secrets=(Secret(new, now), *kept), version=self.version + 1)
+
+
+def check_overlap(overlap: timedelta) -> timedelta:
+    """How long the previous secret keeps signing after a rotation: 0 to MAX_OVERLAP."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise EndpointError("invalid_overlap", f"the overlap is between 0 and {MAX_OVERLAP}", "overlap_seconds")
+    return overlap
 
 
 def check_types(types: list[str] | tuple[str, ...], field_path: str = "enabled_events") -> tuple[str, ...]:
