@@ -458,7 +458,7 @@ def test_attempts_after_a_delivery_are_listed_newest_first_and_signed_with_the_s
 
     sent = []
 
-    def send(url, body, headers):
+    def send(url, body, headers, ordering_key=""):
         sent.append((url, body, headers))
         if url.endswith("/down"):
             return Answer(503, {}, b"busy " * 100, 7)
