@@ -495,7 +495,10 @@ def webhooks(r: Root) -> WebhooksPorts:
 
         def sweep(key: str) -> str:
             done, waiting = deliveries.fanout()
-            return f"fanned out {done} event(s), {waiting} waiting; re-queued {deliveries.sweep()} delivery(ies)"
+            return (
+                f"fanned out {done} event(s), {waiting} waiting; re-queued {deliveries.sweep()} delivery(ies), "
+                f"resumed {endpoints.resume_replays()} replay(s)"
+            )
 
         def replay(key: str) -> str:
             made, finished = endpoints.run_replay(key)

@@ -137,6 +137,8 @@ INDEXED: dict[str, frozenset[str]] = {
     "WebhookEndpoint": frozenset({"tenant"}),
     "WebhookDelivery": frozenset({"endpoint", "status", "next_attempt_at", "event"}),
     "WebhookAttempt": frozenset({"endpoint", "at", "delivery"}),
+    "WebhookReplay": frozenset({"status", "tenant"}),  # the sweep resumes running replays that stalled
+    "FanoutLease": frozenset(),
 }
 
 
@@ -252,6 +254,7 @@ EVENTS_OF_TENANT_SINCE = CompositeQuery(
 )
 ATTEMPTS_OF_ENDPOINT = CompositeQuery("WebhookAttempt", equals=("endpoint",), order=("-at",))
 ATTEMPTS_OF_ENDPOINT_BEFORE = CompositeQuery("WebhookAttempt", equals=("endpoint",), inequality="at", order=("-at",))
+PENDING_EVENTS = CompositeQuery("CustomerEvent", equals=("fanout_pending",), order=("created_at",))
 DUE_DELIVERIES = CompositeQuery(
     "WebhookDelivery", equals=("status",), inequality="next_attempt_at", order=("next_attempt_at",)
 )
@@ -391,6 +394,11 @@ class DatastoreLedger(ledger_rows.LedgerReads):
                 self.db, ATTEMPTS_OF_ENDPOINT_BEFORE, {"endpoint": endpoint}, ("<=", before)
             )
         return ((e.key.name, dict(e)) for e in found)
+
+    def pending_events(self, limit: int) -> list[tuple[str, dict]]:
+        """Up to `limit` CustomerEvent rows still to fan out, oldest first."""
+        found = datastore_indexes.fetch(self.db, PENDING_EVENTS, {"fanout_pending": True}, limit=limit)
+        return [(e.key.name, dict(e)) for e in found]
 
     def stale_deliveries(self, cutoff: datetime, limit: int = 1000):
         """Pending WebhookDelivery rows due at or before `cutoff`, the longest overdue first."""

@@ -128,7 +128,7 @@ class MemoryStore(ledger_rows.LedgerReads):
             for n, r in self.query("CustomerEvent", "tenant", tenant).items()
             if (event_type is None or r["type"] == event_type) and (before is None or r["created_at"] <= before)
         ]
-        return sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
+        return _newest_first(rows, "created_at")
 
     def customer_events_since(self, tenant: str, since):
         rows = [(n, r) for n, r in self.query("CustomerEvent", "tenant", tenant).items() if r["created_at"] >= since]
@@ -140,7 +140,11 @@ class MemoryStore(ledger_rows.LedgerReads):
             for n, r in self.query("WebhookAttempt", "endpoint", endpoint).items()
             if before is None or r["at"] <= before
         ]
-        return sorted(rows, key=lambda item: (item[1]["at"], item[0]), reverse=True)
+        return _newest_first(rows, "at")
+
+    def pending_events(self, limit: int) -> list[tuple[str, dict]]:
+        rows = self.query("CustomerEvent", "fanout_pending", True).items()
+        return sorted(rows, key=lambda item: (item[1]["created_at"], item[0]))[:limit]
 
     def stale_deliveries(self, cutoff, limit: int = 1000):
         rows = [
@@ -149,3 +153,10 @@ class MemoryStore(ledger_rows.LedgerReads):
             if r.get("next_attempt_at") is not None and r["next_attempt_at"] <= cutoff
         ]
         return sorted(rows, key=lambda item: (item[1]["next_attempt_at"], item[0]))[:limit]
+
+
+def _newest_first(rows: list[tuple[str, dict]], prop: str) -> list[tuple[str, dict]]:
+    """Descending by `prop`, ties by key ascending: the order of a Datastore query sorted descending by
+    one property (its index ends with the key, ascending)."""
+    by_key = sorted(rows, key=lambda item: item[0])
+    return sorted(by_key, key=lambda item: item[1][prop], reverse=True)  # stable: ties keep key order

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets as random_ids
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -35,6 +35,8 @@ log = logging.getLogger("ledgerline.webhooks")
 
 REPLAY = "WebhookReplay"
 REPLAY_PAGE = 200  # events per replay task; a longer window continues in the next task
+REPLAY_SCAN = 2_000  # rows read per replay task at most (a narrow filter over a long window)
+MAX_DRY_SCAN = 20_000  # rows a dry run reads at most (the API's request must stay short); else `capped`
 MAX_DRY_RUN = 100_000  # a dry run counts at most this many (and says so)
 MAX_WINDOW = RETENTION  # events are kept 30 days (docs/webhooks.md "Retention")
 
@@ -45,6 +47,14 @@ class NotFound(LookupError):
 
 Seal = Callable[[str, str], str]  # (secret, endpoint id) -> sealed value
 Open = Callable[[str, str], str]  # (sealed value, endpoint id) -> secret
+
+
+@dataclass(frozen=True)
+class _Page:
+    matched: list[tuple[str, dict]]
+    cursor: datetime  # the created_at of the last row read
+    seen: set[str]  # the rows read at that instant (ties: the next page skips them)
+    finished: bool  # the window is read to its end
 
 
 @dataclass(frozen=True)
@@ -226,7 +236,9 @@ class WebhookEndpoints:
             before = cursor["created_at"]
         page: list[dict] = []
         for name, row in self.store.customer_events(tenant, event_type, before):
-            if before is not None and row["created_at"] == before and name >= starting_after:
+            if (
+                before is not None and row["created_at"] == before and name <= starting_after
+            ):  # ties come by key, ascending
                 continue
             page.append(json.loads(row["body"]))
             if len(page) > limit:
@@ -245,7 +257,7 @@ class WebhookEndpoints:
             before = cursor["at"]
         page = []
         for name, row in self.store.webhook_attempts(endpoint_id, before):
-            if before is not None and row["at"] == before and name >= starting_after:
+            if before is not None and row["at"] == before and name <= starting_after:  # ties come by key, ascending
                 continue
             page.append({"id": name, **row})
             if len(page) > limit:
@@ -257,15 +269,50 @@ class WebhookEndpoints:
     def _window(self, since: datetime, until: datetime | None) -> tuple[datetime, datetime]:
         return replay_window(since, until, self.clock())
 
-    def _matching(self, ep: Endpoint, since: datetime, until: datetime, types: tuple[str, ...]) -> Iterator:
-        for name, row in self.store.customer_events_since(ep.tenant, since):
+    def _page(
+        self,
+        ep: Endpoint,
+        cursor: datetime,
+        seen: set[str],
+        until: datetime,
+        types: tuple[str, ...],
+        limit: int,
+        scan: int,
+    ) -> _Page:
+        """The events after (cursor, seen) up to `until` that the replay sends (types: these; else what
+        the endpoint subscribes to): at most `limit` of them, reading at most `scan` rows (a narrow filter
+        over a long window is read over several pages, never in one long request)."""
+        matched: list[tuple[str, dict]] = []
+        last, at_last, scanned = cursor, set(seen), 0
+        for name, row in self.store.customer_events_since(ep.tenant, cursor):
             if row["created_at"] > until:
-                return
-            if types and row["type"] not in types:
+                return _Page(matched, last, at_last, True)
+            if row["created_at"] == cursor and name in seen:
                 continue
-            if not types and not subscribed(ep.types, row["type"]):
-                continue
-            yield name, row
+            if row["created_at"] != last:
+                last, at_last = row["created_at"], set()
+            at_last.add(name)
+            scanned += 1
+            if (row["type"] in types) if types else subscribed(ep.types, row["type"]):
+                matched.append((name, row))
+            if len(matched) >= limit or scanned >= scan:
+                return _Page(matched, last, at_last, False)
+        return _Page(matched, last, at_last, True)
+
+    def _continue(self, replay_id: str, matched: int) -> None:
+        self.schedule(Task("webhook-replay", f"{replay_id}|{matched}"), self.clock())
+
+    def resume_replays(self, stale_after: timedelta = timedelta(minutes=5)) -> int:
+        """Replays still running that have not moved for a while (a page task lost): given their next
+        page task again (the sweep). Returns how many."""
+        now = self.clock()
+        count = 0
+        for name, row in self.store.query(REPLAY, "status", "running").items():
+            if (row.get("updated_at") or row["created_at"]) <= now - stale_after:
+                slot = int(now.timestamp()) // int(stale_after.total_seconds())  # one a period, named
+                self.schedule(Task("webhook-replay", f"{name}|{row.get('matched', 0)}|s{slot}"), now)
+                count += 1
+        return count
 
     def replay(
         self,
@@ -285,7 +332,10 @@ class WebhookEndpoints:
         if replay_id is not None and not dry_run:
             found = self.store.get(REPLAY, replay_id)
             if found is not None:
-                return self.replay_job(tenant, replay_id)
+                job = self.replay_job(tenant, replay_id)
+                if job.status == "running":  # its first task may never have been enqueued: again
+                    self._continue(replay_id, job.matched)
+                return job
         ep = self.get(tenant, endpoint_id)
         if not ep.enabled:
             raise EndpointError("endpoint_disabled", "enable the endpoint before replaying to it", "id")
@@ -294,17 +344,22 @@ class WebhookEndpoints:
         now = self.clock()
         replay_id = replay_id or "wr_" + random_ids.token_hex(12)
         if dry_run:
-            count = 0
-            for _ in self._matching(ep, since, until, wanted):
-                count += 1
-                if count >= MAX_DRY_RUN:
-                    break
+            page = self._page(ep, since, set(), until, wanted, limit=MAX_DRY_RUN, scan=MAX_DRY_SCAN)
             return ReplayJob(
-                replay_id, tenant, endpoint_id, since, until, wanted, "dry_run", count, now, capped=count >= MAX_DRY_RUN
+                replay_id,
+                tenant,
+                endpoint_id,
+                since,
+                until,
+                wanted,
+                "dry_run",
+                len(page.matched),
+                now,
+                capped=not page.finished,
             )
         job = ReplayJob(replay_id, tenant, endpoint_id, since, until, wanted, "running", 0, now)
         self.store.record(REPLAY, replay_id, _replay_row(job, cursor=since, tails={}))
-        self.schedule(Task("webhook-replay", replay_id), now)
+        self._continue(replay_id, 0)
         log.info("webhook replay started", extra={"replay": replay_id, "endpoint": endpoint_id, "tenant": tenant})
         return job
 
@@ -328,15 +383,8 @@ class WebhookEndpoints:
             self.store.record(REPLAY, replay_id, {**row, "status": "done", "stopped": "endpoint disabled"})
             return 0, True
         endpoint = records.endpoint(job.endpoint, ep, [])
-        cursor = row["cursor"]
         seen = set(json.loads(row.get("seen_at_cursor") or "[]"))
-        page = []
-        for name, event in self._matching(endpoint, cursor, job.until, job.types):
-            if event["created_at"] == cursor and name in seen:
-                continue
-            page.append((name, event))
-            if len(page) >= REPLAY_PAGE:
-                break
+        page = self._page(endpoint, row["cursor"], seen, job.until, job.types, limit=REPLAY_PAGE, scan=REPLAY_SCAN)
         tails = json.loads(row.get("tails") or "{}")
         now = self.clock()
         heads = []
@@ -344,7 +392,7 @@ class WebhookEndpoints:
         def work(tx):
             heads.clear()
             local_tails = dict(tails)
-            for name, event in sorted(page, key=lambda item: (item[1]["key"], item[1]["seq"])):
+            for name, event in sorted(page.matched, key=lambda item: (item[1]["key"], item[1]["seq"])):
                 did = records.delivery_id(job.endpoint, name, replay_id)
                 if tx.get(records.DELIVERY, did) is not None:
                     continue
@@ -363,29 +411,26 @@ class WebhookEndpoints:
                     replay=replay_id,
                 )
                 prev_row = tx.get(records.DELIVERY, before) if before is not None else None
+                head = prev_row is None
                 if prev_row is not None:
                     prev = records.delivery(before, prev_row)
                     tx.put(*records.delivery_row(replace(prev, next=did)))
-                    if prev.status in FINAL:  # done before this page: nothing will wake this one
-                        heads.append(did)
-                else:
-                    heads.append(did)
+                    head = prev.status in FINAL  # done before this page: nothing will wake this one
+                if head:  # its task chain starts now; the others get theirs when woken
+                    d = replace(d, chain=1)
+                    heads.append(d.task_key())
                 tx.put(*records.delivery_row(d))
                 local_tails[event["key"]] = did
-            last = max((e["created_at"] for _, e in page), default=cursor)
-            at_last = sorted(n for n, e in page if e["created_at"] == last)
-            if last == cursor:
-                at_last = sorted(seen | set(at_last))
-            done = len(page) < REPLAY_PAGE
+            done = page.finished
             tx.put(
                 REPLAY,
                 replay_id,
                 {
                     **row,
-                    "cursor": last,
-                    "seen_at_cursor": json.dumps(at_last),
+                    "cursor": page.cursor,
+                    "seen_at_cursor": json.dumps(sorted(page.seen)),
                     "tails": json.dumps(local_tails),
-                    "matched": job.matched + len(page),
+                    "matched": job.matched + len(page.matched),
                     "status": "done" if done else "running",
                     "updated_at": now,
                 },
@@ -393,11 +438,11 @@ class WebhookEndpoints:
             return done
 
         done = self.store.transact(work)
-        for did in heads:
-            self.schedule(Task("webhook-deliver", did), now)
+        for key in heads:
+            self.schedule(Task("webhook-deliver", key), now)
         if not done:
-            self.schedule(Task("webhook-replay", f"{replay_id}|{job.matched + len(page)}"), now)
-        return len(page), done
+            self._continue(replay_id, job.matched + len(page.matched))
+        return len(page.matched), done
 
 
 def replay_window(since: datetime, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:

@@ -91,8 +91,8 @@ class FanoutRequests:
         second = int(self._clock().timestamp())
         if self._last == second:
             return
+        self._last = second  # first: the commits of this second do not all wait on one slow enqueue
         try:
             self._schedule(Task("webhook-fanout", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
-            self._last = second
         except Exception as exc:
             log.warning("fan-out not scheduled; the minute sweep will take the events", extra={"error": str(exc)})

@@ -115,6 +115,19 @@ class Delivery:
     finished_at: datetime | None = None
     replay: str | None = None  # the replay job that made it (None: the fan-out)
     restarts: int = 0  # dead-letter replays that restarted it
+    restart_base: int = 0  # attempts made before the last restart (the schedule counts from there)
+    # The task chain that drives it: its tasks' keys are `<id>@<chain>`; whoever gives it a new task
+    # (the fan-out, its predecessor's wake-up, the sweep, a restart) first increments this in a
+    # transaction, so a superseded task (late, duplicated, lost and found) does nothing. 0: no task yet.
+    chain: int = 0
+
+    @property
+    def attempts_in_run(self) -> int:
+        """Attempts since it (re)started: what the schedule counts."""
+        return self.attempts - self.restart_base
+
+    def task_key(self) -> str:
+        return f"{self.delivery_id}@{self.chain}"
 
 
 def delivery(name: str, row: dict) -> Delivery:
@@ -137,6 +150,8 @@ def delivery(name: str, row: dict) -> Delivery:
         finished_at=row.get("finished_at"),
         replay=row.get("replay"),
         restarts=int(row.get("restarts", 0)),
+        restart_base=int(row.get("restart_base", 0)),
+        chain=int(row.get("chain", 0)),
     )
 
 
@@ -162,6 +177,8 @@ def delivery_row(d: Delivery) -> tuple[str, str, dict]:
             "finished_at": d.finished_at,
             "replay": d.replay,
             "restarts": d.restarts,
+            "restart_base": d.restart_base,
+            "chain": d.chain,
             "expires_at": d.created_at + RETENTION,
         },
     )

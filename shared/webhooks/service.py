@@ -1,15 +1,16 @@
 """Fan-out and delivery (the webhooks function's tasks, docs/webhooks.md).
 
-fan-out (`webhook-fanout`): every event still `fanout_pending`, in (tenant, key, number) order, in ONE
-transaction per event: a WebhookDelivery per enabled endpoint of its tenant that subscribes to its
+fan-out (`webhook-fanout`): the oldest events still `fanout_pending` (a batch), each lane in number
+order, in ONE transaction per event: a WebhookDelivery per enabled endpoint of its tenant that subscribes to its
 type, chained after that endpoint's previous delivery of the same key (DeliveryLane), the event
 marked fanned out. An event whose predecessor in its lane is not fanned out yet waits for the next
 sweep. Then a `webhook-deliver` task per delivery that may go at once.
 
-deliver (`webhook-deliver`, key = delivery id): the ordering gate (the delivery before it must be
-final), the endpoint's state, the per-endpoint rate, one signed POST, and in ONE transaction the
-attempt, the delivery's new state and the endpoint's health (failing since, disabled). A final
-delivery wakes the one after it. Cloud Tasks may run a task twice: a second run of a final delivery
+deliver (`webhook-deliver`, key = `<delivery id>@<chain>`): the task chain's check (a superseded task
+does nothing), not before it is due, the ordering gate (the delivery before it must be final), the
+endpoint's state, the per-endpoint rate, one signed POST, and in ONE transaction the attempt, the
+delivery's new state and the endpoint's health (failing since, disabled). A final delivery gives the
+one after it a chain (wakes it). Cloud Tasks may run a task twice: a second run of a final delivery
 does nothing; a duplicate attempt is possible (at-least-once: receivers dedupe on webhook-id)."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from shared.api.ratelimit import RateLimiter
 from shared.domain.webhooks import delivery as policy
 from shared.domain.webhooks import signing
 from shared.domain.webhooks.catalogue import subscribed
-from shared.domain.webhooks.endpoints import Endpoint, Secret
+from shared.domain.webhooks.endpoints import DEFAULT_RATE, Endpoint, Secret
 from shared.domain.webhooks.events import endpoint_disabled
 from shared.errors import PermanentError
 from shared.recovery.dead_letters import dead_letter_id
@@ -42,6 +43,7 @@ FANOUT_BATCH = 500  # events per fan-out task; more: the task asks for the next 
 FANOUT_THREADS = 16  # lanes fanned out at once (one lane's events stay in order, on one thread)
 FANOUT_LEASE = "FanoutLease"
 LEASE_FOR = timedelta(seconds=90)  # longer than a pass; a crashed holder's lease simply expires
+CLOCK_SLACK = timedelta(seconds=1)  # instances' clocks differ a little
 STALE_AFTER = timedelta(minutes=2)  # a pending delivery due this long ago lost its task: the sweep re-queues
 USER_AGENT = "ledgerline-webhooks/1"
 
@@ -84,7 +86,8 @@ class Deliveries:
         self.clock = clock
         self.request_fanout = request_fanout
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
-        self.limiter = limiter or RateLimiter(rate=50.0, burst=100.0)
+        # per-endpoint token buckets, one limiter per configured rate (Endpoint.rate_limit)
+        self.limiters: dict[float, RateLimiter] = {} if limiter is None else {DEFAULT_RATE: limiter}
         self.retry_scale = retry_scale  # local chaos runs compress the schedule (Settings.webhook_retry_scale)
 
     # ------------------------------------------------------------------------- endpoints
@@ -116,7 +119,7 @@ class Deliveries:
             done, left = self._fanout_pass()
         finally:
             self.store.transact(lambda tx: self._release(tx, holder))
-        if left or self.store.query(outbox.EVENT, "fanout_pending", True):
+        if left or self.store.pending_events(1):  # type: ignore[attr-defined]
             self.request_fanout()
         return done, left
 
@@ -134,9 +137,10 @@ class Deliveries:
             tx.put(FANOUT_LEASE, "fanout", {"holder": None, "until": self.clock()})
 
     def _fanout_pass(self) -> tuple[int, int]:
-        pending = self.store.query(outbox.EVENT, "fanout_pending", True)
-        order = sorted(pending.items(), key=lambda item: (item[1]["tenant"], item[1]["key"], item[1]["seq"]))
-        batch = order[:FANOUT_BATCH]
+        """The oldest FANOUT_BATCH pending events (first come, first served across tenants: a lane's
+        earlier events are older), lanes in parallel, each lane in number order."""
+        batch = self.store.pending_events(FANOUT_BATCH)  # type: ignore[attr-defined]
+        batch.sort(key=lambda item: (item[1]["tenant"], item[1]["key"], item[1]["seq"]))
         endpoints = {tenant: self._endpoints_of(tenant) for tenant in {row["tenant"] for _, row in batch}}
         lanes: dict[tuple[str, str], list[tuple[str, dict]]] = {}
         for event_id, row in batch:
@@ -158,13 +162,13 @@ class Deliveries:
                 done += 1
                 for delivery_id, ready in created:
                     if ready:
-                        self._enqueue(Task(DELIVER, delivery_id), self.clock())
+                        self._enqueue(Task(DELIVER, f"{delivery_id}@1"), self.clock())
             return done, 0
 
         with ThreadPoolExecutor(max_workers=FANOUT_THREADS) as pool:  # lanes are independent
             results = list(pool.map(fan_lane, lanes.values()))
         done = sum(d for d, _ in results)
-        return done, sum(w for _, w in results) + len(order) - len(batch)
+        return done, sum(w for _, w in results) + (len(batch) == FANOUT_BATCH)
 
     def _fan_one(self, tx, event_id: str, targets: list[str]) -> list[tuple[str, bool]] | None:
         """In one transaction: the deliveries of one event. None: its lane predecessor is not fanned
@@ -201,6 +205,7 @@ class Deliveries:
                 now,
                 after=before,
                 next_attempt_at=now,
+                chain=1 if ready else 0,  # a delivery that must wait gets its chain when woken
             )
             tx.put(*records.delivery_row(d))
             tails[endpoint_id] = did
@@ -217,20 +222,26 @@ class Deliveries:
     # ------------------------------------------------------------------------- delivery
 
     def deliver(self, task_key: str) -> str:
-        """Run one delivery (task key: the delivery id, or `<id>|after|<predecessor>` when woken)."""
-        delivery_id, _, reason = task_key.partition("|")
+        """Run one delivery. The task key is `<delivery id>@<chain>` (records.Delivery.chain): a task of a
+        superseded chain does nothing. A bare delivery id is a dead letter's replay (its key is the
+        delivery's): the delivery restarts with a new chain."""
+        delivery_id, sep, chain = task_key.partition("@")
         now = self.clock()
         row = self.store.get(records.DELIVERY, delivery_id)
         if row is None:
             raise PermanentError(f"no webhook delivery {delivery_id}")
         d = records.delivery(delivery_id, row)
+        if not sep:
+            if d.status in policy.FINAL and self._replayed(d):
+                return self._start_chain(delivery_id, "replayed dead letter", restart=True)
+            return f"{delivery_id}: {d.status}, nothing to replay"
+        if not chain.isdigit() or int(chain) != d.chain:
+            return f"{delivery_id}: task of chain {chain} superseded by chain {d.chain}"
         if d.status in policy.FINAL:
-            if not self._replayed(d):
-                return f"{delivery_id} already {d.status}"
-            d = self.store.transact(lambda tx: self._restart(tx, d))
-        elif reason.startswith("sweep|") and _stamp(d.next_attempt_at) != reason.removeprefix("sweep|"):
-            # the sweep re-queued it as overdue, and it has run since (its own task is scheduled)
-            return f"{delivery_id} moved on since the sweep saw it"
+            return f"{delivery_id} already {d.status}"
+        if d.next_attempt_at is not None and now < d.next_attempt_at - CLOCK_SLACK:
+            # a duplicate dispatch, or the queue retrying a run whose outcome was recorded: not due yet
+            raise Reschedule(d.next_attempt_at, "not due yet")
         if d.after is not None:
             prev_row = self.store.get(records.DELIVERY, d.after)
             prev = records.delivery(d.after, prev_row) if prev_row else None
@@ -244,9 +255,9 @@ class Deliveries:
         if ep is None or not ep.enabled:
             self._finish_without_sending(d, "skipped", "endpoint deleted" if ep is None else "endpoint disabled")
             return f"{delivery_id} skipped: endpoint {'deleted' if ep is None else 'disabled'}"
-        wait = self.limiter.acquire(ep.endpoint_id)
-        if wait > 0:
-            raise Reschedule(now + timedelta(seconds=wait), "endpoint rate limit")
+        wait = self._limiter(ep.rate_limit).acquire(ep.endpoint_id)
+        if wait > 0:  # spread the waiting ones out: they do not all come back in the same instant
+            raise Reschedule(now + timedelta(seconds=wait + self.rng.uniform(0.5, 1.5)), "endpoint rate limit")
         event = self.store.get(outbox.EVENT, d.event)
         if event is None:
             raise PermanentError(f"no event {d.event} for delivery {delivery_id}")
@@ -261,7 +272,7 @@ class Deliveries:
         verdict = policy.judge(
             answer.status,
             answer.error,
-            d.attempts + 1,
+            d.attempts_in_run + 1,
             d.first_attempt_at or now,
             at,
             retry_after_value(answer.headers.get("retry-after"), at),
@@ -297,6 +308,49 @@ class Deliveries:
             return f"{delivery_id} {recorded.status} after {recorded.attempts} attempt(s)"
         assert verdict.next_at is not None
         raise Reschedule(verdict.next_at, f"attempt {recorded.attempts}: {verdict.reason}")
+
+    def _limiter(self, rate: float) -> RateLimiter:
+        if rate not in self.limiters:
+            self.limiters[rate] = RateLimiter(rate=rate, burst=2 * rate)
+        return self.limiters[rate]
+
+    def _start_chain(self, delivery_id: str, why: str, restart: bool = False, overdue_before=None) -> str:
+        """Give a pending delivery a new task chain (its previous tasks, if any, are superseded), and
+        enqueue the chain's first task. `restart`: a failed delivery whose dead letter was replayed
+        starts again, its schedule from the first attempt. `overdue_before`: only if still due before it
+        (the sweep)."""
+        now = self.clock()
+
+        def work(tx) -> Delivery | None:
+            row = tx.get(records.DELIVERY, delivery_id)
+            if row is None:
+                return None
+            d = records.delivery(delivery_id, row)
+            if restart:
+                if d.status != "failed":
+                    return None
+                dead = tx.get("DeadLetter", dead_letter_id("task", DELIVER, delivery_id)) or {}
+                d = replace(
+                    d,
+                    status="pending",
+                    first_attempt_at=now,
+                    finished_at=None,
+                    restarts=int(dead.get("replays", d.restarts + 1)),
+                    restart_base=d.attempts,  # attempt numbers keep counting; the schedule starts over
+                )
+            elif d.status != "pending":
+                return None
+            elif overdue_before is not None and (d.next_attempt_at is None or d.next_attempt_at > overdue_before):
+                return None
+            d = replace(d, chain=d.chain + 1, next_attempt_at=now)
+            tx.put(*records.delivery_row(d))
+            return d
+
+        started = self.store.transact(work)
+        if started is None:
+            return f"{delivery_id}: no new chain ({why})"
+        self._enqueue(Task(DELIVER, started.task_key()), now)
+        return f"{delivery_id}: chain {started.chain} started ({why})"
 
     def _record(self, tx, d: Delivery, ep: Endpoint, answer: Answer, verdict, started: datetime, at: datetime):
         current_row = tx.get(records.DELIVERY, d.delivery_id)
@@ -371,7 +425,7 @@ class Deliveries:
     def _wake_next(self, d: Delivery) -> None:
         nxt = d.next or (self.store.get(records.DELIVERY, d.delivery_id) or {}).get("next")
         if nxt:
-            self._enqueue(Task(DELIVER, f"{nxt}|after|{d.delivery_id}"), self.clock())
+            self._start_chain(nxt, f"after {d.delivery_id}")
 
     def _enqueue(self, task: Task, at: datetime) -> None:
         try:
@@ -389,7 +443,7 @@ class Deliveries:
             payload=json.dumps({"kind": DELIVER, "key": d.delivery_id}),
             reason_code="exhausted",
             reason=reason,
-            attempts=d.attempts,
+            attempts=d.attempts_in_run,
             first_error=None,
             last_error=d.last_error,
             first_attempt_at=d.first_attempt_at or now,
@@ -403,35 +457,15 @@ class Deliveries:
         dead = self.store.get("DeadLetter", dead_letter_id("task", DELIVER, d.delivery_id))
         return bool(dead) and int(dead.get("replays", 0)) > d.restarts
 
-    def _restart(self, tx, d: Delivery) -> Delivery:
-        dead = tx.get("DeadLetter", dead_letter_id("task", DELIVER, d.delivery_id)) or {}
-        fresh = replace(
-            d,
-            status="pending",
-            attempts=d.attempts,  # attempt numbers keep counting (the attempts list shows every one)
-            first_attempt_at=self.clock(),
-            next_attempt_at=self.clock(),
-            finished_at=None,
-            restarts=int(dead.get("replays", d.restarts + 1)),
-        )
-        tx.put(*records.delivery_row(fresh))
-        return fresh
-
     # ------------------------------------------------------------------------- safety net
 
     def sweep(self, stale_before: datetime | None = None) -> int:
-        """Re-queue pending deliveries due for a while with no task seen (an enqueue that failed, a
-        wake-up lost). Returns how many were re-queued. The per-minute Cloud Scheduler job runs it with
-        the fan-out."""
+        """Give a new task chain to every pending delivery due for a while with no task seen (an
+        enqueue that failed, a wake-up lost, a task dropped). Returns how many. The per-minute Cloud
+        Scheduler job runs it with the fan-out; the new chain supersedes the old task if it was only
+        late."""
         cutoff = stale_before or self.clock() - STALE_AFTER
         count = 0
-        for name, row in self.store.stale_deliveries(cutoff):  # type: ignore[attr-defined]
-            # named after the time it was due: two sweeps that see it overdue enqueue one task, and the
-            # task does nothing if the delivery has run since (its due time moved)
-            self._enqueue(Task(DELIVER, f"{name}|sweep|{_stamp(row.get('next_attempt_at'))}"), self.clock())
-            count += 1
+        for name, _row in self.store.stale_deliveries(cutoff):  # type: ignore[attr-defined]
+            count += "started" in self._start_chain(name, "overdue", overdue_before=cutoff)
         return count
-
-
-def _stamp(at: datetime | None) -> str:
-    return f"{at.timestamp():.6f}" if at is not None else "none"

@@ -27,7 +27,7 @@ from shared.domain.webhooks.endpoints import EndpointError
 from shared.ledger.transactions import execute
 from shared.recovery.dead_letters import dead_letter_id
 from shared.recovery.policies import Task
-from shared.recovery.service import Handler, replay, run_task
+from shared.recovery.service import Handler, Reschedule, replay, run_task
 from shared.webhooks import outbox, records
 from shared.webhooks.endpoints import NotFound, WebhookEndpoints
 from shared.webhooks.service import Answer, Deliveries
@@ -303,7 +303,8 @@ def test_an_event_that_never_gets_through_is_given_up_into_a_dead_letter_and_rep
     assert timedelta(days=2, hours=10) <= d["finished_at"] - d["first_attempt_at"] <= policy.DEADLINE  # ~3 d ±20 %
     dead = world.store.get("DeadLetter", dead_letter_id("task", "webhook-deliver", name))
     assert dead["status"] == "open" and dead["reason_code"] == "exhausted"
-    world.receivers.answer = lambda url, n: 200
+    calls = world.receivers.calls
+    world.receivers.answer = lambda url, n: 500 if n <= calls + 3 else 200  # three more failures, then up
     replay(
         world.store,
         dead_letter_id("task", "webhook-deliver", name),
@@ -314,7 +315,8 @@ def test_an_event_that_never_gets_through_is_given_up_into_a_dead_letter_and_rep
     )
     world.drain()
     d = world.store.get(records.DELIVERY, name)
-    assert (d["status"], d["attempts"], d["restarts"]) == ("delivered", policy.MAX_ATTEMPTS + 1, 1)
+    # a fresh schedule after the replay: not given up at its first failure
+    assert (d["status"], d["attempts"], d["restarts"]) == ("delivered", policy.MAX_ATTEMPTS + 4, 1)
 
 
 def test_410_disables_the_endpoint_skips_what_follows_and_tells_the_other_endpoints(world):
@@ -460,24 +462,85 @@ def test_one_fan_out_at_a_time_and_the_holder_looks_again_after_releasing(world)
     assert world.store.get("FanoutLease", "fanout")["holder"] is None
 
 
-def test_a_sweep_re_queues_only_what_is_overdue_and_its_task_skips_a_delivery_that_moved_on(world):
+def test_a_sweep_gives_an_overdue_delivery_a_new_chain_that_keeps_its_schedule(world):
     world.endpoints.create("acme", "http://127.0.0.1:9/a1")
-    world.receivers.answer = lambda url, n: 500
+    answers = iter([500, 500, 500, 200])
+    world.receivers.answer = lambda url, n: next(answers)
     world.fund("alice", 1, "p1")
-    world.queue.clear()
-    world.deliveries.fanout()
     world.drain(until=timedelta(seconds=1))  # the first attempt failed: the next in about 5 s
     ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
     assert world.deliveries.sweep() == 0  # not overdue
-    world.clock.now = d["next_attempt_at"] + timedelta(minutes=3)  # its task was lost, say
+    (_, _, lost), *_ = world.queue  # its task is lost, say
     world.queue.clear()
+    world.clock.now = d["next_attempt_at"] + timedelta(minutes=3)
     assert world.deliveries.sweep() == 1
     ((_, _, task),) = world.queue
-    assert "|sweep|" in task.key
-    world.deliveries.deliver(task.key.replace("|sweep|", "|sweep|1"))  # a stale stamp: moved on
-    assert world.store.get(records.DELIVERY, name)["attempts"] == 1
-    with pytest.raises(Exception, match="attempt 2"):  # the real one: attempted (and rescheduled)
-        world.deliveries.deliver(task.key)
+    assert (lost.key, task.key) == (f"{name}@1", f"{name}@2")
+    assert "superseded" in world.deliveries.deliver(lost.key)  # the old chain, found again: nothing
+    world.drain()  # no more sweeps: the new chain alone runs the rest of the schedule
+    d = world.store.get(records.DELIVERY, name)
+    assert (d["status"], d["attempts"], d["chain"]) == ("delivered", 4, 2)
+    attempts = sorted(world.store.snapshot((records.ATTEMPT,))[records.ATTEMPT].values(), key=lambda a: a["number"])
+    assert (attempts[3]["at"] - attempts[2]["at"]).total_seconds() < 60  # 45 s, not a sweep's minutes
+
+
+def test_a_task_that_runs_before_its_delivery_is_due_sends_nothing(world):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.receivers.answer = lambda url, n: 500
+    world.fund("alice", 1, "p1")
+    world.drain(until=timedelta(seconds=1))
+    ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
+    calls = world.receivers.calls
+    with pytest.raises(Reschedule) as later:  # a duplicate dispatch of the current chain's task
+        world.deliveries.deliver(f"{name}@1")
+    assert later.value.at == d["next_attempt_at"] and world.receivers.calls == calls
+
+
+def test_an_event_committed_during_a_fan_out_pass_is_asked_for_after_it(world):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.store.on_events = None  # only the fan-out's own look after releasing its lease can ask
+    world.fund("alice", 1, "p1")
+    first_pass = world.deliveries._fanout_pass
+
+    def pass_during_which_an_event_commits():
+        result = first_pass()
+        world.fund("alice", 1, "p2")  # after the pass read its batch, before the lease is released
+        return result
+
+    world.deliveries._fanout_pass = pass_during_which_an_event_commits
+    before = world.fanouts
+    assert world.deliveries.fanout() == (2, 0)
+    assert world.fanouts == before + 1  # the holder saw the new event after releasing and asked again
+    world.deliveries._fanout_pass = first_pass
+    world.drain()
+    assert {b["data"]["id"] for _, _, b in world.receivers.received} == {"txn_p1", "txn_p2"}
+
+
+def test_events_page_one_by_one_through_ties_in_the_stores_order(world):
+    for i in range(3):
+        world.fund("alice", 1, f"p{i}")  # two events a posting, at the same instant
+    seen, cursor = [], None
+    while True:
+        page, more = world.endpoints.events("acme", None, 1, starting_after=cursor)
+        seen += [e["id"] for e in page]
+        if not more:
+            break
+        cursor = page[-1]["id"]
+    assert sorted(seen) == sorted(e["id"] for e in world.events("acme")) and len(seen) == 6
+
+
+def test_a_replay_whose_page_task_was_lost_is_resumed_by_the_sweep(world):
+    ep = world.endpoints.create("acme", "http://127.0.0.1:9/a1")
+    world.fund("alice", 1, "p1")
+    world.drain()
+    job = world.endpoints.replay("acme", ep.endpoint_id, T0 - timedelta(minutes=1))
+    world.queue.clear()  # its first task was never enqueued, say
+    assert world.endpoints.resume_replays() == 0  # not stalled yet
+    world.clock.now += timedelta(minutes=6)
+    assert world.endpoints.resume_replays() == 1
+    world.drain()
+    assert world.endpoints.replay_job("acme", job.replay_id).status == "done"
+    assert [b["type"] for _, _, b in world.receivers.received].count("transfer.posted") == 2
 
 
 def test_every_kind_with_a_ttl_policy_is_written_with_its_timestamp(world):
