@@ -129,3 +129,19 @@ def test_a_pubsub_destination_gets_the_body_the_headers_as_attributes_and_the_or
     assert [json.loads(m.data)["n"] for m in got] == [0, 1, 2]  # in order: one ordering key
     assert {m.ordering_key for m in got} == {"po_1"}
     assert dict(got[0].attributes) == {k: v for k, v in headers.items() if k.startswith("webhook-")}
+
+
+def test_events_page_one_by_one_on_datastore_through_ties(shop, fund, endpoints):  # noqa: F811
+    """A posting's events share one instant: a cursor must follow Datastore's own order of ties."""
+    fund(shop.customers[0], 50)
+    fund(shop.customers[1], 60)
+    everything, more = endpoints.events(shop.name, None, 100)
+    assert not more and len(everything) >= 4
+    seen, cursor = [], None
+    while True:
+        page, more = endpoints.events(shop.name, None, 1, starting_after=cursor)
+        seen += [e["id"] for e in page]
+        if not more:
+            break
+        cursor = page[-1]["id"]
+    assert seen == [e["id"] for e in everything]  # each once, in the same order
