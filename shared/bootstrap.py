@@ -509,6 +509,7 @@ def webhooks(r: Root) -> WebhooksPorts:
             "webhook-deliver": Handler("datastore", deliveries.deliver),
             "webhook-replay": Handler("datastore", replay),
             "webhook-sweep": Handler("datastore", sweep),
+            "webhook-verify": Handler("datastore", deliveries.send_verification),
         }
         return WebhooksPorts(deliveries, handlers, schedule)
 

@@ -198,6 +198,13 @@ class RotateSecretRequest(_Request):
     )
 
 
+class VerifyEndpointRequest(_Request):
+    token: str = Field(
+        description="the token ledgerline published to the topic (a webhook_endpoint.verification message)",
+        json_schema_extra={"minLength": 1, "maxLength": 200},
+    )
+
+
 class WebhookReplayRequest(_Request):
     """Send the endpoint the events of a window again (Idempotency-Key required)."""
 
@@ -510,9 +517,11 @@ class WebhookEndpoint(BaseModel):
     enabled_events: list[str] = Field(description="empty: every type that is not opt-in")
     description: str | None
     enabled: bool
-    disabled_reason: Literal["gone", "failing"] | None = Field(
-        description="gone: it answered 410; failing: no success for 5 days; null: enabled, or disabled by you"
+    disabled_reason: Literal["gone", "failing", "unverified"] | None = Field(
+        description="gone: it answered 410; failing: no success for 5 days; unverified: a Pub/Sub topic waiting "
+        "for its verification token (POST …/verify); null: enabled, or disabled by you"
     )
+    verified: bool = Field(description="false: a Pub/Sub destination whose verification token was not sent back yet")
     failing_since: Timestamp | None = Field(description="the first failed attempt since its last success")
     metadata: dict[str, str]
     created: Timestamp

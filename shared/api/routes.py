@@ -308,6 +308,13 @@ ROUTES: tuple[Route, ...] = (
         check=webhooks.check_rotate,
     ),
     Route(
+        "POST", "/v1/webhook-endpoints/<id>/verify", "verifyWebhookEndpoint",
+        "Send back the token published to a Pub/Sub destination: proves the topic is yours, enables it",
+        "write", models.WebhookEndpoint,
+        lambda c: webhooks.verify_endpoint(c.backend, c.tenant, c.args["id"], c.body),
+        request=models.VerifyEndpointRequest, path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
         "GET", "/v1/webhook-endpoints/<id>/secret", "getWebhookEndpointSecret",
         "The endpoint's signing secrets (write scope; Cache-Control: no-store)", "write",
         models.WebhookEndpointSecret, lambda c: webhooks.get_secret(c.backend, c.tenant, c.args["id"]),

@@ -30,8 +30,10 @@ STATUS: dict[str, int] = {
     "invalid_description": 400,
     "invalid_overlap": 400,
     "invalid_window": 400,
+    "verification_failed": 400,
     "too_many_endpoints": 409,
     "endpoint_disabled": 409,
+    "endpoint_unverified": 409,
     "conflict": 409,
 }
 
@@ -109,6 +111,7 @@ def endpoint_view(ep: Endpoint) -> models.WebhookEndpoint:
         description=ep.description,
         enabled=ep.enabled,
         disabled_reason=ep.disabled_reason,
+        verified=ep.verified,
         failing_since=_iso(ep.failing_since),
         metadata=dict(ep.metadata),
         created=_iso(ep.created_at),
@@ -187,6 +190,19 @@ def rotate_secret(
 ) -> models.WebhookEndpoint:
     try:
         ep = _endpoints(backend).rotate(tenant, endpoint_id, _overlap(request.overlap_seconds))
+    except NotFound:
+        raise _not_found("webhook_endpoint", endpoint_id) from None
+    except EndpointError as exc:
+        raise client_error(exc) from None
+    return endpoint_view(ep)
+
+
+def verify_endpoint(
+    backend: Backend, tenant: str, endpoint_id: str, request: models.VerifyEndpointRequest
+) -> models.WebhookEndpoint:
+    """A Pub/Sub destination's proof of ownership: the token ledgerline published to its topic."""
+    try:
+        ep = _endpoints(backend).verify(tenant, endpoint_id, request.token)
     except NotFound:
         raise _not_found("webhook_endpoint", endpoint_id) from None
     except EndpointError as exc:

@@ -98,12 +98,15 @@ POLICIES: dict[str, Policy] = {
     "webhook-fanout": Policy(timedelta(seconds=1), timedelta(minutes=2), max_attempts=30, max_age=timedelta(hours=6)),
     "webhook-deliver": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=4)),
     "webhook-replay": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=30, max_age=timedelta(days=1)),
+    # A Pub/Sub destination's verification token: the tenant may grant the publisher role after it
+    # created the endpoint, so keep trying for a day.
+    "webhook-verify": Policy(timedelta(seconds=10), timedelta(minutes=30), max_attempts=60, max_age=timedelta(days=1)),
     "webhook-sweep": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
 }
 # the task kinds the payments function runs (the others are the retries function's)
 PAYMENTS_TASK_KINDS = ("payout-step", "payment-step", "refund-step", "payments-janitor")
 # the task kinds the webhooks function runs
-WEBHOOKS_TASK_KINDS = ("webhook-fanout", "webhook-deliver", "webhook-replay", "webhook-sweep")
+WEBHOOKS_TASK_KINDS = ("webhook-fanout", "webhook-deliver", "webhook-replay", "webhook-sweep", "webhook-verify")
 
 
 def first_retry_at(kind: str, now: datetime, rng: random.Random | None = None) -> datetime:

@@ -8,6 +8,7 @@ data) and never in an API response except GET …/secret; they never reach logs.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import secrets as random_ids
@@ -34,6 +35,7 @@ from shared.webhooks.records import Delivery
 log = logging.getLogger("ledgerline.webhooks")
 
 REPLAY = "WebhookReplay"
+VERIFY = "webhook-verify"  # the task that publishes a Pub/Sub destination's verification token
 REPLAY_PAGE = 200  # events per replay task; a longer window continues in the next task
 REPLAY_SCAN = 2_000  # rows read per replay task at most (a narrow filter over a long window)
 MAX_DRY_SCAN = 20_000  # rows a dry run reads at most (the API's request must stay short); else `capped`
@@ -137,27 +139,34 @@ class WebhookEndpoints:
                 "too_many_endpoints", f"a tenant has at most {MAX_ENDPOINTS_PER_TENANT} endpoints", "url"
             )
         now = self.clock()
+        pubsub = urls.is_pubsub(url)
         ep = Endpoint(
             endpoint_id=endpoint_id or "we_" + random_ids.token_hex(12),
             tenant=tenant,
             url=url,
             types=filter_types,
             description=description,
-            enabled=enabled,
+            enabled=enabled and not pubsub,  # a topic is enabled once verified (POST …/verify)
             created_at=now,
             secrets=(Secret(signing.new_secret(), now),),
             metadata=tuple(sorted((metadata or {}).items())),
+            verified=not pubsub,
+            disabled_reason="unverified" if pubsub else None,
         )
         sealed = self._sealed(ep)
+        verification = self._verification(ep.endpoint_id) if pubsub else {}
 
         def work(tx):
             if tx.get(records.ENDPOINT, ep.endpoint_id) is not None:
                 return False
-            tx.put(*records.endpoint_row(ep, sealed))
+            name_kind, name, data = records.endpoint_row(ep, sealed)
+            tx.put(name_kind, name, {**data, **verification})
             return True
 
         if not self.store.transact(work):  # a concurrent attempt of the same request made it
             return self.get(tenant, ep.endpoint_id)
+        if pubsub:
+            self.schedule(Task(VERIFY, ep.endpoint_id), now)
         log.info("webhook endpoint created", extra={"endpoint": ep.endpoint_id, "tenant": tenant})
         return ep
 
@@ -178,6 +187,15 @@ class WebhookEndpoints:
             fields["enabled"] = bool(changes["enabled"])
             if fields["enabled"] and not ep.enabled:
                 fields["disabled_reason"], fields["failing_since"] = None, None
+        verification: dict = {}
+        if "url" in fields and fields["url"] != ep.url:
+            if urls.is_pubsub(fields["url"]):  # another topic: proven again before anything goes there
+                fields.update(enabled=False, verified=False, disabled_reason="unverified")
+                verification = self._verification(endpoint_id)
+            else:
+                fields["verified"] = True
+        elif fields.get("enabled") and not ep.verified:
+            raise EndpointError("endpoint_unverified", "send the verification token first (POST …/verify)", "enabled")
         updated = replace(ep, **fields, version=ep.version + 1)
 
         def work(tx):
@@ -185,10 +203,38 @@ class WebhookEndpoints:
             if current.version != ep.version:
                 raise EndpointError("conflict", "the endpoint changed meanwhile; read it again", "id")
             _, name, data = records.endpoint_row(updated, records.sealed_secrets_of(row))
-            tx.put(records.ENDPOINT, name, {**row, **data})
+            tx.put(records.ENDPOINT, name, {**row, **data, **verification})
 
         self.store.transact(work)
+        if verification:
+            self.schedule(Task(VERIFY, endpoint_id), self.clock())
         return updated
+
+    def _verification(self, endpoint_id: str) -> dict:
+        """The row fields of a new verification token (sealed: the webhooks function publishes it)."""
+        return {"verification": self.seal(random_ids.token_urlsafe(24), endpoint_id)}
+
+    def verify(self, tenant: str, endpoint_id: str, token: str) -> Endpoint:
+        """The tenant proves it reads its topic: the token ledgerline published there. Enables the
+        endpoint. Idempotent once verified; a wrong token changes nothing."""
+        ep, row = self._read(tenant, endpoint_id)
+        if ep.verified:
+            return ep
+        sealed = row.get("verification")
+        if not sealed or not hmac.compare_digest(self.open_secret(sealed, endpoint_id), token):
+            raise EndpointError("verification_failed", "that is not the token published to the topic", "token")
+        verified = replace(ep, verified=True, enabled=True, disabled_reason=None, version=ep.version + 1)
+
+        def work(tx):
+            current, current_row = self._read(tenant, endpoint_id, tx)
+            if current.version != ep.version:
+                raise EndpointError("conflict", "the endpoint changed meanwhile; try again", "id")
+            _, name, data = records.endpoint_row(verified, records.sealed_secrets_of(current_row))
+            tx.put(records.ENDPOINT, name, {**current_row, **data, "verification": None})
+
+        self.store.transact(work)
+        log.info("webhook endpoint verified", extra={"endpoint": endpoint_id, "tenant": tenant})
+        return verified
 
     def delete(self, tenant: str, endpoint_id: str) -> None:
         """Deleted for good: its pending deliveries are skipped. The record stays (attempts refer to it)

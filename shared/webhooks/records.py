@@ -49,6 +49,7 @@ def endpoint_row(ep: Endpoint, sealed_secrets: list[dict]) -> tuple[str, str, di
             "disabled_reason": ep.disabled_reason,
             "failing_since": ep.failing_since,
             "rate_limit": ep.rate_limit,
+            "verified": ep.verified,
             "metadata": json.dumps(dict(ep.metadata), sort_keys=True),
         },
     )
@@ -88,6 +89,7 @@ def endpoint(name: str, row: dict, opened: list[Secret]) -> Endpoint:
         disabled_reason=row.get("disabled_reason"),
         failing_since=row.get("failing_since"),
         rate_limit=float(row.get("rate_limit") or 50.0),
+        verified=bool(row.get("verified", True)),
         metadata=tuple(sorted(json.loads(row.get("metadata") or "{}").items())),
     )
 

@@ -43,6 +43,8 @@ FANOUT_BATCH = 500  # events per fan-out task; more: the task asks for the next 
 FANOUT_THREADS = 16  # lanes fanned out at once (one lane's events stay in order, on one thread)
 FANOUT_LEASE = "FanoutLease"
 LEASE_FOR = timedelta(seconds=90)  # longer than a pass; a crashed holder's lease simply expires
+VERIFY_TRIES = 60  # a Pub/Sub destination's verification token: 10 s doubling to 30 min, about a day
+VERIFY_MAX_DELAY = timedelta(minutes=30)
 CLOCK_SLACK = timedelta(seconds=1)  # instances' clocks differ a little
 STALE_AFTER = timedelta(minutes=2)  # a pending delivery due this long ago lost its task: the sweep re-queues
 USER_AGENT = "ledgerline-webhooks/1"
@@ -456,6 +458,51 @@ class Deliveries:
             return False
         dead = self.store.get("DeadLetter", dead_letter_id("task", DELIVER, d.delivery_id))
         return bool(dead) and int(dead.get("replays", 0)) > d.restarts
+
+    # ------------------------------------------------------------------------- Pub/Sub verification
+
+    def send_verification(self, endpoint_id: str) -> str:
+        """Publish a Pub/Sub destination's verification token to its topic (the `webhook-verify` task,
+        enqueued when the endpoint is created or moved to another topic), signed like any event. The
+        tenant sends the token back (POST /v1/webhook-endpoints/{id}/verify): proof that it reads the
+        topic, so no tenant can have events published into a topic it does not control."""
+        row = self.store.get(records.ENDPOINT, endpoint_id)
+        ep = self.endpoint(endpoint_id)
+        if row is None or ep is None or ep.verified or not row.get("verification"):
+            return f"{endpoint_id}: nothing to verify"
+        now = self.clock()
+        message_id = f"vrf_{endpoint_id}"
+        body = json.dumps(
+            {
+                "type": "webhook_endpoint.verification",
+                "endpoint": endpoint_id,
+                "token": self.open_secret(row["verification"], endpoint_id),
+                "timestamp": now.isoformat(),
+            },
+            separators=(",", ":"),
+        )
+        headers = {
+            **signing.headers(message_id, body, now, ep.signing_secrets(now)),
+            "content-type": "application/json",
+        }
+        answer = self.send(ep.url, body.encode(), headers, endpoint_id)
+        if answer.status is not None and 200 <= answer.status < 300:
+            return f"{endpoint_id}: verification token published"
+        # the tenant's topic refused (the grant may come after the endpoint): its own backoff, not our
+        # queue's retries or circuit breaker (one tenant's missing grant must not hold back the others)
+        tries = int(row.get("verification_tries", 0)) + 1
+        self.store.transact(
+            lambda tx: tx.put(
+                records.ENDPOINT,
+                endpoint_id,
+                {**(tx.get(records.ENDPOINT, endpoint_id) or row), "verification_tries": tries},
+            )
+        )
+        if tries >= VERIFY_TRIES:
+            log.warning("webhook endpoint verification given up", extra={"endpoint": endpoint_id, "tenant": ep.tenant})
+            return f"{endpoint_id}: verification not published after {tries} tries ({answer.error or answer.status})"
+        delay = min(VERIFY_MAX_DELAY.total_seconds(), 10 * 2 ** (tries - 1)) * self.rng.uniform(0.8, 1.2)
+        raise Reschedule(now + timedelta(seconds=delay), f"verification not published: {answer.error or answer.status}")
 
     # ------------------------------------------------------------------------- safety net
 

@@ -102,6 +102,7 @@ def test_an_endpoint_is_created_read_listed_updated_and_deleted(w):
         "description": "orders",
         "enabled": True,
         "disabled_reason": None,
+        "verified": True,
         "failing_since": None,
         "metadata": {"team": "ops"},
         "created": None,

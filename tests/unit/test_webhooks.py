@@ -556,3 +556,34 @@ def test_every_kind_with_a_ttl_policy_is_written_with_its_timestamp(world):
         rows = world.store.snapshot((ttl["kind"],))[ttl["kind"]].values()
         assert rows and all(isinstance(r[ttl["field"]], datetime) for r in rows), ttl["kind"]
         assert all(r[ttl["field"]] >= T0 + policy.RETENTION for r in rows)
+
+
+def test_a_pubsub_destination_is_enabled_only_by_the_token_published_to_its_topic(world):
+    cloud = WebhookEndpoints(
+        world.store, lambda secret, _id: secret, lambda sealed, _id: sealed, world.clock, False, world.schedule
+    )
+    topic = "pubsub://projects/tenant-proj-1/topics/hooks"
+    ep = cloud.create("acme", topic)
+    assert (ep.enabled, ep.verified, ep.disabled_reason) == (False, False, "unverified")
+    with pytest.raises(EndpointError) as refused:
+        cloud.update("acme", ep.endpoint_id, enabled=True)
+    assert refused.value.code == "endpoint_unverified"
+    world.fund("alice", 1, "p1")
+    world.receivers.answer = lambda url, n: None if n == 1 else 200  # the grant comes after the first try
+    world.handlers["webhook-verify"] = Handler("datastore", world.deliveries.send_verification)
+    world.drain()
+    published = [b for url, _, b in world.receivers.received if url == topic]
+    assert [b["type"] for b in published] == ["webhook_endpoint.verification"] * 2  # retried, then published
+    assert all(b.get("data") is None for b in published)  # no event went there before the proof
+    with pytest.raises(EndpointError) as wrong:
+        cloud.verify("acme", ep.endpoint_id, "not-the-token")
+    assert wrong.value.code == "verification_failed"
+    with pytest.raises(NotFound):
+        cloud.verify("globex", ep.endpoint_id, published[-1]["token"])  # another tenant: nothing to prove
+    done = cloud.verify("acme", ep.endpoint_id, published[-1]["token"])
+    assert (done.enabled, done.verified, done.disabled_reason) == (True, True, None)
+    world.fund("alice", 1, "p2")
+    world.drain()
+    assert [b["type"] for url, _, b in world.receivers.received if url == topic][-1] == "transfer.posted"
+    moved = cloud.update("acme", ep.endpoint_id, url="pubsub://projects/tenant-proj-2/topics/hooks")
+    assert (moved.enabled, moved.verified) == (False, False)  # another topic: proven again

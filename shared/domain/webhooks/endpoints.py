@@ -41,9 +41,12 @@ class Endpoint:
     created_at: datetime
     secrets: tuple[Secret, ...]  # newest first
     version: int = 1
-    disabled_reason: str | None = None  # gone | failing | None (disabled by the tenant, or enabled)
+    disabled_reason: str | None = None  # gone | failing | unverified | None (disabled by the tenant, or enabled)
     failing_since: datetime | None = None
     rate_limit: float = DEFAULT_RATE
+    # A Pub/Sub destination is enabled only once the tenant proved it reads the topic: ledgerline
+    # publishes a token there and the tenant sends it back (POST …/verify). HTTPS endpoints: True.
+    verified: bool = True
     metadata: tuple[tuple[str, str], ...] = field(default=())
 
     def signing_secrets(self, now: datetime) -> tuple[str, ...]:
