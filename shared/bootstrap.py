@@ -382,9 +382,10 @@ def payments(r: Root):
 
 
 def webhooks_schedule(r: Root) -> Schedule:
-    """Enqueue a webhooks task (fan-out, delivery, replay) on the webhooks queue; named like every task
-    (a double enqueue is a no-op)."""
-    from shared.topology import WEBHOOKS_QUEUE
+    """Enqueue a webhooks task: deliveries on the `webhooks` queue, the rest (fan-out, replay pages,
+    verification, sweeps) on `webhooks-control`, so a backlog of slow tenants' deliveries never holds
+    back the fan-out; named like every task (a double enqueue is a no-op)."""
+    from shared.topology import WEBHOOKS_CONTROL_QUEUE, WEBHOOKS_QUEUE
 
     cfg = r.cfg
 
@@ -394,7 +395,7 @@ def webhooks_schedule(r: Root) -> Schedule:
             raise RuntimeError("WEBHOOKS_URL is not set: webhook tasks cannot be enqueued")
         return tasks_queue.enqueue(
             cfg,
-            WEBHOOKS_QUEUE,
+            WEBHOOKS_QUEUE if task.kind == "webhook-deliver" else WEBHOOKS_CONTROL_QUEUE,
             url + "/tasks",
             task.to_json(),
             task_id=task.name,

@@ -36,7 +36,8 @@ LEDGER_SUBSCRIPTION = "ledger-canonical-events"
 DEAD_LETTER_HOLD_SUBSCRIPTION = "canonical-events-dead-letter-hold"
 RETRIES_QUEUE = "retries"
 PAYMENTS_QUEUE = "payments"
-WEBHOOKS_QUEUE = "webhooks"
+WEBHOOKS_QUEUE = "webhooks"  # deliveries
+WEBHOOKS_CONTROL_QUEUE = "webhooks-control"  # fan-out, replay pages, verification
 ENTRIES_TABLE = "entries"
 
 
@@ -55,6 +56,7 @@ def check_names() -> None:
             (RETRIES_QUEUE, queues),
             (PAYMENTS_QUEUE, queues),
             (WEBHOOKS_QUEUE, queues),
+            (WEBHOOKS_CONTROL_QUEUE, queues),
             (ENTRIES_TABLE, tables),
         )
         if name not in pool

@@ -163,9 +163,13 @@ def test_pubsub_agent_and_tasks_grants():
     assert acts_as["service_account_id"] == "${google_service_account.tasks.name}"
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
     # reconciliation: fee bookings stream; payments: its own steps, and its postings stream; every
-    # function that commits customer events asks the webhooks queue for a fan-out; webhooks: its own
-    # deliveries and replays
+    # function that commits customer events asks the webhooks-control queue for a fan-out; webhooks:
+    # its own deliveries and replays
     assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments", "webhooks"}
+    access = {n: set(fn["cloud"]["access"]["enqueues"]) for n, fn in topology()["functions"].items()}
+    # deliveries are enqueued by the webhooks function, and by api for an operator's dead-letter replay
+    assert {n for n, queues in access.items() if "webhooks" in queues} == {"webhooks", "api"}
+    assert {n for n, queues in access.items() if "webhooks-control" in queues} == set(access) - {"intake"}
 
 
 def test_secrets_reach_only_the_functions_that_list_them():
