@@ -10,7 +10,9 @@ deliver (`webhook-deliver`, key = delivery id): the ordering gate (the delivery 
 final), the endpoint's state, the per-endpoint rate, one signed POST, and in ONE transaction the
 attempt, the delivery's new state and the endpoint's health (failing since, disabled). A final
 delivery wakes the one after it. Cloud Tasks may run a task twice: a second run of a final delivery
-does nothing; a duplicate attempt is possible (at-least-once: receivers dedupe on webhook-id)."""
+does nothing, nor does a run before the delivery's next attempt is due (a second task: only its own
+task keeps the retry schedule); a duplicate attempt is possible (at-least-once: receivers dedupe on
+webhook-id)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ log = logging.getLogger("ledgerline.webhooks")
 
 FANOUT_BATCH = 500  # events per fan-out task; more: the task asks for the next fan-out
 STALE_AFTER = timedelta(minutes=2)  # a pending delivery due this long ago lost its task: the sweep re-queues
+EARLY_TOLERANCE = timedelta(seconds=1)  # a task this much before its delivery's next attempt is a duplicate
 USER_AGENT = "ledgerline-webhooks/1"
 
 
@@ -186,6 +189,11 @@ class Deliveries:
             if not self._replayed(d):
                 return f"{delivery_id} already {d.status}"
             d = self.store.transact(lambda tx: self._restart(tx, d))
+        if d.attempts and d.next_attempt_at is not None and d.next_attempt_at > now + EARLY_TOLERANCE:
+            # On its retry schedule, this task is a second one (a look-again or wake-up task left from
+            # when it waited behind its predecessor, a re-run of a task): its own task is queued for
+            # next_attempt_at. Sending now would start a second retry chain, off the schedule.
+            return f"{delivery_id} not due before {d.next_attempt_at.isoformat()}: a duplicate task"
         if d.after is not None:
             prev_row = self.store.get(records.DELIVERY, d.after)
             prev = records.delivery(d.after, prev_row) if prev_row else None

@@ -446,3 +446,30 @@ def test_the_schedule_compressed_for_local_chaos_runs_keeps_its_shape():
     late = T0 + policy.DEADLINE * 0.02
     assert policy.judge(500, None, 3, T0, late, None, rng, scale=0.02).outcome == "give_up"
     assert policy.judge(500, None, 3, T0, late, None, rng).outcome == "retry"
+
+
+def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedule_not_faster(world):
+    """The sweep re-queues a delivery that waits behind a failing predecessor (it is overdue); that task
+    then looks again every half minute. Once the predecessor is delivered it wakes the delivery, whose
+    attempts must then follow the schedule: the leftover look-again task is a duplicate, not a second
+    retry chain (two chains spend the 15 attempts in half the time and give up after ~1.4 days)."""
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1", types=["hold.created", "hold.voided"])
+    sent: list[tuple[str, datetime]] = []
+
+    def send(url: str, body: bytes, headers: dict) -> Answer:
+        kind = json.loads(body)["type"]
+        sent.append((kind, world.clock()))
+        if kind == "hold.created":  # the predecessor: fails for its first 6 attempts (~10 minutes)
+            return Answer(500 if sum(k == kind for k, _ in sent) <= 6 else 200, {}, b"", 3)
+        return Answer(503, {}, b"", 3)  # the waiting one: never gets through
+
+    world.deliveries.send = send
+    world.fund("alice", 1_000, "fund")
+    hold = world.hold("alice", 300, "h1")
+    world.void(hold)
+    world.drain(sweeps=True)
+    voided = [at for kind, at in sent if kind == "hold.voided"]
+    assert len(voided) == policy.MAX_ATTEMPTS
+    for n, (a, b) in enumerate(itertools.pairwise(voided), start=1):
+        assert (b - a) >= policy.nominal_delay(n) * (1 - policy.JITTER), (n, b - a)
+    assert voided[-1] - voided[0] >= timedelta(days=2, hours=10)  # about 3 days, as the docs promise
