@@ -47,7 +47,7 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import requests
 from google.cloud import datastore
@@ -57,6 +57,7 @@ from emulators.webhook_receiver.client import ReceiverClient
 from shared import bootstrap
 from shared.api import keys, tenants
 from shared.domain.ledger.model import Leg, Operation
+from shared.domain.webhooks import delivery as policy
 from shared.domain.webhooks.catalogue import subscribed
 from shared.ledger import transactions
 from shared.webhooks import outbox, records
@@ -427,6 +428,37 @@ def ordering_breaks(records_: list[dict], events: dict[str, dict], endpoints: li
     return breaks, sample
 
 
+def attempts_of(db: datastore.Client, endpoints: list[Endpoint]) -> dict[str, list[dict]]:
+    """Every WebhookAttempt the webhooks function recorded for these endpoints, per delivery, by number."""
+    found: dict[str, list[dict]] = defaultdict(list)
+    for ep in endpoints:
+        query = db.query(kind=records.ATTEMPT)
+        query.add_filter(filter=datastore.query.PropertyFilter("endpoint", "=", ep.endpoint_id))
+        for e in query.fetch():
+            found[e["delivery"]].append({"number": e["number"], "at": e["at"], "status": e.get("status_code")})
+    for rows in found.values():
+        rows.sort(key=lambda a: a["number"])
+    return found
+
+
+def ahead_of_schedule(attempts: dict[str, list[dict]], scale: float) -> tuple[int, list]:
+    """Recorded attempts that came sooner after the one before than the schedule allows (the nominal
+    delay after attempt n, scaled, less the jitter): a second retry chain would show here."""
+    early, sample = 0, []
+    for delivery, rows in attempts.items():
+        deadline = rows[0]["at"] + policy.DEADLINE * scale  # the schedule stops at it (a shorter last delay)
+        for a, b in itertools.pairwise(rows):
+            if b["number"] != a["number"] + 1 or b["at"] >= deadline - timedelta(seconds=1):
+                continue
+            least = policy.nominal_delay(a["number"]).total_seconds() * scale * (1 - policy.JITTER)
+            gap = (b["at"] - a["at"]).total_seconds()
+            if gap < least - 0.01:
+                early += 1
+                if len(sample) < 5:
+                    sample.append((delivery, a["number"], round(gap, 3), round(least, 3)))
+    return early, sample
+
+
 def lane_gaps(events: dict[str, dict]) -> int:
     """(tenant, key) lanes whose numbers are not exactly 1..n."""
     lanes: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -461,6 +493,7 @@ def audit(stack: Stack, arrivals: Arrivals, events: dict, endpoints: list[Endpoi
     breaks, break_sample = ordering_breaks(records_, events, endpoints, given_up)
     answered = Counter("dropped" if r["status"] is None else str(r["status"]) for r in records_)
     attempts_recorded = sum(int(d.get("attempts", 0)) for d in fanned.values())
+    early, early_sample = ahead_of_schedule(attempts_of(stack.db, endpoints), stack.cfg.webhook_retry_scale)
     per_type = Counter(e["type"] for e in events.values())
     lanes = Counter((e["tenant"], e["key"]) for e in events.values())
     result = {
@@ -489,6 +522,8 @@ def audit(stack: Stack, arrivals: Arrivals, events: dict, endpoints: list[Endpoi
         "body_mismatch": len(body_mismatch),
         "out_of_order": breaks,
         "out_of_order_sample": break_sample,
+        "attempts_ahead_of_schedule": early,
+        "attempts_ahead_of_schedule_sample": early_sample,
         "duplicated_pairs": len(duplicated),
         "duplicate_deliveries": sum(n - 1 for n in duplicated.values()),
         "lane_gaps": lane_gaps(events),
@@ -616,6 +651,7 @@ def scenario(cfg, db, args, kill) -> dict:
         and result["webhook_id_mismatch"] == 0
         and result["body_mismatch"] == 0
         and result["out_of_order"] == 0
+        and result["attempts_ahead_of_schedule"] == 0
         and result["lane_gaps"] == 0
         and result["still_pending"] == 0
         and not refused
@@ -644,6 +680,7 @@ SHOWN = (
     "cross_tenant",
     "unverified",
     "out_of_order",
+    "attempts_ahead_of_schedule",
     "duplicate_deliveries",
     "lane_gaps",
     "still_pending",
