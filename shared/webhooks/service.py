@@ -189,7 +189,8 @@ class Deliveries:
             if not self._replayed(d):
                 return f"{delivery_id} already {d.status}"
             d = self.store.transact(lambda tx: self._restart(tx, d))
-        if d.attempts and d.next_attempt_at is not None and d.next_attempt_at > now + EARLY_TOLERANCE:
+        early = EARLY_TOLERANCE * self.retry_scale  # (the scaled schedule's first delay is 0.1 s)
+        if d.attempts and d.next_attempt_at is not None and d.next_attempt_at > now + early:
             # On its retry schedule, this task is a second one (a look-again or wake-up task left from
             # when it waited behind its predecessor, a re-run of a task): its own task is queued for
             # next_attempt_at. Sending now would start a second retry chain, off the schedule.

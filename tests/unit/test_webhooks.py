@@ -27,7 +27,7 @@ from shared.domain.webhooks.endpoints import EndpointError
 from shared.ledger.transactions import execute
 from shared.recovery.dead_letters import dead_letter_id
 from shared.recovery.policies import Task
-from shared.recovery.service import Handler, replay, run_task
+from shared.recovery.service import Handler, Reschedule, replay, run_task
 from shared.webhooks import outbox, records
 from shared.webhooks.endpoints import NotFound, WebhookEndpoints
 from shared.webhooks.service import Answer, Deliveries
@@ -448,7 +448,8 @@ def test_the_schedule_compressed_for_local_chaos_runs_keeps_its_shape():
     assert policy.judge(500, None, 3, T0, late, None, rng).outcome == "retry"
 
 
-def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedule_not_faster(world):
+@pytest.mark.parametrize("scale", [1.0, 0.02])  # 0.02: the compressed schedule of local chaos runs
+def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedule_not_faster(world, scale):
     """The sweep re-queues a delivery that waits behind a failing predecessor (it is overdue); that task
     then looks again every half minute. Once the predecessor is delivered it wakes the delivery, whose
     attempts must then follow the schedule: the leftover look-again task is a duplicate, not a second
@@ -464,6 +465,7 @@ def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedul
         return Answer(503, {}, b"", 3)  # the waiting one: never gets through
 
     world.deliveries.send = send
+    world.deliveries.retry_scale = scale
     world.fund("alice", 1_000, "fund")
     hold = world.hold("alice", 300, "h1")
     world.void(hold)
@@ -471,5 +473,23 @@ def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedul
     voided = [at for kind, at in sent if kind == "hold.voided"]
     assert len(voided) == policy.MAX_ATTEMPTS
     for n, (a, b) in enumerate(itertools.pairwise(voided), start=1):
-        assert (b - a) >= policy.nominal_delay(n) * (1 - policy.JITTER), (n, b - a)
-    assert voided[-1] - voided[0] >= timedelta(days=2, hours=10)  # about 3 days, as the docs promise
+        assert (b - a) >= policy.nominal_delay(n) * scale * (1 - policy.JITTER), (n, b - a)
+    assert voided[-1] - voided[0] >= timedelta(days=2, hours=10) * scale  # about 3 days, as the docs promise
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.02])
+def test_a_second_task_for_a_delivery_on_its_retry_schedule_sends_nothing(world, scale):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1", types=["transfer.posted"])
+    world.receivers.answer = lambda url, n: 500
+    world.deliveries.retry_scale = scale
+    world.fund("alice", 1, "p1")
+    world.drain(until=timedelta(0))  # the fan-out and the first attempt, failed: a retry is scheduled
+    ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
+    assert (d["status"], d["attempts"]) == ("pending", 1)
+    sent = world.receivers.calls
+    assert "duplicate" in world.deliveries.deliver(name)  # e.g. a task re-run, or a sweep's re-queue
+    assert world.receivers.calls == sent
+    world.clock.now = d["next_attempt_at"]  # its own task, when due, sends
+    with pytest.raises(Reschedule):
+        world.deliveries.deliver(name)
+    assert world.receivers.calls == sent + 1
