@@ -23,6 +23,11 @@ an exact reconciliation of what was sent against what was posted:
                  republish tasks fail permanently (NotFound) and end as dead letters; the topology is
                  restored (what `terraform apply` does) and `replay` posts each exactly once (a second
                  replay changes nothing)
+  6 payouts      1,000 payouts and 500 transfers through the API under bank faults, two payments
+                 kills and a bank outage (bench/chaos_payouts.py)
+  7 webhooks     5,000 customer events to 20 endpoints of 5 tenants, receivers failing 30 % at random,
+                 one down 60 s, the webhooks function SIGKILLed twice, then a replay of a window
+                 (bench/chaos_webhooks.py; the stack's functions need LEDGERLINE_WEBHOOK_RETRY_SCALE=0.02)
 Deliveries behave like a partner: open loop at --rate, a 5xx or a connection error retried with
 backoff (1 s doubling to 8 s, for up to 3 minutes), fresh signature timestamps on each attempt. The
 Cloud Scheduler safety nets (re-drive of inbox events that never reached the ledger, outbox sweep) run

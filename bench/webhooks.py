@@ -1,7 +1,7 @@
 """Webhooks out at a fixed offered rate of event-producing requests, on the emulators (open loop,
 loopback only).
 
-    python -m bench.webhooks [--rates 2,4] [--seconds 30] [--customers 50] [--probe-tasks 500]
+    python -m bench.webhooks [--rates 1,2,4] [--seconds 30] [--customers 50] [--probe-tasks 500]
                              [--out .run/bench/webhooks.json]
 
 Measured in the same run, so the ratio means something on whatever machine runs it:
@@ -201,7 +201,7 @@ def phase(root, receiver, tenant, key, names, endpoints, rate: float, seconds: f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="2,4", help="offered transfers/s, comma-separated, one phase each")
+    parser.add_argument("--rates", default="1,2,4", help="offered transfers/s, comma-separated, one phase each")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=16)
