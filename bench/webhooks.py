@@ -1,7 +1,7 @@
 """Webhooks out at a fixed offered rate of event-producing requests, on the emulators (open loop,
 loopback only).
 
-    python -m bench.webhooks [--rates 1,2,4,8] [--seconds 30] [--customers 50] [--probe-tasks 500]
+    python -m bench.webhooks [--rates 1,2,4,8] [--seconds 30] [--customers 50] [--probe-tasks 2000]
                              [--out .run/bench/webhooks.json]
 
 Measured in the same run, so the ratio means something on whatever machine runs it:
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--probe-tasks", type=int, default=500, help="no-op tasks timed for the raw dispatch rate")
+    parser.add_argument("--probe-tasks", type=int, default=2000, help="no-op tasks timed for the raw dispatch rate")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for a phase's deliveries")
     parser.add_argument("--out", default=str(REPO_ROOT / ".run" / "bench" / "webhooks.json"))
     args = parser.parse_args(argv)
