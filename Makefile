@@ -28,7 +28,7 @@ TF_ARGS  ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts openapi lock clean
+        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -37,8 +37,8 @@ help:
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-recon: 1M-row reconciliation)"
-	@echo "make chaos           fault injection, every scenario on fresh stacks (docs/reliability.md); 6: payouts (PAYOUTS_CHAOS=1000)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-webhooks: deliveries/s and commit -> first attempt vs raw Cloud Tasks dispatch; bench-recon: 1M-row reconciliation)"
+	@echo "make chaos           fault injection, every scenario on fresh stacks (docs/reliability.md); 6: payouts (PAYOUTS_CHAOS=1000); 7: webhooks out (WEBHOOKS_CHAOS=5000)"
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 
 # ---------------------------------------------------------------------------- installs (stamped)
@@ -147,6 +147,11 @@ bench-api: install
 bench-payouts: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.payouts
 
+# Webhooks out (issue 18): deliveries/s and commit -> first delivery attempt p50 / p99 at fixed offered
+# rates of API transfers (open loop), vs the raw Cloud Tasks dispatch rate of the same run.
+bench-webhooks: install
+	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.webhooks
+
 # Pure (no emulator): 1M partner x 1M ledger rows; RECON_ROWS=100000 for a CI-sized run.
 RECON_ROWS ?= 1000000
 bench-recon: venv
@@ -155,17 +160,22 @@ bench-recon: venv
 # Fault injection (issue 9, docs/reliability.md): 10,000 webhooks x3 shuffled; ledger SIGKILLs; BigQuery
 # down; poison messages + a deleted topic -> dead letters -> replay; emulator restarts on a stack whose
 # Datastore keeps its state on disk; 1,000 payouts under bank faults, payments SIGKILLs and a bank outage
-# (scenario 6, issue 17). Each scenario audited: nothing lost or doubled, nothing paid twice. Four fresh
-# stacks: the in-memory Datastore emulator's heap only grows (docs/reliability.md).
+# (scenario 6, issue 17); 5,000 customer events to 20 webhook endpoints of 5 tenants, receivers failing
+# 30 % at random, one down 60 s, webhooks SIGKILLed twice, then a replay (scenario 7, issue 18; the retry
+# schedule compressed 50x locally). Each scenario audited: nothing lost or doubled, nothing paid twice,
+# every webhook delivered, signed and in order per key. Five fresh stacks: the in-memory Datastore
+# emulator's heap only grows (docs/reliability.md).
 CHAOS_EVENTS ?= 10000
 PAYOUTS_CHAOS ?= 1000
+WEBHOOKS_CHAOS ?= 5000
 chaos: install
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 1 --events $(CHAOS_EVENTS)
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 5,2,4
 	LEDGERLINE_STALE_AFTER_SECONDS=60 LEDGERLINE_DATASTORE_ON_DISK=true $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 3
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 6 --payouts $(PAYOUTS_CHAOS) --quiesce-timeout 1500
+	LEDGERLINE_WEBHOOK_RETRY_SCALE=0.02 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 7 --webhook-events $(WEBHOOKS_CHAOS) --quiesce-timeout 2400
 
-bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-recon
+bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-webhooks bench-recon
 
 # ---------------------------------------------------------------------------- packaging, deploy
 build: venv

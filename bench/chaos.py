@@ -23,6 +23,11 @@ an exact reconciliation of what was sent against what was posted:
                  republish tasks fail permanently (NotFound) and end as dead letters; the topology is
                  restored (what `terraform apply` does) and `replay` posts each exactly once (a second
                  replay changes nothing)
+  6 payouts      1,000 payouts and 500 transfers through the API under bank faults, two payments
+                 kills and a bank outage (bench/chaos_payouts.py)
+  7 webhooks     5,000 customer events to 20 endpoints of 5 tenants, receivers failing 30 % at random,
+                 one down 60 s, the webhooks function SIGKILLed twice, then a replay of a window
+                 (bench/chaos_webhooks.py; the stack's functions need LEDGERLINE_WEBHOOK_RETRY_SCALE=0.02)
 Deliveries behave like a partner: open loop at --rate, a 5xx or a connection error retried with
 backoff (1 s doubling to 8 s, for up to 3 minutes), fresh signature timestamps on each attempt. The
 Cloud Scheduler safety nets (re-drive of inbox events that never reached the ledger, outbox sweep) run
@@ -592,6 +597,13 @@ def scenario_payouts(cfg, db, args) -> dict:
     return chaos_payouts.scenario(cfg, db, args, kill_function)
 
 
+def scenario_webhooks(cfg, db, args) -> dict:
+    """Webhooks out to failing receivers, an outage and two webhooks kills: bench/chaos_webhooks.py."""
+    from bench import chaos_webhooks
+
+    return chaos_webhooks.scenario(cfg, db, args, kill_function)
+
+
 SCENARIOS = {
     "1": scenario_duplicates,
     "2": scenario_ledger_kills,
@@ -599,6 +611,7 @@ SCENARIOS = {
     "4": scenario_bigquery,
     "5": scenario_dead_letters,
     "6": scenario_payouts,
+    "7": scenario_webhooks,
 }
 SHOWN = (
     "sent",
@@ -618,16 +631,22 @@ SHOWN = (
 )
 
 
-def payout_shown() -> tuple[str, ...]:
-    from bench import chaos_payouts
+def shown_of(scenario: str) -> tuple[str, ...]:
+    if scenario == "6-payouts":
+        from bench import chaos_payouts
 
-    return chaos_payouts.SHOWN
+        return chaos_payouts.SHOWN
+    if scenario == "7-webhooks":
+        from bench import chaos_webhooks
+
+        return chaos_webhooks.SHOWN
+    return SHOWN
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--scenarios", default="5,2,4", help="comma-separated, of 1-6, run in that order (3 needs Datastore on disk)"
+        "--scenarios", default="5,2,4", help="comma-separated, of 1-7, run in that order (3 needs Datastore on disk)"
     )
     parser.add_argument("--events", type=int, default=10000, help="distinct webhooks of scenario 1")
     parser.add_argument("--rate", type=float, default=200, help="deliveries per second, scenario 1")
@@ -639,6 +658,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--funding", type=int, default=150_000, help="minor units funded per wallet, scenario 6")
     parser.add_argument("--payout-rate", type=float, default=20, help="API requests per second, scenario 6")
     parser.add_argument("--janitor-every", type=float, default=60, help="seconds between janitor ticks, scenario 6")
+    parser.add_argument("--webhook-events", type=int, default=5000, help="customer events of scenario 7 (about)")
+    parser.add_argument("--webhook-tenants", type=int, default=5, help="tenants of scenario 7 (4 endpoints each)")
+    parser.add_argument("--webhook-customers", type=int, default=16, help="customers per tenant, scenario 7")
+    parser.add_argument("--webhook-rate", type=float, default=8, help="API requests per second, scenario 7")
+    parser.add_argument(
+        "--webhook-sweep-every", type=float, default=60, help="seconds between webhooks-sweep ticks, scenario 7"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quiesce-timeout", type=float, default=900)
     parser.add_argument("--out", default=None, help="JSON results (default .run/bench/chaos-<scenarios>.json)")
@@ -655,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         result["measured_at"] = datetime.now(tz=UTC).isoformat()
         results.append(result)
         print(f"\n== scenario {result['scenario']}: " + ("OK" if result["ok"] else "FAILED"))
-        shown = payout_shown() if result["scenario"] == "6-payouts" else SHOWN
+        shown = shown_of(result["scenario"])
         for key in shown:
             print(f"  {key:<22} {result[key]}")
         for key, value in result.items():

@@ -7,11 +7,12 @@ marked fanned out. An event whose predecessor in its lane is not fanned out yet 
 sweep. Then a `webhook-deliver` task per delivery that may go at once.
 
 deliver (`webhook-deliver`, key = `<delivery id>@<chain>`): the task chain's check (a superseded task
-does nothing), not before it is due, the ordering gate (the delivery before it must be final), the
-endpoint's state, the per-endpoint rate, one signed POST, and in ONE transaction the attempt, the
-delivery's new state and the endpoint's health (failing since, disabled). A final delivery gives the
-one after it a chain (wakes it). Cloud Tasks may run a task twice: a second run of a final delivery
-does nothing; a duplicate attempt is possible (at-least-once: receivers dedupe on webhook-id)."""
+does nothing), nothing before it is due (a second task of its chain: its own task keeps the
+schedule), the ordering gate (the delivery before it must be final), the endpoint's state, the
+per-endpoint rate, one signed POST, and in ONE transaction the attempt, the delivery's new state and
+the endpoint's health (failing since, disabled). A final delivery gives the one after it a chain
+(wakes it). Cloud Tasks may run a task twice: a second run of a final delivery does nothing; a
+duplicate attempt is possible (at-least-once: receivers dedupe on webhook-id)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ FANOUT_LEASE = "FanoutLease"
 LEASE_FOR = timedelta(seconds=90)  # longer than a pass; a crashed holder's lease simply expires
 VERIFY_TRIES = 60  # a Pub/Sub destination's verification token: 10 s doubling to 30 min, about a day
 VERIFY_MAX_DELAY = timedelta(minutes=30)
-CLOCK_SLACK = timedelta(seconds=1)  # instances' clocks differ a little
 STALE_AFTER = timedelta(minutes=2)  # a pending delivery due this long ago lost its task: the sweep re-queues
+EARLY_TOLERANCE = timedelta(seconds=1)  # a task this much before its delivery's next attempt is a duplicate
 USER_AGENT = "ledgerline-webhooks/1"
 
 
@@ -241,9 +242,12 @@ class Deliveries:
             return f"{delivery_id}: task of chain {chain} superseded by chain {d.chain}"
         if d.status in policy.FINAL:
             return f"{delivery_id} already {d.status}"
-        if d.next_attempt_at is not None and now < d.next_attempt_at - CLOCK_SLACK:
-            # a duplicate dispatch, or the queue retrying a run whose outcome was recorded: not due yet
-            raise Reschedule(d.next_attempt_at, "not due yet")
+        early = EARLY_TOLERANCE * self.retry_scale  # (the scaled schedule's first delay is 0.1 s)
+        if d.next_attempt_at is not None and d.next_attempt_at > now + early:
+            # A second task of its chain (a duplicate dispatch, the queue re-running a run whose outcome
+            # was recorded): the chain's own task is queued for next_attempt_at (the sweep gives it a new
+            # chain if that one was lost). Sending now would be an attempt off the schedule.
+            return f"{delivery_id} not due before {d.next_attempt_at.isoformat()}: a duplicate task"
         if d.after is not None:
             prev_row = self.store.get(records.DELIVERY, d.after)
             prev = records.delivery(d.after, prev_row) if prev_row else None

@@ -484,18 +484,6 @@ def test_a_sweep_gives_an_overdue_delivery_a_new_chain_that_keeps_its_schedule(w
     assert (attempts[3]["at"] - attempts[2]["at"]).total_seconds() < 60  # 45 s, not a sweep's minutes
 
 
-def test_a_task_that_runs_before_its_delivery_is_due_sends_nothing(world):
-    world.endpoints.create("acme", "http://127.0.0.1:9/a1")
-    world.receivers.answer = lambda url, n: 500
-    world.fund("alice", 1, "p1")
-    world.drain(until=timedelta(seconds=1))
-    ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
-    calls = world.receivers.calls
-    with pytest.raises(Reschedule) as later:  # a duplicate dispatch of the current chain's task
-        world.deliveries.deliver(f"{name}@1")
-    assert later.value.at == d["next_attempt_at"] and world.receivers.calls == calls
-
-
 def test_an_event_committed_during_a_fan_out_pass_is_asked_for_after_it(world):
     world.endpoints.create("acme", "http://127.0.0.1:9/a1")
     world.store.on_events = None  # only the fan-out's own look after releasing its lease can ask
@@ -587,3 +575,50 @@ def test_a_pubsub_destination_is_enabled_only_by_the_token_published_to_its_topi
     assert [b["type"] for url, _, b in world.receivers.received if url == topic][-1] == "transfer.posted"
     moved = cloud.update("acme", ep.endpoint_id, url="pubsub://projects/tenant-proj-2/topics/hooks")
     assert (moved.enabled, moved.verified) == (False, False)  # another topic: proven again
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.02])  # 0.02: the compressed schedule of local chaos runs
+def test_a_delivery_that_waited_behind_its_predecessor_is_retried_on_the_schedule_not_faster(world, scale):
+    """The sweep re-queues a delivery that waits behind a failing predecessor (it is overdue); that task
+    then looks again every half minute. Once the predecessor is delivered it wakes the delivery, whose
+    attempts must then follow the schedule: the leftover look-again task is a duplicate, not a second
+    retry chain (two chains spend the 15 attempts in half the time and give up after ~1.4 days)."""
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1", types=["hold.created", "hold.voided"])
+    sent: list[tuple[str, datetime]] = []
+
+    def send(url: str, body: bytes, headers: dict, ordering_key: str = "") -> Answer:
+        kind = json.loads(body)["type"]
+        sent.append((kind, world.clock()))
+        if kind == "hold.created":  # the predecessor: fails for its first 6 attempts (~10 minutes)
+            return Answer(500 if sum(k == kind for k, _ in sent) <= 6 else 200, {}, b"", 3)
+        return Answer(503, {}, b"", 3)  # the waiting one: never gets through
+
+    world.deliveries.send = send
+    world.deliveries.retry_scale = scale
+    world.fund("alice", 1_000, "fund")
+    hold = world.hold("alice", 300, "h1")
+    world.void(hold)
+    world.drain(sweeps=True)
+    voided = [at for kind, at in sent if kind == "hold.voided"]
+    assert len(voided) == policy.MAX_ATTEMPTS
+    for n, (a, b) in enumerate(itertools.pairwise(voided), start=1):
+        assert (b - a) >= policy.nominal_delay(n) * scale * (1 - policy.JITTER), (n, b - a)
+    assert voided[-1] - voided[0] >= timedelta(days=2, hours=10) * scale  # about 3 days, as the docs promise
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.02])
+def test_a_second_task_for_a_delivery_on_its_retry_schedule_sends_nothing(world, scale):
+    world.endpoints.create("acme", "http://127.0.0.1:9/a1", types=["transfer.posted"])
+    world.receivers.answer = lambda url, n: 500
+    world.deliveries.retry_scale = scale
+    world.fund("alice", 1, "p1")
+    world.drain(until=timedelta(0))  # the fan-out and the first attempt, failed: a retry is scheduled
+    ((name, d),) = world.store.snapshot((records.DELIVERY,))[records.DELIVERY].items()
+    assert (d["status"], d["attempts"]) == ("pending", 1)
+    sent = world.receivers.calls
+    assert "duplicate" in world.deliveries.deliver(f"{name}@1")  # e.g. a task re-run by the queue
+    assert world.receivers.calls == sent
+    world.clock.now = d["next_attempt_at"]  # its own task, when due, sends
+    with pytest.raises(Reschedule):
+        world.deliveries.deliver(f"{name}@1")
+    assert world.receivers.calls == sent + 1
