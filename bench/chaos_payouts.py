@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 import requests
 
 from bench.baseline import progress
+from bench.openloop import post_until_answered
 from shared import bootstrap
 from shared.api import keys, tenants
 from shared.demo import encode, payment_intent_succeeded
@@ -203,22 +204,8 @@ def send_all(stack: Stack, key: str, names: list[str], ops: list[Op], rate: floa
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         path, payload = body(op)
-        deadline, backoff, retried = time.monotonic() + CLIENT_RETRY_SECONDS, 0.5, 0
-        while True:
-            code, data = None, {}
-            try:
-                response = session.post(
-                    stack.api + path, json=payload, headers={**auth, "Idempotency-Key": op.key}, timeout=30
-                )
-                code = response.status_code
-                data = response.json() if response.content else {}
-            except (requests.RequestException, ValueError) as exc:
-                code = type(exc).__name__
-            if (isinstance(code, int) and code < 500 and code != 429) or time.monotonic() > deadline:
-                break
-            retried += 1
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 8.0)
+        headers = {**auth, "Idempotency-Key": op.key}
+        code, data, retried = post_until_answered(session, stack.api + path, payload, headers, CLIENT_RETRY_SECONDS)
         label = code if code in (200, 201) else f"{code} {data.get('error', {}).get('code', '')}".strip()
         with lock:
             answers.status[(op.kind, label)] += 1

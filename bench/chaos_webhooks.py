@@ -53,6 +53,7 @@ import requests
 from google.cloud import datastore
 
 from bench.baseline import progress
+from bench.openloop import post_until_answered
 from emulators.webhook_receiver.client import ReceiverClient
 from shared import bootstrap
 from shared.api import keys, tenants
@@ -227,20 +228,7 @@ def send_all(stack: Stack, names, api_keys, ops: list[Op], rate: float, actions:
                 return
             path, payload = target
             auth = {"Authorization": f"Bearer {api_keys[op.tenant]}", "Idempotency-Key": op.key}
-            deadline, backoff, retried = time.monotonic() + CLIENT_RETRY_SECONDS, 0.5, 0
-            while True:
-                code, data = None, {}
-                try:
-                    response = session.post(stack.api + path, json=payload, headers=auth, timeout=30)
-                    code = response.status_code
-                    data = response.json() if response.content else {}
-                except (requests.RequestException, ValueError) as exc:
-                    code = type(exc).__name__
-                if (isinstance(code, int) and code < 500 and code != 429) or time.monotonic() > deadline:
-                    break
-                retried += 1
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 8.0)
+            code, data, retried = post_until_answered(session, stack.api + path, payload, auth, CLIENT_RETRY_SECONDS)
             label = code if code in (200, 201) else f"{code} {data.get('error', {}).get('code', '')}".strip()
             with lock:
                 answers.status[(op.kind, label)] += 1

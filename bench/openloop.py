@@ -86,3 +86,26 @@ def open_loop(
         "started_at": round(epoch + start, 6),
         "finished_at": round(epoch + finished[0], 6),
     }
+
+
+def post_until_answered(
+    session: requests.Session, url: str, payload: dict, headers: dict, give_up_after: float = 180.0
+) -> tuple[int | str, dict, int]:
+    """POST as a careful client does: a 5xx, a 429 or no answer is retried (backoff from 0.5 s doubling
+    to 8 s, the same headers: the Idempotency-Key makes a retry safe) for up to `give_up_after` seconds.
+    Returns (status, or the exception's name when nothing answered; the JSON body; retries made)."""
+    deadline, backoff, retried = time.monotonic() + give_up_after, 0.5, 0
+    while True:
+        code: int | str | None = None
+        data: dict = {}
+        try:
+            response = session.post(url, json=payload, headers=headers, timeout=30)
+            code = response.status_code
+            data = response.json() if response.content else {}
+        except (requests.RequestException, ValueError) as exc:
+            code = type(exc).__name__
+        if (isinstance(code, int) and code < 500 and code != 429) or time.monotonic() > deadline:
+            return code, data, retried
+        retried += 1
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 8.0)

@@ -86,16 +86,7 @@ class Root:
                 return payments_schedule(self)(task, at)
             if task.kind in WEBHOOKS_TASK_KINDS:  # a webhook delivery (an operator's replay of its dead letter)
                 return webhooks_schedule(self)(task, at)
-            return tasks_queue.enqueue(
-                cfg,
-                RETRIES_QUEUE,
-                cfg.function_urls["retries"] + "/tasks",
-                task.to_json(),
-                task_id=task.name,
-                schedule_at=at,
-                service_account=cfg.tasks_invoker_sa,
-                audience=cfg.function_urls["retries"],
-            )
+            return _enqueue_task(cfg, RETRIES_QUEUE, cfg.function_urls["retries"], task, at)
 
         return schedule
 
@@ -325,16 +316,7 @@ def payments_schedule(r: Root) -> Schedule:
         # the chain's lease first (shared.payments.janitor): a lease for a task that then failed to be
         # enqueued only delays the janitor by one staleness period
         note_scheduled(r.store, task, at or r.clock())
-        return tasks_queue.enqueue(
-            cfg,
-            PAYMENTS_QUEUE,
-            url + "/tasks",
-            task.to_json(),
-            task_id=task.name,
-            schedule_at=at,
-            service_account=cfg.tasks_invoker_sa,
-            audience=url,
-        )
+        return _enqueue_task(cfg, PAYMENTS_QUEUE, url, task, at)
 
     return schedule
 
@@ -393,18 +375,25 @@ def webhooks_schedule(r: Root) -> Schedule:
         url = cfg.function_urls.get("webhooks")
         if not url:
             raise RuntimeError("WEBHOOKS_URL is not set: webhook tasks cannot be enqueued")
-        return tasks_queue.enqueue(
-            cfg,
-            WEBHOOKS_QUEUE if task.kind == "webhook-deliver" else WEBHOOKS_CONTROL_QUEUE,
-            url + "/tasks",
-            task.to_json(),
-            task_id=task.name,
-            schedule_at=at,
-            service_account=cfg.tasks_invoker_sa,
-            audience=url,
-        )
+        queue = WEBHOOKS_QUEUE if task.kind == "webhook-deliver" else WEBHOOKS_CONTROL_QUEUE
+        return _enqueue_task(cfg, queue, url, task, at)
 
     return schedule
+
+
+def _enqueue_task(cfg: Settings, queue: str, function_url: str, task: Task, at: datetime | None) -> bool:
+    """One task on `queue` for the function at `function_url` (its /tasks), named after the task (a
+    double enqueue is a no-op), with the OIDC token of the tasks invoker."""
+    return tasks_queue.enqueue(
+        cfg,
+        queue,
+        function_url + "/tasks",
+        task.to_json(),
+        task_id=task.name,
+        schedule_at=at,
+        service_account=cfg.tasks_invoker_sa,
+        audience=function_url,
+    )
 
 
 def webhook_keys(cfg: Settings):
