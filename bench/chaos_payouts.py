@@ -32,14 +32,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import requests
 
 from bench.baseline import progress
-from bench.openloop import post_until_answered
+from bench.openloop import paced, post_until_answered
 from shared import bootstrap
 from shared.api import keys, tenants
 from shared.demo import encode, payment_intent_succeeded
@@ -215,21 +214,7 @@ def send_all(stack: Stack, key: str, names: list[str], ops: list[Op], rate: floa
             elif code in (200, 201) and op.kind == "transfer":  # the transfers route answers 200
                 answers.transfers.append(op)
 
-    background = []
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        for n, op in enumerate(ops):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, op)
-            if n in actions:
-                background.append(threading.Thread(target=actions[n], daemon=True))
-                background[-1].start()
-            if n and n % 200 == 0:
-                progress(f"[6-payouts] {n}/{len(ops)} requests sent")
-    for thread in background:
-        thread.join()
+    paced(ops, rate, send, actions, "6-payouts", 200)
     return answers
 
 

@@ -45,7 +45,6 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -53,7 +52,7 @@ import requests
 from google.cloud import datastore
 
 from bench.baseline import progress
-from bench.openloop import post_until_answered
+from bench.openloop import paced, post_until_answered
 from emulators.webhook_receiver.client import ReceiverClient
 from shared import bootstrap
 from shared.api import keys, tenants
@@ -239,21 +238,7 @@ def send_all(stack: Stack, names, api_keys, ops: list[Op], rate: float, actions:
             if op.kind == "hold":
                 made[op.key].set()
 
-    background = []
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        started = time.perf_counter()
-        for n, op in enumerate(ops):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, op)
-            if n in actions:
-                background.append(threading.Thread(target=actions[n], daemon=True))
-                background[-1].start()
-            if n and n % 250 == 0:
-                progress(f"[7-webhooks] {n}/{len(ops)} requests sent")
-    for thread in background:
-        thread.join()
+    paced(ops, rate, send, actions, "7-webhooks", 250)
     return answers
 
 

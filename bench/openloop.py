@@ -109,3 +109,28 @@ def post_until_answered(
         retried += 1
         time.sleep(backoff)
         backoff = min(backoff * 2, 8.0)
+
+
+def paced(
+    ops: list, rate: float, send: Callable, actions: dict[int, Callable[[], None]], label: str, every: int
+) -> None:
+    """Submit send(op) for each op at `rate` per second (32 threads, open loop: a slow answer delays
+    nothing), start actions[n] (a kill, an outage) in the background as op n goes out, report progress
+    every `every` ops, and wait for the answers and the actions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    background: list[threading.Thread] = []
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        started = time.perf_counter()
+        for n, op in enumerate(ops):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, op)
+            if n in actions:
+                background.append(threading.Thread(target=actions[n], daemon=True))
+                background[-1].start()
+            if n and n % every == 0:
+                progress(f"[{label}] {n}/{len(ops)} requests sent")
+    for thread in background:
+        thread.join()
