@@ -19,6 +19,7 @@ from shared.api.routes import Api
 from shared.domain.ledger.model import Leg, Operation
 from shared.ledger import balances as ledger_balances
 from shared.ledger import transactions
+from shared.topology import topology
 from tests.factories import memory_backend
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -374,6 +375,9 @@ def test_a_request_that_died_midway_is_finished_once(w):
     body = transfer(100)
     ok = w.post("/v1/transfers", body, idem="crash").json
     record = w.store.data[idempotency.KIND][name]
+    # the field of the kind's Datastore TTL policy (topology datastore.ttl): deleted after 24 h in the cloud
+    ttl = next(p for p in topology()["datastore"]["ttl"] if p["kind"] == idempotency.KIND)
+    assert timedelta(0) <= w.clock.now + idempotency.TTL - record[ttl["field"]] < timedelta(seconds=1)
     record.update(status="in_flight", response_status=None, response_body=None, locked_until=w.clock.now)
     w.clock.now += idempotency.LOCK
     again = w.post("/v1/transfers", body, idem="crash")
