@@ -1,0 +1,151 @@
+"""Issue 19's pure domain: the break workflow (property: nothing leaves a terminal state but a run's
+reopen; every step recorded with its actor), maker-checker (no self-approval, expiry, one execution)
+and the hash-chained audit log (any edit, removal or insertion is found)."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.domain.operations import approvals, audit_log, workflow
+from shared.domain.operations.workflow import Finding, WorkflowError
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+FEE = Finding("fee_missing", 125)
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["acknowledge", "note", "resolve", "accept", "write_off", "run_same", "run_other", "run_gone"]),
+        st.sampled_from(["ana", "bo"]),
+        st.integers(1, 120),  # minutes later
+    ),
+    max_size=25,
+)
+
+
+def do(work, action, operator, at):
+    if action == "acknowledge":
+        return workflow.acknowledge(work, operator, at)
+    if action == "note":
+        return workflow.note(work, operator, "looked at it", at)
+    if action == "resolve":
+        return workflow.resolve(work, operator, "manual_match", "paired by hand", at, "mm_1")
+    if action == "accept":
+        return workflow.accept(work, operator, "known rounding", at + timedelta(hours=2), at)
+    if action == "write_off":
+        return workflow.write_off(work, operator, "below tolerance", at, "txn_wo")
+    if action == "run_same":
+        return workflow.on_run(work, work.finding, at, "run")
+    if action == "run_other":
+        return workflow.on_run(work, Finding("fee_missing", work.finding.amount + 1), at, "run")
+    return workflow.on_run(work, None, at, "run")
+
+
+@settings(max_examples=300, deadline=None)
+@given(ACTIONS)
+def test_nothing_leaves_a_terminal_state_but_a_runs_reopen_and_every_step_is_recorded(actions):
+    work, at = workflow.opened("brk_1", FEE, T0), T0
+    for action, operator, minutes in actions:
+        at += timedelta(minutes=minutes)
+        before = work
+        try:
+            work = do(work, action, operator, at)
+        except WorkflowError:
+            continue  # refused: the record stays as it was (immutable)
+        if before.state in workflow.TERMINAL and work.state != before.state:
+            assert work.state == "open" and work.history[-1].action == "reopened"
+            assert work.history[-1].actor == workflow.SYSTEM
+        if before.state == "accepted" and work.state not in ("accepted",):
+            assert work.history[-1].actor == workflow.SYSTEM  # only a run takes a break out of accepted
+        if work.state != before.state:
+            assert work.history[-1].state == work.state and len(work.history) == len(before.history) + 1
+    assert all(s.actor in ("ana", "bo", workflow.SYSTEM) for s in work.history)
+    assert [s.state for s in work.history][-1] == work.state
+
+
+def test_an_accepted_break_reopens_when_found_with_another_amount_or_after_its_expiry():
+    work = workflow.acknowledge(workflow.opened("brk_1", FEE, T0), "ana", T0)
+    accepted = workflow.accept(work, "ana", "known rounding", T0 + timedelta(days=7), T0)
+    assert workflow.on_run(accepted, FEE, T0 + timedelta(days=1), "r2").state == "accepted"
+    other = workflow.on_run(accepted, Finding("fee_missing", 126), T0 + timedelta(days=1), "r2")
+    assert (other.state, other.history[-1].reason) == ("open", "found with another reason or amount")
+    late = workflow.on_run(accepted, FEE, T0 + timedelta(days=7), "r3")
+    assert (late.state, late.history[-1].reason) == ("open", "acceptance expired")
+    with pytest.raises(WorkflowError) as why:
+        workflow.accept(work, "ana", " ", T0 + timedelta(days=1), T0)
+    assert why.value.code == "reason_required"
+
+
+def test_a_break_the_run_no_longer_finds_is_resolved_by_its_counterpart_and_a_write_off_stays_closed():
+    work = workflow.opened("brk_1", FEE, T0)
+    gone = workflow.on_run(work, None, T0, "r2")
+    assert (gone.state, gone.history[-1].action) == ("resolved", "counterpart_arrived")
+    wo = workflow.write_off(workflow.acknowledge(work, "ana", T0), "ana", "below tolerance", T0, "txn_1")
+    assert workflow.on_run(wo, None, T0, "r2") == wo  # the adjusting entry fixed it: nothing to do
+    with pytest.raises(WorkflowError) as closed:
+        workflow.acknowledge(wo, "bo", T0)
+    assert closed.value.code == "break_closed"
+
+
+def test_maker_checker_refuses_self_approval_expires_and_executes_once():
+    thresholds = {"USD": 100_000}
+    assert approvals.needs_approval("write_off", 1, "USD", thresholds)  # always
+    assert not approvals.needs_approval("adjusting_entry", 99_999, "USD", thresholds)
+    assert approvals.needs_approval("adjusting_entry", 100_000, "USD", thresholds)
+    assert approvals.needs_approval("adjusting_entry", 1, "JPY", thresholds)  # no threshold: always
+    req = approvals.request("rq_1", "write_off", "ana", "fee never charged", T0, 125, "USD")
+    with pytest.raises(approvals.ApprovalError) as own:
+        approvals.approve(req, "ana", T0)
+    assert own.value.code == "self_approval"
+    with pytest.raises(approvals.ApprovalError) as unapproved:
+        approvals.executable(req, T0, required=True)
+    assert unapproved.value.code == "approval_required"
+    ok = approvals.approve(req, "bo", T0 + timedelta(minutes=5))
+    done = approvals.executable(ok, T0 + timedelta(minutes=6), required=True)
+    assert (done.status, done.checker) == ("executed", "bo")
+    with pytest.raises(approvals.ApprovalError) as twice:
+        approvals.executable(done, T0 + timedelta(minutes=7), required=True)
+    assert twice.value.code == "already_executed"
+    stale = approvals.request("rq_2", "adjusting_entry", "ana", "missing fee", T0, 500_000, "USD")
+    later = T0 + approvals.DEFAULT_TTL
+    assert approvals.expire(stale, later).status == "expired"
+    with pytest.raises(approvals.ApprovalError) as expired:
+        approvals.approve(stale, "bo", later)
+    assert expired.value.code == "request_expired"
+
+
+def entries(n: int) -> list[audit_log.Entry]:
+    chain, last = [], None
+    for i in range(n):
+        e = audit_log.Entry(
+            0,
+            T0 + timedelta(minutes=i),
+            "ana",
+            "write_off",
+            f"reason {i}",
+            f"brk_{i}",
+            request_id=f"rq_{i}",
+            approved_by="bo",
+            transactions=(f"txn_{i}",),
+        )
+        last = audit_log.append(last, e)
+        chain.append(last)
+    return chain
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 12), st.data())
+def test_the_audit_chain_finds_any_edit_removal_or_insertion(n, data):
+    chain = entries(n)
+    assert audit_log.verify_chain(chain) == []
+    i = data.draw(st.integers(0, n - 1))
+    edited = [*chain[:i], replace(chain[i], reason="nothing to see"), *chain[i + 1 :]]
+    assert audit_log.verify_chain(edited)
+    removed = [*chain[:i], *chain[i + 1 :]]
+    assert audit_log.verify_chain(removed, head=chain[-1].hash)  # the newest too: the head says so
+    inserted = [*chain[: i + 1], chain[i], *chain[i + 1 :]]
+    assert audit_log.verify_chain(inserted)
+    with pytest.raises(ValueError):
+        audit_log.append(chain[-1], replace(chain[0], reason=""))
