@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from shared.errors import ClientError, NotConfigured
 
@@ -50,3 +51,18 @@ def handle_errors(
         def storage_unavailable(exc: BaseException):
             log.exception(unavailable, extra=context())
             return server_error("temporarily_unavailable", f"storage unavailable ({type(exc).__name__}); retry", 503)
+
+
+def task_response(run: Callable[[], object], log, meta: dict) -> tuple[str, int, dict[str, str]]:
+    """The answer of a Cloud Tasks target to one task: `run()` runs it (shared.recovery.service.run_task)
+    and returns its outcome (status, detail, next_at); 2xx once that outcome is durable, 503 if even
+    recording it failed, so the queue runs the task again."""
+    try:
+        outcome = run()
+    except Exception:
+        log.exception("could not record the task's outcome; the queue will retry it", extra=meta)
+        return server_error("downstream_unavailable", "task outcome not recorded; retry later", 503)
+    answer = {"status": outcome.status, "detail": outcome.detail}  # type: ignore[attr-defined]
+    if outcome.next_at:  # type: ignore[attr-defined]
+        answer["next_at"] = outcome.next_at.isoformat()  # type: ignore[attr-defined]
+    return json_response(200, answer)

@@ -19,7 +19,7 @@ from shared import bootstrap, logs
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import handle_errors, json_response, server_error
+from shared.http import handle_errors, json_response, task_response
 from shared.payments import consumer, janitor
 from shared.recovery.policies import PAYMENTS_TASK_KINDS, Task
 from shared.recovery.service import run_task
@@ -57,14 +57,10 @@ def payments(request):
         raise ClientError(400, "unknown_task_kind", f"the payments function runs {', '.join(ports.handlers)}", "kind")
     if janitor.superseded(root.store, task):  # the janitor started a newer chain for this record
         return json_response(200, {"status": "superseded", "detail": f"{task.kind} {task.key}: a newer chain runs"})
-    try:
-        outcome = run_task(
+    return task_response(
+        lambda: run_task(
             task, handler=ports.handlers[task.kind], store=root.store, schedule=ports.schedule, now=root.clock()
-        )
-    except Exception:
-        log.exception("could not record the step's outcome; the queue will retry it", extra={"key": task.key})
-        return server_error("downstream_unavailable", "step outcome not recorded; retry later", 503)
-    answer = {"status": outcome.status, "detail": outcome.detail}
-    if outcome.next_at:
-        answer["next_at"] = outcome.next_at.isoformat()
-    return json_response(200, answer)
+        ),
+        log,
+        {"key": task.key},
+    )

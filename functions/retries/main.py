@@ -18,7 +18,7 @@ from shared import bootstrap, logs
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import handle_errors, json_response, server_error
+from shared.http import handle_errors, json_response, task_response
 from shared.recovery.policies import Task
 from shared.recovery.service import pubsub_dead_letter_key, record_pubsub_dead_letter, run_task
 
@@ -55,18 +55,8 @@ def retries(request):
     if task.kind not in handlers:  # a payments step sent to the wrong queue
         raise ClientError(400, "unknown_task_kind", f"the retries function runs {', '.join(handlers)}", "kind")
     meta = {"task": request.headers.get("X-CloudTasks-TaskName"), "task_kind": task.kind, "key": task.key}
-    try:
-        outcome = run_task(
-            task,
-            handler=handlers[task.kind],
-            store=root.store,
-            schedule=root.schedule,
-            now=root.clock(),
-        )
-    except Exception:
-        log.exception("could not record the task's outcome; the queue will retry it", extra=meta)
-        return server_error("downstream_unavailable", "task outcome not recorded; retry later", 503)
-    answer = {"status": outcome.status, "detail": outcome.detail}
-    if outcome.next_at:
-        answer["next_at"] = outcome.next_at.isoformat()
-    return json_response(200, answer)
+    return task_response(
+        lambda: run_task(task, handler=handlers[task.kind], store=root.store, schedule=root.schedule, now=root.clock()),
+        log,
+        meta,
+    )

@@ -17,7 +17,7 @@ from shared import bootstrap, logs
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import handle_errors, json_response, server_error
+from shared.http import handle_errors, json_response, task_response
 from shared.recovery.policies import WEBHOOKS_TASK_KINDS, Task
 from shared.recovery.service import run_task
 
@@ -46,14 +46,10 @@ def webhooks(request):
     ports = bootstrap.webhooks(root)
     if task.kind not in WEBHOOKS_TASK_KINDS:
         raise ClientError(400, "unknown_task_kind", f"the webhooks function runs {', '.join(ports.handlers)}", "kind")
-    try:
-        outcome = run_task(
+    return task_response(
+        lambda: run_task(
             task, handler=ports.handlers[task.kind], store=root.store, schedule=ports.schedule, now=root.clock()
-        )
-    except Exception:
-        log.exception("could not record the task's outcome; the queue will retry it", extra={"key": task.key})
-        return server_error("downstream_unavailable", "task outcome not recorded; retry later", 503)
-    answer = {"status": outcome.status, "detail": outcome.detail}
-    if outcome.next_at:
-        answer["next_at"] = outcome.next_at.isoformat()
-    return json_response(200, answer)
+        ),
+        log,
+        {"key": task.key},
+    )
