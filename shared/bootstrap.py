@@ -231,6 +231,28 @@ def api_backend(r: Root):
             payout_limits=lambda: payout_limits(r),
             start=start_payments(r),
             webhooks=lambda: webhook_endpoints(r),
+            operations=lambda: operations(r),
+        ),
+    )
+
+
+def operations(r: Root):
+    """The operator's services (shared.operations.assemble): the audit log streamed to BigQuery,
+    maker-checker requests with the planner of each kind, the break desk."""
+    from shared.operations import assemble
+    from shared.operations.requests import parse_thresholds
+
+    cfg = r.cfg
+    return r.once(
+        "operations",
+        lambda: assemble(
+            r.store,
+            clock=r.clock,
+            thresholds=parse_thresholds(cfg.approval_thresholds),
+            publish=r.publish,
+            schedule=r.schedule,
+            after_commit=r.ledger.stream_after_commit,
+            stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
         ),
     )
 
@@ -241,6 +263,7 @@ class ReconciliationPorts:
     stream: Callable[[str, list[dict], list[str]], None]  # BigQuery tables of runs and breaks
     canonical_of: Callable[[list[str]], dict]  # inbox keys -> their canonical events
     book: Callable  # (fee booking operation, FeeBooking record) -> Result, streamed after its commit
+    desk: object  # shared.operations.breaks.BreakDesk: manual matches in, break work out
 
 
 def reconciliation(r: Root) -> ReconciliationPorts:
@@ -255,7 +278,29 @@ def reconciliation(r: Root) -> ReconciliationPorts:
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
             canonical_of=r.inbox.canonical,
             book=lambda op, record: r.ledger.execute(op, also=(("FeeBooking", op.op_id, record),)),
+            desk=operations(r).desk,
         ),
+    )
+
+
+def run_reconciliation(r: Root, *, partner: str, as_of, report, bank, now):
+    """One reconciliation run with every port (shared.reconciliation.service.run): the function's and
+    `recon run`'s one way in."""
+    from shared.reconciliation import service as recon_service
+
+    ports = reconciliation(r)
+    return recon_service.run(
+        r.store,
+        partner=partner,
+        as_of=as_of,
+        report=report,
+        bank=bank,
+        canonical_of=ports.canonical_of,
+        now=now,
+        stream=ports.stream,
+        book=ports.book,
+        manual=ports.desk.manual_pairs(partner),
+        on_breaks=ports.desk.on_run,
     )
 
 

@@ -54,6 +54,8 @@ of any deployed bundle.
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
 | LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
+| LEDGERLINE_OPERATOR | who runs the operator CLI, in its audit entries (shared/cli/operations.py) | cli:<OS user> |
+| LEDGERLINE_APPROVAL_THRESHOLDS | minor units per currency from which a manual movement needs approval, JSON | 100000 |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -133,6 +135,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_API_RATE_LIMIT": "default",
     "LEDGERLINE_API_RATE_BURST": "default",
     "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": "default",
+    "LEDGERLINE_APPROVAL_THRESHOLDS": "default",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -142,6 +145,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_RUN_DIR": "local",
     "LEDGERLINE_TEST_PORT_OFFSET": "local",
     "LEDGERLINE_DEV_ENV": "local",
+    "LEDGERLINE_OPERATOR": "local",
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_WEBHOOK_RETRY_SCALE": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
@@ -248,6 +252,8 @@ class Settings:
     # JSON text, parsed and checked by shared.payments.limits.parse_defaults when the payments services
     # are built (shared.bootstrap): currency -> max_single, daily_outflow
     payout_default_limits: str | None = None
+    # JSON text, parsed by shared.operations.thresholds: currency -> minor units (maker-checker)
+    approval_thresholds: str | None = None
 
     @property
     def local(self) -> bool:
@@ -330,6 +336,7 @@ def settings_from(environ) -> Settings:
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
         payout_default_limits=environ.get("LEDGERLINE_PAYOUT_DEFAULT_LIMITS") or None,
+        approval_thresholds=environ.get("LEDGERLINE_APPROVAL_THRESHOLDS") or None,
         # Never in the cloud, whatever the variable says: fault injection is a test tool.
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         webhook_retry_scale=_retry_scale(environ) if env == "local" else 1.0,

@@ -302,6 +302,8 @@ def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwar
     Backend's (publish, schedule, after_commit, clock, start)."""
     from shared.adapters.payment_rows import PaymentRows
     from shared.adapters.payout_rows import PayoutRows
+    from shared.operations import assemble
+    from shared.operations.requests import parse_thresholds
     from shared.payments.limits import PayoutLimitsBook
     from shared.payments.payins import Payments
     from shared.payments.service import Payouts
@@ -321,6 +323,14 @@ def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwar
 
     endpoints = WebhookEndpoints(store, identity, identity, clock, True, webhooks_schedule or Queue())
     kwargs.setdefault("start", lambda kind, record_id: None)
+    ops = assemble(
+        store,
+        clock=clock,
+        thresholds=parse_thresholds(None),
+        publish=kwargs.get("publish"),
+        schedule=kwargs.get("schedule"),
+        after_commit=kwargs.get("after_commit"),
+    )
     return Backend(
         store,
         store.dead_letters,
@@ -328,6 +338,7 @@ def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwar
         payments=lambda: payments,
         payout_limits=lambda: book,
         webhooks=lambda: endpoints,
+        operations=lambda: ops,
         **kwargs,
     )
 

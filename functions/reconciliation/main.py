@@ -65,17 +65,7 @@ def reconciliation(request):
     day = _day(body.get("date"), request.headers.get("X-CloudScheduler-ScheduleTime"), root.clock())
     ports = bootstrap.reconciliation(root)
     report, bank = ports.reports.inputs(partner, day)
-    outcome = recon_service.run(
-        root.store,
-        partner=partner,
-        as_of=day,
-        report=report,
-        bank=bank,
-        canonical_of=ports.canonical_of,
-        now=root.clock(),
-        stream=ports.stream,
-        book=ports.book,
-    )
+    outcome = bootstrap.run_reconciliation(root, partner=partner, as_of=day, report=report, bank=bank, now=root.clock())
     written = ports.reports.write(partner, day, f"{outcome.run_id}.md", outcome.report)
     return json_response(200, outcome.answer(written))
 

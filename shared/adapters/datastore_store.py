@@ -139,6 +139,15 @@ INDEXED: dict[str, frozenset[str]] = {
     "WebhookAttempt": frozenset({"endpoint", "at", "delivery"}),
     "WebhookReplay": frozenset({"status", "tenant"}),  # the sweep resumes running replays that stalled
     "FanoutLease": frozenset(),
+    # Operations (docs/operations.md, shared.operations): the break desk filters breaks' work, the
+    # approvals inbox lists requests by status, runs read a partner's manual matches, the audit log is
+    # read by seq (key) or filtered by who / what / which target.
+    "BreakWork": frozenset({"state", "assignee"}),
+    "OperatorRequest": frozenset({"status"}),
+    "ManualMatch": frozenset({"partner"}),
+    "AuditEntry": frozenset({"actor", "action", "target"}),
+    "AuditHead": frozenset(),
+    "AuditStream": frozenset(),
 }
 
 

@@ -1,7 +1,8 @@
 """API keys: `ll_<mode>_<key id>_<secret>` (mode: `test` locally, `live` when LEDGERLINE_LIVEMODE).
 
 Only the SHA-256 of the secret is stored (kind ApiKey, key = key id), with the tenant, the scopes and
-the revocation time; the full key is shown once, when created (shared.cli api-keys create), and never
+the revocation time, and for an operator key the person who holds it (their identity in the operator
+audit log: docs/operations.md); the full key is shown once, when created (shared.cli api-keys create), and never
 logged. The secret is 32 random bytes: with 256 bits of entropy a plain SHA-256 cannot be brute-forced,
 so no slow hash (bcrypt…) is needed on every request, and the comparison is constant-time. A key is
 looked up by its id on every request (no cache), so a revocation takes effect at once."""
@@ -29,6 +30,7 @@ class Principal:
     key_id: str
     tenant: str
     scopes: frozenset[str]
+    operator: str | None = None  # the person an operator key names (who they are in the audit log)
 
 
 def mode(livemode: bool) -> str:
@@ -39,14 +41,32 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(store, tenant: str, scopes: list[str], now: datetime, *, livemode: bool, label: str = "") -> str:
-    """Store a new key's hash and return the full key (the only time it exists in plain text)."""
+OPERATOR_NAME = re.compile(r"^[A-Za-z0-9._%+\-@]{3,200}$")  # e.g. an email address
+
+
+def create_key(
+    store,
+    tenant: str,
+    scopes: list[str],
+    now: datetime,
+    *,
+    livemode: bool,
+    label: str = "",
+    operator: str | None = None,
+) -> str:
+    """Store a new key's hash and return the full key (the only time it exists in plain text). A key
+    with the operator scope names the person who holds it (`operator`): every operator action is
+    theirs in the audit log, and maker-checker tells two people apart by it."""
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise ValueError(f"scopes are a non-empty subset of {', '.join(SCOPES)}")
     if "operator" in scopes and tenant != INTERNAL_TENANT:
         # Operator endpoints see every tenant's dead letters and breaks: internal tools only.
         raise ValueError(f"the operator scope is only for keys of the {INTERNAL_TENANT!r} tenant")
+    if "operator" in scopes and not (operator and OPERATOR_NAME.match(operator)):
+        raise ValueError("an operator key names the person who holds it (--operator, e.g. an email address)")
+    if "operator" not in scopes and operator:
+        raise ValueError("only an operator key names an operator")
     if store.get("Tenant", tenant) is None:
         raise ValueError(f"no tenant {tenant!r} (create it first)")
     for _ in range(5):
@@ -57,6 +77,7 @@ def create_key(store, tenant: str, scopes: list[str], now: datetime, *, livemode
             "hash": secret_hash(secret),
             "mode": mode(livemode),
             "label": label,
+            "operator": operator,
             "created_at": now,
             "revoked_at": None,
         }
@@ -81,7 +102,10 @@ def revoke_key(store, key_id: str, now: datetime) -> bool:
 def list_keys(store, tenant: str | None = None) -> list[dict]:
     records = store.query("ApiKey", "tenant", tenant) if tenant else store.snapshot(("ApiKey",))["ApiKey"]
     return [
-        {"key_id": key_id, **{k: r.get(k) for k in ("tenant", "scopes", "mode", "label", "created_at", "revoked_at")}}
+        {
+            "key_id": key_id,
+            **{k: r.get(k) for k in ("tenant", "scopes", "mode", "label", "operator", "created_at", "revoked_at")},
+        }
         for key_id, r in sorted(records.items(), key=lambda item: (item[1]["created_at"], item[0]))
     ]
 
@@ -104,7 +128,7 @@ def authenticate(store, authorization: str | None, *, livemode: bool) -> Princip
     expected = record["hash"] if record else secret_hash("")  # same work for unknown ids
     if not hmac.compare_digest(expected, secret_hash(secret)) or record is None or record.get("revoked_at"):
         raise _unauthenticated("the API key is not valid")
-    return Principal(key_id, record["tenant"], frozenset(record["scopes"]))
+    return Principal(key_id, record["tenant"], frozenset(record["scopes"]), record.get("operator"))
 
 
 def require_scope(principal: Principal, scope: str) -> None:

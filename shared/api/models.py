@@ -69,7 +69,13 @@ class VoidRequest(_Request):
     pass
 
 
+Reason = Annotated[
+    StrictStr, Field(min_length=1, max_length=500, description="why: kept in the operator audit log (required)")
+]
+
+
 class ReplayRequest(_Request):
+    reason: Reason
     dry_run: StrictBool = False
 
 
@@ -364,6 +370,9 @@ class Replay(BaseModel):
     action: Literal["publish", "enqueue"]
     dry_run: bool
     detail: dict[str, Any]
+    request: OperatorRequest | None = Field(
+        None, description="the operator request that replays it (null on a dry run); pending when it needs approval"
+    )
 
 
 class ReconRun(BaseModel):
@@ -602,3 +611,190 @@ class WebhookReplay(BaseModel):
     status: Literal["running", "done", "dry_run"]
     matched: int = Field(description="events matched so far (dry_run: in all, up to 100000)")
     capped: bool = Field(description="dry_run: the count stopped at 100000")
+
+
+# ----------------------------------------------------------------------------- operations (docs/operations.md)
+
+BreakIdText = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+BreakState = Literal["open", "acknowledged", "resolved", "accepted", "written_off"]
+
+
+class AcknowledgeRequest(_Request):
+    reason: Reason | None = None
+
+
+class NoteRequest(_Request):
+    text: Reason
+    reference: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="an attachment by reference: a ticket, a gs:// path, a partner case id"
+    )
+
+
+class AcceptRequest(_Request):
+    reason: Reason
+    until: Timestamp = Field(description="when the acceptance lapses (the break then reopens): RFC 3339, future")
+
+
+class WriteOffRequest(_Request):
+    reason: Reason
+
+
+class AdjustingLeg(_Request):
+    account: Annotated[StrictStr, Field(min_length=1, max_length=200, description="e.g. fees:stripe, suspense")]
+    direction: Literal["debit", "credit"]
+    amount: Amount
+    currency: Currency
+
+
+class AdjustRequest(_Request):
+    reason: Reason
+    legs: list[AdjustingLeg] = Field(min_length=2, max_length=20, description="balanced per currency")
+    resolve: StrictBool = Field(True, description="the entry resolves the break once posted")
+
+
+class ManualMatchRequest(_Request):
+    counterpart: Annotated[StrictStr, Field(min_length=1, max_length=200)] = Field(
+        description="for a partner's or bank's row: the ledger transaction id; for a ledger row: the partner's "
+        "or bank's reference"
+    )
+    reason: Reason
+
+
+class UnmatchRequest(_Request):
+    reason: Reason
+
+
+class BulkBreaksRequest(_Request):
+    action: Literal["acknowledge", "note", "accept", "write_off"]
+    break_ids: list[BreakIdText] = Field(min_length=1, max_length=100)
+    reason: Reason
+    until: Timestamp | None = Field(None, description="accept: when the acceptance lapses")
+    dry_run: StrictBool = False
+
+
+class ApproveRequest(_Request):
+    reason: Reason | None = None
+
+
+class RejectRequest(_Request):
+    reason: Reason
+
+
+class ReverseRequest(_Request):
+    reason: Reason
+
+
+class BreakStep(BaseModel):
+    at: Timestamp
+    actor: str
+    action: str
+    state: BreakState
+    reason: str | None
+    reference: str | None = Field(description="a transaction, a manual match, a run, an attachment")
+
+
+class BreakWork(BaseModel):
+    object: Literal["break"] = "break"
+    id: str
+    state: BreakState
+    assignee: str | None
+    partner: str | None
+    leg: str | None
+    reason_code: str | None
+    severity: str | None
+    side: str | None
+    reference: str | None
+    amount: int | None
+    difference: int | None
+    currency: str | None
+    opened_on: str | None
+    age_days: int | None
+    run_status: str | None = Field(description="open: the latest run still finds it; closed: it no longer does")
+    accepted_until: Timestamp | None
+    history: list[BreakStep]
+    notes: list[BreakStep]
+
+
+class BreakWorkList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BreakWork]
+    has_more: bool
+
+
+class BulkOutcome(BaseModel):
+    break_id: str
+    outcome: Literal["would_succeed", "done", "requested", "executed", "error"]
+    state: str | None = None
+    request_id: str | None = None
+    code: str | None = None
+
+
+class BulkResult(BaseModel):
+    object: Literal["bulk_result"] = "bulk_result"
+    dry_run: bool
+    data: list[BulkOutcome]
+
+
+class OperatorRequest(BaseModel):
+    object: Literal["operator_request"] = "operator_request"
+    id: str
+    kind: str
+    status: Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
+    maker: str
+    checker: str | None
+    reason: str
+    decision_reason: str | None
+    target: str
+    amounts: dict[str, int] | None = Field(description="what it moves, per currency (minor units)")
+    created_at: Timestamp
+    expires_at: Timestamp
+    decided_at: Timestamp | None
+    transactions: list[str] = Field(description="the ledger transactions it posted")
+
+
+class OperatorRequestList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OperatorRequest]
+    has_more: bool
+
+
+class MatchHistory(BaseModel):
+    at: Timestamp
+    by: str
+    did: Literal["matched", "undone"]
+
+
+class ManualMatch(BaseModel):
+    object: Literal["manual_match"] = "manual_match"
+    id: str
+    status: Literal["active", "undone"]
+    break_id: str
+    partner: str | None
+    leg: str
+    left: str
+    right: str
+    reason: str
+    history: list[MatchHistory]
+
+
+class AuditEntry(BaseModel):
+    object: Literal["audit_entry"] = "audit_entry"
+    seq: int
+    at: Timestamp
+    actor: str
+    action: str
+    reason: str
+    target: str
+    request_id: str | None
+    approved_by: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    transactions: list[str]
+    prev_hash: str
+    hash: str
+
+
+class AuditEntryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[AuditEntry]
+    has_more: bool

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, payments, service, webhooks
+from shared.api import idempotency, keys, models, operations, payments, service, webhooks
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -93,6 +93,13 @@ ENDPOINT_LINKS = {
 }
 EVENT_TYPE = Param("type", {"type": "string", "enum": models.EVENT_TYPES}, "events of this type only")
 NO_STORE = {"Cache-Control": "no-store"}
+BREAK_PATH = {"id": {"type": "string", "pattern": ID_PATTERN}}
+REQUEST_LINKS = {
+    "getOperatorRequest": ("getOperatorRequest", BODY_ID),
+    "approveOperatorRequest": ("approveOperatorRequest", BODY_ID),
+    "rejectOperatorRequest": ("rejectOperatorRequest", BODY_ID),
+}
+BREAK_STATES = ["open", "acknowledged", "resolved", "accepted", "written_off"]
 LIMITS_PATH = {
     "customer": {"type": "string", "pattern": ID_PATTERN},
     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
@@ -184,10 +191,11 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST", "/v1/dead-letters/<id>/replay", "replayDeadLetter",
-        "Send a dead letter through the normal idempotent path again (operators)", "operator",
-        models.Replay, lambda c: service.replay_dead_letter(c.backend, c.args["id"], c.body),
+        "Replay a dead letter through the normal idempotent path, as an operator request (a reason; a second "
+        "operator's approval above the threshold)", "operator",
+        models.Replay, lambda c: operations.replay_dead_letter(c.backend, c.principal, c.args["id"], c.body),
         request=models.ReplayRequest, path_params={"id": {"type": "string", "minLength": 1, "maxLength": 1500}},
-        errors=(404, 409),
+        errors=(403, 404, 409, 422),
     ),
     Route(
         "GET", "/v1/reconciliation/runs", "listReconciliationRuns", "Reconciliation runs, newest first (operators)",
@@ -355,6 +363,126 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/events/<id>", "getEvent", "An event exactly as it was sent", "read",
         models.Event, lambda c: webhooks.get_event(c.backend, c.tenant, c.args["id"]),
         path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/operator/breaks", "listBreaks",
+        "Breaks with their work, oldest first: the day's queue (operators)", "operator", models.BreakWorkList,
+        lambda c: operations.list_breaks(c.backend, c.query, service.check_limit(_q(c, "limit"))),
+        query=(
+            LIMIT, AFTER,
+            Param("state", {"type": "string", "enum": BREAK_STATES}, "work state"),
+            Param("severity", {"type": "string", "enum": ["low", "medium", "high", "critical"]}, "severity"),
+            Param("partner", {"type": "string", "maxLength": 100}, "partner"),
+            Param("currency", {"type": "string", "pattern": "^[A-Za-z]{3}$"}, "currency"),
+            Param("assignee", {"type": "string", "maxLength": 200}, "the operator who took it"),
+            Param("reason_code", {"type": "string", "maxLength": 100}, "e.g. amount_mismatch"),
+            Param("min_age_days", {"type": "integer", "minimum": 0, "maximum": 3650}, "opened at least this long ago"),
+        ),
+    ),
+    Route(
+        "GET", "/v1/operator/breaks/<id>", "getBreak", "A break with its work: state, history, notes (operators)",
+        "operator", models.BreakWork, lambda c: operations.get_break(c.backend, c.args["id"]),
+        path_params=BREAK_PATH, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/acknowledge", "acknowledgeBreak", "Take a break: assigned to you (operators)",
+        "operator", models.BreakWork,
+        lambda c: operations.acknowledge(c.backend, c.principal, c.args["id"], c.body),
+        request=models.AcknowledgeRequest, path_params=BREAK_PATH, errors=(403, 404, 409),
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/notes", "noteBreak",
+        "Add a note or an attachment by reference to a break, in any state (operators)", "operator",
+        models.BreakWork, lambda c: operations.note(c.backend, c.principal, c.args["id"], c.body),
+        request=models.NoteRequest, path_params=BREAK_PATH, errors=(403, 404, 409, 422),
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/accept", "acceptBreak",
+        "Accept a known difference until a date; another reason or amount reopens it (operators)", "operator",
+        models.BreakWork, lambda c: operations.accept(c.backend, c.principal, c.args["id"], c.body),
+        request=models.AcceptRequest, path_params=BREAK_PATH, errors=(403, 404, 409, 422),
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/write-off", "writeOffBreak",
+        "Ask to write the break's difference off: a request a second operator approves (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.write_off(c.backend, c.principal, c.args["id"], c.body),
+        request=models.WriteOffRequest, path_params=BREAK_PATH, errors=(403, 404, 409, 422), status=201,
+        idempotency_required=True, links=REQUEST_LINKS,
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/adjustments", "adjustBreak",
+        "Ask for an adjusting entry with your own legs (approved above the threshold) (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.adjust(c.backend, c.principal, c.args["id"], c.body),
+        request=models.AdjustRequest, path_params=BREAK_PATH, errors=(403, 404, 409, 422), status=201,
+        idempotency_required=True, links=REQUEST_LINKS,
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/<id>/manual-match", "matchBreak",
+        "Pair the break's row with a counterpart the cascade did not pair; kept for later runs (operators)",
+        "operator", models.ManualMatch,
+        lambda c: operations.manual_match(c.backend, c.principal, c.args["id"], c.body),
+        request=models.ManualMatchRequest, path_params=BREAK_PATH, errors=(403, 404, 409, 422), status=201,
+        links={"undoManualMatch": ("undoManualMatch", BODY_ID)},
+    ),
+    Route(
+        "POST", "/v1/operator/manual-matches/<id>/undo", "undoManualMatch",
+        "Undo a manual match: kept as history, the break opens again (operators)", "operator", models.ManualMatch,
+        lambda c: operations.unmatch(c.backend, c.principal, c.args["id"], c.body),
+        request=models.UnmatchRequest, path_params=RESOURCE_ID, errors=(403, 404, 409),
+    ),
+    Route(
+        "POST", "/v1/operator/breaks/bulk", "bulkBreaks",
+        "One action on up to 100 breaks, each on its own; dry_run says what each would do (operators)", "operator",
+        models.BulkResult, lambda c: operations.bulk(c.backend, c.principal, c.body),
+        request=models.BulkBreaksRequest, errors=(403, 422),
+    ),
+    Route(
+        "GET", "/v1/operator/requests", "listOperatorRequests",
+        "Maker-checker requests, newest first: the approvals inbox (operators)", "operator",
+        models.OperatorRequestList,
+        lambda c: operations.list_requests(c.backend, _q(c, "status"), service.check_limit(_q(c, "limit"))),
+        query=(
+            LIMIT,
+            Param("status", {"type": "string", "enum": ["pending", "approved", "rejected", "expired", "executed",
+                                                         "failed"]}, "requests in this state only"),
+        ),
+    ),
+    Route(
+        "GET", "/v1/operator/requests/<id>", "getOperatorRequest", "A maker-checker request (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.get_request(c.backend, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/operator/requests/<id>/approve", "approveOperatorRequest",
+        "Approve another operator's request: it executes at once (operators; never your own)", "operator",
+        models.OperatorRequest, lambda c: operations.approve(c.backend, c.principal, c.args["id"], c.body),
+        request=models.ApproveRequest, path_params=RESOURCE_ID, errors=(403, 404, 409, 422),
+    ),
+    Route(
+        "POST", "/v1/operator/requests/<id>/reject", "rejectOperatorRequest",
+        "Reject a request: nothing moves (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.reject(c.backend, c.principal, c.args["id"], c.body),
+        request=models.RejectRequest, path_params=RESOURCE_ID, errors=(403, 404, 409),
+    ),
+    Route(
+        "POST", "/v1/operator/transactions/<id>/reverse", "reverseTransaction",
+        "Ask to reverse a posted transaction (append-only correction, at most once; approved above the "
+        "threshold) (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.reverse(c.backend, c.principal, c.args["id"], c.body),
+        request=models.ReverseRequest, path_params={"id": {"type": "string", "pattern": TXN_PATTERN}},
+        errors=(403, 404, 409, 422), status=201, idempotency_required=True, links=REQUEST_LINKS,
+    ),
+    Route(
+        "GET", "/v1/audit-log", "listAuditLog", "The operator audit log, newest first (operators)", "operator",
+        models.AuditEntryList,
+        lambda c: operations.audit_log(c.backend, c.query, service.check_limit(_q(c, "limit"))),
+        query=(
+            LIMIT,
+            Param("starting_after", {"type": "string", "pattern": "^[0-9]{1,12}$"}, "cursor: the last seq seen"),
+            Param("actor", {"type": "string", "maxLength": 200}, "who"),
+            Param("action", {"type": "string", "maxLength": 100}, "e.g. write_off, request:reverse, acknowledge"),
+            Param("target", {"type": "string", "maxLength": 1500}, "a break, transaction, dead letter…"),
+        ),
     ),
     Route(
         "GET", "/v1/operator/payout-limits/<customer>/<currency>", "getPayoutLimits",

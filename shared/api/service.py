@@ -31,7 +31,7 @@ from shared.ledger import balances as ledger_balances
 from shared.ledger import store, transactions
 from shared.ledger.store import HoldState, StoredEntry, StoredTransaction
 from shared.recovery.dead_letters import Filter
-from shared.recovery.service import Publish, Schedule, replay
+from shared.recovery.service import Publish, Schedule
 
 log = logging.getLogger("ledgerline.api")
 PARTNER = "api"  # the `partner` of transactions the API originates
@@ -60,6 +60,8 @@ class Backend:
     start: Callable[[str, str], None] = field(default=lambda kind, record_id: _unavailable("the payments hand-off"))
     # the tenant's webhook endpoints, events, attempts and replays (shared.webhooks.endpoints.WebhookEndpoints)
     webhooks: Callable[[], Any] = field(default=lambda: _unavailable("webhooks"))
+    # the operator's services: break desk, maker-checker requests, audit log (shared.bootstrap.operations)
+    operations: Callable[[], Any] = field(default=lambda: _unavailable("operations"))
     tenancy: Tenancy = field(init=False)
 
     def __post_init__(self):
@@ -498,23 +500,6 @@ def list_dead_letters(
         if len(page) > limit:
             break
     return models.DeadLetterList(data=page[:limit], has_more=len(page) > limit)
-
-
-def replay_dead_letter(backend: Backend, name: str, request: models.ReplayRequest) -> models.Replay:
-    record = backend.store.get("DeadLetter", name) if len(name) <= 1500 else None
-    if record is None:
-        raise _not_found("dead_letter", name)
-    out = replay(
-        backend.store,
-        name,
-        record,
-        publish=backend.publish,
-        schedule=backend.schedule,
-        now=backend.clock(),
-        dry_run=request.dry_run,
-    )
-    detail = {k: v for k, v in out.items() if k not in ("dead_letter", "action", "dry_run")}
-    return models.Replay(dead_letter=name, action=out["action"], dry_run=out["dry_run"], detail=detail)
 
 
 def _plain(value):

@@ -7,14 +7,17 @@ Commands:
   verify              the invariant auditor; exits 1 when a problem is found
   status              the local stack's processes and the store's counts
   restream            stream to BigQuery the entries of posted transactions not yet streamed
-  reverse TXN         post the reversal of a transaction (append-only correction, at most once)
+  reverse TXN --reason R
+                      ask to reverse a transaction (append-only correction, at most once): an operator
+                      request, approved by a second operator above the threshold (docs/operations.md)
   expire-holds        release holds whose expiry has passed
   redrive             publish again every accepted inbox event the ledger has not posted (e.g. parked
                       events dead-lettered before their predecessor arrived)
-  dead-letters        dead letters (default: open ones) [--status --source --kind --reason --partner --since]
+  dead-letters        dead letters (default: open ones) [--status --source --kind --reason-code --partner --since]
   dead-letter ID      one dead letter, whole (payload, errors, attempts, timestamps)
-  replay ID... | --all | filters [--dry-run]
-                      send dead letters through the normal idempotent path again (never double-posts)
+  replay ID... | --all | filters --reason R [--dry-run]
+                      send dead letters through the normal idempotent path again (never double-posts),
+                      each as an operator request
   parked              events waiting for their predecessor, with their deadline
   disputes [ID] [--status S] [--inquiries]
                       disputes (inquiries too: they move no money) with status and funds; ID: its timeline
@@ -25,10 +28,21 @@ Commands:
                       reconcile a partner's report (default: the reports directory) against the ledger
   recon breaks [--open] [--partner P]
                       reconciliation breaks with reason, severity and lifecycle
+  breaks list [--state --partner --severity --currency --assignee --reason-code --min-age]
+         | show ID | acknowledge ID... | note ID --reason TEXT [--reference R] | accept ID... --reason R
+         --until T | write-off ID... --reason R | adjust ID --leg ACCOUNT:debit|credit:AMOUNT:CUR ... --reason R
+         | match ID --counterpart X --reason R | unmatch MATCH_ID --reason R   [--dry-run on the bulk ones]
+                      work reconciliation breaks (docs/operations.md); the actor is LEDGERLINE_OPERATOR
+  requests list [--status S] | show ID | approve ID [--reason R] | reject ID --reason R | expire
+                      maker-checker: the approvals inbox; never approve your own
+  audit-log [--actor --action --target --limit] | --verify
+                      the operator audit log, newest first; --verify checks its hash chain
   tenants create T [--name N] | add-customer T CUSTOMER... | list [T]
                       customer API tenants and the customers they own (docs/api.md)
-  api-keys create --tenant T --scopes read,write[,operator] [--label L] | revoke KEY_ID | list [--tenant T]
-                      API keys: the secret is printed ONCE at creation and stored only as a hash
+  api-keys create --tenant T --scopes read,write[,operator --operator PERSON] [--label L] | revoke KEY_ID
+           | list [--tenant T]
+                      API keys: the secret is printed ONCE at creation and stored only as a hash; an
+                      operator key names the person who holds it (their identity in the audit log)
   payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--actor A]
                       a customer's payout limits (int minor units; without its own: the currency's
                       default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change recorded with who and when
@@ -44,7 +58,7 @@ from __future__ import annotations
 import argparse
 
 from shared import bootstrap, partners
-from shared.cli import books, demo, disputes, payouts, recon, recovery, tenants
+from shared.cli import books, demo, disputes, operations, payouts, recon, recovery, tenants
 from shared.config import settings
 
 
@@ -70,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("redrive")
     p = sub.add_parser("reverse")
     p.add_argument("transaction_id")
+    p.add_argument("--reason", required=True, help="why (kept in the operator audit log)")
     for name in ("dead-letters", "replay"):
         p = sub.add_parser(name)
         if name == "dead-letters":
@@ -78,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("ids", nargs="*", help="dead letter ids (see dead-letters)")
             p.add_argument("--all", action="store_true", help="every open dead letter")
             p.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+            p.add_argument("--reason", help="why (required unless --dry-run; kept in the operator audit log)")
         p.add_argument("--source", choices=["task", "pubsub", "parked"])
         p.add_argument("--kind", help="task kind, or canonical-event")
-        p.add_argument("--reason", help="reason code, e.g. exhausted, permanent, max_delivery_attempts")
+        p.add_argument(
+            "--reason-code", dest="reason_code", help="reason code, e.g. exhausted, permanent, max_delivery_attempts"
+        )
         p.add_argument("--partner")
         p.add_argument("--since", help="created at or after this ISO timestamp (with zone)")
     p = sub.add_parser("dead-letter")
@@ -105,6 +123,39 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--open", action="store_true", help="open breaks only")
     r.add_argument("--partner")
     r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p = sub.add_parser("breaks")
+    p.add_argument("break_command", choices=["list", "show", "acknowledge", "note", "accept", "write-off", "adjust",
+                                              "match", "unmatch"])  # fmt: skip
+    p.add_argument("ids", nargs="*", help="break ids (unmatch: the manual match id)")
+    p.add_argument("--state", choices=["open", "acknowledged", "resolved", "accepted", "written_off"])
+    p.add_argument("--partner")
+    p.add_argument("--severity", choices=["low", "medium", "high", "critical"])
+    p.add_argument("--currency")
+    p.add_argument("--assignee")
+    p.add_argument("--reason-code", dest="reason_code_filter")
+    p.add_argument("--min-age", type=int, help="opened at least this many days ago")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--reason", help="why (kept in the operator audit log); a note's text")
+    p.add_argument("--reference", help="a note's attachment by reference (ticket, gs:// path)")
+    p.add_argument("--until", help="accept: until this ISO timestamp with zone")
+    p.add_argument("--leg", action="append", default=[], help="adjust: ACCOUNT:debit|credit:AMOUNT:CURRENCY")
+    p.add_argument("--keep-open", action="store_true", help="adjust: the entry does not resolve the break")
+    p.add_argument("--counterpart", help="match: the ledger transaction id, or the partner's / bank's reference")
+    p.add_argument(
+        "--dry-run", action="store_true", help="acknowledge / note / accept / write-off: say what each would do"
+    )
+    p = sub.add_parser("requests")
+    p.add_argument("request_command", choices=["list", "show", "approve", "reject", "expire"])
+    p.add_argument("id", nargs="?")
+    p.add_argument("--status", choices=["pending", "approved", "rejected", "expired", "executed", "failed"])
+    p.add_argument("--reason")
+    p.add_argument("--limit", type=int, default=50)
+    p = sub.add_parser("audit-log")
+    p.add_argument("--actor")
+    p.add_argument("--action")
+    p.add_argument("--target")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--verify", action="store_true", help="check the hash chain from the first entry to the head")
     p = sub.add_parser("tenants")
     p.add_argument("action", choices=["create", "add-customer", "list"])
     p.add_argument("tenant", nargs="?")
@@ -116,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tenant")
     p.add_argument("--scopes", help="comma-separated: read, write, operator (operator: the internal tenant only)")
     p.add_argument("--label")
+    p.add_argument("--operator", help="the person an operator key belongs to, e.g. ana@example.com")
     p = sub.add_parser("payout-limits")
     p.add_argument("action", choices=["get", "set"])
     p.add_argument("customer")
@@ -130,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "tenants" and args.action != "list" and not args.tenant:
         parser.error("tenants create|add-customer need a tenant id")
+    if args.command == "breaks" and args.break_command != "list" and not args.ids:
+        parser.error(f"breaks {args.break_command} needs an id")
+    if args.command == "requests" and args.request_command not in ("list", "expire") and not args.id:
+        parser.error(f"requests {args.request_command} needs a request id")
+    if args.command == "replay" and not args.dry_run and not args.reason:
+        parser.error("replay needs --reason (kept in the operator audit log), or --dry-run")
     handler = {
         "balances": books.cmd_balances,
         "account": books.cmd_account,
@@ -137,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         "verify": books.cmd_verify,
         "status": books.cmd_status,
         "restream": books.cmd_restream,
-        "reverse": books.cmd_reverse,
+        "reverse": operations.cmd_reverse,
+        "breaks": operations.cmd_breaks,
+        "requests": operations.cmd_requests,
+        "audit-log": operations.cmd_audit_log,
         "expire-holds": books.cmd_expire_holds,
         "redrive": books.cmd_redrive,
         "dead-letters": recovery.cmd_dead_letters,

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared import bootstrap
 from shared.adapters import datastore_store as store
 from shared.cli.output import print_json, table
 from shared.domain.ledger.accounts import account_type
 from shared.domain.ledger.errors import UnknownAccount
-from shared.domain.ledger.operations import reversal
 from shared.domain.money import format_minor
 from shared.ledger import balances as ledger_balances
-from shared.ledger import holds, outbox, transactions
+from shared.ledger import holds, outbox
 
 
 def _balance_row(b) -> dict:
@@ -171,17 +170,6 @@ def cmd_restream(args, root) -> int:
     done = restream_pending(cfg, store=root.store)
     print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
     return 0
-
-
-def cmd_reverse(args, root) -> int:
-    cfg = root.cfg
-    op = reversal(args.transaction_id, effective_at=datetime.now(tz=UTC))
-    result = transactions.execute(root.store, op)
-    if result.status != "rejected":
-        outbox.stream_transaction(cfg, root.store, op.op_id)
-    out = {"status": result.status, "transaction_id": result.transaction_id, "reason": result.reason}
-    print(json.dumps(out) if args.json else f"{result.status}: {result.transaction_id} {result.reason or ''}")
-    return 0 if result.status != "rejected" else 1
 
 
 def cmd_expire_holds(args, root) -> int:

@@ -42,16 +42,8 @@ def cmd_recon(args, root) -> int:
             bank = (args.bank, Path(args.bank).read_bytes()) if args.bank else None
         else:
             report, bank = ports.reports.inputs(args.partner, day)
-        outcome = recon_service.run(
-            ledger,
-            partner=args.partner,
-            as_of=day,
-            report=report,
-            bank=bank,
-            canonical_of=ports.canonical_of,
-            now=datetime.now(tz=UTC),
-            stream=ports.stream,
-            book=ports.book,
+        outcome = bootstrap.run_reconciliation(
+            root, partner=args.partner, as_of=day, report=report, bank=bank, now=datetime.now(tz=UTC)
         )
     except (ReportError, ReportMissing, recon_service.UnsupportedPartner, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,12 @@ def _dead_letter_filter(args):
         raise SystemExit("--since needs a timezone, e.g. 2026-11-28T09:00:00+00:00")
     status = None if getattr(args, "status", "open") == "any" else getattr(args, "status", "open")
     return Filter(
-        status=status, source=args.source, kind=args.kind, reason_code=args.reason, partner=args.partner, since=since
+        status=status,
+        source=args.source,
+        kind=args.kind,
+        reason_code=args.reason_code,
+        partner=args.partner,
+        since=since,
     )
 
 
@@ -74,26 +79,36 @@ def cmd_replay(args, root) -> int:
         if unknown:
             print(f"no such dead letter(s): {', '.join(unknown)}", file=sys.stderr)
             return 1
-    elif args.all or any((args.source, args.kind, args.reason, args.partner, args.since)):
+    elif args.all or any((args.source, args.kind, args.reason_code, args.partner, args.since)):
         chosen = _dead_letters(root, _dead_letter_filter(args))
     else:
         print(
-            "name dead letters to replay, or select them: --all, --since, --source, --kind, --reason, --partner",
+            "name dead letters to replay, or select them: --all, --since, --source, --kind, --reason-code, --partner",
             file=sys.stderr,
         )
         return 2
-    publish, schedule, now = root.publish, root.schedule, datetime.now(tz=UTC)
+    if not args.dry_run:  # each an operator request: audited, approved above the threshold
+        from shared.cli.operations import replay_through_requests
+
+        out = replay_through_requests(root, chosen, args.reason)
+        if args.json:
+            print_json(out)
+        else:
+            for item in out:
+                print(f"{item['dead_letter']}: request {item['request']} {item['status']}")
+            print(f"{sum(i['status'] == 'executed' for i in out)} of {len(out)} dead letter(s) replayed")
+        return 0 if all(i["status"] in ("executed", "pending") for i in out) else 1
+    now = datetime.now(tz=UTC)
     out = [
-        replay(ledger, name, record, publish=publish, schedule=schedule, now=now, dry_run=args.dry_run)
+        replay(ledger, name, record, publish=root.publish, schedule=root.schedule, now=now, dry_run=True)
         for name, record in chosen
     ]
     if args.json:
         print_json(out)
     else:
-        verb = "would replay" if args.dry_run else "replayed"
         for item in out:
-            print(f"{verb} {item['dead_letter']}: {item['action']}")
-        print(f"{verb} {len(out)} dead letter(s)")
+            print(f"would replay {item['dead_letter']}: {item['action']}")
+        print(f"would replay {len(out)} dead letter(s)")
     return 0
 
 

@@ -49,7 +49,13 @@ def cmd_api_keys(args, root) -> int:
             return 2
         try:
             key = keys.create_key(
-                ledger, args.tenant, args.scopes.split(","), now, livemode=cfg.livemode, label=args.label or ""
+                ledger,
+                args.tenant,
+                args.scopes.split(","),
+                now,
+                livemode=cfg.livemode,
+                label=args.label or "",
+                operator=args.operator,
             )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -77,5 +83,8 @@ def cmd_api_keys(args, root) -> int:
     if args.json:
         print_json(rows)
     else:
-        table(rows, [(k, k) for k in ("key_id", "tenant", "scopes", "mode", "label", "created_at", "revoked_at")])
+        table(
+            rows,
+            [(k, k) for k in ("key_id", "tenant", "scopes", "mode", "label", "operator", "created_at", "revoked_at")],
+        )
     return 0

@@ -65,6 +65,7 @@ def execute(
     also: tuple[tuple[str, str, dict], ...] = (),
     guard: Callable[[Tx, datetime], None] | None = None,
     events: Callable[[Tx], list[Draft]] | None = None,
+    within: Callable[[Tx, Result, datetime], None] | None = None,
 ) -> Result:
     """Apply op exactly once. A rejection changes nothing and is recorded with its reason; a conflict
     (same id, different body) is recorded and raised. `also`: idempotent records (kind, name, data)
@@ -72,7 +73,9 @@ def execute(
     `guard(tx, now)` runs first inside the same transaction and may raise Rejected: a precondition of
     the caller's (e.g. the API's "a capture takes at most what the hold still holds") checked
     atomically with the write. `events(tx)`: the caller's customer events of this change (e.g. a
-    payout's status), emitted with the ledger's own when the operation is not rejected."""
+    payout's status), emitted with the ledger's own when the operation is not rejected. `within(tx,
+    result, now)`: the caller's own writes in the same transaction, after the operation applied (e.g.
+    an operator's request marked executed and its audit entry); an exception from it aborts all."""
 
     def work(tx, salt):
         now = clock()
@@ -84,6 +87,8 @@ def execute(
         with_customer_events(tx, op, result, now)
         if events is not None:
             customer_events.emit(tx, events(tx), now)
+        if within is not None:
+            within(tx, result, now)
         return result
 
     try:

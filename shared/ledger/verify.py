@@ -43,6 +43,9 @@ CHECKS: dict[str, str | None] = {
     "inbox_not_posted": None,
     "inbox_conflict": None,
     "clearing_drift": None,
+    "audit_chain": None,  # the operator audit log: an entry edited, removed or inserted (docs/operations.md)
+    "audit_not_streamed": None,
+    "audit_bigquery_missing": None,
 }
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
@@ -116,6 +119,7 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
     shards = ledger_rows.account_shards(snapshot[ledger_rows.ACCOUNT])
     clearing, unexplained = clearing_checks(recon["ReconBalance"], recon["ReconBreak"], txns, shards)
     problems += unexplained
+    audit_checked = audit_checks(db, cfg, problems, with_bigquery, now)
     return {
         "ok": not problems,
         "problems": problems,
@@ -130,9 +134,32 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
             "streaming_in_flight": len(in_flight),
             "dead_letters_open": sum(r["status"] == "open" for r in waiting["DeadLetter"].values()),
             "clearing_checked": len(clearing),
+            "audit_entries": audit_checked,
         },
         "clearing": clearing,
     }
+
+
+def audit_checks(db, cfg: Settings, problems: list[dict], with_bigquery: bool, now: datetime) -> int:
+    """The operator audit log: its chain recomputes from the first entry to the head, and every entry
+    reached BigQuery (older than STREAMING_GRACE: else `audit_not_streamed`). Returns the entry count."""
+    from shared.operations.audit import AuditLog
+
+    log = AuditLog(store.DatastoreLedger(db))
+    problems += [{"check": "audit_chain", "problem": p} for p in log.problems()]
+    entries = log.entries()
+    if with_bigquery and entries:
+        rows = bigquery_sink.query(cfg, "SELECT seq FROM {table:operator_audit}")
+        streamed = Counter(int(r["seq"]) for r in rows)
+        for e in entries:
+            if streamed.get(e.seq):
+                continue
+            young = now - e.at < STREAMING_GRACE
+            if e.seq > log.streamed_through() and not young:
+                problems.append({"check": "audit_not_streamed", "seq": e.seq})
+            elif e.seq <= log.streamed_through():
+                problems.append({"check": "audit_bigquery_missing", "seq": e.seq})
+    return len(entries)
 
 
 def clearing_checks(

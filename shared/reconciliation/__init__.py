@@ -9,7 +9,7 @@ from shared.reconciliation.formats.stripe_report import parse_stripe
 from shared.reconciliation.frame import RECORD_SCHEMA, ReportError
 from shared.reconciliation.ledger_side import from_ledger_columns, ledger_frame
 from shared.reconciliation.lifecycle import Break, Lifecycle, breaks_from_frame, carry_forward
-from shared.reconciliation.matching import BREAK_SCHEMA, MATCH_SCHEMA, REASONS, MatchParams
+from shared.reconciliation.matching import BREAK_SCHEMA, MATCH_SCHEMA, REASONS, ManualPair, MatchParams
 from shared.reconciliation.positions import clearing_positions
 from shared.reconciliation.report import render_markdown
 from shared.reconciliation.run import (
@@ -29,6 +29,7 @@ __all__ = [
     "RECORD_SCHEMA",
     "Break",
     "Lifecycle",
+    "ManualPair",
     "MatchParams",
     "ReportError",
     "RunResult",

@@ -3,6 +3,10 @@ breaks (what disagrees, with a reason code). Vectorised in polars: the million-r
 pass per side for duplicates and one full join; every later stage only sees the leftovers.
 
 Stages, in order (a row leaves the cascade at the first stage that decides it):
+  m. manual           an operator's manual match (shared.operations.breaks): the ledger row named by its
+                      transaction id, the partner / bank row by its reference, each exactly one row of its
+                      side → paired, then compared like stage 1 (a pair whose rows are not there, or not
+                      alone, is left to the cascade).
   0. duplicate        same (kind, reference, amount, currency) twice on one side → one `duplicate` break
                       (detail internal for the ledger, external for a partner or the bank); one copy goes on.
   1. exact_reference  same (kind, reference), unique on both sides → matched; the pair is then compared:
@@ -31,6 +35,7 @@ from datetime import date
 
 import polars as pl
 
+from shared.domain.operations.matches import ManualPair, side_key
 from shared.reconciliation.frame import scale_expr
 
 REASONS = (
@@ -293,21 +298,59 @@ def _bdays(a: pl.Expr, b: pl.Expr, holidays: tuple[date, ...]) -> pl.Expr:
     return pl.business_day_count(lo, hi, holidays=list(holidays))
 
 
+def _manual(
+    left_p: pl.DataFrame, right_p: pl.DataFrame, leg: Leg, pairs: tuple[ManualPair, ...]
+) -> tuple[pl.DataFrame | None, pl.DataFrame, pl.DataFrame]:
+    """(the manual pairs found — one row each side —, what is left of each side)."""
+    lkey, rkey = side_key(leg.left), side_key(leg.right)
+    chosen_l, chosen_r, ids = [], [], []
+    for pair in pairs:
+        if pair.leg != leg.name:
+            continue
+        lrows, rrows = left_p.filter(pl.col(lkey) == pair.left), right_p.filter(pl.col(rkey) == pair.right)
+        if lrows.height != 1 or rrows.height != 1:
+            continue
+        if lrows["row_ref"][0] in chosen_l or rrows["row_ref"][0] in chosen_r:
+            continue
+        chosen_l.append(lrows["row_ref"][0])
+        chosen_r.append(rrows["row_ref"][0])
+        ids.append(pair.match_id)
+    if not ids:
+        return None, left_p, right_p
+    order = pl.DataFrame({"row_ref": chosen_l, "_rr": chosen_r, "_match": ids})
+    lrows = order.join(left_p, on="row_ref", how="left")
+    rrows = order.select(pl.col("_rr").alias("row_ref")).join(right_p, on="row_ref", how="left")
+    pairs_frame = pl.concat([lrows, rrows.rename({c: f"{c}_r" for c in rrows.columns})], how="horizontal")
+    rest_l = left_p.filter(~pl.col("row_ref").is_in(chosen_l))
+    rest_r = right_p.filter(~pl.col("row_ref").is_in(chosen_r))
+    return pairs_frame, rest_l, rest_r
+
+
 def reconcile_leg(
-    left: pl.DataFrame, right: pl.DataFrame, leg: Leg, as_of: date, params: MatchParams
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    leg: Leg,
+    as_of: date,
+    params: MatchParams,
+    manual: tuple[ManualPair, ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One leg of the cascade (module docstring) → (matches, breaks)."""
     left_p, right_p = _prep(left, leg.date_column), _prep(right, leg.date_column)
+    matches, breaks = [], []
+    hand, left_p, right_p = _manual(left_p, right_p, leg, manual)
+    if hand is not None:
+        matches.append(_matches(hand, leg.name, "manual", pl.format("manual match {}", pl.col("_match"))))
+        breaks.append(_compare(hand, leg, "manual", leg.fee_check and params.fee_check))
     detail = {"ledger": "internal"}
     left_u, left_multi, dup_l = _duplicates(left_p, leg.name, leg.left, detail.get(leg.left, "external"))
     right_u, right_multi, dup_r = _duplicates(right_p, leg.name, leg.right, detail.get(leg.right, "external"))
-    breaks = [dup_l, dup_r]
+    breaks += [dup_l, dup_r]
 
     # 1. exact reference: one full join of the unique rows
     joined = left_u.join(right_u, on=["kind", "reference"], how="full", suffix="_r", coalesce=False)
     both = pl.col("row_ref").is_not_null() & pl.col("row_ref_r").is_not_null()
     pairs = joined.filter(both)
-    matches = [_matches(pairs, leg.name, "exact_reference", "same kind and reference on both sides")]
+    matches.append(_matches(pairs, leg.name, "exact_reference", "same kind and reference on both sides"))
     breaks.append(_compare(pairs, leg, "exact_reference", leg.fee_check and params.fee_check))
     rest_l = pl.concat([joined.filter(pl.col("row_ref_r").is_null()).select(_COLS), left_multi])
     right_only = joined.filter(pl.col("row_ref").is_null()).select([pl.col(f"{c}_r").alias(c) for c in _COLS])

@@ -26,24 +26,27 @@ from datetime import date
 
 import polars as pl
 
+from shared.domain.operations.matches import LEG_SIDES
 from shared.reconciliation.bank_codes import BY_NAME
 from shared.reconciliation.frame import conform, empty_frame
 from shared.reconciliation.matching import (
     BREAK_SCHEMA,
     MATCH_SCHEMA,
     Leg,
+    ManualPair,
     MatchParams,
     break_rows,
     grade,
     reconcile_leg,
 )
 
-PARTNER_LEDGER = Leg("partner_ledger", "partner", "ledger", "missing_in_ledger")
-PAYOUT_BANK = Leg("payout_bank", "partner", "bank", "missing_at_bank", date_column="value_date", fee_check=False)
+PARTNER_LEDGER = Leg("partner_ledger", *LEG_SIDES["partner_ledger"], "missing_in_ledger")
+PAYOUT_BANK = Leg(
+    "payout_bank", *LEG_SIDES["payout_bank"], "missing_at_bank", date_column="value_date", fee_check=False
+)
 BANK_LEDGER = Leg(
     "bank_ledger",
-    "ledger",
-    "bank",
+    *LEG_SIDES["bank_ledger"],
     "missing_at_bank",
     date_column="value_date",
     fee_check=False,
@@ -73,17 +76,26 @@ def frame_digest(frame: pl.DataFrame) -> str:
 
 
 def run_identity(
-    partner: str, as_of: date, input_digests: Mapping[str, str], ledger_digest: str, params: MatchParams
+    partner: str,
+    as_of: date,
+    input_digests: Mapping[str, str],
+    ledger_digest: str,
+    params: MatchParams,
+    manual: tuple[ManualPair, ...] = (),
 ) -> str:
-    """Same inputs, same parameters → same run id (reruns are idempotent upserts)."""
+    """Same inputs, same parameters, same manual matches → same run id (reruns are idempotent upserts);
+    a manual match made or undone makes the next run a new one."""
+    body = {
+        "partner": partner,
+        "as_of": as_of.isoformat(),
+        "inputs": dict(sorted(input_digests.items())),
+        "ledger": ledger_digest,
+        "params": params.fingerprint(),
+    }
+    if manual:  # absent when there are none: every run id from before manual matches stays the same
+        body["manual"] = sorted([m.match_id, m.leg, m.left, m.right] for m in manual)
     canonical = json.dumps(
-        {
-            "partner": partner,
-            "as_of": as_of.isoformat(),
-            "inputs": dict(sorted(input_digests.items())),
-            "ledger": ledger_digest,
-            "params": params.fingerprint(),
-        },
+        body,
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -173,16 +185,17 @@ def reconcile(
     params: MatchParams | None = None,
     run_id: str = "",
     bank_ledger: pl.DataFrame | None = None,
+    manual: tuple[ManualPair, ...] = (),
 ) -> RunResult:
     """The whole pure run. Frames cover the run's window (with its look-back); as_of = window end.
     `bank_ledger`: the ledger's postings on the bank account (ledger_side.bank_ledger_frame), used with
-    `bank`; None = the ledger has none."""
+    `bank`; None = the ledger has none. `manual`: operators' manual matches (matching stage m)."""
     params = params or MatchParams()
     partner_all, composition = payouts_with_composition(partner)
-    matches_a, breaks_a = reconcile_leg(partner_all, ledger, PARTNER_LEDGER, as_of, params)
+    matches_a, breaks_a = reconcile_leg(partner_all, ledger, PARTNER_LEDGER, as_of, params, manual)
     parts_m, parts_b = [matches_a], [composition, breaks_a]
     if bank is not None:
-        matches_b, breaks_b = reconcile_bank(partner_all, bank, bank_ledger, as_of, params)
+        matches_b, breaks_b = reconcile_bank(partner_all, bank, bank_ledger, as_of, params, manual)
         parts_m.append(matches_b)
         parts_b.append(breaks_b)
     matches = pl.concat(parts_m).cast(MATCH_SCHEMA)
@@ -193,7 +206,12 @@ def reconcile(
 
 
 def reconcile_bank(
-    partner_all: pl.DataFrame, bank: pl.DataFrame, bank_ledger: pl.DataFrame | None, as_of: date, params: MatchParams
+    partner_all: pl.DataFrame,
+    bank: pl.DataFrame,
+    bank_ledger: pl.DataFrame | None,
+    as_of: date,
+    params: MatchParams,
+    manual: tuple[ManualPair, ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The bank's two legs (module docstring): payout ↔ bank, then bank ↔ ledger for the rest."""
     payouts = partner_all.filter(pl.col("kind").is_in(_PAYOUT_KINDS)).with_columns(
@@ -210,12 +228,12 @@ def reconcile_bank(
     candidate = pl.col("kind").is_in(PAYOUT_CANDIDATES) & ~claimed.fill_null(False)
     as_payout = pl.when(pl.col("amount") >= 0).then(pl.lit("payout")).otherwise(pl.lit("payout_failed"))
     lines = bank.filter(candidate).with_columns(as_payout.alias("kind"))
-    matches_p, breaks_p = reconcile_leg(payouts, lines, PAYOUT_BANK, as_of, params)
+    matches_p, breaks_p = reconcile_leg(payouts, lines, PAYOUT_BANK, as_of, params, manual)
     onward = bank.filter(candidate & pl.col("kind").is_in(TO_BANK_LEDGER))["row_ref"].implode()
     moved = (pl.col("side") == "bank") & (pl.col("rule") == "unmatched") & pl.col("row_ref").is_in(onward)
     moved_refs = breaks_p.filter(moved)["row_ref"].implode()
     rest = bank.filter(~candidate | pl.col("row_ref").is_in(moved_refs))
-    matches_l, breaks_l = reconcile_leg(ledger_side, rest, BANK_LEDGER, as_of, params)
+    matches_l, breaks_l = reconcile_leg(ledger_side, rest, BANK_LEDGER, as_of, params, manual)
     return pl.concat([matches_p, matches_l]), pl.concat([breaks_p.filter(~moved), breaks_l])
 
 

@@ -30,6 +30,7 @@ from shared.ledger.store import aware
 from shared.partners import PARTNERS
 from shared.reconciliation import (
     Break,
+    ManualPair,
     MatchParams,
     balance_drift,
     breaks_from_frame,
@@ -207,10 +208,14 @@ def run(
     now: datetime,
     stream: Callable[[str, list[dict], list[str]], None] | None = None,
     book: Callable[[Operation, dict], object] | None = None,
+    manual: tuple[ManualPair, ...] = (),
+    on_breaks: Callable[[list[dict], list[dict], str], object] | None = None,
 ) -> RunOutcome:
     """`book(operation, fee_booking_record)` posts a fee booking through the ledger (with its
     FeeBooking record in the same transaction); without it the run books nothing and reports fee
-    differences as fee_variance breaks."""
+    differences as fee_variance breaks. `manual`: the partner's active manual matches (applied first,
+    part of the run id); `on_breaks(found, closed, run_id)`: after the breaks are written, the break
+    desk's update of their work (shared.operations.breaks.BreakDesk.on_run)."""
     if partner not in PARTNER_PARSERS:
         raise UnsupportedPartner(f"no report parser for {partner!r}; supported: {', '.join(PARTNER_PARSERS)}")
     params = PARAMS.get(partner, MatchParams())
@@ -220,7 +225,9 @@ def run(
     start = min(first, as_of) - timedelta(days=LOOKBACK_DAYS)
     ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
     bank_ledger = bank_ledger_frame(bank_postings(store, start, as_of, canonical_of)) if bank else None
-    result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger)
+    result = reconcile(
+        partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger, manual=manual
+    )
     booked = []
     if book is not None:
         bookings = fee_bookings(
@@ -229,14 +236,16 @@ def run(
         if bookings:
             booked = book_fees(book, partner, bookings)
             ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
-            result = reconcile(partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger)
+            result = reconcile(
+                partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger, manual=manual
+            )
     inputs = {report[0]: digest(report[1])} | ({bank[0]: digest(bank[1])} if bank else {})
     # Identity after the fee bookings: a rerun over the same report finds them booked, the same ledger,
     # the same id, and is replayed.
     ledger_digest = frame_digest(ledger)
     if bank_ledger is not None:  # the ledger's ACH postings are an input of the run too
         ledger_digest = digest(f"{ledger_digest}|{frame_digest(bank_ledger)}".encode())
-    run_id = run_identity(partner, as_of, inputs, ledger_digest, params)
+    run_id = run_identity(partner, as_of, inputs, ledger_digest, params, manual)
 
     recorded = store.get("ReconRun", run_id)
     if recorded is not None and recorded.get("status") == "done":
@@ -277,6 +286,12 @@ def run(
     written = [*cycle.opened, *cycle.still_open, *cycle.closed]
     for b in written:
         store.record("ReconBreak", b.break_id, break_record(b, partner, run_id, now))
+    if on_breaks is not None:  # before the run is marked done: a crash re-runs it, and on_run is idempotent
+        on_breaks(
+            [break_record(b, partner, run_id, now) for b in (*cycle.opened, *cycle.still_open)],
+            [break_record(b, partner, run_id, now) for b in cycle.closed],
+            run_id,
+        )
     for b in cycle.opened:
         log.warning(
             "reconciliation break",

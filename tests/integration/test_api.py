@@ -31,12 +31,15 @@ def cli(*args: str) -> dict | list:
 
 
 class Tenant:
-    def __init__(self, api_url: str, name: str, customers: list[str], scopes: str = "read,write"):
+    def __init__(
+        self, api_url: str, name: str, customers: list[str], scopes: str = "read,write", operator: str | None = None
+    ):
         self.url, self.name, self.customers = api_url, name, customers
         cli("tenants", "create", name)
         if customers:
             cli("tenants", "add-customer", name, *customers)
-        made = cli("api-keys", "create", "--tenant", name, "--scopes", scopes, "--label", "integration")
+        person = ("--operator", operator) if operator else ()
+        made = cli("api-keys", "create", "--tenant", name, "--scopes", scopes, "--label", "integration", *person)
         self.key, self.key_id = made["api_key"], made["key_id"]
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {self.key}"
@@ -71,7 +74,7 @@ def globex(api_url):
 @pytest.fixture(scope="module")
 def operator(api_url):
     cli("tenants", "create", "internal")
-    return Tenant(api_url, "internal", [], scopes="operator")
+    return Tenant(api_url, "internal", [], scopes="operator", operator="ana@ledgerline.test")
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +251,7 @@ def test_operator_endpoints(operator, acme):
     listing = operator.get("/v1/dead-letters", params={"limit": 5})
     assert listing.status_code == 200 and set(listing.json()) == {"object", "data", "has_more"}
     assert operator.get("/v1/dead-letters", params={"status": "replayed"}).status_code == 200
-    assert operator.post("/v1/dead-letters/nope:none/replay", {"dry_run": True}).status_code == 404
+    assert operator.post("/v1/dead-letters/nope:none/replay", {"dry_run": True, "reason": "x"}).status_code == 404
     for path in ("/v1/reconciliation/runs", "/v1/reconciliation/breaks"):
         assert operator.get(path).status_code == 200
     assert acme.get("/v1/reconciliation/runs").status_code == 403

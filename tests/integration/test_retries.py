@@ -83,10 +83,10 @@ def test_permanent_failure_is_one_dead_letter_and_its_replay_posts_exactly_once(
     time.sleep(1.0)
     assert transaction_for(db, p["key"]) == [] and db.get(db.key("DeadLetter", name))["status"] == "open"
 
-    cli("replay", name)
+    cli("replay", name, "--reason", "the publisher was fixed")
     (txn,) = posted(db, p["key"], timeout=60)
     assert db.get(db.key("DeadLetter", name))["status"] == "replayed"
-    cli("replay", name)  # an operator replays it again: still one posting
+    cli("replay", name, "--reason", "again")  # an operator replays it again: still one posting
     time.sleep(3.0)
     assert [t.key.name for t in transaction_for(db, p["key"])] == [txn.key.name]
     assert wallet_balance(db, p["customer"], "USD") == 2222

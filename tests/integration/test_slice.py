@@ -2,6 +2,7 @@
 ledger -> balanced transaction in Datastore -> entries in BigQuery (insertId = entry id)."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from shared.partners import stripe
 from shared.topology import CANONICAL_EVENTS_TOPIC
 from tests.factories import post_event
 
-from .conftest import posted, transaction_for, wait_for, wallet_balance
+from .conftest import cli, posted, transaction_for, wait_for, wallet_balance
 
 
 def test_payment_is_stored_published_posted_and_streamed(cfg, db, intake, secret, payment):
@@ -207,27 +208,29 @@ def test_body_near_one_mib_is_accepted_and_kept_byte_for_byte(cfg, db, intake, s
     assert wallet_balance(db, p["customer"], "USD") == 1234
 
 
-def test_operator_reversal_via_cli_is_linked_and_happens_once(cfg, db, intake, secret, payment):
+def test_operator_reversal_via_cli_is_linked_audited_and_happens_once(cfg, db, intake, secret, payment):
     p = payment(amount=1500, currency="usd")
     send(intake, Delivery("rev", p["body"], secret, 200, "accepted"))
     (txn,) = posted(db, p["key"])
-    first = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--json", "reverse", txn.key.name],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
+
+    def reverse(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "shared.cli", "--json", "reverse", txn.key.name, *extra],
+            cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "LEDGERLINE_OPERATOR": "ana@ops.test"},
+        )  # fmt: skip
+
+    assert reverse().returncode == 2  # no --reason: nothing happens
+    first = reverse("--reason", "charged the wrong customer")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["status"] == "posted"
+    request = json.loads(first.stdout)
+    assert (request["kind"], request["status"], request["maker"]) == ("reverse", "executed", "ana@ops.test")
     assert wallet_balance(db, p["customer"], "USD") == 0
-    assert db.get(db.key("Reversal", txn.key.name))["reversal_id"] == json.loads(first.stdout)["transaction_id"]
-    second = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--json", "reverse", txn.key.name],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert json.loads(second.stdout)["status"] == "replayed"  # the same reversal, not a second one
+    assert db.get(db.key("Reversal", txn.key.name))["reversal_id"] == request["transactions"][0]
+    second = reverse("--reason", "again")
+    assert second.returncode == 1 and "already_posted" in second.stderr  # the same reversal, never a second one
+    audit = cli("audit-log", "--target", txn.key.name)
+    assert [e["action"] for e in audit] == ["fail:reverse", "reverse"]
+    assert audit[1]["transactions"] == request["transactions"] and audit[1]["actor"] == "ana@ops.test"
 
 
 def test_dispute_before_its_payment_is_parked_then_posted_to_the_right_wallet(cfg, db, intake, secret, payment):

@@ -62,7 +62,9 @@ class World:
         self.key = keys.create_key(self.store, "acme", ["read", "write"], NOW, livemode=False)
         self.read_only = keys.create_key(self.store, "acme", ["read"], NOW, livemode=False)
         self.globex = keys.create_key(self.store, "globex", ["read", "write"], NOW, livemode=False)
-        self.operator = keys.create_key(self.store, "internal", ["operator"], NOW, livemode=False)
+        self.operator = keys.create_key(
+            self.store, "internal", ["operator"], NOW, livemode=False, operator="ana@ledgerline.test"
+        )
 
     def fund(self, customer: str, amount: int, currency: str = "USD") -> None:
         name = f"fund_{customer}_{amount}_{len(self.store.data['JournalTransaction'])}"
@@ -143,6 +145,10 @@ def test_operator_scope_is_for_the_internal_tenant_only(w):
         keys.create_key(w.store, "acme", ["read", "operator"], NOW, livemode=False)
     with pytest.raises(ValueError, match="scopes"):
         keys.create_key(w.store, "acme", ["admin"], NOW, livemode=False)
+    with pytest.raises(ValueError, match="names the person"):
+        keys.create_key(w.store, "internal", ["operator"], NOW, livemode=False)  # nobody's key
+    with pytest.raises(ValueError, match="only an operator key"):
+        keys.create_key(w.store, "acme", ["read"], NOW, livemode=False, operator="ana@ledgerline.test")
 
 
 def test_scopes_are_enforced_with_403(w):
@@ -502,12 +508,22 @@ def test_dead_letters_listing_and_replay(w):
     assert [d["key"] for d in page["data"]] == ["evt_2", "evt_1"] and page["has_more"]
     rest = w.get(f"/v1/dead-letters?limit=2&starting_after={page['data'][-1]['id']}", key=w.operator).json
     assert [d["key"] for d in rest["data"]] == ["evt_0"] and not rest["has_more"]
-    dry = w.post("/v1/dead-letters/pubsub:canonical-event:evt_0/replay", {"dry_run": True}, key=w.operator).json
-    assert dry["dry_run"] and not w.published
-    done = w.post("/v1/dead-letters/pubsub:canonical-event:evt_0/replay", key=w.operator)
+    path = "/v1/dead-letters/pubsub:canonical-event:evt_0/replay"
+    dry = w.post(path, {"dry_run": True, "reason": "check"}, key=w.operator).json
+    assert dry["dry_run"] and dry["request"] is None and not w.published
+    assert w.post(path, {}, key=w.operator).json["error"]["param"] == "reason"  # why, or nothing happens
+    done = w.post(path, {"reason": "the ledger was down"}, key=w.operator)
     assert done.status_code == 200 and len(w.published) == 1
+    request = done.json["request"]  # an event without an amount replays at once, audited
+    assert (request["kind"], request["status"], request["maker"]) == (
+        "dead_letter_replay",
+        "executed",
+        "ana@ledgerline.test",
+    )
     assert w.get("/v1/dead-letters?status=replayed", key=w.operator).json["data"][0]["key"] == "evt_0"
-    assert w.post("/v1/dead-letters/nope/replay", key=w.operator).status_code == 404
+    assert w.post("/v1/dead-letters/nope/replay", {"reason": "x"}, key=w.operator).status_code == 404
+    audit = w.get("/v1/audit-log", key=w.operator).json["data"]
+    assert [(e["action"], e["target"]) for e in audit] == [("dead_letter_replay", "pubsub:canonical-event:evt_0")]
 
 
 def test_reconciliation_listings_are_defensive(w):

@@ -17,7 +17,9 @@ FEE = Finding("fee_missing", 125)
 
 ACTIONS = st.lists(
     st.tuples(
-        st.sampled_from(["acknowledge", "note", "resolve", "accept", "write_off", "run_same", "run_other", "run_gone"]),
+        st.sampled_from(
+            ["acknowledge", "note", "resolve", "accept", "write_off", "unmatch", "run_same", "run_other", "run_gone"]
+        ),
         st.sampled_from(["ana", "bo"]),
         st.integers(1, 120),  # minutes later
     ),
@@ -36,6 +38,8 @@ def do(work, action, operator, at):
         return workflow.accept(work, operator, "known rounding", at + timedelta(hours=2), at)
     if action == "write_off":
         return workflow.write_off(work, operator, "below tolerance", at, "txn_wo")
+    if action == "unmatch":
+        return workflow.unmatch(work, operator, "wrong pair", at, "mm_1")
     if action == "run_same":
         return workflow.on_run(work, work.finding, at, "run")
     if action == "run_other":
@@ -56,7 +60,9 @@ def test_nothing_leaves_a_terminal_state_but_a_runs_reopen_and_every_step_is_rec
             continue  # refused: the record stays as it was (immutable)
         if before.state in workflow.TERMINAL and work.state != before.state:
             assert work.state == "open" and work.history[-1].action == "reopened"
-            assert work.history[-1].actor == workflow.SYSTEM
+            # a run, or the operator who undoes the manual match that closed it
+            assert work.history[-1].actor == workflow.SYSTEM or action == "unmatch"
+            assert action != "unmatch" or before.history[-1].action == "manual_match"
         if before.state == "accepted" and work.state not in ("accepted",):
             assert work.history[-1].actor == workflow.SYSTEM  # only a run takes a break out of accepted
         if work.state != before.state:
@@ -87,15 +93,23 @@ def test_a_break_the_run_no_longer_finds_is_resolved_by_its_counterpart_and_a_wr
     with pytest.raises(WorkflowError) as closed:
         workflow.acknowledge(wo, "bo", T0)
     assert closed.value.code == "break_closed"
+    # the write-off settled this difference: found again as it was, it stays closed; a new one reopens it
+    assert workflow.on_run(wo, FEE, T0, "r3") == wo
+    grown = workflow.on_run(wo, Finding("fee_missing", 250), T0, "r3")
+    assert (grown.state, grown.history[-1].action, grown.covered) == ("open", "reopened", None)
+    with pytest.raises(WorkflowError):
+        workflow.unmatch(wo, "ana", "wrong pair", T0, "mm_1")  # not closed by a match
 
 
 def test_maker_checker_refuses_self_approval_expires_and_executes_once():
     thresholds = {"USD": 100_000}
-    assert approvals.needs_approval("write_off", 1, "USD", thresholds)  # always
-    assert not approvals.needs_approval("adjusting_entry", 99_999, "USD", thresholds)
-    assert approvals.needs_approval("adjusting_entry", 100_000, "USD", thresholds)
-    assert approvals.needs_approval("adjusting_entry", 1, "JPY", thresholds)  # no threshold: always
-    req = approvals.request("rq_1", "write_off", "ana", "fee never charged", T0, 125, "USD")
+    assert approvals.needs_approval("write_off", {"USD": 1}, thresholds)  # always
+    assert not approvals.needs_approval("adjusting_entry", {"USD": 99_999}, thresholds)
+    assert approvals.needs_approval("adjusting_entry", {"USD": 100_000}, thresholds)
+    assert approvals.needs_approval("adjusting_entry", {"USD": 1, "JPY": 1}, thresholds)  # no threshold: always
+    assert not approvals.needs_approval("dead_letter_replay", None, thresholds)
+    assert approvals.needs_approval("api_key_change", None, {"api_key_change": 0})
+    req = approvals.request("rq_1", "write_off", "ana", "fee never charged", T0, {"USD": 125})
     with pytest.raises(approvals.ApprovalError) as own:
         approvals.approve(req, "ana", T0)
     assert own.value.code == "self_approval"
@@ -108,7 +122,7 @@ def test_maker_checker_refuses_self_approval_expires_and_executes_once():
     with pytest.raises(approvals.ApprovalError) as twice:
         approvals.executable(done, T0 + timedelta(minutes=7), required=True)
     assert twice.value.code == "already_executed"
-    stale = approvals.request("rq_2", "adjusting_entry", "ana", "missing fee", T0, 500_000, "USD")
+    stale = approvals.request("rq_2", "adjusting_entry", "ana", "missing fee", T0, {"USD": 500_000})
     later = T0 + approvals.DEFAULT_TTL
     assert approvals.expire(stale, later).status == "expired"
     with pytest.raises(approvals.ApprovalError) as expired:

@@ -47,6 +47,13 @@ ACCOUNT_RULES: list[AccountRule] = [
     AccountRule(re.compile(rf"^bank:{_ID}:operating$"), "asset", True, False, "our operating account at a bank"),
     AccountRule(re.compile(r"^suspense$"), "liability", True, False, "money we hold but cannot yet attribute"),
     AccountRule(re.compile(rf"^fx:{_ID}$"), "equity", True, False, "currency conversion position"),
+    AccountRule(
+        re.compile(rf"^write_off:{_ID}$"),
+        "expense",
+        True,
+        False,
+        "reconciliation differences written off, approved (a debit: a loss; a credit: a gain)",
+    ),
 ]
 
 

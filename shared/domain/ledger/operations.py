@@ -1,5 +1,6 @@
 """What the ledger is asked to do: the operation a canonical event asks for (its posting rule, its
-transaction id), and the operations ledgerline itself originates (reversal, hold expiry, fee booking)."""
+transaction id), and the operations ledgerline itself originates (reversal, hold expiry, fee booking,
+an operator's adjusting entry or write-off)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,35 @@ def fee_booking(partner: str, key: str, amount: int, currency: str, effective_at
         f"ledgerline:fee:{partner}:{key}",
         partner,
         digest("fee", partner, key, str(amount), currency),
+        effective_at,
+        legs=legs,
+    )
+
+
+ADJUSTMENT_RULE = "adjustment.v1"
+WRITE_OFF_RULE = "write_off.v1"
+OPERATOR_RULES = (ADJUSTMENT_RULE, WRITE_OFF_RULE)
+
+
+def adjustment(key: str, legs: tuple[Leg, ...], effective_at: datetime, rule: str = ADJUSTMENT_RULE) -> Operation:
+    """An operator's adjusting entry or write-off (shared.operations, after its approval): the legs
+    given, never an edit of an existing entry. Its id derives from `key` (the break, the action and
+    the round: shared.domain.operations.adjustments.key), so executing it twice is the same operation
+    (replayed), never a second one; the body hash covers the legs, so another body under the same key
+    is a conflict."""
+    if rule not in OPERATOR_RULES:
+        raise InvariantViolation(f"{rule!r} is not an operator's rule")
+    if not legs:
+        raise InvariantViolation("an adjusting entry has legs")
+    legs = tuple(Leg(leg.account, leg.direction, leg.amount, normalise_currency(leg.currency)) for leg in legs)
+    body = digest(rule, key, *(f"{leg.account}|{leg.direction}|{leg.amount}|{leg.currency}" for leg in legs))
+    return Operation(
+        transaction_id("ledgerline", f"adjust:{key}", rule),
+        "post",
+        rule,
+        f"ledgerline:adjust:{key}",
+        "ledgerline",
+        body,
         effective_at,
         legs=legs,
     )

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-Status = Literal["pending", "approved", "rejected", "expired", "executed"]
+Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
+DECIDED = frozenset({"rejected", "expired", "executed", "failed"})  # nothing happens to these any more
 ALWAYS = frozenset({"write_off"})  # approved by a second operator whatever the amount
 KINDS = frozenset(
     {
@@ -41,23 +42,22 @@ class Request:
     reason: str
     created_at: datetime
     expires_at: datetime
-    amount: int | None = None  # minor units, for money movements
-    currency: str | None = None
+    amounts: Mapping[str, int] | None = None  # per currency, minor units (what a movement moves)
     status: Status = "pending"
     checker: str | None = None
     decided_at: datetime | None = None
     decision_reason: str | None = None
 
 
-def needs_approval(kind: str, amount: int | None, currency: str | None, thresholds: Mapping[str, int]) -> bool:
-    """A write-off always; a movement of a currency without a threshold always; else amount >= its
-    threshold. Changes without an amount (keys, tenants, limits) when their kind has a threshold of 0."""
+def needs_approval(kind: str, amounts: Mapping[str, int] | None, thresholds: Mapping[str, int]) -> bool:
+    """A write-off always; a change without an amount (keys, tenants) when `thresholds` names its kind
+    with 0; a movement when any of its currencies' amounts reaches that currency's threshold, or is in
+    a currency without one (an unknown currency is never small)."""
     if kind in ALWAYS:
         return True
-    if amount is None or currency is None:
-        return thresholds.get(kind, 0) == 0
-    limit = thresholds.get(currency)
-    return limit is None or amount >= limit
+    if not amounts:
+        return thresholds.get(kind) == 0
+    return any(currency not in thresholds or amount >= thresholds[currency] for currency, amount in amounts.items())
 
 
 def request(
@@ -66,17 +66,17 @@ def request(
     maker: str,
     reason: str,
     at: datetime,
-    amount: int | None = None,
-    currency: str | None = None,
+    amounts: Mapping[str, int] | None = None,
     ttl: timedelta = DEFAULT_TTL,
 ) -> Request:
     if kind not in KINDS:
         raise ApprovalError("unknown_kind", f"{kind!r} is not an operation that asks approval")
     if not reason or not reason.strip():
         raise ApprovalError("reason_required", "every manual money movement says why")
-    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
-        raise ApprovalError("invalid_amount", "an amount is a positive integer of minor units")
-    return Request(request_id, kind, maker, reason.strip(), at, at + ttl, amount, currency)
+    for amount in (amounts or {}).values():
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ApprovalError("invalid_amount", "an amount is a positive integer of minor units")
+    return Request(request_id, kind, maker, reason.strip(), at, at + ttl, dict(amounts) if amounts else None)
 
 
 def _pending(req: Request, at: datetime) -> None:
@@ -122,3 +122,8 @@ def executable(req: Request, at: datetime, required: bool) -> Request:
     if at >= req.expires_at:
         raise ApprovalError("request_expired", f"{req.request_id} expired at {req.expires_at.isoformat()}")
     return replace(req, status="executed")
+
+
+def failed(req: Request, at: datetime, why: str) -> Request:
+    """The execution was refused downstream (the ledger rejected it): nothing moved; decided for good."""
+    return replace(req, status="failed", decided_at=at, decision_reason=why)

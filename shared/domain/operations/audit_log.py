@@ -43,11 +43,13 @@ def entry_hash(entry: Entry) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def append(last: Entry | None, entry: Entry) -> Entry:
-    """The entry as the next link after `last` (its seq and prev_hash set, its hash computed)."""
+def append(last: Entry | tuple[int, str] | None, entry: Entry) -> Entry:
+    """The entry as the next link after `last` — the previous entry, or the log's head (seq, hash) —
+    its seq and prev_hash set, its hash computed."""
     if not entry.reason or not entry.reason.strip():
         raise ValueError("an audit entry has a reason")
-    linked = replace(entry, seq=(last.seq + 1) if last else 1, prev_hash=last.hash if last else GENESIS, hash="")
+    seq, prev = (last.seq, last.hash) if isinstance(last, Entry) else (last or (0, GENESIS))
+    linked = replace(entry, seq=seq + 1, prev_hash=prev, hash="")
     return replace(linked, hash=entry_hash(linked))
 
 

@@ -10,8 +10,11 @@ work record:
       └── a run that no longer finds it ──▶ resolved (counterpart arrived)
 
 resolved and written_off are terminal: the only way out of them, as out of accepted, is `reopen`,
-which only a run does (the break found again). Every step is kept in the history with who, when and
-why; a note changes no state."""
+which only a run does (the break found again). A write-off or an adjusting entry settles the finding it
+was made for (`covered`): the ledger posted the difference, the partner's rows still differ from the
+ledger's, so a run finds the same break again — with that same reason and amount it stays closed;
+with another reason or amount (a new difference) it reopens. Every step is kept in the history with
+who, when and why; a note changes no state."""
 
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ class Work:
     assignee: str | None = None
     accepted_until: datetime | None = None
     accepted_finding: Finding | None = None  # what was accepted: another reason or amount reopens it
+    covered: Finding | None = None  # what a write-off / adjusting entry settled: found again as it was, stays closed
     history: tuple[Step, ...] = ()
     notes: tuple[Step, ...] = field(default=())
 
@@ -102,7 +106,19 @@ def resolve(work: Work, operator: str, how: str, reason: str, at: datetime, refe
         raise WorkflowError("invalid_resolution", f"an operator resolves by {', '.join(RESOLUTIONS[1:])}")
     if work.state != "acknowledged":
         raise WorkflowError("illegal_transition", "acknowledge the break (take it) before resolving it")
-    return work.step(at, operator, how, "resolved", reason=_need_reason(reason), reference=reference)
+    settled = replace(work, covered=work.finding if how == "adjusting_entry" else None)
+    return settled.step(at, operator, how, "resolved", reason=_need_reason(reason), reference=reference)
+
+
+def unmatch(work: Work, operator: str, reason: str, at: datetime, reference: str) -> Work:
+    """A manual match undone (`reference`: the match): the break it resolved is open again — the one
+    way an operator reopens a closed break, and only one its own manual match closed."""
+    last = work.history[-1] if work.history else None
+    if work.state != "resolved" or last is None or last.action != "manual_match" or last.reference != reference:
+        raise WorkflowError("illegal_transition", f"{work.break_id} was not resolved by the manual match {reference}")
+    return replace(work, assignee=None).step(
+        at, operator, "reopened", "open", reason=f"unmatched: {_need_reason(reason)}", reference=reference
+    )
 
 
 def accept(work: Work, operator: str, reason: str, until: datetime, at: datetime) -> Work:
@@ -122,21 +138,25 @@ def write_off(work: Work, operator: str, reason: str, at: datetime, transaction:
     _not_terminal(work, "write_off")
     if work.state != "acknowledged":
         raise WorkflowError("illegal_transition", "acknowledge the break before writing it off")
-    return work.step(at, operator, "written_off", "written_off", reason=_need_reason(reason), reference=transaction)
+    settled = replace(work, covered=work.finding)
+    return settled.step(at, operator, "written_off", "written_off", reason=_need_reason(reason), reference=transaction)
 
 
 def on_run(work: Work, finding: Finding | None, at: datetime, run_id: str) -> Work:
     """What a reconciliation run does to the break's work: it no longer finds it → resolved (the
     counterpart arrived), unless written off or already resolved; it finds it again after it was
-    resolved or written off → reopened; an accepted break reopens when its acceptance expired or the
-    run finds it with another reason or amount. Otherwise only the finding is refreshed."""
+    resolved or written off → reopened, unless what closed it was a ledger entry for exactly this
+    finding (`covered`); an accepted break reopens when its acceptance expired or the run finds it
+    with another reason or amount. Otherwise only the finding is refreshed."""
     if finding is None:
         if work.state in TERMINAL:
             return work
         return work.step(at, SYSTEM, "counterpart_arrived", "resolved", reference=run_id)
     fresh = replace(work, finding=finding)
     if work.state in TERMINAL:
-        return replace(fresh, assignee=None).step(
+        if work.covered == finding:
+            return work  # the posted entry settled this very difference
+        return replace(fresh, assignee=None, covered=None).step(
             at, SYSTEM, "reopened", "open", reason="found again", reference=run_id
         )
     if work.state == "accepted":

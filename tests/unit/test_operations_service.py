@@ -1,0 +1,224 @@
+"""The operations services over the in-memory store (the integration suite runs them against the
+Datastore emulator): a write-off asked by one operator and approved by another posts once, in the
+same transaction as its bookkeeping; a self-approval and an expired request move nothing; the audit
+chain records every step and finds an edit; a manual match is applied by later runs and undone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.adapters.memory_store import MemoryStore
+from shared.domain.ledger.model import Leg, Operation
+from shared.domain.operations.approvals import ApprovalError
+from shared.domain.operations.workflow import WorkflowError
+from shared.ledger import transactions
+from shared.operations import assemble, movements
+from shared.operations.audit import ENTRY
+from shared.operations.records import REQUEST, WORK
+from shared.operations.requests import Submission, parse_thresholds
+
+T0 = datetime(2026, 12, 2, 9, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self):
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+def brk(break_id="brk_1", reason="amount_mismatch", amount=4100, difference=100, **extra):
+    return {
+        "break_id": break_id,
+        "key_id": "key_1",
+        "leg": "partner_ledger",
+        "reason": reason,
+        "reason_code": reason,
+        "side": "partner",
+        "kind": "payment",
+        "reference": "pi_1",
+        "currency": "USD",
+        "amount": amount,
+        "difference": difference,
+        "counter_amount": None if difference is None else amount - difference,
+        "row_ref": "report.csv:3",
+        "counter_row_ref": "txn_ledger_1",
+        "severity": "low",
+        "status": "open",
+        "partner": "stripe",
+        "opened_on": "2026-12-01",
+        "opened_run": "run_1",
+        **extra,
+    }
+
+
+@pytest.fixture
+def ops():
+    store, clock = MemoryStore(), Clock()
+    streamed: list[tuple[str, list[dict]]] = []
+    ops = assemble(
+        store,
+        clock=clock,
+        thresholds=parse_thresholds(None),
+        publish=None,
+        schedule=None,
+        stream=lambda table, rows, ids: streamed.append((table, rows)),
+    )
+    store.record("ReconBreak", "brk_1", brk())
+    return store, clock, ops.audit, ops.requests, ops.desk, streamed
+
+
+def test_a_write_off_asked_by_one_operator_and_approved_by_another_posts_once(ops):
+    store, clock, audit_log, requests, desk, streamed = ops
+    with pytest.raises(WorkflowError) as untaken:
+        desk.write_off("brk_1", "ana", "one cent of rounding")
+    assert untaken.value.code == "illegal_transition"  # acknowledge it first
+    desk.acknowledge("brk_1", "ana")
+    req, _ = desk.write_off("brk_1", "ana", "partner rounding, agreed with Stripe support")
+    assert req.status == "pending"  # a write-off always waits for a second operator
+    assert store.snapshot(("JournalTransaction",))["JournalTransaction"] == {}
+    with pytest.raises(ApprovalError) as own:
+        requests.approve(req.request_id, "ana")
+    assert own.value.code == "self_approval"
+    clock.now += timedelta(minutes=5)
+    done, _record = requests.approve(req.request_id, "bo", "checked the report")
+    assert (done.status, done.checker) == ("executed", "bo")
+    posted = store.snapshot(("JournalTransaction",))["JournalTransaction"]
+    assert len(posted) == 1
+    (txn_id,) = posted
+    txn = store.transaction(txn_id)
+    legs = sorted((e.account, e.direction, e.amount, e.currency) for e in txn.entries)
+    assert legs == [("partner:stripe:clearing", "debit", 100, "USD"), ("write_off:stripe", "credit", 100, "USD")]
+    _, work = desk.get("brk_1")
+    assert (work.state, work.history[-1].reference) == ("written_off", txn_id)
+    with pytest.raises(ApprovalError) as twice:
+        requests.approve(req.request_id, "cy")
+    assert twice.value.code == "request_decided"
+    assert len(store.snapshot(("JournalTransaction",))["JournalTransaction"]) == 1
+    # the audit log: who took it, who asked, who approved what posted; chained, streamed
+    entries = audit_log.entries()
+    assert [(e.actor, e.action) for e in entries] == [
+        ("ana", "acknowledge"),
+        ("ana", "request:write_off"),
+        ("ana", "write_off"),
+    ]
+    assert (entries[-1].approved_by, entries[-1].transactions) == ("bo", (txn_id,))
+    assert audit_log.problems() == []
+    assert [r["seq"] for _, rows in streamed for r in rows] == [1, 2, 3]
+    # the next run finds the same difference: the write-off settled it, the break stays closed
+    assert desk.on_run([brk()], [], "run_2") == 0
+    assert desk.get("brk_1")[1].state == "written_off"
+    # a larger difference is a new one: it reopens
+    assert desk.on_run([brk(amount=4200, difference=200)], [], "run_3") == 1
+    assert desk.get("brk_1")[1].state == "open"
+
+
+def test_an_edited_or_removed_audit_entry_breaks_the_chain(ops):
+    store, _, audit_log, _, desk, _ = ops
+    desk.acknowledge("brk_1", "ana")
+    desk.note("brk_1", "ana", "asked Stripe for the payout file")
+    first = store.get(ENTRY, "000000000001")
+    store.record(ENTRY, "000000000001", {**first, "actor": "mallory"})
+    assert any("edited" in p for p in audit_log.problems())
+    store.record(ENTRY, "000000000001", first)
+    assert audit_log.problems() == []
+    store.delete(ENTRY, "000000000002")
+    assert audit_log.problems()
+
+
+def test_an_unapproved_request_expires_and_moves_nothing(ops):
+    store, clock, audit_log, requests, desk, _ = ops
+    desk.acknowledge("brk_1", "ana")
+    req, _ = desk.write_off("brk_1", "ana", "rounding")
+    clock.now += timedelta(days=2)
+    assert requests.get(req.request_id)[0].status == "expired"
+    with pytest.raises(ApprovalError) as late:
+        requests.approve(req.request_id, "bo")
+    assert late.value.code == "request_expired"
+    assert store.get(REQUEST, req.request_id)["status"] == "expired"
+    assert store.snapshot(("JournalTransaction",))["JournalTransaction"] == {}
+    assert audit_log.entries()[-1].action == "expire:write_off"
+    assert desk.get("brk_1")[1].state == "acknowledged"
+
+
+def test_a_changed_break_fails_the_request_and_posts_nothing(ops):
+    store, _clock, _, requests, desk, _ = ops
+    desk.acknowledge("brk_1", "ana")
+    req, _ = desk.write_off("brk_1", "ana", "rounding")
+    desk.on_run([brk(amount=4300, difference=300)], [], "run_2")  # the partner restated it meanwhile
+    with pytest.raises(WorkflowError) as changed:
+        requests.approve(req.request_id, "bo")
+    assert changed.value.code == "break_changed"
+    assert store.get(REQUEST, req.request_id)["status"] == "failed"
+    assert store.snapshot(("JournalTransaction",))["JournalTransaction"] == {}
+
+
+def test_small_movements_execute_at_once_large_ones_wait(ops):
+    store, _clock, audit_log, requests, desk, _ = ops
+    desk.acknowledge("brk_1", "ana")
+    legs = [
+        {"account": "fees:stripe", "direction": "debit", "amount": 100, "currency": "USD"},
+        {"account": "partner:stripe:clearing", "direction": "credit", "amount": 100, "currency": "USD"},
+    ]
+    with pytest.raises(WorkflowError) as wallet:
+        desk.adjust("brk_1", "ana", "fee", [{**legs[0], "account": "customer:c1:wallet"}, legs[1]])
+    assert wallet.value.code == "customer_account"
+    with pytest.raises(WorkflowError) as unbalanced:
+        desk.adjust("brk_1", "ana", "fee", [legs[0], {**legs[1], "amount": 99}])
+    assert unbalanced.value.code == "unbalanced"
+    req, _ = desk.adjust("brk_1", "ana", "the fee Stripe kept", legs)
+    assert (req.status, req.checker) == ("executed", None)  # $1.00 is under the $1,000 threshold
+    assert desk.get("brk_1")[1].state == "resolved"
+    # a reversal of $2,000 waits for a second operator
+    big = Operation(
+        "txn_big", "post", "test.v1", "test:big", "test", "h", T0,
+        legs=(Leg("partner:stripe:clearing", "debit", 200_000, "USD"), Leg("suspense", "credit", 200_000, "USD")),
+    )  # fmt: skip
+    transactions.execute(store, big)
+    pending, _ = requests.submit(movements.reverse_submission(store, "txn_big"), "ana", "posted to the wrong account")
+    assert pending.status == "pending"
+    with pytest.raises(ApprovalError) as again:
+        requests.submit(movements.reverse_submission(store, "txn_big"), "bo", "me too")
+    assert again.value.code == "request_pending"
+    done, record = requests.approve(pending.request_id, "bo")
+    assert done.status == "executed"
+    reversal_id = store.get("Reversal", "txn_big")["reversal_id"]
+    assert reversal_id in record["outcome"]
+    assert audit_log.problems() == []
+    with pytest.raises(ApprovalError):
+        requests.submit(Submission("limit_change", "x", {}), "ana", "no planner for it here")
+
+
+def test_a_manual_match_is_kept_for_later_runs_and_undone_with_history(ops):
+    store, _clock, audit_log, _requests, desk, _ = ops
+    store.record("ReconBreak", "brk_2", brk("brk_2", reason="missing_in_ledger", amount=500, difference=None))
+    match = desk.manual_match("brk_2", "ana", "txn_typo", "the reference has a typo at the partner")
+    assert desk.get("brk_2")[1].state == "resolved"
+    (pair,) = desk.manual_pairs("stripe")
+    assert (pair.leg, pair.left, pair.right) == ("partner_ledger", "pi_1", "txn_typo")
+    with pytest.raises(WorkflowError):
+        desk.manual_match("brk_2", "ana", "txn_typo", "again")
+    undone = desk.unmatch(match["id"], "bo", "wrong transaction")
+    assert undone["status"] == "undone" and [h["did"] for h in undone["history"]] == ["matched", "undone"]
+    assert desk.manual_pairs("stripe") == ()
+    work = desk.get("brk_2")[1]
+    assert (work.state, work.history[-1].actor) == ("open", "bo")
+    assert [e.action for e in audit_log.entries()] == ["manual_match", "unmatch"]
+    with pytest.raises(WorkflowError) as not_pairable:
+        desk.manual_match("brk_1", "ana", "txn_x", "it is paired already")
+    assert not_pairable.value.code == "not_matchable"
+
+
+def test_bulk_acknowledges_many_and_dry_run_writes_nothing(ops):
+    store, _, audit_log, _, desk, _ = ops
+    store.record("ReconBreak", "brk_2", brk("brk_2"))
+    preview = desk.bulk("acknowledge", ["brk_1", "brk_2", "brk_nope"], "ana", reason="mine", dry_run=True)
+    assert [p["outcome"] for p in preview] == ["would_succeed", "would_succeed", "error"]
+    assert store.snapshot((WORK,))[WORK] == {} and audit_log.entries() == []
+    done = desk.bulk("acknowledge", ["brk_1", "brk_2"], "ana", reason="mine", dry_run=False)
+    assert [d["state"] for d in done] == ["acknowledged", "acknowledged"]
+    rows, more = desk.list(state="acknowledged", assignee="ana")
+    assert [b["break_id"] for b, _ in rows] == ["brk_1", "brk_2"] and not more
