@@ -105,7 +105,11 @@ class Intake:
         created, stored = self.inbox.put_if_absent(record)
         ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}
         if not created and record.conflicts_with(stored.content_hash):
-            log.error("conflicting redelivery: same event id, different content; first version kept", extra=ids)
+            # "conflict recorded": the line the conflicts alert counts (terraform/modules/monitoring)
+            log.error(
+                "conflict recorded",
+                extra={**ids, "conflict_kind": "inbox", "detail": "same event id, different content; first kept"},
+            )
             return {"http": 200, "status": "conflict", **ids}
         if not created and record.content_hash and stored.content_hash != record.content_hash:
             # An earlier parser's version of this very event: kept (it is what the ledger posted), not a conflict.

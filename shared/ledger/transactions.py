@@ -119,4 +119,9 @@ def execute(
                 "recorded_at": clock(),
             },
         )
+        # the line the conflicts alert counts (terraform/modules/monitoring: jsonPayload.message)
+        log.error(
+            "conflict recorded",
+            extra={"conflict_kind": "ledger", "transaction_id": op.op_id, "event_id": op.event_id, "rule": op.rule},
+        )
         raise LedgerConflict(str(conflict)) from None

@@ -1,7 +1,7 @@
 # Log-based metrics over the functions' structured JSON logs (shared/logs.py: jsonPayload.message and
 # the `extra=` fields) and the alert policies on them. Messages matched here are part of the code's
 # contract: "dead letter" (+ reason_code), "reconciliation break" (+ severity_level, partner),
-# "webhook rejected" (+ status, partner, code), ledger messages containing "conflict", "webhook
+# "webhook rejected" (+ status, partner, code), "conflict recorded" (+ conflict_kind: inbox | ledger), "webhook
 # endpoint disabled" (+ reason: gone | failing; endpoint, tenant) and "webhook attempt" (+ outcome:
 # delivered | retry | give_up | gone) — the last two from shared/webhooks/service.py. Checked by
 # tests/terraform/test_monitoring.py.
@@ -10,7 +10,6 @@ locals {
   run = "resource.type=\"cloud_run_revision\""
 
   intake = "${local.run} AND resource.labels.service_name=\"${var.service_names.intake}\""
-  ledger = "${local.run} AND resource.labels.service_name=\"${var.service_names.ledger}\""
 
   channels = concat(var.notification_channels, [for c in google_monitoring_notification_channel.email : c.id])
 }
@@ -118,16 +117,27 @@ resource "google_logging_metric" "intake_server_errors" {
   }
 }
 
+# Conflicts, wherever they are recorded: the intake's inbox (a partner redelivered an event id with
+# other money content: the first version is kept) and the ledger (an operation id seen again with
+# another body: refused, recorded as a Conflict entity) — any function may post through the ledger.
 resource "google_logging_metric" "ledger_conflicts" {
   project     = var.project_id
   name        = "ledgerline_ledger_conflicts"
-  description = "Ledger conflicts: an id seen again with different content (refused, recorded as Conflict)."
-  filter      = "${local.ledger} AND jsonPayload.message=~\"conflict\""
+  description = "Conflicts recorded: an id seen again with different content (refused; Conflict / InboxConflict), by kind."
+  filter      = "${local.run} AND jsonPayload.message=\"conflict recorded\""
 
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "INT64"
     unit        = "1"
+    labels {
+      key         = "kind"
+      value_type  = "STRING"
+      description = "Where: inbox (intake) or ledger (jsonPayload.conflict_kind)."
+    }
+  }
+  label_extractors = {
+    kind = "EXTRACT(jsonPayload.conflict_kind)"
   }
 }
 
@@ -318,13 +328,13 @@ resource "google_monitoring_alert_policy" "intake_errors" {
 
 resource "google_monitoring_alert_policy" "ledger_conflicts" {
   project               = var.project_id
-  display_name          = "ledgerline ${var.env}: ledger conflicts"
+  display_name          = "ledgerline ${var.env}: conflicts"
   combiner              = "OR"
   notification_channels = local.channels
   severity              = "ERROR"
 
   conditions {
-    display_name = "ledger logged a conflict"
+    display_name = "a function recorded a conflict"
     condition_threshold {
       filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.ledger_conflicts.name}\" AND ${local.run}"
       comparison      = "COMPARISON_GT"
@@ -334,6 +344,7 @@ resource "google_monitoring_alert_policy" "ledger_conflicts" {
         alignment_period     = "300s"
         per_series_aligner   = "ALIGN_SUM"
         cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.kind"]
       }
       trigger {
         count = 1
@@ -343,7 +354,7 @@ resource "google_monitoring_alert_policy" "ledger_conflicts" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The ledger refused an operation whose id it had already applied with different content (recorded as a Conflict entity). Money did not move twice; find out why the partner or intake sent two versions."
+    content   = "An id arrived again with different content. kind=inbox: a partner redelivered an event with other money fields; the intake kept the first version (InboxConflict). kind=ledger: the ledger refused an operation whose id it had applied with another body (Conflict). Money did not move twice; find out why two versions exist (`ledgerline verify` lists them)."
   }
 }
 

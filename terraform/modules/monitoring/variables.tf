@@ -9,10 +9,9 @@ variable "env" {
 }
 
 variable "service_names" {
-  description = "Cloud Run service name of the functions whose logs are filtered: an object with `intake` and `ledger`."
+  description = "Cloud Run service name of the functions whose logs are filtered by service: an object with `intake`."
   type = object({
     intake = string
-    ledger = string
   })
 }
 
