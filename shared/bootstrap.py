@@ -171,6 +171,7 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
                 redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
                 check_fault=r.check_fault,
                 clock=r.clock,
+                operations=lambda: operations(r),
             )
         ),
     )
@@ -238,7 +239,8 @@ def api_backend(r: Root):
 
 def operations(r: Root):
     """The operator's services (shared.operations.assemble): the audit log streamed to BigQuery,
-    maker-checker requests with the planner of each kind, the break desk."""
+    maker-checker requests with the planner of each kind, the break desk, retention and erasure."""
+    from shared.ledger.outbox import StreamRequests
     from shared.operations import assemble
     from shared.operations.requests import parse_thresholds
 
@@ -253,6 +255,9 @@ def operations(r: Root):
             schedule=r.schedule,
             after_commit=r.ledger.stream_after_commit,
             stream=lambda table, rows, ids: bigquery_sink.stream(cfg, table, rows, ids),
+            inbox=r.inbox,
+            payout_limits=lambda: payout_limits(r),
+            request_sweep=StreamRequests(r.schedule, clock=r.clock, kind="operations-sweep"),
         ),
     )
 
@@ -301,6 +306,7 @@ def run_reconciliation(r: Root, *, partner: str, as_of, report, bank, now):
         book=ports.book,
         manual=ports.desk.manual_pairs(partner),
         on_breaks=ports.desk.on_run,
+        corrections=ports.desk.corrections(partner),
     )
 
 

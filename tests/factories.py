@@ -293,13 +293,14 @@ PAYMENTS_TEST_FINGERPRINT_KEY = b"test-payments-fingerprint-key"
 PAYMENTS_TEST_DEFAULT_LIMITS = {"USD": (500_000, 1_000_000)}
 
 
-def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwargs) -> Backend:
+def memory_backend(store, *, default_limits=None, webhooks_schedule=None, inbox=None, **kwargs) -> Backend:
     """The API service over shared.adapters.memory_store.MemoryStore (whose ordered reads answer as the
     Datastore adapter's composite queries do), with the payments services over the same store (a test
     key-encryption key, PAYMENTS_TEST_DEFAULT_LIMITS unless `default_limits`) and the webhook endpoints
     over it too (secrets sealed as themselves, local URL rules, replay tasks recorded by
     `webhooks_schedule`, a `Queue` unless given: `backend.webhooks().schedule.tasks`); kwargs are
     Backend's (publish, schedule, after_commit, clock, start)."""
+    from shared.adapters.memory_inbox import MemoryInbox
     from shared.adapters.payment_rows import PaymentRows
     from shared.adapters.payout_rows import PayoutRows
     from shared.operations import assemble
@@ -330,6 +331,8 @@ def memory_backend(store, *, default_limits=None, webhooks_schedule=None, **kwar
         publish=kwargs.get("publish"),
         schedule=kwargs.get("schedule"),
         after_commit=kwargs.get("after_commit"),
+        inbox=inbox if inbox is not None else MemoryInbox(),
+        payout_limits=lambda: book,
     )
     return Backend(
         store,

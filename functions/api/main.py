@@ -5,11 +5,14 @@ routing, checks and service live in shared/api; this file only wires them once p
 from functools import lru_cache
 
 import functions_framework
+from werkzeug.exceptions import NotFound
 
 from shared import bootstrap, logs
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.config import settings
+from shared.errors import ClientError
+from shared.http import error_response
 
 
 @lru_cache(maxsize=1)
@@ -28,3 +31,9 @@ def api(request):
     logs.configure(cfg.project)
     logs.set_trace(logs.trace_from_headers(request.headers))
     return _api().handle(request).flask()
+
+
+@functions_framework.errorhandler(NotFound)
+def _not_routed(exc):
+    """A path the framework's own route cannot take (a newline in it): our 404, in JSON, not Flask's page."""
+    return error_response(ClientError(404, "route_not_found", "no such route", "path"))

@@ -2,7 +2,8 @@
 
 Inbox           key "<partner>:<partner event id>"  the first delivery: raw body (or body_chunks), headers
                 (JSON text), verdict, reason, canonical, content_hash, trace, received_at, last_delivery_at,
-                deliveries, conflicts
+                deliveries, conflicts, customer (the canonical event's; indexed: erasure requests),
+                redacted_at / redaction (the body and headers removed: shared.operations.retention)
 InboxBody       key "<owner>#<n>"  chunks of a raw body over 512 KiB (owner: an Inbox or InboxConflict key)
 InboxPublished  key = the Inbox key   published_at, message_id (a marker, not a field of the event)
 InboxConflict   key "<inbox key>:<content hash[:16]>"  a redelivery with different content: inbox_key, body,
@@ -112,6 +113,43 @@ class DatastoreInbox:
             for c in self.db.query(kind=CONFLICT).fetch()
         ]
 
+    def keys_of_customer(self, customer: str) -> list[str]:
+        query = self.db.query(kind=INBOX)
+        query.add_filter(filter=datastore.query.PropertyFilter("customer", "=", customer))
+        query.keys_only()
+        return sorted(e.key.name for e in query.fetch())
+
+    def redact(self, key: str, at: datetime, why: str) -> bool:
+        """The event's body, chunks and headers removed in one transaction; then its conflicting
+        redeliveries' bodies (a query cannot run inside the transaction; each put is idempotent)."""
+        db = self.db
+
+        def work(_txn):
+            entity = db.get(db.key(INBOX, key))
+            if entity is None or (
+                not entity.get("body") and not entity.get("body_chunks") and not _has_headers(entity)
+            ):
+                return False
+            chunks = [db.key(BODY, f"{key}#{n}") for n in range(entity.get("body_chunks") or 0)]
+            entity.update({"body": b"", "body_chunks": 0, "headers": "{}", "redacted_at": at, "redaction": why})
+            db.put(entity)
+            if chunks:
+                db.delete_multi(chunks)
+            return True
+
+        changed = in_transaction(db, work)
+        query = db.query(kind=CONFLICT)
+        query.add_filter(filter=datastore.query.PropertyFilter("inbox_key", "=", key))
+        for conflict in query.fetch():
+            if conflict.get("body") or conflict.get("body_chunks"):
+                chunks = [db.key(BODY, f"{conflict.key.name}#{n}") for n in range(conflict.get("body_chunks") or 0)]
+                conflict.update({"body": b"", "body_chunks": 0, "redacted_at": at, "redaction": why})
+                db.put(conflict)
+                if chunks:
+                    db.delete_multi(chunks)
+                changed = True
+        return changed
+
     # --------------------------------------------------------------------- layout
 
     def _with_markers(self, items: list[datastore.Entity]) -> list[InboxEvent]:
@@ -141,6 +179,7 @@ class DatastoreInbox:
                 "deliveries": 1,
                 "canonical": record.canonical,
                 "trace": record.trace,
+                "customer": record.customer,
             }
         )
         return entity, chunks
@@ -185,4 +224,10 @@ def _event(entity: datastore.Entity, marker: datastore.Entity | None, body: byte
         published_at=marker["published_at"] if marker is not None else None,
         message_id=marker["message_id"] if marker is not None else None,
         body=body,
+        customer=entity.get("customer"),
+        redacted_at=entity.get("redacted_at"),
     )
+
+
+def _has_headers(entity: datastore.Entity) -> bool:
+    return entity.get("headers") not in (None, "", "{}")

@@ -145,6 +145,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "BreakWork": frozenset({"state", "assignee"}),
     "OperatorRequest": frozenset({"status"}),
     "ManualMatch": frozenset({"partner"}),
+    "BreakCorrection": frozenset({"partner"}),
     "AuditEntry": frozenset({"actor", "action", "target"}),
     "AuditHead": frozenset(),
     "AuditStream": frozenset(),

@@ -62,6 +62,17 @@ class MemoryInbox:
     def conflicts(self) -> list[InboxConflict]:
         return [self.conflicting[name] for name in sorted(self.conflicting)]
 
+    def keys_of_customer(self, customer: str) -> list[str]:
+        return sorted(k for k, e in self.stored.items() if e.customer == customer)
+
+    def redact(self, key: str, at: datetime, why: str) -> bool:
+        with self._lock:
+            event = self.stored.get(key)
+            if event is None or (not event.body and not event.headers):
+                return False
+            self.stored[key] = replace(event, body=b"", headers={}, redacted_at=at)
+            return True
+
     def _read(self, key: str, *, body: bool) -> InboxEvent:
         published_at, message_id = self.markers.get(key, (None, None))
         event = self.stored[key]
@@ -84,4 +95,5 @@ def _new_event(record: InboxRecord) -> InboxEvent:
         trace=record.trace,
         content_hash=record.content_hash,
         body=bytes(record.body),
+        customer=record.customer,
     )

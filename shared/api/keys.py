@@ -67,6 +67,7 @@ def create_key(
         raise ValueError("an operator key names the person who holds it (--operator, e.g. an email address)")
     if "operator" not in scopes and operator:
         raise ValueError("only an operator key names an operator")
+    operator = operator.strip().lower() if operator else None  # one person, one name: Ana@ is ana@
     if store.get("Tenant", tenant) is None:
         raise ValueError(f"no tenant {tenant!r} (create it first)")
     for _ in range(5):

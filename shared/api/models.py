@@ -514,6 +514,9 @@ class PayoutLimits(BaseModel):
     updated_at: Timestamp | None
     updated_by: str | None
     history: list[PayoutLimitChange]
+    request: OperatorRequest | None = Field(
+        None, description="a change: its operator request (pending: a raise waiting for a second operator)"
+    )
 
 
 # ----------------------------------------------------------------------------- webhooks
@@ -681,6 +684,10 @@ class RejectRequest(_Request):
 
 
 class ReverseRequest(_Request):
+    reason: Reason
+
+
+class ErasureRequest(_Request):
     reason: Reason
 
 

@@ -31,6 +31,8 @@ CONFLICTS = frozenset(
         "approval_required",
         "match_exists",
         "match_undone",
+        "payout_in_flight",
+        "ledger_conflict",
     }
 )
 
@@ -159,7 +161,16 @@ def entry_view(e) -> models.AuditEntry:
 
 def list_breaks(backend: Backend, query: dict, limit: int) -> models.BreakWorkList:
     min_age = query.get("min_age_days")
-    rows, more = _ops(backend).desk.list(
+    try:
+        rows, more = _list_breaks(backend, query, limit, min_age)
+    except ValueError as exc:
+        raise ClientError(400, "invalid_cursor", str(exc), "starting_after") from None
+    today = backend.clock().date()
+    return models.BreakWorkList(data=[break_view(b, w, today) for b, w in rows], has_more=more)
+
+
+def _list_breaks(backend: Backend, query: dict, limit: int, min_age):
+    return _ops(backend).desk.list(
         state=query.get("state"),
         severity=query.get("severity"),
         partner=query.get("partner"),
@@ -170,8 +181,6 @@ def list_breaks(backend: Backend, query: dict, limit: int) -> models.BreakWorkLi
         limit=limit,
         starting_after=query.get("starting_after"),
     )
-    today = backend.clock().date()
-    return models.BreakWorkList(data=[break_view(b, w, today) for b, w in rows], has_more=more)
 
 
 def get_break(backend: Backend, break_id: str) -> models.BreakWork:
@@ -302,7 +311,7 @@ def replay_dead_letter(backend: Backend, principal, name: str, body: models.Repl
         return models.Replay(dead_letter=name, action=plan["action"], dry_run=True, detail=detail)
     ops = _ops(backend)
     req, stored = _guard(
-        lambda: ops.requests.submit(movements.replay_submission(backend.store, name), who, body.reason),
+        lambda: ops.requests.submit(movements.replay_submission(backend.store, name, ops.inbox), who, body.reason),
         "dead_letter",
         name,
     )
@@ -311,13 +320,22 @@ def replay_dead_letter(backend: Backend, principal, name: str, body: models.Repl
     )
 
 
+def erase_customer(backend: Backend, principal, customer: str, body: models.ErasureRequest) -> models.OperatorRequest:
+    """Ask to erase a customer's personal data (the books stay): always approved by a second operator."""
+    who = actor(principal)
+    ops = _ops(backend)
+
+    def submit():
+        return ops.requests.submit(ops.retention.erasure_submission(customer), who, body.reason)
+
+    return request_view(*_guard(submit, "customer", customer))
+
+
 # ----------------------------------------------------------------------------- audit log
 
 
 def audit_log(backend: Backend, query: dict, limit: int) -> models.AuditEntryList:
-    after = query.get("starting_after")
-    if after is not None and not str(after).isdigit():
-        raise ClientError(400, "invalid_cursor", "starting_after is the seq of the last entry seen", "starting_after")
+    after = query.get("starting_after")  # the route's pattern: 1 to 12 ASCII digits
     rows, more = _ops(backend).audit.page(
         actor=query.get("actor"),
         action=query.get("action"),

@@ -16,10 +16,13 @@ import logging
 from shared.api import models
 from shared.api.idempotency import Attempt
 from shared.api.service import Backend, _generation, _iso, _not_found
+from shared.domain.operations.approvals import ApprovalError
+from shared.domain.operations.workflow import WorkflowError
 from shared.domain.payments.destinations import Destination, parse_destination
 from shared.domain.payments.errors import PAYMENT_ERROR_CODES, PaymentError
 from shared.domain.payments.machine import TimelineEntry
 from shared.errors import ClientError
+from shared.operations import movements
 from shared.payments.limits import EffectiveLimits
 from shared.payments.payins import PaymentRefused
 from shared.payments.service import LimitExceeded, PayoutRefused, RequestMismatch
@@ -361,11 +364,21 @@ def get_payout_limits(backend: Backend, customer: str, currency: str) -> models.
 
 
 def set_payout_limits(
-    backend: Backend, actor: str, customer: str, currency: str, request: models.PayoutLimitsRequest
+    backend: Backend, principal, customer: str, currency: str, request: models.PayoutLimitsRequest
 ) -> models.PayoutLimits:
+    """A change of limits, as an operator request (docs/operations.md): a cut executes at once, a raise
+    at or above the threshold waits for a second operator; the answer shows the limits in force."""
+    from shared.api import operations
+
     code = _currency(currency)
     _limits_customer(backend, customer)
-    book = backend.payout_limits()
-    book.set(customer, code, request.max_single, request.daily_outflow, actor)
-    log.info("payout limits set", extra={"customer": customer, "currency": code, "actor": actor})
-    return limits_view(book.get(customer, code))
+    who = operations.actor(principal)
+    ops, book = backend.operations(), backend.payout_limits()
+    sub = movements.limit_submission(book, customer, code, request.max_single, request.daily_outflow)
+    try:
+        req, record = ops.requests.submit(sub, who, f"payout limits {request.max_single}/{request.daily_outflow}")
+    except (WorkflowError, ApprovalError) as exc:
+        raise operations.refused(exc) from None
+    log.info("payout limits change", extra={"customer": customer, "currency": code, "actor": who, "status": req.status})
+    view = limits_view(book.get(customer, code))
+    return view.model_copy(update={"request": operations.request_view(req, record)})

@@ -473,6 +473,14 @@ ROUTES: tuple[Route, ...] = (
         errors=(403, 404, 409, 422), status=201, idempotency_required=True, links=REQUEST_LINKS,
     ),
     Route(
+        "POST", "/v1/operator/customers/<id>/erasure", "eraseCustomer",
+        "Ask to erase a customer's personal data, keeping the books: a request a second operator approves "
+        "(operators)", "operator",
+        models.OperatorRequest, lambda c: operations.erase_customer(c.backend, c.principal, c.args["id"], c.body),
+        request=models.ErasureRequest, path_params=RESOURCE_ID, errors=(403, 404, 409, 422), status=201,
+        idempotency_required=True, links=REQUEST_LINKS,
+    ),
+    Route(
         "GET", "/v1/audit-log", "listAuditLog", "The operator audit log, newest first (operators)", "operator",
         models.AuditEntryList,
         lambda c: operations.audit_log(c.backend, c.query, service.check_limit(_q(c, "limit"))),
@@ -493,12 +501,11 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "PUT", "/v1/operator/payout-limits/<customer>/<currency>", "setPayoutLimits",
-        "Set a customer's payout limits in a currency (operators; recorded with who and when)", "operator",
+        "Set a customer's payout limits in a currency (operators; an operator request: a raise at or above the "
+        "threshold waits for a second operator)", "operator",
         models.PayoutLimits,
-        lambda c: payments.set_payout_limits(
-            c.backend, f"api_key:{c.principal.key_id}", c.args["customer"], c.args["currency"], c.body
-        ),
-        request=models.PayoutLimitsRequest, path_params=LIMITS_PATH, errors=(404,),
+        lambda c: payments.set_payout_limits(c.backend, c.principal, c.args["customer"], c.args["currency"], c.body),
+        request=models.PayoutLimitsRequest, path_params=LIMITS_PATH, errors=(403, 404, 409),
     ),
 )  # fmt: skip
 
@@ -581,6 +588,12 @@ def _query(route: Route, args) -> dict[str, str]:
             raise ClientError(400, "parameter_invalid", f"{p.name} is too long", p.name)
         if value is not None and not value and p.name != "limit":
             raise ClientError(400, "parameter_invalid", f"{p.name} is empty", p.name)
+        if value and "pattern" in p.schema and not re.fullmatch(p.schema["pattern"].strip("^$"), value):
+            raise ClientError(400, "parameter_invalid", f"{p.name} does not match {p.schema['pattern']}", p.name)
+        if value and p.schema.get("type") == "integer" and p.name != "limit":
+            low, high = p.schema.get("minimum", 0), p.schema.get("maximum", 10**9)
+            if not (re.fullmatch(r"[0-9]{1,10}", value) and low <= int(value) <= high):
+                raise ClientError(400, "parameter_invalid", f"{p.name} is an integer from {low} to {high}", p.name)
     return out
 
 

@@ -37,15 +37,20 @@ Commands:
                       maker-checker: the approvals inbox; never approve your own
   audit-log [--actor --action --target --limit] | --verify
                       the operator audit log, newest first; --verify checks its hash chain
+  erase CUSTOMER --reason R
+                      ask to erase a customer's personal data, keeping the books (a second operator approves)
+  retention run [--dry-run] [--limit N] | rules
+                      redact raw partner bodies past their retention (13 months); the retention rules
   tenants create T [--name N] | add-customer T CUSTOMER... | list [T]
                       customer API tenants and the customers they own (docs/api.md)
   api-keys create --tenant T --scopes read,write[,operator --operator PERSON] [--label L] | revoke KEY_ID
            | list [--tenant T]
                       API keys: the secret is printed ONCE at creation and stored only as a hash; an
                       operator key names the person who holds it (their identity in the audit log)
-  payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--actor A]
+  payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--reason R]
                       a customer's payout limits (int minor units; without its own: the currency's
-                      default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change recorded with who and when
+                      default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change an operator request (a
+                      raise at or above the threshold waits for a second operator), audited
   demo                send the demo webhook scenario to intake, wait, print balances + verify
 
 Machine contract (stable): `balances --json` prints a JSON list of objects with at least `account`,
@@ -156,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--verify", action="store_true", help="check the hash chain from the first entry to the head")
+    p = sub.add_parser("erase")
+    p.add_argument("customer")
+    p.add_argument("--reason", required=True, help="why (kept in the operator audit log)")
+    p = sub.add_parser("retention")
+    p.add_argument("retention_command", choices=["run", "rules"])
+    p.add_argument("--dry-run", action="store_true", help="count what is due, change nothing")
+    p.add_argument("--limit", type=int, default=500, help="at most this many bodies in one run")
     p = sub.add_parser("tenants")
     p.add_argument("action", choices=["create", "add-customer", "list"])
     p.add_argument("tenant", nargs="?")
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("currency")
     p.add_argument("--max-single", type=int, help="largest single payout, int minor units")
     p.add_argument("--daily-outflow", type=int, help="rolling 24 h outflow (open holds count), int minor units")
-    p.add_argument("--actor", help="who makes the change (default: cli:<os user>)")
+    p.add_argument("--reason", help="why (kept in the operator audit log)")
     sub.add_parser("demo")
     for name, action in sub.choices.items():
         if name != "demo":
@@ -199,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "breaks": operations.cmd_breaks,
         "requests": operations.cmd_requests,
         "audit-log": operations.cmd_audit_log,
+        "erase": operations.cmd_erase,
+        "retention": operations.cmd_retention,
         "expire-holds": books.cmd_expire_holds,
         "redrive": books.cmd_redrive,
         "dead-letters": recovery.cmd_dead_letters,

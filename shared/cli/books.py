@@ -168,7 +168,9 @@ def cmd_restream(args, root) -> int:
     from shared.ledger.outbox import restream_pending
 
     done = restream_pending(cfg, store=root.store)
-    print(json.dumps({"restreamed": done}) if args.json else f"restreamed {len(done)} transaction(s)")
+    audit = bootstrap.operations(root).audit.stream_pending(limit=10_000)  # the operator audit log's too
+    out = {"restreamed": done, "audit_entries": audit}
+    print(json.dumps(out) if args.json else f"restreamed {len(done)} transaction(s), {audit} audit entr(ies)")
     return 0
 
 

@@ -189,11 +189,13 @@ def cmd_reverse(args, root) -> int:
 
 def replay_through_requests(root, chosen: list[tuple[str, dict]], reason: str) -> list[dict]:
     """`replay`: each dead letter as an operator request (replayed at once under the threshold)."""
-    requests = bootstrap.operations(root).requests
+    ops = bootstrap.operations(root)
     out = []
     for name, _ in chosen:
         try:
-            req, record = requests.submit(movements.replay_submission(root.store, name), operator(), reason)
+            req, record = ops.requests.submit(
+                movements.replay_submission(root.store, name, ops.inbox), operator(), reason
+            )
             view = views.request_view(req, record)
             out.append({"dead_letter": name, "request": view.id, "status": view.status})
         except (WorkflowError, ApprovalError) as exc:
@@ -215,4 +217,36 @@ def cmd_audit_log(args, root) -> int:
         print_json(data)
     else:
         table(data, [(c, c) for c in ("seq", "at", "actor", "action", "target", "approved_by", "reason")])
+    return 0
+
+
+def cmd_erase(args, root) -> int:
+    ops = bootstrap.operations(root)
+    try:
+        req, record = ops.requests.submit(ops.retention.erasure_submission(args.customer), operator(), args.reason)
+    except LookupError:
+        return _missing("customer", args.customer)
+    except (WorkflowError, ApprovalError) as exc:
+        return _refused(exc)
+    view = views.request_view(req, record)
+    return _show(view, args, _request_line(view))
+
+
+def cmd_retention(args, root) -> int:
+    from shared.domain.operations.retention import RETENTION
+
+    if args.retention_command == "rules":
+        rows = [{"data": r.data, "keep": r.keep_text, "then": r.then, "how": r.how} for r in RETENTION]
+        if args.json:
+            print_json(rows)
+        else:
+            for r in rows:
+                print(f"- {r['data']}\n    keep: {r['keep']}; then: {r['then']}\n    by: {r['how']}")
+        return 0
+    out = bootstrap.operations(root).retention.sweep(limit=args.limit, dry_run=args.dry_run)
+    if args.json:
+        print_json(out)
+    else:
+        verb = "would redact" if args.dry_run else "redacted"
+        print(f"{verb} {out['due'] if args.dry_run else out['redacted']} raw bod(ies) received before {out['cutoff']}")
     return 0

@@ -1,11 +1,11 @@
 """Payout limits per customer and currency (operators): `payout-limits get CUSTOMER CURRENCY` and
 `payout-limits set CUSTOMER CURRENCY --max-single N --daily-outflow N` (int minor units). Every change
-is recorded on the limits record with who (`cli:<os user>`, or --actor) and when, old and new values
-(shared/payments/limits.py); the API's operator route does the same (`api_key:<key id>`)."""
+is an operator request (shared.operations.movements: a raise at or above the approval threshold waits
+for a second operator's `requests approve`), recorded on the limits record with who
+(LEDGERLINE_OPERATOR, else `cli:<os user>`) and when, old and new values, and in the audit log."""
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 from shared.cli.output import print_json, table
@@ -30,25 +30,36 @@ def _view(found) -> dict:
 
 def cmd_payout_limits(args, root) -> int:
     from shared import bootstrap
+    from shared.cli.operations import _refused, operator
     from shared.domain.money import UnknownCurrency
+    from shared.domain.operations.approvals import ApprovalError
+    from shared.domain.operations.workflow import WorkflowError
+    from shared.operations import movements
 
     book = bootstrap.payout_limits(root)
+    request = None
     try:
         if args.action == "set":
             if args.max_single is None or args.daily_outflow is None:
                 print("error: set needs --max-single and --daily-outflow (int minor units)", file=sys.stderr)
                 return 2
-            actor = args.actor or f"cli:{getpass.getuser()}"
-            book.set(args.customer, args.currency, args.max_single, args.daily_outflow, actor)
+            sub = movements.limit_submission(book, args.customer, args.currency, args.max_single, args.daily_outflow)
+            why = args.reason or f"payout limits {args.max_single}/{args.daily_outflow}"
+            req, _ = bootstrap.operations(root).requests.submit(sub, operator(), why)
+            request = {"id": req.request_id, "status": req.status}
         found = book.get(args.customer, args.currency)
     except (ValueError, UnknownCurrency) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = _view(found)
+    except (WorkflowError, ApprovalError) as exc:
+        return _refused(exc)
+    out = {**_view(found), **({"request": request} if request else {})}
     if args.json:
         print_json(out)
     else:
         table([out], [(k, k) for k in ("customer", "currency", "max_single", "daily_outflow", "source", "updated_by")])
         for change in out["history"]:
             print(f"  {change['at']}  {change['actor']}: {change['old']} -> {change['new']}")
+        if request and request["status"] == "pending":
+            print(f"request {request['id']} waits for another operator's approval (ledgerline requests approve)")
     return 0

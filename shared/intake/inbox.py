@@ -35,6 +35,7 @@ class InboxRecord:
     # Hashes an earlier parser gave the same event ("" when it stored it as not posted): a stored earlier
     # version is this event, not a conflict (not stored; see the partner plugin's legacy_versions).
     equivalent_hashes: tuple[str, ...] = ()
+    customer: str | None = None  # the canonical event's customer: what an erasure request finds it by
 
     def conflicts_with(self, stored_hash: str | None) -> bool:
         return bool(self.content_hash) and stored_hash not in (self.content_hash, *self.equivalent_hashes)
@@ -66,6 +67,8 @@ class InboxEvent:
     published_at: datetime | None = None
     message_id: str | None = None
     body: bytes | None = None  # the raw body as received; only `get` reads it (None elsewhere)
+    customer: str | None = None
+    redacted_at: datetime | None = None  # the raw body and headers removed (retention or erasure)
 
     @property
     def accepted(self) -> bool:
@@ -119,4 +122,13 @@ class Inbox(Protocol):
 
     def conflicts(self) -> list[InboxConflict]:
         """Every conflicting redelivery recorded."""
+        ...
+
+    def keys_of_customer(self, customer: str) -> list[str]:
+        """The events whose canonical event names this customer (recorded since the field exists)."""
+        ...
+
+    def redact(self, key: str, at: datetime, why: str) -> bool:
+        """Remove the raw body and headers of an event and of its conflicting redeliveries; the
+        canonical event, hashes, verdict and counts stay. True if something was removed."""
         ...

@@ -101,6 +101,7 @@ class Intake:
             # (ignored) may legitimately differ byte for byte (Stripe's pending_webhooks, Adyen batches).
             content_hash=event_hash(parsed.canonical) if parsed.canonical else "",
             equivalent_hashes=_legacy_hashes(partner, parsed),
+            customer=parsed.canonical.customer if parsed.canonical else None,
         )
         created, stored = self.inbox.put_if_absent(record)
         ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}

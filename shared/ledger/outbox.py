@@ -165,14 +165,15 @@ class StreamRequests:
 
     `schedule` is the retries queue (shared.recovery.service.Schedule); one instance per process."""
 
-    def __init__(self, schedule, clock=utcnow):
+    def __init__(self, schedule, clock=utcnow, kind: str = "stream-pending"):
         self._schedule = schedule
         self._clock = clock
+        self._kind = kind  # another sweep asked for the same way (e.g. operations-sweep: audit entries)
         self._last_second: int | None = None
 
     def __call__(self) -> None:
         second = int(self._clock().timestamp())
         if self._last_second == second:
             return
-        self._schedule(Task("stream-pending", f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
+        self._schedule(Task(self._kind, f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
         self._last_second = second

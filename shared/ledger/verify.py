@@ -46,6 +46,7 @@ CHECKS: dict[str, str | None] = {
     "audit_chain": None,  # the operator audit log: an entry edited, removed or inserted (docs/operations.md)
     "audit_not_streamed": None,
     "audit_bigquery_missing": None,
+    "audit_bigquery_mismatch": None,
 }
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
@@ -142,23 +143,29 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
 
 def audit_checks(db, cfg: Settings, problems: list[dict], with_bigquery: bool, now: datetime) -> int:
     """The operator audit log: its chain recomputes from the first entry to the head, and every entry
-    reached BigQuery (older than STREAMING_GRACE: else `audit_not_streamed`). Returns the entry count."""
+    reached BigQuery with the same hash (older than STREAMING_GRACE: else `audit_not_streamed`; another
+    hash there: `audit_bigquery_mismatch`, the entry was rewritten in Datastore). Returns the entry count."""
     from shared.operations.audit import AuditLog
 
     log = AuditLog(store.DatastoreLedger(db))
     problems += [{"check": "audit_chain", "problem": p} for p in log.problems()]
     entries = log.entries()
     if with_bigquery and entries:
-        rows = bigquery_sink.query(cfg, "SELECT seq FROM {table:operator_audit}")
-        streamed = Counter(int(r["seq"]) for r in rows)
+        rows = bigquery_sink.query(cfg, "SELECT seq, hash FROM {table:operator_audit}")
+        streamed: dict[int, set[str]] = {}
+        for r in rows:
+            streamed.setdefault(int(r["seq"]), set()).add(r["hash"])
+        through = log.streamed_through()
         for e in entries:
-            if streamed.get(e.seq):
+            copies = streamed.get(e.seq)
+            if copies:  # the copy outside Datastore: an entry rewritten (and re-chained) there differs here
+                if copies != {e.hash}:
+                    problems.append({"check": "audit_bigquery_mismatch", "seq": e.seq})
                 continue
-            young = now - e.at < STREAMING_GRACE
-            if e.seq > log.streamed_through() and not young:
-                problems.append({"check": "audit_not_streamed", "seq": e.seq})
-            elif e.seq <= log.streamed_through():
+            if e.seq <= through:
                 problems.append({"check": "audit_bigquery_missing", "seq": e.seq})
+            elif now - e.at >= STREAMING_GRACE:
+                problems.append({"check": "audit_not_streamed", "seq": e.seq})
     return len(entries)
 
 

@@ -11,9 +11,23 @@ class Operations:
     audit: object  # shared.operations.audit.AuditLog
     requests: object  # shared.operations.requests.Requests
     desk: object  # shared.operations.breaks.BreakDesk
+    retention: object | None = None  # shared.operations.retention.Retention (needs the inbox)
+    inbox: object | None = None  # shared.intake.inbox.Inbox: what a republish dead letter would move
 
 
-def assemble(store, *, clock, thresholds, publish, schedule, after_commit=None, stream=None) -> Operations:
+def assemble(
+    store,
+    *,
+    clock,
+    thresholds,
+    publish,
+    schedule,
+    after_commit=None,
+    stream=None,
+    inbox=None,
+    payout_limits=None,
+    request_sweep=None,
+) -> Operations:
     """The operations services over one store, each request kind with its planner (one place: the
     composition root and the tests' memory backend both call it)."""
     from shared.operations import movements
@@ -21,7 +35,7 @@ def assemble(store, *, clock, thresholds, publish, schedule, after_commit=None, 
     from shared.operations.breaks import BreakDesk
     from shared.operations.requests import Requests
 
-    audit = AuditLog(store, stream=stream)
+    audit = AuditLog(store, stream=stream, request_sweep=request_sweep)
     requests = Requests(store, thresholds, clock, audit_log=audit)
     if after_commit is not None:
         requests.after_commit = after_commit
@@ -34,4 +48,12 @@ def assemble(store, *, clock, thresholds, publish, schedule, after_commit=None, 
             "dead_letter_replay": movements.replay_planner(store, publish, schedule, clock),
         }
     )
-    return Operations(audit, requests, desk)
+    if payout_limits is not None:  # () -> shared.payments.limits.PayoutLimitsBook, built on first use
+        requests.planners["limit_change"] = movements.limit_planner(payout_limits)
+    retention = None
+    if inbox is not None:
+        from shared.operations.retention import Retention
+
+        retention = Retention(store, inbox, clock)
+        requests.planners["erasure"] = retention.plan
+    return Operations(audit, requests, desk, retention, inbox)

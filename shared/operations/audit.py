@@ -117,8 +117,11 @@ def row(e: Entry) -> dict:
 class AuditLog:
     """Reads, streaming and the chain check of the operator audit log."""
 
-    def __init__(self, store, stream: Stream | None = None):
+    def __init__(self, store, stream: Stream | None = None, request_sweep: Callable[[], None] | None = None):
         self.store, self.stream = store, stream
+        # asks the retries function for an operations-sweep (which streams), so a request never waits on
+        # BigQuery; without it (tests, the CLI without a queue) the entries are streamed inline
+        self.request_sweep = request_sweep
 
     def head(self) -> tuple[int, str]:
         head = self.store.get(HEAD, HEAD_NAME)
@@ -196,7 +199,14 @@ class AuditLog:
         return len(chosen)
 
     def after_commit(self) -> None:
-        """Stream what the commit appended; a failure is logged and left to the sweep (restream)."""
+        """Have what the commit appended streamed: an operations-sweep task asked for (one a second),
+        else inline; a failure is logged and left to the sweeps (every 5 minutes, `restream`)."""
+        if self.request_sweep is not None:
+            try:
+                self.request_sweep()
+                return
+            except Exception as exc:
+                log.warning("operations sweep not enqueued; streaming audit entries inline", extra={"error": f"{exc}"})
         try:
             self.stream_pending()
         except Exception:  # the entries are durable in Datastore; the sweep streams them later

@@ -27,6 +27,7 @@ from shared.domain.operations.matches import LEG_SIDES, ManualPair
 from shared.domain.operations.workflow import Finding, Work, WorkflowError
 from shared.operations import audit
 from shared.operations.records import (
+    CORRECTION,
     MATCH,
     WORK,
     WORK_UNINDEXED,
@@ -42,7 +43,12 @@ MAX_BULK = 100
 
 
 def finding_of(brk: dict) -> Finding:
-    return Finding(brk.get("reason_code") or brk.get("reason"), brk.get("amount"))
+    """What a run says about a break: its reason and, for a paired one, the difference (the partner's
+    amount can stay while the difference changes), else the row's amount."""
+    difference = brk.get("difference")
+    return Finding(
+        brk.get("reason_code") or brk.get("reason"), difference if difference is not None else brk.get("amount")
+    )
 
 
 def _key(brk: dict) -> str:
@@ -85,16 +91,14 @@ class BreakDesk:
         starting_after: str | None = None,
     ) -> tuple[list[tuple[dict, Work]], bool]:
         """Breaks with their work, oldest first (the day's queue), filtered. The most selective filter
-        is a Datastore query; the rest are applied to what it returns."""
+        is a Datastore query (partner, else severity); the rest are applied to what it returns, with each
+        break's work read by key (a break no one touched yet is `open`)."""
         if partner:
             breaks = self.store.query(BREAK, "partner", partner)
         elif severity:
             breaks = self.store.query(BREAK, "severity", severity)
         else:
             breaks = self.store.snapshot((BREAK,))[BREAK]
-        if state or assignee:
-            works = self.store.query(WORK, "state", state) if state else self.store.query(WORK, "assignee", assignee)
-            breaks = {n: b for n, b in breaks.items() if n in works}
         stored = self._works(sorted(breaks))
         today = self.clock().date()
         rows = []
@@ -113,7 +117,9 @@ class BreakDesk:
                 rows.append((brk.get("opened_on") or "", name, brk, work))
         rows.sort(key=lambda r: (r[0], r[1]))
         if starting_after:  # the last break id seen: the rows after it in (opened_on, id) order
-            seen = self.store.get(BREAK, starting_after) or {}
+            seen = self.store.get(BREAK, starting_after)
+            if seen is None:
+                raise ValueError(f"starting_after {starting_after!r} is not a break")
             cursor = (seen.get("opened_on") or "", starting_after)
             rows = [r for r in rows if (r[0], r[1]) > cursor]
         page = rows[:limit]
@@ -254,6 +260,11 @@ class BreakDesk:
         self.requests._streamed()
         return done
 
+    def corrections(self, partner: str) -> tuple[dict, ...]:
+        """The partner's write-offs' corrections of the ledger side, for its runs (oldest first)."""
+        found = self.store.query(CORRECTION, "partner", partner)
+        return tuple(found[n] for n in sorted(found))
+
     def manual_pairs(self, partner: str) -> tuple[ManualPair, ...]:
         """The partner's active manual matches, for its runs (matching stage m; part of the run id)."""
         found = self.store.query(MATCH, "partner", partner)
@@ -270,13 +281,14 @@ class BreakDesk:
         """Ask to write the break's difference off (always approved by a second operator)."""
         brk, work = self.get(break_id)
         workflow.write_off(work, operator, reason, self.clock(), "check")  # refuses now what would fail later
-        legs = adjustments.write_off_legs(brk)
+        legs, correction = adjustments.write_off({**brk, "break_id": break_id})
         payload = {
             "break_id": break_id,
             "key": adjustments.key(break_id, "write_off", work),
             "finding": [work.finding.reason, work.finding.amount],
             "legs": [_leg(leg) for leg in legs],
             "rule": WRITE_OFF_RULE,
+            "correction": correction,
         }
         sub = Submission("write_off", break_id, payload, adjustments.amounts_of(legs))
         return self.requests.submit(sub, operator, reason)
@@ -290,9 +302,8 @@ class BreakDesk:
             workflow.resolve(work, operator, "adjusting_entry", reason, self.clock(), "check")
         else:
             workflow.note(work, operator, reason, self.clock())
-        payload = {
+        payload = {  # its key: the break and the request (plan), so each adjusting entry posts once
             "break_id": break_id,
-            "key": adjustments.key(break_id, "adjust", work),
             "finding": [work.finding.reason, work.finding.amount],
             "legs": [_leg(leg) for leg in checked],
             "resolve": resolve,
@@ -304,7 +315,8 @@ class BreakDesk:
         break_id = payload["break_id"]
         legs = tuple(Leg(x["account"], x["direction"], x["amount"], x["currency"]) for x in payload["legs"])
         rule = payload.get("rule") or ADJUSTMENT_RULE
-        op = adjustment(payload["key"], legs, self.clock(), rule=rule)
+        key = payload.get("key") or f"{break_id}:adjust:{req.request_id}"
+        op = adjustment(key, legs, self.clock(), rule=rule)
         expected = Finding(*payload["finding"])
 
         def within(tx, result, now):
@@ -317,6 +329,12 @@ class BreakDesk:
                 )
             if req.kind == "write_off":
                 after = workflow.write_off(before, req.maker, req.reason, now, result.transaction_id)
+                correction = {
+                    **payload["correction"],
+                    "partner": brk.get("partner"),
+                    "transaction_id": result.transaction_id,
+                }
+                tx.put(CORRECTION, result.transaction_id, correction)  # every later run applies it
             elif payload.get("resolve"):
                 after = workflow.resolve(before, req.maker, "adjusting_entry", req.reason, now, result.transaction_id)
             else:
@@ -360,11 +378,19 @@ class BreakDesk:
                         after = workflow.on_run(before, finding, now, run_id)
                     if after != before:
                         tx.put(WORK, name, work_record(after, brk), unindexed=WORK_UNINDEXED)
+                    if before is not None and after.state != before.state:  # a run moved a worked break
+                        step = after.history[-1]
+                        audit.append(
+                            tx, now, actor=workflow.SYSTEM, action=step.action, reason=step.reason or f"run {run_id}",
+                            target=name, before=_summary(before), after=_summary(after),
+                        )  # fmt: skip
 
             self.store.transact(work)
 
         for i in range(0, len(changed), 100):
             write(changed[i : i + 100])
+        if changed:
+            self.requests._streamed()
         return len(changed)
 
     # ------------------------------------------------------------------ many at once

@@ -1,7 +1,8 @@
 """The manual movements outside the break desk, as operator requests: the reversal of a posted
-transaction and the replay of a dead letter (the only paths to either: `ledgerline reverse` /
-`replay` and their API routes submit these). Each is a submission (what it moves, for the approval
-threshold) and a planner (what executing it does)."""
+transaction, the replay of a dead letter and a change of a customer's payout limits (the only paths
+to each: `ledgerline reverse` / `replay` / `payout-limits set` and their API routes submit these).
+Each is a submission (what it moves, for the approval threshold) and a planner (what executing it
+does)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from datetime import datetime
 from shared.domain.ledger.operations import reversal
 from shared.domain.money import normalise_currency
 from shared.domain.operations.approvals import Request
+from shared.domain.payments.limits import PayoutLimits
 from shared.operations.requests import Plan, Submission
 from shared.recovery.dead_letters import replay_plan
+from shared.recovery.policies import WEBHOOKS_TASK_KINDS
 from shared.recovery.service import replay
 
 
@@ -42,21 +45,43 @@ def reverse_planner(clock: Callable[[], datetime]) -> Callable[[Request, dict], 
     return plan
 
 
-def replay_submission(store, name: str) -> Submission:
-    """Replay a dead letter: a canonical event moves its amount (approval above the threshold); a
-    task moves nothing by itself (its replay goes through the same idempotent path)."""
+# Dead letters whose replay moves no money by itself: streaming, webhooks out, sweeps. Any other replay
+# may post (an event published again, a republished inbox event, a payout step): its amount decides,
+# and when it cannot be read, a second operator approves it.
+MONEYLESS = frozenset(
+    {"stream", "stream-pending", "expire-holds", "operations-sweep", "retention-sweep", *WEBHOOKS_TASK_KINDS}
+)
+
+
+def replay_submission(store, name: str, inbox=None) -> Submission:
+    """Replay a dead letter: an event moves its amount (approval at or above the threshold) — its own
+    payload's, or for a republish task the inbox event's; a replay that may move money whose amount
+    cannot be read always waits for a second operator."""
     record = store.get("DeadLetter", name)
     if record is None:
         raise LookupError(name)
-    amounts = None
-    if record.get("kind") == "canonical-event":
-        try:
-            event = json.loads(record.get("payload") or "")
-            if isinstance(event.get("amount"), int) and event["amount"] > 0:
-                amounts = {normalise_currency(event["currency"]): event["amount"]}
-        except (ValueError, TypeError, AttributeError, KeyError):
-            amounts = None  # not an event we can read: replayed as it is, nothing decided on its amount
-    return Submission("dead_letter_replay", name, {"dead_letter": name, **_plan_of(record)}, amounts)
+    amounts = _amounts(record.get("payload"))
+    if amounts is None and record.get("kind") == "republish" and inbox is not None:
+        event = inbox.canonical([record["key"]]).get(record["key"])
+        amounts = {event.currency: event.amount} if event is not None and event.amount > 0 else None
+    moneyless = record.get("kind") in MONEYLESS
+    return Submission(
+        "dead_letter_replay",
+        name,
+        {"dead_letter": name, **_plan_of(record)},
+        amounts,
+        always=amounts is None and not moneyless,
+    )
+
+
+def _amounts(payload) -> dict[str, int] | None:
+    try:
+        event = json.loads(payload or "")
+        if isinstance(event, dict) and isinstance(event.get("amount"), int) and event["amount"] > 0:
+            return {normalise_currency(event["currency"]): event["amount"]}
+    except (ValueError, TypeError, AttributeError, KeyError):
+        pass  # not an event we can read
+    return None
 
 
 def _plan_of(record: dict) -> dict:
@@ -74,5 +99,35 @@ def replay_planner(store, publish, schedule, clock: Callable[[], datetime]) -> C
             return {"action": out["action"]}
 
         return Plan(effect=effect, before={"dead_letter": name})
+
+    return plan
+
+
+def limit_submission(book, customer: str, currency: str, max_single: int, daily_outflow: int) -> Submission:
+    """Change a customer's payout limits: a raise moves what it allows (the larger new limit, approved
+    at or above the currency's threshold); a cut moves nothing and executes at once."""
+    PayoutLimits(customer, currency, max_single, daily_outflow)  # ValueError: not int minor units ≥ 0
+    current = book.get(customer, currency).limits
+    raises = max_single > current.max_single or daily_outflow > current.daily_outflow
+    amounts = {current.currency: max(max_single, daily_outflow)} if raises and max(max_single, daily_outflow) else None
+    payload = {
+        "customer": customer,
+        "currency": current.currency,
+        "max_single": max_single,
+        "daily_outflow": daily_outflow,
+        "before": [current.max_single, current.daily_outflow],
+    }
+    return Submission("limit_change", f"{customer}|{current.currency}", payload, amounts)
+
+
+def limit_planner(book_of: Callable[[], object]) -> Callable[[Request, dict], Plan]:
+    def plan(req: Request, payload: dict) -> Plan:
+        def effect() -> dict:
+            stored = book_of().set(
+                payload["customer"], payload["currency"], payload["max_single"], payload["daily_outflow"], req.maker
+            )
+            return {"max_single": stored.limits.max_single, "daily_outflow": stored.limits.daily_outflow}
+
+        return Plan(effect=effect, before={"limits": payload["before"]})
 
     return plan

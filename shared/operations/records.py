@@ -1,6 +1,7 @@
 """Stored forms of the operations records: a break's work (`BreakWork`, beside its `ReconBreak`, named
 by the same break id and kept across runs), an operator request (`OperatorRequest`) and a manual
-match (`ManualMatch`). The indexed fields are what the operator API filters on; the whole work
+match (`ManualMatch`), and a write-off's correction of the reconciliation's ledger side (`BreakCorrection`, named
+by the write-off's transaction id). The indexed fields are what the operator API filters on; the whole work
 (history, notes) is one unindexed JSON text."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from shared.domain.operations.approvals import Request
 from shared.domain.operations.workflow import Finding, Step, Work
 
-WORK, REQUEST, MATCH = "BreakWork", "OperatorRequest", "ManualMatch"
+WORK, REQUEST, MATCH, CORRECTION = "BreakWork", "OperatorRequest", "ManualMatch", "BreakCorrection"
 WORK_UNINDEXED = ("work",)
 REQUEST_UNINDEXED = ("payload", "reason", "decision_reason", "outcome")
 

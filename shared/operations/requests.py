@@ -30,6 +30,7 @@ from shared.domain.operations import approvals
 from shared.domain.operations.approvals import ApprovalError, Request
 from shared.domain.operations.workflow import SYSTEM, WorkflowError
 from shared.ledger import transactions
+from shared.ledger.store import LedgerConflict
 from shared.operations import audit
 from shared.operations.records import REQUEST, REQUEST_UNINDEXED, request_from_record, request_record
 
@@ -75,6 +76,7 @@ class Submission:
     target: str  # what it acts on: a break, a transaction, a dead letter
     payload: dict  # the planner's input, stored with the request
     amounts: Mapping[str, int] | None = None
+    always: bool = False  # a second operator approves whatever the amount (e.g. an amount we cannot read)
 
 
 Planner = Callable[[Request, dict], Plan]
@@ -125,7 +127,7 @@ class Requests:
             record = self.store.get(REQUEST, other.request_id) or {}
             if other.kind == sub.kind and record.get("target") == sub.target:
                 raise ApprovalError("request_pending", f"{other.request_id} already asks this; approve or reject it")
-        if not approvals.needs_approval(sub.kind, sub.amounts, self.thresholds):
+        if not (sub.always or approvals.needs_approval(sub.kind, sub.amounts, self.thresholds)):
             return self._execute(req, sub, checker=None)
 
         def store_pending(tx):
@@ -238,14 +240,25 @@ class Requests:
                     after = plan.within(tx, result, now) if plan.within else None
                     bookkeeping(tx, now, done, [result.transaction_id], after)
 
-                result = transactions.execute(self.store, plan.operation, clock=self.clock, within=within)
+                try:
+                    result = transactions.execute(self.store, plan.operation, clock=self.clock, within=within)
+                except LedgerConflict as exc:  # the same transaction id with another body: nothing moved
+                    raise WorkflowError("ledger_conflict", f"the ledger refused {sub.kind}: {exc}") from None
                 if result.status == "rejected":
                     self._fail(req, sub, checker, f"the ledger refused it: {result.reason}")
                     raise WorkflowError("ledger_rejected", f"the ledger refused {sub.kind}: {result.reason}")
                 self.after_commit(result.transaction_id)
             else:
                 self.store.transact(lambda tx: bookkeeping(tx, self.clock(), claim(tx, self.clock()), [], None))
-                effect = plan.effect() if plan.effect else {}
+                try:
+                    effect = plan.effect() if plan.effect else {}
+                except WorkflowError as exc:
+                    self._fail(req, sub, checker, f"{exc.code}: {exc}", after_claim=True)
+                    exc.recorded = True
+                    raise
+                except Exception as exc:  # the claim is recorded: say it did not happen, then fail loudly
+                    self._fail(req, sub, checker, f"{type(exc).__name__}: {exc}", after_claim=True)
+                    raise
                 outcome["effect"] = effect
                 self.store.record(
                     REQUEST,
@@ -254,7 +267,7 @@ class Requests:
                     unindexed=REQUEST_UNINDEXED,
                 )
         except WorkflowError as exc:
-            if exc.code != "ledger_rejected":
+            if exc.code != "ledger_rejected" and not getattr(exc, "recorded", False):
                 self._fail(req, sub, checker, f"{exc.code}: {exc}")
             raise
         finally:
@@ -265,13 +278,15 @@ class Requests:
         )
         return self.get(req.request_id)
 
-    def _fail(self, req: Request, sub: Submission, checker: str | None, why: str) -> None:
+    def _fail(self, req: Request, sub: Submission, checker: str | None, why: str, after_claim: bool = False) -> None:
+        """The request failed: nothing moved (`after_claim`: its side effect failed after the request was
+        recorded as executing — the audit log then says so too, in a `fail:` entry)."""
         now = self.clock()
 
         def work(tx):
             stored = tx.get(REQUEST, req.request_id)
             current = request_from_record(req.request_id, stored) if stored else req
-            if current.status in approvals.DECIDED:
+            if current.status in approvals.DECIDED and not (after_claim and current.status == "executed"):
                 return
             failed = approvals.failed(current, now, why)
             tx.put(

@@ -28,7 +28,7 @@ bank account's (money in +), like the bank statement's lines.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC
+from datetime import UTC, date
 
 import polars as pl
 
@@ -135,11 +135,65 @@ def from_ledger_columns(raw: pl.DataFrame, kinds: Mapping[str, tuple[str, int]] 
     return validate(conform(frame))
 
 
+def apply_corrections(frame: pl.DataFrame, corrections: Iterable[Mapping], window: tuple | None = None) -> pl.DataFrame:
+    """The ledger frame with the write-offs' corrections applied (shared.domain.operations.adjustments:
+    each is `adjust` a row's amount / fee, `drop` a row, or `add` a row like the partner's, named by
+    the write-off's transaction id): what the ledger now says about those rows. An `add` outside
+    `window` (first, last day) is left out, like any row of another day."""
+    corrections = list(corrections)
+    if not corrections:
+        return frame
+    deltas: dict[str, list[int]] = {}
+    dropped, added = set(), []
+    for c in corrections:
+        if c["op"] == "adjust":
+            d = deltas.setdefault(c["target"], [0, 0])
+            d[0] += c.get("amount") or 0
+            d[1] += c.get("fee") or 0
+        elif c["op"] == "drop":
+            dropped.add(c["target"])
+        else:
+            day = c["date"] if isinstance(c["date"], date) else date.fromisoformat(str(c["date"]))
+            if window is None or window[0] <= day <= window[1]:
+                added.append({**c, "date": day})
+    if deltas:
+        targets = pl.DataFrame(
+            {"row_ref": list(deltas), "_da": [d[0] for d in deltas.values()], "_df": [d[1] for d in deltas.values()]},
+            schema={"row_ref": pl.String, "_da": pl.Int64, "_df": pl.Int64},
+        )
+        frame = frame.join(targets, on="row_ref", how="left").with_columns(
+            (pl.col("amount") + pl.col("_da").fill_null(0)).alias("amount"),
+            (pl.col("fee") + pl.col("_df").fill_null(0)).alias("fee"),
+        )
+        frame = frame.with_columns((pl.col("amount") - pl.col("fee")).alias("net")).drop("_da", "_df")
+    if dropped:
+        frame = frame.filter(~pl.col("row_ref").is_in(sorted(dropped)))
+    if added:
+        rows = pl.DataFrame(
+            {
+                "source": ["ledger"] * len(added),
+                "row_ref": [c["transaction_id"] for c in added],
+                "kind": [c["kind"] for c in added],
+                "reference": [c["reference"] for c in added],
+                "amount": [c["amount"] for c in added],
+                "fee": [c["fee"] for c in added],
+                "net": [c["amount"] - c["fee"] for c in added],
+                "currency": [c["currency"] for c in added],
+                "date": [c["date"] for c in added],
+                "value_date": [c["date"] for c in added],
+                "status": ["written off"] * len(added),
+            }
+        )
+        frame = pl.concat([frame, conform(rows)])
+    return conform(frame)
+
+
 __all__ = [
     "BANK_LEDGER_KINDS",
     "LEDGER_FIELDS",
     "LEDGER_KINDS",
     "RECORD_SCHEMA",
+    "apply_corrections",
     "bank_ledger_frame",
     "from_ledger_columns",
     "ledger_frame",

@@ -45,6 +45,7 @@ class Break:
     closed_run: str | None = None
     closed_on: date | None = None
     resolution: str | None = None  # resolved | counterpart_arrived | superseded:<break_id>
+    fee: int | None = None  # the row's fee (BREAK_SCHEMA)
 
     def record(self) -> dict:
         """Plain dict for Datastore / BigQuery (dates as ISO strings)."""

@@ -67,6 +67,7 @@ BREAK_SCHEMA: dict[str, pl.DataType] = {
     "reference": pl.String(),
     "currency": pl.String(),
     "amount": pl.Int64(),  # the row's amount (signed minor units)
+    "fee": pl.Int64(),  # the row's fee (a write-off of a missing row books it: shared.domain.operations.adjustments)
     "counter_amount": pl.Int64(),  # the other side's amount, when paired
     "difference": pl.Int64(),  # amount - counter_amount (fee_variance: fee difference)
     "date": pl.Date(),

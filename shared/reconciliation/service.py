@@ -45,7 +45,7 @@ from shared.reconciliation import (
 )
 from shared.reconciliation.fees import FeeBooking, fee_bookings, fold_bookings
 from shared.reconciliation.formats import FORMATS, statement_format
-from shared.reconciliation.ledger_side import BANK_LEDGER_KINDS, bank_ledger_frame
+from shared.reconciliation.ledger_side import BANK_LEDGER_KINDS, apply_corrections, bank_ledger_frame
 
 log = logging.getLogger("ledgerline.reconciliation")
 
@@ -210,12 +210,14 @@ def run(
     book: Callable[[Operation, dict], object] | None = None,
     manual: tuple[ManualPair, ...] = (),
     on_breaks: Callable[[list[dict], list[dict], str], object] | None = None,
+    corrections: tuple[dict, ...] = (),
 ) -> RunOutcome:
     """`book(operation, fee_booking_record)` posts a fee booking through the ledger (with its
     FeeBooking record in the same transaction); without it the run books nothing and reports fee
     differences as fee_variance breaks. `manual`: the partner's active manual matches (applied first,
     part of the run id); `on_breaks(found, closed, run_id)`: after the breaks are written, the break
-    desk's update of their work (shared.operations.breaks.BreakDesk.on_run)."""
+    desk's update of their work (shared.operations.breaks.BreakDesk.on_run); `corrections`: the
+    partner's write-offs, applied to the ledger side (ledger_side.apply_corrections)."""
     if partner not in PARTNER_PARSERS:
         raise UnsupportedPartner(f"no report parser for {partner!r}; supported: {', '.join(PARTNER_PARSERS)}")
     params = PARAMS.get(partner, MatchParams())
@@ -223,7 +225,11 @@ def run(
     bank_frame = bank_parser(bank[0])(bank[1], bank[0]) if bank else None
     first = partner_frame["date"].min() if partner_frame.height else as_of
     start = min(first, as_of) - timedelta(days=LOOKBACK_DAYS)
-    ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
+    ledger = apply_corrections(
+        ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner),
+        corrections,
+        (start, as_of),
+    )
     bank_ledger = bank_ledger_frame(bank_postings(store, start, as_of, canonical_of)) if bank else None
     result = reconcile(
         partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger, manual=manual
@@ -235,7 +241,11 @@ def run(
         )
         if bookings:
             booked = book_fees(book, partner, bookings)
-            ledger = ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner)
+            ledger = apply_corrections(
+                ledger_frame(ledger_postings(store, partner, start, as_of, canonical_of), partner=partner),
+                corrections,
+                (start, as_of),
+            )
             result = reconcile(
                 partner_frame, ledger, bank_frame, as_of=as_of, params=params, bank_ledger=bank_ledger, manual=manual
             )

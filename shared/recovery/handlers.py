@@ -27,6 +27,7 @@ class Ports:
     redrive_stale: Callable[[datetime], list]  # intake's safety net: re-drive stale inbox events as of now
     check_fault: Callable[[str], None]  # fault injection (local, tests and chaos): raises when a fault is set
     clock: Callable[[], datetime]
+    operations: Callable[[], object] = lambda: None  # shared.operations.Operations, built on first use
 
 
 def handlers(p: Ports) -> dict[str, Handler]:
@@ -69,7 +70,21 @@ def handlers(p: Ports) -> dict[str, Handler]:
             parking.redrive(p.store, name, record, p.publish)
         return f"parked event: {outcome}"
 
+    def retention_sweep(key: str) -> str:
+        p.check_fault("datastore")
+        out = p.operations().retention.sweep()
+        return f"redacted {out['redacted']} raw bod(ies) past retention (received before {out['cutoff']})"
+
+    def operations_sweep(key: str) -> str:
+        p.check_fault("datastore")
+        ops = p.operations()
+        expired = ops.requests.expire_due()
+        streamed = ops.audit.stream_pending()
+        return f"expired {len(expired)} operator request(s); streamed {streamed} audit entr(ies)"
+
     return {
+        "retention-sweep": Handler("datastore", retention_sweep),
+        "operations-sweep": Handler("datastore", operations_sweep),
         "republish": Handler("pubsub", republish_inbox),
         "stream": Handler("bigquery", stream),
         "stream-pending": Handler("bigquery", stream_pending),

@@ -80,6 +80,14 @@ POLICIES: dict[str, Policy] = {
     "redrive-stale": Policy(timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)),
     # Releasing expired holds (Cloud Scheduler, every 5 minutes).
     "expire-holds": Policy(timedelta(seconds=10), timedelta(minutes=5), max_attempts=10, max_age=timedelta(hours=1)),
+    # Raw partner bodies past their retention redacted (Cloud Scheduler, daily: docs/operations.md).
+    "retention-sweep": Policy(
+        timedelta(seconds=30), timedelta(minutes=10), max_attempts=10, max_age=timedelta(hours=6)
+    ),
+    # Operator requests past their expiry recorded; audit entries not yet in BigQuery streamed (every 5 min).
+    "operations-sweep": Policy(
+        timedelta(seconds=10), timedelta(minutes=5), max_attempts=10, max_age=timedelta(hours=1)
+    ),
     # A parked event's deadline check: only fails if Datastore does.
     "park-expiry": Policy(timedelta(seconds=10), timedelta(minutes=5), max_attempts=20, max_age=timedelta(hours=6)),
     # One step of a payout / pay-in / refund (the payments function: shared.payments.orchestrator). A

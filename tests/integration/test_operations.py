@@ -88,15 +88,19 @@ def test_two_operators_work_breaks_from_a_real_run(cfg, db, intake, secret, paym
     }
     assert ("missing_in_ledger", typo) not in now_open and ("missing_at_partner", pis[1]) not in now_open
     assert ("amount_mismatch", typo) in now_open
-    # the written-off break, found again with the same difference, stays written off
-    assert ana.get(f"/v1/operator/breaks/{mismatch}").json()["state"] == "written_off"
+    # the write-off corrected the ledger side: the run no longer finds the difference, and it stays written off
+    assert ("amount_mismatch", pis[0]) not in now_open
+    written_off = ana.get(f"/v1/operator/breaks/{mismatch}").json()
+    assert (written_off["state"], written_off["run_status"]) == ("written_off", "closed")
 
     undone = bo.post(f"/v1/operator/manual-matches/{matched.json()['id']}/undo", {"reason": "wrong payment"})
     assert undone.status_code == 200 and undone.json()["status"] == "undone"
     assert [h["did"] for h in undone.json()["history"]] == ["matched", "undone"]
+    assert ana.get(f"/v1/operator/breaks/{missing}").json()["state"] == "open"  # open again at once
     third = recon(report, tmp_path, as_of)
-    assert third["run_id"] == first["run_id"] and third["status"] == "replayed"  # back to the first run's inputs
-    assert ana.get(f"/v1/operator/breaks/{missing}").json()["state"] == "open"
+    assert third["run_id"] not in (first["run_id"], second["run_id"]) and third["status"] == "done"
+    reopened = ana.get(f"/v1/operator/breaks/{missing}").json()
+    assert (reopened["state"], reopened["run_status"]) == ("open", "open")  # the cascade's verdict again
 
     # the record: every step, who and why; the chain checks; BigQuery has every entry
     log = ana.get("/v1/audit-log", params={"target": mismatch}).json()["data"]
@@ -116,3 +120,49 @@ def test_two_operators_work_breaks_from_a_real_run(cfg, db, intake, secret, paym
     report_ = cli("verify")
     assert report_["counts"]["audit_entries"] >= len(seqs)
     assert not [p for p in report_["problems"] if p["check"].startswith("audit")], report_["problems"]
+
+
+def test_an_erasure_approved_by_a_second_operator_removes_personal_data_and_keeps_the_books(
+    cfg, db, intake, secret, payment
+):
+    api = cfg.function_urls["api"]
+    run = uuid.uuid4().hex[:6]
+    ana = Tenant(api, "internal", [], scopes="operator", operator="ana@ops.test")
+    bo = Tenant(api, "internal", [], scopes="operator", operator="bo@ops.test")
+    tenant = Tenant(api, f"erase-{run}", [f"cus_erase{run}"])
+    customer = tenant.customers[0]
+    p = payment(amount=4321, currency="usd", customer=customer)
+    assert send(intake, Delivery("erase", p["body"], secret, 200, "accepted")).status_code == 200
+    posted(db, p["key"])
+    inbox_key = db.key("Inbox", p["key"])
+    assert db.get(inbox_key)["body"] and db.get(inbox_key)["customer"] == customer
+    before = tenant.get(f"/v1/accounts/{customer}/balance").json()
+
+    asked = ana.post(f"/v1/operator/customers/{customer}/erasure", {"reason": "GDPR art. 17"}, idem=uuid.uuid4().hex)
+    assert asked.status_code == 201 and asked.json()["status"] == "pending", asked.text
+    assert db.get(inbox_key)["body"]  # nothing happens before the second operator
+    done = bo.post(f"/v1/operator/requests/{asked.json()['id']}/approve", {})
+    assert done.status_code == 200 and done.json()["status"] == "executed", done.text
+    erased = db.get(inbox_key)
+    assert (erased["body"], erased["headers"], erased["redaction"]) == (b"", "{}", "erasure")
+    assert json.loads(erased["canonical"])["amount"] == 4321  # what the ledger and reconciliation read stays
+    assert tenant.get(f"/v1/accounts/{customer}/balance").json() == before  # the books are untouched
+    assert db.get(db.key("Erasure", customer))["bodies_redacted"] == 1
+    assert ana.get("/v1/operator/customers/nobody-here/erasure").status_code == 405
+    assert ana.post("/v1/operator/customers/nobody-here/erasure", {"reason": "x"}, idem="e1").status_code == 404
+
+
+def test_the_retention_sweep_redacts_raw_bodies_older_than_13_months(cfg, db, intake, secret, payment):
+    p = payment(amount=1234, currency="usd")
+    assert send(intake, Delivery("old", p["body"], secret, 200, "accepted")).status_code == 200
+    posted(db, p["key"])
+    record = db.get(db.key("Inbox", p["key"]))
+    record["received_at"] = datetime.now(tz=UTC) - timedelta(days=400)  # as if it arrived 13 months ago
+    db.put(record)
+    preview = cli("retention", "run", "--dry-run")
+    assert preview["due"] >= 1 and db.get(record.key)["body"]
+    swept = cli("retention", "run")
+    assert swept["redacted"] >= 1
+    old = db.get(record.key)
+    assert (old["body"], old["redaction"]) == (b"", "retention") and old["canonical"]
+    assert cli("retention", "run")["redacted"] == 0  # done: the mark moved past it

@@ -56,11 +56,17 @@ def payout(customer: str, amount: int, **extra) -> dict:
 
 
 def put_limits(op: Tenant, customer: str, max_single: int, daily: int) -> requests.Response:
-    return op.session.put(
-        f"{op.url}/v1/operator/payout-limits/{customer}/USD",
-        json={"max_single": max_single, "daily_outflow": daily},
-        timeout=30,
-    )
+    """Set limits as an operator; a raise at or above the approval threshold waits for a second
+    operator (docs/operations.md), who approves it here: the answer is then the limits in force."""
+    path = f"{op.url}/v1/operator/payout-limits/{customer}/USD"
+    put = op.session.put(path, json={"max_single": max_single, "daily_outflow": daily}, timeout=30)
+    request = put.json().get("request") if put.status_code == 200 else None
+    if request and request["status"] == "pending":
+        checker = Tenant(op.url, "internal", [], scopes="operator", operator="checker@ops.test")
+        approved = checker.post(f"/v1/operator/requests/{request['id']}/approve", {"reason": "limits agreed"})
+        assert approved.json()["status"] == "executed", approved.text
+        return op.session.get(path, timeout=30)
+    return put
 
 
 def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund, handed_off):  # noqa: F811

@@ -65,6 +65,9 @@ class World:
         self.operator = keys.create_key(
             self.store, "internal", ["operator"], NOW, livemode=False, operator="ana@ledgerline.test"
         )
+        self.checker = keys.create_key(  # a second operator, for maker-checker
+            self.store, "internal", ["operator"], NOW, livemode=False, operator="bo@ledgerline.test"
+        )
 
     def fund(self, customer: str, amount: int, currency: str = "USD") -> None:
         name = f"fund_{customer}_{amount}_{len(self.store.data['JournalTransaction'])}"
@@ -498,7 +501,8 @@ def test_dead_letters_listing_and_replay(w):
             "DeadLetter",
             f"pubsub:canonical-event:evt_{i}",
             dead_letter_record(
-                source="pubsub", kind="canonical-event", key=f"evt_{i}", payload="{}",
+                source="pubsub", kind="canonical-event", key=f"evt_{i}",
+                payload=json.dumps({"amount": 1000 * (i + 1), "currency": "USD"}) if i < 2 else "{}",
                 reason_code="max_delivery_attempts", reason="gave up", attempts=5, first_error="e", last_error="e",
                 first_attempt_at=NOW,
                 now=NOW + timedelta(seconds=i), attributes={"event_id": f"evt_{i}", "partner": "stripe"},
@@ -514,7 +518,7 @@ def test_dead_letters_listing_and_replay(w):
     assert w.post(path, {}, key=w.operator).json["error"]["param"] == "reason"  # why, or nothing happens
     done = w.post(path, {"reason": "the ledger was down"}, key=w.operator)
     assert done.status_code == 200 and len(w.published) == 1
-    request = done.json["request"]  # an event without an amount replays at once, audited
+    request = done.json["request"]  # $10.00: under the threshold, replayed at once, audited
     assert (request["kind"], request["status"], request["maker"]) == (
         "dead_letter_replay",
         "executed",
@@ -524,6 +528,9 @@ def test_dead_letters_listing_and_replay(w):
     assert w.post("/v1/dead-letters/nope/replay", {"reason": "x"}, key=w.operator).status_code == 404
     audit = w.get("/v1/audit-log", key=w.operator).json["data"]
     assert [(e["action"], e["target"]) for e in audit] == [("dead_letter_replay", "pubsub:canonical-event:evt_0")]
+    unreadable = w.post("/v1/dead-letters/pubsub:canonical-event:evt_2/replay", {"reason": "?"}, key=w.operator)
+    assert unreadable.json["request"]["status"] == "pending"  # may move money, amount unknown: a second operator
+    assert len(w.published) == 1
 
 
 def test_reconciliation_listings_are_defensive(w):

@@ -56,3 +56,16 @@ def test_in_process_responses_conform_to_the_document():
         errors = list(_validator(resp.status_code, path, method).iter_errors(resp.json))
         assert not errors, (path, resp.status_code, resp.json, [str(e) for e in errors])
     assert {r.operation_id for r in ROUTES} >= {"createTransfer", "createHold", "captureHold", "voidHold"}
+
+
+def test_a_path_the_framework_cannot_route_is_our_json_404():
+    """A newline in a path is refused by functions-framework's own catch-all route before ours runs:
+    the function answers it with the API's JSON 404, never Flask's HTML page (schemathesis found it)."""
+    from functions_framework import create_app
+
+    from shared.config import REPO_ROOT
+
+    client = create_app("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http").test_client()
+    resp = client.get("/v1/operator/breaks/%F3%87%A2%AE%0A")
+    assert resp.status_code == 404 and resp.content_type == "application/json"
+    assert resp.json["error"]["code"] == "route_not_found"

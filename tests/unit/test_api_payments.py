@@ -320,11 +320,22 @@ def test_operators_read_and_set_limits_with_their_history_and_the_payout_then_pa
         headers={"Authorization": f"Bearer {w.operator}", "Content-Type": "application/json"},
     )
     assert put.status_code == 200, put.json
-    assert put.json["source"] == "customer" and put.json["max_single"] == MAX_SINGLE * 2
-    (change,) = put.json["history"]
-    assert change["old"] is None and change["new"] == {"max_single": MAX_SINGLE * 2, "daily_outflow": DAILY * 2}
-    assert change["actor"].startswith("api_key:") and put.json["updated_by"] == change["actor"]
     conforms(put, "/v1/operator/payout-limits/{customer}/{currency}", "put")
+    # a raise to $10,000: at or above the threshold, nothing changes until a second operator approves
+    assert put.json["source"] == "default" and put.json["request"]["status"] == "pending"
+    assert w.post("/v1/payouts", payout(amount=MAX_SINGLE + 1), idem="p1b").status_code == 422
+    request_id = put.json["request"]["id"]
+    assert w.post(f"/v1/operator/requests/{request_id}/approve", {}, key=w.operator).status_code == 403  # own
+    approved = w.post(f"/v1/operator/requests/{request_id}/approve", {}, key=w.checker)
+    assert approved.status_code == 200 and approved.json["status"] == "executed", approved.json
+    got = w.get(path, key=w.operator).json
+    assert got["source"] == "customer" and got["max_single"] == MAX_SINGLE * 2
+    (change,) = got["history"]
+    assert change["old"] is None and change["new"] == {"max_single": MAX_SINGLE * 2, "daily_outflow": DAILY * 2}
+    assert change["actor"] == "ana@ledgerline.test" and got["updated_by"] == change["actor"]
+    assert [e["action"] for e in w.get("/v1/audit-log", key=w.operator).json["data"]] == [
+        "limit_change", "request:limit_change",
+    ]  # fmt: skip
     assert w.post("/v1/payouts", payout(amount=MAX_SINGLE + 1), idem="p2").status_code == 201
     for bad in ({"max_single": -1, "daily_outflow": 1}, {"max_single": 1}, {"max_single": "1", "daily_outflow": 1}):
         resp = w.client.put(

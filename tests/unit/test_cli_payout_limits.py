@@ -7,6 +7,7 @@ import pytest
 
 import shared.cli as cli
 from shared import bootstrap
+from shared.adapters.memory_inbox import MemoryInbox
 from shared.adapters.memory_store import MemoryStore
 from shared.config import settings_from
 
@@ -21,6 +22,8 @@ def root(monkeypatch):
     )
     r = bootstrap.Root(cfg)
     r.__dict__["store"] = MemoryStore()
+    r.__dict__["inbox"] = MemoryInbox()
+    r.__dict__["schedule"] = lambda task, at: True  # no Cloud Tasks here: the audit sweep is asked for, never run
     monkeypatch.setattr(cli.bootstrap, "root", lambda cfg=None: r)
     return r
 
@@ -31,16 +34,30 @@ def run(capsys, *argv):
     return code, (json.loads(out.out) if out.out.strip() else None), out.err
 
 
-def test_get_shows_the_default_then_set_records_the_change(root, capsys):
+def test_get_shows_the_default_then_set_records_the_change(root, capsys, monkeypatch):
     code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "usd")
     assert code == 0 and (out["max_single"], out["daily_outflow"], out["source"]) == (100, 500, "default")
     code, out, _ = run(capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "7", "--daily-outflow", "9")
     assert code == 0 and (out["max_single"], out["daily_outflow"], out["source"]) == (7, 9, "customer")
     assert out["history"][0]["actor"].startswith("cli:") and out["history"][0]["old"] is None
-    run(capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "8", "--daily-outflow", "9", "--actor", "ops")
+    assert out["request"]["status"] == "executed"  # a cut: at once
+    monkeypatch.setenv("LEDGERLINE_OPERATOR", "ops@example.com")
+    run(capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "8", "--daily-outflow", "9")
     code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "USD")
-    assert [(c["actor"], c["old"], c["new"]) for c in out["history"]][-1] == ("ops", [7, 9], [8, 9])
+    assert [(c["actor"], c["old"], c["new"]) for c in out["history"]][-1] == ("ops@example.com", [7, 9], [8, 9])
     assert root.store.data["PayoutLimits"]["cus_a|USD"]["version"] == 2
+    # a raise from 9 to 10,000,000 cents: at or above the $1,000 threshold, a second operator approves it
+    code, out, _ = run(
+        capsys, "payout-limits", "set", "cus_a", "USD", "--max-single", "8", "--daily-outflow", "10000000"
+    )
+    assert (code, out["daily_outflow"], out["request"]["status"]) == (0, 9, "pending")
+    code, _, err = run(capsys, "requests", "approve", out["request"]["id"])
+    assert code == 1 and "self_approval" in err
+    monkeypatch.setenv("LEDGERLINE_OPERATOR", "bo@example.com")
+    assert run(capsys, "requests", "approve", out["request"]["id"])[1]["status"] == "executed"
+    assert run(capsys, "payout-limits", "get", "cus_a", "USD")[1]["daily_outflow"] == 10_000_000
+    actions = [e["action"] for e in run(capsys, "audit-log")[1]]
+    assert actions == ["limit_change", "request:limit_change", "limit_change", "limit_change"]
     code, out, _ = run(capsys, "payout-limits", "get", "cus_a", "EUR")
     assert out["source"] == "none" and out["max_single"] == 0
 

@@ -3,7 +3,7 @@ reopen; every step recorded with its actor), maker-checker (no self-approval, ex
 and the hash-chained audit log (any edit, removal or insertion is found)."""
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -163,3 +163,59 @@ def test_the_audit_chain_finds_any_edit_removal_or_insertion(n, data):
     assert audit_log.verify_chain(inserted)
     with pytest.raises(ValueError):
         audit_log.append(chain[-1], replace(chain[0], reason=""))
+
+
+def test_a_write_off_balances_moves_clearing_by_the_difference_and_corrects_the_ledger_side():
+    import polars as pl
+
+    from shared.domain.operations import adjustments
+    from shared.reconciliation.ledger_side import apply_corrections, ledger_frame
+
+    base = {"partner": "stripe", "leg": "partner_ledger", "currency": "usd", "kind": "payment", "reference": "pi_1"}
+    cases = {
+        # reason: (break fields, expected signed moves per account: debit > 0)
+        "amount_mismatch": ({"amount": 4100, "difference": 100, "counter_row_ref": "t1"},
+                            {"partner:stripe:clearing": 100, "write_off:stripe": -100}),
+        "fee_variance": ({"amount": 4000, "difference": 3, "counter_row_ref": "t1"},
+                         {"partner:stripe:clearing": -3, "write_off:stripe": 3}),
+        "missing_in_ledger": ({"amount": 1000, "fee": 30, "date": "2026-11-20"},
+                              {"partner:stripe:clearing": 970, "fees:stripe": 30, "write_off:stripe": -1000}),
+        "missing_at_partner": ({"amount": 1000, "fee": 30, "row_ref": "t2"},
+                               {"partner:stripe:clearing": -970, "fees:stripe": -30, "write_off:stripe": 1000}),
+    }  # fmt: skip
+    for reason, (fields, moves) in cases.items():
+        legs, correction = adjustments.write_off({**base, "reason_code": reason, **fields})
+        got = {leg.account: leg.amount if leg.direction == "debit" else -leg.amount for leg in legs}
+        assert got == moves, reason
+        assert sum(got.values()) == 0 and {leg.currency for leg in legs} == {"USD"}
+        assert correction["reason"] == reason
+    with pytest.raises(WorkflowError) as timing:
+        adjustments.write_off({**base, "reason_code": "timing", "amount": 5})
+    assert timing.value.code == "write_off_unsupported"
+    with pytest.raises(WorkflowError):
+        adjustments.write_off({**base, "reason_code": "amount_mismatch", "currency": "XYZ", "difference": 1})
+
+    # the ledger side after the corrections: the row adjusted, the missing one added, the extra one gone
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+    def posting(txn, reference, amount, fee):
+        return {"transaction_id": txn, "event_id": f"stripe:{txn}", "partner": "stripe", "kind": "payment.captured",
+                "reference": reference, "payment_reference": None, "amount": amount, "fee": fee, "currency": "USD",
+                "effective_at": at}  # fmt: skip
+
+    frame = ledger_frame([posting("t1", "pi_1", 4000, 0), posting("t2", "pi_2", 1000, 30)], partner="stripe")
+    corrections = [
+        {**adjustments.write_off({**base, "reason_code": "amount_mismatch", "amount": 4100, "difference": 100,
+                                  "counter_row_ref": "t1"})[1], "transaction_id": "w1"},
+        {**adjustments.write_off({**base, "reason_code": "missing_in_ledger", "reference": "pi_3", "amount": 500,
+                                  "fee": 20, "date": "2026-11-20"})[1], "transaction_id": "w2"},
+        {**adjustments.write_off({**base, "reason_code": "missing_at_partner", "reference": "pi_2", "amount": 1000,
+                                  "fee": 30, "row_ref": "t2"})[1], "transaction_id": "w3"},
+    ]  # fmt: skip
+    fixed = apply_corrections(frame, corrections, (date(2026, 11, 1), date(2026, 11, 30)))
+    rows = {r["reference"]: r for r in fixed.iter_rows(named=True)}
+    assert set(rows) == {"pi_1", "pi_3"}
+    assert (rows["pi_1"]["amount"], rows["pi_1"]["net"]) == (4100, 4100)
+    assert (rows["pi_3"]["row_ref"], rows["pi_3"]["amount"], rows["pi_3"]["fee"]) == ("w2", 500, 20)
+    outside = apply_corrections(frame, corrections[1:2], (date(2026, 12, 1), date(2026, 12, 31)))
+    assert outside.filter(pl.col("reference") == "pi_3").is_empty()  # another day's row: not in this window

@@ -89,6 +89,8 @@ def test_a_write_off_asked_by_one_operator_and_approved_by_another_posts_once(op
     posted = store.snapshot(("JournalTransaction",))["JournalTransaction"]
     assert len(posted) == 1
     (txn_id,) = posted
+    (correction,) = desk.corrections("stripe")  # what every later run applies to its ledger side
+    assert (correction["op"], correction["target"], correction["amount"]) == ("adjust", "txn_ledger_1", 100)
     txn = store.transaction(txn_id)
     legs = sorted((e.account, e.direction, e.amount, e.currency) for e in txn.entries)
     assert legs == [("partner:stripe:clearing", "debit", 100, "USD"), ("write_off:stripe", "credit", 100, "USD")]
@@ -163,6 +165,12 @@ def test_small_movements_execute_at_once_large_ones_wait(ops):
         {"account": "fees:stripe", "direction": "debit", "amount": 100, "currency": "USD"},
         {"account": "partner:stripe:clearing", "direction": "credit", "amount": 100, "currency": "USD"},
     ]
+    store.record("ReconBreak", "brk_2", brk("brk_2"))
+    desk.acknowledge("brk_2", "ana")
+    first, _ = desk.adjust("brk_2", "ana", "part of it", legs[:1] + legs[1:], resolve=False)
+    second, _ = desk.adjust("brk_2", "ana", "the rest", legs, resolve=False)  # another entry on the same break
+    assert first.status == second.status == "executed"
+    assert len(store.snapshot(("JournalTransaction",))["JournalTransaction"]) == 2
     with pytest.raises(WorkflowError) as wallet:
         desk.adjust("brk_1", "ana", "fee", [{**legs[0], "account": "customer:c1:wallet"}, legs[1]])
     assert wallet.value.code == "customer_account"
@@ -185,6 +193,7 @@ def test_small_movements_execute_at_once_large_ones_wait(ops):
     assert again.value.code == "request_pending"
     done, record = requests.approve(pending.request_id, "bo")
     assert done.status == "executed"
+    assert len([t for t in store.snapshot(("JournalTransaction",))["JournalTransaction"]]) == 5
     reversal_id = store.get("Reversal", "txn_big")["reversal_id"]
     assert reversal_id in record["outcome"]
     assert audit_log.problems() == []

@@ -1,18 +1,22 @@
-"""Adjusting entries for breaks (pure): the legs a write-off posts, the checks an operator's own legs
-pass, and the idempotent key of each (break, action, round).
+"""Adjusting entries for breaks (pure): the legs a write-off posts and the correction it makes to the
+reconciliation's ledger side, the checks an operator's own legs pass, and the idempotent keys.
 
-A write-off corrects the partner's clearing account by the difference the run found, against
-`write_off:<partner>` (a debit there is a loss, a credit a gain), on the partner ↔ ledger leg where the
-difference is the clearing account's:
+A write-off, on the partner ↔ ledger leg (amounts as the frames sign them: + into the partner's
+clearing account; net = amount − fee is what clearing moves by), books the difference against
+`write_off:<partner>` (a debit there is a loss, a credit a gain):
 
-    amount_mismatch      partner amount − ledger amount (the break's `difference`)
-    missing_in_ledger    the partner row's amount (the ledger never booked it)
-    missing_at_partner   − the ledger row's amount (the partner never moved it)
-    fee_variance         − (partner fee − ledger fee): what the partner kept more, out of clearing
+    break                clearing            fees:<p>     write_off:<p>   the ledger side then
+    amount_mismatch      + difference        —            − difference    that row's amount + difference
+    fee_variance         − difference        —            + difference    that row's fee + difference
+    missing_in_ledger    + (amount − fee)    + fee        − amount        a row like the partner's
+    missing_at_partner   − (amount − fee)    − fee        + amount        without that row
 
-Any other break (timing: wait for it; duplicates, status or currency differences, the bank legs) is
-corrected with explicit legs (`check_legs`), which never touch a customer's wallet: moving a
-customer's money by hand is a manual transfer, not an adjustment."""
+(+ is a debit, − a credit.) The correction is recorded with the posting (`BreakCorrection`) and every
+later run applies it to its ledger side (shared.reconciliation.ledger_side.apply_corrections), so the
+difference written off is not found again — and one the partner restates later is a new difference,
+written off on its own. Any other break (timing: wait for it; duplicates, currency or status
+differences, the bank legs) is corrected with explicit legs (`check_legs`), which never touch a
+customer's wallet: moving a customer's money by hand is a manual transfer, not an adjustment."""
 
 from __future__ import annotations
 
@@ -21,40 +25,67 @@ from collections.abc import Iterable, Mapping
 from shared.domain.ledger.accounts import account_rule
 from shared.domain.ledger.errors import UnknownAccount
 from shared.domain.ledger.model import Leg
-from shared.domain.money import MAX_AMOUNT, normalise_currency
+from shared.domain.money import MAX_AMOUNT, UnknownCurrency, normalise_currency
 from shared.domain.operations.workflow import Work, WorkflowError
 
-WRITE_OFF_SIGNS = {"amount_mismatch": 1, "missing_in_ledger": 1, "missing_at_partner": -1, "fee_variance": -1}
+WRITE_OFF_REASONS = ("amount_mismatch", "fee_variance", "missing_in_ledger", "missing_at_partner")
 MAX_LEGS = 20
 
 
 def key(break_id: str, action: str, work: Work) -> str:
-    """The adjusting entry's key: the same break, action and round is the same transaction; a break
-    that reopened (a new round) can be corrected again."""
+    """A write-off's key: the same break, action and round is the same transaction; a break that
+    reopened (a new round) can be written off again (a new difference)."""
     rounds = sum(1 for step in work.history if step.action == "reopened")
     return f"{break_id}:{action}:{rounds}"
 
 
-def clearing_correction(brk: Mapping) -> int:
-    """What a write-off moves on the partner's clearing account (debit > 0), or WorkflowError."""
+def _int(brk: Mapping, name: str) -> int:
+    value = brk.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WorkflowError("write_off_unsupported", f"the break's {name} is not an integer amount")
+    return value
+
+
+def write_off(brk: Mapping) -> tuple[tuple[Leg, ...], dict]:
+    """(the legs, the correction of the ledger side) of writing the break off, or WorkflowError."""
     reason = brk.get("reason_code") or brk.get("reason")
-    if brk.get("leg") != "partner_ledger" or reason not in WRITE_OFF_SIGNS:
+    if brk.get("leg") != "partner_ledger" or reason not in WRITE_OFF_REASONS:
         raise WorkflowError(
             "write_off_unsupported",
             f"a {reason} break on the {brk.get('leg')} leg is corrected with an adjusting entry's own legs",
         )
-    value = brk.get("difference") if reason in ("amount_mismatch", "fee_variance") else brk.get("amount")
-    if not isinstance(value, int) or isinstance(value, bool) or value == 0:
+    try:
+        currency = normalise_currency(brk.get("currency"))
+    except UnknownCurrency:
+        raise WorkflowError("write_off_unsupported", "the break has no known currency") from None
+    partner = brk["partner"]
+    clearing, fees, write_off_account = f"partner:{partner}:clearing", f"fees:{partner}", f"write_off:{partner}"
+    amount, fee, difference = _int(brk, "amount"), _int(brk, "fee"), _int(brk, "difference")
+    if reason == "amount_mismatch":
+        moves = {clearing: difference, write_off_account: -difference}
+        correction = {"op": "adjust", "target": brk.get("counter_row_ref"), "amount": difference, "fee": 0}
+    elif reason == "fee_variance":
+        moves = {clearing: -difference, write_off_account: difference}
+        correction = {"op": "adjust", "target": brk.get("counter_row_ref"), "amount": 0, "fee": difference}
+    elif reason == "missing_in_ledger":
+        moves = {clearing: amount - fee, fees: fee, write_off_account: -amount}
+        correction = {"op": "add", "kind": brk.get("kind"), "reference": brk.get("reference"), "amount": amount,
+                      "fee": fee, "date": brk.get("date")}  # fmt: skip
+    else:  # missing_at_partner: the ledger's row, which the partner never moved
+        moves = {clearing: -(amount - fee), fees: -fee, write_off_account: amount}
+        correction = {"op": "drop", "target": brk.get("row_ref")}
+    legs = tuple(
+        Leg(account, "debit" if value > 0 else "credit", abs(value), currency)
+        for account, value in moves.items()
+        if value
+    )
+    if not legs or (correction["op"] != "add" and not correction.get("target")):
         raise WorkflowError("write_off_unsupported", "the break has no difference to write off")
-    return WRITE_OFF_SIGNS[reason] * value
-
-
-def write_off_legs(brk: Mapping) -> tuple[Leg, ...]:
-    partner, currency = brk["partner"], normalise_currency(brk["currency"])
-    correction = clearing_correction(brk)
-    clearing, write_off = f"partner:{partner}:clearing", f"write_off:{partner}"
-    debit, credit = (clearing, write_off) if correction > 0 else (write_off, clearing)
-    return (Leg(debit, "debit", abs(correction), currency), Leg(credit, "credit", abs(correction), currency))
+    if any(leg.amount > MAX_AMOUNT for leg in legs):
+        raise WorkflowError("write_off_unsupported", "the difference is beyond the ledger's largest amount")
+    return legs, {**correction, "currency": currency, "reason": reason, "break_id": brk.get("break_id")}
 
 
 def check_legs(raw: Iterable[Mapping]) -> tuple[tuple[Leg, ...], dict[str, int]]:
@@ -78,7 +109,7 @@ def check_legs(raw: Iterable[Mapping]) -> tuple[tuple[Leg, ...], dict[str, int]]
             raise WorkflowError("invalid_amount", f"{where}.amount: a positive integer of minor units")
         try:
             currency = normalise_currency(item.get("currency"))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (UnknownCurrency, ValueError, TypeError, AttributeError) as exc:
             raise WorkflowError("invalid_currency", f"{where}.currency: {exc}") from None
         legs.append(Leg(account, direction, amount, currency))
         sign = 1 if direction == "debit" else -1

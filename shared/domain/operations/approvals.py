@@ -12,7 +12,8 @@ from typing import Literal
 
 Status = Literal["pending", "approved", "rejected", "expired", "executed", "failed"]
 DECIDED = frozenset({"rejected", "expired", "executed", "failed"})  # nothing happens to these any more
-ALWAYS = frozenset({"write_off"})  # approved by a second operator whatever the amount
+# approved by a second operator whatever the amount: a write-off, and an erasure (it cannot be undone)
+ALWAYS = frozenset({"write_off", "erasure"})
 KINDS = frozenset(
     {
         "adjusting_entry",
@@ -23,6 +24,7 @@ KINDS = frozenset(
         "dead_letter_replay",
         "api_key_change",
         "tenant_change",
+        "erasure",
     }
 )
 DEFAULT_TTL = timedelta(hours=24)
