@@ -5,9 +5,12 @@ chain records every step and finds an edit; a manual match is applied by later r
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.adapters.memory_store import MemoryStore
 from shared.domain.ledger.model import Leg, Operation
@@ -231,3 +234,74 @@ def test_bulk_acknowledges_many_and_dry_run_writes_nothing(ops):
     assert [d["state"] for d in done] == ["acknowledged", "acknowledged"]
     rows, more = desk.list(state="acknowledged", assignee="ana")
     assert [b["break_id"] for b, _ in rows] == ["brk_1", "brk_2"] and not more
+
+
+ACTS = st.lists(
+    st.tuples(
+        st.sampled_from(["write_off", "adjust_small", "adjust_big", "reverse", "approve", "reject", "later"]),
+        st.sampled_from(["ana", "bo", "cy"]),
+        st.integers(0, 5),  # which break / which request
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ACTS)
+def test_every_money_movement_has_one_executed_request_and_one_audit_entry_and_never_its_makers_approval(acts):
+    store, clock = MemoryStore(), Clock()
+    ops = assemble(store, clock=clock, thresholds=parse_thresholds(None), publish=None, schedule=None)
+    for i in range(6):
+        store.record("ReconBreak", f"brk_{i}", brk(f"brk_{i}", counter_row_ref=f"txn_l{i}"))
+    legs = lambda n: [  # noqa: E731
+        {"account": "fees:stripe", "direction": "debit", "amount": n, "currency": "USD"},
+        {"account": "partner:stripe:clearing", "direction": "credit", "amount": n, "currency": "USD"},
+    ]
+    big = Operation(
+        "txn_big", "post", "test.v1", "test:big", "test", "h", T0,
+        legs=(Leg("partner:stripe:clearing", "debit", 200_000, "USD"), Leg("suspense", "credit", 200_000, "USD")),
+    )  # fmt: skip
+    transactions.execute(store, big)
+    made: list[str] = []
+    for act, who, n in acts:
+        try:
+            if act == "write_off":
+                ops.desk.acknowledge(f"brk_{n}", who)
+                made.append(ops.desk.write_off(f"brk_{n}", who, "rounding")[0].request_id)
+            elif act in ("adjust_small", "adjust_big"):
+                ops.desk.acknowledge(f"brk_{n}", who)
+                amount = 100 if act == "adjust_small" else 150_000
+                made.append(ops.desk.adjust(f"brk_{n}", who, "fee", legs(amount), resolve=False)[0].request_id)
+            elif act == "reverse":
+                made.append(
+                    ops.requests.submit(movements.reverse_submission(store, "txn_big"), who, "wrong")[0].request_id
+                )
+            elif act in ("approve", "reject") and made:
+                rid = made[n % len(made)]
+                if act == "approve":
+                    ops.requests.approve(rid, who)
+                else:
+                    ops.requests.reject(rid, who, "no")
+            elif act == "later":
+                clock.now += timedelta(hours=5 * n)
+        except (WorkflowError, ApprovalError):
+            pass
+    operator_txns = {
+        name
+        for name, t in store.snapshot(("JournalTransaction",))["JournalTransaction"].items()
+        if t["rule"] in ("adjustment.v1", "write_off.v1", "reversal.v1")
+    }
+    requests_ = store.snapshot(("OperatorRequest",))["OperatorRequest"]
+    entries = ops.audit.entries()
+    for txn in operator_txns:
+        executed = [r for r in requests_.values() if r["status"] == "executed" and txn in (r["outcome"] or "")]
+        assert len(executed) == 1, txn
+        audited = [e for e in entries if txn in e.transactions]
+        assert len(audited) == 1 and audited[0].action == executed[0]["kind"], txn
+        assert audited[0].approved_by != audited[0].actor  # never the maker's own approval
+        if executed[0]["kind"] == "write_off":
+            assert audited[0].approved_by is not None
+    for r in requests_.values():  # an executed request posted something; a decided one posted nothing more
+        if r["status"] in ("rejected", "expired", "failed"):
+            assert not (r["outcome"] and json.loads(r["outcome"]).get("transactions"))
+    assert ops.audit.problems() == []
