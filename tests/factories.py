@@ -349,6 +349,16 @@ def memory_backend(store, *, default_limits=None, webhooks_schedule=None, inbox=
 # ----------------------------------------------------------------------------- memory ports
 
 
+class ManualClock:
+    """A clock the test moves by hand (`clock.now += timedelta(...)`)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class Bus:
     """A publisher that records what it was given (or fails while `down`)."""
 

@@ -173,18 +173,23 @@ def cmd_requests(args, root) -> int:
     return _show(view, args, _request_line(view))
 
 
-def cmd_reverse(args, root) -> int:
+def _submit(args, root, submission, what: str, name: str) -> int:
+    """Make an operator request from `submission()` (its reason: --reason) and show it: executed, or
+    waiting for another operator's approval."""
     requests = bootstrap.operations(root).requests
     try:
-        req, record = requests.submit(
-            movements.reverse_submission(root.store, args.transaction_id), operator(), args.reason
-        )
+        req, record = requests.submit(submission(), operator(), args.reason)
     except LookupError:
-        return _missing("transaction", args.transaction_id)
+        return _missing(what, name)
     except (WorkflowError, ApprovalError) as exc:
         return _refused(exc)
     view = views.request_view(req, record)
     return _show(view, args, _request_line(view))
+
+
+def cmd_reverse(args, root) -> int:
+    txn = args.transaction_id
+    return _submit(args, root, lambda: movements.reverse_submission(root.store, txn), "transaction", txn)
 
 
 def replay_through_requests(root, chosen: list[tuple[str, dict]], reason: str) -> list[dict]:
@@ -221,15 +226,8 @@ def cmd_audit_log(args, root) -> int:
 
 
 def cmd_erase(args, root) -> int:
-    ops = bootstrap.operations(root)
-    try:
-        req, record = ops.requests.submit(ops.retention.erasure_submission(args.customer), operator(), args.reason)
-    except LookupError:
-        return _missing("customer", args.customer)
-    except (WorkflowError, ApprovalError) as exc:
-        return _refused(exc)
-    view = views.request_view(req, record)
-    return _show(view, args, _request_line(view))
+    retention = bootstrap.operations(root).retention
+    return _submit(args, root, lambda: retention.erasure_submission(args.customer), "customer", args.customer)
 
 
 def cmd_retention(args, root) -> int:

@@ -21,16 +21,13 @@ from shared.operations import assemble, movements
 from shared.operations.audit import ENTRY
 from shared.operations.records import REQUEST, WORK
 from shared.operations.requests import Submission, parse_thresholds
+from tests.factories import ManualClock
 
 T0 = datetime(2026, 12, 2, 9, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
+def Clock():
+    return ManualClock(T0)
 
 
 def brk(break_id="brk_1", reason="amount_mismatch", amount=4100, difference=100, **extra):

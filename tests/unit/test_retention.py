@@ -25,17 +25,13 @@ from shared.operations import assemble
 from shared.operations.requests import parse_thresholds
 from shared.partners import stripe
 from shared.topology import topology
-from tests.factories import Bus
+from tests.factories import Bus, ManualClock
 
 T0 = datetime(2026, 12, 2, 9, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
+def Clock():
+    return ManualClock(T0)
 
 
 @pytest.fixture
