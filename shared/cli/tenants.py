@@ -1,4 +1,6 @@
-"""Customer API tenants and API keys."""
+"""Customer API tenants and API keys. Every change (a tenant, its customers, a key made or revoked) is
+in the operator audit log (docs/operations.md), as LEDGERLINE_OPERATOR's (else `cli:<OS user>`), with
+--reason; never the key's secret."""
 
 from __future__ import annotations
 
@@ -6,7 +8,16 @@ import json
 import sys
 from datetime import UTC, datetime
 
+from shared import bootstrap
 from shared.cli.output import print_json, table
+
+
+def _audited(root, now, action: str, target: str, reason: str | None, after: dict) -> None:
+    from shared.cli.operations import operator
+    from shared.operations.audit import record_change
+
+    record_change(root.store, now, actor=operator(), action=action, reason=reason or "cli", target=target, after=after)
+    bootstrap.operations(root).audit.after_commit()
 
 
 def cmd_tenants(args, root) -> int:
@@ -17,6 +28,8 @@ def cmd_tenants(args, root) -> int:
         if args.action == "create":
             created = tenants.create_tenant(ledger, args.tenant, args.name or args.tenant, now)
             out = {"tenant": args.tenant, "created": created}
+            if created:
+                _audited(root, now, "tenant_change", args.tenant, args.reason, {"created": args.tenant})
         elif args.action == "add-customer":
             added = {c: tenants.add_customer(ledger, args.tenant, c, now) for c in args.customers}
             out = {
@@ -24,6 +37,8 @@ def cmd_tenants(args, root) -> int:
                 "added": [c for c, new in added.items() if new],
                 "had": [c for c, new in added.items() if not new],
             }
+            if out["added"]:
+                _audited(root, now, "tenant_change", args.tenant, args.reason, {"customers_added": out["added"]})
         else:
             records = ledger.snapshot(("Tenant",))["Tenant"]
             names = [args.tenant] if args.tenant else sorted(records)
@@ -61,6 +76,10 @@ def cmd_api_keys(args, root) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         key_id = key.split("_")[2]
+        scopes = sorted(set(args.scopes.split(",")))
+        person = {"operator": args.operator.strip().lower()} if args.operator else {}
+        after = {"created": key_id, "tenant": args.tenant, "scopes": scopes, **person}  # never the secret
+        _audited(root, now, "api_key_change", key_id, args.reason, after)
         if args.json:
             print_json(
                 {"key_id": key_id, "tenant": args.tenant, "scopes": sorted(set(args.scopes.split(","))), "api_key": key}
@@ -74,6 +93,8 @@ def cmd_api_keys(args, root) -> int:
             print("error: name the key id to revoke", file=sys.stderr)
             return 2
         revoked = keys.revoke_key(ledger, args.key_id, now)
+        if revoked:
+            _audited(root, now, "api_key_change", args.key_id, args.reason, {"revoked": args.key_id})
         print(json.dumps({"key_id": args.key_id, "revoked": revoked}))
         return 0 if revoked else 1
     rows = [

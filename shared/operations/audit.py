@@ -73,6 +73,12 @@ def append(
     return entry
 
 
+def record_change(store, now: datetime, **fields) -> Entry:
+    """An audit entry of its own transaction, for a change the caller already committed (an API key or
+    a tenant made by the CLI): appended right after it."""
+    return store.transact(lambda tx: append(tx, now, **fields))
+
+
 def to_record(e: Entry) -> dict:
     return {**row(e), "recorded_at": e.at}  # "at": the hashed ISO form, exactly; recorded_at: for people
 

@@ -71,3 +71,22 @@ def test_bad_values_are_refused_and_write_nothing(root, capsys):
         code, _, err = run(capsys, "payout-limits", *argv)
         assert code == 2 and err.startswith("error:"), argv
     assert not root.store.data.get("PayoutLimits")
+
+
+def test_tenant_and_key_changes_are_in_the_audit_log_without_the_secret(root, capsys, monkeypatch):
+    monkeypatch.setenv("LEDGERLINE_OPERATOR", "ana@example.com")
+    assert run(capsys, "tenants", "create", "acme", "--reason", "onboarding #7")[0] == 0
+    assert run(capsys, "tenants", "add-customer", "acme", "cus_1")[0] == 0
+    code, key, _ = run(capsys, "api-keys", "create", "--tenant", "acme", "--scopes", "read", "--reason", "their app")
+    assert code == 0
+    assert run(capsys, "api-keys", "revoke", key["key_id"], "--reason", "leaked")[0] == 0
+    entries = run(capsys, "audit-log")[1]
+    assert [(e["action"], e["target"], e["actor"]) for e in entries] == [
+        ("api_key_change", key["key_id"], "ana@example.com"),
+        ("api_key_change", key["key_id"], "ana@example.com"),
+        ("tenant_change", "acme", "ana@example.com"),
+        ("tenant_change", "acme", "ana@example.com"),
+    ]
+    assert [e["reason"] for e in entries] == ["leaked", "their app", "cli", "onboarding #7"]
+    assert key["api_key"] not in json.dumps(root.store.data["AuditEntry"], default=str)
+    assert run(capsys, "audit-log", "--verify")[1]["ok"] is True
