@@ -691,6 +691,19 @@ class ErasureRequest(_Request):
     reason: Reason
 
 
+LiabilityAccount = Annotated[
+    StrictStr, Field(min_length=1, max_length=200, description="customer:<id>:wallet or suspense")
+]
+
+
+class ManualTransferRequest(_Request):
+    from_account: LiabilityAccount
+    to_account: LiabilityAccount
+    amount: Amount
+    currency: Currency
+    reason: Reason
+
+
 class BreakStep(BaseModel):
     at: Timestamp
     actor: str

@@ -33,6 +33,7 @@ CONFLICTS = frozenset(
         "match_undone",
         "payout_in_flight",
         "ledger_conflict",
+        "same_account",
     }
 )
 
@@ -318,6 +319,19 @@ def replay_dead_letter(backend: Backend, principal, name: str, body: models.Repl
     return models.Replay(
         dead_letter=name, action=plan["action"], dry_run=False, detail=detail, request=request_view(req, stored)
     )
+
+
+def manual_transfer(backend: Backend, principal, body: models.ManualTransferRequest) -> models.OperatorRequest:
+    """Move money between what we owe (wallets, suspense), approved above the threshold."""
+    who = actor(principal)
+    ops = _ops(backend)
+    sub = _guard(
+        lambda: movements.transfer_submission(body.from_account, body.to_account, body.amount, body.currency),
+        "account",
+        body.from_account,
+        "from_account",
+    )
+    return request_view(*_guard(lambda: ops.requests.submit(sub, who, body.reason), "account", body.from_account))
 
 
 def erase_customer(backend: Backend, principal, customer: str, body: models.ErasureRequest) -> models.OperatorRequest:

@@ -473,6 +473,14 @@ ROUTES: tuple[Route, ...] = (
         errors=(403, 404, 409, 422), status=201, idempotency_required=True, links=REQUEST_LINKS,
     ),
     Route(
+        "POST", "/v1/operator/transfers", "createManualTransfer",
+        "Ask to move money between wallets / suspense (e.g. a payment in suspense to its customer): approved "
+        "by a second operator at or above the threshold (operators)", "operator",
+        models.OperatorRequest, lambda c: operations.manual_transfer(c.backend, c.principal, c.body),
+        request=models.ManualTransferRequest, errors=(403, 409, 422), status=201, idempotency_required=True,
+        links=REQUEST_LINKS,
+    ),
+    Route(
         "POST", "/v1/operator/customers/<id>/erasure", "eraseCustomer",
         "Ask to erase a customer's personal data, keeping the books: a request a second operator approves "
         "(operators)", "operator",

@@ -37,6 +37,9 @@ Commands:
                       maker-checker: the approvals inbox; never approve your own
   audit-log [--actor --action --target --limit] | --verify
                       the operator audit log, newest first; --verify checks its hash chain
+  transfer FROM TO AMOUNT CURRENCY --reason R
+                      ask to move money between wallets / suspense (int minor units; a second operator
+                      approves at or above the threshold)
   erase CUSTOMER --reason R
                       ask to erase a customer's personal data, keeping the books (a second operator approves)
   retention run [--dry-run] [--limit N] | rules
@@ -161,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--verify", action="store_true", help="check the hash chain from the first entry to the head")
+    p = sub.add_parser("transfer")
+    p.add_argument("from_account", help="customer:<id>:wallet or suspense")
+    p.add_argument("to_account")
+    p.add_argument("amount", type=int, help="int minor units")
+    p.add_argument("currency")
+    p.add_argument("--reason", required=True, help="why (kept in the operator audit log)")
     p = sub.add_parser("erase")
     p.add_argument("customer")
     p.add_argument("--reason", required=True, help="why (kept in the operator audit log)")
@@ -214,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": operations.cmd_requests,
         "audit-log": operations.cmd_audit_log,
         "erase": operations.cmd_erase,
+        "transfer": operations.cmd_transfer,
         "retention": operations.cmd_retention,
         "expire-holds": books.cmd_expire_holds,
         "redrive": books.cmd_redrive,

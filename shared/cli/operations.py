@@ -225,6 +225,13 @@ def cmd_audit_log(args, root) -> int:
     return 0
 
 
+def cmd_transfer(args, root) -> int:
+    def submission():
+        return movements.transfer_submission(args.from_account, args.to_account, args.amount, args.currency)
+
+    return _submit(args, root, submission, "account", args.from_account)
+
+
 def cmd_erase(args, root) -> int:
     retention = bootstrap.operations(root).retention
     return _submit(args, root, lambda: retention.erasure_submission(args.customer), "customer", args.customer)

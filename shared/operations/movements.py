@@ -1,6 +1,7 @@
 """The manual movements outside the break desk, as operator requests: the reversal of a posted
 transaction, the replay of a dead letter and a change of a customer's payout limits (the only paths
-to each: `ledgerline reverse` / `replay` / `payout-limits set` and their API routes submit these).
+to each: `ledgerline reverse` / `replay` / `payout-limits set` and their API routes submit these), and
+an operator's manual transfer between what we owe (wallets, suspense).
 Each is a submission (what it moves, for the approval threshold) and a planner (what executing it
 does)."""
 
@@ -10,7 +11,8 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from shared.domain.ledger.operations import reversal
+from shared.domain.ledger.model import Leg
+from shared.domain.ledger.operations import MANUAL_TRANSFER_RULE, adjustment, reversal
 from shared.domain.money import normalise_currency
 from shared.domain.operations.approvals import Request
 from shared.domain.payments.limits import PayoutLimits
@@ -129,5 +131,40 @@ def limit_planner(book_of: Callable[[], object]) -> Callable[[Request, dict], Pl
             return {"max_single": stored.limits.max_single, "daily_outflow": stored.limits.daily_outflow}
 
         return Plan(effect=effect, before={"limits": payload["before"]})
+
+    return plan
+
+
+def transfer_submission(from_account: str, to_account: str, amount: int, currency: str) -> Submission:
+    """An operator's manual transfer between two accounts of what we owe — customer wallets and
+    suspense (e.g. a payment posted to suspense, attributed to its customer) — at or above the
+    threshold approved by a second operator. Anything else is an adjusting entry."""
+    from shared.domain.ledger.accounts import account_type
+    from shared.domain.ledger.errors import UnknownAccount
+    from shared.domain.operations.workflow import WorkflowError
+
+    for field, account in (("from_account", from_account), ("to_account", to_account)):
+        try:
+            kind = account_type(account)
+        except UnknownAccount:
+            raise WorkflowError("unknown_account", f"{field}: no such account in the chart of accounts") from None
+        if kind != "liability":
+            raise WorkflowError("not_transferable", f"{field}: a manual transfer moves what we owe (wallets, suspense)")
+    if from_account == to_account:
+        raise WorkflowError("same_account", "to_account: another account than from_account")
+    code = normalise_currency(currency)
+    payload = {"from_account": from_account, "to_account": to_account, "amount": amount, "currency": code}
+    # the same movement twice while the first waits is refused (request_pending): a double click is not two
+    return Submission("manual_transfer", f"{from_account}>{to_account}:{amount}:{code}", payload, {code: amount})
+
+
+def transfer_planner(clock: Callable[[], datetime]) -> Callable[[Request, dict], Plan]:
+    def plan(req: Request, payload: dict) -> Plan:
+        legs = (
+            Leg(payload["from_account"], "debit", payload["amount"], payload["currency"]),
+            Leg(payload["to_account"], "credit", payload["amount"], payload["currency"]),
+        )
+        op = adjustment(f"transfer:{req.request_id}", legs, clock(), rule=MANUAL_TRANSFER_RULE)
+        return Plan(operation=op, within=lambda tx, result, now: {"transaction": result.transaction_id}, before=payload)
 
     return plan

@@ -634,3 +634,35 @@ def test_ids_datastore_cannot_hold_are_404s_and_cursors_400s_never_500s():
     assert long_cursor.status_code == 400 and long_cursor.json["error"]["param"] == "starting_after"
     reserved = w.get("/v1/accounts/cus_a/entries", query_string={"starting_after": "__k__"})
     assert reserved.status_code == 400
+
+
+def test_an_operator_moves_a_payment_from_suspense_to_its_customer_with_maker_checker_above_the_threshold(w):
+    suspense = Operation(
+        "fund_suspense", "post", "test_funding.v1", "fund_suspense", "test", "fund_suspense", w.clock(),
+        legs=(Leg("bank:test:operating", "debit", 300_000, "USD"), Leg("suspense", "credit", 300_000, "USD")),
+    )  # fmt: skip
+    assert transactions.execute(w.store, suspense, w.clock).status == "posted"
+
+    def transfer_(amount, source="suspense", to="customer:cus_a:wallet", key=w.operator, idem=None):
+        body = {
+            "from_account": source,
+            "to_account": to,
+            "amount": amount,
+            "currency": "usd",
+            "reason": "pi_9 had no customer",
+        }
+        return w.post("/v1/operator/transfers", body, key=key, idem=idem or f"mt-{amount}-{source}")
+
+    small = transfer_(5_000)
+    assert small.status_code == 201 and small.json["status"] == "executed", small.json
+    assert w.available("cus_a") == 5_000
+    big = transfer_(250_000)
+    assert big.json["status"] == "pending" and w.available("cus_a") == 5_000  # $2,500: a second operator
+    done = w.post(f"/v1/operator/requests/{big.json['id']}/approve", {}, key=w.checker)
+    assert done.json["status"] == "executed" and w.available("cus_a") == 255_000
+    overdraft = transfer_(999, source="customer:cus_b:wallet")  # cus_b has nothing
+    assert (overdraft.status_code, overdraft.json["error"]["code"]) == (422, "ledger_rejected")
+    assert transfer_(10, source="fees:stripe").json["error"]["code"] == "not_transferable"
+    assert transfer_(10, to="suspense").json["error"]["code"] == "same_account"
+    assert transfer_(10, key=w.key).status_code == 403  # a tenant key
+    assert w.post("/v1/operator/transfers", {"from_account": "suspense"}, key=w.operator, idem="x").status_code == 400

@@ -115,7 +115,8 @@ def fee_booking(partner: str, key: str, amount: int, currency: str, effective_at
 
 ADJUSTMENT_RULE = "adjustment.v1"
 WRITE_OFF_RULE = "write_off.v1"
-OPERATOR_RULES = (ADJUSTMENT_RULE, WRITE_OFF_RULE)
+MANUAL_TRANSFER_RULE = "manual_transfer.v1"
+OPERATOR_RULES = (ADJUSTMENT_RULE, WRITE_OFF_RULE, MANUAL_TRANSFER_RULE)
 
 
 def adjustment(key: str, legs: tuple[Leg, ...], effective_at: datetime, rule: str = ADJUSTMENT_RULE) -> Operation:
@@ -139,6 +140,7 @@ def adjustment(key: str, legs: tuple[Leg, ...], effective_at: datetime, rule: st
         body,
         effective_at,
         legs=legs,
+        enforce_constraints=rule == MANUAL_TRANSFER_RULE,  # a customer's wallet never goes below its limit
     )
 
 
