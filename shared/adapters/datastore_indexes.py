@@ -90,4 +90,5 @@ def single_property_range(db: datastore.Client, kind: str, prop: str, start, end
     q = db.query(kind=kind)
     q.add_filter(filter=datastore.query.PropertyFilter(prop, ">=", start))
     q.add_filter(filter=datastore.query.PropertyFilter(prop, "<", end))
+    q.order = [prop]  # oldest first, said (the inequality's property sorts first anyway: no other index)
     return q.fetch(limit=limit)

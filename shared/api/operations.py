@@ -17,6 +17,7 @@ from shared.domain.operations.approvals import ApprovalError, Request
 from shared.domain.operations.workflow import Work, WorkflowError
 from shared.errors import ClientError
 from shared.operations import movements
+from shared.operations.breaks import InvalidCursor
 
 CONFLICTS = frozenset(
     {
@@ -33,7 +34,6 @@ CONFLICTS = frozenset(
         "match_undone",
         "payout_in_flight",
         "ledger_conflict",
-        "same_account",
     }
 )
 
@@ -164,7 +164,7 @@ def list_breaks(backend: Backend, query: dict, limit: int) -> models.BreakWorkLi
     min_age = query.get("min_age_days")
     try:
         rows, more = _list_breaks(backend, query, limit, min_age)
-    except ValueError as exc:
+    except InvalidCursor as exc:
         raise ClientError(400, "invalid_cursor", str(exc), "starting_after") from None
     today = backend.clock().date()
     return models.BreakWorkList(data=[break_view(b, w, today) for b, w in rows], has_more=more)
@@ -326,7 +326,9 @@ def manual_transfer(backend: Backend, principal, body: models.ManualTransferRequ
     who = actor(principal)
     ops = _ops(backend)
     sub = _guard(
-        lambda: movements.transfer_submission(body.from_account, body.to_account, body.amount, body.currency),
+        lambda: movements.transfer_submission(
+            backend.store, body.from_account, body.to_account, body.amount, body.currency
+        ),
         "account",
         body.from_account,
         "from_account",

@@ -227,7 +227,7 @@ def cmd_audit_log(args, root) -> int:
 
 def cmd_transfer(args, root) -> int:
     def submission():
-        return movements.transfer_submission(args.from_account, args.to_account, args.amount, args.currency)
+        return movements.transfer_submission(root.store, args.from_account, args.to_account, args.amount, args.currency)
 
     return _submit(args, root, submission, "account", args.from_account)
 

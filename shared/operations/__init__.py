@@ -44,7 +44,7 @@ def assemble(
         {
             "write_off": desk.plan,
             "adjusting_entry": desk.plan,
-            "reverse": movements.reverse_planner(clock),
+            "reverse": movements.reverse_planner(clock, desk.on_reversal),
             "manual_transfer": movements.transfer_planner(clock),
             "dead_letter_replay": movements.replay_planner(store, publish, schedule, clock),
         }

@@ -38,6 +38,12 @@ from shared.operations.records import (
 from shared.operations.requests import Plan, Requests, Submission
 
 BREAK = "ReconBreak"
+
+
+class InvalidCursor(ValueError):
+    """starting_after names no break."""
+
+
 BULK_ACTIONS = ("acknowledge", "note", "accept", "write_off")
 MAX_BULK = 100
 
@@ -119,7 +125,7 @@ class BreakDesk:
         if starting_after:  # the last break id seen: the rows after it in (opened_on, id) order
             seen = self.store.get(BREAK, starting_after)
             if seen is None:
-                raise ValueError(f"starting_after {starting_after!r} is not a break")
+                raise InvalidCursor(f"starting_after {starting_after!r} is not a break")
             cursor = (seen.get("opened_on") or "", starting_after)
             rows = [r for r in rows if (r[0], r[1]) > cursor]
         page = rows[:limit]
@@ -261,9 +267,36 @@ class BreakDesk:
         return done
 
     def corrections(self, partner: str) -> tuple[dict, ...]:
-        """The partner's write-offs' corrections of the ledger side, for its runs (oldest first)."""
+        """The partner's write-offs' corrections of the ledger side, for its runs (oldest first); a
+        reversed write-off's no longer applies."""
         found = self.store.query(CORRECTION, "partner", partner)
-        return tuple(found[n] for n in sorted(found))
+        return tuple(found[n] for n in sorted(found) if not found[n].get("retired_by"))
+
+    def on_reversal(self, tx, target: str, reversal: str, actor: str, reason: str, now: datetime) -> dict | None:
+        """In a reversal's transaction: if `target` is an operator's entry for a break (a write-off, an
+        adjusting entry), its correction of the ledger side is retired and the break it closed is open
+        again. Returns what it changed (for the audit entry), or None."""
+        posted = tx.get("JournalTransaction", target) or {}
+        event = posted.get("event_id") or ""
+        if posted.get("rule") not in (WRITE_OFF_RULE, ADJUSTMENT_RULE) or not event.startswith("ledgerline:adjust:"):
+            return None
+        break_id = event.removeprefix("ledgerline:adjust:").split(":")[0]
+        correction = tx.get(CORRECTION, target)
+        if correction is not None:
+            tx.put(CORRECTION, target, {**correction, "retired_by": reversal, "retired_at": now})
+        brk = tx.get(BREAK, break_id) or {}
+        record = tx.get(WORK, break_id)
+        work = work_from_record(record) if record else None
+        last = work.history[-1] if work and work.history else None
+        reopened = bool(last and last.reference == target and work.state in workflow.TERMINAL)
+        if reopened:
+            tx.put(
+                WORK,
+                break_id,
+                work_record(workflow.undo(work, actor, reason, now, target), brk),
+                unindexed=WORK_UNINDEXED,
+            )
+        return {"break": break_id, "correction_retired": correction is not None, "break_reopened": reopened}
 
     def manual_pairs(self, partner: str) -> tuple[ManualPair, ...]:
         """The partner's active manual matches, for its runs (matching stage m; part of the run id)."""
@@ -424,7 +457,7 @@ class BreakDesk:
                 after = workflow.accept(work, operator, reason, until, now)
             else:
                 after = workflow.write_off(work, operator, reason, now, "dry-run")
-                adjustments.write_off_legs(brk)
+                adjustments.write_off({**brk, "break_id": break_id})
             return {"outcome": "would_succeed", "state": after.state if action != "write_off" else "requested"}
         if action == "acknowledge":
             return {"outcome": "done", "state": self.acknowledge(break_id, operator, reason).state}

@@ -35,14 +35,18 @@ def reverse_submission(store, transaction_id: str) -> Submission:
     return Submission("reverse", transaction_id, {"transaction_id": transaction_id}, amounts or None)
 
 
-def reverse_planner(clock: Callable[[], datetime]) -> Callable[[Request, dict], Plan]:
+def reverse_planner(clock: Callable[[], datetime], on_reversal=None) -> Callable[[Request, dict], Plan]:
+    """`on_reversal(tx, target, reversal, actor, reason, now)`: the break desk's part in the reversal's
+    transaction (a reversed write-off's correction retired, its break open again)."""
+
     def plan(req: Request, payload: dict) -> Plan:
         target = payload["transaction_id"]
-        return Plan(
-            operation=reversal(target, effective_at=clock()),
-            within=lambda tx, result, now: {"reversal": result.transaction_id, "status": result.status},
-            before={"transaction": target},
-        )
+
+        def within(tx, result, now) -> dict:
+            desk = on_reversal(tx, target, result.transaction_id, req.maker, req.reason, now) if on_reversal else None
+            return {"reversal": result.transaction_id, "status": result.status, **({"break": desk} if desk else {})}
+
+        return Plan(operation=reversal(target, effective_at=clock()), within=within, before={"transaction": target})
 
     return plan
 
@@ -135,13 +139,16 @@ def limit_planner(book_of: Callable[[], object]) -> Callable[[Request, dict], Pl
     return plan
 
 
-def transfer_submission(from_account: str, to_account: str, amount: int, currency: str) -> Submission:
+def transfer_submission(store, from_account: str, to_account: str, amount: int, currency: str) -> Submission:
     """An operator's manual transfer between two accounts of what we owe — customer wallets and
-    suspense (e.g. a payment posted to suspense, attributed to its customer) — at or above the
-    threshold approved by a second operator. Anything else is an adjusting entry."""
+    suspense (e.g. a payment posted to suspense, attributed to its customer). Two wallets belong to
+    one tenant; suspense gives only what it holds, and always with a second operator's approval (what
+    sits there is nobody's yet); wallet to wallet or back to suspense: at or above the threshold.
+    Anything else is an adjusting entry."""
     from shared.domain.ledger.accounts import account_type
     from shared.domain.ledger.errors import UnknownAccount
     from shared.domain.operations.workflow import WorkflowError
+    from shared.ledger.balances import balances
 
     for field, account in (("from_account", from_account), ("to_account", to_account)):
         try:
@@ -153,9 +160,24 @@ def transfer_submission(from_account: str, to_account: str, amount: int, currenc
     if from_account == to_account:
         raise WorkflowError("same_account", "to_account: another account than from_account")
     code = normalise_currency(currency)
+    owners = {a: _tenant_of(store, a) for a in (from_account, to_account) if a.startswith("customer:")}
+    if len(owners) == 2 and len(set(owners.values())) != 1:
+        raise WorkflowError("cross_tenant", "to_account: the two wallets belong to different tenants")
+    if from_account == "suspense":
+        held = balances(store, "suspense").get(code)
+        if held is None or held.posted < amount:
+            raise WorkflowError(
+                "insufficient_funds", f"from_account: suspense holds {held.posted if held else 0} {code}"
+            )
     payload = {"from_account": from_account, "to_account": to_account, "amount": amount, "currency": code}
     # the same movement twice while the first waits is refused (request_pending): a double click is not two
-    return Submission("manual_transfer", f"{from_account}>{to_account}:{amount}:{code}", payload, {code: amount})
+    target = f"{from_account}>{to_account}:{amount}:{code}"
+    return Submission("manual_transfer", target, payload, {code: amount}, always=from_account == "suspense")
+
+
+def _tenant_of(store, wallet: str) -> str | None:
+    record = store.get("TenantCustomer", wallet.split(":")[1])
+    return record.get("tenant") if record else None
 
 
 def transfer_planner(clock: Callable[[], datetime]) -> Callable[[Request, dict], Plan]:

@@ -654,14 +654,20 @@ def test_an_operator_moves_a_payment_from_suspense_to_its_customer_with_maker_ch
         return w.post("/v1/operator/transfers", body, key=key, idem=idem or f"mt-{amount}-{source}")
 
     small = transfer_(5_000)
-    assert small.status_code == 201 and small.json["status"] == "executed", small.json
-    assert w.available("cus_a") == 5_000
-    big = transfer_(250_000)
-    assert big.json["status"] == "pending" and w.available("cus_a") == 5_000  # $2,500: a second operator
-    done = w.post(f"/v1/operator/requests/{big.json['id']}/approve", {}, key=w.checker)
-    assert done.json["status"] == "executed" and w.available("cus_a") == 255_000
-    overdraft = transfer_(999, source="customer:cus_b:wallet")  # cus_b has nothing
-    assert (overdraft.status_code, overdraft.json["error"]["code"]) == (422, "ledger_rejected")
+    assert small.status_code == 201 and small.json["status"] == "pending", small.json  # suspense: always
+    assert w.available("cus_a") == 0
+    done = w.post(f"/v1/operator/requests/{small.json['id']}/approve", {}, key=w.checker)
+    assert done.json["status"] == "executed" and w.available("cus_a") == 5_000
+    assert transfer_(300_000).json["error"]["code"] == "insufficient_funds"  # suspense holds 295,000 now
+    between = transfer_(1_000, source="customer:cus_a:wallet", to="customer:cus_b:wallet")  # $10, one tenant
+    assert between.json["status"] == "executed" and w.available("cus_b") == 1_000
+    other_tenant = transfer_(1, source="customer:cus_a:wallet", to="customer:cus_g:wallet")
+    assert (other_tenant.status_code, other_tenant.json["error"]["code"]) == (422, "cross_tenant")
+    overdraft = transfer_(999_999, source="customer:cus_b:wallet", to="customer:cus_a:wallet")
+    assert overdraft.json["status"] == "pending"  # $9,999.99: a second operator; then the ledger refuses it
+    refused = w.post(f"/v1/operator/requests/{overdraft.json['id']}/approve", {}, key=w.checker)
+    assert (refused.status_code, refused.json["error"]["code"]) == (422, "ledger_rejected")
+    assert w.get(f"/v1/operator/requests/{overdraft.json['id']}", key=w.operator).json["status"] == "failed"
     assert transfer_(10, source="fees:stripe").json["error"]["code"] == "not_transferable"
     assert transfer_(10, to="suspense").json["error"]["code"] == "same_account"
     assert transfer_(10, key=w.key).status_code == 403  # a tenant key

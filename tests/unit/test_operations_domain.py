@@ -93,10 +93,16 @@ def test_a_break_the_run_no_longer_finds_is_resolved_by_its_counterpart_and_a_wr
     with pytest.raises(WorkflowError) as closed:
         workflow.acknowledge(wo, "bo", T0)
     assert closed.value.code == "break_closed"
-    # the write-off settled this difference: found again as it was, it stays closed; a new one reopens it
-    assert workflow.on_run(wo, FEE, T0, "r3") == wo
-    grown = workflow.on_run(wo, Finding("fee_missing", 250), T0, "r3")
+    # the write-off corrected the ledger side: the run no longer finds it; found again, it is a new difference
+    again = workflow.on_run(wo, FEE, T0, "r3")
+    assert (again.state, again.history[-1].action) == ("open", "reopened")
+    # an adjusting entry with the operator's own legs settles its finding: found again as it was, it stays
+    fixed = workflow.resolve(workflow.acknowledge(work, "ana", T0), "ana", "adjusting_entry", "fee booked", T0, "t2")
+    assert workflow.on_run(fixed, FEE, T0, "r3") == fixed
+    grown = workflow.on_run(fixed, Finding("fee_missing", 250), T0, "r3")
     assert (grown.state, grown.history[-1].action, grown.covered) == ("open", "reopened", None)
+    undone = workflow.undo(wo, "bo", "write-off reversed", T0, "txn_1")
+    assert (undone.state, undone.history[-1].actor) == ("open", "bo")
     with pytest.raises(WorkflowError):
         workflow.unmatch(wo, "ana", "wrong pair", T0, "mm_1")  # not closed by a match
 

@@ -109,13 +109,14 @@ def test_a_write_off_asked_by_one_operator_and_approved_by_another_posts_once(op
     ]
     assert (entries[-1].approved_by, entries[-1].transactions) == ("bo", (txn_id,))
     assert audit_log.problems() == []
-    assert [r["seq"] for _, rows in streamed for r in rows] == [1, 2, 3]
-    # the next run finds the same difference: the write-off settled it, the break stays closed
-    assert desk.on_run([brk()], [], "run_2") == 0
+    assert [r["seq"] for _, rows in streamed for r in rows][:3] == [1, 2, 3]
+    # the next run no longer finds it (the correction): it stays written off
+    assert desk.on_run([], [brk(status="closed")], "run_2") == 0
     assert desk.get("brk_1")[1].state == "written_off"
-    # a larger difference is a new one: it reopens
-    assert desk.on_run([brk(amount=4200, difference=200)], [], "run_3") == 1
+    # the partner restates it: a new difference, the break reopens (a run's step, audited as the system's)
+    assert desk.on_run([brk(amount=4200, difference=100)], [], "run_3") == 1
     assert desk.get("brk_1")[1].state == "open"
+    assert (audit_log.entries()[-1].actor, audit_log.entries()[-1].action) == ("system", "reopened")
 
 
 def test_an_edited_or_removed_audit_entry_breaks_the_chain(ops):
@@ -302,3 +303,22 @@ def test_every_money_movement_has_one_executed_request_and_one_audit_entry_and_n
         if r["status"] in ("rejected", "expired", "failed"):
             assert not (r["outcome"] and json.loads(r["outcome"]).get("transactions"))
     assert ops.audit.problems() == []
+
+
+def test_reversing_a_write_off_retires_its_correction_and_opens_the_break_again(ops):
+    store, _, _, requests, desk, _ = ops
+    desk.acknowledge("brk_1", "ana")
+    req, _ = desk.write_off("brk_1", "ana", "rounding")
+    requests.approve(req.request_id, "bo")
+    txn = desk.get("brk_1")[1].history[-1].reference
+    assert len(desk.corrections("stripe")) == 1
+    back, record = requests.submit(movements.reverse_submission(store, txn), "cy", "written off by mistake")
+    assert back.status == "executed"  # $1.00
+    assert desk.corrections("stripe") == ()  # later runs find the difference again
+    work = desk.get("brk_1")[1]
+    assert (work.state, work.history[-1].actor, work.history[-1].reference) == ("open", "cy", txn)
+    assert json.loads(record["outcome"])["after"]["break"]["break_reopened"] is True
+    preview = desk.bulk("write_off", ["brk_1"], "ana", reason="again", dry_run=True)
+    assert preview[0]["outcome"] == "error" and preview[0]["code"] == "illegal_transition"  # take it first
+    desk.acknowledge("brk_1", "ana")
+    assert desk.bulk("write_off", ["brk_1"], "ana", reason="again", dry_run=True)[0]["outcome"] == "would_succeed"

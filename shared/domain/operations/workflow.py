@@ -10,10 +10,12 @@ work record:
       └── a run that no longer finds it ──▶ resolved (counterpart arrived)
 
 resolved and written_off are terminal: the only way out of them, as out of accepted, is `reopen`,
-which only a run does (the break found again). A write-off or an adjusting entry settles the finding it
-was made for (`covered`): the ledger posted the difference, the partner's rows still differ from the
-ledger's, so a run finds the same break again — with that same reason and amount it stays closed;
-with another reason or amount (a new difference) it reopens. Every step is kept in the history with
+which only a run does (the break found again), or the operator who undoes what closed it (a manual match,
+the reversal of the entry). A write-off corrects the reconciliation's ledger side (the run no longer finds
+the difference: found again, it is a new one and reopens). An adjusting entry with the operator's own
+legs settles the finding it was made for (`covered`): the partner's rows may still differ from the
+ledger's, so a run finds the same break again — with that same reason and difference it stays resolved;
+with another (a new difference) it reopens. Every step is kept in the history with
 who, when and why; a note changes no state."""
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class Work:
     assignee: str | None = None
     accepted_until: datetime | None = None
     accepted_finding: Finding | None = None  # what was accepted: another reason or amount reopens it
-    covered: Finding | None = None  # what a write-off / adjusting entry settled: found again as it was, stays closed
+    covered: Finding | None = None  # what an adjusting entry settled: found again as it was, stays resolved
     history: tuple[Step, ...] = ()
     notes: tuple[Step, ...] = field(default=())
 
@@ -110,15 +112,25 @@ def resolve(work: Work, operator: str, how: str, reason: str, at: datetime, refe
     return settled.step(at, operator, how, "resolved", reason=_need_reason(reason), reference=reference)
 
 
-def unmatch(work: Work, operator: str, reason: str, at: datetime, reference: str) -> Work:
-    """A manual match undone (`reference`: the match): the break it resolved is open again — the one
-    way an operator reopens a closed break, and only one its own manual match closed."""
+def undo(work: Work, operator: str, reason: str, at: datetime, reference: str) -> Work:
+    """What closed the break is undone — its manual match, or the write-off / adjusting entry reversed
+    (`reference`: the match or the transaction): the break is open again. The one way an operator
+    reopens a closed break, and only by undoing the step that closed it."""
     last = work.history[-1] if work.history else None
-    if work.state != "resolved" or last is None or last.action != "manual_match" or last.reference != reference:
-        raise WorkflowError("illegal_transition", f"{work.break_id} was not resolved by the manual match {reference}")
-    return replace(work, assignee=None).step(
-        at, operator, "reopened", "open", reason=f"unmatched: {_need_reason(reason)}", reference=reference
+    closing = ("manual_match", "written_off", "adjusting_entry")
+    if work.state not in TERMINAL or last is None or last.action not in closing or last.reference != reference:
+        raise WorkflowError("illegal_transition", f"{work.break_id} was not closed by {reference}")
+    return replace(work, assignee=None, covered=None).step(
+        at, operator, "reopened", "open", reason=f"undone: {_need_reason(reason)}", reference=reference
     )
+
+
+def unmatch(work: Work, operator: str, reason: str, at: datetime, reference: str) -> Work:
+    """A manual match undone (`reference`: the match)."""
+    last = work.history[-1] if work.history else None
+    if last is None or last.action != "manual_match":
+        raise WorkflowError("illegal_transition", f"{work.break_id} was not resolved by the manual match {reference}")
+    return undo(work, operator, reason, at, reference)
 
 
 def accept(work: Work, operator: str, reason: str, until: datetime, at: datetime) -> Work:
@@ -138,8 +150,7 @@ def write_off(work: Work, operator: str, reason: str, at: datetime, transaction:
     _not_terminal(work, "write_off")
     if work.state != "acknowledged":
         raise WorkflowError("illegal_transition", "acknowledge the break before writing it off")
-    settled = replace(work, covered=work.finding)
-    return settled.step(at, operator, "written_off", "written_off", reason=_need_reason(reason), reference=transaction)
+    return work.step(at, operator, "written_off", "written_off", reason=_need_reason(reason), reference=transaction)
 
 
 def on_run(work: Work, finding: Finding | None, at: datetime, run_id: str) -> Work:
