@@ -45,6 +45,8 @@ def bootstrap_pubsub(cfg: Settings) -> None:
         }
         if sub.get("filter"):
             request["filter"] = sub["filter"]  # accepted by the emulator, not applied (topology.json says)
+        if sub.get("message_retention_duration"):
+            request["message_retention_duration"] = _duration(sub["message_retention_duration"])
         if sub.get("dead_letter_topic"):
             request["dead_letter_policy"] = {
                 "dead_letter_topic": publisher.topic_path(cfg.project, sub["dead_letter_topic"]),

@@ -50,3 +50,19 @@ def test_terraform_reads_the_same_files():
     tf = "\n".join(p.read_text() for p in (REPO_ROOT / "terraform").rglob("*.tf"))
     assert "topology/topology.json" in tf and "jsondecode" in tf
     json.loads((REPO_ROOT / "topology" / "topology.json").read_text())
+
+
+def test_retention_durations_are_within_pubsubs_bounds_and_dead_letters_keep_the_most():
+    """Pub/Sub keeps a topic's messages up to 31 days and a subscription's unacked ones up to 7 (the
+    emulator refuses more, as the service does): the dead letters get both maxima."""
+    from shared.topology import topology
+
+    def seconds(text: str) -> int:
+        return int(text.removesuffix("s"))
+
+    spec = topology()["pubsub"]
+    topics = {t["name"]: seconds(t.get("message_retention_duration", "604800s")) for t in spec["topics"]}
+    subs = {s["name"]: seconds(s.get("message_retention_duration", "604800s")) for s in spec["subscriptions"]}
+    assert all(600 <= v <= 31 * 86400 for v in topics.values()) and all(600 <= v <= 7 * 86400 for v in subs.values())
+    assert topics["canonical-events-dead-letter"] == 31 * 86400
+    assert subs["canonical-events-dead-letter-hold"] == 7 * 86400

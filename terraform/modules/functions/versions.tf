@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0"
+      version = ">= 6.0, < 7.0"
     }
     # data.archive_file zips build/<name>/ so the object name carries its content hash.
     archive = {

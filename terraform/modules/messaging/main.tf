@@ -38,6 +38,9 @@ resource "google_pubsub_subscription" "this" {
   # cannot change on an existing subscription: a new filter is a new subscription (docs/deploy.md).
   filter = try(each.value.filter, null)
   labels = var.labels
+  # How long unacked messages are kept (topology.json; at most 7 days for a subscription, the topic keeps
+  # the dead letters 31 days for a seek).
+  message_retention_duration = try(each.value.message_retention_duration, null)
 
   # Never expire for inactivity (the default is 31 days): the dead-letter hold subscription is
   # pulled only by an operator.
