@@ -3,7 +3,7 @@
 service accounts — and Secret Manager, each its own google_project_iam_audit_config, never one
 authoritative over other services), and provider bounds."""
 
-from tests.terraform.hcl import resources
+from tests.terraform.hcl import MODULES, module_call, resources
 
 
 def test_prod_logs_data_access_to_storage_datastore_and_secret_manager():
@@ -21,9 +21,29 @@ def test_prod_logs_data_access_to_storage_datastore_and_secret_manager():
 
 def test_every_module_bounds_the_google_provider_to_one_major_version():
     """A module that allows any future major version breaks on the day 7.0 changes an argument."""
-    from tests.terraform.hcl import MODULES, parse
+    from tests.terraform.hcl import parse
 
     for versions in sorted(MODULES.glob("*/versions.tf")):
         (required,) = parse(versions)["terraform"]
         google = required["required_providers"][0]["google"]
         assert google["version"] == ">= 6.0, < 7.0", versions
+
+
+def test_each_service_agent_may_mint_the_tokens_of_the_identity_it_calls_as():
+    """Pub/Sub push, Cloud Tasks and Cloud Scheduler sign OIDC tokens as their invoker service accounts:
+    each one's service agent holds serviceAccountTokenCreator on it, explicitly."""
+    grants = {
+        r.body["service_account_id"]: r.body["member"]
+        for r in resources("google_service_account_iam_member")
+        if r.body["role"] == "roles/iam.serviceAccountTokenCreator"
+    }
+    assert grants == {
+        "${google_service_account.pubsub_push.name}": "${var.pubsub_service_agent}",
+        "${google_service_account.tasks.name}": "${var.tasks_service_agent}",
+        "${google_service_account.scheduler.name}": "${var.scheduler_service_agent}",
+    }
+    identity = module_call("identity")
+    assert all(identity[f"{name}_service_agent"].startswith("${local.") for name in ("pubsub", "tasks", "scheduler"))
+    stack = (MODULES / "stack" / "main.tf").read_text()
+    for domain in ("gcp-sa-pubsub", "gcp-sa-cloudtasks", "gcp-sa-cloudscheduler"):
+        assert f"@{domain}.iam.gserviceaccount.com" in stack, domain

@@ -111,3 +111,18 @@ resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = var.pubsub_service_agent
 }
+
+# The same for the tokens of Cloud Tasks' HTTP tasks and Cloud Scheduler's jobs: each service agent
+# mints the OIDC token of the identity it calls as, explicitly rather than by a default grant an
+# organisation policy may have removed.
+resource "google_service_account_iam_member" "tasks_agent_token_creator" {
+  service_account_id = google_service_account.tasks.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = var.tasks_service_agent
+}
+
+resource "google_service_account_iam_member" "scheduler_agent_token_creator" {
+  service_account_id = google_service_account.scheduler.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = var.scheduler_service_agent
+}

@@ -14,6 +14,8 @@ locals {
 
   project_number = data.google_project.this.number
   pubsub_agent   = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  tasks_agent    = "serviceAccount:service-${local.project_number}@gcp-sa-cloudtasks.iam.gserviceaccount.com"
+  schedule_agent = "serviceAccount:service-${local.project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 
   # Cloud Run's deterministic URL (https://<service>-<project number>.<region>.run.app), known before
   # the functions exist: a function's environment can then name any function, itself included
@@ -94,9 +96,11 @@ resource "google_project_service" "this" {
 module "identity" {
   source = "../identity"
 
-  project_id           = var.project_id
-  functions            = local.functions
-  pubsub_service_agent = local.pubsub_agent
+  project_id              = var.project_id
+  functions               = local.functions
+  pubsub_service_agent    = local.pubsub_agent
+  tasks_service_agent     = local.tasks_agent
+  scheduler_service_agent = local.schedule_agent
 
   depends_on = [google_project_service.this]
 }
