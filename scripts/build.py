@@ -5,9 +5,14 @@
     build/<name>/shared/            the shared package, without the operator-only modules
     build/<name>/topology/          the topology file + BigQuery schemas (read at run time)
 
+    build/<name>.zip                the same, zipped: what Terraform uploads (under its sha256)
+
 Dev-only files (emulators/, dev.env, tests) are never staged. The build is reproducible: the
-directory is recreated from scratch and a BUILD_MANIFEST lists every file with its sha256.
-tests/unit/test_build.py imports each bundle alone, with only its own requirements installed.
+directory is recreated from scratch, a BUILD_MANIFEST lists every file with its sha256, and the zip
+is byte for byte the same on every machine — entries in sorted order, each with mode 0644 and the
+timestamp 1980-01-01 whatever the checkout's umask and mtimes (tests/unit/test_build.py builds under
+two umasks and compares). tests/unit/test_build.py also imports each bundle alone, with only its own
+requirements installed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 from shared.config import FUNCTION_NAMES, REPO_ROOT
@@ -46,7 +52,23 @@ def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n" for p in files)
     (out / "BUILD_MANIFEST").write_text(manifest)
+    bundle(out, out_root / f"{name}.zip")
     return out
+
+
+EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say: every entry the same, whatever the file's mtime
+
+
+def bundle(source: Path, target: Path) -> Path:
+    """Zip `source` reproducibly: sorted entries, fixed modes (0644) and timestamps, deflate level 9."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=EPOCH)
+            info.external_attr = (0o100644 & 0xFFFF) << 16  # a regular file, rw-r--r--
+            info.create_system = 3  # unix: the mode bits above are read
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return target
 
 
 def main(argv: list[str]) -> int:

@@ -73,11 +73,11 @@ def test_function_settings_are_complete_and_valid():
 
 
 def test_sources_are_content_addressed_and_built_by_make_build():
+    """The zip `make build` writes (reproducible: tests/unit/test_build.py), named by its sha256."""
     obj = one("google_storage_bucket_object").body
-    assert "output_sha256" in obj["name"]
-    archive = blocks("data")
-    zips = [b["archive_file"]["source"] for _, b in archive if "archive_file" in b]
-    assert zips and zips[0]["source_dir"] == "${var.build_dir}/${each.key}"
+    assert obj["source"] == "${var.build_dir}/${each.key}.zip"
+    assert obj["name"] == '${each.key}/${filesha256("${var.build_dir}/${each.key}.zip")}.zip'
+    assert not [b for _, b in blocks("data") if "archive_file" in b]  # no zips made by Terraform
 
 
 def test_prod_is_protected():

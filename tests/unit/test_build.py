@@ -111,3 +111,34 @@ def test_the_root_requirements_are_the_union_of_the_functions_with_the_same_pins
         for dist, line in requirements(REPO_ROOT / "functions" / name / "requirements.txt").items():
             pins.setdefault(dist, set()).add(line)
     assert pins == {dist: {line} for dist, line in requirements(REPO_ROOT / "requirements.txt").items()}
+
+
+def test_the_bundle_zip_is_the_same_bytes_whatever_the_umask_and_the_file_times(tmp_path):
+    """Every deployer uploads the same zip (Terraform names it by its sha256): a build under umask 077
+    with fresh mtimes equals one under 022, and every entry is a 0644 file dated 1980-01-01."""
+    import hashlib
+    import os
+    import time
+    import zipfile
+
+    def zipped(umask: int, where: Path) -> str:
+        old = os.umask(umask)
+        try:
+            build("api", where)
+        finally:
+            os.umask(old)
+        return hashlib.sha256((where / "api.zip").read_bytes()).hexdigest()
+
+    first = zipped(0o022, tmp_path / "a")
+    time.sleep(1.1)  # other mtimes for every staged file
+    assert zipped(0o077, tmp_path / "b") == first
+    with zipfile.ZipFile(tmp_path / "b" / "api.zip") as archive:
+        infos = archive.infolist()
+        names = [i.filename for i in infos]
+        assert names == sorted(names) and "main.py" in names and "BUILD_MANIFEST" in names
+        assert {(i.external_attr >> 16) & 0o777 for i in infos} == {0o644}
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        staged = sorted(
+            p.relative_to(tmp_path / "b" / "api").as_posix() for p in (tmp_path / "b" / "api").rglob("*") if p.is_file()
+        )
+        assert names == staged  # the zip is the staged directory, nothing more or less

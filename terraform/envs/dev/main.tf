@@ -15,7 +15,6 @@ module "ledgerline" {
   firestore_location = var.firestore_location
   livemode           = false
   build_dir          = abspath("${path.root}/../../../build")
-  archive_dir        = abspath("${path.root}/.terraform/archives")
 
   report_writers        = var.report_writers
   pause_schedules       = var.pause_schedules

@@ -6,9 +6,5 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.20"
     }
-    archive = {
-      source  = "hashicorp/archive"
-      version = "~> 2.4"
-    }
   }
 }

@@ -51,22 +51,15 @@ resource "google_storage_bucket_iam_member" "builder_reads_sources" {
 }
 
 # `make build` stages each function's deployable source under build/<name>/ (run it before plan).
-data "archive_file" "source" {
-  for_each = var.functions
-
-  type        = "zip"
-  source_dir  = "${var.build_dir}/${each.key}"
-  output_path = "${var.archive_dir}/${each.key}.zip"
-}
-
-# The object name is the archive's content hash: a source change is a new object and therefore a new
-# build; unchanged source plans no change.
+# `make build` zips each function reproducibly (scripts/build.py: sorted entries, fixed modes and
+# timestamps), so every deployer uploads the same bytes. The object name is the zip's content hash:
+# a source change is a new object and therefore a new build; unchanged source plans no change.
 resource "google_storage_bucket_object" "source" {
   for_each = var.functions
 
-  name   = "${each.key}/${data.archive_file.source[each.key].output_sha256}.zip"
+  name   = "${each.key}/${filesha256("${var.build_dir}/${each.key}.zip")}.zip"
   bucket = google_storage_bucket.sources.name
-  source = data.archive_file.source[each.key].output_path
+  source = "${var.build_dir}/${each.key}.zip"
 }
 
 # ---------------------------------------------------------------------------- secrets

@@ -30,12 +30,7 @@ variable "runtime" {
 }
 
 variable "build_dir" {
-  description = "Absolute path of the `make build` output (build/, one directory per function)."
-  type        = string
-}
-
-variable "archive_dir" {
-  description = "Where the source zips are written before upload (a scratch directory, e.g. under .terraform/)."
+  description = "Absolute path of the `make build` output (build/: <name>.zip per function, reproducible)."
   type        = string
 }
 

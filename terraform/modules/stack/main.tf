@@ -168,7 +168,6 @@ module "functions" {
   protect                = local.protect
   functions              = local.functions
   build_dir              = var.build_dir
-  archive_dir            = var.archive_dir
   environment            = local.environment
   service_account_emails = module.identity.function_emails
   builder_id             = module.identity.builder_id
@@ -176,7 +175,7 @@ module "functions" {
   invokers               = local.invokers
   labels                 = local.labels
 
-  # No module-level depends_on here: it would defer data.archive_file to apply time whenever a
+  # No module-level depends_on here: it would defer reading the sources to apply time whenever a
   # dependency changes, and every function would then plan an update. The APIs come first through
   # module.identity (which depends on them) and docs/deploy.md step 1.
 }

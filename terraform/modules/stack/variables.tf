@@ -33,11 +33,6 @@ variable "build_dir" {
   type        = string
 }
 
-variable "archive_dir" {
-  description = "Scratch directory for the source zips (e.g. <env root>/.terraform/archives)."
-  type        = string
-}
-
 variable "apis" {
   description = "Google APIs the stack uses; enabled (never disabled on destroy)."
   type        = list(string)
