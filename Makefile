@@ -196,6 +196,7 @@ plan: tf-require build tf-init
 
 deploy: tf-require build tf-init
 	$(TFRUN) -chdir=terraform/envs/$(ENV) apply -var="project_id=$(PROJECT_ID)" $(TF_ARGS)
+	$(PY) -m scripts.prune_sources --project $(PROJECT_ID)
 
 # docs/openapi.yaml is generated from shared/api (routes + models); tests fail when it is stale.
 openapi: venv

@@ -47,3 +47,13 @@ def test_each_service_agent_may_mint_the_tokens_of_the_identity_it_calls_as():
     stack = (MODULES / "stack" / "main.tf").read_text()
     for domain in ("gcp-sa-pubsub", "gcp-sa-cloudtasks", "gcp-sa-cloudscheduler"):
         assert f"@{domain}.iam.gserviceaccount.com" in stack, domain
+
+
+def test_no_lifecycle_rule_deletes_a_live_bundle():
+    """Only noncurrent (archived) versions expire in the sources bucket: a rule by age alone would delete
+    the bundle a running revision uses; superseded ones are pruned by `make deploy`."""
+    (bucket,) = [r.body for r in resources("google_storage_bucket") if r.name == "sources"]
+    for rule in bucket.get("lifecycle_rule", []):
+        condition = rule["condition"][0]
+        assert condition.get("with_state") == "ARCHIVED" and "age" not in condition, condition
+    assert "scripts.prune_sources" in (MODULES.parent.parent / "Makefile").read_text()

@@ -32,11 +32,14 @@ resource "google_storage_bucket" "sources" {
     enabled = true
   }
 
-  # Bundles are content-addressed and only the current one per function is referenced: old ones
-  # (and their noncurrent versions) are kept 90 days for rollback, then deleted.
+  # Bundles are content-addressed and a deployed revision uses one for as long as it runs: no rule
+  # by age (it would delete the live bundle of a function unchanged for that long). `make deploy`
+  # prunes superseded bundles after the apply (scripts/prune_sources.py: the live one and the three
+  # before it stay); only the noncurrent versions a deletion leaves behind expire here.
   lifecycle_rule {
     condition {
-      age = 90
+      days_since_noncurrent_time = 30
+      with_state                 = "ARCHIVED"
     }
     action {
       type = "Delete"
