@@ -28,7 +28,7 @@ TF_ARGS  ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi lock clean
+        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-webhooks: deliveries/s and commit -> first attempt vs raw Cloud Tasks dispatch; bench-recon: 1M-row reconciliation)"
 	@echo "make chaos           fault injection, every scenario on fresh stacks (docs/reliability.md); 6: payouts (PAYOUTS_CHAOS=1000); 7: webhooks out (WEBHOOKS_CHAOS=5000)"
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
+	@echo "make schema-lock     record an additive BigQuery schema change as released (topology/bigquery.lock.json)"
 
 # ---------------------------------------------------------------------------- installs (stamped)
 install: prereqs venv venv-tasks venv-bigquery venv-localstripe
@@ -201,6 +202,10 @@ deploy: tf-require build tf-init
 # docs/openapi.yaml is generated from shared/api (routes + models); tests fail when it is stale.
 openapi: venv
 	$(PY) -m shared.api.openapi
+
+# Record an additive BigQuery schema change as released (refuses one BigQuery cannot apply in place).
+schema-lock: venv
+	$(PY) -m scripts.schema_lock
 
 lock: venv
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive pin set for the project venv (.venv); regenerate with `make lock`.' > constraints.txt

@@ -57,3 +57,11 @@ def test_no_lifecycle_rule_deletes_a_live_bundle():
         condition = rule["condition"][0]
         assert condition.get("with_state") == "ARCHIVED" and "age" not in condition, condition
     assert "scripts.prune_sources" in (MODULES.parent.parent / "Makefile").read_text()
+
+
+def test_prod_cannot_plan_its_alerts_without_a_notification_channel():
+    (alert,) = [r.body for r in resources("google_monitoring_alert_policy") if r.name == "dead_letters"]
+    (condition,) = alert["lifecycle"][0]["precondition"]
+    assert condition["condition"] == (
+        '${var.env != "prod" || length(var.alert_emails) + length(var.notification_channels) > 0}'
+    )

@@ -66,3 +66,25 @@ def test_retention_durations_are_within_pubsubs_bounds_and_dead_letters_keep_the
     assert all(600 <= v <= 31 * 86400 for v in topics.values()) and all(600 <= v <= 7 * 86400 for v in subs.values())
     assert topics["canonical-events-dead-letter"] == 31 * 86400
     assert subs["canonical-events-dead-letter-hold"] == 7 * 86400
+
+
+def test_bigquery_schemas_change_only_additively_against_the_released_lock():
+    """topology/bigquery/*.json against topology/bigquery.lock.json (scripts/schema_lock.py): what
+    BigQuery cannot apply in place (Terraform would replace the table) fails here, and the lock is
+    current (`make schema-lock` after an additive change)."""
+    from scripts.schema_lock import breaking, current, locked
+
+    assert breaking(locked(), current()) == []
+    assert locked() == current(), "topology/bigquery.lock.json is stale: run `make schema-lock`"
+    released = {"t": [["a", "STRING", "REQUIRED"], ["b", "INTEGER", "NULLABLE"], ["c", "STRING", "REPEATED"]]}
+    fine = {"t": [["a", "STRING", "NULLABLE"], ["b", "INTEGER", "NULLABLE"], ["c", "STRING", "REPEATED"],
+                  ["d", "STRING", "NULLABLE"]], "new": [["x", "STRING", "REQUIRED"]]}  # fmt: skip
+    assert breaking(released, fine) == []
+    bad = {"t": [["a", "INTEGER", "REQUIRED"], ["c", "STRING", "NULLABLE"], ["e", "STRING", "REQUIRED"]]}
+    assert breaking(released, bad) == [
+        "t.a: type STRING -> INTEGER",
+        "t.b: removed (or renamed)",
+        "t.c: mode REPEATED -> NULLABLE",
+        "t.e: a new column of an existing table is NULLABLE or REPEATED",
+    ]
+    assert breaking(released, {}) == ["t: the table is gone"]

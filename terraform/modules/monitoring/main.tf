@@ -196,6 +196,15 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   notification_channels = local.channels
   severity              = "ERROR"
 
+  # An alert nobody receives is no alert: prod refuses to plan without a channel (alert_emails or
+  # notification_channels). A precondition, not a variable validation: it reads two variables.
+  lifecycle {
+    precondition {
+      condition     = var.env != "prod" || length(var.alert_emails) + length(var.notification_channels) > 0
+      error_message = "prod needs at least one notification channel: set alert_emails or notification_channels."
+    }
+  }
+
   conditions {
     display_name = "a function logged a dead letter"
     condition_threshold {
