@@ -65,3 +65,16 @@ def test_prod_cannot_plan_its_alerts_without_a_notification_channel():
     assert condition["condition"] == (
         '${var.env != "prod" || length(var.alert_emails) + length(var.notification_channels) > 0}'
     )
+
+
+def test_build_images_go_to_our_repository_with_cleanup_policies_and_the_builder_writes_only_there():
+    (repo,) = [r.body for r in resources("google_artifact_registry_repository")]
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert policies["keep-recent"]["action"] == "KEEP" and policies["delete-old"]["action"] == "DELETE"
+    assert repo["cleanup_policy_dry_run"] is False and repo["format"] == "DOCKER"
+    (function,) = [r.body for r in resources("google_cloudfunctions2_function")]
+    assert function["build_config"][0]["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+    project_roles = {r.body["role"] for r in resources("google_project_iam_member")}
+    assert "roles/artifactregistry.writer" not in project_roles  # only on the repository
+    (grant,) = [r.body for r in resources("google_artifact_registry_repository_iam_member")]
+    assert grant["role"] == "roles/artifactregistry.writer" and "builder" in grant["member"]

@@ -55,11 +55,11 @@ resource "google_service_account" "builder" {
   description  = "Cloud Build identity for the Cloud Functions builds."
 }
 
-# The documented minimum for a custom Cloud Functions build identity (logs, images, the staged
-# source), instead of roles/cloudbuild.builds.builder; object access only on the gcf-v2-* buckets
-# Cloud Functions stages sources in (never the reports bucket).
+# The documented minimum for a custom Cloud Functions build identity (logs, the staged source; images
+# only in ledgerline's own repository: modules/functions), instead of roles/cloudbuild.builds.builder;
+# object access only on the gcf-v2-* buckets Cloud Functions stages sources in (never the reports bucket).
 resource "google_project_iam_member" "builder" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+  for_each = toset(["roles/logging.logWriter"])
 
   project = var.project_id
   role    = each.key
