@@ -10,7 +10,10 @@ from pathlib import Path
 from shared import config
 from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT
 from shared.topology import topology
+
 from tests.terraform.hcl import locals_of, module_call, one, sub_blocks
+
+PINNED_OR_LATEST = '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'  # rotation: a pin
 
 SOURCES = {"terraform", "secret", "default", "platform", "local"}
 # os.environ.get("X"), environ["X"], os.getenv("X"), _int(environ, "X", ...), _list(environ, "X") ...
@@ -106,7 +109,7 @@ def test_secrets_come_from_secret_manager_for_the_functions_that_list_them():
     service = one("google_cloudfunctions2_function").body["service_config"][0]
     (secret_env,) = sub_blocks(service, "secret_environment_variables")
     assert secret_env["key"] == "${secret_environment_variables.value}"
-    assert secret_env["version"] == "latest"
+    assert secret_env["version"] == PINNED_OR_LATEST
     dynamic = next(d for d in service["dynamic"] if "secret_environment_variables" in d)
     assert dynamic["secret_environment_variables"]["for_each"] == "${toset(each.value.cloud.access.secrets)}"
     assert not wanted & terraform_environment_keys(), "a secret must never be a plain variable"

@@ -78,3 +78,12 @@ def test_build_images_go_to_our_repository_with_cleanup_policies_and_the_builder
     assert "roles/artifactregistry.writer" not in project_roles  # only on the repository
     (grant,) = [r.body for r in resources("google_artifact_registry_repository_iam_member")]
     assert grant["role"] == "roles/artifactregistry.writer" and "builder" in grant["member"]
+
+
+def test_a_secret_rotation_is_a_version_bump_through_terraform():
+    (function,) = [r.body for r in resources("google_cloudfunctions2_function")]
+    (secrets,) = function["service_config"][0]["dynamic"][0]["secret_environment_variables"]["content"]
+    assert secrets["version"] == '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'
+    for env in ("dev", "prod"):
+        root = (MODULES.parent / "envs" / env / "main.tf").read_text()
+        assert "secret_versions       = var.secret_versions" in root, env

@@ -6,7 +6,10 @@ import re
 
 from shared.config import REPO_ROOT
 from shared.topology import topology
+
 from tests.terraform.hcl import blocks, locals_of, module_call, one, resources, source_text, sub_blocks
+
+PINNED_OR_LATEST = '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'  # rotation: a pin
 
 PRIMITIVE = {"roles/owner", "roles/editor", "roles/viewer"}
 # Every role Terraform may grant. Adding one is a review decision: put it here with its reason.
@@ -178,7 +181,7 @@ def test_secrets_reach_only_the_functions_that_list_them():
     assert reader["member"] == "serviceAccount:${var.service_account_emails[each.value.function]}"
     fn = one("google_cloudfunctions2_function").body
     secret_env = sub_blocks(fn["service_config"][0], "secret_environment_variables")
-    assert secret_env and secret_env[0]["version"] == "latest"
+    assert secret_env and secret_env[0]["version"] == PINNED_OR_LATEST
 
 
 def kms_access() -> dict[str, dict[str, str]]:

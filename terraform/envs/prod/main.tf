@@ -20,4 +20,5 @@ module "ledgerline" {
   pause_schedules       = var.pause_schedules
   alert_emails          = var.alert_emails
   notification_channels = var.notification_channels
+  secret_versions       = var.secret_versions
 }

@@ -38,3 +38,13 @@ variable "notification_channels" {
   type        = list(string)
   default     = []
 }
+
+variable "secret_versions" {
+  description = "Secret (environment variable name) => the Secret Manager version the functions read, e.g. { STRIPE_WEBHOOK_SECRETS = \"4\" }. Unlisted: latest. Rotate by adding a version out of band and bumping its number here: the plan rolls a new revision of every function that reads it (docs/deploy.md)."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for v in values(var.secret_versions) : can(regex("^[1-9][0-9]*$", v))])
+    error_message = "secret_versions values are version numbers (1, 2, …): a pinned version, not latest."
+  }
+}

@@ -175,7 +175,8 @@ resource "google_cloudfunctions2_function" "this" {
         key        = secret_environment_variables.value
         project_id = var.project_id
         secret     = google_secret_manager_secret.partner[secret_environment_variables.value].secret_id
-        version    = "latest"
+        # pinned (var.secret_versions): bumping it is a new revision — the rotation, through Terraform
+        version = lookup(var.secret_versions, secret_environment_variables.value, "latest")
       }
     }
   }

@@ -63,3 +63,9 @@ variable "labels" {
   description = "Labels on every labelled resource."
   type        = map(string)
 }
+
+variable "secret_versions" {
+  description = "Secret (environment variable name) => the Secret Manager version the functions read, e.g. { STRIPE_WEBHOOK_SECRETS = \"4\" }. Unlisted: latest. Rotate by adding a version out of band and bumping its number here: the plan rolls a new revision of every function that reads it (docs/deploy.md)."
+  type        = map(string)
+  default     = {}
+}

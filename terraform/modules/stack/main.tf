@@ -174,6 +174,7 @@ module "functions" {
   builder_email          = module.identity.builder_email
   invokers               = local.invokers
   labels                 = local.labels
+  secret_versions        = var.secret_versions
 
   # No module-level depends_on here: it would defer reading the sources to apply time whenever a
   # dependency changes, and every function would then plan an update. The APIs come first through

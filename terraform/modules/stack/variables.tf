@@ -124,3 +124,9 @@ variable "kms_protection_level" {
     error_message = "kms_protection_level is SOFTWARE or HSM."
   }
 }
+
+variable "secret_versions" {
+  description = "Secret (environment variable name) => the Secret Manager version the functions read, e.g. { STRIPE_WEBHOOK_SECRETS = \"4\" }. Unlisted: latest. Rotate by adding a version out of band and bumping its number here: the plan rolls a new revision of every function that reads it (docs/deploy.md)."
+  type        = map(string)
+  default     = {}
+}
