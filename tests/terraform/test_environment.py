@@ -10,7 +10,6 @@ from pathlib import Path
 from shared import config
 from shared.config import CLOUD_SOURCES, FUNCTION_NAMES, REPO_ROOT
 from shared.topology import topology
-
 from tests.terraform.hcl import locals_of, module_call, one, sub_blocks
 
 PINNED_OR_LATEST = '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'  # rotation: a pin

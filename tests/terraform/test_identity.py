@@ -6,7 +6,6 @@ import re
 
 from shared.config import REPO_ROOT
 from shared.topology import topology
-
 from tests.terraform.hcl import blocks, locals_of, module_call, one, resources, source_text, sub_blocks
 
 PINNED_OR_LATEST = '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'  # rotation: a pin
