@@ -87,3 +87,26 @@ def test_a_secret_rotation_is_a_version_bump_through_terraform():
     for env in ("dev", "prod"):
         root = (MODULES.parent / "envs" / env / "main.tf").read_text()
         assert "secret_versions       = var.secret_versions" in root, env
+
+
+def test_platform_metrics_alert_on_backlog_queue_depth_and_5xx_of_every_function():
+    """What no log line says: a push subscription's oldest message aging, a Cloud Tasks queue filling,
+    a function answering 5xx (intake has its own). Each a condition per item the stack passes in."""
+    policies = {r.name: r.body for r in resources("google_monitoring_alert_policy")}
+    metrics = {
+        "subscription_backlog": ("pubsub.googleapis.com/subscription/oldest_unacked_message_age", "push_subscriptions"),
+        "task_queue_depth": ("cloudtasks.googleapis.com/queue/depth", "task_queues"),
+        "server_errors": ("run.googleapis.com/request_count", "server_error_services"),
+    }
+    for name, (metric, items) in metrics.items():
+        (dynamic,) = policies[name]["dynamic"]
+        assert dynamic["conditions"]["for_each"] == f"${{toset(var.{items})}}", name
+        condition = dynamic["conditions"]["content"][0]["condition_threshold"][0]
+        assert condition["filter"].startswith(f'metric.type="{metric}"'), name
+        assert '"${conditions.value}"' in condition["filter"], name
+    server = policies["server_errors"]["dynamic"][0]["conditions"]["content"][0]["condition_threshold"][0]
+    assert server["filter"].endswith('metric.labels.response_code_class="5xx"')
+    monitoring = module_call("monitoring")
+    assert "if try(s.push_to, null) != null" in monitoring["push_subscriptions"]
+    assert 'if name != "intake"' in monitoring["server_error_services"]
+    assert monitoring["task_queues"] == "${[for q in local.topology.tasks.queues : q.name]}"

@@ -399,3 +399,111 @@ resource "google_monitoring_alert_policy" "webhook_endpoints_disabled" {
     content   = "A tenant's webhook endpoint was disabled (reason gone: it answered 410; failing: it failed past the threshold); the tenant's other endpoints got a webhook_endpoint.disabled event. One endpoint is the tenant's business; many at once point to our side (egress, DNS, TLS, SSRF rules): chart ledgerline_webhook_attempts by outcome. Logs: jsonPayload.message=\"webhook endpoint disabled\" (endpoint, tenant). See docs/deploy.md#alerts."
   }
 }
+
+# ---------------------------------------------------------------------------- platform metrics (no log line)
+
+# A push subscription whose oldest message keeps aging: the function it pushes to is failing or too slow
+# (each message is retried with backoff; the dead-letter policy takes it after max_delivery_attempts).
+resource "google_monitoring_alert_policy" "subscription_backlog" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: Pub/Sub backlog"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "ERROR"
+
+  dynamic "conditions" {
+    for_each = toset(var.push_subscriptions)
+    content {
+      display_name = "oldest unacked message on ${conditions.value}"
+      condition_threshold {
+        filter          = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${conditions.value}\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = var.oldest_unacked_seconds
+        duration        = "300s"
+        aggregations {
+          alignment_period   = "60s"
+          per_series_aligner = "ALIGN_MAX"
+        }
+        trigger {
+          count = 1
+        }
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Messages wait on a push subscription: its function answers errors or does not keep up. Look at that function's logs and 5xx; the ledger's dead-letter policy takes a message after 5 deliveries. See docs/deploy.md#alerts."
+  }
+}
+
+# Tasks pile up in a queue: the retries, payments or webhooks function fails, or a partner is down and
+# the backoff holds them (a long outage); either way a person looks.
+resource "google_monitoring_alert_policy" "task_queue_depth" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: Cloud Tasks queue depth"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "WARNING"
+
+  dynamic "conditions" {
+    for_each = toset(var.task_queues)
+    content {
+      display_name = "tasks waiting in ${conditions.value}"
+      condition_threshold {
+        filter          = "metric.type=\"cloudtasks.googleapis.com/queue/depth\" AND resource.type=\"cloud_tasks_queue\" AND resource.labels.queue_id=\"${conditions.value}\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = var.queue_depth_max
+        duration        = "600s"
+        aggregations {
+          alignment_period   = "60s"
+          per_series_aligner = "ALIGN_MAX"
+        }
+        trigger {
+          count = 1
+        }
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A queue holds more tasks than usual for 10 minutes: its target function fails (its logs, 5xx) or a partner outage holds retries back (payments, webhooks). Tasks are never lost: they retry, then dead-letter. See docs/deploy.md#alerts."
+  }
+}
+
+# 5xx from the functions other than intake (which has its own, with a per-partner 4xx rate): from
+# Cloud Run's request metrics, so a crash or a timeout the code never logged counts too.
+resource "google_monitoring_alert_policy" "server_errors" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: 5xx"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "ERROR"
+
+  dynamic "conditions" {
+    for_each = toset(var.server_error_services)
+    content {
+      display_name = "5xx from ${conditions.value}"
+      condition_threshold {
+        filter          = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${conditions.value}\" AND metric.labels.response_code_class=\"5xx\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = var.server_errors_per_5m
+        duration        = "0s"
+        aggregations {
+          alignment_period     = "300s"
+          per_series_aligner   = "ALIGN_SUM"
+          cross_series_reducer = "REDUCE_SUM"
+        }
+        trigger {
+          count = 1
+        }
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A function answers 5xx: storage or a dependency is down, or a bug. Its callers retry (Pub/Sub, Cloud Tasks) or see the error (api). See the function's logs; docs/deploy.md#alerts."
+  }
+}

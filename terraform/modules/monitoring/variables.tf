@@ -43,3 +43,39 @@ variable "intake_5xx_per_5m" {
   type        = number
   default     = 5
 }
+
+variable "push_subscriptions" {
+  description = "Push subscriptions whose oldest unacked message must not age (the ledger's, the payments', the dead-letter recorder's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "oldest_unacked_seconds" {
+  description = "Alert when a push subscription's oldest unacked message is older than this for 5 minutes."
+  type        = number
+  default     = 600
+}
+
+variable "task_queues" {
+  description = "Cloud Tasks queue names (topology.json tasks.queues) whose depth is watched."
+  type        = list(string)
+  default     = []
+}
+
+variable "queue_depth_max" {
+  description = "Alert when a Cloud Tasks queue holds more tasks than this for 10 minutes."
+  type        = number
+  default     = 1000
+}
+
+variable "server_error_services" {
+  description = "Cloud Run service names of the functions whose 5xx answers alert (every function but intake, which has its own)."
+  type        = list(string)
+  default     = []
+}
+
+variable "server_errors_per_5m" {
+  description = "Alert when a function answers more 5xx than this in 5 minutes."
+  type        = number
+  default     = 5
+}

@@ -224,6 +224,9 @@ module "monitoring" {
     intake = module.functions.names["intake"]
   }
   dead_letter_subscriptions = [for name in local.dead_letter_subscriptions : module.messaging.subscriptions[name]]
+  push_subscriptions        = [for s in local.topology.pubsub.subscriptions : module.messaging.subscriptions[s.name] if try(s.push_to, null) != null]
+  task_queues               = [for q in local.topology.tasks.queues : q.name]
+  server_error_services     = [for name, service in module.functions.names : service if name != "intake"]
   alert_emails              = var.alert_emails
   notification_channels     = var.notification_channels
   intake_4xx_per_5m         = var.intake_4xx_per_5m
