@@ -110,3 +110,41 @@ def test_platform_metrics_alert_on_backlog_queue_depth_and_5xx_of_every_function
     assert "if try(s.push_to, null) != null" in monitoring["push_subscriptions"]
     assert 'if name != "intake"' in monitoring["server_error_services"]
     assert monitoring["task_queues"] == "${[for q in local.topology.tasks.queues : q.name]}"
+
+
+def test_the_on_call_dashboard_is_valid_json_over_metrics_that_exist():
+    """terraform/modules/monitoring/dashboard.json.tftpl, rendered as templatefile does: valid JSON,
+    tiles inside 12 columns and not overlapping, every chart on a log-based metric of the module (grouped
+    by one of its labels) or on a platform metric an alert policy also reads."""
+    import json
+    import re
+
+    template = (MODULES / "monitoring" / "dashboard.json.tftpl").read_text()
+    (dashboard,) = [r.body for r in resources("google_monitoring_dashboard")]
+    names = dict(re.findall(r"(\w+)\s*=\s*\$\{google_logging_metric\.(\w+)\.name\}", dashboard["dashboard_json"]))
+    if not names:  # the hcl parser keeps templatefile's object as text: read the pairs from it
+        names = dict(re.findall(r"(\w+)\s*=\s*google_logging_metric\.(\w+)\.name", dashboard["dashboard_json"]))
+    metrics = {r.name: r.body for r in resources("google_logging_metric")}
+    assert names and set(names.values()) <= set(metrics)
+    values = {var: f"ledgerline_{metric}" for var, metric in names.items()} | {"env": "prod"}
+    rendered = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template)
+    tiles = json.loads(rendered)["mosaicLayout"]["tiles"]
+    cells = set()
+    for tile in tiles:
+        assert tile["xPos"] + tile["width"] <= 12
+        mine = {(x, y) for x in range(tile["xPos"], tile["xPos"] + tile["width"])
+                for y in range(tile["yPos"], tile["yPos"] + tile["height"])}  # fmt: skip
+        assert not mine & cells, tile["widget"]["title"]
+        cells |= mine
+    alert_filters = " ".join(str(r.body) for r in resources("google_monitoring_alert_policy"))
+    by_name = {f"ledgerline_{m}": m for m in names.values()}
+    for tile in tiles:
+        (data,) = tile["widget"]["xyChart"]["dataSets"]
+        query = data["timeSeriesQuery"]["timeSeriesFilter"]
+        metric = re.match(r'metric\.type="([^"]+)"', query["filter"]).group(1)
+        if metric.startswith("logging.googleapis.com/user/"):
+            source = metrics[by_name[metric.removeprefix("logging.googleapis.com/user/")]]
+            labels = {f"metric.label.{k}" for k in source.get("label_extractors", {})}
+            assert set(query["aggregation"].get("groupByFields", [])) <= labels, tile["widget"]["title"]
+        else:
+            assert metric in alert_filters or metric == "run.googleapis.com/request_latencies", metric

@@ -507,3 +507,20 @@ resource "google_monitoring_alert_policy" "server_errors" {
     content   = "A function answers 5xx: storage or a dependency is down, or a bug. Its callers retry (Pub/Sub, Cloud Tasks) or see the error (api). See the function's logs; docs/deploy.md#alerts."
   }
 }
+
+# ---------------------------------------------------------------------------- dashboard
+
+# What an on-call engineer opens first: dead letters, conflicts, intake rejections, 5xx, Pub/Sub backlog,
+# queue depth, breaks, webhooks out, latency. The layout is JSON in the repo (dashboard.json.tftpl),
+# the log-based metrics' names filled in from this module.
+resource "google_monitoring_dashboard" "on_call" {
+  project = var.project_id
+  dashboard_json = templatefile("${path.module}/dashboard.json.tftpl", {
+    env                   = var.env
+    dead_letters          = google_logging_metric.dead_letters.name
+    conflicts             = google_logging_metric.ledger_conflicts.name
+    intake_rejections     = google_logging_metric.intake_rejections.name
+    reconciliation_breaks = google_logging_metric.reconciliation_breaks.name
+    webhook_attempts      = google_logging_metric.webhook_attempts.name
+  })
+}
