@@ -62,8 +62,10 @@ EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say: every entry the sam
 def bundle(source: Path, target: Path) -> Path:
     """Zip `source` reproducibly: sorted entries, fixed modes (0644) and timestamps, deflate level 9."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=EPOCH)
+        files = {p.relative_to(source).as_posix(): p for p in source.rglob("*") if p.is_file()}
+        for name in sorted(files):  # by the entry's name, as a zip lists it
+            path = files[name]
+            info = zipfile.ZipInfo(name, date_time=EPOCH)
             info.external_attr = (0o100644 & 0xFFFF) << 16  # a regular file, rw-r--r--
             info.create_system = 3  # unix: the mode bits above are read
             info.compress_type = zipfile.ZIP_DEFLATED
