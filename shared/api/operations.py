@@ -189,27 +189,23 @@ def get_break(backend: Backend, break_id: str) -> models.BreakWork:
     return break_view(brk, work, backend.clock().date())
 
 
-def _after_step(backend: Backend, break_id: str) -> models.BreakWork:
-    return get_break(backend, break_id)
-
-
 def acknowledge(backend: Backend, principal, break_id: str, body: models.AcknowledgeRequest) -> models.BreakWork:
     who = actor(principal)
     _guard(lambda: _ops(backend).desk.acknowledge(break_id, who, body.reason), "break", break_id)
-    return _after_step(backend, break_id)
+    return get_break(backend, break_id)
 
 
 def note(backend: Backend, principal, break_id: str, body: models.NoteRequest) -> models.BreakWork:
     who = actor(principal)
     _guard(lambda: _ops(backend).desk.note(break_id, who, body.text, body.reference), "break", break_id, "text")
-    return _after_step(backend, break_id)
+    return get_break(backend, break_id)
 
 
 def accept(backend: Backend, principal, break_id: str, body: models.AcceptRequest) -> models.BreakWork:
     who = actor(principal)
     until = parse_time(body.until, "until")
     _guard(lambda: _ops(backend).desk.accept(break_id, who, body.reason, until), "break", break_id, "until")
-    return _after_step(backend, break_id)
+    return get_break(backend, break_id)
 
 
 def write_off(backend: Backend, principal, break_id: str, body: models.WriteOffRequest) -> models.OperatorRequest:

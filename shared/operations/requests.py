@@ -155,10 +155,10 @@ class Requests:
         return self._execute(req, sub, checker=checker, decision_reason=reason)
 
     def reject(self, request_id: str, checker: str, reason: str) -> tuple[Request, dict]:
-        req, record = self._pending(request_id)
+        req, _ = self._pending(request_id)
         now = self.clock()
         rejected = approvals.reject(req, checker, now, reason)
-        self._decide(rejected, record, checker, f"reject:{req.kind}", rejected.decision_reason)
+        self._decide(rejected, checker, f"reject:{req.kind}", rejected.decision_reason)
         return self.get(request_id)
 
     def expire_due(self) -> list[str]:
@@ -166,7 +166,7 @@ class Requests:
         done = []
         for req, record in self.list("expired", limit=1000):
             if record["status"] == "pending":
-                self._decide(req, record, SYSTEM, f"expire:{req.kind}", "not approved in time: nothing moved")
+                self._decide(req, SYSTEM, f"expire:{req.kind}", "not approved in time: nothing moved")
                 done.append(req.request_id)
         return done
 
@@ -178,13 +178,13 @@ class Requests:
             raise LookupError(request_id)
         req, record = found
         if req.status == "expired" and record["status"] == "pending":
-            self._decide(req, record, SYSTEM, f"expire:{req.kind}", "not approved in time: nothing moved")
+            self._decide(req, SYSTEM, f"expire:{req.kind}", "not approved in time: nothing moved")
         if req.status != "pending":
             code = "request_expired" if req.status == "expired" else "request_decided"
             raise ApprovalError(code, f"{request_id} is {req.status}")
         return req, record
 
-    def _decide(self, req: Request, record: dict, actor: str, action: str, why: str | None) -> None:
+    def _decide(self, req: Request, actor: str, action: str, why: str | None) -> None:
         now = self.clock()
 
         def work(tx):
