@@ -17,7 +17,6 @@ PY313    ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)
 PIPQ     := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV     := .venv
 PY       := $(VENV)/bin/python
-FUNCTIONS := intake ledger retries reconciliation api
 # Terraform: the image's terraform binary; plan/deploy take ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...
 TF       ?= terraform
 ENV      ?=
@@ -180,7 +179,7 @@ bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payout
 
 # ---------------------------------------------------------------------------- packaging, deploy
 build: venv
-	$(PY) -m scripts.build $(FUNCTIONS)
+	$(PY) -m scripts.build
 
 # Refuse to touch a cloud project with a required setting missing.
 tf-require:

@@ -142,3 +142,13 @@ def test_the_bundle_zip_is_the_same_bytes_whatever_the_umask_and_the_file_times(
             p.relative_to(tmp_path / "b" / "api").as_posix() for p in (tmp_path / "b" / "api").rglob("*") if p.is_file()
         )
         assert names == staged  # the zip is the staged directory, nothing more or less
+
+
+def test_make_build_builds_every_function():
+    """`make plan|deploy` upload what `make build` made: a function left out of it (payments and webhooks
+    once were) has no bundle for Terraform to upload. The target builds scripts.build's default: all."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nbuild:", 1)[1].split("\n\n", 1)[0]
+    commands = [line.strip() for line in recipe.splitlines()[1:] if line.startswith("\t")]
+    assert commands == ["$(PY) -m scripts.build"], commands
+    assert set(FUNCTION_NAMES) == set(json.loads((REPO_ROOT / "topology" / "topology.json").read_text())["functions"])
