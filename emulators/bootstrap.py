@@ -129,8 +129,26 @@ def add_missing_columns(client: bigquery.Client, table: bigquery.Table, schema: 
     return [field.name for field in missing]
 
 
+def bootstrap_storage(cfg: Settings) -> None:
+    """The reports bucket (terraform/modules/reports), versioned as in the cloud. Skipped when the
+    reports location is an explicit local directory (file://)."""
+    from shared.adapters import gcs_reports
+
+    reports = gcs_reports.reports(cfg)
+    if not isinstance(reports, gcs_reports.GcsReports):
+        return
+    bucket = reports.bucket
+    if not bucket.exists():
+        bucket.versioning_enabled = True
+        try:
+            bucket.create()
+        except gexc.Conflict:  # created by a concurrent bootstrap
+            pass
+
+
 def bootstrap(cfg: Settings) -> None:
     check_names()
     bootstrap_pubsub(cfg)
     bootstrap_tasks(cfg)
     bootstrap_bigquery(cfg)
+    bootstrap_storage(cfg)

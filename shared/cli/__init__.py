@@ -25,7 +25,9 @@ Commands:
                       one-off, idempotent: link Stripe disputes posted before the dispute lifecycle
                       (dispute.opened / won) and reverse those the lifecycle superseded (docs/deploy.md)
   recon run --partner P --date D [--report PATH] [--bank PATH] [--out PATH]
-                      reconcile a partner's report (default: the reports directory) against the ledger
+                      reconcile a partner's report (default: the reports bucket) against the ledger
+  recon put --partner P --date D FILE [--bank]
+                      upload a partner's report (or, --bank, the bank statement) as that day's input
   recon breaks [--open] [--partner P]
                       reconciliation breaks with reason, severity and lifecycle
   breaks list [--state --partner --severity --currency --assignee --reason-code --min-age]
@@ -123,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     r = recon_commands.add_parser("run")
     r.add_argument("--partner", required=True, choices=partners.REPORTING)
     r.add_argument("--date", required=True, help="the settlement day, YYYY-MM-DD (the window's end)")
-    r.add_argument("--report", help="the partner report file (default: the reports directory / bucket)")
+    r.add_argument("--report", help="the partner report file (default: the day's report in the reports bucket)")
     r.add_argument("--bank", help="a bank statement: camt.053 (.xml) or BAI2")
     r.add_argument("--out", help="where to write the Markdown report (default: next to the inputs)")
     r.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    r = recon_commands.add_parser("put")
+    r.add_argument("--partner", required=True, choices=partners.REPORTING)
+    r.add_argument("--date", required=True, help="the settlement day, YYYY-MM-DD")
+    r.add_argument("file", help="the file; its extension names its format (.csv, .xml, .bai2, ...)")
+    r.add_argument("--bank", action="store_true", help="the bank statement (camt.053 .xml or BAI2), not the report")
     r = recon_commands.add_parser("breaks")
     r.add_argument("--open", action="store_true", help="open breaks only")
     r.add_argument("--partner")

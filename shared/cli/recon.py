@@ -36,6 +36,16 @@ def cmd_recon(args, root) -> int:
             )
         return 0
     day = datetime.strptime(args.date, "%Y-%m-%d").date()
+    if args.recon_command == "put":
+        try:
+            where = ports.reports.put(
+                args.partner, day, "bank" if args.bank else "report", args.file, Path(args.file).read_bytes()
+            )
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(where)
+        return 0
     try:
         if args.report:
             report = (args.report, Path(args.report).read_bytes())

@@ -4,7 +4,7 @@ balance report with planted breaks, the CLI run (Datastore + BigQuery), reruns a
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import requests
 
@@ -103,7 +103,12 @@ def test_planted_breaks_are_found_exactly_reruns_are_idempotent_and_fixes_close_
     assert len(rows) == 1
 
 
-def test_reconciliation_function_runs_from_the_reports_directory_and_refuses_bad_input(cfg, db, tmp_path):
+def test_reconciliation_function_runs_from_the_reports_bucket_and_refuses_bad_input(cfg, db, tmp_path):
+    """The reports bucket on the storage emulator, through google-cloud-storage, as in the cloud."""
+    from shared.adapters import gcs_reports
+
+    reports = gcs_reports.reports(cfg)
+    assert isinstance(reports, gcs_reports.GcsReports)
     url = cfg.function_urls["reconciliation"]
     assert requests.post(f"{url}/runs", json={"partner": "paypal"}, timeout=30).json()["error"]["code"] == (
         "unsupported_partner"
@@ -112,20 +117,24 @@ def test_reconciliation_function_runs_from_the_reports_directory_and_refuses_bad
     assert bad_date.status_code == 400 and bad_date.json()["error"]["param"] == "date"
     missing = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-01"}, timeout=30)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_missing"
-    folder = cfg.reports_dir / "stripe" / "1999-01-02"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.csv").write_text(HEADER + "\ntxn_1,not a date,,usd,1.00,0,1.00,charge,ch_1,,pi_1,ch_1,,\n")
+    bad = HEADER + "\ntxn_1,not a date,,usd,1.00,0,1.00,charge,ch_1,,pi_1,ch_1,,\n"
+    reports.put("stripe", date(1999, 1, 2), "report", "export.csv", bad.encode())
     broken = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-02"}, timeout=30)
     assert broken.status_code == 422 and broken.json()["error"]["code"] == "report_invalid"
     assert "report.csv:2: created_utc" in broken.json()["error"]["message"]  # file, line and column
-    good = cfg.reports_dir / "stripe" / "1999-01-03"
-    good.mkdir(parents=True, exist_ok=True)
-    (good / "report.csv").write_text(HEADER + "\n" + report_row(1, "pi_recon_fn_only", 12_345, "1999-01-03") + "\n")
+    good = HEADER + "\n" + report_row(1, "pi_recon_fn_only", 12_345, "1999-01-03") + "\n"
+    reports.put("stripe", date(1999, 1, 3), "report", "export.csv", good.encode())
     ran = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-03"}, timeout=60)
     assert ran.status_code == 200, ran.text
     body = ran.json()
     assert body["breaks"] == {"timing": 1} and body["open"] >= 1  # the report's own day: may still arrive
-    assert (good / f"{body['run_id']}.md").is_file()
+    written = reports.bucket.get_blob(f"reports/stripe/1999-01-03/{body['run_id']}.md")
+    assert written is not None and body["report"] == f"gs://{reports.bucket.name}/{written.name}"
+    first = written.generation
+    again = requests.post(f"{url}/runs", json={"partner": "stripe", "date": "1999-01-03"}, timeout=60)
+    assert again.status_code == 200 and again.json()["run_id"] == body["run_id"]
+    written.reload()
+    assert written.generation == first  # a replayed run writes its report once
 
 
 def test_a_report_with_real_fees_reconciles_to_zero_breaks_once_the_fees_are_booked(cfg, db, intake, secret, tmp_path):
