@@ -50,7 +50,7 @@ REVIEWED_ROLES = {
     "roles/secretmanager.admin": DEPLOYER,
     "roles/serviceusage.serviceUsageAdmin": DEPLOYER,
     "roles/storage.admin": DEPLOYER,
-    "roles/iam.workloadIdentityUser": "GitHub Actions of this repository act as the deployer (WIF principalSet), on it only",
+    "roles/iam.workloadIdentityUser": "GitHub Actions of this repository act as the deployer (WIF), on it only",
 }
 # topology cloud.access.kms modes and the one role each grants on its key (terraform/modules/keys)
 KMS_ROLES = {
