@@ -32,7 +32,7 @@ PYTEST_ARGS ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy smoke build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
+        lint tf-check tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -221,3 +221,11 @@ clean: down
 # (scripts/smoke.py; CI runs it after each apply).
 smoke: tf-require venv tf-init
 	$(PY) -m scripts.smoke --project $(PROJECT_ID) --webhook-url "$$($(TFRUN) -chdir=terraform/envs/$(ENV) output -raw webhook_url)"
+
+# Once per project, by a human with Owner, before CI can deploy (terraform/envs/bootstrap: the Workload
+# Identity pool and provider and the deployer; docs/deploy.md, CI/CD). GITHUB_REPOSITORY=owner/name.
+GITHUB_REPOSITORY ?=
+bootstrap: tf-require
+	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: GITHUB_REPOSITORY=owner/name is required" >&2; exit 2; }
+	$(TFRUN) -chdir=terraform/envs/bootstrap init -input=false -reconfigure -backend-config="bucket=$(TF_STATE_BUCKET)" -backend-config="prefix=ledgerline/bootstrap/$(ENV)"
+	$(TFRUN) -chdir=terraform/envs/bootstrap apply -var="project_id=$(PROJECT_ID)" -var="env=$(ENV)" -var="github_repository=$(GITHUB_REPOSITORY)" $(TF_ARGS)
