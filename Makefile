@@ -23,11 +23,15 @@ ENV      ?=
 PROJECT_ID ?=
 TF_STATE_BUCKET ?=
 TF_ARGS  ?=
+# A saved plan: make plan TF_PLAN=x writes it (-out), make deploy TF_PLAN=x applies exactly it (CI).
+TF_PLAN  ?=
+# Extra pytest arguments for make test, e.g. PYTEST_ARGS=--junitxml=.run/junit/pytest.xml (CI).
+PYTEST_ARGS ?=
 # A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call: drop it then.
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
+        lint tf-check tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -120,7 +124,7 @@ tf-check: venv venv-checkov
 # The suite runs on an isolated stack (ctl run --fresh: ports + 10000, own project id, .run/test); the
 # isolation check around it snapshots the dev stack (or a seeded canary in its place) before and after.
 test: install lint tf-check
-	$(PY) -m tests.isolation -- $(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests --ignore=tests/terraform
+	$(PY) -m tests.isolation -- $(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests --ignore=tests/terraform $(PYTEST_ARGS)
 
 bench-baseline: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.baseline
@@ -192,10 +196,10 @@ tf-init: tf-require
 	$(TFRUN) -chdir=terraform/envs/$(ENV) init -input=false -reconfigure -backend-config="bucket=$(TF_STATE_BUCKET)"
 
 plan: tf-require build tf-init
-	$(TFRUN) -chdir=terraform/envs/$(ENV) plan -input=false -var="project_id=$(PROJECT_ID)" $(TF_ARGS)
+	$(TFRUN) -chdir=terraform/envs/$(ENV) plan -input=false -var="project_id=$(PROJECT_ID)" $(if $(TF_PLAN),-out=$(abspath $(TF_PLAN))) $(TF_ARGS)
 
 deploy: tf-require build tf-init
-	$(TFRUN) -chdir=terraform/envs/$(ENV) apply -var="project_id=$(PROJECT_ID)" $(TF_ARGS)
+	$(TFRUN) -chdir=terraform/envs/$(ENV) apply $(TF_ARGS) $(if $(TF_PLAN),$(abspath $(TF_PLAN)),-var="project_id=$(PROJECT_ID)")
 	$(PY) -m scripts.prune_sources --project $(PROJECT_ID)
 
 # docs/openapi.yaml is generated from shared/api (routes + models); tests fail when it is stale.
@@ -211,3 +215,16 @@ lock: venv
 
 clean: down
 	rm -rf build .run .pytest_cache .ruff_cache
+
+# After make deploy: a signed test payment and its refund through the deployed intake, posted, then verify
+# (scripts/smoke.py; CI runs it after each apply).
+smoke: tf-require venv tf-init
+	$(PY) -m scripts.smoke --project $(PROJECT_ID) --webhook-url "$$($(TFRUN) -chdir=terraform/envs/$(ENV) output -raw webhook_url)"
+
+# Once per project, by a human with Owner, before CI can deploy (terraform/envs/bootstrap: the Workload
+# Identity pool and provider and the deployer; docs/deploy.md, CI/CD). GITHUB_REPOSITORY=owner/name.
+GITHUB_REPOSITORY ?=
+bootstrap: tf-require
+	@test -n "$(GITHUB_REPOSITORY)" || { echo "error: GITHUB_REPOSITORY=owner/name is required" >&2; exit 2; }
+	$(TFRUN) -chdir=terraform/envs/bootstrap init -input=false -reconfigure -backend-config="bucket=$(TF_STATE_BUCKET)" -backend-config="prefix=ledgerline/bootstrap/$(ENV)"
+	$(TFRUN) -chdir=terraform/envs/bootstrap apply -var="project_id=$(PROJECT_ID)" -var="env=$(ENV)" -var="github_repository=$(GITHUB_REPOSITORY)" $(TF_ARGS)

@@ -11,6 +11,7 @@ from tests.terraform.hcl import blocks, locals_of, module_call, one, resources, 
 PINNED_OR_LATEST = '${lookup(var.secret_versions, secret_environment_variables.value, "latest")}'  # rotation: a pin
 
 PRIMITIVE = {"roles/owner", "roles/editor", "roles/viewer"}
+DEPLOYER = "the CI deployer (modules/delivery), project-level: docs/deploy.md's list (tests/terraform/test_delivery.py)"
 # Every role Terraform may grant. Adding one is a review decision: put it here with its reason.
 REVIEWED_ROLES = {
     "roles/datastore.user": "functions that read and write the ledger / inbox (project-level only)",
@@ -33,6 +34,23 @@ REVIEWED_ROLES = {
     "roles/cloudkms.cryptoKeyEncrypter": "per key: functions that seal but must not open (api: account numbers)",
     "roles/cloudkms.cryptoKeyDecrypter": "per key: functions that only open (payments: accounts; webhooks: secrets)",
     "roles/cloudkms.cryptoKeyEncrypterDecrypter": "per key: api on webhook secrets (seals, shows them to the tenant)",
+    "roles/artifactregistry.admin": DEPLOYER,
+    "roles/bigquery.admin": DEPLOYER,
+    "roles/cloudfunctions.admin": DEPLOYER,
+    "roles/cloudkms.admin": DEPLOYER,
+    "roles/cloudscheduler.admin": DEPLOYER,
+    "roles/cloudtasks.admin": DEPLOYER,
+    "roles/datastore.owner": DEPLOYER,
+    "roles/iam.serviceAccountAdmin": DEPLOYER,
+    "roles/logging.configWriter": DEPLOYER,
+    "roles/monitoring.editor": DEPLOYER,
+    "roles/pubsub.admin": DEPLOYER,
+    "roles/resourcemanager.projectIamAdmin": DEPLOYER,
+    "roles/run.admin": DEPLOYER,
+    "roles/secretmanager.admin": DEPLOYER,
+    "roles/serviceusage.serviceUsageAdmin": DEPLOYER,
+    "roles/storage.admin": DEPLOYER,
+    "roles/iam.workloadIdentityUser": "GitHub Actions of this repository act as the deployer (WIF), on it only",
 }
 # topology cloud.access.kms modes and the one role each grants on its key (terraform/modules/keys)
 KMS_ROLES = {
