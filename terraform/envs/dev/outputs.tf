@@ -47,3 +47,8 @@ output "service_accounts" {
   description = "Service account emails (functions and invoker identities)."
   value       = module.ledgerline.service_accounts
 }
+
+output "edge" {
+  description = "The public edge's IP address and https URL per public function (null / empty when disabled)."
+  value       = module.ledgerline.edge
+}

@@ -48,3 +48,23 @@ variable "secret_versions" {
     error_message = "secret_versions values are version numbers (1, 2, …): a pinned version, not latest."
   }
 }
+
+variable "edge" {
+  description = "The public edge in front of intake and api (terraform/README.md, Public edge): external HTTPS load balancer, Cloud Armor, ingress ALLOW_INTERNAL_AND_GCLB. Off by default; prod should enable it with a domain per public function."
+  type = object({
+    enabled        = bool
+    hosts          = optional(map(string), {})
+    public_invoker = optional(bool, true)
+    rate_limit = optional(object({
+      count        = number
+      interval_sec = number
+    }), { count = 600, interval_sec = 60 })
+    waf_preview = optional(bool, true)
+  })
+  default = { enabled = false }
+
+  validation {
+    condition     = !var.edge.enabled || length(var.edge.hosts) > 0
+    error_message = "edge.enabled needs edge.hosts: a domain per public function (intake, api)."
+  }
+}

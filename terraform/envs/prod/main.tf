@@ -21,4 +21,5 @@ module "ledgerline" {
   alert_emails          = var.alert_emails
   notification_channels = var.notification_channels
   secret_versions       = var.secret_versions
+  edge                  = var.edge
 }

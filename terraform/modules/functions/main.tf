@@ -164,8 +164,10 @@ resource "google_cloudfunctions2_function" "this" {
     min_instance_count               = each.value.cloud.min_instances[var.env]
     max_instance_count               = each.value.cloud.max_instances
     max_instance_request_concurrency = each.value.cloud.concurrency
-    ingress_settings                 = each.value.cloud.ingress
-    all_traffic_on_latest_revision   = true
+    # Behind the edge load balancer (var.edge_enabled) a public function takes traffic from it and
+    # from inside the project only: its run.app URL stops answering the internet.
+    ingress_settings               = var.edge_enabled && each.value.public ? "ALLOW_INTERNAL_AND_GCLB" : each.value.cloud.ingress
+    all_traffic_on_latest_revision = true
 
     environment_variables = var.environment
 
@@ -200,9 +202,13 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
 }
 
 # Partner webhooks (intake) and the customer API authenticate in the application (signatures, API
-# auth), not with Google identities: those two functions are public by design.
+# auth), not with Google identities: those two functions are public by design. Behind the edge load
+# balancer too (a serverless NEG adds no identity: Cloud Run still checks run.invoker), unless
+# var.public_invoker is false — for an organisation whose Domain Restricted Sharing policy refuses
+# allUsers; then the invoker IAM check is disabled on the two Cloud Run services out of band
+# (terraform/README.md, Public edge: google_cloudfunctions2_function has no argument for it).
 resource "google_cloud_run_v2_service_iam_member" "public" {
-  for_each = local.public
+  for_each = var.public_invoker ? local.public : toset([])
 
   project  = var.project_id
   location = var.region

@@ -17,3 +17,8 @@ output "sources_bucket" {
   description = "Bucket holding the content-addressed function source bundles."
   value       = google_storage_bucket.sources.name
 }
+
+output "services" {
+  description = "Cloud Run service name of each function (a 2nd gen function is a Cloud Run service), by name."
+  value       = { for name, fn in google_cloudfunctions2_function.this : name => fn.service_config[0].service }
+}

@@ -69,3 +69,15 @@ variable "secret_versions" {
   type        = map(string)
   default     = {}
 }
+
+variable "edge_enabled" {
+  description = "The public functions sit behind the edge load balancer (modules/edge): their ingress becomes ALLOW_INTERNAL_AND_GCLB."
+  type        = bool
+  default     = false
+}
+
+variable "public_invoker" {
+  description = "Grant roles/run.invoker to allUsers on the public functions. false only where an org policy (Domain Restricted Sharing) forbids allUsers: then disable the invoker IAM check on their Cloud Run services out of band (terraform/README.md, Public edge)."
+  type        = bool
+  default     = true
+}

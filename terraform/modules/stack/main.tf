@@ -175,10 +175,31 @@ module "functions" {
   invokers               = local.invokers
   labels                 = local.labels
   secret_versions        = var.secret_versions
+  edge_enabled           = var.edge.enabled
+  public_invoker         = var.edge.public_invoker
 
   # No module-level depends_on here: it would defer reading the sources to apply time whenever a
   # dependency changes, and every function would then plan an update. The APIs come first through
   # module.identity (which depends on them) and docs/deploy.md step 1.
+}
+
+# The public edge (off unless var.edge.enabled): HTTPS load balancer + Cloud Armor in front of the
+# public functions (topology `public`), each on its domain in var.edge.hosts.
+module "edge" {
+  source = "../edge"
+
+  project_id            = var.project_id
+  region                = var.region
+  enabled               = var.edge.enabled
+  hosts                 = var.edge.hosts
+  public_functions      = [for name, fn in local.functions : name if fn.public]
+  services              = { for name in keys(var.edge.hosts) : name => module.functions.services[name] }
+  partner_source_ranges = { for name, p in try(local.topology.edge.partners, {}) : name => p.source_ranges }
+  rate_limit            = var.edge.rate_limit
+  waf_preview           = var.edge.waf_preview
+  labels                = local.labels
+
+  depends_on = [google_project_service.this]
 }
 
 module "messaging" {

@@ -51,3 +51,11 @@ output "service_accounts" {
     scheduler   = module.identity.scheduler_invoker_email
   })
 }
+
+output "edge" {
+  description = "The public edge: its IP address (DNS A records of the domains) and each public function's https://<domain>; null / empty when disabled."
+  value = {
+    address = module.edge.address
+    urls    = module.edge.urls
+  }
+}

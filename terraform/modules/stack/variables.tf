@@ -45,6 +45,7 @@ variable "apis" {
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "cloudtasks.googleapis.com",
+    "compute.googleapis.com",
     "datastore.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -129,4 +130,19 @@ variable "secret_versions" {
   description = "Secret (environment variable name) => the Secret Manager version the functions read, e.g. { STRIPE_WEBHOOK_SECRETS = \"4\" }. Unlisted: latest. Rotate by adding a version out of band and bumping its number here: the plan rolls a new revision of every function that reads it (docs/deploy.md)."
   type        = map(string)
   default     = {}
+}
+
+variable "edge" {
+  description = "The public edge (modules/edge): enabled puts an external HTTPS load balancer with Cloud Armor in front of the public functions and switches their ingress to ALLOW_INTERNAL_AND_GCLB; hosts maps each public function to its domain (every public function needs one); public_invoker false drops the allUsers invoker (Domain Restricted Sharing: then disable the invoker IAM check out of band, terraform/README.md); rate_limit is the per-client-IP throttle; waf_preview keeps the OWASP rules in preview."
+  type = object({
+    enabled        = bool
+    hosts          = optional(map(string), {})
+    public_invoker = optional(bool, true)
+    rate_limit = optional(object({
+      count        = number
+      interval_sec = number
+    }), { count = 600, interval_sec = 60 })
+    waf_preview = optional(bool, true)
+  })
+  default = { enabled = false }
 }

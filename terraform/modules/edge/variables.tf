@@ -1,0 +1,58 @@
+variable "project_id" {
+  description = "GCP project that hosts ledgerline."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions (the serverless NEGs are regional, in the functions' region)."
+  type        = string
+}
+
+variable "enabled" {
+  description = "Create the external HTTPS load balancer and Cloud Armor policy in front of the public functions. false: nothing in this module exists."
+  type        = bool
+}
+
+variable "hosts" {
+  description = "Public function name => the domain it is served on (a Google-managed certificate covers every domain), e.g. { intake = \"hooks.example.com\", api = \"api.example.com\" }. Each domain needs a DNS A record to the output address."
+  type        = map(string)
+}
+
+variable "public_functions" {
+  description = "Names of the functions topology.json marks public: each needs a domain in var.hosts when the edge is enabled (and nothing else may have one)."
+  type        = list(string)
+}
+
+variable "services" {
+  description = "Public function name => its Cloud Run service name (a 2nd gen function is a Cloud Run service: service_config[0].service)."
+  type        = map(string)
+}
+
+variable "partner_source_ranges" {
+  description = "Partner name => its published webhook source ranges (topology.json edge.partners[*].source_ranges). A partner listed here may reach /webhooks/<partner> only from those ranges; a partner that publishes none (empty list) is not restricted by address."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "rate_limit" {
+  description = "Cloud Armor per-client-IP throttle: more than `count` requests in `interval_sec` seconds from one IP are answered 429."
+  type = object({
+    count        = number
+    interval_sec = number
+  })
+  default = {
+    count        = 600
+    interval_sec = 60
+  }
+}
+
+variable "waf_preview" {
+  description = "OWASP preconfigured WAF rules in preview mode (logged, not enforced). Start true, read the logs (jsonPayload.previewSecurityPolicy), then set false."
+  type        = bool
+  default     = true
+}
+
+variable "labels" {
+  description = "Labels on every labelled resource."
+  type        = map(string)
+}

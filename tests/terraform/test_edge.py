@@ -1,0 +1,125 @@
+"""The public edge (terraform/modules/edge, issue 20 item 5): off by default, nothing created then; when
+on, every public function behind a serverless NEG and a logged backend under the Cloud Armor policy
+(per-IP throttle, partner source ranges from topology, OWASP rules, a default rule), TLS 1.2+ with a
+MODERN policy, port 80 only a redirect, and the public functions' ingress ALLOW_INTERNAL_AND_GCLB."""
+
+from shared.partners import PARTNERS
+from shared.topology import topology
+from tests.terraform.hcl import TERRAFORM, module_call, parse, resources
+
+EDGE = "modules/edge"
+
+
+def edge_resources() -> dict[str, dict]:
+    return {f"{r.type}.{r.name}": r.body for r in resources() if r.module == EDGE}
+
+
+def test_only_the_edge_module_creates_compute_resources():
+    compute = {r.address for r in resources() if r.type.startswith("google_compute_")}
+    assert compute and all(a.startswith(f"{EDGE}:") for a in compute)
+
+
+def test_disabled_creates_nothing():
+    """Every resource is counted on var.enabled, or iterates local.on / local.partners (empty when disabled)."""
+    local = parse(TERRAFORM / "modules" / "edge" / "main.tf")["locals"][0]
+    assert local["on"] == "${var.enabled ? var.hosts : {}}"
+    assert "if var.enabled" in local["partners"]
+    for address, body in edge_resources().items():
+        gate = body.get("count") or body.get("for_each")
+        assert gate in ("${var.enabled ? 1 : 0}", "${local.on}"), address
+    for env in ("dev", "prod"):
+        variable = parse(TERRAFORM / "envs" / env / "variables.tf")["variable"]
+        (edge,) = [v["edge"] for v in variable if "edge" in v]
+        assert edge["default"] == {"enabled": False}, env
+        assert parse(TERRAFORM / "envs" / env / "main.tf")["module"][0]["ledgerline"]["edge"] == "${var.edge}"
+    stack = [v["edge"] for v in parse(TERRAFORM / "modules" / "stack" / "variables.tf")["variable"] if "edge" in v]
+    assert stack[0]["default"] == {"enabled": False}
+
+
+def test_every_public_function_has_a_neg_and_a_logged_backend_under_the_policy():
+    r = edge_resources()
+    neg = r["google_compute_region_network_endpoint_group.public"]
+    assert neg["network_endpoint_type"] == "SERVERLESS"
+    assert neg["cloud_run"][0]["service"] == "${var.services[each.key]}"
+    backend = r["google_compute_backend_service.public"]
+    assert neg["for_each"] == backend["for_each"] == "${local.on}"
+    assert backend["backend"][0]["group"] == "${google_compute_region_network_endpoint_group.public[each.key].id}"
+    assert backend["security_policy"] == "${google_compute_security_policy.edge[0].id}"
+    assert backend["load_balancing_scheme"] == "EXTERNAL_MANAGED" and backend["protocol"] == "HTTPS"
+    log = backend["log_config"][0]
+    assert log["enable"] is True and log["sample_rate"] == 1
+    # every backend of the configuration is one of these (no other backend escapes the policy)
+    assert [x for x in resources("google_compute_backend_service")] == [
+        x for x in resources("google_compute_backend_service") if x.module == EDGE and x.name == "public"
+    ]
+    # one domain per public function, checked at plan time; the stack passes the topology's public ones
+    (address,) = [b for k, b in r.items() if k == "google_compute_global_address.edge"]
+    (pre,) = address["lifecycle"][0]["precondition"]
+    assert pre["condition"] == "${sort(keys(var.hosts)) == sort(var.public_functions)}"
+    call = module_call("edge")
+    assert call["public_functions"] == "${[for name, fn in local.functions : name if fn.public]}"
+    assert call["services"] == "${{for name in keys(var.edge.hosts) : name => module.functions.services[name]}}"
+    paths = r["google_compute_url_map.edge"]["dynamic"]
+    matcher = next(d["path_matcher"] for d in paths if "path_matcher" in d)
+    assert matcher["content"][0]["default_service"] == "${google_compute_backend_service.public[path_matcher.key].id}"
+
+
+def test_cloud_armor_throttles_per_ip_has_partner_owasp_and_default_rules():
+    policy = edge_resources()["google_compute_security_policy.edge"]
+    static = {rule["priority"]: rule for rule in policy["rule"]}
+    throttle = static[3000]
+    assert throttle["action"] == "throttle"
+    options = throttle["rate_limit_options"][0]
+    assert options["enforce_on_key"] == "IP" and options["exceed_action"] == "deny(429)"
+    assert options["rate_limit_threshold"][0]["count"] == "${var.rate_limit.count}"
+    default = static[2147483647]
+    assert default["match"][0]["config"][0]["src_ip_ranges"] == ["*"]
+    dynamic = [d["rule"] for d in policy["dynamic"]]
+    partner = next(d for d in dynamic if d["for_each"] == "${local.partners}")["content"][0]
+    assert partner["action"] == "deny(403)" and "/webhooks/${rule.key}" in partner["match"][0]["expr"][0]["expression"]
+    waf = next(d for d in dynamic if d is not partner and "evaluatePreconfiguredWaf" in str(d))["content"][0]
+    assert waf["preview"] == "${var.waf_preview}"
+
+
+def test_partner_source_ranges_come_from_topology_for_known_partners():
+    partners = topology()["edge"]["partners"]
+    assert set(partners) <= set(PARTNERS)
+    for name, p in partners.items():
+        assert isinstance(p["source_ranges"], list), name
+        assert all("/" in r for r in p["source_ranges"]), name  # CIDR, e.g. <ip>/32
+        assert len(p["source_ranges"]) <= 40, name  # one CEL expression: keep it well under 2048 chars
+    assert partners["stripe"]["source_ranges_url"] == "https://stripe.com/files/ips/ips_webhooks.txt"
+    call = module_call("edge")
+    assert call["partner_source_ranges"] == (
+        "${{for name, p in try(local.topology.edge.partners, {}) : name => p.source_ranges}}"
+    )
+
+
+def test_tls_is_modern_and_at_least_1_2_and_port_80_only_redirects():
+    r = edge_resources()
+    ssl = r["google_compute_ssl_policy.edge"]
+    assert ssl["profile"] in ("MODERN", "RESTRICTED") and ssl["min_tls_version"] == "TLS_1_2"
+    proxy = r["google_compute_target_https_proxy.edge"]
+    assert proxy["ssl_policy"] == "${google_compute_ssl_policy.edge[0].id}"
+    assert proxy["ssl_certificates"] == ["${google_compute_managed_ssl_certificate.edge[0].id}"]
+    rules = {x.name: x.body for x in resources("google_compute_global_forwarding_rule")}
+    assert {name: body["port_range"] for name, body in rules.items()} == {"https": "443", "http_redirect": "80"}
+    assert rules["https"]["target"] == "${google_compute_target_https_proxy.edge[0].id}"
+    assert rules["http_redirect"]["target"] == "${google_compute_target_http_proxy.http_redirect[0].id}"
+    (http_proxy,) = resources("google_compute_target_http_proxy")
+    assert http_proxy.body["url_map"] == "${google_compute_url_map.http_redirect[0].id}"
+    redirect = r["google_compute_url_map.http_redirect"]
+    assert redirect["default_url_redirect"][0]["https_redirect"] is True
+    assert not {"default_service", "host_rule", "path_matcher", "dynamic"} & set(redirect)
+
+
+def test_enabled_switches_the_public_functions_ingress_and_keeps_the_invoker_choice_explicit():
+    (fn,) = [r.body for r in resources("google_cloudfunctions2_function")]
+    ingress = fn["service_config"][0]["ingress_settings"]
+    assert ingress == '${var.edge_enabled && each.value.public ? "ALLOW_INTERNAL_AND_GCLB" : each.value.cloud.ingress}'
+    (public,) = [r.body for r in resources("google_cloud_run_v2_service_iam_member") if r.name == "public"]
+    assert public["member"] == "allUsers" and public["for_each"] == "${var.public_invoker ? local.public : toset([])}"
+    functions = module_call("functions")
+    assert functions["edge_enabled"] == "${var.edge.enabled}"
+    assert functions["public_invoker"] == "${var.edge.public_invoker}"
+    assert "compute.googleapis.com" in str(parse(TERRAFORM / "modules" / "stack" / "variables.tf"))
