@@ -147,7 +147,8 @@ class Module:
         for name, deeper in nested["block"].get("block_types", {}).items():
             inner[name] = self.object_type_of_block(deeper)
         obj = ["object", inner]
-        return obj if nested["nesting_mode"] == "single" else ["set" if nested["nesting_mode"] == "set" else "list", obj]
+        mode = nested["nesting_mode"]
+        return obj if mode == "single" else ["set" if mode == "set" else "list", obj]
 
     def block(self, cls: str, owner: str | None) -> dict:
         """The schema block of class `cls`; `owner` names its synthesize entries (None: computed)."""
@@ -212,7 +213,8 @@ class Module:
         if iface is None:
             raise SchemaError(f"{self.name}: interface {interface} not found")
         optional = {m.group(1): m.group(2) == "?" for m in INTERFACE_FIELD.finditer(iface)}
-        func = re.search(rf"^export function {_lower_first(interface)}ToHclTerraform\(.*?^\}}$", self.source, re.M | re.S)
+        pattern = rf"^export function {_lower_first(interface)}ToHclTerraform\(.*?^\}}$"
+        func = re.search(pattern, self.source, re.M | re.S)
         if not func:
             raise SchemaError(f"{self.name}: {interface}ToHclTerraform not found")
         camel = {m.group(1): m.group(2) for m in HCL_FIELD_NAME.finditer(func.group(0))}
