@@ -19,6 +19,7 @@ of any deployed bundle.
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
 | CLOUD_TASKS_EMULATOR_HOST | ours: gRPC host of the Tasks emulator | 127.0.0.1:8123 |
 | BIGQUERY_EMULATOR_HOST | ours: REST host of the BigQuery emulator | 127.0.0.1:9050 |
+| STORAGE_EMULATOR_HOST | google-cloud-storage: the storage emulator (fake-gcs-server) | http://127.0.0.1:4443 |
 | <FUNCTION>_URL | base URL of a function (cloud: its https URL) | http://127.0.0.1:port |
 | STRIPE_WEBHOOK_SECRET | Stripe signing secret(s), comma-separated for rotation | dev value in dev.env |
 | STRIPE_API_KEY | Stripe secret API key (`sk_…`) the card processor adapter calls Stripe with | dev value in dev.env |
