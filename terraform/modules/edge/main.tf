@@ -3,7 +3,9 @@
 # Armor on every backend. Nothing here names a function: the public ones and their domains come in
 # through var.hosts / var.services (topology `public` + the env's `edge.hosts`).
 #
-# Argument names checked against the google provider docs (6.x) and the Compute API: serverless NEGs
+# Argument names as the google provider 6.x documents them (only google_cloudfunctions2_function's
+# ingress value was read from the docs in this session; the rest awaits the offline schema check of
+# terraform/offline and the first real plan): serverless NEGs
 # (network_endpoint_type SERVERLESS, one of cloud_run / cloud_function / app_engine; a 2nd gen
 # function is a Cloud Run service, so cloud_run.service = its service name), backend services of
 # scheme EXTERNAL_MANAGED without health checks or ports (serverless NEGs take none), Cloud Armor
