@@ -28,8 +28,7 @@ def _api() -> Api:
 @functions_framework.http
 def api(request):
     cfg = settings()
-    logs.configure(cfg.project)
-    logs.set_trace(logs.trace_from_headers(request.headers))
+    logs.begin(cfg.project, request.headers)
     return _api().handle(request).flask()
 
 

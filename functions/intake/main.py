@@ -46,9 +46,7 @@ def _unavailable(exc: Unavailable):
 @functions_framework.http
 def intake(request):
     cfg = settings()
-    logs.configure(cfg.project)
-    trace = logs.trace_from_headers(request.headers)
-    logs.set_trace(trace)
+    trace = logs.begin(cfg.project, request.headers)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     partner = _webhook_partner(request, cfg.max_body_bytes)

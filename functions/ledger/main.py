@@ -32,7 +32,7 @@ def ledger(cloud_event):
     cfg = settings()
     logs.configure(cfg.project)
     data, attributes, message_id = pubsub_bus.push_message(cloud_event)
-    logs.set_trace(attributes.get("trace"))
+    logs.begin(cfg.project, attributes=attributes)
     root = bootstrap.root(cfg)
     now = root.clock()
     try:

@@ -31,7 +31,8 @@ handle_errors(functions_framework.errorhandler, log, refused="payments request r
 @functions_framework.http
 def payments(request):
     cfg = settings()
-    logs.configure(cfg.project)
+    # a Pub/Sub push (POST /projects/...) continues its publisher's trace, a task the enqueuer's
+    logs.begin(cfg.project, request.headers, logs.push_attributes(request.get_json(silent=True)))
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     verify_invoker(

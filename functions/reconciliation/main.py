@@ -43,7 +43,7 @@ def _report_invalid(exc: ReportError):
 @functions_framework.http
 def reconciliation(request):
     cfg = settings()
-    logs.configure(cfg.project)
+    logs.begin(cfg.project, request.headers)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     verify_invoker(cfg, request.headers, cfg.function_urls["reconciliation"], (cfg.scheduler_invoker_sa,))

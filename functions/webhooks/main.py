@@ -28,7 +28,7 @@ handle_errors(functions_framework.errorhandler, log, refused="webhooks task refu
 @functions_framework.http
 def webhooks(request):
     cfg = settings()
-    logs.configure(cfg.project)
+    logs.begin(cfg.project, request.headers)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     verify_invoker(

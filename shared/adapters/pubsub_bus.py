@@ -7,6 +7,7 @@ import base64
 
 from google.cloud import pubsub_v1
 
+from shared import logs
 from shared.config import Settings
 
 _publishers: dict[str, pubsub_v1.PublisherClient] = {}
@@ -21,7 +22,11 @@ def publisher() -> pubsub_v1.PublisherClient:
 
 
 def publish(cfg: Settings, topic: str, data: bytes, attributes: dict[str, str], timeout: float = 10.0) -> str:
-    """Publish and wait for the server's ack; returns the message id (raises on failure)."""
+    """Publish and wait for the server's ack; returns the message id (raises on failure). A message
+    without a `trace` attribute gets the current trace's (see shared.logs.begin)."""
+    trace = logs.current_trace()
+    if trace and "trace" not in attributes:
+        attributes = {**attributes, "trace": trace}
     future = publisher().publish(publisher().topic_path(cfg.project, topic), data, **attributes)
     return future.result(timeout=timeout)
 

@@ -11,6 +11,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import timestamp_pb2
 
+from shared import logs
 from shared.config import Settings
 
 _clients: dict[str, tasks_v2.CloudTasksClient] = {}
@@ -50,12 +51,17 @@ def enqueue(
     audience: str | None = None,
 ) -> bool:
     """Enqueue an HTTP POST task named task_id. Returns False when a task of that name exists
-    already (a double enqueue is a no-op)."""
+    already (a double enqueue is a no-op). The task carries the current trace as `traceparent`
+    (Cloud Tasks passes a task's headers on to its target), so the target logs under the same trace."""
     path = queue_path(cfg, queue)
+    headers = {"Content-Type": "application/json"}
+    parent = logs.traceparent()
+    if parent:
+        headers["traceparent"] = parent
     http_request = {
         "http_method": tasks_v2.HttpMethod.POST,
         "url": url,
-        "headers": {"Content-Type": "application/json"},
+        "headers": headers,
         "body": json.dumps(payload, sort_keys=True).encode(),
     }
     if service_account:

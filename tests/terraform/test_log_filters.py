@@ -29,7 +29,9 @@ MODULE = REPO_ROOT / "terraform" / "modules" / "monitoring" / "main.tf"
 PROJECT = "proj"
 SERVICES = {"intake": "intake"}  # var.service_names: the Cloud Run service of each function
 COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-TERM = re.compile(r'^\s*([A-Za-z0-9_.\-]+)\s*(=~|>=|<=|!=|=|>|<)\s*(".*"|[0-9]+)\s*$')
+TERM = re.compile(r'^\s*([A-Za-z0-9_.@\-]+)\s*(=~|>=|<=|!=|=|>|<)\s*(".*"|[0-9]+|[A-Z]+)\s*$')
+# LogSeverity in its order: `severity>=ERROR` compares by rank, not by spelling
+SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"]
 
 
 class Capture(logging.Handler):
@@ -66,10 +68,12 @@ def matches(filter_text: str, entry: dict) -> bool:
         found = TERM.match(term)
         assert found, f"the evaluator does not know {term!r}"
         path, op, raw = found.groups()
-        want = json.loads(raw) if raw.startswith('"') else int(raw)
+        want = json.loads(raw) if raw.startswith('"') else raw if raw.isalpha() else int(raw)
         got = lookup(entry, path)
         if got is None:
             return False
+        if path == "severity":
+            got, want = SEVERITIES.index(got), SEVERITIES.index(want)
         if op == "=~":
             ok = re.search(want, str(got)) is not None
         elif op in ("=", "!="):
@@ -194,8 +198,8 @@ SCENARIOS = {
     "webhook_endpoints_disabled": ("webhooks", webhook_gone, 1),
     "webhook_attempts": ("webhooks", webhook_gone, 1),
 }
-# Cloud Run's own request log, not a line the code writes: checked against entries shaped like it.
-REQUEST_LOG = {"intake_server_errors"}
+# Logs of the platform, not lines the code writes: checked against entries shaped like them.
+REQUEST_LOG = {"intake_server_errors", "scheduler_failures"}
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +258,39 @@ def test_the_intake_5xx_filter_reads_cloud_runs_request_log():
     assert matches(body["filter"], request("intake", 503))
     assert not matches(body["filter"], request("intake", 200))
     assert not matches(body["filter"], request("api", 500))
+
+
+def scheduler_attempt(job: str, status: int | None, kind: str = "AttemptFinished") -> dict:
+    """An entry of Cloud Scheduler's executions log as it writes them for an HTTP target: one
+    AttemptStarted and one AttemptFinished per attempt; a failed attempt is ERROR with the target's
+    answer as an RPC code in jsonPayload.status (shapes from public log exports: the AttemptFinished
+    @type, debugInfo, httpRequest.status)."""
+    payload = {
+        "@type": f"type.googleapis.com/google.cloud.scheduler.logging.{kind}",
+        "jobName": f"projects/{PROJECT}/locations/us-central1/jobs/{job}",
+        "targetType": "HTTP",
+        "url": "https://retries-abc-uc.a.run.app/tasks",
+    }
+    failed = status is not None and status >= 400
+    if kind == "AttemptFinished":
+        payload["debugInfo"] = f"URL_CRAWLED. Original HTTP response code number = {status}"
+        if failed:
+            payload["status"] = "INTERNAL" if status >= 500 else "PERMISSION_DENIED"
+    return {
+        "resource": {"type": "cloud_scheduler_job", "labels": {"job_id": job, "location": "us-central1"}},
+        "logName": f"projects/{PROJECT}/logs/cloudscheduler.googleapis.com%2Fexecutions",
+        "severity": "ERROR" if failed else "INFO",
+        "httpRequest": {"status": status} if status is not None else {},
+        "jsonPayload": payload,
+    }
+
+
+def test_the_scheduler_filter_counts_failed_attempts_by_job_and_nothing_else(logged):
+    body = metrics()["scheduler_failures"]
+    assert body["label_extractors"] == {"job": "EXTRACT(resource.labels.job_id)"}
+    assert matches(body["filter"], scheduler_attempt("reconcile-stripe", 500))
+    assert matches(body["filter"], scheduler_attempt("expire-holds", 403))
+    assert not matches(body["filter"], scheduler_attempt("reconcile-stripe", 200))
+    assert not matches(body["filter"], scheduler_attempt("reconcile-stripe", None, kind="AttemptStarted"))
+    stray = [e for entries in logged.values() for e in entries if matches(body["filter"], e)]
+    assert stray == []  # the functions' own ERROR lines are not scheduler failures

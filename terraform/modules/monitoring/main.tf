@@ -400,6 +400,31 @@ resource "google_monitoring_alert_policy" "webhook_endpoints_disabled" {
   }
 }
 
+# A Cloud Scheduler attempt that failed (reconciliation, the sweeps, the janitor): Cloud Scheduler writes
+# one AttemptFinished entry per attempt to its `executions` log, at ERROR with a `status` (the target's
+# answer as an RPC code, e.g. INTERNAL for a 5xx, DEADLINE_EXCEEDED) when the attempt failed. A job
+# whose retries then succeed still counts its failed attempts: the alert says "look", not "lost".
+resource "google_logging_metric" "scheduler_failures" {
+  project     = var.project_id
+  name        = "ledgerline_scheduler_failures"
+  description = "Failed Cloud Scheduler job attempts, by job."
+  filter      = "resource.type=\"cloud_scheduler_job\" AND logName=\"projects/${var.project_id}/logs/cloudscheduler.googleapis.com%2Fexecutions\" AND jsonPayload.@type=\"type.googleapis.com/google.cloud.scheduler.logging.AttemptFinished\" AND severity>=ERROR"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "job"
+      value_type  = "STRING"
+      description = "The scheduler job (topology.json scheduler.jobs name)."
+    }
+  }
+  label_extractors = {
+    job = "EXTRACT(resource.labels.job_id)"
+  }
+}
+
 # ---------------------------------------------------------------------------- platform metrics (no log line)
 
 # A push subscription whose oldest message keeps aging: the function it pushes to is failing or too slow
@@ -469,6 +494,80 @@ resource "google_monitoring_alert_policy" "task_queue_depth" {
   documentation {
     mime_type = "text/markdown"
     content   = "A queue holds more tasks than usual for 10 minutes: its target function fails (its logs, 5xx) or a partner outage holds retries back (payments, webhooks). Tasks are never lost: they retry, then dead-letter. See docs/deploy.md#alerts."
+  }
+}
+
+# A scheduled job failed an attempt: a reconciliation run that did not run leaves a day unreconciled,
+# a sweep that does not run leaves the safety nets off (stream-pending, redrive, expire-holds, janitor).
+resource "google_monitoring_alert_policy" "scheduler_failures" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: scheduled job failed"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "ERROR"
+
+  conditions {
+    display_name = "failed Cloud Scheduler attempts"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.scheduler_failures.name}\" AND resource.type=\"cloud_scheduler_job\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.job"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "3600s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "A Cloud Scheduler job's attempt failed (the job is in the incident's labels). Its target function's logs say why (filter on the scheduler's trace). A reconciliation job: re-run the day with `ledgerline recon run` or POST /runs once the cause is fixed. See docs/deploy.md#alerts."
+  }
+}
+
+# Cloud Monitoring has no "oldest task age" for Cloud Tasks: task_attempt_delays (the delay between a
+# task's scheduled time and its attempt) stands for it. Attempts that start late mean the queue is
+# throttled (rate limits, max concurrent dispatches) or its target is slow: tasks age in the queue.
+resource "google_monitoring_alert_policy" "task_attempt_delays" {
+  project               = var.project_id
+  display_name          = "ledgerline ${var.env}: Cloud Tasks attempts late"
+  combiner              = "OR"
+  notification_channels = local.channels
+  severity              = "WARNING"
+
+  dynamic "conditions" {
+    for_each = toset(var.task_queues)
+    content {
+      display_name = "attempts late in ${conditions.value}"
+      condition_threshold {
+        filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND resource.type=\"cloud_tasks_queue\" AND resource.labels.queue_id=\"${conditions.value}\""
+        comparison      = "COMPARISON_GT"
+        threshold_value = var.task_delay_ms_max
+        duration        = "600s"
+        aggregations {
+          alignment_period   = "300s"
+          per_series_aligner = "ALIGN_PERCENTILE_99"
+        }
+        trigger {
+          count = 1
+        }
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Tasks start well after their scheduled time for 10 minutes (p99 of task_attempt_delays): the queue is throttled or its function slow. The queue-depth alert says how many wait. See docs/deploy.md#alerts."
   }
 }
 

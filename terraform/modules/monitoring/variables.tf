@@ -79,3 +79,9 @@ variable "server_errors_per_5m" {
   type        = number
   default     = 5
 }
+
+variable "task_delay_ms_max" {
+  description = "Alert when the p99 delay between a task's scheduled time and its attempt exceeds this (ms) for 10 minutes."
+  type        = number
+  default     = 300000
+}
