@@ -103,7 +103,11 @@ def bootstrap_bigquery(cfg: Settings) -> None:
         tbl.description = table.get("description")
         if table.get("time_partitioning"):
             tp = table["time_partitioning"]
-            tbl.time_partitioning = bigquery.TimePartitioning(type_=tp["type"], field=tp["field"])
+            days = tp.get("expiration_days")
+            tbl.time_partitioning = bigquery.TimePartitioning(
+                type_=tp["type"], field=tp["field"], expiration_ms=days * 86_400_000 if days else None
+            )
+        tbl.require_partition_filter = table.get("require_partition_filter", False)
         if table.get("clustering"):
             tbl.clustering_fields = table["clustering"]
         created = client.create_table(tbl, exists_ok=True)

@@ -99,7 +99,9 @@ def test_planted_breaks_are_found_exactly_reruns_are_idempotent_and_fixes_close_
     assert open_breaks() == {}
     closed = {b["break_id"]: b for b in cli("recon", "breaks", "--partner", "stripe") if b["reference"] in ours}
     assert {b["closed_run"] for b in closed.values()} == {fixed["run_id"]}
-    rows = bigquery_sink.query(cfg, "SELECT run_id FROM {table:recon_runs} WHERE run_id = @run", run=fixed["run_id"])
+    # recon_runs requires a partition filter (topology.json): name the run's day, as any reader must
+    sql = "SELECT run_id FROM {table:recon_runs} WHERE run_date = CAST(@day AS DATE) AND run_id = @run"
+    rows = bigquery_sink.query(cfg, sql, day=as_of, run=fixed["run_id"])
     assert len(rows) == 1
 
 

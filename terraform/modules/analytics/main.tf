@@ -31,12 +31,16 @@ resource "google_bigquery_table" "this" {
   clustering          = try(each.value.clustering, null)
   deletion_protection = var.protect
   labels              = var.labels
+  # topology.json: the ledger's records (entries, operator_audit) are read whole by `ledgerline verify`
+  # and never expire; reconciliation results require a run_date filter and expire after 7 years.
+  require_partition_filter = try(each.value.require_partition_filter, false)
 
   dynamic "time_partitioning" {
     for_each = try(each.value.time_partitioning, null) == null ? [] : [each.value.time_partitioning]
     content {
-      type  = time_partitioning.value.type
-      field = try(time_partitioning.value.field, null)
+      type          = time_partitioning.value.type
+      field         = try(time_partitioning.value.field, null)
+      expiration_ms = try(time_partitioning.value.expiration_days, null) == null ? null : time_partitioning.value.expiration_days * 86400000
     }
   }
 }

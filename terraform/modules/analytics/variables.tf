@@ -14,7 +14,7 @@ variable "location" {
 }
 
 variable "tables" {
-  description = "topology.json bigquery.tables: name, schema (path under schema_dir), description, time_partitioning, clustering."
+  description = "topology.json bigquery.tables: name, schema (path under schema_dir), description, time_partitioning (type, field, expiration_days), require_partition_filter, clustering."
   type        = any
 }
 
