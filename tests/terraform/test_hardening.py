@@ -96,6 +96,8 @@ def test_platform_metrics_alert_on_backlog_queue_depth_and_5xx_of_every_function
     metrics = {
         "subscription_backlog": ("pubsub.googleapis.com/subscription/oldest_unacked_message_age", "push_subscriptions"),
         "task_queue_depth": ("cloudtasks.googleapis.com/queue/depth", "task_queues"),
+        # no oldest-task-age metric exists for Cloud Tasks: late attempts stand for it (docs/deploy.md)
+        "task_attempt_delays": ("cloudtasks.googleapis.com/queue/task_attempt_delays", "task_queues"),
         "server_errors": ("run.googleapis.com/request_count", "server_error_services"),
     }
     for name, (metric, items) in metrics.items():
@@ -104,6 +106,13 @@ def test_platform_metrics_alert_on_backlog_queue_depth_and_5xx_of_every_function
         condition = dynamic["conditions"]["content"][0]["condition_threshold"][0]
         assert condition["filter"].startswith(f'metric.type="{metric}"'), name
         assert '"${conditions.value}"' in condition["filter"], name
+    late = policies["task_attempt_delays"]["dynamic"][0]["conditions"]["content"][0]["condition_threshold"][0]
+    assert late["aggregations"][0]["per_series_aligner"] == "ALIGN_PERCENTILE_99"
+    # every scheduler job (reconciliation, sweeps, janitor) is watched by one policy, per job
+    (scheduled,) = policies["scheduler_failures"]["conditions"]
+    threshold = scheduled["condition_threshold"][0]
+    assert "google_logging_metric.scheduler_failures.name" in threshold["filter"]
+    assert threshold["aggregations"][0]["group_by_fields"] == ["metric.label.job"]
     server = policies["server_errors"]["dynamic"][0]["conditions"]["content"][0]["condition_threshold"][0]
     assert server["filter"].endswith('metric.labels.response_code_class="5xx"')
     monitoring = module_call("monitoring")

@@ -621,5 +621,6 @@ resource "google_monitoring_dashboard" "on_call" {
     intake_rejections     = google_logging_metric.intake_rejections.name
     reconciliation_breaks = google_logging_metric.reconciliation_breaks.name
     webhook_attempts      = google_logging_metric.webhook_attempts.name
+    scheduler_failures    = google_logging_metric.scheduler_failures.name
   })
 }
