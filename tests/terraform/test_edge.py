@@ -3,6 +3,8 @@ on, every public function behind a serverless NEG and a logged backend under the
 (per-IP throttle, partner source ranges from topology, OWASP rules, a default rule), TLS 1.2+ with a
 MODERN policy, port 80 only a redirect, and the public functions' ingress ALLOW_INTERNAL_AND_GCLB."""
 
+import ipaddress
+
 from shared.partners import PARTNERS
 from shared.topology import topology
 from tests.terraform.hcl import TERRAFORM, module_call, parse, resources
@@ -76,7 +78,13 @@ def test_cloud_armor_throttles_per_ip_has_partner_owasp_and_default_rules():
     assert default["match"][0]["config"][0]["src_ip_ranges"] == ["*"]
     dynamic = [d["rule"] for d in policy["dynamic"]]
     partner = next(d for d in dynamic if d["for_each"] == "${local.partners}")["content"][0]
-    assert partner["action"] == "deny(403)" and "/webhooks/${rule.key}" in partner["match"][0]["expr"][0]["expression"]
+    assert partner["action"] == "deny(403)"
+    assert partner["match"][0]["expr"][0]["expression"] == "request.path.startsWith('/webhooks/${rule.key}')"
+    assert partner["priority"] == "${local.partner_priority[rule.key] + 19}"  # after the partner's allow rules
+    allow = next(d for d in dynamic if d["for_each"] == "${local.partner_allow}")["content"][0]
+    assert allow["action"] == "allow" and allow["priority"] == "${rule.value.priority}"
+    expression = allow["match"][0]["expr"][0]["expression"]
+    assert "/webhooks/${rule.value.partner}" in expression and "inIpRange(origin.ip" in expression
     waf = next(d for d in dynamic if d is not partner and "evaluatePreconfiguredWaf" in str(d))["content"][0]
     assert waf["preview"] == "${var.waf_preview}"
 
@@ -86,8 +94,11 @@ def test_partner_source_ranges_come_from_topology_for_known_partners():
     assert set(partners) <= set(PARTNERS)
     for name, p in partners.items():
         assert isinstance(p["source_ranges"], list), name
-        assert all("/" in r for r in p["source_ranges"]), name  # CIDR, e.g. <ip>/32
-        assert len(p["source_ranges"]) <= 40, name  # one CEL expression: keep it well under 2048 chars
+        for r in p["source_ranges"]:  # CIDR, e.g. <ip>/32: a bare address or a typo fails here, not at apply
+            assert "/" in r and str(ipaddress.ip_network(r)) == r, (name, r)
+        assert len(set(p["source_ranges"])) == len(p["source_ranges"]), name
+        # allow rules hold four ranges each, 19 per partner before its deny rule at +19
+        assert len(p["source_ranges"]) <= 4 * 19, name
     assert partners["stripe"]["source_ranges_url"] == "https://stripe.com/files/ips/ips_webhooks.txt"
     call = module_call("edge")
     assert call["partner_source_ranges"] == (
@@ -123,3 +134,19 @@ def test_enabled_switches_the_public_functions_ingress_and_keeps_the_invoker_cho
     assert functions["edge_enabled"] == "${var.edge.enabled}"
     assert functions["public_invoker"] == "${var.edge.public_invoker}"
     assert "compute.googleapis.com" in str(parse(TERRAFORM / "modules" / "stack" / "variables.tf"))
+
+
+def test_each_partner_rule_stays_within_cloud_armors_five_subexpressions():
+    """An advanced match expression holds at most five subexpressions (Cloud Armor rules language
+    reference): the path test and four inIpRange calls, so a partner's ranges go four to an allow rule,
+    whose priorities (partner base + chunk) stay below the partner's deny rule (+19) and the OWASP rules."""
+    local = parse(TERRAFORM / "modules" / "edge" / "main.tf")["locals"][0]
+    assert "chunklist(ranges, 4)" in local["partner_allow"]
+    assert "1000 + 20 * i" in local["partner_priority"]
+    with_ranges = sorted(n for n, p in topology()["edge"]["partners"].items() if p["source_ranges"])
+    assert "stripe" in with_ranges
+    for i, name in enumerate(with_ranges):
+        ranges = topology()["edge"]["partners"][name]["source_ranges"]
+        chunks = [ranges[k : k + 4] for k in range(0, len(ranges), 4)]
+        assert 1 + max(len(c) for c in chunks) <= 5, name
+        assert len(chunks) <= 19 and 1000 + 20 * i + 19 < 1900, name  # below Log4j (1900) and OWASP (2000+)

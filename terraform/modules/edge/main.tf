@@ -22,9 +22,17 @@ locals {
   on       = var.enabled ? var.hosts : {}
   domains  = sort(distinct(values(local.on)))
   partners = { for name, ranges in var.partner_source_ranges : name => ranges if var.enabled && length(ranges) > 0 }
-  # Priorities: partner source rules 1000+, OWASP 2000+, the per-IP throttle 3000, default last.
-  partner_priority = { for i, name in sort(keys(local.partners)) : name => 1000 + i }
-  waf              = ["sqli-v33-stable", "xss-v33-stable", "lfi-v33-stable", "rce-v33-stable", "protocolattack-v33-stable"]
+  # Priorities: partner source rules 1000+ (20 per partner: its allow rules, then its deny at +19),
+  # OWASP 2000+, the per-IP throttle 3000, default last.
+  partner_priority = { for i, name in sort(keys(local.partners)) : name => 1000 + 20 * i }
+  # Cloud Armor allows at most five subexpressions in one rule's expression: the path test and four
+  # inIpRange calls. A partner's ranges are allowed four to a rule; its path is denied to anyone else.
+  partner_allow = merge({}, [
+    for name, ranges in local.partners : {
+      for j, chunk in chunklist(ranges, 4) : "${name}/${j}" => { partner = name, ranges = chunk, priority = local.partner_priority[name] + j }
+    }
+  ]...)
+  waf = ["sqli-v33-stable", "xss-v33-stable", "lfi-v33-stable", "rce-v33-stable", "protocolattack-v33-stable"]
 }
 
 # ---------------------------------------------------------------------------- backends
@@ -74,16 +82,32 @@ resource "google_compute_security_policy" "edge" {
 
   # A partner that publishes its webhook source addresses (topology edge.partners, e.g. Stripe) may
   # reach its own webhook path from those only. Others (Adyen: no stable list, HMAC instead) are
-  # judged by their signatures in intake, as without the edge.
+  # judged by their signatures in intake, as without the edge. An allowed partner request skips the
+  # later rules (OWASP, throttle): a partner's retry burst after an outage is not throttled away, and
+  # its body is verified by signature in intake either way.
+  dynamic "rule" {
+    for_each = local.partner_allow
+    content {
+      action      = "allow"
+      priority    = rule.value.priority
+      description = "/webhooks/${rule.value.partner} from ${rule.value.partner}'s published webhook source ranges (${rule.key})"
+      match {
+        expr {
+          expression = "request.path.startsWith('/webhooks/${rule.value.partner}') && (${join(" || ", [for r in rule.value.ranges : "inIpRange(origin.ip, '${r}')"])})"
+        }
+      }
+    }
+  }
+
   dynamic "rule" {
     for_each = local.partners
     content {
       action      = "deny(403)"
-      priority    = local.partner_priority[rule.key]
-      description = "/webhooks/${rule.key} only from ${rule.key}'s published webhook source ranges"
+      priority    = local.partner_priority[rule.key] + 19
+      description = "/webhooks/${rule.key} from anywhere but ${rule.key}'s published webhook source ranges"
       match {
         expr {
-          expression = "request.path.startsWith('/webhooks/${rule.key}') && !(${join(" || ", [for r in rule.value : "inIpRange(origin.ip, '${r}')"])})"
+          expression = "request.path.startsWith('/webhooks/${rule.key}')"
         }
       }
     }
