@@ -2,10 +2,12 @@
 
 Only the SHA-256 of the secret is stored (kind ApiKey, key = key id), with the tenant, the scopes and
 the revocation time, and for an operator key the person who holds it (their identity in the operator
-audit log: docs/operations.md); the full key is shown once, when created (shared.cli api-keys create), and never
-logged. The secret is 32 random bytes: with 256 bits of entropy a plain SHA-256 cannot be brute-forced,
-so no slow hash (bcrypt…) is needed on every request, and the comparison is constant-time. A key is
-looked up by its id on every request (no cache), so a revocation takes effect at once."""
+audit log: docs/operations.md) and the API version it was pinned to (shared.api.versions: the newest
+when it was made, unless another is named); the full key is shown once, when created (shared.cli
+api-keys create), and never logged. The secret is 32 random bytes: with 256 bits of entropy a plain
+SHA-256 cannot be brute-forced, so no slow hash (bcrypt…) is needed on every request, and the
+comparison is constant-time. A key is looked up by its id on every request (no cache), so a
+revocation takes effect at once."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.api import versions
 from shared.api.tenants import INTERNAL_TENANT
 from shared.errors import ClientError
 
@@ -31,6 +34,7 @@ class Principal:
     tenant: str
     scopes: frozenset[str]
     operator: str | None = None  # the person an operator key names (who they are in the audit log)
+    api_version: str | None = None  # the version the key was pinned to (None: made before versions)
 
 
 def mode(livemode: bool) -> str:
@@ -53,10 +57,13 @@ def create_key(
     livemode: bool,
     label: str = "",
     operator: str | None = None,
+    api_version: str | None = None,
 ) -> str:
     """Store a new key's hash and return the full key (the only time it exists in plain text). A key
     with the operator scope names the person who holds it (`operator`): every operator action is
-    theirs in the audit log, and maker-checker tells two people apart by it."""
+    theirs in the audit log, and maker-checker tells two people apart by it. The key is pinned to
+    `api_version` (default: the newest), the version its requests get without a Ledgerline-Version."""
+    pinned = versions.check(api_version) if api_version is not None else versions.LATEST
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         raise ValueError(f"scopes are a non-empty subset of {', '.join(SCOPES)}")
@@ -79,6 +86,7 @@ def create_key(
             "mode": mode(livemode),
             "label": label,
             "operator": operator,
+            "api_version": pinned,
             "created_at": now,
             "revoked_at": None,
         }
@@ -106,6 +114,7 @@ def list_keys(store, tenant: str | None = None) -> list[dict]:
         {
             "key_id": key_id,
             **{k: r.get(k) for k in ("tenant", "scopes", "mode", "label", "operator", "created_at", "revoked_at")},
+            "api_version": r.get("api_version") or versions.FIRST,
         }
         for key_id, r in sorted(records.items(), key=lambda item: (item[1]["created_at"], item[0]))
     ]
@@ -129,7 +138,9 @@ def authenticate(store, authorization: str | None, *, livemode: bool) -> Princip
     expected = record["hash"] if record else secret_hash("")  # same work for unknown ids
     if not hmac.compare_digest(expected, secret_hash(secret)) or record is None or record.get("revoked_at"):
         raise _unauthenticated("the API key is not valid")
-    return Principal(key_id, record["tenant"], frozenset(record["scopes"]), record.get("operator"))
+    return Principal(
+        key_id, record["tenant"], frozenset(record["scopes"]), record.get("operator"), record.get("api_version")
+    )
 
 
 def require_scope(principal: Principal, scope: str) -> None:

@@ -9,7 +9,7 @@ import sys
 
 from pydantic.json_schema import models_json_schema
 
-from shared.api import models
+from shared.api import models, versions
 from shared.api.routes import MAX_BODY_BYTES, ROUTES
 from shared.config import REPO_ROOT
 
@@ -17,7 +17,9 @@ PATH = REPO_ROOT / "docs" / "openapi.yaml"
 REF = "#/components/schemas/{model}"
 ERRORS = {
     400: "Bad request: malformed JSON, invalid or unknown parameter (`param` names it), `invalid_destination`, "
-    "`idempotency_key_missing` (payouts, payments, refunds and the webhooks POSTs require an Idempotency-Key); "
+    "`idempotency_key_missing` (every POST that moves money or changes a webhook endpoint requires an "
+    "Idempotency-Key; transfers and holds from API version 2026-12-02), `api_version_invalid` "
+    "(`Ledgerline-Version` names no version); "
     "webhooks: `url_invalid`, `url_scheme`, `url_credentials`, `url_host_refused`, `pubsub_invalid`, "
     "`destination_unsupported` (param `url`), `unknown_event_type` (param `enabled_events.<i>` / `types.<i>`), "
     "`invalid_description`, `invalid_overlap`, `invalid_window`",
@@ -34,6 +36,16 @@ ERRORS = {
     "amount_exceeds_hold, currency_mismatch; payments: limit_exceeded (with limit, limit_value, remaining), "
     "no_route, refund_exceeds_payment, payment_not_succeeded",
     429: "Rate limited (per API key, per instance); retry after Retry-After seconds",
+}
+
+
+VERSION_PARAMETER = {
+    "name": versions.HEADER,
+    "in": "header",
+    "required": False,
+    "description": "the API version to serve this request under (default: the one the API key was pinned to "
+    "when it was created; keys made before versions existed: the first). History: docs/api.md#versions",
+    "schema": {"type": "string", "enum": list(versions.NAMES)},
 }
 
 
@@ -92,17 +104,23 @@ def document() -> dict:
         }
         statuses = {400, 401, 403, 429, *route.errors}
         if route.method == "POST":
+            # the document describes the newest version; a rule introduced later than the first says since when
+            since = route.idempotency_required_from
+            required = route.idempotency_required or versions.holds_from(versions.LATEST, since)
+            rule = "; required (400 idempotency_key_missing without it)" if required else ""
+            if since and not route.idempotency_required:
+                rule += f" from API version {since}; optional under earlier versions"
             parameters.append(
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
-                    "required": route.idempotency_required,
-                    "description": "same key + same request replays the first response for 24 h"
-                    + ("; required (400 idempotency_key_missing without it)" if route.idempotency_required else ""),
+                    "required": required,
+                    "description": "same key + same request replays the first response for 24 h" + rule,
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
                 }
             )
             statuses |= {409}
+        parameters.append(VERSION_PARAMETER)
         if route.request is not None:
             body_required = bool(route.request.model_json_schema().get("required"))
             operation["requestBody"] = {
@@ -116,11 +134,16 @@ def document() -> dict:
             "description": "Created" if route.status == 201 else "OK",
             "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
-        if route.headers:
-            ok["headers"] = {
+        ok["headers"] = {
+            versions.HEADER: {
+                "description": "the API version this answer was served under",
+                "schema": {"type": "string", "enum": list(versions.NAMES)},
+            },
+            **{
                 name: {"description": f"always {value}", "schema": {"type": "string", "enum": [value]}}
                 for name, value in route.headers.items()
-            }
+            },
+        }
         if route.links:
             ok["links"] = {
                 name: {"operationId": target, "parameters": {"id": expression}}
@@ -132,7 +155,7 @@ def document() -> dict:
         "openapi": "3.1.0",
         "info": {
             "title": "ledgerline API",
-            "version": "1.0.0",
+            "version": versions.LATEST,
             "description": "Balances, entries, transactions, transfers and holds of a tenant's accounts; dead letters "
             "and reconciliation for operators; webhook endpoints, the events they are sent (catalogue and per-type "
             "schemas: docs/webhooks.md), attempts and replays. Amounts are integers of ISO-4217 minor units. "

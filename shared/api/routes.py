@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, operations, payments, service, webhooks
+from shared.api import idempotency, keys, models, operations, payments, service, versions, webhooks
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -55,6 +55,8 @@ class Route:
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # OpenAPI links: name -> (operation, id expr)
     status: int = 200  # the success status (201: a record was created)
     idempotency_required: bool = False  # POST without Idempotency-Key: 400 idempotency_key_missing
+    # ... required only from this API version on (shared.api.versions): older integrations keep the old rule
+    idempotency_required_from: str | None = None
     start: str | None = None  # after success (and on a replay): Backend.start(start, response id)
     # the validated body as the idempotency record hashes it (e.g. an account number replaced by its HMAC)
     idempotency_view: Callable[[service.Backend, dict], dict] | None = None
@@ -64,6 +66,8 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# API version 2026-12-02: an Idempotency-Key on every POST that moves money (shared.api.versions)
+MOVES_MONEY = "2026-12-02"
 HOLD_LINKS = {
     "getHold": ("getHold", "$response.body#/id"),
     "captureHold": ("captureHold", "$response.body#/id"),
@@ -149,11 +153,12 @@ ROUTES: tuple[Route, ...] = (
         models.Transfer, lambda c: service.create_transfer(c.backend, c.tenant, c.body, c.attempt),
         request=models.TransferRequest, errors=(404, 409, 422),
         links={"getTransaction": ("getTransaction", "$response.body#/transaction")},
+        idempotency_required_from=MOVES_MONEY,
     ),
     Route(
         "POST", "/v1/holds", "createHold", "Reserve money (two-phase: capture or void later)", "write",
         models.Hold, lambda c: service.create_hold(c.backend, c.tenant, c.body, c.attempt),
-        request=models.HoldRequest, errors=(404, 409, 422), links=HOLD_LINKS,
+        request=models.HoldRequest, errors=(404, 409, 422), links=HOLD_LINKS, idempotency_required_from=MOVES_MONEY,
     ),
     Route(
         "GET", "/v1/holds/<id>", "getHold", "A hold and what is left of it", "read",
@@ -164,13 +169,13 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/v1/holds/<id>/capture", "captureHold", "Capture all or part of a hold", "write",
         models.Hold, lambda c: service.capture_hold(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
         request=models.CaptureRequest, path_params={"id": {"type": "string", "pattern": TXN_PATTERN}},
-        errors=(404, 409, 422),
+        errors=(404, 409, 422), idempotency_required_from=MOVES_MONEY,
     ),
     Route(
         "POST", "/v1/holds/<id>/void", "voidHold", "Release a hold", "write",
         models.Hold, lambda c: service.void_hold(c.backend, c.tenant, c.args["id"], c.attempt),
         request=models.VoidRequest, path_params={"id": {"type": "string", "pattern": TXN_PATTERN}},
-        errors=(404, 409, 422),
+        errors=(404, 409, 422), idempotency_required_from=MOVES_MONEY,
     ),
     Route(
         "GET", "/v1/dead-letters", "listDeadLetters", "Dead letters, newest first (operators)", "operator",
@@ -685,6 +690,8 @@ class Api:
                 {},
             )
         reply.headers.setdefault("Request-Id", request_id)
+        if meta.get("api_version"):
+            reply.headers.setdefault(versions.HEADER, meta["api_version"])
         if meta.get("route") != "healthz":
             log.info(
                 "api request",
@@ -716,6 +723,8 @@ class Api:
         backend = self.backend
         principal = keys.authenticate(backend.store, request.headers.get("Authorization"), livemode=self.livemode)
         meta.update(tenant=principal.tenant, key_id=principal.key_id)
+        version = versions.resolve(request.headers.get(versions.HEADER), principal.api_version)
+        meta["api_version"] = version
         wait = self.limiter.acquire(principal.key_id)
         if wait > 0:
             raise_headers = {"Retry-After": retry_after_header(wait)}
@@ -732,7 +741,8 @@ class Api:
         if route.check is not None:
             route.check(backend, ctx.body)
         key = request.headers.get("Idempotency-Key")
-        if key is None and route.idempotency_required:
+        required = route.idempotency_required or versions.holds_from(version, route.idempotency_required_from)
+        if key is None and required:
             raise ClientError(
                 400,
                 "idempotency_key_missing",

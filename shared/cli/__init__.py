@@ -48,8 +48,8 @@ Commands:
                       redact raw partner bodies past their retention (13 months); the retention rules
   tenants create T [--name N] | add-customer T CUSTOMER... | list [T]
                       customer API tenants and the customers they own (docs/api.md)
-  api-keys create --tenant T --scopes read,write[,operator --operator PERSON] [--label L] | revoke KEY_ID
-           | list [--tenant T]
+  api-keys create --tenant T --scopes read,write[,operator --operator PERSON] [--label L] [--api-version V]
+           | revoke KEY_ID | list [--tenant T]
                       API keys: the secret is printed ONCE at creation and stored only as a hash; an
                       operator key names the person who holds it (their identity in the audit log)
   payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--reason R]
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scopes", help="comma-separated: read, write, operator (operator: the internal tenant only)")
     p.add_argument("--label")
     p.add_argument("--operator", help="the person an operator key belongs to, e.g. ana@example.com")
+    p.add_argument("--api-version", help="pin the key to this API version (default: the newest; docs/api.md#versions)")
     p.add_argument("--reason", help="why (kept in the operator audit log)")
     p = sub.add_parser("payout-limits")
     p.add_argument("action", choices=["get", "set"])

@@ -71,6 +71,7 @@ def cmd_api_keys(args, root) -> int:
                 livemode=cfg.livemode,
                 label=args.label or "",
                 operator=args.operator,
+                api_version=args.api_version,
             )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -78,11 +79,12 @@ def cmd_api_keys(args, root) -> int:
         key_id = key.split("_")[2]
         scopes = sorted(set(args.scopes.split(",")))
         person = {"operator": args.operator.strip().lower()} if args.operator else {}
-        after = {"created": key_id, "tenant": args.tenant, "scopes": scopes, **person}  # never the secret
+        pinned = ledger.get("ApiKey", key_id)["api_version"]
+        after = {"created": key_id, "tenant": args.tenant, "scopes": scopes, "api_version": pinned, **person}
         _audited(root, now, "api_key_change", key_id, args.reason, after)
         if args.json:
             print_json(
-                {"key_id": key_id, "tenant": args.tenant, "scopes": sorted(set(args.scopes.split(","))), "api_key": key}
+                {"key_id": key_id, "tenant": args.tenant, "scopes": scopes, "api_version": pinned, "api_key": key}
             )
         else:
             print(f"API key {key_id} for tenant {args.tenant} ({args.scopes}); shown once, store it now:")
@@ -106,6 +108,19 @@ def cmd_api_keys(args, root) -> int:
     else:
         table(
             rows,
-            [(k, k) for k in ("key_id", "tenant", "scopes", "mode", "label", "operator", "created_at", "revoked_at")],
+            [
+                (k, k)
+                for k in (
+                    "key_id",
+                    "tenant",
+                    "scopes",
+                    "mode",
+                    "api_version",
+                    "label",
+                    "operator",
+                    "created_at",
+                    "revoked_at",
+                )
+            ],
         )
     return 0

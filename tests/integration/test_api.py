@@ -47,7 +47,10 @@ class Tenant:
     def get(self, path: str, **kwargs) -> requests.Response:
         return self.session.get(self.url + path, timeout=30, **kwargs)
 
-    def post(self, path: str, body=None, idem: str | None = None, **kwargs) -> requests.Response:
+    def post(self, path: str, body=None, idem: str | None = "auto", **kwargs) -> requests.Response:
+        """POST as a careful client does: a fresh Idempotency-Key per call unless `idem` names one (the
+        same key: a retry) or is None (no key: what the idempotency_key_missing tests send)."""
+        idem = f"auto-{uuid.uuid4().hex}" if idem == "auto" else idem
         headers = {"Idempotency-Key": idem} if idem else {}
         return self.session.post(self.url + path, json=body, headers=headers, timeout=30, **kwargs)
 

@@ -74,7 +74,7 @@ def test_payout_lifecycle_through_the_api(cfg, tenant, operator, fund, handed_of
     fund(customer, 3_000_000)
     assert balance(tenant, customer) == (3_000_000, 3_000_000)
 
-    missing = tenant.post("/v1/payouts", payout(customer, 300_000))
+    missing = tenant.post("/v1/payouts", payout(customer, 300_000), idem=None)
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "idempotency_key_missing"
 
     created = tenant.post("/v1/payouts", payout(customer, 300_000, description="rent"), idem="po-1")

@@ -4,6 +4,7 @@ kind, transfers, holds, idempotency, pagination, rate limits and logs (no emulat
 from __future__ import annotations
 
 import json
+import uuid
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,13 @@ class World:
         return self.client.get(path, headers=self._auth(key), **kwargs)
 
     def post(
-        self, path: str, body=None, key: str | None = "default", idem: str | None = None, raw: bytes | None = None
+        self, path: str, body=None, key: str | None = "default", idem: str | None = "auto", raw: bytes | None = None
     ):
+        """POST as a careful client does: a fresh Idempotency-Key per call unless `idem` names one (the
+        same key: a retry) or is None (no key: what the 400 idempotency_key_missing tests send)."""
         headers = {**self._auth(key), "Content-Type": "application/json"}
+        if idem == "auto":
+            idem = f"auto-{uuid.uuid4().hex}"
         if idem is not None:
             headers["Idempotency-Key"] = idem
         data = raw if raw is not None else (json.dumps(body) if body is not None else b"")
