@@ -4,9 +4,9 @@ kind, transfers, holds, idempotency, pagination, rate limits and logs (no emulat
 from __future__ import annotations
 
 import json
-import uuid
 import logging
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import flask
