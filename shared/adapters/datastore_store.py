@@ -119,7 +119,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "DeadLetter": frozenset({"status", "source", "kind", "reason_code", "created_at", "partner"}),
     # Customer API (docs/api.md): tenants, the customers they own, API keys (hash only), idempotency.
     "Tenant": frozenset({"created_at"}),
-    "TenantCustomer": frozenset({"tenant"}),
+    "TenantCustomer": frozenset({"tenant", "added_at"}),  # GET /v1/customers: CUSTOMERS_OF_TENANT*
     "ApiKey": frozenset({"tenant", "revoked_at"}),
     "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
     # Payments (docs/payments.md, shared.adapters.payout_rows / payment_rows): the janitor finds open
@@ -235,6 +235,12 @@ TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
 DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
 DEAD_LETTERS_BY_STATUS_BEFORE = CompositeQuery(
     "DeadLetter", equals=("status",), inequality="created_at", order=("-created_at",)
+)
+
+# A tenant's customers newest first; with a cursor, added at or before the cursor's added_at (GET /v1/customers).
+CUSTOMERS_OF_TENANT = CompositeQuery("TenantCustomer", equals=("tenant",), order=("-added_at",))
+CUSTOMERS_OF_TENANT_BEFORE = CompositeQuery(
+    "TenantCustomer", equals=("tenant",), inequality="added_at", order=("-added_at",)
 )
 
 # A customer's payouts, newest first, of one status or of any; with a cursor, requested at or before
@@ -362,6 +368,15 @@ class DatastoreLedger(ledger_rows.LedgerReads):
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS, {"status": status})
         else:
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def customers_of(self, tenant: str, before: datetime | None):
+        """A tenant's TenantCustomer rows newest first (added_at desc); with `before`, added at or
+        before it. Read as it pages."""
+        if before is None:
+            found = datastore_indexes.fetch(self.db, CUSTOMERS_OF_TENANT, {"tenant": tenant})
+        else:
+            found = datastore_indexes.fetch(self.db, CUSTOMERS_OF_TENANT_BEFORE, {"tenant": tenant}, ("<=", before))
         return ((e.key.name, dict(e)) for e in found)
 
     def payouts_of(self, customer: str, status: str | None, before: datetime | None):

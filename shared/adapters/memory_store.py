@@ -107,6 +107,18 @@ class MemoryStore(ledger_rows.LedgerReads):
         rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
         return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
 
+    # A tenant's customers newest first, as the Datastore adapter's composite query answers them.
+
+    def customers_of(self, tenant: str, before):
+        rows = [
+            (n, r)
+            for n, r in self.query("TenantCustomer", "tenant", tenant).items()
+            if before is None or r["added_at"] <= before
+        ]
+        rows.sort(key=lambda item: item[0])  # ties on added_at in id order (Datastore: by key)
+        rows.sort(key=lambda item: item[1]["added_at"], reverse=True)
+        return rows
+
     # A customer's payouts newest first, as the Datastore adapter's composite queries answer them.
 
     def payouts_of(self, customer: str, status: str | None, before):

@@ -258,6 +258,36 @@ class CurrencyBalance(BaseModel):
     available: int = Field(description="posted - pending_out")
 
 
+class CustomerRequest(_Request):
+    """A new customer of your tenant. Without `id` one is made up (`cus_…`; derived from the
+    Idempotency-Key when one is sent, so a retry gets the same customer)."""
+
+    id: Annotated[
+        StrictStr | None,
+        Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$", description="your id for it; ids are unique across tenants"),
+    ] = None
+    metadata: Metadata | None = None
+
+
+class CustomerUpdate(_Request):
+    """Metadata to merge into the customer's: a key set to "" is removed."""
+
+    metadata: Metadata
+
+
+class Customer(BaseModel):
+    object: Literal["customer"] = "customer"
+    id: str
+    created: Timestamp | None
+    metadata: dict[str, str]
+
+
+class CustomerList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Customer]
+    has_more: bool
+
+
 class Account(BaseModel):
     object: Literal["account"] = "account"
     id: str

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, operations, payments, service, versions, webhooks
+from shared.api import customers, idempotency, keys, models, operations, payments, service, versions, webhooks
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -66,6 +66,11 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+CUSTOMER_LINKS = {
+    "getCustomer": ("getCustomer", "$response.body#/id"),
+    "updateCustomer": ("updateCustomer", "$response.body#/id"),
+    "getAccount": ("getAccount", "$response.body#/id"),
+}
 # API version 2026-12-02: an Idempotency-Key on every POST that moves money (shared.api.versions)
 MOVES_MONEY = "2026-12-02"
 HOLD_LINKS = {
@@ -111,6 +116,35 @@ LIMITS_PATH = {
 
 
 ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST", "/v1/customers", "createCustomer", "A new customer of your tenant (your id or one made up)", "write",
+        models.Customer, lambda c: customers.create_customer(c.backend, c.tenant, c.body, c.attempt),
+        request=models.CustomerRequest, errors=(409,), status=201, links=CUSTOMER_LINKS,
+    ),
+    Route(
+        "GET", "/v1/customers", "listCustomers", "Your customers, newest first (cursor pagination)", "read",
+        models.CustomerList,
+        lambda c: customers.list_customers(
+            c.backend, c.tenant, limit=service.check_limit(_q(c, "limit")), starting_after=_q(c, "starting_after"),
+            metadata=_q(c, "metadata"),
+        ),
+        query=(
+            LIMIT, Param("starting_after", {"type": "string", "pattern": ID_PATTERN}, "cursor: the last id seen"),
+            Param("metadata", {"type": "string", "minLength": 2, "maxLength": 541, "pattern": "^[^:]{1,40}:.{0,500}$"},
+                  "key:value — only customers whose metadata has that value"),
+        ),
+    ),
+    Route(
+        "GET", "/v1/customers/<id>", "getCustomer", "A customer of your tenant", "read",
+        models.Customer, lambda c: customers.get_customer(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "PATCH", "/v1/customers/<id>", "updateCustomer", "Merge metadata into a customer's (\"\" removes a key)",
+        "write", models.Customer,
+        lambda c: customers.update_customer(c.backend, c.tenant, c.args["id"], c.body),
+        request=models.CustomerUpdate, path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
     Route(
         "GET", "/v1/accounts/<id>", "getAccount", "An account (a customer wallet of your tenant)", "read",
         models.Account, lambda c: service.get_account(c.backend, c.tenant, c.args["id"]),

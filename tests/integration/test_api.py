@@ -271,3 +271,26 @@ def test_the_api_never_logs_a_key(cfg, acme, globex, operator):
     for tenant in (acme, globex, operator):
         secret = tenant.key.split("_", 3)[3]
         assert secret not in log and tenant.key not in log
+
+
+def test_customers_are_self_service_on_datastore_and_stay_with_their_tenant(acme, globex):
+    """POST/GET/PATCH /v1/customers through the running api on the Datastore emulator: the listing is
+    the composite query of topology/datastore_indexes.json (customers-of-tenant), newest first."""
+    run = uuid.uuid4().hex[:8]
+    made = []
+    for i in range(3):
+        created = acme.post("/v1/customers", {"id": f"cus_self{run}_{i}", "metadata": {"batch": run, "i": str(i)}})
+        assert created.status_code == 201, created.text
+        made.append(created.json()["id"])
+    generated = acme.post("/v1/customers", {"metadata": {"batch": run}}, idem=f"gen-{run}")
+    again = acme.post("/v1/customers", {"metadata": {"batch": run}}, idem=f"gen-{run}")
+    assert generated.status_code == again.status_code == 201 and generated.json()["id"] == again.json()["id"]
+    listed = acme.get(f"/v1/customers?limit=2&metadata=batch:{run}").json()
+    assert [c["id"] for c in listed["data"]] == [generated.json()["id"], made[2]] and listed["has_more"]
+    rest = acme.get(f"/v1/customers?limit=10&metadata=batch:{run}&starting_after={made[2]}").json()
+    assert [c["id"] for c in rest["data"]] == [made[1], made[0]] and not rest["has_more"]
+    patched = acme.session.patch(f"{acme.url}/v1/customers/{made[0]}", json={"metadata": {"i": ""}}, timeout=30)
+    assert patched.status_code == 200 and patched.json()["metadata"] == {"batch": run}
+    assert globex.get(f"/v1/customers/{made[0]}").status_code == 404
+    assert globex.post("/v1/customers", {"id": made[0]}).json()["error"]["code"] == "customer_exists"
+    assert all(c["id"] not in made for c in globex.get("/v1/customers?limit=100").json()["data"])
