@@ -613,7 +613,10 @@ def print_status(rows: list[dict], jobs: dict | None = None) -> None:
         print(f"  {row['name']:<15} {state:<8} pid={row['pid'] or '-':<8} {row['endpoint']:<60} {row['log']}")
     if jobs is None:
         return
-    print(f"  scheduler jobs ({'paused: forced runs only' if jobs['paused'] else 'live'}; clock {jobs['now']}):")
+    mode = "paused: forced runs only" if jobs["paused"] else "live"
+    if not any(row["name"] == "scheduler" and row["healthy"] for row in rows):
+        mode = "down; as its last run left them"
+    print(f"  scheduler jobs ({mode}; clock {jobs['now']}):")
     for job in jobs["jobs"]:
         last = "never"
         if job["last_run"]:
