@@ -220,8 +220,8 @@ class Scheduler:
     def __init__(self, cfg: Settings, state_file: Path, paused: bool, clock: Clock, scale: float):
         self.cfg, self.state_file, self.paused, self.clock, self.scale = cfg, state_file, paused, clock, scale
         self.jobs = {job.name: job for job in jobs()}
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
+        self.lock = threading.Lock()  # the state
+        self.save_lock = threading.Lock()  # the state file (executions finish on their own threads)
         now = clock.now()
         self.state: dict[str, dict] = {
             name: {
@@ -258,11 +258,12 @@ class Scheduler:
             }
 
     def _save(self) -> None:
-        data = json.dumps(self.snapshot(), indent=1)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(data)
-        tmp.replace(self.state_file)  # atomic: `make status` never reads half a file
+        with self.save_lock:
+            data = json.dumps(self.snapshot(), indent=1)
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(data)
+            tmp.replace(self.state_file)  # atomic: `make status` never reads half a file
 
     def start(self, name: str, schedule_time: datetime, forced: bool) -> threading.Thread | None:
         """Begin one execution of job `name` in its own thread; None if one is still running."""
@@ -310,32 +311,29 @@ class Scheduler:
                     last_response=last.preview if last else None,
                 )
             self._save()
-        outcome = "succeeded" if last and last.ok else "failed"
-        status = last.status if last else None
-        log.info(f"scheduler job {outcome}", extra={**meta, "attempts": len(attempts), "status": status})
+        ok = bool(last and last.ok)
+        extra = {**meta, "attempts": len(attempts), "status": last.status if last else None}
+        log.log(logging.INFO if ok else logging.ERROR, f"scheduler job {'succeeded' if ok else 'failed'}", extra=extra)
 
     def loop(self, stop: threading.Event) -> None:
-        """Fire every due job (unless paused); sleep until the next schedule time or a wake-up."""
+        """Fire every due job (unless paused) and advance its next run; wake at the soonest next run,
+        at least once a second (the clock is the wall clock: a suspended laptop catches up at once)."""
         while not stop.is_set():
             now = self.clock.now()
+            fired = []
             with self.lock:
-                due = [(n, datetime.fromisoformat(s["next_run"])) for n, s in self.state.items()]
-            soonest = None
-            for name, at in due:
-                if at <= now:
-                    job = self.jobs[name]
-                    with self.lock:
-                        self.state[name]["next_run"] = rfc3339(next_fire(job, now))
-                    if self.paused:
-                        continue
-                    if self.start(name, at, forced=False) is None:
-                        log.warning("scheduler job skipped: its previous execution still runs", extra={"job": name})
-                    self._save()
-                at_next = datetime.fromisoformat(self.state[name]["next_run"])
-                soonest = at_next if soonest is None or at_next < soonest else soonest
-            wait = max(0.05, min(1.0, ((soonest or now) - self.clock.now()).total_seconds()))
-            self.wake.wait(wait)
-            self.wake.clear()
+                for name, entry in self.state.items():
+                    at = datetime.fromisoformat(entry["next_run"])
+                    if at <= now:  # missed times are not caught up: one fire, then the next from now
+                        entry["next_run"] = rfc3339(next_fire(self.jobs[name], now))
+                        fired.append((name, at))
+                soonest = min(datetime.fromisoformat(e["next_run"]) for e in self.state.values())
+            for name, at in fired:
+                if not self.paused and self.start(name, at, forced=False) is None:
+                    log.warning("scheduler job skipped: its previous execution still runs", extra={"job": name})
+            if fired:
+                self._save()
+            stop.wait(max(0.05, min(1.0, (soonest - self.clock.now()).total_seconds())))
 
 
 def _handler(scheduler: Scheduler):

@@ -3,6 +3,8 @@ it builds (the same URL, body, headers and OIDC audience as terraform/modules/sc
 topology), and Cloud Scheduler's retry/backoff policy."""
 
 import json
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -234,3 +236,34 @@ def test_ctl_starts_the_scheduler_last_on_its_own_port(tmp_path):
     assert str(ctl.scheduler_state(cfg)) in last.argv and "--paused" not in last.argv
     paused = ctl.services(replace(cfg, scheduler_paused=True))[-1]
     assert "--paused" in paused.argv
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_the_loop_fires_due_jobs_unless_paused_and_advances_next_run(tmp_path, monkeypatch, paused):
+    sent = []
+
+    def fake_send(request, timeout_s):
+        sent.append(request)
+        return sched.Attempt("", 200, None, 1)
+
+    monkeypatch.setattr(sched, "send", fake_send)
+    cfg = settings_from({"LEDGERLINE_ENV": "local"})
+    boundary = datetime(2026, 12, 2, 10, 1, tzinfo=UTC)  # not a multiple of 5 minutes: every-minute jobs only
+    s = sched.Scheduler(cfg, tmp_path / "state.json", paused, sched.Clock(boundary - timedelta(seconds=0.3)), 1.0)
+    stop = threading.Event()
+    loop = threading.Thread(target=s.loop, args=(stop,))
+    loop.start()
+    try:
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        loop.join()
+    every_minute = {j["name"] for j in topology()["scheduler"]["jobs"] if j["schedule"] == "* * * * *"}
+    if paused:
+        assert sent == []
+    else:
+        assert sorted(r.headers["X-CloudScheduler-JobName"] for r in sent) == sorted(every_minute)
+        assert {r.headers["X-CloudScheduler-ScheduleTime"] for r in sent} == {"2026-12-02T10:01:00Z"}
+    state = {j["name"]: j for j in json.loads((tmp_path / "state.json").read_text())["jobs"]}
+    assert {state[n]["next_run"] for n in every_minute} == {"2026-12-02T10:02:00Z"}
+    assert state["expire-holds"]["next_run"] == "2026-12-02T10:05:00Z"
