@@ -36,7 +36,7 @@ TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) en
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
 	@echo "make test            install, run lint + unit + integration tests on an isolated stack (never the dev one), stop it"
-	@echo "make up | down | status   the local cloud (5 emulators incl. storage, the bank sandbox, localstripe, the webhook receiver, 7 functions), logs under .run/logs"
+	@echo "make up | down | status   the local cloud (5 emulators incl. storage, the bank sandbox, localstripe, the webhook receiver, 7 functions, the local Cloud Scheduler), logs under .run/logs; status shows each job's last and next run"
 	@echo "make build           stage each function's deployable source under build/<name>/"
 	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"

@@ -1,10 +1,12 @@
 """Start, stop and inspect ledgerline's local cloud: five emulators (Datastore, Pub/Sub, Tasks, BigQuery,
-storage), two partner fakes (the bank sandbox, localstripe), the webhook receiver (tenants' endpoints)
-and seven functions.
+storage), two partner fakes (the bank sandbox, localstripe), the webhook receiver (tenants' endpoints),
+seven functions and the local Cloud Scheduler (emulators/scheduler.py: topology's jobs on their schedules;
+paused on a `run --fresh` stack).
 
     python -m emulators.ctl up        start what is not running, wait for health, bootstrap topology
     python -m emulators.ctl down      stop exactly the processes `up` started (tracked PIDs)
-    python -m emulators.ctl status    what runs, where, and where its log is
+    python -m emulators.ctl status    what runs, where, and where its log is; each scheduler job's
+                                      last run (time, HTTP status) and next run
     python -m emulators.ctl run [--fresh] -- CMD
                                       start what is missing, run CMD, stop what this call started;
                                       --fresh: on an isolated stack beside the dev one (other ports,
@@ -47,6 +49,7 @@ class Service:
     startup_seconds: float = 60.0
     # "emulator": started (and the topology bootstrapped) before any function; partner fakes
     # (bank sandbox, localstripe) are emulators too. "function": a functions-framework process.
+    # "scheduler": started last, once the functions it calls answer.
     group: str = "emulator"
 
 
@@ -211,7 +214,32 @@ def services(cfg: Settings) -> list[Service]:
         )
         for name in FUNCTION_NAMES
     ]
-    return emulators + functions
+    scheduler = Service(
+        # the local Cloud Scheduler: topology.json scheduler.jobs against the functions above (their URLs
+        # from the same settings); paused on a fresh (test/bench) stack, as Terraform's `paused` would be
+        "scheduler",
+        [
+            str(REPO_ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "emulators.scheduler",
+            "serve",
+            "--port",
+            str(p["SCHEDULER_PORT"]),
+            "--state",
+            str(scheduler_state(cfg)),
+            *(["--paused"] if cfg.scheduler_paused else []),
+        ],
+        f"ok:http://127.0.0.1:{p['SCHEDULER_PORT']}/healthz",
+        env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+        startup_seconds=20.0,
+        group="scheduler",
+    )
+    return [*emulators, *functions, scheduler]
+
+
+def scheduler_state(cfg: Settings) -> Path:
+    """Where the local scheduler keeps each job's last and next run (emulators/scheduler.py)."""
+    return _run_dir(cfg) / "scheduler" / "state.json"
 
 
 # ----------------------------------------------------------------------------- prerequisites
@@ -468,6 +496,10 @@ def isolated_environ(environ) -> dict[str, str | None]:
     # sees the choice.
     on_disk = environ.get("LEDGERLINE_DATASTORE_ON_DISK", "false").lower() == "true"
     isolated["LEDGERLINE_DATASTORE_ON_DISK"] = "true" if on_disk else "false"
+    # The local scheduler paused unless asked for live: every-minute sweeps firing on their own would
+    # disturb tests and benches that count things; they force the runs they need.
+    live = environ.get("LEDGERLINE_SCHEDULER_PAUSED", "true").lower() == "false"
+    isolated["LEDGERLINE_SCHEDULER_PAUSED"] = "false" if live else "true"
     return {**isolated, **dict.fromkeys(_DERIVED)}
 
 
@@ -509,10 +541,11 @@ def up(cfg: Settings) -> list[str]:
     all_services = services(cfg)
     emulators = [svc for svc in all_services if svc.group == "emulator"]
     functions = [svc for svc in all_services if svc.group == "function"]
+    scheduler = [svc for svc in all_services if svc.group == "scheduler"]
     started: list[str] = []
     print(f"local cloud for project {cfg.project} (run dir {_run_dir(cfg)})", flush=True)
     try:
-        for group in (emulators, functions):
+        for group in (emulators, functions, scheduler):
             pending = []
             for svc in group:
                 if tracked_pid(cfg, svc) is not None:
@@ -566,10 +599,31 @@ def status(cfg: Settings) -> list[dict]:
     return rows
 
 
-def print_status(rows: list[dict]) -> None:
+def scheduler_jobs(cfg: Settings) -> dict | None:
+    """The local scheduler's state file (paused, each job's last and next run); None before its first start."""
+    try:
+        return json.loads(scheduler_state(cfg).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def print_status(rows: list[dict], jobs: dict | None = None) -> None:
     for row in rows:
         state = "up" if row["healthy"] and row["pid"] else ("foreign" if row["healthy"] else "down")
         print(f"  {row['name']:<15} {state:<8} pid={row['pid'] or '-':<8} {row['endpoint']:<60} {row['log']}")
+    if jobs is None:
+        return
+    mode = "paused: forced runs only" if jobs["paused"] else "live"
+    if not any(row["name"] == "scheduler" and row["healthy"] for row in rows):
+        mode = "down; as its last run left them"
+    print(f"  scheduler jobs ({mode}; clock {jobs['now']}):")
+    for job in jobs["jobs"]:
+        last = "never"
+        if job["last_run"]:
+            answer = job["last_status"] or job["last_error"]
+            last = f"{job['last_run']} {answer} ({job['last_attempts']} attempt{'s' * (job['last_attempts'] != 1)})"
+        running = " running" if job["running"] else ""
+        print(f"    {job['name']:<22} {job['schedule']:<13} last {last:<44} next {job['next_run']}{running}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -597,7 +651,11 @@ def main(argv: list[str] | None = None) -> int:
             down(cfg)
         elif args.command == "status":
             rows = status(cfg)
-            print(json.dumps(rows, indent=2)) if args.json else print_status(rows)
+            jobs = scheduler_jobs(cfg)
+            if args.json:
+                print(json.dumps({"processes": rows, "scheduler": jobs}, indent=2))
+            else:
+                print_status(rows, jobs)
             return 0 if all(r["healthy"] for r in rows) else 3
         elif args.command == "run":
             cmd = rest

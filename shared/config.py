@@ -14,6 +14,9 @@ of any deployed bundle.
 | INTAKE_PORT … WEBHOOKS_PORT | functions-framework port per function | 8080, 8082-8084, 8086-8088 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | WEBHOOK_RECEIVER_PORT | our webhook receiver (emulators/webhook_receiver: plays tenants' webhook endpoints) | 8092 |
+| SCHEDULER_PORT | the local Cloud Scheduler's admin API (emulators/scheduler.py: state, forced runs) | 8094 |
+| LEDGERLINE_SCHEDULER_PAUSED | `true`: the local scheduler fires no job on schedule | false; fresh: true |
+| LEDGERLINE_SCHEDULER_BACKOFF_SCALE | local only (tests): multiplies the scheduler's retry backoff (60-600 s) | 1 |
 | LOCALSTRIPE_PORT | localstripe (fake Stripe API + webhook sender, docs/localstripe.md) port | 8420 |
 | DATASTORE_EMULATOR_HOST | read by google-cloud-datastore; derived from DATASTORE_PORT | 127.0.0.1:8081 |
 | PUBSUB_EMULATOR_HOST | read by google-cloud-pubsub; derived from PUBSUB_PORT | 127.0.0.1:8085 |
@@ -95,6 +98,7 @@ _DEFAULT_PORTS = {
     "WEBHOOKS_PORT": 8087,
     "BANK_SANDBOX_PORT": 8090,
     "WEBHOOK_RECEIVER_PORT": 8092,
+    "SCHEDULER_PORT": 8094,
 }
 
 # Where each variable of the table above comes from in the cloud:
@@ -150,6 +154,8 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_FAULT_INJECTION": "local",
     "LEDGERLINE_WEBHOOK_RETRY_SCALE": "local",
     "LEDGERLINE_DATASTORE_ON_DISK": "local",
+    "LEDGERLINE_SCHEDULER_PAUSED": "local",
+    "LEDGERLINE_SCHEDULER_BACKOFF_SCALE": "local",
     "STORAGE_EMULATOR_HOST": "local",
     "PAYMENTS_LOCAL_KEK": "local",
 }
@@ -241,6 +247,10 @@ class Settings:
     # with receivers failing at random quiesces; always 1 in the cloud
     webhook_retry_scale: float = 1.0
     datastore_on_disk: bool = True
+    # local only: the local Cloud Scheduler (emulators/scheduler.py) fires nothing on schedule (test stacks),
+    # and its retry backoff compressed (tests); the cloud has Cloud Scheduler and Terraform's `paused`
+    scheduler_paused: bool = False
+    scheduler_backoff_scale: float = 1.0
     # a bucket name, or file:///dir (shared.adapters.gcs_reports); "" in the cloud until Terraform sets it
     reports_bucket: str = ""
     storage_emulator_host: str | None = None
@@ -293,6 +303,16 @@ def _int(environ, key: str, default: int) -> int:
         raise ConfigError(f"{key} must be an integer, got {raw!r}") from exc
 
 
+def _float(environ, key: str, default: float) -> float:
+    raw = environ.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from exc
+
+
 def _list(environ, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in environ.get(key, "").split(",") if v.strip())
 
@@ -343,6 +363,8 @@ def settings_from(environ) -> Settings:
         fault_injection=env == "local" and environ.get("LEDGERLINE_FAULT_INJECTION", "false").lower() == "true",
         webhook_retry_scale=_retry_scale(environ) if env == "local" else 1.0,
         datastore_on_disk=environ.get("LEDGERLINE_DATASTORE_ON_DISK", "true").lower() != "false",
+        scheduler_paused=environ.get("LEDGERLINE_SCHEDULER_PAUSED", "false").lower() == "true",
+        scheduler_backoff_scale=_float(environ, "LEDGERLINE_SCHEDULER_BACKOFF_SCALE", 1.0),
         reports_bucket=environ.get("LEDGERLINE_REPORTS_BUCKET")
         or (f"{environ.get('GOOGLE_CLOUD_PROJECT', 'ledgerline-local')}-reports" if env == "local" else ""),
         storage_emulator_host=(environ.get("STORAGE_EMULATOR_HOST") or "").rstrip("/")

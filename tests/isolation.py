@@ -163,7 +163,8 @@ def canary(dev: Settings):
     """A seeded stack where the dev stack would run (its ports and project), data of its own."""
     from emulators import ctl
 
-    cfg = replace(dev, run_dir=dev.run_dir / "isolation", datastore_on_disk=False)
+    # the scheduler paused: its sweeps must not change the canary while the suite runs
+    cfg = replace(dev, run_dir=dev.run_dir / "isolation", datastore_on_disk=False, scheduler_paused=True)
     ctl.down(cfg)  # a canary an interrupted run left behind
     shutil.rmtree(cfg.run_dir, ignore_errors=True)
     saved = os.environ.get("LEDGERLINE_RUN_DIR")

@@ -205,8 +205,9 @@ def cmd_status(args, root) -> int:
         from emulators import ctl
 
         out["processes"] = ctl.status(cfg)
+        out["scheduler"] = ctl.scheduler_jobs(cfg)
     except ImportError:
-        out["processes"] = None
+        out["processes"] = out["scheduler"] = None
     try:
         out["counts"] = {
             kind: store.count(db, kind)
@@ -219,7 +220,7 @@ def cmd_status(args, root) -> int:
     else:
         print(f"project {cfg.project} ({cfg.env})")
         if out["processes"]:
-            ctl.print_status(out["processes"])
+            ctl.print_status(out["processes"], out["scheduler"])
         print(f"store: {out['counts']}")
     return 0 if out["processes"] is None or all(p["healthy"] for p in out["processes"]) else 3
 
