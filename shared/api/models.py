@@ -258,6 +258,57 @@ class CurrencyBalance(BaseModel):
     available: int = Field(description="posted - pending_out")
 
 
+GrantableScope = Literal["read", "write", "admin"]
+
+
+class ApiKeyRequest(_Request):
+    """A new key of your tenant: scopes at most those of the key making it (admin scope required)."""
+
+    scopes: Annotated[list[GrantableScope], Field(min_length=1, max_length=3)]
+    label: Annotated[StrictStr, Field(max_length=100)] | None = None
+    expires_at: Annotated[StrictStr, Field(max_length=40, description="RFC 3339; at most 2 years ahead")] | None = None
+    api_version: (
+        Annotated[StrictStr, Field(max_length=10, description="default: the newest (docs/api.md#versions)")] | None
+    ) = None
+
+
+class RotateKeyRequest(_Request):
+    overlap_seconds: StrictInt = Field(
+        default=86400,
+        description="how long the old key keeps working (0: stops at once; at most 7 days)",
+        json_schema_extra={"minimum": 0, "maximum": 7 * 86400},
+    )
+
+    @field_validator("overlap_seconds")
+    @classmethod
+    def _bounded(cls, value: int) -> int:
+        if not 0 <= value <= 7 * 86400:
+            raise ValueError("overlap_seconds is from 0 to 604800")
+        return value
+
+
+class ApiKey(BaseModel):
+    object: Literal["api_key"] = "api_key"
+    id: str
+    label: str
+    scopes: list[str]
+    api_version: str
+    status: Literal["active", "expired", "revoked"]
+    created: Timestamp | None
+    expires_at: Timestamp | None
+    revoked_at: Timestamp | None
+
+
+class ApiKeyCreated(ApiKey):
+    secret: str = Field(description="the full key: shown in this answer only, never again (store it now)")
+
+
+class ApiKeyList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ApiKey]
+    has_more: bool
+
+
 class CustomerRequest(_Request):
     """A new customer of your tenant. Without `id` one is made up (`cus_…`; derived from the
     Idempotency-Key when one is sent, so a retry gets the same customer)."""

@@ -110,12 +110,17 @@ def document() -> dict:
             rule = "; required (400 idempotency_key_missing without it)" if required else ""
             if since and not route.idempotency_required:
                 rule += f" from API version {since}; optional under earlier versions"
+
             parameters.append(
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": required,
-                    "description": "same key + same request replays the first response for 24 h" + rule,
+                    "description": (
+                        "same key + same request replays the first response for 24 h" + rule
+                        if route.replayable
+                        else "ignored: the answer holds a secret, which is never stored for a replay"
+                    ),
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
                 }
             )

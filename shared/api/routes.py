@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import customers, idempotency, keys, models, operations, payments, service, versions, webhooks
+from shared.api import apikeys, customers, idempotency, keys, models, operations, payments, service, versions, webhooks
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -57,6 +57,8 @@ class Route:
     idempotency_required: bool = False  # POST without Idempotency-Key: 400 idempotency_key_missing
     # ... required only from this API version on (shared.api.versions): older integrations keep the old rule
     idempotency_required_from: str | None = None
+    # False: the answer holds a secret, which an idempotency record must never store; the key is ignored
+    replayable: bool = True
     start: str | None = None  # after success (and on a replay): Backend.start(start, response id)
     # the validated body as the idempotency record hashes it (e.g. an account number replaced by its HMAC)
     idempotency_view: Callable[[service.Backend, dict], dict] | None = None
@@ -116,6 +118,28 @@ LIMITS_PATH = {
 
 
 ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST", "/v1/api-keys", "createApiKey", "A new API key of your tenant (the secret is shown once)", "admin",
+        models.ApiKeyCreated, lambda c: apikeys.create_key(c.backend, c.principal, c.body),
+        request=models.ApiKeyRequest, errors=(403,), status=201, replayable=False, headers=NO_STORE,
+    ),
+    Route(
+        "GET", "/v1/api-keys", "listApiKeys", "Your tenant's API keys, newest first (never a secret)", "admin",
+        models.ApiKeyList, lambda c: apikeys.list_keys(c.backend, c.principal),
+    ),
+    Route(
+        "POST", "/v1/api-keys/<id>/revoke", "revokeApiKey", "Revoke a key at once", "admin",
+        models.ApiKey, lambda c: apikeys.revoke_key(c.backend, c.principal, c.args["id"]),
+        request=models.VoidRequest, path_params={"id": {"type": "string", "pattern": "^[0-9a-f]{16}$"}},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/api-keys/<id>/rotate", "rotateApiKey",
+        "A new key with the same scopes; the old one works for the overlap, then stops", "admin",
+        models.ApiKeyCreated, lambda c: apikeys.rotate_key(c.backend, c.principal, c.args["id"], c.body),
+        request=models.RotateKeyRequest, path_params={"id": {"type": "string", "pattern": "^[0-9a-f]{16}$"}},
+        errors=(403, 404), status=201, replayable=False, headers=NO_STORE,
+    ),
     Route(
         "POST", "/v1/customers", "createCustomer", "A new customer of your tenant (your id or one made up)", "write",
         models.Customer, lambda c: customers.create_customer(c.backend, c.tenant, c.body, c.attempt),
@@ -755,7 +779,9 @@ class Api:
             return Reply(200, {"status": "ok"}, {})
         route = _BY_ENDPOINT[endpoint]
         backend = self.backend
-        principal = keys.authenticate(backend.store, request.headers.get("Authorization"), livemode=self.livemode)
+        principal = keys.authenticate(
+            backend.store, request.headers.get("Authorization"), livemode=self.livemode, now=backend.clock()
+        )
         meta.update(tenant=principal.tenant, key_id=principal.key_id)
         version = versions.resolve(request.headers.get(versions.HEADER), principal.api_version)
         meta["api_version"] = version
@@ -783,7 +809,7 @@ class Api:
                 f"{route.method} {route.path} needs an Idempotency-Key header",
                 "Idempotency-Key",
             )
-        if key is None:
+        if key is None or not route.replayable:
             return Reply(route.status, route.call(ctx).model_dump(mode="json"), dict(route.headers))
 
         def execute(attempt: idempotency.Attempt) -> idempotency.Response:

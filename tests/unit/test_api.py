@@ -152,7 +152,7 @@ def test_operator_scope_is_for_the_internal_tenant_only(w):
     with pytest.raises(ValueError, match="operator"):
         keys.create_key(w.store, "acme", ["read", "operator"], NOW, livemode=False)
     with pytest.raises(ValueError, match="scopes"):
-        keys.create_key(w.store, "acme", ["admin"], NOW, livemode=False)
+        keys.create_key(w.store, "acme", ["superuser"], NOW, livemode=False)
     with pytest.raises(ValueError, match="names the person"):
         keys.create_key(w.store, "internal", ["operator"], NOW, livemode=False)  # nobody's key
     with pytest.raises(ValueError, match="only an operator key"):
