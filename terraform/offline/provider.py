@@ -110,7 +110,7 @@ def provider_schema_response(pb, document: dict):
         provider=schema_message(pb, google["provider"]),
         # Core converts provider_meta unconditionally: an empty schema, as real providers send.
         provider_meta=pb.Schema(block=pb.Schema.Block()),
-        server_capabilities=pb.ServerCapabilities(),
+        server_capabilities=pb.ServerCapabilities(get_provider_schema_optional=True),
     )
     for name, schema in google.get("resource_schemas", {}).items():
         response.resource_schemas[name].CopyFrom(schema_message(pb, schema))
@@ -153,7 +153,7 @@ class StandIn:
 
     def GetMetadata(self, request, context):
         # Optional RPC: an answer without the type lists tells core to call GetSchema.
-        return self.pb.GetMetadata.Response(server_capabilities=self.pb.ServerCapabilities())
+        return self.pb.GetMetadata.Response(server_capabilities=self.pb.ServerCapabilities(get_provider_schema_optional=True))
 
     def PrepareProviderConfig(self, request, context):
         return self.pb.PrepareProviderConfig.Response(prepared_config=request.config)
