@@ -91,7 +91,9 @@ def npm_tarball(run: Path) -> Path:
         return tarball
     npm = shutil.which("npm")
     if npm is None:
-        raise CheckError(f"npm not found: it fetches {PACKAGE}@{PACKAGE_VERSION} (install Node.js 20, e.g. actions/setup-node)")
+        raise CheckError(
+            f"npm not found: it fetches {PACKAGE}@{PACKAGE_VERSION} (install Node.js 20, e.g. actions/setup-node)"
+        )
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tarball.parent) as tmp:
         done = subprocess.run(
@@ -130,7 +132,9 @@ def generate_stubs(run: Path) -> Path:
     try:
         from grpc_tools import protoc  # noqa: F401  (only to fail early, with a clear message)
     except ImportError:
-        raise CheckError("grpcio-tools is missing: run this with .venv-tfplugin/bin/python (make tf-validate)") from None
+        raise CheckError(
+            "grpcio-tools is missing: run this with .venv-tfplugin/bin/python (make tf-validate)"
+        ) from None
     sources = [(HERE / name).read_bytes() for name in PROTOS]
     key = _digest(*sources, (HERE / "requirements.txt").read_bytes())
     out = run / f"stubs-{key}"
@@ -167,7 +171,9 @@ def terraform_binary() -> str:
 
 def install_mirror(run: Path, stubs: Path, compiled: Path, tf: str) -> Path:
     """The filesystem mirror (unpacked layout) and the CLI configuration pointing at it."""
-    platform = json.loads(subprocess.run([tf, "version", "-json"], capture_output=True, text=True, check=True, env=_tf_env(None)).stdout)["platform"]
+    platform = json.loads(
+        subprocess.run([tf, "version", "-json"], capture_output=True, text=True, check=True, env=_tf_env(None)).stdout
+    )["platform"]
     mirror = run / "mirror"
     shutil.rmtree(mirror, ignore_errors=True)
     target = mirror / GOOGLE / GOOGLE_VERSION / platform
@@ -235,7 +241,9 @@ def workspace(run: Path) -> Path:
     """A fresh copy of terraform/ and topology/ (lock files, state and local data left behind)."""
     tree = run / "tree"
     shutil.rmtree(tree, ignore_errors=True)
-    ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.tfplan", "terraform.tfvars", "__pycache__")
+    ignore = shutil.ignore_patterns(
+        ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.tfplan", "terraform.tfvars", "__pycache__"
+    )
     shutil.copytree(REPO / "terraform", tree / "terraform", ignore=ignore)
     shutil.copytree(REPO / "topology", tree / "topology", ignore=ignore)
     build = tree / "build"
@@ -263,7 +271,9 @@ def check_root(tf: str, tree: Path, config: Path, run: Path, name: str) -> bool:
         ok, output = terraform(tf, root, env, *args)
         _timed(f"envs/{name}: terraform {label}", started)
         if label == "test" or not ok:
-            summary = [line for line in output.splitlines() if line.lstrip().startswith(("run ", "tests/")) or "passed" in line]
+            summary = [
+                line for line in output.splitlines() if line.lstrip().startswith(("run ", "tests/")) or "passed" in line
+            ]
             print("\n".join("      " + line.strip() for line in (summary if ok else output.splitlines())))
         if not ok:
             print(f"error: envs/{name}: terraform {label} failed (output above)", file=sys.stderr)

@@ -153,7 +153,9 @@ class StandIn:
 
     def GetMetadata(self, request, context):
         # Optional RPC: an answer without the type lists tells core to call GetSchema.
-        return self.pb.GetMetadata.Response(server_capabilities=self.pb.ServerCapabilities(get_provider_schema_optional=True))
+        return self.pb.GetMetadata.Response(
+            server_capabilities=self.pb.ServerCapabilities(get_provider_schema_optional=True)
+        )
 
     def PrepareProviderConfig(self, request, context):
         return self.pb.PrepareProviderConfig.Response(prepared_config=request.config)
@@ -255,7 +257,9 @@ def _handlers(pb, gp, hp, provider: StandIn, stop: threading.Event):
             "plugin.GRPCBroker",
             {
                 "StartStream": grpc.stream_stream_rpc_method_handler(
-                    broker, request_deserializer=gp.ConnInfo.FromString, response_serializer=gp.ConnInfo.SerializeToString
+                    broker,
+                    request_deserializer=gp.ConnInfo.FromString,
+                    response_serializer=gp.ConnInfo.SerializeToString,
                 )
             },
         ),
