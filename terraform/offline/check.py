@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -258,7 +259,8 @@ def terraform(tf: str, root: Path, env: dict, *args: str) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
-def check_root(tf: str, tree: Path, config: Path, run: Path, name: str) -> bool:
+def check_root(tf: str, tree: Path, config: Path, run: Path, name: str) -> tuple[bool, list[str]]:
+    """init, validate and (if it has tests) test one root; (passed, report lines)."""
     root = tree / "terraform" / "envs" / name
     data = run / "data" / name
     shutil.rmtree(data, ignore_errors=True)
@@ -266,19 +268,20 @@ def check_root(tf: str, tree: Path, config: Path, run: Path, name: str) -> bool:
     steps = [("init", ("init", "-backend=false", "-input=false")), ("validate", ("validate",))]
     if any((root / "tests").glob("*.tftest.hcl")):
         steps.append(("test", ("test",)))
+    report = []
     for label, args in steps:
         started = time.monotonic()
         ok, output = terraform(tf, root, env, *args)
-        _timed(f"envs/{name}: terraform {label}", started)
+        report.append(f"  {'envs/' + name + ': terraform ' + label:<44} {time.monotonic() - started:6.1f} s")
         if label == "test" or not ok:
-            summary = [
-                line for line in output.splitlines() if line.lstrip().startswith(("run ", "tests/")) or "passed" in line
-            ]
-            print("\n".join("      " + line.strip() for line in (summary if ok else output.splitlines())))
+            lines = output.splitlines()
+            if ok:
+                lines = [line for line in lines if line.lstrip().startswith(("run ", "tests/")) or "passed" in line]
+            report += ["      " + line.rstrip() for line in lines]
         if not ok:
-            print(f"error: envs/{name}: terraform {label} failed (output above)", file=sys.stderr)
-            return False
-    return True
+            report.append(f"error: envs/{name}: terraform {label} failed (output above)")
+            return False, report
+    return True, report
 
 
 def main(argv: list[str]) -> int:
@@ -297,7 +300,12 @@ def main(argv: list[str]) -> int:
     except CheckError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    ok = all([check_root(tf, tree, config, RUN, name) for name in ROOTS])
+    # The roots are independent (own TF_DATA_DIR): checked side by side, reported in order.
+    with ThreadPoolExecutor(max_workers=len(ROOTS)) as pool:
+        results = list(pool.map(lambda name: check_root(tf, tree, config, RUN, name), ROOTS))
+    for _, report in results:
+        print("\n".join(report), flush=True)
+    ok = all(passed for passed, _ in results)
     _timed("offline terraform validate + test, total", total)
     return 0 if ok else 1
 
