@@ -98,7 +98,7 @@ def npm_tarball(run: Path) -> Path:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tarball.parent) as tmp:
         done = subprocess.run(
-            [npm, "pack", f"{PACKAGE}@{PACKAGE_VERSION}", "--silent", "--pack-destination", tmp],
+            [npm, "pack", f"{PACKAGE}@{PACKAGE_VERSION}", "--loglevel=error", "--pack-destination", tmp],
             capture_output=True,
             text=True,
             timeout=300,
