@@ -227,8 +227,8 @@ def _tf_env(config: Path | None, data_dir: Path | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV and not k.startswith("TF_CLI_ARGS")}
     env.pop("TF_CLI_CONFIG_FILE", None)
     env.update(CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
-    # Terraform offers its plugins automatic mTLS; the stand-in speaks plain gRPC on 127.0.0.1.
-    env["TF_DISABLE_PLUGIN_TLS"] = "1"
+    # Terraform's automatic mTLS stays on, as in any real run: the stand-in answers it (provider.py).
+    env.pop("TF_DISABLE_PLUGIN_TLS", None)
     if config is not None:
         env["TF_CLI_CONFIG_FILE"] = str(config)
     else:

@@ -19,6 +19,10 @@ error diagnostic. Under mock_provider, core answers those itself and never calls
                                          in the mirror execs it)
     provider.py compile SCHEMA.json OUT  pre-serialise the GetProviderSchema response at build time
 
+The handshake is go-plugin's: the magic cookie in the environment, then one line on stdout,
+`1|5|tcp|127.0.0.1:PORT|grpc|CERT` (core protocol 1, plugin protocol 5, and the server certificate
+of the automatic mTLS Terraform asks for; empty when TF_DISABLE_PLUGIN_TLS is set).
+
 Terraform starts the plugin several times per command, so start-up is kept short: the response is
 serialised once by `compile` (make tf-validate) and served as stored bytes, never parsed again.
 The generated stubs (*_pb2.py from the .proto files beside this file) come from the directory in
@@ -27,6 +31,8 @@ LEDGERLINE_TFPLUGIN_STUBS, the compiled schema from LEDGERLINE_TFPLUGIN_SCHEMA.
 
 from __future__ import annotations
 
+import base64
+import datetime
 import json
 import os
 import sys
@@ -269,18 +275,75 @@ def _handlers(pb, gp, hp, provider: StandIn, stop: threading.Event):
     ]
 
 
+def server_tls(client_cert_pem: str):
+    """go-plugin's automatic mTLS, which Terraform asks for unless TF_DISABLE_PLUGIN_TLS is set.
+
+    Terraform passes its own fresh certificate in PLUGIN_CLIENT_CERT and expects the plugin to serve
+    TLS with one of its own for "localhost", sent back (DER, unpadded base64) as the handshake's
+    sixth field; each side then trusts exactly the other's certificate. Made as go-plugin makes
+    its own: self-signed, a CA (it is its own trust anchor), server and client auth, ECDSA.
+    Returns (server credentials, the handshake field).
+    """
+    import grpc
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ledgerline offline stand-in"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=True,
+        key_cert_sign=True,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(seconds=30))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # Terraform's half is not checked: its certificate is ECDSA P-521 and gRPC's BoringSSL does not
+    # offer P-521 signatures, so Go's client would send no certificate and the handshake would fail
+    # (PEER_DID_NOT_RETURN_A_CERTIFICATE). The connection is still TLS to 127.0.0.1, and the plugin
+    # holds nothing but a public schema.
+    credentials = grpc.ssl_server_credentials(
+        [(key_pem, cert.public_bytes(serialization.Encoding.PEM))], root_certificates=None, require_client_auth=False
+    )
+    field = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode().rstrip("=")
+    return credentials, field
+
+
 def serve() -> int:
     if os.environ.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE_VALUE:
         print(
             "This is a Terraform provider plugin (ledgerline's offline stand-in for hashicorp/google): "
             "Terraform runs it. It is not meant to be executed directly.",
-            file=sys.stderr,
-        )
-        return 1
-    if os.environ.get("PLUGIN_CLIENT_CERT"):
-        print(
-            "provider.py: Terraform asked for automatic mTLS, which the stand-in does not speak: "
-            "run terraform with TF_DISABLE_PLUGIN_TLS=1 (make tf-validate does).",
             file=sys.stderr,
         )
         return 1
@@ -298,9 +361,15 @@ def serve() -> int:
         options=[("grpc.max_send_message_length", 256 << 20), ("grpc.max_receive_message_length", 256 << 20)],
     )
     server.add_generic_rpc_handlers(_handlers(pb, gp, hp, StandIn(pb, schema, stop), stop))
-    port = server.add_insecure_port("127.0.0.1:0")
+    client_cert = os.environ.get("PLUGIN_CLIENT_CERT")
+    if client_cert:
+        credentials, server_cert = server_tls(client_cert)
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+    else:
+        server_cert = ""
+        port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    sys.stdout.write(f"{CORE_PROTOCOL}|{APP_PROTOCOL}|tcp|127.0.0.1:{port}|grpc|\n")
+    sys.stdout.write(f"{CORE_PROTOCOL}|{APP_PROTOCOL}|tcp|127.0.0.1:{port}|grpc|{server_cert}\n")
     sys.stdout.flush()
     try:
         stop.wait()

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = REPO / "terraform" / "offline"
 TFPLUGIN_PYTHON = REPO / ".venv-tfplugin" / "bin" / "python"
-HANDSHAKE = re.compile(r"^1\|5\|tcp\|127\.0\.0\.1:(\d+)\|grpc\|$")
+HANDSHAKE = re.compile(r"^1\|5\|tcp\|127\.0\.0\.1:(\d+)\|grpc\|(.*)$")
 
 
 def _load_provider_module():
@@ -208,6 +208,7 @@ def test_handshake_schema_and_refusals(artefacts, stubs):
         line = proc.stdout.readline().strip()
         port = HANDSHAKE.match(line)
         assert port, f"handshake line {line!r}"
+        assert port.group(2) == "", "no certificate when Terraform asks for no TLS"
         with grpc.insecure_channel(
             f"127.0.0.1:{port.group(1)}", options=[("grpc.max_receive_message_length", 256 << 20)]
         ) as channel:
@@ -255,11 +256,35 @@ def test_handshake_schema_and_refusals(artefacts, stubs):
         proc.stderr.close()
 
 
-def test_refuses_automatic_mtls_with_a_clear_message(artefacts):
+def test_automatic_mtls(artefacts, stubs):
+    """Terraform asks for TLS (PLUGIN_CLIENT_CERT): the sixth handshake field is the server's own
+    certificate (unpadded base64 DER), valid for "localhost", and the plugin serves TLS with it."""
+    import base64
+
+    import grpc
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    _, _, health, health_grpc, _ = stubs
     proc = _start(artefacts, **{provider.MAGIC_COOKIE_KEY: provider.MAGIC_COOKIE_VALUE, "PLUGIN_CLIENT_CERT": "x"})
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
-    assert "TF_DISABLE_PLUGIN_TLS=1" in err
+    try:
+        found = HANDSHAKE.match(proc.stdout.readline().strip())
+        assert found and len(found.group(2)) > 50, "no server certificate in the handshake"
+        der = base64.b64decode(found.group(2) + "=" * (-len(found.group(2)) % 4))
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.public_bytes(serialization.Encoding.PEM))
+        with grpc.secure_channel(
+            f"127.0.0.1:{found.group(1)}", credentials, options=[("grpc.ssl_target_name_override", "localhost")]
+        ) as channel:
+            check = health_grpc.HealthStub(channel).Check(health.HealthCheckRequest(service="plugin"), timeout=10)
+            assert check.status == health.HealthCheckResponse.SERVING
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_runtime_pins_are_the_project_venvs():
