@@ -30,15 +30,16 @@ PYTEST_ARGS ?=
 # A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call: drop it then.
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
-.PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov up down status demo test test-unit test-integration \
-        lint tf-check tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
+.PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov venv-tfplugin up down status demo test test-unit test-integration \
+        lint tf-check tf-validate tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
 	@echo "make test            install, run lint + unit + integration tests on an isolated stack (never the dev one), stop it"
 	@echo "make up | down | status   the local cloud (5 emulators incl. storage, the bank sandbox, localstripe, the webhook receiver, 7 functions, the local Cloud Scheduler), logs under .run/logs; status shows each job's last and next run"
 	@echo "make build           stage each function's deployable source under build/<name>/"
-	@echo "make tf-check        offline Terraform checks: fmt, checkov, structural tests (part of make test)"
+	@echo "make tf-check        offline Terraform checks: fmt, tf-validate, checkov, structural tests (part of make test)"
+	@echo "make tf-validate     terraform validate + terraform test (mock_provider) of every root against the offline stand-in provider"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
 	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-webhooks: deliveries/s and commit -> first attempt vs raw Cloud Tasks dispatch; bench-recon: 1M-row reconciliation)"
 	@echo "make chaos           fault injection, every scenario on fresh stacks (docs/reliability.md); 6: payouts (PAYOUTS_CHAOS=1000); 7: webhooks out (WEBHOOKS_CHAOS=5000)"
@@ -87,6 +88,15 @@ venv-checkov: .venv-checkov/.stamp
 	.venv-checkov/bin/python -m pip install -q -r terraform/requirements-checkov.txt $(PIPQ)
 	@touch $@
 
+# The offline stand-in for the google provider (terraform/offline, issue 20): grpcio-tools generates its
+# stubs, grpcio + protobuf (constraints.txt's pins) serve it. Its own venv: grpcio-tools needs a newer
+# setuptools than .venv has.
+venv-tfplugin: .venv-tfplugin/.stamp
+.venv-tfplugin/.stamp: terraform/offline/requirements.txt
+	@test -x .venv-tfplugin/bin/python || $(PYTHON) -m venv .venv-tfplugin
+	.venv-tfplugin/bin/python -m pip install -q -r terraform/offline/requirements.txt $(PIPQ)
+	@touch $@
+
 # ---------------------------------------------------------------------------- local cloud
 up: install
 	$(PY) -m emulators.ctl up
@@ -104,8 +114,8 @@ demo: up
 
 # ---------------------------------------------------------------------------- quality
 lint: venv
-	$(PY) -m ruff check shared functions emulators tests bench scripts
-	$(PY) -m ruff format --check shared functions emulators tests bench scripts
+	$(PY) -m ruff check shared functions emulators tests bench scripts terraform/offline
+	$(PY) -m ruff format --check shared functions emulators tests bench scripts terraform/offline
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
@@ -113,13 +123,21 @@ test-unit: venv
 test-integration: install
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests/integration
 
-# Terraform verified offline (the google provider cannot be downloaded here): formatting, checkov
-# (--skip-download: no network call), and the python-hcl2 structural tests under tests/terraform.
-tf-check: venv venv-checkov
+# Terraform verified offline (the google provider cannot be downloaded here): formatting; terraform
+# validate + terraform test of every root against a stand-in provider that serves the real schema
+# (tf-validate: npm @cdktf/provider-google -> schema -> gRPC plugin in a filesystem mirror; terraform/README.md,
+# Offline validation); checkov (--skip-download: no network call); the python-hcl2 structural tests.
+TF_OFFLINE = TF="$(TF)" .venv-tfplugin/bin/python terraform/offline/check.py
+
+tf-check: venv venv-checkov venv-tfplugin
 	@command -v $(TF) >/dev/null || { echo "error: terraform not found (the machine image has 1.11): install it from HashiCorp's apt repository" >&2; exit 1; }
 	$(TFRUN) fmt -check -recursive -diff terraform
+	$(TF_OFFLINE)
 	.venv-checkov/bin/checkov -d terraform --framework terraform --skip-download --compact --quiet
 	$(PY) -m pytest tests/terraform -q
+
+tf-validate: venv-tfplugin
+	$(TF_OFFLINE)
 
 # The suite runs on an isolated stack (ctl run --fresh: ports + 10000, own project id, .run/test); the
 # isolation check around it snapshots the dev stack (or a seeded canary in its place) before and after.

@@ -47,7 +47,12 @@ variable "intake_5xx_per_5m" {
 variable "push_subscriptions" {
   description = "Push subscriptions whose oldest unacked message must not age (the ledger's, the payments', the dead-letter recorder's)."
   type        = list(string)
-  default     = []
+  # No default: the alert policy has one conditions block per push subscription, and the provider's
+  # schema requires at least one (an empty list fails the plan; tests/offline.tftest.hcl of envs/prod).
+  validation {
+    condition     = length(var.push_subscriptions) > 0
+    error_message = "push_subscriptions needs at least one entry: its alert policy has one condition per entry."
+  }
 }
 
 variable "oldest_unacked_seconds" {
@@ -59,7 +64,12 @@ variable "oldest_unacked_seconds" {
 variable "task_queues" {
   description = "Cloud Tasks queue names (topology.json tasks.queues) whose depth is watched."
   type        = list(string)
-  default     = []
+  # No default: the alert policy has one conditions block per queue, and the provider's
+  # schema requires at least one (an empty list fails the plan; tests/offline.tftest.hcl of envs/prod).
+  validation {
+    condition     = length(var.task_queues) > 0
+    error_message = "task_queues needs at least one entry: its alert policy has one condition per entry."
+  }
 }
 
 variable "queue_depth_max" {
@@ -71,7 +81,12 @@ variable "queue_depth_max" {
 variable "server_error_services" {
   description = "Cloud Run service names of the functions whose 5xx answers alert (every function but intake, which has its own)."
   type        = list(string)
-  default     = []
+  # No default: the alert policy has one conditions block per service, and the provider's
+  # schema requires at least one (an empty list fails the plan; tests/offline.tftest.hcl of envs/prod).
+  validation {
+    condition     = length(var.server_error_services) > 0
+    error_message = "server_error_services needs at least one entry: its alert policy has one condition per entry."
+  }
 }
 
 variable "server_errors_per_5m" {
