@@ -120,6 +120,9 @@ INDEXED: dict[str, frozenset[str]] = {
     # Customer API (docs/api.md): tenants, the customers they own, API keys (hash only), idempotency.
     "Tenant": frozenset({"created_at"}),
     "TenantCustomer": frozenset({"tenant", "added_at"}),  # GET /v1/customers: CUSTOMERS_OF_TENANT*
+    # GET /v1/transfers, /v1/holds: the API's index of its own postings (API_INDEX*), keyed by transaction id
+    "ApiTransfer": frozenset({"tenant", "customers", "created"}),
+    "ApiHold": frozenset({"tenant", "customers", "created"}),
     "ApiKey": frozenset({"tenant", "revoked_at"}),
     "IdempotencyRecord": frozenset({"tenant", "expires_at"}),
     # Payments (docs/payments.md, shared.adapters.payout_rows / payment_rows): the janitor finds open
@@ -242,6 +245,34 @@ CUSTOMERS_OF_TENANT = CompositeQuery("TenantCustomer", equals=("tenant",), order
 CUSTOMERS_OF_TENANT_BEFORE = CompositeQuery(
     "TenantCustomer", equals=("tenant",), inequality="added_at", order=("-added_at",)
 )
+
+# A tenant's API transfers / holds newest first, of one customer (from or to) or all; with a cursor,
+# created at or before the cursor's (GET /v1/transfers, GET /v1/holds).
+TRANSFERS_OF_TENANT = CompositeQuery("ApiTransfer", equals=("tenant",), order=("-created",))
+TRANSFERS_OF_TENANT_BEFORE = CompositeQuery(
+    "ApiTransfer", equals=("tenant",), inequality="created", order=("-created",)
+)
+TRANSFERS_OF_CUSTOMER = CompositeQuery("ApiTransfer", equals=("tenant", "customers"), order=("-created",))
+TRANSFERS_OF_CUSTOMER_BEFORE = CompositeQuery(
+    "ApiTransfer", equals=("tenant", "customers"), inequality="created", order=("-created",)
+)
+HOLDS_OF_TENANT = CompositeQuery("ApiHold", equals=("tenant",), order=("-created",))
+HOLDS_OF_TENANT_BEFORE = CompositeQuery("ApiHold", equals=("tenant",), inequality="created", order=("-created",))
+HOLDS_OF_CUSTOMER = CompositeQuery("ApiHold", equals=("tenant", "customers"), order=("-created",))
+HOLDS_OF_CUSTOMER_BEFORE = CompositeQuery(
+    "ApiHold", equals=("tenant", "customers"), inequality="created", order=("-created",)
+)
+# (kind, by customer, with a cursor) -> the query
+API_INDEX = {
+    ("ApiTransfer", False, False): TRANSFERS_OF_TENANT,
+    ("ApiTransfer", False, True): TRANSFERS_OF_TENANT_BEFORE,
+    ("ApiTransfer", True, False): TRANSFERS_OF_CUSTOMER,
+    ("ApiTransfer", True, True): TRANSFERS_OF_CUSTOMER_BEFORE,
+    ("ApiHold", False, False): HOLDS_OF_TENANT,
+    ("ApiHold", False, True): HOLDS_OF_TENANT_BEFORE,
+    ("ApiHold", True, False): HOLDS_OF_CUSTOMER,
+    ("ApiHold", True, True): HOLDS_OF_CUSTOMER_BEFORE,
+}
 
 # A customer's payouts, newest first, of one status or of any; with a cursor, requested at or before
 # the cursor's requested_at (GET /v1/payouts).
@@ -368,6 +399,14 @@ class DatastoreLedger(ledger_rows.LedgerReads):
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS, {"status": status})
         else:
             found = datastore_indexes.fetch(self.db, DEAD_LETTERS_BY_STATUS_BEFORE, {"status": status}, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def api_index(self, kind: str, tenant: str, customer: str | None, before: datetime | None):
+        """The API's index rows of `kind` (ApiTransfer, ApiHold) of a tenant, newest first, of one
+        customer when given, created at or before `before` when given. Read as it pages."""
+        equals = {"tenant": tenant} if customer is None else {"tenant": tenant, "customers": customer}
+        query = API_INDEX[(kind, customer is not None, before is not None)]
+        found = datastore_indexes.fetch(self.db, query, equals, ("<=", before) if before is not None else None)
         return ((e.key.name, dict(e)) for e in found)
 
     def customers_of(self, tenant: str, before: datetime | None):

@@ -107,6 +107,18 @@ class MemoryStore(ledger_rows.LedgerReads):
         rows = sorted(rows, key=lambda item: (item[1]["created_at"], item[0]), reverse=True)
         return [(n, r) for n, r in rows if before is None or r["created_at"] <= before]
 
+    # The API's index of its transfers / holds, as the Datastore adapter's composite queries answer it.
+
+    def api_index(self, kind: str, tenant: str, customer: str | None, before):
+        rows = [
+            (n, r)
+            for n, r in self.query(kind, "tenant", tenant).items()
+            if (customer is None or customer in r["customers"]) and (before is None or r["created"] <= before)
+        ]
+        rows.sort(key=lambda item: item[0])
+        rows.sort(key=lambda item: item[1]["created"], reverse=True)
+        return rows
+
     # A tenant's customers newest first, as the Datastore adapter's composite query answers them.
 
     def customers_of(self, tenant: str, before):

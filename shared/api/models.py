@@ -420,6 +420,18 @@ class Hold(BaseModel):
     last_transaction: str | None
 
 
+class TransferList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Transfer]
+    has_more: bool
+
+
+class HoldList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Hold]
+    has_more: bool
+
+
 class DeadLetter(BaseModel):
     object: Literal["dead_letter"] = "dead_letter"
     id: str

@@ -82,6 +82,8 @@ HOLD_LINKS = {
 }
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, "page size")
+AFTER_TXN = Param("starting_after", {"type": "string", "pattern": TXN_PATTERN}, "cursor: the last id seen")
+CUSTOMER_FILTER = Param("customer", {"type": "string", "pattern": ID_PATTERN}, "only those from or to this customer")
 AFTER = Param("starting_after", {"type": "string", "minLength": 1, "maxLength": 1500}, "cursor: the last id seen")
 
 
@@ -205,6 +207,33 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/transactions/<id>", "getTransaction", "A transaction with its entries on your accounts", "read",
         models.Transaction, lambda c: service.get_transaction(c.backend, c.tenant, c.args["id"]),
         path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/transfers", "listTransfers", "Transfers made through the API, newest first", "read",
+        models.TransferList,
+        lambda c: service.list_transfers(
+            c.backend, c.tenant, customer=_q(c, "customer"), limit=service.check_limit(_q(c, "limit")),
+            starting_after=_q(c, "starting_after"),
+        ),
+        query=(LIMIT, AFTER_TXN, CUSTOMER_FILTER),
+    ),
+    Route(
+        "GET", "/v1/transfers/<id>", "getTransfer", "A transfer made through the API", "read",
+        models.Transfer, lambda c: service.get_transfer(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/holds", "listHolds", "Holds made through the API, newest first, of a status or all", "read",
+        models.HoldList,
+        lambda c: service.list_holds(
+            c.backend, c.tenant, customer=_q(c, "customer"), status=_q(c, "status"),
+            limit=service.check_limit(_q(c, "limit")), starting_after=_q(c, "starting_after"),
+        ),
+        query=(
+            LIMIT, AFTER_TXN, CUSTOMER_FILTER,
+            Param("status", {"type": "string", "enum": ["open", "captured", "voided", "expired"]},
+                  "holds of this status now (an open hold past its expiry is expired)"),
+        ),
     ),
     Route(
         "POST", "/v1/transfers", "createTransfer", "Move money between two accounts of your tenant", "write",

@@ -141,9 +141,9 @@ def _rejected(result) -> ClientError:
     return ClientError(422, code, messages.get(code, f"the ledger refused the operation ({code})"), None)
 
 
-def _execute(backend: Backend, op: Operation, guard=None):
+def _execute(backend: Backend, op: Operation, guard=None, within=None):
     try:
-        result = transactions.execute(backend.store, op, backend.clock, guard=guard)
+        result = transactions.execute(backend.store, op, backend.clock, guard=guard, within=within)
     except store.LedgerConflict:
         raise ClientError(
             409, "idempotency_key_reuse", "this operation exists with a different body", None, "idempotency_error"
@@ -300,18 +300,111 @@ def create_transfer(
         ),
         enforce_constraints=True,
     )
-    result = _execute(backend, op)
+    index = {
+        "tenant": tenant,
+        "customers": sorted({request.from_account, request.to_account}),
+        "from_account": request.from_account,
+        "to_account": request.to_account,
+        "amount": request.amount,
+        "currency": request.currency,
+        "description": request.description,
+    }
+    result = _execute(backend, op, within=_listed(TRANSFER_INDEX, index))
+    return _transfer(result.transaction_id, {**index, "created": result.record["recorded_at"]})
+
+
+# Transfers and holds made through the API are listed per tenant (GET /v1/transfers, /v1/holds) from an
+# index record written in the posting's own Datastore transaction (so a posting is listed exactly when
+# it exists), keyed by the transaction id; composite queries with their indexes in topology/.
+TRANSFER_INDEX, HOLD_INDEX = "ApiTransfer", "ApiHold"
+
+
+def _listed(kind: str, index: dict):
+    """`within` of the posting: its index record, stamped with the transaction's own recorded_at (a
+    replay rewrites the same record)."""
+
+    def within(tx, result, now) -> None:
+        if result.status in ("posted", "replayed") and result.record.get("recorded_at") is not None:
+            tx.put(kind, result.transaction_id, {**index, "created": result.record["recorded_at"]})
+
+    return within
+
+
+def _transfer(transaction: str, record: dict) -> models.Transfer:
     return models.Transfer(
-        id=result.transaction_id,
-        transaction=result.transaction_id,
-        from_account=request.from_account,
-        to_account=request.to_account,
-        amount=request.amount,
-        currency=request.currency,
-        description=request.description,
+        id=transaction,
+        transaction=transaction,
+        from_account=record["from_account"],
+        to_account=record["to_account"],
+        amount=record["amount"],
+        currency=record["currency"],
+        description=record.get("description"),
         status="posted",
-        created=_iso(result.record["recorded_at"]),
+        created=_iso(record["created"]),
     )
+
+
+def get_transfer(backend: Backend, tenant: str, transfer: str) -> models.Transfer:
+    record = backend.store.get(TRANSFER_INDEX, transfer) if len(transfer) <= 200 else None
+    if record is None or record.get("tenant") != tenant:
+        raise _not_found("transfer", transfer)
+    return _transfer(transfer, record)
+
+
+def _page_by_created(rows, cursor_at, cursor_id, limit: int, keep=lambda name, record: True):
+    """Rows newest first (created desc, ties by id asc) after the cursor, filtered, one more than
+    `limit` at most (so has_more is known)."""
+    page = []
+    for name, record in rows:
+        if cursor_id is not None and record["created"] == cursor_at and name <= cursor_id:
+            continue
+        item = keep(name, record)
+        if item:
+            page.append(item)
+        if len(page) > limit:
+            break
+    return page
+
+
+def _cursor(backend: Backend, kind: str, tenant: str, starting_after: str | None, what: str):
+    if starting_after is None:
+        return None, None
+    record = backend.store.get(kind, starting_after) if len(starting_after) <= 200 else None
+    if record is None or record.get("tenant") != tenant:
+        raise ClientError(400, "invalid_cursor", f"starting_after is not a {what} of yours", "starting_after")
+    return record["created"], starting_after
+
+
+def list_transfers(
+    backend: Backend, tenant: str, *, customer: str | None, limit: int, starting_after: str | None
+) -> models.TransferList:
+    """Newest first; `customer`: those from or to that customer (of your tenant)."""
+    if customer is not None:
+        backend.tenancy.require_customer(tenant, customer, "customer")
+    at, after = _cursor(backend, TRANSFER_INDEX, tenant, starting_after, "transfer")
+    rows = backend.store.api_index(TRANSFER_INDEX, tenant, customer, at)
+    page = _page_by_created(rows, at, after, limit, lambda name, record: _transfer(name, record))
+    return models.TransferList(data=page[:limit], has_more=len(page) > limit)
+
+
+def list_holds(
+    backend: Backend, tenant: str, *, customer: str | None, status: str | None, limit: int, starting_after: str | None
+) -> models.HoldList:
+    """Newest first, each hold as GET /v1/holds/{id} shows it (its status computed from the ledger now,
+    so an expired hold is `expired` without anything having to rewrite an index); `status` keeps one."""
+    if customer is not None:
+        backend.tenancy.require_customer(tenant, customer, "customer")
+    now = backend.clock()
+    at, after = _cursor(backend, HOLD_INDEX, tenant, starting_after, "hold")
+
+    def keep(name: str, record: dict):
+        found = backend.store.hold(name)
+        view = _hold(*found, now) if found else None
+        return view if view is not None and (status is None or view.status == status) else None
+
+    rows = backend.store.api_index(HOLD_INDEX, tenant, customer, at)
+    page = _page_by_created(rows, at, after, limit, keep)
+    return models.HoldList(data=page[:limit], has_more=len(page) > limit)
 
 
 # ----------------------------------------------------------------------------- holds (two-phase)
@@ -372,7 +465,8 @@ def create_hold(backend: Backend, tenant: str, request: models.HoldRequest, atte
         expires_at=now + timedelta(seconds=request.expires_in),
         enforce_constraints=True,
     )
-    result = _execute(backend, op)
+    index = {"tenant": tenant, "customers": sorted({request.from_account, request.to_account})}
+    result = _execute(backend, op, within=_listed(HOLD_INDEX, index))
     return _hold(*backend.store.hold(result.transaction_id), now)
 
 

@@ -294,3 +294,24 @@ def test_customers_are_self_service_on_datastore_and_stay_with_their_tenant(acme
     assert globex.get(f"/v1/customers/{made[0]}").status_code == 404
     assert globex.post("/v1/customers", {"id": made[0]}).json()["error"]["code"] == "customer_exists"
     assert all(c["id"] not in made for c in globex.get("/v1/customers?limit=100").json()["data"])
+
+
+def test_transfers_and_holds_are_listed_on_datastore_per_tenant_and_customer(acme, globex, fund):
+    """GET /v1/transfers and /v1/holds through the running api: the composite queries of
+    topology/datastore_indexes.json (api-transfers-of-*, api-holds-of-*) on the Datastore emulator."""
+    a, b, c = acme.customers[:3]
+    fund(a, 5_000)
+    made = [acme.post("/v1/transfers", transfer(a, b if i % 2 else c, 10 + i)).json()["id"] for i in range(3)]
+    hold = acme.post("/v1/holds", transfer(a, b, 50)).json()["id"]
+    mine = [t["id"] for t in acme.get("/v1/transfers?limit=100").json()["data"]]
+    assert [t for t in mine if t in made] == list(reversed(made))
+    page = acme.get("/v1/transfers?limit=1").json()
+    rest = acme.get(f"/v1/transfers?limit=100&starting_after={page['data'][0]['id']}").json()
+    assert page["has_more"] and page["data"][0]["id"] not in [t["id"] for t in rest["data"]]
+    to_b = [t["id"] for t in acme.get(f"/v1/transfers?customer={b}&limit=100").json()["data"]]
+    assert made[1] in to_b and made[0] not in to_b and made[2] not in to_b
+    assert acme.get(f"/v1/transfers/{made[0]}").json()["amount"] == 10
+    open_holds = acme.get(f"/v1/holds?status=open&customer={a}&limit=100").json()["data"]
+    assert hold in [h["id"] for h in open_holds]
+    assert globex.get(f"/v1/transfers/{made[0]}").status_code == 404
+    assert all(t["id"] not in made for t in globex.get("/v1/transfers?limit=100").json()["data"])
