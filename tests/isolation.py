@@ -89,14 +89,28 @@ def _pubsub(cfg: Settings, pull: bool) -> dict:
 
 def _bigquery(cfg: Settings) -> dict[str, int]:
     from shared.adapters.bigquery_sink import client, dataset
+    from shared.topology import table_schema, topology
 
     bq = client(cfg)
+    specs = {t["name"]: t for t in topology()["bigquery"]["tables"]}
     counts = {}
     for table in bq.list_tables(f"{cfg.project}.{dataset()}"):
         name = f"`{cfg.project}.{dataset()}.{table.table_id}`"  # names listed by the emulator itself
-        rows = bq.query(f"SELECT COUNT(*) AS n FROM {name}").result()  # noqa: S608
+        where = _all_partitions(specs.get(table.table_id), table_schema)
+        rows = bq.query(f"SELECT COUNT(*) AS n FROM {name}{where}").result()  # noqa: S608
         counts[table.table_id] = next(iter(rows)).n
     return counts
+
+
+def _all_partitions(spec: dict | None, table_schema) -> str:
+    """A WHERE clause that keeps every row of a table that refuses queries without a partition filter
+    (topology `require_partition_filter`; the emulator enforces it like BigQuery)."""
+    if not spec or not spec.get("require_partition_filter"):
+        return ""
+    field = spec["time_partitioning"]["field"]
+    kind = next(f["type"] for f in table_schema(spec["name"]) if f["name"] == field)
+    earliest = "DATE '0001-01-01'" if kind == "DATE" else "TIMESTAMP '0001-01-01 00:00:00+00'"
+    return f" WHERE {field} >= {earliest}"
 
 
 def _tasks(cfg: Settings) -> dict[str, int]:
