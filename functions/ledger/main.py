@@ -30,7 +30,7 @@ log = logging.getLogger("ledgerline.ledger")
 @functions_framework.cloud_event
 def ledger(cloud_event):
     cfg = settings()
-    logs.configure(cfg.project)
+    logs.begin(cfg.project)  # a fresh trace first: a push that cannot be decoded logs under none of the last one's
     data, attributes, message_id = pubsub_bus.push_message(cloud_event)
     logs.begin(cfg.project, attributes=attributes)
     root = bootstrap.root(cfg)

@@ -31,8 +31,7 @@ handle_errors(functions_framework.errorhandler, log, refused="payments request r
 @functions_framework.http
 def payments(request):
     cfg = settings()
-    # a Pub/Sub push (POST /projects/...) continues its publisher's trace, a task the enqueuer's
-    logs.begin(cfg.project, request.headers, logs.push_attributes(request.get_json(silent=True)))
+    logs.begin(cfg.project, request.headers)  # a task continues its enqueuer's trace (traceparent)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     verify_invoker(
@@ -48,6 +47,7 @@ def payments(request):
         raise ClientError(400, "invalid_request", "POST a JSON object")
     root = bootstrap.root(cfg)
     if request.path.startswith("/projects/"):
+        logs.begin(cfg.project, request.headers, logs.push_attributes(body))  # authenticated: its publisher's trace
         answer = consumer.on_push(bootstrap.payments(root), body)
         return json_response(200, answer)
     if request.path != "/tasks":

@@ -29,8 +29,7 @@ handle_errors(functions_framework.errorhandler, log, refused="task refused")
 @functions_framework.http
 def retries(request):
     cfg = settings()
-    # a Pub/Sub push (POST /projects/...) continues its publisher's trace, a task the enqueuer's
-    logs.begin(cfg.project, request.headers, logs.push_attributes(request.get_json(silent=True)))
+    logs.begin(cfg.project, request.headers)  # a task continues its enqueuer's trace (traceparent)
     if request.path == "/healthz":
         return json_response(200, {"status": "ok", "fault_injection": cfg.fault_injection})
     verify_invoker(
@@ -46,6 +45,7 @@ def retries(request):
         raise ClientError(400, "invalid_task", "POST a JSON object")
     root = bootstrap.root(cfg)
     if request.path.startswith("/projects/"):
+        logs.begin(cfg.project, request.headers, logs.push_attributes(body))  # authenticated: its publisher's trace
         failures = root.store.get("DeliveryFailure", pubsub_dead_letter_key(body))
         name = record_pubsub_dead_letter(root.store, body, failures, root.clock())
         return json_response(200, {"status": "dead_letter_recorded", "dead_letter": name})

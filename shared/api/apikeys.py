@@ -2,12 +2,16 @@
 tenant's keys — create (the secret shown once), list, revoke, rotate with an overlap window, optional
 expiry. A key never grants more than the key that makes it holds (scopes are a subset of the admin
 key's), never the `operator` scope (operator keys name a person and are made with the CLI), and never
-reaches another tenant's keys (404 like a missing one).
+reaches another tenant's keys (404 like a missing one). A key made by a key that expires expires no
+later than it (a rotation's successor keeps its predecessor's expiry), so a temporary key cannot make a
+permanent one; a narrower admin key cannot revoke a key holding scopes it lacks. The caller's own key
+and the target are checked again inside the write's transaction (a key revoked meanwhile does nothing).
 
 Each change is one Datastore transaction with its operator audit entry (shared.operations.audit: who —
 the admin key —, what, the scopes before and after; never a secret), streamed to BigQuery after the
 commit. A response that holds a secret is never stored: these POSTs do not take part in Idempotency-Key
-replays (a retried create makes a second key, which the tenant sees in the list and may revoke)."""
+replays (a retried create makes a second key, which the tenant sees in the list and may revoke; a
+rotation overlaps by at least 5 minutes, so one whose answer was lost is done again with the old key)."""
 
 from __future__ import annotations
 
@@ -65,15 +69,43 @@ def _grantable(principal: Principal, scopes: list[str]) -> list[str]:
     return wanted
 
 
-def _expiry(request_expires: str | None, now: datetime) -> datetime | None:
+def _expiry(request_expires: str | None, now: datetime, ceiling: datetime | None) -> datetime | None:
+    """The new key's expiry: as asked (in the future, at most 2 years ahead), and never after the
+    creating key's own (`ceiling`), which is also the default when that key expires."""
     from shared.api.service import parse_time
 
     if request_expires is None:
-        return None
+        return ceiling
     at = parse_time(request_expires, "expires_at")
     if not now < at <= now + MAX_LIFETIME:
         raise ClientError(400, "parameter_invalid", "expires_at is in the future, at most 2 years ahead", "expires_at")
+    if ceiling is not None and at > ceiling:
+        raise ClientError(
+            400, "parameter_invalid", "expires_at is after this key's own expiry: a key cannot outlive its maker",
+            "expires_at",
+        )  # fmt: skip
     return at
+
+
+def _caller(tx_or_store, principal: Principal, now: datetime) -> dict:
+    """The calling key's record, still active (checked again inside a write's transaction)."""
+    record = tx_or_store.get("ApiKey", principal.key_id)
+    if record is None or _status(record, now) != "active":
+        raise ClientError(401, "invalid_api_key", "the API key is not valid", "Authorization", "authentication_error")
+    return record
+
+
+def _ceiling(record: dict) -> datetime | None:
+    expires = record.get("expires_at")
+    return keys.aware(expires) if expires is not None else None
+
+
+def _reachable(principal: Principal, key_id: str, record: dict) -> None:
+    """A key may revoke itself; another key only if it holds every scope that key has."""
+    if key_id != principal.key_id and not set(record["scopes"]) <= principal.scopes:
+        raise ClientError(
+            403, "scope_not_grantable", "this key cannot revoke a key holding scopes it lacks", "id", "permission_error"
+        )
 
 
 def _owned(tx_or_store, tenant: str, key_id: str) -> dict:
@@ -121,13 +153,14 @@ def _insert(backend, principal: Principal, tx, now, *, scopes, label, api_versio
 def create_key(backend, principal: Principal, request: models.ApiKeyRequest) -> models.ApiKeyCreated:
     scopes = _grantable(principal, request.scopes)
     now = backend.clock()
-    expires_at = _expiry(request.expires_at, now)
+    expires_at = _expiry(request.expires_at, now, _ceiling(_caller(backend.store, principal, now)))
     if request.api_version is not None and request.api_version not in versions.NAMES:
         raise ClientError(
             400, "api_version_invalid", f"api_version is one of {', '.join(versions.NAMES)}", "api_version"
         )
 
     def work(tx):
+        _caller(tx, principal, now)
         return _insert(
             backend, principal, tx, now, scopes=scopes, label=request.label or "", api_version=request.api_version,
             expires_at=expires_at, reason="api: create",
@@ -152,9 +185,11 @@ def list_keys(backend, principal: Principal) -> models.ApiKeyList:
 def revoke_key(backend, principal: Principal, key_id: str) -> models.ApiKey:
     """Revoke at once (a key may revoke itself). Revoking twice answers the revoked key."""
     now = backend.clock()
-    _owned(backend.store, principal.tenant, key_id)
+    _reachable(principal, key_id, _owned(backend.store, principal.tenant, key_id))
 
     def work(tx):
+        if key_id != principal.key_id:  # a key revoking itself may do so whatever its state
+            _caller(tx, principal, now)
         record = _owned(tx, principal.tenant, key_id)
         if record.get("revoked_at") is not None:
             return record
@@ -172,25 +207,29 @@ def revoke_key(backend, principal: Principal, key_id: str) -> models.ApiKey:
 
 def rotate_key(backend, principal: Principal, key_id: str, request: models.RotateKeyRequest) -> models.ApiKeyCreated:
     """A new key with the old one's scopes, label and version; the old one keeps working for
-    `overlap_seconds` (0: stops at once), so a deployment can switch without an outage."""
+    `overlap_seconds` (5 minutes to 7 days), so a deployment can switch without an outage."""
     now = backend.clock()
     old = _owned(backend.store, principal.tenant, key_id)
+    inactive = ClientError(409, "api_key_inactive", "only an active key is rotated; create a new one", "id")
     if _status(old, now) != "active":
-        raise ClientError(409, "api_key_inactive", "only an active key is rotated; create a new one", "id")
+        raise inactive
     scopes = _grantable(principal, list(old["scopes"]))
     ends = now + timedelta(seconds=request.overlap_seconds)
 
     def work(tx):
+        caller = _caller(tx, principal, now)
         record = _owned(tx, principal.tenant, key_id)
-        current = record.get("expires_at")
-        until = min(ends, keys.aware(current)) if current is not None else ends
+        if _status(record, now) != "active":  # revoked or expired since the check above
+            raise inactive
+        # the successor lives no longer than the old key would have, nor than the key rotating it
+        limits = [x for x in (_ceiling(record), _ceiling(caller)) if x is not None]
+        until = min([ends, *limits])
         tx.put("ApiKey", key_id, {**record, "expires_at": until})
-        made = _insert(
+        return _insert(
             backend, principal, tx, now, scopes=scopes, label=record.get("label") or "",
-            api_version=record.get("api_version") or versions.FIRST, expires_at=None, reason="api: rotate",
-            extra={"rotated": key_id, "old_expires_at": until.isoformat()},
+            api_version=record.get("api_version") or versions.FIRST, expires_at=min(limits) if limits else None,
+            reason="api: rotate", extra={"rotated": key_id, "old_expires_at": until.isoformat()},
         )  # fmt: skip
-        return made
 
     new_id, key, record = backend.store.transact(work)
     _streamed(backend)

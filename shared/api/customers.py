@@ -7,7 +7,7 @@ first use, as before.
 
 Listing is newest first over a composite Datastore query (tenant = T ORDER BY added_at DESC, index in
 topology/datastore_indexes.json), read as it pages; a `metadata=key:value` filter is applied to that
-stream (the tenant's own customers, never another's), so a rare value reads further to fill a page."""
+stream (the tenant's own customers, never another's), reading at most MAX_SCANNED rows per page."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from shared.domain.ledger.ids import digest
 from shared.errors import ClientError
 
 MAX_METADATA_KEYS = 20
+# A filtered page reads at most this many rows: a rare value never makes one request read a whole
+# tenant (the page then ends early with has_more and next_starting_after, the last row read).
+MAX_SCANNED = 1000
 
 
 def _view(name: str, record: dict) -> models.Customer:
@@ -43,7 +46,8 @@ def create_customer(backend, tenant: str, request: models.CustomerRequest, attem
         customer = f"cus_{made_by[:24]}"
     else:
         customer = f"cus_{secrets.token_hex(12)}"
-    record = {"tenant": tenant, "added_at": backend.clock(), "metadata": dict(request.metadata or {})}
+    metadata = {k: v for k, v in (request.metadata or {}).items() if v != ""}  # "" means no such key, as in PATCH
+    record = {"tenant": tenant, "added_at": backend.clock(), "metadata": metadata}
     if made_by is not None:
         record["made_by"] = made_by
     if not backend.store.insert("TenantCustomer", customer, record):
@@ -106,11 +110,13 @@ def list_customers(
             raise ClientError(400, "invalid_cursor", "starting_after is not a customer of yours", "starting_after")
         before, after = cursor["added_at"], starting_after
     page: list[models.Customer] = []
+    scanned, last = 0, None
     for name, record in backend.store.customers_of(tenant, before):
         if after is not None and record["added_at"] == before and name <= after:
             continue  # ties with the cursor are in id order: those up to it were on an earlier page
+        if len(page) == limit or scanned == MAX_SCANNED:  # one more exists: the page ends here
+            return models.CustomerList(data=page, has_more=True, next_starting_after=last)
+        scanned, last = scanned + 1, name
         if wanted is None or (record.get("metadata") or {}).get(wanted[0]) == wanted[1]:
             page.append(_view(name, record))
-        if len(page) > limit:
-            break
-    return models.CustomerList(data=page[:limit], has_more=len(page) > limit)
+    return models.CustomerList(data=page, has_more=False)

@@ -148,7 +148,7 @@ def _unauthenticated(message: str) -> ClientError:
     return ClientError(401, "invalid_api_key", message, "Authorization", "authentication_error")
 
 
-def authenticate(store, authorization: str | None, *, livemode: bool, now: datetime | None = None) -> Principal:
+def authenticate(store, authorization: str | None, *, livemode: bool, now: datetime) -> Principal:
     """The caller of `Authorization: Bearer <key>`, or 401. Every failure says the same about the key
     (no oracle for which part was wrong). A key past its `expires_at` (an expiry, or the end of a
     rotation's overlap) is refused like a revoked one."""
@@ -164,7 +164,7 @@ def authenticate(store, authorization: str | None, *, livemode: bool, now: datet
     if not hmac.compare_digest(expected, secret_hash(secret)) or record is None or record.get("revoked_at"):
         raise _unauthenticated("the API key is not valid")
     expires = record.get("expires_at")
-    if expires is not None and now is not None and now >= aware(expires):
+    if expires is not None and now >= aware(expires):
         raise _unauthenticated("the API key is not valid")
     return Principal(
         key_id, record["tenant"], frozenset(record["scopes"]), record.get("operator"), record.get("api_version")

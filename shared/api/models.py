@@ -275,15 +275,16 @@ class ApiKeyRequest(_Request):
 class RotateKeyRequest(_Request):
     overlap_seconds: StrictInt = Field(
         default=86400,
-        description="how long the old key keeps working (0: stops at once; at most 7 days)",
-        json_schema_extra={"minimum": 0, "maximum": 7 * 86400},
+        description="how long the old key keeps working, 5 minutes to 7 days: a rotation whose answer is lost "
+        "can be done again with the old key meanwhile (to stop a key at once, revoke it)",
+        json_schema_extra={"minimum": 300, "maximum": 7 * 86400},
     )
 
     @field_validator("overlap_seconds")
     @classmethod
     def _bounded(cls, value: int) -> int:
-        if not 0 <= value <= 7 * 86400:
-            raise ValueError("overlap_seconds is from 0 to 604800")
+        if not 300 <= value <= 7 * 86400:
+            raise ValueError("overlap_seconds is from 300 to 604800")
         return value
 
 
@@ -337,6 +338,11 @@ class CustomerList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Customer]
     has_more: bool
+    next_starting_after: str | None = Field(
+        default=None,
+        description="with has_more: pass this as starting_after to go on (a filter reads a bounded number of "
+        "rows per page, so the page may hold fewer than limit, even none, and this is the last row read)",
+    )
 
 
 class Account(BaseModel):
@@ -430,6 +436,11 @@ class HoldList(BaseModel):
     object: Literal["list"] = "list"
     data: list[Hold]
     has_more: bool
+    next_starting_after: str | None = Field(
+        default=None,
+        description="with has_more: pass this as starting_after to go on (a filter reads a bounded number of "
+        "rows per page, so the page may hold fewer than limit, even none, and this is the last row read)",
+    )
 
 
 class DeadLetter(BaseModel):

@@ -351,19 +351,24 @@ def get_transfer(backend: Backend, tenant: str, transfer: str) -> models.Transfe
     return _transfer(transfer, record)
 
 
-def _page_by_created(rows, cursor_at, cursor_id, limit: int, keep=lambda name, record: True):
-    """Rows newest first (created desc, ties by id asc) after the cursor, filtered, one more than
-    `limit` at most (so has_more is known)."""
-    page = []
+# A filtered page reads at most this many rows (it then ends early, with next_starting_after).
+MAX_SCANNED = 1000
+
+
+def _page_by_created(rows, cursor_at, cursor_id, limit: int, keep) -> tuple[list, bool, str | None]:
+    """(items, has_more, next_starting_after) of rows newest first (created desc, ties by id asc)
+    after the cursor, mapped and filtered by `keep` (None: skipped), reading at most MAX_SCANNED."""
+    page, scanned, last = [], 0, None
     for name, record in rows:
         if cursor_id is not None and record["created"] == cursor_at and name <= cursor_id:
             continue
+        if len(page) == limit or scanned == MAX_SCANNED:  # one more row exists: the page ends here
+            return page, True, last
+        scanned, last = scanned + 1, name
         item = keep(name, record)
         if item:
             page.append(item)
-        if len(page) > limit:
-            break
-    return page
+    return page, False, None
 
 
 def _cursor(backend: Backend, kind: str, tenant: str, starting_after: str | None, what: str):
@@ -383,8 +388,8 @@ def list_transfers(
         backend.tenancy.require_customer(tenant, customer, "customer")
     at, after = _cursor(backend, TRANSFER_INDEX, tenant, starting_after, "transfer")
     rows = backend.store.api_index(TRANSFER_INDEX, tenant, customer, at)
-    page = _page_by_created(rows, at, after, limit, lambda name, record: _transfer(name, record))
-    return models.TransferList(data=page[:limit], has_more=len(page) > limit)
+    page, more, _ = _page_by_created(rows, at, after, limit, lambda name, record: _transfer(name, record))
+    return models.TransferList(data=page, has_more=more)
 
 
 def list_holds(
@@ -403,8 +408,8 @@ def list_holds(
         return view if view is not None and (status is None or view.status == status) else None
 
     rows = backend.store.api_index(HOLD_INDEX, tenant, customer, at)
-    page = _page_by_created(rows, at, after, limit, keep)
-    return models.HoldList(data=page[:limit], has_more=len(page) > limit)
+    page, more, last = _page_by_created(rows, at, after, limit, keep)
+    return models.HoldList(data=page, has_more=more, next_starting_after=last)
 
 
 # ----------------------------------------------------------------------------- holds (two-phase)

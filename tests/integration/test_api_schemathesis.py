@@ -31,7 +31,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(cfg, d
         p = payment(amount=100_000, currency="usd", customer=customer)
         assert send(intake, Delivery("fuzz-funding", p["body"], secret, 200, "accepted")).status_code == 200
         posted(db, p["key"])
-    key = cli("api-keys", "create", "--tenant", "internal", "--scopes", "read,write,operator", "--label", "fuzz",
+    key = cli("api-keys", "create", "--tenant", "internal", "--scopes", "read,write,admin,operator", "--label", "fuzz",
               "--operator", "fuzz@ledgerline.test")  # fmt: skip
     schemathesis = Path(sys.executable).parent / "schemathesis"
     run = subprocess.run(

@@ -79,12 +79,15 @@ def test_cloud_armor_throttles_per_ip_has_partner_owasp_and_default_rules():
     dynamic = [d["rule"] for d in policy["dynamic"]]
     partner = next(d for d in dynamic if d["for_each"] == "${local.partners}")["content"][0]
     assert partner["action"] == "deny(403)"
-    assert partner["match"][0]["expr"][0]["expression"] == "request.path.startsWith('/webhooks/${rule.key}')"
+    # the path as intake routes it: slashes stripped (functions/intake/main.py _webhook_partner)
+    assert partner["match"][0]["expr"][0]["expression"] == "request.path.matches('^/+webhooks/+${rule.key}/*$')"
     assert partner["priority"] == "${local.partner_priority[rule.key] + 19}"  # after the partner's allow rules
     allow = next(d for d in dynamic if d["for_each"] == "${local.partner_allow}")["content"][0]
-    assert allow["action"] == "allow" and allow["priority"] == "${rule.value.priority}"
+    assert allow["action"] == "throttle" and allow["priority"] == "${rule.value.priority}"
+    assert allow["rate_limit_options"][0]["conform_action"] == "allow"
+    assert allow["rate_limit_options"][0]["rate_limit_threshold"][0]["count"] == "${var.partner_rate_limit.count}"
     expression = allow["match"][0]["expr"][0]["expression"]
-    assert "/webhooks/${rule.value.partner}" in expression and "inIpRange(origin.ip" in expression
+    assert "^/+webhooks/+${rule.value.partner}/*$" in expression and "inIpRange(origin.ip" in expression
     waf = next(d for d in dynamic if d is not partner and "evaluatePreconfiguredWaf" in str(d))["content"][0]
     assert waf["preview"] == "${var.waf_preview}"
 
@@ -150,3 +153,14 @@ def test_each_partner_rule_stays_within_cloud_armors_five_subexpressions():
         chunks = [ranges[k : k + 4] for k in range(0, len(ranges), 4)]
         assert 1 + max(len(c) for c in chunks) <= 5, name
         assert len(chunks) <= 19 and 1000 + 20 * i + 19 < 1900, name  # below Log4j (1900) and OWASP (2000+)
+
+
+def test_the_partner_path_pattern_covers_every_path_intake_routes_to_the_partner():
+    import re
+
+    pattern = re.compile("^/+webhooks/+stripe/*$")  # the CEL matches() of the partner rules, for stripe
+    for routed in ("/webhooks/stripe", "/webhooks/stripe/", "//webhooks/stripe//"):
+        assert routed.strip("/").split("/") == ["webhooks", "stripe"]  # intake's _webhook_partner
+        assert pattern.match(routed), routed
+    for other in ("/webhooks/stripeX", "/webhooks/stripe/x", "/webhooks/adyen", "/api/webhooks/stripe"):
+        assert not pattern.match(other), other

@@ -107,3 +107,21 @@ def test_scopes(w):
 def test_world_has_the_customers_these_tests_assume():
     world = World()
     assert set(tenants.customers(world.store, "globex")) == {"cus_g"}
+
+
+def test_a_filtered_page_reads_a_bounded_number_of_rows_and_says_where_to_go_on(w, monkeypatch):
+    from shared.api import customers
+
+    monkeypatch.setattr(customers, "MAX_SCANNED", 3)
+    for i in range(7):
+        w.post("/v1/customers", {"id": f"cus_r{i}", "metadata": {"rare": "yes" if i == 0 else "no"}})
+    found, cursor, pages = [], None, 0
+    while True:
+        page = w.get("/v1/customers?limit=5&metadata=rare:yes" + (f"&starting_after={cursor}" if cursor else "")).json
+        pages += 1
+        found += [c["id"] for c in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_starting_after"]
+        assert cursor is not None
+    assert found == ["cus_r0"] and pages >= 3  # cus_r0 is the oldest: reached three rows at a time

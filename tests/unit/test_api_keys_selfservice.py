@@ -103,3 +103,50 @@ def test_expiry_is_bounded_and_enforced(w):
     assert error(w.get("/v1/accounts/cus_a", key=made["secret"]))[:2] == (401, "invalid_api_key")
     bad_version = w.post("/v1/api-keys", {"scopes": ["read"], "api_version": "2020-01-01"}, key=w.admin)
     assert error(bad_version) == (400, "api_version_invalid", "api_version")
+
+
+def test_a_temporary_key_cannot_make_or_rotate_into_a_permanent_one(w):
+    soon = (w.clock.now + timedelta(hours=1)).isoformat()
+    temp = w.post("/v1/api-keys", {"scopes": ["read", "admin"], "expires_at": soon}, key=w.admin).json
+    ends = temp["expires_at"]
+    child = w.post("/v1/api-keys", {"scopes": ["read"]}, key=temp["secret"]).json
+    assert child["expires_at"] == ends  # the maker's expiry by default
+    later = (w.clock.now + timedelta(hours=2)).isoformat()
+    assert error(w.post("/v1/api-keys", {"scopes": ["read"], "expires_at": later}, key=temp["secret"])) == (
+        400, "parameter_invalid", "expires_at"
+    )  # fmt: skip
+    successor = w.post(f"/v1/api-keys/{temp['id']}/rotate", {"overlap_seconds": 300}, key=temp["secret"]).json
+    assert successor["expires_at"] == ends  # the successor keeps the old key's expiry
+
+
+def test_a_narrower_admin_key_cannot_revoke_a_stronger_one_but_any_key_can_revoke_itself(w):
+    strong = w.admin.split("_")[2]
+    assert error(w.post(f"/v1/api-keys/{strong}/revoke", {}, key=w.narrow_admin)) == (403, "scope_not_grantable", "id")
+    assert w.get("/v1/api-keys", key=w.admin).status_code == 200
+    narrow = w.narrow_admin.split("_")[2]
+    assert w.post(f"/v1/api-keys/{narrow}/revoke", {}, key=w.narrow_admin).json["status"] == "revoked"
+
+
+def test_a_key_revoked_during_its_rotation_gets_no_successor(w, monkeypatch):
+    target = w.key.split("_")[2]
+    original = w.store.transact
+
+    def revoked_first(work):  # the owner's revoke commits between the rotation's check and its write
+        record = w.store.get("ApiKey", target)
+        w.store.data["ApiKey"][target] = {**record, "revoked_at": w.clock.now}
+        monkeypatch.setattr(w.store, "transact", original)
+        return original(work)
+
+    monkeypatch.setattr(w.store, "transact", revoked_first)
+    before = len(keys.list_keys(w.store, "acme"))
+    assert error(w.post(f"/v1/api-keys/{target}/rotate", {}, key=w.admin))[:2] == (409, "api_key_inactive")
+    assert len(keys.list_keys(w.store, "acme")) == before
+    assert w.store.get("ApiKey", target)["expires_at"] is None  # the revoked record untouched
+
+
+def test_a_rotation_overlaps_at_least_five_minutes(w):
+    target = w.key.split("_")[2]
+    assert w.post(f"/v1/api-keys/{target}/rotate", {"overlap_seconds": 0}, key=w.admin).status_code == 400
+    assert w.post(f"/v1/api-keys/{target}/rotate", {"overlap_seconds": 300}, key=w.admin).status_code == 201
+    again = w.post(f"/v1/api-keys/{target}/rotate", {"overlap_seconds": 300}, key=w.admin)
+    assert again.status_code == 201  # the answer was lost? the old key still rotates within the overlap

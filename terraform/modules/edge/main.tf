@@ -82,18 +82,29 @@ resource "google_compute_security_policy" "edge" {
 
   # A partner that publishes its webhook source addresses (topology edge.partners, e.g. Stripe) may
   # reach its own webhook path from those only. Others (Adyen: no stable list, HMAC instead) are
-  # judged by their signatures in intake, as without the edge. An allowed partner request skips the
-  # later rules (OWASP, throttle): a partner's retry burst after an outage is not throttled away, and
-  # its body is verified by signature in intake either way.
+  # judged by their signatures in intake, as without the edge. The path is matched the way intake
+  # routes it (slashes stripped: /webhooks/stripe, /webhooks/stripe/, //webhooks//stripe). A request
+  # from a partner's range is throttled per IP at the partner's own rate (higher than the general one:
+  # a retry burst after an outage), and a conforming one is allowed there — it skips the OWASP rules;
+  # intake verifies its signature either way.
   dynamic "rule" {
     for_each = local.partner_allow
     content {
-      action      = "allow"
+      action      = "throttle"
       priority    = rule.value.priority
       description = "/webhooks/${rule.value.partner} from ${rule.value.partner}'s published webhook source ranges (${rule.key})"
       match {
         expr {
-          expression = "request.path.startsWith('/webhooks/${rule.value.partner}') && (${join(" || ", [for r in rule.value.ranges : "inIpRange(origin.ip, '${r}')"])})"
+          expression = "request.path.matches('^/+webhooks/+${rule.value.partner}/*$') && (${join(" || ", [for r in rule.value.ranges : "inIpRange(origin.ip, '${r}')"])})"
+        }
+      }
+      rate_limit_options {
+        conform_action = "allow"
+        exceed_action  = "deny(429)"
+        enforce_on_key = "IP"
+        rate_limit_threshold {
+          count        = var.partner_rate_limit.count
+          interval_sec = var.partner_rate_limit.interval_sec
         }
       }
     }
@@ -107,7 +118,7 @@ resource "google_compute_security_policy" "edge" {
       description = "/webhooks/${rule.key} from anywhere but ${rule.key}'s published webhook source ranges"
       match {
         expr {
-          expression = "request.path.startsWith('/webhooks/${rule.key}')"
+          expression = "request.path.matches('^/+webhooks/+${rule.key}/*$')"
         }
       }
     }

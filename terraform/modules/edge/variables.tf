@@ -32,6 +32,12 @@ variable "partner_source_ranges" {
   description = "Partner name => its published webhook source ranges (topology.json edge.partners[*].source_ranges). A partner listed here may reach /webhooks/<partner> only from those ranges; a partner that publishes none (empty list) is not restricted by address."
   type        = map(list(string))
   default     = {}
+
+  validation {
+    # four ranges to an allow rule, 19 rules before the partner's deny rule (main.tf partner_priority)
+    condition     = alltrue([for ranges in values(var.partner_source_ranges) : length(ranges) <= 76])
+    error_message = "A partner has at most 76 source ranges (19 Cloud Armor rules of 4)."
+  }
 }
 
 variable "rate_limit" {
@@ -42,6 +48,18 @@ variable "rate_limit" {
   })
   default = {
     count        = 600
+    interval_sec = 60
+  }
+}
+
+variable "partner_rate_limit" {
+  description = "Per-IP throttle of a partner's webhooks from its published ranges (higher than rate_limit: a partner's retry burst after an outage must get through)."
+  type = object({
+    count        = number
+    interval_sec = number
+  })
+  default = {
+    count        = 3000
     interval_sec = 60
   }
 }
