@@ -52,6 +52,8 @@ Commands:
            | revoke KEY_ID | list [--tenant T]
                       API keys: the secret is printed ONCE at creation and stored only as a hash; an
                       operator key names the person who holds it (their identity in the audit log)
+  api-index backfill  index what existed before the API listings (customers, transfers, holds): run
+                      once after deploying them (idempotent; docs/api.md)
   payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--reason R]
                       a customer's payout limits (int minor units; without its own: the currency's
                       default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change an operator request (a
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--operator", help="the person an operator key belongs to, e.g. ana@example.com")
     p.add_argument("--api-version", help="pin the key to this API version (default: the newest; docs/api.md#versions)")
     p.add_argument("--reason", help="why (kept in the operator audit log)")
+    p = sub.add_parser("api-index")
+    p.add_argument("action", choices=["backfill"])
     p = sub.add_parser("payout-limits")
     p.add_argument("action", choices=["get", "set"])
     p.add_argument("customer")
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "recon": recon.cmd_recon,
         "tenants": tenants.cmd_tenants,
         "api-keys": tenants.cmd_api_keys,
+        "api-index": tenants.cmd_api_index,
         "payout-limits": payouts.cmd_payout_limits,
         "demo": demo.cmd_demo,
     }[args.command]

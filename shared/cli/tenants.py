@@ -124,3 +124,10 @@ def cmd_api_keys(args, root) -> int:
             ],
         )
     return 0
+
+
+def cmd_api_index(args, root) -> int:
+    from shared.api.backfill import backfill
+
+    print_json(backfill(root.store))
+    return 0

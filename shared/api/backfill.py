@@ -1,0 +1,62 @@
+"""One-off migration for the API listings (`ledgerline api-index backfill`, docs/api.md): what existed
+before them is listed too.
+
+* TenantCustomer records written before `added_at` was indexed are re-written as they are, so
+  Datastore indexes them and GET /v1/customers (a composite query on tenant + added_at) finds them.
+* Transfers and holds made through the API before their index records existed get one (ApiTransfer /
+  ApiHold, shared.api.service), rebuilt from the journal: the tenant's customers' wallets, their
+  transactions of the API's transfer and hold rules, the debit leg's customer as `from`, the credit
+  leg's as `to`. A transfer's description was never stored in the journal: it is listed without one.
+
+Idempotent: an index record that exists is left alone (insert), a customer re-written unchanged. Reads
+per customer (never a scan of the journal); logs progress every 500 customers."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.api.service import HOLD_INDEX, HOLD_RULE, PARTNER, TRANSFER_INDEX, TRANSFER_RULE
+from shared.api.tenants import customer_of, wallet
+
+log = logging.getLogger("ledgerline.api")
+RULES = {TRANSFER_RULE: TRANSFER_INDEX, HOLD_RULE: HOLD_INDEX}
+
+
+def index_record(tenant: str, t) -> tuple[str, dict] | None:
+    """(kind, record) of the index a journal transaction of the API would have written, or None."""
+    kind = RULES.get(t.rule)
+    if kind is None or t.partner != PARTNER:
+        return None
+    debit = next((e for e in t.entries if e.direction == "debit" and e.phase != "release"), None)
+    credit = next((e for e in t.entries if e.direction == "credit" and e.phase != "release"), None)
+    source = customer_of(debit.account) if debit else None
+    destination = customer_of(credit.account) if credit else None
+    if source is None or destination is None:
+        return None
+    record = {"tenant": tenant, "customers": sorted({source, destination}), "created": t.recorded_at}
+    if kind == TRANSFER_INDEX:
+        record |= {
+            "from_account": source,
+            "to_account": destination,
+            "amount": debit.amount,
+            "currency": debit.currency,
+            "description": None,
+        }
+    return kind, record
+
+
+def backfill(store) -> dict[str, int]:
+    """Re-index every customer, add the missing transfer and hold index records; returns counts."""
+    counts = {"customers": 0, "transfers": 0, "holds": 0}
+    customers = store.snapshot(("TenantCustomer",)).get("TenantCustomer", {})
+    for n, (customer, record) in enumerate(sorted(customers.items()), start=1):
+        store.record("TenantCustomer", customer, record)  # indexed now as INDEXED says
+        counts["customers"] += 1
+        for t in store.transactions_of_account(wallet(customer)):
+            found = index_record(record["tenant"], t)
+            if found and store.insert(found[0], t.id, found[1]):
+                counts["transfers" if found[0] == TRANSFER_INDEX else "holds"] += 1
+        if n % 500 == 0:
+            log.info("api index backfill", extra={"customers": n, "of": len(customers), **counts})
+    log.info("api index backfill done", extra=counts)
+    return counts
