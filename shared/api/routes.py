@@ -215,7 +215,7 @@ ROUTES: tuple[Route, ...] = (
             c.backend, c.tenant, customer=_q(c, "customer"), limit=service.check_limit(_q(c, "limit")),
             starting_after=_q(c, "starting_after"),
         ),
-        query=(LIMIT, AFTER_TXN, CUSTOMER_FILTER),
+        query=(LIMIT, AFTER_TXN, CUSTOMER_FILTER), errors=(404,),
     ),
     Route(
         "GET", "/v1/transfers/<id>", "getTransfer", "A transfer made through the API", "read",
@@ -234,6 +234,7 @@ ROUTES: tuple[Route, ...] = (
             Param("status", {"type": "string", "enum": ["open", "captured", "voided", "expired"]},
                   "holds of this status now (an open hold past its expiry is expired)"),
         ),
+        errors=(404,),
     ),
     Route(
         "POST", "/v1/transfers", "createTransfer", "Move money between two accounts of your tenant", "write",
