@@ -315,3 +315,28 @@ def test_transfers_and_holds_are_listed_on_datastore_per_tenant_and_customer(acm
     assert hold in [h["id"] for h in open_holds]
     assert globex.get(f"/v1/transfers/{made[0]}").status_code == 404
     assert all(t["id"] not in made for t in globex.get("/v1/transfers?limit=100").json()["data"])
+
+
+def test_dated_versions_on_the_running_api(acme, fund, api_url):
+    """A key pinned to 2026-11-01 (the CLI's --api-version) keeps the old contract, a new key gets the
+    newest (an Idempotency-Key on every POST that moves money), a header asks for either, and two POSTs
+    with the same key move money once."""
+    a, b = acme.customers[:2]
+    fund(a, 1_000)
+    made = cli("api-keys", "create", "--tenant", acme.name, "--scopes", "read,write", "--api-version", "2026-11-01")
+    assert made["api_version"] == "2026-11-01"
+    old = requests.Session()
+    old.headers["Authorization"] = f"Bearer {made['api_key']}"
+    before = available(acme, a)
+    legacy = old.post(f"{api_url}/v1/transfers", json=transfer(a, b, 10), timeout=30)
+    assert legacy.status_code == 200 and legacy.headers["Ledgerline-Version"] == "2026-11-01", legacy.text
+    newest = old.post(f"{api_url}/v1/transfers", json=transfer(a, b, 10), headers={"Ledgerline-Version": "2026-12-02"},
+                      timeout=30)  # fmt: skip
+    assert newest.status_code == 400 and newest.json()["error"]["code"] == "idempotency_key_missing"
+    missing = acme.post("/v1/transfers", transfer(a, b, 10), idem=None)  # the fixture's key: the newest version
+    assert missing.status_code == 400 and missing.headers["Ledgerline-Version"] == "2026-12-02"
+    key = f"twice-{uuid.uuid4()}"
+    first, again = (acme.post("/v1/transfers", transfer(a, b, 10), idem=key) for _ in range(2))
+    assert first.status_code == again.status_code == 200 and first.json()["id"] == again.json()["id"]
+    assert available(acme, a) == before - 20  # the legacy transfer and the keyed one, once
+    cli("api-keys", "revoke", made["key_id"])
