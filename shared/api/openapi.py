@@ -144,6 +144,14 @@ def document() -> dict:
                 for name, value in route.headers.items()
             },
         }
+        for media in route.media_types:  # renderings besides JSON (a statement's CSV and PDF)
+            kind = media.split(";")[0].strip()
+            ok["content"][kind] = {"schema": {"type": "string", "contentMediaType": kind}}
+        if route.media_types:
+            ok["headers"]["Content-Disposition"] = {
+                "description": "renderings other than JSON: attachment; filename=…",
+                "schema": {"type": "string"},
+            }
         if route.links:
             ok["links"] = {
                 name: {"operationId": target, "parameters": {"id": expression}}
