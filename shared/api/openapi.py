@@ -131,7 +131,7 @@ def document() -> dict:
         if parameters:
             operation["parameters"] = parameters
         ok = {
-            "description": "Created" if route.status == 201 else "OK",
+            "description": {201: "Created", 202: "Accepted"}.get(route.status, "OK"),
             "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
         ok["headers"] = {

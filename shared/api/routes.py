@@ -21,7 +21,18 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import idempotency, keys, models, operations, payments, service, statements, versions, webhooks
+from shared.api import (
+    idempotency,
+    keys,
+    models,
+    operations,
+    payments,
+    service,
+    statement_exports,
+    statements,
+    versions,
+    webhooks,
+)
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -172,6 +183,22 @@ ROUTES: tuple[Route, ...] = (
                        "description": "YYYY-MM (a calendar month, UTC) or custom (with from and to)"},
         },
         errors=(404,), media_types=tuple(statements.MEDIA_TYPES.values()),
+    ),
+    Route(
+        "POST", "/v1/accounts/<id>/statements/exports", "createStatementExport",
+        "Export a statement of up to ten years to a file (a job: poll the export, then download it)", "read",
+        statement_exports.StatementExport,
+        lambda c: statement_exports.create_export(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
+        request=statement_exports.StatementExportRequest, path_params={"id": {"type": "string", "pattern": ID_PATTERN}},
+        errors=(404,), status=202, idempotency_required=True,
+        links={"getStatementExport": ("getStatementExport", BODY_ID)},
+    ),
+    Route(
+        "GET", "/v1/statement-exports/<id>", "getStatementExport",
+        "A statement export: its status and, once done, a signed download URL (15 minutes)", "read",
+        statement_exports.StatementExport,
+        lambda c: statement_exports.get_export(c.backend, c.tenant, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
     ),
     Route(
         "GET", "/v1/transactions/<id>", "getTransaction", "A transaction with its entries on your accounts", "read",

@@ -50,7 +50,7 @@ def _short(entry_id: str, width: int = 34) -> str:
     return entry_id if len(entry_id) <= width else f"{entry_id[: width - 12]}...{entry_id[-9:]}"
 
 
-def render(s: domain.Statement) -> bytes:
+def render(s: domain.Statement, digest: str | None = None) -> bytes:
     title = f"Statement {s.customer} {s.period.name}"
     pdf = _Document(title)
     pdf.set_title(title)
@@ -75,6 +75,8 @@ def render(s: domain.Statement) -> bytes:
         f"Generated {_when(s.generated_at)}"
         + ("" if s.complete else " - the period had not ended: later entries may follow"),
     ]
+    if digest:  # the JSON statement's proof digest: `ledgerline verify-statement` (docs/api.md)
+        lines.append(f"Digest (SHA-256, ledgerline.statement.v1): {digest}")
     for text in lines:
         pdf.cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if not s.currencies:

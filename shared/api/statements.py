@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from shared.api.models import Timestamp
 from shared.api.service import Backend, parse_time
+from shared.domain import statement_proof
 from shared.domain import statements as domain
 from shared.domain.ledger.accounts import AccountBalance
 from shared.domain.money import UnknownCurrency, exponent, normalise_currency
@@ -69,6 +70,23 @@ class StatementCurrency(BaseModel):
     entries: list[StatementEntry] = Field(description="every entry of the period in order (on the clock's time)")
 
 
+class ProofSection(BaseModel):
+    currency: str
+    opening_version: int | None = Field(description="recorded clock: the account's version in this currency at opening")
+    closing_version: int | None = Field(description="recorded clock: the version at closing (entries: opening+1…)")
+    digest: str
+
+
+class StatementProof(BaseModel):
+    version: Literal["ledgerline.statement.v1"]
+    ledger_account: str = Field(description="the ledger account whose BigQuery `entries` rows anchor the statement")
+    anchor: Literal["bigquery:entries"]
+    digest: str = Field(
+        description='SHA-256 over the statement\'s entries and balances (docs/api.md "Provable statements")'
+    )
+    sections: list[ProofSection]
+
+
 class Statement(BaseModel):
     object: Literal["statement"] = "statement"
     account: str
@@ -81,7 +99,13 @@ class Statement(BaseModel):
     generated_at: Timestamp
     complete: bool = Field(description="the period had ended when the statement was generated")
     entry_count: int
+    currency: str | None = Field(description="the currency asked for (null: every currency of the account)")
     currencies: list[StatementCurrency]
+    proof: StatementProof | None = Field(
+        default=None,
+        description="its digest and what verifies it: `ledgerline verify-statement` "
+        '(docs/api.md "Provable statements")',
+    )
 
 
 # ----------------------------------------------------------------------------- renderings
@@ -101,6 +125,13 @@ def _figures(b: AccountBalance) -> StatementBalance:
 
 
 def to_model(s: domain.Statement) -> Statement:
+    model = _model(s)
+    versions = {c.currency: (c.opening_version, c.closing_version) for c in s.currencies}
+    model.proof = StatementProof(**statement_proof.prove(model.model_dump(mode="json"), s.account, versions))
+    return model
+
+
+def _model(s: domain.Statement) -> Statement:
     iso = domain.iso
     return Statement(
         account=s.customer,
@@ -113,6 +144,7 @@ def to_model(s: domain.Statement) -> Statement:
         generated_at=iso(s.generated_at),
         complete=s.complete,
         entry_count=s.entry_count,
+        currency=s.currency,
         currencies=[
             StatementCurrency(
                 currency=c.currency,
@@ -174,6 +206,7 @@ def build_statement(
     end: str | None = None,
     clock: str = "recorded",
     currency: str | None = None,
+    export: bool = False,
 ) -> domain.Statement:
     """The statement, parameters checked first (400), then tenancy (404: another tenant's account is
     indistinguishable from none)."""
@@ -181,7 +214,7 @@ def build_statement(
         raise ClientError(400, "parameter_invalid", "clock is recorded or effective", "clock")
     lower = parse_time(start, "from") if start is not None else None
     upper = parse_time(end, "to") if end is not None else None
-    chosen = domain.parse_period(period, lower, upper)
+    chosen = domain.parse_period(period, lower, upper, max_days=domain.EXPORT_MAX_DAYS if export else domain.MAX_DAYS)
     if currency is not None:
         try:
             currency = normalise_currency(currency)
@@ -192,7 +225,7 @@ def build_statement(
     closing = ledger_balances.balance_as_of(backend.store, account, chosen.closing_as_of, clock=clock)
     statement = domain.build(
         account, customer, chosen, clock, _lines(backend, account), opening, closing, backend.clock(),
-        currency=currency,
+        currency=currency, max_entries=domain.EXPORT_MAX_ENTRIES if export else None,
     )  # fmt: skip
     log.info(
         "statement built",
@@ -219,14 +252,19 @@ def get_statement(
     s = build_statement(
         backend, tenant, customer, period, start=start, end=end, clock=clock or "recorded", currency=currency
     )
+    return to_model(s) if fmt == "json" else render(s, fmt)
+
+
+def render(s: domain.Statement, fmt: str) -> Rendered:
+    """A statement in a non-JSON format, or as a JSON file (an export)."""
+    name = f"statement-{s.customer}-{s.period.name if s.period.name != 'custom' else _span(s)}-{s.clock}.{fmt}"
     if fmt == "json":
-        return to_model(s)
-    name = f"statement-{customer}-{s.period.name if s.period.name != 'custom' else _span(s)}-{s.clock}.{fmt}"
+        return Rendered(to_model(s).model_dump_json().encode(), "application/json", name)
     if fmt == "csv":
         return Rendered(domain.render_csv(s).encode(), MEDIA_TYPES["csv"], name)
     from shared.api import statement_pdf  # the PDF library is loaded only when a PDF is asked for
 
-    return Rendered(statement_pdf.render(s), MEDIA_TYPES["pdf"], name)
+    return Rendered(statement_pdf.render(s, to_model(s).proof.digest), MEDIA_TYPES["pdf"], name)
 
 
 def _span(s: domain.Statement) -> str:

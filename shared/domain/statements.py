@@ -28,6 +28,8 @@ from shared.errors import ClientError
 
 MAX_DAYS = 366  # a longer range is an export job (or several statements)
 MAX_ENTRIES = 5000  # inline, all currencies together; beyond: statement_too_large
+EXPORT_MAX_DAYS = 3660  # an export job (POST …/statements/exports): about ten years
+EXPORT_MAX_ENTRIES = 200_000
 TICK = timedelta(microseconds=1)  # the ledger's time resolution
 MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 CLOCKS = ("recorded", "effective")
@@ -78,7 +80,10 @@ def parse_period(name: str, start: datetime | None, end: datetime | None, *, max
     if end <= start:
         raise ClientError(400, "parameter_invalid", "to must be after from", "to")
     if end - start > timedelta(days=max_days):
-        raise StatementTooLarge(f"a statement covers at most {max_days} days: ask for shorter periods")
+        raise StatementTooLarge(
+            f"a statement covers at most {max_days} days: ask for shorter periods"
+            + (", or an export (POST /v1/accounts/{id}/statements/exports)" if max_days < EXPORT_MAX_DAYS else "")
+        )
     return Period("custom", start, end)
 
 
@@ -144,6 +149,9 @@ class CurrencyStatement:
     closing: AccountBalance
     lines: list[tuple[Line, AccountBalance]] = field(default_factory=list)  # each entry, the balance after it
     movement: Movement = field(default_factory=Movement)
+    # recorded clock: the account's version (per currency, contiguous) at the opening and closing instants
+    opening_version: int | None = None
+    closing_version: int | None = None
 
 
 @dataclass
@@ -154,6 +162,7 @@ class Statement:
     clock: str
     generated_at: datetime
     currencies: list[CurrencyStatement]
+    currency: str | None = None  # the filter, if one
 
     @property
     def complete(self) -> bool:
@@ -193,6 +202,7 @@ def build(
     entries do not lead from the opening to the closing balance."""
     if clock not in CLOCKS:
         raise ValueError("clock is recorded or effective")
+    lines = list(lines)
     inside = sorted(
         (x for x in lines if period.start <= x.at(clock) < period.end and currency in (None, x.currency)),
         key=lambda x: x.order(clock),
@@ -201,6 +211,7 @@ def build(
     if len(inside) > max_entries:
         raise StatementTooLarge(
             f"the period has more than {max_entries} entries: ask for a shorter period or one currency"
+            + (", or an export (POST /v1/accounts/{id}/statements/exports)" if max_entries < EXPORT_MAX_ENTRIES else "")
         )
     codes = sorted({*opening, *closing, *(x.currency for x in inside)})
     if currency is not None:
@@ -212,6 +223,12 @@ def build(
         end = closing.get(code) or AccountBalance(account, code, 0, 0)
         totals = {t: getattr(start, t) for t in TOTALS}
         statement = CurrencyStatement(code, start, end)
+        if clock == "recorded":
+            mine = [x for x in lines if x.currency == code]
+            statement.opening_version = max(
+                (x.account_version for x in mine if x.recorded_at < period.start), default=0
+            )
+            statement.closing_version = max((x.account_version for x in mine if x.recorded_at < period.end), default=0)
         m = statement.movement
         for line in (x for x in inside if x.currency == code):
             apply(totals, line)
@@ -230,7 +247,7 @@ def build(
         if reached != end:
             raise StatementInconsistent(f"{code}: opening + entries = {reached}, closing = {end}")
         out.append(statement)
-    return Statement(account, customer, period, clock, generated_at, out)
+    return Statement(account, customer, period, clock, generated_at, out, currency)
 
 
 # ----------------------------------------------------------------------------- CSV

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -353,6 +354,7 @@ def test_pdf_renders_to_a_page_with_the_header_and_the_closing_balance(busy, tmp
     finally:
         doc.close()
     assert "Account statement" in text and "cus_a" in text and "2026-11" in text
+    assert s["proof"]["digest"] in text  # the printed statement names the digest its JSON proves
     for c in s["currencies"]:
         closing = decimal_text(c["closing"]["posted"], c["exponent"])
         assert f"Closing balance {closing}" in " ".join(text.split()), (c["currency"], closing)
@@ -387,3 +389,201 @@ def test_an_empty_pdf_says_so():
         assert "No balance and no entry in this period." in doc[0].get_textpage().get_text_range()
     finally:
         doc.close()
+
+
+# ----------------------------------------------------------------------------- exports (a job, a file, a URL)
+
+
+@pytest.fixture
+def files(busy):
+    from shared.adapters.statement_files import MemoryStatementFiles
+
+    bucket = MemoryStatementFiles(clock=busy.clock)
+    busy.backend.statement_files = lambda: bucket
+    return bucket
+
+
+def run_tasks(w, files) -> list[str]:
+    from shared.api.statement_exports import exporter
+
+    done = [exporter(w.store, lambda: files, w.clock)(t.key) for t in w.scheduled if t.kind == "statement-export"]
+    w.scheduled.clear()
+    return done
+
+
+EXPORTS = "/v1/accounts/{id}/statements/exports"
+
+
+def test_an_export_is_a_job_that_writes_the_file_and_answers_a_signed_url(busy, files):
+    w = busy
+    body = {"period": "custom", "from": "2022-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z", "format": "csv"}
+    assert (
+        w.get("/v1/accounts/cus_a/statements/custom?from=2022-01-01T00:00:00Z&to=2027-01-01T00:00:00Z").json["error"][
+            "code"
+        ]
+        == "statement_too_large"
+    )  # five years: too long inline, fine as an export
+    assert w.post("/v1/accounts/cus_a/statements/exports", body, idem=None).json["error"]["code"] == (
+        "idempotency_key_missing"
+    )
+    resp = w.post("/v1/accounts/cus_a/statements/exports", body, idem="export-1")
+    assert resp.status_code == 202, resp.json
+    conforms(resp, EXPORTS, "post")
+    export = resp.json
+    assert export["status"] == "pending" and export["url"] is None and export["period"] == "custom"
+    assert w.post("/v1/accounts/cus_a/statements/exports", body, idem="export-1").json["id"] == export["id"]
+    assert [t.key for t in w.scheduled if t.kind == "statement-export"] == [export["id"]]  # a replay queues nothing
+    (outcome,) = run_tasks(w, files)
+    assert "bytes" in outcome
+    resp = w.get(f"/v1/statement-exports/{export['id']}")
+    conforms(resp, "/v1/statement-exports/{id}", "get")
+    done = resp.json
+    assert done["status"] == "done" and done["url"].startswith("memory://") and done["url_expires_at"]
+    (name,) = files.objects
+    data, media = files.objects[name]
+    assert name == f"statements/acme/{export['id']}.csv" and media.startswith("text/csv")
+    assert done["bytes"] == len(data) and done["sha256"] == __import__("hashlib").sha256(data).hexdigest()
+    inline = w.get("/v1/accounts/cus_a/statements/custom?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&format=csv")
+    assert data == inline.data  # nothing before 2026: the five years' file is the last year's
+    assert (
+        done["entry_count"]
+        == w.get("/v1/accounts/cus_a/statements/2026-11").json["entry_count"]
+        + (w.get("/v1/accounts/cus_a/statements/2026-12").json["entry_count"])
+    )
+    exporter_again = __import__("shared.api.statement_exports", fromlist=["exporter"]).exporter
+    assert "already done" in exporter_again(w.store, lambda: files, w.clock)(export["id"])  # a task run twice
+
+
+def test_exports_are_tenant_scoped_and_checked_before_the_job(busy, files):
+    w = busy
+    body = {"period": "2026-11", "format": "pdf"}
+    mine = w.post("/v1/accounts/cus_a/statements/exports", body).json
+    assert w.get(f"/v1/statement-exports/{mine['id']}", key=w.globex).status_code == 404
+    nobody = w.get("/v1/statement-exports/stx_nothing", key=w.globex)
+    assert nobody.status_code == 404 and nobody.json["error"]["code"] == "statement_export_not_found"
+    theirs = w.post("/v1/accounts/cus_a/statements/exports", body, key=w.globex)
+    assert theirs.status_code == 404 and theirs.json["error"]["code"] == "account_not_found"
+    for bad, code, param in (
+        ({"period": "2026-13"}, "parameter_invalid", "period"),
+        ({"period": "custom", "from": "2026-01-01T00:00:00Z"}, "parameter_missing", "to"),
+        (
+            {"period": "custom", "from": "2010-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+            "statement_too_large",
+            "period",
+        ),
+        ({"period": "2026-11", "format": "xlsx"}, "parameter_invalid", "format"),
+        ({"period": "2026-11", "currency": "XYZ"}, "parameter_invalid", "currency"),
+        ({"period": "2026-11", "page": 2}, "parameter_unknown", "page"),
+    ):
+        resp = w.post("/v1/accounts/cus_a/statements/exports", bad)
+        assert (resp.status_code, resp.json["error"]["code"], resp.json["error"]["param"]) == (400, code, param), bad
+    assert w.post("/v1/accounts/cus_a/statements/exports", body, key=w.read_only).status_code == 202  # scope read
+    run_tasks(w, files)
+    pdf = next(data for name, (data, _) in files.objects.items() if name.endswith(f"{mine['id']}.pdf"))
+    assert pdf.startswith(b"%PDF-")
+
+
+def test_an_export_too_large_for_the_job_fails_with_the_code(busy, files, monkeypatch):
+    w = busy
+    monkeypatch.setattr(domain, "EXPORT_MAX_ENTRIES", 3)
+    export = w.post("/v1/accounts/cus_a/statements/exports", {"period": "2026-11"}).json
+    (outcome,) = run_tasks(w, files)
+    assert "failed: statement_too_large" in outcome
+    failed = w.get(f"/v1/statement-exports/{export['id']}").json
+    assert (failed["status"], failed["failure_code"], failed["url"]) == ("failed", "statement_too_large", None)
+    assert files.objects == {}
+
+
+# ----------------------------------------------------------------------------- provable statements
+
+
+def anchored_rows(w) -> list[dict]:
+    """What BigQuery `entries` holds once the outbox streamed everything (shared.ledger.outbox.entry_rows)."""
+    from shared.ledger.outbox import entry_rows
+
+    return [row for name in w.store.data["JournalTransaction"] for row in entry_rows(w.store.transaction(name))]
+
+
+def checks(problems) -> set[str]:
+    return {p["check"] for p in problems}
+
+
+@pytest.mark.parametrize("clock", ["recorded", "effective"])
+def test_an_untouched_statement_verifies_against_the_anchored_rows(busy, clock):
+    from shared.domain import statement_proof
+
+    w = busy
+    rows = anchored_rows(w)
+    for period in ("2026-10", "2026-11", "2026-12", "2027-01"):
+        s = w.get(f"/v1/accounts/cus_a/statements/{period}?clock={clock}").json
+        assert s["proof"]["ledger_account"] == "customer:cus_a:wallet" and len(s["proof"]["digest"]) == 64
+        assert statement_proof.verify(s, rows) == [], period
+    one = w.get(f"/v1/accounts/cus_a/statements/2026-12?clock={clock}&currency=JPY").json
+    assert statement_proof.verify(one, rows) == []
+    again = w.get(f"/v1/accounts/cus_a/statements/2026-11?clock={clock}").json
+    s = w.get(f"/v1/accounts/cus_a/statements/2026-11?clock={clock}").json
+    assert (
+        again["generated_at"] != s["generated_at"] and again["proof"] == s["proof"]
+    )  # the same period, the same digest
+
+
+def tampered(s: dict, change) -> dict:
+    copy = json.loads(json.dumps(s))
+    change(next(c for c in copy["currencies"] if c["currency"] == "USD"))
+    return copy
+
+
+def reprove(s: dict) -> dict:
+    """What a forger would do after altering the file: recompute every digest."""
+    from shared.domain import statement_proof
+
+    versions = {p["currency"]: (p["opening_version"], p["closing_version"]) for p in s["proof"]["sections"]}
+    body = {k: v for k, v in s.items() if k != "proof"}
+    return {**s, "proof": statement_proof.prove(body, s["proof"]["ledger_account"], versions)}
+
+
+def test_a_tampered_truncated_or_reordered_statement_fails_verification(busy):
+    from shared.domain import statement_proof
+
+    w = busy
+    rows = anchored_rows(w)
+    s = w.get("/v1/accounts/cus_a/statements/2026-11").json
+    assert len(next(c for c in s["currencies"] if c["currency"] == "USD")["entries"]) >= 4
+
+    def amount(c):
+        c["entries"][1]["amount"] += 100
+
+    def truncate(c):
+        del c["entries"][-1]
+
+    def drop_middle(c):
+        del c["entries"][1]
+
+    def reorder(c):
+        c["entries"][1], c["entries"][2] = c["entries"][2], c["entries"][1]
+
+    def closing(c):
+        c["closing"]["posted"] += 1
+
+    for change, anchored in (
+        (amount, {"entry_altered"}),
+        (truncate, {"entry_missing", "versions"}),
+        (drop_middle, {"entry_missing", "versions"}),
+        (reorder, {"entry_order", "versions"}),
+        (closing, {"closing_balance"}),
+    ):
+        altered = tampered(s, change)
+        assert "digest" in checks(statement_proof.verify(altered, rows)), change.__name__  # the file was changed
+        forged = reprove(altered)  # digests recomputed: the anchor still tells
+        found = checks(statement_proof.verify(forged, rows))
+        assert "digest" not in found and anchored <= found, (change.__name__, found)
+    assert checks(statement_proof.verify({**s, "proof": None}, rows)) == {"proof_missing"}
+    # a currency left out of a statement of every currency
+    without = reprove(
+        {**json.loads(json.dumps(s)), "currencies": [c for c in s["currencies"] if c["currency"] != "JPY"]}
+    )
+    without["proof"]["sections"] = [p for p in without["proof"]["sections"] if p["currency"] != "JPY"]
+    assert "currency_missing" in checks(statement_proof.verify(reprove(without), rows))
+    # the anchor itself: an entry missing from BigQuery is a gap, not a pass
+    usd_ids = [e["id"] for e in next(c for c in s["currencies"] if c["currency"] == "USD")["entries"]]
+    assert "anchor_gap" in checks(statement_proof.verify(s, [r for r in rows if r["entry_id"] != usd_ids[0]]))
