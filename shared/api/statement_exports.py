@@ -8,7 +8,7 @@ file through a signed URL that expires.
          file's size and sha256
 
 The record (Datastore kind StatementExport, key = the export id) is inserted once per Idempotency-Key;
-the task (run by the retries function: shared.recovery.handlers) is idempotent: a done export is not
+the task (run by the retries function: shared.bootstrap.statement_export_handler) is idempotent: a done export is not
 made again, and the object is written create-only. Parameters are checked when the export is asked
 for (400s then, never a failed job for a client mistake); what can still fail in the job is the size
 (`statement_too_large`: the export is `failed` with that code)."""

@@ -129,26 +129,32 @@ def _currency(pdf: FPDF, c: domain.CurrencyStatement, normal: str) -> None:
         return
     pdf.ln(2)
     pdf.set_font(FONT, size=7)
-    widths = tuple(w for _, w in ENTRY_COLUMNS)
-    align = ("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT")
-    with pdf.table(
-        col_widths=widths,
-        text_align=align,
-        repeat_headings=1,
-        line_height=4,
-        cell_fill_color=ROW_FILL,
-        cell_fill_mode="ROWS",
-    ) as t:
-        t.row([name for name, _ in ENTRY_COLUMNS])
-        for line, after in c.lines:
-            sign = "+" if line.direction == normal else "-"
-            t.row(
-                [
-                    _when(line.recorded_at)[:23],
-                    _when(line.effective_at)[:23],
-                    _short(line.id),
-                    line.phase,
-                    f"{sign}{decimal_text(line.amount, exp)}",
-                    decimal_text(after.posted, exp),
-                ]
-            )
+    # Plain cells, not fpdf2's table(): its layout pass costs ~4 ms a row (5,000 entries: 20 s), cells
+    # ~0.1 ms. The heading is drawn again at the top of every page the entries continue on.
+    align = ("L", "L", "L", "L", "R", "R")
+    height = 4
+
+    def heading() -> None:
+        pdf.set_font(FONT, style="B", size=7)
+        for (name, width), a in zip(ENTRY_COLUMNS, align, strict=True):
+            pdf.cell(width, height, name, border=1, align=a)
+        pdf.ln(height)
+        pdf.set_font(FONT, size=7)
+
+    heading()
+    for n, (line, after) in enumerate(c.lines):
+        if pdf.will_page_break(height):
+            pdf.add_page()
+            heading()
+        sign = "+" if line.direction == normal else "-"
+        cells = (
+            _when(line.recorded_at)[:23],
+            _when(line.effective_at)[:23],
+            _short(line.id),
+            line.phase,
+            f"{sign}{decimal_text(line.amount, exp)}",
+            decimal_text(after.posted, exp),
+        )
+        for (_, width), a, text in zip(ENTRY_COLUMNS, align, cells, strict=True):
+            pdf.cell(width, height, text, border=1, align=a, fill=n % 2 == 1)
+        pdf.ln(height)
