@@ -160,21 +160,46 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
     cfg = r.cfg
     return r.once(
         "retry_handlers",
-        lambda: handlers(
-            Ports(
-                cfg=cfg,
-                store=r.store,
-                publish=r.publish,
-                request_stream=r.request_stream,
-                stream=bigquery_sink.stream,
-                republish=lambda key: intake(r).republish(key),
-                redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
-                check_fault=r.check_fault,
-                clock=r.clock,
-                operations=lambda: operations(r),
+        lambda: (
+            handlers(
+                Ports(
+                    cfg=cfg,
+                    store=r.store,
+                    publish=r.publish,
+                    request_stream=r.request_stream,
+                    stream=bigquery_sink.stream,
+                    republish=lambda key: intake(r).republish(key),
+                    redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
+                    check_fault=r.check_fault,
+                    clock=r.clock,
+                    operations=lambda: operations(r),
+                )
             )
+            | {"statement-export": statement_export_handler(r)}
         ),
     )
+
+
+def statement_export_handler(r: Root) -> Handler:
+    """retries: the statement-export task (shared.api.statement_exports): the file to the reports bucket.
+    Built here, not in shared.recovery.handlers, so only the retries function's code path has the PDF
+    library and the storage client."""
+    from shared.api.statement_exports import exporter
+
+    run = exporter(r.store, lambda: statement_files(r), r.clock)
+
+    def statement_export(key: str) -> str:
+        r.check_fault("storage")
+        return run(key)
+
+    return Handler("storage", statement_export)
+
+
+def statement_files(r: Root):
+    """api and retries: statement exports in the reports bucket (shared.adapters.statement_files)."""
+    from shared.adapters.statement_files import statement_files as files
+
+    return r.once("statement_files", lambda: files(r.cfg))
 
 
 def _default_limits(r: Root) -> dict[str, tuple[int, int]]:
@@ -233,6 +258,7 @@ def api_backend(r: Root):
             start=start_payments(r),
             webhooks=lambda: webhook_endpoints(r),
             operations=lambda: operations(r),
+            statement_files=lambda: statement_files(r),
         ),
     )
 

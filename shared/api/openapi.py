@@ -136,7 +136,7 @@ def document() -> dict:
         if parameters:
             operation["parameters"] = parameters
         ok = {
-            "description": "Created" if route.status == 201 else "OK",
+            "description": {201: "Created", 202: "Accepted"}.get(route.status, "OK"),
             "content": {"application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}},
         }
         ok["headers"] = {
@@ -149,6 +149,14 @@ def document() -> dict:
                 for name, value in route.headers.items()
             },
         }
+        for media in route.media_types:  # renderings besides JSON (a statement's CSV and PDF)
+            kind = media.split(";")[0].strip()
+            ok["content"][kind] = {"schema": {"type": "string", "contentMediaType": kind}}
+        if route.media_types:
+            ok["headers"]["Content-Disposition"] = {
+                "description": "renderings other than JSON: attachment; filename=…",
+                "schema": {"type": "string"},
+            }
         if route.links:
             ok["links"] = {
                 name: {"operationId": target, "parameters": {"id": expression}}

@@ -21,7 +21,20 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from shared.api import apikeys, customers, idempotency, keys, models, operations, payments, service, versions, webhooks
+from shared.api import (
+    apikeys,
+    customers,
+    idempotency,
+    keys,
+    models,
+    operations,
+    payments,
+    service,
+    statement_exports,
+    statements,
+    versions,
+    webhooks,
+)
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -66,6 +79,9 @@ class Route:
     check: Callable[[service.Backend, BaseModel], None] | None = None
     # headers of the success response (e.g. Cache-Control: no-store on a secret); documented in OpenAPI
     headers: dict[str, str] = field(default_factory=dict)
+    # media types a GET may answer besides JSON (the call returns a statements.Rendered for them); OpenAPI
+    # lists each under the success response
+    media_types: tuple[str, ...] = ()
 
 
 CUSTOMER_LINKS = {
@@ -201,6 +217,49 @@ ROUTES: tuple[Route, ...] = (
             Param("from", {"type": "string", "format": "date-time"}, "recorded at or after (inclusive)"),
             Param("to", {"type": "string", "format": "date-time"}, "recorded at or before (inclusive)"),
         ),
+        path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
+    ),
+    # ---- statements (shared/api/statements.py, docs/api.md "Statements")
+    Route(
+        "GET", "/v1/accounts/<id>/statements/<period>", "getStatement",
+        "A statement: per currency the opening balance, every entry with the running balance, totals in and "
+        "out, the closing balance; JSON, CSV or PDF", "read",
+        statements.Statement,
+        lambda c: statements.get_statement(
+            c.backend, c.tenant, c.args["id"], c.args["period"], start=_q(c, "from"), end=_q(c, "to"),
+            clock=_q(c, "clock"), currency=_q(c, "currency"), format=_q(c, "format"),
+        ),
+        query=(
+            Param("from", {"type": "string", "format": "date-time"}, "period custom: the start (inclusive)"),
+            Param("to", {"type": "string", "format": "date-time"},
+                  "period custom: the end (exclusive); at most 366 days after from"),
+            Param("clock", {"type": "string", "enum": ["recorded", "effective"], "default": "recorded"},
+                  "which time places an entry in the period (and the balances), as for the balance"),
+            Param("currency", {"type": "string", "minLength": 3, "maxLength": 3}, "this currency only"),
+            Param("format", {"type": "string", "enum": list(statements.FORMATS), "default": "json"},
+                  "json, csv (RFC 4180) or pdf"),
+        ),
+        path_params={
+            "id": {"type": "string", "pattern": ID_PATTERN},
+            "period": {"type": "string", "minLength": 1, "maxLength": 7,
+                       "description": "YYYY-MM (a calendar month, UTC) or custom (with from and to)"},
+        },
+        errors=(404,), media_types=tuple(statements.MEDIA_TYPES.values()),
+    ),
+    Route(
+        "POST", "/v1/accounts/<id>/statements/exports", "createStatementExport",
+        "Export a statement of up to ten years to a file (a job: poll the export, then download it)", "read",
+        statement_exports.StatementExport,
+        lambda c: statement_exports.create_export(c.backend, c.tenant, c.args["id"], c.body, c.attempt),
+        request=statement_exports.StatementExportRequest, path_params={"id": {"type": "string", "pattern": ID_PATTERN}},
+        errors=(404,), status=202, idempotency_required=True,
+        links={"getStatementExport": ("getStatementExport", BODY_ID)},
+    ),
+    Route(
+        "GET", "/v1/statement-exports/<id>", "getStatementExport",
+        "A statement export: its status and, once done, a signed download URL (15 minutes)", "read",
+        statement_exports.StatementExport,
+        lambda c: statement_exports.get_export(c.backend, c.tenant, c.args["id"]),
         path_params={"id": {"type": "string", "pattern": ID_PATTERN}}, errors=(404,),
     ),
     Route(
@@ -639,7 +698,9 @@ class Reply:
     body: Any
     headers: dict[str, str]
 
-    def flask(self) -> tuple[str, int, dict[str, str]]:
+    def flask(self) -> tuple[str | bytes, int, dict[str, str]]:
+        if isinstance(self.body, bytes):  # a rendering (CSV, PDF): its Content-Type is in the headers
+            return self.body, self.status, self.headers
         return json.dumps(self.body, sort_keys=True), self.status, {"Content-Type": "application/json", **self.headers}
 
 
@@ -826,7 +887,12 @@ class Api:
         _check_ids(route, args, request.args)
         ctx = Context(backend, principal, dict(args), _query(route, request.args))
         if route.method == "GET":
-            return Reply(200, route.call(ctx).model_dump(mode="json"), dict(route.headers))
+            result = route.call(ctx)
+            if isinstance(result, statements.Rendered):
+                disposition = f'attachment; filename="{result.filename}"'
+                headers = {**route.headers, "Content-Type": result.media_type, "Content-Disposition": disposition}
+                return Reply(200, result.body, headers)
+            return Reply(200, result.model_dump(mode="json"), dict(route.headers))
         ctx.body, validated = _body(route, request)
         if route.check is not None:
             route.check(backend, ctx.body)

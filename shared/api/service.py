@@ -62,6 +62,8 @@ class Backend:
     webhooks: Callable[[], Any] = field(default=lambda: _unavailable("webhooks"))
     # the operator's services: break desk, maker-checker requests, audit log (shared.bootstrap.operations)
     operations: Callable[[], Any] = field(default=lambda: _unavailable("operations"))
+    # where statement exports are written and signed for download (shared.adapters.statement_files)
+    statement_files: Callable[[], Any] = field(default=lambda: _unavailable("statement files"))
     tenancy: Tenancy = field(init=False)
 
     def __post_init__(self):

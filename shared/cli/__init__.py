@@ -5,6 +5,9 @@ Commands:
   account ID          one account's balances and its latest entries
   events [--partner]  raw webhook events in the inbox, with verdict and delivery count
   verify              the invariant auditor; exits 1 when a problem is found
+  verify-statement FILE
+                      prove a statement (its JSON, from GET …/statements/…) complete and unaltered against
+                      the entries in BigQuery; exits 1 when a problem is found (docs/api.md "Provable statements")
   status              the local stack's processes and the store's counts
   restream            stream to BigQuery the entries of posted transactions not yet streamed
   reverse TXN --reason R
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner")
     p = sub.add_parser("verify")
     p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
+    p = sub.add_parser("verify-statement")
+    p.add_argument("file", help="the statement's JSON (GET /v1/accounts/{id}/statements/{period})")
     sub.add_parser("status")
     sub.add_parser("restream")
     sub.add_parser("expire-holds")
@@ -228,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "account": books.cmd_account,
         "events": books.cmd_events,
         "verify": books.cmd_verify,
+        "verify-statement": books.cmd_verify_statement,
         "status": books.cmd_status,
         "restream": books.cmd_restream,
         "reverse": operations.cmd_reverse,

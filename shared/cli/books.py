@@ -163,6 +163,34 @@ def cmd_verify(args, root) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_verify_statement(args, root) -> int:
+    """A statement file against the account's rows in BigQuery `entries` (the anchor outside Datastore)."""
+    from shared.adapters import bigquery_sink
+    from shared.domain import statement_proof
+
+    with open(args.file, encoding="utf-8") as handle:
+        statement = json.load(handle)
+    account = (statement.get("proof") or {}).get("ledger_account")
+    rows = []
+    if account:
+        rows = bigquery_sink.query(
+            root.cfg,
+            "SELECT entry_id, transaction_id, account, currency, direction, phase, amount, account_version, "
+            "effective_at, posted_at FROM {table:entries} WHERE account = @account",
+            account=account,
+        )
+    problems = statement_proof.verify(statement, rows)
+    digest = (statement.get("proof") or {}).get("digest")
+    report = {"ok": not problems, "digest": digest, "anchored_rows": len(rows), "problems": problems}
+    if args.json:
+        print_json(report)
+    else:
+        print(f"verify-statement: {'OK' if report['ok'] else 'PROBLEMS'}  digest {digest}  {len(rows)} anchored row(s)")
+        for p in problems:
+            print(f"  - {p}")
+    return 0 if report["ok"] else 1
+
+
 def cmd_restream(args, root) -> int:
     cfg = root.cfg
     from shared.ledger.outbox import restream_pending

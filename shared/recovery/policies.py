@@ -96,6 +96,9 @@ POLICIES: dict[str, Policy] = {
     "payout-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
     "payment-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
     "refund-step": Policy(timedelta(seconds=1), timedelta(minutes=5), max_attempts=60, max_age=timedelta(days=3)),
+    # A statement export (the api's POST …/statements/exports): a file to the reports bucket. Only our
+    # own storage can fail it; a customer polls it, so give up (dead letter) within hours.
+    "statement-export": Policy(timedelta(seconds=2), timedelta(minutes=5), max_attempts=20, max_age=timedelta(hours=6)),
     # The payments janitor (Cloud Scheduler, every 5 minutes): re-queries what is stuck past its SLA.
     "payments-janitor": Policy(
         timedelta(seconds=10), timedelta(minutes=2), max_attempts=5, max_age=timedelta(minutes=20)

@@ -31,7 +31,8 @@ def test_every_module_bounds_the_google_provider_to_one_major_version():
 
 def test_each_service_agent_may_mint_the_tokens_of_the_identity_it_calls_as():
     """Pub/Sub push, Cloud Tasks and Cloud Scheduler sign OIDC tokens as their invoker service accounts:
-    each one's service agent holds serviceAccountTokenCreator on it, explicitly."""
+    each one's service agent holds serviceAccountTokenCreator on it, explicitly. The one other kind of holder: a
+    function on its own account (topology access.signs_urls: the api signs statement-export URLs)."""
     grants = {
         r.body["service_account_id"]: r.body["member"]
         for r in resources("google_service_account_iam_member")
@@ -41,6 +42,9 @@ def test_each_service_agent_may_mint_the_tokens_of_the_identity_it_calls_as():
         "${google_service_account.pubsub_push.name}": "${var.pubsub_service_agent}",
         "${google_service_account.tasks.name}": "${var.tasks_service_agent}",
         "${google_service_account.scheduler.name}": "${var.scheduler_service_agent}",
+        "${google_service_account.function[each.key].name}": (
+            "serviceAccount:${google_service_account.function[each.key].email}"
+        ),
     }
     identity = module_call("identity")
     assert all(identity[f"{name}_service_agent"].startswith("${local.") for name in ("pubsub", "tasks", "scheduler"))

@@ -23,7 +23,8 @@ REVIEWED_ROLES = {
     "roles/pubsub.subscriber": "the Pub/Sub service agent on dead-lettering subscriptions",
     "roles/cloudtasks.enqueuer": "per queue",
     "roles/iam.serviceAccountUser": "enqueuers act as the tasks invoker (OIDC in tasks), on that SA only",
-    "roles/iam.serviceAccountTokenCreator": "the Pub/Sub service agent mints push OIDC tokens, on the push SA only",
+    "roles/iam.serviceAccountTokenCreator": "the Pub/Sub service agent mints push OIDC tokens, on the push SA only; "
+    "the api signs statement-export URLs (signBlob), on its own SA only",
     "roles/secretmanager.secretAccessor": "per secret, per function that lists it",
     "roles/run.invoker": "per function, per caller identity; allUsers on public functions",
     "roles/storage.objectViewer": "reports bucket readers; the builder on the sources bucket",

@@ -126,3 +126,17 @@ resource "google_service_account_iam_member" "scheduler_agent_token_creator" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = var.scheduler_service_agent
 }
+
+# A function that signs download URLs as itself (the api: statement exports) through IAM signBlob, no
+# key file: token creator on its own account only (topology access.signs_urls; docs/api.md).
+locals {
+  url_signers = { for name, fn in var.functions : name => fn if try(fn.cloud.access.signs_urls, false) }
+}
+
+resource "google_service_account_iam_member" "signs_own_urls" {
+  for_each = local.url_signers
+
+  service_account_id = google_service_account.function[each.key].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function[each.key].email}"
+}
