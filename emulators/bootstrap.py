@@ -135,7 +135,11 @@ def add_missing_columns(client: bigquery.Client, table: bigquery.Table, schema: 
 
 def bootstrap_storage(cfg: Settings) -> None:
     """The reports bucket (terraform/modules/reports), versioned as in the cloud. Skipped when the
-    reports location is an explicit local directory (file://)."""
+    reports location is an explicit local directory (file://). fake-gcs-server's filesystem backend
+    (the dev stack that keeps its data, emulators/ctl.py) has no object versioning ("fs storage type does
+    not support versioning yet", 1.54): there the bucket is made unversioned; the memory backend of
+    test stacks versions it, as the cloud does. Nothing ledgerline does reads old generations: its
+    writes are create-only (if_generation_match=0)."""
     from shared.adapters import gcs_reports
 
     reports = gcs_reports.reports(cfg)
@@ -143,7 +147,7 @@ def bootstrap_storage(cfg: Settings) -> None:
         return
     bucket = reports.bucket
     if not bucket.exists():
-        bucket.versioning_enabled = True
+        bucket.versioning_enabled = not cfg.datastore_on_disk
         try:
             bucket.create()
         except gexc.Conflict:  # created by a concurrent bootstrap
