@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from shared.api import models
+from shared.api import models, service
 from shared.api.idempotency import Attempt
 from shared.api.tenants import CUSTOMER_ID
 from shared.domain.ledger.ids import digest
@@ -23,13 +23,13 @@ from shared.errors import ClientError
 MAX_METADATA_KEYS = 20
 # A filtered page reads at most this many rows: a rare value never makes one request read a whole
 # tenant (the page then ends early with has_more and next_starting_after, the last row read).
-MAX_SCANNED = 1000
+MAX_SCANNED = service.MAX_SCANNED
 
 
 def _view(name: str, record: dict) -> models.Customer:
-    from shared.api.service import _iso
-
-    return models.Customer(id=name, created=_iso(record.get("added_at")), metadata=dict(record.get("metadata") or {}))
+    return models.Customer(
+        id=name, created=service._iso(record.get("added_at")), metadata=dict(record.get("metadata") or {})
+    )
 
 
 def _taken(customer: str) -> ClientError:
@@ -109,14 +109,11 @@ def list_customers(
         if cursor is None or cursor.get("tenant") != tenant:
             raise ClientError(400, "invalid_cursor", "starting_after is not a customer of yours", "starting_after")
         before, after = cursor["added_at"], starting_after
-    page: list[models.Customer] = []
-    scanned, last = 0, None
-    for name, record in backend.store.customers_of(tenant, before):
-        if after is not None and record["added_at"] == before and name <= after:
-            continue  # ties with the cursor are in id order: those up to it were on an earlier page
-        if len(page) == limit or scanned == MAX_SCANNED:  # one more exists: the page ends here
-            return models.CustomerList(data=page, has_more=True, next_starting_after=last)
-        scanned, last = scanned + 1, name
-        if wanted is None or (record.get("metadata") or {}).get(wanted[0]) == wanted[1]:
-            page.append(_view(name, record))
-    return models.CustomerList(data=page, has_more=False)
+
+    def keep(name: str, record: dict) -> models.Customer | None:
+        matches = wanted is None or (record.get("metadata") or {}).get(wanted[0]) == wanted[1]
+        return _view(name, record) if matches else None
+
+    rows = backend.store.customers_of(tenant, before)
+    page, more, last = service.page_newest_first(rows, "added_at", before, after, limit, keep, MAX_SCANNED)
+    return models.CustomerList(data=page, has_more=more, next_starting_after=last)

@@ -357,14 +357,16 @@ def get_transfer(backend: Backend, tenant: str, transfer: str) -> models.Transfe
 MAX_SCANNED = 1000
 
 
-def _page_by_created(rows, cursor_at, cursor_id, limit: int, keep) -> tuple[list, bool, str | None]:
-    """(items, has_more, next_starting_after) of rows newest first (created desc, ties by id asc)
-    after the cursor, mapped and filtered by `keep` (None: skipped), reading at most MAX_SCANNED."""
+def page_newest_first(
+    rows, field: str, cursor_at, cursor_id, limit: int, keep, budget: int = MAX_SCANNED
+) -> tuple[list, bool, str | None]:
+    """(items, has_more, next_starting_after) of rows newest first (`field` desc, ties by id asc) after
+    the cursor, mapped and filtered by `keep` (None: skipped), reading at most `budget` rows."""
     page, scanned, last = [], 0, None
     for name, record in rows:
-        if cursor_id is not None and record["created"] == cursor_at and name <= cursor_id:
-            continue
-        if len(page) == limit or scanned == MAX_SCANNED:  # one more row exists: the page ends here
+        if cursor_id is not None and record[field] == cursor_at and name <= cursor_id:
+            continue  # ties with the cursor are in id order: those up to it were on an earlier page
+        if len(page) == limit or scanned == budget:  # one more row exists: the page ends here
             return page, True, last
         scanned, last = scanned + 1, name
         item = keep(name, record)
@@ -390,7 +392,7 @@ def list_transfers(
         backend.tenancy.require_customer(tenant, customer, "customer")
     at, after = _cursor(backend, TRANSFER_INDEX, tenant, starting_after, "transfer")
     rows = backend.store.api_index(TRANSFER_INDEX, tenant, customer, at)
-    page, more, _ = _page_by_created(rows, at, after, limit, lambda name, record: _transfer(name, record))
+    page, more, _ = page_newest_first(rows, "created", at, after, limit, lambda name, record: _transfer(name, record))
     return models.TransferList(data=page, has_more=more)
 
 
@@ -410,7 +412,7 @@ def list_holds(
         return view if view is not None and (status is None or view.status == status) else None
 
     rows = backend.store.api_index(HOLD_INDEX, tenant, customer, at)
-    page, more, last = _page_by_created(rows, at, after, limit, keep)
+    page, more, last = page_newest_first(rows, "created", at, after, limit, keep)
     return models.HoldList(data=page, has_more=more, next_starting_after=last)
 
 
