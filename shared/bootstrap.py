@@ -259,6 +259,7 @@ def api_backend(r: Root):
             webhooks=lambda: webhook_endpoints(r),
             operations=lambda: operations(r),
             statement_files=lambda: statement_files(r),
+            clock=r.clock,
         ),
     )
 

@@ -39,6 +39,7 @@ PAYMENTS_QUEUE = "payments"
 WEBHOOKS_QUEUE = "webhooks"  # deliveries
 WEBHOOKS_CONTROL_QUEUE = "webhooks-control"  # fan-out, replay pages, verification
 ENTRIES_TABLE = "entries"
+TRANSACTIONS_TABLE = "transactions"  # one row per transaction: its place in the hash chain
 
 
 def check_names() -> None:
@@ -58,6 +59,7 @@ def check_names() -> None:
             (WEBHOOKS_QUEUE, queues),
             (WEBHOOKS_CONTROL_QUEUE, queues),
             (ENTRIES_TABLE, tables),
+            (TRANSACTIONS_TABLE, tables),
         )
         if name not in pool
     ]

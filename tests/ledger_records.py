@@ -87,7 +87,8 @@ def check_account_shards_carry_the_totals(store: LedgerStore, tag: str) -> None:
     assert (shard.type, shard.version, shard.no_overdraft, shard.credit_limit) == ("liability", 2, True, None)
     assert tuple(getattr(shard, t) for t in TOTALS) == (0, 350, 0, 0)
     assert shard.balance().posted == 350 and shard.metadata == "{}"
-    assert shard.created_at == T0 and shard.updated_at == T0
+    # both postings' clocks read T0: the second is recorded 1 µs later (recorded time never goes back)
+    assert shard.created_at == T0 and shard.updated_at == T0 + timedelta(microseconds=1)
     clearing = store.account_shards(f"partner:p{tag}:clearing")
     assert sum(s.debits_posted for s in clearing) == 350
     assert {s.account for s in clearing} == {f"partner:p{tag}:clearing"}
@@ -99,8 +100,8 @@ def check_account_shards_carry_the_totals(store: LedgerStore, tag: str) -> None:
 def check_transactions_of_an_account_are_in_recorded_order(store: LedgerStore, tag: str) -> None:
     later = _post(tag, "aaa", wallet(tag), 5, T0)  # the smaller id, recorded later
     earlier = _post(tag, "zzz", wallet(tag), 7, T0)
-    execute(store, later, _clock(T0 + timedelta(seconds=2)))
     execute(store, earlier, _clock(T0 + timedelta(seconds=1)))
+    execute(store, later, _clock(T0 + timedelta(seconds=2)))
     ordered = [t.id for t in store.transactions_of_account(wallet(tag), EPOCH)]
     assert ordered == [earlier.op_id, later.op_id]
     assert [t.id for t in store.transactions_of_account(wallet(tag), T0 + timedelta(seconds=1.5))] == [later.op_id]

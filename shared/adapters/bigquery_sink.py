@@ -3,6 +3,8 @@ Locally BIGQUERY_EMULATOR_HOST points the official client at local-bigquery."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
@@ -43,15 +45,19 @@ def stream(cfg: Settings, table: str, rows: list[dict], row_ids: list[str]) -> N
         raise StreamingError(f"BigQuery rejected {len(errors)} row(s) of {table}: {errors[:3]}")
 
 
-def query(cfg: Settings, sql: str, **params: str | int) -> list[dict]:
-    """Run SQL with named @parameters (never string-formatted values). `{table:NAME}` in sql expands
-    to the fully qualified table id from the topology."""
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter(name, "INT64" if isinstance(value, int) else "STRING", value)
-            for name, value in params.items()
-        ]
-    )
+def _parameter(name: str, value):
+    if isinstance(value, list | tuple):  # `x IN UNNEST(@name)`
+        return bigquery.ArrayQueryParameter(name, "STRING", [str(v) for v in value])
+    if isinstance(value, datetime):
+        return bigquery.ScalarQueryParameter(name, "TIMESTAMP", value)
+    return bigquery.ScalarQueryParameter(name, "INT64" if isinstance(value, int) else "STRING", value)
+
+
+def query(cfg: Settings, sql: str, **params: str | int | datetime | list[str]) -> list[dict]:
+    """Run SQL with named @parameters (never string-formatted values): strings, integers, timestamps
+    and lists of strings (arrays). `{table:NAME}` in sql expands to the fully qualified table id from
+    the topology."""
+    config = bigquery.QueryJobConfig(query_parameters=[_parameter(name, value) for name, value in params.items()])
     return [dict(row.items()) for row in client(cfg).query(_expand(cfg, sql), job_config=config).result()]
 
 

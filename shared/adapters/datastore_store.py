@@ -105,7 +105,7 @@ def insert(db: datastore.Client, entity: datastore.Entity) -> bool:
 # (index writes dominate commit cost: a posting writes ~9 entities).
 INDEXED: dict[str, frozenset[str]] = {
     "Account": frozenset({"account"}),
-    "JournalTransaction": frozenset({"event_id", "kind", "expires_at", "recorded_at", "accounts"}),
+    "JournalTransaction": frozenset({"event_id", "kind", "expires_at", "recorded_at", "accounts", "chain_id"}),
     "Outbox": frozenset({"transactions"}),
     "Rejection": frozenset({"event_id", "transaction_id"}),
     "Conflict": frozenset({"transaction_id"}),
@@ -233,6 +233,10 @@ class _DatastoreTx:
 # Entries of an account in ledger order: transactions whose `accounts` list holds it, by recorded_at.
 TRANSACTIONS_OF_ACCOUNT = CompositeQuery(
     ledger_rows.TRANSACTION, equals=("accounts",), inequality="recorded_at", order=("recorded_at",)
+)
+# A chain's head at an instant: its newest transaction recorded before it.
+CHAIN_HEAD_BEFORE = CompositeQuery(
+    ledger_rows.TRANSACTION, equals=("chain_id",), inequality="recorded_at", order=("-recorded_at",)
 )
 # Dead letters of a status, newest first; with a cursor, at or before the cursor's created_at.
 DEAD_LETTERS_BY_STATUS = CompositeQuery("DeadLetter", equals=("status",), order=("-created_at",))
@@ -380,6 +384,11 @@ class DatastoreLedger(ledger_rows.LedgerReads):
             return iter(self._transactions_where("accounts", account))
         found = datastore_indexes.fetch(self.db, TRANSACTIONS_OF_ACCOUNT, {"accounts": account}, (">=", since))
         return (ledger_rows.transaction(e.key.name, e) for e in found)
+
+    def chain_head_at(self, chain_id: str, before: datetime) -> StoredTransaction | None:
+        """The composite query CHAIN_HEAD_BEFORE, one row."""
+        found = datastore_indexes.fetch(self.db, CHAIN_HEAD_BEFORE, {"chain_id": chain_id}, ("<", before), limit=1)
+        return next((ledger_rows.transaction(e.key.name, e) for e in found), None)
 
     def hold(self, hold: str) -> tuple[StoredTransaction, HoldState] | None:
         """One lookup of both records."""

@@ -100,6 +100,10 @@ class MemoryStore(ledger_rows.LedgerReads):
             return found
         return sorted((t for t in found if t.recorded_at >= since), key=lambda t: t.recorded_at)
 
+    def chain_head_at(self, chain_id: str, before: datetime) -> StoredTransaction | None:
+        found = [t for t in self._transactions_where("chain_id", chain_id) if t.recorded_at < before]
+        return max(found, key=lambda t: t.recorded_at, default=None)
+
     # The customer API's ordered read of dead letters, as the Datastore adapter's composite query answers it.
 
     def dead_letters(self, status: str, before):

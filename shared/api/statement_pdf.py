@@ -11,6 +11,7 @@ from __future__ import annotations
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from shared.domain import statement_proof
 from shared.domain import statements as domain
 from shared.domain.ledger.accounts import NORMAL_SIDE, AccountBalance, account_type
 from shared.domain.money import decimal_text, exponent
@@ -76,7 +77,9 @@ def render(s: domain.Statement, digest: str | None = None) -> bytes:
         + ("" if s.complete else " - the period had not ended: later entries may follow"),
     ]
     if digest:  # the JSON statement's proof digest: `ledgerline verify-statement` (docs/api.md)
-        lines.append(f"Digest (SHA-256, ledgerline.statement.v1): {digest}")
+        lines.append(f"Digest (SHA-256, {statement_proof.VERSION}): {digest}")
+        if s.chain is not None:
+            lines.append(f"Anchored to the ledger's {len(s.chain['heads'])} hash-chain heads at {_when(s.period.end)}")
     for text in lines:
         pdf.cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if not s.currencies:

@@ -17,6 +17,8 @@ from shared.api.service import Backend, parse_time
 from shared.domain import statement_proof
 from shared.domain import statements as domain
 from shared.domain.ledger.accounts import AccountBalance
+from shared.domain.ledger.chain import chains_of
+from shared.domain.ledger.model import LEDGER
 from shared.domain.money import UnknownCurrency, exponent, normalise_currency
 from shared.errors import ClientError
 from shared.ledger import balances as ledger_balances
@@ -77,14 +79,31 @@ class ProofSection(BaseModel):
     digest: str
 
 
+class ChainHead(BaseModel):
+    chain_id: str = Field(description="one of the ledger's hash chains (<ledger>#<0..31>)")
+    seq: int = Field(description="the position of its last transaction recorded before `end` (0: none yet)")
+    hash: str = Field(description="that transaction's hash (64 zeros at genesis), as in BigQuery `transactions`")
+    transaction: str | None = Field(description="that transaction's id")
+
+
+class ProofChain(BaseModel):
+    before: Timestamp = Field(description="the instant the heads are taken at: the statement's end")
+    heads: list[ChainHead] = Field(description="every chain of the ledger, in shard order")
+
+
 class StatementProof(BaseModel):
-    version: Literal["ledgerline.statement.v1"]
+    version: Literal["ledgerline.statement.v2"]
     ledger_account: str = Field(description="the ledger account whose BigQuery `entries` rows anchor the statement")
-    anchor: Literal["bigquery:entries"]
+    anchor: Literal["bigquery:entries+transactions"]
     digest: str = Field(
-        description='SHA-256 over the statement\'s entries and balances (docs/api.md "Provable statements")'
+        description="SHA-256 over the statement's entries, balances and chain heads "
+        '(docs/api.md "Provable statements")'
     )
     sections: list[ProofSection]
+    chain: ProofChain | None = Field(
+        description="the ledger's hash-chain heads at `end` (recorded clock, once the period has settled for "
+        f"{int(statement_proof.SETTLE.total_seconds())} s); null: anchored to the entries only"
+    )
 
 
 class Statement(BaseModel):
@@ -127,7 +146,9 @@ def _figures(b: AccountBalance) -> StatementBalance:
 def to_model(s: domain.Statement) -> Statement:
     model = _model(s)
     versions = {c.currency: (c.opening_version, c.closing_version) for c in s.currencies}
-    model.proof = StatementProof(**statement_proof.prove(model.model_dump(mode="json"), s.account, versions))
+    model.proof = StatementProof(
+        **statement_proof.prove(model.model_dump(mode="json"), s.account, versions, chain=s.chain)
+    )
     return model
 
 
@@ -223,15 +244,26 @@ def build_statement(
     account = backend.tenancy.require_customer(tenant, customer)
     opening = ledger_balances.balance_as_of(backend.store, account, chosen.opening_as_of, clock=clock)
     closing = ledger_balances.balance_as_of(backend.store, account, chosen.closing_as_of, clock=clock)
+    now = backend.clock()
     statement = domain.build(
-        account, customer, chosen, clock, _lines(backend, account), opening, closing, backend.clock(),
+        account, customer, chosen, clock, _lines(backend, account), opening, closing, now,
         currency=currency, max_entries=domain.EXPORT_MAX_ENTRIES if export else None,
     )  # fmt: skip
+    statement.chain = _chain(backend, chosen, clock, now)
     log.info(
         "statement built",
         extra={"tenant": tenant, "period": chosen.name, "clock": clock, "entries": statement.entry_count},
     )
     return statement
+
+
+def _chain(backend: Backend, chosen: domain.Period, clock: str, now) -> dict | None:
+    """The chain heads at the period's end, for a settled period on the recorded clock (the effective
+    clock can still change after the fact: such a statement is anchored to the entries only)."""
+    if clock != "recorded" or chosen.end > now - statement_proof.SETTLE:
+        return None
+    heads = [statement_proof.head_of(c, backend.store.chain_head_at(c, chosen.end)) for c in chains_of(LEDGER)]
+    return {"before": domain.iso(chosen.end), "heads": heads}
 
 
 def get_statement(

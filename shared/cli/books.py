@@ -170,8 +170,9 @@ def cmd_verify_statement(args, root) -> int:
 
     with open(args.file, encoding="utf-8") as handle:
         statement = json.load(handle)
-    account = (statement.get("proof") or {}).get("ledger_account")
-    rows = []
+    proof = statement.get("proof") or {}
+    account, chain = proof.get("ledger_account"), proof.get("chain")
+    rows, chain_rows, legs = [], None, None
     if account:
         rows = bigquery_sink.query(
             root.cfg,
@@ -179,16 +180,65 @@ def cmd_verify_statement(args, root) -> int:
             "effective_at, posted_at FROM {table:entries} WHERE account = @account",
             account=account,
         )
-    problems = statement_proof.verify(statement, rows)
-    digest = (statement.get("proof") or {}).get("digest")
-    report = {"ok": not problems, "digest": digest, "anchored_rows": len(rows), "problems": problems}
+    if account and isinstance(chain, dict):
+        chain_rows, legs = _chain_rows(root.cfg, statement, chain)
+    problems = statement_proof.verify(statement, rows, chain_rows, legs)
+    report = {
+        "ok": not problems,
+        "digest": proof.get("digest"),
+        "anchored_rows": len(rows),
+        "chain": "not anchored (entries only)" if chain is None else f"{len(chain_rows or [])} transaction row(s)",
+        "problems": problems,
+    }
     if args.json:
         print_json(report)
     else:
-        print(f"verify-statement: {'OK' if report['ok'] else 'PROBLEMS'}  digest {digest}  {len(rows)} anchored row(s)")
+        print(
+            f"verify-statement: {'OK' if report['ok'] else 'PROBLEMS'}  digest {report['digest']}  "
+            f"{len(rows)} anchored row(s); chain: {report['chain']}"
+        )
         for p in problems:
             print(f"  - {p}")
     return 0 if report["ok"] else 1
+
+
+CHAIN_ROWS = (
+    "SELECT transaction_id, chain_id, seq, prev_hash, hash, ledger, kind, rule, event_id, partner, body_hash, "
+    "target, effective_at, recorded_at, expires_at, entry_count FROM {table:transactions} "
+)
+
+
+def _chain_rows(cfg, statement: dict, chain: dict) -> tuple[list[dict], list[dict]]:
+    """What the chain check reads from BigQuery: the `transactions` rows recorded between the
+    statement's first listed transaction and its end (each chain's links up to its head, and any row
+    after a head that would make it not the last), the heads' own rows, and the `entries` rows of the
+    listed transactions (every leg: their hashes cover them)."""
+    from shared.adapters import bigquery_sink
+    from shared.domain import statement_proof
+
+    before = statement_proof.moment(chain["before"])
+    listed = statement_proof.listed_transactions(statement)
+    claimed = [statement_proof.moment(e["recorded_at"]) for c in statement["currencies"] for e in c["entries"]]
+    rows = []
+    if claimed:
+        rows += bigquery_sink.query(
+            cfg,
+            CHAIN_ROWS + "WHERE recorded_at >= @low AND recorded_at < @before",
+            low=min(claimed),
+            before=before,
+        )
+    heads = [h["transaction"] for h in chain.get("heads", []) if h.get("transaction")]
+    if heads:
+        rows += bigquery_sink.query(cfg, CHAIN_ROWS + "WHERE transaction_id IN UNNEST(@ids)", ids=heads)
+    legs = []
+    if listed:
+        legs = bigquery_sink.query(
+            cfg,
+            "SELECT entry_id, transaction_id, account, currency, shard, direction, phase, amount "
+            "FROM {table:entries} WHERE transaction_id IN UNNEST(@ids)",
+            ids=listed,
+        )
+    return rows, legs
 
 
 def cmd_restream(args, root) -> int:

@@ -11,21 +11,37 @@ Per currency section (strings exactly as the statement prints them):
             opening.posted, opening.pending_in, opening.pending_out])
     hi = H([h(i-1), id, transaction, direction, phase, amount, account_version, effective_at, recorded_at])
     section = H([hn, closing_version, closing.posted, closing.pending_in, closing.pending_out, entry_count])
-statement digest = H(["ledgerline.statement.v1", ledger_account, period, start, end, clock,
-                      [[currency, section] for each section in the statement's order]])
+statement digest = H(["ledgerline.statement.v2", ledger_account, period, start, end, clock,
+                      [[currency, section] for each section in the statement's order],
+                      null, or [chain.before, [[chain_id, seq, hash] for each head in the proof's order]]])
 
-The digest commits to every entry, their order and the balances, and not to generated_at: two
-statements of the same ended period on the same clock have the same digest."""
+The digest commits to every entry, their order, the balances and the chain heads, and not to
+generated_at: two statements of the same settled period on the same clock have the same digest.
+
+The chain (recorded clock, once the period has settled): the head of each of the ledger's hash chains
+at the closing instant (its last transaction recorded before `end`; recorded time rises along a chain,
+so the chain's transactions before `end` are exactly those up to the head). Each transaction's row in
+BigQuery `transactions` carries its chain position, the previous hash and its own hash, which
+shared.domain.ledger.chain.chain_hash computes over that row and the transaction's `entries` rows. The
+verifier recomputes the hash of every transaction the statement lists, walks each chain from those
+transactions to the head by prev_hash, and checks that the heads are the chains' last rows before `end`:
+the statement's entries are then provably those of the ledger whose heads are anchored in BigQuery."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-VERSION = "ledgerline.statement.v1"
+from shared.domain.ledger.chain import GENESIS, chain_hash
+
+VERSION = "ledgerline.statement.v2"
+ANCHOR = "bigquery:entries+transactions"
 FIGURES = ("posted", "pending_in", "pending_out")
+# How long after its end a period is anchored to the chain: longer than a Datastore transaction can stay
+# open (270 s), so no posting recorded before the end can still commit after the heads are read.
+SETTLE = timedelta(minutes=5)
 
 
 def canonical(value) -> bytes:
@@ -49,15 +65,34 @@ def section_digest(ledger_account: str, statement: dict, section: dict, opening_
     return h([head, closing_version, *(section["closing"][f] for f in FIGURES), len(section["entries"])])
 
 
-def statement_digest(ledger_account: str, statement: dict, sections: list[tuple[str, str]]) -> str:
+def chain_commitment(chain: dict | None) -> list | None:
+    if chain is None:
+        return None
+    return [chain["before"], [[head["chain_id"], head["seq"], head["hash"]] for head in chain["heads"]]]
+
+
+def statement_digest(ledger_account: str, statement: dict, sections: list[tuple[str, str]], chain: dict | None) -> str:
     return h(
         [VERSION, ledger_account, statement["period"], statement["start"], statement["end"], statement["clock"],
-         [list(s) for s in sections]]
+         [list(s) for s in sections], chain_commitment(chain)]
     )  # fmt: skip
 
 
-def prove(statement: dict, ledger_account: str, versions: dict[str, tuple[int | None, int | None]]) -> dict:
-    """The statement's `proof` object; `versions`: currency -> (opening_version, closing_version)."""
+def head_of(chain_id: str, transaction) -> dict:
+    """A chain's head as the proof names it, from its last transaction then (None: still at genesis)."""
+    if transaction is None:
+        return {"chain_id": chain_id, "seq": 0, "hash": GENESIS, "transaction": None}
+    return {"chain_id": chain_id, "seq": transaction.seq, "hash": transaction.hash, "transaction": transaction.id}
+
+
+def prove(
+    statement: dict,
+    ledger_account: str,
+    versions: dict[str, tuple[int | None, int | None]],
+    chain: dict | None = None,
+) -> dict:
+    """The statement's `proof` object; `versions`: currency -> (opening_version, closing_version);
+    `chain`: {"before": the statement's end, "heads": [head_of(...) per chain]} or None (not anchored)."""
     sections = []
     for section in statement["currencies"]:
         opening_version, closing_version = versions.get(section["currency"], (None, None))
@@ -73,16 +108,17 @@ def prove(statement: dict, ledger_account: str, versions: dict[str, tuple[int | 
     return {
         "version": VERSION,
         "ledger_account": ledger_account,
-        "anchor": "bigquery:entries",
-        "digest": statement_digest(ledger_account, statement, [(s["currency"], s["digest"]) for s in sections]),
+        "anchor": ANCHOR,
+        "digest": statement_digest(ledger_account, statement, [(s["currency"], s["digest"]) for s in sections], chain),
         "sections": sections,
+        "chain": chain,
     }
 
 
 # ----------------------------------------------------------------------------- verification
 
 
-def _moment(value) -> datetime:
+def moment(value) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
@@ -112,14 +148,26 @@ def _empty() -> dict[str, int]:
     return dict.fromkeys(("debits_posted", "credits_posted", "debits_pending", "credits_pending"), 0)
 
 
-def verify(statement: dict, rows: Iterable[dict]) -> list[dict]:
+def verify(
+    statement: dict,
+    rows: Iterable[dict],
+    chain_rows: Iterable[dict] | None = None,
+    legs: Iterable[dict] | None = None,
+) -> list[dict]:
     """Problems of a statement file against the anchored rows of its account (BigQuery `entries`, any
-    superset: other accounts' rows are ignored). Empty: the statement is complete and unaltered."""
+    superset: other accounts' rows are ignored) and, when the proof names chain heads, against the
+    chain (`chain_rows`: BigQuery `transactions` rows; `legs`: the `entries` rows of the statement's
+    transactions, every account's, which their hashes cover). Empty: complete and unaltered."""
     problems: list[dict] = []
     proof = statement.get("proof") or {}
     account = proof.get("ledger_account")
     if proof.get("version") != VERSION or not account:
         return [{"check": "proof_missing", "detail": "no proof of a known version"}]
+    if proof.get("chain") is not None:
+        if chain_rows is None or legs is None:
+            problems.append({"check": "chain_unchecked", "detail": "the chain's rows were not given"})
+        else:
+            problems += verify_chain(statement, proof["chain"], chain_rows, legs)
     versions = {}
     recomputed = []
     for section, claimed in zip(statement.get("currencies", []), proof.get("sections", []), strict=False):
@@ -133,7 +181,7 @@ def verify(statement: dict, rows: Iterable[dict]) -> list[dict]:
             problems.append({"check": "digest", "currency": section["currency"], "detail": "the section was altered"})
     if len(statement.get("currencies", [])) != len(proof.get("sections", [])):
         problems.append({"check": "digest", "detail": "sections and proof differ in number"})
-    if statement_digest(account, statement, recomputed) != proof.get("digest"):
+    if statement_digest(account, statement, recomputed, proof.get("chain")) != proof.get("digest"):
         problems.append({"check": "digest", "detail": "the statement digest does not match"})
 
     # the anchor: the account's rows, once each
@@ -145,11 +193,11 @@ def verify(statement: dict, rows: Iterable[dict]) -> list[dict]:
         if seen is not None and _key(seen) != _key(row):
             problems.append({"check": "anchor_conflict", "entry": row["entry_id"]})
         anchored[row["entry_id"]] = row
-    start, end, clock = _moment(statement["start"]), _moment(statement["end"]), statement["clock"]
+    start, end, clock = moment(statement["start"]), moment(statement["end"]), statement["clock"]
     at = "posted_at" if clock == "recorded" else "effective_at"
     listed = {s["currency"] for s in statement.get("currencies", [])}
     expected_currencies = {
-        r["currency"] for r in anchored.values() if _moment(r[at]) < end
+        r["currency"] for r in anchored.values() if moment(r[at]) < end
     }  # a balance or an entry by the end
     if statement.get("currency") is None:  # not one currency only: every currency of the account is there
         for code in sorted(expected_currencies - listed):
@@ -163,19 +211,19 @@ def verify(statement: dict, rows: Iterable[dict]) -> list[dict]:
         opening, closing = _empty(), _empty()
         inside = []
         for r in mine:
-            moment = _moment(r[at])
-            if moment < start:
+            when = moment(r[at])
+            if when < start:
                 _fold(opening, r)
-            if moment < end:
+            if when < end:
                 _fold(closing, r)
-            if start <= moment < end:
+            if start <= when < end:
                 inside.append(r)
         order = (
-            (lambda r: (_moment(r["posted_at"]), r["transaction_id"], int(r["entry_id"].rpartition(":")[2])))
+            (lambda r: (moment(r["posted_at"]), r["transaction_id"], int(r["entry_id"].rpartition(":")[2])))
             if clock == "recorded"
             else (
                 lambda r: (
-                    _moment(r["effective_at"]), _moment(r["posted_at"]), r["transaction_id"],
+                    moment(r["effective_at"]), moment(r["posted_at"]), r["transaction_id"],
                     int(r["entry_id"].rpartition(":")[2]),
                 )
             )
@@ -201,8 +249,8 @@ def verify(statement: dict, rows: Iterable[dict]) -> list[dict]:
             problems.append({"check": "closing_balance", "currency": code, "anchored": _figures(closing)})
         if clock == "recorded":
             opening_version, closing_version = versions.get(code, (None, None))
-            before = [int(r["account_version"]) for r in mine if _moment(r["posted_at"]) < start]
-            by_end = [int(r["account_version"]) for r in mine if _moment(r["posted_at"]) < end]
+            before = [int(r["account_version"]) for r in mine if moment(r["posted_at"]) < start]
+            by_end = [int(r["account_version"]) for r in mine if moment(r["posted_at"]) < end]
             if opening_version != (max(before) if before else 0) or closing_version != (max(by_end) if by_end else 0):
                 problems.append({"check": "versions", "currency": code, "detail": "opening/closing version"})
             if [e["account_version"] for e in section["entries"]] != list(
@@ -219,8 +267,8 @@ def _key(row: dict) -> tuple:
         row["phase"],
         int(row["amount"]),
         int(row["account_version"]),
-        _moment(row["effective_at"]),
-        _moment(row["posted_at"]),
+        moment(row["effective_at"]),
+        moment(row["posted_at"]),
     )
 
 
@@ -231,6 +279,101 @@ def _entry_key(e: dict) -> tuple:
         e["phase"],
         int(e["amount"]),
         int(e["account_version"]),
-        _moment(e["effective_at"]),
-        _moment(e["recorded_at"]),
+        moment(e["effective_at"]),
+        moment(e["recorded_at"]),
     )
+
+
+# ----------------------------------------------------------------------------- the chain
+
+
+def listed_transactions(statement: dict) -> list[str]:
+    """The transactions the statement's entries belong to, once each, in order of first appearance."""
+    return list(dict.fromkeys(e["transaction"] for c in statement.get("currencies", []) for e in c["entries"]))
+
+
+def _hash_of(row: dict, legs: list[dict]) -> str:
+    """A `transactions` row's hash recomputed from its fields and its `entries` rows (index order)."""
+    record = {
+        "seq": int(row["seq"]),
+        "transaction_id": row["transaction_id"],
+        "kind": row["kind"],
+        "rule": row["rule"],
+        "event_id": row.get("event_id"),
+        "body_hash": row["body_hash"],
+        "effective_at": moment(row["effective_at"]),
+        "recorded_at": moment(row["recorded_at"]),
+        "expires_at": moment(row["expires_at"]) if row.get("expires_at") else None,
+        "partner": row.get("partner"),
+        "ledger": row["ledger"],
+        "target": row.get("target"),
+    }
+    entries = [
+        {
+            "account": e["account"],
+            "currency": e["currency"],
+            "shard": int(e["shard"]),
+            "direction": e["direction"],
+            "amount": int(e["amount"]),
+            "phase": e["phase"],
+        }
+        for e in sorted(legs, key=lambda e: int(e["entry_id"].rpartition(":")[2]))
+    ]
+    return chain_hash(row["prev_hash"], record, entries)
+
+
+def verify_chain(statement: dict, chain: dict, chain_rows: Iterable[dict], legs: Iterable[dict]) -> list[dict]:
+    """The statement's link to the ledger's hash chain (module docstring): its heads are anchored and
+    are the chains' last rows before `end`; every listed transaction's hash recomputes from its rows
+    and is linked by prev_hash to its chain's head."""
+    problems: list[dict] = []
+    before = moment(chain.get("before"))
+    if before != moment(statement["end"]):
+        problems.append({"check": "chain_instant", "detail": "the heads are not those at the statement's end"})
+    by_position: dict[tuple[str, int], dict] = {}
+    by_id: dict[str, dict] = {}
+    for row in chain_rows:
+        position = (row["chain_id"], int(row["seq"]))
+        seen = by_position.get(position)
+        if seen is not None and (seen["transaction_id"], seen["hash"]) != (row["transaction_id"], row["hash"]):
+            problems.append({"check": "chain_conflict", "chain": position[0], "seq": position[1]})
+        by_position[position] = row
+        by_id[row["transaction_id"]] = row
+    heads = {head["chain_id"]: head for head in chain.get("heads", [])}
+    for chain_id, head in heads.items():
+        if head["seq"] == 0:
+            anchored = head["hash"] == GENESIS and head.get("transaction") is None
+        else:
+            row = by_position.get((chain_id, head["seq"]))
+            anchored = (
+                row is not None
+                and (row["hash"], row["transaction_id"]) == (head["hash"], head.get("transaction"))
+                and moment(row["recorded_at"]) < before
+            )
+        if not anchored:
+            problems.append({"check": "head_unanchored", "chain": chain_id, "seq": head["seq"]})
+    for (chain_id, seq), row in sorted(by_position.items()):
+        head = heads.get(chain_id)
+        if moment(row["recorded_at"]) < before and (head is None or seq > head["seq"]):
+            problems.append({"check": "head_not_last", "chain": chain_id, "seq": seq})
+    by_transaction: dict[str, dict[str, dict]] = {}
+    for leg in legs:
+        by_transaction.setdefault(leg["transaction_id"], {})[leg["entry_id"]] = leg
+    lowest: dict[str, int] = {}
+    for transaction in listed_transactions(statement):
+        row = by_id.get(transaction)
+        head = heads.get(row["chain_id"]) if row is not None else None
+        if row is None or head is None or int(row["seq"]) > head["seq"]:
+            problems.append({"check": "transaction_unanchored", "transaction": transaction})
+            continue
+        mine = list(by_transaction.get(transaction, {}).values())
+        if len(mine) != int(row["entry_count"]) or _hash_of(row, mine) != row["hash"]:
+            problems.append({"check": "transaction_hash", "transaction": transaction})
+        lowest[row["chain_id"]] = min(lowest.get(row["chain_id"], int(row["seq"])), int(row["seq"]))
+    for chain_id, first in sorted(lowest.items()):
+        for seq in range(first + 1, heads[chain_id]["seq"] + 1):
+            row, prev = by_position.get((chain_id, seq)), by_position.get((chain_id, seq - 1))
+            if row is None or prev is None or row["prev_hash"] != prev["hash"]:
+                problems.append({"check": "chain_link", "chain": chain_id, "seq": seq})
+                break
+    return problems

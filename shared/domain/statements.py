@@ -163,6 +163,7 @@ class Statement:
     generated_at: datetime
     currencies: list[CurrencyStatement]
     currency: str | None = None  # the filter, if one
+    chain: dict | None = None  # the chain heads at `end` it is anchored to (shared.domain.statement_proof)
 
     @property
     def complete(self) -> bool:

@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.errors import PermanentError
 from shared.ledger.store import LedgerStore, OutboxRecord, StoredTransaction, utcnow
 from shared.recovery.policies import Task
-from shared.topology import ENTRIES_TABLE
+from shared.topology import ENTRIES_TABLE, TRANSACTIONS_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
 
@@ -47,6 +47,44 @@ def entry_rows(transaction: StoredTransaction) -> list[dict]:
     ]
 
 
+def transaction_row(transaction: StoredTransaction) -> dict:
+    """The BigQuery row (topology/bigquery/transactions.json) of one transaction: its place in the hash
+    chain and every field its hash covers besides the entries (shared.domain.ledger.chain.chain_hash)."""
+
+    def iso(moment):
+        return moment.isoformat() if moment is not None else None
+
+    return {
+        "transaction_id": transaction.id,
+        "chain_id": transaction.chain_id,
+        "seq": transaction.seq,
+        "prev_hash": transaction.prev_hash,
+        "hash": transaction.hash,
+        "ledger": transaction.ledger,
+        "kind": transaction.kind,
+        "rule": transaction.rule,
+        "event_id": transaction.event_id,
+        "partner": transaction.partner,
+        "body_hash": transaction.body_hash,
+        "target": transaction.target,
+        "effective_at": iso(transaction.effective_at),
+        "recorded_at": iso(transaction.recorded_at),
+        "expires_at": iso(transaction.expires_at),
+        "entry_count": len(transaction.entries),
+    }
+
+
+def _stream_rows(cfg: Settings, transactions: list[StoredTransaction], stream) -> int:
+    """The entries and the transaction rows of committed transactions, one insert call per table (each
+    row's insertId its entry / transaction id, so a repeat after a partial failure adds nothing).
+    Entries first: a transaction row, the chain's anchor, never precedes its entries."""
+    rows = [row for t in transactions for row in entry_rows(t)]
+    stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
+    chain = [transaction_row(t) for t in transactions]
+    stream(cfg, TRANSACTIONS_TABLE, stamped(chain), [r["transaction_id"] for r in chain])
+    return len(rows)
+
+
 def stamped(rows: list[dict]) -> list[dict]:
     """The rows with `streamed_at`: one instant per insert call, taken just before it (entry_rows stays
     a pure function of the transaction; this is the only field that depends on when it streams)."""
@@ -59,12 +97,9 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
     outbox = store.outbox_record(outbox_id)
     if outbox is None:
         return []
-    rows = []
-    for txn in outbox.transactions:
-        rows += entry_rows(store.transaction(txn))
-    stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
+    rows = _stream_rows(cfg, [store.transaction(txn) for txn in outbox.transactions], stream)
     store.delete_outbox([outbox_id])
-    log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": len(rows)})
+    log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": rows})
     return list(outbox.transactions)
 
 
@@ -77,16 +112,15 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
         return 0
     names = sorted({txn for record in outbox for txn in record.transactions})
     transactions = store.transactions(names)
-    rows = [row for name in names if name in transactions for row in entry_rows(transactions[name])]
     try:
-        stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
+        rows = _stream_rows(cfg, [transactions[name] for name in names if name in transactions], stream)
     except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
         # BigQuery refused rows (not an outage): stream record by record, so one bad record cannot
         # block everyone's streaming; what is refused alone is quarantined (skipped by later sweeps,
         # still reported by verify) and raised, so the task ends as a dead letter naming it.
         return _stream_one_by_one(cfg, store, outbox, stream, refused)
     store.delete_outbox([record.id for record in outbox])
-    log.info("entries streamed to BigQuery", extra={"outboxes": len(outbox), "rows": len(rows)})
+    log.info("entries streamed to BigQuery", extra={"outboxes": len(outbox), "rows": rows})
     return len(names)
 
 

@@ -166,6 +166,12 @@ class LedgerStore(Protocol):
         in recorded_at order (ties in any order); without: all of them, in any order."""
         ...
 
+    def chain_head_at(self, chain_id: str, before: datetime) -> StoredTransaction | None:
+        """The chain's head at an instant: its last transaction recorded before `before` (None: the chain
+        was still at genesis). Recorded time rises along a chain (shared.domain.ledger.engine
+        .recorded_after), so the chain's transactions recorded before it are the prefix up to this one."""
+        ...
+
     def account_shards(self, account: str | None = None) -> list[AccountShard]:
         """Every shard of the account (of every account without one), in any order."""
         ...

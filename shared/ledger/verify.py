@@ -37,6 +37,10 @@ CHECKS: dict[str, str | None] = {
     "bigquery_missing": None,
     "bigquery_mismatch": None,
     "bigquery_unknown_entry": None,
+    "chain_bigquery_missing": None,  # a committed transaction's row is not in BigQuery `transactions`
+    "chain_bigquery_mismatch": None,  # its chain position or hashes differ there
+    "chain_bigquery_duplicate": None,
+    "chain_bigquery_unknown": None,
     "inbox_unpublished": None,
     "parked_overdue": None,
     "dead_lettered": None,
@@ -50,6 +54,28 @@ CHECKS: dict[str, str | None] = {
 }
 STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
+
+
+def chain_checks(cfg: Settings, txns: list[StoredTransaction], outbox: set[str]) -> list[dict]:
+    """BigQuery `transactions` (the chain anchored outside Datastore) against the committed transactions:
+    one row each (once out of the outbox) with the same chain position and hashes, and no other row."""
+    problems = []
+    rows = bigquery_sink.query(cfg, "SELECT transaction_id, chain_id, seq, prev_hash, hash FROM {table:transactions}")
+    for transaction_id, n in sorted(Counter(r["transaction_id"] for r in rows).items()):
+        if n > 1:
+            problems.append({"check": "chain_bigquery_duplicate", "transaction_id": transaction_id, "copies": n})
+    bq = {r["transaction_id"]: (r["chain_id"], int(r["seq"]), r["prev_hash"], r["hash"]) for r in rows}
+    for t in txns:
+        if t.id in outbox:
+            continue
+        got = bq.pop(t.id, None)
+        if got is None:
+            problems.append({"check": "chain_bigquery_missing", "transaction_id": t.id})
+        elif got != (t.chain_id, t.seq, t.prev_hash, t.hash):
+            problems.append({"check": "chain_bigquery_mismatch", "transaction_id": t.id, "bigquery": list(got)})
+    for transaction_id in sorted(bq):
+        problems.append({"check": "chain_bigquery_unknown", "transaction_id": transaction_id})
+    return problems
 
 
 def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
@@ -88,6 +114,7 @@ def verify(cfg: Settings, *, db, with_bigquery: bool = True) -> dict:
                 problems.append({"check": "bigquery_mismatch", "entry_id": entry_id, "bigquery": list(got)})
         for entry_id in sorted(bq):
             problems.append({"check": "bigquery_unknown_entry", "entry_id": entry_id})
+        problems += chain_checks(cfg, txns, outbox)
 
     inbox_port = DatastoreInbox(db)
     inbox = inbox_port.events()

@@ -131,3 +131,64 @@ def test_verify_statement_proves_a_statement_against_bigquery_and_refuses_a_tamp
     untouched_but_edited["currencies"][0]["closing"]["posted"] += 1
     code, report = verify(untouched_but_edited)
     assert code == 1 and "digest" in {p["check"] for p in report["problems"]}
+
+
+def test_a_settled_statement_is_anchored_to_the_chain_heads_streamed_to_bigquery(acme, fund, cfg, tmp_path):  # noqa: F811
+    """The heads come from Datastore (the chain-head composite query on the emulator) and are checked
+    against BigQuery `transactions` (the rows the outbox streamed): verify-statement recomputes every
+    listed transaction's hash from BigQuery rows and walks the chain to the head. The statement is
+    built in-process with a clock 6 minutes on, so its period has settled (the running api would wait)."""
+    import json
+    import subprocess
+    import sys
+    import time
+    from datetime import timedelta
+
+    from shared import bootstrap
+    from shared.api import statements
+    from shared.config import REPO_ROOT
+    from shared.domain import statement_proof
+
+    from .conftest import wait_for
+
+    a, b = acme.customers[2], acme.customers[1]
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    fund(a, 3_000)
+    for amount in (10, 20):
+        assert acme.post("/v1/transfers", transfer(a, b, amount), idem=f"ch-{uuid.uuid4()}").status_code == 200
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    time.sleep(1.2)
+    later = bootstrap.Root(cfg, clock=lambda: end + statement_proof.SETTLE + timedelta(minutes=1))
+    built = statements.build_statement(
+        bootstrap.api_backend(later), acme.name, a, "custom", start=statements.domain.iso(start),
+        end=statements.domain.iso(end),
+    )  # fmt: skip
+    s = statements.to_model(built).model_dump(mode="json")
+    chain = s["proof"]["chain"]
+    assert chain is not None and chain["before"] == s["end"] and len(chain["heads"]) == 32
+    listed = statement_proof.listed_transactions(s)
+    assert len(listed) == 3
+    mine = {t.chain_id: t for t in later.store.transactions(listed).values()}
+    for head in chain["heads"]:
+        if head["chain_id"] in mine:
+            assert head["seq"] >= mine[head["chain_id"]].seq
+
+    def verify(statement: dict) -> tuple[int, dict]:
+        path = tmp_path / f"statement-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps(statement))
+        run = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "--json", "verify-statement", str(path)],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+        )  # fmt: skip
+        return run.returncode, json.loads(run.stdout)
+
+    code, report = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(verify(s)), timeout=60, what="streamed")
+    assert report["ok"] and report["chain"].endswith("transaction row(s)"), report
+    forged = json.loads(json.dumps(s))
+    first = next(h for h in forged["proof"]["chain"]["heads"] if h["chain_id"] in mine)
+    first["hash"] = "0" * 63 + "1"
+    body = {k: v for k, v in forged.items() if k != "proof"}
+    versions = {p["currency"]: (p["opening_version"], p["closing_version"]) for p in s["proof"]["sections"]}
+    forged["proof"] = statement_proof.prove(body, s["proof"]["ledger_account"], versions, forged["proof"]["chain"])
+    code, report = verify(forged)
+    assert code == 1 and "head_unanchored" in {p["check"] for p in report["problems"]}, report

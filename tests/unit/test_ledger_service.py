@@ -47,7 +47,7 @@ def test_without_a_sweep_it_streams_inline_and_the_outbox_record_goes():
 
     sink = lambda cfg, table, rows, ids: streamed.append(ids)  # noqa: E731
     assert service(store, queue_down, sink).execute(op(2)).status == "posted"
-    assert streamed == [["txn_service_2:0", "txn_service_2:1"]] and store.data["Outbox"] == {}
+    assert streamed == [["txn_service_2:0", "txn_service_2:1"], ["txn_service_2"]] and store.data["Outbox"] == {}
 
 
 def test_when_streaming_fails_too_the_posting_stands_and_the_outbox_keeps_it():

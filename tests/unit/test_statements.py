@@ -504,6 +504,19 @@ def anchored_rows(w) -> list[dict]:
     return [row for name in w.store.data["JournalTransaction"] for row in entry_rows(w.store.transaction(name))]
 
 
+def chain_rows(w) -> list[dict]:
+    """What BigQuery `transactions` holds then (shared.ledger.outbox.transaction_row)."""
+    from shared.ledger.outbox import transaction_row
+
+    return [transaction_row(w.store.transaction(name)) for name in w.store.data["JournalTransaction"]]
+
+
+def anchor(w) -> tuple[list[dict], list[dict], list[dict]]:
+    """verify()'s anchored inputs: the entries rows, the transactions rows, and every leg (all entries)."""
+    rows = anchored_rows(w)
+    return rows, chain_rows(w), rows
+
+
 def checks(problems) -> set[str]:
     return {p["check"] for p in problems}
 
@@ -513,13 +526,15 @@ def test_an_untouched_statement_verifies_against_the_anchored_rows(busy, clock):
     from shared.domain import statement_proof
 
     w = busy
-    rows = anchored_rows(w)
+    rows = anchor(w)
     for period in ("2026-10", "2026-11", "2026-12", "2027-01"):
         s = w.get(f"/v1/accounts/cus_a/statements/{period}?clock={clock}").json
         assert s["proof"]["ledger_account"] == "customer:cus_a:wallet" and len(s["proof"]["digest"]) == 64
-        assert statement_proof.verify(s, rows) == [], period
+        assert statement_proof.verify(s, *rows) == [], period
+        settled = clock == "recorded" and period != "2027-01"  # the clock reads 2027-01-03
+        assert (s["proof"]["chain"] is not None) == settled, period
     one = w.get(f"/v1/accounts/cus_a/statements/2026-12?clock={clock}&currency=JPY").json
-    assert statement_proof.verify(one, rows) == []
+    assert statement_proof.verify(one, *rows) == []
     again = w.get(f"/v1/accounts/cus_a/statements/2026-11?clock={clock}").json
     s = w.get(f"/v1/accounts/cus_a/statements/2026-11?clock={clock}").json
     assert (
@@ -539,14 +554,15 @@ def reprove(s: dict) -> dict:
 
     versions = {p["currency"]: (p["opening_version"], p["closing_version"]) for p in s["proof"]["sections"]}
     body = {k: v for k, v in s.items() if k != "proof"}
-    return {**s, "proof": statement_proof.prove(body, s["proof"]["ledger_account"], versions)}
+    chain = s["proof"].get("chain")
+    return {**s, "proof": statement_proof.prove(body, s["proof"]["ledger_account"], versions, chain)}
 
 
 def test_a_tampered_truncated_or_reordered_statement_fails_verification(busy):
     from shared.domain import statement_proof
 
     w = busy
-    rows = anchored_rows(w)
+    rows, chain, legs = anchor(w)
     s = w.get("/v1/accounts/cus_a/statements/2026-11").json
     assert len(next(c for c in s["currencies"] if c["currency"] == "USD")["entries"]) >= 4
 
@@ -573,17 +589,124 @@ def test_a_tampered_truncated_or_reordered_statement_fails_verification(busy):
         (closing, {"closing_balance"}),
     ):
         altered = tampered(s, change)
-        assert "digest" in checks(statement_proof.verify(altered, rows)), change.__name__  # the file was changed
+        assert "digest" in checks(statement_proof.verify(altered, rows, chain, legs)), (
+            change.__name__
+        )  # the file was changed
         forged = reprove(altered)  # digests recomputed: the anchor still tells
-        found = checks(statement_proof.verify(forged, rows))
+        found = checks(statement_proof.verify(forged, rows, chain, legs))
         assert "digest" not in found and anchored <= found, (change.__name__, found)
-    assert checks(statement_proof.verify({**s, "proof": None}, rows)) == {"proof_missing"}
+    assert checks(statement_proof.verify({**s, "proof": None}, rows, chain, legs)) == {"proof_missing"}
     # a currency left out of a statement of every currency
     without = reprove(
         {**json.loads(json.dumps(s)), "currencies": [c for c in s["currencies"] if c["currency"] != "JPY"]}
     )
     without["proof"]["sections"] = [p for p in without["proof"]["sections"] if p["currency"] != "JPY"]
-    assert "currency_missing" in checks(statement_proof.verify(reprove(without), rows))
+    assert "currency_missing" in checks(statement_proof.verify(reprove(without), rows, chain, legs))
     # the anchor itself: an entry missing from BigQuery is a gap, not a pass
     usd_ids = [e["id"] for e in next(c for c in s["currencies"] if c["currency"] == "USD")["entries"]]
-    assert "anchor_gap" in checks(statement_proof.verify(s, [r for r in rows if r["entry_id"] != usd_ids[0]]))
+    assert "anchor_gap" in checks(
+        statement_proof.verify(s, [r for r in rows if r["entry_id"] != usd_ids[0]], chain, legs)
+    )
+
+
+def test_a_settled_statement_names_the_chain_heads_at_its_end_and_they_verify(busy):
+    from shared.domain import statement_proof
+    from shared.domain.ledger.chain import GENESIS, chains_of
+
+    w = busy
+    rows, chain, legs = anchor(w)
+    s = w.get("/v1/accounts/cus_a/statements/2026-11").json
+    proof = s["proof"]
+    assert proof["version"] == "ledgerline.statement.v2" and proof["anchor"] == "bigquery:entries+transactions"
+    assert proof["chain"]["before"] == s["end"] == "2026-12-01T00:00:00Z"
+    heads = proof["chain"]["heads"]
+    assert [h["chain_id"] for h in heads] == chains_of("main")
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    for head in heads:  # each is the chain's last transaction recorded before the end, from the store itself
+        last = w.store.chain_head_at(head["chain_id"], end)
+        if last is None:
+            assert (head["seq"], head["hash"], head["transaction"]) == (0, GENESIS, None)
+        else:
+            assert (head["seq"], head["hash"], head["transaction"]) == (last.seq, last.hash, last.id)
+            later = [r for r in chain if r["chain_id"] == head["chain_id"] and r["seq"] > head["seq"]]
+            assert all(r["recorded_at"] >= end.isoformat() for r in later)
+    assert any(h["seq"] > 0 for h in heads)
+    assert statement_proof.verify(s, rows, chain, legs) == []
+    assert checks(statement_proof.verify(s, rows)) == {"chain_unchecked"}  # never a silent pass
+    # a month later the November heads are the same: the digest too
+    w.clock.now += timedelta(days=30)
+    assert w.get("/v1/accounts/cus_a/statements/2026-11").json["proof"] == proof
+
+
+def test_a_statement_whose_chain_does_not_hold_fails(busy):
+    from shared.domain import statement_proof
+    from shared.domain.ledger.chain import GENESIS
+
+    w = busy
+    rows, chain, legs = anchor(w)
+    s = w.get("/v1/accounts/cus_a/statements/2026-11").json
+    listed = statement_proof.listed_transactions(s)
+    by_id = {r["transaction_id"]: r for r in chain}
+    first = min((by_id[t] for t in listed), key=lambda r: r["seq"])
+    head = next(h for h in s["proof"]["chain"]["heads"] if h["chain_id"] == first["chain_id"])
+    assert head["seq"] > first["seq"]  # one test thread: one chain, so there are links to walk
+
+    def verify(statement=s, chain_rows=chain, all_legs=legs):
+        return checks(statement_proof.verify(statement, rows, chain_rows, all_legs))
+
+    # another account's leg of a listed transaction altered in BigQuery: the hash no longer recomputes
+    other = next(r for r in legs if r["transaction_id"] == first["transaction_id"] and r["account"] != s["account"])
+    bent = [{**r, "amount": r["amount"] + 1} if r is other else r for r in legs]
+    assert verify(all_legs=bent) == {"transaction_hash"}
+    assert verify(all_legs=[r for r in legs if r is not other]) == {"transaction_hash"}  # a leg missing
+    # a row between the transaction and the head gone, or its link forged
+    middle = next(r for r in chain if r["chain_id"] == first["chain_id"] and r["seq"] == first["seq"] + 1)
+    assert "chain_link" in verify(chain_rows=[r for r in chain if r is not middle])
+    forged = [{**r, "prev_hash": "f" * 64} if r is middle else r for r in chain]
+    assert "chain_link" in verify(chain_rows=forged)
+    # a listed transaction absent from the anchor
+    assert "transaction_unanchored" in verify(chain_rows=[r for r in chain if r is not first])
+    # the heads: one forged in the file (digest recomputed), one missing from BigQuery, one not the last
+    forged_head = json.loads(json.dumps(s))
+    forged_head["proof"]["chain"]["heads"][int(head["chain_id"].split("#")[1])]["hash"] = "e" * 64
+    assert "head_unanchored" in verify(statement=reprove(forged_head))
+    head_row = next(r for r in chain if r["transaction_id"] == head["transaction"])
+    assert "head_unanchored" in verify(chain_rows=[r for r in chain if r is not head_row])
+    late = {**head_row, "transaction_id": "txn_late", "seq": head["seq"] + 1, "recorded_at": s["start"]}
+    assert "head_not_last" in verify(chain_rows=[*chain, late])
+    assert "chain_conflict" in verify(chain_rows=[*chain, {**head_row, "transaction_id": "txn_twin"}])
+    # a head pushed back to genesis to hide the chain (digest recomputed)
+    genesis = json.loads(json.dumps(s))
+    genesis["proof"]["chain"]["heads"][int(head["chain_id"].split("#")[1])].update(
+        seq=0, hash=GENESIS, transaction=None
+    )
+    assert {"head_not_last", "transaction_unanchored"} <= verify(statement=reprove(genesis))
+    # heads of another instant
+    moved = json.loads(json.dumps(s))
+    moved["proof"]["chain"]["before"] = "2026-12-02T00:00:00Z"
+    assert "chain_instant" in verify(statement=reprove(moved))
+
+
+def test_recorded_time_never_goes_back_along_a_chain_or_an_account():
+    from shared.adapters.memory_store import MemoryStore
+    from shared.domain.ledger.engine import recorded_after
+
+    t = datetime(2026, 11, 5, tzinfo=UTC)
+    one = timedelta(microseconds=1)
+    assert recorded_after(t, []) == t and recorded_after(t, [None, t - one]) == t
+    assert recorded_after(t, [t]) == t + one and recorded_after(t, [t - one, t + 5 * one, None]) == t + 6 * one
+    store = MemoryStore()
+    legs = (Leg("bank:test:operating", "debit", 5, "USD"), Leg(tenants.wallet("cus_m"), "credit", 5, "USD"))
+    clocks = [t + timedelta(seconds=2), t + timedelta(seconds=1), t + timedelta(seconds=1)]  # a clock behind
+    for n, at in enumerate(clocks):
+        op = Operation(f"mono{n}", "post", "test_funding.v1", f"mono{n}", "test", f"mono{n}", at, legs=legs)
+        assert transactions.execute(store, op, lambda at=at: at).status == "posted"
+    posted = [store.transaction(f"mono{n}") for n in range(3)]
+    assert [p.recorded_at for p in posted] == [
+        t + timedelta(seconds=2),
+        t + timedelta(seconds=2) + one,
+        t + timedelta(seconds=2) + 2 * one,
+    ]
+    assert [p.seq for p in posted] == [1, 2, 3] and len({p.chain_id for p in posted}) == 1
+    wallet = [e.account_version for p in posted for e in p.entries_on(tenants.wallet("cus_m"))]
+    assert wallet == [1, 2, 3]

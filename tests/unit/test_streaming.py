@@ -34,11 +34,12 @@ def test_postings_defer_streaming_and_one_sweep_streams_them_all_once():
     assert len(asked) == 3 and len(store.data["Outbox"]) == 3  # committed, durable, not streamed yet
     streamed = outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids)))
     assert streamed == 3 and store.data["Outbox"] == {}
-    ((table, ids),) = calls  # ONE insert call for the three postings
+    (table, ids), (chain, names) = calls  # ONE insert call per table for the three postings
     assert table == "entries" and len(ids) == len(set(ids)) == sum(
         len(entries_of(t)) for t in store.data["JournalTransaction"].values()
     )
-    assert outbox.stream_pending(None, store, stream=lambda *a: calls.append(a)) == 0 and len(calls) == 1
+    assert chain == "transactions" and sorted(names) == sorted(store.data["JournalTransaction"])
+    assert outbox.stream_pending(None, store, stream=lambda *a: calls.append(a)) == 0 and len(calls) == 2
 
 
 def test_a_failed_sweep_keeps_the_outbox_for_the_next_one():
@@ -78,8 +79,10 @@ def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_row
         post_event(None, event(n), store=store, defer_stream=lambda: None)
     before = datetime.now(tz=UTC)
     outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: calls.append(rows))
-    ((rows,),) = [calls]
-    stamps = {row["streamed_at"] for row in rows}
-    assert len(stamps) == 1 and before <= datetime.fromisoformat(stamps.pop()) <= datetime.now(tz=UTC)
+    assert [len(rows) for rows in calls] == [4, 2]  # the entries, then the transactions
+    for rows in calls:
+        stamps = {row["streamed_at"] for row in rows}
+        assert len(stamps) == 1 and before <= datetime.fromisoformat(stamps.pop()) <= datetime.now(tz=UTC)
     txn = store.transaction(next(iter(store.data["JournalTransaction"])))
     assert all("streamed_at" not in row for row in outbox.entry_rows(txn))  # a function of the transaction only
+    assert "streamed_at" not in outbox.transaction_row(txn)

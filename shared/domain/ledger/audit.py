@@ -27,6 +27,7 @@ CHECKS: dict[str, str] = {
     "hold_state_without_transaction": "I5",  # a hold's state without its hold or its last transaction
     "chain": "I7",  # first divergence of a chain shard
     "chain_head": "I7",
+    "chain_time": "I7",  # recorded time does not rise along the chain (statements anchor to it)
 }
 
 
@@ -123,7 +124,7 @@ def _audit_chains(txns: dict, heads: dict) -> list[dict]:
     for t in txns.values():
         chains[t["chain_id"]].append(t)
     for chain_id, members in sorted(chains.items()):
-        prev = GENESIS
+        prev, prev_recorded, late = GENESIS, None, None
         for expected_seq, t in enumerate(sorted(members, key=lambda t: t["seq"]), start=1):
             entries = entries_of(t)
             if t["seq"] != expected_seq or t["prev_hash"] != prev or chain_hash(prev, t, entries) != t["hash"]:
@@ -131,9 +132,13 @@ def _audit_chains(txns: dict, heads: dict) -> list[dict]:
                     _problem("chain", chain_id=chain_id, first_divergence=t["transaction_id"], seq=t["seq"])
                 )
                 break
-            prev = t["hash"]
+            if late is None and prev_recorded is not None and t["recorded_at"] <= prev_recorded:
+                late = _problem("chain_time", chain_id=chain_id, transaction_id=t["transaction_id"], seq=t["seq"])
+            prev, prev_recorded = t["hash"], t["recorded_at"]
         else:
             head = heads.get(chain_id)
             if head is None or head["hash"] != prev or head["seq"] != len(members):
                 problems.append(_problem("chain_head", chain_id=chain_id))
+            if late is not None:
+                problems.append(late)
     return problems

@@ -40,3 +40,8 @@ GENESIS = "0" * 64
 
 def chain_for(op: Operation, salt: int) -> str:
     return f"{op.ledger}#{salt % CHAIN_SHARDS}"
+
+
+def chains_of(ledger: str) -> list[str]:
+    """Every chain of a ledger, in shard order."""
+    return [f"{ledger}#{n}" for n in range(CHAIN_SHARDS)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, account_type
@@ -161,6 +161,16 @@ def reads_for(op: Operation, salt: int = 0) -> list[tuple[str, str]]:
     return pairs
 
 
+def recorded_after(now: datetime, earlier: list[datetime | None]) -> datetime:
+    """The recorded time of a posting: `now`, or 1 µs after the latest recorded time of its chain head
+    and of the account shards it touches when a clock (another instance's, or this one within one
+    microsecond) is behind them. So recorded time never goes back along a chain or an account: the
+    chain's rows recorded before an instant are a prefix of it (a statement's anchoring head,
+    shared.domain.statement_proof), and an account's versions and recorded times sort alike."""
+    latest = max((t for t in earlier if t is not None), default=None)
+    return now if latest is None or now > latest else latest + timedelta(microseconds=1)
+
+
 def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
     """Apply one operation inside the caller's store transaction. Raises Rejected or Conflict (and
     the caller's transaction then writes nothing); returns `replayed` for a repeat of the same op."""
@@ -222,6 +232,7 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
                 raise Rejected("insufficient_funds", reason)  # I6
     chain_id = chain_for(op, salt)
     head = tx.get("ChainHead", chain_id) or {"seq": 0, "hash": GENESIS}
+    now = recorded_after(now, [head.get("recorded_at"), *(found[k].get("updated_at") for k in found)])
     record = {
         "transaction_id": op.op_id,
         "ledger": op.ledger,
@@ -246,7 +257,11 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
         state["updated_at"] = now
         tx.put("Account", key, state)
     tx.put("JournalTransaction", op.op_id, record, unindexed=("entries",))
-    tx.put("ChainHead", chain_id, {"seq": record["seq"], "hash": record["hash"], "transaction_id": op.op_id})
+    tx.put(
+        "ChainHead",
+        chain_id,
+        {"seq": record["seq"], "hash": record["hash"], "transaction_id": op.op_id, "recorded_at": now},
+    )
     for (kind, name), data in links.items():
         tx.put(kind, name, data)
     return Result("posted", op.op_id, record=record)
