@@ -57,6 +57,8 @@ Commands:
                       operator key names the person who holds it (their identity in the audit log)
   api-index backfill  index what existed before the API listings (customers, transfers, holds): run
                       once after deploying them (idempotent; docs/api.md)
+  chain-anchor backfill  anchor transactions committed before provable statements linked to the chain:
+                      index their chain and stream their BigQuery `transactions` rows (idempotent)
   payout-limits get CUSTOMER CURRENCY | set CUSTOMER CURRENCY --max-single N --daily-outflow N [--reason R]
                       a customer's payout limits (int minor units; without its own: the currency's
                       default, LEDGERLINE_PAYOUT_DEFAULT_LIMITS); every change an operator request (a
@@ -208,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reason", help="why (kept in the operator audit log)")
     p = sub.add_parser("api-index")
     p.add_argument("action", choices=["backfill"])
+    p = sub.add_parser("chain-anchor")
+    p.add_argument("action", choices=["backfill"])
     p = sub.add_parser("payout-limits")
     p.add_argument("action", choices=["get", "set"])
     p.add_argument("customer")
@@ -255,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "tenants": tenants.cmd_tenants,
         "api-keys": tenants.cmd_api_keys,
         "api-index": tenants.cmd_api_index,
+        "chain-anchor": books.cmd_chain_anchor,
         "payout-limits": payouts.cmd_payout_limits,
         "demo": demo.cmd_demo,
     }[args.command]

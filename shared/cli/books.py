@@ -241,6 +241,13 @@ def _chain_rows(cfg, statement: dict, chain: dict) -> tuple[list[dict], list[dic
     return rows, legs
 
 
+def cmd_chain_anchor(args, root) -> int:
+    from shared.ledger.outbox import backfill_chain
+
+    print_json(backfill_chain(root.cfg, root.store))
+    return 0
+
+
 def cmd_restream(args, root) -> int:
     cfg = root.cfg
     from shared.ledger.outbox import restream_pending

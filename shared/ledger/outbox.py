@@ -22,6 +22,7 @@ from shared.recovery.policies import Task
 from shared.topology import ENTRIES_TABLE, TRANSACTIONS_TABLE
 
 log = logging.getLogger("ledgerline.ledger")
+TRANSACTION_KIND = "JournalTransaction"
 
 
 def entry_rows(transaction: StoredTransaction) -> list[dict]:
@@ -211,3 +212,26 @@ class StreamRequests:
             return
         self._schedule(Task(self._kind, f"second-{second}"), datetime.fromtimestamp(second + 1, tz=UTC))
         self._last_second = second
+
+
+def backfill_chain(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream, batch: int = 500) -> dict:
+    """One-off migration (`ledgerline chain-anchor backfill`) for transactions committed before the
+    chain was anchored: re-write each as it is (Datastore then indexes `chain_id`: the chain-head query
+    of statements finds it) and stream its `transactions` row (insertId = its id: a row already there
+    is not added twice). Transactions still in the outbox are left to the sweep. Idempotent; logs
+    progress every `batch` transactions."""
+    rows = store.snapshot((TRANSACTION_KIND,))[TRANSACTION_KIND]
+    pending = {txn for record in store.outbox_records() for txn in record.transactions}
+    names = sorted(rows)
+    streamed = 0
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        for name in chunk:
+            store.record(TRANSACTION_KIND, name, rows[name])
+        ready = [t for name, t in sorted(store.transactions(chunk).items()) if name not in pending]
+        if ready:
+            chain = [transaction_row(t) for t in ready]
+            stream(cfg, TRANSACTIONS_TABLE, stamped(chain), [r["transaction_id"] for r in chain])
+            streamed += len(chain)
+        log.info("chain anchor backfill", extra={"done": start + len(chunk), "of": len(names), "streamed": streamed})
+    return {"transactions": len(names), "reindexed": len(names), "streamed": streamed, "left_to_sweep": len(pending)}

@@ -86,3 +86,18 @@ def test_every_row_of_one_insert_call_carries_the_same_streamed_at_and_entry_row
     txn = store.transaction(next(iter(store.data["JournalTransaction"])))
     assert all("streamed_at" not in row for row in outbox.entry_rows(txn))  # a function of the transaction only
     assert "streamed_at" not in outbox.transaction_row(txn)
+
+
+def test_the_chain_anchor_backfill_streams_every_committed_transaction_once_and_leaves_the_outbox_alone():
+    store, calls = MemoryStore(), []
+    for n in (21, 22, 23):
+        post_event(None, event(n), store=store, defer_stream=lambda: None)
+    outbox.stream_pending(None, store, stream=lambda *a: None)  # streamed before the chain was anchored
+    waiting = post_event(None, event(24), store=store, defer_stream=lambda: None).transaction_id
+    before = {name: dict(row) for name, row in store.data["JournalTransaction"].items()}
+    counts = outbox.backfill_chain(None, store, stream=lambda cfg, table, rows, ids: calls.append((table, ids, rows)))
+    assert counts == {"transactions": 4, "reindexed": 4, "streamed": 3, "left_to_sweep": 1}
+    ((table, ids, rows),) = calls
+    assert table == "transactions" and waiting not in ids and sorted(ids) == sorted(set(before) - {waiting})
+    assert all(row["hash"] == before[row["transaction_id"]]["hash"] for row in rows)
+    assert store.data["JournalTransaction"] == before  # re-written as they were
