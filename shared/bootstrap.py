@@ -33,9 +33,9 @@ from shared.config import ConfigError, Settings, settings
 from shared.ledger.outbox import StreamRequests
 from shared.ledger.service import LedgerService
 from shared.recovery import faults
-from shared.recovery.policies import PAYMENTS_TASK_KINDS, WEBHOOKS_TASK_KINDS, Task
+from shared.recovery.policies import EXPORTS_TASK_KINDS, PAYMENTS_TASK_KINDS, WEBHOOKS_TASK_KINDS, Task
 from shared.recovery.service import Handler, Publish, Schedule
-from shared.topology import CANONICAL_EVENTS_TOPIC, RETRIES_QUEUE
+from shared.topology import CANONICAL_EVENTS_TOPIC, EXPORTS_QUEUE, RETRIES_QUEUE
 
 
 def _now() -> datetime:
@@ -78,7 +78,7 @@ class Root:
     @cached_property
     def schedule(self) -> Schedule:
         """Enqueue a retries task (named after kind/key/replay/attempt: a double enqueue is a no-op); a
-        payments task kind goes to the payments queue (payments_schedule)."""
+        payments, webhooks or exports task kind goes to that function's queue."""
         cfg = self.cfg
 
         def schedule(task: Task, at: datetime) -> bool:
@@ -86,6 +86,8 @@ class Root:
                 return payments_schedule(self)(task, at)
             if task.kind in WEBHOOKS_TASK_KINDS:  # a webhook delivery (an operator's replay of its dead letter)
                 return webhooks_schedule(self)(task, at)
+            if task.kind in EXPORTS_TASK_KINDS:  # a statement export, its retries, its dead letter's replay
+                return _enqueue_task(cfg, EXPORTS_QUEUE, cfg.function_urls["exports"], task, at)
             return _enqueue_task(cfg, RETRIES_QUEUE, cfg.function_urls["retries"], task, at)
 
         return schedule
@@ -160,30 +162,31 @@ def retry_handlers(r: Root) -> dict[str, Handler]:
     cfg = r.cfg
     return r.once(
         "retry_handlers",
-        lambda: (
-            handlers(
-                Ports(
-                    cfg=cfg,
-                    store=r.store,
-                    publish=r.publish,
-                    request_stream=r.request_stream,
-                    stream=bigquery_sink.stream,
-                    republish=lambda key: intake(r).republish(key),
-                    redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
-                    check_fault=r.check_fault,
-                    clock=r.clock,
-                    operations=lambda: operations(r),
-                )
+        lambda: handlers(
+            Ports(
+                cfg=cfg,
+                store=r.store,
+                publish=r.publish,
+                request_stream=r.request_stream,
+                stream=bigquery_sink.stream,
+                republish=lambda key: intake(r).republish(key),
+                redrive_stale=lambda now: intake(r).redrive_stale(ledger=r.store, now=now),
+                check_fault=r.check_fault,
+                clock=r.clock,
+                operations=lambda: operations(r),
             )
-            | {"statement-export": statement_export_handler(r)}
         ),
     )
 
 
+def export_handlers(r: Root) -> dict[str, Handler]:
+    """exports: one handler per task kind (shared.recovery.policies.EXPORTS_TASK_KINDS)."""
+    return r.once("export_handlers", lambda: {"statement-export": statement_export_handler(r)})
+
+
 def statement_export_handler(r: Root) -> Handler:
-    """retries: the statement-export task (shared.api.statement_exports): the file to the reports bucket.
-    Built here, not in shared.recovery.handlers, so only the retries function's code path has the PDF
-    library and the storage client."""
+    """exports: the statement-export task (shared.api.statement_exports): the file to the reports
+    bucket. Only the exports function's code path has the PDF library and the storage client."""
     from shared.api.statement_exports import exporter
 
     run = exporter(r.store, lambda: statement_files(r), r.clock)

@@ -11,7 +11,7 @@ of any deployed bundle.
 | DATASTORE_PORT, PUBSUB_PORT | emulator ports | 8081, 8085 |
 | TASKS_PORT | Cloud Tasks emulator port | 8123 |
 | BIGQUERY_PORT, BIGQUERY_GRPC_PORT | BigQuery emulator REST / gRPC ports | 9050, 9060 |
-| INTAKE_PORT … WEBHOOKS_PORT | functions-framework port per function | 8080, 8082-8084, 8086-8088 |
+| INTAKE_PORT … EXPORTS_PORT | functions-framework port per function | 8080, 8082-8084, 8086-8089 |
 | BANK_SANDBOX_PORT | our bank sandbox (emulators/bank_sandbox: the column and lakeside banks' transfer API) | 8090 |
 | WEBHOOK_RECEIVER_PORT | our webhook receiver (emulators/webhook_receiver: plays tenants' webhook endpoints) | 8092 |
 | SCHEDULER_PORT | the local Cloud Scheduler's admin API (emulators/scheduler.py: state, forced runs) | 8094 |
@@ -80,7 +80,7 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments", "webhooks")
+FUNCTION_NAMES = ("intake", "ledger", "retries", "reconciliation", "api", "payments", "webhooks", "exports")
 _DEFAULT_PORTS = {
     "DATASTORE_PORT": 8081,
     "PUBSUB_PORT": 8085,
@@ -96,6 +96,7 @@ _DEFAULT_PORTS = {
     "API_PORT": 8086,
     "PAYMENTS_PORT": 8088,
     "WEBHOOKS_PORT": 8087,
+    "EXPORTS_PORT": 8089,
     "BANK_SANDBOX_PORT": 8090,
     "WEBHOOK_RECEIVER_PORT": 8092,
     "SCHEDULER_PORT": 8094,

@@ -38,6 +38,7 @@ RETRIES_QUEUE = "retries"
 PAYMENTS_QUEUE = "payments"
 WEBHOOKS_QUEUE = "webhooks"  # deliveries
 WEBHOOKS_CONTROL_QUEUE = "webhooks-control"  # fan-out, replay pages, verification
+EXPORTS_QUEUE = "exports"  # statement exports, on the exports function
 ENTRIES_TABLE = "entries"
 TRANSACTIONS_TABLE = "transactions"  # one row per transaction: its place in the hash chain
 
@@ -58,6 +59,7 @@ def check_names() -> None:
             (PAYMENTS_QUEUE, queues),
             (WEBHOOKS_QUEUE, queues),
             (WEBHOOKS_CONTROL_QUEUE, queues),
+            (EXPORTS_QUEUE, queues),
             (ENTRIES_TABLE, tables),
             (TRANSACTIONS_TABLE, tables),
         )

@@ -16,6 +16,8 @@ from shared.domain import statements as domain
 from shared.domain.ledger.accounts import NORMAL_SIDE, AccountBalance, account_type
 from shared.domain.money import decimal_text, exponent
 
+NB_PAGES = "{nb_pages}"
+
 FONT = "helvetica"
 ROW_FILL = (238, 241, 247)  # every other table row
 ENTRY_COLUMNS = (
@@ -33,13 +35,13 @@ class _Document(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.title_text = title
         self.set_auto_page_break(auto=True, margin=15)
-        self.alias_nb_pages()
+        self.alias_nb_pages(NB_PAGES)  # an alias as wide as a 6-digit page count (an export: 3,000 pages)
 
     def footer(self):
         self.set_y(-12)
         self.set_font(FONT, size=7)
         self.set_text_color(110)
-        self.cell(0, 5, f"{self.title_text} - page {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 5, f"{self.title_text} - page {self.page_no()}/{NB_PAGES}", align="C")
         self.set_text_color(0)
 
 

@@ -118,6 +118,8 @@ POLICIES: dict[str, Policy] = {
 PAYMENTS_TASK_KINDS = ("payout-step", "payment-step", "refund-step", "payments-janitor")
 # the task kinds the webhooks function runs
 WEBHOOKS_TASK_KINDS = ("webhook-fanout", "webhook-deliver", "webhook-replay", "webhook-sweep", "webhook-verify")
+# the task kinds the exports function runs (long, memory-hungry renderings on their own instances)
+EXPORTS_TASK_KINDS = ("statement-export",)
 
 
 def first_retry_at(kind: str, now: datetime, rng: random.Random | None = None) -> datetime:

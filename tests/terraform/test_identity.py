@@ -186,12 +186,15 @@ def test_pubsub_agent_and_tasks_grants():
     enqueuers = {n for n, fn in topology()["functions"].items() if fn["cloud"]["access"]["enqueues"]}
     # reconciliation: fee bookings stream; payments: its own steps, and its postings stream; every
     # function that commits customer events asks the webhooks-control queue for a fan-out; webhooks:
-    # its own deliveries and replays
-    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments", "webhooks"}
+    # its own deliveries and replays; exports: the next attempt of a failed export
+    assert enqueuers == {"intake", "ledger", "retries", "api", "reconciliation", "payments", "webhooks", "exports"}
     access = {n: set(fn["cloud"]["access"]["enqueues"]) for n, fn in topology()["functions"].items()}
     # deliveries are enqueued by the webhooks function, and by api for an operator's dead-letter replay
     assert {n for n, queues in access.items() if "webhooks" in queues} == {"webhooks", "api"}
-    assert {n for n, queues in access.items() if "webhooks-control" in queues} == set(access) - {"intake"}
+    # exports commit no customer event (an export's record is not money)
+    assert {n for n, queues in access.items() if "webhooks-control" in queues} == set(access) - {"intake", "exports"}
+    # exports run on their own function; api enqueues them, the function its own retries
+    assert {n for n, queues in access.items() if "exports" in queues} == {"api", "exports"}
 
 
 def test_secrets_reach_only_the_functions_that_list_them():
