@@ -5,7 +5,7 @@ the engine, shared.domain.ledger.engine.apply, writes them):
 JournalTransaction  key = transaction id   transaction_id, ledger, kind, rule, event_id, partner, body_hash,
                     effective_at, recorded_at, target, entry_count, accounts (list, indexed), entries (JSON
                     text: index, account, currency, shard, direction, amount, phase, account_version,
-                    resulting), expires_at, chain_id, seq, prev_hash, hash
+                    resulting), expires_at, chain_id, seq, prev_hash, hash, content_hash
 Account             key = "<account>|<currency>|<shard>"   account, currency, shard, type, the four totals,
                     version, no_overdraft, credit_limit, metadata (JSON text), created_at, updated_at
 HoldState           key = the hold's transaction id   captured, released, closed, last_transaction_id, updated_at
@@ -49,6 +49,7 @@ def transaction(name: str, row: dict) -> StoredTransaction:
         seq=row.get("seq"),
         prev_hash=row.get("prev_hash"),
         hash=row.get("hash"),
+        content_hash=row.get("content_hash"),
     )
 
 

@@ -163,7 +163,7 @@ def run_export(backend: Backend, export_id: str) -> str:
     try:
         s = statements.build_statement(
             backend, r["tenant"], r["customer"], r["period"], clock=r["clock"], currency=r.get("currency"),
-            export=True, **period_args,
+            export=True, anchor=statements.anchored_format(r["format"]), **period_args,
         )  # fmt: skip
     except ClientError as exc:  # too large (or the customer vanished): nothing a retry can change
         done = {**r, "status": "failed", "failure_code": exc.code, "completed_at": backend.clock()}

@@ -5,7 +5,7 @@ Commands:
   account ID          one account's balances and its latest entries
   events [--partner]  raw webhook events in the inbox, with verdict and delivery count
   verify              the invariant auditor; exits 1 when a problem is found
-  verify-statement FILE
+  verify-statement FILE [--require-chain]
                       prove a statement (its JSON, from GET …/statements/…) complete and unaltered against
                       the entries in BigQuery; exits 1 when a problem is found (docs/api.md "Provable statements")
   status              the local stack's processes and the store's counts
@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-bigquery", action="store_true", help="skip the BigQuery comparison")
     p = sub.add_parser("verify-statement")
     p.add_argument("file", help="the statement's JSON (GET /v1/accounts/{id}/statements/{period})")
+    p.add_argument(
+        "--require-chain",
+        action="store_true",
+        help="a statement not anchored to the hash chain is a problem (settled recorded-clock statements are)",
+    )
     sub.add_parser("status")
     sub.add_parser("restream")
     sub.add_parser("expire-holds")

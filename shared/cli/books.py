@@ -172,7 +172,7 @@ def cmd_verify_statement(args, root) -> int:
         statement = json.load(handle)
     proof = statement.get("proof") or {}
     account, chain = proof.get("ledger_account"), proof.get("chain")
-    rows, chain_rows, legs = [], None, None
+    rows, chain_rows, legs, latest = [], None, None, None
     if account:
         rows = bigquery_sink.query(
             root.cfg,
@@ -181,8 +181,13 @@ def cmd_verify_statement(args, root) -> int:
             account=account,
         )
     if account and isinstance(chain, dict):
-        chain_rows, legs = _chain_rows(root.cfg, statement, chain)
-    problems = statement_proof.verify(statement, rows, chain_rows, legs)
+        try:
+            chain_rows, legs, latest = _chain_rows(root.cfg, statement, chain)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            chain_rows, legs = [], []  # a proof of the wrong shape: verify names it (chain_malformed)
+    problems = statement_proof.verify(statement, rows, chain_rows, legs, latest)
+    if chain is None and args.require_chain:
+        problems.append({"check": "chain_missing", "detail": "the statement is not anchored to the chain"})
     report = {
         "ok": not problems,
         "digest": proof.get("digest"),
@@ -203,42 +208,54 @@ def cmd_verify_statement(args, root) -> int:
 
 
 CHAIN_ROWS = (
-    "SELECT transaction_id, chain_id, seq, prev_hash, hash, ledger, kind, rule, event_id, partner, body_hash, "
-    "target, effective_at, recorded_at, expires_at, entry_count FROM {table:transactions} "
+    "SELECT transaction_id, chain_id, seq, prev_hash, hash, content_hash, ledger, kind, rule, event_id, partner, "
+    "body_hash, target, effective_at, recorded_at, expires_at, entry_count FROM {table:transactions} "
 )
 
 
-def _chain_rows(cfg, statement: dict, chain: dict) -> tuple[list[dict], list[dict]]:
-    """What the chain check reads from BigQuery: the `transactions` rows recorded between the
-    statement's first listed transaction and its end (each chain's links up to its head, and any row
-    after a head that would make it not the last), the heads' own rows, and the `entries` rows of the
-    listed transactions (every leg: their hashes cover them)."""
+def _chain_rows(cfg, statement: dict, chain: dict) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """What the chain check reads from BigQuery: the listed transactions' and the heads' rows in full;
+    the links (positions and hashes only) of their chains from the first listed transaction to `end`;
+    each chain's last seq before `end` (one aggregate: 32 rows); and the `entries` rows of the listed
+    transactions (every leg: their hashes cover them). Every read is bounded by `end`."""
     from shared.adapters import bigquery_sink
     from shared.domain import statement_proof
 
     before = statement_proof.moment(chain["before"])
     listed = statement_proof.listed_transactions(statement)
-    claimed = [statement_proof.moment(e["recorded_at"]) for c in statement["currencies"] for e in c["entries"]]
-    rows = []
-    if claimed:
-        rows += bigquery_sink.query(
+    heads = [h["transaction"] for h in chain.get("heads", []) if h.get("transaction")]
+    latest = {
+        r["chain_id"]: int(r["seq"])
+        for r in bigquery_sink.query(
             cfg,
-            CHAIN_ROWS + "WHERE recorded_at >= @low AND recorded_at < @before",
-            low=min(claimed),
+            "SELECT chain_id, MAX(seq) AS seq FROM {table:transactions} WHERE recorded_at < @before GROUP BY chain_id",
             before=before,
         )
-    heads = [h["transaction"] for h in chain.get("heads", []) if h.get("transaction")]
-    if heads:
-        rows += bigquery_sink.query(cfg, CHAIN_ROWS + "WHERE transaction_id IN UNNEST(@ids)", ids=heads)
-    legs = []
-    if listed:
+    }
+    full = []
+    if listed or heads:
+        full = bigquery_sink.query(
+            cfg, CHAIN_ROWS + "WHERE transaction_id IN UNNEST(@ids) AND recorded_at < @before",
+            ids=sorted(set(listed) | set(heads)), before=before,
+        )  # fmt: skip
+    links, legs = [], []
+    mine = [r for r in full if r["transaction_id"] in set(listed)]
+    if mine:
+        low = min(statement_proof.moment(r["recorded_at"]) for r in mine)
+        links = bigquery_sink.query(
+            cfg,
+            "SELECT transaction_id, chain_id, seq, prev_hash, hash, content_hash, recorded_at "
+            "FROM {table:transactions} "
+            "WHERE chain_id IN UNNEST(@chains) AND recorded_at >= @low AND recorded_at < @before",
+            chains=sorted({r["chain_id"] for r in mine}), low=low, before=before,
+        )  # fmt: skip
         legs = bigquery_sink.query(
             cfg,
-            "SELECT entry_id, transaction_id, account, currency, shard, direction, phase, amount "
-            "FROM {table:entries} WHERE transaction_id IN UNNEST(@ids)",
-            ids=listed,
-        )
-    return rows, legs
+            "SELECT entry_id, transaction_id, account, currency, shard, direction, phase, amount FROM {table:entries} "
+            "WHERE transaction_id IN UNNEST(@ids) AND posted_at >= @low AND posted_at < @before",
+            ids=listed, low=low, before=before,
+        )  # fmt: skip
+    return links + full, legs, latest  # the full rows last: they are the ones a position resolves to
 
 
 def cmd_chain_anchor(args, root) -> int:

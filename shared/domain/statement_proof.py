@@ -21,11 +21,12 @@ generated_at: two statements of the same settled period on the same clock have t
 The chain (recorded clock, once the period has settled): the head of each of the ledger's hash chains
 at the closing instant (its last transaction recorded before `end`; recorded time rises along a chain,
 so the chain's transactions before `end` are exactly those up to the head). Each transaction's row in
-BigQuery `transactions` carries its chain position, the previous hash and its own hash, which
-shared.domain.ledger.chain.chain_hash computes over that row and the transaction's `entries` rows. The
-verifier recomputes the hash of every transaction the statement lists, walks each chain from those
-transactions to the head by prev_hash, and checks that the heads are the chains' last rows before `end`:
-the statement's entries are then provably those of the ledger whose heads are anchored in BigQuery."""
+BigQuery `transactions` carries its chain position, the previous hash, its content hash (over that row
+and the transaction's `entries` rows) and its hash = H(previous hash, content hash)
+(shared.domain.ledger.chain.link_hash). The verifier recomputes both hashes of every transaction the
+statement lists, walks each chain from those transactions to the head checking every link's hash (no
+content needed), and checks that the heads are every chain's last row before `end`: the statement's
+entries are then provably those of the ledger whose heads are anchored in BigQuery."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from shared.domain.ledger.chain import GENESIS, chain_hash
+from shared.domain.ledger.chain import GENESIS, chain_hash, chains_of, content_hash, link_hash
 
 VERSION = "ledgerline.statement.v2"
 ANCHOR = "bigquery:entries+transactions"
@@ -153,6 +154,7 @@ def verify(
     rows: Iterable[dict],
     chain_rows: Iterable[dict] | None = None,
     legs: Iterable[dict] | None = None,
+    latest: dict[str, int] | None = None,
 ) -> list[dict]:
     """Problems of a statement file against the anchored rows of its account (BigQuery `entries`, any
     superset: other accounts' rows are ignored) and, when the proof names chain heads, against the
@@ -167,7 +169,7 @@ def verify(
         if chain_rows is None or legs is None:
             problems.append({"check": "chain_unchecked", "detail": "the chain's rows were not given"})
         else:
-            problems += verify_chain(statement, proof["chain"], chain_rows, legs)
+            problems += verify_chain(statement, proof["chain"], chain_rows, legs, latest)
     versions = {}
     recomputed = []
     for section, claimed in zip(statement.get("currencies", []), proof.get("sections", []), strict=False):
@@ -292,8 +294,9 @@ def listed_transactions(statement: dict) -> list[str]:
     return list(dict.fromkeys(e["transaction"] for c in statement.get("currencies", []) for e in c["entries"]))
 
 
-def _hash_of(row: dict, legs: list[dict]) -> str:
-    """A `transactions` row's hash recomputed from its fields and its `entries` rows (index order)."""
+def _recomputed(row: dict, legs: list[dict]) -> bool:
+    """A `transactions` row's hash recomputed from its fields and its `entries` rows (index order): the
+    linked form (content_hash, then the link) or, for a row without content_hash, the first form."""
     record = {
         "seq": int(row["seq"]),
         "transaction_id": row["transaction_id"],
@@ -319,17 +322,56 @@ def _hash_of(row: dict, legs: list[dict]) -> str:
         }
         for e in sorted(legs, key=lambda e: int(e["entry_id"].rpartition(":")[2]))
     ]
-    return chain_hash(row["prev_hash"], record, entries)
+    if row.get("content_hash") is None:
+        return chain_hash(row["prev_hash"], record, entries) == row["hash"]
+    content = content_hash(record, entries)
+    return content == row["content_hash"] and link_hash(row["prev_hash"], content) == row["hash"]
 
 
-def verify_chain(statement: dict, chain: dict, chain_rows: Iterable[dict], legs: Iterable[dict]) -> list[dict]:
-    """The statement's link to the ledger's hash chain (module docstring): its heads are anchored and
-    are the chains' last rows before `end`; every listed transaction's hash recomputes from its rows
-    and is linked by prev_hash to its chain's head."""
+def _linked(row: dict, prev: dict | None) -> bool:
+    """One link of a walk: the row follows `prev`, and (linked form) its hash is H(prev_hash, content_hash)
+    — no content needed. A first-form row's own hash needs its content: only its pointer is checked."""
+    if prev is None or row["prev_hash"] != prev["hash"]:
+        return False
+    return row.get("content_hash") is None or link_hash(row["prev_hash"], row["content_hash"]) == row["hash"]
+
+
+def latest_before(chain_rows: Iterable[dict], before: datetime) -> dict[str, int]:
+    """Each chain's last seq recorded before `before`, from rows that hold every row before it."""
+    latest: dict[str, int] = {}
+    for row in chain_rows:
+        if moment(row["recorded_at"]) < before:
+            latest[row["chain_id"]] = max(latest.get(row["chain_id"], 0), int(row["seq"]))
+    return latest
+
+
+def verify_chain(
+    statement: dict,
+    chain: dict,
+    chain_rows: Iterable[dict],
+    legs: Iterable[dict],
+    latest: dict[str, int] | None = None,
+) -> list[dict]:
+    """The statement's link to the ledger's hash chain (module docstring): its heads are every chain of
+    the ledger, anchored, and the chains' last rows before `end` (`latest`: each chain's last seq
+    recorded before `end`, from BigQuery; None: computed from `chain_rows`, which must then hold every
+    row before `end`); every listed transaction's hash recomputes from its rows and is linked to its
+    chain's head. A proof of the wrong shape is `chain_malformed`, never an exception."""
+    try:
+        return _verify_chain(statement, chain, list(chain_rows), list(legs), latest)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return [{"check": "chain_malformed", "detail": f"{type(exc).__name__}: {exc}"[:200]}]
+
+
+def _verify_chain(statement, chain, chain_rows, legs, latest) -> list[dict]:
     problems: list[dict] = []
-    before = moment(chain.get("before"))
+    before = moment(chain["before"])
     if before != moment(statement["end"]):
         problems.append({"check": "chain_instant", "detail": "the heads are not those at the statement's end"})
+    heads = {head["chain_id"]: head for head in chain["heads"]}
+    names = [head["chain_id"] for head in chain["heads"]]
+    if not names or names != chains_of(names[0].rpartition("#")[0]):
+        problems.append({"check": "chain_heads", "detail": "not every chain of the ledger once, in order"})
     by_position: dict[tuple[str, int], dict] = {}
     by_id: dict[str, dict] = {}
     for row in chain_rows:
@@ -339,41 +381,49 @@ def verify_chain(statement: dict, chain: dict, chain_rows: Iterable[dict], legs:
             problems.append({"check": "chain_conflict", "chain": position[0], "seq": position[1]})
         by_position[position] = row
         by_id[row["transaction_id"]] = row
-    heads = {head["chain_id"]: head for head in chain.get("heads", [])}
+    latest = latest_before(chain_rows, before) if latest is None else latest
     for chain_id, head in heads.items():
-        if head["seq"] == 0:
+        seq = int(head["seq"])
+        if seq == 0:
             anchored = head["hash"] == GENESIS and head.get("transaction") is None
         else:
-            row = by_position.get((chain_id, head["seq"]))
+            row = by_position.get((chain_id, seq))
             anchored = (
                 row is not None
                 and (row["hash"], row["transaction_id"]) == (head["hash"], head.get("transaction"))
                 and moment(row["recorded_at"]) < before
             )
         if not anchored:
-            problems.append({"check": "head_unanchored", "chain": chain_id, "seq": head["seq"]})
-    for (chain_id, seq), row in sorted(by_position.items()):
-        head = heads.get(chain_id)
-        if moment(row["recorded_at"]) < before and (head is None or seq > head["seq"]):
-            problems.append({"check": "head_not_last", "chain": chain_id, "seq": seq})
+            problems.append({"check": "head_unanchored", "chain": chain_id, "seq": seq})
+        if latest.get(chain_id, 0) > seq:
+            problems.append({"check": "head_not_last", "chain": chain_id, "seq": seq, "last": latest[chain_id]})
+    for chain_id in sorted(set(latest) - set(heads)):
+        problems.append({"check": "head_not_last", "chain": chain_id, "seq": None, "last": latest[chain_id]})
     by_transaction: dict[str, dict[str, dict]] = {}
     for leg in legs:
         by_transaction.setdefault(leg["transaction_id"], {})[leg["entry_id"]] = leg
+    claimed = {e["transaction"]: e for c in statement.get("currencies", []) for e in c["entries"]}
     lowest: dict[str, int] = {}
     for transaction in listed_transactions(statement):
         row = by_id.get(transaction)
         head = heads.get(row["chain_id"]) if row is not None else None
-        if row is None or head is None or int(row["seq"]) > head["seq"]:
+        if row is None or head is None or int(row["seq"]) > int(head["seq"]):
             problems.append({"check": "transaction_unanchored", "transaction": transaction})
             continue
         mine = list(by_transaction.get(transaction, {}).values())
-        if len(mine) != int(row["entry_count"]) or _hash_of(row, mine) != row["hash"]:
+        if len(mine) != int(row["entry_count"]) or not _recomputed(row, mine):
             problems.append({"check": "transaction_hash", "transaction": transaction})
+        entry = claimed[transaction]  # the entry's times are the hashed transaction's
+        if (moment(entry["recorded_at"]), moment(entry["effective_at"])) != (
+            moment(row["recorded_at"]),
+            moment(row["effective_at"]),
+        ):
+            problems.append({"check": "transaction_times", "transaction": transaction})
         lowest[row["chain_id"]] = min(lowest.get(row["chain_id"], int(row["seq"])), int(row["seq"]))
     for chain_id, first in sorted(lowest.items()):
-        for seq in range(first + 1, heads[chain_id]["seq"] + 1):
-            row, prev = by_position.get((chain_id, seq)), by_position.get((chain_id, seq - 1))
-            if row is None or prev is None or row["prev_hash"] != prev["hash"]:
+        for seq in range(first + 1, int(heads[chain_id]["seq"]) + 1):
+            row = by_position.get((chain_id, seq))
+            if row is None or not _linked(row, by_position.get((chain_id, seq - 1))):
                 problems.append({"check": "chain_link", "chain": chain_id, "seq": seq})
                 break
     return problems

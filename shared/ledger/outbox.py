@@ -61,6 +61,7 @@ def transaction_row(transaction: StoredTransaction) -> dict:
         "seq": transaction.seq,
         "prev_hash": transaction.prev_hash,
         "hash": transaction.hash,
+        "content_hash": transaction.content_hash,
         "ledger": transaction.ledger,
         "kind": transaction.kind,
         "rule": transaction.rule,
@@ -214,24 +215,44 @@ class StreamRequests:
         self._last_second = second
 
 
-def backfill_chain(cfg: Settings, store: LedgerStore, stream=bigquery_sink.stream, batch: int = 500) -> dict:
+def anchored_transaction_ids(cfg: Settings) -> set[str]:
+    """The transaction ids BigQuery `transactions` holds."""
+    return {r["transaction_id"] for r in bigquery_sink.query(cfg, "SELECT transaction_id FROM {table:transactions}")}
+
+
+def backfill_chain(
+    cfg: Settings,
+    store: LedgerStore,
+    stream=bigquery_sink.stream,
+    batch: int = 500,
+    anchored: Callable[[Settings], set[str]] = anchored_transaction_ids,
+) -> dict:
     """One-off migration (`ledgerline chain-anchor backfill`) for transactions committed before the
     chain was anchored: re-write each as it is (Datastore then indexes `chain_id`: the chain-head query
-    of statements finds it) and stream its `transactions` row (insertId = its id: a row already there
-    is not added twice). Transactions still in the outbox are left to the sweep. Idempotent; logs
-    progress every `batch` transactions."""
+    of statements finds it) and stream its `transactions` row unless BigQuery has it already.
+    Transactions still in the outbox are left to the sweep. Idempotent; logs progress every `batch`
+    transactions."""
     rows = store.snapshot((TRANSACTION_KIND,))[TRANSACTION_KIND]
     pending = {txn for record in store.outbox_records() for txn in record.transactions}
+    there = anchored(cfg)  # already in BigQuery: not sent again (insertId dedupe is best effort, ~1 minute)
     names = sorted(rows)
     streamed = 0
     for start in range(0, len(names), batch):
         chunk = names[start : start + batch]
         for name in chunk:
             store.record(TRANSACTION_KIND, name, rows[name])
-        ready = [t for name, t in sorted(store.transactions(chunk).items()) if name not in pending]
+        ready = [
+            t for name, t in sorted(store.transactions(chunk).items()) if name not in pending and name not in there
+        ]
         if ready:
             chain = [transaction_row(t) for t in ready]
             stream(cfg, TRANSACTIONS_TABLE, stamped(chain), [r["transaction_id"] for r in chain])
             streamed += len(chain)
         log.info("chain anchor backfill", extra={"done": start + len(chunk), "of": len(names), "streamed": streamed})
-    return {"transactions": len(names), "reindexed": len(names), "streamed": streamed, "left_to_sweep": len(pending)}
+    return {
+        "transactions": len(names),
+        "reindexed": len(names),
+        "streamed": streamed,
+        "already_anchored": len(there & set(names)),
+        "left_to_sweep": len(pending),
+    }

@@ -72,6 +72,7 @@ class StoredTransaction:
     seq: int | None = None
     prev_hash: str | None = None
     hash: str | None = None
+    content_hash: str | None = None  # the linked chain form (shared.domain.ledger.chain.link_hash); None: first form
 
     def entries_on(self, account: str) -> tuple[StoredEntry, ...]:
         """Its entries on one account, in index order."""

@@ -24,7 +24,11 @@ from shared.config import Settings
 from shared.domain.ledger.audit import CHECKS as AUDIT_CHECKS
 from shared.domain.ledger.audit import audit
 from shared.intake.inbox import InboxEvent
+from shared.ledger.outbox import transaction_row
 from shared.ledger.store import LEDGER_KINDS, AccountShard, StoredTransaction, aware
+from shared.topology import table_schema
+
+TRANSACTION_COLUMNS = tuple(f["name"] for f in table_schema("transactions") if f["name"] != "streamed_at")
 
 # Every check `verify` reports (a problem's `check` in `verify --json`: a contract, the names stay) and the
 # ledger invariant it checks (docs/ledger.md "Invariants"); None: it compares the ledger with BigQuery, the
@@ -56,23 +60,36 @@ STREAMING_GRACE = timedelta(minutes=2)
 PARKED_GRACE = timedelta(hours=1)
 
 
+def _comparable(row: dict) -> dict:
+    """A `transactions` row as compared (BigQuery's TIMESTAMPs and the stream's ISO strings alike; not
+    streamed_at, which only says when it was sent)."""
+    out = {}
+    for key in TRANSACTION_COLUMNS:
+        value = row.get(key)
+        if isinstance(value, str) and key.endswith("_at") and value:
+            value = datetime.fromisoformat(value)
+        out[key] = aware(value) if isinstance(value, datetime) else value
+    return out
+
+
 def chain_checks(cfg: Settings, txns: list[StoredTransaction], outbox: set[str]) -> list[dict]:
     """BigQuery `transactions` (the chain anchored outside Datastore) against the committed transactions:
     one row each (once out of the outbox) with the same chain position and hashes, and no other row."""
     problems = []
-    rows = bigquery_sink.query(cfg, "SELECT transaction_id, chain_id, seq, prev_hash, hash FROM {table:transactions}")
+    rows = bigquery_sink.query(cfg, "SELECT * FROM {table:transactions}")
     for transaction_id, n in sorted(Counter(r["transaction_id"] for r in rows).items()):
         if n > 1:
             problems.append({"check": "chain_bigquery_duplicate", "transaction_id": transaction_id, "copies": n})
-    bq = {r["transaction_id"]: (r["chain_id"], int(r["seq"]), r["prev_hash"], r["hash"]) for r in rows}
+    bq = {r["transaction_id"]: _comparable(r) for r in rows}
     for t in txns:
         if t.id in outbox:
             continue
         got = bq.pop(t.id, None)
         if got is None:
             problems.append({"check": "chain_bigquery_missing", "transaction_id": t.id})
-        elif got != (t.chain_id, t.seq, t.prev_hash, t.hash):
-            problems.append({"check": "chain_bigquery_mismatch", "transaction_id": t.id, "bigquery": list(got)})
+        elif got != _comparable(transaction_row(t)):
+            differ = sorted(k for k, v in _comparable(transaction_row(t)).items() if got.get(k) != v)
+            problems.append({"check": "chain_bigquery_mismatch", "transaction_id": t.id, "fields": differ})
     for transaction_id in sorted(bq):
         problems.append({"check": "chain_bigquery_unknown", "transaction_id": transaction_id})
     return problems

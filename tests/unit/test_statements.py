@@ -710,3 +710,62 @@ def test_recorded_time_never_goes_back_along_a_chain_or_an_account():
     assert [p.seq for p in posted] == [1, 2, 3] and len({p.chain_id for p in posted}) == 1
     wallet = [e.account_version for p in posted for e in p.entries_on(tenants.wallet("cus_m"))]
     assert wallet == [1, 2, 3]
+
+
+def test_a_rewritten_transaction_cannot_be_relinked_and_the_heads_must_be_every_chain_at_the_end(busy):
+    """A forger with write access to BigQuery rewrites a listed transaction (a counterparty's leg),
+    recomputes its hashes and patches the next row's prev_hash: the next row's own hash (the linked
+    form: H(prev_hash, content_hash)) no longer holds, so the walk to the head breaks."""
+    from shared.domain import statement_proof
+    from shared.domain.ledger.chain import GENESIS, content_hash, link_hash
+
+    w = busy
+    rows, chain, legs = anchor(w)
+    s = w.get("/v1/accounts/cus_a/statements/2026-11").json
+    by_id = {r["transaction_id"]: r for r in chain}
+    first = min((by_id[t] for t in statement_proof.listed_transactions(s)), key=lambda r: r["seq"])
+    assert first["content_hash"] and first["hash"] == link_hash(first["prev_hash"], first["content_hash"])
+    other = next(r for r in legs if r["transaction_id"] == first["transaction_id"] and r["account"] != s["account"])
+    bent_legs = [{**r, "amount": r["amount"] + 1} if r is other else r for r in legs]
+    txn = w.store.transaction(first["transaction_id"])
+    record = {
+        "seq": txn.seq, "transaction_id": txn.id, "kind": txn.kind, "rule": txn.rule, "event_id": txn.event_id,
+        "body_hash": txn.body_hash, "effective_at": txn.effective_at, "recorded_at": txn.recorded_at,
+        "expires_at": txn.expires_at, "partner": txn.partner, "ledger": txn.ledger, "target": txn.target,
+    }  # fmt: skip
+    entries = [
+        {"account": e.account, "currency": e.currency, "shard": e.shard, "direction": e.direction,
+         "amount": e.amount + (1 if f"{txn.id}:{e.index}" == other["entry_id"] else 0), "phase": e.phase}
+        for e in txn.entries
+    ]  # fmt: skip
+    forged_content = content_hash(record, entries)
+    forged_hash = link_hash(first["prev_hash"], forged_content)
+    relinked = []
+    for r in chain:
+        if r is first:
+            r = {**r, "content_hash": forged_content, "hash": forged_hash}
+        elif r["chain_id"] == first["chain_id"] and r["seq"] == first["seq"] + 1:
+            r = {**r, "prev_hash": forged_hash}
+        relinked.append(r)
+    problems = statement_proof.verify(s, rows, relinked, bent_legs)
+    found = checks(problems)
+    forged_itself = {"check": "transaction_hash", "transaction": first["transaction_id"]}
+    assert forged_itself not in problems and "chain_link" in found, problems  # its own hashes recompute
+    # heads: all 32 chains once, in order; the last ones before the end (given by BigQuery's MAX(seq))
+    dropped = json.loads(json.dumps(s))
+    dropped["proof"]["chain"]["heads"] = dropped["proof"]["chain"]["heads"][:1]
+    assert "chain_heads" in checks(statement_proof.verify(reprove(dropped), rows, chain, legs))
+    behind = statement_proof.latest_before(chain, datetime(2026, 12, 1, tzinfo=UTC))
+    behind[first["chain_id"]] += 1
+    assert "head_not_last" in checks(statement_proof.verify(s, rows, chain, legs, latest=behind))
+    # a quiet period (no entry of the account) proves its heads too: genesis heads are refused
+    quiet = w.get("/v1/accounts/cus_a/statements/2026-12").json
+    stale = json.loads(json.dumps(quiet))
+    for head in stale["proof"]["chain"]["heads"]:
+        head.update(seq=0, hash=GENESIS, transaction=None)
+    assert statement_proof.verify(quiet, rows, chain, legs) == []
+    assert "head_not_last" in checks(statement_proof.verify(reprove(stale), rows, chain, legs))
+    # a proof of the wrong shape is a problem, not a crash
+    broken = json.loads(json.dumps(s))
+    broken["proof"]["chain"]["before"] = None
+    assert checks(statement_proof.verify(reprove(broken), rows, chain, legs)) >= {"chain_malformed"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from shared.domain.ledger.accounts import TOTALS, account_key
-from shared.domain.ledger.chain import GENESIS, chain_hash
+from shared.domain.ledger.chain import GENESIS, hash_of
 from shared.domain.ledger.engine import add_entry, entries_of
 from shared.domain.ledger.errors import InvariantViolation, UnknownAccount
 from shared.domain.ledger.model import Entry, unbalanced
@@ -127,7 +127,7 @@ def _audit_chains(txns: dict, heads: dict) -> list[dict]:
         prev, prev_recorded, late = GENESIS, None, None
         for expected_seq, t in enumerate(sorted(members, key=lambda t: t["seq"]), start=1):
             entries = entries_of(t)
-            if t["seq"] != expected_seq or t["prev_hash"] != prev or chain_hash(prev, t, entries) != t["hash"]:
+            if t["seq"] != expected_seq or t["prev_hash"] != prev or hash_of(prev, t, entries) != t["hash"]:
                 problems.append(
                     _problem("chain", chain_id=chain_id, first_divergence=t["transaction_id"], seq=t["seq"])
                 )

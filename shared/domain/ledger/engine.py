@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from shared.domain.ledger.accounts import TOTALS, AccountBalance, account_rule, account_type
-from shared.domain.ledger.chain import GENESIS, chain_for, chain_hash
+from shared.domain.ledger.chain import GENESIS, chain_for, content_hash, link_hash
 from shared.domain.ledger.errors import Conflict, InvariantViolation, PredecessorMissing, Rejected
 from shared.domain.ledger.model import Entry, Leg, Operation, entries_for, unbalanced
 
@@ -252,7 +252,8 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
         "seq": head["seq"] + 1,
         "prev_hash": head["hash"],
     }
-    record["hash"] = chain_hash(head["hash"], record, entry_records)
+    record["content_hash"] = content_hash(record, entry_records)
+    record["hash"] = link_hash(head["hash"], record["content_hash"])
     for key, state in accounts.items():
         state["updated_at"] = now
         tx.put("Account", key, state)
