@@ -120,6 +120,7 @@ def outbox(name: str, row: dict) -> OutboxRecord:
         recorded_at=_aware_if_set(row.get("recorded_at")),
         quarantined=bool(row.get("quarantined")),
         error=row.get("error"),
+        entries_streamed=bool(row.get("entries_streamed")),
     )
 
 
@@ -133,6 +134,8 @@ def outbox_row(record: OutboxRecord) -> dict:
     row = {"transactions": list(record.transactions), "recorded_at": record.recorded_at}
     if record.quarantined:
         row.update(quarantined=True, error=record.error)
+    if record.entries_streamed:
+        row["entries_streamed"] = True
     return row
 
 
@@ -183,6 +186,10 @@ class LedgerReads:
     def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
         quarantined = replace(record, quarantined=True, error=error)
         self.record(OUTBOX, record.id, outbox_row(quarantined))
+
+    def mark_entries_streamed(self, records: list[OutboxRecord]) -> None:
+        for record in records:
+            self.record(OUTBOX, record.id, outbox_row(replace(record, entries_streamed=True)))
 
     def delete_outbox(self, outbox_ids: list[str]) -> None:
         self.delete_multi(OUTBOX, outbox_ids)

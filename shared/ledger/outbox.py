@@ -76,14 +76,29 @@ def transaction_row(transaction: StoredTransaction) -> dict:
     }
 
 
-def _stream_rows(cfg: Settings, transactions: list[StoredTransaction], stream) -> int:
-    """The entries and the transaction rows of committed transactions, one insert call per table (each
-    row's insertId its entry / transaction id, so a repeat after a partial failure adds nothing).
-    Entries first: a transaction row, the chain's anchor, never precedes its entries."""
-    rows = [row for t in transactions for row in entry_rows(t)]
-    stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
-    chain = [transaction_row(t) for t in transactions]
-    stream(cfg, TRANSACTIONS_TABLE, stamped(chain), [r["transaction_id"] for r in chain])
+def _stream_rows(
+    cfg: Settings, store: LedgerStore, records: list[OutboxRecord], transactions: dict[str, StoredTransaction], stream
+) -> int:
+    """The entries and the transaction rows of the records' transactions, one insert call per table
+    (insertId = entry / transaction id). Entries first: a transaction row, the chain's anchor, never
+    precedes its entries. When the entries went in and the transactions rows did not, the records say
+    so (`entries_streamed`) before the error goes on, so the next attempt sends only the transactions
+    rows: BigQuery's insertId dedupe is best effort over about a minute, a later retry would double them."""
+    mine = [(r, [transactions[t] for t in r.transactions if t in transactions]) for r in records]
+    rows = [row for r, txns in mine if not r.entries_streamed for t in txns for row in entry_rows(t)]
+    if rows:
+        stream(cfg, ENTRIES_TABLE, stamped(rows), [r["entry_id"] for r in rows])
+    chain = [transaction_row(t) for _, txns in mine for t in txns]
+    try:
+        stream(cfg, TRANSACTIONS_TABLE, stamped(chain), [r["transaction_id"] for r in chain])
+    except Exception:
+        fresh = [r for r, _ in mine if not r.entries_streamed]
+        if rows and fresh:
+            try:
+                store.mark_entries_streamed(fresh)
+            except Exception as exc:  # the entries may be sent again: BigQuery dedupes, verify reports
+                log.warning("outbox progress not recorded", extra={"outboxes": len(fresh), "error": str(exc)})
+        raise
     return len(rows)
 
 
@@ -99,7 +114,7 @@ def stream_outbox(cfg: Settings, store: LedgerStore, outbox_id: str, stream=bigq
     outbox = store.outbox_record(outbox_id)
     if outbox is None:
         return []
-    rows = _stream_rows(cfg, [store.transaction(txn) for txn in outbox.transactions], stream)
+    rows = _stream_rows(cfg, store, [outbox], store.transactions(list(outbox.transactions)), stream)
     store.delete_outbox([outbox_id])
     log.info("entries streamed to BigQuery", extra={"outbox": outbox_id, "rows": rows})
     return list(outbox.transactions)
@@ -115,7 +130,7 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
     names = sorted({txn for record in outbox for txn in record.transactions})
     transactions = store.transactions(names)
     try:
-        rows = _stream_rows(cfg, [transactions[name] for name in names if name in transactions], stream)
+        rows = _stream_rows(cfg, store, outbox, transactions, stream)
     except (bigquery_sink.StreamingError, gexc.BadRequest) as refused:
         # BigQuery refused rows (not an outage): stream record by record, so one bad record cannot
         # block everyone's streaming; what is refused alone is quarantined (skipped by later sweeps,
@@ -127,13 +142,20 @@ def stream_pending(cfg: Settings, store: LedgerStore, stream=bigquery_sink.strea
 
 
 def _stream_one_by_one(cfg, store: LedgerStore, outbox: list[OutboxRecord], stream, refused: Exception) -> int:
-    streamed, bad = 0, []
+    streamed, refusals = 0, []
     for record in outbox:
         try:
             streamed += len(stream_outbox(cfg, store, record.id, stream))
         except (bigquery_sink.StreamingError, gexc.BadRequest) as exc:
-            store.quarantine_outbox(record, str(exc)[:1000])
-            bad.append(record.id)
+            refusals.append((record, exc))
+    if len(outbox) > 1 and len(refusals) == len(outbox):
+        # every record refused alone: the table or its schema, not the records (e.g. a deploy ahead of
+        # its table) — quarantining would stop the whole stream; retried by the task's policy instead
+        raise RuntimeError(f"BigQuery refused every one of {len(outbox)} outbox records: {refused}")
+    bad = []
+    for record, exc in refusals:
+        store.quarantine_outbox(store.outbox_record(record.id) or record, str(exc)[:1000])
+        bad.append(record.id)
     if bad:
         log.error("outbox records refused by BigQuery: quarantined", extra={"outboxes": bad})
         raise PermanentError(f"BigQuery refused outbox record(s) {bad}: {refused}")

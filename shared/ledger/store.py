@@ -132,6 +132,7 @@ class OutboxRecord:
     recorded_at: datetime | None
     quarantined: bool = False  # BigQuery refused it: later sweeps skip it, verify reports it
     error: str | None = None
+    entries_streamed: bool = False  # its entries reached BigQuery, its transactions rows not yet
 
 
 class LedgerStore(Protocol):
@@ -199,6 +200,11 @@ class LedgerStore(Protocol):
 
     def quarantine_outbox(self, record: OutboxRecord, error: str) -> None:
         """Mark the record refused (kept, skipped by sweeps)."""
+        ...
+
+    def mark_entries_streamed(self, records: list[OutboxRecord]) -> None:
+        """Note on each record that its entries are in BigQuery (its transactions rows were not sent):
+        the next attempt sends only those."""
         ...
 
     def delete_outbox(self, outbox_ids: list[str]) -> None:

@@ -769,3 +769,20 @@ def test_a_rewritten_transaction_cannot_be_relinked_and_the_heads_must_be_every_
     broken = json.loads(json.dumps(s))
     broken["proof"]["chain"]["before"] = None
     assert checks(statement_proof.verify(reprove(broken), rows, chain, legs)) >= {"chain_malformed"}
+
+
+def test_a_chain_head_from_before_heads_kept_their_time_still_orders_the_next_posting():
+    from shared.adapters.memory_store import MemoryStore
+
+    t = datetime(2026, 11, 5, tzinfo=UTC)
+    store = MemoryStore()
+    legs = (Leg("bank:test:operating", "debit", 5, "USD"), Leg(tenants.wallet("cus_h"), "credit", 5, "USD"))
+    first = Operation("old0", "post", "test_funding.v1", "old0", "test", "old0", t, legs=legs)
+    assert transactions.execute(store, first, lambda: t + timedelta(seconds=5)).status == "posted"
+    chain_id = store.transaction("old0").chain_id
+    del store.data["ChainHead"][chain_id]["recorded_at"]  # as written before this change
+    other = (Leg("bank:test:operating", "debit", 5, "USD"), Leg(tenants.wallet("cus_i"), "credit", 5, "USD"))
+    second = Operation("old1", "post", "test_funding.v1", "old1", "test", "old1", t, legs=other)
+    assert transactions.execute(store, second, lambda: t + timedelta(seconds=1)).status == "posted"  # clock behind
+    later = store.transaction("old1")
+    assert later.chain_id == chain_id and later.recorded_at == t + timedelta(seconds=5, microseconds=1)

@@ -110,3 +110,37 @@ def test_the_chain_anchor_backfill_streams_every_committed_transaction_once_and_
     assert all(row["hash"] == before[row["transaction_id"]]["hash"] for row in rows)
     assert store.data["JournalTransaction"] == before  # re-written as they were
     assert backfill()["streamed"] == 0 and len(calls) == 1  # run again: nothing is sent twice
+
+
+def test_entries_in_and_transactions_rows_refused_the_next_attempt_sends_only_the_transactions_rows():
+    store, calls = MemoryStore(), []
+    for n in (31, 32):
+        post_event(None, event(n), store=store, defer_stream=lambda: None)
+
+    def chain_down(cfg, table, rows, ids):
+        calls.append(table)
+        if table == "transactions":
+            raise ConnectionError("BigQuery down for the second call")
+
+    with pytest.raises(ConnectionError):
+        outbox.stream_pending(None, store, stream=chain_down)
+    assert calls == ["entries", "transactions"]
+    assert all(r["entries_streamed"] for r in store.data["Outbox"].values()) and len(store.data["Outbox"]) == 2
+    sent = []
+    assert outbox.stream_pending(None, store, stream=lambda cfg, table, rows, ids: sent.append(table)) == 2
+    assert sent == ["transactions"] and store.data["Outbox"] == {}  # the entries were not sent twice
+
+
+def test_when_bigquery_refuses_every_record_alone_nothing_is_quarantined_and_the_sweep_is_retried():
+    store = MemoryStore()
+    for n in (33, 34):
+        post_event(None, event(n), store=store, defer_stream=lambda: None)
+
+    def no_table(cfg, table, rows, ids):
+        if table == "transactions":
+            raise bigquery_sink.StreamingError("no such field: content_hash")  # the table, not the records
+
+    with pytest.raises(RuntimeError, match="refused every one of 2"):
+        outbox.stream_pending(None, store, stream=no_table)
+    assert len(store.data["Outbox"]) == 2 and not any(r.get("quarantined") for r in store.data["Outbox"].values())
+    assert outbox.stream_pending(None, store, stream=lambda *a: None) == 2  # once the table is right

@@ -232,7 +232,11 @@ def apply(op: Operation, tx: Tx, now: datetime, salt: int = 0) -> Result:
                 raise Rejected("insufficient_funds", reason)  # I6
     chain_id = chain_for(op, salt)
     head = tx.get("ChainHead", chain_id) or {"seq": 0, "hash": GENESIS}
-    now = recorded_after(now, [head.get("recorded_at"), *(found[k].get("updated_at") for k in found)])
+    head_time = head.get("recorded_at")
+    if head_time is None and head.get("transaction_id"):  # a head written before heads kept their time
+        last = tx.get("JournalTransaction", head["transaction_id"])
+        head_time = last["recorded_at"] if last else None
+    now = recorded_after(now, [head_time, *(found[k].get("updated_at") for k in found)])
     record = {
         "transaction_id": op.op_id,
         "ledger": op.ledger,
