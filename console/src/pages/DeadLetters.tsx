@@ -14,7 +14,9 @@ export function DeadLettersPage() {
   const [source, setSource] = useFilter("source");
   const [partner, setPartner] = useFilter("partner");
   const [after] = useFilter("after");
-  const [selected, setSelected] = useState<string | null>(null);
+  // the record inspected, kept while the list refreshes (a replayed one leaves the open list)
+  const [chosen, setChosen] = useState<DeadLetter | null>(null);
+  const selected = chosen?.id ?? null;
   const query = {
     status: (status || "open") as Status,
     limit: 25,
@@ -26,7 +28,6 @@ export function DeadLettersPage() {
     queryKey: ["dead-letters", query],
     queryFn: () => call(client.GET("/v1/dead-letters", { params: { query } })),
   });
-  const chosen = list.data?.data.find((d) => d.id === selected) ?? null;
 
   return (
     <>
@@ -88,7 +89,7 @@ export function DeadLettersPage() {
                   <td><code>{d.reason_code}</code></td>
                   <td className="num">{d.attempts}</td>
                   <td>
-                    <button type="button" className="secondary" onClick={() => setSelected(d.id === selected ? null : d.id)}
+                    <button type="button" className="secondary" onClick={() => setChosen(d.id === selected ? null : d)}
                       aria-expanded={d.id === selected} aria-controls="dead-letter-detail">
                       {d.id === selected ? "Close" : "Inspect"}<span className="visually-hidden"> {d.id}</span>
                     </button>
@@ -139,7 +140,7 @@ function Detail({ letter }: { letter: DeadLetter }) {
     <section id="dead-letter-detail" className="detail" aria-labelledby="detail-heading">
       <h2 id="detail-heading">Dead letter <code>{letter.id}</code></h2>
       <dl className="facts">
-        <dt>Status</dt><dd>{letter.status}</dd>
+        <dt>Status</dt><dd>{done?.request?.status === "pending" ? "open (replay awaiting approval)" : done ? "replayed" : letter.status}</dd>
         <dt>Key</dt><dd><code>{letter.key}</code></dd>
         <dt>Kind</dt><dd>{letter.kind} ({letter.source})</dd>
         <dt>Reason</dt><dd><code>{letter.reason_code}</code>{letter.reason ? ` — ${letter.reason}` : ""}</dd>
