@@ -13,6 +13,10 @@ export default defineConfig({
     assetsInlineLimit: 0,
     sourcemap: false,
   },
+  // `npx vite` (development only): the API calls go to the local stack's api function
+  server: {
+    proxy: { "/v1": process.env.LEDGERLINE_API_URL ?? "http://127.0.0.1:8086" },
+  },
   test: {
     include: ["tests/**/*.test.ts"],
     environment: "node",
