@@ -19,6 +19,7 @@ const url = process.env.CONSOLE_URL;
 const key = process.env.CONSOLE_KEY;
 const artifacts = process.env.CONSOLE_ARTIFACTS;
 const deadLetter = process.env.CONSOLE_DEAD_LETTER;
+const breakReference = process.env.CONSOLE_BREAK_REFERENCE; // optional: a break whose amounts are checked
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 if (!url || !key || !artifacts || !deadLetter) {
   console.error("CONSOLE_URL, CONSOLE_KEY, CONSOLE_ARTIFACTS and CONSOLE_DEAD_LETTER are required");
@@ -130,6 +131,13 @@ try {
     await page.getByRole("link", { name: "Reconciliation breaks" }).click();
     await page.getByRole("heading", { name: "Reconciliation breaks" }).waitFor();
     await page.getByTestId("breaks").waitFor();
+    if (breakReference) {
+      // 123456 and 123457 minor units of USD, formatted by its exponent (2) in the browser
+      const row = page.getByRole("row").filter({ hasText: breakReference });
+      await row.first().waitFor();
+      const text = await row.first().innerText();
+      if (!/1,234\.5[67] USD/.test(text) || !/0\.01 USD/.test(text)) problems.push(`break row amounts: ${JSON.stringify(text)}`);
+    }
     await shot("06-breaks");
   });
 

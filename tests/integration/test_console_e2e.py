@@ -2,7 +2,8 @@
 playwright-core (console/e2e/console.e2e.mjs, run with node), against the running api function, which
 serves the built console under /console/. An operator signs in with their key, reads the overview,
 follows the dead-letter figure to the list, inspects a dead letter, dry-runs and replays it (it is
-replayed: its status in the API says so), and opens the breaks and approvals pages; no console error,
+replayed: its status in the API says so), finds a real reconciliation break with its amounts formatted
+by the currency's exponent, and opens the approvals page; no console error,
 page error or CSP violation on the way. Screenshots: <run dir>/artifacts/console/*.png (not committed).
 
 Needs `make console` (the build), `make console-deps` (node_modules) and `make chromium`; `make test`
@@ -14,17 +15,19 @@ import shutil
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from shared.adapters import datastore_store
 from shared.config import REPO_ROOT
+from shared.demo import Delivery, send
 from shared.recovery.service import record_dead_letter
 
-from .conftest import cli
+from .conftest import cli, posted
 from .test_api import Tenant
+from .test_reconciliation import HEADER, report_row
 
 CONSOLE = REPO_ROOT / "console"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,7 +46,23 @@ def _missing() -> str | None:
     return None
 
 
-def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, db):
+def _a_break(intake, secret, payment, db, tmp_path) -> str:
+    """A real amount_mismatch break: a 1,234.56 USD payment posted, the partner's report says 1,234.57."""
+    paid = payment(amount=123_456, currency="usd")
+    assert send(intake, Delivery("console", paid["body"], secret, 200, "accepted")).status_code == 200
+    posted(db, paid["key"])
+    pi = json.loads(paid["body"])["data"]["object"]["id"]
+    today = datetime.now(tz=UTC).date()
+    report = tmp_path / "report.csv"
+    report.write_text("\n".join([HEADER, report_row(1, pi, 123_457, today.isoformat())]) + "\n")
+    as_of = (today + timedelta(days=7)).isoformat()
+    cli(
+        "recon", "run", "--partner", "stripe", "--date", as_of, "--report", str(report), "--out", str(tmp_path / "r.md")
+    )
+    return pi
+
+
+def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, db, intake, secret, payment, tmp_path):
     missing = _missing()
     if missing:
         pytest.fail(f"the console's end-to-end test cannot run: {missing} (make test installs all of it)")
@@ -70,6 +89,8 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
         attributes={"replay": "0"},
     )
 
+    reference = _a_break(intake, secret, payment, db, tmp_path)
+
     artifacts = cfg.run_dir / "artifacts" / "console"
     shutil.rmtree(artifacts, ignore_errors=True)
     started = time.monotonic()
@@ -82,6 +103,7 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
             "CONSOLE_KEY": operator.key,
             "CONSOLE_ARTIFACTS": str(artifacts),
             "CONSOLE_DEAD_LETTER": name,
+            "CONSOLE_BREAK_REFERENCE": reference,
         },
         capture_output=True,
         text=True,
