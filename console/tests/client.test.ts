@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, call, describe as describeError, makeClient } from "../src/api/client";
+import { ApiError, call, describe as describeError, idempotencyKey, makeClient } from "../src/api/client";
 import { API_KEY_PATTERN, clearApiKey, getApiKey, setApiKey, type KeyStore } from "../src/api/session";
 
 const KEY = `ll_test_0123456789abcdef_${"a".repeat(43)}`;
@@ -72,6 +72,30 @@ describe("the API client", () => {
     expect(describeError(error)).toBe("reason is empty (reason)");
     expect(seen[0]?.method).toBe("POST");
     expect(JSON.parse(seen[0]?.body ?? "{}")).toEqual({ reason: "", dry_run: true });
+  });
+
+  it("sends the Idempotency-Key of an action, one per action", async () => {
+    const replay = { object: "dead_letter_replay", dead_letter: "dl_1", action: "enqueue", dry_run: false, detail: {}, request: null };
+    const { fetch, seen } = fakeFetch(200, replay);
+    const client = makeClient({ baseUrl: "http://api.test", apiKey: () => KEY, fetch });
+    const key = idempotencyKey();
+    const answer = await call(
+      client.POST("/v1/dead-letters/{id}/replay", {
+        params: { path: { id: "task:stream-pending:k" }, header: { "Idempotency-Key": key } },
+        body: { reason: "downstream back", dry_run: false },
+      }),
+    );
+    expect(answer.action).toBe("enqueue");
+    expect(seen[0]?.headers.get("Idempotency-Key")).toBe(key);
+    expect(seen[0]?.url).toBe("http://api.test/v1/dead-letters/task%3Astream-pending%3Ak/replay");
+    expect(idempotencyKey()).not.toBe(key);
+    expect(key).toMatch(/^console-[0-9a-f-]{36}$/);
+  });
+
+  it("says in plain words what a scope error means", () => {
+    const error = new ApiError(403, "permission_error", "insufficient_scope", "this API key lacks the 'operator' scope");
+    expect(describeError(error)).toMatch(/operator key/);
+    expect(describeError(new Error("boom"))).toBe("boom");
   });
 
   it("turns a non-JSON error page and a network failure into ApiError too", async () => {
