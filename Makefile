@@ -30,14 +30,15 @@ PYTEST_ARGS ?=
 # A TF_CLI_CONFIG_FILE naming a missing file only makes terraform warn on every call: drop it then.
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
-.PHONY: help prereqs install venv venv-tasks venv-bigquery venv-localstripe venv-checkov venv-tfplugin up down status demo test test-unit test-integration \
+.PHONY: help prereqs install console console-deps console-lint console-test chromium venv venv-tasks venv-bigquery venv-localstripe venv-checkov venv-tfplugin up down status demo test test-unit test-integration \
         lint tf-check tf-validate tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
 	@echo "make test            install, run lint + unit + integration tests on an isolated stack (never the dev one), stop it"
 	@echo "make up | down | status   the local cloud (5 emulators incl. storage, the bank sandbox, localstripe, the webhook receiver, 7 functions, the local Cloud Scheduler), logs under .run/logs; status shows each job's last and next run"
-	@echo "make build           stage each function's deployable source under build/<name>/"
+	@echo "make build           stage each function's deployable source under build/<name>/ (the api's with the built console)"
+	@echo "make console         build the operations console (console/, docs/console.md) into console/dist"
 	@echo "make tf-check        offline Terraform checks: fmt, tf-validate, checkov, structural tests (part of make test)"
 	@echo "make tf-validate     terraform validate + terraform test (mock_provider) of every root against the offline stand-in provider"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
@@ -97,8 +98,40 @@ venv-tfplugin: .venv-tfplugin/.stamp
 	.venv-tfplugin/bin/python -m pip install -q -r terraform/offline/requirements.txt $(PIPQ)
 	@touch $@
 
+# ---------------------------------------------------------------------------- the operations console
+# console/ (docs/console.md): Vite + React + TypeScript. `npm ci` from the committed lock file (stamped, like
+# the venvs); the build writes console/dist, which the api function serves under /console/ and `make build`
+# puts in the api bundle (no Node at run time). Its end-to-end test drives Debian's chromium (make chromium).
+NPM      ?= npm
+CONSOLE_SOURCES := $(shell find console/src console/public console/scripts -type f -not -name '*.gen.*' 2>/dev/null) \
+                   console/index.html console/vite.config.ts console/tsconfig.json docs/openapi.yaml shared/domain/money.py
+
+console-deps: console/node_modules/.stamp
+console/node_modules/.stamp: console/package.json console/package-lock.json
+	@command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+	  || { echo "error: the console needs Node.js >= 20.19 with npm: apt-get install nodejs npm (or NodeSource's nodejs 20)" >&2; exit 1; }
+	cd console && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+console: console/dist/index.html
+console/dist/index.html: console/node_modules/.stamp $(CONSOLE_SOURCES)
+	cd console && $(NPM) run --silent build
+
+console-lint: console-deps
+	cd console && $(NPM) run --silent lint
+
+console-test: console-deps
+	cd console && $(NPM) test --silent
+
+# Debian's chromium for the console's end-to-end test (playwright-core drives it: no browser download).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian's chromium (the console's end-to-end test)"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "error: /usr/bin/chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+
 # ---------------------------------------------------------------------------- local cloud
-up: install
+up: install console
 	$(PY) -m emulators.ctl up
 
 down:
@@ -113,14 +146,14 @@ demo: up
 	@echo "The stack is still up: 'make status' shows it, 'make down' stops it. Logs: .run/logs/"
 
 # ---------------------------------------------------------------------------- quality
-lint: venv
+lint: venv console-lint
 	$(PY) -m ruff check shared functions emulators tests bench scripts terraform/offline
 	$(PY) -m ruff format --check shared functions emulators tests bench scripts terraform/offline
 
-test-unit: venv
+test-unit: venv console-test console
 	$(PY) -m pytest tests/unit
 
-test-integration: install
+test-integration: install console chromium
 	$(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests/integration
 
 # Terraform verified offline (the google provider cannot be downloaded here): formatting; terraform
@@ -141,7 +174,7 @@ tf-validate: venv-tfplugin
 
 # The suite runs on an isolated stack (ctl run --fresh: ports + 10000, own project id, .run/test); the
 # isolation check around it snapshots the dev stack (or a seeded canary in its place) before and after.
-test: install lint tf-check
+test: install lint console-test console chromium tf-check
 	$(PY) -m tests.isolation -- $(PY) -m emulators.ctl run --fresh -- $(PY) -m pytest tests --ignore=tests/terraform $(PYTEST_ARGS)
 
 bench-baseline: install
@@ -200,7 +233,7 @@ chaos: install
 bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-webhooks bench-recon
 
 # ---------------------------------------------------------------------------- packaging, deploy
-build: venv
+build: venv console
 	$(PY) -m scripts.build
 
 # Refuse to touch a cloud project with a required setting missing.
@@ -232,7 +265,7 @@ lock: venv
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full transitive pin set for the project venv (.venv); regenerate with `make lock`.' > constraints.txt
 
 clean: down
-	rm -rf build .run .pytest_cache .ruff_cache
+	rm -rf build .run .pytest_cache .ruff_cache console/dist
 
 # After make deploy: a signed test payment and its refund through the deployed intake, posted, then verify
 # (scripts/smoke.py; CI runs it after each apply).

@@ -4,6 +4,8 @@
     build/<name>/requirements.txt   its pinned runtime requirements (functions/<name>/requirements.txt)
     build/<name>/shared/            the shared package, without the operator-only modules
     build/<name>/topology/          the topology file + BigQuery schemas (read at run time)
+    build/api/console/dist/         api only: the operations console as built by `make console` (static
+                                    files, served under /console/ by shared/api/console.py; no Node at run time)
 
     build/<name>.zip                the same, zipped: what Terraform uploads (under its sha256)
 
@@ -29,6 +31,9 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 # shared/ parts only an operator runs, from a checkout: the CLI package (`python -m shared.cli`) and the demo
 # scenario it sends (`make demo`, with requests, a dev dependency). No function imports them.
 OPERATOR_ONLY = ("cli", "demo.py")
+# The console's build (Vite: console/dist), staged at the same relative place in the api bundle.
+CONSOLE_DIST = Path("console") / "dist"
+CONSOLE_FUNCTION = "api"
 
 
 def _shared_ignore(directory: str, names: list[str]) -> set[str]:
@@ -49,6 +54,8 @@ def build(name: str, out_root: Path = REPO_ROOT / "build") -> Path:
     shutil.copytree(REPO_ROOT / "functions" / name, out, ignore=IGNORE)  # main.py + requirements.txt
     shutil.copytree(REPO_ROOT / "shared", out / "shared", ignore=_shared_ignore)
     shutil.copytree(REPO_ROOT / "topology", out / "topology", ignore=IGNORE)
+    if name == CONSOLE_FUNCTION and (REPO_ROOT / CONSOLE_DIST / "index.html").is_file():
+        shutil.copytree(REPO_ROOT / CONSOLE_DIST, out / CONSOLE_DIST, ignore=IGNORE)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n" for p in files)
     (out / "BUILD_MANIFEST").write_text(manifest)
@@ -74,7 +81,10 @@ def bundle(source: Path, target: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    for name in argv or FUNCTION_NAMES:
+    names = argv or FUNCTION_NAMES
+    if CONSOLE_FUNCTION in names and not (REPO_ROOT / CONSOLE_DIST / "index.html").is_file():
+        raise SystemExit(f"{CONSOLE_DIST}/index.html is missing: build the console first (make console)")
+    for name in names:
         out = build(name)
         print(f"built {out.relative_to(REPO_ROOT)} ({sum(1 for p in out.rglob('*') if p.is_file())} files)")
     return 0

@@ -1,6 +1,7 @@
 """api: the customer API (docs/api.md, contract docs/openapi.yaml). Balances, entries, transactions,
-transfers and holds for tenants' API keys; dead letters and reconciliation for operator keys. The
-routing, checks and service live in shared/api; this file only wires them once per instance."""
+transfers and holds for tenants' API keys; dead letters and reconciliation for operator keys; and the
+operations console's static files under /console/ (docs/console.md). The routing, checks and service
+live in shared/api; this file only wires them once per instance."""
 
 from functools import lru_cache
 
@@ -8,6 +9,7 @@ import functions_framework
 from werkzeug.exceptions import NotFound
 
 from shared import bootstrap, logs
+from shared.api import console
 from shared.api.ratelimit import RateLimiter
 from shared.api.routes import Api
 from shared.config import settings
@@ -29,6 +31,8 @@ def _api() -> Api:
 def api(request):
     cfg = settings()
     logs.begin(cfg.project, request.headers)
+    if console.handles(request.path):
+        return console.serve(request)
     return _api().handle(request).flask()
 
 

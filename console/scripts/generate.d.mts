@@ -1,0 +1,1 @@
+export function parseExponents(moneySource: string): Record<string, number>;

@@ -1,0 +1,58 @@
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useState, type ReactNode } from "react";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
+import { ApiError } from "./api/client";
+import { SessionProvider, useSession } from "./api/context";
+import { Layout } from "./components/Layout";
+import { ApprovalsPage } from "./pages/Approvals";
+import { BreaksPage } from "./pages/Breaks";
+import { DeadLettersPage } from "./pages/DeadLetters";
+import { LoginPage } from "./pages/Login";
+import { NotFoundPage } from "./pages/NotFound";
+import { OverviewPage } from "./pages/Overview";
+
+function Queries({ children }: { children: ReactNode }) {
+  const { signOut } = useSession();
+  const [client] = useState(() => {
+    const onError = (error: unknown) => {
+      if (error instanceof ApiError && error.unauthenticated) signOut();
+    };
+    return new QueryClient({
+      queryCache: new QueryCache({ onError }),
+      mutationCache: new MutationCache({ onError }),
+      defaultOptions: {
+        queries: {
+          staleTime: 10_000,
+          retry: (count, error) => !(error instanceof ApiError && error.status > 0 && error.status < 500) && count < 2,
+        },
+      },
+    });
+  });
+  return <QueryClientProvider client={client}>{children}</QueryClientProvider>;
+}
+
+function RequireSession({ children }: { children: ReactNode }) {
+  const { signedIn } = useSession();
+  const location = useLocation();
+  if (!signedIn) return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+  return <Layout>{children}</Layout>;
+}
+
+export function App() {
+  return (
+    <SessionProvider>
+      <Queries>
+        <BrowserRouter basename="/console">
+          <Routes>
+            <Route path="/login" element={<LoginPage />} />
+            <Route path="/" element={<RequireSession><OverviewPage /></RequireSession>} />
+            <Route path="/dead-letters" element={<RequireSession><DeadLettersPage /></RequireSession>} />
+            <Route path="/breaks" element={<RequireSession><BreaksPage /></RequireSession>} />
+            <Route path="/approvals" element={<RequireSession><ApprovalsPage /></RequireSession>} />
+            <Route path="*" element={<RequireSession><NotFoundPage /></RequireSession>} />
+          </Routes>
+        </BrowserRouter>
+      </Queries>
+    </SessionProvider>
+  );
+}

@@ -1,0 +1,113 @@
+// The typed API client: openapi-fetch over the types generated from docs/openapi.yaml (schema.gen.ts),
+// so a path, a parameter or a field the contract no longer has fails `tsc`. Every call goes through
+// `call`, which turns the API's machine-readable errors ({"error": {type, code, message, param}}) into
+// one ApiError, and a network failure or a non-JSON answer into one too.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "./schema.gen";
+
+export type Schemas = components["schemas"];
+export type DeadLetter = Schemas["DeadLetter"];
+export type BreakWork = Schemas["BreakWork"];
+export type OperatorRequest = Schemas["OperatorRequest"];
+export type Replay = Schemas["Replay"];
+export type ReconRun = Schemas["ReconRun"];
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+    readonly requestId: string | null = null,
+  ) {
+    super(message);
+  }
+
+  /** 401: the key is missing, mistyped, revoked or expired: sign in again. */
+  get unauthenticated(): boolean {
+    return this.status === 401;
+  }
+}
+
+const FRIENDLY: Record<string, string> = {
+  invalid_api_key: "This API key is not valid (mistyped, revoked or expired).",
+  insufficient_scope: "This API key lacks the scope this page needs (sign in with an operator key).",
+  rate_limited: "Too many requests for this key; wait a moment and retry.",
+  network_error: "The API could not be reached.",
+  internal_error: "The API failed unexpectedly; retry, and tell the platform team if it persists.",
+};
+
+/** What to show a person for an error: our wording for the common codes, else the API's message. */
+export function describe(error: unknown): string {
+  if (error instanceof ApiError) {
+    const text = FRIENDLY[error.code] ?? error.message;
+    return error.param ? `${text} (${error.param})` : text;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function errorBody(value: unknown): Schemas["ErrorDetail"] | null {
+  if (typeof value !== "object" || value === null || !("error" in value)) return null;
+  const detail = (value as { error: unknown }).error;
+  if (typeof detail !== "object" || detail === null) return null;
+  const { code, message } = detail as { code?: unknown; message?: unknown };
+  return typeof code === "string" && typeof message === "string" ? (detail as Schemas["ErrorDetail"]) : null;
+}
+
+export function toApiError(status: number, body: unknown, requestId: string | null): ApiError {
+  const detail = errorBody(body);
+  if (detail) {
+    return new ApiError(status, detail.type ?? "api_error", detail.code, detail.message, detail.param ?? null, requestId);
+  }
+  return new ApiError(status, "api_error", "unexpected_response", `unexpected answer (HTTP ${status})`, null, requestId);
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  apiKey: () => string | null;
+  fetch?: typeof globalThis.fetch;
+}
+
+export function makeClient(options: ClientOptions) {
+  const client = createClient<paths>({ baseUrl: options.baseUrl, fetch: options.fetch });
+  const auth: Middleware = {
+    onRequest({ request }) {
+      const key = options.apiKey();
+      if (key) request.headers.set("Authorization", `Bearer ${key}`);
+      return request;
+    },
+  };
+  client.use(auth);
+  return client;
+}
+
+export type Client = ReturnType<typeof makeClient>;
+
+interface Outcome<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** The answer's data, or an ApiError (HTTP error, non-JSON answer, network failure). */
+export async function call<T>(pending: Promise<Outcome<T>>): Promise<T> {
+  let outcome: Outcome<T>;
+  try {
+    outcome = await pending;
+  } catch (cause) {
+    if (cause instanceof ApiError) throw cause;
+    throw new ApiError(0, "api_error", "network_error", cause instanceof Error ? cause.message : String(cause));
+  }
+  const { data, error, response } = outcome;
+  const requestId = response.headers.get("Request-Id");
+  if (!response.ok || error !== undefined) throw toApiError(response.status, error, requestId);
+  if (data === undefined) throw toApiError(response.status, null, requestId);
+  return data;
+}
+
+/** A fresh Idempotency-Key for one operator action (kept by the caller across retries of that action). */
+export function idempotencyKey(): string {
+  return `console-${crypto.randomUUID()}`;
+}

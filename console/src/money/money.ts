@@ -1,0 +1,63 @@
+// Money in the browser: integer minor units formatted by the currency's ISO-4217 exponent, exactly.
+// Never float: amounts are carried as bigint (or a safe integer / a string of digits converted to
+// one) and split into major and minor digits as text. The exponent table is generated from
+// shared/domain/money.py (scripts/generate.mjs): the same one the ledger uses.
+import exponentsJson from "./exponents.gen.json";
+
+const EXPONENTS: Readonly<Record<string, number>> = exponentsJson;
+
+/** What the API sends (JSON integers) or what the console computes (bigint). */
+export type MinorUnits = bigint | number | string;
+
+export class MoneyError extends Error {
+  override name = "MoneyError";
+}
+
+/** The ISO-4217 exponent of a currency (JPY 0, USD 2, KWD 3, CLF 4); lower case accepted. */
+export function exponentOf(currency: string): number {
+  const exp = EXPONENTS[currency.trim().toUpperCase()];
+  if (exp === undefined) throw new MoneyError(`unknown ISO-4217 currency code: ${JSON.stringify(currency)}`);
+  return exp;
+}
+
+export function isCurrency(currency: string): boolean {
+  return EXPONENTS[currency.trim().toUpperCase()] !== undefined;
+}
+
+/** An exact integer of minor units, or MoneyError: a float, an unsafe number (beyond 2^53 the JSON
+ * number already lost digits) or text that is not an integer is refused, never rounded. */
+export function toMinor(amount: MinorUnits): bigint {
+  if (typeof amount === "bigint") return amount;
+  if (typeof amount === "number") {
+    if (!Number.isSafeInteger(amount)) {
+      throw new MoneyError(`${amount} is not an exact integer of minor units (send it as a string or bigint)`);
+    }
+    return BigInt(amount);
+  }
+  if (typeof amount === "string" && /^-?[0-9]+$/.test(amount)) return BigInt(amount);
+  throw new MoneyError(`${JSON.stringify(amount)} is not an integer of minor units`);
+}
+
+/** Exact decimal text, as shared.domain.money.decimal_text: formatMinor(-1234, "USD") === "-12.34". */
+export function formatMinor(amount: MinorUnits, currency: string): string {
+  const exp = exponentOf(currency);
+  const value = toMinor(amount);
+  const sign = value < 0n ? "-" : "";
+  const digits = (value < 0n ? -value : value).toString();
+  if (exp === 0) return sign + digits;
+  const padded = digits.padStart(exp + 1, "0");
+  return `${sign}${padded.slice(0, -exp)}.${padded.slice(-exp)}`;
+}
+
+function group(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** For people: grouped digits and the currency code, e.g. "-1,234.56 USD", "1,235 JPY", "1.234 KWD". */
+export function formatMoney(amount: MinorUnits, currency: string): string {
+  const text = formatMinor(amount, currency);
+  const negative = text.startsWith("-");
+  const [whole = "", fraction] = (negative ? text.slice(1) : text).split(".");
+  const body = fraction === undefined ? group(whole) : `${group(whole)}.${fraction}`;
+  return `${negative ? "-" : ""}${body} ${currency.trim().toUpperCase()}`;
+}

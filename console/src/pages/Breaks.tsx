@@ -1,0 +1,108 @@
+import { useQuery } from "@tanstack/react-query";
+import { call } from "../api/client";
+import { useSession } from "../api/context";
+import { Money } from "../components/Money";
+import { Pager, useFilter } from "../components/Pager";
+import { ErrorNote, Loading } from "../components/Status";
+
+const STATES = ["open", "acknowledged", "resolved", "accepted", "written_off"] as const;
+const SEVERITIES = ["low", "medium", "high", "critical"] as const;
+type State = (typeof STATES)[number];
+type Severity = (typeof SEVERITIES)[number];
+
+export function BreaksPage() {
+  const { client } = useSession();
+  const [state, setState] = useFilter("state");
+  const [severity, setSeverity] = useFilter("severity");
+  const [partner, setPartner] = useFilter("partner");
+  const [currency] = useFilter("currency");
+  const [after] = useFilter("after");
+  const query = {
+    limit: 25,
+    ...(state ? { state: state as State } : {}),
+    ...(severity ? { severity: severity as Severity } : {}),
+    ...(partner ? { partner } : {}),
+    ...(currency ? { currency } : {}),
+    ...(after ? { starting_after: after } : {}),
+  };
+  const list = useQuery({
+    queryKey: ["breaks", query],
+    queryFn: () => call(client.GET("/v1/operator/breaks", { params: { query } })),
+  });
+
+  return (
+    <>
+      <h1>Reconciliation breaks</h1>
+      <form
+        className="filters"
+        aria-label="Filter breaks"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setPartner(String(new FormData(e.currentTarget).get("partner") ?? "").trim());
+        }}
+      >
+        <label>
+          State
+          <select value={state} onChange={(e) => setState(e.target.value)}>
+            <option value="">any</option>
+            {STATES.map((s) => <option key={s} value={s}>{s.replace("_", " ")}</option>)}
+          </select>
+        </label>
+        <label>
+          Severity
+          <select value={severity} onChange={(e) => setSeverity(e.target.value)}>
+            <option value="">any</option>
+            {SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          Partner
+          <input name="partner" defaultValue={partner} onBlur={(e) => setPartner(e.target.value.trim())} placeholder="e.g. stripe" />
+        </label>
+        {currency && <p className="muted">Currency: {currency}</p>}
+      </form>
+      {list.isPending ? <Loading what="breaks" /> : list.isError ? <ErrorNote error={list.error} /> : (
+        <>
+          <table data-testid="breaks">
+            <caption>
+              {list.data.data.length} break{list.data.data.length === 1 ? "" : "s"}
+              {list.data.has_more ? " (more on the next page)" : ""}, oldest first
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Opened</th>
+                <th scope="col" className="num">Age (days)</th>
+                <th scope="col">Partner</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Severity</th>
+                <th scope="col">State</th>
+                <th scope="col" className="num">Amount</th>
+                <th scope="col" className="num">Difference</th>
+                <th scope="col">Reference</th>
+                <th scope="col">Assignee</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.data.map((b) => (
+                <tr key={b.id}>
+                  <td>{b.opened_on ?? "—"}</td>
+                  <td className="num">{b.age_days ?? "—"}</td>
+                  <td>{b.partner ?? "—"}</td>
+                  <td><code>{b.reason_code ?? "—"}</code></td>
+                  <td><span className={`severity ${b.severity ?? ""}`}>{b.severity ?? "—"}</span></td>
+                  <td>{b.state.replace("_", " ")}</td>
+                  <td className="num"><Money amount={b.amount} currency={b.currency} /></td>
+                  <td className="num"><Money amount={b.difference} currency={b.currency} /></td>
+                  <td><code className="wrap">{b.reference ?? "—"}</code></td>
+                  <td>{b.assignee ?? "—"}</td>
+                </tr>
+              ))}
+              {list.data.data.length === 0 && <tr><td colSpan={10} className="muted">No breaks here.</td></tr>}
+            </tbody>
+          </table>
+          <Pager lastId={list.data.data.at(-1)?.id} hasMore={list.data.has_more} />
+        </>
+      )}
+    </>
+  );
+}

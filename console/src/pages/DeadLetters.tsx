@@ -1,0 +1,187 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { call, idempotencyKey, type DeadLetter, type Replay } from "../api/client";
+import { useSession } from "../api/context";
+import { Pager, useFilter } from "../components/Pager";
+import { ErrorNote, Loading, Time } from "../components/Status";
+
+type Status = "open" | "replayed";
+type Source = "task" | "pubsub" | "parked";
+
+export function DeadLettersPage() {
+  const { client } = useSession();
+  const [status, setStatus] = useFilter("status");
+  const [source, setSource] = useFilter("source");
+  const [partner, setPartner] = useFilter("partner");
+  const [after] = useFilter("after");
+  // the record inspected, kept while the list refreshes (a replayed one leaves the open list)
+  const [chosen, setChosen] = useState<DeadLetter | null>(null);
+  const selected = chosen?.id ?? null;
+  const query = {
+    status: (status || "open") as Status,
+    limit: 25,
+    ...(source ? { source: source as Source } : {}),
+    ...(partner ? { partner } : {}),
+    ...(after ? { starting_after: after } : {}),
+  };
+  const list = useQuery({
+    queryKey: ["dead-letters", query],
+    queryFn: () => call(client.GET("/v1/dead-letters", { params: { query } })),
+  });
+
+  return (
+    <>
+      <h1>Dead letters</h1>
+      <form
+        className="filters"
+        aria-label="Filter dead letters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setPartner(String(new FormData(e.currentTarget).get("partner") ?? "").trim());
+        }}
+      >
+        <label>
+          Status
+          <select value={status || "open"} onChange={(e) => setStatus(e.target.value)}>
+            <option value="open">open</option>
+            <option value="replayed">replayed</option>
+          </select>
+        </label>
+        <label>
+          Source
+          <select value={source} onChange={(e) => setSource(e.target.value)}>
+            <option value="">any</option>
+            <option value="task">task</option>
+            <option value="pubsub">pubsub</option>
+            <option value="parked">parked</option>
+          </select>
+        </label>
+        <label>
+          Partner
+          <input name="partner" defaultValue={partner} onBlur={(e) => setPartner(e.target.value.trim())} placeholder="e.g. stripe" />
+        </label>
+      </form>
+      {list.isPending ? <Loading what="dead letters" /> : list.isError ? <ErrorNote error={list.error} /> : (
+        <>
+          <table data-testid="dead-letters">
+            <caption>
+              {list.data.data.length} {query.status} dead letter{list.data.data.length === 1 ? "" : "s"}
+              {list.data.has_more ? " (more on the next page)" : ""}, newest first
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Created</th>
+                <th scope="col">Source</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Partner</th>
+                <th scope="col">Reason</th>
+                <th scope="col" className="num">Attempts</th>
+                <th scope="col"><span className="visually-hidden">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.data.map((d) => (
+                <tr key={d.id} aria-selected={d.id === selected}>
+                  <td><Time value={d.created_at} /></td>
+                  <td>{d.source}</td>
+                  <td>{d.kind}</td>
+                  <td>{d.partner ?? "—"}</td>
+                  <td><code>{d.reason_code}</code></td>
+                  <td className="num">{d.attempts}</td>
+                  <td>
+                    <button type="button" className="secondary" onClick={() => setChosen(d.id === selected ? null : d)}
+                      aria-expanded={d.id === selected} aria-controls="dead-letter-detail">
+                      {d.id === selected ? "Close" : "Inspect"}<span className="visually-hidden"> {d.id}</span>
+                    </button>
+                  </td>
+                </tr>
+              ))}
+              {list.data.data.length === 0 && (
+                <tr><td colSpan={7} className="muted">No dead letters here.</td></tr>
+              )}
+            </tbody>
+          </table>
+          <Pager lastId={list.data.data.at(-1)?.id} hasMore={list.data.has_more} />
+          {chosen && <Detail key={chosen.id} letter={chosen} />}
+        </>
+      )}
+    </>
+  );
+}
+
+function Detail({ letter }: { letter: DeadLetter }) {
+  const { client } = useSession();
+  const queries = useQueryClient();
+  const [reason, setReason] = useState("");
+  const [dryRun, setDryRun] = useState<Replay | null>(null);
+  // one key per replay this operator asks for: a retry after a lost answer replays the first answer
+  const [key] = useState(idempotencyKey);
+  const replay = useMutation({
+    mutationFn: (dry: boolean) =>
+      call(
+        client.POST("/v1/dead-letters/{id}/replay", {
+          params: { path: { id: letter.id }, header: dry ? {} : { "Idempotency-Key": key } },
+          body: { reason: reason.trim(), dry_run: dry },
+        }),
+      ),
+    onSuccess: (answer) => {
+      if (answer.dry_run) setDryRun(answer);
+      else void queries.invalidateQueries({ queryKey: ["dead-letters"] });
+    },
+  });
+  const done = replay.data && !replay.data.dry_run ? replay.data : null;
+
+  function submit(event: FormEvent, dry: boolean) {
+    event.preventDefault();
+    replay.mutate(dry);
+  }
+
+  return (
+    <section id="dead-letter-detail" className="detail" aria-labelledby="detail-heading">
+      <h2 id="detail-heading">Dead letter <code>{letter.id}</code></h2>
+      <dl className="facts">
+        <dt>Status</dt><dd>{done?.request?.status === "pending" ? "open (replay awaiting approval)" : done ? "replayed" : letter.status}</dd>
+        <dt>Key</dt><dd><code>{letter.key}</code></dd>
+        <dt>Kind</dt><dd>{letter.kind} ({letter.source})</dd>
+        <dt>Reason</dt><dd><code>{letter.reason_code}</code>{letter.reason ? ` — ${letter.reason}` : ""}</dd>
+        <dt>Attempts</dt><dd>{letter.attempts}</dd>
+        <dt>First error</dt><dd><pre>{letter.first_error ?? "—"}</pre></dd>
+        <dt>Last error</dt><dd><pre>{letter.last_error ?? "—"}</pre></dd>
+        <dt>Created</dt><dd><Time value={letter.created_at} /></dd>
+        <dt>Last attempt</dt><dd><Time value={letter.last_attempt_at} /></dd>
+        <dt>Replays</dt><dd>{letter.replays}{letter.replayed_at ? <> (last <Time value={letter.replayed_at} />)</> : null}</dd>
+      </dl>
+      {letter.status === "open" && !done && (
+        <form className="replay" onSubmit={(e) => submit(e, dryRun === null)}>
+          <label htmlFor="replay-reason">Why replay it (kept in the audit log)</label>
+          <textarea id="replay-reason" value={reason} required maxLength={500} rows={2}
+            onChange={(e) => { setReason(e.target.value); setDryRun(null); }} />
+          <div className="actions">
+            <button type="button" className="secondary" disabled={!reason.trim() || replay.isPending}
+              onClick={(e) => submit(e, true)}>
+              Dry run
+            </button>
+            <button type="submit" disabled={!reason.trim() || dryRun === null || replay.isPending}>
+              Replay
+            </button>
+          </div>
+          {dryRun === null && <p className="muted">A dry run shows what the replay would do; then Replay sends it.</p>}
+        </form>
+      )}
+      {replay.isError && <ErrorNote error={replay.error} />}
+      {dryRun && !done && (
+        <div role="status" className="note">
+          <p>Dry run: it would <strong>{dryRun.action}</strong> it again.</p>
+          <pre>{JSON.stringify(dryRun.detail, null, 2)}</pre>
+        </div>
+      )}
+      {done && (
+        <div role="status" className="note success">
+          {done.request?.status === "pending"
+            ? <p>Replay asked: request <code>{done.request.id}</code> waits for a second operator's approval.</p>
+            : <p>Replayed ({done.action}){done.request ? <> — request <code>{done.request.id}</code> {done.request.status}</> : null}.</p>}
+        </div>
+      )}
+    </section>
+  );
+}
