@@ -50,6 +50,8 @@ class Backend:
     schedule: Schedule | None = None
     after_commit: Callable[[str], None] = lambda transaction_id: None  # stream the outbox to BigQuery
     clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)
+    # the ledger's chain heads at settled instants, once read (shared.api.statements: they never change)
+    chain_heads: dict = field(default_factory=dict)
     # The payments services, built on first use (shared.bootstrap: payouts, payments, payout_limits), so
     # a missing payments setting fails the payments routes only, never balance reads.
     payouts: Callable[[], Any] = field(default=lambda: _unavailable("payouts"))  # shared.payments.service.Payouts

@@ -258,13 +258,23 @@ def build_statement(
     return statement
 
 
+HEADS_KEPT = 64  # settled instants whose heads an instance keeps (Backend.chain_heads)
+
+
 def _chain(backend: Backend, chosen: domain.Period, clock: str, now) -> dict | None:
     """The chain heads at the period's end, for a settled period on the recorded clock (the effective
-    clock can still change after the fact: such a statement is anchored to the entries only)."""
+    clock can still change after the fact: such a statement is anchored to the entries only). The 32
+    reads are made once per instance and instant: every customer's statement of a month shares them."""
     if clock != "recorded" or chosen.end > now - statement_proof.SETTLE:
         return None
-    heads = [statement_proof.head_of(c, backend.store.chain_head_at(c, chosen.end)) for c in chains_of(LEDGER)]
-    return {"before": domain.iso(chosen.end), "heads": heads}
+    kept = backend.chain_heads
+    heads = kept.get(chosen.end)
+    if heads is None:
+        heads = [statement_proof.head_of(c, backend.store.chain_head_at(c, chosen.end)) for c in chains_of(LEDGER)]
+        if len(kept) >= HEADS_KEPT:
+            kept.pop(next(iter(kept)))  # the oldest kept instant
+        kept[chosen.end] = heads
+    return {"before": domain.iso(chosen.end), "heads": [dict(h) for h in heads]}
 
 
 def get_statement(

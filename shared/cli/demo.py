@@ -53,7 +53,39 @@ def cmd_demo(args, root) -> int:
     cmd_balances(argparse.Namespace(json=False), root)
     print()
     verdict = cmd_verify(argparse.Namespace(json=False, no_bigquery=False), root)
+    console_login(root)
     return 1 if failures or verdict else 0
+
+
+CONSOLE_TENANT, CONSOLE_OPERATOR, CONSOLE_LABEL = "internal", "demo@ledgerline.local", "demo console"
+
+
+def console_login(root) -> str:
+    """The operations console's URL and an operator key for the demo (docs/console.md): a fresh key per
+    run, the previous demo key revoked (its secret was never stored, so it cannot be shown again), each
+    change in the operator audit log like the CLI's. Returns the key."""
+    from datetime import UTC, datetime
+
+    from shared.api import keys, tenants
+    from shared.cli.tenants import _audited
+
+    now = datetime.now(tz=UTC)
+    tenants.create_tenant(root.store, CONSOLE_TENANT, "ledgerline operations", now)
+    for key_id, record in root.store.snapshot(("ApiKey",)).get("ApiKey", {}).items():
+        if record.get("label") == CONSOLE_LABEL and record.get("tenant") == CONSOLE_TENANT:
+            if keys.revoke_key(root.store, key_id, now):
+                _audited(root, now, "api_key_change", key_id, "demo: a new demo console key", {"revoked": key_id})
+    key = keys.create_key(
+        root.store, CONSOLE_TENANT, ["operator"], now,
+        livemode=root.cfg.livemode, label=CONSOLE_LABEL, operator=CONSOLE_OPERATOR,
+    )  # fmt: skip
+    key_id = key.split("_")[2]
+    after = {"created": key_id, "tenant": CONSOLE_TENANT, "scopes": ["operator"], "operator": CONSOLE_OPERATOR}
+    _audited(root, now, "api_key_change", key_id, "demo: the demo console key", after)
+    print(f"\noperations console: {root.cfg.function_urls['api']}/console/")
+    print(f"  sign in with the demo operator key ({CONSOLE_OPERATOR}; kept in the browser tab only, revoked by")
+    print(f"  the next `make demo`):\n  {key}")
+    return key
 
 
 DEMO_OWNER = "demo"

@@ -786,3 +786,17 @@ def test_a_chain_head_from_before_heads_kept_their_time_still_orders_the_next_po
     assert transactions.execute(store, second, lambda: t + timedelta(seconds=1)).status == "posted"  # clock behind
     later = store.transaction("old1")
     assert later.chain_id == chain_id and later.recorded_at == t + timedelta(seconds=5, microseconds=1)
+
+
+def test_the_heads_of_a_settled_instant_are_read_once_per_instance(busy):
+    w = busy
+    reads = []
+    original = w.store.chain_head_at
+    w.store.chain_head_at = lambda chain_id, before: reads.append(chain_id) or original(chain_id, before)
+    first = w.get("/v1/accounts/cus_a/statements/2026-11").json
+    assert len(reads) == 32
+    assert w.get("/v1/accounts/cus_a/statements/2026-11").json["proof"] == first["proof"] and len(reads) == 32
+    assert w.get("/v1/accounts/cus_a/statements/2026-11?format=csv").status_code == 200  # no proof: no heads
+    assert len(reads) == 32
+    assert w.get("/v1/accounts/cus_a/statements/2026-10").json["proof"]["chain"] is not None
+    assert len(reads) == 64  # another instant: its own 32
