@@ -117,9 +117,13 @@ def _tasks(cfg: Settings) -> dict[str, int]:
     from shared.adapters.tasks_queue import client, queue_path
 
     tasks = client(cfg)
+    # the queues the stack has: a dev stack started before a queue was added to the topology lacks it
+    location = queue_path(cfg, "-").rpartition("/queues/")[0]
+    existing = {q.name.rpartition("/")[2] for q in tasks.list_queues(request={"parent": location})}
     return {
         queue["name"]: sum(1 for _ in tasks.list_tasks(request={"parent": queue_path(cfg, queue["name"])}))
         for queue in topology()["tasks"]["queues"]
+        if queue["name"] in existing
     }
 
 
