@@ -66,3 +66,18 @@ def task_response(run: Callable[[], object], log, meta: dict) -> tuple[str, int,
     if outcome.next_at:  # type: ignore[attr-defined]
         answer["next_at"] = outcome.next_at.isoformat()  # type: ignore[attr-defined]
     return json_response(200, answer)
+
+
+def posted_task(request):
+    """The task a Cloud Tasks target was POSTed at /tasks (shared.recovery.policies.Task), or the
+    client error that says what is wrong with the request (405, 404, 400)."""
+    from shared.recovery.policies import Task
+
+    if request.method != "POST":
+        raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
+    if request.path != "/tasks":
+        raise ClientError(404, "not_found", "POST tasks to /tasks", "path")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ClientError(400, "invalid_task", "POST a JSON object")
+    return Task.from_json(body)

@@ -18,8 +18,8 @@ from shared import bootstrap, logs
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import handle_errors, json_response, task_response
-from shared.recovery.policies import EXPORTS_TASK_KINDS, Task
+from shared.http import handle_errors, json_response, posted_task, task_response
+from shared.recovery.policies import EXPORTS_TASK_KINDS
 from shared.recovery.service import run_task
 
 log = logging.getLogger("ledgerline.exports")
@@ -33,14 +33,7 @@ def exports(request):
     if request.path == "/healthz":
         return json_response(200, {"status": "ok"})
     verify_invoker(cfg, request.headers, cfg.function_urls["exports"], (cfg.tasks_invoker_sa,))
-    if request.method != "POST":
-        raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
-    if request.path != "/tasks":
-        raise ClientError(404, "not_found", "POST tasks to /tasks", "path")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ClientError(400, "invalid_task", "POST a JSON object")
-    task = Task.from_json(body)
+    task = posted_task(request)
     if task.kind not in EXPORTS_TASK_KINDS:
         runs = ", ".join(EXPORTS_TASK_KINDS)
         raise ClientError(400, "unknown_task_kind", f"the exports function runs {runs}", "kind")

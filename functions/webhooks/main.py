@@ -17,8 +17,8 @@ from shared import bootstrap, logs
 from shared.auth import verify_invoker
 from shared.config import settings
 from shared.errors import ClientError
-from shared.http import handle_errors, json_response, task_response
-from shared.recovery.policies import WEBHOOKS_TASK_KINDS, Task
+from shared.http import handle_errors, json_response, posted_task, task_response
+from shared.recovery.policies import WEBHOOKS_TASK_KINDS
 from shared.recovery.service import run_task
 
 log = logging.getLogger("ledgerline.webhooks")
@@ -34,14 +34,7 @@ def webhooks(request):
     verify_invoker(
         cfg, request.headers, cfg.function_urls["webhooks"], (cfg.tasks_invoker_sa, cfg.scheduler_invoker_sa)
     )
-    if request.method != "POST":
-        raise ClientError(405, "method_not_allowed", "tasks are POSTed", "method")
-    if request.path != "/tasks":
-        raise ClientError(404, "not_found", "POST tasks to /tasks", "path")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ClientError(400, "invalid_task", "POST a JSON object")
-    task = Task.from_json(body)
+    task = posted_task(request)
     root = bootstrap.root(cfg)
     ports = bootstrap.webhooks(root)
     if task.kind not in WEBHOOKS_TASK_KINDS:

@@ -78,15 +78,29 @@ def test_an_export_is_written_by_the_job_and_downloaded_through_its_signed_url(a
     assert int(next(r for r in rows if r["record"] == "closing")["posted_minor"]) == 4_200
 
 
-def test_verify_statement_proves_a_statement_against_bigquery_and_refuses_a_tampered_one(acme, fund, tmp_path):  # noqa: F811
-    """`ledgerline verify-statement FILE` against the entries the outbox streamed to BigQuery: the
-    statement as served passes (once its entries are streamed); an altered amount, a removed entry and
-    a reordered pair fail, even with every digest recomputed by the forger."""
+def verify_file(tmp_path, statement: dict) -> tuple[int, dict]:
+    """`ledgerline --json verify-statement FILE` on the statement: (exit code, report)."""
     import json
     import subprocess
     import sys
 
     from shared.config import REPO_ROOT
+
+    path = tmp_path / f"statement-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(statement))
+    run = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "--json", "verify-statement", str(path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+    )  # fmt: skip
+    return run.returncode, json.loads(run.stdout)
+
+
+def test_verify_statement_proves_a_statement_against_bigquery_and_refuses_a_tampered_one(acme, fund, tmp_path):  # noqa: F811
+    """`ledgerline verify-statement FILE` against the entries the outbox streamed to BigQuery: the
+    statement as served passes (once its entries are streamed); an altered amount, a removed entry and
+    a reordered pair fail, even with every digest recomputed by the forger."""
+    import json
+
     from shared.domain import statement_proof
 
     from .conftest import wait_for
@@ -99,13 +113,7 @@ def test_verify_statement_proves_a_statement_against_bigquery_and_refuses_a_tamp
     s = acme.get(f"/v1/accounts/{a}/statements/{month}").json()
 
     def verify(statement: dict) -> tuple[int, dict]:
-        path = tmp_path / f"statement-{uuid.uuid4().hex[:6]}.json"
-        path.write_text(json.dumps(statement))
-        run = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "--json", "verify-statement", str(path)],
-            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
-        )  # fmt: skip
-        return run.returncode, json.loads(run.stdout)
+        return verify_file(tmp_path, statement)
 
     code, report = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(verify(s)), timeout=60, what="streamed")
     assert report["ok"] and report["digest"] == s["proof"]["digest"] and report["anchored_rows"] == 4
@@ -139,14 +147,11 @@ def test_a_settled_statement_is_anchored_to_the_chain_heads_streamed_to_bigquery
     listed transaction's hash from BigQuery rows and walks the chain to the head. The statement is
     built in-process with a clock 6 minutes on, so its period has settled (the running api would wait)."""
     import json
-    import subprocess
-    import sys
     import time
     from datetime import timedelta
 
     from shared import bootstrap
     from shared.api import statements
-    from shared.config import REPO_ROOT
     from shared.domain import statement_proof
 
     from .conftest import wait_for
@@ -174,13 +179,7 @@ def test_a_settled_statement_is_anchored_to_the_chain_heads_streamed_to_bigquery
             assert head["seq"] >= mine[head["chain_id"]].seq
 
     def verify(statement: dict) -> tuple[int, dict]:
-        path = tmp_path / f"statement-{uuid.uuid4().hex[:6]}.json"
-        path.write_text(json.dumps(statement))
-        run = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "--json", "verify-statement", str(path)],
-            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
-        )  # fmt: skip
-        return run.returncode, json.loads(run.stdout)
+        return verify_file(tmp_path, statement)
 
     code, report = wait_for(lambda: (lambda r: r if r[0] == 0 else None)(verify(s)), timeout=60, what="streamed")
     assert report["ok"] and report["chain"].endswith("transaction row(s)"), report
