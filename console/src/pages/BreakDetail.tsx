@@ -224,7 +224,7 @@ function Note({ work }: { work: BreakWork }) {
       onSubmit={() => act.mutate({ text: text.trim(), reference: reference.trim() || null },
         { onSuccess: () => { setText(""); setReference(""); } })}
       done={act.isSuccess && <p>Note added.</p>}>
-      <label htmlFor="note-text">Note</label>
+      <label htmlFor="note-text">Your note</label>
       <textarea id="note-text" value={text} required maxLength={500} rows={2} onChange={(e) => setText(e.target.value)} />
       <label htmlFor="note-reference">Reference (optional: a ticket, a gs:// path, a partner case id)</label>
       <input id="note-reference" value={reference} maxLength={500} onChange={(e) => setReference(e.target.value)} />
