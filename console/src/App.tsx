@@ -5,11 +5,14 @@ import { ApiError } from "./api/client";
 import { SessionProvider, useSession } from "./api/context";
 import { Layout } from "./components/Layout";
 import { ApprovalsPage } from "./pages/Approvals";
+import { AuditLogPage } from "./pages/AuditLog";
+import { BreakDetailPage } from "./pages/BreakDetail";
 import { BreaksPage } from "./pages/Breaks";
 import { DeadLettersPage } from "./pages/DeadLetters";
 import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
+import { RequestDetailPage } from "./pages/RequestDetail";
 
 function Queries({ children }: { children: ReactNode }) {
   const { signOut } = useSession();
@@ -48,7 +51,10 @@ export function App() {
             <Route path="/" element={<RequireSession><OverviewPage /></RequireSession>} />
             <Route path="/dead-letters" element={<RequireSession><DeadLettersPage /></RequireSession>} />
             <Route path="/breaks" element={<RequireSession><BreaksPage /></RequireSession>} />
+            <Route path="/breaks/:id" element={<RequireSession><BreakDetailPage /></RequireSession>} />
             <Route path="/approvals" element={<RequireSession><ApprovalsPage /></RequireSession>} />
+            <Route path="/approvals/:id" element={<RequireSession><RequestDetailPage /></RequireSession>} />
+            <Route path="/audit-log" element={<RequireSession><AuditLogPage /></RequireSession>} />
             <Route path="*" element={<RequireSession><NotFoundPage /></RequireSession>} />
           </Routes>
         </BrowserRouter>

@@ -918,6 +918,16 @@ class AuditEntry(BaseModel):
     hash: str
 
 
+class OperatorIdentity(BaseModel):
+    object: Literal["operator_identity"] = "operator_identity"
+    key_id: str = Field(description="the API key's id (never its secret)")
+    operator: str | None = Field(
+        description="the person the key names, as the audit log and maker-checker know them (request.maker, "
+        "request.checker); null: a key naming nobody, which can read but not act"
+    )
+    scopes: list[str]
+
+
 class AuditEntryList(BaseModel):
     object: Literal["list"] = "list"
     data: list[AuditEntry]

@@ -517,6 +517,11 @@ ROUTES: tuple[Route, ...] = (
         path_params=RESOURCE_ID, errors=(404,),
     ),
     Route(
+        "GET", "/v1/operator/me", "getOperatorIdentity",
+        "Who this operator key is: the person it names (a request's maker or checker) and its scopes (operators)",
+        "operator", models.OperatorIdentity, lambda c: operations.identity(c.principal),
+    ),
+    Route(
         "GET", "/v1/operator/breaks", "listBreaks",
         "Breaks with their work, oldest first: the day's queue (operators)", "operator", models.BreakWorkList,
         lambda c: operations.list_breaks(c.backend, c.query, service.check_limit(_q(c, "limit"))),

@@ -1,9 +1,11 @@
-"""The operations console in a real browser (issue 22, step 1): Debian's headless Chromium, driven by
+"""The operations console in a real browser (issue 22, steps 1 and 2): Debian's headless Chromium, driven by
 playwright-core (console/e2e/console.e2e.mjs, run with node), against the running api function, which
 serves the built console under /console/. An operator signs in with their key, reads the overview,
 follows the dead-letter figure to the list, inspects a dead letter, dry-runs and replays it (it is
 replayed: its status in the API says so), finds a real reconciliation break with its amounts formatted
-by the currency's exponent, and opens the approvals page; no console error,
+by the currency's exponent, works it — a note, acknowledged, a write-off asked (a request) by operator A,
+who is not offered to approve it; operator B signs in and approves it; the break is written off (the API
+says so too) and the audit log page shows both — and opens the approvals page; no console error,
 page error or CSP violation on the way. Screenshots: <run dir>/artifacts/console/*.png (not committed).
 
 Needs `make console` (the build), `make console-deps` (node_modules) and `make chromium`; `make test`
@@ -71,7 +73,9 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
     assert page.status_code == 200 and "Content-Security-Policy" in page.headers, page.text[:200]
 
     cli("tenants", "create", "internal")
-    operator = Tenant(api, "internal", [], scopes="operator", operator=f"e2e-{uuid.uuid4().hex[:6]}@ops.test")
+    maker, checker_name = f"e2e-{uuid.uuid4().hex[:6]}@ops.test", f"e2e-b-{uuid.uuid4().hex[:6]}@ops.test"
+    operator = Tenant(api, "internal", [], scopes="operator", operator=maker)
+    checker = Tenant(api, "internal", [], scopes="operator", operator=checker_name)  # the second operator
     # a dead letter of a harmless kind: replaying it enqueues one stream-pending task (streams what is pending)
     name = record_dead_letter(
         datastore_store.DatastoreLedger(db),
@@ -104,19 +108,33 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
             "CONSOLE_ARTIFACTS": str(artifacts),
             "CONSOLE_DEAD_LETTER": name,
             "CONSOLE_BREAK_REFERENCE": reference,
+            "CONSOLE_KEY_B": checker.key,
         },
         capture_output=True,
         text=True,
         timeout=BUDGET_SECONDS,
     )
     elapsed = time.monotonic() - started
-    assert operator.key not in done.stdout + done.stderr
+    assert operator.key not in done.stdout + done.stderr and checker.key not in done.stdout + done.stderr
     assert done.stdout.strip(), done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"console e2e: {elapsed:.1f} s, steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
     assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
     shots = sorted(p.name for p in artifacts.glob("*.png"))
-    assert len(shots) == 7 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
+    assert len(shots) == 12 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
+
+    # the break, through the API: written off, by A's request that B approved, both in the audit log
+    breaks = operator.get("/v1/operator/breaks", params={"state": "written_off", "limit": 100}).json()["data"]
+    written_off = [b for b in breaks if b["reference"] == reference]
+    assert len(written_off) == 1, breaks
+    brk = written_off[0]
+    requests_ = operator.get("/v1/operator/requests", params={"status": "executed", "limit": 100}).json()["data"]
+    (req,) = [r for r in requests_ if r["target"] == brk["id"] and r["kind"] == "write_off"]
+    assert (req["maker"], req["checker"]) == (maker, checker_name)
+    audit = operator.get("/v1/audit-log", params={"target": brk["id"], "limit": 100}).json()["data"]
+    seen = {(e["action"], e["actor"], e["approved_by"]) for e in audit}
+    assert ("request:write_off", maker, None) in seen, seen
+    assert ("write_off", maker, checker_name) in seen, seen
 
     replayed = operator.get("/v1/dead-letters", params={"status": "replayed", "limit": 100}).json()["data"]
     assert name in [d["id"] for d in replayed]

@@ -166,6 +166,21 @@ def test_scopes_are_enforced_with_403(w):
     assert w.get("/v1/dead-letters", key=w.operator).status_code == 200
 
 
+def test_an_operator_key_says_whose_it_is(w):
+    me = w.get("/v1/operator/me", key=w.operator)
+    assert me.status_code == 200
+    assert me.json == {
+        "object": "operator_identity",
+        "key_id": w.operator.split("_")[2],
+        "operator": "ana@ledgerline.test",
+        "scopes": ["operator"],
+    }
+    assert w.operator.split("_", 3)[3] not in me.get_data(as_text=True)  # never the secret
+    assert w.get("/v1/operator/me", key=w.checker).json["operator"] == "bo@ledgerline.test"
+    assert w.get("/v1/operator/me").json["error"]["code"] == "insufficient_scope"  # a tenant's key: not an operator
+    assert w.get("/v1/operator/me", key=None).status_code == 401
+
+
 def test_unknown_route_is_404_and_wrong_method_405(w):
     assert w.get("/v1/nothing").status_code == 404
     assert w.get("/v1/accounts/cus_a/").status_code == 404

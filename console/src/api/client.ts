@@ -11,6 +11,9 @@ export type BreakWork = Schemas["BreakWork"];
 export type OperatorRequest = Schemas["OperatorRequest"];
 export type Replay = Schemas["Replay"];
 export type ReconRun = Schemas["ReconRun"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type ManualMatch = Schemas["ManualMatch"];
+export type OperatorIdentity = Schemas["OperatorIdentity"];
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -110,4 +113,32 @@ export async function call<T>(pending: Promise<Outcome<T>>): Promise<T> {
 /** A fresh Idempotency-Key for one operator action (kept by the caller across retries of that action). */
 export function idempotencyKey(): string {
   return `console-${crypto.randomUUID()}`;
+}
+
+/**
+ * One operator action's Idempotency-Key. The same key for a retry whose outcome is unknown (no answer,
+ * a 5xx, `idempotency_in_flight`), so a lost answer is replayed, never done twice; a new key once the
+ * API answered for good (done, or refused: the API stores a refusal under its key, so the retry after
+ * fixing the cause must be a new action) and whenever what is asked changes (the same key with another
+ * body is `idempotency_key_reuse`).
+ */
+export class ActionKey {
+  private key: string | null = null;
+  private body = "";
+  constructor(private readonly make: () => string = idempotencyKey) {}
+
+  for(body: unknown): string {
+    const asked = JSON.stringify(body ?? null);
+    if (this.key === null || asked !== this.body) {
+      this.key = this.make();
+      this.body = asked;
+    }
+    return this.key;
+  }
+
+  settle(error?: unknown): void {
+    const unknown =
+      error instanceof ApiError && (error.status === 0 || error.status >= 500 || error.code === "idempotency_in_flight");
+    if (!unknown) this.key = null;
+  }
 }

@@ -2,17 +2,20 @@ import { useQueryClient } from "@tanstack/react-query";
 import type { ReactNode } from "react";
 import { NavLink } from "react-router";
 import { useSession } from "../api/context";
+import { useOperator } from "../api/identity";
 
 const NAV = [
   ["/", "Overview"],
   ["/dead-letters", "Dead letters"],
   ["/breaks", "Reconciliation breaks"],
   ["/approvals", "Approvals"],
+  ["/audit-log", "Audit log"],
 ] as const;
 
 export function Layout({ children }: { children: ReactNode }) {
   const { signOut } = useSession();
   const queries = useQueryClient();
+  const me = useOperator().data;
   return (
     <>
       <a className="skip-link" href="#main">
@@ -31,6 +34,11 @@ export function Layout({ children }: { children: ReactNode }) {
             ))}
           </ul>
         </nav>
+        {me && (
+          <span className="whoami" data-testid="whoami">
+            Signed in as <strong>{me.operator ?? `key ${me.key_id} (names nobody)`}</strong>
+          </span>
+        )}
         <button
           type="button"
           className="secondary"

@@ -50,3 +50,17 @@ export function useFilter(name: string): [string, (value: string) => void] {
     },
   ];
 }
+
+/** Several URL filters set at once (one navigation: separate setters would each start from the old URL). */
+export function useSetFilters(): (values: Record<string, string>) => void {
+  const [params, setParams] = useSearchParams();
+  return (values) => {
+    const next = new URLSearchParams(params);
+    for (const [name, value] of Object.entries(values)) {
+      if (value) next.set(name, value);
+      else next.delete(name);
+    }
+    next.delete("after");
+    setParams(next);
+  };
+}

@@ -1,4 +1,4 @@
-import { describe } from "../api/client";
+import { ApiError, describe } from "../api/client";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -8,10 +8,17 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+/** An error where it happened: the API's words, and its machine-readable code (and Request-Id) for a ticket. */
 export function ErrorNote({ error }: { error: unknown }) {
   return (
     <p className="error" role="alert">
       {describe(error)}
+      {error instanceof ApiError && (
+        <span className="error-code">
+          {" "}[<code>{error.code}</code>{error.status > 0 ? `, HTTP ${error.status}` : ""}
+          {error.requestId ? <>, request <code>{error.requestId}</code></> : null}]
+        </span>
+      )}
     </p>
   );
 }

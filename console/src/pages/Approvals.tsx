@@ -1,6 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
+import { useOperator } from "../api/identity";
 import { Money } from "../components/Money";
 import { useFilter } from "../components/Pager";
 import { ErrorNote, Loading, Time } from "../components/Status";
@@ -8,9 +10,10 @@ import { ErrorNote, Loading, Time } from "../components/Status";
 const STATUSES = ["pending", "approved", "rejected", "expired", "executed", "failed"] as const;
 type Status = (typeof STATUSES)[number];
 
-/** The maker-checker inbox, read only in this first cut (approving and rejecting: the CLI or the API). */
+/** The maker-checker inbox: each request opens on its own page, where another operator decides it. */
 export function ApprovalsPage() {
   const { client } = useSession();
+  const me = useOperator().data?.operator;
   const [status, setStatus] = useFilter("status");
   const query = { limit: 100, status: (status || "pending") as Status };
   const list = useQuery({
@@ -40,6 +43,7 @@ export function ApprovalsPage() {
               <th scope="col">Reason</th>
               <th scope="col" className="num">Amounts</th>
               <th scope="col">Expires</th>
+              <th scope="col"><span className="visually-hidden">Open</span></th>
             </tr>
           </thead>
           <tbody>
@@ -48,7 +52,7 @@ export function ApprovalsPage() {
                 <td><Time value={r.created_at} /></td>
                 <td>{r.kind}</td>
                 <td><code className="wrap">{r.target}</code></td>
-                <td>{r.maker}</td>
+                <td>{r.maker}{me && r.maker === me ? <span className="muted"> (you)</span> : null}</td>
                 <td>{r.reason}</td>
                 <td className="num">
                   {r.amounts
@@ -58,9 +62,14 @@ export function ApprovalsPage() {
                     : "—"}
                 </td>
                 <td><Time value={r.expires_at} /></td>
+                <td>
+                  <Link to={`/approvals/${encodeURIComponent(r.id)}`}>
+                    Open<span className="visually-hidden"> request {r.id}</span>
+                  </Link>
+                </td>
               </tr>
             ))}
-            {list.data.data.length === 0 && <tr><td colSpan={7} className="muted">No requests here.</td></tr>}
+            {list.data.data.length === 0 && <tr><td colSpan={8} className="muted">No requests here.</td></tr>}
           </tbody>
         </table>
       )}

@@ -1,4 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
 import { Money } from "../components/Money";
@@ -80,6 +81,7 @@ export function BreaksPage() {
                 <th scope="col" className="num">Difference</th>
                 <th scope="col">Reference</th>
                 <th scope="col">Assignee</th>
+                <th scope="col"><span className="visually-hidden">Work</span></th>
               </tr>
             </thead>
             <tbody>
@@ -95,9 +97,14 @@ export function BreaksPage() {
                   <td className="num"><Money amount={b.difference} currency={b.currency} /></td>
                   <td><code className="wrap">{b.reference ?? "—"}</code></td>
                   <td>{b.assignee ?? "—"}</td>
+                  <td>
+                    <Link to={`/breaks/${encodeURIComponent(b.id)}`}>
+                      Work<span className="visually-hidden"> break {b.id}</span>
+                    </Link>
+                  </td>
                 </tr>
               ))}
-              {list.data.data.length === 0 && <tr><td colSpan={10} className="muted">No breaks here.</td></tr>}
+              {list.data.data.length === 0 && <tr><td colSpan={11} className="muted">No breaks here.</td></tr>}
             </tbody>
           </table>
           <Pager lastId={list.data.data.at(-1)?.id} hasMore={list.data.has_more} />

@@ -1,0 +1,90 @@
+// The break desk's and the approvals inbox's rules as the console applies them (docs/operations.md):
+// which actions a break offers in its state, which of them wait for a second operator, whether the
+// signed-in operator may decide a request. The API enforces every one of them; these only decide what
+// the page offers, so an operator is not shown a button the API would refuse.
+import type { BreakWork, OperatorRequest } from "../api/client";
+
+export type BreakAction = "acknowledge" | "note" | "accept" | "write_off" | "manual_match";
+
+/** What each action does to money and who must agree (docs/operations.md, "Money: requests and maker-checker"). */
+export const SECOND_OPERATOR: Record<BreakAction, "always" | "never"> = {
+  acknowledge: "never",
+  note: "never",
+  accept: "never", // a difference accepted for now: no money moves
+  manual_match: "never", // a pairing kept for later runs: no money moves
+  write_off: "always", // books the difference to write_off:<partner>: a request another operator approves
+};
+
+const CLOSED = new Set<BreakWork["state"]>(["resolved", "written_off"]);
+
+/**
+ * The actions a break offers now. A note goes on any break; `open` is taken (acknowledged) first;
+ * accept, write off and manual match need it acknowledged (by anyone: taking it over is acknowledging it
+ * again); an accepted break reopens by itself, a closed one only by undoing what closed it.
+ */
+export function breakActions(work: Pick<BreakWork, "state" | "assignee">, me: string | null): Set<BreakAction> {
+  const actions = new Set<BreakAction>(["note"]);
+  if (CLOSED.has(work.state) || work.state === "accepted") return actions;
+  if (work.state === "open" || work.assignee !== me) actions.add("acknowledge");
+  if (work.state === "acknowledged") {
+    actions.add("accept");
+    actions.add("write_off");
+    actions.add("manual_match");
+  }
+  return actions;
+}
+
+export type Decidable = { ok: true } | { ok: false; why: string };
+
+/**
+ * Whether `me` (the person the signed-in key names: GET /v1/operator/me) may approve or reject a
+ * request: pending, not past its expiry, and not their own (the API answers 403 self_approval).
+ */
+export function canDecide(
+  request: Pick<OperatorRequest, "status" | "maker" | "expires_at">,
+  me: string | null | undefined,
+  now: Date = new Date(),
+): Decidable {
+  if (request.status !== "pending") return { ok: false, why: `This request is ${request.status}.` };
+  if (Date.parse(request.expires_at) <= now.getTime()) return { ok: false, why: "This request has expired." };
+  if (!me) return { ok: false, why: "This key names no operator: it can read but not decide." };
+  if (request.maker === me) {
+    return { ok: false, why: "You made this request: another operator approves or rejects it." };
+  }
+  return { ok: true };
+}
+
+/** The pending requests about one target (a break's write-off…), from one page of the inbox. */
+export function pendingFor(requests: readonly OperatorRequest[], target: string): OperatorRequest[] {
+  return requests.filter((r) => r.status === "pending" && r.target === target);
+}
+
+/**
+ * An `<input type="date">` value (YYYY-MM-DD) as the RFC 3339 instant the API's `until` takes: the
+ * start of that day in UTC. Null for anything else (the page says the date is needed).
+ */
+export function untilOfDate(value: string): string | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim());
+  if (!match) return null;
+  const [, y, m, d] = match;
+  const at = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  // reject 2026-02-31 and the like: the date must survive the round trip
+  if (at.getUTCFullYear() !== Number(y) || at.getUTCMonth() !== Number(m) - 1 || at.getUTCDate() !== Number(d)) {
+    return null;
+  }
+  return `${value.trim()}T00:00:00Z`;
+}
+
+/** The audit log's query from the page's filters: only what the API takes (actor, action, target, cursor). */
+export function auditQuery(filters: { actor?: string; action?: string; target?: string; after?: string }, limit = 25) {
+  const clean = (v: string | undefined) => (v ?? "").trim();
+  const after = clean(filters.after);
+  return {
+    limit,
+    ...(clean(filters.actor) ? { actor: clean(filters.actor) } : {}),
+    ...(clean(filters.action) ? { action: clean(filters.action) } : {}),
+    ...(clean(filters.target) ? { target: clean(filters.target) } : {}),
+    // the cursor is the last seq seen: digits only (the API refuses anything else with a 400)
+    ...(/^[0-9]{1,12}$/.test(after) ? { starting_after: after } : {}),
+  };
+}

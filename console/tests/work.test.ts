@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { ActionKey, ApiError } from "../src/api/client";
+import { auditQuery, breakActions, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
+import type { OperatorRequest } from "../src/api/client";
+
+describe("breakActions", () => {
+  const of = (state: "open" | "acknowledged" | "resolved" | "accepted" | "written_off", assignee: string | null = null) =>
+    [...breakActions({ state, assignee }, "ana@ops.test")].sort();
+
+  it("offers acknowledging an open break, and notes on every break", () => {
+    expect(of("open")).toEqual(["acknowledge", "note"]);
+  });
+  it("offers accept, write off and match once acknowledged by me", () => {
+    expect(of("acknowledged", "ana@ops.test")).toEqual(["accept", "manual_match", "note", "write_off"]);
+  });
+  it("offers taking over a break another operator holds", () => {
+    expect(of("acknowledged", "bo@ops.test")).toContain("acknowledge");
+  });
+  it("offers only notes on accepted and closed breaks", () => {
+    for (const state of ["accepted", "resolved", "written_off"] as const) expect(of(state, "ana@ops.test")).toEqual(["note"]);
+  });
+  it("says a write-off always needs a second operator, and nothing else on the break page does", () => {
+    expect(Object.entries(SECOND_OPERATOR).filter(([, v]) => v === "always").map(([k]) => k)).toEqual(["write_off"]);
+  });
+});
+
+describe("canDecide", () => {
+  const now = new Date("2026-12-02T12:00:00Z");
+  const request = { status: "pending" as const, maker: "ana@ops.test", expires_at: "2026-12-03T12:00:00Z" };
+
+  it("lets another operator decide a pending request", () => {
+    expect(canDecide(request, "bo@ops.test", now)).toEqual({ ok: true });
+  });
+  it("never one's own", () => {
+    const verdict = canDecide(request, "ana@ops.test", now);
+    expect(verdict.ok).toBe(false);
+    expect(!verdict.ok && verdict.why).toMatch(/another operator/);
+  });
+  it("not a decided or expired request, nor with a key naming nobody", () => {
+    expect(canDecide({ ...request, status: "executed" }, "bo@ops.test", now).ok).toBe(false);
+    expect(canDecide({ ...request, expires_at: "2026-12-02T11:59:59Z" }, "bo@ops.test", now).ok).toBe(false);
+    expect(canDecide(request, null, now).ok).toBe(false);
+  });
+});
+
+describe("pendingFor", () => {
+  it("keeps the pending requests about one target", () => {
+    const r = (id: string, target: string, status: OperatorRequest["status"]) => ({ id, target, status }) as OperatorRequest;
+    const all = [r("a", "brk_1", "pending"), r("b", "brk_2", "pending"), r("c", "brk_1", "executed")];
+    expect(pendingFor(all, "brk_1").map((x) => x.id)).toEqual(["a"]);
+  });
+});
+
+describe("untilOfDate", () => {
+  it("is the start of the day in UTC", () => {
+    expect(untilOfDate("2026-12-31")).toBe("2026-12-31T00:00:00Z");
+  });
+  it("refuses what is not a real date", () => {
+    for (const bad of ["", "2026-02-31", "2026-13-01", "31/12/2026", "2026-12-31T00:00"]) expect(untilOfDate(bad)).toBeNull();
+  });
+});
+
+describe("auditQuery", () => {
+  it("sends only the filters given, trimmed", () => {
+    expect(auditQuery({ actor: " ana@ops.test ", action: "", target: undefined })).toEqual({ limit: 25, actor: "ana@ops.test" });
+  });
+  it("sends a cursor only when it is a seq", () => {
+    expect(auditQuery({ after: "42" }, 10)).toEqual({ limit: 10, starting_after: "42" });
+    expect(auditQuery({ after: "brk_1" })).toEqual({ limit: 25 });
+  });
+});
+
+describe("ActionKey", () => {
+  const counter = () => {
+    let n = 0;
+    return () => `k${++n}`;
+  };
+
+  it("keeps the key for a retry whose outcome is unknown", () => {
+    const key = new ActionKey(counter());
+    expect(key.for({ reason: "x" })).toBe("k1");
+    key.settle(new ApiError(0, "api_error", "network_error", "down"));
+    expect(key.for({ reason: "x" })).toBe("k1");
+    key.settle(new ApiError(503, "api_error", "internal_error", "boom"));
+    expect(key.for({ reason: "x" })).toBe("k1");
+    key.settle(new ApiError(409, "idempotency_error", "idempotency_in_flight", "wait"));
+    expect(key.for({ reason: "x" })).toBe("k1");
+  });
+  it("makes a new key after a definite answer", () => {
+    const key = new ActionKey(counter());
+    key.for({ reason: "x" });
+    key.settle();
+    expect(key.for({ reason: "x" })).toBe("k2");
+    key.settle(new ApiError(409, "invalid_request_error", "illegal_transition", "acknowledge first"));
+    expect(key.for({ reason: "x" })).toBe("k3");
+  });
+  it("makes a new key when what is asked changes", () => {
+    const key = new ActionKey(counter());
+    key.for({ reason: "x" });
+    key.settle(new ApiError(0, "api_error", "network_error", "down"));
+    expect(key.for({ reason: "y" })).toBe("k2");
+  });
+});
