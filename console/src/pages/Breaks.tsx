@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
+import { FilterForm, listCaption, PartnerFilter, SelectFilter } from "../components/Filters";
 import { Money } from "../components/Money";
 import { Pager, useFilter } from "../components/Pager";
 import { ErrorNote, Loading } from "../components/Status";
@@ -34,41 +35,16 @@ export function BreaksPage() {
   return (
     <>
       <h1>Reconciliation breaks</h1>
-      <form
-        className="filters"
-        aria-label="Filter breaks"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setPartner(String(new FormData(e.currentTarget).get("partner") ?? "").trim());
-        }}
-      >
-        <label>
-          State
-          <select value={state} onChange={(e) => setState(e.target.value)}>
-            <option value="">any</option>
-            {STATES.map((s) => <option key={s} value={s}>{s.replace("_", " ")}</option>)}
-          </select>
-        </label>
-        <label>
-          Severity
-          <select value={severity} onChange={(e) => setSeverity(e.target.value)}>
-            <option value="">any</option>
-            {SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
-          </select>
-        </label>
-        <label>
-          Partner
-          <input name="partner" defaultValue={partner} onBlur={(e) => setPartner(e.target.value.trim())} placeholder="e.g. stripe" />
-        </label>
+      <FilterForm label="Filter breaks" setPartner={setPartner}>
+        <SelectFilter label="State" value={state} onChange={setState} options={STATES} anyLabel="any" />
+        <SelectFilter label="Severity" value={severity} onChange={setSeverity} options={SEVERITIES} anyLabel="any" />
+        <PartnerFilter value={partner} onChange={setPartner} />
         {currency && <p className="muted">Currency: {currency}</p>}
-      </form>
+      </FilterForm>
       {list.isPending ? <Loading what="breaks" /> : list.isError ? <ErrorNote error={list.error} /> : (
         <>
           <table data-testid="breaks">
-            <caption>
-              {list.data.data.length} break{list.data.data.length === 1 ? "" : "s"}
-              {list.data.has_more ? " (more on the next page)" : ""}, oldest first
-            </caption>
+            <caption>{listCaption(list.data.data.length, "break", list.data.has_more, "oldest first")}</caption>
             <thead>
               <tr>
                 <th scope="col">Opened</th>

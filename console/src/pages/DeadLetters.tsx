@@ -2,11 +2,14 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { call, idempotencyKey, type DeadLetter, type Replay } from "../api/client";
 import { useSession } from "../api/context";
+import { FilterForm, listCaption, PartnerFilter, SelectFilter } from "../components/Filters";
 import { Pager, useFilter } from "../components/Pager";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
-type Status = "open" | "replayed";
-type Source = "task" | "pubsub" | "parked";
+const STATUSES = ["open", "replayed"] as const;
+const SOURCES = ["task", "pubsub", "parked"] as const;
+type Status = (typeof STATUSES)[number];
+type Source = (typeof SOURCES)[number];
 
 export function DeadLettersPage() {
   const { client } = useSession();
@@ -32,41 +35,16 @@ export function DeadLettersPage() {
   return (
     <>
       <h1>Dead letters</h1>
-      <form
-        className="filters"
-        aria-label="Filter dead letters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setPartner(String(new FormData(e.currentTarget).get("partner") ?? "").trim());
-        }}
-      >
-        <label>
-          Status
-          <select value={status || "open"} onChange={(e) => setStatus(e.target.value)}>
-            <option value="open">open</option>
-            <option value="replayed">replayed</option>
-          </select>
-        </label>
-        <label>
-          Source
-          <select value={source} onChange={(e) => setSource(e.target.value)}>
-            <option value="">any</option>
-            <option value="task">task</option>
-            <option value="pubsub">pubsub</option>
-            <option value="parked">parked</option>
-          </select>
-        </label>
-        <label>
-          Partner
-          <input name="partner" defaultValue={partner} onBlur={(e) => setPartner(e.target.value.trim())} placeholder="e.g. stripe" />
-        </label>
-      </form>
+      <FilterForm label="Filter dead letters" setPartner={setPartner}>
+        <SelectFilter label="Status" value={status || "open"} onChange={setStatus} options={STATUSES} />
+        <SelectFilter label="Source" value={source} onChange={setSource} options={SOURCES} anyLabel="any" />
+        <PartnerFilter value={partner} onChange={setPartner} />
+      </FilterForm>
       {list.isPending ? <Loading what="dead letters" /> : list.isError ? <ErrorNote error={list.error} /> : (
         <>
           <table data-testid="dead-letters">
             <caption>
-              {list.data.data.length} {query.status} dead letter{list.data.data.length === 1 ? "" : "s"}
-              {list.data.has_more ? " (more on the next page)" : ""}, newest first
+              {listCaption(list.data.data.length, `${query.status} dead letter`, list.data.has_more, "newest first")}
             </caption>
             <thead>
               <tr>
