@@ -31,7 +31,7 @@ PYTEST_ARGS ?=
 TFRUN    = $(if $(wildcard $(TF_CLI_CONFIG_FILE)),,env -u TF_CLI_CONFIG_FILE) env -u GOOGLE_CLOUD_PROJECT $(TF)
 
 .PHONY: help prereqs install console console-deps console-lint console-test chromium venv venv-tasks venv-bigquery venv-localstripe venv-checkov venv-tfplugin up down status demo test test-unit test-integration \
-        lint tf-check tf-validate tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
+        lint tf-check tf-validate tf-require tf-init plan deploy smoke bootstrap build chaos bench bench-baseline bench-ledger bench-intake bench-e2e bench-recon bench-exports bench-api bench-payouts bench-webhooks openapi schema-lock lock clean
 
 help:
 	@echo "make demo            install, start the local cloud, send a realistic webhook scenario, show balances + verify"
@@ -42,7 +42,7 @@ help:
 	@echo "make tf-check        offline Terraform checks: fmt, tf-validate, checkov, structural tests (part of make test)"
 	@echo "make tf-validate     terraform validate + terraform test (mock_provider) of every root against the offline stand-in provider"
 	@echo "make plan|deploy ENV=dev|prod PROJECT_ID=... TF_STATE_BUCKET=...   build + terraform plan / apply (docs/deploy.md)"
-	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-webhooks: deliveries/s and commit -> first attempt vs raw Cloud Tasks dispatch; bench-recon: 1M-row reconciliation)"
+	@echo "make bench           benchmarks (bench-baseline: raw emulator ceilings; bench-e2e: webhook -> BigQuery under load; bench-api: API p99; bench-payouts: payouts/s and time to submitted/paid; bench-webhooks: deliveries/s and commit -> first attempt vs raw Cloud Tasks dispatch; bench-recon: 1M-row reconciliation; bench-exports: 200,000-entry statement exports vs the exports function's limits)"
 	@echo "make chaos           fault injection, every scenario on fresh stacks (docs/reliability.md); 6: payouts (PAYOUTS_CHAOS=1000); 7: webhooks out (WEBHOOKS_CHAOS=5000)"
 	@echo "make openapi         regenerate docs/openapi.yaml from shared/api"
 	@echo "make schema-lock     record an additive BigQuery schema change as released (topology/bigquery.lock.json)"
@@ -212,6 +212,11 @@ RECON_ROWS ?= 1000000
 bench-recon: venv
 	$(PY) -m bench.recon --rows $(RECON_ROWS)
 
+# Statement exports of 200,000 entries per format (CSV, JSON, PDF) against the exports function's memory and
+# timeout, as ratios to a json.dumps floor of the same lines (pure: no emulator; docs/api.md "Statement exports").
+bench-exports: venv
+	$(PY) -m bench.exports
+
 # Fault injection (issue 9, docs/reliability.md): 10,000 webhooks x3 shuffled; ledger SIGKILLs; BigQuery
 # down; poison messages + a deleted topic -> dead letters -> replay; emulator restarts on a stack whose
 # Datastore keeps its state on disk; 1,000 payouts under bank faults, payments SIGKILLs and a bank outage
@@ -230,7 +235,7 @@ chaos: install
 	LEDGERLINE_STALE_AFTER_SECONDS=60 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 6 --payouts $(PAYOUTS_CHAOS) --quiesce-timeout 1500
 	LEDGERLINE_WEBHOOK_RETRY_SCALE=0.02 $(PY) -m emulators.ctl run --fresh -- $(PY) -m bench.chaos --scenarios 7 --webhook-events $(WEBHOOKS_CHAOS) --quiesce-timeout 2400
 
-bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-webhooks bench-recon
+bench: bench-baseline bench-ledger bench-intake bench-e2e bench-api bench-payouts bench-webhooks bench-recon bench-exports
 
 # ---------------------------------------------------------------------------- packaging, deploy
 build: venv console
