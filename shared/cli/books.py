@@ -239,7 +239,8 @@ def _chain_rows(cfg, statement: dict, chain: dict) -> tuple[list[dict], list[dic
             ids=sorted(set(listed) | set(heads)), before=before,
         )  # fmt: skip
     links, legs = [], []
-    mine = [r for r in full if r["transaction_id"] in set(listed)]
+    wanted = set(listed)
+    mine = [r for r in full if r["transaction_id"] in wanted]
     if mine:
         low = min(statement_proof.moment(r["recorded_at"]) for r in mine)
         links = bigquery_sink.query(
