@@ -14,68 +14,20 @@
 // step that does not show what it should. Writes one screenshot per page to CONSOLE_ARTIFACTS and a
 // JSON summary (steps with their milliseconds) to stdout. The key comes from the environment, never
 // argv (visible to ps), and is never printed.
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { chromium } from "playwright-core";
+import { required, run } from "./harness.mjs";
 
-const url = process.env.CONSOLE_URL;
-const key = process.env.CONSOLE_KEY;
-const artifacts = process.env.CONSOLE_ARTIFACTS;
-const deadLetter = process.env.CONSOLE_DEAD_LETTER;
+const { CONSOLE_URL: url, CONSOLE_KEY: key, CONSOLE_DEAD_LETTER: deadLetter } = required(
+  "CONSOLE_URL", "CONSOLE_KEY", "CONSOLE_ARTIFACTS", "CONSOLE_DEAD_LETTER",
+);
 const breakReference = process.env.CONSOLE_BREAK_REFERENCE; // optional: a break whose amounts are checked
 const keyB = process.env.CONSOLE_KEY_B; // optional, with the break: the second operator who approves its write-off
 const breakPage = { url: null, request: null };
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-if (!url || !key || !artifacts || !deadLetter) {
-  console.error("CONSOLE_URL, CONSOLE_KEY, CONSOLE_ARTIFACTS and CONSOLE_DEAD_LETTER are required");
-  process.exit(2);
-}
 
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const TIMEOUT = 15_000;
-const started = performance.now();
-const steps = [];
-const problems = [];
+// a wrong key is answered 401 and a second write-off of the same break 409 (request_pending) by design:
+// their console lines are expected, any other is a problem
+const expected = breakReference && keyB ? /status of (401|409)/ : /status of 401/;
 
-let current = "start";
-async function step(name, work) {
-  const at = performance.now();
-  current = name;
-  await work();
-  steps.push({ name, ms: Math.round(performance.now() - at) });
-}
-
-await mkdir(artifacts, { recursive: true });
-const profile = await mkdtemp(path.join(os.tmpdir(), "ledgerline-chromium-"));
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1366, height: 800 }, // a laptop
-    timeout: 30_000,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
-  const nav = (name) => page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
-  const shot = (name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-
+await run(async ({ page, step, shot, nav, problems }) => {
   await step("login page", async () => {
     await page.goto(url);
     await page.getByRole("heading", { name: "ledgerline console" }).waitFor();
@@ -239,19 +191,4 @@ try {
     const left = await page.evaluate(() => Object.keys(sessionStorage).length + Object.keys(localStorage).length);
     if (left !== 0) problems.push(`storage after sign-out: ${left} item(s)`);
   });
-} catch (error) {
-  problems.push(`step "${current}" failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
-  const page = context?.pages()[0];
-  await page?.screenshot({ path: path.join(artifacts, "failed.png"), fullPage: true }).catch(() => {});
-} finally {
-  await context?.close().catch(() => {});
-  await rm(profile, { recursive: true, force: true });
-}
-
-// a wrong key is answered 401 and a second write-off of the same break 409 (request_pending) by design:
-// their console lines are expected, any other is a problem
-const expected = breakPage.request ? /status of (401|409)/ : /status of 401/;
-const unexpected = problems.filter((p) => !expected.test(p));
-const summary = { ok: unexpected.length === 0, ms: Math.round(performance.now() - started), steps, problems: unexpected, artifacts };
-console.log(JSON.stringify(summary));
-process.exit(summary.ok ? 0 : 1);
+}, { expected });
