@@ -479,6 +479,42 @@ class Replay(BaseModel):
     )
 
 
+class BulkReplayRequest(_Request):
+    """Replay the open dead letters a filter selects, each as its own operator request. A dry run first
+    lists what matches and a digest of it (`selection`); the replay sends that digest back and is refused
+    if the selection changed since (409 selection_changed): an operator replays what they looked at."""
+
+    reason: Reason
+    dry_run: StrictBool = False
+    source: Literal["task", "pubsub", "parked"] | None = None
+    kind: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    reason_code: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    partner: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
+    since: DateTime | None = Field(None, description="created at or after")
+    limit: Annotated[StrictInt, Field(ge=1, le=100, description="at most this many, newest first")] = 100
+    selection: Annotated[StrictStr, Field(pattern="^[0-9a-f]{64}$")] | None = Field(
+        None, description="required to replay: the dry run's `selection` (a digest of the dead letters it listed)"
+    )
+
+
+class BulkReplayItem(BaseModel):
+    dead_letter: str
+    action: Literal["publish", "enqueue"]
+    request: str | None = Field(None, description="the operator request that replays it (null on a dry run)")
+    status: str | None = Field(
+        None, description="the request's status (executed, pending: waits for a second operator) or refused: <code>"
+    )
+
+
+class BulkReplay(BaseModel):
+    object: Literal["dead_letter_bulk_replay"] = "dead_letter_bulk_replay"
+    dry_run: bool
+    matched: int = Field(description="open dead letters the filter selects, at most `limit` of them here")
+    has_more: bool = Field(description="more match than `limit`: replay these, then dry-run again")
+    selection: str = Field(description="a digest of the listed dead letters: send it back to replay them")
+    data: list[BulkReplayItem]
+
+
 class ReconRun(BaseModel):
     """Read-only view of the reconciliation wiring's ReconRun records; fields it does not write are null."""
 

@@ -8,6 +8,7 @@ self-approval is 403 `self_approval`; an unknown break, request or match 404."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 
@@ -323,6 +324,63 @@ def replay_dead_letter(backend: Backend, principal, name: str, body: models.Repl
     )
 
 
+def replay_dead_letters(backend: Backend, principal, body: models.BulkReplayRequest) -> models.BulkReplay:
+    """Replay a filtered set of open dead letters (newest first, at most `limit`), each through its own
+    operator request exactly as one replay is. A dry run lists them with a digest; the replay must send
+    that digest back, so what is replayed is what the operator saw (409 selection_changed otherwise).
+    A dead letter that cannot be replayed (e.g. replayed meanwhile) is reported refused, not skipped."""
+    from shared.recovery.dead_letters import Filter, replay_plan
+
+    since = parse_time(body.since, "since") if body.since is not None else None
+    if not body.dry_run and body.selection is None:
+        raise ClientError(
+            400, "parameter_missing", "selection: dry-run first and send its selection back to replay", "selection"
+        )
+    selection = Filter(
+        status="open",
+        source=body.source,
+        kind=body.kind,
+        reason_code=body.reason_code,
+        partner=body.partner,
+        since=since,
+    )
+    chosen: list[tuple[str, dict]] = []
+    for name, record in backend.dead_letters("open", None):  # newest first
+        if since is not None and record["created_at"] < since:
+            break
+        if selection.matches(record):
+            chosen.append((name, record))
+            if len(chosen) > body.limit:
+                break
+    more, chosen = len(chosen) > body.limit, chosen[: body.limit]
+    digest = hashlib.sha256(json.dumps(sorted(n for n, _ in chosen)).encode()).hexdigest()
+    if not body.dry_run and body.selection != digest:
+        raise ClientError(
+            409,
+            "selection_changed",
+            "the dead letters this filter selects changed since the dry run: dry-run again",
+            "selection",
+        )
+    items: list[models.BulkReplayItem] = []
+    ops = None if body.dry_run else _ops(backend)
+    who = actor(principal)
+    for name, record in chosen:
+        action = replay_plan(record)["action"]
+        if ops is None:
+            items.append(models.BulkReplayItem(dead_letter=name, action=action))
+            continue
+        try:
+            req, stored = ops.requests.submit(
+                movements.replay_submission(backend.store, name, ops.inbox), who, body.reason
+            )
+        except (WorkflowError, ApprovalError) as exc:
+            items.append(models.BulkReplayItem(dead_letter=name, action=action, status=f"refused: {exc.code}"))
+            continue
+        view = request_view(req, stored)
+        items.append(models.BulkReplayItem(dead_letter=name, action=action, request=view.id, status=view.status))
+    return models.BulkReplay(dry_run=body.dry_run, matched=len(chosen), has_more=more, selection=digest, data=items)
+
+
 def manual_transfer(backend: Backend, principal, body: models.ManualTransferRequest) -> models.OperatorRequest:
     """Move money between what we owe (wallets, suspense), approved above the threshold."""
     who = actor(principal)
@@ -359,6 +417,8 @@ def audit_log(backend: Backend, query: dict, limit: int) -> models.AuditEntryLis
         action=query.get("action"),
         target=query.get("target"),
         before_seq=int(after) if after is not None else None,
+        since=parse_time(query["from"], "from") if query.get("from") else None,
+        until=parse_time(query["to"], "to") if query.get("to") else None,
         limit=limit,
     )
     return models.AuditEntryList(data=[entry_view(e) for e in rows], has_more=more)

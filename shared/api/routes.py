@@ -350,6 +350,13 @@ ROUTES: tuple[Route, ...] = (
         errors=(403, 404, 409, 422),
     ),
     Route(
+        "POST", "/v1/operator/dead-letters/replay", "replayDeadLetters",
+        "Replay the open dead letters a filter selects, each as an operator request: dry-run first, then send its "
+        "selection back (operators)", "operator",
+        models.BulkReplay, lambda c: operations.replay_dead_letters(c.backend, c.principal, c.body),
+        request=models.BulkReplayRequest, errors=(403, 409, 422), idempotency_required=True,
+    ),
+    Route(
         "GET", "/v1/reconciliation/runs", "listReconciliationRuns", "Reconciliation runs, newest first (operators)",
         "operator", models.ReconRunList,
         lambda c: service.list_recon_runs(
@@ -655,6 +662,8 @@ ROUTES: tuple[Route, ...] = (
             Param("actor", {"type": "string", "maxLength": 200}, "who"),
             Param("action", {"type": "string", "maxLength": 100}, "e.g. write_off, request:reverse, acknowledge"),
             Param("target", {"type": "string", "maxLength": 1500}, "a break, transaction, dead letter…"),
+            Param("from", {"type": "string", "format": "date-time"}, "at or after (inclusive)"),
+            Param("to", {"type": "string", "format": "date-time"}, "at or before (inclusive)"),
         ),
     ),
     Route(

@@ -51,7 +51,12 @@ def append(
     """Append one entry in the caller's transaction `tx` and move the head."""
     head = tx.get(HEAD, HEAD_NAME)
     last = (head["seq"], head["hash"]) if head else None
+    # the log's time never goes back along its seq (a writer's clock behind the head's is lifted to it), so
+    # a time range of the log is a range of seqs (page: since / until)
     at = now.astimezone(UTC)
+    if head and head.get("at"):
+        h = head["at"].astimezone(UTC)  # a plain datetime (the store may hand back a subclass)
+        at = max(at, datetime(h.year, h.month, h.day, h.hour, h.minute, h.second, h.microsecond, tzinfo=UTC))
     entry = audit_log.append(
         last,
         Entry(
@@ -149,9 +154,16 @@ class AuditLog:
         action: str | None = None,
         target: str | None = None,
         before_seq: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 50,
     ) -> tuple[list[Entry], bool]:
-        """Newest first, filtered; `before_seq`: the cursor (the last seq seen)."""
+        """Newest first, filtered; `before_seq`: the cursor (the last seq seen); `since` / `until`: at or
+        after / at or before (inclusive). Time rises with seq (append), so `until` is a seq bound found by
+        a binary search (about log2(n) reads) and a walk down stops at `since`."""
+        if until is not None:
+            bound = self._first_after(until)
+            before_seq = bound if before_seq is None else min(before_seq, bound)
         if actor or action or target:
             prop, value = ("actor", actor) if actor else ("action", action) if action else ("target", target)
             rows = [from_record(r) for r in self.store.query(ENTRY, prop, value).values()]
@@ -165,9 +177,24 @@ class AuditLog:
             and (action is None or e.action == action)
             and (target is None or e.target == target)
             and (before_seq is None or e.seq < before_seq)
+            and (since is None or e.at >= since)
+            and (until is None or e.at <= until)
         ]
         rows.sort(key=lambda e: e.seq, reverse=True)
         return rows[:limit], len(rows) > limit
+
+    def _first_after(self, moment: datetime) -> int:
+        """The lowest seq whose entry is later than `moment` (head + 1 when none is): a binary search over
+        the seqs, as time rises with them. A missing entry (which verify reports) is stepped over."""
+        low, high = 1, self.head()[0] + 1  # the answer is in [low, high]
+        while low < high:
+            mid = (low + high) // 2
+            probe = next(iter(self.entries(mid, min(mid + 8, high - 1))), None)
+            if probe is None or probe.at > moment:
+                high = mid
+            else:
+                low = probe.seq + 1
+        return low
 
     def problems(self) -> list[str]:
         """The chain's problems (verify): every entry from 1 to the head, linked, unedited."""
