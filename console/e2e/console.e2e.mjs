@@ -21,13 +21,14 @@ const { CONSOLE_URL: url, CONSOLE_KEY: key, CONSOLE_DEAD_LETTER: deadLetter } = 
 );
 const breakReference = process.env.CONSOLE_BREAK_REFERENCE; // optional: a break whose amounts are checked
 const keyB = process.env.CONSOLE_KEY_B; // optional, with the break: the second operator who approves its write-off
+const bulkPartner = process.env.CONSOLE_BULK_PARTNER; // optional: the partner of two open dead letters replayed as a set
 const breakPage = { url: null, request: null };
 
 // a wrong key is answered 401 and a second write-off of the same break 409 (request_pending) by design:
 // their console lines are expected, any other is a problem
 const expected = breakReference && keyB ? /status of (401|409)/ : /status of 401/;
 
-await run(async ({ page, step, shot, nav, problems }) => {
+await run(async ({ page, step, shot, nav, goto, problems }) => {
   await step("login page", async () => {
     await page.goto(url);
     await page.getByRole("heading", { name: "ledgerline console" }).waitFor();
@@ -85,6 +86,20 @@ await run(async ({ page, step, shot, nav, problems }) => {
     await detail.getByText(/Replayed \(enqueue\)|waits for a second operator/).waitFor();
     await shot("05-dead-letter-replayed");
   });
+
+  if (bulkPartner) {
+    await step("replay a filtered set: count, then replay", async () => {
+      await goto(`dead-letters?status=open&partner=${encodeURIComponent(bulkPartner)}`);
+      const panel = page.getByTestId("bulk-replay");
+      await panel.getByLabel("Why replay them (kept in the audit log)").fill("e2e: the warehouse is back");
+      if (await panel.getByRole("button", { name: /^Replay/ }).isEnabled()) problems.push("bulk Replay enabled before a count");
+      await panel.getByRole("button", { name: "Count them (dry run)" }).click();
+      await panel.getByTestId("bulk-dry-run").filter({ hasText: "Dry run: 2 dead letters would be replayed" }).waitFor();
+      await shot("05b-dead-letters-bulk-dry-run");
+      await panel.getByRole("button", { name: "Replay 2", exact: true }).click();
+      await panel.getByTestId("bulk-done").filter({ hasText: "2 of 2 replayed" }).waitFor();
+    });
+  }
 
   await step("breaks", async () => {
     await nav("Reconciliation breaks").click();
@@ -171,6 +186,9 @@ await run(async ({ page, step, shot, nav, problems }) => {
       await page.getByTestId("audit-log").waitFor();
       const target = decodeURIComponent(new URL(breakPage.url).pathname.split("/").pop());
       await page.getByLabel("Target").fill(target);
+      const today = new Date().toISOString().slice(0, 10); // the entries' times, as UTC days
+      await page.getByLabel("From (UTC day)").fill(today);
+      await page.getByLabel("To (UTC day, inclusive)").fill(today);
       await page.getByRole("button", { name: "Filter" }).click();
       const table = page.getByTestId("audit-log");
       const asked = table.getByRole("row").filter({ hasText: "request:write_off" });
@@ -179,6 +197,7 @@ await run(async ({ page, step, shot, nav, problems }) => {
       await done.first().waitFor();
       const text = await done.first().innerText();
       if (!/write_off/.test(text)) problems.push(`audit execution row: ${JSON.stringify(text)}`);
+      if (!page.url().includes(`from=${today}`)) problems.push(`audit url without the day: ${page.url()}`);
       await shot("12-audit-log");
     });
   }

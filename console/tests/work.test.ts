@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ActionKey, ApiError } from "../src/api/client";
-import { auditQuery, breakActions, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
+import { auditQuery, breakActions, dayBounds, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
 import type { OperatorRequest } from "../src/api/client";
 
 describe("breakActions", () => {
@@ -63,6 +63,15 @@ describe("untilOfDate", () => {
 describe("auditQuery", () => {
   it("sends only the filters given, trimmed", () => {
     expect(auditQuery({ actor: " ana@ops.test ", action: "", target: undefined })).toEqual({ limit: 25, actor: "ana@ops.test" });
+  });
+  it("sends days as the UTC instants bounding them, both inclusive", () => {
+    expect(auditQuery({ fromDay: "2026-12-01", toDay: "2026-12-02" })).toEqual({
+      limit: 25,
+      from: "2026-12-01T00:00:00Z",
+      to: "2026-12-02T23:59:59.999999Z",
+    });
+    expect(auditQuery({ fromDay: "yesterday", toDay: "2026-13-45" })).toEqual({ limit: 25 });
+    expect(dayBounds("2026-02-30")).toEqual(null);
   });
   it("sends a cursor only when it is a seq", () => {
     expect(auditQuery({ after: "42" }, 10)).toEqual({ limit: 10, starting_after: "42" });

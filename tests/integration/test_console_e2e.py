@@ -93,6 +93,24 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
         attributes={"replay": "0"},
     )
 
+    bulk_partner = f"e2e-bulk-{uuid.uuid4().hex[:6]}"  # two more, replayed as a filtered set
+    for i in range(2):
+        record_dead_letter(
+            datastore_store.DatastoreLedger(db),
+            source="task",
+            kind="stream-pending",
+            key=f"{bulk_partner}-{i}",
+            now=datetime.now(tz=UTC),
+            payload=json.dumps({"kind": "stream-pending", "key": "e2e"}),
+            reason_code="exhausted",
+            reason="e2e: BigQuery was down",
+            attempts=60,
+            first_error="ServiceUnavailable: 503",
+            last_error="ServiceUnavailable: 503",
+            first_attempt_at=datetime.now(tz=UTC),
+            attributes={"replay": "0", "partner": bulk_partner},
+        )
+
     reference = _a_break(intake, secret, payment, db, tmp_path)
 
     artifacts = cfg.run_dir / "artifacts" / "console"
@@ -109,6 +127,7 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
             "CONSOLE_DEAD_LETTER": name,
             "CONSOLE_BREAK_REFERENCE": reference,
             "CONSOLE_KEY_B": checker.key,
+            "CONSOLE_BULK_PARTNER": bulk_partner,
         },
         capture_output=True,
         text=True,
@@ -121,7 +140,7 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
     print(f"console e2e: {elapsed:.1f} s, steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
     assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
     shots = sorted(p.name for p in artifacts.glob("*.png"))
-    assert len(shots) == 12 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
+    assert len(shots) == 13 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
 
     # the break, through the API: written off, by A's request that B approved, both in the audit log
     breaks = operator.get("/v1/operator/breaks", params={"state": "written_off", "limit": 100}).json()["data"]
@@ -138,4 +157,8 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
 
     replayed = operator.get("/v1/dead-letters", params={"status": "replayed", "limit": 100}).json()["data"]
     assert name in [d["id"] for d in replayed]
+    bulk = [d for d in replayed if d["partner"] == bulk_partner]
+    assert len(bulk) == 2, replayed  # the filtered set, through the console: each replayed once
+    audit_bulk = operator.get("/v1/audit-log", params={"action": "dead_letter_replay", "limit": 100}).json()["data"]
+    assert {d["id"] for d in bulk} <= {e["target"] for e in audit_bulk}
     assert elapsed < BUDGET_SECONDS

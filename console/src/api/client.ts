@@ -10,6 +10,7 @@ export type DeadLetter = Schemas["DeadLetter"];
 export type BreakWork = Schemas["BreakWork"];
 export type OperatorRequest = Schemas["OperatorRequest"];
 export type Replay = Schemas["Replay"];
+export type BulkReplay = Schemas["BulkReplay"];
 export type ReconRun = Schemas["ReconRun"];
 export type AuditEntry = Schemas["AuditEntry"];
 export type ManualMatch = Schemas["ManualMatch"];

@@ -76,11 +76,28 @@ export function untilOfDate(value: string): string | null {
 }
 
 /** The audit log's query from the page's filters: only what the API takes (actor, action, target, cursor). */
-export function auditQuery(filters: { actor?: string; action?: string; target?: string; after?: string }, limit = 25) {
+const DAY = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
+
+/** A calendar day (YYYY-MM-DD, UTC) as the instants bounding it: its first microsecond and its last. */
+export function dayBounds(day: string): { from: string; to: string } | null {
+  const at = DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : NaN;
+  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== day) return null; // 02-30 is not a day
+  return { from: `${day}T00:00:00Z`, to: `${day}T23:59:59.999999Z` };
+}
+
+export function auditQuery(
+  filters: { actor?: string; action?: string; target?: string; after?: string; fromDay?: string; toDay?: string },
+  limit = 25,
+) {
   const clean = (v: string | undefined) => (v ?? "").trim();
   const after = clean(filters.after);
+  const from = dayBounds(clean(filters.fromDay))?.from;
+  const to = dayBounds(clean(filters.toDay))?.to;
   return {
     limit,
+    // days in UTC, both inclusive: the API's from / to are instants
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
     ...(clean(filters.actor) ? { actor: clean(filters.actor) } : {}),
     ...(clean(filters.action) ? { action: clean(filters.action) } : {}),
     ...(clean(filters.target) ? { target: clean(filters.target) } : {}),

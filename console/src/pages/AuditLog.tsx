@@ -13,8 +13,10 @@ export function AuditLogPage() {
   const [action] = useFilter("action");
   const [target] = useFilter("target");
   const setFilters = useSetFilters();
+  const [fromDay] = useFilter("from");
+  const [toDay] = useFilter("to");
   const [after] = useFilter("after");
-  const query = auditQuery({ actor, action, target, after });
+  const query = auditQuery({ actor, action, target, after, fromDay, toDay });
   const list = useQuery({
     queryKey: ["audit-log", query],
     queryFn: () => call(client.GET("/v1/audit-log", { params: { query } })),
@@ -30,7 +32,9 @@ export function AuditLogPage() {
           e.preventDefault();
           const form = new FormData(e.currentTarget);
           const text = (name: string) => String(form.get(name) ?? "").trim();
-          setFilters({ actor: text("actor"), action: text("action"), target: text("target") });
+          setFilters({
+            actor: text("actor"), action: text("action"), target: text("target"), from: text("from"), to: text("to"),
+          });
         }}
       >
         <label>
@@ -45,11 +49,20 @@ export function AuditLogPage() {
           Target
           <input name="target" defaultValue={target} key={`target-${target}`} placeholder="a break, transaction…" />
         </label>
+        <label>
+          From (UTC day)
+          <input name="from" type="date" defaultValue={fromDay} key={`from-${fromDay}`} />
+        </label>
+        <label>
+          To (UTC day, inclusive)
+          <input name="to" type="date" defaultValue={toDay} key={`to-${toDay}`} />
+        </label>
         <button type="submit">Filter</button>
       </form>
       <p className="muted">
-        Filters match exactly (the API's <code>actor</code>, <code>action</code>, <code>target</code>); the API has no
-        time filter: pages go back in time, newest first.
+        Filters match exactly (the API's <code>actor</code>, <code>action</code>, <code>target</code>); the days
+        bound the entries' times in UTC (the API's <code>from</code> / <code>to</code>). Pages go back in time, newest
+        first.
       </p>
       {list.isPending ? <Loading what="the audit log" /> : list.isError ? <ErrorNote error={list.error} /> : (
         <>

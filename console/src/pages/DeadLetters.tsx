@@ -1,10 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { call, idempotencyKey, type DeadLetter, type Replay } from "../api/client";
+import { call, idempotencyKey, type BulkReplay, type DeadLetter, type Replay } from "../api/client";
 import { useSession } from "../api/context";
 import { FilterForm, listCaption, PartnerFilter, SelectFilter } from "../components/Filters";
 import { Pager, useFilter } from "../components/Pager";
 import { ErrorNote, Loading, Time } from "../components/Status";
+import { useAction } from "../operations/useAction";
 
 const STATUSES = ["open", "replayed"] as const;
 const SOURCES = ["task", "pubsub", "parked"] as const;
@@ -81,6 +82,10 @@ export function DeadLettersPage() {
           </table>
           <Pager lastId={list.data.data.at(-1)?.id} hasMore={list.data.has_more} />
           {chosen && <Detail key={chosen.id} letter={chosen} />}
+          {/* kept while the list empties: a replayed set leaves the open list, its outcome stays shown */}
+          {query.status === "open" && (
+            <BulkReplayPanel key={`${source}|${partner}`} source={source as Source | ""} partner={partner} />
+          )}
         </>
       )}
     </>
@@ -158,6 +163,82 @@ function Detail({ letter }: { letter: DeadLetter }) {
           {done.request?.status === "pending"
             ? <p>Replay asked: request <code>{done.request.id}</code> waits for a second operator's approval.</p>
             : <p>Replayed ({done.action}){done.request ? <> — request <code>{done.request.id}</code> {done.request.status}</> : null}.</p>}
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Replay every open dead letter the filters above select (at most 100), each as its own operator
+ * request: a dry run lists them and gives a digest; Replay sends it back, so what is replayed is what was
+ * shown (the API answers 409 selection_changed otherwise, and the dry run must be done again). */
+function BulkReplayPanel({ source, partner }: { source: Source | ""; partner: string }) {
+  const { client } = useSession();
+  const [reason, setReason] = useState("");
+  const [dryRun, setDryRun] = useState<BulkReplay | null>(null);
+  // every field named: the generated type makes defaulted ones required; null is "no filter"
+  const filter = { source: source || null, partner: partner || null, kind: null, reason_code: null, since: null };
+  const send = useAction((body: { dry_run: boolean; selection: string | null }, key: string) =>
+    call(
+      client.POST("/v1/operator/dead-letters/replay", {
+        params: { header: { "Idempotency-Key": key } },
+        body: { reason: reason.trim(), limit: 100, ...filter, ...body },
+      }),
+    ),
+  );
+  const done = send.data && !send.data.dry_run ? send.data : null;
+  const what = [source && `source ${source}`, partner && `partner ${partner}`].filter(Boolean).join(", ") || "all";
+
+  return (
+    <section className="detail" aria-labelledby="bulk-heading" data-testid="bulk-replay">
+      <h2 id="bulk-heading">Replay the filtered set</h2>
+      <p className="muted">
+        Every open dead letter matching the filters above ({what}), newest first, at most 100: each one an operator
+        request, as a single replay is (a second operator approves those that may move money above the threshold).
+      </p>
+      {!done && (
+        <form className="replay" onSubmit={(e) => {
+          e.preventDefault();
+          if (dryRun) send.mutate({ dry_run: false, selection: dryRun.selection });
+        }}>
+          <label htmlFor="bulk-reason">Why replay them (kept in the audit log)</label>
+          <textarea id="bulk-reason" value={reason} required maxLength={500} rows={2}
+            onChange={(e) => { setReason(e.target.value); setDryRun(null); }} />
+          <div className="actions">
+            <button type="button" className="secondary" disabled={!reason.trim() || send.isPending}
+              onClick={() => send.mutate({ dry_run: true, selection: null }, { onSuccess: (answer) => setDryRun(answer) })}>
+              Count them (dry run)
+            </button>
+            <button type="submit" disabled={!reason.trim() || !dryRun || dryRun.matched === 0 || send.isPending}>
+              {dryRun ? `Replay ${dryRun.matched}` : "Replay"}
+            </button>
+          </div>
+        </form>
+      )}
+      {send.isError && <ErrorNote error={send.error} />}
+      {dryRun && !done && (
+        <div role="status" className="note" data-testid="bulk-dry-run">
+          <p>
+            Dry run: <strong>{dryRun.matched}</strong> dead letter{dryRun.matched === 1 ? "" : "s"} would be replayed
+            {dryRun.has_more ? " (more match: replay these, then count again)" : ""}.
+          </p>
+          <ul>{dryRun.data.map((d) => <li key={d.dead_letter}><code className="wrap">{d.dead_letter}</code> — {d.action}</li>)}</ul>
+        </div>
+      )}
+      {done && (
+        <div role="status" className="note success" data-testid="bulk-done">
+          <p>
+            {done.data.filter((d) => d.status === "executed").length} of {done.matched} replayed;{" "}
+            {done.data.filter((d) => d.status === "pending").length} wait for a second operator.
+          </p>
+          <ul>
+            {done.data.map((d) => (
+              <li key={d.dead_letter}>
+                <code className="wrap">{d.dead_letter}</code>: {d.status}
+                {d.request ? <> — request <code>{d.request}</code></> : null}
+              </li>
+            ))}
+          </ul>
         </div>
       )}
     </section>
