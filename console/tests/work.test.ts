@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ActionKey, ApiError } from "../src/api/client";
-import { auditQuery, breakActions, dayBounds, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
+import { auditQuery, breakActions, dayBounds, undoableMatch, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
 import type { OperatorRequest } from "../src/api/client";
 
 describe("breakActions", () => {
@@ -108,5 +108,19 @@ describe("ActionKey", () => {
     key.for({ reason: "x" });
     key.settle(new ApiError(0, "api_error", "network_error", "down"));
     expect(key.for({ reason: "y" })).toBe("k2");
+  });
+});
+
+describe("undoableMatch", () => {
+  const step = (reference: string | null) => ({
+    at: "2026-12-02T10:00:00Z", actor: "ana@ops.test", action: "manual_match", state: "resolved" as const, reason: "r", reference,
+  });
+  it("is the match that resolved the break, when that is its latest step", () => {
+    expect(undoableMatch({ state: "resolved", history: [step("mm_0123456789abcdef0123")] })).toBe("mm_0123456789abcdef0123");
+  });
+  it("is nothing when the break was resolved otherwise, or is not resolved", () => {
+    expect(undoableMatch({ state: "resolved", history: [step("txn_1")] })).toBeNull();
+    expect(undoableMatch({ state: "open", history: [step("mm_1")] })).toBeNull();
+    expect(undoableMatch({ state: "resolved", history: [] })).toBeNull();
   });
 });

@@ -34,6 +34,17 @@ export function breakActions(work: Pick<BreakWork, "state" | "assignee">, me: st
   return actions;
 }
 
+/**
+ * The manual match that resolved a break, which can be undone (POST /v1/operator/manual-matches/{id}/undo):
+ * the break is resolved and its latest step is the match (its reference a match id, `mm_…`), as the API
+ * requires; null otherwise.
+ */
+export function undoableMatch(work: Pick<BreakWork, "state" | "history">): string | null {
+  const last = work.history.at(-1);
+  if (work.state !== "resolved" || !last?.reference?.startsWith("mm_")) return null;
+  return last.reference;
+}
+
 export type Decidable = { ok: true } | { ok: false; why: string };
 
 /**

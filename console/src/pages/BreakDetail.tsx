@@ -6,7 +6,7 @@ import { useSession } from "../api/context";
 import { useOperator } from "../api/identity";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
-import { breakActions, pendingFor, untilOfDate } from "../operations/work";
+import { breakActions, pendingFor, undoableMatch, untilOfDate } from "../operations/work";
 import { useAction } from "../operations/useAction";
 
 /** One break: its facts, its history and notes, and the work on it (docs/operations.md, "A break's work"). */
@@ -86,6 +86,7 @@ function Actions({ work, me }: { work: BreakWork; me: string | null }) {
         {offered.has("write_off") && <WriteOff work={work} />}
         {offered.has("accept") && <Accept work={work} />}
         {offered.has("manual_match") && <Match work={work} />}
+        {undoableMatch(work) && <UndoMatch work={work} match={undoableMatch(work) ?? ""} />}
         <Note work={work} />
       </div>
     </section>
@@ -206,6 +207,26 @@ function Match({ work }: { work: BreakWork }) {
       <input id="match-counterpart" value={counterpart} required maxLength={200} onChange={(e) => setCounterpart(e.target.value)} />
       <label htmlFor="match-reason">Why match them</label>
       <textarea id="match-reason" value={reason} required maxLength={500} rows={2} onChange={(e) => setReason(e.target.value)} />
+    </ActionForm>
+  );
+}
+
+function UndoMatch({ work, match }: { work: BreakWork; match: string }) {
+  const { client } = useSession();
+  const [reason, setReason] = useState("");
+  const act = useAction((body: { reason: string }, key: string) =>
+    call(client.POST("/v1/operator/manual-matches/{id}/undo", {
+      params: { path: { id: match }, header: { "Idempotency-Key": key } }, body,
+    })),
+  );
+  return (
+    <ActionForm id="undo-match" title="Undo the manual match" submit="Undo match" busy={act.isPending} error={act.error}
+      disabled={!reason.trim()} onSubmit={() => act.mutate({ reason: reason.trim() })}
+      hint={<>Match <code>{match}</code> resolved {work.id}. Undoing it keeps it as history; the break opens again and
+        the next run reconciles its rows by the cascade.</>}
+      done={act.data && <p>Undone: match <code>{act.data.id}</code> is {act.data.status}.</p>}>
+      <label htmlFor="undo-reason">Why undo it (kept in the audit log)</label>
+      <textarea id="undo-reason" value={reason} required maxLength={500} rows={2} onChange={(e) => setReason(e.target.value)} />
     </ActionForm>
   );
 }
