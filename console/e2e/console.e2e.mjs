@@ -111,6 +111,15 @@ await run(async ({ page, step, shot, nav, goto, problems }) => {
       await row.first().waitFor();
       const text = await row.first().innerText();
       if (!/1,234\.5[67] USD/.test(text) || !/0\.01 USD/.test(text)) problems.push(`break row amounts: ${JSON.stringify(text)}`);
+      // one action on the ticked breaks: checked by a dry run, then applied (a note: nothing moves)
+      await row.first().getByRole("checkbox").check();
+      const bulk = page.getByTestId("bulk-breaks");
+      await bulk.getByLabel("Action").selectOption("note");
+      await bulk.getByLabel("Why (kept in the audit log)").fill("e2e: seen on the morning sweep");
+      await bulk.getByRole("button", { name: "Check (dry run)" }).click();
+      await bulk.getByTestId("bulk-breaks-outcomes").filter({ hasText: "would succeed" }).waitFor();
+      await bulk.getByRole("button", { name: "Apply to 1" }).click();
+      await bulk.getByTestId("bulk-breaks-outcomes").filter({ hasText: ": done" }).waitFor();
     }
     await shot("06-breaks");
   });

@@ -87,13 +87,10 @@ export function untilOfDate(value: string): string | null {
 }
 
 /** The audit log's query from the page's filters: only what the API takes (actor, action, target, cursor). */
-const DAY = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
-
 /** A calendar day (YYYY-MM-DD, UTC) as the instants bounding it: its first microsecond and its last. */
 export function dayBounds(day: string): { from: string; to: string } | null {
-  const at = DAY.test(day) ? Date.parse(`${day}T00:00:00Z`) : NaN;
-  if (Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== day) return null; // 02-30 is not a day
-  return { from: `${day}T00:00:00Z`, to: `${day}T23:59:59.999999Z` };
+  const from = untilOfDate(day);
+  return from ? { from, to: `${day.trim()}T23:59:59.999999Z` } : null;
 }
 
 export function auditQuery(
