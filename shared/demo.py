@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import requests
 
+from shared.domain.money import decimal_text, exponent
 from shared.partners import stripe
 
 
@@ -82,20 +84,48 @@ def send(
     return (session or requests).post(f"{intake_url}/webhooks/stripe", data=delivery.body, headers=headers, timeout=30)
 
 
+DEMO_PAYMENTS = [
+    ("alice pays $20.00", "evt_demo_alice_1", "pi_demo_alice_1", 2000, "usd", "cus_demo_alice"),
+    ("alice pays $5.50", "evt_demo_alice_2", "pi_demo_alice_2", 550, "usd", "cus_demo_alice"),
+    ("bob pays ¥5000 (zero-decimal)", "evt_demo_bob_1", "pi_demo_bob_1", 5000, "jpy", "cus_demo_bob"),
+    ("carol pays €12.34", "evt_demo_carol_1", "pi_demo_carol_1", 1234, "eur", "cus_demo_carol"),
+    ("guest pays $3.00 (no customer: suspense)", "evt_demo_guest_1", "pi_demo_guest_1", 300, "usd", None),
+]
+DEMO_CREATED = 1_764_320_000  # fixed, so a second demo run sends byte-identical events (duplicates)
+# the partner's settlement report says one cent more for this one: the demo's reconciliation break
+DEMO_MISMATCH = ("pi_demo_alice_2", 1)
+STRIPE_REPORT_HEADER = (
+    "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,source_id,"
+    "description,payment_intent_id,charge_id,automatic_payout_id,automatic_payout_effective_at_utc"
+)
+
+
+def demo_settlement_report() -> tuple[date, bytes]:
+    """Stripe's itemized balance-change report (the columns of its `balance_change_from_activity
+    .itemized` report) for the demo's payments, in major units by each currency's ISO exponent, as
+    Stripe writes them; one row disagrees with the ledger by a cent (DEMO_MISMATCH). Returns the day the
+    report covers and the CSV."""
+    day = datetime.fromtimestamp(DEMO_CREATED, tz=UTC).date()
+    rows = [STRIPE_REPORT_HEADER]
+    for n, (_, _, pi, amount, currency, _) in enumerate(DEMO_PAYMENTS, start=1):
+        reported = amount + (DEMO_MISMATCH[1] if pi == DEMO_MISMATCH[0] else 0)
+        gross = decimal_text(reported, exponent(currency))
+        charge = "ch_" + pi[3:]
+        rows.append(
+            f"txn_demo_{n},{day} 09:00:00,{day} 00:00:00,{currency},{gross},0,{gross},charge,{charge},demo,{pi},"
+            f"{charge},,"
+        )
+    return day, ("\n".join(rows) + "\n").encode()
+
+
 def demo_deliveries(secret: str) -> list[Delivery]:
     """Several customers and currencies, a duplicate delivery, a bad signature, an ignored event type
     and a payment without a customer (posted to suspense). Event ids are fixed, so running the demo
     twice shows every event as a duplicate and the balances unchanged."""
-    pay = [
-        ("alice pays $20.00", "evt_demo_alice_1", "pi_demo_alice_1", 2000, "usd", "cus_demo_alice"),
-        ("alice pays $5.50", "evt_demo_alice_2", "pi_demo_alice_2", 550, "usd", "cus_demo_alice"),
-        ("bob pays ¥5000 (zero-decimal)", "evt_demo_bob_1", "pi_demo_bob_1", 5000, "jpy", "cus_demo_bob"),
-        ("carol pays €12.34", "evt_demo_carol_1", "pi_demo_carol_1", 1234, "eur", "cus_demo_carol"),
-        ("guest pays $3.00 (no customer: suspense)", "evt_demo_guest_1", "pi_demo_guest_1", 300, "usd", None),
-    ]
-    created = 1_764_320_000  # fixed, so a second demo run sends byte-identical events (duplicates)
+    created = DEMO_CREATED
     bodies = {
-        label: encode(payment_intent_succeeded(e, p, a, c, cus, created=created)) for label, e, p, a, c, cus in pay
+        label: encode(payment_intent_succeeded(e, p, a, c, cus, created=created))
+        for label, e, p, a, c, cus in DEMO_PAYMENTS
     }
     deliveries = [Delivery(label, body, secret, 200, "accepted") for label, body in bodies.items()]
     deliveries.append(
