@@ -124,9 +124,14 @@ console-test: console-deps
 	cd console && $(NPM) test --silent
 
 # Debian's chromium for the console's end-to-end test (playwright-core drives it: no browser download).
+# CHROMIUM: the browser binary the e2e drives (GitHub's ubuntu-24.04 runners: their preinstalled Google
+# Chrome, as Ubuntu's chromium package is a snap there; .github/workflows/ci.yml sets it)
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 chromium:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian's chromium (the console's end-to-end test)"; \
+	@test -x "$(CHROMIUM)" || { \
+	  if [ "$(CHROMIUM)" != /usr/bin/chromium ]; then echo "error: CHROMIUM=$(CHROMIUM) is not executable" >&2; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then echo "installing Debian's chromium (the console's end-to-end test)"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "error: /usr/bin/chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
