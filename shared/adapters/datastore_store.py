@@ -28,7 +28,7 @@ from google.cloud.datastore_v1.types.datastore import CommitRequest
 from shared.adapters import datastore_indexes, ledger_rows
 from shared.adapters.datastore_indexes import CompositeQuery
 from shared.config import Settings
-from shared.ledger.store import HoldState, StoredTransaction
+from shared.ledger.store import AccountShard, HoldState, StoredTransaction
 
 T = TypeVar("T")
 _clients: dict[str, datastore.Client] = {}
@@ -374,6 +374,31 @@ class DatastoreLedger(ledger_rows.LedgerReads):
 
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: {e.key.name: dict(e) for e in self.db.query(kind=kind).fetch()} for kind in kinds}
+
+    # The operator overview (shared.api.operator_overview): bounded reads with no composite index.
+
+    def system_account_shards(self) -> list[AccountShard]:
+        """Every shard of every account that is not a customer wallet: Account keys are
+        "<account>|<currency>|<shard>" and every wallet's starts with "customer:", so two key-range
+        queries on the built-in key index (before "customer:", from "customer;") skip the wallets."""
+        wallets_from, wallets_to = (
+            self.db.key(ledger_rows.ACCOUNT, "customer:"),
+            self.db.key(ledger_rows.ACCOUNT, "customer;"),
+        )
+        found: dict[str, dict] = {}
+        for op, key in (("<", wallets_from), (">=", wallets_to)):
+            query = self.db.query(kind=ledger_rows.ACCOUNT)
+            query.add_filter(filter=datastore.query.PropertyFilter("__key__", op, key))
+            found.update({e.key.name: dict(e) for e in query.fetch()})
+        return ledger_rows.account_shards(found)
+
+    def rows_since(self, kind: str, prop: str, since: datetime, limit: int) -> list[tuple[str, dict]]:
+        """Up to `limit` rows of `kind` whose indexed `prop` is at or after `since`, oldest first (one
+        inequality on one property: the built-in index)."""
+        query = self.db.query(kind=kind)
+        query.add_filter(filter=datastore.query.PropertyFilter(prop, ">=", since))
+        query.order = [prop]
+        return [(e.key.name, dict(e)) for e in query.fetch(limit=limit)]
 
     # Typed reads: shared.adapters.ledger_rows.LedgerReads, with these two served better by Datastore.
 

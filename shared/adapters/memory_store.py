@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from shared.adapters import ledger_rows
-from shared.ledger.store import StoredTransaction
+from shared.ledger.store import AccountShard, StoredTransaction
 
 T = TypeVar("T")
 
@@ -91,6 +91,20 @@ class MemoryStore(ledger_rows.LedgerReads):
 
     def snapshot(self, kinds: tuple[str, ...]) -> dict[str, dict[str, dict]]:
         return {kind: copy.deepcopy(dict(self.data.get(kind, {}))) for kind in kinds}
+
+    # The operator overview (shared.api.operator_overview), as the Datastore adapter reads.
+
+    def system_account_shards(self) -> list[AccountShard]:
+        """Every shard of every account that is not a customer wallet (key outside "customer:…")."""
+        rows = self.data.get(ledger_rows.ACCOUNT, {})
+        found = {n: copy.deepcopy(d) for n, d in rows.items() if not "customer:" <= n < "customer;"}
+        return ledger_rows.account_shards(found)
+
+    def rows_since(self, kind: str, prop: str, since: datetime, limit: int) -> list[tuple[str, dict]]:
+        """Up to `limit` rows of `kind` whose `prop` is at or after `since`, oldest first."""
+        rows = [(n, d) for n, d in self.data.get(kind, {}).items() if d.get(prop) is not None and d[prop] >= since]
+        rows.sort(key=lambda r: (r[1][prop], r[0]))
+        return [(n, copy.deepcopy(d)) for n, d in rows[:limit]]
 
     # Typed reads: shared.adapters.ledger_rows.LedgerReads, over get/query as the Datastore adapter reads.
 

@@ -28,6 +28,7 @@ from shared.api import (
     keys,
     models,
     operations,
+    operator_overview,
     payments,
     service,
     statement_exports,
@@ -129,6 +130,7 @@ REQUEST_LINKS = {
     "rejectOperatorRequest": ("rejectOperatorRequest", BODY_ID),
 }
 BREAK_STATES = ["open", "acknowledged", "resolved", "accepted", "written_off"]
+OVERVIEW_DAYS = Param("days", {"type": "integer", "minimum": 1, "maximum": 90, "default": 14}, "UTC days, ending today")
 LIMITS_PATH = {
     "customer": {"type": "string", "pattern": ID_PATTERN},
     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
@@ -384,6 +386,23 @@ ROUTES: tuple[Route, ...] = (
             Param("partner", {"type": "string", "maxLength": 100}, "partner"),
             Param("severity", {"type": "string", "enum": ["low", "medium", "high", "critical"]}, "severity"),
         ),
+    ),
+    Route(
+        "GET", "/v1/operator/balances", "getOperatorBalances",
+        "The books per currency: system accounts and customer liabilities in total (operators)", "operator",
+        operator_overview.OperatorBalances, lambda c: operator_overview.balances(c.backend),
+    ),
+    Route(
+        "GET", "/v1/operator/volume", "getOperatorVolume",
+        "Partner-event postings per UTC day, partner and currency: count and gross (operators)", "operator",
+        operator_overview.OperatorVolume, lambda c: operator_overview.volume(c.backend, _q(c, "days")),
+        query=(OVERVIEW_DAYS,),
+    ),
+    Route(
+        "GET", "/v1/operator/health", "getOperatorHealth",
+        "Break ageing per severity, webhook delivery success, open and stuck payouts (operators)", "operator",
+        operator_overview.OperatorHealth, lambda c: operator_overview.health(c.backend, _q(c, "days")),
+        query=(OVERVIEW_DAYS,),
     ),
     Route(
         "POST", "/v1/payouts", "createPayout", "Pay out of a customer's wallet to a bank account (ACH)", "write",
