@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { call, type BreakWork } from "../api/client";
 import { useSession } from "../api/context";
+import { OverviewFigures } from "./OverviewFigures";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
 import { toMinor } from "../money/money";
@@ -127,6 +128,8 @@ export function OverviewPage() {
           </div>
         </section>
       )}
+
+      <OverviewFigures />
 
       <section aria-labelledby="runs-heading">
         <h2 id="runs-heading">Latest reconciliation runs</h2>
