@@ -1,0 +1,71 @@
+"""The console's overview in a real browser (issue 22): partner events posted through intake (USD and JPY,
+exponents 2 and 0), then console/e2e/overview.e2e.mjs signs in and finds each currency's customer
+liabilities formatted by its exponent as the API reports them, today's volume with the partner, and the
+charts drawn as labelled images. Screenshots: <run dir>/artifacts/console/overview/*.png.
+
+Needs `make console` (the build), `make console-deps` and `make chromium`, as test_console_e2e does."""
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from shared.demo import Delivery, send
+
+from .conftest import cli, posted
+from .test_api import Tenant
+from .test_console_e2e import BUDGET_SECONDS, CONSOLE, _missing
+
+
+def _formatted(amount: int, currency: str) -> str:
+    """As console/src/money/money.ts formatMoney: grouped digits, the exponent's fraction, the code."""
+    exponent = {"USD": 2, "EUR": 2, "JPY": 0}[currency]
+    sign, value = ("-" if amount < 0 else ""), abs(amount)
+    whole, fraction = divmod(value, 10**exponent)
+    return f"{sign}{whole:,}" + (f".{fraction:0{exponent}d}" if exponent else "") + f" {currency}"
+
+
+def test_an_operator_reads_balances_volume_and_charts(cfg, db, intake, secret, payment):
+    missing = _missing()
+    if missing:
+        pytest.fail(f"the console's end-to-end test cannot run: {missing} (make test installs all of it)")
+    cli("tenants", "create", "internal")
+    operator = Tenant(
+        cfg.function_urls["api"], "internal", [], scopes="operator", operator=f"ov-e2e-{uuid.uuid4().hex[:6]}@ops.test"
+    )
+    events = [payment(amount=123_456, currency="usd"), payment(amount=4_321, currency="jpy")]
+    for paid in events:
+        assert send(intake, Delivery("overview-e2e", paid["body"], secret, 200, "accepted")).status_code == 200
+    for paid in events:
+        posted(db, paid["key"])
+    books = {c["currency"]: c for c in operator.get("/v1/operator/balances").json()["currencies"]}
+    shown = ";".join(f"{c}={_formatted(books[c]['customer_liabilities'], c)}" for c in ("USD", "JPY"))
+
+    artifacts = cfg.run_dir / "artifacts" / "console" / "overview"
+    shutil.rmtree(artifacts, ignore_errors=True)
+    done = subprocess.run(
+        ["node", "e2e/overview.e2e.mjs"],
+        cwd=CONSOLE,
+        env={
+            **os.environ,
+            "CONSOLE_URL": f"{cfg.function_urls['api']}/console/",
+            "CONSOLE_KEY": operator.key,
+            "CONSOLE_ARTIFACTS": str(artifacts),
+            "CONSOLE_LIABILITIES": shown,
+            "CONSOLE_PARTNER": "stripe",
+        },
+        capture_output=True,
+        text=True,
+        timeout=BUDGET_SECONDS,
+    )
+    assert operator.key not in done.stdout + done.stderr
+    assert done.stdout.strip(), done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"overview e2e: steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
+    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    shots = sorted(p.name for p in artifacts.glob("*.png"))
+    assert shots == ["overview-01-balances.png", "overview-02-charts.png"], shots
+    assert all((artifacts / s).stat().st_size > 5000 for s in shots)
