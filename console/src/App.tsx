@@ -4,6 +4,8 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-route
 import { ApiError } from "./api/client";
 import { SessionProvider, useSession } from "./api/context";
 import { Layout } from "./components/Layout";
+import { AccountDetailPage } from "./pages/AccountDetail";
+import { AccountsPage } from "./pages/Accounts";
 import { ApprovalsPage } from "./pages/Approvals";
 import { AuditLogPage } from "./pages/AuditLog";
 import { BreakDetailPage } from "./pages/BreakDetail";
@@ -13,6 +15,7 @@ import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
 import { RequestDetailPage } from "./pages/RequestDetail";
+import { TransactionDetailPage } from "./pages/TransactionDetail";
 
 function Queries({ children }: { children: ReactNode }) {
   const { signOut } = useSession();
@@ -55,6 +58,9 @@ export function App() {
             <Route path="/approvals" element={<RequireSession><ApprovalsPage /></RequireSession>} />
             <Route path="/approvals/:id" element={<RequireSession><RequestDetailPage /></RequireSession>} />
             <Route path="/audit-log" element={<RequireSession><AuditLogPage /></RequireSession>} />
+            <Route path="/accounts" element={<RequireSession><AccountsPage /></RequireSession>} />
+            <Route path="/accounts/:account" element={<RequireSession><AccountDetailPage /></RequireSession>} />
+            <Route path="/transactions/:id" element={<RequireSession><TransactionDetailPage /></RequireSession>} />
             <Route path="*" element={<RequireSession><NotFoundPage /></RequireSession>} />
           </Routes>
         </BrowserRouter>

@@ -28,6 +28,7 @@ from shared.api import (
     keys,
     models,
     operations,
+    operator_accounts,
     operator_overview,
     payments,
     service,
@@ -124,6 +125,7 @@ ENDPOINT_LINKS = {
 EVENT_TYPE = Param("type", {"type": "string", "enum": models.EVENT_TYPES}, "events of this type only")
 NO_STORE = {"Cache-Control": "no-store"}
 BREAK_PATH = {"id": {"type": "string", "pattern": ID_PATTERN}}
+ACCOUNT_PATH = {"account": {"type": "string", "pattern": TXN_PATTERN}}
 REQUEST_LINKS = {
     "getOperatorRequest": ("getOperatorRequest", BODY_ID),
     "approveOperatorRequest": ("approveOperatorRequest", BODY_ID),
@@ -546,6 +548,47 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/operator/me", "getOperatorIdentity",
         "Who this operator key is: the person it names (a request's maker or checker) and its scopes (operators)",
         "operator", models.OperatorIdentity, lambda c: operations.identity(c.principal),
+    ),
+    Route(
+        "GET", "/v1/operator/accounts/<account>", "getOperatorAccount",
+        "Any ledger account, cross-tenant: a customer id or a ledger account name; balances (as_of), open holds "
+        "(operators)", "operator", operator_accounts.OperatorAccount,
+        lambda c: operator_accounts.get_account(
+            c.backend, c.args["account"], _q(c, "as_of"), _q(c, "clock") or "recorded"
+        ),
+        query=(
+            Param("as_of", {"type": "string", "format": "date-time"}, "the balance at this instant"),
+            Param("clock", {"type": "string", "enum": ["recorded", "effective"], "default": "recorded"}, "which time"),
+        ),
+        path_params=ACCOUNT_PATH, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/operator/accounts/<account>/entries", "listOperatorAccountEntries",
+        "An account's entries in ledger order with running balances (wallets; per shard: none) (operators)",
+        "operator", operator_accounts.OperatorEntryList,
+        lambda c: operator_accounts.list_entries(
+            c.backend, c.args["account"], limit=service.check_limit(_q(c, "limit")),
+            starting_after=_q(c, "starting_after"), start=_q(c, "from"), end=_q(c, "to"),
+        ),
+        query=(
+            LIMIT, AFTER_TXN,
+            Param("from", {"type": "string", "format": "date-time"}, "recorded at or after"),
+            Param("to", {"type": "string", "format": "date-time"}, "recorded at or before"),
+        ),
+        path_params=ACCOUNT_PATH, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/operator/transactions/<id>", "getOperatorTransaction",
+        "A transaction with all its entries, its links and its raw partner event (operators)", "operator",
+        operator_accounts.OperatorTransaction,
+        lambda c: operator_accounts.get_transaction(c.backend, c.args["id"]),
+        path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/operator/search", "searchOperator",
+        "What an id is: a transaction, a customer, a ledger account or a partner event; exact match (operators)",
+        "operator", operator_accounts.SearchResults, lambda c: operator_accounts.search(c.backend, _q(c, "q")),
+        query=(Param("q", {"type": "string", "minLength": 1, "maxLength": 200}, "an id or a name", required=True),),
     ),
     Route(
         "GET", "/v1/operator/breaks", "listBreaks",

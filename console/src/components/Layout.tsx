@@ -10,6 +10,7 @@ const NAV = [
   ["/breaks", "Reconciliation breaks"],
   ["/approvals", "Approvals"],
   ["/audit-log", "Audit log"],
+  ["/accounts", "Accounts"],
 ] as const;
 
 export function Layout({ children }: { children: ReactNode }) {
