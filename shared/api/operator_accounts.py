@@ -12,6 +12,7 @@ is split into shards and an entry's balance is its shard's, so operators get non
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -32,6 +33,7 @@ from shared.api.tenants import customer_of, wallet
 from shared.domain.ledger.accounts import AccountRule, account_rule
 from shared.domain.ledger.errors import UnknownAccount
 from shared.domain.ledger.ids import EPOCH
+from shared.domain.payments.destinations import mask
 from shared.errors import ClientError
 from shared.ledger import balances as ledger_balances
 from shared.ledger.store import StoredEntry, StoredTransaction
@@ -254,6 +256,15 @@ def visible_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not any(word in k.lower() for word in _SECRET_WORDS)}
 
 
+# An account number in a partner's raw body is shown masked, like everywhere else (its last four digits);
+# the rest of the body is left byte for byte. Ids of accounts (Column's account_number_id) are not numbers.
+_ACCOUNT_NUMBER = re.compile(r'("(?:account_number|accountNumber|bank_account_number|iban|IBAN)"\s*:\s*")([^"\\]*)(")')
+
+
+def mask_account_numbers(text: str) -> str:
+    return _ACCOUNT_NUMBER.sub(lambda m: m.group(1) + mask(m.group(2)) + m.group(3), text)
+
+
 def raw_event(backend: Backend, key: str) -> RawEvent | None:
     inbox = getattr(backend.operations(), "inbox", None)
     found = inbox.get(key) if inbox is not None and len(key) <= 1500 else None
@@ -270,7 +281,9 @@ def raw_event(backend: Backend, key: str) -> RawEvent | None:
         received_at=_iso(found.received_at),
         deliveries=found.deliveries,
         headers=visible_headers(found.headers or {}),
-        body=body[:RAW_BODY_LIMIT].decode("utf-8", errors="replace") if body is not None else None,
+        body=mask_account_numbers(body[:RAW_BODY_LIMIT].decode("utf-8", errors="replace"))
+        if body is not None
+        else None,
         body_bytes=size,
         truncated=size > RAW_BODY_LIMIT,
         redacted_at=_iso(found.redacted_at),

@@ -132,3 +132,11 @@ def test_search_resolves_what_an_id_is(w):
     assert kinds("stripe%3Aevt_pay_1") == [("partner_event", "txn_pay_1")]
     assert w.get("/v1/operator/search?q=", key=w.operator).status_code == 400
     assert w.get("/v1/operator/search", key=w.operator).status_code == 400
+
+
+def test_account_numbers_in_a_raw_body_are_masked_and_the_rest_kept():
+    from shared.api.operator_accounts import mask_account_numbers
+
+    body = '{"account_number": "000123456789", "account_number_id": "acno_1", "iban":"DE89370400440532013000", "x": 1}'
+    masked = mask_account_numbers(body)
+    assert masked == '{"account_number": "••••6789", "account_number_id": "acno_1", "iban":"••••3000", "x": 1}'
