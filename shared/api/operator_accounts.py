@@ -34,6 +34,8 @@ from shared.domain.ledger.accounts import AccountRule, account_rule
 from shared.domain.ledger.errors import UnknownAccount
 from shared.domain.ledger.ids import EPOCH
 from shared.domain.payments.destinations import mask
+from shared.domain.payments.effects import PARTNER as EFFECTS_PARTNER
+from shared.domain.payments.ids import PAYMENT_PREFIX, PAYOUT_PREFIX, REFUND_PREFIX
 from shared.errors import ClientError
 from shared.ledger import balances as ledger_balances
 from shared.ledger.store import StoredEntry, StoredTransaction
@@ -102,7 +104,7 @@ class RawEvent(BaseModel):
 
 
 class TransactionLink(BaseModel):
-    kind: Literal["reverses", "reversed_by", "hold", "break", "fee_booking"]
+    kind: Literal["reverses", "reversed_by", "hold", "break", "fee_booking", "payout", "payment", "refund"]
     id: str
 
 
@@ -308,6 +310,13 @@ def get_transaction(backend: Backend, transaction: str) -> OperatorTransaction:
     links = [TransactionLink(kind="reverses", id=reverses)] if reverses else []
     links += [TransactionLink(kind="reversed_by", id=reversed_by)] if reversed_by else []
     links += [TransactionLink(kind="hold", id=hold)] if hold else []
+    # What ledgerline itself originates names its record in the event id (shared.domain.payments.effects:
+    # "ledgerline:<payout / payment / refund id>:<effect>"): the payout's hold, capture, release…
+    origin, _, rest = (t.event_id or "").partition(":")
+    record = rest.partition(":")[0]
+    for prefix, kind in ((PAYOUT_PREFIX, "payout"), (PAYMENT_PREFIX, "payment"), (REFUND_PREFIX, "refund")):
+        if origin == EFFECTS_PARTNER and record.startswith(prefix):
+            links.append(TransactionLink(kind=kind, id=record))
     # A fee booking corrects a break (indexed by its ledger transaction): the transaction's break.
     for name, booking in sorted(backend.store.query("FeeBooking", "ledger_transaction", transaction).items()):
         links.append(TransactionLink(kind="fee_booking", id=name))

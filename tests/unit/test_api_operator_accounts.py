@@ -140,3 +140,24 @@ def test_account_numbers_in_a_raw_body_are_masked_and_the_rest_kept():
     body = '{"account_number": "000123456789", "account_number_id": "acno_1", "iban":"DE89370400440532013000", "x": 1}'
     masked = mask_account_numbers(body)
     assert masked == '{"account_number": "••••6789", "account_number_id": "acno_1", "iban":"••••3000", "x": 1}'
+
+
+def test_a_payouts_ledger_transaction_links_to_the_payout():
+    from shared.api import tenants
+    from shared.domain.ledger.model import Leg, Operation
+    from shared.ledger import transactions
+    from tests.unit.test_api import World
+
+    w = World()
+    w.fund("cus_a", 5000)
+    legs = (
+        Leg(tenants.wallet("cus_a"), "debit", 1500, "USD"),
+        Leg("partner:payouts_ach:clearing", "credit", 1500, "USD"),
+    )
+    op = Operation(
+        "op_po", "post", "payout_capture.v1", "ledgerline:po_abc123:capture", "ledgerline", "h", w.clock(), legs=legs
+    )
+    result = transactions.execute(w.store, op, w.clock)
+    got = w.get(f"/v1/operator/transactions/{result.transaction_id}", key=w.operator)
+    assert got.status_code == 200, got.json
+    assert {"kind": "payout", "id": "po_abc123"} in got.json["links"]

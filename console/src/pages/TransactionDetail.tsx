@@ -5,12 +5,13 @@ import { useSession } from "../api/context";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
-/** Where a transaction's link leads in the console. */
-export function linkTarget(kind: string, id: string): string {
+/** Where a transaction's link leads in the console; null: no page for it (a fee booking, a pay-in, a refund). */
+export function linkTarget(kind: string, id: string): string | null {
   const at = encodeURIComponent(id);
   if (kind === "break") return `/breaks/${at}`;
   if (kind === "payout") return `/payouts/${at}`;
-  return `/transactions/${at}`;
+  if (kind === "reverses" || kind === "reversed_by" || kind === "hold") return `/transactions/${at}`;
+  return null;
 }
 
 /** A transaction: every entry on every account, its links, and the raw partner event it posts. */
@@ -57,7 +58,7 @@ export function TransactionDetailPage() {
               <ul data-testid="transaction-links">
                 {t.data.links.map((l) => (
                   <li key={`${l.kind}:${l.id}`}>
-                    {l.kind.replace("_", " ")}: {l.kind === "fee_booking" ? <code>{l.id}</code> : <Link to={linkTarget(l.kind, l.id)}>{l.id}</Link>}
+                    {l.kind.replace("_", " ")}: {(() => { const to = linkTarget(l.kind, l.id); return to ? <Link to={to}>{l.id}</Link> : <code>{l.id}</code>; })()}
                   </li>
                 ))}
               </ul>
