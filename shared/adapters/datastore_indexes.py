@@ -92,3 +92,13 @@ def single_property_range(db: datastore.Client, kind: str, prop: str, start, end
     q.add_filter(filter=datastore.query.PropertyFilter(prop, "<", end))
     q.order = [prop]  # oldest first, said (the inequality's property sorts first anyway: no other index)
     return q.fetch(limit=limit)
+
+
+def single_property_newest_first(db: datastore.Client, kind: str, prop: str, at_most=None, limit=None):
+    """`prop <= at_most` (when given) ORDER BY prop DESC on ONE property: its built-in index, no entry in
+    topology/datastore_indexes.json (as single_property_range)."""
+    q = db.query(kind=kind)
+    if at_most is not None:
+        q.add_filter(filter=datastore.query.PropertyFilter(prop, "<=", at_most))
+    q.order = [f"-{prop}"]
+    return q.fetch(limit=limit)

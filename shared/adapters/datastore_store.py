@@ -288,6 +288,12 @@ PAYOUTS_OF_CUSTOMER_BY_STATUS = CompositeQuery("Payout", equals=("customer", "st
 PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE = CompositeQuery(
     "Payout", equals=("customer", "status"), inequality="requested_at", order=("-requested_at",)
 )
+# Every tenant's payouts of one status, newest first (GET /v1/operator/payouts?status=); of any status the
+# built-in single-property index on requested_at serves it (no composite index).
+PAYOUTS_BY_STATUS = CompositeQuery("Payout", equals=("status",), order=("-requested_at",))
+PAYOUTS_BY_STATUS_BEFORE = CompositeQuery(
+    "Payout", equals=("status",), inequality="requested_at", order=("-requested_at",)
+)
 
 # Webhooks out (shared.webhooks): a tenant's events newest first, of a type or all, at or before a cursor
 # (GET /v1/events); oldest first from an instant (a replay's window); an endpoint's attempts newest first
@@ -462,6 +468,17 @@ class DatastoreLedger(ledger_rows.LedgerReads):
         else:
             query = PAYOUTS_OF_CUSTOMER_BEFORE if status is None else PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE
             found = datastore_indexes.fetch(self.db, query, equals, ("<=", before))
+        return ((e.key.name, dict(e)) for e in found)
+
+    def all_payouts(self, status: str | None, before: datetime | None):
+        """Every tenant's Payout rows newest first (requested_at desc), of `status` when given; with
+        `before`, requested at or before it (operators). Read as it pages."""
+        if status is not None:
+            query = PAYOUTS_BY_STATUS if before is None else PAYOUTS_BY_STATUS_BEFORE
+            bound = None if before is None else ("<=", before)
+            found = datastore_indexes.fetch(self.db, query, {"status": status}, bound)
+        else:  # one property: its built-in index
+            found = datastore_indexes.single_property_newest_first(self.db, "Payout", "requested_at", before)
         return ((e.key.name, dict(e)) for e in found)
 
     # Webhooks out (shared.webhooks), composite queries with their indexes in topology/.

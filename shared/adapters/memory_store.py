@@ -162,6 +162,16 @@ class MemoryStore(ledger_rows.LedgerReads):
         rows.sort(key=lambda item: item[1]["requested_at"], reverse=True)
         return rows
 
+    def all_payouts(self, status: str | None, before):
+        rows = [
+            (n, r)
+            for n, r in self.data.get("Payout", {}).items()
+            if (status is None or r["status"] == status) and (before is None or r["requested_at"] <= before)
+        ]
+        rows.sort(key=lambda item: item[0])
+        rows.sort(key=lambda item: item[1]["requested_at"], reverse=True)
+        return rows
+
     # Webhooks out, as the Datastore adapter's composite queries answer them (ties in key order).
 
     def customer_events(self, tenant: str, event_type: str | None, before):

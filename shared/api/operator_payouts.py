@@ -1,0 +1,181 @@
+"""Payouts for operators (docs/api.md "Operator payouts"): every tenant's payouts, newest first, with the
+`attention` rule; one payout with its timeline as one ordered list; an operator's cancel with a reason,
+recorded in the operator audit log. Cross-tenant reads: `operator` scope only (shared.api.routes).
+
+Attention: a payout in an open state (shared.payments.janitor.OPEN_PAYOUTS) whose last change is older
+than the janitor's STALE_AFTER (stuck), or with an attempt whose status at the partner is `unknown`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared.api import models
+from shared.api.operations import actor
+from shared.api.payments import client_error, payout_view
+from shared.api.service import Backend, _iso, _not_found
+from shared.domain.payments.errors import PaymentError
+from shared.errors import ClientError
+from shared.operations import audit
+from shared.payments.janitor import OPEN_PAYOUTS, STALE_AFTER
+from shared.payments.store import StoredPayout
+
+MAX_SCAN = 5000  # rows one page reads at most while filtering in memory (partner, tenant, attention)
+
+
+class OperatorPayout(models.Payout):
+    tenant: str | None
+    attention: bool = Field(description="stuck (open longer than the janitor's threshold) or unknown at a partner")
+
+
+class OperatorPayoutList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OperatorPayout]
+    has_more: bool
+
+
+class PayoutTimelineItem(BaseModel):
+    kind: Literal["state_change", "attempt", "status_query", "webhook", "ledger"]
+    at: models.Timestamp
+    partner: str | None
+    detail: str | None
+    event: str | None = None
+    source: str | None = None
+    target: str | None = None
+    attempt: int | None = None
+
+
+class OperatorPayoutDetail(OperatorPayout):
+    items: list[PayoutTimelineItem] = Field(description="everything the payout's record holds, oldest first")
+
+
+class OperatorCancelRequest(models._Request):
+    reason: str = Field(min_length=1, max_length=1000, description="why (kept in the audit log)")
+
+
+def attention(stored: StoredPayout, now: datetime) -> bool:
+    p = stored.payout
+    if p.status not in OPEN_PAYOUTS:
+        return False
+    if any(a.state == "unknown" for a in p.attempts):
+        return True
+    last = p.timeline[-1].at if p.timeline else p.requested_at
+    return now - last >= STALE_AFTER
+
+
+def _view(backend: Backend, stored: StoredPayout, now: datetime) -> OperatorPayout:
+    base = payout_view(stored).model_dump()
+    return OperatorPayout(
+        **base, tenant=backend.tenancy.owner(stored.payout.customer), attention=attention(stored, now)
+    )
+
+
+def _kind(event: str) -> str:
+    if event in ("submit",):
+        return "attempt"
+    if event in ("unknown", "not_executed"):
+        return "status_query"
+    return "state_change"
+
+
+def items(stored: StoredPayout) -> list[PayoutTimelineItem]:
+    p = stored.payout
+    partners = {a.number: a.partner for a in p.attempts}
+    out = [
+        PayoutTimelineItem(
+            kind=_kind(t.event),
+            at=_iso(t.at),
+            partner=partners.get(t.attempt) if t.attempt else None,
+            detail=t.detail,
+            event=t.event,
+            source=t.source,
+            target=t.target,
+            attempt=t.attempt,
+        )
+        for t in p.timeline
+    ]
+    for a in p.attempts:
+        out.append(
+            PayoutTimelineItem(
+                kind="attempt",
+                at=_iso(a.started_at),
+                partner=a.partner,
+                attempt=a.number,
+                detail=f"attempt {a.number} at {a.partner}: {a.state}" + (f" ({a.last_error})" if a.last_error else ""),
+            )
+        )
+    out.sort(key=lambda i: i.at)  # stable: a timeline entry before the attempt of the same instant
+    return out
+
+
+def list_payouts(backend: Backend, query: dict, limit: int) -> OperatorPayoutList:
+    status, partner, customer, tenant = (query.get(k) for k in ("status", "partner", "customer", "tenant"))
+    wants_attention = query.get("attention") in ("true", True)
+    if query.get("attention") not in (None, "true", "false", True, False):
+        raise ClientError(400, "invalid_parameter", "attention is true or false", "attention")
+    payouts = backend.payouts()
+    starting_after = query.get("starting_after")
+    cursor = payouts.get(starting_after) if starting_after and len(starting_after) <= 100 else None
+    if starting_after is not None and cursor is None:
+        raise ClientError(400, "invalid_cursor", "starting_after is not a payout", "starting_after")
+    before = cursor.payout.requested_at if cursor else None
+    now = backend.clock()
+    page: list[OperatorPayout] = []
+    for n, (name, _row) in enumerate(backend.store.all_payouts(status, before)):
+        if n >= MAX_SCAN:
+            break
+        stored = payouts.get(name)
+        if stored is None:
+            continue
+        p = stored.payout
+        if cursor and (p.requested_at > before or (p.requested_at == before and name <= cursor.payout.payout_id)):
+            continue
+        if customer and p.customer != customer:
+            continue
+        if partner and all(a.partner != partner for a in p.attempts):
+            continue
+        view = _view(backend, stored, now)
+        if tenant and view.tenant != tenant:
+            continue
+        if wants_attention and not view.attention:
+            continue
+        page.append(view)
+        if len(page) > limit:
+            break
+    return OperatorPayoutList(data=page[:limit], has_more=len(page) > limit)
+
+
+def _get(backend: Backend, payout_id: str) -> StoredPayout:
+    stored = backend.payouts().get(payout_id)
+    if stored is None:
+        raise _not_found("payout", payout_id)
+    return stored
+
+
+def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:
+    stored = _get(backend, payout_id)
+    view = _view(backend, stored, backend.clock())
+    return OperatorPayoutDetail(**view.model_dump(), items=items(stored))
+
+
+def cancel_payout(backend: Backend, principal, payout_id: str, body: OperatorCancelRequest) -> OperatorPayoutDetail:
+    who = actor(principal)
+    before = _get(backend, payout_id)
+    try:
+        applied = backend.payouts().cancel(payout_id)
+    except PaymentError as exc:
+        raise client_error(exc) from None
+    if applied.changed:
+        audit.record_change(
+            backend.store,
+            backend.clock(),
+            actor=who,
+            action="payout_cancel",
+            reason=body.reason,
+            target=payout_id,
+            before={"status": before.payout.status},
+            after={"status": applied.payout.payout.status},
+        )
+    return get_payout(backend, payout_id)

@@ -1,0 +1,59 @@
+"""Operator payouts on the emulators: a payout made through the customer API, paid by the bank sandbox,
+then listed across tenants by an operator and read with its timeline (states in order, the partner's
+attempt), its destination masked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from .test_api import Tenant, api_url, fund, operator, payment  # noqa: F401 - fixtures shared with test_api
+from .test_payouts_flow import BANKS
+
+ACCOUNT_NUMBER = "004455667711"
+DEST = {"rail": "ach", "routing_number": "021000021", "account_number": ACCOUNT_NUMBER, "account_holder": "Ada L"}
+
+
+@pytest.fixture(scope="module")
+def tenant(api_url):  # noqa: F811
+    run = uuid.uuid4().hex[:8]
+    return Tenant(api_url, f"opo-{run}", [f"cus_opo{run}"])
+
+
+@pytest.fixture
+def sandbox(cfg):
+    base = f"http://127.0.0.1:{cfg.port('bank_sandbox')}"
+    for bank in BANKS:
+        requests.delete(f"{base}/_control/{bank}/faults", timeout=5).raise_for_status()
+        requests.post(f"{base}/_control/{bank}/clock", json={"settle_after_seconds": 0.5}, timeout=5).raise_for_status()
+    return base
+
+
+def test_an_operator_follows_a_paid_payout(tenant, operator, fund, sandbox):  # noqa: F811
+    customer = tenant.customers[0]
+    fund(customer, 50_000)
+    created = tenant.post(
+        "/v1/payouts", {"from_account": customer, "amount": 12_345, "currency": "USD", "destination": dict(DEST)}
+    )
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+    deadline, body = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        body = operator.get(f"/v1/operator/payouts/{pid}").json()
+        if body.get("status") == "paid":
+            break
+        time.sleep(0.5)
+    assert body["status"] == "paid", body
+    assert body["tenant"] == tenant.name and body["destination"]["account_number"] == "••••7711"
+    events = [i["event"] for i in body["items"] if i["kind"] != "attempt" or i["event"]]
+    assert events[0] == "requested" and events[-1] == "settled"
+    attempts = [i for i in body["items"] if i["kind"] == "attempt" and i["event"] is None]
+    assert attempts and attempts[0]["partner"] in BANKS
+    listed = operator.get("/v1/operator/payouts", params={"status": "paid", "tenant": tenant.name}).json()
+    assert [p["id"] for p in listed["data"]] == [pid]
+    assert pid in [p["id"] for p in operator.get("/v1/operator/payouts", params={"limit": 100}).json()["data"]]
+    assert ACCOUNT_NUMBER not in str(body) + str(listed)
+    assert tenant.get("/v1/operator/payouts").status_code == 403

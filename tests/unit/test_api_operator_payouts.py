@@ -1,0 +1,111 @@
+"""Operator payouts in-process over the memory store: every tenant's payouts (filters, the attention
+rule, cursor), one payout's timeline items with its destination masked, an operator's cancel (a reason,
+the audit entry, 409 after submission, idempotent) and the operator scope."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.domain.payments.payouts import PayoutEvent
+from tests.unit.test_api import World
+from tests.unit.test_api_payments import ACCOUNT_NUMBER, Started, payout
+
+BASE = "/v1/operator/payouts"
+
+
+@pytest.fixture
+def w():
+    world = World()
+    world.started = Started()
+    world.backend.start = world.started
+    world.fund("cus_a", 2_000_000)
+    world.fund("cus_g", 2_000_000)
+    return world
+
+
+def _make(w, source="cus_a", key=None):
+    resp = w.post("/v1/payouts", payout(source=source), key=key or w.key)
+    assert resp.status_code == 201, resp.json
+    w.clock.now += timedelta(seconds=1)
+    return resp.json["id"]
+
+
+def test_operators_list_every_tenants_payouts_newest_first_with_filters(w):
+    a = _make(w)
+    g = _make(w, "cus_g", w.globex)
+    b = _make(w)
+    w.backend.payouts().apply(b, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
+    body = w.get(BASE, key=w.operator).json
+    assert [p["id"] for p in body["data"]] == [b, g, a] and not body["has_more"]
+    assert {p["tenant"] for p in body["data"]} == {"acme", "globex"}
+    assert ACCOUNT_NUMBER not in str(body)
+    ids = lambda q: [p["id"] for p in w.get(BASE, query_string=q, key=w.operator).json["data"]]  # noqa: E731
+    assert ids({"tenant": "globex"}) == [g]
+    assert ids({"customer": "cus_a"}) == [b, a]
+    assert ids({"status": "submitting"}) == [b]
+    assert ids({"partner": "bank_a"}) == [b]
+    first = w.get(BASE, query_string={"limit": 1}, key=w.operator).json
+    assert first["has_more"] and ids({"starting_after": first["data"][0]["id"]}) == [g, a]
+    assert w.get(BASE, query_string={"status": "nope"}, key=w.operator).status_code == 400
+    assert w.get(BASE, query_string={"starting_after": "po_missing"}, key=w.operator).status_code == 400
+
+
+def test_attention_is_an_open_payout_quiet_past_the_janitors_threshold_or_unknown_at_a_partner(w):
+    quiet = _make(w)
+    unknown = _make(w)
+    w.backend.payouts().apply(unknown, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
+    w.backend.payouts().apply(unknown, PayoutEvent("unknown", w.clock(), attempt=1, reason="timeout"))
+    fresh_done = _make(w)
+    w.backend.payouts().cancel(fresh_done)
+    attention = {"attention": "true"}
+    assert [p["id"] for p in w.get(BASE, query_string=attention, key=w.operator).json["data"]] == [unknown]
+    w.clock.now += timedelta(minutes=11)
+    got = [p["id"] for p in w.get(BASE, query_string=attention, key=w.operator).json["data"]]
+    assert got == [unknown, quiet]  # a canceled payout is final: never needs attention
+
+
+def test_operator_payouts_are_for_operators_only(w):
+    pid = _make(w)
+    assert w.get(BASE).status_code == 403
+    assert w.get(f"{BASE}/{pid}").status_code == 403
+    assert w.post(f"{BASE}/{pid}/cancel", {"reason": "x"}).status_code == 403
+
+
+def test_a_payout_reads_with_its_timeline_items_in_order_and_its_destination_masked(w):
+    pid = _make(w, "cus_g", w.globex)
+    w.backend.payouts().apply(pid, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
+    resp = w.get(f"{BASE}/{pid}", key=w.operator)
+    assert resp.status_code == 200
+    body = resp.json
+    assert body["tenant"] == "globex" and body["destination"]["account_number"] == "••••6789"
+    assert ACCOUNT_NUMBER not in resp.get_data(as_text=True)
+    kinds = [(i["kind"], i["event"]) for i in body["items"]]
+    assert kinds[0] == ("state_change", "requested")
+    assert ("attempt", "submit") in kinds and any(
+        i["kind"] == "attempt" and i["partner"] == "bank_a" for i in body["items"]
+    )
+    assert [i["at"] for i in body["items"]] == sorted(i["at"] for i in body["items"])
+    assert w.get(f"{BASE}/po_missing", key=w.operator).status_code == 404
+
+
+def test_an_operator_cancels_with_a_reason_into_the_audit_log_once(w):
+    pid = _make(w)
+    assert w.post(f"{BASE}/{pid}/cancel", {}, key=w.operator).status_code == 400  # reason required
+    assert w.post(f"{BASE}/{pid}/cancel", {"reason": "x"}, key=w.operator, idem=None).status_code == 400
+    resp = w.post(f"{BASE}/{pid}/cancel", {"reason": "customer asked by phone"}, key=w.operator, idem="c1")
+    assert resp.status_code == 200 and resp.json["status"] == "canceled"
+    again = w.post(f"{BASE}/{pid}/cancel", {"reason": "customer asked by phone"}, key=w.operator, idem="c1")
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    rows = w.get("/v1/audit-log", query_string={"action": "payout_cancel"}, key=w.operator).json["data"]
+    assert len(rows) == 1 and rows[0]["target"] == pid and rows[0]["reason"] == "customer asked by phone"
+    assert rows[0]["actor"] == "ana@ledgerline.test"
+
+
+def test_an_operator_cannot_cancel_a_submitted_payout(w):
+    pid = _make(w)
+    w.backend.payouts().apply(pid, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
+    resp = w.post(f"{BASE}/{pid}/cancel", {"reason": "too late"}, key=w.operator)
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "illegal_transition"
+    assert w.get("/v1/audit-log", query_string={"action": "payout_cancel"}, key=w.operator).json["data"] == []
