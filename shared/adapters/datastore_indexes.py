@@ -102,3 +102,19 @@ def single_property_newest_first(db: datastore.Client, kind: str, prop: str, at_
         q.add_filter(filter=datastore.query.PropertyFilter(prop, "<=", at_most))
     q.order = [f"-{prop}"]
     return q.fetch(limit=limit)
+
+
+def single_property_since(db: datastore.Client, kind: str, prop: str, since, limit=None):
+    """`prop >= since` ORDER BY prop (oldest first) on ONE property: its built-in index (as
+    single_property_range, without an end)."""
+    q = db.query(kind=kind)
+    q.add_filter(filter=datastore.query.PropertyFilter(prop, ">=", since))
+    q.order = [prop]
+    return q.fetch(limit=limit)
+
+
+def key_range(db: datastore.Client, kind: str, op: str, key):
+    """The entities of `kind` whose key is `op` (<, <=, >, >=) `key`: the built-in key index."""
+    q = db.query(kind=kind)
+    q.add_filter(filter=datastore.query.PropertyFilter("__key__", op, key))
+    return q.fetch()

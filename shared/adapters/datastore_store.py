@@ -393,18 +393,16 @@ class DatastoreLedger(ledger_rows.LedgerReads):
         )
         found: dict[str, dict] = {}
         for op, key in (("<", wallets_from), (">=", wallets_to)):
-            query = self.db.query(kind=ledger_rows.ACCOUNT)
-            query.add_filter(filter=datastore.query.PropertyFilter("__key__", op, key))
-            found.update({e.key.name: dict(e) for e in query.fetch()})
+            found.update(
+                {e.key.name: dict(e) for e in datastore_indexes.key_range(self.db, ledger_rows.ACCOUNT, op, key)}
+            )
         return ledger_rows.account_shards(found)
 
     def rows_since(self, kind: str, prop: str, since: datetime, limit: int) -> list[tuple[str, dict]]:
         """Up to `limit` rows of `kind` whose indexed `prop` is at or after `since`, oldest first (one
         inequality on one property: the built-in index)."""
-        query = self.db.query(kind=kind)
-        query.add_filter(filter=datastore.query.PropertyFilter(prop, ">=", since))
-        query.order = [prop]
-        return [(e.key.name, dict(e)) for e in query.fetch(limit=limit)]
+        found = datastore_indexes.single_property_since(self.db, kind, prop, since, limit)
+        return [(e.key.name, dict(e)) for e in found]
 
     # Typed reads: shared.adapters.ledger_rows.LedgerReads, with these two served better by Datastore.
 
