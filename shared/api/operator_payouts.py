@@ -16,7 +16,9 @@ from shared.api import models
 from shared.api.operations import actor
 from shared.api.payments import client_error, payout_view
 from shared.api.service import Backend, _iso, _not_found
+from shared.domain.payments.effects import RULES
 from shared.domain.payments.errors import PaymentError
+from shared.domain.payments.ids import operation_id
 from shared.errors import ClientError
 from shared.operations import audit
 from shared.payments.janitor import OPEN_PAYOUTS, STALE_AFTER
@@ -154,10 +156,28 @@ def _get(backend: Backend, payout_id: str) -> StoredPayout:
     return stored
 
 
+PAYOUT_EFFECTS = ("hold", "capture", "void", "reverse")  # what a payout books (shared.domain.payments.effects)
+
+
+def ledger_items(backend: Backend, payout_id: str) -> list[PayoutTimelineItem]:
+    """The ledger transactions the payout booked: their ids derive from (payout, effect, rule)
+    (shared.domain.payments.ids.operation_id), so they are read by key, no scan."""
+    names = {operation_id(payout_id, e, RULES[e].rule): e for e in PAYOUT_EFFECTS}
+    found = backend.store.get_multi("JournalTransaction", list(names))
+    return [
+        PayoutTimelineItem(
+            kind="ledger", at=_iso(record["recorded_at"]), partner=None, detail=f"{names[name]} booked",
+            event=names[name], target=name,
+        )
+        for name, record in found.items()
+    ]  # fmt: skip
+
+
 def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:
     stored = _get(backend, payout_id)
     view = _view(backend, stored, backend.clock())
-    return OperatorPayoutDetail(**view.model_dump(), items=items(stored))
+    timeline = sorted([*items(stored), *ledger_items(backend, payout_id)], key=lambda i: i.at)
+    return OperatorPayoutDetail(**view.model_dump(), items=timeline)
 
 
 def cancel_payout(backend: Backend, principal, payout_id: str, body: OperatorCancelRequest) -> OperatorPayoutDetail:

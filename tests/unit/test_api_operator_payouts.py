@@ -87,6 +87,11 @@ def test_a_payout_reads_with_its_timeline_items_in_order_and_its_destination_mas
         i["kind"] == "attempt" and i["partner"] == "bank_a" for i in body["items"]
     )
     assert [i["at"] for i in body["items"]] == sorted(i["at"] for i in body["items"])
+    # the hold it booked on the wallet, read by its derived id, linked to its ledger transaction
+    (hold,) = [i for i in body["items"] if i["kind"] == "ledger"]
+    assert hold["event"] == "hold" and w.get(f"/v1/operator/transactions/{hold['target']}", key=w.operator).json[
+        "links"
+    ] == [{"kind": "payout", "id": pid}]
     assert w.get(f"{BASE}/po_missing", key=w.operator).status_code == 404
 
 
