@@ -14,6 +14,8 @@ import { DeadLettersPage } from "./pages/DeadLetters";
 import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
+import { PayoutDetailPage } from "./pages/PayoutDetail";
+import { PayoutsPage } from "./pages/Payouts";
 import { RequestDetailPage } from "./pages/RequestDetail";
 import { TransactionDetailPage } from "./pages/TransactionDetail";
 
@@ -61,6 +63,8 @@ export function App() {
             <Route path="/accounts" element={<RequireSession><AccountsPage /></RequireSession>} />
             <Route path="/accounts/:account" element={<RequireSession><AccountDetailPage /></RequireSession>} />
             <Route path="/transactions/:id" element={<RequireSession><TransactionDetailPage /></RequireSession>} />
+            <Route path="/payouts" element={<RequireSession><PayoutsPage /></RequireSession>} />
+            <Route path="/payouts/:id" element={<RequireSession><PayoutDetailPage /></RequireSession>} />
             <Route path="*" element={<RequireSession><NotFoundPage /></RequireSession>} />
           </Routes>
         </BrowserRouter>

@@ -4,6 +4,9 @@ attempt), its destination masked."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 import uuid
 
@@ -48,8 +51,10 @@ def test_an_operator_follows_a_paid_payout(tenant, operator, fund, sandbox):  # 
         time.sleep(0.5)
     assert body["status"] == "paid", body
     assert body["tenant"] == tenant.name and body["destination"]["account_number"] == "••••7711"
-    events = [i["event"] for i in body["items"] if i["kind"] != "attempt" or i["event"]]
-    assert events[0] == "requested" and events[-1] == "settled"
+    events = [i["event"] for i in body["items"] if i["kind"] != "ledger" and (i["kind"] != "attempt" or i["event"])]
+    assert events[0] == "requested" and events[-1] == "settled", body["items"]
+    ledger = {i["event"]: i["target"] for i in body["items"] if i["kind"] == "ledger"}
+    assert set(ledger) == {"hold", "capture"}, body["items"]  # the wallet's hold, captured when paid
     attempts = [i for i in body["items"] if i["kind"] == "attempt" and i["event"] is None]
     assert attempts and attempts[0]["partner"] in BANKS
     listed = operator.get("/v1/operator/payouts", params={"status": "paid", "tenant": tenant.name}).json()
@@ -57,3 +62,38 @@ def test_an_operator_follows_a_paid_payout(tenant, operator, fund, sandbox):  # 
     assert pid in [p["id"] for p in operator.get("/v1/operator/payouts", params={"limit": 100}).json()["data"]]
     assert ACCOUNT_NUMBER not in str(body) + str(listed)
     assert tenant.get("/v1/operator/payouts").status_code == 403
+
+
+def test_an_operator_follows_a_payouts_timeline_in_the_console(cfg, tenant, operator, fund, sandbox):  # noqa: F811
+    """The console (issue 22): Debian's Chromium follows a paid payout from the list to its timeline and
+    on to its hold's transaction (console/e2e/payouts.e2e.mjs)."""
+    from .test_console_e2e import CONSOLE, _missing
+
+    missing = _missing()
+    if missing:
+        pytest.fail(f"the console's end-to-end test cannot run: {missing} (make test installs all of it)")
+    customer = tenant.customers[0]
+    fund(customer, 5_000)
+    created = tenant.post(
+        "/v1/payouts", {"from_account": customer, "amount": 1_500, "currency": "USD", "destination": dict(DEST)}
+    )
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+    deadline = time.monotonic() + 60
+    while operator.get(f"/v1/operator/payouts/{pid}").json().get("status") != "paid":
+        assert time.monotonic() < deadline, "the payout was not paid within 60 s"
+        time.sleep(0.5)
+    artifacts = cfg.run_dir / "artifacts" / "console" / "payouts"
+    done = subprocess.run(
+        ["node", "e2e/payouts.e2e.mjs"],
+        cwd=CONSOLE,
+        env={**os.environ, "CONSOLE_URL": f"{cfg.function_urls['api']}/console/", "CONSOLE_KEY": operator.key,
+             "CONSOLE_ARTIFACTS": str(artifacts), "CONSOLE_PAYOUT": pid},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert operator.key not in done.stdout + done.stderr
+    assert done.stdout.strip(), done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    shots = sorted(p.name for p in artifacts.glob("payouts-*.png"))
+    assert len(shots) == 3 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots

@@ -11,6 +11,7 @@ const NAV = [
   ["/approvals", "Approvals"],
   ["/audit-log", "Audit log"],
   ["/accounts", "Accounts"],
+  ["/payouts", "Payouts"],
 ] as const;
 
 export function Layout({ children }: { children: ReactNode }) {
