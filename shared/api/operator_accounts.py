@@ -26,7 +26,7 @@ from shared.api.service import (
     _hold,
     _iso,
     _not_found,
-    _ordered_entries,
+    entries_page,
     parse_time,
 )
 from shared.api.tenants import customer_of, wallet
@@ -225,28 +225,10 @@ def list_entries(
     end: str | None = None,
 ) -> OperatorEntryList:
     """Ledger order (recorded_at, transaction id, index) ascending, as GET /v1/accounts/{id}/entries."""
-    lower = parse_time(start, "from") if start else EPOCH
-    upper = parse_time(end, "to") if end else None
+    bounds = (parse_time(start, "from") if start else EPOCH, parse_time(end, "to") if end else None)
     account, rule, _, _ = _resolve(backend, name)
-    after: tuple | None = None
-    if starting_after is not None:
-        txn, _, index = starting_after.rpartition(":")
-        cursor = backend.store.transaction(txn) if txn and index.isdigit() else None
-        if cursor is None or account not in cursor.accounts:
-            raise ClientError(400, "invalid_cursor", "starting_after is not an entry of this account", "starting_after")
-        after = (cursor.recorded_at, txn, int(index))
-        lower = max(lower, cursor.recorded_at)
-    page: list[OperatorEntry] = []
-    for t, e in _ordered_entries(backend.store.transactions_of_account(account, lower), account):
-        if upper is not None and t.recorded_at > upper:
-            break
-        if after is not None and (t.recorded_at, t.id, e.index) <= after:
-            continue
-        page.append(_entry(t, e, rule.sharded))
-        if len(page) > limit:
-            break
-    more = len(page) > limit
-    data = page[:limit]
+    page, more = entries_page(backend, account, bounds, starting_after, limit)
+    data = [_entry(t, e, rule.sharded) for t, e in page]
     return OperatorEntryList(data=data, has_more=more, next_starting_after=data[-1].id if more else None)
 
 

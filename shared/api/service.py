@@ -218,9 +218,19 @@ def list_entries(
 ) -> models.EntryList:
     """Entries of the account in ledger order: (recorded_at, transaction id, index) ascending. The
     cursor is an entry id; `from`/`to` bound recorded_at (inclusive)."""
-    lower = parse_time(start, "from") if start else EPOCH
-    upper = parse_time(end, "to") if end else None
+    bounds = (parse_time(start, "from") if start else EPOCH, parse_time(end, "to") if end else None)
     account = backend.tenancy.require_customer(tenant, customer)
+    page, more = entries_page(backend, account, bounds, starting_after, limit)
+    return models.EntryList(data=[_entry(t, e) for t, e in page], has_more=more)
+
+
+def entries_page(
+    backend: Backend, account: str, bounds: tuple[datetime, datetime | None], starting_after: str | None, limit: int
+) -> tuple[list[tuple[StoredTransaction, StoredEntry]], bool]:
+    """One page of a ledger account's entries in ledger order, after the cursor (an entry id,
+    "<transaction>:<index>"), recorded within `bounds` (inclusive; None: no end): (page, has_more). The
+    customer API's and the operator API's listing."""
+    lower, upper = bounds
     after: tuple | None = None
     if starting_after is not None:
         txn, _, index = starting_after.rpartition(":")
@@ -229,16 +239,16 @@ def list_entries(
             raise ClientError(400, "invalid_cursor", "starting_after is not an entry of this account", "starting_after")
         after = (cursor.recorded_at, txn, int(index))
         lower = max(lower, cursor.recorded_at)
-    page: list[models.Entry] = []
+    page: list[tuple[StoredTransaction, StoredEntry]] = []
     for t, e in _ordered_entries(backend.store.transactions_of_account(account, lower), account):
         if upper is not None and t.recorded_at > upper:
             break
         if after is not None and (t.recorded_at, t.id, e.index) <= after:
             continue
-        page.append(_entry(t, e))
+        page.append((t, e))
         if len(page) > limit:
             break
-    return models.EntryList(data=page[:limit], has_more=len(page) > limit)
+    return page[:limit], len(page) > limit
 
 
 def _ordered_entries(

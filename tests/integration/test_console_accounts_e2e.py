@@ -5,10 +5,6 @@ by the currency's exponent) and the transaction with its raw partner event. Scre
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import uuid
 
 import pytest
@@ -17,7 +13,7 @@ from shared.demo import Delivery, send
 
 from .conftest import posted
 from .test_api import Tenant
-from .test_console_e2e import BUDGET_SECONDS, CONSOLE, _missing
+from .test_console_e2e import _missing, run_console
 
 
 def test_an_operator_finds_an_account_and_reads_a_transactions_raw_event(cfg, db, intake, secret, payment):
@@ -33,27 +29,11 @@ def test_an_operator_finds_an_account_and_reads_a_transactions_raw_event(cfg, db
     posted_usd = next(b for b in operator.get(f"/v1/operator/accounts/{paid['customer']}").json()["balances"])
     major, minor = divmod(posted_usd["posted"], 100)
     artifacts = cfg.run_dir / "artifacts" / "console" / "accounts"
-    shutil.rmtree(artifacts, ignore_errors=True)
-    done = subprocess.run(
-        ["node", "e2e/accounts.e2e.mjs"],
-        cwd=CONSOLE,
-        env={
-            **os.environ,
-            "CONSOLE_URL": f"{api}/console/",
-            "CONSOLE_KEY": operator.key,
-            "CONSOLE_ARTIFACTS": str(artifacts),
-            "CONSOLE_CUSTOMER": paid["customer"],
-            "CONSOLE_AMOUNT_TEXT": f"{major:,}.{minor:02d}",
-            "CONSOLE_EVENT_ID": paid["event_id"],
-        },
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_SECONDS,
-    )
-    assert operator.key not in done.stdout + done.stderr
-    assert done.stdout.strip(), done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    run_console(
+        cfg, "accounts.e2e.mjs", artifacts, [operator.key], CONSOLE_KEY=operator.key,
+        CONSOLE_CUSTOMER=paid["customer"], CONSOLE_AMOUNT_TEXT=f"{major:,}.{minor:02d}",
+        CONSOLE_EVENT_ID=paid["event_id"],
+    )  # fmt: skip
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert shots == ["01-search.png", "02-account.png", "03-transaction.png"], shots
     assert all((artifacts / s).stat().st_size > 5000 for s in shots)

@@ -48,6 +48,46 @@ def _missing() -> str | None:
     return None
 
 
+def run_console(cfg, script: str, artifacts, keys: list[str], **env: str) -> dict:
+    """Run one console/e2e script (on console/e2e/harness.mjs) against this stack's api; fail unless it
+    passed, with no key in its output. Its screenshots go to `artifacts` (its earlier ones removed first;
+    other scripts' folders below it kept). The summary."""
+    for old in artifacts.glob("*.png") if artifacts.is_dir() else ():
+        old.unlink()
+    done = subprocess.run(
+        ["node", f"e2e/{script}"],
+        cwd=CONSOLE,
+        env={**os.environ, "CONSOLE_URL": f"{cfg.function_urls['api']}/console/", "CONSOLE_ARTIFACTS": str(artifacts),
+             **env},
+        capture_output=True, text=True, timeout=BUDGET_SECONDS,
+    )  # fmt: skip
+    assert not any(k in done.stdout + done.stderr for k in keys), "a key reached the e2e's output"
+    assert done.stdout.strip(), done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{script}: steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
+    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    return summary
+
+
+def _dead_letter(db, key: str, partner: str | None = None) -> str:
+    """An open dead letter of a harmless kind: replaying it enqueues one stream-pending task."""
+    return record_dead_letter(
+        datastore_store.DatastoreLedger(db),
+        source="task",
+        kind="stream-pending",
+        key=key,
+        now=datetime.now(tz=UTC),
+        payload=json.dumps({"kind": "stream-pending", "key": "e2e"}),
+        reason_code="exhausted",
+        reason="e2e: BigQuery was down",
+        attempts=60,
+        first_error="ServiceUnavailable: 503",
+        last_error="ServiceUnavailable: 503",
+        first_attempt_at=datetime.now(tz=UTC),
+        attributes={"replay": "0", **({"partner": partner} if partner else {})},
+    )
+
+
 def _a_break(intake, secret, payment, db, tmp_path) -> str:
     """A real amount_mismatch break: a 1,234.56 USD payment posted, the partner's report says 1,234.57."""
     paid = payment(amount=123_456, currency="usd")
@@ -76,69 +116,22 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
     maker, checker_name = f"e2e-{uuid.uuid4().hex[:6]}@ops.test", f"e2e-b-{uuid.uuid4().hex[:6]}@ops.test"
     operator = Tenant(api, "internal", [], scopes="operator", operator=maker)
     checker = Tenant(api, "internal", [], scopes="operator", operator=checker_name)  # the second operator
-    # a dead letter of a harmless kind: replaying it enqueues one stream-pending task (streams what is pending)
-    name = record_dead_letter(
-        datastore_store.DatastoreLedger(db),
-        source="task",
-        kind="stream-pending",
-        key=f"e2e-{uuid.uuid4().hex[:12]}",
-        now=datetime.now(tz=UTC),
-        payload=json.dumps({"kind": "stream-pending", "key": "e2e"}),
-        reason_code="exhausted",
-        reason="e2e: BigQuery was down",
-        attempts=60,
-        first_error="ServiceUnavailable: 503",
-        last_error="ServiceUnavailable: 503",
-        first_attempt_at=datetime.now(tz=UTC),
-        attributes={"replay": "0"},
-    )
+    name = _dead_letter(db, f"e2e-{uuid.uuid4().hex[:12]}")
 
     bulk_partner = f"e2e-bulk-{uuid.uuid4().hex[:6]}"  # two more, replayed as a filtered set
     for i in range(2):
-        record_dead_letter(
-            datastore_store.DatastoreLedger(db),
-            source="task",
-            kind="stream-pending",
-            key=f"{bulk_partner}-{i}",
-            now=datetime.now(tz=UTC),
-            payload=json.dumps({"kind": "stream-pending", "key": "e2e"}),
-            reason_code="exhausted",
-            reason="e2e: BigQuery was down",
-            attempts=60,
-            first_error="ServiceUnavailable: 503",
-            last_error="ServiceUnavailable: 503",
-            first_attempt_at=datetime.now(tz=UTC),
-            attributes={"replay": "0", "partner": bulk_partner},
-        )
+        _dead_letter(db, f"{bulk_partner}-{i}", partner=bulk_partner)
 
     reference = _a_break(intake, secret, payment, db, tmp_path)
 
     artifacts = cfg.run_dir / "artifacts" / "console"
-    shutil.rmtree(artifacts, ignore_errors=True)
     started = time.monotonic()
-    done = subprocess.run(
-        ["node", "e2e/console.e2e.mjs"],
-        cwd=CONSOLE,
-        env={
-            **os.environ,
-            "CONSOLE_URL": f"{api}/console/",
-            "CONSOLE_KEY": operator.key,
-            "CONSOLE_ARTIFACTS": str(artifacts),
-            "CONSOLE_DEAD_LETTER": name,
-            "CONSOLE_BREAK_REFERENCE": reference,
-            "CONSOLE_KEY_B": checker.key,
-            "CONSOLE_BULK_PARTNER": bulk_partner,
-        },
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_SECONDS,
-    )
+    run_console(
+        cfg, "console.e2e.mjs", artifacts, [operator.key, checker.key], CONSOLE_KEY=operator.key,
+        CONSOLE_DEAD_LETTER=name, CONSOLE_BREAK_REFERENCE=reference, CONSOLE_KEY_B=checker.key,
+        CONSOLE_BULK_PARTNER=bulk_partner,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
-    assert operator.key not in done.stdout + done.stderr and checker.key not in done.stdout + done.stderr
-    assert done.stdout.strip(), done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"console e2e: {elapsed:.1f} s, steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
-    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert len(shots) == 13 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
 

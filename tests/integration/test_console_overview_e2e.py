@@ -5,24 +5,21 @@ charts drawn as labelled images. Screenshots: <run dir>/artifacts/console/overvi
 
 Needs `make console` (the build), `make console-deps` and `make chromium`, as test_console_e2e does."""
 
-import json
-import os
-import shutil
-import subprocess
 import uuid
 
 import pytest
 
 from shared.demo import Delivery, send
+from shared.domain.money import exponent as money_exponent
 
 from .conftest import cli, posted
 from .test_api import Tenant
-from .test_console_e2e import BUDGET_SECONDS, CONSOLE, _missing
+from .test_console_e2e import _missing, run_console
 
 
 def _formatted(amount: int, currency: str) -> str:
     """As console/src/money/money.ts formatMoney: grouped digits, the exponent's fraction, the code."""
-    exponent = {"USD": 2, "EUR": 2, "JPY": 0}[currency]
+    exponent = money_exponent(currency)
     sign, value = ("-" if amount < 0 else ""), abs(amount)
     whole, fraction = divmod(value, 10**exponent)
     return f"{sign}{whole:,}" + (f".{fraction:0{exponent}d}" if exponent else "") + f" {currency}"
@@ -45,27 +42,10 @@ def test_an_operator_reads_balances_volume_and_charts(cfg, db, intake, secret, p
     shown = ";".join(f"{c}={_formatted(books[c]['customer_liabilities'], c)}" for c in ("USD", "JPY"))
 
     artifacts = cfg.run_dir / "artifacts" / "console" / "overview"
-    shutil.rmtree(artifacts, ignore_errors=True)
-    done = subprocess.run(
-        ["node", "e2e/overview.e2e.mjs"],
-        cwd=CONSOLE,
-        env={
-            **os.environ,
-            "CONSOLE_URL": f"{cfg.function_urls['api']}/console/",
-            "CONSOLE_KEY": operator.key,
-            "CONSOLE_ARTIFACTS": str(artifacts),
-            "CONSOLE_LIABILITIES": shown,
-            "CONSOLE_PARTNER": "stripe",
-        },
-        capture_output=True,
-        text=True,
-        timeout=BUDGET_SECONDS,
-    )
-    assert operator.key not in done.stdout + done.stderr
-    assert done.stdout.strip(), done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"overview e2e: steps {[(s['name'], s['ms']) for s in summary['steps']]}, {artifacts}")
-    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    run_console(
+        cfg, "overview.e2e.mjs", artifacts, [operator.key], CONSOLE_KEY=operator.key, CONSOLE_LIABILITIES=shown,
+        CONSOLE_PARTNER="stripe",
+    )  # fmt: skip
     shots = sorted(p.name for p in artifacts.glob("*.png"))
     assert shots == ["overview-01-balances.png", "overview-02-charts.png"], shots
     assert all((artifacts / s).stat().st_size > 5000 for s in shots)

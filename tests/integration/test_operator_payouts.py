@@ -4,9 +4,6 @@ attempt), its destination masked."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import time
 import uuid
 
@@ -67,7 +64,7 @@ def test_an_operator_follows_a_paid_payout(tenant, operator, fund, sandbox):  # 
 def test_an_operator_follows_a_payouts_timeline_in_the_console(cfg, tenant, operator, fund, sandbox):  # noqa: F811
     """The console (issue 22): Debian's Chromium follows a paid payout from the list to its timeline and
     on to its hold's transaction (console/e2e/payouts.e2e.mjs)."""
-    from .test_console_e2e import CONSOLE, _missing
+    from .test_console_e2e import _missing, run_console
 
     missing = _missing()
     if missing:
@@ -84,16 +81,6 @@ def test_an_operator_follows_a_payouts_timeline_in_the_console(cfg, tenant, oper
         assert time.monotonic() < deadline, "the payout was not paid within 60 s"
         time.sleep(0.5)
     artifacts = cfg.run_dir / "artifacts" / "console" / "payouts"
-    done = subprocess.run(
-        ["node", "e2e/payouts.e2e.mjs"],
-        cwd=CONSOLE,
-        env={**os.environ, "CONSOLE_URL": f"{cfg.function_urls['api']}/console/", "CONSOLE_KEY": operator.key,
-             "CONSOLE_ARTIFACTS": str(artifacts), "CONSOLE_PAYOUT": pid},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert operator.key not in done.stdout + done.stderr
-    assert done.stdout.strip(), done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0 and summary["ok"], summary["problems"] or done.stderr[-2000:]
+    run_console(cfg, "payouts.e2e.mjs", artifacts, [operator.key], CONSOLE_KEY=operator.key, CONSOLE_PAYOUT=pid)
     shots = sorted(p.name for p in artifacts.glob("payouts-*.png"))
     assert len(shots) == 3 and all((artifacts / s).stat().st_size > 5000 for s in shots), shots
