@@ -125,10 +125,10 @@ def list_payouts(backend: Backend, query: dict, limit: int) -> OperatorPayoutLis
     before = cursor.payout.requested_at if cursor else None
     now = backend.clock()
     page: list[OperatorPayout] = []
-    for n, (name, _row) in enumerate(backend.store.all_payouts(status, before)):
+    for n, (name, row) in enumerate(backend.store.all_payouts(status, before)):
         if n >= MAX_SCAN:
             break
-        stored = payouts.get(name)
+        stored = payouts.decode(name, row)
         if stored is None:
             continue
         p = stored.payout

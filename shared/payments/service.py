@@ -250,6 +250,10 @@ class Payouts:
         (illegal_transition, already_final) in any other state; canceling twice is a no-op."""
         return self.apply(payout_id, PayoutEvent("cancel", self.clock()))
 
+    def decode(self, name: str, row: dict) -> StoredPayout | None:
+        """A payout from a row a listing already read (no second read)."""
+        return self.records.payout(_Row(name, row), name)
+
     def list(
         self, customer: str, status: str | None, limit: int, starting_after: StoredPayout | None = None
     ) -> tuple[list[StoredPayout], bool]:
@@ -263,7 +267,7 @@ class Payouts:
         rows: Iterable[tuple[str, dict]] = self.store.payouts_of(customer, status, before)  # type: ignore[attr-defined]
         page: list[StoredPayout] = []
         for name, _row in rows:
-            stored = self.records.payout(_Row(name, _row), name)
+            stored = self.decode(name, _row)
             if stored is None:
                 continue
             p = stored.payout
