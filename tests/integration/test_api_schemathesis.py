@@ -1,5 +1,5 @@
 """Fuzz the running api function against docs/openapi.yaml with schemathesis (bounded: a fixed seed,
-a few examples per operation, well under a minute): no 5xx, and every response conforms to the
+a few examples per operation, ~100 s: marked slow, so `make test-slow`, not `make test`): no 5xx, and every response conforms to the
 document (status code, content type, body schema). The key belongs to the internal tenant with every
 scope, and two of its customers are funded, so transfers and holds can get past 404 and 422."""
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from shared.api import openapi
@@ -23,6 +24,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 CUSTOMERS = ("0", "A", "a", "cus_fuzz", "cus_fuzzb")
 
 
+@pytest.mark.slow  # make test-slow: ~6,000 cases at the rate limit, ~100 s
 def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(cfg, db, intake, secret, payment, tmp_path):
     api = cfg.function_urls["api"]
     requests.get(api + "/healthz", timeout=5).raise_for_status()

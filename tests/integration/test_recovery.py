@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from google.cloud import pubsub_v1
 
 from shared import bootstrap as wiring
@@ -53,6 +54,7 @@ def test_failed_publish_is_kept_and_republished_through_cloud_tasks(cfg, db, sec
     assert wallet_balance(db, p["customer"], "USD") == 4321
 
 
+@pytest.mark.slow  # make test-slow: five deliveries at the subscription's real 10 s..600 s backoff
 def test_poison_message_is_dead_lettered_not_dropped(cfg, db):
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
