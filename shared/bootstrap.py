@@ -14,6 +14,7 @@ by tests/unit/test_build.py). Nothing here decides anything: behaviour lives in 
                     webhooks_schedule (webhooks)                            shared.adapters.tasks_queue
     Cloud KMS       the payments and webhook-secrets keys (local: a dev key) shared.adapters.kms_keys
     HTTPS out       tenants' webhook endpoints (SSRF-safe)                  shared.adapters.webhook_http
+    HTTPS in        IAP's public keys (the console's operators, cloud)       shared.adapters.iap_keys
     BigQuery        entries and reconciliation tables                       shared.adapters.bigquery_sink
     GCS / directory settlement reports, bank statements                     shared.adapters.gcs_reports
 
@@ -240,6 +241,17 @@ def start_payments(r: Root) -> Callable[[str, str], None]:
         payments_schedule(r)(Task(kind, record_id), None)
 
     return start
+
+
+def api_iap(cfg: Settings):
+    """api: the console's operators signed in by IAP (shared.api.iap), when LEDGERLINE_IAP_AUDIENCE is
+    set; None otherwise (then only API keys sign requests)."""
+    if not cfg.iap_audience:
+        return None
+    from shared.adapters import iap_keys
+    from shared.api import iap
+
+    return iap.Verifier(cfg.iap_audience, iap.Keys(iap_keys.fetcher(cfg.iap_keys_url)))
 
 
 def api_backend(r: Root):

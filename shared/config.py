@@ -59,6 +59,8 @@ of any deployed bundle.
 | LEDGERLINE_PAYOUT_DEFAULT_LIMITS | default payout limits per currency, JSON (shared/payments/limits.py) | dev.env |
 | LEDGERLINE_OPERATOR | who runs the operator CLI, in its audit entries (shared/cli/operations.py) | cli:<OS user> |
 | LEDGERLINE_APPROVAL_THRESHOLDS | minor units per currency from which a manual movement needs approval, JSON | 100000 |
+| LEDGERLINE_IAP_AUDIENCE | set: operators sign in to the api by IAP's signed header (docs/console.md) | unset |
+| LEDGERLINE_IAP_KEYS_URL | IAP's public signing keys (JSON, key id -> PEM) | gstatic.com/iap/verify/public_key |
 | K_SERVICE | set by Cloud Run itself; marks the cloud (dev.env is then never read) | unset |
 
 Where each variable comes from in the cloud is `CLOUD_SOURCES` below; tests/terraform/ checks it against this
@@ -142,6 +144,8 @@ CLOUD_SOURCES: dict[str, str] = {
     "LEDGERLINE_API_RATE_BURST": "default",
     "LEDGERLINE_PAYOUT_DEFAULT_LIMITS": "default",
     "LEDGERLINE_APPROVAL_THRESHOLDS": "default",
+    "LEDGERLINE_IAP_AUDIENCE": "terraform",
+    "LEDGERLINE_IAP_KEYS_URL": "default",
     "K_SERVICE": "platform",
     **dict.fromkeys(_DEFAULT_PORTS, "local"),
     "DATASTORE_EMULATOR_HOST": "local",
@@ -257,6 +261,9 @@ class Settings:
     storage_emulator_host: str | None = None
     api_rate_limit: int = 100
     api_rate_burst: int = 0
+    # the console behind IAP (shared/api/iap.py): the audience of IAP's signed header; "": IAP is off
+    iap_audience: str = ""
+    iap_keys_url: str = "https://www.gstatic.com/iap/verify/public_key"
     payments_kms_key: str | None = None
     webhooks_kms_key: str | None = None
     # base URLs of the partners' transfer APIs, by variable (CLOUD_SOURCES "<PARTNER>_API_URL")
@@ -358,6 +365,8 @@ def settings_from(environ) -> Settings:
         stale_after_seconds=_int(environ, "LEDGERLINE_STALE_AFTER_SECONDS", 900),
         api_rate_limit=_int(environ, "LEDGERLINE_API_RATE_LIMIT", 100),
         api_rate_burst=_int(environ, "LEDGERLINE_API_RATE_BURST", 0),
+        iap_audience=environ.get("LEDGERLINE_IAP_AUDIENCE", "").strip(),
+        iap_keys_url=environ.get("LEDGERLINE_IAP_KEYS_URL") or "https://www.gstatic.com/iap/verify/public_key",
         payout_default_limits=environ.get("LEDGERLINE_PAYOUT_DEFAULT_LIMITS") or None,
         approval_thresholds=environ.get("LEDGERLINE_APPROVAL_THRESHOLDS") or None,
         # Never in the cloud, whatever the variable says: fault injection is a test tool.

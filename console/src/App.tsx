@@ -4,6 +4,7 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-route
 import { ApiError } from "./api/client";
 import { SessionProvider, useSession } from "./api/context";
 import { Layout } from "./components/Layout";
+import { Checking } from "./components/Status";
 import { AccountDetailPage } from "./pages/AccountDetail";
 import { AccountsPage } from "./pages/Accounts";
 import { ApprovalsPage } from "./pages/Approvals";
@@ -40,8 +41,9 @@ function Queries({ children }: { children: ReactNode }) {
 }
 
 function RequireSession({ children }: { children: ReactNode }) {
-  const { signedIn } = useSession();
+  const { checking, signedIn } = useSession();
   const location = useLocation();
+  if (checking) return <Checking />;
   if (!signedIn) return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
   return <Layout>{children}</Layout>;
 }

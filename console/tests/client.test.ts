@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, call, describe as describeError, idempotencyKey, makeClient } from "../src/api/client";
+import { ApiError, CONSOLE_HEADER, call, describe as describeError, idempotencyKey, makeClient } from "../src/api/client";
+import { signInMethod } from "../src/api/iap";
 import { API_KEY_PATTERN, clearApiKey, getApiKey, setApiKey, type KeyStore } from "../src/api/session";
 
 const KEY = `ll_test_0123456789abcdef_${"a".repeat(43)}`;
@@ -33,6 +34,8 @@ describe("the API client", () => {
     key = null;
     await call(client.GET("/v1/dead-letters"));
     expect(seen[1]?.headers.get("Authorization")).toBeNull();
+    // the CSRF guard the api asks for behind IAP, on every request
+    expect(seen.map((s) => s.headers.get(CONSOLE_HEADER))).toEqual(["1", "1"]);
   });
 
   it("never puts the key in the URL", async () => {
@@ -136,5 +139,22 @@ describe("the session key", () => {
     expect(API_KEY_PATTERN.test(KEY)).toBe(true);
     expect(API_KEY_PATTERN.test("ll_test_short_x")).toBe(false);
     expect(API_KEY_PATTERN.test(` ${KEY}`)).toBe(false);
+  });
+});
+
+describe("how operators sign in here", () => {
+  it("is what /console/sign-in.json says: iap in the cloud behind IAP, api_key locally", async () => {
+    for (const method of ["iap", "api_key"] as const) {
+      const { fetch, seen } = fakeFetch(200, { sign_in: method });
+      expect(await signInMethod("http://console.test", fetch)).toBe(method);
+      expect(seen[0]?.url).toContain("/console/sign-in.json");
+    }
+  });
+
+  it("is an error, never a guess, for anything else", async () => {
+    for (const [status, body] of [[200, { sign_in: "password" }], [200, "<html>"], [503, { error: {} }]] as const) {
+      const { fetch } = fakeFetch(status, body);
+      await expect(signInMethod("http://console.test", fetch)).rejects.toThrow(/sign-in method/);
+    }
   });
 });

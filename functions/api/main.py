@@ -24,6 +24,7 @@ def _api() -> Api:
         lambda: bootstrap.api_backend(bootstrap.root(cfg)),
         livemode=cfg.livemode,
         limiter=RateLimiter(cfg.api_rate_limit, cfg.api_rate_burst or None),
+        iap=bootstrap.api_iap(cfg),
     )
 
 
@@ -32,7 +33,7 @@ def api(request):
     cfg = settings()
     logs.begin(cfg.project, request.headers)
     if console.handles(request.path):
-        return console.serve(request)
+        return console.serve(request, iap=bool(cfg.iap_audience))
     return _api().handle(request).flask()
 
 

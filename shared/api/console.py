@@ -10,6 +10,9 @@ cloud and no Node runs there.
   index.html, whose router shows the page. A missing file (with an extension) is a 404.
 - Cache: Vite names what it emits under assets/ by content hash, so those are immutable for a year;
   index.html and the other unhashed files are revalidated on every load (no-cache + ETag).
+- `/console/sign-in.json` is not a file of the build: it tells the app how operators sign in here,
+  `{"sign_in": "iap"}` when the api takes their Google identity from IAP (LEDGERLINE_IAP_AUDIENCE set:
+  the cloud, shared/api/iap.py), else `{"sign_in": "api_key"}` (locally: the key form). Never cached.
 - Every answer carries a strict Content-Security-Policy: scripts, styles, images and API calls from
   this origin only, nothing inline (the build has no inline script or style: tests/unit/test_console.py),
   no framing; and nosniff, no referrer.
@@ -55,6 +58,8 @@ CONTENT_TYPES = {
     ".woff2": "font/woff2",
 }
 METHODS = ("GET", "HEAD")
+SIGN_IN = "sign-in.json"
+SIGN_IN_METHODS = ("api_key", "iap")
 
 Answer = tuple[bytes, int, dict[str, str]]
 
@@ -130,7 +135,7 @@ class Console:
             self._assets = load(self.root)
         return self._assets
 
-    def serve(self, method: str, path: str, if_none_match: str | None = None) -> Answer:
+    def serve(self, method: str, path: str, if_none_match: str | None = None, sign_in: str = "api_key") -> Answer:
         if method not in METHODS:
             return _error(405, "method_not_allowed", f"{method} is not allowed here", {"Allow": ", ".join(METHODS)})
         if path == PREFIX:
@@ -138,6 +143,11 @@ class Console:
         relative = path[len(PREFIX) + 1 :] or INDEX
         if not _safe(relative):
             return _error(404, "route_not_found", "no such console file")
+        if relative == SIGN_IN:
+            if sign_in not in SIGN_IN_METHODS:
+                raise ValueError(f"sign_in is one of {SIGN_IN_METHODS}")
+            headers = {"Content-Type": CONTENT_TYPES[".json"], "Cache-Control": "no-store", **SECURITY_HEADERS}
+            return json.dumps({"sign_in": sign_in}).encode(), 200, headers
         assets = self.assets
         if INDEX not in assets:
             return _error(503, "console_not_built", "the console is not built: run `make console` (or `make up`)")
@@ -160,6 +170,8 @@ class Console:
 _console = Console()
 
 
-def serve(request) -> Answer:
-    """The api function's answer for a /console… request (a Flask request)."""
-    return _console.serve(request.method, request.path, request.headers.get("If-None-Match"))
+def serve(request, *, iap: bool = False) -> Answer:
+    """The api function's answer for a /console… request (a Flask request); `iap`: operators sign in
+    through IAP here."""
+    sign_in = "iap" if iap else "api_key"
+    return _console.serve(request.method, request.path, request.headers.get("If-None-Match"), sign_in)

@@ -38,6 +38,7 @@ class Principal:
     scopes: frozenset[str]
     operator: str | None = None  # the person an operator key names (who they are in the audit log)
     api_version: str | None = None  # the version the key was pinned to (None: made before versions)
+    authentication: str = "api_key"  # or "iap": an operator signed in by IAP (shared/api/iap.py)
 
 
 def mode(livemode: bool) -> str:

@@ -956,12 +956,18 @@ class AuditEntry(BaseModel):
 
 class OperatorIdentity(BaseModel):
     object: Literal["operator_identity"] = "operator_identity"
-    key_id: str = Field(description="the API key's id (never its secret)")
+    key_id: str = Field(description="the API key's id (never its secret); signed in by IAP: `iap:<IAP's id>`")
     operator: str | None = Field(
-        description="the person the key names, as the audit log and maker-checker know them (request.maker, "
-        "request.checker); null: a key naming nobody, which can read but not act"
+        description="the person the key names (signed in by IAP: their Google account's email), as the audit "
+        "log and maker-checker know them (request.maker, request.checker); null: a key naming nobody, which "
+        "can read but not act"
     )
     scopes: list[str]
+    authentication: Literal["api_key", "iap"] = Field(
+        "api_key",
+        description="how the caller signed in: an operator API key, or (cloud) their Google identity through "
+        "Identity-Aware Proxy, in which case key_id is `iap:` + IAP's id of the person",
+    )
 
 
 class AuditEntryList(BaseModel):

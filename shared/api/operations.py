@@ -161,7 +161,9 @@ def entry_view(e) -> models.AuditEntry:
 def identity(principal) -> models.OperatorIdentity:
     """Who this operator key is: what a console compares a request's maker with before offering to approve."""
     scopes = sorted(principal.scopes)
-    return models.OperatorIdentity(key_id=principal.key_id, operator=principal.operator, scopes=scopes)
+    return models.OperatorIdentity(
+        key_id=principal.key_id, operator=principal.operator, scopes=scopes, authentication=principal.authentication
+    )
 
 
 # ----------------------------------------------------------------------------- breaks

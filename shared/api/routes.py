@@ -38,6 +38,7 @@ from shared.api import (
     versions,
     webhooks,
 )
+from shared.api import iap as iap_auth
 from shared.api.ratelimit import RateLimiter, retry_after_header
 from shared.errors import ClientError
 
@@ -909,11 +910,19 @@ def _start(backend: service.Backend, kind: str, record_id: str | None, meta: dic
 class Api:
     """One per process: the backend (Datastore in the function, memory in unit tests) and the rate limiter."""
 
-    def __init__(self, backend_factory: Callable[[], service.Backend], *, livemode: bool, limiter: RateLimiter):
+    def __init__(
+        self,
+        backend_factory: Callable[[], service.Backend],
+        *,
+        livemode: bool,
+        limiter: RateLimiter,
+        iap: iap_auth.Verifier | None = None,
+    ):
         self._factory = backend_factory
         self._backend: service.Backend | None = None
         self.livemode = livemode
         self.limiter = limiter
+        self.iap = iap  # the console's operators signed in by IAP (cloud); None: API keys only
 
     @property
     def backend(self) -> service.Backend:
@@ -975,9 +984,11 @@ class Api:
             return Reply(200, {"status": "ok"}, {})
         route = _BY_ENDPOINT[endpoint]
         backend = self.backend
-        principal = keys.authenticate(
-            backend.store, request.headers.get("Authorization"), livemode=self.livemode, now=backend.clock()
-        )
+        principal = self.iap.authenticate(request.method, request.headers) if self.iap else None
+        if principal is None:
+            principal = keys.authenticate(
+                backend.store, request.headers.get("Authorization"), livemode=self.livemode, now=backend.clock()
+            )
         meta.update(tenant=principal.tenant, key_id=principal.key_id)
         version = versions.resolve(request.headers.get(versions.HEADER), principal.api_version)
         meta["api_version"] = version

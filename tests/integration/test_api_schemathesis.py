@@ -1,7 +1,8 @@
 """Fuzz the running api function against docs/openapi.yaml with schemathesis (bounded: a fixed seed,
-a few examples per operation, ~100 s: marked slow, so `make test-slow`, not `make test`): no 5xx, and every response conforms to the
-document (status code, content type, body schema). The key belongs to the internal tenant with every
-scope, and two of its customers are funded, so transfers and holds can get past 404 and 422."""
+a few examples per operation, ~100 s: marked slow, so `make test-slow`, not `make test`): no 5xx, and
+every response conforms to the document (status code, content type, body schema). The key belongs to
+the internal tenant with every scope, and two of its customers are funded, so transfers and holds can
+get past 404 and 422."""
 
 from __future__ import annotations
 

@@ -174,6 +174,7 @@ def test_an_operator_key_says_whose_it_is(w):
         "key_id": w.operator.split("_")[2],
         "operator": "ana@ledgerline.test",
         "scopes": ["operator"],
+        "authentication": "api_key",
     }
     assert w.operator.split("_", 3)[3] not in me.get_data(as_text=True)  # never the secret
     assert w.get("/v1/operator/me", key=w.checker).json["operator"] == "bo@ledgerline.test"

@@ -143,6 +143,23 @@ def test_the_api_function_serves_the_console_beside_the_api(function):
     assert function.get("/consoles").json["error"]["code"] == "route_not_found"
 
 
+@pytest.mark.parametrize(("audience", "sign_in"), [("", "api_key"), ("/projects/1/global/backendServices/2", "iap")])
+def test_the_app_learns_how_operators_sign_in_here(monkeypatch, dist, audience, sign_in):
+    from shared.config import settings
+
+    monkeypatch.setenv("LEDGERLINE_IAP_AUDIENCE", audience)
+    settings.cache_clear()
+    monkeypatch.setattr(console, "_console", Console(dist))
+    try:
+        function = create_app("api", str(REPO_ROOT / "functions" / "api" / "main.py"), "http").test_client()
+        answer = function.get("/console/sign-in.json")
+    finally:
+        settings.cache_clear()
+    assert answer.status_code == 200 and answer.json == {"sign_in": sign_in}
+    assert answer.headers["Cache-Control"] == "no-store" and answer.headers["Content-Security-Policy"] == CSP
+    assert Console(dist).serve("POST", "/console/sign-in.json")[1] == 405
+
+
 BUILT = REPO_ROOT / CONSOLE_DIST
 
 

@@ -37,6 +37,7 @@ export class ApiError extends Error {
 
 const FRIENDLY: Record<string, string> = {
   invalid_api_key: "This API key is not valid (mistyped, revoked or expired).",
+  invalid_iap_assertion: "Your Google sign-in could not be verified; sign in again.",
   insufficient_scope: "This API key lacks the scope this page needs (sign in with an operator key).",
   rate_limited: "Too many requests for this key; wait a moment and retry.",
   network_error: "The API could not be reached.",
@@ -74,10 +75,16 @@ export interface ClientOptions {
   fetch?: typeof globalThis.fetch;
 }
 
+/** Sent on every request: behind IAP (the cloud) the api refuses a change without it, so a page of
+ * another site cannot use the operator's IAP cookie (it cannot set a custom header without a CORS
+ * preflight, and the api answers none): shared/api/iap.py. */
+export const CONSOLE_HEADER = "X-Ledgerline-Console";
+
 export function makeClient(options: ClientOptions) {
   const client = createClient<paths>({ baseUrl: options.baseUrl, fetch: options.fetch });
   const auth: Middleware = {
     onRequest({ request }) {
+      request.headers.set(CONSOLE_HEADER, "1");
       const key = options.apiKey();
       if (key) request.headers.set("Authorization", `Bearer ${key}`);
       return request;

@@ -1,12 +1,21 @@
-// One API client per tab, reading the key from sessionStorage on every request; a 401 anywhere
-// signs the operator out (the key was revoked or expired) and sends them to the sign-in page.
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
+// One API client per tab. Locally the operator signs in with a key, kept in sessionStorage and read on
+// every request; in the cloud IAP has signed them in before the page loaded, which the console learns
+// from /console/sign-in.json at start (./iap.ts). A 401 anywhere signs the operator out
+// (the key was revoked or expired; behind IAP: IAP's sign-out, then Google's sign-in again).
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { makeClient, type Client } from "./client";
+import { IAP_SIGN_OUT, signInMethod } from "./iap";
 import { clearApiKey, getApiKey, setApiKey } from "./session";
+
+type Mode = "checking" | "key" | "iap" | "signed-out";
 
 interface Session {
   client: Client;
+  /** true until the console knows whether IAP signed the operator in */
+  checking: boolean;
   signedIn: boolean;
+  /** signed in by IAP (their Google identity), not by a key */
+  viaIap: boolean;
   signIn: (key: string) => void;
   signOut: () => void;
 }
@@ -14,17 +23,39 @@ interface Session {
 const SessionContext = createContext<Session | null>(null);
 
 export function SessionProvider({ children }: { children: ReactNode }) {
-  const [signedIn, setSignedIn] = useState(() => getApiKey() !== null);
+  const [mode, setMode] = useState<Mode>(() => (getApiKey() !== null ? "key" : "checking"));
   const client = useMemo(() => makeClient({ baseUrl: window.location.origin, apiKey: () => getApiKey() }), []);
+  useEffect(() => {
+    if (mode !== "checking") return;
+    let live = true;
+    signInMethod(window.location.origin).then(
+      (method) => live && setMode(method === "iap" ? "iap" : "signed-out"),
+      () => live && setMode("signed-out"), // cannot tell: the key form, which works wherever keys do
+    );
+    return () => {
+      live = false;
+    };
+  }, [mode]);
   const signIn = useCallback((key: string) => {
     setApiKey(key);
-    setSignedIn(true);
+    setMode("key");
   }, []);
   const signOut = useCallback(() => {
     clearApiKey();
-    setSignedIn(false);
-  }, []);
-  const value = useMemo(() => ({ client, signedIn, signIn, signOut }), [client, signedIn, signIn, signOut]);
+    if (mode === "iap") window.location.assign(IAP_SIGN_OUT);
+    else setMode("signed-out");
+  }, [mode]);
+  const value = useMemo(
+    () => ({
+      client,
+      checking: mode === "checking",
+      signedIn: mode === "key" || mode === "iap",
+      viaIap: mode === "iap",
+      signIn,
+      signOut,
+    }),
+    [client, mode, signIn, signOut],
+  );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 

@@ -15,7 +15,7 @@ const NAV = [
 ] as const;
 
 export function Layout({ children }: { children: ReactNode }) {
-  const { signOut } = useSession();
+  const { signOut, viaIap } = useSession();
   const queries = useQueryClient();
   const me = useOperator().data;
   return (
@@ -39,6 +39,7 @@ export function Layout({ children }: { children: ReactNode }) {
         {me && (
           <span className="whoami" data-testid="whoami">
             Signed in as <strong>{me.operator ?? `key ${me.key_id} (names nobody)`}</strong>
+            {viaIap && " (Google account, through IAP)"}
           </span>
         )}
         <button

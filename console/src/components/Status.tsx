@@ -8,6 +8,15 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+/** While the console learns whether IAP signed the operator in (../api/iap.ts). */
+export function Checking() {
+  return (
+    <main id="main" className="login">
+      <p role="status">Checking sign-in…</p>
+    </main>
+  );
+}
+
 /** An error where it happened: the API's words, and its machine-readable code (and Request-Id) for a ticket. */
 export function ErrorNote({ error }: { error: unknown }) {
   return (

@@ -3,15 +3,17 @@ import { Navigate, useLocation, useNavigate } from "react-router";
 import { ApiError, call, describe, makeClient } from "../api/client";
 import { useSession } from "../api/context";
 import { API_KEY_PATTERN } from "../api/session";
+import { Checking } from "../components/Status";
 
 export function LoginPage() {
-  const { signedIn, signIn } = useSession();
+  const { checking, signedIn, signIn } = useSession();
   const navigate = useNavigate();
   const location = useLocation();
   const [key, setKey] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const from = (location.state as { from?: string } | null)?.from ?? "/";
+  if (checking) return <Checking />;
   if (signedIn) return <Navigate to={from} replace />;
 
   async function submit(event: FormEvent) {
