@@ -182,20 +182,22 @@ def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:
 
 def cancel_payout(backend: Backend, principal, payout_id: str, body: OperatorCancelRequest) -> OperatorPayoutDetail:
     who = actor(principal)
-    before = _get(backend, payout_id)
-    try:
-        applied = backend.payouts().cancel(payout_id)
-    except PaymentError as exc:
-        raise client_error(exc) from None
-    if applied.changed:
-        audit.record_change(
-            backend.store,
+    _get(backend, payout_id)  # a 404 for an unknown payout
+
+    def entry(tx, before, after) -> None:  # in the cancel's own transaction: both commit, or neither
+        audit.append(
+            tx,
             backend.clock(),
             actor=who,
             action="payout_cancel",
             reason=body.reason,
             target=payout_id,
             before={"status": before.payout.status},
-            after={"status": applied.payout.payout.status},
+            after={"status": after.payout.status},
         )
+
+    try:
+        backend.payouts().cancel(payout_id, also=entry)
+    except PaymentError as exc:
+        raise client_error(exc) from None
     return get_payout(backend, payout_id)

@@ -34,6 +34,9 @@ from shared.payments.store import PayoutExposure, PayoutRecords, StoredDestinati
 from shared.payments.vault import KeyWrapper, open_sealed, seal
 from shared.webhooks.outbox import emit, tenant_reader
 
+# More writes in a payout change's transaction: (tx, the payout before, after). An operator's audit entry.
+Also = Callable[[Tx, StoredPayout, StoredPayout], None]
+
 MAX_RETRIES = 5  # re-reads after a concurrent change of the record before giving up
 
 
@@ -245,10 +248,12 @@ class Payouts:
             raise RequestMismatch(existing.payout.payout_id)
         return Applied(existing, None, False)
 
-    def cancel(self, payout_id: str) -> Applied:
+    def cancel(self, payout_id: str, *, also: Also | None = None) -> Applied:
         """Cancel a payout still `pending` (before submission): its hold is voided. PaymentError
-        (illegal_transition, already_final) in any other state; canceling twice is a no-op."""
-        return self.apply(payout_id, PayoutEvent("cancel", self.clock()))
+        (illegal_transition, already_final) in any other state; canceling twice is a no-op. `also`
+        writes in the same transaction (an operator's audit entry: it commits with the cancel or not at
+        all)."""
+        return self.apply(payout_id, PayoutEvent("cancel", self.clock()), also=also)
 
     def decode(self, name: str, row: dict) -> StoredPayout | None:
         """A payout from a row a listing already read (no second read)."""
@@ -278,9 +283,10 @@ class Payouts:
                 break
         return page[:limit], len(page) > limit
 
-    def apply(self, payout_id: str, event: PayoutEvent) -> Applied:
+    def apply(self, payout_id: str, event: PayoutEvent, *, also: Also | None = None) -> Applied:
         """Apply one event to the payout (shared.domain.payments.payouts.transition) and book its
-        operation, in one transaction. PaymentError: refused by the domain, nothing changed."""
+        operation, in one transaction (with `also`'s writes, when the event changes the payout).
+        PaymentError: refused by the domain, nothing changed."""
         for _ in range(MAX_RETRIES):
             current = self.get(payout_id)
             if current is None:
@@ -290,12 +296,14 @@ class Payouts:
                 return Applied(current, None, False)  # a replayed event (P2): nothing to write
             stored = replace(current, payout=payout, version=current.version + 1)
             try:
-                return self._write(current, stored, op)
+                return self._write(current, stored, op, also)
             except StaleRecord:
                 continue
         raise StaleRecord(f"{payout_id} kept changing under {event.name}")
 
-    def _write(self, current: StoredPayout, stored: StoredPayout, op: Operation | None) -> Applied:
+    def _write(
+        self, current: StoredPayout, stored: StoredPayout, op: Operation | None, also: Also | None = None
+    ) -> Applied:
         p = current.payout
 
         def unchanged(tx: Tx) -> None:
@@ -312,6 +320,8 @@ class Payouts:
                 unchanged(tx)
                 tx.put(*self.records.payout_row(stored))
                 emit(tx, events(tx), self.clock())
+                if also is not None:
+                    also(tx, current, stored)
 
             self.store.transact(work)
             return Applied(stored, None, True)
@@ -322,6 +332,8 @@ class Payouts:
             tx.put(
                 *self.records.exposure_row(_exposure_after(exposure, p.payout_id, op, p.amount, p.requested_at, now))
             )
+            if also is not None:
+                also(tx, current, stored)
 
         result = self._execute(op, (self.records.payout_row(stored),), guard, events)
         if result.status == "rejected":

@@ -114,3 +114,29 @@ def test_an_operator_cannot_cancel_a_submitted_payout(w):
     resp = w.post(f"{BASE}/{pid}/cancel", {"reason": "too late"}, key=w.operator)
     assert resp.status_code == 409 and resp.json["error"]["code"] == "illegal_transition"
     assert w.get("/v1/audit-log", query_string={"action": "payout_cancel"}, key=w.operator).json["data"] == []
+
+
+def test_the_cancel_and_its_audit_entry_commit_together_or_not_at_all(w, monkeypatch):
+    from shared.api import operator_payouts
+
+    pid = _make(w)
+    held = w.available("cus_a")
+
+    def broken(tx, *args, **kwargs):
+        tx.put("OperatorAuditEntry", "half", {"written": True})  # a write the failure must take back too
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(operator_payouts.audit, "append", broken)
+    failed = w.post(f"{BASE}/{pid}/cancel", {"reason": "customer asked"}, key=w.operator, idem="c-broken")
+    assert failed.status_code == 500
+    assert w.get(f"{BASE}/{pid}", key=w.operator).json["status"] == "pending"  # not canceled without its entry
+    assert w.available("cus_a") == held  # the hold stands
+    assert w.store.get("OperatorAuditEntry", "half") is None
+    monkeypatch.undo()
+    done = w.post(f"{BASE}/{pid}/cancel", {"reason": "customer asked"}, key=w.operator, idem="c-2")
+    assert done.status_code == 200 and done.json["status"] == "canceled"
+    assert w.available("cus_a") == 2_000_000
+    twice = w.post(f"{BASE}/{pid}/cancel", {"reason": "again"}, key=w.operator, idem="c-3")
+    assert twice.status_code == 200  # a no-op: no second entry
+    rows = w.get("/v1/audit-log", query_string={"action": "payout_cancel"}, key=w.operator).json["data"]
+    assert [(r["target"], r["reason"]) for r in rows] == [(pid, "customer asked")]
