@@ -14,7 +14,6 @@ which is the wallets' total on their normal (credit) side, read from the system 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -27,6 +26,7 @@ from shared.domain.ledger.accounts import AccountBalance, account_rule, sum_bala
 from shared.errors import ClientError
 from shared.operations.breaks import BREAK
 from shared.partners import PARTNERS
+from shared.payments import janitor
 from shared.webhooks.records import ATTEMPT
 
 MAX_DAYS, DEFAULT_DAYS = 90, 14
@@ -42,8 +42,6 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (  # (label, from days, t
     ("gt_30d", 30, None),
 )
 SEVERITIES = ("low", "medium", "high", "critical")
-PAYOUT_OPEN = ("pending", "submitting", "submitted")  # shared.domain.payments.payouts: not final
-STUCK_AFTER = timedelta(hours=1)
 
 
 # ----------------------------------------------------------------------------- models
@@ -115,9 +113,9 @@ class WebhookHealth(BaseModel):
 
 class PayoutHealth(BaseModel):
     open: int
-    stuck: int  # open, requested more than STUCK_AFTER ago
+    stuck: int  # open and unchanged for the payments janitor's STALE_AFTER (shared.payments.janitor.quiet)
     unknown: int  # open with an attempt whose outcome is unknown (the partner may have committed)
-    stuck_after_seconds: int
+    stuck_after_seconds: int  # that threshold
 
 
 class OperatorHealth(BaseModel):
@@ -298,17 +296,13 @@ def webhook_health(attempts: list[dict], now: datetime, days: list[date], trunca
     )
 
 
-def payout_health(payouts: list[dict], now: datetime) -> PayoutHealth:
-    stuck = unknown = 0
-    for p in payouts:
-        requested = p.get("requested_at")
-        if isinstance(requested, datetime):
-            requested = requested if requested.tzinfo else requested.replace(tzinfo=UTC)
-            stuck += now - requested > STUCK_AFTER
-        attempts = json.loads(p.get("attempts") or "[]")
-        unknown += any(a.get("state") == "unknown" for a in attempts)
+def payout_health(payouts: list, now: datetime) -> PayoutHealth:
+    """Open payouts (shared.domain.payments.payouts.Payout): stuck by the janitor's rule, unknown at a partner."""
     return PayoutHealth(
-        open=len(payouts), stuck=stuck, unknown=unknown, stuck_after_seconds=int(STUCK_AFTER.total_seconds())
+        open=len(payouts),
+        stuck=sum(janitor.quiet(p, now) for p in payouts),
+        unknown=sum(any(a.state == "unknown" for a in p.attempts) for p in payouts),
+        stuck_after_seconds=int(janitor.STALE_AFTER.total_seconds()),
     )
 
 
@@ -319,7 +313,13 @@ def health(backend: Backend, days_raw: str | None) -> OperatorHealth:
     breaks = store.query(BREAK, "status", "open")
     since = min(_start(days[0]), now - timedelta(hours=24))
     attempts = store.rows_since(ATTEMPT, "at", since, MAX_ATTEMPTS)
-    payouts = [row for status in PAYOUT_OPEN for row in store.query(PAYOUT, "status", status).values()]
+    codec = backend.payouts()
+    payouts = [
+        stored.payout
+        for status in janitor.OPEN_PAYOUTS
+        for name, row in store.query(PAYOUT, "status", status).items()
+        if (stored := codec.decode(name, row)) is not None and stored.payout.status in janitor.OPEN_PAYOUTS
+    ]
     return OperatorHealth(
         as_of=_iso(now) or "",
         break_ageing=ageing(breaks, now.astimezone(UTC).date()),

@@ -21,7 +21,8 @@ from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.ids import operation_id
 from shared.errors import ClientError
 from shared.operations import audit
-from shared.payments.janitor import OPEN_PAYOUTS, STALE_AFTER
+from shared.payments import janitor
+from shared.payments.janitor import OPEN_PAYOUTS
 from shared.payments.store import StoredPayout
 
 MAX_SCAN = 5000  # rows one page reads at most while filtering in memory (partner, tenant, attention)
@@ -59,12 +60,7 @@ class OperatorCancelRequest(models._Request):
 
 def attention(stored: StoredPayout, now: datetime) -> bool:
     p = stored.payout
-    if p.status not in OPEN_PAYOUTS:
-        return False
-    if any(a.state == "unknown" for a in p.attempts):
-        return True
-    last = p.timeline[-1].at if p.timeline else p.requested_at
-    return now - last >= STALE_AFTER
+    return p.status in OPEN_PAYOUTS and (any(a.state == "unknown" for a in p.attempts) or janitor.quiet(p, now))
 
 
 def _view(backend: Backend, stored: StoredPayout, now: datetime) -> OperatorPayout:

@@ -27,6 +27,17 @@ STEP_KINDS = ("payout-step", "payment-step", "refund-step")
 LEASE = "PaymentsStep"
 
 
+def last_change(payout) -> datetime:
+    """When a payout (shared.domain.payments.payouts.Payout) last changed: its timeline's last entry."""
+    return payout.timeline[-1].at if payout.timeline else payout.requested_at
+
+
+def quiet(payout, now: datetime, stale_after: timedelta = STALE_AFTER) -> bool:
+    """Open and unchanged for `stale_after`: what the janitor gives a fresh step, and what operators see
+    as stuck (the overview's figure, the payouts list's attention filter): one rule, one threshold."""
+    return payout.status in OPEN_PAYOUTS and now - last_change(payout) >= stale_after
+
+
 def lease_key(kind: str, key: str) -> str:
     return f"{kind}:{key}"
 
@@ -73,7 +84,7 @@ def sweep(store, payouts, payins, schedule: Schedule, now: datetime, stale_after
             if found is None or found.payout.status not in OPEN_PAYOUTS:
                 continue
             p = found.payout
-            if due("payout-step", name, p.timeline[-1].at if p.timeline else p.requested_at):
+            if due("payout-step", name, last_change(p)):
                 schedule(Task("payout-step", name, replay=round_), now)
                 stale.append(name)
     for kind, task_kind, read in (

@@ -4,7 +4,6 @@ of the wallets), partner volume by UTC day, break ageing, webhook delivery and p
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
@@ -13,9 +12,12 @@ import pytest
 from shared.api import operator_overview as ov
 from shared.api import tenants
 from shared.domain.ledger.model import Leg, Operation
+from shared.domain.payments.payouts import PayoutEvent
 from shared.ledger import balances as ledger_balances
 from shared.ledger import transactions
+from shared.payments import janitor
 from tests.unit.test_api import NOW, World
+from tests.unit.test_api_payments import Started, payout
 
 
 def partner_event(w: World, name: str, partner: str, customer: str, amount: int, fee: int, currency: str, at=None):
@@ -138,11 +140,16 @@ def test_health_ages_open_breaks_counts_deliveries_and_stuck_payouts(w):
     for i, (hours, code) in enumerate(((1, 200), (2, 500), (3, None), (30, 204))):
         w.store.record("WebhookAttempt", f"dlv_{i}#1", {"endpoint": "we_1", "at": NOW - timedelta(hours=hours),
                                                          "status_code": code})  # fmt: skip
-    attempts = json.dumps([{"state": "unknown"}])
-    w.store.record("Payout", "po_1", {"status": "submitting", "requested_at": NOW - timedelta(hours=2),
-                                      "attempts": attempts})  # fmt: skip
-    w.store.record("Payout", "po_2", {"status": "pending", "requested_at": NOW - timedelta(minutes=5)})
-    w.store.record("Payout", "po_3", {"status": "paid", "requested_at": NOW - timedelta(days=2)})
+    # payouts through the API: unknown at a partner, quiet, changed lately, canceled (final)
+    w.backend.start = Started()
+    w.fund("cus_a", 1_000_000)
+    unknown, quiet, fresh, canceled = (w.post("/v1/payouts", payout(source="cus_a")).json["id"] for _ in range(4))
+    payouts = w.backend.payouts()
+    payouts.apply(unknown, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
+    payouts.apply(unknown, PayoutEvent("unknown", w.clock(), attempt=1, reason="timeout"))
+    payouts.cancel(canceled)
+    w.clock.now += janitor.STALE_AFTER
+    payouts.apply(fresh, PayoutEvent("submit", w.clock(), attempt=1, partner="bank_a"))
     body = w.get("/v1/operator/health?days=2", key=w.operator).json
     rows = {r["severity"]: r for r in body["break_ageing"]}
     assert (rows["high"]["lt_1d"], rows["high"]["d3_7"], rows["critical"]["gt_30d"], rows["low"]["d7_30"]) == (
@@ -158,4 +165,7 @@ def test_health_ages_open_breaks_counts_deliveries_and_stuck_payouts(w):
         ("2026-11-27", 1, 1),
         ("2026-11-28", 3, 1),
     ]
-    assert body["payouts"] == {"open": 2, "stuck": 1, "unknown": 1, "stuck_after_seconds": 3600}
+    # stuck is the janitor's rule (quiet for its STALE_AFTER), as the payouts list's attention filter says
+    assert body["payouts"] == {"open": 3, "stuck": 2, "unknown": 1, "stuck_after_seconds": 600}
+    attention = w.get("/v1/operator/payouts", query_string={"attention": "true"}, key=w.operator).json["data"]
+    assert {p["id"] for p in attention} == {unknown, quiet}

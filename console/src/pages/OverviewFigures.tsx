@@ -147,9 +147,9 @@ export function OverviewFigures() {
                 {health.data.webhooks.last_24h_attempts})
               </li>
               <li className="card" data-testid="payouts-stuck">
-                <strong className="figure">{health.data.payouts.stuck}</strong> payouts stuck (open over{" "}
+                <strong className="figure">{health.data.payouts.stuck}</strong> payouts stuck (open, unchanged for{" "}
                 {Math.round(health.data.payouts.stuck_after_seconds / 60)} min), {health.data.payouts.unknown} with an unknown outcome,{" "}
-                {health.data.payouts.open} open
+                {health.data.payouts.open} open: <Link to="/payouts?attention=true">those needing attention</Link>
               </li>
             </ul>
             <div className="charts">
