@@ -36,8 +36,9 @@ export function required(...names) {
 /**
  * Runs `work` in a fresh browser and exits: 0 when every step passed and no problem is left beyond the
  * `expected` ones (a pattern for console lines the run provokes on purpose, e.g. a wrong key's 401).
+ * `headers`: sent with every request the browser makes (what IAP adds in front of the api: iap.e2e.mjs).
  */
-export async function run(work, { expected = null } = {}) {
+export async function run(work, { expected = null, headers = undefined } = {}) {
   const { CONSOLE_URL: url, CONSOLE_ARTIFACTS: artifacts } = required("CONSOLE_URL", "CONSOLE_ARTIFACTS");
   const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
   const started = performance.now();
@@ -53,6 +54,7 @@ export async function run(work, { expected = null } = {}) {
       headless: true,
       args: ARGS,
       viewport: { width: 1366, height: 800 }, // a laptop
+      extraHTTPHeaders: headers,
       timeout: 30_000,
     });
     const page = context.pages()[0] ?? (await context.newPage());

@@ -1,0 +1,50 @@
+// The console behind IAP, end to end in Chromium: what the cloud's load balancer does in front of the
+// api is played by the browser itself, which sends IAP's signed header (X-Goog-IAP-JWT-Assertion) on
+// every request; the api under test was started with LEDGERLINE_IAP_AUDIENCE and a key file of the
+// test's own (tests/integration/test_console_iap_e2e.py), so it verifies the assertion as it would IAP's.
+//
+//   CONSOLE_URL=http://127.0.0.1:<port>/console/ CONSOLE_ARTIFACTS=dir IAP_ASSERTION=<jwt>
+//   IAP_OPERATOR=<its email> CONSOLE_DEAD_LETTER=<id of an open dead letter> node e2e/iap.e2e.mjs
+//
+// No sign-in page: the overview at once, the header naming the Google identity; nothing in session or
+// local storage; a dead letter dry-run and replayed (a change: the console's CSRF header gets it past
+// the api's guard); Sign out goes to IAP's sign-out URL. The assertion comes from the environment, never
+// argv, and is never printed.
+import { required, run } from "./harness.mjs";
+
+const { CONSOLE_URL: url, IAP_ASSERTION: assertion, IAP_OPERATOR: operator, CONSOLE_DEAD_LETTER: deadLetter } = required(
+  "CONSOLE_URL", "CONSOLE_ARTIFACTS", "IAP_ASSERTION", "IAP_OPERATOR", "CONSOLE_DEAD_LETTER",
+);
+
+await run(async ({ page, step, shot, problems }) => {
+  await step("signed in by IAP: no sign-in page", async () => {
+    await page.goto(url);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    const who = await page.getByTestId("whoami").innerText();
+    if (!who.includes(operator) || !who.includes("through IAP")) problems.push(`whoami: ${JSON.stringify(who)}`);
+    const stored = await page.evaluate(() => ({
+      session: Object.keys(sessionStorage).length,
+      local: Object.keys(localStorage).length,
+    }));
+    if (stored.session !== 0 || stored.local !== 0) problems.push(`storage behind IAP: ${JSON.stringify(stored)}`);
+    await page.getByTestId("open-dead-letters").waitFor();
+    await shot("iap-01-overview");
+  });
+
+  await step("a change through IAP: dry run, replay", async () => {
+    await page.goto(new URL("dead-letters?status=open", url).toString());
+    await page.getByRole("button", { name: `Inspect ${deadLetter}`, exact: true }).click();
+    const detail = page.locator("#dead-letter-detail");
+    await detail.getByLabel("Why replay it (kept in the audit log)").fill("e2e: replayed behind IAP");
+    await detail.getByRole("button", { name: "Dry run" }).click();
+    await detail.getByText("Dry run: it would").waitFor();
+    await detail.getByRole("button", { name: "Replay", exact: true }).click();
+    await detail.getByText(/Replayed \(enqueue\)/).waitFor();
+    await shot("iap-02-replayed");
+  });
+
+  await step("sign out is IAP's", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL((u) => u.searchParams.get("gcp-iap-mode") === "CLEAR_LOGIN_COOKIE");
+  });
+}, { headers: { "X-Goog-IAP-JWT-Assertion": assertion } });
