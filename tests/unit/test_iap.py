@@ -9,7 +9,6 @@ import base64
 import json
 import time
 
-import flask
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,7 +20,7 @@ from shared.api.routes import Api
 from shared.domain.ledger.model import Leg, Operation
 from shared.errors import ClientError
 from shared.ledger import transactions
-from tests.unit.test_api import METHODS, World
+from tests.unit.test_api import World
 
 AUDIENCE = "/projects/123456789012/global/backendServices/4242424242"
 
@@ -143,7 +142,8 @@ def test_keys_never_read_are_a_503_not_a_client_error():
 
 
 class IapWorld(World):
-    """test_api's world, its api signing operators in by IAP with KEYS and AUDIENCE."""
+    """test_api's world, its api signing operators in by IAP with KEYS and AUDIENCE (its test client
+    reaches `self.api` on every request)."""
 
     def __init__(self):
         super().__init__()
@@ -153,14 +153,6 @@ class IapWorld(World):
             limiter=RateLimiter(0),
             iap=iap.Verifier(AUDIENCE, iap.Keys(lambda: KEYS)),
         )
-        app = flask.Flask("api-iap-test")
-
-        @app.route("/", defaults={"path": ""}, methods=METHODS, provide_automatic_options=False)
-        @app.route("/<path:path>", methods=METHODS, provide_automatic_options=False)
-        def catch_all(path):
-            return self.api.handle(flask.request).flask()
-
-        self.client = app.test_client()
 
 
 def signed(token: str, console: bool = True, **extra) -> dict:
