@@ -266,8 +266,13 @@ def bulk(backend: Backend, principal, body: models.BulkBreaksRequest) -> models.
 # ----------------------------------------------------------------------------- requests
 
 
-def list_requests(backend: Backend, status: str | None, limit: int) -> models.OperatorRequestList:
-    rows = _ops(backend).requests.list(status, limit=limit + 1)
+def list_requests(
+    backend: Backend, status: str | None, limit: int, starting_after: str | None = None
+) -> models.OperatorRequestList:
+    try:
+        rows = _ops(backend).requests.list(status, limit=limit + 1, starting_after=starting_after)
+    except KeyError:
+        raise ClientError(400, "invalid_cursor", "starting_after is not a request", "starting_after") from None
     return models.OperatorRequestList(data=[request_view(q, r) for q, r in rows[:limit]], has_more=len(rows) > limit)
 
 

@@ -696,9 +696,12 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/operator/requests", "listOperatorRequests",
         "Maker-checker requests, newest first: the approvals inbox (operators)", "operator",
         models.OperatorRequestList,
-        lambda c: operations.list_requests(c.backend, _q(c, "status"), service.check_limit(_q(c, "limit"))),
+        lambda c: operations.list_requests(
+            c.backend, _q(c, "status"), service.check_limit(_q(c, "limit")), _q(c, "starting_after")
+        ),
         query=(
             LIMIT,
+            Param("starting_after", {"type": "string", "pattern": ID_PATTERN}, "cursor: the last request id seen"),
             Param("status", {"type": "string", "enum": ["pending", "approved", "rejected", "expired", "executed",
                                                          "failed"]}, "requests in this state only"),
         ),

@@ -100,8 +100,18 @@ class Requests:
             return None
         return approvals.expire(request_from_record(request_id, record), self.clock()), record
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[tuple[Request, dict]]:
+    def list(
+        self, status: str | None = None, limit: int = 50, starting_after: str | None = None
+    ) -> list[tuple[Request, dict]]:
+        """Newest first ((created_at, id) descending), in `status` if given, after the request
+        `starting_after` (a cursor: KeyError if there is no such request)."""
         now = self.clock()
+        anchor = None
+        if starting_after is not None:
+            found = self.get(starting_after)
+            if found is None:
+                raise KeyError(starting_after)
+            anchor = (found[0].created_at, found[0].request_id)
         if status in ("pending", "expired"):  # an expired request may still be stored as pending
             rows = self.store.query(REQUEST, "status", "pending")
             if status == "expired":
@@ -113,6 +123,8 @@ class Requests:
         out = [(approvals.expire(request_from_record(n, r), now), r) for n, r in rows.items()]
         out = [(q, r) for q, r in out if status is None or q.status == status]
         out.sort(key=lambda item: (item[0].created_at, item[0].request_id), reverse=True)
+        if anchor is not None:
+            out = [(q, r) for q, r in out if (q.created_at, q.request_id) < anchor]
         return out[:limit]
 
     # ------------------------------------------------------------------ writes

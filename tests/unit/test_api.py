@@ -694,3 +694,29 @@ def test_an_operator_moves_a_payment_from_suspense_to_its_customer_with_maker_ch
     assert transfer_(10, to="suspense").json["error"]["code"] == "same_account"
     assert transfer_(10, key=w.key).status_code == 403  # a tenant key
     assert w.post("/v1/operator/transfers", {"from_account": "suspense"}, key=w.operator, idem="x").status_code == 400
+
+
+def test_the_approvals_inbox_pages_newest_first_by_cursor(w):
+    fund = Operation(
+        "fund_suspense_inbox", "post", "test_funding.v1", "fund_suspense_inbox", "test", "fund_suspense_inbox",
+        w.clock(), legs=(Leg("bank:test:operating", "debit", 9_000, "USD"), Leg("suspense", "credit", 9_000, "USD")),
+    )  # fmt: skip
+    assert transactions.execute(w.store, fund, w.clock).status == "posted"
+    made = []
+    for i, customer in enumerate(("cus_a", "cus_b", "cus_c")):
+        body = {"from_account": "suspense", "to_account": f"customer:{customer}:wallet", "amount": 100 + i,
+                "currency": "usd", "reason": f"inbox {i}"}  # fmt: skip
+        made.append(w.post("/v1/operator/transfers", body, key=w.operator).json["id"])
+    pages, after = [], None
+    while True:
+        query = {"status": "pending", "limit": 2, **({"starting_after": after} if after else {})}
+        page = w.get("/v1/operator/requests", key=w.checker, query_string=query).json
+        pages.append([r["id"] for r in page["data"]])
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+    assert pages == [made[::-1][:2], made[::-1][2:]]
+    bad = w.get("/v1/operator/requests", key=w.checker, query_string={"starting_after": "req_nope"})
+    assert (bad.status_code, bad.json["error"]["code"], bad.json["error"]["param"]) == (
+        400, "invalid_cursor", "starting_after"
+    )  # fmt: skip

@@ -4,7 +4,7 @@ import { call } from "../api/client";
 import { useSession } from "../api/context";
 import { useOperator } from "../api/identity";
 import { Money } from "../components/Money";
-import { useFilter } from "../components/Pager";
+import { Pager, useFilter } from "../components/Pager";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
 const STATUSES = ["pending", "approved", "rejected", "expired", "executed", "failed"] as const;
@@ -15,7 +15,8 @@ export function ApprovalsPage() {
   const { client } = useSession();
   const me = useOperator().data?.operator;
   const [status, setStatus] = useFilter("status");
-  const query = { limit: 100, status: (status || "pending") as Status };
+  const [after] = useFilter("after");
+  const query = { limit: 50, status: (status || "pending") as Status, ...(after ? { starting_after: after } : {}) };
   const list = useQuery({
     queryKey: ["requests", query],
     queryFn: () => call(client.GET("/v1/operator/requests", { params: { query } })),
@@ -73,6 +74,7 @@ export function ApprovalsPage() {
           </tbody>
         </table>
       )}
+      {list.data && <Pager lastId={list.data.data.at(-1)?.id} hasMore={list.data.has_more} />}
     </>
   );
 }
