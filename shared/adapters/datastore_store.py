@@ -130,7 +130,7 @@ INDEXED: dict[str, frozenset[str]] = {
     "Payout": frozenset({"status", "customer", "requested_at"}),
     "PayoutExposure": frozenset(),
     "PayoutLimits": frozenset({"customer"}),
-    "Payment": frozenset({"customer", "status"}),
+    "Payment": frozenset({"customer", "status", "requested_at"}),  # + operators' listing (PAYMENTS_BY_STATUS*)
     "Refund": frozenset({"payment_id", "status"}),
     # Webhooks out (docs/webhooks.md, shared.webhooks): the fan-out finds pending events, the API lists
     # a tenant's events / an endpoint's attempts (composite queries below), the sweep stale deliveries.
@@ -293,6 +293,12 @@ PAYOUTS_OF_CUSTOMER_BY_STATUS_BEFORE = CompositeQuery(
 PAYOUTS_BY_STATUS = CompositeQuery("Payout", equals=("status",), order=("-requested_at",))
 PAYOUTS_BY_STATUS_BEFORE = CompositeQuery(
     "Payout", equals=("status",), inequality="requested_at", order=("-requested_at",)
+)
+
+# Every tenant's pay-ins of one status, newest first (GET /v1/operator/payments?status=), as for payouts.
+PAYMENTS_BY_STATUS = CompositeQuery("Payment", equals=("status",), order=("-requested_at",))
+PAYMENTS_BY_STATUS_BEFORE = CompositeQuery(
+    "Payment", equals=("status",), inequality="requested_at", order=("-requested_at",)
 )
 
 # Webhooks out (shared.webhooks): a tenant's events newest first, of a type or all, at or before a cursor
@@ -471,12 +477,19 @@ class DatastoreLedger(ledger_rows.LedgerReads):
     def all_payouts(self, status: str | None, before: datetime | None):
         """Every tenant's Payout rows newest first (requested_at desc), of `status` when given; with
         `before`, requested at or before it (operators). Read as it pages."""
+        return self._newest_first("Payout", (PAYOUTS_BY_STATUS, PAYOUTS_BY_STATUS_BEFORE), status, before)
+
+    def all_payments(self, status: str | None, before: datetime | None):
+        """Every tenant's Payment rows (pay-ins) newest first, as all_payouts (operators)."""
+        return self._newest_first("Payment", (PAYMENTS_BY_STATUS, PAYMENTS_BY_STATUS_BEFORE), status, before)
+
+    def _newest_first(self, kind: str, by_status: tuple, status: str | None, before: datetime | None):
         if status is not None:
-            query = PAYOUTS_BY_STATUS if before is None else PAYOUTS_BY_STATUS_BEFORE
+            query = by_status[0] if before is None else by_status[1]
             bound = None if before is None else ("<=", before)
             found = datastore_indexes.fetch(self.db, query, {"status": status}, bound)
         else:  # one property: its built-in index
-            found = datastore_indexes.single_property_newest_first(self.db, "Payout", "requested_at", before)
+            found = datastore_indexes.single_property_newest_first(self.db, kind, "requested_at", before)
         return ((e.key.name, dict(e)) for e in found)
 
     # Webhooks out (shared.webhooks), composite queries with their indexes in topology/.

@@ -163,14 +163,18 @@ class MemoryStore(ledger_rows.LedgerReads):
         return rows
 
     def all_payouts(self, status: str | None, before):
+        return self._all_of("Payout", status, before)
+
+    def all_payments(self, status: str | None, before):
+        return self._all_of("Payment", status, before)
+
+    def _all_of(self, kind: str, status: str | None, before):
         rows = [
             (n, r)
-            for n, r in self.data.get("Payout", {}).items()
+            for n, r in self.data.get(kind, {}).items()
             if (status is None or r["status"] == status) and (before is None or r["requested_at"] <= before)
         ]
-        rows.sort(key=lambda item: item[0])
-        rows.sort(key=lambda item: item[1]["requested_at"], reverse=True)
-        return rows
+        return _newest_first(rows, "requested_at")
 
     # Webhooks out, as the Datastore adapter's composite queries answer them (ties in key order).
 

@@ -3,6 +3,9 @@ before them is listed too.
 
 * TenantCustomer records written before `added_at` was indexed are re-written as they are, so
   Datastore indexes them and GET /v1/customers (a composite query on tenant + added_at) finds them.
+* Pay-ins (Payment) written before `requested_at` was indexed are re-written as they are, each in a
+  transaction of its own (a pay-in the payments function changes meanwhile is read again, never
+  overwritten), so GET /v1/operator/payments (status + requested_at, newest first) finds them.
 * Transfers and holds made through the API before their index records existed get one (ApiTransfer /
   ApiHold, shared.api.service), rebuilt from the journal: the tenant's customers' wallets, their
   transactions of the API's transfer and hold rules, the debit leg's customer as `from`, the credit
@@ -47,7 +50,7 @@ def index_record(tenant: str, t) -> tuple[str, dict] | None:
 
 def backfill(store) -> dict[str, int]:
     """Re-index every customer, add the missing transfer and hold index records; returns counts."""
-    counts = {"customers": 0, "transfers": 0, "holds": 0}
+    counts = {"customers": 0, "transfers": 0, "holds": 0, "payments": 0}
     customers = store.snapshot(("TenantCustomer",)).get("TenantCustomer", {})
     for n, (customer, record) in enumerate(sorted(customers.items()), start=1):
         store.record("TenantCustomer", customer, record)  # indexed now as INDEXED says
@@ -58,5 +61,17 @@ def backfill(store) -> dict[str, int]:
                 counts["transfers" if found[0] == TRANSFER_INDEX else "holds"] += 1
         if n % 500 == 0:
             log.info("api index backfill", extra={"customers": n, "of": len(customers), **counts})
+    payments = sorted(store.snapshot(("Payment",)).get("Payment", {}))
+    for n, name in enumerate(payments, start=1):
+
+        def rewrite(tx, name=name) -> None:
+            row = tx.get("Payment", name)
+            if row is not None:
+                tx.put("Payment", name, row)  # indexed now as INDEXED says; unchanged otherwise
+
+        store.transact(rewrite)
+        counts["payments"] += 1
+        if n % 500 == 0:
+            log.info("api index backfill", extra={"payments": n, "of": len(payments), **counts})
     log.info("api index backfill done", extra=counts)
     return counts

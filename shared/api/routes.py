@@ -30,6 +30,7 @@ from shared.api import (
     operations,
     operator_accounts,
     operator_overview,
+    operator_payments,
     operator_payouts,
     payments,
     service,
@@ -468,6 +469,24 @@ ROUTES: tuple[Route, ...] = (
         lambda c: operator_payouts.cancel_payout(c.backend, c.principal, c.args["id"], c.body),
         request=operator_payouts.OperatorCancelRequest, path_params=PAYOUT_ID, errors=(403, 404, 409),
         idempotency_required=True,
+    ),
+    Route(
+        "GET", "/v1/operator/payments", "listOperatorPayments", "Every tenant's pay-ins, newest first (operators)",
+        "operator", operator_payments.OperatorPaymentList,
+        lambda c: operator_payments.list_payments(c.backend, c.query, service.check_limit(_q(c, "limit"))),
+        query=(
+            LIMIT, AFTER,
+            Param("status", {"type": "string", "enum": ["processing", "succeeded", "failed"]}, "in this state only"),
+            Param("customer", {"type": "string", "pattern": ID_PATTERN}, "of this customer"),
+            Param("tenant", {"type": "string", "pattern": ID_PATTERN}, "of this tenant"),
+            Param("processor", {"type": "string", "maxLength": 100}, "through this card processor"),
+        ),
+    ),
+    Route(
+        "GET", "/v1/operator/payments/<id>", "getOperatorPayment",
+        "A pay-in with its refunds, timeline and the ledger transactions it booked (operators)", "operator",
+        operator_payments.OperatorPaymentDetail, lambda c: operator_payments.get_payment(c.backend, c.args["id"]),
+        path_params=RESOURCE_ID, errors=(404,),
     ),
     Route(
         "POST", "/v1/payments", "createPayment", "Pay in through the card processor", "write",

@@ -41,7 +41,7 @@ from shared.domain.webhooks.events import Draft, payment_events, refund_events
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.service import MAX_RETRIES, RequestMismatch, StaleRecord, request_digest
-from shared.payments.store import PaymentRecords, RefundLine, Row, StoredPayment, StoredRefund
+from shared.payments.store import OneRow, PaymentRecords, RefundLine, Row, StoredPayment, StoredRefund
 from shared.webhooks.outbox import emit, tenant_reader
 
 
@@ -100,6 +100,10 @@ class Payments:
 
     def get(self, payment_id: str) -> StoredPayment | None:
         return self.records.payment(self.store, payment_id)
+
+    def decode(self, name: str, row: dict) -> StoredPayment | None:
+        """A pay-in from a row a listing already read (no second read)."""
+        return self.records.payment(OneRow(name, row), name)
 
     def get_refund(self, refund_id: str) -> StoredRefund | None:
         return self.records.refund(self.store, refund_id)

@@ -30,7 +30,7 @@ from shared.domain.webhooks.events import payout_events
 from shared.ledger.store import LedgerStore, utcnow
 from shared.ledger.transactions import execute
 from shared.payments.limits import Defaults, effective
-from shared.payments.store import PayoutExposure, PayoutRecords, StoredDestination, StoredPayout
+from shared.payments.store import OneRow, PayoutExposure, PayoutRecords, StoredDestination, StoredPayout
 from shared.payments.vault import KeyWrapper, open_sealed, seal
 from shared.webhooks.outbox import emit, tenant_reader
 
@@ -257,7 +257,7 @@ class Payouts:
 
     def decode(self, name: str, row: dict) -> StoredPayout | None:
         """A payout from a row a listing already read (no second read)."""
-        return self.records.payout(_Row(name, row), name)
+        return self.records.payout(OneRow(name, row), name)
 
     def list(
         self, customer: str, status: str | None, limit: int, starting_after: StoredPayout | None = None
@@ -339,16 +339,6 @@ class Payouts:
         if result.status == "rejected":
             raise PayoutRefused(p.payout_id, result.reason)
         return Applied(stored, result, True)
-
-
-class _Row:
-    """One row already read, as a Reader (the codec decodes rows through `get`)."""
-
-    def __init__(self, name: str, row: dict):
-        self.name, self.row = name, row
-
-    def get(self, kind: str, name: str) -> dict | None:
-        return self.row if name == self.name else None
 
 
 __all__ = [

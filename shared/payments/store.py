@@ -21,6 +21,16 @@ class Reader(Protocol):
     def get(self, kind: str, name: str) -> dict | None: ...
 
 
+class OneRow:
+    """One row a listing already read, as a Reader (the codecs decode rows through `get`)."""
+
+    def __init__(self, name: str, row: dict):
+        self.name, self.row = name, row
+
+    def get(self, kind: str, name: str) -> dict | None:
+        return self.row if name == self.name else None
+
+
 @dataclass(frozen=True)
 class StoredDestination:
     """A payout's destination as stored: never the account number in clear. The masked number (••••6789),

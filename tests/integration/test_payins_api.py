@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from google.cloud import datastore
 
-from .conftest import wait_for
+from .conftest import cli, wait_for
 from .test_api import Tenant, api_url  # noqa: F401 - fixtures shared with test_api
 
 
@@ -34,7 +35,7 @@ def until(tenant: Tenant, path: str, status: str, timeout: float = 30.0) -> dict
     return wait_for(reached, timeout=timeout, what=f"{path} {status}")
 
 
-def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_takes_part_back(tenant):
+def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_takes_part_back(tenant, db):
     customer = tenant.customers[0]
     body = {"customer": customer, "amount": 5_000, "currency": "USD", "payment_method": "pm_card_visa"}
     missing = tenant.post("/v1/payments", body, idem=None)  # Idempotency-Key is required
@@ -58,6 +59,27 @@ def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_ta
     again = tenant.post("/v1/payments", body, idem="pay-1")  # a retry: the same pay-in, charged once
     assert again.json()["id"] == payment["id"]
     assert usd(tenant, customer) == (3_000, 3_000)
+
+    # what an operator sees of it (over Datastore: the status index, the derived transaction ids)
+    operator = Tenant(tenant.url, "internal", [], scopes="operator", operator="payins@ops.test")
+    listed = operator.get("/v1/operator/payments", params={"status": "succeeded", "customer": customer}).json()
+    assert [p["id"] for p in listed["data"]] == [payment["id"]] and listed["data"][0]["tenant"] == tenant.name
+    detail = operator.get(f"/v1/operator/payments/{payment['id']}").json()
+    assert (detail["amount_refunded"], [r["status"] for r in detail["refunds"]]) == (2_000, ["succeeded"])
+    assert [t["effect"] for t in detail["transactions"]] == ["credit", "hold", "capture"]
+
+    # a pay-in stored before requested_at was indexed (the entity as the old code wrote it): not listed
+    # until `api-index backfill` re-writes it; then listed, its data unchanged
+    key = db.key("Payment", payment["id"])
+    stored = db.get(key)
+    old = datastore.Entity(key, exclude_from_indexes=tuple(sorted(set(stored) - {"customer", "status"})))
+    old.update(stored)
+    db.put(old)
+    listing = {"status": "succeeded", "customer": customer}
+    assert operator.get("/v1/operator/payments", params=listing).json()["data"] == []
+    assert cli("api-index", "backfill")["payments"] >= 1
+    assert [p["id"] for p in operator.get("/v1/operator/payments", params=listing).json()["data"]] == [payment["id"]]
+    assert dict(db.get(key)) == dict(stored)
 
 
 def test_a_declined_card_fails_the_pay_in_and_moves_nothing(tenant):

@@ -22,7 +22,7 @@ def test_the_backfill_rebuilds_the_index_the_api_writes_and_is_idempotent():
 
     counts = backfill(w.store)
 
-    assert counts == {"customers": len(customers_before), "transfers": 2, "holds": 1}
+    assert counts == {"customers": len(customers_before), "transfers": 2, "holds": 1, "payments": 0}
     assert w.store.data["TenantCustomer"] == customers_before  # re-written unchanged
     rebuilt = {kind: dict(w.store.data[kind]) for kind in written}
     assert set(rebuilt[TRANSFER_INDEX]) == {t1, t2} and set(rebuilt[HOLD_INDEX]) == {hold}
@@ -32,4 +32,4 @@ def test_the_backfill_rebuilds_the_index_the_api_writes_and_is_idempotent():
     assert [{**x, "description": None} for x in listed] == [
         {**x, "description": None} for x in w.get("/v1/transfers?limit=10").json["data"]
     ]
-    assert backfill(w.store) == {"customers": len(customers_before), "transfers": 0, "holds": 0}
+    assert backfill(w.store) == {"customers": len(customers_before), "transfers": 0, "holds": 0, "payments": 0}
