@@ -15,6 +15,8 @@ import { DeadLettersPage } from "./pages/DeadLetters";
 import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
+import { PaymentDetailPage } from "./pages/PaymentDetail";
+import { PaymentsPage } from "./pages/Payments";
 import { PayoutDetailPage } from "./pages/PayoutDetail";
 import { PayoutsPage } from "./pages/Payouts";
 import { RequestDetailPage } from "./pages/RequestDetail";
@@ -67,6 +69,8 @@ export function App() {
             <Route path="/transactions/:id" element={<RequireSession><TransactionDetailPage /></RequireSession>} />
             <Route path="/payouts" element={<RequireSession><PayoutsPage /></RequireSession>} />
             <Route path="/payouts/:id" element={<RequireSession><PayoutDetailPage /></RequireSession>} />
+            <Route path="/payments" element={<RequireSession><PaymentsPage /></RequireSession>} />
+            <Route path="/payments/:id" element={<RequireSession><PaymentDetailPage /></RequireSession>} />
             <Route path="*" element={<RequireSession><NotFoundPage /></RequireSession>} />
           </Routes>
         </BrowserRouter>

@@ -13,7 +13,8 @@ describe("account and transaction links", () => {
     expect(linkTarget("break", "brk_1")).toBe("/breaks/brk_1");
     expect(linkTarget("payout", "po_1")).toBe("/payouts/po_1");
     expect(linkTarget("reversed_by", "txn_r")).toBe("/transactions/txn_r");
-    expect(linkTarget("payment", "py_1")).toBeNull();
+    expect(linkTarget("payment", "py_1")).toBe("/payments/py_1");
+    expect(linkTarget("refund", "re_1")).toBeNull();
     expect(linkTarget("fee_booking", "fb_1")).toBeNull();
   });
 });

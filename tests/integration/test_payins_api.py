@@ -13,6 +13,7 @@ from google.cloud import datastore
 
 from .conftest import cli, wait_for
 from .test_api import Tenant, api_url  # noqa: F401 - fixtures shared with test_api
+from .test_console_e2e import _missing, run_console
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def until(tenant: Tenant, path: str, status: str, timeout: float = 30.0) -> dict
     return wait_for(reached, timeout=timeout, what=f"{path} {status}")
 
 
-def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_takes_part_back(tenant, db):
+def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_takes_part_back(tenant, db, cfg):
     customer = tenant.customers[0]
     body = {"customer": customer, "amount": 5_000, "currency": "USD", "payment_method": "pm_card_visa"}
     missing = tenant.post("/v1/payments", body, idem=None)  # Idempotency-Key is required
@@ -80,6 +81,16 @@ def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_ta
     assert cli("api-index", "backfill")["payments"] >= 1
     assert [p["id"] for p in operator.get("/v1/operator/payments", params=listing).json()["data"]] == [payment["id"]]
     assert dict(db.get(key)) == dict(stored)
+
+    # the console (issue 22): Chromium finds the pay-in, its refund and what they booked
+    missing = _missing()
+    if missing:
+        pytest.fail(f"the console's end-to-end test cannot run: {missing} (make test installs all of it)")
+    artifacts = cfg.run_dir / "artifacts" / "console" / "payins"
+    run_console(
+        cfg, "payins.e2e.mjs", artifacts, [operator.key], CONSOLE_KEY=operator.key, CONSOLE_PAYMENT=payment["id"]
+    )
+    assert sorted(p.name for p in artifacts.glob("payins-*.png")) == ["payins-01-list.png", "payins-02-detail.png"]
 
 
 def test_a_declined_card_fails_the_pay_in_and_moves_nothing(tenant):

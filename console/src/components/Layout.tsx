@@ -12,6 +12,7 @@ const NAV = [
   ["/audit-log", "Audit log"],
   ["/accounts", "Accounts"],
   ["/payouts", "Payouts"],
+  ["/payments", "Pay-ins"],
 ] as const;
 
 export function Layout({ children }: { children: ReactNode }) {

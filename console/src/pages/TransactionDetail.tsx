@@ -5,11 +5,13 @@ import { useSession } from "../api/context";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
-/** Where a transaction's link leads in the console; null: no page for it (a fee booking, a pay-in, a refund). */
+/** Where a transaction's link leads in the console; null: no page for it (a fee booking, a refund: its
+ * pay-in's page lists it). */
 export function linkTarget(kind: string, id: string): string | null {
   const at = encodeURIComponent(id);
   if (kind === "break") return `/breaks/${at}`;
   if (kind === "payout") return `/payouts/${at}`;
+  if (kind === "payment") return `/payments/${at}`;
   if (kind === "reverses" || kind === "reversed_by" || kind === "hold") return `/transactions/${at}`;
   return null;
 }
