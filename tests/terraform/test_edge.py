@@ -25,10 +25,16 @@ def test_disabled_creates_nothing():
     """Every resource is counted on var.enabled, or iterates local.on / local.partners (empty when disabled)."""
     local = parse(TERRAFORM / "modules" / "edge" / "main.tf")["locals"][0]
     assert local["on"] == "${var.enabled ? var.hosts : {}}"
+    assert local["console"] == "${var.enabled ? var.console : null}"
     assert "if var.enabled" in local["partners"]
     for address, body in edge_resources().items():
         gate = body.get("count") or body.get("for_each")
-        assert gate in ("${var.enabled ? 1 : 0}", "${local.on}"), address
+        assert gate in (
+            "${var.enabled ? 1 : 0}",
+            "${local.on}",
+            "${local.console != null ? 1 : 0}",  # local.console: null when disabled
+            "${local.console != null ? toset(local.console.operators) : toset([])}",
+        ), address
     for env in ("dev", "prod"):
         variable = parse(TERRAFORM / "envs" / env / "variables.tf")["variable"]
         (edge,) = [v["edge"] for v in variable if "edge" in v]
@@ -42,7 +48,9 @@ def test_every_public_function_has_a_neg_and_a_logged_backend_under_the_policy()
     r = edge_resources()
     neg = r["google_compute_region_network_endpoint_group.public"]
     assert neg["network_endpoint_type"] == "SERVERLESS"
-    assert neg["cloud_run"][0]["service"] == "${var.services[each.key]}"
+    # the function's name is its Cloud Run service's (as the stack's function_urls assume): no reference to
+    # the functions, so their environment can carry the console backend's audience without a cycle
+    assert neg["cloud_run"][0]["service"] == "${each.key}"
     backend = r["google_compute_backend_service.public"]
     assert neg["for_each"] == backend["for_each"] == "${local.on}"
     assert backend["backend"][0]["group"] == "${google_compute_region_network_endpoint_group.public[each.key].id}"
@@ -50,17 +58,24 @@ def test_every_public_function_has_a_neg_and_a_logged_backend_under_the_policy()
     assert backend["load_balancing_scheme"] == "EXTERNAL_MANAGED" and backend["protocol"] == "HTTPS"
     log = backend["log_config"][0]
     assert log["enable"] is True and log["sample_rate"] == 1
-    # every backend of the configuration is one of these (no other backend escapes the policy)
+    # every backend of the configuration is one of these or the console's, under the same policy
     assert [x for x in resources("google_compute_backend_service")] == [
-        x for x in resources("google_compute_backend_service") if x.module == EDGE and x.name == "public"
+        x for x in resources("google_compute_backend_service") if x.module == EDGE and x.name in ("public", "console")
     ]
+    console = r["google_compute_backend_service.console"]
+    assert console["security_policy"] == backend["security_policy"] and console["iap"][0]["enabled"] is True
+    neg_of_console = "${google_compute_region_network_endpoint_group.public[var.console_function].id}"
+    assert console["backend"][0]["group"] == neg_of_console
+    assert console["log_config"][0]["enable"] is True
     # one domain per public function, checked at plan time; the stack passes the topology's public ones
     (address,) = [b for k, b in r.items() if k == "google_compute_global_address.edge"]
-    (pre,) = address["lifecycle"][0]["precondition"]
+    pre, console_pre = address["lifecycle"][0]["precondition"]
     assert pre["condition"] == "${sort(keys(var.hosts)) == sort(var.public_functions)}"
+    assert "var.console_function" in console_pre["condition"]  # the console on a host of its own
     call = module_call("edge")
     assert call["public_functions"] == "${[for name, fn in local.functions : name if fn.public]}"
-    assert call["services"] == "${{for name in keys(var.edge.hosts) : name => module.functions.services[name]}}"
+    assert "services" not in call  # no reference to the functions (above)
+    assert call["console_function"] == "${local.console_function}"
     paths = r["google_compute_url_map.edge"]["dynamic"]
     matcher = next(d["path_matcher"] for d in paths if "path_matcher" in d)
     assert matcher["content"][0]["default_service"] == "${google_compute_backend_service.public[path_matcher.key].id}"

@@ -26,7 +26,9 @@ REVIEWED_ROLES = {
     "roles/iam.serviceAccountTokenCreator": "the Pub/Sub service agent mints push OIDC tokens, on the push SA only; "
     "the api signs statement-export URLs (signBlob), on its own SA only",
     "roles/secretmanager.secretAccessor": "per secret, per function that lists it",
-    "roles/run.invoker": "per function, per caller identity; allUsers on public functions",
+    "roles/run.invoker": "per function, per caller identity; allUsers on public functions; the IAP service agent "
+    "on the function that serves the console (when edge.console is set)",
+    "roles/iap.httpsResourceAccessor": "edge.console.operators, on the console's IAP backend only",
     "roles/storage.objectViewer": "reports bucket readers; the builder on the sources bucket",
     "roles/storage.objectCreator": "report uploaders (write-only)",
     "roles/storage.objectAdmin": "the builder, on gcf-v2-* staging buckets only (IAM condition)",
@@ -110,7 +112,11 @@ def test_project_level_grants_are_few():
 def test_invokers_only_where_a_caller_exists():
     topo = topology()
     run_iam = {r.name: r for r in resources("google_cloud_run_v2_service_iam_member")}
-    assert set(run_iam) == {"invoker", "public"}
+    assert set(run_iam) == {"invoker", "public", "iap_console"}
+    iap = run_iam["iap_console"].body  # IAP reaches the console's function as its service agent
+    assert iap["count"] == "${var.edge.enabled && var.edge.console != null ? 1 : 0}"
+    assert iap["member"] == "serviceAccount:service-${local.project_number}@gcp-sa-iap.iam.gserviceaccount.com"
+    assert iap["name"] == "${module.functions.services[local.console_function]}"
     assert run_iam["public"].body["member"] == "allUsers"
     # allUsers on the public functions unless public_invoker is off (Domain Restricted Sharing: test_edge.py)
     assert run_iam["public"].body["for_each"] == "${var.public_invoker ? local.public : toset([])}"

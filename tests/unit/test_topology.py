@@ -88,3 +88,14 @@ def test_bigquery_schemas_change_only_additively_against_the_released_lock():
         "t.e: a new column of an existing table is NULLABLE or REPEATED",
     ]
     assert breaking(released, {}) == ["t: the table is gone"]
+
+
+def test_the_function_marked_serves_console_is_the_one_that_serves_it():
+    """Terraform puts the console's IAP backend on the NEG of topology `serves_console`: that function's
+    main.py is the one that serves /console/ (shared.api.console), and it is public (on the edge)."""
+    marked = [name for name, fn in topology()["functions"].items() if fn.get("serves_console")]
+    serving = [
+        p.parent.name for p in sorted((REPO_ROOT / "functions").glob("*/main.py")) if "console.serve(" in p.read_text()
+    ]
+    assert marked == serving == ["api"]
+    assert topology()["functions"]["api"]["public"]

@@ -60,11 +60,20 @@ variable "edge" {
       interval_sec = number
     }), { count = 600, interval_sec = 60 })
     waf_preview = optional(bool, true)
+    console = optional(object({
+      host      = string
+      operators = list(string)
+    }))
   })
   default = { enabled = false }
 
   validation {
     condition     = !var.edge.enabled || length(var.edge.hosts) > 0
     error_message = "edge.enabled needs edge.hosts: a domain per public function (intake, api)."
+  }
+
+  validation {
+    condition     = var.edge.enabled || try(var.edge.console, null) == null
+    error_message = "edge.console (the console behind IAP) needs the edge enabled."
   }
 }

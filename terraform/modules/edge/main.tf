@@ -13,15 +13,28 @@
 # validated by a plan here (the provider cannot be downloaded): terraform/README.md, Offline
 # verification.
 #
+# The operations console (var.console, off unless set): its own host, on a second backend service over
+# the serverless NEG of the function that serves it (var.console_function: the api) with Identity-Aware Proxy on, so only the operators listed reach it, signed
+# in with their Google identity (docs/console.md, Auth). The api verifies IAP's signed header against
+# this backend's audience (output iap_audience -> LEDGERLINE_IAP_AUDIENCE). The public hosts strip that
+# header (a client cannot replay an assertion through them), and send /console to the console's host.
+#
+# A NEG names its Cloud Run service by the function's name (a 2nd gen function's service is named after
+# it, as modules/stack's function_urls assume): no reference to the functions, so the functions'
+# environment can carry the console backend's id without a dependency cycle.
+#
 # What it does not solve by itself: Cloud Run still checks run.invoker on requests that come
 # through a serverless NEG (the load balancer adds no identity), so the public functions keep their
 # allUsers invoker (modules/functions) unless the project's org policy forbids it — see
 # terraform/README.md, Public edge, for the Domain Restricted Sharing trade-off.
 
 locals {
-  on       = var.enabled ? var.hosts : {}
-  domains  = sort(distinct(values(local.on)))
-  partners = { for name, ranges in var.partner_source_ranges : name => ranges if var.enabled && length(ranges) > 0 }
+  on      = var.enabled ? var.hosts : {}
+  console = var.enabled ? var.console : null
+  # the console's host, by the name of its path matcher (empty: no console)
+  console_host = local.console != null ? { console = local.console.host } : {}
+  domains      = sort(distinct(concat(values(local.on), values(local.console_host))))
+  partners     = { for name, ranges in var.partner_source_ranges : name => ranges if var.enabled && length(ranges) > 0 }
   # Priorities: partner source rules 1000+ (20 per partner: its allow rules, then its deny at +19),
   # OWASP 2000+, the per-IP throttle 3000, default last.
   partner_priority = { for i, name in sort(keys(local.partners)) : name => 1000 + 20 * i }
@@ -46,7 +59,7 @@ resource "google_compute_region_network_endpoint_group" "public" {
   network_endpoint_type = "SERVERLESS"
 
   cloud_run {
-    service = var.services[each.key]
+    service = each.key # the function's Cloud Run service (named after the function)
   }
 }
 
@@ -68,6 +81,42 @@ resource "google_compute_backend_service" "public" {
     enable      = true
     sample_rate = 1
   }
+}
+
+# The console: the api's NEG again, behind IAP (a Google-managed OAuth client: no client id or secret
+# here; the project's OAuth consent screen is configured once, terraform/README.md).
+resource "google_compute_backend_service" "console" {
+  count = local.console != null ? 1 : 0
+
+  project               = var.project_id
+  name                  = "ledgerline-console"
+  description           = "ledgerline operations console (the api's serverless NEG), behind IAP and Cloud Armor."
+  protocol              = "HTTPS"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  security_policy       = google_compute_security_policy.edge[0].id
+
+  backend {
+    group = google_compute_region_network_endpoint_group.public[var.console_function].id
+  }
+
+  iap {
+    enabled = true
+  }
+
+  log_config {
+    enable      = true
+    sample_rate = 1
+  }
+}
+
+# Who may open the console: each member (a Google group of operators, say) may pass IAP on its backend.
+resource "google_iap_web_backend_service_iam_member" "console" {
+  for_each = local.console != null ? toset(local.console.operators) : toset([])
+
+  project             = var.project_id
+  web_backend_service = google_compute_backend_service.console[0].name
+  role                = "roles/iap.httpsResourceAccessor"
+  member              = each.key
 }
 
 # ---------------------------------------------------------------------------- Cloud Armor
@@ -199,6 +248,10 @@ resource "google_compute_global_address" "edge" {
       condition     = sort(keys(var.hosts)) == sort(var.public_functions)
       error_message = "edge.hosts needs exactly one domain per public function (topology.json `public`)."
     }
+    precondition {
+      condition     = var.console == null || (contains(keys(var.hosts), var.console_function) && !contains(values(var.hosts), try(var.console.host, "")))
+      error_message = "edge.console needs the function that serves it (topology `serves_console`) published, and a host of its own, not one of edge.hosts."
+    }
   }
 }
 
@@ -254,6 +307,41 @@ resource "google_compute_url_map" "edge" {
     content {
       name            = path_matcher.key
       default_service = google_compute_backend_service.public[path_matcher.key].id
+
+      # Only IAP sets this header, and only on the console's backend: from anyone else it is dropped.
+      header_action {
+        request_headers_to_remove = ["X-Goog-IAP-JWT-Assertion"]
+      }
+
+      # The console lives on its own host, behind IAP: never served from a public one.
+      dynamic "path_rule" {
+        for_each = local.console != null ? [local.console.host] : []
+        content {
+          paths = ["/console", "/console/*"]
+          url_redirect {
+            host_redirect          = path_rule.value
+            https_redirect         = true
+            redirect_response_code = "FOUND"
+            strip_query            = false
+          }
+        }
+      }
+    }
+  }
+
+  dynamic "host_rule" {
+    for_each = local.console_host
+    content {
+      hosts        = [host_rule.value]
+      path_matcher = host_rule.key
+    }
+  }
+
+  dynamic "path_matcher" {
+    for_each = local.console_host
+    content {
+      name            = path_matcher.key
+      default_service = google_compute_backend_service.console[0].id
     }
   }
 }

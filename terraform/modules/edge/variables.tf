@@ -23,9 +23,33 @@ variable "public_functions" {
   type        = list(string)
 }
 
-variable "services" {
-  description = "Public function name => its Cloud Run service name (a 2nd gen function is a Cloud Run service: service_config[0].service)."
-  type        = map(string)
+variable "project_number" {
+  description = "The project's number: in the audience of IAP's signed header (/projects/<number>/global/backendServices/<id>)."
+  type        = string
+}
+
+variable "console_function" {
+  description = "The function that serves the console (topology.json `serves_console`): its NEG backs the console's backend."
+  type        = string
+}
+
+variable "console" {
+  description = "The operations console behind IAP, or null (none): host, its domain (not one of var.hosts; the certificate covers it); operators, the IAM members who may open it (user:, group:, domain:, serviceAccount:)."
+  type = object({
+    host      = string
+    operators = list(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.console == null || length(try(var.console.operators, [])) > 0
+    error_message = "edge.console.operators names at least one member: nobody could open the console."
+  }
+
+  validation {
+    condition     = var.console == null || alltrue([for m in try(var.console.operators, []) : can(regex("^(user|group|domain|serviceAccount):[^\\s]+$", m))])
+    error_message = "edge.console.operators are IAM members: user:, group:, domain: or serviceAccount:<email or domain> (never allUsers)."
+  }
 }
 
 variable "partner_source_ranges" {

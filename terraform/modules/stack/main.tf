@@ -37,11 +37,16 @@ locals {
     LEDGERLINE_PUSH_INVOKER_SA      = module.identity.pubsub_push_email
     LEDGERLINE_SCHEDULER_INVOKER_SA = module.identity.scheduler_invoker_email
     LEDGERLINE_REPORTS_BUCKET       = module.reports.bucket
-    COLUMN_API_URL                  = var.partner_api_urls["column"]
-    LAKESIDE_API_URL                = var.partner_api_urls["lakeside"]
+    # the console's IAP backend ("" without one: then only API keys sign requests; shared/api/iap.py)
+    LEDGERLINE_IAP_AUDIENCE = module.edge.iap_audience
+    COLUMN_API_URL          = var.partner_api_urls["column"]
+    LAKESIDE_API_URL        = var.partner_api_urls["lakeside"]
   })
 
   sa = { for name, email in module.identity.function_emails : name => "serviceAccount:${email}" }
+
+  # The function that serves the operations console (topology `serves_console`: the api).
+  console_function = one([for name, fn in local.functions : name if try(fn.serves_console, false)])
 
   # Who calls whom: run.invoker only where a caller exists (public functions are marked in topology).
   callers = {
@@ -103,6 +108,18 @@ module "identity" {
   scheduler_service_agent = local.schedule_agent
 
   depends_on = [google_project_service.this]
+}
+
+# IAP calls the api's Cloud Run service as its service agent (X-Serverless-Authorization): allowed to,
+# so the console works whether or not the api keeps its allUsers invoker (edge.public_invoker).
+resource "google_cloud_run_v2_service_iam_member" "iap_console" {
+  count = var.edge.enabled && var.edge.console != null ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = module.functions.services[local.console_function]
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:service-${local.project_number}@gcp-sa-iap.iam.gserviceaccount.com"
 }
 
 module "datastore" {
@@ -193,7 +210,9 @@ module "edge" {
   enabled               = var.edge.enabled
   hosts                 = var.edge.hosts
   public_functions      = [for name, fn in local.functions : name if fn.public]
-  services              = { for name in keys(var.edge.hosts) : name => module.functions.services[name] }
+  project_number        = local.project_number
+  console               = var.edge.console
+  console_function      = local.console_function
   partner_source_ranges = { for name, p in try(local.topology.edge.partners, {}) : name => p.source_ranges }
   rate_limit            = var.edge.rate_limit
   waf_preview           = var.edge.waf_preview

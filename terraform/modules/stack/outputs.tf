@@ -55,7 +55,9 @@ output "service_accounts" {
 output "edge" {
   description = "The public edge: its IP address (DNS A records of the domains) and each public function's https://<domain>; null / empty when disabled."
   value = {
-    address = module.edge.address
-    urls    = module.edge.urls
+    address      = module.edge.address
+    urls         = module.edge.urls
+    console_url  = module.edge.console_url
+    iap_audience = module.edge.iap_audience
   }
 }

@@ -50,6 +50,7 @@ variable "apis" {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "iap.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
@@ -143,6 +144,10 @@ variable "edge" {
       interval_sec = number
     }), { count = 600, interval_sec = 60 })
     waf_preview = optional(bool, true)
+    console = optional(object({
+      host      = string
+      operators = list(string)
+    }))
   })
   default = { enabled = false }
 }

@@ -141,13 +141,154 @@ run "edge_hosts_incomplete" {
     enabled               = true
     hosts                 = { intake = "hooks.example.com" }
     public_functions      = ["api", "intake"]
-    services              = { intake = "intake" }
+    project_number        = "123456789012"
+    console_function      = "api"
     partner_source_ranges = {}
     labels                = {}
   }
 
   expect_failures = [
     google_compute_global_address.edge,
+  ]
+}
+
+# The console behind IAP (docs/console.md, Auth): its own host on a second backend over the api's NEG
+# with IAP on, the operators listed as IAP accessors, the public hosts stripping IAP's header and
+# sending /console there, and the audience the api checks.
+run "edge_with_the_console_behind_iap" {
+  command = apply
+
+  module {
+    source = "../../modules/edge"
+  }
+
+  variables {
+    region                = "us-central1"
+    enabled               = true
+    hosts                 = { intake = "hooks.example.com", api = "api.example.com" }
+    public_functions      = ["api", "intake"]
+    project_number        = "123456789012"
+    console_function      = "api"
+    partner_source_ranges = {}
+    labels                = {}
+    console = {
+      host      = "console.example.com"
+      operators = ["group:ops@example.com", "user:ana@example.com"]
+    }
+  }
+
+  assert {
+    condition     = google_compute_backend_service.console[0].iap[0].enabled
+    error_message = "the console's backend has IAP on"
+  }
+
+  assert {
+    condition     = [for b in google_compute_backend_service.console[0].backend : b.group] == [google_compute_region_network_endpoint_group.public["api"].id]
+    error_message = "the console is served by the api's serverless NEG"
+  }
+
+  assert {
+    condition     = google_compute_region_network_endpoint_group.public["api"].cloud_run[0].service == "api"
+    error_message = "a NEG names the function's Cloud Run service by the function's name (no reference to the functions: no cycle)"
+  }
+
+  assert {
+    condition     = sort([for m in google_iap_web_backend_service_iam_member.console : m.member]) == tolist(["group:ops@example.com", "user:ana@example.com"])
+    error_message = "one IAP accessor grant per operator member"
+  }
+
+  assert {
+    condition     = alltrue([for m in google_iap_web_backend_service_iam_member.console : m.role == "roles/iap.httpsResourceAccessor" && m.web_backend_service == "ledgerline-console"])
+    error_message = "the grants are httpsResourceAccessor on the console's backend"
+  }
+
+  assert {
+    condition     = contains(google_compute_managed_ssl_certificate.edge[0].managed[0].domains, "console.example.com")
+    error_message = "the certificate covers the console's host"
+  }
+
+  assert {
+    condition     = contains(flatten([for r in google_compute_url_map.edge[0].host_rule : r.hosts if r.path_matcher == "console"]), "console.example.com")
+    error_message = "the console's host goes to its own path matcher"
+  }
+
+  assert {
+    condition = alltrue([
+      for m in google_compute_url_map.edge[0].path_matcher : contains(m.header_action[0].request_headers_to_remove, "X-Goog-IAP-JWT-Assertion") && m.path_rule[0].url_redirect[0].host_redirect == "console.example.com"
+      if m.name != "console"
+    ])
+    error_message = "the public hosts drop IAP's header and redirect /console to the console's host"
+  }
+
+  assert {
+    condition     = output.iap_audience == "/projects/123456789012/global/backendServices/${google_compute_backend_service.console[0].generated_id}"
+    error_message = "the audience is /projects/<number>/global/backendServices/<the console backend's id>"
+  }
+
+  assert {
+    condition     = output.console_url == "https://console.example.com/console/"
+    error_message = "the console's URL"
+  }
+}
+
+run "edge_console_needs_operators" {
+  command = plan
+
+  module {
+    source = "../../modules/edge"
+  }
+
+  variables {
+    region                = "us-central1"
+    enabled               = true
+    hosts                 = { intake = "hooks.example.com", api = "api.example.com" }
+    public_functions      = ["api", "intake"]
+    project_number        = "123456789012"
+    console_function      = "api"
+    partner_source_ranges = {}
+    labels                = {}
+    console               = { host = "console.example.com", operators = ["allUsers"] }
+  }
+
+  expect_failures = [
+    var.console,
+  ]
+}
+
+run "edge_console_on_a_public_host" {
+  command = plan
+
+  module {
+    source = "../../modules/edge"
+  }
+
+  variables {
+    region                = "us-central1"
+    enabled               = true
+    hosts                 = { intake = "hooks.example.com", api = "api.example.com" }
+    public_functions      = ["api", "intake"]
+    project_number        = "123456789012"
+    console_function      = "api"
+    partner_source_ranges = {}
+    labels                = {}
+    console               = { host = "api.example.com", operators = ["group:ops@example.com"] }
+  }
+
+  expect_failures = [
+    google_compute_global_address.edge,
+  ]
+}
+
+# The root refuses a console without the edge.
+run "console_without_the_edge" {
+  command = plan
+
+  variables {
+    edge = { enabled = false, console = { host = "console.example.com", operators = ["group:ops@example.com"] } }
+  }
+
+  expect_failures = [
+    var.edge,
   ]
 }
 
