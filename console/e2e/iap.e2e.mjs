@@ -8,12 +8,13 @@
 //
 // No sign-in page: the overview at once, the header naming the Google identity; nothing in session or
 // local storage; a dead letter dry-run and replayed (a change: the console's CSRF header gets it past
-// the api's guard); Sign out goes to IAP's sign-out URL. The assertion comes from the environment, never
+// the api's guard); Sign out goes to IAP's sign-out URL; an assertion the api refuses is a message on the
+// page (no redirect loop through IAP's sign-out). The assertion comes from the environment, never
 // argv, and is never printed.
 import { required, run } from "./harness.mjs";
 
-const { CONSOLE_URL: url, IAP_ASSERTION: assertion, IAP_OPERATOR: operator, CONSOLE_DEAD_LETTER: deadLetter } = required(
-  "CONSOLE_URL", "CONSOLE_ARTIFACTS", "IAP_ASSERTION", "IAP_OPERATOR", "CONSOLE_DEAD_LETTER",
+const { CONSOLE_URL: url, IAP_ASSERTION: assertion, IAP_OPERATOR: operator, CONSOLE_DEAD_LETTER: deadLetter, IAP_FORGED: forged } = required(
+  "CONSOLE_URL", "CONSOLE_ARTIFACTS", "IAP_ASSERTION", "IAP_OPERATOR", "CONSOLE_DEAD_LETTER", "IAP_FORGED",
 );
 
 await run(async ({ page, step, shot, problems }) => {
@@ -47,4 +48,15 @@ await run(async ({ page, step, shot, problems }) => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL((u) => u.searchParams.get("gcp-iap-mode") === "CLEAR_LOGIN_COOKIE");
   });
-}, { headers: { "X-Goog-IAP-JWT-Assertion": assertion } });
+
+  // an assertion the api refuses (signed by another key): the console says so once, no redirect loop
+  await step("a refused identity is shown, not looped", async () => {
+    await page.setExtraHTTPHeaders({ "X-Goog-IAP-JWT-Assertion": forged });
+    await page.goto(url);
+    await page.getByRole("alert").filter({ hasText: "did not accept it" }).waitFor();
+    const at = page.url();
+    await page.waitForTimeout(1500);
+    if (page.url() !== at) problems.push(`a refused identity navigated away: ${page.url()}`);
+    await shot("iap-03-refused");
+  });
+}, { headers: { "X-Goog-IAP-JWT-Assertion": assertion }, expected: /status of 401/ });

@@ -4,7 +4,7 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-route
 import { ApiError } from "./api/client";
 import { SessionProvider, useSession } from "./api/context";
 import { Layout } from "./components/Layout";
-import { Checking } from "./components/Status";
+import { Checking, Refused } from "./components/Status";
 import { AccountDetailPage } from "./pages/AccountDetail";
 import { AccountsPage } from "./pages/Accounts";
 import { ApprovalsPage } from "./pages/Approvals";
@@ -23,10 +23,10 @@ import { RequestDetailPage } from "./pages/RequestDetail";
 import { TransactionDetailPage } from "./pages/TransactionDetail";
 
 function Queries({ children }: { children: ReactNode }) {
-  const { signOut } = useSession();
+  const { unauthenticated } = useSession();
   const [client] = useState(() => {
     const onError = (error: unknown) => {
-      if (error instanceof ApiError && error.unauthenticated) signOut();
+      if (error instanceof ApiError && error.unauthenticated) unauthenticated(); // stable: reads no mode
     };
     return new QueryClient({
       queryCache: new QueryCache({ onError }),
@@ -43,9 +43,10 @@ function Queries({ children }: { children: ReactNode }) {
 }
 
 function RequireSession({ children }: { children: ReactNode }) {
-  const { checking, signedIn } = useSession();
+  const { checking, signedIn, refused } = useSession();
   const location = useLocation();
   if (checking) return <Checking />;
+  if (refused) return <Refused />;
   if (!signedIn) return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
   return <Layout>{children}</Layout>;
 }

@@ -114,9 +114,10 @@ def test_an_operator_behind_iap_works_the_console_with_no_key(cfg, db, iap_api):
     artifacts = cfg.run_dir / "artifacts" / "console" / "iap"
     run_console(
         cfg, "iap.e2e.mjs", artifacts, [token], CONSOLE_URL=f"{url}/console/", IAP_ASSERTION=token,
-        IAP_OPERATOR=email, CONSOLE_DEAD_LETTER=name,
+        IAP_OPERATOR=email, CONSOLE_DEAD_LETTER=name, IAP_FORGED=_assertion(other_private, email),
     )  # fmt: skip
-    assert sorted(p.name for p in artifacts.glob("*.png")) == ["iap-01-overview.png", "iap-02-replayed.png"]
+    shots = sorted(p.name for p in artifacts.glob("*.png"))
+    assert shots == ["iap-01-overview.png", "iap-02-replayed.png", "iap-03-refused.png"], shots
     replayed = requests.get(f"{url}/v1/dead-letters", params={"status": "replayed", "limit": 100},
                             headers={iap.HEADER: token}, timeout=5).json()["data"]  # fmt: skip
     assert name in [d["id"] for d in replayed]

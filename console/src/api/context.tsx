@@ -7,7 +7,7 @@ import { makeClient, type Client } from "./client";
 import { IAP_SIGN_OUT, signInMethod } from "./iap";
 import { clearApiKey, getApiKey, setApiKey } from "./session";
 
-type Mode = "checking" | "key" | "iap" | "signed-out";
+type Mode = "checking" | "key" | "iap" | "iap-refused" | "signed-out";
 
 interface Session {
   client: Client;
@@ -16,8 +16,12 @@ interface Session {
   signedIn: boolean;
   /** signed in by IAP (their Google identity), not by a key */
   viaIap: boolean;
+  /** IAP signed the operator in but the api refused the identity (a 401): shown, never a redirect loop */
+  refused: boolean;
   signIn: (key: string) => void;
   signOut: () => void;
+  /** a 401 from the api: the key is signed out; behind IAP the identity is marked refused */
+  unauthenticated: () => void;
 }
 
 const SessionContext = createContext<Session | null>(null);
@@ -42,8 +46,15 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
   const signOut = useCallback(() => {
     clearApiKey();
-    if (mode === "iap") window.location.assign(IAP_SIGN_OUT);
+    if (mode === "iap" || mode === "iap-refused") window.location.assign(IAP_SIGN_OUT);
     else setMode("signed-out");
+  }, [mode]);
+  // Stable (it reads no mode: the query client keeps the first one it is given for the tab's life).
+  const unauthenticated = useCallback(() => {
+    setMode((m) => (m === "iap" || m === "iap-refused" ? "iap-refused" : "signed-out"));
+  }, []);
+  useEffect(() => {
+    if (mode === "signed-out") clearApiKey(); // a revoked or expired key is not kept
   }, [mode]);
   const value = useMemo(
     () => ({
@@ -51,10 +62,12 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       checking: mode === "checking",
       signedIn: mode === "key" || mode === "iap",
       viaIap: mode === "iap",
+      refused: mode === "iap-refused",
       signIn,
       signOut,
+      unauthenticated,
     }),
-    [client, mode, signIn, signOut],
+    [client, mode, signIn, signOut, unauthenticated],
   );
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

@@ -1,4 +1,5 @@
 import { ApiError, describe } from "../api/client";
+import { IAP_SIGN_OUT } from "../api/iap";
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -13,6 +14,20 @@ export function Checking() {
   return (
     <main id="main" className="login">
       <p role="status">Checking sign-in…</p>
+    </main>
+  );
+}
+
+/** Behind IAP, the api refused the Google identity IAP signed in (a 401): say so, offer IAP's sign-out. */
+export function Refused() {
+  return (
+    <main id="main" className="login">
+      <h1>ledgerline console</h1>
+      <p role="alert" className="error">
+        Your Google sign-in reached the console but the api did not accept it (invalid_iap_assertion). Sign in again;
+        if it persists, the platform team checks LEDGERLINE_IAP_AUDIENCE against the console's IAP backend.
+      </p>
+      <p><a href={IAP_SIGN_OUT}>Sign in again</a></p>
     </main>
   );
 }
