@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from shared.api import models
 from shared.api.payments import payment_view
-from shared.api.service import Backend, _iso, _not_found
+from shared.api.service import Backend, _iso, _not_found, newest_first_page
 from shared.domain.payments.effects import Booking, rule_of
 from shared.domain.payments.ids import operation_id
 from shared.errors import ClientError
@@ -56,26 +56,20 @@ def list_payments(backend: Backend, query: dict, limit: int) -> OperatorPaymentL
     cursor = payins.get(starting_after) if starting_after and len(starting_after) <= 100 else None
     if starting_after is not None and cursor is None:
         raise ClientError(400, "invalid_cursor", "starting_after is not a pay-in", "starting_after")
-    before = cursor.payment.requested_at if cursor else None
-    page: list[OperatorPayment] = []
-    for n, (name, row) in enumerate(backend.store.all_payments(status, before)):
-        if n >= MAX_SCAN:
-            break
-        stored = payins.decode(name, row)
-        if stored is None:
-            continue
+    at = cursor.payment.requested_at if cursor else None
+
+    def kept(stored: StoredPayment) -> OperatorPayment | None:
         p = stored.payment
-        if cursor and (p.requested_at > before or (p.requested_at == before and name <= cursor.payment.payment_id)):
-            continue
         if (customer and p.customer != customer) or (processor and p.processor != processor):
-            continue
+            return None
         view = _view(backend, stored)
-        if tenant and view.tenant != tenant:
-            continue
-        page.append(view)
-        if len(page) > limit:
-            break
-    return OperatorPaymentList(data=page[:limit], has_more=len(page) > limit)
+        return None if tenant and view.tenant != tenant else view
+
+    page, more = newest_first_page(
+        backend.store.all_payments(status, at), payins.decode, lambda s: s.payment.requested_at,
+        (at, cursor.payment.payment_id) if cursor else None, kept, limit, MAX_SCAN,
+    )  # fmt: skip
+    return OperatorPaymentList(data=page, has_more=more)
 
 
 def _booked(record_id: str, effects: tuple[str, ...]) -> dict[str, tuple[str, str]]:

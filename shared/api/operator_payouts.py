@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from shared.api import models
 from shared.api.operations import actor
 from shared.api.payments import client_error, payout_view
-from shared.api.service import Backend, _iso, _not_found
+from shared.api.service import Backend, _iso, _not_found, newest_first_page
 from shared.domain.payments.effects import RULES
 from shared.domain.payments.errors import PaymentError
 from shared.domain.payments.ids import operation_id
@@ -118,31 +118,23 @@ def list_payouts(backend: Backend, query: dict, limit: int) -> OperatorPayoutLis
     cursor = payouts.get(starting_after) if starting_after and len(starting_after) <= 100 else None
     if starting_after is not None and cursor is None:
         raise ClientError(400, "invalid_cursor", "starting_after is not a payout", "starting_after")
-    before = cursor.payout.requested_at if cursor else None
+    at = cursor.payout.requested_at if cursor else None
     now = backend.clock()
-    page: list[OperatorPayout] = []
-    for n, (name, row) in enumerate(backend.store.all_payouts(status, before)):
-        if n >= MAX_SCAN:
-            break
-        stored = payouts.decode(name, row)
-        if stored is None:
-            continue
+
+    def kept(stored: StoredPayout) -> OperatorPayout | None:
         p = stored.payout
-        if cursor and (p.requested_at > before or (p.requested_at == before and name <= cursor.payout.payout_id)):
-            continue
-        if customer and p.customer != customer:
-            continue
-        if partner and all(a.partner != partner for a in p.attempts):
-            continue
+        if (customer and p.customer != customer) or (partner and all(a.partner != partner for a in p.attempts)):
+            return None
         view = _view(backend, stored, now)
-        if tenant and view.tenant != tenant:
-            continue
-        if wants_attention and not view.attention:
-            continue
-        page.append(view)
-        if len(page) > limit:
-            break
-    return OperatorPayoutList(data=page[:limit], has_more=len(page) > limit)
+        if (tenant and view.tenant != tenant) or (wants_attention and not view.attention):
+            return None
+        return view
+
+    page, more = newest_first_page(
+        backend.store.all_payouts(status, at), payouts.decode, lambda s: s.payout.requested_at,
+        (at, cursor.payout.payout_id) if cursor else None, kept, limit, MAX_SCAN,
+    )  # fmt: skip
+    return OperatorPayoutList(data=page, has_more=more)
 
 
 def _get(backend: Backend, payout_id: str) -> StoredPayout:

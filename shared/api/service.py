@@ -198,6 +198,37 @@ def get_balance(
     )
 
 
+def newest_first_page(
+    rows: Iterable[tuple[str, dict]],
+    decode: Callable[[str, dict], Any],
+    at: Callable[[Any], datetime],
+    cursor: tuple[datetime, str] | None,
+    view: Callable[[Any], Any],
+    limit: int,
+    scan: int = 5000,
+) -> tuple[list, bool]:
+    """One page of a cross-tenant listing read newest first ((at desc, name asc): the operators'
+    payouts and pay-ins): each row decoded, those up to the cursor (at, name) skipped, `view` making the
+    item or None (filtered out in code); at most `scan` rows read. (page, has_more)."""
+    page: list = []
+    for n, (name, row) in enumerate(rows):
+        if n >= scan:
+            break
+        stored = decode(name, row)
+        if stored is None:
+            continue
+        when = at(stored)
+        if cursor and (when > cursor[0] or (when == cursor[0] and name <= cursor[1])):
+            continue
+        item = view(stored)
+        if item is None:
+            continue
+        page.append(item)
+        if len(page) > limit:
+            break
+    return page[:limit], len(page) > limit
+
+
 def check_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
