@@ -130,7 +130,10 @@ def test_tls_is_modern_and_at_least_1_2_and_port_80_only_redirects():
     assert ssl["profile"] in ("MODERN", "RESTRICTED") and ssl["min_tls_version"] == "TLS_1_2"
     proxy = r["google_compute_target_https_proxy.edge"]
     assert proxy["ssl_policy"] == "${google_compute_ssl_policy.edge[0].id}"
-    assert proxy["ssl_certificates"] == ["${google_compute_managed_ssl_certificate.edge[0].id}"]
+    assert proxy["ssl_certificates"] == (  # the public domains' and, with a console, its own
+        "${concat([google_compute_managed_ssl_certificate.edge[0].id], "
+        "google_compute_managed_ssl_certificate.console[*].id)}"
+    )
     rules = {x.name: x.body for x in resources("google_compute_global_forwarding_rule")}
     assert {name: body["port_range"] for name, body in rules.items()} == {"https": "443", "http_redirect": "80"}
     assert rules["https"]["target"] == "${google_compute_target_https_proxy.edge[0].id}"

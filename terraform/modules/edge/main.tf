@@ -33,7 +33,7 @@ locals {
   console = var.enabled ? var.console : null
   # the console's host, by the name of its path matcher (empty: no console)
   console_host = local.console != null ? { console = local.console.host } : {}
-  domains      = sort(distinct(concat(values(local.on), values(local.console_host))))
+  domains      = sort(distinct(values(local.on)))
   partners     = { for name, ranges in var.partner_source_ranges : name => ranges if var.enabled && length(ranges) > 0 }
   # Priorities: partner source rules 1000+ (20 per partner: its allow rules, then its deny at +19),
   # OWASP 2000+, the per-IP throttle 3000, default last.
@@ -270,6 +270,25 @@ resource "google_compute_managed_ssl_certificate" "edge" {
   }
 }
 
+# The console's host has a certificate of its own: turning the console on or off leaves the public
+# domains' certificate alone (a changed domain list replaces a managed certificate, and a new one
+# serves nothing until Google has provisioned it). Named after the host: a new host is a new
+# certificate, made before the old one goes.
+resource "google_compute_managed_ssl_certificate" "console" {
+  count = local.console != null ? 1 : 0
+
+  project = var.project_id
+  name    = "ledgerline-console-${substr(sha256(local.console.host), 0, 8)}"
+
+  managed {
+    domains = [local.console.host]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
 resource "google_compute_ssl_policy" "edge" {
   count = var.enabled ? 1 : 0
 
@@ -352,7 +371,7 @@ resource "google_compute_target_https_proxy" "edge" {
   project          = var.project_id
   name             = "ledgerline-edge"
   url_map          = google_compute_url_map.edge[0].id
-  ssl_certificates = [google_compute_managed_ssl_certificate.edge[0].id]
+  ssl_certificates = concat([google_compute_managed_ssl_certificate.edge[0].id], google_compute_managed_ssl_certificate.console[*].id)
   ssl_policy       = google_compute_ssl_policy.edge[0].id
 }
 

@@ -203,8 +203,13 @@ run "edge_with_the_console_behind_iap" {
   }
 
   assert {
-    condition     = contains(google_compute_managed_ssl_certificate.edge[0].managed[0].domains, "console.example.com")
-    error_message = "the certificate covers the console's host"
+    condition     = google_compute_managed_ssl_certificate.console[0].managed[0].domains == tolist(["console.example.com"]) && !contains(google_compute_managed_ssl_certificate.edge[0].managed[0].domains, "console.example.com")
+    error_message = "the console's host has a certificate of its own; the public one is left as it was"
+  }
+
+  assert {
+    condition     = length(google_compute_target_https_proxy.edge[0].ssl_certificates) == 2
+    error_message = "the HTTPS proxy serves both certificates"
   }
 
   assert {
