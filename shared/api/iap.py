@@ -66,7 +66,7 @@ def _header(assertion: str) -> dict:
     try:
         encoded = assertion.split(".")[0]
         value = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         raise _refused("the IAP assertion is not a JWT") from None
     if not isinstance(value, dict):
         raise _refused("the IAP assertion is not a JWT")
@@ -95,7 +95,7 @@ def verify(assertion: str, keys: Mapping[str, str], audience: str) -> Identity:
         claims = jwt.decode(
             assertion, certs={kid: keys[kid]}, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
         )
-    except (auth_exceptions.GoogleAuthError, ValueError) as exc:
+    except (auth_exceptions.GoogleAuthError, ValueError, RecursionError) as exc:
         raise _refused(f"the IAP assertion does not verify ({type(exc).__name__})") from None
     if claims.get("iss") != ISSUER:
         raise _refused(f"the IAP assertion is not from {ISSUER}")
@@ -125,32 +125,41 @@ def check_console_header(method: str, headers: Mapping[str, str]) -> None:
 
 class Keys:
     """IAP's public keys, read through `fetch` (key id -> PEM): cached KEYS_TTL_SECONDS, read again
-    early when an unknown key id is asked for, at most every REFRESH_AT_MOST_EVERY_SECONDS."""
+    early when an unknown key id is asked for; whatever the reason, at most one read attempt every
+    REFRESH_AT_MOST_EVERY_SECONDS (a failing or slow key server, or a flood of made-up key ids, costs
+    one read a minute), done outside the lock (requests with known keys never wait for it)."""
 
     def __init__(self, fetch: Callable[[], Mapping[str, str]], clock: Callable[[], float] = time.monotonic):
         self._fetch = fetch
         self._clock = clock
         self._keys: Mapping[str, str] = {}
-        self._read_at: float | None = None
+        self._read_at: float | None = None  # the last successful read
+        self._tried_at: float | None = None  # the last attempt, successful or not
         self._lock = threading.Lock()
+
+    def _unavailable(self) -> ClientError:  # our dependency, not the caller's mistake: a 503 to retry
+        return ClientError(503, "iap_keys_unavailable", "IAP's public keys cannot be read; retry", None, "api_error")
 
     def for_key(self, kid: str) -> Mapping[str, str]:
         with self._lock:
             now = self._clock()
-            stale = self._read_at is None or now - self._read_at >= KEYS_TTL_SECONDS
-            unknown = kid not in self._keys and (
-                self._read_at is None or now - self._read_at >= REFRESH_AT_MOST_EVERY_SECONDS
-            )
-            if stale or unknown:
-                try:
-                    self._keys, self._read_at = dict(self._fetch()), now
-                except Exception as exc:  # our dependency, not the caller's mistake: a 503 to retry
-                    if not self._keys:
-                        raise ClientError(
-                            503, "iap_keys_unavailable", "IAP's public keys cannot be read; retry", None, "api_error"
-                        ) from exc
-                    # keep the keys we have (a rotation keeps the old key valid a while); try again in a minute
-                    self._read_at = now - KEYS_TTL_SECONDS + REFRESH_AT_MOST_EVERY_SECONDS
+            fresh = self._read_at is not None and now - self._read_at < KEYS_TTL_SECONDS
+            if fresh and kid in self._keys:
+                return self._keys
+            if self._tried_at is not None and now - self._tried_at < REFRESH_AT_MOST_EVERY_SECONDS:
+                if not self._keys:
+                    raise self._unavailable()
+                return self._keys  # tried lately: what we have (an unknown key id is then refused)
+            self._tried_at = now
+        try:
+            fetched = dict(self._fetch())
+        except Exception as exc:
+            with self._lock:
+                if not self._keys:
+                    raise self._unavailable() from exc
+                return self._keys  # keep the keys we have (a rotation keeps the old key valid a while)
+        with self._lock:
+            self._keys, self._read_at = fetched, now
             return self._keys
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel
 
-from shared.adapters import ledger_rows
+from shared.adapters import ledger_rows, payout_rows
 from shared.adapters.payout_rows import PAYOUT
 from shared.api.service import Backend, _iso
 from shared.domain.ledger.accounts import AccountBalance, account_rule, sum_balances
@@ -313,12 +313,12 @@ def health(backend: Backend, days_raw: str | None) -> OperatorHealth:
     breaks = store.query(BREAK, "status", "open")
     since = min(_start(days[0]), now - timedelta(hours=24))
     attempts = store.rows_since(ATTEMPT, "at", since, MAX_ATTEMPTS)
-    codec = backend.payouts()
+    # the row codec alone (not the payouts service, which needs the payments keys: read-only here)
     payouts = [
-        stored.payout
+        decoded.payout
         for status in janitor.OPEN_PAYOUTS
         for name, row in store.query(PAYOUT, "status", status).items()
-        if (stored := codec.decode(name, row)) is not None and stored.payout.status in janitor.OPEN_PAYOUTS
+        if (decoded := payout_rows.payout(name, row)).payout.status in janitor.OPEN_PAYOUTS
     ]
     return OperatorHealth(
         as_of=_iso(now) or "",

@@ -209,11 +209,12 @@ def newest_first_page(
 ) -> tuple[list, bool]:
     """One page of a cross-tenant listing read newest first ((at desc, name asc): the operators'
     payouts and pay-ins): each row decoded, those up to the cursor (at, name) skipped, `view` making the
-    item or None (filtered out in code); at most `scan` rows read. (page, has_more)."""
+    item or None (filtered out in code); at most `scan` rows read. (page, has_more): more when a row
+    beyond the page matched, or when the scan stopped at `scan` rows with a page to continue from."""
     page: list = []
     for n, (name, row) in enumerate(rows):
         if n >= scan:
-            break
+            return page[:limit], bool(page)
         stored = decode(name, row)
         if stored is None:
             continue

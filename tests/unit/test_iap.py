@@ -133,12 +133,38 @@ def test_keys_are_cached_an_hour_and_read_again_early_for_an_unknown_key_at_most
     assert source.calls == 4
 
 
-def test_keys_never_read_are_a_503_not_a_client_error():
-    source = FlakyKeys()
+def test_keys_never_read_are_a_503_not_a_client_error_and_retried_once_a_minute():
+    source, clock = FlakyKeys(), [0.0]
     source.fail = True
-    with pytest.raises(ClientError) as caught:
-        iap.Keys(source).for_key("kid-1")
-    assert (caught.value.status, caught.value.code) == (503, "iap_keys_unavailable")
+    cache = iap.Keys(source, clock=lambda: clock[0])
+    for at in (0.0, 1.0, 30.0):
+        clock[0] = at
+        with pytest.raises(ClientError) as caught:
+            cache.for_key("kid-1")
+        assert (caught.value.status, caught.value.code) == (503, "iap_keys_unavailable")
+    assert source.calls == 1  # a cold start during an outage reads once a minute, not per request
+    clock[0], source.fail = 61.0, False
+    assert "kid-1" in cache.for_key("kid-1") and source.calls == 2
+
+
+def test_made_up_key_ids_while_the_key_server_fails_cost_one_read_a_minute():
+    source, clock = FlakyKeys(), [0.0]
+    cache = iap.Keys(source, clock=lambda: clock[0])
+    cache.for_key("kid-1")
+    source.fail = True
+    for second in range(60, 120):
+        clock[0] = float(second)
+        assert "kid-1" in cache.for_key(f"bogus-{second}")
+    assert source.calls == 2
+
+
+@pytest.mark.parametrize("part", [0, 1])
+def test_a_deeply_nested_assertion_is_a_401_not_a_500(part):
+    parts = assertion().split(".")
+    parts[part] = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    if part == 1:  # a header that passes the algorithm and key checks, then a payload nested too deep
+        parts[0] = _b64({"alg": "ES256", "kid": "kid-1", "typ": "JWT"})
+    refused(".".join(parts))
 
 
 class IapWorld(World):

@@ -32,10 +32,17 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (mode !== "checking") return;
     let live = true;
-    signInMethod(window.location.origin).then(
-      (method) => live && setMode(method === "iap" ? "iap" : "signed-out"),
-      () => live && setMode("signed-out"), // cannot tell: the key form, which works wherever keys do
-    );
+    const ask = (left: number): void => {
+      signInMethod(window.location.origin).then(
+        (method) => live && setMode(method === "iap" ? "iap" : "signed-out"),
+        () => {
+          if (!live) return;
+          if (left > 0) window.setTimeout(() => ask(left - 1), 1000);
+          else setMode("signed-out"); // cannot tell: the key form (which notices IAP: Login.tsx)
+        },
+      );
+    };
+    ask(2);
     return () => {
       live = false;
     };

@@ -26,9 +26,15 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      // One operator-scoped read proves the key before it is kept (sessionStorage only).
+      // One operator-scoped read proves the key before it is kept (sessionStorage only). Behind IAP the
+      // api answers for the Google identity instead, whatever was typed: then this page should not be
+      // here at all (the sign-in method could not be read): start again, signed in by IAP.
       const probe = makeClient({ baseUrl: window.location.origin, apiKey: () => candidate });
-      await call(probe.GET("/v1/operator/requests", { params: { query: { limit: 1 } } }));
+      const me = await call(probe.GET("/v1/operator/me"));
+      if (me.authentication === "iap") {
+        window.location.reload();
+        return;
+      }
       signIn(candidate);
       navigate(from, { replace: true });
     } catch (caught) {
