@@ -135,7 +135,8 @@ class Keys:
         self._keys: Mapping[str, str] = {}
         self._read_at: float | None = None  # the last successful read
         self._tried_at: float | None = None  # the last attempt, successful or not
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state above
+        self._reading = threading.Lock()  # held while a read is in flight
 
     def _unavailable(self) -> ClientError:  # our dependency, not the caller's mistake: a 503 to retry
         return ClientError(503, "iap_keys_unavailable", "IAP's public keys cannot be read; retry", None, "api_error")
@@ -146,21 +147,27 @@ class Keys:
             fresh = self._read_at is not None and now - self._read_at < KEYS_TTL_SECONDS
             if fresh and kid in self._keys:
                 return self._keys
-            if self._tried_at is not None and now - self._tried_at < REFRESH_AT_MOST_EVERY_SECONDS:
+            tried_lately = self._tried_at is not None and now - self._tried_at < REFRESH_AT_MOST_EVERY_SECONDS
+            if tried_lately and self._keys:
+                return self._keys  # tried lately: what we have (an unknown key id is then refused)
+            if not tried_lately:
+                self._tried_at = now
+        if tried_lately:  # no keys yet: wait for the read in flight (a cold start's first requests), if any
+            with self._reading, self._lock:
                 if not self._keys:
                     raise self._unavailable()
-                return self._keys  # tried lately: what we have (an unknown key id is then refused)
-            self._tried_at = now
-        try:
-            fetched = dict(self._fetch())
-        except Exception as exc:
+                return self._keys
+        with self._reading:
+            try:
+                fetched = dict(self._fetch())
+            except Exception as exc:
+                with self._lock:
+                    if not self._keys:
+                        raise self._unavailable() from exc
+                    return self._keys  # keep the keys we have (a rotation keeps the old key valid a while)
             with self._lock:
-                if not self._keys:
-                    raise self._unavailable() from exc
-                return self._keys  # keep the keys we have (a rotation keeps the old key valid a while)
-        with self._lock:
-            self._keys, self._read_at = fetched, now
-            return self._keys
+                self._keys, self._read_at = fetched, now
+                return self._keys
 
 
 class Verifier:

@@ -246,3 +246,26 @@ def test_two_google_identities_are_maker_and_checker_and_changes_need_the_consol
 def test_an_iap_principal_is_not_an_api_key():
     principal = iap.principal(iap.Identity("s", "x@example.com"))
     assert principal.key_id.startswith("iap:") and not keys.KEY_ID.match(principal.key_id)
+
+
+def test_a_cold_starts_concurrent_requests_wait_for_the_one_read_in_flight():
+    import threading
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return dict(KEYS)
+
+    cache, got = iap.Keys(slow), []
+    first = threading.Thread(target=lambda: got.append(cache.for_key("kid-1")))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(target=lambda: got.append(cache.for_key("kid-1")))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert got == [KEYS, KEYS] and len(calls) == 1
