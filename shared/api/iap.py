@@ -85,10 +85,11 @@ def key_id(assertion: str) -> str:
     return kid
 
 
-def verify(assertion: str, keys: Mapping[str, str], audience: str) -> Identity:
+def verify(assertion: str, keys: Mapping[str, str], audience: str, kid: str | None = None) -> Identity:
     """The person an IAP assertion names, or a 401: signature by one of `keys` (key id -> PEM), issuer,
-    audience exactly `audience`, iat/exp within CLOCK_SKEW_SECONDS, an email."""
-    kid = key_id(assertion)
+    audience exactly `audience`, iat/exp within CLOCK_SKEW_SECONDS, an email. `kid`: key_id(assertion),
+    when the caller has read it already."""
+    kid = kid if kid is not None else key_id(assertion)
     if kid not in keys:
         raise _refused("the IAP assertion is signed by an unknown key")
     try:
@@ -183,6 +184,7 @@ class Verifier:
         if assertion is None:
             return None
         assertion = assertion.strip()
-        identity = verify(assertion, self.keys.for_key(key_id(assertion)), self.audience)
+        kid = key_id(assertion)
+        identity = verify(assertion, self.keys.for_key(kid), self.audience, kid)
         check_console_header(method, headers)
         return principal(identity)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from shared.api import models
 from shared.api.payments import payment_view
 from shared.api.service import Backend, _iso, _not_found, newest_first_page
-from shared.domain.payments.effects import Booking, rule_of
+from shared.domain.payments.effects import rule_for
 from shared.domain.payments.ids import operation_id
 from shared.errors import ClientError
 from shared.payments.store import StoredPayment
@@ -74,8 +74,7 @@ def list_payments(backend: Backend, query: dict, limit: int) -> OperatorPaymentL
 
 def _booked(record_id: str, effects: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     """transaction id -> (record, effect): ids derive from (record, effect, rule), read by key, no scan."""
-    booking = Booking(record_id, "", "", 0, "")  # rule_of reads only the record id (a refund's own rules)
-    return {operation_id(record_id, e, rule_of(e, booking)): (record_id, e) for e in effects}
+    return {operation_id(record_id, e, rule_for(e, record_id)): (record_id, e) for e in effects}
 
 
 def get_payment(backend: Backend, payment_id: str) -> OperatorPaymentDetail:

@@ -105,10 +105,15 @@ REFUND_RULES: dict[str, str] = {"hold": "refund_hold.v1", "capture": "refund_cap
 REFUND_PREFIX = "re_"
 
 
-def rule_of(effect: str, booking: Booking) -> str:
-    if booking.record_id.startswith(REFUND_PREFIX) and effect in REFUND_RULES:
+def rule_for(effect: str, record_id: str) -> str:
+    """The posting rule of `effect` for a record (a refund's hold effects have rule names of their own)."""
+    if record_id.startswith(REFUND_PREFIX) and effect in REFUND_RULES:
         return REFUND_RULES[effect]
     return RULES[effect].rule
+
+
+def rule_of(effect: str, booking: Booking) -> str:
+    return rule_for(effect, booking.record_id)
 
 
 def operation(effect: Effect, booking: Booking, at: datetime) -> Operation:
