@@ -5,7 +5,7 @@
 //
 // Signs in, opens Payouts (every tenant's), filters the paid ones, opens the payout's timeline: its
 // states in order from requested to settled, the partner's attempt, the ledger transactions it booked
-// (the hold, its capture); follows the hold to its transaction page, which links back to the payout.
+// (the hold, its capture), the bank's webhooks (the settled one opened as its raw event); follows the hold to its transaction page, which links back to the payout.
 import { required, run } from "./harness.mjs";
 
 const { CONSOLE_KEY: key, CONSOLE_PAYOUT: payout } = required("CONSOLE_URL", "CONSOLE_KEY", "CONSOLE_ARTIFACTS", "CONSOLE_PAYOUT");
@@ -36,6 +36,12 @@ await run(async ({ page, step, shot, nav, signIn, goto, problems }) => {
     if (order.some((i) => i < 0) || order[0] > order[1]) problems.push(`timeline order: ${JSON.stringify(text)}`);
     if (!/ledger hold/.test(text) || !/ledger capture/.test(text)) problems.push(`timeline without the ledger: ${JSON.stringify(text)}`);
     await page.getByTestId("payout-attempts").getByRole("row").nth(1).waitFor();
+    // the bank's settled webhook, as it arrived, opened in place as the raw event intake stored
+    const hook = timeline.getByRole("listitem").filter({ hasText: "partner webhook" }).filter({ hasText: "ach.outgoing_transfer.settled" }).first();
+    await hook.getByText("raw event").click();
+    const body = hook.getByTestId("raw-body");
+    await body.waitFor();
+    if (!(await body.innerText()).includes(payout)) problems.push("the webhook's raw event does not name the payout's transfer");
     await shot("payouts-02-timeline");
   });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseExponents } from "../scripts/generate.mjs";
-import { exponentOf, formatMinor, formatMoney, MoneyError, toMinor } from "../src/money/money";
+import { exponentOf, formatMinor, formatMoney, MoneyError, parseMajor, toMinor } from "../src/money/money";
 
 describe("formatMinor: exact decimal text by ISO-4217 exponent", () => {
   it("formats by the currency's exponent", () => {
@@ -67,5 +67,23 @@ describe("the exponent table is the backend's", () => {
     expect(toMinor(42)).toBe(42n);
     expect(toMinor("-42")).toBe(-42n);
     expect(toMinor(7n)).toBe(7n);
+  });
+});
+
+describe("parseMajor: what an operator types, as exact minor units", () => {
+  it("reads decimal text by the currency's exponent, never through a float", () => {
+    expect(parseMajor("12.34", "USD")).toBe(1234n);
+    expect(parseMajor("1,000.5", "usd")).toBe(100050n);
+    expect(parseMajor("0.1", "USD") + parseMajor("0.2", "USD")).toBe(30n); // 0.1 + 0.2 exactly
+    expect(parseMajor("1235", "JPY")).toBe(1235n);
+    expect(parseMajor("1.234", "KWD")).toBe(1234n);
+    expect(parseMajor("90071992547409.91", "USD")).toBe(9007199254740991n); // 2^53 - 1, exact
+    expect(parseMajor("5.", "USD")).toBe(500n);
+  });
+  it("refuses more decimals than the currency has, signs, exponents and words", () => {
+    for (const [text, currency] of [["1.001", "USD"], ["1.5", "JPY"], ["-1", "USD"], ["1e3", "USD"], ["", "USD"], ["abc", "USD"], ["1,00", "USD"], [".5", "USD"]]) {
+      expect(() => parseMajor(text ?? "", currency ?? "")).toThrow(MoneyError);
+    }
+    expect(() => parseMajor("1", "XXQ")).toThrow(MoneyError);
   });
 });

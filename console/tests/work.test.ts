@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ActionKey, ApiError } from "../src/api/client";
-import { auditQuery, breakActions, dayBounds, undoableMatch, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate } from "../src/operations/work";
+import { auditQuery, breakActions, checkLegs, dayBounds, undoableMatch, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate, type LegRow } from "../src/operations/work";
 import type { OperatorRequest } from "../src/api/client";
 
 describe("breakActions", () => {
@@ -10,8 +10,8 @@ describe("breakActions", () => {
   it("offers acknowledging an open break, and notes on every break", () => {
     expect(of("open")).toEqual(["acknowledge", "note"]);
   });
-  it("offers accept, write off and match once acknowledged by me", () => {
-    expect(of("acknowledged", "ana@ops.test")).toEqual(["accept", "manual_match", "note", "write_off"]);
+  it("offers accept, write off, match and an adjusting entry once acknowledged by me", () => {
+    expect(of("acknowledged", "ana@ops.test")).toEqual(["accept", "adjust", "manual_match", "note", "write_off"]);
   });
   it("offers taking over a break another operator holds", () => {
     expect(of("acknowledged", "bo@ops.test")).toContain("acknowledge");
@@ -19,8 +19,42 @@ describe("breakActions", () => {
   it("offers only notes on accepted and closed breaks", () => {
     for (const state of ["accepted", "resolved", "written_off"] as const) expect(of(state, "ana@ops.test")).toEqual(["note"]);
   });
-  it("says a write-off always needs a second operator, and nothing else on the break page does", () => {
+  it("says a write-off always needs a second operator (an adjusting entry at its threshold), nothing else", () => {
     expect(Object.entries(SECOND_OPERATOR).filter(([, v]) => v === "always").map(([k]) => k)).toEqual(["write_off"]);
+  });
+});
+
+describe("checkLegs: an adjusting entry's legs, exactly", () => {
+  const leg = (account: string, direction: "debit" | "credit", amount: string, currency = "USD"): LegRow => ({ account, direction, amount, currency });
+
+  it("parses each amount by its currency's exponent into integer minor units", () => {
+    const got = checkLegs([leg("fees:stripe", "debit", "1,234.5"), leg("partner:stripe:clearing", "credit", "1234.50"),
+      leg("suspense", "debit", "700", "jpy"), leg("fees:adyen", "credit", "700", "JPY")]);
+    expect(got).toEqual({ ok: true, legs: [
+      { account: "fees:stripe", direction: "debit", amount: 123450, currency: "USD" },
+      { account: "partner:stripe:clearing", direction: "credit", amount: 123450, currency: "USD" },
+      { account: "suspense", direction: "debit", amount: 700, currency: "JPY" },
+      { account: "fees:adyen", direction: "credit", amount: 700, currency: "JPY" },
+    ] });
+  });
+  it("says which currency does not balance, and by how much", () => {
+    const got = checkLegs([leg("fees:stripe", "debit", "0.02"), leg("partner:stripe:clearing", "credit", "0.01")]);
+    expect(got).toEqual({ ok: false, row: null, why: "USD: debits exceed credits by 0.01 USD; every currency balances." });
+    // balanced in total but not per currency
+    const mixed = checkLegs([leg("a", "debit", "1"), leg("b", "credit", "1", "EUR")]);
+    expect(mixed.ok).toBe(false);
+  });
+  it("names the leg that is wrong, never rounding", () => {
+    const wrong = (rows: LegRow[]) => { const c = checkLegs(rows); return c.ok ? null : [c.row, c.why]; };
+    expect(wrong([leg("a", "debit", "1.001"), leg("b", "credit", "1")])).toEqual([0, 'Leg 1: USD has 2 decimals: "1.001" has more.']);
+    expect(wrong([leg("a", "debit", "1"), leg("b", "credit", "1.5", "JPY")])?.[0]).toBe(1);
+    expect(wrong([leg("a", "debit", "0"), leg("b", "credit", "0")])?.[0]).toBe(0);
+    expect(wrong([leg("a", "debit", "-1"), leg("b", "credit", "1")])?.[0]).toBe(0);
+    expect(wrong([leg("a", "debit", "1e3"), leg("b", "credit", "1000")])?.[0]).toBe(0);
+    expect(wrong([leg(" ", "debit", "1"), leg("b", "credit", "1")])).toEqual([0, "Leg 1: which account?"]);
+    expect(wrong([leg("a", "debit", "1", "XXQ"), leg("b", "credit", "1")])?.[0]).toBe(0);
+    expect(wrong([leg("a", "debit", "90071992547409.92"), leg("b", "credit", "90071992547409.92")])?.[0]).toBe(0); // over 2^53 - 1
+    expect(wrong([leg("a", "debit", "1")])).toEqual([null, "An adjusting entry has 2 to 20 legs."]);
   });
 });
 

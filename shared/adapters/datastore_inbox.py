@@ -3,6 +3,7 @@
 Inbox           key "<partner>:<partner event id>"  the first delivery: raw body (or body_chunks), headers
                 (JSON text), verdict, reason, canonical, content_hash, trace, received_at, last_delivery_at,
                 deliveries, conflicts, customer (the canonical event's; indexed: erasure requests),
+                our_reference (the record of ours it is about; indexed: a payout's timeline),
                 redacted_at / redaction (the body and headers removed: shared.operations.retention)
 InboxBody       key "<owner>#<n>"  chunks of a raw body over 512 KiB (owner: an Inbox or InboxConflict key)
 InboxPublished  key = the Inbox key   published_at, message_id (a marker, not a field of the event)
@@ -119,6 +120,26 @@ class DatastoreInbox:
         query.keys_only()
         return sorted(e.key.name for e in query.fetch())
 
+    def about(self, reference: str) -> list[InboxEvent]:
+        """An equality on the indexed our_reference (the built-in index), sorted here: a record of ours has
+        a handful of events."""
+        query = self.db.query(kind=INBOX)
+        query.add_filter(filter=datastore.query.PropertyFilter("our_reference", "=", reference))
+        return sorted(self._with_markers(list(query.fetch())), key=lambda e: (e.received_at, e.key))
+
+    def set_reference(self, key: str, reference: str) -> bool:
+        db = self.db
+
+        def work(_txn):
+            entity = db.get(db.key(INBOX, key))
+            if entity is None or entity.get("our_reference") == reference:
+                return False
+            entity["our_reference"] = reference
+            db.put(entity)
+            return True
+
+        return in_transaction(db, work)
+
     def redact(self, key: str, at: datetime, why: str) -> bool:
         """The event's body, chunks and headers removed in one transaction; then its conflicting
         redeliveries' bodies (a query cannot run inside the transaction; each put is idempotent)."""
@@ -180,6 +201,7 @@ class DatastoreInbox:
                 "canonical": record.canonical,
                 "trace": record.trace,
                 "customer": record.customer,
+                "our_reference": record.our_reference,
             }
         )
         return entity, chunks
@@ -226,6 +248,7 @@ def _event(entity: datastore.Entity, marker: datastore.Entity | None, body: byte
         body=body,
         customer=entity.get("customer"),
         redacted_at=entity.get("redacted_at"),
+        our_reference=entity.get("our_reference"),
     )
 
 

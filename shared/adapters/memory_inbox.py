@@ -65,6 +65,18 @@ class MemoryInbox:
     def keys_of_customer(self, customer: str) -> list[str]:
         return sorted(k for k, e in self.stored.items() if e.customer == customer)
 
+    def about(self, reference: str) -> list[InboxEvent]:
+        keys = sorted((e.received_at, k) for k, e in self.stored.items() if e.our_reference == reference)
+        return [self._read(k, body=False) for _, k in keys]
+
+    def set_reference(self, key: str, reference: str) -> bool:
+        with self._lock:
+            event = self.stored.get(key)
+            if event is None or event.our_reference == reference:
+                return False
+            self.stored[key] = replace(event, our_reference=reference)
+            return True
+
     def redact(self, key: str, at: datetime, why: str) -> bool:
         with self._lock:
             event = self.stored.get(key)
@@ -96,4 +108,5 @@ def _new_event(record: InboxRecord) -> InboxEvent:
         content_hash=record.content_hash,
         body=bytes(record.body),
         customer=record.customer,
+        our_reference=record.our_reference,
     )

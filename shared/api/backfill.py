@@ -11,6 +11,10 @@ before them is listed too.
   transactions of the API's transfer and hold rules, the debit leg's customer as `from`, the credit
   leg's as `to`. A transfer's description was never stored in the journal: it is listed without one.
 
+* Inbox events stored before `our_reference` was kept get it (what a payout's timeline finds its bank
+  webhooks by): from the canonical event of an accepted one; an event stored but not posted is parsed
+  again from its raw body by its partner (a redacted or unparsable one is left without: counted).
+
 Idempotent: an index record that exists is left alone (insert), a customer re-written unchanged. Reads
 per customer (never a scan of the journal); logs progress every 500 customers."""
 
@@ -20,6 +24,8 @@ import logging
 
 from shared.api.service import HOLD_INDEX, HOLD_RULE, PARTNER, TRANSFER_INDEX, TRANSFER_RULE
 from shared.api.tenants import customer_of, wallet
+from shared.errors import ClientError, NotConfigured
+from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.api")
 RULES = {TRANSFER_RULE: TRANSFER_INDEX, HOLD_RULE: HOLD_INDEX}
@@ -74,4 +80,35 @@ def backfill(store) -> dict[str, int]:
         if n % 500 == 0:
             log.info("api index backfill", extra={"payments": n, "of": len(payments), **counts})
     log.info("api index backfill done", extra=counts)
+    return counts
+
+
+def reference_of(event, cfg) -> str | None:
+    """What record of ours an inbox event is about, as intake would record it today."""
+    if event.accepted:
+        canonical = event.event()
+        return canonical.our_reference if canonical is not None else None
+    if not event.body or event.redacted_at is not None:
+        return None
+    try:
+        parsed = plugin(event.partner).parse(event.body, received_at=event.received_at, cfg=cfg, headers=event.headers)
+    except (ClientError, NotConfigured):
+        return None
+    return next((p.our_reference for p in parsed if p.partner_event_id == event.partner_event_id), None)
+
+
+def backfill_inbox(inbox, cfg) -> dict[str, int]:
+    """our_reference on every inbox event stored without it; returns counts (logs progress every 500)."""
+    counts = {"inbox_events": 0, "inbox_referenced": 0, "inbox_unreadable": 0}
+    events = [e for e in inbox.events() if e.our_reference is None]
+    for n, listed in enumerate(events, start=1):
+        event = listed if listed.accepted else inbox.get(listed.key)  # only a stored-only one is parsed again
+        counts["inbox_events"] += 1
+        reference = reference_of(event, cfg)
+        if reference is None and not event.accepted and (not event.body or event.redacted_at is not None):
+            counts["inbox_unreadable"] += 1
+        if reference is not None and inbox.set_reference(event.key, reference):
+            counts["inbox_referenced"] += 1
+        if n % 500 == 0:
+            log.info("api index backfill", extra={"inbox_events": n, "of": len(events), **counts})
     return counts

@@ -274,6 +274,13 @@ def raw_event(backend: Backend, key: str) -> RawEvent | None:
     )
 
 
+def get_raw_event(backend: Backend, key: str) -> RawEvent:
+    found = raw_event(backend, key)
+    if found is None:
+        raise _not_found("raw_event", key, "key")
+    return found
+
+
 def get_transaction(backend: Backend, transaction: str) -> OperatorTransaction:
     t = backend.store.transaction(transaction) if len(transaction) <= 200 else None
     if t is None:

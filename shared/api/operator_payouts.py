@@ -18,7 +18,7 @@ from shared.api.payments import client_error, payout_view
 from shared.api.service import Backend, _iso, _not_found, newest_first_page
 from shared.domain.payments.effects import RULES
 from shared.domain.payments.errors import PaymentError
-from shared.domain.payments.ids import operation_id
+from shared.domain.payments.ids import operation_id, partner_idempotency_key
 from shared.errors import ClientError
 from shared.operations import audit
 from shared.payments import janitor
@@ -40,6 +40,9 @@ class OperatorPayoutList(BaseModel):
 
 
 class PayoutTimelineItem(BaseModel):
+    """One thing that happened to a payout. `target`: the state entered, the ledger transaction booked, or
+    (a webhook) the inbox key of the partner's event (GET /v1/operator/raw-events/{key})."""
+
     kind: Literal["state_change", "attempt", "status_query", "webhook", "ledger"]
     at: models.Timestamp
     partner: str | None
@@ -161,10 +164,35 @@ def ledger_items(backend: Backend, payout_id: str) -> list[PayoutTimelineItem]:
     ]  # fmt: skip
 
 
+def webhook_items(backend: Backend, stored: StoredPayout) -> list[PayoutTimelineItem]:
+    """The partners' webhooks about the payout's attempts, as intake stored them (each attempt's idempotency
+    key is what the bank echoes: InboxRecord.our_reference), applied or not: a webhook that arrived after
+    the status query had already moved the payout is on the timeline too."""
+    inbox = getattr(backend.operations(), "inbox", None)
+    if inbox is None:
+        return []
+    out = []
+    for attempt in stored.payout.attempts:
+        for e in inbox.about(partner_idempotency_key(stored.payout.payout_id, attempt.number)):
+            notes = [f"{e.deliveries} deliveries"] if e.deliveries > 1 else []
+            notes += [e.reason] if e.reason else []
+            notes += [f"{e.conflicts} conflicting redelivery(ies) kept aside"] if e.conflicts else []
+            out.append(
+                PayoutTimelineItem(
+                    kind="webhook", at=_iso(e.received_at), partner=e.partner, attempt=attempt.number,
+                    event=e.partner_event_type, target=e.key,
+                    detail="; ".join(notes) or None,  # the type is `event`
+                )
+            )  # fmt: skip
+    return out
+
+
 def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:
     stored = _get(backend, payout_id)
     view = _view(backend, stored, backend.clock())
-    timeline = sorted([*items(stored), *ledger_items(backend, payout_id)], key=lambda i: i.at)
+    timeline = sorted(
+        [*items(stored), *ledger_items(backend, payout_id), *webhook_items(backend, stored)], key=lambda i: i.at
+    )
     return OperatorPayoutDetail(**view.model_dump(), items=timeline)
 
 

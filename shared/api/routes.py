@@ -108,6 +108,9 @@ CUSTOMER_FILTER = Param("customer", {"type": "string", "pattern": ID_PATTERN}, "
 AFTER = Param("starting_after", {"type": "string", "minLength": 1, "maxLength": 1500}, "cursor: the last id seen")
 
 
+RAW_EVENT_KEY = {"type": "string", "minLength": 3, "maxLength": 300, "description": "<partner>:<partner event id>"}
+
+
 def _q(ctx, name):
     return ctx.query.get(name)
 
@@ -632,6 +635,14 @@ ROUTES: tuple[Route, ...] = (
         operator_accounts.OperatorTransaction,
         lambda c: operator_accounts.get_transaction(c.backend, c.args["id"]),
         path_params={"id": {"type": "string", "pattern": TXN_PATTERN}}, errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/operator/raw-events/<key>", "getOperatorRawEvent",
+        "A partner's event exactly as intake stored it: raw body (account numbers masked), kept headers, "
+        "deliveries (operators)", "operator", operator_accounts.RawEvent,
+        lambda c: operator_accounts.get_raw_event(c.backend, c.args["key"]),
+        path_params={"key": RAW_EVENT_KEY},
+        errors=(404,),
     ),
     Route(
         "GET", "/v1/operator/search", "searchOperator",

@@ -55,7 +55,8 @@ Commands:
            | revoke KEY_ID | list [--tenant T]
                       API keys: the secret is printed ONCE at creation and stored only as a hash; an
                       operator key names the person who holds it (their identity in the audit log)
-  api-index backfill  index what existed before the API listings (customers, transfers, holds, pay-ins): run
+  api-index backfill  index what existed before the API listings (customers, transfers, holds, pay-ins, the inbox's
+                      references: a payout's webhooks): run
                       once after deploying them (idempotent; docs/api.md)
   chain-anchor backfill  anchor transactions committed before provable statements linked to the chain:
                       index their chain and stream their BigQuery `transactions` rows (idempotent)

@@ -127,7 +127,7 @@ def cmd_api_keys(args, root) -> int:
 
 
 def cmd_api_index(args, root) -> int:
-    from shared.api.backfill import backfill
+    from shared.api.backfill import backfill, backfill_inbox
 
-    print_json(backfill(root.store))
+    print_json({**backfill(root.store), **backfill_inbox(root.inbox, root.cfg)})
     return 0

@@ -36,6 +36,7 @@ class InboxRecord:
     # version is this event, not a conflict (not stored; see the partner plugin's legacy_versions).
     equivalent_hashes: tuple[str, ...] = ()
     customer: str | None = None  # the canonical event's customer: what an erasure request finds it by
+    our_reference: str | None = None  # the record of ours it is about (Parsed.our_reference): a payout's timeline
 
     def conflicts_with(self, stored_hash: str | None) -> bool:
         return bool(self.content_hash) and stored_hash not in (self.content_hash, *self.equivalent_hashes)
@@ -69,6 +70,7 @@ class InboxEvent:
     body: bytes | None = None  # the raw body as received; only `get` reads it (None elsewhere)
     customer: str | None = None
     redacted_at: datetime | None = None  # the raw body and headers removed (retention or erasure)
+    our_reference: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -126,6 +128,15 @@ class Inbox(Protocol):
 
     def keys_of_customer(self, customer: str) -> list[str]:
         """The events whose canonical event names this customer (recorded since the field exists)."""
+        ...
+
+    def about(self, reference: str) -> list[InboxEvent]:
+        """The events about one record of ours (InboxRecord.our_reference), first received first, without
+        bodies (recorded since the field exists; `ledgerline api-index backfill` adds it to older ones)."""
+        ...
+
+    def set_reference(self, key: str, reference: str) -> bool:
+        """Record what an event stored before the field existed is about; True if it changed."""
         ...
 
     def redact(self, key: str, at: datetime, why: str) -> bool:

@@ -102,6 +102,7 @@ class Intake:
             content_hash=event_hash(parsed.canonical) if parsed.canonical else "",
             equivalent_hashes=_legacy_hashes(partner, parsed),
             customer=parsed.canonical.customer if parsed.canonical else None,
+            our_reference=parsed.our_reference,
         )
         created, stored = self.inbox.put_if_absent(record)
         ids = {"partner": partner, "partner_event_id": parsed.partner_event_id}

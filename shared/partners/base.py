@@ -32,6 +32,13 @@ class Parsed:
     partner_event_type: str
     canonical: CanonicalEvent | None  # None: accepted and stored, but nothing to post
     reason: str | None  # why canonical is None
+    # The record of ours a stored-only event is about (a payout attempt's `<payout id>-<n>` the bank echoes):
+    # what a payout's timeline finds its webhooks by. An event with a canonical one names it there.
+    about: str | None = None
+
+    @property
+    def our_reference(self) -> str | None:
+        return self.canonical.our_reference if self.canonical is not None else self.about
 
     @property
     def verdict(self) -> str:

@@ -129,7 +129,8 @@ class ColumnStyle:
         returned (with its R-code), rejected / canceled. Other states (submitted, …) are stored only."""
         kind = PAYOUT_OUTCOMES.get(event.type)
         if kind is None:
-            return Parsed(event.id, event.type, None, f"payout transfer event {event.type}: nothing to apply")
+            key = event.data["idempotency_key"]  # payout_transfer checked it is one of ours
+            return Parsed(event.id, event.type, None, f"payout transfer event {event.type}: nothing to apply", key)
         transfer, currency = _validated(_PayoutTransfer, event)
         code = next((d.return_code for d in transfer.return_details if d.return_code), None)
         if kind == "bank.transfer_returned" and code is None:

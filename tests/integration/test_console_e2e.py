@@ -155,3 +155,35 @@ def test_an_operator_signs_in_reads_the_overview_and_replays_a_dead_letter(cfg, 
     audit_bulk = operator.get("/v1/audit-log", params={"action": "dead_letter_replay", "limit": 100}).json()["data"]
     assert {d["id"] for d in bulk} <= {e["target"] for e in audit_bulk}
     assert elapsed < BUDGET_SECONDS
+
+
+def test_an_operator_books_an_adjusting_entry_for_a_break_in_the_console(cfg, db, intake, secret, payment, tmp_path):
+    """The break desk's adjusting entry (console/e2e/adjust.e2e.mjs): the legs typed in the console,
+    checked there, posted by the API below the threshold; the ledger holds the entry, the break is resolved
+    by it, and the audit log names the operator."""
+    missing = _missing()
+    if missing:
+        pytest.fail(f"the console's end-to-end test cannot run: {missing} (make test installs all of it)")
+    cli("tenants", "create", "internal")
+    maker = f"e2e-adj-{uuid.uuid4().hex[:6]}@ops.test"
+    operator = Tenant(cfg.function_urls["api"], "internal", [], scopes="operator", operator=maker)
+    reference = _a_break(intake, secret, payment, db, tmp_path)
+    opened = operator.get("/v1/operator/breaks", params={"state": "open", "limit": 100, "partner": "stripe"}).json()
+    (brk,) = [b for b in opened["data"] if b["reference"] == reference]
+    assert (brk["difference"], brk["currency"]) == (1, "USD"), brk
+
+    artifacts = cfg.run_dir / "artifacts" / "console" / "adjust"
+    run_console(cfg, "adjust.e2e.mjs", artifacts, [operator.key], CONSOLE_KEY=operator.key, CONSOLE_BREAK=brk["id"])
+    assert len(list(artifacts.glob("adjust-*.png"))) == 2
+
+    after = operator.get(f"/v1/operator/breaks/{brk['id']}").json()
+    assert after["state"] == "resolved", after
+    executed = operator.get("/v1/operator/requests", params={"status": "executed", "limit": 100}).json()["data"]
+    (req,) = [r for r in executed if r["target"] == brk["id"] and r["kind"] == "adjusting_entry"]
+    assert req["maker"] == maker and req["checker"] is None  # below the USD threshold: no second operator
+    assert req["amounts"] == {"USD": 1} and len(req["transactions"]) == 1, req
+    posted_entry = operator.get(f"/v1/operator/transactions/{req['transactions'][0]}").json()
+    legs = {(e["account"], e["direction"], e["amount"], e["currency"]) for e in posted_entry["entries"]}
+    assert legs == {("fees:stripe", "debit", 1, "USD"), ("partner:stripe:clearing", "credit", 1, "USD")}, posted_entry
+    audit = operator.get("/v1/audit-log", params={"target": brk["id"], "limit": 100}).json()["data"]
+    assert ("adjusting_entry", maker, None) in {(e["action"], e["actor"], e["approved_by"]) for e in audit}, audit

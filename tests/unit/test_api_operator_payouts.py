@@ -140,3 +140,75 @@ def test_the_cancel_and_its_audit_entry_commit_together_or_not_at_all(w, monkeyp
     assert twice.status_code == 200  # a no-op: no second entry
     rows = w.get("/v1/audit-log", query_string={"action": "payout_cancel"}, key=w.operator).json["data"]
     assert [(r["target"], r["reason"]) for r in rows] == [(pid, "customer asked")]
+
+
+def _bank_webhook(w, event_id: str, event_type: str, key: str, *, at=None) -> None:
+    """A Column webhook about one of our transfers through intake (parse, inbox), as the bank sends it."""
+    from shared.config import settings
+    from shared.demo import encode
+    from shared.intake.service import Intake
+    from shared.partners import column
+    from tests.factories import Bus, Queue, column_event
+
+    cfg = settings()
+    event = column_event(event_id, event_type, "acht_po1", 12_500, "acno_bank")
+    event["data"]["idempotency_key"] = key
+    body = encode(event)
+    headers = {"Column-Signature": column.sign(body, cfg.secret(column.WEBHOOK_SECRETS)[0])}
+    intake = Intake(cfg, w.backend.operations().inbox, publish=Bus(), schedule=Queue())
+    assert intake.receive("column", headers, body, now=at or w.clock()).status == 200
+
+
+def test_a_payouts_timeline_shows_the_banks_webhooks_applied_or_stored_only_with_their_deliveries(w):
+    pid = _make(w, "cus_g", w.globex)
+    other = _make(w)
+    for record in (pid, other):
+        w.backend.payouts().apply(record, PayoutEvent("submit", w.clock(), attempt=1, partner="column"))
+    w.clock.now += timedelta(seconds=5)
+    _bank_webhook(w, "evnt_sub1", "ach.outgoing_transfer.submitted", f"{pid}-1")  # stored, nothing to apply
+    w.clock.now += timedelta(seconds=5)
+    _bank_webhook(w, "evnt_set1", "ach.outgoing_transfer.settled", f"{pid}-1")
+    _bank_webhook(w, "evnt_set1", "ach.outgoing_transfer.settled", f"{pid}-1")  # the bank's redelivery
+    _bank_webhook(w, "evnt_oth1", "ach.outgoing_transfer.settled", f"{other}-1")  # another payout's
+    body = w.get(f"{BASE}/{pid}", key=w.operator).json
+    hooks = [i for i in body["items"] if i["kind"] == "webhook"]
+    assert [(h["event"], h["partner"], h["attempt"], h["target"]) for h in hooks] == [
+        ("ach.outgoing_transfer.submitted", "column", 1, "column:evnt_sub1"),
+        ("ach.outgoing_transfer.settled", "column", 1, "column:evnt_set1"),
+    ]
+    assert "nothing to apply" in hooks[0]["detail"] and "2 deliveries" in hooks[1]["detail"]
+    assert [i["at"] for i in body["items"]] == sorted(i["at"] for i in body["items"])
+    assert hooks[0]["at"] > next(i["at"] for i in body["items"] if i["event"] == "submit")
+    # each arrival opens as the raw event intake stored
+    raw = w.get(f"/v1/operator/raw-events/{hooks[1]['target']}", key=w.operator)
+    assert raw.status_code == 200 and raw.json["deliveries"] == 2 and f"{pid}-1" in raw.json["body"]
+    assert "Column-Signature" not in raw.json["headers"]
+    missing = w.get("/v1/operator/raw-events/column:evnt_none", key=w.operator)
+    assert (missing.status_code, missing.json["error"]["code"], missing.json["error"]["param"]) == (
+        404, "raw_event_not_found", "key",
+    )  # fmt: skip
+    assert w.get(f"/v1/operator/raw-events/{hooks[1]['target']}").status_code == 403  # operators only
+    others = w.get(f"{BASE}/{other}", key=w.operator).json["items"]
+    assert [i["target"] for i in others if i["kind"] == "webhook"] == ["column:evnt_oth1"]
+
+
+def test_the_backfill_gives_events_stored_before_the_reference_existed_theirs(w):
+    from dataclasses import replace
+
+    from shared.api.backfill import backfill_inbox
+    from shared.config import settings
+
+    pid = _make(w)
+    w.backend.payouts().apply(pid, PayoutEvent("submit", w.clock(), attempt=1, partner="column"))
+    inbox = w.backend.operations().inbox
+    _bank_webhook(w, "evnt_old1", "ach.outgoing_transfer.submitted", f"{pid}-1")
+    _bank_webhook(w, "evnt_old2", "ach.outgoing_transfer.settled", f"{pid}-1")
+    _bank_webhook(w, "evnt_old3", "ach.outgoing_transfer.submitted", f"{pid}-1")
+    for key in ("column:evnt_old1", "column:evnt_old2", "column:evnt_old3"):  # as stored before the field
+        inbox.stored[key] = replace(inbox.stored[key], our_reference=None)
+    inbox.redact("column:evnt_old3", w.clock(), "retention")  # its body is gone: nothing to parse again
+    assert inbox.about(f"{pid}-1") == []
+    counts = backfill_inbox(inbox, settings())
+    assert counts == {"inbox_events": 3, "inbox_referenced": 2, "inbox_unreadable": 1}
+    assert [e.key for e in inbox.about(f"{pid}-1")] == ["column:evnt_old1", "column:evnt_old2"]
+    assert backfill_inbox(inbox, settings()) == {"inbox_events": 1, "inbox_referenced": 0, "inbox_unreadable": 1}

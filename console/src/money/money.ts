@@ -61,3 +61,18 @@ export function formatMoney(amount: MinorUnits, currency: string): string {
   const body = fraction === undefined ? group(whole) : `${group(whole)}.${fraction}`;
   return `${negative ? "-" : ""}${body} ${currency.trim().toUpperCase()}`;
 }
+
+/** What an operator types, as exact minor units: parseMajor("12.34", "USD") === 1234n, "1,000" and
+ * "1000.5" (USD) accepted; more decimals than the currency has, a sign, an exponent or anything that is
+ * not a decimal number is MoneyError, never rounded. */
+export function parseMajor(text: string, currency: string): bigint {
+  const exp = exponentOf(currency);
+  const cleaned = text.trim().replace(/,(?=\d{3}(\D|$))/g, "");
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(cleaned);
+  if (!match) throw new MoneyError(`${JSON.stringify(text)} is not an amount (digits, optionally a decimal point)`);
+  const [, whole = "", fraction = ""] = match;
+  if (fraction.length > exp) {
+    throw new MoneyError(`${currency.trim().toUpperCase()} has ${exp} decimal${exp === 1 ? "" : "s"}: ${JSON.stringify(text)} has more`);
+  }
+  return BigInt(whole + fraction.padEnd(exp, "0"));
+}

@@ -2,24 +2,26 @@
 // which actions a break offers in its state, which of them wait for a second operator, whether the
 // signed-in operator may decide a request. The API enforces every one of them; these only decide what
 // the page offers, so an operator is not shown a button the API would refuse.
-import type { BreakWork, OperatorRequest } from "../api/client";
+import type { BreakWork, OperatorRequest, Schemas } from "../api/client";
+import { formatMoney, isCurrency, MoneyError, parseMajor } from "../money/money";
 
-export type BreakAction = "acknowledge" | "note" | "accept" | "write_off" | "manual_match";
+export type BreakAction = "acknowledge" | "note" | "accept" | "write_off" | "manual_match" | "adjust";
 
 /** What each action does to money and who must agree (docs/operations.md, "Money: requests and maker-checker"). */
-export const SECOND_OPERATOR: Record<BreakAction, "always" | "never"> = {
+export const SECOND_OPERATOR: Record<BreakAction, "always" | "never" | "at or above the threshold"> = {
   acknowledge: "never",
   note: "never",
   accept: "never", // a difference accepted for now: no money moves
   manual_match: "never", // a pairing kept for later runs: no money moves
   write_off: "always", // books the difference to write_off:<partner>: a request another operator approves
+  adjust: "at or above the threshold", // an adjusting entry with the operator's own legs: the currency's threshold
 };
 
 const CLOSED = new Set<BreakWork["state"]>(["resolved", "written_off"]);
 
 /**
  * The actions a break offers now. A note goes on any break; `open` is taken (acknowledged) first;
- * accept, write off and manual match need it acknowledged (by anyone: taking it over is acknowledging it
+ * accept, write off, manual match and an adjusting entry need it acknowledged (by anyone: taking it over is acknowledging it
  * again); an accepted break reopens by itself, a closed one only by undoing what closed it.
  */
 export function breakActions(work: Pick<BreakWork, "state" | "assignee">, me: string | null): Set<BreakAction> {
@@ -30,6 +32,7 @@ export function breakActions(work: Pick<BreakWork, "state" | "assignee">, me: st
     actions.add("accept");
     actions.add("write_off");
     actions.add("manual_match");
+    actions.add("adjust");
   }
   return actions;
 }
@@ -112,4 +115,48 @@ export function auditQuery(
     // the cursor is the last seq seen: digits only (the API refuses anything else with a 400)
     ...(/^[0-9]{1,12}$/.test(after) ? { starting_after: after } : {}),
   };
+}
+
+/** One leg of an adjusting entry as the form holds it: the amount as the operator typed it (major units). */
+export type LegRow = { account: string; direction: "debit" | "credit"; amount: string; currency: string };
+
+export type AdjustingLeg = Schemas["AdjustingLeg"];
+
+export type LegsCheck = { ok: true; legs: AdjustingLeg[] } | { ok: false; why: string; row: number | null };
+
+const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER); // shared.domain.money.MAX_AMOUNT: 2^53 - 1
+
+/**
+ * The legs of POST /v1/operator/breaks/{id}/adjustments from the form's rows, exactly: each amount parsed
+ * by its currency's exponent (never float), 2 to 20 legs, debits equal to credits in every currency. The
+ * API checks all of it again (and the chart: no customer wallet); this says what is wrong before asking.
+ */
+export function checkLegs(rows: readonly LegRow[]): LegsCheck {
+  if (rows.length < 2 || rows.length > 20) return { ok: false, why: "An adjusting entry has 2 to 20 legs.", row: null };
+  const legs: AdjustingLeg[] = [];
+  const sums = new Map<string, bigint>(); // currency -> debits minus credits
+  for (const [n, row] of rows.entries()) {
+    const account = row.account.trim();
+    const currency = row.currency.trim().toUpperCase();
+    if (!account) return { ok: false, why: `Leg ${n + 1}: which account?`, row: n };
+    if (!isCurrency(currency)) return { ok: false, why: `Leg ${n + 1}: ${JSON.stringify(row.currency)} is not an ISO-4217 currency.`, row: n };
+    let minor: bigint;
+    try {
+      minor = parseMajor(row.amount, currency);
+    } catch (error) {
+      if (error instanceof MoneyError) return { ok: false, why: `Leg ${n + 1}: ${error.message}.`, row: n };
+      throw error;
+    }
+    if (minor <= 0n || minor > MAX_AMOUNT) return { ok: false, why: `Leg ${n + 1}: the amount must be above zero (and at most 2^53 - 1 minor units).`, row: n };
+    // isCurrency: the exponent table generated from shared/domain/money.py, the API's currency enum too
+    legs.push({ account, direction: row.direction, amount: Number(minor), currency: currency as AdjustingLeg["currency"] });
+    sums.set(currency, (sums.get(currency) ?? 0n) + (row.direction === "debit" ? minor : -minor));
+  }
+  for (const [currency, net] of sums) {
+    if (net !== 0n) {
+      const side = net > 0n ? "debits exceed credits" : "credits exceed debits";
+      return { ok: false, why: `${currency}: ${side} by ${formatMoney(net < 0n ? -net : net, currency)}; every currency balances.`, row: null };
+    }
+  }
+  return { ok: true, legs };
 }

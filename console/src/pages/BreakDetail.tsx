@@ -1,12 +1,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { Link, useParams } from "react-router";
-import { call, type BreakWork, type ManualMatch, type OperatorRequest } from "../api/client";
+import { call, type BreakWork, type ManualMatch, type OperatorRequest, type Schemas } from "../api/client";
 import { useSession } from "../api/context";
 import { useOperator } from "../api/identity";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
-import { breakActions, pendingFor, undoableMatch, untilOfDate } from "../operations/work";
+import { formatMinor } from "../money/money";
+import { breakActions, checkLegs, pendingFor, undoableMatch, untilOfDate, type LegRow } from "../operations/work";
 import { useAction } from "../operations/useAction";
 
 /** One break: its facts, its history and notes, and the work on it (docs/operations.md, "A break's work"). */
@@ -77,9 +78,10 @@ function Actions({ work, me }: { work: BreakWork; me: string | null }) {
     <section aria-labelledby="work-heading" className="detail">
       <h2 id="work-heading">Work this break</h2>
       <p className="muted">
-        Acknowledge (take) a break before accepting, matching or writing it off. A write-off moves money: it
-        becomes a request that <strong>a second operator approves</strong> in Approvals. Accepting, matching,
-        notes and acknowledging take effect at once. Everything is kept in the audit log.
+        Acknowledge (take) a break before accepting, matching, adjusting or writing it off. A write-off moves
+        money: it becomes a request that <strong>a second operator approves</strong> in Approvals; so does an
+        adjusting entry at or above the currency&apos;s threshold. Accepting, matching, notes and acknowledging
+        take effect at once. Everything is kept in the audit log.
       </p>
       <div className="work-forms">
         {offered.has("acknowledge") && <Acknowledge work={work} />}
@@ -88,6 +90,7 @@ function Actions({ work, me }: { work: BreakWork; me: string | null }) {
         {offered.has("manual_match") && <Match work={work} />}
         {undoableMatch(work) && <UndoMatch work={work} match={undoableMatch(work) ?? ""} />}
         <Note work={work} />
+        {offered.has("adjust") && <Adjust work={work} />}
       </div>
     </section>
   );
@@ -96,14 +99,14 @@ function Actions({ work, me }: { work: BreakWork; me: string | null }) {
 /** One action's form: a heading, its fields, its button, its error or outcome where it happened. */
 function ActionForm(props: {
   id: string; title: string; submit: string; busy: boolean; disabled?: boolean;
-  onSubmit: () => void; error: unknown; done: ReactNode; children?: ReactNode; hint?: ReactNode;
+  onSubmit: () => void; error: unknown; done: ReactNode; children?: ReactNode; hint?: ReactNode; wide?: boolean;
 }) {
   function submit(event: FormEvent) {
     event.preventDefault();
     props.onSubmit();
   }
   return (
-    <form className="work-form" aria-labelledby={`${props.id}-heading`} onSubmit={submit}>
+    <form className={props.wide ? "work-form wide" : "work-form"} aria-labelledby={`${props.id}-heading`} onSubmit={submit}>
       <h3 id={`${props.id}-heading`}>{props.title}</h3>
       {props.hint && <p className="muted">{props.hint}</p>}
       {props.children}
@@ -207,6 +210,81 @@ function Match({ work }: { work: BreakWork }) {
       <input id="match-counterpart" value={counterpart} required maxLength={200} onChange={(e) => setCounterpart(e.target.value)} />
       <label htmlFor="match-reason">Why match them</label>
       <textarea id="match-reason" value={reason} required maxLength={500} rows={2} onChange={(e) => setReason(e.target.value)} />
+    </ActionForm>
+  );
+}
+
+/** The accounts an adjusting entry usually moves for this break (a missing fee, the partner's clearing,
+ * suspense): suggestions only, any account of the chart may be typed (never a customer's wallet). */
+function suggestedAccounts(work: BreakWork): string[] {
+  const partner = work.partner;
+  return [...(partner ? [`fees:${partner}`, `partner:${partner}:clearing`, `write_off:${partner}`] : []), "suspense"];
+}
+
+type AdjustRequest = Schemas["AdjustRequest"];
+
+function Adjust({ work }: { work: BreakWork }) {
+  const { client } = useSession();
+  const currency = work.currency ?? "";
+  const difference = work.difference === null || work.difference === undefined || !currency ? "" :
+    formatMinor(work.difference < 0 ? -work.difference : work.difference, currency);
+  const blank = (direction: LegRow["direction"]): LegRow => ({ account: "", direction, amount: difference, currency });
+  const [rows, setRows] = useState<LegRow[]>([blank("debit"), blank("credit")]);
+  const [reason, setReason] = useState("");
+  const [resolve, setResolve] = useState(true);
+  const checked = checkLegs(rows);
+  const act = useAction((body: AdjustRequest, key: string) =>
+    call(client.POST("/v1/operator/breaks/{id}/adjustments", {
+      params: { path: { id: work.id }, header: { "Idempotency-Key": key } }, body,
+    })),
+  );
+  const set = (n: number, change: Partial<LegRow>) => setRows(rows.map((r, i) => (i === n ? { ...r, ...change } : r)));
+  const request = act.data;
+  const touched = rows.some((r) => r.account.trim());
+  return (
+    <ActionForm id="adjust" title="Adjusting entry" submit="Ask for the adjusting entry" busy={act.isPending} error={act.error} wide
+      disabled={!checked.ok || !reason.trim()}
+      onSubmit={() => checked.ok && act.mutate({ reason: reason.trim(), legs: checked.legs, resolve })}
+      hint="Your own legs on accounts of the chart (a missing fee, a move to suspense…), balanced in every currency; never a customer's wallet (that is a manual transfer). Below the currency's threshold it posts at once; at or above it, a second operator approves it."
+      done={request && (
+        <p data-testid="adjust-requested">
+          Adjusting entry: <Link to={`/approvals/${encodeURIComponent(request.id)}`}>request {request.id}</Link>{" "}
+          {request.status === "pending" ? "waits for a second operator's approval." : `is ${request.status}.`}
+        </p>
+      )}>
+      <datalist id="adjust-accounts">{suggestedAccounts(work).map((a) => <option key={a} value={a} />)}</datalist>
+      <table className="legs" data-testid="adjust-legs">
+        <caption className="muted">Legs (amounts in {currency || "the currency"}&apos;s major units, e.g. 12.34)</caption>
+        <thead>
+          <tr><th scope="col">Account</th><th scope="col">Direction</th><th scope="col" className="num">Amount</th><th scope="col">Currency</th><th scope="col"><span className="visually-hidden">Remove</span></th></tr>
+        </thead>
+        <tbody>
+          {rows.map((row, n) => (
+            <tr key={n} aria-invalid={!checked.ok && checked.row === n ? true : undefined}>
+              <td><input aria-label={`Leg ${n + 1} account`} list="adjust-accounts" value={row.account} maxLength={200}
+                onChange={(e) => set(n, { account: e.target.value })} /></td>
+              <td><select aria-label={`Leg ${n + 1} direction`} value={row.direction}
+                onChange={(e) => set(n, { direction: e.target.value === "credit" ? "credit" : "debit" })}>
+                <option value="debit">debit</option><option value="credit">credit</option>
+              </select></td>
+              <td className="num"><input aria-label={`Leg ${n + 1} amount`} inputMode="decimal" value={row.amount} size={12}
+                onChange={(e) => set(n, { amount: e.target.value })} /></td>
+              <td><input aria-label={`Leg ${n + 1} currency`} value={row.currency} size={4} maxLength={3}
+                onChange={(e) => set(n, { currency: e.target.value })} /></td>
+              <td><button type="button" className="link" disabled={rows.length <= 2}
+                onClick={() => setRows(rows.filter((_, i) => i !== n))}>Remove leg {n + 1}</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="actions">
+        <button type="button" disabled={rows.length >= 20} onClick={() => setRows([...rows, blank("debit")])}>Add a leg</button>
+      </div>
+      {touched && !checked.ok && <p className="muted" role="status" data-testid="adjust-check">{checked.why}</p>}
+      <label htmlFor="adjust-reason">Why (kept in the audit log)</label>
+      <textarea id="adjust-reason" value={reason} required maxLength={500} rows={2} onChange={(e) => setReason(e.target.value)} />
+      <label className="inline"><input type="checkbox" checked={resolve} onChange={(e) => setResolve(e.target.checked)} />{" "}
+        It resolves the break once posted</label>
     </ActionForm>
   );
 }

@@ -4,6 +4,7 @@ import { Link, useParams } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
 import { Money } from "../components/Money";
+import { RawEventDisclosure } from "../components/RawEvent";
 import { ErrorNote, Loading, Time } from "../components/Status";
 import { useAction } from "../operations/useAction";
 
@@ -16,7 +17,8 @@ const KIND_LABEL: Record<string, string> = {
 };
 
 /** A payout (GET /v1/operator/payouts/{id}): its facts, the destination masked, and its timeline — state
- * changes, attempts per partner, status queries, the ledger transactions it booked — oldest first. */
+ * changes, attempts per partner, status queries, the partners' webhooks as they arrived (each opens as its
+ * raw event), the ledger transactions it booked — oldest first. */
 export function PayoutDetailPage() {
   const { id = "" } = useParams();
   const { client } = useSession();
@@ -68,6 +70,7 @@ export function PayoutDetailPage() {
                 {item.kind === "ledger" && item.target
                   ? <> — <Link to={`/transactions/${encodeURIComponent(item.target)}`}>transaction {item.target}</Link></>
                   : item.detail ? <> — {item.detail}</> : null}
+                {item.kind === "webhook" && item.target ? <RawEventDisclosure inboxKey={item.target} /> : null}
               </li>
             ))}
           </ol>

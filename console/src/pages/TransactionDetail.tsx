@@ -3,6 +3,7 @@ import { Link, useParams } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
 import { Money } from "../components/Money";
+import { RawEventView } from "../components/RawEvent";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
 /** Where a transaction's link leads in the console; null: no page for it (a fee booking, a refund: its
@@ -69,18 +70,7 @@ export function TransactionDetailPage() {
           <section aria-labelledby="raw-heading">
             <h2 id="raw-heading">Raw partner event</h2>
             {!t.data.raw_event ? <p className="muted">No partner event in the intake inbox for this transaction.</p> : (
-              <>
-                <dl className="facts">
-                  <dt>Partner</dt><dd>{t.data.raw_event.partner}</dd>
-                  <dt>Event id</dt><dd><code>{t.data.raw_event.partner_event_id}</code></dd>
-                  <dt>Type</dt><dd>{t.data.raw_event.type}</dd>
-                  <dt>Received</dt><dd><Time value={t.data.raw_event.received_at} /></dd>
-                </dl>
-                <h3>Headers (signatures and secrets hidden)</h3>
-                <pre data-testid="raw-headers">{JSON.stringify(t.data.raw_event.headers, null, 2)}</pre>
-                <h3>Body{t.data.raw_event.truncated ? ` (first 64 KiB of ${t.data.raw_event.body_bytes} bytes)` : ""}</h3>
-                <pre data-testid="raw-body">{t.data.raw_event.body ?? "(redacted)"}</pre>
-              </>
+              <RawEventView raw={t.data.raw_event} />
             )}
           </section>
         </>
