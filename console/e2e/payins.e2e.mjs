@@ -5,7 +5,7 @@
 //
 // Signs in, opens Pay-ins (every tenant's), filters the succeeded ones, opens the pay-in: its amount
 // and what was refunded (by the currency's exponent), the refund, its timeline, the ledger transactions
-// it and its refund booked; follows the credit to its transaction page, which links back to the pay-in.
+// it and its refund booked, the processor's webhook (opened as its raw event); follows the credit to its transaction page, which links back to the pay-in.
 import { required, run } from "./harness.mjs";
 
 const { CONSOLE_KEY: key, CONSOLE_PAYMENT: payment } = required("CONSOLE_URL", "CONSOLE_KEY", "CONSOLE_ARTIFACTS", "CONSOLE_PAYMENT");
@@ -32,6 +32,9 @@ await run(async ({ page, step, shot, nav, signIn, goto, problems }) => {
     await page.getByTestId("payment-refunds").getByRole("row").filter({ hasText: "succeeded" }).waitFor();
     const booked = await page.getByTestId("payment-transactions").innerText();
     if (!/credit/.test(booked) || !/hold/.test(booked) || !/capture/.test(booked)) problems.push(`booked: ${JSON.stringify(booked)}`);
+    const hook = page.getByTestId("payment-webhooks").getByRole("listitem").filter({ hasText: "payment_intent.succeeded" }).first();
+    await hook.getByText("raw event").click();
+    if (!(await hook.getByTestId("raw-body").innerText()).includes(payment)) problems.push("the webhook's raw event does not name the pay-in");
     await shot("payins-02-detail");
   });
 

@@ -274,6 +274,41 @@ def raw_event(backend: Backend, key: str) -> RawEvent | None:
     )
 
 
+class WebhookArrival(BaseModel):
+    """A partner's webhook about one record of ours, as intake stored it (its raw event:
+    GET /v1/operator/raw-events/{key})."""
+
+    record: str = Field(description="the record of ours it is about: a payout attempt's key, a pay-in, a refund")
+    key: str = Field(description="<partner>:<partner event id>")
+    partner: str
+    type: str
+    received_at: models.Timestamp
+    deliveries: int
+    verdict: str = Field(description="accepted (published to what applies it) or ignored (stored only)")
+    detail: str | None = Field(description="redeliveries, why it was stored only, conflicting redeliveries")
+
+
+def arrivals(backend: Backend, references: list[str]) -> list[WebhookArrival]:
+    """The inbox events about each reference (InboxRecord.our_reference), first received first."""
+    inbox = getattr(backend.operations(), "inbox", None)
+    if inbox is None:
+        return []
+    out = []
+    for reference in references:
+        for e in inbox.about(reference):
+            notes = [f"{e.deliveries} deliveries"] if e.deliveries > 1 else []
+            notes += [e.reason] if e.reason else []
+            notes += [f"{e.conflicts} conflicting redelivery(ies) kept aside"] if e.conflicts else []
+            out.append(
+                WebhookArrival(
+                    record=reference, key=e.key, partner=e.partner, type=e.partner_event_type,
+                    received_at=_iso(e.received_at), deliveries=e.deliveries, verdict=e.verdict,
+                    detail="; ".join(notes) or None,
+                )
+            )  # fmt: skip
+    return sorted(out, key=lambda a: (a.received_at, a.key))
+
+
 def get_raw_event(backend: Backend, key: str) -> RawEvent:
     found = raw_event(backend, key)
     if found is None:

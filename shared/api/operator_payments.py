@@ -1,5 +1,6 @@
 """Pay-ins for operators (docs/api.md "Operator pay-ins"): every tenant's pay-ins newest first, and one
-pay-in with its refunds and the ledger transactions it and its refunds booked. Read only; cross-tenant:
+pay-in with its refunds, the ledger transactions it and its refunds booked, and the processor's webhooks
+about them. Read only; cross-tenant:
 `operator` scope (shared.api.routes). The counterpart of shared.api.operator_payouts."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from shared.api import models
+from shared.api.operator_accounts import WebhookArrival, arrivals
 from shared.api.payments import payment_view
 from shared.api.service import Backend, _iso, _not_found, newest_first_page
 from shared.domain.payments.effects import rule_for
@@ -41,6 +43,9 @@ class PaymentTransaction(BaseModel):
 class OperatorPaymentDetail(OperatorPayment):
     transactions: list[PaymentTransaction] = Field(
         description="the ledger transactions the pay-in and its refunds booked, oldest first"
+    )
+    webhooks: list[WebhookArrival] = Field(
+        description="the processor's webhooks about the pay-in and its refunds as intake stored them, oldest first"
     )
 
 
@@ -95,4 +100,5 @@ def get_payment(backend: Backend, payment_id: str) -> OperatorPaymentDetail:
         ),
         key=lambda t: t.recorded_at,
     )
-    return OperatorPaymentDetail(**view.model_dump(), transactions=transactions)
+    webhooks = arrivals(backend, [payment_id, *(line.refund_id for line in stored.refunds)])
+    return OperatorPaymentDetail(**view.model_dump(), transactions=transactions, webhooks=webhooks)

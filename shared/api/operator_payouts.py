@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from shared.api import models
 from shared.api.operations import actor
+from shared.api.operator_accounts import arrivals
 from shared.api.payments import client_error, payout_view
 from shared.api.service import Backend, _iso, _not_found, newest_first_page
 from shared.domain.payments.effects import RULES
@@ -168,23 +169,15 @@ def webhook_items(backend: Backend, stored: StoredPayout) -> list[PayoutTimeline
     """The partners' webhooks about the payout's attempts, as intake stored them (each attempt's idempotency
     key is what the bank echoes: InboxRecord.our_reference), applied or not: a webhook that arrived after
     the status query had already moved the payout is on the timeline too."""
-    inbox = getattr(backend.operations(), "inbox", None)
-    if inbox is None:
-        return []
-    out = []
-    for attempt in stored.payout.attempts:
-        for e in inbox.about(partner_idempotency_key(stored.payout.payout_id, attempt.number)):
-            notes = [f"{e.deliveries} deliveries"] if e.deliveries > 1 else []
-            notes += [e.reason] if e.reason else []
-            notes += [f"{e.conflicts} conflicting redelivery(ies) kept aside"] if e.conflicts else []
-            out.append(
-                PayoutTimelineItem(
-                    kind="webhook", at=_iso(e.received_at), partner=e.partner, attempt=attempt.number,
-                    event=e.partner_event_type, target=e.key,
-                    detail="; ".join(notes) or None,  # the type is `event`
-                )
-            )  # fmt: skip
-    return out
+    p = stored.payout
+    keys = {partner_idempotency_key(p.payout_id, a.number): a.number for a in p.attempts}
+    return [
+        PayoutTimelineItem(
+            kind="webhook", at=a.received_at, partner=a.partner, attempt=keys[a.record], event=a.type,
+            target=a.key, detail=a.detail,
+        )
+        for a in arrivals(backend, list(keys))
+    ]  # fmt: skip
 
 
 def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:

@@ -68,6 +68,9 @@ def test_a_card_pay_in_credits_the_wallet_on_its_webhook_and_a_partial_refund_ta
     detail = operator.get(f"/v1/operator/payments/{payment['id']}").json()
     assert (detail["amount_refunded"], [r["status"] for r in detail["refunds"]]) == (2_000, ["succeeded"])
     assert [t["effect"] for t in detail["transactions"]] == ["credit", "hold", "capture"]
+    # localstripe's signed webhooks, as intake stored them (found by what they are about: our_reference)
+    hooks = {(h["type"], h["record"]) for h in detail["webhooks"]}
+    assert ("payment_intent.succeeded", payment["id"]) in hooks, detail["webhooks"]
 
     # a pay-in stored before requested_at was indexed (the entity as the old code wrote it): not listed
     # until `api-index backfill` re-writes it; then listed, its data unchanged

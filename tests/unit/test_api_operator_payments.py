@@ -73,3 +73,38 @@ def test_a_pay_in_with_its_refunds_and_the_transactions_they_booked(w):
         assert {"kind": "payment" if t["record"] == pid else "refund", "id": t["record"]} in txn["links"]
     missing = w.get(f"{BASE}/py_missing", key=w.operator)
     assert (missing.status_code, missing.json["error"]["code"]) == (404, "payment_not_found")
+
+
+def test_a_pay_in_lists_the_processors_webhooks_about_it_each_readable_raw(w):
+    from shared.config import settings
+    from shared.demo import encode, payment_intent_succeeded
+    from shared.intake.service import Intake
+    from shared.partners import stripe
+    from tests.factories import Bus, Queue
+
+    pid = _pay(w, amount=5_000)
+    other = _pay(w, amount=700)
+    cfg = settings()
+    intake = Intake(cfg, w.backend.operations().inbox, publish=Bus(), schedule=Queue())
+
+    def deliver(event_id: str, record: str, amount: int) -> None:
+        event = payment_intent_succeeded(event_id, f"pi_{event_id}", amount, "usd", None)
+        event["data"]["object"]["metadata"] = {"ledgerline_payment": record}
+        body = encode(event)
+        ts = int(w.clock().timestamp())
+        headers = {"Stripe-Signature": stripe.sign(body, cfg.webhook_secrets("stripe")[0], ts)}
+        assert intake.receive("stripe", headers, body, now=w.clock()).status == 200
+
+    deliver("evt_mine", pid, 5_000)
+    deliver("evt_mine", pid, 5_000)  # Stripe's redelivery: one event, two deliveries
+    deliver("evt_other", other, 700)
+    body = w.get(f"{BASE}/{pid}", key=w.operator)
+    conforms(body, f"{BASE}/{{id}}", "get")
+    (hook,) = body.json["webhooks"]
+    assert (hook["record"], hook["key"], hook["type"], hook["deliveries"], hook["verdict"]) == (
+        pid, "stripe:evt_mine", "payment_intent.succeeded", 2, "accepted",
+    )  # fmt: skip
+    assert hook["detail"] == "2 deliveries"
+    raw = w.get(f"/v1/operator/raw-events/{hook['key']}", key=w.operator).json
+    assert raw["partner_event_id"] == "evt_mine" and pid in raw["body"]
+    assert [h["key"] for h in w.get(f"{BASE}/{other}", key=w.operator).json["webhooks"]] == ["stripe:evt_other"]

@@ -3,10 +3,12 @@ import { Link, useParams } from "react-router";
 import { call } from "../api/client";
 import { useSession } from "../api/context";
 import { Money } from "../components/Money";
+import { RawEventDisclosure } from "../components/RawEvent";
 import { ErrorNote, Loading, Time } from "../components/Status";
 
-/** A pay-in (GET /v1/operator/payments/{id}): its facts, its refunds, its timeline, and the ledger
- * transactions it and its refunds booked (each linked to its transaction page, which links back). */
+/** A pay-in (GET /v1/operator/payments/{id}): its facts, its refunds, its timeline, the processor's webhooks
+ * about it and its refunds (each opens as its raw event), and the ledger transactions it and its refunds
+ * booked (each linked to its transaction page, which links back). */
 export function PaymentDetailPage() {
   const { id = "" } = useParams();
   const { client } = useSession();
@@ -51,6 +53,17 @@ export function PaymentDetailPage() {
             {payment.data.timeline.map((t, n) => (
               <li key={n}><Time value={t.at} /> — <code>{t.event}</code> {t.source ?? "created"} → {t.target}{t.detail ? <> — {t.detail}</> : null}</li>
             ))}
+          </ol>
+          <h2 id="payment-webhooks-heading">Processor webhooks</h2>
+          <ol className="timeline" aria-labelledby="payment-webhooks-heading" data-testid="payment-webhooks">
+            {payment.data.webhooks.map((h) => (
+              <li key={h.key}>
+                <Time value={h.received_at} /> — <code>{h.type}</code> about <code>{h.record}</code> ({h.verdict})
+                {h.detail ? <> — {h.detail}</> : null}
+                <RawEventDisclosure inboxKey={h.key} />
+              </li>
+            ))}
+            {payment.data.webhooks.length === 0 && <li className="muted">None stored about it (yet).</li>}
           </ol>
           <h2 id="payment-ledger-heading">Ledger transactions</h2>
           <ul aria-labelledby="payment-ledger-heading" data-testid="payment-transactions">
