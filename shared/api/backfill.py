@@ -24,7 +24,6 @@ import logging
 
 from shared.api.service import HOLD_INDEX, HOLD_RULE, PARTNER, TRANSFER_INDEX, TRANSFER_RULE
 from shared.api.tenants import customer_of, wallet
-from shared.errors import ClientError, NotConfigured
 from shared.partners import plugin
 
 log = logging.getLogger("ledgerline.api")
@@ -83,17 +82,22 @@ def backfill(store) -> dict[str, int]:
     return counts
 
 
+class Unreadable(Exception):
+    """An inbox event whose raw body is gone (redacted) or no longer parses."""
+
+
 def reference_of(event, cfg) -> str | None:
-    """What record of ours an inbox event is about, as intake would record it today."""
+    """What record of ours an inbox event is about, as intake would record it today; Unreadable when a
+    stored-only event's body cannot be read again."""
     if event.accepted:
         canonical = event.event()
         return canonical.our_reference if canonical is not None else None
     if not event.body or event.redacted_at is not None:
-        return None
+        raise Unreadable("redacted")
     try:
         parsed = plugin(event.partner).parse(event.body, received_at=event.received_at, cfg=cfg, headers=event.headers)
-    except (ClientError, NotConfigured):
-        return None
+    except Exception as exc:  # one old body an earlier parser took must not stop the migration of the rest
+        raise Unreadable(type(exc).__name__) from None
     return next((p.our_reference for p in parsed if p.partner_event_id == event.partner_event_id), None)
 
 
@@ -103,10 +107,15 @@ def backfill_inbox(inbox, cfg) -> dict[str, int]:
     events = [e for e in inbox.events() if e.our_reference is None]
     for n, listed in enumerate(events, start=1):
         event = listed if listed.accepted else inbox.get(listed.key)  # only a stored-only one is parsed again
+        if event is None:  # removed meanwhile
+            continue
         counts["inbox_events"] += 1
-        reference = reference_of(event, cfg)
-        if reference is None and not event.accepted and (not event.body or event.redacted_at is not None):
+        try:
+            reference = reference_of(event, cfg)
+        except Unreadable as why:
+            log.warning("inbox event left without a reference", extra={"inbox_key": event.key, "why": str(why)})
             counts["inbox_unreadable"] += 1
+            continue
         if reference is not None and inbox.set_reference(event.key, reference):
             counts["inbox_referenced"] += 1
         if n % 500 == 0:
