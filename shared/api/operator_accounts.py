@@ -251,7 +251,7 @@ def mask_account_numbers(text: str) -> str:
 
 def raw_event(backend: Backend, key: str) -> RawEvent | None:
     inbox = getattr(backend.operations(), "inbox", None)
-    found = inbox.get(key) if inbox is not None and len(key) <= 1500 else None
+    found = inbox.get(key) if inbox is not None and len(key.encode()) <= 1500 else None  # Datastore: 1500 bytes
     if found is None:
         return None
     body = found.body if found.redacted_at is None else None
