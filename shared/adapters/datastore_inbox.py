@@ -127,12 +127,22 @@ class DatastoreInbox:
         query.add_filter(filter=datastore.query.PropertyFilter("our_reference", "=", reference))
         return sorted(self._with_markers(list(query.fetch())), key=lambda e: (e.received_at, e.key))
 
-    def set_reference(self, key: str, reference: str) -> bool:
+    def unreferenced(self, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        """A page in key order (the built-in key index); an entity written since the field exists holds
+        it (null when about nothing), an older one has no such property."""
+        query = self.db.query(kind=INBOX, order=["__key__"])
+        if after is not None:
+            query.add_filter(filter=datastore.query.PropertyFilter("__key__", ">", self.db.key(INBOX, after)))
+        page = list(query.fetch(limit=limit))
+        keys = [e.key.name for e in page if "our_reference" not in e]
+        return keys, page[-1].key.name if len(page) == limit else None
+
+    def set_reference(self, key: str, reference: str | None) -> bool:
         db = self.db
 
         def work(_txn):
             entity = db.get(db.key(INBOX, key))
-            if entity is None or entity.get("our_reference") == reference:
+            if entity is None or ("our_reference" in entity and entity["our_reference"] == reference):
                 return False
             entity["our_reference"] = reference
             db.put(entity)

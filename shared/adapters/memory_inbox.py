@@ -24,6 +24,7 @@ class MemoryInbox:
         self.stored: dict[str, InboxEvent] = {}  # with their bodies, without their markers
         self.markers: dict[str, tuple[datetime, str]] = {}  # key -> (published_at, message_id)
         self.conflicting: dict[str, InboxConflict] = {}  # "<key>:<hash[:16]>" -> the redelivery kept aside
+        self.legacy: set[str] = set()  # keys stored as before our_reference was kept (a test puts them here)
         self._lock = threading.Lock()
 
     def put_if_absent(self, record: InboxRecord) -> tuple[bool, InboxEvent]:
@@ -69,11 +70,16 @@ class MemoryInbox:
         keys = sorted((e.received_at, k) for k, e in self.stored.items() if e.our_reference == reference)
         return [self._read(k, body=False) for _, k in keys]
 
-    def set_reference(self, key: str, reference: str) -> bool:
+    def unreferenced(self, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        page = [k for k in sorted(self.stored) if after is None or k > after][:limit]
+        return [k for k in page if k in self.legacy], page[-1] if len(page) == limit else None
+
+    def set_reference(self, key: str, reference: str | None) -> bool:
         with self._lock:
             event = self.stored.get(key)
-            if event is None or event.our_reference == reference:
+            if event is None or (key not in self.legacy and event.our_reference == reference):
                 return False
+            self.legacy.discard(key)
             self.stored[key] = replace(event, our_reference=reference)
             return True
 

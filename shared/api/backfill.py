@@ -86,7 +86,33 @@ class Unreadable(Exception):
     """An inbox event whose raw body is gone (redacted) or no longer parses."""
 
 
-def reference_of(event, cfg) -> str | None:
+PAGE = 200  # inbox events looked at per query (full entities: a page's raw bodies are in memory at once)
+
+
+class _Parses:
+    """The partner's parse of a raw body, once per body: an Adyen batch's items share theirs."""
+
+    def __init__(self, cfg, size: int = 64):
+        self.cfg, self.size, self.done = cfg, size, {}
+
+    def __call__(self, event) -> list:
+        found = self.done.get((event.partner, event.body))
+        if found is None:
+            try:
+                found = plugin(event.partner).parse(
+                    event.body, received_at=event.received_at, cfg=self.cfg, headers=event.headers
+                )
+            except Exception as exc:  # one old body an earlier parser took must not stop the migration of the rest
+                found = Unreadable(type(exc).__name__)
+            if len(self.done) >= self.size:
+                self.done.pop(next(iter(self.done)))
+            self.done[(event.partner, event.body)] = found
+        if isinstance(found, Unreadable):
+            raise found
+        return found
+
+
+def reference_of(event, cfg, parse=None) -> str | None:
     """What record of ours an inbox event is about, as intake would record it today; Unreadable when a
     stored-only event's body cannot be read again."""
     if event.accepted:
@@ -94,30 +120,32 @@ def reference_of(event, cfg) -> str | None:
         return canonical.our_reference if canonical is not None else None
     if not event.body or event.redacted_at is not None:
         raise Unreadable("redacted")
-    try:
-        parsed = plugin(event.partner).parse(event.body, received_at=event.received_at, cfg=cfg, headers=event.headers)
-    except Exception as exc:  # one old body an earlier parser took must not stop the migration of the rest
-        raise Unreadable(type(exc).__name__) from None
+    parsed = (parse or _Parses(cfg))(event)
     return next((p.our_reference for p in parsed if p.partner_event_id == event.partner_event_id), None)
 
 
 def backfill_inbox(inbox, cfg) -> dict[str, int]:
-    """our_reference on every inbox event stored without it; returns counts (logs progress every 500)."""
+    """our_reference on every inbox event stored without it, a page at a time; returns counts (logs
+    progress every page). One found about nothing of ours is marked so (None) and not parsed again by a
+    later run; one that cannot be read is left as it is (counted again: a fixed parser may read it)."""
     counts = {"inbox_events": 0, "inbox_referenced": 0, "inbox_unreadable": 0}
-    events = [e for e in inbox.events() if e.our_reference is None]
-    for n, listed in enumerate(events, start=1):
-        event = listed if listed.accepted else inbox.get(listed.key)  # only a stored-only one is parsed again
-        if event is None:  # removed meanwhile
-            continue
-        counts["inbox_events"] += 1
-        try:
-            reference = reference_of(event, cfg)
-        except Unreadable as why:
-            log.warning("inbox event left without a reference", extra={"inbox_key": event.key, "why": str(why)})
-            counts["inbox_unreadable"] += 1
-            continue
-        if reference is not None and inbox.set_reference(event.key, reference):
-            counts["inbox_referenced"] += 1
-        if n % 500 == 0:
-            log.info("api index backfill", extra={"inbox_events": n, "of": len(events), **counts})
-    return counts
+    parse, after, looked = _Parses(cfg), None, 0
+    while True:
+        keys, after = inbox.unreferenced(after, PAGE)
+        for key in keys:
+            event = inbox.get(key)
+            if event is None:  # removed meanwhile
+                continue
+            counts["inbox_events"] += 1
+            try:
+                reference = reference_of(event, cfg, parse)
+            except Unreadable as why:
+                log.warning("inbox event left without a reference", extra={"inbox_key": key, "why": str(why)})
+                counts["inbox_unreadable"] += 1
+                continue
+            if inbox.set_reference(key, reference) and reference is not None:
+                counts["inbox_referenced"] += 1
+        looked += PAGE
+        if after is None:
+            return counts
+        log.info("api index backfill", extra={"inbox_looked_at": looked, **counts})

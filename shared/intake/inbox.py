@@ -135,8 +135,15 @@ class Inbox(Protocol):
         bodies (recorded since the field exists; `ledgerline api-index backfill` adds it to older ones)."""
         ...
 
-    def set_reference(self, key: str, reference: str) -> bool:
-        """Record what an event stored before the field existed is about; True if it changed."""
+    def unreferenced(self, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        """Of the next `limit` events in key order after the key `after` (from the first if None), the keys
+        of those stored before our_reference was kept and not yet given one (set_reference); and the last
+        key looked at, None at the end. A migration pages through the inbox with it."""
+        ...
+
+    def set_reference(self, key: str, reference: str | None) -> bool:
+        """Record what an event stored before the field existed is about (None: about nothing of ours,
+        looked at: no longer unreferenced); True if it changed."""
         ...
 
     def redact(self, key: str, at: datetime, why: str) -> bool:

@@ -33,3 +33,45 @@ def test_the_backfill_rebuilds_the_index_the_api_writes_and_is_idempotent():
         {**x, "description": None} for x in w.get("/v1/transfers?limit=10").json["data"]
     ]
     assert backfill(w.store) == {"customers": len(customers_before), "transfers": 0, "holds": 0, "payments": 0}
+
+
+def test_the_inbox_backfill_pages_parses_a_batch_body_once_and_does_not_look_at_an_event_twice(monkeypatch):
+    """An Adyen batch's stored-only items share one raw body: parsed once, not once per item; events found
+    about nothing of ours are marked so and a second run looks at none of them again."""
+    from datetime import UTC, datetime
+
+    from shared.adapters.memory_inbox import MemoryInbox
+    from shared.api import backfill as module
+    from shared.config import settings_from
+    from shared.demo import encode
+    from shared.intake.inbox import InboxRecord
+    from shared.partners import adyen, plugin
+    from tests.factories import adyen_item, adyen_notification
+
+    key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+    cfg = settings_from({"LEDGERLINE_ENV": "local", "ADYEN_HMAC_KEYS": key, "ADYEN_BASIC_AUTH": "u:p"})
+    at = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    body = encode(adyen_notification(*(adyen_item("REPORT_AVAILABLE", f"R{n}", 0, "EUR", key) for n in range(3))))
+    inbox = MemoryInbox()
+    for item in adyen.parse(body, at, cfg):
+        assert item.canonical is None  # stored, not posted: only its body says what it is about
+        inbox.put_if_absent(
+            InboxRecord(
+                "adyen", item.partner_event_id, item.partner_event_type, "ignored", item.reason, body, {}, at, None
+            )
+        )
+        inbox.legacy.add(f"adyen:{item.partner_event_id}")
+    calls = []
+
+    class Counting:
+        def parse(self, *args, **kwargs):
+            calls.append(1)
+            return plugin("adyen").parse(*args, **kwargs)
+
+    monkeypatch.setattr(module, "plugin", lambda partner: Counting())
+    monkeypatch.setattr(module, "PAGE", 2)  # three events: two pages
+
+    assert module.backfill_inbox(inbox, cfg) == {"inbox_events": 3, "inbox_referenced": 0, "inbox_unreadable": 0}
+    assert len(calls) == 1 and inbox.legacy == set()
+    assert module.backfill_inbox(inbox, cfg) == {"inbox_events": 0, "inbox_referenced": 0, "inbox_unreadable": 0}
+    assert len(calls) == 1
