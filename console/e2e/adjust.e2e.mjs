@@ -38,7 +38,13 @@ await run(async ({ page, step, shot, signIn, goto, problems }) => {
     if (await form.getByRole("button", { name: "Ask for the adjusting entry" }).isEnabled()) problems.push("an unbalanced entry can be asked");
     await form.getByLabel("Leg 2 amount").fill("0.001");
     await form.getByTestId("adjust-check").filter({ hasText: "USD has 2 decimals" }).waitFor();
+    // the wrong input itself is marked invalid and described by the message (the row is not)
+    if ((await form.getByLabel("Leg 2 amount").getAttribute("aria-invalid")) !== "true") problems.push("the wrong amount is not aria-invalid");
+    if ((await form.getByLabel("Leg 2 amount").getAttribute("aria-describedby")) !== "adjust-check") problems.push("the wrong amount is not described by the check");
+    if ((await form.getByLabel("Leg 1 amount").getAttribute("aria-invalid")) !== null) problems.push("a right amount is marked invalid");
     await form.getByLabel("Leg 2 amount").fill("0.01");
+    await form.getByTestId("adjust-leg-2-posts").filter({ hasText: "0.01 USD" }).waitFor();
+    await form.getByTestId("adjust-check").filter({ hasText: "The legs balance." }).waitFor();
     await shot("adjust-01-legs");
   });
 

@@ -79,9 +79,10 @@ describe("parseMajor: what an operator types, as exact minor units", () => {
     expect(parseMajor("1.234", "KWD")).toBe(1234n);
     expect(parseMajor("90071992547409.91", "USD")).toBe(9007199254740991n); // 2^53 - 1, exact
     expect(parseMajor("5.", "USD")).toBe(500n);
+    expect(parseMajor("12,345,678.9", "USD")).toBe(1234567890n);
   });
   it("refuses more decimals than the currency has, signs, exponents and words", () => {
-    for (const [text, currency] of [["1.001", "USD"], ["1.5", "JPY"], ["-1", "USD"], ["1e3", "USD"], ["", "USD"], ["abc", "USD"], ["1,00", "USD"], [".5", "USD"]]) {
+    for (const [text, currency] of [["1.001", "USD"], ["1.5", "JPY"], ["-1", "USD"], ["1e3", "USD"], ["", "USD"], ["abc", "USD"], ["1,00", "USD"], [".5", "USD"], ["12345,678.9", "USD"], ["1,2345", "USD"], [",100", "USD"], ["1,000,", "USD"], ["1.000,5", "USD"], ["1,000.5,5", "USD"]]) {
       expect(() => parseMajor(text ?? "", currency ?? "")).toThrow(MoneyError);
     }
     expect(() => parseMajor("1", "XXQ")).toThrow(MoneyError);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { ActionKey, ApiError } from "../src/api/client";
-import { auditQuery, breakActions, checkLegs, dayBounds, undoableMatch, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate, type LegRow } from "../src/operations/work";
+import { auditQuery, breakActions, checkLegs, dayBounds, legReadsAs, undoableMatch, canDecide, pendingFor, SECOND_OPERATOR, untilOfDate, type LegRow } from "../src/operations/work";
 import type { OperatorRequest } from "../src/api/client";
+
+const leg = (account: string, direction: "debit" | "credit", amount: string, currency = "USD"): LegRow => ({ account, direction, amount, currency });
 
 describe("breakActions", () => {
   const of = (state: "open" | "acknowledged" | "resolved" | "accepted" | "written_off", assignee: string | null = null) =>
@@ -25,7 +27,6 @@ describe("breakActions", () => {
 });
 
 describe("checkLegs: an adjusting entry's legs, exactly", () => {
-  const leg = (account: string, direction: "debit" | "credit", amount: string, currency = "USD"): LegRow => ({ account, direction, amount, currency });
 
   it("parses each amount by its currency's exponent into integer minor units", () => {
     const got = checkLegs([leg("fees:stripe", "debit", "1,234.5"), leg("partner:stripe:clearing", "credit", "1234.50"),
@@ -39,13 +40,18 @@ describe("checkLegs: an adjusting entry's legs, exactly", () => {
   });
   it("says which currency does not balance, and by how much", () => {
     const got = checkLegs([leg("fees:stripe", "debit", "0.02"), leg("partner:stripe:clearing", "credit", "0.01")]);
-    expect(got).toEqual({ ok: false, row: null, why: "USD: debits exceed credits by 0.01 USD; every currency balances." });
+    expect(got).toEqual({ ok: false, row: null, field: null, why: "USD: debits exceed credits by 0.01 USD; every currency balances." });
     // balanced in total but not per currency
     const mixed = checkLegs([leg("a", "debit", "1"), leg("b", "credit", "1", "EUR")]);
     expect(mixed.ok).toBe(false);
   });
   it("names the leg that is wrong, never rounding", () => {
     const wrong = (rows: LegRow[]) => { const c = checkLegs(rows); return c.ok ? null : [c.row, c.why]; };
+    const field = (rows: LegRow[]) => { const c = checkLegs(rows); return c.ok ? null : c.field; };
+    expect(field([leg("a", "debit", "1.001"), leg("b", "credit", "1")])).toBe("amount");
+    expect(field([leg("", "debit", "1"), leg("b", "credit", "1")])).toBe("account");
+    expect(field([leg("a", "debit", "1", "XXQ"), leg("b", "credit", "1")])).toBe("currency");
+    expect(wrong([leg("a", "debit", "12345,678.9"), leg("b", "credit", "12345678.9")])?.[0]).toBe(0); // no guessing at commas
     expect(wrong([leg("a", "debit", "1.001"), leg("b", "credit", "1")])).toEqual([0, 'Leg 1: USD has 2 decimals: "1.001" has more.']);
     expect(wrong([leg("a", "debit", "1"), leg("b", "credit", "1.5", "JPY")])?.[0]).toBe(1);
     expect(wrong([leg("a", "debit", "0"), leg("b", "credit", "0")])?.[0]).toBe(0);
@@ -55,6 +61,17 @@ describe("checkLegs: an adjusting entry's legs, exactly", () => {
     expect(wrong([leg("a", "debit", "1", "XXQ"), leg("b", "credit", "1")])?.[0]).toBe(0);
     expect(wrong([leg("a", "debit", "90071992547409.92"), leg("b", "credit", "90071992547409.92")])?.[0]).toBe(0); // over 2^53 - 1
     expect(wrong([leg("a", "debit", "1")])).toEqual([null, "An adjusting entry has 2 to 20 legs."]);
+  });
+});
+
+describe("legReadsAs: what each leg posts, shown beside what was typed", () => {
+  it("formats the parsed minor units by the currency's exponent, or nothing while it does not read", () => {
+    expect(legReadsAs(leg("a", "debit", "1234.5"))).toBe("1,234.50 USD");
+    expect(legReadsAs(leg("a", "debit", "12,345,678.9"))).toBe("12,345,678.90 USD");
+    expect(legReadsAs(leg("a", "debit", "1,5"))).toBeNull();
+    expect(legReadsAs(leg("a", "debit", "0"))).toBeNull();
+    expect(legReadsAs(leg("a", "debit", "1.234", "kwd"))).toBe("1.234 KWD");
+    expect(legReadsAs(leg("a", "debit", "1", "XXQ"))).toBeNull();
   });
 });
 

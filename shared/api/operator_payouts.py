@@ -108,8 +108,14 @@ def items(stored: StoredPayout) -> list[PayoutTimelineItem]:
                 detail=f"attempt {a.number} at {a.partner}: {a.state}" + (f" ({a.last_error})" if a.last_error else ""),
             )
         )
-    out.sort(key=lambda i: i.at)  # stable: a timeline entry before the attempt of the same instant
+    out.sort(key=_instant)  # stable: a timeline entry before the attempt of the same instant
     return out
+
+
+def _instant(item: PayoutTimelineItem) -> datetime:
+    """When an item happened, as a time: its ISO text has no fraction when the microseconds are 0 (a
+    whole second would sort after a later fraction of it, "…:00Z" > "…:00.5Z", if sorted as text)."""
+    return datetime.fromisoformat(item.at)
 
 
 def list_payouts(backend: Backend, query: dict, limit: int) -> OperatorPayoutList:
@@ -184,7 +190,7 @@ def get_payout(backend: Backend, payout_id: str) -> OperatorPayoutDetail:
     stored = _get(backend, payout_id)
     view = _view(backend, stored, backend.clock())
     timeline = sorted(
-        [*items(stored), *ledger_items(backend, payout_id), *webhook_items(backend, stored)], key=lambda i: i.at
+        [*items(stored), *ledger_items(backend, payout_id), *webhook_items(backend, stored)], key=_instant
     )
     return OperatorPayoutDetail(**view.model_dump(), items=timeline)
 

@@ -566,11 +566,26 @@ def parse_events(body: bytes, received_at: datetime, livemode: bool = False) -> 
         ]
     normalise = EVENT_TYPES.get(envelope.type)
     if normalise is None:
-        return [Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted")]
+        return [Parsed(envelope.id, envelope.type, None, f"event type {envelope.type} is not posted", _about(envelope))]
     normalised = normalise(envelope)
     if isinstance(normalised, str):
-        return [Parsed(envelope.id, envelope.type, None, normalised)]
+        return [Parsed(envelope.id, envelope.type, None, normalised, _about(envelope))]
     return [_canonical(envelope, fields, received_at) for fields in _as_list(normalised)]
+
+
+def _about(envelope: _Envelope) -> str | None:
+    """The pay-in or refund of ours a stored-only event is about (its object's metadata, as we set it: a
+    pay-in's timeline finds e.g. its payment_intent.created or a failed refund's event by it); a value that
+    is not one of our ids is not ours (nothing is posted from it, so it is no error here)."""
+    obj = envelope.data.get("object")
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(metadata, dict):
+        return None
+    for key in (OUR_REFUND, OUR_PAYMENT):  # a refund's metadata names its refund (and may name its pay-in)
+        value = metadata.get(key)
+        if isinstance(value, str) and _OUR_ID.match(value):
+            return value
+    return None
 
 
 def _as_list(normalised: dict | list[dict]) -> list[dict]:

@@ -87,9 +87,11 @@ def test_a_pay_in_lists_the_processors_webhooks_about_it_each_readable_raw(w):
     cfg = settings()
     intake = Intake(cfg, w.backend.operations().inbox, publish=Bus(), schedule=Queue())
 
-    def deliver(event_id: str, record: str, amount: int) -> None:
+    def deliver(event_id: str, record: str, amount: int, kind: str | None = None) -> None:
         event = payment_intent_succeeded(event_id, f"pi_{event_id}", amount, "usd", None)
         event["data"]["object"]["metadata"] = {"ledgerline_payment": record}
+        if kind is not None:  # an event intake stores but posts nothing from
+            event["type"] = kind
         body = encode(event)
         ts = int(w.clock().timestamp())
         headers = {"Stripe-Signature": stripe.sign(body, cfg.webhook_secrets("stripe")[0], ts)}
@@ -108,3 +110,10 @@ def test_a_pay_in_lists_the_processors_webhooks_about_it_each_readable_raw(w):
     raw = w.get(f"/v1/operator/raw-events/{hook['key']}", key=w.operator).json
     assert raw["partner_event_id"] == "evt_mine" and pid in raw["body"]
     assert [h["key"] for h in w.get(f"{BASE}/{other}", key=w.operator).json["webhooks"]] == ["stripe:evt_other"]
+    # stored-only events name the pay-in in their object's metadata too: on its list, as not posted
+    deliver("evt_created", other, 700, kind="payment_intent.created")
+    hooks = w.get(f"{BASE}/{other}", key=w.operator).json["webhooks"]
+    assert [(h["key"], h["verdict"]) for h in hooks] == [
+        ("stripe:evt_other", "accepted"),
+        ("stripe:evt_created", "ignored"),
+    ]

@@ -217,3 +217,13 @@ def test_the_backfill_gives_events_stored_before_the_reference_existed_theirs(w)
     assert counts == {"inbox_events": 4, "inbox_referenced": 2, "inbox_unreadable": 2}
     assert [e.key for e in inbox.about(f"{pid}-1")] == ["column:evnt_old1", "column:evnt_old2"]
     assert backfill_inbox(inbox, settings()) == {"inbox_events": 2, "inbox_referenced": 0, "inbox_unreadable": 2}
+
+
+def test_timeline_items_sort_by_instant_not_by_their_text():
+    """ISO text drops the fraction at 0 µs: as text "…:00Z" sorts after "…:00.500000Z"; as time it is before."""
+    from shared.api.operator_payouts import PayoutTimelineItem, _instant
+
+    later = PayoutTimelineItem(kind="webhook", at="2026-12-01T10:00:00.500000Z", partner="column", detail=None)
+    whole = PayoutTimelineItem(kind="state_change", at="2026-12-01T10:00:00Z", partner=None, detail=None)
+    assert sorted([whole.at, later.at]) == [later.at, whole.at]  # the trap
+    assert sorted([later, whole], key=_instant) == [whole, later]

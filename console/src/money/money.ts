@@ -63,14 +63,15 @@ export function formatMoney(amount: MinorUnits, currency: string): string {
 }
 
 /** What an operator types, as exact minor units: parseMajor("12.34", "USD") === 1234n, "1,000" and
- * "1000.5" (USD) accepted; more decimals than the currency has, a sign, an exponent or anything that is
- * not a decimal number is MoneyError, never rounded. */
+ * "1000.5" (USD) accepted; commas only as thousands separators, every group of three ("12,345,678.9",
+ * never "12345,678.9" or "1,00"); more decimals than the currency has, a sign, an exponent or anything
+ * that is not a decimal number is MoneyError, never rounded or guessed. */
 export function parseMajor(text: string, currency: string): bigint {
   const exp = exponentOf(currency);
-  const cleaned = text.trim().replace(/,(?=\d{3}(\D|$))/g, "");
-  const match = /^(\d+)(?:\.(\d*))?$/.exec(cleaned);
-  if (!match) throw new MoneyError(`${JSON.stringify(text)} is not an amount (digits, optionally a decimal point)`);
-  const [, whole = "", fraction = ""] = match;
+  const match = /^(\d+|\d{1,3}(?:,\d{3})+)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match) throw new MoneyError(`${JSON.stringify(text)} is not an amount (digits, commas between groups of three, optionally a decimal point)`);
+  const [, grouped = "", fraction = ""] = match;
+  const whole = grouped.replaceAll(",", "");
   if (fraction.length > exp) {
     throw new MoneyError(`${currency.trim().toUpperCase()} has ${exp} decimal${exp === 1 ? "" : "s"}: ${JSON.stringify(text)} has more`);
   }

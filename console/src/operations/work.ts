@@ -122,7 +122,12 @@ export type LegRow = { account: string; direction: "debit" | "credit"; amount: s
 
 export type AdjustingLeg = Schemas["AdjustingLeg"];
 
-export type LegsCheck = { ok: true; legs: AdjustingLeg[] } | { ok: false; why: string; row: number | null };
+/** Which input of which row is wrong (null: the legs as a whole, e.g. debits and credits differ). */
+export type LegField = "account" | "amount" | "currency";
+
+export type LegsCheck =
+  | { ok: true; legs: AdjustingLeg[] }
+  | { ok: false; why: string; row: number | null; field: LegField | null };
 
 const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER); // shared.domain.money.MAX_AMOUNT: 2^53 - 1
 
@@ -132,22 +137,22 @@ const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER); // shared.domain.money.MAX_A
  * API checks all of it again (and the chart: no customer wallet); this says what is wrong before asking.
  */
 export function checkLegs(rows: readonly LegRow[]): LegsCheck {
-  if (rows.length < 2 || rows.length > 20) return { ok: false, why: "An adjusting entry has 2 to 20 legs.", row: null };
+  if (rows.length < 2 || rows.length > 20) return { ok: false, why: "An adjusting entry has 2 to 20 legs.", row: null, field: null };
   const legs: AdjustingLeg[] = [];
   const sums = new Map<string, bigint>(); // currency -> debits minus credits
   for (const [n, row] of rows.entries()) {
     const account = row.account.trim();
     const currency = row.currency.trim().toUpperCase();
-    if (!account) return { ok: false, why: `Leg ${n + 1}: which account?`, row: n };
-    if (!isCurrency(currency)) return { ok: false, why: `Leg ${n + 1}: ${JSON.stringify(row.currency)} is not an ISO-4217 currency.`, row: n };
+    if (!account) return { ok: false, why: `Leg ${n + 1}: which account?`, row: n, field: "account" };
+    if (!isCurrency(currency)) return { ok: false, why: `Leg ${n + 1}: ${JSON.stringify(row.currency)} is not an ISO-4217 currency.`, row: n, field: "currency" };
     let minor: bigint;
     try {
       minor = parseMajor(row.amount, currency);
     } catch (error) {
-      if (error instanceof MoneyError) return { ok: false, why: `Leg ${n + 1}: ${error.message}.`, row: n };
+      if (error instanceof MoneyError) return { ok: false, why: `Leg ${n + 1}: ${error.message}.`, row: n, field: "amount" };
       throw error;
     }
-    if (minor <= 0n || minor > MAX_AMOUNT) return { ok: false, why: `Leg ${n + 1}: the amount must be above zero (and at most 2^53 - 1 minor units).`, row: n };
+    if (minor <= 0n || minor > MAX_AMOUNT) return { ok: false, why: `Leg ${n + 1}: the amount must be above zero (and at most 2^53 - 1 minor units).`, row: n, field: "amount" };
     // isCurrency: the exponent table generated from shared/domain/money.py, the API's currency enum too
     legs.push({ account, direction: row.direction, amount: Number(minor), currency: currency as AdjustingLeg["currency"] });
     sums.set(currency, (sums.get(currency) ?? 0n) + (row.direction === "debit" ? minor : -minor));
@@ -155,8 +160,21 @@ export function checkLegs(rows: readonly LegRow[]): LegsCheck {
   for (const [currency, net] of sums) {
     if (net !== 0n) {
       const side = net > 0n ? "debits exceed credits" : "credits exceed debits";
-      return { ok: false, why: `${currency}: ${side} by ${formatMoney(net < 0n ? -net : net, currency)}; every currency balances.`, row: null };
+      return { ok: false, why: `${currency}: ${side} by ${formatMoney(net < 0n ? -net : net, currency)}; every currency balances.`, row: null, field: null };
     }
   }
   return { ok: true, legs };
+}
+
+/** One row's amount as it will be posted ("12.30 USD"), or null while it does not read as one. */
+export function legReadsAs(row: LegRow): string | null {
+  const currency = row.currency.trim().toUpperCase();
+  if (!isCurrency(currency)) return null;
+  try {
+    const minor = parseMajor(row.amount, currency);
+    return minor > 0n ? formatMoney(minor, currency) : null;
+  } catch (error) {
+    if (error instanceof MoneyError) return null;
+    throw error;
+  }
 }

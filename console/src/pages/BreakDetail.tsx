@@ -7,7 +7,7 @@ import { useOperator } from "../api/identity";
 import { Money } from "../components/Money";
 import { ErrorNote, Loading, Time } from "../components/Status";
 import { formatMinor } from "../money/money";
-import { breakActions, checkLegs, pendingFor, undoableMatch, untilOfDate, type LegRow } from "../operations/work";
+import { breakActions, checkLegs, legReadsAs, pendingFor, undoableMatch, untilOfDate, type LegField, type LegRow } from "../operations/work";
 import { useAction } from "../operations/useAction";
 
 /** One break: its facts, its history and notes, and the work on it (docs/operations.md, "A break's work"). */
@@ -241,6 +241,13 @@ function Adjust({ work }: { work: BreakWork }) {
   const set = (n: number, change: Partial<LegRow>) => setRows(rows.map((r, i) => (i === n ? { ...r, ...change } : r)));
   const request = act.data;
   const touched = rows.some((r) => r.account.trim());
+  // the wrong input (not its row) is marked invalid and described by the message, read out as it changes
+  const wrong = (n: number, field: LegField) =>
+    touched && !checked.ok && checked.row === n && checked.field === field
+      ? { "aria-invalid": true as const, "aria-describedby": "adjust-check" } : {};
+  const status = !touched
+    ? "Name each leg's account to begin; the request can be sent once the legs balance and a reason is given."
+    : checked.ok ? (reason.trim() ? "The legs balance." : "The legs balance; say why to send the request.") : checked.why;
   return (
     <ActionForm id="adjust" title="Adjusting entry" submit="Ask for the adjusting entry" busy={act.isPending} error={act.error} wide
       disabled={!checked.ok || !reason.trim()}
@@ -256,21 +263,23 @@ function Adjust({ work }: { work: BreakWork }) {
       <table className="legs" data-testid="adjust-legs">
         <caption className="muted">Legs (amounts in {currency || "the currency"}&apos;s major units, e.g. 12.34)</caption>
         <thead>
-          <tr><th scope="col">Account</th><th scope="col">Direction</th><th scope="col" className="num">Amount</th><th scope="col">Currency</th><th scope="col"><span className="visually-hidden">Remove</span></th></tr>
+          <tr><th scope="col">Account</th><th scope="col">Direction</th><th scope="col" className="num">Amount</th><th scope="col">Currency</th>
+            <th scope="col" className="num">Posts as</th><th scope="col"><span className="visually-hidden">Remove</span></th></tr>
         </thead>
         <tbody>
           {rows.map((row, n) => (
-            <tr key={n} aria-invalid={!checked.ok && checked.row === n ? true : undefined}>
+            <tr key={n}>
               <td><input aria-label={`Leg ${n + 1} account`} list="adjust-accounts" value={row.account} maxLength={200}
-                onChange={(e) => set(n, { account: e.target.value })} /></td>
+                {...wrong(n, "account")} onChange={(e) => set(n, { account: e.target.value })} /></td>
               <td><select aria-label={`Leg ${n + 1} direction`} value={row.direction}
                 onChange={(e) => set(n, { direction: e.target.value === "credit" ? "credit" : "debit" })}>
                 <option value="debit">debit</option><option value="credit">credit</option>
               </select></td>
               <td className="num"><input aria-label={`Leg ${n + 1} amount`} inputMode="decimal" value={row.amount} size={12}
-                onChange={(e) => set(n, { amount: e.target.value })} /></td>
+                {...wrong(n, "amount")} onChange={(e) => set(n, { amount: e.target.value })} /></td>
               <td><input aria-label={`Leg ${n + 1} currency`} value={row.currency} size={4} maxLength={3}
-                onChange={(e) => set(n, { currency: e.target.value })} /></td>
+                {...wrong(n, "currency")} onChange={(e) => set(n, { currency: e.target.value })} /></td>
+              <td className="num" data-testid={`adjust-leg-${n + 1}-posts`}>{legReadsAs(row) ?? "—"}</td>
               <td><button type="button" className="link" disabled={rows.length <= 2}
                 onClick={() => setRows(rows.filter((_, i) => i !== n))}>Remove leg {n + 1}</button></td>
             </tr>
@@ -280,7 +289,7 @@ function Adjust({ work }: { work: BreakWork }) {
       <div className="actions">
         <button type="button" disabled={rows.length >= 20} onClick={() => setRows([...rows, blank("debit")])}>Add a leg</button>
       </div>
-      {touched && !checked.ok && <p className="muted" role="status" data-testid="adjust-check">{checked.why}</p>}
+      <p className="muted" id="adjust-check" role="status" aria-live="polite" data-testid="adjust-check">{status}</p>
       <label htmlFor="adjust-reason">Why (kept in the audit log)</label>
       <textarea id="adjust-reason" value={reason} required maxLength={500} rows={2} onChange={(e) => setReason(e.target.value)} />
       <label className="inline"><input type="checkbox" checked={resolve} onChange={(e) => setResolve(e.target.checked)} />{" "}
