@@ -18,7 +18,7 @@ from datetime import datetime
 
 from google.cloud import datastore
 
-from shared.adapters.datastore_indexes import single_property_range
+from shared.adapters.datastore_indexes import in_key_order, single_property_range
 from shared.adapters.datastore_store import in_transaction, insert, now
 from shared.domain.events import CanonicalEvent
 from shared.intake.inbox import InboxConflict, InboxEvent, InboxRecord
@@ -130,10 +130,7 @@ class DatastoreInbox:
     def unreferenced(self, after: str | None, limit: int) -> tuple[list[str], str | None]:
         """A page in key order (the built-in key index); an entity written since the field exists holds
         it (null when about nothing), an older one has no such property."""
-        query = self.db.query(kind=INBOX, order=["__key__"])
-        if after is not None:
-            query.add_filter(filter=datastore.query.PropertyFilter("__key__", ">", self.db.key(INBOX, after)))
-        page = list(query.fetch(limit=limit))
+        page = list(in_key_order(self.db, INBOX, self.db.key(INBOX, after) if after is not None else None, limit))
         keys = [e.key.name for e in page if "our_reference" not in e]
         return keys, page[-1].key.name if len(page) == limit else None
 

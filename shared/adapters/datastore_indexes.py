@@ -118,3 +118,13 @@ def key_range(db: datastore.Client, kind: str, op: str, key):
     q = db.query(kind=kind)
     q.add_filter(filter=datastore.query.PropertyFilter("__key__", op, key))
     return q.fetch()
+
+
+def in_key_order(db: datastore.Client, kind: str, after=None, limit=None):
+    """The entities of `kind` in key order, those after the key `after` (when given): the built-in key
+    index (a migration's pages)."""
+    q = db.query(kind=kind)
+    if after is not None:
+        q.add_filter(filter=datastore.query.PropertyFilter("__key__", ">", after))
+    q.order = ["__key__"]
+    return q.fetch(limit=limit)
